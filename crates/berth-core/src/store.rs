@@ -1,0 +1,129 @@
+//! The metadata store: everything but blob bytes. Each method is one transaction.
+//! Implemented by `berth-store-sqlite` (embedded default) and, for HA, PostgreSQL.
+//! Every backend must pass the same conformance suite.
+
+use async_trait::async_trait;
+
+use crate::digest::Digest;
+use crate::name::{Reference, RepoName, Tag};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is unreachable, timed out or out of connections; safe to retry.
+    #[error("metadata database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the backend reports. Never shown to clients.
+    #[error("metadata database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A blob row. Rows in state `deleting` are treated as absent by every API path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: bytes::Bytes,
+}
+
+/// A manifest whose `subject` is some other manifest, as the referrers API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+/// Everything a manifest PUT writes, committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    pub repo: RepoName,
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: bytes::Bytes,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+    pub subject: Option<Digest>,
+    /// Blobs (config, layers) that must be linked to the repository.
+    pub blobs: Vec<Digest>,
+    /// Child manifests (of an index) that must exist in the repository.
+    pub children: Vec<Digest>,
+    pub tag: Option<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutManifestOutcome {
+    Stored,
+    MissingBlobs(Vec<Digest>),
+    MissingManifests(Vec<Digest>),
+}
+
+/// An upload session. Its bytes live in storage as committed parts; this row is the
+/// truth about how many bytes were accepted, so any instance can continue it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub id: String,
+    pub repo: RepoName,
+    /// Bytes accepted so far.
+    pub offset: u64,
+    /// Saved SHA-256 state after `offset` bytes (see `Hasher::save`), if known.
+    pub hash_state: Option<Vec<u8>>,
+    /// Storage keys of the committed parts, in order.
+    pub parts: Vec<String>,
+    pub started_at: i64,
+}
+
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    // --- blobs ---
+    /// A live blob linked to `repo`. A hit refreshes the blob's last-referenced time so
+    /// that GC leaves it alone while a push that checked it is still running.
+    async fn repo_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>>;
+    /// Records a verified, durable blob and links it to `repo` (creating the repository).
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobInfo, finished_upload: Option<&str>) -> StoreResult<()>;
+    /// Links a blob that is linked to `from` into `to`; `None` if `from` has no such blob.
+    async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>>;
+    /// Removes a blob's link from a repository; `false` if there was none.
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
+
+    // --- manifests and tags ---
+    async fn put_manifest(&self, m: &NewManifest) -> StoreResult<PutManifestOutcome>;
+    async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<StoredManifest>>;
+    /// Deletes a manifest and every tag pointing at it; `false` if it did not exist.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> StoreResult<bool>;
+    /// Tags in lexical order after `last`, at most `limit`; `None` if the repository is unknown.
+    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: usize) -> StoreResult<Option<Vec<String>>>;
+    async fn list_repositories(&self, last: Option<&str>, limit: usize) -> StoreResult<Vec<String>>;
+    async fn referrers(&self, repo: &RepoName, subject: &Digest, artifact_type: Option<&str>) -> StoreResult<Vec<Referrer>>;
+
+    // --- uploads ---
+    async fn create_upload(&self, upload: &Upload) -> StoreResult<()>;
+    async fn get_upload(&self, repo: &RepoName, id: &str) -> StoreResult<Option<Upload>>;
+    /// Appends a committed part if the upload is still at `expected_offset` (compare and
+    /// set): a stale writer — a frozen instance, a retried request — cannot clobber a
+    /// newer state. Returns `false` if the offset moved or the upload is gone.
+    async fn append_upload_part(
+        &self,
+        id: &str,
+        expected_offset: u64,
+        new_offset: u64,
+        hash_state: Option<&[u8]>,
+        part: &str,
+    ) -> StoreResult<bool>;
+    async fn delete_upload(&self, id: &str) -> StoreResult<Option<Upload>>;
+    /// Uploads idle since before `older_than` (unix seconds), for cleanup.
+    async fn stale_uploads(&self, older_than: i64, limit: usize) -> StoreResult<Vec<Upload>>;
+
+    /// Cheap round trip for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+}
