@@ -125,6 +125,12 @@ pub enum Hasher {
     Sha512(sha2::Sha512),
 }
 
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hasher({})", self.algorithm().as_str())
+    }
+}
+
 impl Hasher {
     pub fn new(algorithm: Algorithm) -> Self {
         match algorithm {

@@ -3,10 +3,12 @@
 //! defines the error vocabulary, and declares the metadata store trait that the
 //! SQLite and PostgreSQL backends implement.
 
+pub mod blobstore;
 pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod name;
+pub mod registry;
 pub mod store;
 
 pub use digest::{Algorithm, Digest, Hasher};

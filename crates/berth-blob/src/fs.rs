@@ -1,0 +1,338 @@
+//! The filesystem driver.
+//!
+//! Layout (relative to the root, as in CNCF Distribution):
+//! - `docker/registry/v2/blobs/<alg>/<2 hex>/<hex>/data` — committed blobs;
+//! - `docker/registry/v2/repositories/<name>/_uploads/<id>/<part>` — upload parts.
+//!
+//! Why parts: every chunk goes to its own file and becomes part of the upload only
+//! when the metadata DB records it (compare-and-set on the offset). A stale writer —
+//! a frozen instance waking up, a retried request — writes only its own file, which is
+//! discarded; it can never overwrite bytes another instance already acknowledged.
+//! Nothing here relies on flock or local-only state, so the root can be a shared mount.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use berth_core::blobstore::{BlobReader, BlobStore, ByteStream, WriteError, WrittenPart};
+use berth_core::{Digest, Hasher, RepoName};
+
+/// Writes go to the disk in blocks this large: few syscalls, and the block fits in L2
+/// while it is hashed.
+const WRITE_BLOCK: usize = 256 * 1024;
+/// Reads are sent to the client in chunks this large.
+const READ_CHUNK: usize = 256 * 1024;
+
+pub struct FsBlobStore {
+    root: Arc<PathBuf>,
+}
+
+impl FsBlobStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        fs::create_dir_all(root.join("docker/registry/v2/blobs"))?;
+        fs::create_dir_all(root.join("docker/registry/v2/repositories"))?;
+        Ok(FsBlobStore { root: Arc::new(root.to_path_buf()) })
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        blob_dir(&self.root, digest).join("data")
+    }
+
+    fn upload_dir(&self, repo: &RepoName, id: &str) -> io::Result<PathBuf> {
+        // The id comes from a URL: only accept what we generate (a UUID) so it can
+        // never name a path outside the upload directory.
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such upload"));
+        }
+        Ok(self.root.join("docker/registry/v2/repositories").join(repo.as_str()).join("_uploads").join(id))
+    }
+}
+
+fn blob_dir(root: &Path, digest: &Digest) -> PathBuf {
+    let hex = digest.hex();
+    root.join("docker/registry/v2/blobs").join(digest.algorithm().as_str()).join(&hex[..2]).join(hex)
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// `create_dir_all`, then fsync every directory whose entry was created, so the new
+/// path survives a crash.
+fn create_dirs_durably(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.exists() {
+        missing.push(cur.to_path_buf());
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir)?;
+    for d in missing.iter().rev() {
+        if let Some(parent) = d.parent() {
+            fsync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+fn part_path(dir: &Path, name: &str) -> io::Result<PathBuf> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("invalid upload part name {name:?}")));
+    }
+    Ok(dir.join(name))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+}
+
+/// Receives chunks on a blocking thread, hashing and writing them in blocks.
+fn write_blocking(
+    path: &Path,
+    mut hasher: Hasher,
+    mut rx: mpsc::Receiver<Bytes>,
+    limit: Option<u64>,
+) -> Result<(u64, Hasher), WriteError> {
+    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BLOCK);
+    let mut len: u64 = 0;
+    while let Some(chunk) = rx.blocking_recv() {
+        len += chunk.len() as u64;
+        if let Some(limit) = limit
+            && len > limit
+        {
+            return Err(WriteError::TooLong { limit });
+        }
+        if buf.is_empty() && chunk.len() >= WRITE_BLOCK {
+            hasher.update(&chunk);
+            file.write_all(&chunk)?;
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= WRITE_BLOCK {
+            hasher.update(&buf);
+            file.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    hasher.update(&buf);
+    file.write_all(&buf)?;
+    // Data only: the size is fixed by the rename into place, whose directory is synced.
+    file.sync_data()?;
+    Ok((len, hasher))
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn open(&self, digest: &Digest, start: u64, len: u64) -> io::Result<BlobReader> {
+        let path = self.blob_path(digest);
+        let mut file = blocking(move || {
+            let mut f = File::open(path)?;
+            if start > 0 {
+                f.seek(SeekFrom::Start(start))?;
+            }
+            Ok(f)
+        })
+        .await?;
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+        tokio::task::spawn_blocking(move || {
+            let mut left = len;
+            while left > 0 {
+                let want = left.min(READ_CHUNK as u64) as usize;
+                let mut buf = BytesMut::zeroed(want);
+                let res = file.read(&mut buf).and_then(|n| {
+                    if n == 0 { Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shorter than recorded")) } else { Ok(n) }
+                });
+                let item = match res {
+                    Ok(n) => {
+                        buf.truncate(n);
+                        left -= n as u64;
+                        Ok(buf.freeze())
+                    }
+                    Err(e) => {
+                        left = 0;
+                        Err(e)
+                    }
+                };
+                if tx.blocking_send(item).is_err() {
+                    break; // client went away
+                }
+            }
+        });
+        Ok(BlobReader { len, body: Box::pin(ReceiverStream(rx)) })
+    }
+
+    async fn write_part(
+        &self,
+        repo: &RepoName,
+        upload_id: &str,
+        hasher: Hasher,
+        mut body: ByteStream,
+        limit: Option<u64>,
+    ) -> Result<WrittenPart, WriteError> {
+        let dir = self.upload_dir(repo, upload_id)?;
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        let path = dir.join(&name);
+        let (tx, rx) = mpsc::channel::<Bytes>(32);
+        let writer = {
+            let (dir, path) = (dir.clone(), path.clone());
+            tokio::task::spawn_blocking(move || {
+                create_dirs_durably(&dir)?;
+                let r = write_blocking(&path, hasher, rx, limit);
+                if r.is_ok() {
+                    fsync_dir(&dir)?;
+                }
+                r
+            })
+        };
+        let mut body_error = None;
+        while let Some(item) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+            match item {
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let result = writer.await.map_err(io::Error::other);
+        let outcome = match (body_error, result) {
+            (Some(e), _) => Err(WriteError::Body(e)),
+            (None, Err(e)) => Err(WriteError::Io(e)),
+            (None, Ok(Err(e))) => Err(e),
+            (None, Ok(Ok((len, hasher)))) => return Ok(WrittenPart { name, len, hasher }),
+        };
+        let _ = tokio::fs::remove_file(&path).await;
+        outcome
+    }
+
+    async fn hash_parts(&self, repo: &RepoName, upload_id: &str, parts: &[String], mut hasher: Hasher) -> io::Result<Digest> {
+        let dir = self.upload_dir(repo, upload_id)?;
+        let parts = parts.to_vec();
+        blocking(move || {
+            let mut buf = vec![0u8; READ_CHUNK];
+            for p in &parts {
+                let mut f = File::open(part_path(&dir, p)?)?;
+                loop {
+                    let n = f.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                }
+            }
+            Ok(hasher.finish())
+        })
+        .await
+    }
+
+    async fn commit(&self, repo: &RepoName, upload_id: &str, parts: &[String], digest: &Digest) -> io::Result<()> {
+        let dir = self.upload_dir(repo, upload_id)?;
+        let target_dir = blob_dir(&self.root, digest);
+        let parts = parts.to_vec();
+        blocking(move || {
+            let target = target_dir.join("data");
+            if target.exists() {
+                // Content-addressed and only ever renamed into place complete: the
+                // bytes already there are these bytes.
+                return Ok(());
+            }
+            let source = match parts.as_slice() {
+                [] => {
+                    let p = dir.join("empty");
+                    fs::create_dir_all(&dir)?;
+                    File::create(&p)?.sync_all()?;
+                    p
+                }
+                [one] => part_path(&dir, one)?,
+                many => {
+                    let p = dir.join("joined");
+                    let mut out = File::create(&p)?;
+                    for part in many {
+                        let mut f = File::open(part_path(&dir, part)?)?;
+                        io::copy(&mut f, &mut out)?;
+                    }
+                    out.sync_data()?;
+                    p
+                }
+            };
+            create_dirs_durably(&target_dir)?;
+            fs::rename(&source, &target)?;
+            fsync_dir(&target_dir)
+        })
+        .await
+    }
+
+    async fn delete_upload(&self, repo: &RepoName, upload_id: &str) -> io::Result<()> {
+        let dir = match self.upload_dir(repo, upload_id) {
+            Ok(d) => d,
+            Err(_) => return Ok(()),
+        };
+        match tokio::fs::remove_dir_all(&dir).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn delete_part(&self, repo: &RepoName, upload_id: &str, part: &str) -> io::Result<()> {
+        let path = part_path(&self.upload_dir(repo, upload_id)?, part)?;
+        match tokio::fs::remove_file(path).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn delete(&self, digest: &Digest) -> io::Result<()> {
+        match tokio::fs::remove_dir_all(blob_dir(&self.root, digest)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn check(&self) -> io::Result<()> {
+        let root = self.root.clone();
+        blocking(move || {
+            let probe = root.join(format!(".berth-health-{}", uuid::Uuid::new_v4().simple()));
+            File::create(&probe)?.write_all(b"ok")?;
+            fs::remove_file(&probe)
+        })
+        .await
+    }
+}
+
+struct ReceiverStream<T>(mpsc::Receiver<T>);
+
+impl<T> futures_core::Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,101 @@
+use super::*;
+use berth_core::Algorithm;
+use berth_core::blobstore::BodyError;
+
+fn body(chunks: Vec<Result<Bytes, BodyError>>) -> ByteStream {
+    struct It(std::vec::IntoIter<Result<Bytes, BodyError>>);
+    impl futures_core::Stream for It {
+        type Item = Result<Bytes, BodyError>;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    Box::pin(It(chunks.into_iter()))
+}
+
+async fn read_all(r: BlobReader) -> Vec<u8> {
+    let mut body = r.body;
+    let mut out = Vec::new();
+    while let Some(c) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+        out.extend_from_slice(&c.unwrap());
+    }
+    out
+}
+
+const ID: &str = "0f0e0d0c-0000-4000-8000-000000000001";
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(files_under(&p)) } else { out.push(p) }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn parts_commit_into_distribution_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(tmp.path()).unwrap();
+    let repo: RepoName = "a/b".parse().unwrap();
+    let big = vec![7u8; WRITE_BLOCK * 2 + 5];
+    let p1 = store
+        .write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body(vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from(big.clone()))]), None)
+        .await
+        .unwrap();
+    let p2 = store.write_part(&repo, ID, p1.hasher, body(vec![Ok(Bytes::from_static(b"world"))]), None).await.unwrap();
+    let mut all = b"hello ".to_vec();
+    all.extend_from_slice(&big);
+    all.extend_from_slice(b"world");
+    let digest = p2.hasher.finish();
+    assert_eq!(digest, Digest::sha256(&all));
+    let parts = vec![p1.name, p2.name];
+    assert_eq!(store.hash_parts(&repo, ID, &parts, Hasher::new(Algorithm::Sha512)).await.unwrap(), Digest::of(Algorithm::Sha512, &all));
+    store.commit(&repo, ID, &parts, &digest).await.unwrap();
+    let path = tmp.path().join(format!("docker/registry/v2/blobs/sha256/{}/{}/data", &digest.hex()[..2], digest.hex()));
+    assert_eq!(fs::read(&path).unwrap(), all);
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(all.len() as u64));
+    // Committing the same content again is a no-op.
+    store.commit(&repo, ID, &parts, &digest).await.unwrap();
+    let ranged = read_all(store.open(&digest, 3, 10).await.unwrap()).await;
+    assert_eq!(ranged, &all[3..13]);
+    assert_eq!(read_all(store.open(&digest, 0, all.len() as u64).await.unwrap()).await, all);
+    store.delete_upload(&repo, ID).await.unwrap();
+    assert!(files_under(&tmp.path().join("docker/registry/v2/repositories")).is_empty());
+    store.delete(&digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn failed_body_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(tmp.path()).unwrap();
+    let repo: RepoName = "r".parse().unwrap();
+    let err = store
+        .write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body(vec![Ok(Bytes::from_static(b"abc")), Err(BodyError("reset".into()))]), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WriteError::Body(_)));
+    let err = store
+        .write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body(vec![Ok(Bytes::from_static(b"abcdef"))]), Some(4))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WriteError::TooLong { limit: 4 }));
+    assert!(files_under(tmp.path()).is_empty(), "{:?}", files_under(tmp.path()));
+}
+
+#[tokio::test]
+async fn hostile_ids_and_missing_blobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(tmp.path()).unwrap();
+    let repo: RepoName = "r".parse().unwrap();
+    let err = store.write_part(&repo, "../../x", Hasher::new(Algorithm::Sha256), body(vec![]), None).await.unwrap_err();
+    assert!(matches!(err, WriteError::Io(e) if e.kind() == io::ErrorKind::NotFound));
+    assert!(store.delete_part(&repo, ID, "../x").await.is_err());
+    let missing = Digest::sha256(b"nothing");
+    assert!(store.open(&missing, 0, 1).await.is_err());
+    assert_eq!(store.stat(&missing).await.unwrap(), None);
+    store.check().await.unwrap();
+}

@@ -1,0 +1,6 @@
+//! Blob storage drivers. Only the filesystem driver exists so far; it keeps the CNCF
+//! Distribution layout so an existing Distribution or Harbor store can be served in place.
+
+mod fs;
+
+pub use fs::FsBlobStore;

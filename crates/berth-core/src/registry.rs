@@ -1,0 +1,359 @@
+//! The registry's domain operations: what a push, a pull and a delete mean, on top of
+//! the metadata store and the blob store. HTTP handlers call these and only translate.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::blobstore::{BlobReader, BlobStore, ByteStream, WriteError};
+use crate::digest::{Algorithm, Digest, Hasher};
+use crate::error::CoreError;
+use crate::manifest;
+use crate::name::{Reference, RepoName, Tag};
+use crate::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoredManifest, Upload};
+
+pub struct Registry {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+/// Where a chunk must land: the client's `Content-Range`, if it sent one.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkRange {
+    pub start: u64,
+    pub end_inclusive: u64,
+}
+
+pub struct PushedManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// A blob opened for reading, with the byte range actually served.
+pub struct OpenBlob {
+    pub info: BlobInfo,
+    pub start: u64,
+    pub reader: BlobReader,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl From<WriteError> for CoreError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Body(b) => CoreError::BodyIncomplete(b.0),
+            WriteError::TooLong { limit } => {
+                CoreError::SizeInvalid(format!("request body is longer than the {limit} bytes declared"))
+            }
+            WriteError::Io(io) => io_error(io),
+        }
+    }
+}
+
+/// Full or read-only storage is the operator's problem to fix, not a server bug:
+/// say so clearly instead of a bare 500.
+pub fn io_error(e: std::io::Error) -> CoreError {
+    match e.raw_os_error() {
+        Some(28 /* ENOSPC */) | Some(122 /* EDQUOT */) => CoreError::StorageUnavailable("no space left on the blob storage".into()),
+        Some(30 /* EROFS */) => CoreError::StorageUnavailable("blob storage is read-only".into()),
+        _ => CoreError::Io(e),
+    }
+}
+
+impl Registry {
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>) -> Self {
+        Registry { meta, blobs }
+    }
+
+    pub fn meta(&self) -> &Arc<dyn MetaStore> {
+        &self.meta
+    }
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    // ---------- uploads ----------
+
+    pub async fn start_upload(&self, repo: &RepoName) -> Result<Upload, CoreError> {
+        let upload = Upload {
+            id: uuid::Uuid::new_v4().to_string(),
+            repo: repo.clone(),
+            offset: 0,
+            hash_state: Some(Hasher::new(Algorithm::Sha256).save()),
+            parts: Vec::new(),
+            started_at: now(),
+        };
+        self.meta.create_upload(&upload).await?;
+        Ok(upload)
+    }
+
+    pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<Upload, CoreError> {
+        self.meta.get_upload(repo, id).await?.ok_or(CoreError::UploadUnknown)
+    }
+
+    /// Appends one chunk. The chunk is durable before the offset moves; a concurrent
+    /// or stale writer for the same offset loses the compare-and-set and its bytes are
+    /// discarded, so the upload's content is always what the recorded parts say.
+    pub async fn write_chunk(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<Upload, CoreError> {
+        let upload = self.upload_status(repo, id).await?;
+        let limit = match range {
+            Some(r) => {
+                if r.start != upload.offset {
+                    return Err(CoreError::RangeInvalid(format!(
+                        "chunk starts at {} but the upload has {} bytes; resume at {}",
+                        r.start, upload.offset, upload.offset
+                    )));
+                }
+                if r.end_inclusive < r.start {
+                    return Err(CoreError::RangeInvalid(format!("Content-Range end {} is before its start {}", r.end_inclusive, r.start)));
+                }
+                Some(r.end_inclusive - r.start + 1)
+            }
+            None => None,
+        };
+        let updated = self.append(&upload, body, limit).await?;
+        if let (Some(expected), Some(r)) = (limit, range) {
+            let got = updated.offset - upload.offset;
+            if got != expected {
+                // The bytes are recorded (they are what the client sent); the client
+                // learns the true offset from the error and the status endpoint.
+                return Err(CoreError::RangeInvalid(format!(
+                    "Content-Range {}-{} announced {expected} bytes but the body had {got}",
+                    r.start, r.end_inclusive
+                )));
+            }
+        }
+        Ok(updated)
+    }
+
+    async fn append(&self, upload: &Upload, body: ByteStream, limit: Option<u64>) -> Result<Upload, CoreError> {
+        let hasher = upload.hash_state.as_deref().and_then(Hasher::restore).unwrap_or_else(|| Hasher::new(Algorithm::Sha256));
+        let part = self.blobs.write_part(&upload.repo, &upload.id, hasher, body, limit).await?;
+        if part.len == 0 {
+            self.blobs.delete_part(&upload.repo, &upload.id, &part.name).await.ok();
+            return Ok(upload.clone());
+        }
+        let new_offset = upload.offset + part.len;
+        let state = part.hasher.save();
+        let stored = self.meta.append_upload_part(&upload.id, upload.offset, new_offset, Some(&state), &part.name).await;
+        match stored {
+            Ok(true) => {
+                let mut u = upload.clone();
+                u.offset = new_offset;
+                u.hash_state = Some(state);
+                u.parts.push(part.name);
+                Ok(u)
+            }
+            Ok(false) => {
+                self.blobs.delete_part(&upload.repo, &upload.id, &part.name).await.ok();
+                Err(CoreError::RangeInvalid(format!(
+                    "the upload moved past offset {} while this chunk was sent; GET the upload for its offset and resume",
+                    upload.offset
+                )))
+            }
+            Err(e) => {
+                self.blobs.delete_part(&upload.repo, &upload.id, &part.name).await.ok();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Finishes an upload: appends an optional last chunk, verifies the digest, makes
+    /// the blob durable and visible, then records it.
+    pub async fn finish_upload(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+        range: Option<ChunkRange>,
+        last_chunk: Option<ByteStream>,
+    ) -> Result<BlobInfo, CoreError> {
+        let mut upload = self.upload_status(repo, id).await?;
+        if let Some(body) = last_chunk {
+            upload = match range {
+                Some(_) => self.write_chunk(repo, id, range, body).await?,
+                None => self.append(&upload, body, None).await?,
+            };
+        }
+        let actual = match (digest.algorithm(), upload.hash_state.as_deref().and_then(Hasher::restore)) {
+            (Algorithm::Sha256, Some(h)) if h.algorithm() == Algorithm::Sha256 => h.finish(),
+            (alg, _) => {
+                self.blobs.hash_parts(repo, id, &upload.parts, Hasher::new(alg)).await.map_err(io_error)?
+            }
+        };
+        if &actual != digest {
+            self.cancel_upload(repo, id).await.ok();
+            return Err(CoreError::DigestMismatch { expected: digest.clone(), actual });
+        }
+        let info = BlobInfo { digest: digest.clone(), size: upload.offset };
+        self.blobs.commit(repo, id, &upload.parts, digest).await.map_err(io_error)?;
+        self.meta.commit_blob(repo, &info, Some(id)).await?;
+        if let Err(e) = self.blobs.delete_upload(repo, id).await {
+            tracing::warn!(upload = id, error = %e, "could not remove a finished upload's files");
+        }
+        Ok(info)
+    }
+
+    /// A single-request push (`POST ?digest=` with the whole blob as body).
+    pub async fn monolithic_upload(&self, repo: &RepoName, digest: &Digest, body: ByteStream) -> Result<BlobInfo, CoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let result = async {
+            let part = self.blobs.write_part(repo, &id, Hasher::new(digest.algorithm()), body, None).await?;
+            let actual = part.hasher.finish();
+            if &actual != digest {
+                return Err(CoreError::DigestMismatch { expected: digest.clone(), actual });
+            }
+            self.blobs.commit(repo, &id, &[part.name], digest).await.map_err(io_error)?;
+            let info = BlobInfo { digest: digest.clone(), size: part.len };
+            self.meta.commit_blob(repo, &info, None).await?;
+            Ok(info)
+        }
+        .await;
+        if let Err(e) = self.blobs.delete_upload(repo, &id).await {
+            tracing::warn!(upload = id, error = %e, "could not remove an upload's files");
+        }
+        result
+    }
+
+    pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<(), CoreError> {
+        self.upload_status(repo, id).await?;
+        self.meta.delete_upload(id).await?;
+        self.blobs.delete_upload(repo, id).await.map_err(io_error)?;
+        Ok(())
+    }
+
+    /// Removes uploads idle for longer than `max_idle_secs`, with their files.
+    pub async fn purge_stale_uploads(&self, max_idle_secs: i64) -> Result<usize, CoreError> {
+        let stale = self.meta.stale_uploads(now() - max_idle_secs, 1000).await?;
+        for u in &stale {
+            self.meta.delete_upload(&u.id).await?;
+            self.blobs.delete_upload(&u.repo, &u.id).await.map_err(io_error)?;
+        }
+        Ok(stale.len())
+    }
+
+    // ---------- blobs ----------
+
+    pub async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> Result<Option<BlobInfo>, CoreError> {
+        Ok(self.meta.mount_blob(from, to, digest).await?)
+    }
+
+    pub async fn blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobInfo, CoreError> {
+        self.meta.repo_blob(repo, digest).await?.ok_or_else(|| CoreError::BlobUnknown(digest.clone()))
+    }
+
+    /// Opens a blob; `range` is an inclusive `(start, end)` with an open end allowed.
+    pub async fn open_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<OpenBlob, CoreError> {
+        let info = self.blob(repo, digest).await?;
+        let (start, len) = match range {
+            None => (0, info.size),
+            Some((start, end)) => {
+                let end = end.unwrap_or(info.size.saturating_sub(1)).min(info.size.saturating_sub(1));
+                if start >= info.size || end < start {
+                    return Err(CoreError::RangeInvalid(format!("range {start}-{end} is outside the blob's {} bytes", info.size)));
+                }
+                (start, end - start + 1)
+            }
+        };
+        let reader = match self.blobs.open(digest, start, len).await {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::error!(%digest, "blob is recorded but its bytes are missing from storage");
+                return Err(CoreError::BlobUnknown(digest.clone()));
+            }
+            Err(e) => return Err(io_error(e)),
+        };
+        Ok(OpenBlob { info, start, reader })
+    }
+
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), CoreError> {
+        if self.meta.unlink_blob(repo, digest).await? { Ok(()) } else { Err(CoreError::BlobUnknown(digest.clone())) }
+    }
+
+    // ---------- manifests ----------
+
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Bytes,
+    ) -> Result<PushedManifest, CoreError> {
+        let parsed = manifest::parse(&content, content_type)?;
+        let (digest, tag) = match reference {
+            Reference::Digest(expected) => {
+                let actual = Digest::of(expected.algorithm(), &content);
+                if &actual != expected {
+                    return Err(CoreError::DigestMismatch { expected: expected.clone(), actual });
+                }
+                (actual, None)
+            }
+            Reference::Tag(t) => (Digest::sha256(&content), Some(t.clone())),
+        };
+        let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+        let new = NewManifest {
+            repo: repo.clone(),
+            digest: digest.clone(),
+            media_type: parsed.media_type,
+            content,
+            artifact_type: parsed.artifact_type,
+            annotations: parsed.annotations,
+            subject: subject.clone(),
+            blobs: parsed.blobs.into_iter().map(|d| d.digest).collect(),
+            children: parsed.manifests.into_iter().map(|d| d.digest).collect(),
+            tag,
+        };
+        match self.meta.put_manifest(&new).await? {
+            PutManifestOutcome::Stored => Ok(PushedManifest { digest, subject }),
+            PutManifestOutcome::MissingBlobs(digests) => Err(CoreError::ManifestBlobUnknown { kind: "blobs", digests }),
+            PutManifestOutcome::MissingManifests(digests) => {
+                Err(CoreError::ManifestBlobUnknown { kind: "manifests", digests })
+            }
+        }
+    }
+
+    pub async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<StoredManifest, CoreError> {
+        self.meta.get_manifest(repo, reference).await?.ok_or_else(|| CoreError::ManifestUnknown(reference.to_string()))
+    }
+
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<(), CoreError> {
+        let found = match reference {
+            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+        };
+        if found { Ok(()) } else { Err(CoreError::ManifestUnknown(reference.to_string())) }
+    }
+
+    pub async fn tags(&self, repo: &RepoName, last: Option<&str>, limit: usize) -> Result<Vec<String>, CoreError> {
+        if let Some(l) = last {
+            l.parse::<Tag>().map_err(|e| CoreError::PaginationInvalid { param: "last", reason: e.to_string() })?;
+        }
+        self.meta.list_tags(repo, last, limit).await?.ok_or_else(|| CoreError::NameUnknown(repo.to_string()))
+    }
+
+    pub async fn catalog(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>, CoreError> {
+        Ok(self.meta.list_repositories(last, limit).await?)
+    }
+
+    pub async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>, CoreError> {
+        Ok(self.meta.referrers(repo, subject, artifact_type).await?)
+    }
+}
