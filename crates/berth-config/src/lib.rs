@@ -1,0 +1,301 @@
+//! The one configuration of a Berth instance.
+//!
+//! Sources, later ones winning: built-in defaults, the TOML file (`--config`), `BERTH_*`
+//! environment variables, then command-line flags. `BERTH_DATABASE_URL` sets
+//! `database.url`; `BERTH_HTTP__LISTEN` (double underscore) works too. This is the only
+//! crate that reads the environment. [`Config::validate`] reports every problem at once,
+//! each naming its key, the bad value (never a secret) and the fix.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "BERTH_";
+
+/// Top-level tables; `BERTH_<TABLE>_<KEY>` maps to `<table>.<key>`.
+const SECTIONS: [&str; 5] = ["http", "database", "storage", "uploads", "log"];
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded defaults keep their files (SQLite DB, blob storage).
+    pub data_dir: PathBuf,
+    pub http: Http,
+    pub database: Database,
+    pub storage: Storage,
+    pub uploads: Uploads,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// Address to listen on. Port 0 picks a free port.
+    pub listen: String,
+    /// The URL clients use to reach this registry (behind a load balancer), used in
+    /// absolute links. Empty: links are relative to the request.
+    pub external_url: String,
+    /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// `sqlite:<path>`. Empty: `sqlite:<data_dir>/berth.db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// `filesystem` (the only driver so far).
+    pub kind: String,
+    /// Root of the blob store. Empty: `<data_dir>/storage`.
+    pub root: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Uploads {
+    /// Upload sessions idle longer than this are removed with their bytes.
+    pub max_idle_hours: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// A tracing filter such as `info` or `berth=debug,info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            http: Http::default(),
+            database: Database::default(),
+            storage: Storage::default(),
+            uploads: Uploads::default(),
+            log: Log::default(),
+        }
+    }
+}
+impl Default for Http {
+    fn default() -> Self {
+        Http { listen: "127.0.0.1:8080".into(), external_url: String::new(), shutdown_grace_secs: 30 }
+    }
+}
+impl Default for Database {
+    fn default() -> Self {
+        Database { url: String::new() }
+    }
+}
+impl Default for Storage {
+    fn default() -> Self {
+        Storage { kind: "filesystem".into(), root: String::new() }
+    }
+}
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads { max_idle_hours: 24 }
+    }
+}
+impl Default for Log {
+    fn default() -> Self {
+        Log { level: "info".into(), format: "text".into() }
+    }
+}
+
+/// Values given on the command line; they win over every other source.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+/// Every problem found, each as `key: message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "the configuration has {n} problem{}:", if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The database the configuration selects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseKind {
+    Sqlite(PathBuf),
+}
+
+fn env_key(key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    if key.contains("__") {
+        return key.replace("__", ".");
+    }
+    for s in SECTIONS {
+        if let Some(rest) = key.strip_prefix(s).and_then(|r| r.strip_prefix('_')) {
+            return format!("{s}.{rest}");
+        }
+    }
+    key
+}
+
+impl Config {
+    /// Loads from defaults, the optional file, the process environment and `overrides`,
+    /// then validates.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_from(file, overrides, Env::prefixed(ENV_PREFIX))
+    }
+
+    fn load_from(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        if let Some(p) = file {
+            if p.is_dir() {
+                problems.push(format!("--config: {} is a directory; give the path of a TOML file", p.display()));
+            } else if !p.exists() {
+                problems.push(format!("--config: {} does not exist; create it or drop the flag to run on defaults", p.display()));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(p) = file {
+            fig = fig.merge(Toml::file_exact(p));
+        }
+        fig = fig.merge(env.map(|k| env_key(k.as_str()).into()).lowercase(false));
+        fig = fig.merge(Serialized::defaults(overrides_as_keys(overrides)));
+        let cfg: Config = fig.extract().map_err(|e| ConfigError {
+            problems: e.into_iter().map(|e| describe_figment_error(&e)).collect(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks what the types cannot: addresses, URLs, paths that must be directories.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Vec::new();
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            p.push(format!(
+                "http.listen: {:?} is not an IP address and port; use e.g. \"127.0.0.1:8080\" or \"0.0.0.0:5000\"",
+                self.http.listen
+            ));
+        }
+        let ext = &self.http.external_url;
+        if !ext.is_empty() && !(ext.starts_with("http://") || ext.starts_with("https://")) {
+            p.push(format!("http.external_url: {ext:?} must start with http:// or https://, e.g. \"https://registry.example.com\""));
+        }
+        must_be_dir_or_absent("data_dir", &self.data_dir, &mut p);
+        if self.storage.kind != "filesystem" {
+            p.push(format!("storage.kind: {:?} is not supported; use \"filesystem\"", self.storage.kind));
+        }
+        must_be_dir_or_absent("storage.root", &self.storage_root(), &mut p);
+        match self.database_kind() {
+            Ok(DatabaseKind::Sqlite(path)) => {
+                if path.is_dir() {
+                    p.push(format!(
+                        "database.url: {} is a directory, but must be the SQLite database file; use e.g. \"sqlite:{}\"",
+                        path.display(),
+                        path.join("berth.db").display()
+                    ));
+                }
+            }
+            Err(e) => p.push(e),
+        }
+        if self.uploads.max_idle_hours == 0 {
+            p.push("uploads.max_idle_hours: must be at least 1".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            p.push(format!("log.format: {:?} is not supported; use \"text\" or \"json\"", self.log.format));
+        }
+        if p.is_empty() { Ok(()) } else { Err(ConfigError { problems: p }) }
+    }
+
+    pub fn storage_root(&self) -> PathBuf {
+        if self.storage.root.is_empty() { self.data_dir.join("storage") } else { PathBuf::from(&self.storage.root) }
+    }
+
+    pub fn database_kind(&self) -> Result<DatabaseKind, String> {
+        let url = &self.database.url;
+        if url.is_empty() {
+            return Ok(DatabaseKind::Sqlite(self.data_dir.join("berth.db")));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err("database.url: \"sqlite:\" needs a file path, e.g. \"sqlite:/var/lib/berth/berth.db\"".into());
+            }
+            return Ok(DatabaseKind::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = url.split(':').next().unwrap_or("");
+        // Never echo the URL itself: it may carry a password.
+        Err(format!(
+            "database.url: scheme {scheme:?} is not supported by this build; use \"sqlite:<path>\" (PostgreSQL support is planned)"
+        ))
+    }
+}
+
+fn must_be_dir_or_absent(key: &str, path: &Path, problems: &mut Vec<String>) {
+    if path.exists() && !path.is_dir() {
+        problems.push(format!(
+            "{key}: {} is a file, but must be a directory; point {key} at a directory (it is created if missing)",
+            path.display()
+        ));
+    }
+}
+
+fn overrides_as_keys(o: &Overrides) -> figment::value::Dict {
+    let mut dict = figment::value::Dict::new();
+    if let Some(d) = &o.data_dir {
+        dict.insert("data_dir".into(), d.display().to_string().into());
+    }
+    if let Some(l) = &o.listen {
+        let mut http = figment::value::Dict::new();
+        http.insert("listen".into(), l.clone().into());
+        dict.insert("http".into(), http.into());
+    }
+    dict
+}
+
+fn describe_figment_error(e: &figment::Error) -> String {
+    let key = if e.path.is_empty() { "(top level)".to_string() } else { e.path.join(".") };
+    let source = match &e.metadata {
+        Some(m) if m.name.contains("environment") => {
+            format!(" (from environment variable {ENV_PREFIX}{})", key.replace('.', "_").to_ascii_uppercase())
+        }
+        Some(m) => match &m.source {
+            Some(src) => format!(" (in {src})"),
+            None => format!(" (in {})", m.name),
+        },
+        None => String::new(),
+    };
+    let fix = match &e.kind {
+        figment::error::Kind::UnknownField(_, expected) => {
+            format!("; known keys here: {}", expected.join(", "))
+        }
+        _ => String::new(),
+    };
+    format!("{key}: {}{source}{fix}", e.kind)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+use super::*;
+use figment::Jail;
+
+fn load(jail_file: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    Config::load_from(jail_file.map(Path::new), overrides, Env::prefixed(ENV_PREFIX))
+}
+
+#[test]
+fn defaults_are_the_embedded_registry() {
+    Jail::expect_with(|_| {
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.http.listen, "127.0.0.1:8080");
+        assert_eq!(c.database_kind().unwrap(), DatabaseKind::Sqlite(PathBuf::from("./data/berth.db")));
+        assert_eq!(c.storage_root(), PathBuf::from("./data/storage"));
+        Ok(())
+    });
+}
+
+#[test]
+fn file_then_env_then_flags() {
+    Jail::expect_with(|j| {
+        j.create_file("b.toml", "data_dir = \"/srv/b\"\n[http]\nlisten = \"127.0.0.1:1\"\n[log]\nlevel = \"debug\"\n")?;
+        j.set_env("BERTH_HTTP_LISTEN", "127.0.0.1:2");
+        j.set_env("BERTH_DATABASE_URL", "sqlite:/tmp/x.db");
+        j.set_env("BERTH_LOG__FORMAT", "json");
+        let c = load(Some("b.toml"), &Overrides::default()).unwrap();
+        assert_eq!(c.http.listen, "127.0.0.1:2");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/b"));
+        assert_eq!(c.log.level, "debug");
+        assert_eq!(c.log.format, "json");
+        assert_eq!(c.database_kind().unwrap(), DatabaseKind::Sqlite(PathBuf::from("/tmp/x.db")));
+        let o = Overrides { listen: Some("127.0.0.1:3".into()), data_dir: Some("/d".into()) };
+        let c = load(Some("b.toml"), &o).unwrap();
+        assert_eq!(c.http.listen, "127.0.0.1:3");
+        assert_eq!(c.data_dir, PathBuf::from("/d"));
+        Ok(())
+    });
+}
+
+#[test]
+fn every_problem_reported_at_once_naming_keys() {
+    Jail::expect_with(|j| {
+        j.create_file("file", "x")?;
+        std::fs::create_dir("adir").unwrap();
+        j.set_env("BERTH_HTTP_LISTEN", "nonsense");
+        j.set_env("BERTH_DATA_DIR", "file");
+        j.set_env("BERTH_DATABASE_URL", "sqlite:adir");
+        j.set_env("BERTH_LOG_FORMAT", "xml");
+        let e = load(None, &Overrides::default()).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.problems.len(), 4, "{text}");
+        assert!(text.contains("http.listen: \"nonsense\""), "{text}");
+        assert!(text.contains("data_dir: file is a file, but must be a directory"), "{text}");
+        assert!(text.contains("database.url: adir is a directory"), "{text}");
+        assert!(text.contains("log.format"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn secrets_in_urls_are_not_echoed() {
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_DATABASE_URL", "mysql://root:hunter2@db/berth");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("database.url: scheme \"mysql\""), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn typos_and_wrong_types_fail_loudly() {
+    Jail::expect_with(|j| {
+        j.create_file("t.toml", "[http]\nlisen = \"x\"\n")?;
+        let e = load(Some("t.toml"), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("http.lisen") && e.contains("listen"), "{e}");
+        j.create_file("n.toml", "[http]\nshutdown_grace_secs = \"soon\"\n")?;
+        let e = load(Some("n.toml"), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("http.shutdown_grace_secs"), "{e}");
+        j.set_env("BERTH_UPLOADS_MAX_IDLE_HOURS", "-3");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("uploads.max_idle_hours") && e.contains("BERTH_UPLOADS_MAX_IDLE_HOURS"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn config_path_must_be_a_file() {
+    Jail::expect_with(|_| {
+        std::fs::create_dir("etc").unwrap();
+        let e = load(Some("etc"), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("--config: etc is a directory"), "{e}");
+        let e = load(Some("missing.toml"), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        Ok(())
+    });
+}
