@@ -1,0 +1,447 @@
+//! berth-bench: Berth versus the CNCF Distribution registry, side by side,
+//! over the OCI Distribution HTTP API on 127.0.0.1. See `--help`.
+
+mod blob;
+mod http;
+mod server;
+mod workloads;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use server::{Kind, Server, Spec};
+use workloads::{Fixtures, Metrics, Opts};
+
+const USAGE: &str = "\
+berth-bench — side-by-side benchmark of Berth and CNCF Distribution (loopback only)
+
+USAGE: berth-bench [OPTIONS]
+
+Servers (each SPEC is `berth:PATH`, `distribution:PATH`, `url:http://127.0.0.1:PORT`,
+a bare PATH of the column's own kind, or `none` to leave the column pending):
+  --berth SPEC          first column   [default: target/release/berth]
+  --distribution SPEC   second column  [default: /usr/bin/docker-registry]
+
+Workload:
+  --rounds N            rounds per server, alternating, median reported [default: 3]
+  --duration SECS       length of each req/s measurement                 [default: 5]
+  --conns N             connections for req/s measurements               [default: 16]
+  --tags N              tags in the tags-list repository                 [default: 10000]
+  --push-iters N        batches per push measurement                     [default: 4]
+  --pull-iters N        GETs of the 64 MiB blob per round                [default: 16]
+  --list-iters N        tags listings (full and paged) per round         [default: 5]
+  --quick               1 round, 1 s, 1000 tags, 1 push batch, 4 pulls (smoke test)
+  --tmp DIR             where the servers' temporary data dirs go        [default: $TMPDIR or /tmp]
+
+Each round starts every server afresh (own temporary data dir, killed and
+removed afterwards), measures startup and idle RSS, runs all workloads, then
+reads peak RSS. Berth is run as `berth serve --listen 127.0.0.1:0 --data-dir DIR`
+and must print `listening on 127.0.0.1:PORT`; Distribution gets a generated
+config (filesystem storage, inmemory blob descriptor cache, access log off).
+";
+
+struct MetricDef {
+    key: &'static str,
+    label: &'static str,
+    higher_is_better: bool,
+}
+
+const METRICS: &[MetricDef] = &[
+    MetricDef {
+        key: "push16x4",
+        label: "blob push, 16 MiB × 4 concurrent (MiB/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "push64",
+        label: "blob push, 64 MiB × 1 stream (MiB/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "push_chunked",
+        label: "blob push, 64 MiB chunked 8 MiB PATCH (MiB/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "pull",
+        label: "blob pull, 64 MiB GET (MiB/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "pull_cpu",
+        label: "server CPU per GiB pulled (s)",
+        higher_is_better: false,
+    },
+    MetricDef {
+        key: "head_rps",
+        label: "blob HEAD, 16 conns (req/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "head_p99",
+        label: "blob HEAD p99 (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
+        key: "mget_rps",
+        label: "manifest GET, 16 conns (req/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "mget_p99",
+        label: "manifest GET p99 (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
+        key: "mput_rps",
+        label: "manifest PUT, distinct, 16 conns (req/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "mput_p99",
+        label: "manifest PUT p99 (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
+        key: "tag_put_rps",
+        label: "tag PUT, same manifest, 16 conns (req/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "tags_full_ms",
+        label: "tags list, full, N tags (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
+        key: "tags_paged_ms",
+        label: "tags list, n=1000 pages, N tags (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
+        key: "startup_ms",
+        label: "startup to first 200 on /v2/ (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
+        key: "idle_rss",
+        label: "idle RSS after startup (MiB)",
+        higher_is_better: false,
+    },
+    MetricDef {
+        key: "peak_rss",
+        label: "peak RSS, VmHWM at end of round (MiB)",
+        higher_is_better: false,
+    },
+];
+
+struct Args {
+    berth: Option<Spec>,
+    distribution: Option<Spec>,
+    opts: Opts,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut berth = "target/release/berth".to_string();
+    let mut distribution = "/usr/bin/docker-registry".to_string();
+    let mut opts = Opts {
+        rounds: 3,
+        duration: Duration::from_secs(5),
+        conns: 16,
+        tags: 10_000,
+        push_iters: 4,
+        pull_iters: 16,
+        list_iters: 5,
+        tmp: std::env::temp_dir(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        let num = |v: String| -> Result<usize> {
+            let n: usize = v
+                .parse()
+                .with_context(|| format!("{a}: not a number: {v}"))?;
+            if n == 0 {
+                bail!("{a} must be at least 1");
+            }
+            Ok(n)
+        };
+        match a.as_str() {
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--berth" => berth = val()?,
+            "--distribution" => distribution = val()?,
+            "--rounds" => opts.rounds = num(val()?)?,
+            "--duration" => opts.duration = Duration::from_secs_f64(num(val()?)? as f64),
+            "--conns" => opts.conns = num(val()?)?,
+            "--tags" => opts.tags = num(val()?)?,
+            "--push-iters" => opts.push_iters = num(val()?)?,
+            "--pull-iters" => opts.pull_iters = num(val()?)?,
+            "--list-iters" => opts.list_iters = num(val()?)?,
+            "--tmp" => opts.tmp = PathBuf::from(val()?),
+            "--quick" => {
+                opts.rounds = 1;
+                opts.duration = Duration::from_secs(1);
+                opts.tags = 1000;
+                opts.push_iters = 1;
+                opts.pull_iters = 4;
+                opts.list_iters = 2;
+            }
+            other => bail!("unknown argument {other:?}; see --help"),
+        }
+    }
+    let berth = Spec::parse(&berth, Kind::Berth)?;
+    let distribution = Spec::parse(&distribution, Kind::Distribution)?;
+    for s in [&berth, &distribution].into_iter().flatten() {
+        if s.kind != Kind::External && !s.program.exists() {
+            bail!(
+                "{} does not exist (use `none` to leave that column pending)",
+                s.program.display()
+            );
+        }
+    }
+    if berth.is_none() && distribution.is_none() {
+        bail!("nothing to benchmark: both columns are `none`");
+    }
+    Ok(Args {
+        berth,
+        distribution,
+        opts,
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("berth-bench: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    // Dropping the run future on ctrl-c kills the servers and removes their dirs.
+    let result = tokio::select! {
+        r = run(args) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if let Err(e) = result {
+        eprintln!("berth-bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+struct Column {
+    name: &'static str,
+    spec: Option<Spec>,
+    rounds: Vec<Metrics>,
+}
+
+async fn run(args: Args) -> Result<()> {
+    let Args {
+        berth,
+        distribution,
+        opts,
+    } = args;
+    eprintln!("machine: {}", machine_summary());
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let one: f64 = load
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if one > 0.7 {
+            eprintln!(
+                "warning: load average is {one:.2}; other work on this machine will skew the figures"
+            );
+        }
+    }
+    let t = Instant::now();
+    let fx = Fixtures::new();
+    eprintln!(
+        "generated test blobs and digests in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let mut cols = [
+        Column {
+            name: "Berth",
+            spec: berth,
+            rounds: Vec::new(),
+        },
+        Column {
+            name: "Distribution",
+            spec: distribution,
+            rounds: Vec::new(),
+        },
+    ];
+    for (i, c) in cols.iter().enumerate() {
+        let what = c
+            .spec
+            .as_ref()
+            .map_or("pending (not run)".to_string(), Spec::describe);
+        eprintln!("column {}: {} = {what}", i + 1, c.name);
+    }
+    let mut notes = Vec::new();
+    for round in 0..opts.rounds {
+        // Alternate which server goes first, so drift and warm caches favour neither.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for ci in order {
+            let Some(spec) = cols[ci].spec.clone() else {
+                continue;
+            };
+            let label = format!("{} round {}", cols[ci].name, round + 1);
+            eprintln!("{label}: starting {}", spec.describe());
+            let mut m = Metrics::new();
+            match Server::start(&spec, &opts.tmp).await {
+                Ok(mut server) => {
+                    if let Some(s) = server.startup {
+                        m.insert("startup_ms", s.as_secs_f64() * 1000.0);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if let Some(rss) = server.status_mib("VmRSS") {
+                        m.insert("idle_rss", rss);
+                    }
+                    let base = (round as u64) << 32 | (ci as u64) << 24;
+                    workloads::run_suite(&mut server, &fx, &opts, base, &label, &mut m, &mut notes)
+                        .await;
+                    if let Some(hwm) = server.status_mib("VmHWM") {
+                        m.insert("peak_rss", hwm);
+                    }
+                    for line in server.log_problems(5) {
+                        notes.push(format!("{label}: server log: {line}"));
+                    }
+                    drop(server);
+                }
+                Err(e) => notes.push(format!("{label}: could not start: {e:#}")),
+            }
+            cols[ci].rounds.push(m);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    print_tables(&cols, &opts);
+    if !notes.is_empty() {
+        println!("\nProblems seen during the runs:");
+        for n in &notes {
+            println!("- {n}");
+        }
+    }
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn fmt(v: f64) -> String {
+    let a = v.abs();
+    if a >= 10_000.0 {
+        let s = format!("{v:.0}");
+        let (sign, digits) = s.split_at(if s.starts_with('-') { 1 } else { 0 });
+        let mut out = String::new();
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        format!("{sign}{out}")
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 0.1 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn print_tables(cols: &[Column; 2], opts: &Opts) {
+    let cell = |c: &Column, key: &str| -> (String, Option<f64>) {
+        if c.spec.is_none() {
+            return ("pending".into(), None);
+        }
+        match median(
+            c.rounds
+                .iter()
+                .filter_map(|m| m.get(key).copied())
+                .collect(),
+        ) {
+            Some(v) => (fmt(v), Some(v)),
+            None => ("n/a".into(), None),
+        }
+    };
+    println!(
+        "\n{} round(s) per server, alternating; medians. {} s per req/s measurement, {} connections, {} tags.\n",
+        opts.rounds,
+        opts.duration.as_secs_f64(),
+        opts.conns,
+        opts.tags
+    );
+    println!(
+        "| metric | {} | {} | ratio {}/{} | better is |",
+        cols[0].name, cols[1].name, cols[0].name, cols[1].name
+    );
+    println!("|---|---:|---:|---:|---|");
+    for d in METRICS {
+        let (a, av) = cell(&cols[0], d.key);
+        let (b, bv) = cell(&cols[1], d.key);
+        let ratio = match (av, bv) {
+            (Some(x), Some(y)) if y != 0.0 => format!("{:.2}", x / y),
+            _ => "—".into(),
+        };
+        let better = if d.higher_is_better {
+            "higher (ratio > 1)"
+        } else {
+            "lower (ratio < 1)"
+        };
+        let label = d.label.replace("N tags", &format!("{} tags", opts.tags));
+        println!("| {label} | {a} | {b} | {ratio} | {better} |");
+    }
+    if opts.rounds > 1 {
+        println!("\nPer-round values (in run order):\n");
+        println!("| metric | {} | {} |", cols[0].name, cols[1].name);
+        println!("|---|---|---|");
+        for d in METRICS {
+            let per = |c: &Column| -> String {
+                if c.spec.is_none() {
+                    return "pending".into();
+                }
+                c.rounds
+                    .iter()
+                    .map(|m| m.get(d.key).map_or("n/a".into(), |v| fmt(*v)))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            };
+            println!("| {} | {} | {} |", d.key, per(&cols[0]), per(&cols[1]));
+        }
+    }
+}
+
+fn machine_summary() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpus} CPUs, {model}, Linux {}", kernel.trim())
+}

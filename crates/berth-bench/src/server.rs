@@ -1,0 +1,328 @@
+//! Starting, probing and stopping the registries under test, and reading
+//! their resource use from /proc.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use hyper::{Method, StatusCode};
+
+use crate::http::Conn;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Berth,
+    Distribution,
+    /// Already running somewhere on loopback; no process metrics.
+    External,
+}
+
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub kind: Kind,
+    pub program: PathBuf,
+    pub url_addr: Option<SocketAddr>,
+}
+
+impl Spec {
+    /// `berth:PATH`, `distribution:PATH`, `url:http://127.0.0.1:PORT`, or a bare
+    /// PATH taking the slot's default kind; `none` → `None`.
+    pub fn parse(s: &str, default: Kind) -> Result<Option<Spec>> {
+        if s == "none" {
+            return Ok(None);
+        }
+        let (kind, rest) = if let Some(r) = s.strip_prefix("berth:") {
+            (Kind::Berth, r)
+        } else if let Some(r) = s.strip_prefix("distribution:") {
+            (Kind::Distribution, r)
+        } else if let Some(r) = s.strip_prefix("url:") {
+            (Kind::External, r)
+        } else {
+            (default, s)
+        };
+        if kind == Kind::External {
+            let hostport = rest
+                .strip_prefix("http://")
+                .unwrap_or(rest)
+                .trim_end_matches('/');
+            let addr: SocketAddr = hostport
+                .parse()
+                .with_context(|| format!("url: wants http://IP:PORT, got {rest}"))?;
+            if !addr.ip().is_loopback() {
+                bail!("only loopback servers are benchmarked, not {addr}");
+            }
+            return Ok(Some(Spec {
+                kind,
+                program: PathBuf::new(),
+                url_addr: Some(addr),
+            }));
+        }
+        Ok(Some(Spec {
+            kind,
+            program: PathBuf::from(rest),
+            url_addr: None,
+        }))
+    }
+
+    pub fn describe(&self) -> String {
+        match self.kind {
+            Kind::Berth => format!("Berth ({})", self.program.display()),
+            Kind::Distribution => format!("Distribution ({})", self.program.display()),
+            Kind::External => format!("external server at {}", self.url_addr.expect("url")),
+        }
+    }
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub pid: Option<u32>,
+    pub startup: Option<Duration>,
+    child: Option<Child>,
+    dir: Option<PathBuf>,
+    log: Option<PathBuf>,
+}
+
+static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn make_temp_dir(base: &Path) -> Result<PathBuf> {
+    let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = base.join(format!("berth-bench-{}-{n}", std::process::id()));
+    fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Server {
+    pub async fn start(spec: &Spec, tmp_base: &Path) -> Result<Server> {
+        if spec.kind == Kind::External {
+            let addr = spec.url_addr.expect("url");
+            let mut s = Server {
+                addr,
+                pid: None,
+                startup: None,
+                child: None,
+                dir: None,
+                log: None,
+            };
+            s.wait_ready(Instant::now()).await?;
+            s.startup = None;
+            return Ok(s);
+        }
+        let dir = make_temp_dir(tmp_base)?;
+        let log = dir.join("server.log");
+        let data = dir.join("data");
+        fs::create_dir(&data)?;
+        let log_file = File::create(&log)?;
+        let mut cmd = Command::new(&spec.program);
+        cmd.stdin(Stdio::null()).stderr(log_file.try_clone()?);
+        let port = match spec.kind {
+            Kind::Berth => {
+                cmd.arg("serve")
+                    .arg("--listen")
+                    .arg("127.0.0.1:0")
+                    .arg("--data-dir")
+                    .arg(&data)
+                    .stdout(Stdio::piped());
+                None
+            }
+            Kind::Distribution => {
+                let port = free_port()?;
+                let config = dir.join("config.yml");
+                fs::write(&config, distribution_config(&data, port))?;
+                cmd.arg("serve").arg(&config).stdout(log_file);
+                Some(port)
+            }
+            Kind::External => unreachable!(),
+        };
+        let spawned_at = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", spec.program.display()))?;
+        let pid = child.id();
+        let stdout = child.stdout.take();
+        let mut server = Server {
+            addr: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
+            pid: Some(pid),
+            startup: None,
+            child: Some(child),
+            dir: Some(dir),
+            log: Some(log),
+        };
+        if let Some(stdout) = stdout {
+            server.addr = server.read_listen_line(stdout).await?;
+        }
+        server.wait_ready(spawned_at).await?;
+        Ok(server)
+    }
+
+    /// Berth announces its port with exactly one stdout line, `listening on ADDR`.
+    async fn read_listen_line(&mut self, stdout: std::process::ChildStdout) -> Result<SocketAddr> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            // Keep draining so a chatty stdout never blocks the server.
+            for _ in lines.by_ref() {}
+        });
+        let line = match tokio::time::timeout(START_TIMEOUT, rx).await {
+            Ok(Ok(line)) => line,
+            Ok(Err(_)) => bail!(
+                "server closed stdout without printing `listening on ADDR`{}",
+                self.exit_info()
+            ),
+            Err(_) => bail!(
+                "no `listening on ADDR` line within {START_TIMEOUT:?}{}",
+                self.exit_info()
+            ),
+        };
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+            .ok_or_else(|| {
+                anyhow!("unexpected first stdout line {line:?} (want `listening on IP:PORT`)")
+            })?;
+        if !addr.ip().is_loopback() {
+            bail!("server listens on non-loopback {addr}");
+        }
+        Ok(addr)
+    }
+
+    /// Polls `GET /v2/` every millisecond until it answers 200.
+    async fn wait_ready(&mut self, since: Instant) -> Result<()> {
+        let deadline = since + START_TIMEOUT;
+        let mut last = String::from("no answer");
+        while Instant::now() < deadline {
+            self.check_alive()?;
+            let mut conn = Conn::new(self.addr);
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(1),
+                conn.call(Method::GET, "/v2/", &[], crate::http::ReqBody::empty()),
+            )
+            .await;
+            match attempt {
+                Ok(Ok(r)) if r.status == StatusCode::OK => {
+                    self.startup = Some(since.elapsed());
+                    return Ok(());
+                }
+                Ok(Ok(r)) => last = format!("GET /v2/ answered {}", r.describe()),
+                Ok(Err(e)) => last = format!("{e:#}"),
+                Err(_) => last = "GET /v2/ timed out".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        bail!(
+            "not ready within {START_TIMEOUT:?}: {last}{}",
+            self.exit_info()
+        )
+    }
+
+    /// Errors out (with the log's tail) if the server process has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        if let Some(child) = &mut self.child
+            && let Some(status) = child.try_wait()?
+        {
+            bail!("server exited ({status}); log tail:\n{}", self.log_tail(20));
+        }
+        Ok(())
+    }
+
+    fn exit_info(&mut self) -> String {
+        match self.check_alive() {
+            Ok(()) => format!("; log tail:\n{}", self.log_tail(20)),
+            Err(e) => format!("; {e:#}"),
+        }
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let Some(log) = &self.log else {
+            return String::new();
+        };
+        let text = fs::read_to_string(log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Non-empty lines the server wrote to its log (stderr, and stdout for
+    /// Distribution) that mention an error or panic.
+    pub fn log_problems(&self, max: usize) -> Vec<String> {
+        let Some(log) = &self.log else {
+            return Vec::new();
+        };
+        let text = fs::read_to_string(log).unwrap_or_default();
+        text.lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                l.contains("error") || l.contains("panic") || l.contains("fatal")
+            })
+            .take(max)
+            .map(|l| l.chars().take(300).collect())
+            .collect()
+    }
+
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        self.pid.and_then(|p| proc_cpu_seconds(p).ok())
+    }
+
+    pub fn status_mib(&self, field: &str) -> Option<f64> {
+        self.pid
+            .and_then(|p| proc_status_kib(p, field).ok())
+            .map(|k| k as f64 / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+fn distribution_config(data: &Path, port: u16) -> String {
+    format!(
+        "version: 0.1\n\
+         log:\n  level: error\n  accesslog:\n    disabled: true\n\
+         storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\n\
+         http:\n  addr: 127.0.0.1:{port}\n",
+        data.display()
+    )
+}
+
+/// utime + stime of the whole process (all threads), in seconds.
+pub fn proc_cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let after = &stat[stat.rfind(')').ok_or_else(|| anyhow!("bad stat"))? + 1..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = f.get(11).ok_or_else(|| anyhow!("short stat"))?.parse()?;
+    let stime: u64 = f.get(12).ok_or_else(|| anyhow!("short stat"))?.parse()?;
+    // USER_HZ is 100 on every Linux ABI that matters (`getconf CLK_TCK`).
+    Ok((utime + stime) as f64 / 100.0)
+}
+
+pub fn proc_status_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    for line in status.lines() {
+        if let Some(rest) = line.strip_prefix(field).and_then(|r| r.strip_prefix(':')) {
+            return Ok(rest.trim().trim_end_matches("kB").trim().parse()?);
+        }
+    }
+    bail!("{field} not in /proc/{pid}/status")
+}

@@ -1,0 +1,779 @@
+//! The measurements. Every loop is bounded by a count and/or a deadline.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail, ensure};
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::blob::{Blob, BlobSource, random_bytes};
+use crate::http::{Conn, ReqBody, drain, origin_form, read_all, with_query};
+use crate::server::Server;
+
+const MIB: f64 = 1024.0 * 1024.0;
+const GIB: f64 = 1024.0 * MIB;
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const OCTETS: &str = "application/octet-stream";
+const CHUNK: u64 = 8 * 1024 * 1024;
+
+pub struct Opts {
+    pub rounds: usize,
+    pub duration: Duration,
+    pub conns: usize,
+    pub tags: usize,
+    pub push_iters: usize,
+    pub pull_iters: usize,
+    pub list_iters: usize,
+    pub tmp: PathBuf,
+}
+
+/// Everything generated before any timing starts.
+pub struct Fixtures {
+    pub src16: BlobSource,
+    pub src64: BlobSource,
+    pub layer: Blob,
+    pub config: Blob,
+}
+
+impl Fixtures {
+    pub fn new() -> Self {
+        let layer = Blob::small(random_bytes(4096, 0x1a7e));
+        let config = Blob::small(
+            format!(
+                r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+                layer.digest
+            )
+            .into_bytes(),
+        );
+        Self {
+            src16: BlobSource::random(16 << 20, 0x16),
+            src64: BlobSource::random(64 << 20, 0x64),
+            layer,
+            config,
+        }
+    }
+
+    /// A small OCI image manifest; `n` goes into an annotation so each is distinct.
+    pub fn manifest(&self, n: Option<u64>) -> String {
+        let annotations = match n {
+            Some(n) => format!(r#","annotations":{{"org.berth.bench.n":"{n}"}}"#),
+            None => String::new(),
+        };
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{OCI_LAYER}","digest":"{}","size":{}}}]{annotations}}}"#,
+            self.config.digest, self.config.len, self.layer.digest, self.layer.len
+        )
+    }
+}
+
+pub type Metrics = BTreeMap<&'static str, f64>;
+
+/// Runs one round against one server, recording metrics and problems.
+pub async fn run_suite(
+    server: &mut Server,
+    fx: &Fixtures,
+    opts: &Opts,
+    variant_base: u64,
+    label: &str,
+    metrics: &mut Metrics,
+    notes: &mut Vec<String>,
+) {
+    let addr = server.addr;
+    macro_rules! step {
+        ($name:expr, $body:expr) => {{
+            eprintln!("  {label}: {}", $name);
+            let r: Result<()> = $body.await;
+            if let Err(e) = r {
+                notes.push(format!("{label}: {}: {e:#}", $name));
+            }
+            if let Err(e) = server.check_alive() {
+                notes.push(format!("{label}: server died after {}: {e:#}", $name));
+                return;
+            }
+        }};
+    }
+
+    step!("push 16 MiB × 4", async {
+        let blobs: Vec<Blob> = (0..opts.push_iters as u64 * 4)
+            .map(|i| fx.src16.variant(variant_base + i))
+            .collect();
+        let mibs = push_concurrent(addr, "bench/push", &blobs, 4).await?;
+        metrics.insert("push16x4", mibs);
+        Ok(())
+    });
+    let pulled = fx.src64.variant(variant_base + 100);
+    step!("push 64 MiB × 1", async {
+        let blobs: Vec<Blob> = (0..opts.push_iters as u64)
+            .map(|i| fx.src64.variant(variant_base + 100 + i))
+            .collect();
+        let mibs = push_concurrent(addr, "bench/push", &blobs, 1).await?;
+        metrics.insert("push64", mibs);
+        Ok(())
+    });
+    step!("push 64 MiB chunked", async {
+        let mut conn = Conn::new(addr);
+        conn.connect().await?;
+        let mut total = Duration::ZERO;
+        let mut bytes = 0u64;
+        for i in 0..opts.push_iters as u64 {
+            let blob = fx.src64.variant(variant_base + 200 + i);
+            let t = Instant::now();
+            upload_chunked(&mut conn, "bench/push", &blob, CHUNK).await?;
+            total += t.elapsed();
+            bytes += blob.len;
+        }
+        metrics.insert("push_chunked", bytes as f64 / MIB / total.as_secs_f64());
+        Ok(())
+    });
+    step!("pull 64 MiB", async {
+        let (mibs, cpu) = pull(server, "bench/push", &pulled, opts.pull_iters).await?;
+        metrics.insert("pull", mibs);
+        if let Some(cpu) = cpu {
+            metrics.insert("pull_cpu", cpu);
+        }
+        Ok(())
+    });
+
+    let mut prepared = true;
+    step!("prepare repositories", async {
+        let r = prepare(addr, fx).await;
+        prepared = r.is_ok();
+        r
+    });
+    if !prepared {
+        notes.push(format!(
+            "{label}: HEAD/manifest/tags measurements skipped (preparation failed)"
+        ));
+        return;
+    }
+
+    step!("blob HEAD", async {
+        let path = format!("/v2/bench/app/blobs/{}", fx.layer.digest);
+        let gen_req = move |_n: u64| (Method::HEAD, path.clone(), vec![], ReqBody::empty());
+        let r = closed_loop(
+            addr,
+            opts.conns,
+            opts.duration,
+            None,
+            StatusCode::OK,
+            Arc::new(gen_req),
+        )
+        .await?;
+        r.report(label, "blob HEAD", notes);
+        metrics.insert("head_rps", r.rps());
+        metrics.insert("head_p99", r.percentile_ms(0.99));
+        Ok(())
+    });
+    step!("manifest GET", async {
+        let gen_req = |_n: u64| {
+            (
+                Method::GET,
+                "/v2/bench/app/manifests/latest".to_string(),
+                vec![("accept", OCI_MANIFEST.to_string())],
+                ReqBody::empty(),
+            )
+        };
+        let r = closed_loop(
+            addr,
+            opts.conns,
+            opts.duration,
+            None,
+            StatusCode::OK,
+            Arc::new(gen_req),
+        )
+        .await?;
+        r.report(label, "manifest GET", notes);
+        metrics.insert("mget_rps", r.rps());
+        metrics.insert("mget_p99", r.percentile_ms(0.99));
+        Ok(())
+    });
+    step!("manifest PUT", async {
+        let fx_manifest_base = fx.manifest(Some(0));
+        let (head, tail) = split_manifest(&fx_manifest_base);
+        let gen_req = move |n: u64| {
+            let body = format!("{head}{n}{tail}");
+            (
+                Method::PUT,
+                format!("/v2/bench/put/manifests/p{n}"),
+                vec![("content-type", OCI_MANIFEST.to_string())],
+                ReqBody::from_bytes(body),
+            )
+        };
+        let r = closed_loop(
+            addr,
+            opts.conns,
+            opts.duration,
+            Some(2_000_000),
+            StatusCode::CREATED,
+            Arc::new(gen_req),
+        )
+        .await?;
+        r.report(label, "manifest PUT", notes);
+        metrics.insert("mput_rps", r.rps());
+        metrics.insert("mput_p99", r.percentile_ms(0.99));
+        Ok(())
+    });
+    step!(format!("push {} tags", opts.tags), async {
+        let manifest = Bytes::from(fx.manifest(None));
+        let gen_req = move |n: u64| {
+            (
+                Method::PUT,
+                format!("/v2/bench/tags/manifests/{}", tag_name(n)),
+                vec![("content-type", OCI_MANIFEST.to_string())],
+                ReqBody::from_bytes(manifest.clone()),
+            )
+        };
+        let r = closed_loop(
+            addr,
+            opts.conns,
+            Duration::from_secs(600),
+            Some(opts.tags as u64),
+            StatusCode::CREATED,
+            Arc::new(gen_req),
+        )
+        .await?;
+        r.report(label, "tag PUT", notes);
+        ensure!(
+            r.ok == opts.tags as u64,
+            "only {} of {} tags were created",
+            r.ok,
+            opts.tags
+        );
+        metrics.insert("tag_put_rps", r.rps());
+        Ok(())
+    });
+    step!("tags list", async {
+        let mut conn = Conn::new(addr);
+        conn.connect().await?;
+        let mut full = Duration::ZERO;
+        let mut full_sorted = true;
+        for _ in 0..opts.list_iters {
+            let t = Instant::now();
+            let tags = list_full(&mut conn, "bench/tags").await?;
+            full += t.elapsed();
+            full_sorted = check_tags(&tags, opts.tags, "full list")?;
+        }
+        if !full_sorted {
+            notes.push(format!("{label}: full tags list is not in lexical order"));
+        }
+        metrics.insert(
+            "tags_full_ms",
+            full.as_secs_f64() * 1000.0 / opts.list_iters as f64,
+        );
+        let mut paged = Duration::ZERO;
+        let mut pages = 0;
+        let mut paged_sorted = true;
+        for _ in 0..opts.list_iters {
+            let t = Instant::now();
+            let (tags, p) = list_paged(&mut conn, "bench/tags", 1000, opts.tags).await?;
+            paged += t.elapsed();
+            pages = p;
+            paged_sorted = check_tags(&tags, opts.tags, "paged list")?;
+        }
+        if !paged_sorted {
+            notes.push(format!(
+                "{label}: tags listed with n=1000 are not in lexical order across pages"
+            ));
+        }
+        let want_pages = opts.tags.div_ceil(1000);
+        if pages != want_pages {
+            notes.push(format!(
+                "{label}: tags list with n=1000 took {pages} page(s) for {} tags (expected {want_pages}; is `n` ignored?)",
+                opts.tags
+            ));
+        }
+        metrics.insert(
+            "tags_paged_ms",
+            paged.as_secs_f64() * 1000.0 / opts.list_iters as f64,
+        );
+        Ok(())
+    });
+}
+
+fn split_manifest(m: &str) -> (String, String) {
+    // The annotation value is "0"; split around it so each request only formats a number.
+    let marker = r#""org.berth.bench.n":"0""#;
+    let i = m.find(marker).expect("annotation present") + marker.len() - 2;
+    (m[..i].to_string(), m[i + 1..].to_string())
+}
+
+fn tag_name(n: u64) -> String {
+    format!("t{n:05}")
+}
+
+/// Checks count and uniqueness; returns whether the tags came in lexical order.
+fn check_tags(tags: &[String], want: usize, what: &str) -> Result<bool> {
+    ensure!(
+        tags.len() == want,
+        "{what}: {} tags listed, {want} expected",
+        tags.len()
+    );
+    let distinct: HashSet<&String> = tags.iter().collect();
+    ensure!(
+        distinct.len() == want,
+        "{what}: duplicate tags ({} distinct)",
+        distinct.len()
+    );
+    Ok(tags.windows(2).all(|w| w[0] < w[1]))
+}
+
+async fn post_upload(conn: &mut Conn, repo: &str) -> Result<String> {
+    let r = conn
+        .call(
+            Method::POST,
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            ReqBody::empty(),
+        )
+        .await?
+        .expect(StatusCode::ACCEPTED, "POST blobs/uploads/")?;
+    r.location()
+}
+
+pub async fn upload_monolithic(conn: &mut Conn, repo: &str, blob: &Blob) -> Result<()> {
+    let loc = post_upload(conn, repo).await?;
+    let put = with_query(&loc, &format!("digest={}", blob.digest));
+    let r = conn
+        .call(Method::PUT, &put, &[("content-type", OCTETS)], blob.body())
+        .await?
+        .expect(StatusCode::CREATED, "PUT upload?digest= (monolithic)")?;
+    check_digest_header(&r, blob)
+}
+
+fn check_digest_header(r: &crate::http::Reply, blob: &Blob) -> Result<()> {
+    match r.header("docker-content-digest") {
+        Some(d) if d == blob.digest => Ok(()),
+        Some(d) => bail!(
+            "upload answered Docker-Content-Digest {d}, pushed {}",
+            blob.digest
+        ),
+        None => Ok(()),
+    }
+}
+
+pub async fn upload_chunked(conn: &mut Conn, repo: &str, blob: &Blob, chunk: u64) -> Result<()> {
+    let mut loc = post_upload(conn, repo).await?;
+    for (start, end, pieces) in blob.chunks(chunk) {
+        let range = format!("{start}-{end}");
+        let r = conn
+            .call(
+                Method::PATCH,
+                &loc,
+                &[("content-type", OCTETS), ("content-range", &range)],
+                ReqBody::from_parts(pieces),
+            )
+            .await?
+            .expect(StatusCode::ACCEPTED, "PATCH upload chunk")?;
+        if let Some(got) = r.header("range")
+            && got != format!("0-{end}")
+        {
+            bail!("PATCH {range}: Range header says {got}, expected 0-{end}");
+        }
+        loc = r.location()?;
+    }
+    let put = with_query(&loc, &format!("digest={}", blob.digest));
+    let r = conn
+        .call(Method::PUT, &put, &[], ReqBody::empty())
+        .await?
+        .expect(
+            StatusCode::CREATED,
+            "PUT upload?digest= (closing chunked upload)",
+        )?;
+    check_digest_header(&r, blob)
+}
+
+/// Uploads `blobs` monolithically, `concurrency` at a time, each stream on its
+/// own pre-opened connection; returns MiB/s over the timed batches.
+async fn push_concurrent(
+    addr: SocketAddr,
+    repo: &str,
+    blobs: &[Blob],
+    concurrency: usize,
+) -> Result<f64> {
+    let mut conns = Vec::new();
+    for _ in 0..concurrency {
+        let mut c = Conn::new(addr);
+        c.connect().await?;
+        conns.push(c);
+    }
+    let mut total = Duration::ZERO;
+    let mut bytes = 0u64;
+    for batch in blobs.chunks(concurrency) {
+        let t = Instant::now();
+        let mut handles = Vec::new();
+        for blob in batch {
+            let mut conn = conns.pop().expect("one connection per stream");
+            let blob = blob.clone();
+            let repo = repo.to_string();
+            handles.push(tokio::spawn(async move {
+                let r = upload_monolithic(&mut conn, &repo, &blob).await;
+                (conn, r)
+            }));
+        }
+        for h in handles {
+            let (conn, r) = h.await?;
+            r?;
+            conns.push(conn);
+        }
+        total += t.elapsed();
+        bytes += batch.iter().map(|b| b.len).sum::<u64>();
+    }
+    Ok(bytes as f64 / MIB / total.as_secs_f64())
+}
+
+/// GETs `blob` `iters` times on one connection; MiB/s and server CPU s per GiB.
+async fn pull(
+    server: &Server,
+    repo: &str,
+    blob: &Blob,
+    iters: usize,
+) -> Result<(f64, Option<f64>)> {
+    let mut conn = Conn::new(server.addr);
+    let path = format!("/v2/{repo}/blobs/{}", blob.digest);
+    let (status, _) = conn
+        .call_drain(Method::HEAD, &path, &[], ReqBody::empty())
+        .await?;
+    if status != StatusCode::OK {
+        upload_monolithic(&mut conn, repo, blob).await?;
+    }
+    // Untimed warm-up pull that checks the content.
+    let r = conn
+        .call(Method::GET, &path, &[], ReqBody::empty())
+        .await?
+        .expect(StatusCode::OK, "GET blob")?;
+    let got = format!("sha256:{}", hex::encode(Sha256::digest(&r.body)));
+    ensure!(
+        got == blob.digest,
+        "GET blob returned content with digest {got}, want {}",
+        blob.digest
+    );
+    let cpu0 = server.cpu_seconds();
+    let t = Instant::now();
+    let mut bytes = 0u64;
+    for _ in 0..iters {
+        let (status, n) = conn
+            .call_drain(Method::GET, &path, &[], ReqBody::empty())
+            .await?;
+        ensure!(status == StatusCode::OK, "GET blob answered {status}");
+        ensure!(
+            n == blob.len,
+            "GET blob returned {n} bytes, want {}",
+            blob.len
+        );
+        bytes += n;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = match (cpu0, server.cpu_seconds()) {
+        (Some(a), Some(b)) => Some((b - a) / (bytes as f64 / GIB)),
+        _ => None,
+    };
+    Ok((bytes as f64 / MIB / secs, cpu))
+}
+
+/// Pushes config + layer into each repository used below and tags bench/app:latest.
+async fn prepare(addr: SocketAddr, fx: &Fixtures) -> Result<()> {
+    let mut conn = Conn::new(addr);
+    for repo in ["bench/app", "bench/put", "bench/tags"] {
+        for blob in [&fx.layer, &fx.config] {
+            upload_monolithic(&mut conn, repo, blob).await?;
+        }
+    }
+    let m = fx.manifest(None);
+    let r = conn
+        .call(
+            Method::PUT,
+            "/v2/bench/app/manifests/latest",
+            &[("content-type", OCI_MANIFEST)],
+            ReqBody::from_bytes(m.clone()),
+        )
+        .await?
+        .expect(StatusCode::CREATED, "PUT manifest")?;
+    let want = format!("sha256:{}", hex::encode(Sha256::digest(m.as_bytes())));
+    if let Some(d) = r.header("docker-content-digest") {
+        ensure!(
+            d == want,
+            "PUT manifest answered Docker-Content-Digest {d}, want {want}"
+        );
+    }
+    let r = conn
+        .call(
+            Method::GET,
+            "/v2/bench/app/manifests/latest",
+            &[("accept", OCI_MANIFEST)],
+            ReqBody::empty(),
+        )
+        .await?
+        .expect(StatusCode::OK, "GET manifest")?;
+    ensure!(
+        r.body == m.as_bytes(),
+        "GET manifest returned different bytes than were pushed"
+    );
+    if let Some(ct) = r.header("content-type") {
+        ensure!(
+            ct == OCI_MANIFEST,
+            "GET manifest Content-Type is {ct}, want {OCI_MANIFEST}"
+        );
+    }
+    Ok(())
+}
+
+async fn get_tags_page(conn: &mut Conn, path: &str) -> Result<(Vec<String>, Option<String>)> {
+    let r = conn
+        .call(Method::GET, path, &[], ReqBody::empty())
+        .await?
+        .expect(StatusCode::OK, "GET tags/list")?;
+    let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+    let tags = match v.get("tags") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow!("non-string tag {t}"))
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Some(serde_json::Value::Null) | None => Vec::new(),
+        Some(other) => bail!("tags is not an array: {other}"),
+    };
+    let next = match r.header("link") {
+        Some(link) => Some(parse_next_link(link)?),
+        None => None,
+    };
+    Ok((tags, next))
+}
+
+fn parse_next_link(link: &str) -> Result<String> {
+    let (s, e) = (link.find('<'), link.find('>'));
+    match (s, e) {
+        (Some(s), Some(e)) if s < e && link[e..].contains("rel=\"next\"") => {
+            origin_form(&link[s + 1..e])
+        }
+        _ => bail!("unparseable Link header {link:?}"),
+    }
+}
+
+async fn list_full(conn: &mut Conn, repo: &str) -> Result<Vec<String>> {
+    let (tags, next) = get_tags_page(conn, &format!("/v2/{repo}/tags/list")).await?;
+    ensure!(
+        next.is_none(),
+        "full tags list (no n) answered with a Link header"
+    );
+    Ok(tags)
+}
+
+async fn list_paged(
+    conn: &mut Conn,
+    repo: &str,
+    n: usize,
+    expected: usize,
+) -> Result<(Vec<String>, usize)> {
+    let mut path = format!("/v2/{repo}/tags/list?n={n}");
+    let mut all = Vec::new();
+    let max_pages = expected / n.max(1) + 10;
+    for page in 1..=max_pages {
+        let (tags, next) = get_tags_page(conn, &path).await?;
+        let len = tags.len();
+        all.extend(tags);
+        match next {
+            Some(p) if len > 0 => path = p,
+            Some(_) => bail!("page {page} was empty but had a Link to a next page"),
+            None => return Ok((all, page)),
+        }
+    }
+    bail!("more than {max_pages} pages; stopping")
+}
+
+type GenReq =
+    Arc<dyn Fn(u64) -> (Method, String, Vec<(&'static str, String)>, ReqBody) + Send + Sync>;
+
+pub struct LoopResult {
+    pub ok: u64,
+    pub bad: BTreeMap<u16, u64>,
+    pub first_bad: Option<String>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+    pub lat_us: Vec<u32>,
+}
+
+impl LoopResult {
+    pub fn rps(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.lat_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((p * self.lat_us.len() as f64).ceil() as usize).clamp(1, self.lat_us.len()) - 1;
+        self.lat_us[i] as f64 / 1000.0
+    }
+
+    fn report(&self, label: &str, what: &str, notes: &mut Vec<String>) {
+        if !self.bad.is_empty() {
+            let total: u64 = self.bad.values().sum::<u64>() + self.ok;
+            let codes: Vec<String> = self.bad.iter().map(|(c, n)| format!("{c}×{n}")).collect();
+            notes.push(format!(
+                "{label}: {what}: {} of {total} responses had an unexpected status ({}); first: {}",
+                total - self.ok,
+                codes.join(", "),
+                self.first_bad.as_deref().unwrap_or("")
+            ));
+        }
+        if self.errors > 0 {
+            notes.push(format!(
+                "{label}: {what}: {} transport errors; first: {}",
+                self.errors,
+                self.first_error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+}
+
+/// `conns` keep-alive connections each sending requests back to back until
+/// `duration` has passed or `max_total` requests were issued.
+async fn closed_loop(
+    addr: SocketAddr,
+    conns: usize,
+    duration: Duration,
+    max_total: Option<u64>,
+    expect: StatusCode,
+    gen_req: GenReq,
+) -> Result<LoopResult> {
+    let max_total = max_total.unwrap_or(50_000_000);
+    let mut opened = Vec::new();
+    for _ in 0..conns {
+        let mut c = Conn::new(addr);
+        c.connect().await?;
+        opened.push(c);
+    }
+    let counter = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut handles = Vec::new();
+    for mut conn in opened {
+        let counter = counter.clone();
+        let gen_req = gen_req.clone();
+        handles.push(tokio::spawn(async move {
+            let mut r = LoopResult {
+                ok: 0,
+                bad: BTreeMap::new(),
+                first_bad: None,
+                errors: 0,
+                first_error: None,
+                elapsed: Duration::ZERO,
+                lat_us: Vec::with_capacity(1 << 16),
+            };
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                if n >= max_total {
+                    break;
+                }
+                let (method, path, headers, body) = gen_req(n);
+                let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let t = Instant::now();
+                let res = async {
+                    let resp = conn.send(method, &path, &h, body).await?;
+                    if resp.status() == expect {
+                        drain(resp).await?;
+                        Ok::<_, anyhow::Error>(None)
+                    } else {
+                        Ok(Some(read_all(resp).await?))
+                    }
+                }
+                .await;
+                let lat = t.elapsed();
+                match res {
+                    Ok(None) => {
+                        r.ok += 1;
+                        r.lat_us.push(lat.as_micros().min(u32::MAX as u128) as u32);
+                    }
+                    Ok(Some(reply)) => {
+                        r.lat_us.push(lat.as_micros().min(u32::MAX as u128) as u32);
+                        *r.bad.entry(reply.status.as_u16()).or_default() += 1;
+                        if r.first_bad.is_none() {
+                            r.first_bad = Some(format!("{path} → {}", reply.describe()));
+                        }
+                    }
+                    Err(e) => {
+                        r.errors += 1;
+                        if r.first_error.is_none() {
+                            r.first_error = Some(format!("{path}: {e:#}"));
+                        }
+                        if r.errors > 100 {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            r
+        }));
+    }
+    let mut all = LoopResult {
+        ok: 0,
+        bad: BTreeMap::new(),
+        first_bad: None,
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+        lat_us: Vec::new(),
+    };
+    for h in handles {
+        let r = h.await?;
+        all.ok += r.ok;
+        for (c, n) in r.bad {
+            *all.bad.entry(c).or_default() += n;
+        }
+        all.first_bad = all.first_bad.or(r.first_bad);
+        all.errors += r.errors;
+        all.first_error = all.first_error.or(r.first_error);
+        all.lat_us.extend(r.lat_us);
+    }
+    all.elapsed = start.elapsed();
+    all.lat_us.sort_unstable();
+    if all.ok == 0 {
+        let mut notes = Vec::new();
+        all.report("", "", &mut notes);
+        bail!("no successful request{}", notes.join("; "));
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_manifest_rebuilds_distinct_manifests() {
+        let fx = Fixtures {
+            src16: BlobSource::random(64, 1),
+            src64: BlobSource::random(64, 2),
+            layer: Blob::small(vec![1, 2, 3]),
+            config: Blob::small(b"{}".to_vec()),
+        };
+        let (head, tail) = split_manifest(&fx.manifest(Some(0)));
+        assert_eq!(format!("{head}42{tail}"), fx.manifest(Some(42)));
+        let v: serde_json::Value = serde_json::from_str(&format!("{head}7{tail}")).unwrap();
+        assert_eq!(v["annotations"]["org.berth.bench.n"], "7");
+        assert_eq!(v["layers"][0]["size"], 3);
+    }
+
+    #[test]
+    fn next_link_is_parsed() {
+        let p = parse_next_link(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#).unwrap();
+        assert_eq!(p, "/v2/a/tags/list?n=2&last=b");
+        let p = parse_next_link(r#"<http://127.0.0.1:5000/v2/a/tags/list?last=b&n=2>; rel="next""#)
+            .unwrap();
+        assert_eq!(p, "/v2/a/tags/list?last=b&n=2");
+        assert!(parse_next_link(r#"<http://example.com/v2/x>; rel="next""#).is_err());
+    }
+}
