@@ -1,0 +1,38 @@
+//! Berth's HTTP layer. Handlers are thin: parse the request into domain types, check
+//! access, call one `berth_core::registry::Registry` operation, shape the response.
+//! Only this crate knows wire formats; errors become protocol errors in `error.rs`.
+
+pub mod auth;
+mod body;
+pub mod error;
+mod middleware;
+pub mod oci;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{any, get};
+use berth_core::registry::Registry;
+
+pub use auth::{Access, Action, AllowAll, Authorizer};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub auth: Arc<dyn Authorizer>,
+    /// Prefix for absolute links (`https://registry.example.com`); empty for relative links,
+    /// which never pin a client to one instance behind a load balancer.
+    pub external_url: Arc<str>,
+}
+
+/// The whole HTTP surface, ready to serve.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v2", get(oci::base))
+        .route("/v2/", get(oci::base))
+        .route("/v2/{*rest}", any(oci::dispatch))
+        .fallback(oci::not_found)
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}

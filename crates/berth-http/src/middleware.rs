@@ -1,0 +1,36 @@
+//! Cross-cutting request handling: request ids and the one place 5xx errors are logged.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::InternalError;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
+
+pub async fn request_context(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|v| v.len() <= 128)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is a valid header"));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    let status = res.status();
+    if status.is_server_error() {
+        let internal = res.extensions().get::<InternalError>().map(|e| e.0.as_str()).unwrap_or("");
+        tracing::error!(request_id = ?id, %method, %path, status = status.as_u16(), error = internal, "request failed");
+    } else {
+        tracing::debug!(request_id = ?id, %method, %path, status = status.as_u16(), "request");
+    }
+    let h = res.headers_mut();
+    h.insert(REQUEST_ID.clone(), id);
+    if path.starts_with("/v2") {
+        h.insert(API_VERSION.clone(), HeaderValue::from_static("registry/2.0"));
+    }
+    res
+}

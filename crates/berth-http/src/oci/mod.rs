@@ -1,0 +1,102 @@
+//! The OCI Distribution API (`/v2`).
+
+mod blobs;
+mod listing;
+mod manifests;
+pub mod route;
+mod uploads;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::auth::Access;
+use crate::error::ApiError;
+use route::OciRoute;
+
+pub async fn base(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.auth.authorize(&headers, &Access::Base) {
+        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    match handle(state, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Query parameters, decoded.
+pub(crate) struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(q: Option<&str>) -> Self {
+        Query(form_urlencoded::parse(q.unwrap_or("").as_bytes()).into_owned().collect())
+    }
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let rest = parts.uri.path().strip_prefix("/v2/").unwrap_or("");
+    let route = OciRoute::parse(rest)?.ok_or_else(ApiError::not_found)?;
+    state.auth.authorize(&parts.headers, &route.access(&parts.method))?;
+    let q = Query::parse(parts.uri.query());
+    let h = &parts.headers;
+    let m = &parts.method;
+    match route {
+        OciRoute::Catalog if m == Method::GET => listing::catalog(&state, &q).await,
+        OciRoute::Tags(name) if m == Method::GET => listing::tags(&state, &name, &q).await,
+        OciRoute::Referrers(name, d) if m == Method::GET => listing::referrers(&state, &name, &d, &q).await,
+        OciRoute::Manifest(name, r) => match *m {
+            Method::GET | Method::HEAD => manifests::get(&state, &name, &r, h, *m == Method::HEAD).await,
+            Method::PUT => manifests::put(&state, &name, &r, h, body).await,
+            Method::DELETE => manifests::delete(&state, &name, &r).await,
+            _ => Err(method_not_allowed(m)),
+        },
+        OciRoute::Blob(name, d) => match *m {
+            Method::GET | Method::HEAD => blobs::get(&state, &name, &d, h, *m == Method::HEAD).await,
+            Method::DELETE => blobs::delete(&state, &name, &d).await,
+            _ => Err(method_not_allowed(m)),
+        },
+        OciRoute::UploadStart(name) if m == Method::POST => uploads::start(&state, &name, &q, h, body).await,
+        OciRoute::Upload(name, id) => match *m {
+            Method::GET => uploads::status(&state, &name, &id).await,
+            Method::PATCH => uploads::patch(&state, &name, &id, h, body).await,
+            Method::PUT => uploads::finish(&state, &name, &id, &q, h, body).await,
+            Method::DELETE => uploads::cancel(&state, &name, &id).await,
+            _ => Err(method_not_allowed(m)),
+        },
+        _ => Err(method_not_allowed(m)),
+    }
+}
+
+fn method_not_allowed(m: &Method) -> ApiError {
+    ApiError::unsupported(StatusCode::METHOD_NOT_ALLOWED, format!("method {m} is not supported on this endpoint"))
+}
+
+/// A link to `path` for clients: relative, or under the configured external URL.
+pub(crate) fn link(state: &AppState, path: &str) -> HeaderValue {
+    let s = format!("{}{}", state.external_url, path);
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("/v2/"))
+}
+
+pub(crate) fn hv(s: impl ToString) -> HeaderValue {
+    HeaderValue::from_str(&s.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub(crate) fn empty(status: StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}

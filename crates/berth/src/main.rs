@@ -1,0 +1,202 @@
+//! The `berth` binary: command line, configuration and wiring. No domain logic here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use berth_config::{Config, DatabaseKind, Overrides};
+use berth_core::registry::Registry;
+use berth_http::{AllowAll, AppState};
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "A Harbor-compatible OCI registry in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry (SQLite + local disk under ./data unless configured otherwise).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Validate the configuration and print it, without starting anything.
+    Config {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Exit 0 if the registry at URL answers `GET /v2/` (for keepalived/haproxy checks).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long, default_value_t = 2)]
+        timeout_secs: u64,
+    },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// TOML configuration file. BERTH_* environment variables override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Directory for the embedded database and blob storage (default ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { common, listen } => {
+            let cfg = match load(&common, listen) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_logging(&cfg);
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            match rt.block_on(serve(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Config { common } => match load(&common, None) {
+            Ok(c) => {
+                println!("configuration is valid:\n{c:#?}");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Healthcheck { url, timeout_secs } => healthcheck(&url, Duration::from_secs(timeout_secs)),
+    }
+}
+
+fn load(common: &Common, listen: Option<String>) -> Result<Config, ExitCode> {
+    let overrides = Overrides { data_dir: common.data_dir.clone(), listen };
+    Config::load(common.config.as_deref(), &overrides).map_err(|e| {
+        eprintln!("berth: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
+    let root = cfg.storage_root();
+    let blobs = berth_blob::FsBlobStore::open(&root)
+        .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?;
+    let meta = match cfg.database_kind().map_err(anyhow::Error::msg)? {
+        DatabaseKind::Sqlite(path) => berth_store_sqlite::SqliteStore::open(&path)
+            .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
+    };
+    let registry = Arc::new(Registry::new(Arc::new(meta), Arc::new(blobs)));
+    let state = AppState { registry: registry.clone(), auth: Arc::new(AllowAll), external_url: cfg.http.external_url.trim_end_matches('/').into() };
+
+    let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
+        .await
+        .with_context(|| format!("http.listen: cannot listen on {}", cfg.http.listen))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening beyond loopback without authentication: anyone who can reach this address can push and delete");
+    }
+    // The one line on stdout: scripts and tests read the address from it.
+    println!("listening on {addr}");
+    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
+
+    let janitor = tokio::spawn(purge_stale_uploads(registry, cfg.uploads.max_idle_hours));
+    let app = berth_http::router(state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let grace = Duration::from_secs(cfg.http.shutdown_grace_secs);
+    let mut stop_rx2 = stop_rx.clone();
+    tokio::select! {
+        r = server => r.context("server failed")?,
+        _ = async { let _ = stop_rx2.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; exiting (unfinished uploads stay invisible)");
+        }
+    }
+    janitor.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn purge_stale_uploads(registry: Arc<Registry>, max_idle_hours: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match registry.purge_stale_uploads(max_idle_hours as i64 * 3600).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "could not purge abandoned uploads"),
+        }
+    }
+}
+
+/// A dependency-free HTTP/1.1 probe so check scripts need no curl.
+fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
+    use std::io::{Read, Write};
+    let Some(hostport) = url.strip_prefix("http://").map(|r| r.split('/').next().unwrap_or("")) else {
+        eprintln!("berth healthcheck: --url must start with http://");
+        return ExitCode::from(2);
+    };
+    let result = (|| -> std::io::Result<String> {
+        use std::net::ToSocketAddrs;
+        let addr = hostport
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("address did not resolve"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        write!(s, "GET /v2/ HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).to_string())
+    })();
+    match result {
+        Ok(head) if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.1 401") => ExitCode::SUCCESS,
+        Ok(head) => {
+            eprintln!("berth healthcheck: unhealthy: {}", head.lines().next().unwrap_or(""));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("berth healthcheck: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
