@@ -1,0 +1,8 @@
+//! Berth's integration tests: the real binary on an ephemeral port with a temp dir,
+//! driven over HTTP and by real clients (skopeo, podman).
+
+mod clients;
+mod config;
+mod crash;
+mod oci_api;
+mod support;

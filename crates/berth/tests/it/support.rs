@@ -1,0 +1,163 @@
+//! Starting the real `berth` binary and talking to it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sha2::Digest as _;
+
+pub struct Server {
+    pub addr: String,
+    pub data_dir: PathBuf,
+    child: Child,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A fresh server on a fresh temp dir.
+    pub fn start() -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Server::start_in(&tmp.path().join("data"));
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on an existing data dir (to restart after a crash).
+    pub fn start_in(data_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("BERTH_LOG_LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn berth");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("read berth stdout");
+        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+        Server { addr, data_dir: data_dir.to_path_buf(), child, _tmp: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a graceful exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        self.child.wait().expect("wait")
+    }
+
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.data_dir.join("storage/docker/registry/v2/blobs")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Sends raw bytes over a fresh connection and returns the raw response (for requests
+/// no well-behaved client library would send).
+pub fn raw(addr: &str, request: &[u8], close_after_send: bool) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    if close_after_send {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// Files (not directories) under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Checks the OCI error envelope and returns the first error code.
+pub async fn error_code(res: reqwest::Response) -> String {
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert!(ct.starts_with("application/json"), "error content type {ct}");
+    let text = res.text().await.expect("error body");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("error body is JSON");
+    let e = &v["errors"][0];
+    assert!(e["message"].is_string(), "error has a message: {v}");
+    e["code"].as_str().expect("error has a code").to_string()
+}
+
+/// Pushes a blob monolithically; returns its digest.
+pub async fn push_blob(c: &reqwest::Client, s: &Server, repo: &str, bytes: &[u8]) -> String {
+    let d = sha256(bytes);
+    let r = c.post(s.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}"))).body(bytes.to_vec()).send().await.unwrap();
+    assert_eq!(r.status(), 201, "push blob");
+    d
+}
+
+/// An OCI image manifest referencing a config and layers (already pushed).
+pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)]) -> String {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|(d, n)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d}","size":{n}}}"#))
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]}}"#,
+        config.0,
+        config.1,
+        layers.join(",")
+    )
+}
+
+/// Pushes a small image (config + one layer) under `tag`; returns the manifest digest.
+pub async fn push_image(c: &reqwest::Client, s: &Server, repo: &str, tag: &str, seed: &str) -> String {
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
+    let layer = format!("layer for {seed}");
+    let cd = push_blob(c, s, repo, config.as_bytes()).await;
+    let ld = push_blob(c, s, repo, layer.as_bytes()).await;
+    let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    let r = c
+        .put(s.url(&format!("/v2/{repo}/manifests/{tag}")))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(m.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "push manifest: {:?}", r.text().await);
+    sha256(m.as_bytes())
+}
