@@ -307,6 +307,16 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn upload_dirs_older_than(&self, before: std::time::SystemTime) -> io::Result<Vec<(RepoName, String)>> {
+        let repos = self.root.join("docker/registry/v2/repositories");
+        blocking(move || {
+            let mut out = Vec::new();
+            find_upload_dirs(&repos, &repos, before, &mut out)?;
+            Ok(out)
+        })
+        .await
+    }
+
     async fn delete(&self, digest: &Digest) -> io::Result<()> {
         match tokio::fs::remove_dir_all(blob_dir(&self.root, digest)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -323,6 +333,41 @@ impl BlobStore for FsBlobStore {
         })
         .await
     }
+}
+
+/// Walks the repositories tree for `<name>/_uploads/<id>` directories.
+fn find_upload_dirs(
+    base: &Path,
+    dir: &Path,
+    before: std::time::SystemTime,
+    out: &mut Vec<(RepoName, String)>,
+) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_name() == "_uploads" {
+            let repo = dir.strip_prefix(base).ok().and_then(|r| r.to_str()).and_then(|r| r.parse::<RepoName>().ok());
+            let Some(repo) = repo else { continue };
+            for up in fs::read_dir(&path)?.flatten() {
+                let modified = up.metadata().and_then(|m| m.modified()).unwrap_or(before);
+                if modified < before
+                    && let Some(id) = up.file_name().to_str()
+                {
+                    out.push((repo.clone(), id.to_string()));
+                }
+            }
+        } else if !entry.file_name().to_string_lossy().starts_with('_') {
+            find_upload_dirs(base, &path, before, out)?;
+        }
+    }
+    Ok(())
 }
 
 struct ReceiverStream<T>(mpsc::Receiver<T>);

@@ -69,6 +69,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete_upload(&self, repo: &RepoName, upload_id: &str) -> io::Result<()>;
     /// Removes a part that was written but not recorded.
     async fn delete_part(&self, repo: &RepoName, upload_id: &str, part: &str) -> io::Result<()>;
+    /// Upload directories last modified before `before`, as (repository, upload id):
+    /// the janitor removes those the metadata DB does not know (left by a crash).
+    async fn upload_dirs_older_than(&self, before: std::time::SystemTime) -> io::Result<Vec<(RepoName, String)>>;
     /// Removes a blob's bytes (garbage collection only). Absent is fine.
     async fn delete(&self, digest: &Digest) -> io::Result<()>;
     /// Checks that storage is reachable and writable, for health checks.

@@ -230,14 +230,23 @@ impl Registry {
         Ok(())
     }
 
-    /// Removes uploads idle for longer than `max_idle_secs`, with their files.
+    /// Removes uploads idle for longer than `max_idle_secs` with their files, and upload
+    /// files that no session owns (a crash during a single-request push leaves those).
     pub async fn purge_stale_uploads(&self, max_idle_secs: i64) -> Result<usize, CoreError> {
         let stale = self.meta.stale_uploads(now() - max_idle_secs, 1000).await?;
         for u in &stale {
             self.meta.delete_upload(&u.id).await?;
             self.blobs.delete_upload(&u.repo, &u.id).await.map_err(io_error)?;
         }
-        Ok(stale.len())
+        let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(max_idle_secs.max(0) as u64);
+        let mut orphans = 0;
+        for (repo, id) in self.blobs.upload_dirs_older_than(cutoff).await.map_err(io_error)? {
+            if self.meta.get_upload(&repo, &id).await?.is_none() {
+                self.blobs.delete_upload(&repo, &id).await.map_err(io_error)?;
+                orphans += 1;
+            }
+        }
+        Ok(stale.len() + orphans)
     }
 
     // ---------- blobs ----------

@@ -69,6 +69,18 @@ async fn parts_commit_into_distribution_layout() {
 }
 
 #[tokio::test]
+async fn finds_old_upload_dirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(tmp.path()).unwrap();
+    let repo: RepoName = "x/y".parse().unwrap();
+    store.write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body(vec![Ok(Bytes::from_static(b"z"))]), None).await.unwrap();
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    assert!(store.upload_dirs_older_than(past).await.unwrap().is_empty());
+    let future = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    assert_eq!(store.upload_dirs_older_than(future).await.unwrap(), vec![(repo, ID.to_string())]);
+}
+
+#[tokio::test]
 async fn failed_body_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let store = FsBlobStore::open(tmp.path()).unwrap();
