@@ -1,12 +1,15 @@
 //! Berth's embedded metadata store: [`MetaStore`] on one SQLite file.
 //!
-//! One writer connection serialises all writes (SQLite allows one writer anyway, and
-//! queueing them here instead of in SQLite's busy handler keeps latency predictable);
-//! a few read-only connections serve reads concurrently thanks to WAL. Every call runs
-//! on the blocking thread pool, and every trait method is one transaction.
+//! One writer connection, owned by a dedicated thread, serialises all writes (SQLite
+//! allows one writer anyway, and queueing them here instead of in SQLite's busy handler
+//! keeps latency predictable) and commits concurrent ones together, so that they share
+//! one fsync (see `writer.rs`). Every write method is atomic on its own: one savepoint in
+//! a shared transaction. A few read-only connections serve reads concurrently thanks to
+//! WAL, on the blocking thread pool.
 
 mod migrate;
 mod pool;
+mod writer;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,13 +23,13 @@ use berth_core::store::{
     StoredManifest, Upload,
 };
 use berth_core::{Digest, Reference, RepoName, Tag};
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
 pub use migrate::SCHEMA_VERSION;
+pub use writer::WriterStats;
 
 use pool::Pool;
+use writer::Writer;
 
 const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,7 +42,7 @@ pub const LAST_REF_REFRESH_SECS: i64 = 300;
 /// The SQLite metadata store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Arc<Pool>,
+    writer: Writer,
     readers: Arc<Pool>,
 }
 
@@ -83,15 +86,26 @@ impl SqliteStore {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?);
         }
+        let writer = Writer::spawn(writer).map_err(|e| {
+            StoreError::Backend(format!(
+                "{}: starting the writer thread: {e}",
+                path.display()
+            ))
+        })?;
         Ok(SqliteStore {
             path: path.to_owned(),
-            writer: Pool::new(vec![writer]),
+            writer,
             readers: Pool::new(readers),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many write jobs ran and how many commits (fsyncs) they took, since open.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
     }
 }
 
@@ -126,7 +140,7 @@ impl WithContext for StoreError {
 }
 
 /// Internal error so that `?` works on rusqlite results inside the blocking closures;
-/// converted to [`StoreError`] at the pool boundary.
+/// converted to [`StoreError`] where a job's result leaves the pool or the writer.
 pub(crate) struct Fail(StoreError);
 
 impl From<rusqlite::Error> for Fail {
@@ -322,13 +336,11 @@ impl MetaStore for SqliteStore {
         // refresh must be atomic with the liveness check to protect it.
         let size = self
             .writer
-            .run(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let Some((size, _)) = linked_blob(&tx, &r, &d)? else {
+            .write(move |c| {
+                let Some((size, _)) = linked_blob(c, &r, &d)? else {
                     return Ok(None);
                 };
-                touch_blob(&tx, &d, now)?;
-                tx.commit()?;
+                touch_blob(c, &d, now)?;
                 Ok(Some(size))
             })
             .await?;
@@ -348,11 +360,10 @@ impl MetaStore for SqliteStore {
         let size = to_i64(blob.size, "blob size")?;
         let upload = finished_upload.map(str::to_owned);
         self.writer
-            .run(move |c| {
+            .write(move |c| {
                 let now = now();
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // A 'deleting' row is resurrected: the bytes were just verified durable again.
-                tx.prepare_cached(
+                c.prepare_cached(
                     "INSERT INTO blobs (digest, size, state, last_ref_at, created_at) VALUES (?1, ?2, 'live', ?3, ?3)
                      ON CONFLICT (digest) DO UPDATE SET
                          state = 'live',
@@ -360,12 +371,11 @@ impl MetaStore for SqliteStore {
                          last_ref_at = max(coalesce(blobs.last_ref_at, 0), excluded.last_ref_at)",
                 )?
                 .execute(params![d, size, now])?;
-                let id = ensure_repo(&tx, &r, now)?;
-                link_blob(&tx, id, &d, now)?;
+                let id = ensure_repo(c, &r, now)?;
+                link_blob(c, id, &d, now)?;
                 if let Some(upload) = upload {
-                    tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([upload])?;
+                    c.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([upload])?;
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -384,16 +394,14 @@ impl MetaStore for SqliteStore {
         );
         let size = self
             .writer
-            .run(move |c| {
+            .write(move |c| {
                 let now = now();
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let Some((size, _)) = linked_blob(&tx, &f, &d)? else {
+                let Some((size, _)) = linked_blob(c, &f, &d)? else {
                     return Ok(None);
                 };
-                let id = ensure_repo(&tx, &t, now)?;
-                link_blob(&tx, id, &d, now)?;
-                touch_blob(&tx, &d, now)?;
-                tx.commit()?;
+                let id = ensure_repo(c, &t, now)?;
+                link_blob(c, id, &d, now)?;
+                touch_blob(c, &d, now)?;
                 Ok(Some(size))
             })
             .await?;
@@ -406,17 +414,15 @@ impl MetaStore for SqliteStore {
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
         let (r, d) = (repo.as_str().to_owned(), digest.to_string());
         self.writer
-            .run(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |c| {
                 // A link to a 'deleting' blob is removed too, but reported as absent like
                 // everywhere else.
-                let live = linked_blob(&tx, &r, &d)?.is_some();
-                tx.prepare_cached(
+                let live = linked_blob(c, &r, &d)?.is_some();
+                c.prepare_cached(
                     "DELETE FROM repository_blobs
                       WHERE digest = ?2 AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
                 )?
                 .execute([&r, &d])?;
-                tx.commit()?;
                 Ok(live)
             })
             .await
@@ -426,17 +432,16 @@ impl MetaStore for SqliteStore {
         let m = m.clone();
         let size = to_i64(m.content.len() as u64, "manifest size")?;
         self.writer
-            .run(move |c| {
+            .write(move |c| {
                 let now = now();
                 let repo = m.repo.as_str();
                 let digest = m.digest.to_string();
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let existing_repo = repo_id(&tx, repo)?;
+                let existing_repo = repo_id(c, repo)?;
 
                 let blobs = dedup(&m.blobs);
                 let mut missing = Vec::new();
                 for b in &blobs {
-                    if existing_repo.is_none() || linked_blob(&tx, repo, b)?.is_none() {
+                    if existing_repo.is_none() || linked_blob(c, repo, b)?.is_none() {
                         missing.push(b.clone());
                     }
                 }
@@ -447,7 +452,7 @@ impl MetaStore for SqliteStore {
                 for ch in &children {
                     let present = match existing_repo {
                         None => false,
-                        Some(id) => tx
+                        Some(id) => c
                             .prepare_cached("SELECT 1 FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
                             .query_row(params![id, ch], |_| Ok(()))
                             .optional()?
@@ -463,11 +468,11 @@ impl MetaStore for SqliteStore {
 
                 let repo_id = match existing_repo {
                     Some(id) => id,
-                    None => ensure_repo(&tx, repo, now)?,
+                    None => ensure_repo(c, repo, now)?,
                 };
                 // Same digest means same bytes, so a re-push keeps the first row (and its
                 // created_at) and only moves the tag.
-                let inserted = tx
+                let inserted = c
                     .prepare_cached(
                         "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, annotations,
                                                 subject_digest, size, content, created_at)
@@ -486,18 +491,18 @@ impl MetaStore for SqliteStore {
                         now
                     ])?
                     == 1;
-                let manifest_id: i64 = tx
+                let manifest_id: i64 = c
                     .prepare_cached("SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
                     .query_row(params![repo_id, digest], |r| r.get(0))?;
                 if inserted {
                     for b in &blobs {
-                        tx.prepare_cached(
+                        c.prepare_cached(
                             "INSERT INTO manifest_blobs (manifest_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                         )?
                         .execute(params![manifest_id, b])?;
                     }
                     for ch in &children {
-                        tx.prepare_cached(
+                        c.prepare_cached(
                             "INSERT INTO manifest_children (manifest_id, child_digest) VALUES (?1, ?2)
                              ON CONFLICT DO NOTHING",
                         )?
@@ -505,17 +510,16 @@ impl MetaStore for SqliteStore {
                     }
                 }
                 for b in &blobs {
-                    touch_blob(&tx, b, now)?;
+                    touch_blob(c, b, now)?;
                 }
                 if let Some(tag) = &m.tag {
-                    tx.prepare_cached(
+                    c.prepare_cached(
                         "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (repository_id, name) DO UPDATE SET
                              manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
                     )?
                     .execute(params![repo_id, tag.as_str(), manifest_id, now])?;
                 }
-                tx.commit()?;
                 Ok(PutManifestOutcome::Stored)
             })
             .await
@@ -565,7 +569,7 @@ impl MetaStore for SqliteStore {
     async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
         let (r, d) = (repo.as_str().to_owned(), digest.to_string());
         self.writer
-            .run(move |c| {
+            .write(move |c| {
                 // Tags, manifest_blobs and manifest_children go by ON DELETE CASCADE.
                 let n = c
                     .prepare_cached(
@@ -581,7 +585,7 @@ impl MetaStore for SqliteStore {
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> StoreResult<bool> {
         let (r, t) = (repo.as_str().to_owned(), tag.as_str().to_owned());
         self.writer
-            .run(move |c| {
+            .write(move |c| {
                 let n = c
                     .prepare_cached(
                         "DELETE FROM tags
@@ -683,7 +687,7 @@ impl MetaStore for SqliteStore {
         let parts = serde_json::to_string(&u.parts)
             .map_err(|e| StoreError::Backend(format!("encoding parts: {e}")))?;
         self.writer
-            .run(move |c| {
+            .write(move |c| {
                 // updated_at starts at started_at: a session that never received a byte
                 // has been idle since it began.
                 c.prepare_cached(
@@ -724,7 +728,7 @@ impl MetaStore for SqliteStore {
         let expected = to_i64(expected_offset, "upload offset")?;
         let new = to_i64(new_offset, "upload offset")?;
         self.writer
-            .run(move |c| {
+            .write(move |c| {
                 // One statement, so the compare and the set cannot be separated.
                 let n = c
                     .prepare_cached(
@@ -740,19 +744,19 @@ impl MetaStore for SqliteStore {
 
     async fn delete_upload(&self, id: &str) -> StoreResult<Option<Upload>> {
         let id = id.to_owned();
-        self.writer
-            .run(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let row = tx
-                    .prepare_cached(&format!(
-                        "DELETE FROM uploads WHERE id = ?1 RETURNING {UPLOAD_COLUMNS}"
-                    ))?
-                    .query_row([id], UploadRow::read)
-                    .optional()?;
-                tx.commit()?;
-                row.map(UploadRow::into_upload).transpose()
+        let row = self
+            .writer
+            .write(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "DELETE FROM uploads WHERE id = ?1 RETURNING {UPLOAD_COLUMNS}"
+                ))?
+                .query_row([id], UploadRow::read)
+                .optional()?)
             })
-            .await
+            .await?;
+        // Decoded outside the job: a corrupt row is still deleted, and its error must not
+        // roll the deletion back.
+        Ok(row.map(UploadRow::into_upload).transpose()?)
     }
 
     async fn stale_uploads(&self, older_than: i64, limit: usize) -> StoreResult<Vec<Upload>> {
@@ -776,5 +780,195 @@ impl MetaStore for SqliteStore {
                 Ok(())
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome};
+    use bytes::Bytes;
+
+    use super::*;
+
+    type Call<'a> = Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 'a>>;
+
+    /// Many concurrent writes through the public API share commits, and each gets its
+    /// own correct answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits() {
+        const N: usize = 100;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("meta.db")).unwrap();
+        let repo: RepoName = "batch/many".parse().unwrap();
+        let blobs: Vec<BlobInfo> = (0..N)
+            .map(|i| {
+                let bytes = format!("blob {i}");
+                BlobInfo {
+                    digest: Digest::sha256(bytes.as_bytes()),
+                    size: bytes.len() as u64,
+                }
+            })
+            .collect();
+        // Each manifest refers to a blob committed in the same batch, ahead of it.
+        let manifests: Vec<NewManifest> = blobs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let content = format!(r#"{{"schemaVersion":2,"n":{i}}}"#);
+                NewManifest {
+                    repo: repo.clone(),
+                    digest: Digest::sha256(content.as_bytes()),
+                    media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                    content: Bytes::from(content),
+                    artifact_type: None,
+                    annotations: None,
+                    subject: None,
+                    blobs: vec![b.digest.clone()],
+                    children: Vec::new(),
+                    tag: Some(format!("t{i}").parse().unwrap()),
+                }
+            })
+            .collect();
+
+        // Hold the writer so that all 2N calls are queued before any runs; otherwise how
+        // they batch depends on timing.
+        let before = store.writer_stats();
+        let (release, held) = store.writer.hold().await;
+        let mut calls: Vec<Call<'_>> = Vec::new();
+        for (b, m) in blobs.iter().zip(&manifests) {
+            calls.push(Box::pin(store.commit_blob(&repo, b, None)));
+            calls.push(Box::pin(async {
+                assert_eq!(store.put_manifest(m).await?, PutManifestOutcome::Stored);
+                Ok(())
+            }));
+        }
+        // Polling a call once puts its job on the queue.
+        std::future::poll_fn(|cx| {
+            for call in &mut calls {
+                assert!(
+                    call.as_mut().poll(cx).is_pending(),
+                    "answered before commit"
+                );
+            }
+            Poll::Ready(())
+        })
+        .await;
+        drop(release);
+        held.await.unwrap().unwrap();
+        for call in calls {
+            call.await.unwrap();
+        }
+
+        let after = store.writer_stats();
+        let (jobs, commits) = (after.jobs - before.jobs, after.commits - before.commits);
+        // Plus one job and one commit for the hold.
+        assert_eq!(jobs, 1 + 2 * N as u64);
+        assert_eq!(commits, 1 + (2 * N).div_ceil(writer::MAX_BATCH) as u64);
+        for (b, m) in blobs.iter().zip(&manifests) {
+            assert_eq!(
+                store.repo_blob(&repo, &b.digest).await.unwrap(),
+                Some(b.clone())
+            );
+            let tag = Reference::Tag(m.tag.clone().unwrap());
+            let got = store.get_manifest(&repo, &tag).await.unwrap().unwrap();
+            assert_eq!(got.digest, m.digest);
+        }
+    }
+
+    /// A write that fails inside a batch leaves no trace and does not undo the writes
+    /// around it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_in_a_batch_spares_its_neighbours() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("meta.db")).unwrap();
+        let repo: RepoName = "batch/isolated".parse().unwrap();
+        let (a, b) = (
+            BlobInfo {
+                digest: Digest::sha256(b"a"),
+                size: 1,
+            },
+            BlobInfo {
+                digest: Digest::sha256(b"b"),
+                size: 1,
+            },
+        );
+        let upload = Upload {
+            id: "u".into(),
+            repo: repo.clone(),
+            offset: 0,
+            hash_state: None,
+            parts: vec![],
+            started_at: 0,
+        };
+
+        let before = store.writer_stats();
+        let (release, held) = store.writer.hold().await;
+        let mut calls: Vec<Call<'_>> = vec![
+            Box::pin(store.commit_blob(&repo, &a, None)),
+            Box::pin(store.create_upload(&upload)),
+            // Fails on the row its neighbour just wrote, after writing one of its own.
+            Box::pin(store.writer.write({
+                let (r, d) = (repo.as_str().to_owned(), Digest::sha256(b"doomed").to_string());
+                move |c| {
+                    c.execute(
+                        "INSERT INTO blobs (digest, size, state, created_at) VALUES (?1, 1, 'live', 0)",
+                        [&d],
+                    )?;
+                    let id = ensure_repo(c, &r, 0)?;
+                    link_blob(c, id, &d, 0)?;
+                    c.execute(
+                        r#"INSERT INTO uploads (id, repository, "offset", parts, started_at, updated_at)
+                           VALUES ('u', ?1, 0, '[]', 0, 0)"#,
+                        [&r],
+                    )?;
+                    Ok(())
+                }
+            })),
+            Box::pin(store.commit_blob(&repo, &b, Some("u"))),
+        ];
+        std::future::poll_fn(|cx| {
+            for call in &mut calls {
+                assert!(call.as_mut().poll(cx).is_pending());
+            }
+            Poll::Ready(())
+        })
+        .await;
+        drop(release);
+        held.await.unwrap().unwrap();
+        let mut results = Vec::new();
+        for call in calls {
+            results.push(call.await);
+        }
+
+        assert!(results[0].is_ok() && results[1].is_ok() && results[3].is_ok());
+        assert!(
+            matches!(&results[2], Err(StoreError::Backend(m)) if m.contains("UNIQUE")),
+            "{:?}",
+            results[2]
+        );
+        let after = store.writer_stats();
+        assert_eq!(
+            (after.jobs - before.jobs, after.commits - before.commits),
+            (1 + 4, 1 + 1),
+            "the hold, then all four in one transaction"
+        );
+        assert_eq!(store.repo_blob(&repo, &a.digest).await.unwrap(), Some(a));
+        assert_eq!(store.repo_blob(&repo, &b.digest).await.unwrap(), Some(b));
+        assert_eq!(
+            store
+                .repo_blob(&repo, &Digest::sha256(b"doomed"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.get_upload(&repo, "u").await.unwrap(),
+            None,
+            "created, then consumed by the last commit_blob"
+        );
     }
 }

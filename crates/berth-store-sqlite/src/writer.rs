@@ -1,0 +1,466 @@
+//! The writer thread: group commit for every write of the store.
+//!
+//! With `synchronous=FULL` each COMMIT costs an fsync, and that, not the SQL, bounds
+//! how many writes per second the store can take. So writes queue here and one thread
+//! runs whatever has queued up in a single transaction: while one batch waits for its
+//! fsync, the next one fills. Each job runs inside its own savepoint, so a job that
+//! fails leaves nothing behind and does not undo its neighbours; and no caller hears
+//! "done" before the COMMIT holding its work has succeeded.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use berth_core::store::{StoreError, StoreResult};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::{Fail, map_sqlite};
+
+/// Upper bound on jobs per transaction, so that a long queue cannot make one batch hold
+/// the write lock (and its callers' replies) for long.
+pub(crate) const MAX_BATCH: usize = 128;
+
+/// Counters of the writer thread, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed, i.e. fsyncs paid.
+    pub commits: u64,
+    /// Write jobs run, whatever their outcome (not counting those turned away because
+    /// their transaction could not begin).
+    pub jobs: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+}
+
+pub(crate) struct Writer {
+    /// `None` only during drop: closing the channel is what tells the thread to stop.
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    pub(crate) fn spawn(conn: Connection) -> std::io::Result<Writer> {
+        let (queue, rx) = mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let thread = std::thread::Builder::new()
+            .name("berth-sqlite-writer".into())
+            .spawn({
+                let counters = Arc::clone(&counters);
+                move || run(&conn, &rx, &counters)
+            })?;
+        Ok(Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    /// Runs `f` on the writer connection, inside the transaction of the next batch, and
+    /// answers once that transaction has committed. `f` must not BEGIN, COMMIT or use
+    /// savepoints itself. If it returns an error (or panics), whatever it wrote is undone
+    /// and the rest of the batch is unaffected.
+    ///
+    /// The job runs even if the returned future is dropped, like a request whose
+    /// client went away after sending it.
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.submit(f)?
+            .await
+            .map_err(|_| StoreError::Backend("metadata store writer thread stopped".into()))?
+    }
+
+    /// Queues `f` without waiting; `write` is this plus awaiting the answer.
+    fn submit<T, F>(&self, f: F) -> StoreResult<oneshot::Receiver<StoreResult<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            f: Some(f),
+            out: None,
+            reply,
+        });
+        self.queue
+            .as_ref()
+            .and_then(|q| q.send(job).ok())
+            .ok_or_else(|| StoreError::Unavailable("metadata store is closed".into()))?;
+        Ok(answer)
+    }
+
+    /// Occupies the writer thread until the returned sender is dropped, so that the
+    /// jobs queued meanwhile all land in one batch.
+    #[cfg(test)]
+    pub(crate) async fn hold(&self) -> (mpsc::Sender<()>, oneshot::Receiver<StoreResult<()>>) {
+        let (release, gate) = mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let held = self
+            .submit(move |_| {
+                let _ = started.send(());
+                let _ = gate.recv();
+                Ok(())
+            })
+            .unwrap();
+        running.await.unwrap();
+        (release, held)
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            jobs: self.counters.jobs.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// Waits for the jobs already queued (those of callers that gave up waiting) so
+    /// that the connection is closed, and the WAL checkpointed, before drop returns.
+    /// At most one batch, bounded by the busy timeout.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A queued write with its reply channel, its result type erased so that one queue
+/// carries them all.
+trait Job: Send {
+    /// Runs the work; false if it failed, so that its savepoint must be rolled back.
+    fn run(&mut self, c: &Connection) -> bool;
+    /// Replies to the caller: with the job's own result, or with `lost` if the
+    /// transaction that held its work did not commit.
+    fn finish(self: Box<Self>, lost: Option<StoreError>);
+}
+
+struct Pending<T, F> {
+    f: Option<F>,
+    out: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, Fail> + Send,
+{
+    fn run(&mut self, c: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        // AssertUnwindSafe: after a panic the only shared state is the connection, and
+        // the caller rolls its savepoint back before anyone else uses it.
+        let out = match catch_unwind(AssertUnwindSafe(|| f(c))) {
+            Ok(r) => r.map_err(StoreError::from),
+            Err(p) => Err(StoreError::Backend(format!(
+                "metadata store write panicked: {}",
+                panic_message(p.as_ref())
+            ))),
+        };
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn finish(self: Box<Self>, lost: Option<StoreError>) {
+        let out = match (lost, self.out) {
+            (Some(e), _) => Err(e),
+            (None, Some(out)) => out,
+            (None, None) => Err(StoreError::Backend("write job was never run".into())),
+        };
+        // The caller may have stopped waiting; its work stands regardless.
+        let _ = self.reply.send(out);
+    }
+}
+
+fn panic_message(p: &(dyn Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+fn run(c: &Connection, rx: &mpsc::Receiver<Box<dyn Job>>, counters: &Counters) {
+    // No waiting for more jobs to arrive: whatever queues during one batch's fsync forms
+    // the next batch, so a lone writer pays no extra latency.
+    while let Ok(first) = rx.recv() {
+        let mut batch = VecDeque::with_capacity(MAX_BATCH);
+        batch.push_back(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push_back(job),
+                Err(_) => break,
+            }
+        }
+        while !batch.is_empty() {
+            transaction(c, &mut batch, counters);
+        }
+    }
+}
+
+/// Runs jobs from the front of `queue` in one transaction and replies to them. Usually
+/// takes them all; stops early, leaving the rest for a fresh transaction, if the
+/// transaction is lost midway.
+fn transaction(c: &Connection, queue: &mut VecDeque<Box<dyn Job>>, counters: &Counters) {
+    if let Err(e) = c.execute_batch("BEGIN IMMEDIATE") {
+        // Typically another process holding the lock past the busy timeout; the whole
+        // batch waited for it together, and gets the answer together.
+        let e = map_sqlite(e);
+        for job in queue.drain(..) {
+            job.finish(Some(dup(&e)));
+        }
+        return;
+    }
+    let mut done: Vec<Box<dyn Job>> = Vec::with_capacity(queue.len());
+    while let Some(mut job) = queue.pop_front() {
+        counters.jobs.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = c.execute_batch("SAVEPOINT j") {
+            done.push(job);
+            return abandon(c, done, &map_sqlite(e));
+        }
+        let ok = job.run(c);
+        if c.is_autocommit() {
+            // SQLite rolls back the whole transaction on some errors (disk full, I/O
+            // error, out of memory), taking every earlier job's work with it. Those
+            // callers must not be told their write succeeded; the jobs still queued get
+            // a fresh transaction.
+            abandon(
+                c,
+                done,
+                &StoreError::Unavailable(
+                    "the transaction was rolled back after another write in it failed".into(),
+                ),
+            );
+            // A job that ended the transaction and still claims success cannot know
+            // what became of its work.
+            let own = ok.then(|| {
+                StoreError::Backend("write ended its transaction; outcome unknown".into())
+            });
+            return job.finish(own);
+        }
+        done.push(job);
+        let end = if ok {
+            "RELEASE j"
+        } else {
+            "ROLLBACK TO j; RELEASE j"
+        };
+        if let Err(e) = c.execute_batch(end) {
+            return abandon(c, done, &map_sqlite(e));
+        }
+    }
+    match c.execute_batch("COMMIT") {
+        Ok(()) => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            for job in done {
+                job.finish(None);
+            }
+        }
+        Err(e) => abandon(c, done, &map_sqlite(e)),
+    }
+}
+
+/// Rolls back the open transaction, if SQLite has not already, and tells every job in
+/// it that its work is gone. A failed job gets `e` too: its own error may have been
+/// about rows that now never existed.
+fn abandon(c: &Connection, done: Vec<Box<dyn Job>>, e: &StoreError) {
+    if !c.is_autocommit() {
+        let _ = c.execute_batch("ROLLBACK");
+    }
+    for job in done {
+        job.finish(Some(dup(e)));
+    }
+}
+
+fn dup(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Backend(m) => StoreError::Backend(m.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::backend;
+
+    fn writer(dir: &tempfile::TempDir) -> (Writer, Connection) {
+        let path = dir.path().join("w.db");
+        let c = Connection::open(&path).unwrap();
+        c.busy_timeout(Duration::from_millis(200)).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA foreign_keys = ON;
+             CREATE TABLE t (v TEXT PRIMARY KEY) STRICT;
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+        let side = Connection::open(&path).unwrap();
+        side.busy_timeout(Duration::from_secs(5)).unwrap();
+        (Writer::spawn(c).unwrap(), side)
+    }
+
+    fn insert(c: &Connection, v: &str) -> Result<(), Fail> {
+        c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+        Ok(())
+    }
+
+    fn rows(side: &Connection) -> Vec<String> {
+        side.prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    async fn answer<T>(r: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
+        r.await.expect("every queued job gets an answer")
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_does_not_undo_its_neighbours() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, side) = writer(&dir);
+        let before = w.stats();
+        let (release, held) = w.hold().await;
+
+        let a = w.submit(|c| insert(c, "a")).unwrap();
+        let b = w
+            .submit(|c| {
+                insert(c, "b")?;
+                Err::<(), _>(backend("b fails after writing"))
+            })
+            .unwrap();
+        let c = w
+            .submit(|c| -> Result<(), Fail> {
+                insert(c, "c")?;
+                panic!("c panics after writing");
+            })
+            .unwrap();
+        // A constraint violation on a row a neighbour wrote in this same transaction.
+        let d = w
+            .submit(|c| {
+                insert(c, "d")?;
+                insert(c, "a")
+            })
+            .unwrap();
+        let e = w.submit(|c| insert(c, "e")).unwrap();
+        drop(release);
+        answer(held).await.unwrap();
+
+        answer(a).await.unwrap();
+        assert!(matches!(answer(b).await, Err(StoreError::Backend(m)) if m.contains("b fails")));
+        assert!(matches!(answer(c).await, Err(StoreError::Backend(m)) if m.contains("c panics")));
+        assert!(matches!(answer(d).await, Err(StoreError::Backend(m)) if m.contains("UNIQUE")));
+        answer(e).await.unwrap();
+        assert_eq!(rows(&side), ["a", "e"]);
+        let after = w.stats();
+        assert_eq!(
+            (after.jobs - before.jobs, after.commits - before.commits),
+            (1 + 5, 1 + 1),
+            "the hold, then all five in one transaction"
+        );
+
+        // The thread survived the panic.
+        w.write(|c| insert(c, "f")).await.unwrap();
+        assert_eq!(rows(&side), ["a", "e", "f"]);
+    }
+
+    #[tokio::test]
+    async fn a_lost_transaction_is_reported_to_every_job_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, side) = writer(&dir);
+        let (release, held) = w.hold().await;
+
+        let a = w.submit(|c| insert(c, "a")).unwrap();
+        // Stands in for SQLite rolling the whole transaction back on a disk-full or I/O
+        // error.
+        let b = w
+            .submit(|c| {
+                c.execute_batch("ROLLBACK")?;
+                Err::<(), _>(backend("b lost the transaction"))
+            })
+            .unwrap();
+        let c = w.submit(|c| insert(c, "c")).unwrap();
+        drop(release);
+        answer(held).await.unwrap();
+
+        assert!(matches!(answer(a).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(answer(b).await, Err(StoreError::Backend(m)) if m.contains("b lost")));
+        answer(c).await.unwrap();
+        assert_eq!(
+            rows(&side),
+            ["c"],
+            "a's work is gone, c got a transaction of its own"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_the_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, side) = writer(&dir);
+        let (release, held) = w.hold().await;
+        let a = w.submit(|c| insert(c, "a")).unwrap();
+        // Deferred constraints are checked only at COMMIT, so this job itself succeeds.
+        let b = w
+            .submit(|c| {
+                c.execute("INSERT INTO child (p) VALUES (42)", [])?;
+                Ok(())
+            })
+            .unwrap();
+        drop(release);
+        answer(held).await.unwrap();
+        for r in [a, b] {
+            assert!(
+                matches!(answer(r).await, Err(StoreError::Backend(m)) if m.contains("FOREIGN KEY"))
+            );
+        }
+        assert!(rows(&side).is_empty());
+        // And the connection is usable again: the failed transaction was rolled back.
+        w.write(|c| insert(c, "after")).await.unwrap();
+        assert_eq!(rows(&side), ["after"]);
+    }
+
+    #[tokio::test]
+    async fn a_busy_database_fails_the_batch_as_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, side) = writer(&dir);
+        side.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // BEGIN gives up after the writer connection's (short) busy timeout.
+        let err = w.write(|c| insert(c, "a")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        side.execute_batch("ROLLBACK").unwrap();
+        w.write(|c| insert(c, "a")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn drop_runs_queued_jobs_then_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, side) = writer(&dir);
+        let (release, held) = w.hold().await;
+        // A caller that gave up waiting: its job is queued, nobody reads the answer.
+        drop(w.submit(|c| insert(c, "abandoned")).unwrap());
+        drop(release);
+        drop(held);
+        drop(w);
+        assert_eq!(rows(&side), ["abandoned"]);
+    }
+}
