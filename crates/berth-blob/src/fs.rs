@@ -161,7 +161,11 @@ impl BlobStore for FsBlobStore {
                 let want = left.min(READ_CHUNK as u64) as usize;
                 let mut buf = BytesMut::zeroed(want);
                 let res = file.read(&mut buf).and_then(|n| {
-                    if n == 0 { Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shorter than recorded")) } else { Ok(n) }
+                    if n == 0 {
+                        Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shorter than recorded"))
+                    } else {
+                        Ok(n)
+                    }
                 });
                 let item = match res {
                     Ok(n) => {
@@ -231,7 +235,13 @@ impl BlobStore for FsBlobStore {
         outcome
     }
 
-    async fn hash_parts(&self, repo: &RepoName, upload_id: &str, parts: &[String], mut hasher: Hasher) -> io::Result<Digest> {
+    async fn hash_parts(
+        &self,
+        repo: &RepoName,
+        upload_id: &str,
+        parts: &[String],
+        mut hasher: Hasher,
+    ) -> io::Result<Digest> {
         let dir = self.upload_dir(repo, upload_id)?;
         let parts = parts.to_vec();
         blocking(move || {

@@ -173,7 +173,10 @@ impl Config {
             if p.is_dir() {
                 problems.push(format!("--config: {} is a directory; give the path of a TOML file", p.display()));
             } else if !p.exists() {
-                problems.push(format!("--config: {} does not exist; create it or drop the flag to run on defaults", p.display()));
+                problems.push(format!(
+                    "--config: {} does not exist; create it or drop the flag to run on defaults",
+                    p.display()
+                ));
             }
         }
         if !problems.is_empty() {
@@ -185,9 +188,9 @@ impl Config {
         }
         fig = fig.merge(env.map(|k| env_key(k.as_str()).into()).lowercase(false));
         fig = fig.merge(Serialized::defaults(overrides_as_keys(overrides)));
-        let cfg: Config = fig.extract().map_err(|e| ConfigError {
-            problems: e.into_iter().map(|e| describe_figment_error(&e)).collect(),
-        })?;
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| ConfigError { problems: e.into_iter().map(|e| describe_figment_error(&e)).collect() })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -203,7 +206,9 @@ impl Config {
         }
         let ext = &self.http.external_url;
         if !ext.is_empty() && !(ext.starts_with("http://") || ext.starts_with("https://")) {
-            p.push(format!("http.external_url: {ext:?} must start with http:// or https://, e.g. \"https://registry.example.com\""));
+            p.push(format!(
+                "http.external_url: {ext:?} must start with http:// or https://, e.g. \"https://registry.example.com\""
+            ));
         }
         must_be_dir_or_absent("data_dir", &self.data_dir, &mut p);
         if self.storage.kind != "filesystem" {
@@ -242,7 +247,9 @@ impl Config {
         }
         if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             if path.is_empty() {
-                return Err("database.url: \"sqlite:\" needs a file path, e.g. \"sqlite:/var/lib/berth/berth.db\"".into());
+                return Err(
+                    "database.url: \"sqlite:\" needs a file path, e.g. \"sqlite:/var/lib/berth/berth.db\"".into()
+                );
             }
             return Ok(DatabaseKind::Sqlite(PathBuf::from(path)));
         }

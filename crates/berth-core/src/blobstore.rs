@@ -61,7 +61,13 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<WrittenPart, WriteError>;
     /// Re-reads the parts to compute a digest with `algorithm` (used when the saved
     /// hash state is missing or of another algorithm).
-    async fn hash_parts(&self, repo: &RepoName, upload_id: &str, parts: &[String], hasher: Hasher) -> io::Result<Digest>;
+    async fn hash_parts(
+        &self,
+        repo: &RepoName,
+        upload_id: &str,
+        parts: &[String],
+        hasher: Hasher,
+    ) -> io::Result<Digest>;
     /// Makes the concatenated parts visible as blob `digest`, durably and atomically.
     /// The caller verified the digest.
     async fn commit(&self, repo: &RepoName, upload_id: &str, parts: &[String], digest: &Digest) -> io::Result<()>;

@@ -74,18 +74,12 @@ impl FromStr for Digest {
             "" => return Err(DigestError::Format),
             other => {
                 // The spec's grammar allows other algorithms; we refuse them clearly.
-                let valid = other
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b));
-                return Err(if valid {
-                    DigestError::Algorithm(other.to_string())
-                } else {
-                    DigestError::Format
-                });
+                let valid = other.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b));
+                return Err(if valid { DigestError::Algorithm(other.to_string()) } else { DigestError::Format });
             }
         };
-        let ok = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok =
+            hex.len() == algorithm.hex_len() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
             return Err(DigestError::Encoding { algorithm: algorithm.as_str(), expected: algorithm.hex_len() });
         }

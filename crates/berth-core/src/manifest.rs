@@ -63,9 +63,7 @@ pub enum ManifestError {
     TooLarge,
     #[error("manifest is not valid JSON: {0}")]
     Json(String),
-    #[error(
-        "Docker schema 1 manifests are not supported; push with a current client (it converts to schema 2 or OCI)"
-    )]
+    #[error("Docker schema 1 manifests are not supported; push with a current client (it converts to schema 2 or OCI)")]
     Schema1,
     #[error("manifest media type {0:?} is not supported")]
     UnsupportedType(String),
@@ -175,8 +173,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed, Manifes
             }
         }
         Kind::Index => {
-            let list =
-                raw.manifests.as_ref().ok_or_else(|| field("manifests", "is required in an image index"))?;
+            let list = raw.manifests.as_ref().ok_or_else(|| field("manifests", "is required in an image index"))?;
             if raw.config.is_some() || raw.layers.is_some() {
                 return Err(field("config", "config and layers are not allowed in an image index"));
             }

@@ -56,7 +56,9 @@ impl From<WriteError> for CoreError {
 /// say so clearly instead of a bare 500.
 pub fn io_error(e: std::io::Error) -> CoreError {
     match e.raw_os_error() {
-        Some(28 /* ENOSPC */) | Some(122 /* EDQUOT */) => CoreError::StorageUnavailable("no space left on the blob storage".into()),
+        Some(28 /* ENOSPC */) | Some(122 /* EDQUOT */) => {
+            CoreError::StorageUnavailable("no space left on the blob storage".into())
+        }
         Some(30 /* EROFS */) => CoreError::StorageUnavailable("blob storage is read-only".into()),
         _ => CoreError::Io(e),
     }
@@ -113,7 +115,10 @@ impl Registry {
                     )));
                 }
                 if r.end_inclusive < r.start {
-                    return Err(CoreError::RangeInvalid(format!("Content-Range end {} is before its start {}", r.end_inclusive, r.start)));
+                    return Err(CoreError::RangeInvalid(format!(
+                        "Content-Range end {} is before its start {}",
+                        r.end_inclusive, r.start
+                    )));
                 }
                 Some(r.end_inclusive - r.start + 1)
             }
@@ -135,7 +140,8 @@ impl Registry {
     }
 
     async fn append(&self, upload: &Upload, body: ByteStream, limit: Option<u64>) -> Result<Upload, CoreError> {
-        let hasher = upload.hash_state.as_deref().and_then(Hasher::restore).unwrap_or_else(|| Hasher::new(Algorithm::Sha256));
+        let hasher =
+            upload.hash_state.as_deref().and_then(Hasher::restore).unwrap_or_else(|| Hasher::new(Algorithm::Sha256));
         let part = self.blobs.write_part(&upload.repo, &upload.id, hasher, body, limit).await?;
         if part.len == 0 {
             self.blobs.delete_part(&upload.repo, &upload.id, &part.name).await.ok();
@@ -143,7 +149,8 @@ impl Registry {
         }
         let new_offset = upload.offset + part.len;
         let state = part.hasher.save();
-        let stored = self.meta.append_upload_part(&upload.id, upload.offset, new_offset, Some(&state), &part.name).await;
+        let stored =
+            self.meta.append_upload_part(&upload.id, upload.offset, new_offset, Some(&state), &part.name).await;
         match stored {
             Ok(true) => {
                 let mut u = upload.clone();
@@ -185,9 +192,7 @@ impl Registry {
         }
         let actual = match (digest.algorithm(), upload.hash_state.as_deref().and_then(Hasher::restore)) {
             (Algorithm::Sha256, Some(h)) if h.algorithm() == Algorithm::Sha256 => h.finish(),
-            (alg, _) => {
-                self.blobs.hash_parts(repo, id, &upload.parts, Hasher::new(alg)).await.map_err(io_error)?
-            }
+            (alg, _) => self.blobs.hash_parts(repo, id, &upload.parts, Hasher::new(alg)).await.map_err(io_error)?,
         };
         if &actual != digest {
             self.cancel_upload(repo, id).await.ok();
@@ -203,7 +208,12 @@ impl Registry {
     }
 
     /// A single-request push (`POST ?digest=` with the whole blob as body).
-    pub async fn monolithic_upload(&self, repo: &RepoName, digest: &Digest, body: ByteStream) -> Result<BlobInfo, CoreError> {
+    pub async fn monolithic_upload(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        body: ByteStream,
+    ) -> Result<BlobInfo, CoreError> {
         let id = uuid::Uuid::new_v4().to_string();
         let result = async {
             let part = self.blobs.write_part(repo, &id, Hasher::new(digest.algorithm()), body, None).await?;
@@ -251,7 +261,12 @@ impl Registry {
 
     // ---------- blobs ----------
 
-    pub async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> Result<Option<BlobInfo>, CoreError> {
+    pub async fn mount_blob(
+        &self,
+        from: &RepoName,
+        to: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<BlobInfo>, CoreError> {
         Ok(self.meta.mount_blob(from, to, digest).await?)
     }
 
@@ -272,7 +287,10 @@ impl Registry {
             Some((start, end)) => {
                 let end = end.unwrap_or(info.size.saturating_sub(1)).min(info.size.saturating_sub(1));
                 if start >= info.size || end < start {
-                    return Err(CoreError::RangeInvalid(format!("range {start}-{end} is outside the blob's {} bytes", info.size)));
+                    return Err(CoreError::RangeInvalid(format!(
+                        "range {start}-{end} is outside the blob's {} bytes",
+                        info.size
+                    )));
                 }
                 (start, end - start + 1)
             }

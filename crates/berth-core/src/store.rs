@@ -104,7 +104,12 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Tags in lexical order after `last`, at most `limit`; `None` if the repository is unknown.
     async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: usize) -> StoreResult<Option<Vec<String>>>;
     async fn list_repositories(&self, last: Option<&str>, limit: usize) -> StoreResult<Vec<String>>;
-    async fn referrers(&self, repo: &RepoName, subject: &Digest, artifact_type: Option<&str>) -> StoreResult<Vec<Referrer>>;
+    async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> StoreResult<Vec<Referrer>>;
 
     // --- uploads ---
     async fn create_upload(&self, upload: &Upload) -> StoreResult<()>;

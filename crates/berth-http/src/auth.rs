@@ -20,7 +20,10 @@ pub enum Access {
     /// `GET /v2/`: any authenticated principal.
     Base,
     Catalog,
-    Repository { name: RepoName, actions: Vec<Action> },
+    Repository {
+        name: RepoName,
+        actions: Vec<Action>,
+    },
 }
 
 pub trait Authorizer: Send + Sync + 'static {

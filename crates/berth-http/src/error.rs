@@ -65,7 +65,9 @@ impl From<CoreError> for ApiError {
             CoreError::BlobUnknown(d) => {
                 ApiError::new(S::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry").detail(json!({ "digest": d }))
             }
-            CoreError::UploadUnknown => ApiError::new(S::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"),
+            CoreError::UploadUnknown => {
+                ApiError::new(S::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
+            }
             CoreError::UploadInvalid(_) => ApiError::new(S::BAD_REQUEST, "BLOB_UPLOAD_INVALID", msg),
             CoreError::DigestMismatch { expected, actual } => {
                 ApiError::new(S::BAD_REQUEST, "DIGEST_INVALID", "provided digest did not match uploaded content")
@@ -88,10 +90,13 @@ impl From<CoreError> for ApiError {
                 };
                 ApiError::new(status, "MANIFEST_INVALID", "manifest invalid").detail(json!({ "reason": m.to_string() }))
             }
-            CoreError::ManifestUnknown(r) => ApiError::new(S::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown")
-                .detail(json!({ "reference": r })),
-            CoreError::NameUnknown(n) => ApiError::new(S::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry")
-                .detail(json!({ "name": n })),
+            CoreError::ManifestUnknown(r) => {
+                ApiError::new(S::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown").detail(json!({ "reference": r }))
+            }
+            CoreError::NameUnknown(n) => {
+                ApiError::new(S::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry")
+                    .detail(json!({ "name": n }))
+            }
             CoreError::NameInvalid(_) => ApiError::new(S::BAD_REQUEST, "NAME_INVALID", msg),
             CoreError::TagInvalid(_) => ApiError::new(S::BAD_REQUEST, "TAG_INVALID", msg),
             CoreError::PaginationInvalid { .. } => ApiError::new(S::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", msg),

@@ -11,12 +11,10 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 
 pub async fn request_context(req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .filter(|v| v.len() <= 128)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is a valid header"));
+    let id =
+        req.headers().get(&REQUEST_ID).filter(|v| v.len() <= 128).cloned().unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is a valid header")
+        });
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let mut res = next.run(req).await;

@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::store::{
-    BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoreResult,
-    StoredManifest, Upload,
+    BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoreResult, StoredManifest, Upload,
 };
 use berth_core::{Digest, Reference, RepoName, Tag};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
@@ -48,9 +47,7 @@ pub struct SqliteStore {
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -59,9 +56,7 @@ impl SqliteStore {
     /// date. Blocks; call it at startup. Refuses a database whose schema is newer than
     /// this binary knows.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut writer = open_conn(path, flags)?;
         let mode: String = writer
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -74,29 +69,16 @@ impl SqliteStore {
         }
         // FULL: in WAL mode NORMAL may lose the last commits on power loss, and a commit
         // acknowledged to a client (a pushed tag) must survive.
-        writer
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| context(e, path, "configuring"))?;
+        writer.pragma_update(None, "synchronous", "FULL").map_err(|e| context(e, path, "configuring"))?;
         migrate::run(&mut writer).map_err(|Fail(e)| prefix(e, path))?;
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            readers.push(open_conn(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?);
+            readers.push(open_conn(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?);
         }
-        let writer = Writer::spawn(writer).map_err(|e| {
-            StoreError::Backend(format!(
-                "{}: starting the writer thread: {e}",
-                path.display()
-            ))
-        })?;
-        Ok(SqliteStore {
-            path: path.to_owned(),
-            writer,
-            readers: Pool::new(readers),
-        })
+        let writer = Writer::spawn(writer)
+            .map_err(|e| StoreError::Backend(format!("{}: starting the writer thread: {e}", path.display())))?;
+        Ok(SqliteStore { path: path.to_owned(), writer, readers: Pool::new(readers) })
     }
 
     pub fn path(&self) -> &Path {
@@ -111,10 +93,8 @@ impl SqliteStore {
 
 fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let c = Connection::open_with_flags(path, flags).map_err(|e| context(e, path, "opening"))?;
-    c.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| context(e, path, "configuring"))?;
-    c.pragma_update(None, "foreign_keys", "ON")
-        .map_err(|e| context(e, path, "configuring"))?;
+    c.busy_timeout(BUSY_TIMEOUT).map_err(|e| context(e, path, "configuring"))?;
+    c.pragma_update(None, "foreign_keys", "ON").map_err(|e| context(e, path, "configuring"))?;
     Ok(c)
 }
 
@@ -189,32 +169,21 @@ fn sql_limit(limit: usize) -> i64 {
 }
 
 fn parse_digest(s: &str) -> Result<Digest, Fail> {
-    s.parse()
-        .map_err(|e| backend(format!("stored digest {s:?} is invalid: {e}")))
+    s.parse().map_err(|e| backend(format!("stored digest {s:?} is invalid: {e}")))
 }
 
 fn repo_id(c: &Connection, name: &str) -> Result<Option<i64>, Fail> {
-    Ok(
-        c.prepare_cached("SELECT id FROM repositories WHERE name = ?1")?
-            .query_row([name], |r| r.get(0))
-            .optional()?,
-    )
+    Ok(c.prepare_cached("SELECT id FROM repositories WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?)
 }
 
 fn ensure_repo(c: &Connection, name: &str, now: i64) -> Result<i64, Fail> {
-    c.prepare_cached(
-        "INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-    )?
-    .execute(params![name, now])?;
+    c.prepare_cached("INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")?
+        .execute(params![name, now])?;
     repo_id(c, name)?.ok_or_else(|| backend("repository row vanished inside its own transaction"))
 }
 
 /// Size and last reference time of a live blob linked to `repo`.
-fn linked_blob(
-    c: &Connection,
-    repo: &str,
-    digest: &str,
-) -> Result<Option<(u64, Option<i64>)>, Fail> {
+fn linked_blob(c: &Connection, repo: &str, digest: &str) -> Result<Option<(u64, Option<i64>)>, Fail> {
     let row: Option<(i64, Option<i64>)> = c
         .prepare_cached(
             "SELECT b.size, b.last_ref_at
@@ -225,8 +194,7 @@ fn linked_blob(
         )?
         .query_row([repo, digest], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    row.map(|(size, at)| Ok((to_u64(size, "blob size")?, at)))
-        .transpose()
+    row.map(|(size, at)| Ok((to_u64(size, "blob size")?, at))).transpose()
 }
 
 fn link_blob(c: &Connection, repo_id: i64, digest: &str, now: i64) -> Result<(), Fail> {
@@ -275,18 +243,10 @@ impl UploadRow {
     }
 
     fn into_upload(self) -> Result<Upload, Fail> {
-        let repo = self.repo.parse().map_err(|e| {
-            backend(format!(
-                "upload {}: stored repository is invalid: {e}",
-                self.id
-            ))
-        })?;
-        let parts = serde_json::from_str(&self.parts).map_err(|e| {
-            backend(format!(
-                "upload {}: stored parts are not a JSON string array: {e}",
-                self.id
-            ))
-        })?;
+        let repo =
+            self.repo.parse().map_err(|e| backend(format!("upload {}: stored repository is invalid: {e}", self.id)))?;
+        let parts = serde_json::from_str(&self.parts)
+            .map_err(|e| backend(format!("upload {}: stored parts are not a JSON string array: {e}", self.id)))?;
         Ok(Upload {
             offset: to_u64(self.offset, "upload offset")?,
             id: self.id,
@@ -300,11 +260,7 @@ impl UploadRow {
 
 fn dedup(digests: &[Digest]) -> Vec<String> {
     let mut seen = HashSet::new();
-    digests
-        .iter()
-        .filter(|d| seen.insert(*d))
-        .map(Digest::to_string)
-        .collect()
+    digests.iter().filter(|d| seen.insert(*d)).map(Digest::to_string).collect()
 }
 
 fn to_digests(v: Vec<String>) -> Result<Vec<Digest>, Fail> {
@@ -327,10 +283,7 @@ impl MetaStore for SqliteStore {
         };
         let now = now();
         if last_ref.is_some_and(|t| t >= now - LAST_REF_REFRESH_SECS) {
-            return Ok(Some(BlobInfo {
-                digest: digest.clone(),
-                size,
-            }));
+            return Ok(Some(BlobInfo { digest: digest.clone(), size }));
         }
         // Re-check on the writer: GC may have claimed the blob since the read, and the
         // refresh must be atomic with the liveness check to protect it.
@@ -344,18 +297,10 @@ impl MetaStore for SqliteStore {
                 Ok(Some(size))
             })
             .await?;
-        Ok(size.map(|size| BlobInfo {
-            digest: digest.clone(),
-            size,
-        }))
+        Ok(size.map(|size| BlobInfo { digest: digest.clone(), size }))
     }
 
-    async fn commit_blob(
-        &self,
-        repo: &RepoName,
-        blob: &BlobInfo,
-        finished_upload: Option<&str>,
-    ) -> StoreResult<()> {
+    async fn commit_blob(&self, repo: &RepoName, blob: &BlobInfo, finished_upload: Option<&str>) -> StoreResult<()> {
         let (r, d) = (repo.as_str().to_owned(), blob.digest.to_string());
         let size = to_i64(blob.size, "blob size")?;
         let upload = finished_upload.map(str::to_owned);
@@ -381,17 +326,8 @@ impl MetaStore for SqliteStore {
             .await
     }
 
-    async fn mount_blob(
-        &self,
-        from: &RepoName,
-        to: &RepoName,
-        digest: &Digest,
-    ) -> StoreResult<Option<BlobInfo>> {
-        let (f, t, d) = (
-            from.as_str().to_owned(),
-            to.as_str().to_owned(),
-            digest.to_string(),
-        );
+    async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>> {
+        let (f, t, d) = (from.as_str().to_owned(), to.as_str().to_owned(), digest.to_string());
         let size = self
             .writer
             .write(move |c| {
@@ -405,10 +341,7 @@ impl MetaStore for SqliteStore {
                 Ok(Some(size))
             })
             .await?;
-        Ok(size.map(|size| BlobInfo {
-            digest: digest.clone(),
-            size,
-        }))
+        Ok(size.map(|size| BlobInfo { digest: digest.clone(), size }))
     }
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
@@ -472,8 +405,8 @@ impl MetaStore for SqliteStore {
                 };
                 // Same digest means same bytes, so a re-push keeps the first row (and its
                 // created_at) and only moves the tag.
-                let inserted = c
-                    .prepare_cached(
+                let inserted =
+                    c.prepare_cached(
                         "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, annotations,
                                                 subject_digest, size, content, created_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -489,8 +422,7 @@ impl MetaStore for SqliteStore {
                         size,
                         &m.content[..],
                         now
-                    ])?
-                    == 1;
+                    ])? == 1;
                 let manifest_id: i64 = c
                     .prepare_cached("SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
                     .query_row(params![repo_id, digest], |r| r.get(0))?;
@@ -525,11 +457,7 @@ impl MetaStore for SqliteStore {
             .await
     }
 
-    async fn get_manifest(
-        &self,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> StoreResult<Option<StoredManifest>> {
+    async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<StoredManifest>> {
         let r = repo.as_str().to_owned();
         let reference = reference.clone();
         self.readers
@@ -555,11 +483,7 @@ impl MetaStore for SqliteStore {
                         .optional()?,
                 };
                 row.map(|(digest, media_type, content)| {
-                    Ok(StoredManifest {
-                        digest: parse_digest(&digest)?,
-                        media_type,
-                        content: content.into(),
-                    })
+                    Ok(StoredManifest { digest: parse_digest(&digest)?, media_type, content: content.into() })
                 })
                 .transpose()
             })
@@ -597,12 +521,7 @@ impl MetaStore for SqliteStore {
             .await
     }
 
-    async fn list_tags(
-        &self,
-        repo: &RepoName,
-        last: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Option<Vec<String>>> {
+    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: usize) -> StoreResult<Option<Vec<String>>> {
         let r = repo.as_str().to_owned();
         let last = last.map(str::to_owned);
         self.readers
@@ -624,11 +543,7 @@ impl MetaStore for SqliteStore {
             .await
     }
 
-    async fn list_repositories(
-        &self,
-        last: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
+    async fn list_repositories(&self, last: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
         let last = last.map(str::to_owned);
         self.readers
             .run(move |c| {
@@ -684,8 +599,7 @@ impl MetaStore for SqliteStore {
     async fn create_upload(&self, upload: &Upload) -> StoreResult<()> {
         let u = upload.clone();
         let offset = to_i64(u.offset, "upload offset")?;
-        let parts = serde_json::to_string(&u.parts)
-            .map_err(|e| StoreError::Backend(format!("encoding parts: {e}")))?;
+        let parts = serde_json::to_string(&u.parts).map_err(|e| StoreError::Backend(format!("encoding parts: {e}")))?;
         self.writer
             .write(move |c| {
                 // updated_at starts at started_at: a session that never received a byte
@@ -704,13 +618,11 @@ impl MetaStore for SqliteStore {
         let (r, id) = (repo.as_str().to_owned(), id.to_owned());
         self.readers
             .run(move |c| {
-                c.prepare_cached(&format!(
-                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1 AND repository = ?2"
-                ))?
-                .query_row([id, r], UploadRow::read)
-                .optional()?
-                .map(UploadRow::into_upload)
-                .transpose()
+                c.prepare_cached(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1 AND repository = ?2"))?
+                    .query_row([id, r], UploadRow::read)
+                    .optional()?
+                    .map(UploadRow::into_upload)
+                    .transpose()
             })
             .await
     }
@@ -747,11 +659,9 @@ impl MetaStore for SqliteStore {
         let row = self
             .writer
             .write(move |c| {
-                Ok(c.prepare_cached(&format!(
-                    "DELETE FROM uploads WHERE id = ?1 RETURNING {UPLOAD_COLUMNS}"
-                ))?
-                .query_row([id], UploadRow::read)
-                .optional()?)
+                Ok(c.prepare_cached(&format!("DELETE FROM uploads WHERE id = ?1 RETURNING {UPLOAD_COLUMNS}"))?
+                    .query_row([id], UploadRow::read)
+                    .optional()?)
             })
             .await?;
         // Decoded outside the job: a corrupt row is still deleted, and its error must not
@@ -807,10 +717,7 @@ mod tests {
         let blobs: Vec<BlobInfo> = (0..N)
             .map(|i| {
                 let bytes = format!("blob {i}");
-                BlobInfo {
-                    digest: Digest::sha256(bytes.as_bytes()),
-                    size: bytes.len() as u64,
-                }
+                BlobInfo { digest: Digest::sha256(bytes.as_bytes()), size: bytes.len() as u64 }
             })
             .collect();
         // Each manifest refers to a blob committed in the same batch, ahead of it.
@@ -849,10 +756,7 @@ mod tests {
         // Polling a call once puts its job on the queue.
         std::future::poll_fn(|cx| {
             for call in &mut calls {
-                assert!(
-                    call.as_mut().poll(cx).is_pending(),
-                    "answered before commit"
-                );
+                assert!(call.as_mut().poll(cx).is_pending(), "answered before commit");
             }
             Poll::Ready(())
         })
@@ -869,10 +773,7 @@ mod tests {
         assert_eq!(jobs, 1 + 2 * N as u64);
         assert_eq!(commits, 1 + (2 * N).div_ceil(writer::MAX_BATCH) as u64);
         for (b, m) in blobs.iter().zip(&manifests) {
-            assert_eq!(
-                store.repo_blob(&repo, &b.digest).await.unwrap(),
-                Some(b.clone())
-            );
+            assert_eq!(store.repo_blob(&repo, &b.digest).await.unwrap(), Some(b.clone()));
             let tag = Reference::Tag(m.tag.clone().unwrap());
             let got = store.get_manifest(&repo, &tag).await.unwrap().unwrap();
             assert_eq!(got.digest, m.digest);
@@ -886,24 +787,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("meta.db")).unwrap();
         let repo: RepoName = "batch/isolated".parse().unwrap();
-        let (a, b) = (
-            BlobInfo {
-                digest: Digest::sha256(b"a"),
-                size: 1,
-            },
-            BlobInfo {
-                digest: Digest::sha256(b"b"),
-                size: 1,
-            },
-        );
-        let upload = Upload {
-            id: "u".into(),
-            repo: repo.clone(),
-            offset: 0,
-            hash_state: None,
-            parts: vec![],
-            started_at: 0,
-        };
+        let (a, b) =
+            (BlobInfo { digest: Digest::sha256(b"a"), size: 1 }, BlobInfo { digest: Digest::sha256(b"b"), size: 1 });
+        let upload =
+            Upload { id: "u".into(), repo: repo.clone(), offset: 0, hash_state: None, parts: vec![], started_at: 0 };
 
         let before = store.writer_stats();
         let (release, held) = store.writer.hold().await;
@@ -914,10 +801,7 @@ mod tests {
             Box::pin(store.writer.write({
                 let (r, d) = (repo.as_str().to_owned(), Digest::sha256(b"doomed").to_string());
                 move |c| {
-                    c.execute(
-                        "INSERT INTO blobs (digest, size, state, created_at) VALUES (?1, 1, 'live', 0)",
-                        [&d],
-                    )?;
+                    c.execute("INSERT INTO blobs (digest, size, state, created_at) VALUES (?1, 1, 'live', 0)", [&d])?;
                     let id = ensure_repo(c, &r, 0)?;
                     link_blob(c, id, &d, 0)?;
                     c.execute(
@@ -945,11 +829,7 @@ mod tests {
         }
 
         assert!(results[0].is_ok() && results[1].is_ok() && results[3].is_ok());
-        assert!(
-            matches!(&results[2], Err(StoreError::Backend(m)) if m.contains("UNIQUE")),
-            "{:?}",
-            results[2]
-        );
+        assert!(matches!(&results[2], Err(StoreError::Backend(m)) if m.contains("UNIQUE")), "{:?}", results[2]);
         let after = store.writer_stats();
         assert_eq!(
             (after.jobs - before.jobs, after.commits - before.commits),
@@ -958,17 +838,7 @@ mod tests {
         );
         assert_eq!(store.repo_blob(&repo, &a.digest).await.unwrap(), Some(a));
         assert_eq!(store.repo_blob(&repo, &b.digest).await.unwrap(), Some(b));
-        assert_eq!(
-            store
-                .repo_blob(&repo, &Digest::sha256(b"doomed"))
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            store.get_upload(&repo, "u").await.unwrap(),
-            None,
-            "created, then consumed by the last commit_blob"
-        );
+        assert_eq!(store.repo_blob(&repo, &Digest::sha256(b"doomed")).await.unwrap(), None);
+        assert_eq!(store.get_upload(&repo, "u").await.unwrap(), None, "created, then consumed by the last commit_blob");
     }
 }

@@ -21,10 +21,7 @@ pub(crate) fn run(c: &mut Connection) -> Result<(), Fail> {
     for &(version, sql) in MIGRATIONS {
         // IMMEDIATE so that two processes starting at once cannot both apply a version.
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let newest: Option<i64> =
-            tx.query_row("SELECT max(version) FROM schema_migrations", [], |r| {
-                r.get(0)
-            })?;
+        let newest: Option<i64> = tx.query_row("SELECT max(version) FROM schema_migrations", [], |r| r.get(0))?;
         if let Some(newest) = newest
             && newest > SCHEMA_VERSION
         {
@@ -34,20 +31,15 @@ pub(crate) fn run(c: &mut Connection) -> Result<(), Fail> {
                  run a newer Berth or restore a backup taken before the upgrade"
             )));
         }
-        let applied: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
-            [version],
-            |r| r.get(0),
-        )?;
+        let applied: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| {
+                r.get(0)
+            })?;
         if applied {
             continue;
         }
-        tx.execute_batch(sql)
-            .map_err(|e| backend(format!("schema migration {version} failed: {e}")))?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-            params![version, now()],
-        )?;
+        tx.execute_batch(sql).map_err(|e| backend(format!("schema migration {version} failed: {e}")))?;
+        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![version, now()])?;
         tx.commit()?;
     }
     Ok(())

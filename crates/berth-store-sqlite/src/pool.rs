@@ -17,10 +17,7 @@ pub(crate) struct Pool {
 
 impl Pool {
     pub(crate) fn new(conns: Vec<Connection>) -> Arc<Pool> {
-        Arc::new(Pool {
-            permits: Arc::new(Semaphore::new(conns.len())),
-            conns: Mutex::new(conns),
-        })
+        Arc::new(Pool { permits: Arc::new(Semaphore::new(conns.len())), conns: Mutex::new(conns) })
     }
 
     /// Runs `f` on a connection of this pool on the blocking thread pool.
@@ -38,14 +35,9 @@ impl Pool {
         // finishes (and commits or rolls back) before the connection is reused.
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut lease = Lease {
-                pool: &pool,
-                conn: pool.take(),
-            };
-            let conn = lease
-                .conn
-                .as_mut()
-                .ok_or_else(|| StoreError::Backend("connection pool unexpectedly empty".into()))?;
+            let mut lease = Lease { pool: &pool, conn: pool.take() };
+            let conn =
+                lease.conn.as_mut().ok_or_else(|| StoreError::Backend("connection pool unexpectedly empty".into()))?;
             f(conn).map_err(StoreError::from)
         })
         .await
@@ -67,11 +59,7 @@ struct Lease<'a> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
-            self.pool
-                .conns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(c);
+            self.pool.conns.lock().unwrap_or_else(|p| p.into_inner()).push(c);
         }
     }
 }

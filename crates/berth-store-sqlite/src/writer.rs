@@ -52,17 +52,11 @@ impl Writer {
     pub(crate) fn spawn(conn: Connection) -> std::io::Result<Writer> {
         let (queue, rx) = mpsc::channel();
         let counters = Arc::new(Counters::default());
-        let thread = std::thread::Builder::new()
-            .name("berth-sqlite-writer".into())
-            .spawn({
-                let counters = Arc::clone(&counters);
-                move || run(&conn, &rx, &counters)
-            })?;
-        Ok(Writer {
-            queue: Some(queue),
-            thread: Some(thread),
-            counters,
-        })
+        let thread = std::thread::Builder::new().name("berth-sqlite-writer".into()).spawn({
+            let counters = Arc::clone(&counters);
+            move || run(&conn, &rx, &counters)
+        })?;
+        Ok(Writer { queue: Some(queue), thread: Some(thread), counters })
     }
 
     /// Runs `f` on the writer connection, inside the transaction of the next batch, and
@@ -77,9 +71,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
-        self.submit(f)?
-            .await
-            .map_err(|_| StoreError::Backend("metadata store writer thread stopped".into()))?
+        self.submit(f)?.await.map_err(|_| StoreError::Backend("metadata store writer thread stopped".into()))?
     }
 
     /// Queues `f` without waiting; `write` is this plus awaiting the answer.
@@ -89,11 +81,7 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Pending {
-            f: Some(f),
-            out: None,
-            reply,
-        });
+        let job = Box::new(Pending { f: Some(f), out: None, reply });
         self.queue
             .as_ref()
             .and_then(|q| q.send(job).ok())
@@ -167,10 +155,7 @@ where
         // the caller rolls its savepoint back before anyone else uses it.
         let out = match catch_unwind(AssertUnwindSafe(|| f(c))) {
             Ok(r) => r.map_err(StoreError::from),
-            Err(p) => Err(StoreError::Backend(format!(
-                "metadata store write panicked: {}",
-                panic_message(p.as_ref())
-            ))),
+            Err(p) => Err(StoreError::Backend(format!("metadata store write panicked: {}", panic_message(p.as_ref())))),
         };
         let ok = out.is_ok();
         self.out = Some(out);
@@ -242,23 +227,15 @@ fn transaction(c: &Connection, queue: &mut VecDeque<Box<dyn Job>>, counters: &Co
             abandon(
                 c,
                 done,
-                &StoreError::Unavailable(
-                    "the transaction was rolled back after another write in it failed".into(),
-                ),
+                &StoreError::Unavailable("the transaction was rolled back after another write in it failed".into()),
             );
             // A job that ended the transaction and still claims success cannot know
             // what became of its work.
-            let own = ok.then(|| {
-                StoreError::Backend("write ended its transaction; outcome unknown".into())
-            });
+            let own = ok.then(|| StoreError::Backend("write ended its transaction; outcome unknown".into()));
             return job.finish(own);
         }
         done.push(job);
-        let end = if ok {
-            "RELEASE j"
-        } else {
-            "ROLLBACK TO j; RELEASE j"
-        };
+        let end = if ok { "RELEASE j" } else { "ROLLBACK TO j; RELEASE j" };
         if let Err(e) = c.execute_batch(end) {
             return abandon(c, done, &map_sqlite(e));
         }
@@ -406,11 +383,7 @@ mod tests {
         assert!(matches!(answer(a).await, Err(StoreError::Unavailable(_))));
         assert!(matches!(answer(b).await, Err(StoreError::Backend(m)) if m.contains("b lost")));
         answer(c).await.unwrap();
-        assert_eq!(
-            rows(&side),
-            ["c"],
-            "a's work is gone, c got a transaction of its own"
-        );
+        assert_eq!(rows(&side), ["c"], "a's work is gone, c got a transaction of its own");
     }
 
     #[tokio::test]
@@ -429,9 +402,7 @@ mod tests {
         drop(release);
         answer(held).await.unwrap();
         for r in [a, b] {
-            assert!(
-                matches!(answer(r).await, Err(StoreError::Backend(m)) if m.contains("FOREIGN KEY"))
-            );
+            assert!(matches!(answer(r).await, Err(StoreError::Backend(m)) if m.contains("FOREIGN KEY")));
         }
         assert!(rows(&side).is_empty());
         // And the connection is usable again: the failed transaction was rolled back.

@@ -20,10 +20,7 @@ fn side(path: &Path) -> Connection {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 fn repo(s: &str) -> RepoName {
@@ -31,10 +28,7 @@ fn repo(s: &str) -> RepoName {
 }
 
 fn blob(label: &str) -> BlobInfo {
-    BlobInfo {
-        digest: Digest::sha256(label.as_bytes()),
-        size: label.len() as u64,
-    }
+    BlobInfo { digest: Digest::sha256(label.as_bytes()), size: label.len() as u64 }
 }
 
 fn image(r: &RepoName, label: &str, blobs: Vec<Digest>) -> NewManifest {
@@ -100,11 +94,7 @@ async fn concurrent_identical_put_stores_one_row() {
     assert_eq!(count("SELECT count(*) FROM manifests"), 1);
     assert_eq!(count("SELECT count(*) FROM manifest_blobs"), 1);
     assert_eq!(count("SELECT count(*) FROM tags"), 1);
-    let got = store
-        .get_manifest(&r, &Reference::Tag("latest".parse().unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = store.get_manifest(&r, &Reference::Tag("latest".parse().unwrap())).await.unwrap().unwrap();
     assert_eq!(got.digest, m.digest);
 }
 
@@ -119,29 +109,18 @@ async fn migrations_run_twice_are_a_no_op() {
     }
     let applied = || {
         let c = side(&db(&dir));
-        let mut st = c
-            .prepare("SELECT version, applied_at FROM schema_migrations ORDER BY version")
-            .unwrap();
+        let mut st = c.prepare("SELECT version, applied_at FROM schema_migrations ORDER BY version").unwrap();
         st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap()
     };
     let first = applied();
-    assert_eq!(
-        first.iter().map(|v| v.0).collect::<Vec<_>>(),
-        (1..=SCHEMA_VERSION).collect::<Vec<_>>()
-    );
+    assert_eq!(first.iter().map(|v| v.0).collect::<Vec<_>>(), (1..=SCHEMA_VERSION).collect::<Vec<_>>());
     let store = SqliteStore::open(&db(&dir)).unwrap();
     assert_eq!(applied(), first, "reopening applied nothing again");
-    assert_eq!(
-        store.repo_blob(&r, &b.digest).await.unwrap(),
-        Some(b),
-        "data survived reopening"
-    );
-    let mode: String = side(&db(&dir))
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    assert_eq!(store.repo_blob(&r, &b.digest).await.unwrap(), Some(b), "data survived reopening");
+    let mode: String = side(&db(&dir)).query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -150,17 +129,11 @@ fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(SqliteStore::open(&db(&dir)).unwrap());
     side(&db(&dir))
-        .execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)",
-            [SCHEMA_VERSION + 1],
-        )
+        .execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)", [SCHEMA_VERSION + 1])
         .unwrap();
     match SqliteStore::open(&db(&dir)) {
         Err(StoreError::Backend(msg)) => {
-            assert!(
-                msg.contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
-                "{msg}"
-            );
+            assert!(msg.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{msg}");
             assert!(msg.contains("newer than this binary supports"), "{msg}");
         }
         other => panic!("expected a refusal, got {other:?}"),
@@ -185,51 +158,26 @@ async fn deleting_blobs_are_absent() {
     let doomed = blob("doomed");
     store.commit_blob(&a, &doomed, None).await.unwrap();
     let set_state = |state: &str| {
-        side(&db(&dir)).execute(
-            "UPDATE blobs SET state = ?1 WHERE digest = ?2",
-            [state, &doomed.digest.to_string()],
-        )
+        side(&db(&dir)).execute("UPDATE blobs SET state = ?1 WHERE digest = ?2", [state, &doomed.digest.to_string()])
     };
     set_state("deleting").unwrap();
 
     assert_eq!(store.repo_blob(&a, &doomed.digest).await.unwrap(), None);
-    assert_eq!(
-        store.mount_blob(&a, &b, &doomed.digest).await.unwrap(),
-        None
-    );
+    assert_eq!(store.mount_blob(&a, &b, &doomed.digest).await.unwrap(), None);
     let m = image(&a, "uses-doomed", vec![doomed.digest.clone()]);
-    assert_eq!(
-        store.put_manifest(&m).await.unwrap(),
-        PutManifestOutcome::MissingBlobs(vec![doomed.digest.clone()])
-    );
+    assert_eq!(store.put_manifest(&m).await.unwrap(), PutManifestOutcome::MissingBlobs(vec![doomed.digest.clone()]));
 
     // A fresh commit of the same bytes takes the row back from GC.
     store.commit_blob(&a, &doomed, None).await.unwrap();
-    assert_eq!(
-        store.repo_blob(&a, &doomed.digest).await.unwrap(),
-        Some(doomed.clone())
-    );
-    assert_eq!(
-        store.put_manifest(&m).await.unwrap(),
-        PutManifestOutcome::Stored
-    );
+    assert_eq!(store.repo_blob(&a, &doomed.digest).await.unwrap(), Some(doomed.clone()));
+    assert_eq!(store.put_manifest(&m).await.unwrap(), PutManifestOutcome::Stored);
 
     set_state("deleting").unwrap();
-    assert!(
-        !store.unlink_blob(&a, &doomed.digest).await.unwrap(),
-        "reported absent"
-    );
+    assert!(!store.unlink_blob(&a, &doomed.digest).await.unwrap(), "reported absent");
     set_state("live").unwrap();
-    assert_eq!(
-        store.repo_blob(&a, &doomed.digest).await.unwrap(),
-        None,
-        "but the link is gone"
-    );
+    assert_eq!(store.repo_blob(&a, &doomed.digest).await.unwrap(), None, "but the link is gone");
 
-    assert!(
-        set_state("gone").is_err(),
-        "the CHECK constraint guards the state column"
-    );
+    assert!(set_state("gone").is_err(), "the CHECK constraint guards the state column");
 }
 
 #[tokio::test]
@@ -241,21 +189,9 @@ async fn last_ref_refresh_is_rate_limited() {
     store.commit_blob(&r, &b, None).await.unwrap();
     let c = side(&db(&dir));
     let d = b.digest.to_string();
-    let set = |t: i64| {
-        c.execute(
-            "UPDATE blobs SET last_ref_at = ?1 WHERE digest = ?2",
-            rusqlite::params![t, d],
-        )
-        .unwrap()
-    };
-    let get = || {
-        c.query_row(
-            "SELECT last_ref_at FROM blobs WHERE digest = ?1",
-            [&d],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap()
-    };
+    let set =
+        |t: i64| c.execute("UPDATE blobs SET last_ref_at = ?1 WHERE digest = ?2", rusqlite::params![t, d]).unwrap();
+    let get = || c.query_row("SELECT last_ref_at FROM blobs WHERE digest = ?1", [&d], |r| r.get::<_, i64>(0)).unwrap();
     assert!(get() >= now() - 5, "commit sets last_ref_at");
 
     let recent = now() - LAST_REF_REFRESH_SECS / 2;
@@ -267,27 +203,16 @@ async fn last_ref_refresh_is_rate_limited() {
     assert!(store.repo_blob(&r, &b.digest).await.unwrap().is_some());
     assert!(get() >= now() - 5, "an old reference is refreshed");
 
-    c.execute(
-        "UPDATE blobs SET last_ref_at = NULL WHERE digest = ?1",
-        [&d],
-    )
-    .unwrap();
+    c.execute("UPDATE blobs SET last_ref_at = NULL WHERE digest = ?1", [&d]).unwrap();
     assert!(store.repo_blob(&r, &b.digest).await.unwrap().is_some());
     assert!(get() >= now() - 5, "an unknown reference time is refreshed");
 
     // put_manifest and mount count as references too.
     set(1);
-    store
-        .put_manifest(&image(&r, "ref", vec![b.digest.clone()]))
-        .await
-        .unwrap();
+    store.put_manifest(&image(&r, "ref", vec![b.digest.clone()])).await.unwrap();
     assert!(get() >= now() - 5);
     set(1);
-    store
-        .mount_blob(&r, &repo("touch/b"), &b.digest)
-        .await
-        .unwrap()
-        .unwrap();
+    store.mount_blob(&r, &repo("touch/b"), &b.digest).await.unwrap().unwrap();
     assert!(get() >= now() - 5);
 }
 
@@ -300,30 +225,17 @@ async fn delete_manifest_removes_its_reference_rows() {
     store.commit_blob(&r, &b, None).await.unwrap();
     let child = image(&r, "child", vec![b.digest.clone()]);
     store.put_manifest(&child).await.unwrap();
-    let index = NewManifest {
-        children: vec![child.digest.clone()],
-        ..image(&r, "index", vec![])
-    };
+    let index = NewManifest { children: vec![child.digest.clone()], ..image(&r, "index", vec![]) };
     store.put_manifest(&index).await.unwrap();
     let c = side(&db(&dir));
     let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-    assert_eq!(
-        (
-            count("SELECT count(*) FROM manifest_blobs"),
-            count("SELECT count(*) FROM manifest_children")
-        ),
-        (1, 1)
-    );
+    assert_eq!((count("SELECT count(*) FROM manifest_blobs"), count("SELECT count(*) FROM manifest_children")), (1, 1));
     assert!(store.delete_manifest(&r, &index.digest).await.unwrap());
     assert!(store.delete_manifest(&r, &child.digest).await.unwrap());
     for t in ["manifests", "manifest_blobs", "manifest_children", "tags"] {
         assert_eq!(count(&format!("SELECT count(*) FROM {t}")), 0, "{t}");
     }
-    assert_eq!(
-        count("SELECT count(*) FROM repository_blobs"),
-        1,
-        "the blob link is not the manifest's"
-    );
+    assert_eq!(count("SELECT count(*) FROM repository_blobs"), 1, "the blob link is not the manifest's");
 }
 
 #[tokio::test]
@@ -333,14 +245,7 @@ async fn corrupt_rows_are_errors_not_panics() {
     let r = repo("corrupt");
     let m = image(&r, "m", vec![]);
     store.put_manifest(&m).await.unwrap();
-    let up = Upload {
-        id: "u".into(),
-        repo: r.clone(),
-        offset: 0,
-        hash_state: None,
-        parts: vec![],
-        started_at: 0,
-    };
+    let up = Upload { id: "u".into(), repo: r.clone(), offset: 0, hash_state: None, parts: vec![], started_at: 0 };
     store.create_upload(&up).await.unwrap();
     let c = side(&db(&dir));
     c.execute_batch(
@@ -351,26 +256,11 @@ async fn corrupt_rows_are_errors_not_panics() {
     )
     .unwrap();
     let tag = Reference::Tag("latest".parse().unwrap());
-    assert!(matches!(
-        store.get_manifest(&r, &tag).await,
-        Err(StoreError::Backend(_))
-    ));
-    assert!(matches!(
-        store.get_upload(&r, "u").await,
-        Err(StoreError::Backend(_))
-    ));
-    assert!(matches!(
-        store.get_upload(&r, "neg").await,
-        Err(StoreError::Backend(_))
-    ));
-    assert!(matches!(
-        store.append_upload_part("u", 0, 1, None, "p").await,
-        Err(StoreError::Backend(_))
-    ));
-    assert!(matches!(
-        store.stale_uploads(10, 10).await,
-        Err(StoreError::Backend(_))
-    ));
+    assert!(matches!(store.get_manifest(&r, &tag).await, Err(StoreError::Backend(_))));
+    assert!(matches!(store.get_upload(&r, "u").await, Err(StoreError::Backend(_))));
+    assert!(matches!(store.get_upload(&r, "neg").await, Err(StoreError::Backend(_))));
+    assert!(matches!(store.append_upload_part("u", 0, 1, None, "p").await, Err(StoreError::Backend(_))));
+    assert!(matches!(store.stale_uploads(10, 10).await, Err(StoreError::Backend(_))));
 }
 
 #[tokio::test]
@@ -380,24 +270,12 @@ async fn busy_database_is_unavailable() {
     let c = side(&db(&dir));
     c.execute_batch("BEGIN IMMEDIATE").unwrap();
     let started = Instant::now();
-    let err = store
-        .commit_blob(&repo("busy"), &blob("busy"), None)
-        .await
-        .unwrap_err();
+    let err = store.commit_blob(&repo("busy"), &blob("busy"), None).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    assert!(
-        started.elapsed().as_secs() >= 4,
-        "waited for the busy timeout first"
-    );
+    assert!(started.elapsed().as_secs() >= 4, "waited for the busy timeout first");
     // Readers are not blocked by a writer in WAL mode.
     store.ping().await.unwrap();
-    assert_eq!(
-        store.list_repositories(None, 10).await.unwrap(),
-        Vec::<String>::new()
-    );
+    assert_eq!(store.list_repositories(None, 10).await.unwrap(), Vec::<String>::new());
     c.execute_batch("ROLLBACK").unwrap();
-    store
-        .commit_blob(&repo("busy"), &blob("busy"), None)
-        .await
-        .unwrap();
+    store.commit_blob(&repo("busy"), &blob("busy"), None).await.unwrap();
 }

@@ -16,10 +16,7 @@ async fn concurrent_put_manifest_throughput() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
     let repo: berth_core::RepoName = "bench/throughput".parse().unwrap();
-    let layer = BlobInfo {
-        digest: Digest::sha256(b"layer"),
-        size: 5,
-    };
+    let layer = BlobInfo { digest: Digest::sha256(b"layer"), size: 5 };
     store.commit_blob(&repo, &layer, None).await.unwrap();
     let started = Instant::now();
     let tasks: Vec<_> = (0..N)

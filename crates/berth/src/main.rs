@@ -113,7 +113,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
     };
     let registry = Arc::new(Registry::new(Arc::new(meta), Arc::new(blobs)));
-    let state = AppState { registry: registry.clone(), auth: Arc::new(AllowAll), external_url: cfg.http.external_url.trim_end_matches('/').into() };
+    let state = AppState {
+        registry: registry.clone(),
+        auth: Arc::new(AllowAll),
+        external_url: cfg.http.external_url.trim_end_matches('/').into(),
+    };
 
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
@@ -176,10 +180,8 @@ fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
     };
     let result = (|| -> std::io::Result<String> {
         use std::net::ToSocketAddrs;
-        let addr = hostport
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| std::io::Error::other("address did not resolve"))?;
+        let addr =
+            hostport.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("address did not resolve"))?;
         let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;

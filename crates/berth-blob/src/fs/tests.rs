@@ -6,7 +6,10 @@ fn body(chunks: Vec<Result<Bytes, BodyError>>) -> ByteStream {
     struct It(std::vec::IntoIter<Result<Bytes, BodyError>>);
     impl futures_core::Stream for It {
         type Item = Result<Bytes, BodyError>;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
             std::task::Poll::Ready(self.0.next())
         }
     }
@@ -42,7 +45,13 @@ async fn parts_commit_into_distribution_layout() {
     let repo: RepoName = "a/b".parse().unwrap();
     let big = vec![7u8; WRITE_BLOCK * 2 + 5];
     let p1 = store
-        .write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body(vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from(big.clone()))]), None)
+        .write_part(
+            &repo,
+            ID,
+            Hasher::new(Algorithm::Sha256),
+            body(vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from(big.clone()))]),
+            None,
+        )
         .await
         .unwrap();
     let p2 = store.write_part(&repo, ID, p1.hasher, body(vec![Ok(Bytes::from_static(b"world"))]), None).await.unwrap();
@@ -52,7 +61,10 @@ async fn parts_commit_into_distribution_layout() {
     let digest = p2.hasher.finish();
     assert_eq!(digest, Digest::sha256(&all));
     let parts = vec![p1.name, p2.name];
-    assert_eq!(store.hash_parts(&repo, ID, &parts, Hasher::new(Algorithm::Sha512)).await.unwrap(), Digest::of(Algorithm::Sha512, &all));
+    assert_eq!(
+        store.hash_parts(&repo, ID, &parts, Hasher::new(Algorithm::Sha512)).await.unwrap(),
+        Digest::of(Algorithm::Sha512, &all)
+    );
     store.commit(&repo, ID, &parts, &digest).await.unwrap();
     let path = tmp.path().join(format!("docker/registry/v2/blobs/sha256/{}/{}/data", &digest.hex()[..2], digest.hex()));
     assert_eq!(fs::read(&path).unwrap(), all);
@@ -73,7 +85,10 @@ async fn finds_old_upload_dirs() {
     let tmp = tempfile::tempdir().unwrap();
     let store = FsBlobStore::open(tmp.path()).unwrap();
     let repo: RepoName = "x/y".parse().unwrap();
-    store.write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body(vec![Ok(Bytes::from_static(b"z"))]), None).await.unwrap();
+    store
+        .write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body(vec![Ok(Bytes::from_static(b"z"))]), None)
+        .await
+        .unwrap();
     let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
     assert!(store.upload_dirs_older_than(past).await.unwrap().is_empty());
     let future = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
@@ -86,7 +101,13 @@ async fn failed_body_leaves_nothing() {
     let store = FsBlobStore::open(tmp.path()).unwrap();
     let repo: RepoName = "r".parse().unwrap();
     let err = store
-        .write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body(vec![Ok(Bytes::from_static(b"abc")), Err(BodyError("reset".into()))]), None)
+        .write_part(
+            &repo,
+            ID,
+            Hasher::new(Algorithm::Sha256),
+            body(vec![Ok(Bytes::from_static(b"abc")), Err(BodyError("reset".into()))]),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, WriteError::Body(_)));

@@ -74,7 +74,9 @@ fn bad_manifests_name_the_problem() {
         e => panic!("{e:?}"),
     }
     let neg = image("").replace(r#""size":9"#, r#""size":-1"#);
-    assert!(matches!(parse(neg.as_bytes(), None), Err(ManifestError::Field { field, .. }) if field == "layers[0].size"));
+    assert!(
+        matches!(parse(neg.as_bytes(), None), Err(ManifestError::Field { field, .. }) if field == "layers[0].size")
+    );
     let no_config = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#);
     assert!(matches!(parse(no_config.as_bytes(), None), Err(ManifestError::Field { field, .. }) if field == "config"));
     let odd = r#"{"schemaVersion":2,"mediaType":"application/x-other","config":{}}"#;
@@ -82,7 +84,9 @@ fn bad_manifests_name_the_problem() {
     let big = vec![b' '; MAX_MANIFEST_BYTES + 1];
     assert_eq!(parse(&big, None).unwrap_err(), ManifestError::TooLarge);
     let bad_ann = image(r#","annotations":{"a":1}"#);
-    assert!(matches!(parse(bad_ann.as_bytes(), None), Err(ManifestError::Field { field, .. }) if field == "annotations"));
+    assert!(
+        matches!(parse(bad_ann.as_bytes(), None), Err(ManifestError::Field { field, .. }) if field == "annotations")
+    );
 }
 
 #[test]
@@ -99,7 +103,10 @@ fn foreign_layers_need_not_exist() {
 fn accept_header_lines() {
     assert!(accepts(&[], OCI_INDEX));
     assert!(accepts(&[DOCKER_MANIFEST, OCI_INDEX], OCI_INDEX));
-    assert!(accepts(&["application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json;q=0.5"], OCI_INDEX));
+    assert!(accepts(
+        &["application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json;q=0.5"],
+        OCI_INDEX
+    ));
     assert!(!accepts(&[DOCKER_MANIFEST], OCI_INDEX));
     assert!(accepts(&["*/*"], OCI_INDEX));
 }

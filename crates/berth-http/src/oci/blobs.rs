@@ -19,8 +19,12 @@ pub(crate) static DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("d
 fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, Option<u64>)>, ApiError> {
     let Some(v) = h.get(header::RANGE) else { return Ok(None) };
     let bad = || {
-        ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "BLOB_UNKNOWN", "invalid Range header; use bytes=<start>-<end>")
-            .header(header::CONTENT_RANGE, hv(format!("bytes */{size}")))
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UNKNOWN",
+            "invalid Range header; use bytes=<start>-<end>",
+        )
+        .header(header::CONTENT_RANGE, hv(format!("bytes */{size}")))
     };
     let s = v.to_str().map_err(|_| bad())?.trim();
     let spec = s.strip_prefix("bytes=").ok_or_else(bad)?;
@@ -41,7 +45,13 @@ fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, Option<u64>)>, A
     Ok(Some((start, end)))
 }
 
-pub async fn get(state: &AppState, repo: &RepoName, digest: &Digest, h: &HeaderMap, head: bool) -> Result<Response, ApiError> {
+pub async fn get(
+    state: &AppState,
+    repo: &RepoName,
+    digest: &Digest,
+    h: &HeaderMap,
+    head: bool,
+) -> Result<Response, ApiError> {
     let reg = &state.registry;
     if head {
         let info = reg.blob(repo, digest).await?;

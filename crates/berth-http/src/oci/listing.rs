@@ -16,10 +16,9 @@ static FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applie
 fn page_size(q: &Query) -> Result<Option<usize>, ApiError> {
     match q.get("n") {
         None | Some("") => Ok(None),
-        Some(s) => s
-            .parse::<usize>()
-            .map(Some)
-            .map_err(|_| CoreError::PaginationInvalid { param: "n", reason: format!("{s:?} is not a non-negative integer") }.into()),
+        Some(s) => s.parse::<usize>().map(Some).map_err(|_| {
+            CoreError::PaginationInvalid { param: "n", reason: format!("{s:?} is not a non-negative integer") }.into()
+        }),
     }
 }
 
@@ -61,7 +60,8 @@ pub async fn tags(state: &AppState, repo: &RepoName, q: &Query) -> Result<Respon
 
 pub async fn catalog(state: &AppState, q: &Query) -> Result<Response, ApiError> {
     let n = page_size(q)?;
-    let mut repos = if n == Some(0) { Vec::new() } else { state.registry.catalog(q.get("last"), probe_limit(n)).await? };
+    let mut repos =
+        if n == Some(0) { Vec::new() } else { state.registry.catalog(q.get("last"), probe_limit(n)).await? };
     let next = next_link("/v2/_catalog", n, &mut repos);
     Ok(json_page(state, json!({ "repositories": repos }), next))
 }

@@ -15,7 +15,13 @@ use crate::error::ApiError;
 
 static OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
 
-pub async fn get(state: &AppState, repo: &RepoName, r: &Reference, h: &HeaderMap, head: bool) -> Result<Response, ApiError> {
+pub async fn get(
+    state: &AppState,
+    repo: &RepoName,
+    r: &Reference,
+    h: &HeaderMap,
+    head: bool,
+) -> Result<Response, ApiError> {
     let m = state.registry.manifest(repo, r).await?;
     let accept: Vec<&str> = h.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
     // A client that asked by digest gets exactly those bytes; by tag, only a type it accepts.
@@ -36,7 +42,13 @@ pub async fn get(state: &AppState, repo: &RepoName, r: &Reference, h: &HeaderMap
     Ok(res)
 }
 
-pub async fn put(state: &AppState, repo: &RepoName, r: &Reference, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn put(
+    state: &AppState,
+    repo: &RepoName,
+    r: &Reference,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let content = collect_limited(body, MAX_MANIFEST_BYTES)
         .await
         .map_err(|e| ApiError::from(CoreError::BodyIncomplete(e.0)))?

@@ -20,7 +20,9 @@ pub enum OciRoute {
 
 fn name(segs: &[&str]) -> Result<RepoName, ApiError> {
     let joined = segs.join("/");
-    joined.parse::<RepoName>().map_err(|e| ApiError::name_invalid(e.to_string()).detail(serde_json::json!({ "name": joined })))
+    joined
+        .parse::<RepoName>()
+        .map_err(|e| ApiError::name_invalid(e.to_string()).detail(serde_json::json!({ "name": joined })))
 }
 
 fn digest(s: &str) -> Result<Digest, ApiError> {
@@ -46,7 +48,9 @@ impl OciRoute {
                     berth_core::name::ReferenceError::Digest(d) => {
                         ApiError::digest_invalid(d.to_string()).detail(serde_json::json!({ "digest": reference }))
                     }
-                    berth_core::name::ReferenceError::Tag(t) => ApiError::from(berth_core::CoreError::TagInvalid(t.to_string())),
+                    berth_core::name::ReferenceError::Tag(t) => {
+                        ApiError::from(berth_core::CoreError::TagInvalid(t.to_string()))
+                    }
                 })?;
                 OciRoute::Manifest(name(head)?, r)
             }
@@ -95,7 +99,9 @@ mod tests {
         let p = |s: &str| OciRoute::parse(s).unwrap();
         assert_eq!(p("_catalog"), Some(OciRoute::Catalog));
         assert!(matches!(p("a/b/c/tags/list"), Some(OciRoute::Tags(n)) if n.as_str() == "a/b/c"));
-        assert!(matches!(p("a/b/manifests/latest"), Some(OciRoute::Manifest(n, Reference::Tag(_))) if n.as_str() == "a/b"));
+        assert!(
+            matches!(p("a/b/manifests/latest"), Some(OciRoute::Manifest(n, Reference::Tag(_))) if n.as_str() == "a/b")
+        );
         assert!(matches!(p(&format!("x/manifests/{}", d())), Some(OciRoute::Manifest(_, Reference::Digest(_)))));
         assert!(matches!(p(&format!("x/blobs/{}", d())), Some(OciRoute::Blob(..))));
         assert!(matches!(p("x/y/blobs/uploads/"), Some(OciRoute::UploadStart(n)) if n.as_str() == "x/y"));
@@ -103,7 +109,9 @@ mod tests {
         assert!(matches!(p("x/blobs/uploads/abc-1"), Some(OciRoute::Upload(_, id)) if id == "abc-1"));
         assert!(matches!(p(&format!("x/referrers/{}", d())), Some(OciRoute::Referrers(..))));
         // A repository may itself be called "blobs" or "manifests".
-        assert!(matches!(p("manifests/blobs/manifests/v1"), Some(OciRoute::Manifest(n, _)) if n.as_str() == "manifests/blobs"));
+        assert!(
+            matches!(p("manifests/blobs/manifests/v1"), Some(OciRoute::Manifest(n, _)) if n.as_str() == "manifests/blobs")
+        );
         assert_eq!(p("tags/list"), None);
         assert_eq!(p("x/unknown"), None);
     }

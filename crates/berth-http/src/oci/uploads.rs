@@ -18,7 +18,10 @@ static UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
 
 fn query_digest(q: &Query) -> Result<Option<Digest>, ApiError> {
     q.get("digest")
-        .map(|d| d.parse::<Digest>().map_err(|e| ApiError::digest_invalid(e.to_string()).detail(serde_json::json!({ "digest": d }))))
+        .map(|d| {
+            d.parse::<Digest>()
+                .map_err(|e| ApiError::digest_invalid(e.to_string()).detail(serde_json::json!({ "digest": d })))
+        })
         .transpose()
 }
 
@@ -73,12 +76,18 @@ fn created(state: &AppState, repo: &RepoName, blob: &BlobInfo) -> Response {
     r
 }
 
-pub async fn start(state: &AppState, repo: &RepoName, q: &Query, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn start(
+    state: &AppState,
+    repo: &RepoName,
+    q: &Query,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let reg = &state.registry;
     if let Some(mount) = q.get("mount") {
-        let digest: Digest = mount
-            .parse()
-            .map_err(|e: berth_core::digest::DigestError| ApiError::digest_invalid(e.to_string()).detail(serde_json::json!({ "digest": mount })))?;
+        let digest: Digest = mount.parse().map_err(|e: berth_core::digest::DigestError| {
+            ApiError::digest_invalid(e.to_string()).detail(serde_json::json!({ "digest": mount }))
+        })?;
         // Mounting from a repository that is invalid, missing, or lacks the blob is
         // not an error: the client falls back to a normal upload (202).
         if let Some(from) = q.get("from").and_then(|f| f.parse::<RepoName>().ok())
@@ -105,7 +114,13 @@ pub async fn status(state: &AppState, repo: &RepoName, id: &str) -> Result<Respo
     Ok(upload_response(state, StatusCode::NO_CONTENT, &u))
 }
 
-pub async fn patch(state: &AppState, repo: &RepoName, id: &str, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn patch(
+    state: &AppState,
+    repo: &RepoName,
+    id: &str,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let range = content_range(h)?;
     if let (Some(r), Some(len)) = (range, content_length(h))
         && r.end_inclusive - r.start + 1 != len
@@ -135,8 +150,16 @@ async fn with_upload_range(state: &AppState, repo: &RepoName, id: &str, e: ApiEr
     }
 }
 
-pub async fn finish(state: &AppState, repo: &RepoName, id: &str, q: &Query, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let digest = query_digest(q)?.ok_or_else(|| ApiError::digest_invalid("PUT to finish an upload needs ?digest=<digest>"))?;
+pub async fn finish(
+    state: &AppState,
+    repo: &RepoName,
+    id: &str,
+    q: &Query,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let digest =
+        query_digest(q)?.ok_or_else(|| ApiError::digest_invalid("PUT to finish an upload needs ?digest=<digest>"))?;
     let range = content_range(h)?;
     // Chunked transfer encoding has no Content-Length: the body may still carry data.
     let has_body = content_length(h).map(|n| n > 0).unwrap_or_else(|| h.contains_key(header::TRANSFER_ENCODING));

@@ -33,7 +33,8 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Whether `name` is on PATH. Missing: a failure under `CI=true`, otherwise a skip.
 fn have(name: &str) -> bool {
-    let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false);
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false);
     if !found {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{name} is not installed, and CI=true requires it (.ci/run installs it)");
@@ -378,7 +379,12 @@ const ACCEPT_ALL: &str = "application/vnd.oci.image.index.v1+json, application/v
 
 /// GET a manifest: (status, Docker-Content-Digest, Content-Type, body).
 async fn get_manifest(s: &Server, repo: &str, reference: &str, accept: &str) -> (u16, String, String, Vec<u8>) {
-    let r = support::client().get(s.url(&format!("/v2/{repo}/manifests/{reference}"))).header("accept", accept).send().await.unwrap();
+    let r = support::client()
+        .get(s.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
     let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let (status, digest, ct) = (r.status().as_u16(), h("docker-content-digest"), h("content-type"));
     (status, digest, ct, r.bytes().await.unwrap().to_vec())
@@ -398,7 +404,12 @@ async fn tags(s: &Server, repo: &str) -> Vec<String> {
 
 /// Asserts GET of a manifest gives 404 with MANIFEST_UNKNOWN.
 async fn assert_manifest_unknown(s: &Server, repo: &str, reference: &str) {
-    let r = support::client().get(s.url(&format!("/v2/{repo}/manifests/{reference}"))).header("accept", ACCEPT_ALL).send().await.unwrap();
+    let r = support::client()
+        .get(s.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .header("accept", ACCEPT_ALL)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404, "GET /v2/{repo}/manifests/{reference} after delete");
     assert_eq!(support::error_code(r).await, "MANIFEST_UNKNOWN");
 }
@@ -523,8 +534,12 @@ async fn skopeo_and_umoci_with_nested_repository_names() {
         let raw = run(sb.skopeo(&["inspect", "--raw", "--tls-verify=false", &dest]));
         assert_eq!(raw, fx.single.manifest_bytes, "{name}: inspect --raw");
 
-        let listed: Value =
-            serde_json::from_slice(&run(sb.skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{}/{name}", s.addr)]))).unwrap();
+        let listed: Value = serde_json::from_slice(&run(sb.skopeo(&[
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{}/{name}", s.addr),
+        ])))
+        .unwrap();
         assert_eq!(listed["Tags"], json!([format!("1.{i}")]), "{name}: skopeo list-tags");
         assert_eq!(tags(&s, name).await, [format!("1.{i}")], "{name}: tags list");
         assert_eq!(assert_complete(&s, name, &format!("1.{i}")).await, fx.single.digests());
@@ -541,7 +556,11 @@ async fn skopeo_and_umoci_with_nested_repository_names() {
         ]));
         assert_eq!(layout_blobs(&out), fx.single.digests(), "{name}: blob set after the round trip");
         let bundle = sb.path(&format!("bundle{i}"));
-        run(sb.command("umoci").args(["unpack", "--rootless", "--image"]).arg(format!("{}:t", out.display())).arg(&bundle));
+        run(sb
+            .command("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:t", out.display()))
+            .arg(&bundle));
         let (file, contents) = &fx.single.file;
         assert_eq!(&std::fs::read(bundle.join("rootfs").join(file)).unwrap(), contents, "{name}: unpacked file");
     }
@@ -549,7 +568,8 @@ async fn skopeo_and_umoci_with_nested_repository_names() {
     let r = support::client().get(s.url("/v2/_catalog")).send().await.unwrap();
     assert_eq!(r.status(), 200, "catalog");
     let catalog: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-    let repos: BTreeSet<&str> = catalog["repositories"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let repos: BTreeSet<&str> =
+        catalog["repositories"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(repos, names.iter().copied().collect(), "catalog lists every nested name");
 }
 
@@ -608,7 +628,8 @@ async fn podman_pull_tag_push() {
         let inspect: Value = serde_json::from_slice(&run(sb3.podman(&["image", "inspect", &multi]))).unwrap();
         assert_eq!(inspect[0]["Architecture"], arch, "{inspect}");
         assert_eq!(inspect[0]["Digest"], fx.index.digest.as_str(), "pulled via the index: {inspect}");
-        let digests: Vec<&str> = inspect[0]["RepoDigests"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let digests: Vec<&str> =
+            inspect[0]["RepoDigests"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(
             digests.iter().any(|d| d.ends_with(&img.manifest.digest)),
             "{arch}: RepoDigests mention the platform manifest {}: {digests:?}",
@@ -696,7 +717,13 @@ async fn skopeo_delete_by_tag_and_by_digest() {
 
     // By digest.
     let repo = "del/digest/app";
-    run(sb.skopeo(&["copy", "--preserve-digests", "--dest-tls-verify=false", &fx.oci_ref("single"), &format!("docker://{a}/{repo}:two")]));
+    run(sb.skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &fx.oci_ref("single"),
+        &format!("docker://{a}/{repo}:two"),
+    ]));
     run(sb.skopeo(&["delete", "--tls-verify=false", &format!("docker://{a}/{repo}@{}", fx.single.manifest.digest)]));
     assert_manifest_unknown(&s, repo, &fx.single.manifest.digest).await;
     assert_manifest_unknown(&s, repo, "two").await;
@@ -708,6 +735,10 @@ async fn skopeo_delete_by_tag_and_by_digest() {
     assert_manifest_unknown(&s, "del/multi", "v1").await;
     assert_manifest_unknown(&s, "del/multi", &fx.index.digest).await;
     // Deleting again fails cleanly.
-    let again = run_unchecked(sb.skopeo(&["delete", "--tls-verify=false", &format!("docker://{a}/del/multi@{}", fx.index.digest)]));
+    let again = run_unchecked(sb.skopeo(&[
+        "delete",
+        "--tls-verify=false",
+        &format!("docker://{a}/del/multi@{}", fx.index.digest),
+    ]));
     assert!(!again.status.success(), "deleting a deleted manifest succeeded");
 }

@@ -55,7 +55,8 @@ fn unknown_keys_and_bad_types_name_the_key() {
 fn valid_configuration_is_accepted() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("berth.toml");
-    std::fs::write(&cfg, format!("data_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n", tmp.path().display())).unwrap();
+    std::fs::write(&cfg, format!("data_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n", tmp.path().display()))
+        .unwrap();
     let (code, err) = berth(&["config", "--config", cfg.to_str().unwrap()], &[]);
     assert_eq!(code, 0, "{err}");
 }

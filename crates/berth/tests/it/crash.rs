@@ -29,18 +29,24 @@ async fn kill_during_uploads_leaves_nothing_partial() {
     // An acknowledged chunk of a chunked upload must survive the crash.
     let r = c.post(s.url("/v2/crash/blobs/uploads/")).send().await.unwrap();
     let loc = header(&r, "location");
-    let r = c.patch(s.url(&loc)).header("content-range", "0-999999").body(full[..1_000_000].to_vec()).send().await.unwrap();
+    let r =
+        c.patch(s.url(&loc)).header("content-range", "0-999999").body(full[..1_000_000].to_vec()).send().await.unwrap();
     assert_eq!(r.status(), 202);
 
     // In flight when the server dies: a monolithic push and the next chunk.
     let mono = half_request(
         &s.addr,
-        &format!("POST /v2/crash/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", full.len()),
+        &format!(
+            "POST /v2/crash/blobs/uploads/?digest={d} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            full.len()
+        ),
         &full[..3_000_000],
     );
     let chunk = half_request(
         &s.addr,
-        &format!("PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Range: 1000000-7999999\r\nContent-Length: 7000000\r\n\r\n"),
+        &format!(
+            "PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Range: 1000000-7999999\r\nContent-Length: 7000000\r\n\r\n"
+        ),
         &full[1_000_000..4_000_000],
     );
     std::thread::sleep(Duration::from_millis(300));
@@ -56,7 +62,13 @@ async fn kill_during_uploads_leaves_nothing_partial() {
     assert_eq!(header(&r, "range"), "0-999999", "the acknowledged chunk survived, the cut one did not");
 
     // The client resumes on the restarted server and finishes.
-    let r = c.patch(s2.url(&loc)).header("content-range", "1000000-7999999").body(full[1_000_000..].to_vec()).send().await.unwrap();
+    let r = c
+        .patch(s2.url(&loc))
+        .header("content-range", "1000000-7999999")
+        .body(full[1_000_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let r = c.put(s2.url(&format!("{loc}?digest={d}"))).send().await.unwrap();
     assert_eq!(r.status(), 201);

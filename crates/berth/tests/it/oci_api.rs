@@ -51,13 +51,20 @@ async fn chunked_upload_with_and_without_content_range() {
     let loc = header(&r, "location");
 
     // Out-of-order chunk: 416 and the current range.
-    let r = c.patch(s.url(&loc)).header("content-range", "200000-299999").body(data[200_000..].to_vec()).send().await.unwrap();
+    let r = c
+        .patch(s.url(&loc))
+        .header("content-range", "200000-299999")
+        .body(data[200_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(header(&r, "range"), "0-99999");
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_INVALID");
 
     // Second chunk streamed: no Content-Range, chunked transfer encoding, no Content-Length.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = data[100_000..250_000].chunks(7_000).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        data[100_000..250_000].chunks(7_000).map(|c| Ok(c.to_vec())).collect();
     let r = c.patch(s.url(&loc)).body(reqwest::Body::wrap_stream(stream::iter(chunks))).send().await.unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(header(&r, "range"), "0-249999");
@@ -177,7 +184,8 @@ async fn truncated_and_overlong_bodies_never_become_blobs() {
     // Declares 5 bytes but sends 10: the digest of all 10 is not what arrived.
     let ten = b"0123456789";
     let d10 = sha256(ten);
-    let req = format!("POST /v2/t/blobs/uploads/?digest={d10} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n0123456789");
+    let req =
+        format!("POST /v2/t/blobs/uploads/?digest={d10} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n0123456789");
     let resp = raw(&s.addr, req.as_bytes(), true);
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("DIGEST_INVALID"), "{resp}");
@@ -260,7 +268,13 @@ async fn sha512_blobs_and_manifests() {
 
     let m = image_manifest((&d, data.len()), &[(&d2, other.len())]);
     let md = format!("sha512:{}", hex::encode(sha2::Sha512::digest(m.as_bytes())));
-    let r = c.put(s.url(&format!("/v2/s/manifests/{md}"))).header("content-type", OCI_MANIFEST).body(m.clone()).send().await.unwrap();
+    let r = c
+        .put(s.url(&format!("/v2/s/manifests/{md}")))
+        .header("content-type", OCI_MANIFEST)
+        .body(m.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(header(&r, "docker-content-digest"), md);
     let r = c.get(s.url(&format!("/v2/s/manifests/{md}"))).send().await.unwrap();
@@ -300,13 +314,15 @@ async fn manifests_by_tag_and_digest_byte_exact() {
         "{{\n  \"schemaVersion\": 2,\n  \"mediaType\": \"{OCI_MANIFEST}\",\n  \"config\": {{\"mediaType\": \"application/vnd.oci.image.config.v1+json\", \"digest\": \"{cfg}\", \"size\": 2}},\n  \"layers\": [{{\"mediaType\": \"application/vnd.oci.image.layer.v1.tar\", \"digest\": \"{layer}\", \"size\": 5}}]\n}}\n"
     );
     let md = sha256(m.as_bytes());
-    let r = c.put(s.url("/v2/m/manifests/v1")).header("content-type", OCI_MANIFEST).body(m.clone()).send().await.unwrap();
+    let r =
+        c.put(s.url("/v2/m/manifests/v1")).header("content-type", OCI_MANIFEST).body(m.clone()).send().await.unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(header(&r, "location"), format!("/v2/m/manifests/{md}"));
     assert_eq!(header(&r, "docker-content-digest"), md);
 
     for reference in ["v1", md.as_str()] {
-        let r = c.get(s.url(&format!("/v2/m/manifests/{reference}"))).header("accept", OCI_MANIFEST).send().await.unwrap();
+        let r =
+            c.get(s.url(&format!("/v2/m/manifests/{reference}"))).header("accept", OCI_MANIFEST).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(header(&r, "content-type"), OCI_MANIFEST);
         assert_eq!(header(&r, "docker-content-digest"), md);
@@ -330,7 +346,8 @@ async fn manifests_by_tag_and_digest_byte_exact() {
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
 
     // Same content pushed again under another tag: same digest.
-    let r = c.put(s.url("/v2/m/manifests/v2")).header("content-type", OCI_MANIFEST).body(m.clone()).send().await.unwrap();
+    let r =
+        c.put(s.url("/v2/m/manifests/v2")).header("content-type", OCI_MANIFEST).body(m.clone()).send().await.unwrap();
     assert_eq!(header(&r, "docker-content-digest"), md);
 
     // Delete a tag: the other tag and the digest remain.
@@ -345,7 +362,8 @@ async fn manifests_by_tag_and_digest_byte_exact() {
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
     let r = c.delete(s.url(&format!("/v2/m/manifests/{md}"))).send().await.unwrap();
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
-    let r: Value = serde_json::from_str(&c.get(s.url("/v2/m/tags/list")).send().await.unwrap().text().await.unwrap()).unwrap();
+    let r: Value =
+        serde_json::from_str(&c.get(s.url("/v2/m/tags/list")).send().await.unwrap().text().await.unwrap()).unwrap();
     assert_eq!(r["tags"], serde_json::json!([]));
 }
 
@@ -359,7 +377,13 @@ async fn docker_types_and_content_type_fallback() {
     let m = format!(
         r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{cfg}","size":15}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"{layer}","size":1}}]}}"#
     );
-    let r = c.put(s.url("/v2/d/manifests/latest")).header("content-type", DOCKER_MANIFEST).body(m.clone()).send().await.unwrap();
+    let r = c
+        .put(s.url("/v2/d/manifests/latest"))
+        .header("content-type", DOCKER_MANIFEST)
+        .body(m.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let r = c.get(s.url("/v2/d/manifests/latest")).header("accept", DOCKER_MANIFEST).send().await.unwrap();
     assert_eq!(header(&r, "content-type"), DOCKER_MANIFEST);
@@ -369,7 +393,13 @@ async fn docker_types_and_content_type_fallback() {
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{{"mediaType":"{DOCKER_MANIFEST}","digest":"{md}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#,
         m.len()
     );
-    let r = c.put(s.url("/v2/d/manifests/multi")).header("content-type", "application/vnd.docker.distribution.manifest.list.v2+json").body(list).send().await.unwrap();
+    let r = c
+        .put(s.url("/v2/d/manifests/multi"))
+        .header("content-type", "application/vnd.docker.distribution.manifest.list.v2+json")
+        .body(list)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
 }
 
@@ -385,7 +415,11 @@ async fn bad_manifests_are_refused_with_their_codes() {
     let r = put("{not json".into(), OCI_MANIFEST).await;
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "MANIFEST_INVALID");
-    let r = put(r#"{"schemaVersion":1,"name":"bad","tag":"t","fsLayers":[]}"#.into(), "application/vnd.docker.distribution.manifest.v1+prettyjws").await;
+    let r = put(
+        r#"{"schemaVersion":1,"name":"bad","tag":"t","fsLayers":[]}"#.into(),
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    )
+    .await;
     assert_eq!(r.status(), 400);
     let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(body["errors"][0]["code"], "MANIFEST_INVALID");
@@ -403,7 +437,9 @@ async fn bad_manifests_are_refused_with_their_codes() {
     assert_eq!(body["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
     assert_eq!(body["errors"][0]["detail"]["digests"][0], missing.as_str());
     // An index whose child manifest is unknown.
-    let idx = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{missing}","size":3}}]}}"#);
+    let idx = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{missing}","size":3}}]}}"#
+    );
     let r = put(idx, OCI_INDEX).await;
     assert_eq!(error_code(r).await, "MANIFEST_BLOB_UNKNOWN");
     // Content-Type and mediaType disagree.
@@ -415,7 +451,13 @@ async fn bad_manifests_are_refused_with_their_codes() {
     assert_eq!(error_code(r).await, "MANIFEST_INVALID");
     // Pushed by digest, but the bytes have another digest.
     let good = image_manifest((&cfg, 2), &[]);
-    let r = c.put(s.url(&format!("/v2/bad/manifests/{missing}"))).header("content-type", OCI_MANIFEST).body(good).send().await.unwrap();
+    let r = c
+        .put(s.url(&format!("/v2/bad/manifests/{missing}")))
+        .header("content-type", OCI_MANIFEST)
+        .body(good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
     // Invalid tag and name.
     let r = c.put(s.url("/v2/bad/manifests/-tag")).body("{}").send().await.unwrap();
@@ -444,7 +486,13 @@ async fn referrers_and_subject_header() {
             r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{kind}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty_cfg}","size":2}},"layers":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":1}},"annotations":{{"k":"{ann}"}}}}"#
         );
         let d = sha256(m.as_bytes());
-        let r = c.put(s.url(&format!("/v2/ref/manifests/{d}"))).header("content-type", OCI_MANIFEST).body(m.clone()).send().await.unwrap();
+        let r = c
+            .put(s.url(&format!("/v2/ref/manifests/{d}")))
+            .header("content-type", OCI_MANIFEST)
+            .body(m.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
         assert_eq!(header(&r, "oci-subject"), subject);
         pushed.push((d, kind, m.len()));
@@ -456,7 +504,11 @@ async fn referrers_and_subject_header() {
     let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(v["mediaType"], OCI_INDEX);
     assert_eq!(v["manifests"].as_array().unwrap().len(), 2);
-    let r = c.get(s.url(&format!("/v2/ref/referrers/{subject}?artifactType=application/vnd.example.sbom"))).send().await.unwrap();
+    let r = c
+        .get(s.url(&format!("/v2/ref/referrers/{subject}?artifactType=application/vnd.example.sbom")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(header(&r, "oci-filters-applied"), "artifactType");
     let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     let list = v["manifests"].as_array().unwrap();
@@ -485,10 +537,17 @@ async fn tags_and_catalog_paging() {
     let md = push_image(&c, &s, "p/app", "a", "x").await;
     let m = c.get(s.url(&format!("/v2/p/app/manifests/{md}"))).send().await.unwrap().text().await.unwrap();
     for t in ["c", "B", "a1", "_z"] {
-        let r = c.put(s.url(&format!("/v2/p/app/manifests/{t}"))).header("content-type", OCI_MANIFEST).body(m.clone()).send().await.unwrap();
+        let r = c
+            .put(s.url(&format!("/v2/p/app/manifests/{t}")))
+            .header("content-type", OCI_MANIFEST)
+            .body(m.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
     }
-    let all: Value = serde_json::from_str(&c.get(s.url("/v2/p/app/tags/list")).send().await.unwrap().text().await.unwrap()).unwrap();
+    let all: Value =
+        serde_json::from_str(&c.get(s.url("/v2/p/app/tags/list")).send().await.unwrap().text().await.unwrap()).unwrap();
     assert_eq!(all["name"], "p/app");
     assert_eq!(all["tags"], serde_json::json!(["B", "_z", "a", "a1", "b", "c"]));
 
@@ -515,7 +574,8 @@ async fn tags_and_catalog_paging() {
     }
     // A repository with only an upload session is not listed.
     c.post(s.url("/v2/p/empty/blobs/uploads/")).send().await.unwrap();
-    let v: Value = serde_json::from_str(&c.get(s.url("/v2/_catalog")).send().await.unwrap().text().await.unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_str(&c.get(s.url("/v2/_catalog")).send().await.unwrap().text().await.unwrap()).unwrap();
     assert_eq!(v["repositories"], serde_json::json!(["alpha", "p/app", "p/beta", "p/zeta"]));
     let r = c.get(s.url("/v2/_catalog?n=3")).send().await.unwrap();
     assert_eq!(header(&r, "link"), "</v2/_catalog?n=3&last=p%2Fbeta>; rel=\"next\"");
