@@ -47,37 +47,23 @@ impl BlobSource {
         let prefix = Bytes::from(random_bytes(size - TAIL, seed));
         let mut after_prefix = Sha256::new();
         after_prefix.update(&prefix);
-        Self {
-            prefix,
-            after_prefix,
-        }
+        Self { prefix, after_prefix }
     }
 
     pub fn variant(&self, id: u64) -> Blob {
         let mut tail = [b'.'; TAIL];
         tail[..12].copy_from_slice(b"berth-bench:");
         tail[12..20].copy_from_slice(&id.to_le_bytes());
-        let digest = format!(
-            "sha256:{}",
-            hex::encode(self.after_prefix.clone().chain_update(tail).finalize())
-        );
+        let digest = format!("sha256:{}", hex::encode(self.after_prefix.clone().chain_update(tail).finalize()));
         let tail = Bytes::copy_from_slice(&tail);
-        Blob {
-            len: (self.prefix.len() + TAIL) as u64,
-            parts: vec![self.prefix.clone(), tail],
-            digest,
-        }
+        Blob { len: (self.prefix.len() + TAIL) as u64, parts: vec![self.prefix.clone(), tail], digest }
     }
 }
 
 impl Blob {
     pub fn small(data: Vec<u8>) -> Self {
         let digest = sha256_digest(&data);
-        Self {
-            len: data.len() as u64,
-            parts: vec![Bytes::from(data)],
-            digest,
-        }
+        Self { len: data.len() as u64, parts: vec![Bytes::from(data)], digest }
     }
 
     pub fn body(&self) -> ReqBody {

@@ -50,10 +50,7 @@ impl Body for ReqBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         Poll::Ready(this.chunks.pop_front().map(|b| {
             this.remaining -= b.len() as u64;
@@ -85,9 +82,7 @@ impl Reply {
     /// `Location` turned into an origin-form path (Distribution answers with an
     /// absolute URL, others may answer with a path).
     pub fn location(&self) -> Result<String> {
-        let loc = self
-            .header("location")
-            .ok_or_else(|| anyhow!("{} without a Location header", self.status))?;
+        let loc = self.header("location").ok_or_else(|| anyhow!("{} without a Location header", self.status))?;
         origin_form(loc)
     }
 
@@ -101,11 +96,7 @@ impl Reply {
         if self.status == want {
             Ok(self)
         } else {
-            bail!(
-                "{what}: expected {}, got {}",
-                want.as_u16(),
-                self.describe()
-            )
+            bail!("{what}: expected {}, got {}", want.as_u16(), self.describe())
         }
     }
 }
@@ -115,9 +106,7 @@ pub fn origin_form(url: &str) -> Result<String> {
     if url.starts_with('/') {
         return Ok(url.to_string());
     }
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("unsupported URL in Location/Link: {url}"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| anyhow!("unsupported URL in Location/Link: {url}"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -148,11 +137,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Conn {
     pub fn new(addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            host: addr.to_string(),
-            sender: None,
-        }
+        Self { addr, host: addr.to_string(), sender: None }
     }
 
     pub async fn connect(&mut self) -> Result<()> {
@@ -191,10 +176,7 @@ impl Conn {
     ) -> Result<Response<Incoming>> {
         let host = self.host.clone();
         let has_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
-        let mut b = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", host);
+        let mut b = Request::builder().method(method).uri(path).header("host", host);
         if has_body {
             b = b.header("content-length", body.len());
         }
@@ -217,13 +199,7 @@ impl Conn {
     }
 
     /// Sends a request and reads the whole response body.
-    pub async fn call(
-        &mut self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: ReqBody,
-    ) -> Result<Reply> {
+    pub async fn call(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: ReqBody) -> Result<Reply> {
         let resp = self.send(method, path, headers, body).await?;
         read_all(resp).await
     }
@@ -255,9 +231,7 @@ pub async fn drain(resp: Response<Incoming>) -> Result<u64> {
         }
         Ok::<_, hyper::Error>(())
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, read)
-        .await
-        .context("reading response body timed out")??;
+    tokio::time::timeout(REQUEST_TIMEOUT, read).await.context("reading response body timed out")??;
     Ok(n)
 }
 
@@ -268,9 +242,5 @@ pub async fn read_all(resp: Response<Incoming>) -> Result<Reply> {
         .await
         .context("reading response body timed out")??
         .to_bytes();
-    Ok(Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
+    Ok(Reply { status: parts.status, headers: parts.headers, body })
 }

@@ -49,91 +49,23 @@ struct MetricDef {
 }
 
 const METRICS: &[MetricDef] = &[
-    MetricDef {
-        key: "push16x4",
-        label: "blob push, 16 MiB × 4 concurrent (MiB/s)",
-        higher_is_better: true,
-    },
-    MetricDef {
-        key: "push64",
-        label: "blob push, 64 MiB × 1 stream (MiB/s)",
-        higher_is_better: true,
-    },
-    MetricDef {
-        key: "push_chunked",
-        label: "blob push, 64 MiB chunked 8 MiB PATCH (MiB/s)",
-        higher_is_better: true,
-    },
-    MetricDef {
-        key: "pull",
-        label: "blob pull, 64 MiB GET (MiB/s)",
-        higher_is_better: true,
-    },
-    MetricDef {
-        key: "pull_cpu",
-        label: "server CPU per GiB pulled (s)",
-        higher_is_better: false,
-    },
-    MetricDef {
-        key: "head_rps",
-        label: "blob HEAD, 16 conns (req/s)",
-        higher_is_better: true,
-    },
-    MetricDef {
-        key: "head_p99",
-        label: "blob HEAD p99 (ms)",
-        higher_is_better: false,
-    },
-    MetricDef {
-        key: "mget_rps",
-        label: "manifest GET, 16 conns (req/s)",
-        higher_is_better: true,
-    },
-    MetricDef {
-        key: "mget_p99",
-        label: "manifest GET p99 (ms)",
-        higher_is_better: false,
-    },
-    MetricDef {
-        key: "mput_rps",
-        label: "manifest PUT, distinct, 16 conns (req/s)",
-        higher_is_better: true,
-    },
-    MetricDef {
-        key: "mput_p99",
-        label: "manifest PUT p99 (ms)",
-        higher_is_better: false,
-    },
-    MetricDef {
-        key: "tag_put_rps",
-        label: "tag PUT, same manifest, 16 conns (req/s)",
-        higher_is_better: true,
-    },
-    MetricDef {
-        key: "tags_full_ms",
-        label: "tags list, full, N tags (ms)",
-        higher_is_better: false,
-    },
-    MetricDef {
-        key: "tags_paged_ms",
-        label: "tags list, n=1000 pages, N tags (ms)",
-        higher_is_better: false,
-    },
-    MetricDef {
-        key: "startup_ms",
-        label: "startup to first 200 on /v2/ (ms)",
-        higher_is_better: false,
-    },
-    MetricDef {
-        key: "idle_rss",
-        label: "idle RSS after startup (MiB)",
-        higher_is_better: false,
-    },
-    MetricDef {
-        key: "peak_rss",
-        label: "peak RSS, VmHWM at end of round (MiB)",
-        higher_is_better: false,
-    },
+    MetricDef { key: "push16x4", label: "blob push, 16 MiB × 4 concurrent (MiB/s)", higher_is_better: true },
+    MetricDef { key: "push64", label: "blob push, 64 MiB × 1 stream (MiB/s)", higher_is_better: true },
+    MetricDef { key: "push_chunked", label: "blob push, 64 MiB chunked 8 MiB PATCH (MiB/s)", higher_is_better: true },
+    MetricDef { key: "pull", label: "blob pull, 64 MiB GET (MiB/s)", higher_is_better: true },
+    MetricDef { key: "pull_cpu", label: "server CPU per GiB pulled (s)", higher_is_better: false },
+    MetricDef { key: "head_rps", label: "blob HEAD, 16 conns (req/s)", higher_is_better: true },
+    MetricDef { key: "head_p99", label: "blob HEAD p99 (ms)", higher_is_better: false },
+    MetricDef { key: "mget_rps", label: "manifest GET, 16 conns (req/s)", higher_is_better: true },
+    MetricDef { key: "mget_p99", label: "manifest GET p99 (ms)", higher_is_better: false },
+    MetricDef { key: "mput_rps", label: "manifest PUT, distinct, 16 conns (req/s)", higher_is_better: true },
+    MetricDef { key: "mput_p99", label: "manifest PUT p99 (ms)", higher_is_better: false },
+    MetricDef { key: "tag_put_rps", label: "tag PUT, same manifest, 16 conns (req/s)", higher_is_better: true },
+    MetricDef { key: "tags_full_ms", label: "tags list, full, N tags (ms)", higher_is_better: false },
+    MetricDef { key: "tags_paged_ms", label: "tags list, n=1000 pages, N tags (ms)", higher_is_better: false },
+    MetricDef { key: "startup_ms", label: "startup to first 200 on /v2/ (ms)", higher_is_better: false },
+    MetricDef { key: "idle_rss", label: "idle RSS after startup (MiB)", higher_is_better: false },
+    MetricDef { key: "peak_rss", label: "peak RSS, VmHWM at end of round (MiB)", higher_is_better: false },
 ];
 
 struct Args {
@@ -159,9 +91,7 @@ fn parse_args() -> Result<Args> {
     while let Some(a) = it.next() {
         let mut val = || it.next().with_context(|| format!("{a} needs a value"));
         let num = |v: String| -> Result<usize> {
-            let n: usize = v
-                .parse()
-                .with_context(|| format!("{a}: not a number: {v}"))?;
+            let n: usize = v.parse().with_context(|| format!("{a}: not a number: {v}"))?;
             if n == 0 {
                 bail!("{a} must be at least 1");
             }
@@ -197,20 +127,13 @@ fn parse_args() -> Result<Args> {
     let distribution = Spec::parse(&distribution, Kind::Distribution)?;
     for s in [&berth, &distribution].into_iter().flatten() {
         if s.kind != Kind::External && !s.program.exists() {
-            bail!(
-                "{} does not exist (use `none` to leave that column pending)",
-                s.program.display()
-            );
+            bail!("{} does not exist (use `none` to leave that column pending)", s.program.display());
         }
     }
     if berth.is_none() && distribution.is_none() {
         bail!("nothing to benchmark: both columns are `none`");
     }
-    Ok(Args {
-        berth,
-        distribution,
-        opts,
-    })
+    Ok(Args { berth, distribution, opts })
 }
 
 #[tokio::main]
@@ -240,50 +163,27 @@ struct Column {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let Args {
-        berth,
-        distribution,
-        opts,
-    } = args;
+    let Args { berth, distribution, opts } = args;
     eprintln!("machine: {}", machine_summary());
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        let one: f64 = load
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
+        let one: f64 = load.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
         if one > 0.7 {
-            eprintln!(
-                "warning: load average is {one:.2}; other work on this machine will skew the figures"
-            );
+            eprintln!("warning: load average is {one:.2}; other work on this machine will skew the figures");
         }
     }
     let t = Instant::now();
     let fx = Fixtures::new();
-    eprintln!(
-        "generated test blobs and digests in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("generated test blobs and digests in {:.1} s", t.elapsed().as_secs_f64());
 
     let mut cols = [
-        Column {
-            name: "Berth",
-            spec: berth,
-            rounds: Vec::new(),
-        },
-        Column {
-            name: "Distribution",
-            spec: distribution,
-            rounds: Vec::new(),
-        },
+        Column { name: "Berth", spec: berth, rounds: Vec::new() },
+        Column { name: "Distribution", spec: distribution, rounds: Vec::new() },
     ];
     for (i, c) in cols.iter().enumerate() {
-        let what = c
-            .spec
-            .as_ref()
-            .map_or("pending (not run)".to_string(), Spec::describe);
+        let what = c.spec.as_ref().map_or("pending (not run)".to_string(), Spec::describe);
         eprintln!("column {}: {} = {what}", i + 1, c.name);
     }
+    eprintln!("server data dirs under {}", opts.tmp.display());
     let mut notes = Vec::new();
     for round in 0..opts.rounds {
         // Alternate which server goes first, so drift and warm caches favour neither.
@@ -305,15 +205,16 @@ async fn run(args: Args) -> Result<()> {
                         m.insert("idle_rss", rss);
                     }
                     let base = (round as u64) << 32 | (ci as u64) << 24;
-                    workloads::run_suite(&mut server, &fx, &opts, base, &label, &mut m, &mut notes)
-                        .await;
+                    workloads::run_suite(&mut server, &fx, &opts, base, &label, &mut m, &mut notes).await;
                     if let Some(hwm) = server.status_mib("VmHWM") {
                         m.insert("peak_rss", hwm);
                     }
                     for line in server.log_problems(5) {
                         notes.push(format!("{label}: server log: {line}"));
                     }
+                    let t = Instant::now();
                     drop(server);
+                    eprintln!("  {label}: stopped, data dir removed ({:.1} s)", t.elapsed().as_secs_f64());
                 }
                 Err(e) => notes.push(format!("{label}: could not start: {e:#}")),
             }
@@ -338,11 +239,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
 fn fmt(v: f64) -> String {
@@ -374,27 +271,20 @@ fn print_tables(cols: &[Column; 2], opts: &Opts) {
         if c.spec.is_none() {
             return ("pending".into(), None);
         }
-        match median(
-            c.rounds
-                .iter()
-                .filter_map(|m| m.get(key).copied())
-                .collect(),
-        ) {
+        match median(c.rounds.iter().filter_map(|m| m.get(key).copied()).collect()) {
             Some(v) => (fmt(v), Some(v)),
             None => ("n/a".into(), None),
         }
     };
     println!(
-        "\n{} round(s) per server, alternating; medians. {} s per req/s measurement, {} connections, {} tags.\n",
+        "\n{} round(s) per server, alternating; medians. {} s per req/s measurement, {} connections, {} tags.",
         opts.rounds,
         opts.duration.as_secs_f64(),
         opts.conns,
         opts.tags
     );
-    println!(
-        "| metric | {} | {} | ratio {}/{} | better is |",
-        cols[0].name, cols[1].name, cols[0].name, cols[1].name
-    );
+    println!("Machine: {}. Data dirs under {} ({}).\n", machine_summary(), opts.tmp.display(), fs_type(&opts.tmp));
+    println!("| metric | {} | {} | ratio {}/{} | better is |", cols[0].name, cols[1].name, cols[0].name, cols[1].name);
     println!("|---|---:|---:|---:|---|");
     for d in METRICS {
         let (a, av) = cell(&cols[0], d.key);
@@ -403,11 +293,7 @@ fn print_tables(cols: &[Column; 2], opts: &Opts) {
             (Some(x), Some(y)) if y != 0.0 => format!("{:.2}", x / y),
             _ => "—".into(),
         };
-        let better = if d.higher_is_better {
-            "higher (ratio > 1)"
-        } else {
-            "lower (ratio < 1)"
-        };
+        let better = if d.higher_is_better { "higher (ratio > 1)" } else { "lower (ratio < 1)" };
         let label = d.label.replace("N tags", &format!("{} tags", opts.tags));
         println!("| {label} | {a} | {b} | {ratio} | {better} |");
     }
@@ -420,11 +306,7 @@ fn print_tables(cols: &[Column; 2], opts: &Opts) {
                 if c.spec.is_none() {
                     return "pending".into();
                 }
-                c.rounds
-                    .iter()
-                    .map(|m| m.get(d.key).map_or("n/a".into(), |v| fmt(*v)))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
+                c.rounds.iter().map(|m| m.get(d.key).map_or("n/a".into(), |v| fmt(*v))).collect::<Vec<_>>().join(" / ")
             };
             println!("| {} | {} | {} |", d.key, per(&cols[0]), per(&cols[1]));
         }
@@ -444,4 +326,18 @@ fn machine_summary() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cpus} CPUs, {model}, Linux {}", kernel.trim())
+}
+
+/// Filesystem type of the mount holding `path` (longest matching mount point).
+fn fs_type(path: &std::path::Path) -> String {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3 && path.starts_with(f[1])).then(|| (f[1].len(), format!("{} on {}", f[2], f[0])))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map_or_else(|| "unknown filesystem".into(), |(_, t)| t)
 }

@@ -46,27 +46,15 @@ impl Spec {
             (default, s)
         };
         if kind == Kind::External {
-            let hostport = rest
-                .strip_prefix("http://")
-                .unwrap_or(rest)
-                .trim_end_matches('/');
-            let addr: SocketAddr = hostport
-                .parse()
-                .with_context(|| format!("url: wants http://IP:PORT, got {rest}"))?;
+            let hostport = rest.strip_prefix("http://").unwrap_or(rest).trim_end_matches('/');
+            let addr: SocketAddr =
+                hostport.parse().with_context(|| format!("url: wants http://IP:PORT, got {rest}"))?;
             if !addr.ip().is_loopback() {
                 bail!("only loopback servers are benchmarked, not {addr}");
             }
-            return Ok(Some(Spec {
-                kind,
-                program: PathBuf::new(),
-                url_addr: Some(addr),
-            }));
+            return Ok(Some(Spec { kind, program: PathBuf::new(), url_addr: Some(addr) }));
         }
-        Ok(Some(Spec {
-            kind,
-            program: PathBuf::from(rest),
-            url_addr: None,
-        }))
+        Ok(Some(Spec { kind, program: PathBuf::from(rest), url_addr: None }))
     }
 
     pub fn describe(&self) -> String {
@@ -107,14 +95,7 @@ impl Server {
     pub async fn start(spec: &Spec, tmp_base: &Path) -> Result<Server> {
         if spec.kind == Kind::External {
             let addr = spec.url_addr.expect("url");
-            let mut s = Server {
-                addr,
-                pid: None,
-                startup: None,
-                child: None,
-                dir: None,
-                log: None,
-            };
+            let mut s = Server { addr, pid: None, startup: None, child: None, dir: None, log: None };
             s.wait_ready(Instant::now()).await?;
             s.startup = None;
             return Ok(s);
@@ -128,12 +109,7 @@ impl Server {
         cmd.stdin(Stdio::null()).stderr(log_file.try_clone()?);
         let port = match spec.kind {
             Kind::Berth => {
-                cmd.arg("serve")
-                    .arg("--listen")
-                    .arg("127.0.0.1:0")
-                    .arg("--data-dir")
-                    .arg(&data)
-                    .stdout(Stdio::piped());
+                cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(&data).stdout(Stdio::piped());
                 None
             }
             Kind::Distribution => {
@@ -146,9 +122,7 @@ impl Server {
             Kind::External => unreachable!(),
         };
         let spawned_at = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", spec.program.display()))?;
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", spec.program.display()))?;
         let pid = child.id();
         let stdout = child.stdout.take();
         let mut server = Server {
@@ -179,21 +153,13 @@ impl Server {
         });
         let line = match tokio::time::timeout(START_TIMEOUT, rx).await {
             Ok(Ok(line)) => line,
-            Ok(Err(_)) => bail!(
-                "server closed stdout without printing `listening on ADDR`{}",
-                self.exit_info()
-            ),
-            Err(_) => bail!(
-                "no `listening on ADDR` line within {START_TIMEOUT:?}{}",
-                self.exit_info()
-            ),
+            Ok(Err(_)) => bail!("server closed stdout without printing `listening on ADDR`{}", self.exit_info()),
+            Err(_) => bail!("no `listening on ADDR` line within {START_TIMEOUT:?}{}", self.exit_info()),
         };
         let addr = line
             .strip_prefix("listening on ")
             .and_then(|a| a.trim().parse::<SocketAddr>().ok())
-            .ok_or_else(|| {
-                anyhow!("unexpected first stdout line {line:?} (want `listening on IP:PORT`)")
-            })?;
+            .ok_or_else(|| anyhow!("unexpected first stdout line {line:?} (want `listening on IP:PORT`)"))?;
         if !addr.ip().is_loopback() {
             bail!("server listens on non-loopback {addr}");
         }
@@ -223,10 +189,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        bail!(
-            "not ready within {START_TIMEOUT:?}: {last}{}",
-            self.exit_info()
-        )
+        bail!("not ready within {START_TIMEOUT:?}: {last}{}", self.exit_info())
     }
 
     /// Errors out (with the log's tail) if the server process has exited.
@@ -277,9 +240,7 @@ impl Server {
     }
 
     pub fn status_mib(&self, field: &str) -> Option<f64> {
-        self.pid
-            .and_then(|p| proc_status_kib(p, field).ok())
-            .map(|k| k as f64 / 1024.0)
+        self.pid.and_then(|p| proc_status_kib(p, field).ok()).map(|k| k as f64 / 1024.0)
     }
 }
 

@@ -53,12 +53,7 @@ impl Fixtures {
             )
             .into_bytes(),
         );
-        Self {
-            src16: BlobSource::random(16 << 20, 0x16),
-            src64: BlobSource::random(64 << 20, 0x64),
-            layer,
-            config,
-        }
+        Self { src16: BlobSource::random(16 << 20, 0x16), src64: BlobSource::random(64 << 20, 0x64), layer, config }
     }
 
     /// A small OCI image manifest; `n` goes into an annotation so each is distinct.
@@ -89,8 +84,21 @@ pub async fn run_suite(
     let addr = server.addr;
     macro_rules! step {
         ($name:expr, $body:expr) => {{
-            eprintln!("  {label}: {}", $name);
+            let started = Instant::now();
+            let (server_cpu0, own_cpu0) = (server.cpu_seconds(), own_cpu_seconds());
             let r: Result<()> = $body.await;
+            // Where the two cores went: tells whether the load generator itself was the limit.
+            let cpu = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => format!("{:.2}", b - a),
+                _ => "?".to_string(),
+            };
+            eprintln!(
+                "  {label}: {} ({:.1} s wall; CPU s: server {}, berth-bench {})",
+                $name,
+                started.elapsed().as_secs_f64(),
+                cpu(server_cpu0, server.cpu_seconds()),
+                cpu(own_cpu0, own_cpu_seconds()),
+            );
             if let Err(e) = r {
                 notes.push(format!("{label}: {}: {e:#}", $name));
             }
@@ -102,18 +110,14 @@ pub async fn run_suite(
     }
 
     step!("push 16 MiB × 4", async {
-        let blobs: Vec<Blob> = (0..opts.push_iters as u64 * 4)
-            .map(|i| fx.src16.variant(variant_base + i))
-            .collect();
+        let blobs: Vec<Blob> = (0..opts.push_iters as u64 * 4).map(|i| fx.src16.variant(variant_base + i)).collect();
         let mibs = push_concurrent(addr, "bench/push", &blobs, 4).await?;
         metrics.insert("push16x4", mibs);
         Ok(())
     });
     let pulled = fx.src64.variant(variant_base + 100);
     step!("push 64 MiB × 1", async {
-        let blobs: Vec<Blob> = (0..opts.push_iters as u64)
-            .map(|i| fx.src64.variant(variant_base + 100 + i))
-            .collect();
+        let blobs: Vec<Blob> = (0..opts.push_iters as u64).map(|i| fx.src64.variant(variant_base + 100 + i)).collect();
         let mibs = push_concurrent(addr, "bench/push", &blobs, 1).await?;
         metrics.insert("push64", mibs);
         Ok(())
@@ -149,24 +153,14 @@ pub async fn run_suite(
         r
     });
     if !prepared {
-        notes.push(format!(
-            "{label}: HEAD/manifest/tags measurements skipped (preparation failed)"
-        ));
+        notes.push(format!("{label}: HEAD/manifest/tags measurements skipped (preparation failed)"));
         return;
     }
 
     step!("blob HEAD", async {
         let path = format!("/v2/bench/app/blobs/{}", fx.layer.digest);
         let gen_req = move |_n: u64| (Method::HEAD, path.clone(), vec![], ReqBody::empty());
-        let r = closed_loop(
-            addr,
-            opts.conns,
-            opts.duration,
-            None,
-            StatusCode::OK,
-            Arc::new(gen_req),
-        )
-        .await?;
+        let r = closed_loop(addr, opts.conns, opts.duration, None, StatusCode::OK, Arc::new(gen_req)).await?;
         r.report(label, "blob HEAD", notes);
         metrics.insert("head_rps", r.rps());
         metrics.insert("head_p99", r.percentile_ms(0.99));
@@ -181,15 +175,7 @@ pub async fn run_suite(
                 ReqBody::empty(),
             )
         };
-        let r = closed_loop(
-            addr,
-            opts.conns,
-            opts.duration,
-            None,
-            StatusCode::OK,
-            Arc::new(gen_req),
-        )
-        .await?;
+        let r = closed_loop(addr, opts.conns, opts.duration, None, StatusCode::OK, Arc::new(gen_req)).await?;
         r.report(label, "manifest GET", notes);
         metrics.insert("mget_rps", r.rps());
         metrics.insert("mget_p99", r.percentile_ms(0.99));
@@ -207,15 +193,8 @@ pub async fn run_suite(
                 ReqBody::from_bytes(body),
             )
         };
-        let r = closed_loop(
-            addr,
-            opts.conns,
-            opts.duration,
-            Some(2_000_000),
-            StatusCode::CREATED,
-            Arc::new(gen_req),
-        )
-        .await?;
+        let r = closed_loop(addr, opts.conns, opts.duration, Some(2_000_000), StatusCode::CREATED, Arc::new(gen_req))
+            .await?;
         r.report(label, "manifest PUT", notes);
         metrics.insert("mput_rps", r.rps());
         metrics.insert("mput_p99", r.percentile_ms(0.99));
@@ -241,12 +220,7 @@ pub async fn run_suite(
         )
         .await?;
         r.report(label, "tag PUT", notes);
-        ensure!(
-            r.ok == opts.tags as u64,
-            "only {} of {} tags were created",
-            r.ok,
-            opts.tags
-        );
+        ensure!(r.ok == opts.tags as u64, "only {} of {} tags were created", r.ok, opts.tags);
         metrics.insert("tag_put_rps", r.rps());
         Ok(())
     });
@@ -264,10 +238,7 @@ pub async fn run_suite(
         if !full_sorted {
             notes.push(format!("{label}: full tags list is not in lexical order"));
         }
-        metrics.insert(
-            "tags_full_ms",
-            full.as_secs_f64() * 1000.0 / opts.list_iters as f64,
-        );
+        metrics.insert("tags_full_ms", full.as_secs_f64() * 1000.0 / opts.list_iters as f64);
         let mut paged = Duration::ZERO;
         let mut pages = 0;
         let mut paged_sorted = true;
@@ -279,9 +250,7 @@ pub async fn run_suite(
             paged_sorted = check_tags(&tags, opts.tags, "paged list")?;
         }
         if !paged_sorted {
-            notes.push(format!(
-                "{label}: tags listed with n=1000 are not in lexical order across pages"
-            ));
+            notes.push(format!("{label}: tags listed with n=1000 are not in lexical order across pages"));
         }
         let want_pages = opts.tags.div_ceil(1000);
         if pages != want_pages {
@@ -290,12 +259,13 @@ pub async fn run_suite(
                 opts.tags
             ));
         }
-        metrics.insert(
-            "tags_paged_ms",
-            paged.as_secs_f64() * 1000.0 / opts.list_iters as f64,
-        );
+        metrics.insert("tags_paged_ms", paged.as_secs_f64() * 1000.0 / opts.list_iters as f64);
         Ok(())
     });
+}
+
+fn own_cpu_seconds() -> Option<f64> {
+    crate::server::proc_cpu_seconds(std::process::id()).ok()
 }
 
 fn split_manifest(m: &str) -> (String, String) {
@@ -311,28 +281,15 @@ fn tag_name(n: u64) -> String {
 
 /// Checks count and uniqueness; returns whether the tags came in lexical order.
 fn check_tags(tags: &[String], want: usize, what: &str) -> Result<bool> {
-    ensure!(
-        tags.len() == want,
-        "{what}: {} tags listed, {want} expected",
-        tags.len()
-    );
+    ensure!(tags.len() == want, "{what}: {} tags listed, {want} expected", tags.len());
     let distinct: HashSet<&String> = tags.iter().collect();
-    ensure!(
-        distinct.len() == want,
-        "{what}: duplicate tags ({} distinct)",
-        distinct.len()
-    );
+    ensure!(distinct.len() == want, "{what}: duplicate tags ({} distinct)", distinct.len());
     Ok(tags.windows(2).all(|w| w[0] < w[1]))
 }
 
 async fn post_upload(conn: &mut Conn, repo: &str) -> Result<String> {
     let r = conn
-        .call(
-            Method::POST,
-            &format!("/v2/{repo}/blobs/uploads/"),
-            &[],
-            ReqBody::empty(),
-        )
+        .call(Method::POST, &format!("/v2/{repo}/blobs/uploads/"), &[], ReqBody::empty())
         .await?
         .expect(StatusCode::ACCEPTED, "POST blobs/uploads/")?;
     r.location()
@@ -351,10 +308,7 @@ pub async fn upload_monolithic(conn: &mut Conn, repo: &str, blob: &Blob) -> Resu
 fn check_digest_header(r: &crate::http::Reply, blob: &Blob) -> Result<()> {
     match r.header("docker-content-digest") {
         Some(d) if d == blob.digest => Ok(()),
-        Some(d) => bail!(
-            "upload answered Docker-Content-Digest {d}, pushed {}",
-            blob.digest
-        ),
+        Some(d) => bail!("upload answered Docker-Content-Digest {d}, pushed {}", blob.digest),
         None => Ok(()),
     }
 }
@@ -383,21 +337,13 @@ pub async fn upload_chunked(conn: &mut Conn, repo: &str, blob: &Blob, chunk: u64
     let r = conn
         .call(Method::PUT, &put, &[], ReqBody::empty())
         .await?
-        .expect(
-            StatusCode::CREATED,
-            "PUT upload?digest= (closing chunked upload)",
-        )?;
+        .expect(StatusCode::CREATED, "PUT upload?digest= (closing chunked upload)")?;
     check_digest_header(&r, blob)
 }
 
 /// Uploads `blobs` monolithically, `concurrency` at a time, each stream on its
 /// own pre-opened connection; returns MiB/s over the timed batches.
-async fn push_concurrent(
-    addr: SocketAddr,
-    repo: &str,
-    blobs: &[Blob],
-    concurrency: usize,
-) -> Result<f64> {
+async fn push_concurrent(addr: SocketAddr, repo: &str, blobs: &[Blob], concurrency: usize) -> Result<f64> {
     let mut conns = Vec::new();
     for _ in 0..concurrency {
         let mut c = Conn::new(addr);
@@ -430,44 +376,24 @@ async fn push_concurrent(
 }
 
 /// GETs `blob` `iters` times on one connection; MiB/s and server CPU s per GiB.
-async fn pull(
-    server: &Server,
-    repo: &str,
-    blob: &Blob,
-    iters: usize,
-) -> Result<(f64, Option<f64>)> {
+async fn pull(server: &Server, repo: &str, blob: &Blob, iters: usize) -> Result<(f64, Option<f64>)> {
     let mut conn = Conn::new(server.addr);
     let path = format!("/v2/{repo}/blobs/{}", blob.digest);
-    let (status, _) = conn
-        .call_drain(Method::HEAD, &path, &[], ReqBody::empty())
-        .await?;
+    let (status, _) = conn.call_drain(Method::HEAD, &path, &[], ReqBody::empty()).await?;
     if status != StatusCode::OK {
         upload_monolithic(&mut conn, repo, blob).await?;
     }
     // Untimed warm-up pull that checks the content.
-    let r = conn
-        .call(Method::GET, &path, &[], ReqBody::empty())
-        .await?
-        .expect(StatusCode::OK, "GET blob")?;
+    let r = conn.call(Method::GET, &path, &[], ReqBody::empty()).await?.expect(StatusCode::OK, "GET blob")?;
     let got = format!("sha256:{}", hex::encode(Sha256::digest(&r.body)));
-    ensure!(
-        got == blob.digest,
-        "GET blob returned content with digest {got}, want {}",
-        blob.digest
-    );
+    ensure!(got == blob.digest, "GET blob returned content with digest {got}, want {}", blob.digest);
     let cpu0 = server.cpu_seconds();
     let t = Instant::now();
     let mut bytes = 0u64;
     for _ in 0..iters {
-        let (status, n) = conn
-            .call_drain(Method::GET, &path, &[], ReqBody::empty())
-            .await?;
+        let (status, n) = conn.call_drain(Method::GET, &path, &[], ReqBody::empty()).await?;
         ensure!(status == StatusCode::OK, "GET blob answered {status}");
-        ensure!(
-            n == blob.len,
-            "GET blob returned {n} bytes, want {}",
-            blob.len
-        );
+        ensure!(n == blob.len, "GET blob returned {n} bytes, want {}", blob.len);
         bytes += n;
     }
     let secs = t.elapsed().as_secs_f64();
@@ -486,6 +412,13 @@ async fn prepare(addr: SocketAddr, fx: &Fixtures) -> Result<()> {
             upload_monolithic(&mut conn, repo, blob).await?;
         }
     }
+    let r = conn
+        .call(Method::HEAD, &format!("/v2/bench/app/blobs/{}", fx.layer.digest), &[], ReqBody::empty())
+        .await?
+        .expect(StatusCode::OK, "HEAD blob")?;
+    if let Some(len) = r.header("content-length") {
+        ensure!(len == fx.layer.len.to_string(), "HEAD blob Content-Length {len}, want {}", fx.layer.len);
+    }
     let m = fx.manifest(None);
     let r = conn
         .call(
@@ -498,47 +431,26 @@ async fn prepare(addr: SocketAddr, fx: &Fixtures) -> Result<()> {
         .expect(StatusCode::CREATED, "PUT manifest")?;
     let want = format!("sha256:{}", hex::encode(Sha256::digest(m.as_bytes())));
     if let Some(d) = r.header("docker-content-digest") {
-        ensure!(
-            d == want,
-            "PUT manifest answered Docker-Content-Digest {d}, want {want}"
-        );
+        ensure!(d == want, "PUT manifest answered Docker-Content-Digest {d}, want {want}");
     }
     let r = conn
-        .call(
-            Method::GET,
-            "/v2/bench/app/manifests/latest",
-            &[("accept", OCI_MANIFEST)],
-            ReqBody::empty(),
-        )
+        .call(Method::GET, "/v2/bench/app/manifests/latest", &[("accept", OCI_MANIFEST)], ReqBody::empty())
         .await?
         .expect(StatusCode::OK, "GET manifest")?;
-    ensure!(
-        r.body == m.as_bytes(),
-        "GET manifest returned different bytes than were pushed"
-    );
+    ensure!(r.body == m.as_bytes(), "GET manifest returned different bytes than were pushed");
     if let Some(ct) = r.header("content-type") {
-        ensure!(
-            ct == OCI_MANIFEST,
-            "GET manifest Content-Type is {ct}, want {OCI_MANIFEST}"
-        );
+        ensure!(ct == OCI_MANIFEST, "GET manifest Content-Type is {ct}, want {OCI_MANIFEST}");
     }
     Ok(())
 }
 
 async fn get_tags_page(conn: &mut Conn, path: &str) -> Result<(Vec<String>, Option<String>)> {
-    let r = conn
-        .call(Method::GET, path, &[], ReqBody::empty())
-        .await?
-        .expect(StatusCode::OK, "GET tags/list")?;
+    let r = conn.call(Method::GET, path, &[], ReqBody::empty()).await?.expect(StatusCode::OK, "GET tags/list")?;
     let v: serde_json::Value = serde_json::from_slice(&r.body)?;
     let tags = match v.get("tags") {
         Some(serde_json::Value::Array(a)) => a
             .iter()
-            .map(|t| {
-                t.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| anyhow!("non-string tag {t}"))
-            })
+            .map(|t| t.as_str().map(str::to_string).ok_or_else(|| anyhow!("non-string tag {t}")))
             .collect::<Result<Vec<_>>>()?,
         Some(serde_json::Value::Null) | None => Vec::new(),
         Some(other) => bail!("tags is not an array: {other}"),
@@ -553,28 +465,18 @@ async fn get_tags_page(conn: &mut Conn, path: &str) -> Result<(Vec<String>, Opti
 fn parse_next_link(link: &str) -> Result<String> {
     let (s, e) = (link.find('<'), link.find('>'));
     match (s, e) {
-        (Some(s), Some(e)) if s < e && link[e..].contains("rel=\"next\"") => {
-            origin_form(&link[s + 1..e])
-        }
+        (Some(s), Some(e)) if s < e && link[e..].contains("rel=\"next\"") => origin_form(&link[s + 1..e]),
         _ => bail!("unparseable Link header {link:?}"),
     }
 }
 
 async fn list_full(conn: &mut Conn, repo: &str) -> Result<Vec<String>> {
     let (tags, next) = get_tags_page(conn, &format!("/v2/{repo}/tags/list")).await?;
-    ensure!(
-        next.is_none(),
-        "full tags list (no n) answered with a Link header"
-    );
+    ensure!(next.is_none(), "full tags list (no n) answered with a Link header");
     Ok(tags)
 }
 
-async fn list_paged(
-    conn: &mut Conn,
-    repo: &str,
-    n: usize,
-    expected: usize,
-) -> Result<(Vec<String>, usize)> {
+async fn list_paged(conn: &mut Conn, repo: &str, n: usize, expected: usize) -> Result<(Vec<String>, usize)> {
     let mut path = format!("/v2/{repo}/tags/list?n={n}");
     let mut all = Vec::new();
     let max_pages = expected / n.max(1) + 10;
@@ -591,8 +493,7 @@ async fn list_paged(
     bail!("more than {max_pages} pages; stopping")
 }
 
-type GenReq =
-    Arc<dyn Fn(u64) -> (Method, String, Vec<(&'static str, String)>, ReqBody) + Send + Sync>;
+type GenReq = Arc<dyn Fn(u64) -> (Method, String, Vec<(&'static str, String)>, ReqBody) + Send + Sync>;
 
 pub struct LoopResult {
     pub ok: u64,
@@ -771,8 +672,7 @@ mod tests {
     fn next_link_is_parsed() {
         let p = parse_next_link(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#).unwrap();
         assert_eq!(p, "/v2/a/tags/list?n=2&last=b");
-        let p = parse_next_link(r#"<http://127.0.0.1:5000/v2/a/tags/list?last=b&n=2>; rel="next""#)
-            .unwrap();
+        let p = parse_next_link(r#"<http://127.0.0.1:5000/v2/a/tags/list?last=b&n=2>; rel="next""#).unwrap();
         assert_eq!(p, "/v2/a/tags/list?last=b&n=2");
         assert!(parse_next_link(r#"<http://example.com/v2/x>; rel="next""#).is_err());
     }
