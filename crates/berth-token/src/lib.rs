@@ -1,0 +1,16 @@
+//! Docker registry token authentication, the way Harbor's token service does it, so that
+//! docker, podman and skopeo log in unchanged and Harbor's tokens stay valid:
+//! RS256 JWTs with `iss = harbor-token-issuer`, a string `aud`, the distribution `access`
+//! claim, and a libtrust key id (`kid`). Keys are PEM (PKCS#1, as Harbor writes
+//! `private_key.pem`, or PKCS#8), so an existing Harbor key can be reused.
+
+mod jwt;
+mod scope;
+
+pub use jwt::{Claims, TokenError, TokenIssuer, libtrust_kid};
+pub use scope::{ResourceAccess, Scope, ScopeError};
+
+/// Harbor's issuer name: tokens must carry it to be accepted by Harbor's registry and ours.
+pub const ISSUER: &str = "harbor-token-issuer";
+/// Harbor's service name, the `service` parameter and the token audience.
+pub const SERVICE: &str = "harbor-registry";
