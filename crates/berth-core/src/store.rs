@@ -2,6 +2,8 @@
 //! Implemented by `berth-store-sqlite` (embedded default) and, for HA, PostgreSQL.
 //! Every backend must pass the same conformance suite.
 
+pub mod identity;
+
 use async_trait::async_trait;
 
 use crate::digest::Digest;
