@@ -6,6 +6,7 @@
 pub mod blobstore;
 pub mod digest;
 pub mod error;
+pub mod identity;
 pub mod manifest;
 pub mod name;
 pub mod registry;
