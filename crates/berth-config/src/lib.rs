@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "BERTH_";
 
 /// Top-level tables; `BERTH_<TABLE>_<KEY>` maps to `<table>.<key>`.
-const SECTIONS: [&str; 5] = ["http", "database", "storage", "uploads", "log"];
+const SECTIONS: [&str; 7] = ["http", "database", "storage", "uploads", "log", "auth", "admin"];
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -29,6 +29,8 @@ pub struct Config {
     pub storage: Storage,
     pub uploads: Uploads,
     pub log: Log,
+    pub auth: Auth,
+    pub admin: Admin,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -68,6 +70,34 @@ pub struct Uploads {
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// `harbor` (users, robots, projects, roles, token service) or `open` (anyone may push
+    /// and pull; loopback only).
+    pub mode: String,
+    /// Lifetime of registry tokens, as Harbor's `token_expiration`.
+    pub token_ttl_minutes: u64,
+    /// PEM RSA private key that signs registry tokens (Harbor's `private_key.pem` works).
+    /// Empty: `<data_dir>/secret/private_key.pem`, generated on first start.
+    pub private_key: String,
+}
+
+/// The initial administrator. Used only on the first start, when no user exists yet.
+#[derive(Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// `BERTH_ADMIN_PASSWORD`. Empty: a password is generated and printed once.
+    pub password: String,
+}
+
+impl fmt::Debug for Admin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = if self.password.is_empty() { "(generate)" } else { "(set, hidden)" };
+        f.debug_struct("Admin").field("password", &shown).finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Log {
     /// A tracing filter such as `info` or `berth=debug,info`.
     pub level: String,
@@ -84,6 +114,8 @@ impl Default for Config {
             storage: Storage::default(),
             uploads: Uploads::default(),
             log: Log::default(),
+            auth: Auth::default(),
+            admin: Admin::default(),
         }
     }
 }
@@ -105,6 +137,11 @@ impl Default for Storage {
 impl Default for Uploads {
     fn default() -> Self {
         Uploads { max_idle_hours: 24 }
+    }
+}
+impl Default for Auth {
+    fn default() -> Self {
+        Auth { mode: "harbor".into(), token_ttl_minutes: 30, private_key: String::new() }
     }
 }
 impl Default for Log {
@@ -227,6 +264,34 @@ impl Config {
             }
             Err(e) => p.push(e),
         }
+        match self.auth.mode.as_str() {
+            "harbor" => {}
+            "open" => {
+                let loopback = self.http.listen.parse::<SocketAddr>().map(|a| a.ip().is_loopback()).unwrap_or(true);
+                if !loopback {
+                    p.push(format!(
+                        "auth.mode: \"open\" lets anyone push and delete, so it needs a loopback http.listen (127.0.0.1 or ::1), not {:?}; use auth.mode = \"harbor\" to serve other machines",
+                        self.http.listen
+                    ));
+                }
+            }
+            other => p.push(format!("auth.mode: {other:?} is not supported; use \"harbor\" or \"open\"")),
+        }
+        if self.auth.token_ttl_minutes == 0 {
+            p.push("auth.token_ttl_minutes: must be at least 1 (Harbor's default is 30)".into());
+        }
+        let key = self.private_key_path();
+        if key.is_dir() {
+            p.push(format!(
+                "auth.private_key: {} is a directory, but must be a PEM file with the RSA private key; point auth.private_key at the file (or leave it empty to generate one)",
+                key.display()
+            ));
+        } else if !self.auth.private_key.is_empty() && !key.exists() {
+            p.push(format!(
+                "auth.private_key: {} does not exist; give the path of a PEM RSA private key (Harbor's private_key.pem works) or leave it empty to generate one",
+                key.display()
+            ));
+        }
         if self.uploads.max_idle_hours == 0 {
             p.push("uploads.max_idle_hours: must be at least 1".into());
         }
@@ -234,6 +299,14 @@ impl Config {
             p.push(format!("log.format: {:?} is not supported; use \"text\" or \"json\"", self.log.format));
         }
         if p.is_empty() { Ok(()) } else { Err(ConfigError { problems: p }) }
+    }
+
+    pub fn private_key_path(&self) -> PathBuf {
+        if self.auth.private_key.is_empty() {
+            self.data_dir.join("secret/private_key.pem")
+        } else {
+            PathBuf::from(&self.auth.private_key)
+        }
     }
 
     pub fn storage_root(&self) -> PathBuf {

@@ -95,3 +95,34 @@ fn config_path_must_be_a_file() {
         Ok(())
     });
 }
+
+#[test]
+fn auth_settings_are_checked() {
+    Jail::expect_with(|j| {
+        std::fs::create_dir("keydir").unwrap();
+        j.set_env("BERTH_AUTH_MODE", "open");
+        j.set_env("BERTH_HTTP_LISTEN", "0.0.0.0:5000");
+        j.set_env("BERTH_AUTH_PRIVATE_KEY", "keydir");
+        j.set_env("BERTH_AUTH_TOKEN_TTL_MINUTES", "0");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("auth.mode: \"open\" lets anyone push"), "{e}");
+        assert!(e.contains("auth.private_key: keydir is a directory, but must be a PEM file"), "{e}");
+        assert!(e.contains("auth.token_ttl_minutes"), "{e}");
+        j.set_env("BERTH_AUTH_MODE", "ldap");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("auth.mode: \"ldap\" is not supported"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn admin_password_is_never_printed() {
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_ADMIN_PASSWORD", "Sup3rSecret!");
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.admin.password, "Sup3rSecret!");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("Sup3rSecret"), "{shown}");
+        Ok(())
+    });
+}

@@ -3,7 +3,10 @@
 //! defines the error vocabulary, and declares the metadata store trait that the
 //! SQLite and PostgreSQL backends implement.
 
+pub mod access;
+pub mod authn;
 pub mod blobstore;
+pub mod bootstrap;
 pub mod digest;
 pub mod error;
 pub mod identity;

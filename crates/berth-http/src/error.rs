@@ -52,6 +52,10 @@ impl ApiError {
     pub fn unsupported(status: StatusCode, msg: impl Into<String>) -> Self {
         ApiError::new(status, "UNSUPPORTED", msg)
     }
+    /// A 500 whose detail is logged, never sent.
+    pub fn internal_error(detail: String) -> Self {
+        ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error", detail)
+    }
     pub fn not_found() -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint")
     }

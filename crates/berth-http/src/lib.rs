@@ -7,6 +7,7 @@ mod body;
 pub mod error;
 mod middleware;
 pub mod oci;
+mod token;
 
 use std::sync::Arc;
 
@@ -14,13 +15,13 @@ use axum::Router;
 use axum::routing::{any, get};
 use berth_core::registry::Registry;
 
-pub use auth::{Access, Action, AllowAll, Authorizer};
+pub use auth::{Access, Action, Auth, Mode};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
-    pub auth: Arc<dyn Authorizer>,
+    pub auth: Arc<Auth>,
     /// Prefix for absolute links (`https://registry.example.com`); empty for relative links,
     /// which never pin a client to one instance behind a load balancer.
     pub external_url: Arc<str>,
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", get(oci::base))
         .route("/v2/", get(oci::base))
         .route("/v2/{*rest}", any(oci::dispatch))
+        .route("/service/token", get(token::token))
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)

@@ -17,8 +17,8 @@ use crate::error::ApiError;
 use route::OciRoute;
 
 pub async fn base(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.auth.authorize(&headers, &Access::Base) {
-        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
+    match state.auth.authorize_v2(&headers, &Access::Base, &realm_base(&state, &headers)).await {
+        Ok(_) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -50,7 +50,7 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let rest = parts.uri.path().strip_prefix("/v2/").unwrap_or("");
     let route = OciRoute::parse(rest)?.ok_or_else(ApiError::not_found)?;
-    state.auth.authorize(&parts.headers, &route.access(&parts.method))?;
+    state.auth.authorize_v2(&parts.headers, &route.access(&parts.method), &realm_base(&state, &parts.headers)).await?;
     let q = Query::parse(parts.uri.query());
     let h = &parts.headers;
     let m = &parts.method;
@@ -83,6 +83,15 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
 
 fn method_not_allowed(m: &Method) -> ApiError {
     ApiError::unsupported(StatusCode::METHOD_NOT_ALLOWED, format!("method {m} is not supported on this endpoint"))
+}
+
+/// Where clients reach us: the configured external URL, else the request's own host.
+pub(crate) fn realm_base(state: &AppState, h: &HeaderMap) -> String {
+    if !state.external_url.is_empty() {
+        return state.external_url.to_string();
+    }
+    let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    format!("http://{host}")
 }
 
 /// A link to `path` for clients: relative, or under the configured external URL.

@@ -1,0 +1,99 @@
+//! Authentication: turning a user name and a password (or a robot name and secret) into a
+//! principal. Harbor's rules: users log in by name or e-mail; robots as `robot$<name>`,
+//! enabled and unexpired; every password format Harbor ever wrote is accepted, and a weak
+//! one is replaced by the strongest on a successful login.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::access::Principal;
+use crate::identity::names::RobotName;
+use crate::identity::password::{self, LoginThrottle, PasswordVersion, ThrottlePolicy, VerifyCache};
+use crate::store::StoreError;
+use crate::store::identity::{IdentityStore, UserUpdate};
+
+/// Harbor's prefix for robot account names.
+pub const ROBOT_PREFIX: &str = "robot$";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthnError {
+    /// Wrong name or secret; deliberately says nothing about which.
+    #[error("invalid user name or password")]
+    Invalid,
+    #[error("too many failed logins for this user; retry in {} s", .0.as_secs().max(1))]
+    Throttled(Duration),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Authenticator {
+    identity: Arc<dyn IdentityStore>,
+    cache: VerifyCache,
+    throttle: LoginThrottle,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl Authenticator {
+    pub fn new(identity: Arc<dyn IdentityStore>) -> Self {
+        Authenticator { identity, cache: VerifyCache::new(), throttle: LoginThrottle::new(ThrottlePolicy::default()) }
+    }
+
+    /// Checks a Basic-auth pair.
+    pub async fn login(&self, name: &str, secret: &str) -> Result<Principal, AuthnError> {
+        self.throttle.check(name).map_err(AuthnError::Throttled)?;
+        let result =
+            if name.starts_with(ROBOT_PREFIX) { self.robot(name, secret).await } else { self.user(name, secret).await };
+        match &result {
+            Ok(_) => self.throttle.record(name, true),
+            Err(AuthnError::Invalid) => self.throttle.record(name, false),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn user(&self, name: &str, password: &str) -> Result<Principal, AuthnError> {
+        let Some(user) = self.identity.user_by_login(name).await? else {
+            return Err(AuthnError::Invalid);
+        };
+        let version = PasswordVersion::from_harbor(&user.password_version);
+        if user.password.is_empty() || !self.cache.verify_cached(user.id, password, &user.salt, version, &user.password)
+        {
+            return Err(AuthnError::Invalid);
+        }
+        if password::needs_upgrade(version) {
+            let salt = password::new_salt();
+            let hash = password::hash(password, &salt, password::STRONGEST);
+            let update =
+                UserUpdate { password: Some((hash, salt, password::STRONGEST.to_string())), ..UserUpdate::default() };
+            // A failed upgrade leaves the old, still valid hash: the login stands.
+            if let Err(e) = self.identity.update_user(user.id, &update).await {
+                tracing::warn!(user = %user.username, error = %e, "could not upgrade a password hash");
+            }
+        }
+        Ok(Principal::User { id: user.id, name: user.username, sysadmin: user.sysadmin })
+    }
+
+    async fn robot(&self, full_name: &str, secret: &str) -> Result<Principal, AuthnError> {
+        let Ok(parsed) = RobotName::parse(full_name) else { return Err(AuthnError::Invalid) };
+        let Some(robot) = self.identity.robot_by_name(&parsed.stored_name()).await? else {
+            return Err(AuthnError::Invalid);
+        };
+        if robot.disabled || (robot.expires_at != -1 && robot.expires_at <= now()) {
+            return Err(AuthnError::Invalid);
+        }
+        // Robot ids are offset so they never collide with user ids in the cache.
+        let cache_id = -robot.id - 1;
+        if !self.cache.verify_cached(cache_id, secret, &robot.salt, PasswordVersion::Sha256, &robot.secret) {
+            return Err(AuthnError::Invalid);
+        }
+        Ok(Principal::Robot {
+            id: robot.id,
+            name: format!("{ROBOT_PREFIX}{}", robot.name),
+            project_id: robot.project_id,
+            permissions: robot.permissions,
+        })
+    }
+}
