@@ -57,6 +57,29 @@ async fn conformance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
+    berth_store_tests::identity_conformance(Arc::clone(&store) as _, Arc::clone(&store) as _).await;
+    // A second run on the same database must not trip over the first one's rows.
+    berth_store_tests::identity_conformance(Arc::clone(&store) as _, store as _).await;
+    // Deletions left no rows behind that point at nothing.
+    let c = side(&db(&dir));
+    let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    for (what, sql) in [
+        ("metadata", "SELECT count(*) FROM project_metadata WHERE project_id NOT IN (SELECT id FROM projects)"),
+        ("members", "SELECT count(*) FROM project_members WHERE project_id NOT IN (SELECT id FROM projects)"),
+        ("memberships", "SELECT count(*) FROM project_members WHERE user_id NOT IN (SELECT id FROM users)"),
+        ("robots", "SELECT count(*) FROM robots WHERE project_id <> 0 AND project_id NOT IN (SELECT id FROM projects)"),
+        ("permissions", "SELECT count(*) FROM robot_permissions WHERE robot_id NOT IN (SELECT id FROM robots)"),
+    ] {
+        assert_eq!(count(sql), 0, "orphaned {what}");
+    }
+    assert!(count("SELECT count(*) FROM audit_log") >= 2 * 5, "the audit log keeps everything");
+    assert!(c.prepare("PRAGMA foreign_key_check").unwrap().query([]).unwrap().next().unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn MetaStore> = Arc::new(SqliteStore::open(&db(&dir)).unwrap());

@@ -1,4 +1,5 @@
-//! The conformance suite every [`MetaStore`] backend must pass.
+//! The conformance suite every [`MetaStore`] backend must pass; [`identity_conformance`]
+//! is the one for `IdentityStore` backends.
 //!
 //! Each run works under repository names with a fresh random prefix, so runs can share
 //! one database (several at once, or after one another) without seeing each other's
@@ -13,12 +14,16 @@
 //!   part is stale from when it began; `append_upload_part` refreshes it to now;
 //! - listings are in byte order (`"B" < "_" < "a"`).
 
+mod identity;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoredManifest, Upload};
 use berth_core::{Digest, Reference, RepoName, Tag};
 use bytes::Bytes;
+
+pub use identity::identity_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
