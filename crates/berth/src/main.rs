@@ -9,8 +9,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use berth_config::{Config, DatabaseKind, Overrides};
+use berth_core::access::AccessControl;
+use berth_core::authn::Authenticator;
 use berth_core::registry::Registry;
-use berth_http::{AllowAll, AppState};
+use berth_core::store::MetaStore;
+use berth_core::store::identity::IdentityStore;
+use berth_http::{AppState, Auth, Mode};
+use berth_token::TokenIssuer;
 
 #[derive(Parser)]
 #[command(name = "berth", version, about = "A Harbor-compatible OCI registry in one binary")]
@@ -108,14 +113,38 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let root = cfg.storage_root();
     let blobs = berth_blob::FsBlobStore::open(&root)
         .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?;
-    let meta = match cfg.database_kind().map_err(anyhow::Error::msg)? {
-        DatabaseKind::Sqlite(path) => berth_store_sqlite::SqliteStore::open(&path)
-            .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
+    let (meta, identity): (Arc<dyn MetaStore>, Arc<dyn IdentityStore>) =
+        match cfg.database_kind().map_err(anyhow::Error::msg)? {
+            DatabaseKind::Sqlite(path) => {
+                let store = Arc::new(
+                    berth_store_sqlite::SqliteStore::open(&path)
+                        .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
+                );
+                (store.clone(), store)
+            }
+        };
+    let admin_password = Some(cfg.admin.password.as_str()).filter(|p| !p.is_empty());
+    let boot = berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password).await?;
+    if let Some(pw) = boot.generated_admin_password {
+        // Shown once on the terminal, never logged: log files travel further than terminals.
+        eprintln!("berth: created the system administrator \"admin\" with password: {pw}");
+        eprintln!(
+            "berth: it is shown only now; change it after logging in, or set BERTH_ADMIN_PASSWORD on a fresh data dir"
+        );
+    }
+    let tokens = load_token_key(&cfg)?;
+    let auth = Auth {
+        mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
+        authn: Authenticator::new(identity.clone()),
+        access: AccessControl::new(identity.clone()),
+        identity,
+        tokens,
+        token_ttl_secs: cfg.auth.token_ttl_minutes as i64 * 60,
     };
-    let registry = Arc::new(Registry::new(Arc::new(meta), Arc::new(blobs)));
+    let registry = Arc::new(Registry::new(meta, Arc::new(blobs)));
     let state = AppState {
         registry: registry.clone(),
-        auth: Arc::new(AllowAll),
+        auth: Arc::new(auth),
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
     };
 
@@ -123,9 +152,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("http.listen: cannot listen on {}", cfg.http.listen))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening beyond loopback without authentication: anyone who can reach this address can push and delete");
-    }
     // The one line on stdout: scripts and tests read the address from it.
     println!("listening on {addr}");
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
@@ -148,6 +174,41 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     janitor.abort();
     Ok(())
+}
+
+/// Loads the token signing key, generating Harbor's kind (RSA 4096, PKCS#1 PEM) on the
+/// first start when the default path is used.
+fn load_token_key(cfg: &Config) -> anyhow::Result<TokenIssuer> {
+    let path = cfg.private_key_path();
+    match std::fs::read_to_string(&path) {
+        Ok(pem) => {
+            TokenIssuer::from_pem(&pem).map_err(|e| anyhow::anyhow!("auth.private_key: {}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cfg.auth.private_key.is_empty() => {
+            use std::io::Write;
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            tracing::info!(path = %path.display(), "generating the token signing key (RSA 4096, once)");
+            let issuer = TokenIssuer::generate(4096).map_err(|e| anyhow::anyhow!("generating the token key: {e}"))?;
+            if let Some(dir) = path.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .with_context(|| format!("auth.private_key: cannot create {}", dir.display()))?;
+            }
+            let pem = issuer.to_pem().map_err(|e| anyhow::anyhow!("encoding the token key: {e}"))?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("auth.private_key: cannot write {}", path.display()))?;
+            f.write_all(pem.as_bytes())?;
+            f.sync_all()?;
+            Ok(issuer)
+        }
+        Err(e) => Err(anyhow::anyhow!("auth.private_key: cannot read {}: {e}", path.display())),
+    }
 }
 
 async fn shutdown_signal() {

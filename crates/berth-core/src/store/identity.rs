@@ -100,7 +100,7 @@ pub struct Page {
 
 impl Page {
     pub fn offset(&self) -> u64 {
-        self.page.saturating_sub(1) * self.page_size
+        self.page.saturating_sub(1).saturating_mul(self.page_size)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Berth's integration tests: the real binary on an ephemeral port with a temp dir,
 //! driven over HTTP and by real clients (skopeo, podman).
 
+mod auth;
 mod clients;
 mod config;
 mod crash;

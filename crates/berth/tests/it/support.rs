@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
+/// The admin password every test server starts with.
+pub const ADMIN_PASSWORD: &str = "Harbor12345";
+
 pub struct Server {
     pub addr: String,
     pub data_dir: PathBuf,
@@ -18,7 +21,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// A fresh server on a fresh temp dir.
+    /// A fresh open-mode server (anyone may push and pull) on a fresh temp dir: the
+    /// OCI protocol tests need no identities.
     pub fn start() -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut s = Server::start_in(&tmp.path().join("data"));
@@ -26,11 +30,30 @@ impl Server {
         s
     }
 
-    /// A server on an existing data dir (to restart after a crash).
+    /// A fresh server in Harbor mode (the default), admin password `ADMIN_PASSWORD`.
+    pub fn start_harbor() -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// An open-mode server on an existing data dir (to restart after a crash).
     pub fn start_in(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        Server::spawn(data_dir, &[("BERTH_AUTH_MODE", "open")])
+    }
+
+    pub fn spawn(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/token_key.pem");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .env("BERTH_AUTH_PRIVATE_KEY", key)
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .env("BERTH_LOG_LEVEL", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -164,4 +187,63 @@ pub async fn push_image(c: &reqwest::Client, s: &Server, repo: &str, tag: &str, 
         .unwrap();
     assert_eq!(r.status(), 201, "push manifest: {:?}", r.text().await);
     sha256(m.as_bytes())
+}
+
+/// Whether a client tool is installed; in CI a missing tool is a failure, not a skip.
+pub fn tool_available(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(std::env::var("CI").map(|v| v != "true").unwrap_or(true), "{tool} is required in CI");
+        eprintln!("skipping: {tool} is not installed");
+    }
+    found
+}
+
+/// Runs a command, panicking with its output if it fails.
+pub fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+    assert!(
+        out.status.success(),
+        "{:?} failed:\nstdout: {}\nstderr: {}",
+        args,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A minimal OCI image layout (config + one tar layer) tagged `tag`.
+pub fn write_tiny_layout(dir: &Path, tag: &str) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> String {
+        let d = sha256(bytes);
+        std::fs::write(blobs.join(&d["sha256:".len()..]), bytes).unwrap();
+        d
+    };
+    // A tar with one empty directory entry is still a valid layer; an all-zero archive end
+    // (two 512-byte blocks) is the smallest.
+    let layer = vec![0u8; 1024];
+    let ld = put(&layer);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{ld}"]}},"config":{{}}}}"#
+    );
+    let cd = put(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{ld}","size":{}}}]}}"#,
+        config.len(),
+        layer.len()
+    );
+    let md = put(manifest.as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#,
+        manifest.len()
+    );
+    std::fs::write(dir.join("index.json"), index).unwrap();
 }
