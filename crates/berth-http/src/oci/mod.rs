@@ -50,14 +50,40 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let rest = parts.uri.path().strip_prefix("/v2/").unwrap_or("");
     let route = OciRoute::parse(rest)?.ok_or_else(ApiError::not_found)?;
-    state.auth.authorize_v2(&parts.headers, &route.access(&parts.method), &realm_base(&state, &parts.headers)).await?;
+    let principal =
+        state.auth.authorize_v2(&parts.headers, &route.access(&parts.method), &realm_base(&state, &parts.headers)).await?;
     let q = Query::parse(parts.uri.query());
-    let h = &parts.headers;
     let m = &parts.method;
+    let audit = match (&route, m) {
+        (OciRoute::Manifest(name, r), &Method::PUT) => Some(("create", name.clone(), r.to_string())),
+        (OciRoute::Manifest(name, r), &Method::DELETE) => Some(("delete", name.clone(), r.to_string())),
+        (OciRoute::Manifest(name, r), &Method::GET) => Some(("pull", name.clone(), r.to_string())),
+        _ => None,
+    };
+    let result = route_request(&state, route, &q, &parts.headers, &parts.method, body).await;
+    if let (Ok(res), Some((operation, repo, reference))) = (&result, audit)
+        && res.status().is_success()
+    {
+        // Off the request path: the client has its answer; a lost audit row is logged.
+        let auth = state.auth.clone();
+        let username = principal.name().to_string();
+        tokio::spawn(async move { auth.record_artifact_event(operation, &repo, &reference, &username).await });
+    }
+    result
+}
+
+async fn route_request(
+    state: &AppState,
+    route: OciRoute,
+    q: &Query,
+    h: &HeaderMap,
+    m: &Method,
+    body: Body,
+) -> Result<Response, ApiError> {
     match route {
-        OciRoute::Catalog if m == Method::GET => listing::catalog(&state, &q).await,
-        OciRoute::Tags(name) if m == Method::GET => listing::tags(&state, &name, &q).await,
-        OciRoute::Referrers(name, d) if m == Method::GET => listing::referrers(&state, &name, &d, &q).await,
+        OciRoute::Catalog if m == Method::GET => listing::catalog(&state, q).await,
+        OciRoute::Tags(name) if m == Method::GET => listing::tags(&state, &name, q).await,
+        OciRoute::Referrers(name, d) if m == Method::GET => listing::referrers(&state, &name, &d, q).await,
         OciRoute::Manifest(name, r) => match *m {
             Method::GET | Method::HEAD => manifests::get(&state, &name, &r, h, *m == Method::HEAD).await,
             Method::PUT => manifests::put(&state, &name, &r, h, body).await,
@@ -69,11 +95,11 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
             Method::DELETE => blobs::delete(&state, &name, &d).await,
             _ => Err(method_not_allowed(m)),
         },
-        OciRoute::UploadStart(name) if m == Method::POST => uploads::start(&state, &name, &q, h, body).await,
+        OciRoute::UploadStart(name) if m == Method::POST => uploads::start(&state, &name, q, h, body).await,
         OciRoute::Upload(name, id) => match *m {
             Method::GET => uploads::status(&state, &name, &id).await,
             Method::PATCH => uploads::patch(&state, &name, &id, h, body).await,
-            Method::PUT => uploads::finish(&state, &name, &id, &q, h, body).await,
+            Method::PUT => uploads::finish(&state, &name, &id, q, h, body).await,
             Method::DELETE => uploads::cancel(&state, &name, &id).await,
             _ => Err(method_not_allowed(m)),
         },

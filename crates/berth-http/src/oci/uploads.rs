@@ -9,8 +9,9 @@ use berth_core::store::{BlobInfo, Upload};
 use berth_core::{Digest, RepoName};
 
 use super::blobs::DOCKER_CONTENT_DIGEST;
-use super::{Query, empty, hv, link};
+use super::{Query, empty, hv, link, realm_base};
 use crate::AppState;
+use crate::auth::{Access, Action};
 use crate::body::incoming;
 use crate::error::ApiError;
 
@@ -88,9 +89,10 @@ pub async fn start(
         let digest: Digest = mount.parse().map_err(|e: berth_core::digest::DigestError| {
             ApiError::digest_invalid(e.to_string()).detail(serde_json::json!({ "digest": mount }))
         })?;
-        // Mounting from a repository that is invalid, missing, or lacks the blob is
-        // not an error: the client falls back to a normal upload (202).
+        // Mounting from a repository that is invalid, missing, unreadable to the caller
+        // or lacks the blob is not an error: the client falls back to a normal upload (202).
         if let Some(from) = q.get("from").and_then(|f| f.parse::<RepoName>().ok())
+            && may_pull(state, h, &from).await
             && let Some(blob) = reg.mount_blob(&from, repo, &digest).await?
         {
             return Ok(created(state, repo, &blob));
@@ -107,6 +109,13 @@ pub async fn start(
     }
     let u = reg.start_upload(repo).await?;
     Ok(upload_response(state, StatusCode::ACCEPTED, &u))
+}
+
+/// A mount reads the source repository: the caller needs pull rights there too, or it
+/// could copy a private blob into a repository it can read.
+async fn may_pull(state: &AppState, h: &HeaderMap, from: &RepoName) -> bool {
+    let access = Access::Repository { name: from.clone(), actions: vec![Action::Pull] };
+    state.auth.authorize_v2(h, &access, &realm_base(state, h)).await.is_ok()
 }
 
 pub async fn status(state: &AppState, repo: &RepoName, id: &str) -> Result<Response, ApiError> {
