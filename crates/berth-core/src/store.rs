@@ -2,6 +2,7 @@
 //! Implemented by `berth-store-sqlite` (embedded default) and, for HA, PostgreSQL.
 //! Every backend must pass the same conformance suite.
 
+pub mod catalog;
 pub mod identity;
 
 use async_trait::async_trait;

@@ -7,6 +7,7 @@
 //! a shared transaction. A few read-only connections serve reads concurrently thanks to
 //! WAL, on the blocking thread pool.
 
+mod catalog;
 mod identity;
 mod migrate;
 mod pool;

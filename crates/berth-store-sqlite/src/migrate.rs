@@ -6,8 +6,11 @@ use crate::{Fail, backend, now};
 
 /// Every migration this binary knows, oldest first. Append only: a released migration
 /// is never edited, because databases in the field have already run it.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_initial.sql")), (2, include_str!("../migrations/0002_identity.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_identity.sql")),
+    (3, include_str!("../migrations/0003_catalog.sql")),
+];
 
 /// The newest schema version this binary can run against.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -14,6 +14,7 @@
 //!   part is stale from when it began; `append_upload_part` refreshes it to now;
 //! - listings are in byte order (`"B" < "_" < "a"`).
 
+mod catalog;
 mod identity;
 
 use std::collections::HashSet;
@@ -23,6 +24,7 @@ use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Re
 use berth_core::{Digest, Reference, RepoName, Tag};
 use bytes::Bytes;
 
+pub use catalog::catalog_conformance;
 pub use identity::identity_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

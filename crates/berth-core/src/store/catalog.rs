@@ -1,0 +1,159 @@
+//! The catalog half of the metadata store: the views of repositories and artifacts that
+//! Harbor's API gives (`/projects/{p}/repositories`, `…/repositories/{r}`,
+//! `…/artifacts`, `…/artifacts/{ref}`, `…/artifacts/{ref}/tags`), computed from the
+//! rows the registry API writes through [`MetaStore`](super::MetaStore), plus the few
+//! things only Harbor has: a repository's description and pull count, adding a tag to an
+//! existing artifact, deleting a whole repository. Each method is atomic: a listing and
+//! its total come from one snapshot, a write is one transaction.
+//!
+//! Harbor's model on Berth's rows:
+//! - a repository is listed while it has a manifest or a blob link, as
+//!   `MetaStore::list_repositories` shows it; its project is the part of its name before
+//!   the first `/`;
+//! - an artifact is a manifest; like Harbor, listings show only the artifacts that are
+//!   tagged or not referenced by an index of the same repository (the children of an
+//!   index appear as its `references`), and a repository's `artifact_count` counts those;
+//! - a manifest with a `subject` (a signature, an SBOM) is listed like any other, with its
+//!   `subject_digest` set.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::identity::Page;
+use super::{StoreError, StoreResult};
+use crate::digest::Digest;
+use crate::name::{Reference, RepoName, Tag};
+
+/// What a catalog write can fail on, besides the database itself.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The name is already taken (`tag`); Harbor answers 409.
+    #[error("{field} {value:?} already exists")]
+    Conflict { field: &'static str, value: String },
+    /// The repository or artifact to change does not exist.
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type CatalogResult<T> = Result<T, CatalogError>;
+
+/// A repository as Harbor's `Repository` model shows it. Times are unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryInfo {
+    pub id: i64,
+    /// The full name, `project/rest…`.
+    pub name: String,
+    /// The part of the name before the first `/`; empty for a name without one (such a
+    /// repository belongs to no project).
+    pub project_name: String,
+    /// `""` until set.
+    pub description: String,
+    /// Listed artifacts: tagged, or not a child of an index in the repository.
+    pub artifact_count: u64,
+    pub pull_count: u64,
+    pub creation_time: i64,
+    /// The latest of: creation, a manifest push, a tag push, a description change, a pull
+    /// (Harbor updates it on pulls too).
+    pub update_time: i64,
+}
+
+/// A tag of an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    pub name: String,
+    /// When the tag was last pushed or moved to its artifact (unix seconds).
+    pub push_time: i64,
+}
+
+/// A child manifest of an index, as Harbor's `references` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactReference {
+    /// The child's artifact id; `None` if the child is no longer in the repository.
+    pub child_id: Option<i64>,
+    pub child_digest: Digest,
+    /// The index entry's `platform` object, if it has one.
+    pub platform: Option<Value>,
+    /// The index entry's `annotations` object, if it has one (buildx marks attestation
+    /// manifests here).
+    pub annotations: Option<Value>,
+}
+
+/// An artifact (a manifest) as Harbor's `Artifact` model shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    pub id: i64,
+    pub repository_name: String,
+    pub digest: Digest,
+    /// The manifest's media type.
+    pub media_type: String,
+    /// `artifactType`, or for an image manifest without one its config media type.
+    pub artifact_type: Option<String>,
+    /// Bytes, as Harbor counts them: the manifest plus its distinct blobs (config and
+    /// layers); for an index, its own bytes plus the sizes of its children.
+    pub size: u64,
+    /// When the manifest was first pushed to the repository (unix seconds).
+    pub push_time: i64,
+    /// Newest first (push time descending, then name); empty unless asked for.
+    pub tags: Vec<TagInfo>,
+    /// The children of an index, in the order of its `manifests` list; empty otherwise.
+    pub references: Vec<ArtifactReference>,
+    pub subject_digest: Option<Digest>,
+    /// The manifest's annotations as JSON text.
+    pub annotations: Option<String>,
+}
+
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
+    // --- repositories ---
+    /// Listed repositories, newest first (creation time, then id, descending, Harbor's
+    /// default), with the total count. `project` keeps those named `<project>/…`;
+    /// `name` keeps those whose full name contains it (ASCII case-insensitive; `%`, `_`
+    /// and `\` are literal).
+    async fn list_repositories(
+        &self,
+        project: Option<&str>,
+        name: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<(Vec<RepositoryInfo>, u64)>;
+    /// `None` unless the repository is listed.
+    async fn repository(&self, repo: &RepoName) -> StoreResult<Option<RepositoryInfo>>;
+    /// Sets the description; `false` unless the repository is listed.
+    async fn update_repository_description(&self, repo: &RepoName, description: &str) -> StoreResult<bool>;
+    /// Deletes the repository with its manifests, tags, index references, blob links,
+    /// description and pull count. Blob rows stay, for GC to collect. Upload sessions
+    /// stay too: their parts are cleaned up when they go stale. Returns how many
+    /// manifests were removed, or `None` if the repository was not listed (a leftover
+    /// empty row is removed all the same).
+    async fn delete_repository(&self, repo: &RepoName) -> StoreResult<Option<u64>>;
+    /// Counts a pull; `false` if the repository does not exist.
+    async fn increment_pull_count(&self, repo: &RepoName) -> StoreResult<bool>;
+
+    // --- artifacts ---
+    /// Listed artifacts of a repository, newest first (push time, then id, descending),
+    /// with the total count; tags are filled in only `with_tag`. `None` unless the
+    /// repository is listed.
+    async fn list_artifacts(
+        &self,
+        repo: &RepoName,
+        page: &Page,
+        with_tag: bool,
+    ) -> StoreResult<Option<(Vec<ArtifactInfo>, u64)>>;
+    /// An artifact by tag or digest, with its tags; children of an index included.
+    async fn artifact(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<ArtifactInfo>>;
+
+    // --- tags (deleting one is `MetaStore::delete_tag`) ---
+    /// Adds a tag to the artifact `reference` names. `NotFound` if there is no such
+    /// artifact; `Conflict { field: "tag" }` if the repository already has the tag, on
+    /// whichever artifact (Harbor never moves a tag here).
+    async fn add_tag(&self, repo: &RepoName, reference: &Reference, tag: &Tag) -> CatalogResult<()>;
+    /// Tags of one artifact, in the order of [`ArtifactInfo::tags`], with the total
+    /// count; `None` if there is no such artifact.
+    async fn list_artifact_tags(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        page: &Page,
+    ) -> StoreResult<Option<(Vec<TagInfo>, u64)>>;
+}

@@ -1,0 +1,559 @@
+//! [`CatalogStore`] on the same database: Harbor's views of repositories and artifacts,
+//! computed from the registry's own rows (`repositories`, `manifests`, `tags`,
+//! `manifest_blobs`, `manifest_children`, `blobs`), plus `repository_meta` from
+//! `migrations/0003_catalog.sql` for a repository's description and pull count.
+//!
+//! Reads run in one read transaction each, so a page and its total agree; writes are one
+//! writer job each, so their checks and changes are atomic.
+//!
+//! Choices the trait leaves open:
+//! - a repository's `update_time` is the latest of its creation, its manifests'
+//!   `created_at`, its tags' `updated_at` and `repository_meta.update_time` (description
+//!   changes and pulls), so pushes need not write anything more;
+//! - `size` is Harbor's: an image's manifest bytes plus the sizes of its distinct blobs
+//!   (rows in any state; a blob row already gone counts 0), an index's bytes plus the
+//!   sizes of its children present in the repository (recursively, so layers shared by
+//!   two children count twice, as in Harbor);
+//! - references follow the index's `manifests` list (first entry per digest); a child
+//!   recorded in `manifest_children` but absent from the parsed content (which cannot
+//!   happen for content Berth accepted) is appended in digest order without platform;
+//! - `platform` and `annotations` of a reference are taken only when they are JSON
+//!   objects;
+//! - repository and tag names compare byte-exactly; the repository name filter is
+//!   SQLite's LIKE (ASCII case-insensitive) with `%`, `_` and `\` escaped;
+//! - repository ids come from `repositories` as it is (no AUTOINCREMENT there), so the id
+//!   of the newest repository can come back after it is deleted.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use berth_core::store::StoreResult;
+use berth_core::store::catalog::{
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, RepositoryInfo, TagInfo,
+};
+use berth_core::store::identity::Page;
+use berth_core::{Reference, RepoName, Tag};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde_json::Value;
+
+use crate::{Fail, SqliteStore, now, parse_digest, repo_id, to_u64};
+
+/// How deep `size` follows indexes of indexes. Digests make cycles impossible; this only
+/// bounds the work a pathological push can cause.
+const MAX_NESTING: u32 = 8;
+
+/// A repository (`r`) that the registry API lists: it has a manifest or a blob link.
+const VISIBLE: &str = "(EXISTS (SELECT 1 FROM manifests vm WHERE vm.repository_id = r.id)
+                        OR EXISTS (SELECT 1 FROM repository_blobs vb WHERE vb.repository_id = r.id))";
+
+/// A manifest (`m`) that artifact listings show, as Harbor's artifact DAO decides: tagged,
+/// or not a child of an index in the same repository.
+const LISTED: &str = "(EXISTS (SELECT 1 FROM tags lt WHERE lt.manifest_id = m.id)
+                       OR NOT EXISTS (SELECT 1 FROM manifest_children lc
+                                        JOIN manifests lp ON lp.id = lc.manifest_id
+                                       WHERE lc.child_digest = m.digest AND lp.repository_id = m.repository_id))";
+
+// --- helpers ---
+
+/// LIKE pattern matching `s` anywhere, with `ESCAPE '\'`.
+fn contains_pattern(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// LIMIT and OFFSET of a page, clamped to what SQLite takes.
+fn limit_offset(page: &Page) -> (i64, i64) {
+    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    (clamp(page.page_size), clamp(page.offset()))
+}
+
+fn count(c: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u64, Fail> {
+    let n: i64 = c.prepare_cached(sql)?.query_row(args, |r| r.get(0))?;
+    to_u64(n, "row count")
+}
+
+fn project_of(name: &str) -> String {
+    name.split_once('/').map(|(p, _)| p.to_owned()).unwrap_or_default()
+}
+
+// --- repositories ---
+
+fn repository_select() -> String {
+    format!(
+        "SELECT r.id, r.name, coalesce(rm.description, ''), coalesce(rm.pull_count, 0), r.created_at,
+                max(r.created_at,
+                    coalesce(rm.update_time, 0),
+                    coalesce((SELECT max(um.created_at) FROM manifests um WHERE um.repository_id = r.id), 0),
+                    coalesce((SELECT max(ut.updated_at) FROM tags ut WHERE ut.repository_id = r.id), 0)),
+                (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id AND {LISTED})
+           FROM repositories r LEFT JOIN repository_meta rm ON rm.repository_id = r.id"
+    )
+}
+
+struct RepositoryRow {
+    id: i64,
+    name: String,
+    description: String,
+    pull_count: i64,
+    creation_time: i64,
+    update_time: i64,
+    artifact_count: i64,
+}
+
+impl RepositoryRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<RepositoryRow> {
+        Ok(RepositoryRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            description: r.get(2)?,
+            pull_count: r.get(3)?,
+            creation_time: r.get(4)?,
+            update_time: r.get(5)?,
+            artifact_count: r.get(6)?,
+        })
+    }
+
+    fn into_info(self) -> Result<RepositoryInfo, Fail> {
+        Ok(RepositoryInfo {
+            id: self.id,
+            project_name: project_of(&self.name),
+            name: self.name,
+            description: self.description,
+            artifact_count: to_u64(self.artifact_count, "artifact count")?,
+            pull_count: to_u64(self.pull_count, "pull count")?,
+            creation_time: self.creation_time,
+            update_time: self.update_time,
+        })
+    }
+}
+
+/// The id of a repository the registry API lists.
+fn listed_repo_id(c: &Connection, name: &str) -> Result<Option<i64>, Fail> {
+    Ok(c.prepare_cached(&format!("SELECT r.id FROM repositories r WHERE r.name = ?1 AND {VISIBLE}"))?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
+// --- artifacts ---
+
+/// The manifest a tag or digest names in a repository.
+fn resolve(c: &Connection, repo_id: i64, reference: &Reference) -> Result<Option<i64>, Fail> {
+    Ok(match reference {
+        Reference::Digest(d) => c
+            .prepare_cached("SELECT id FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
+            .query_row(params![repo_id, d.to_string()], |r| r.get(0))
+            .optional()?,
+        Reference::Tag(t) => c
+            .prepare_cached("SELECT manifest_id FROM tags WHERE repository_id = ?1 AND name = ?2")?
+            .query_row(params![repo_id, t.as_str()], |r| r.get(0))
+            .optional()?,
+    })
+}
+
+const ARTIFACT_COLUMNS: &str =
+    "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, m.subject_digest, m.created_at";
+
+struct ArtifactRow {
+    id: i64,
+    digest: String,
+    media_type: String,
+    artifact_type: Option<String>,
+    annotations: Option<String>,
+    subject: Option<String>,
+    created_at: i64,
+}
+
+impl ArtifactRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<ArtifactRow> {
+        Ok(ArtifactRow {
+            id: r.get(0)?,
+            digest: r.get(1)?,
+            media_type: r.get(2)?,
+            artifact_type: r.get(3)?,
+            annotations: r.get(4)?,
+            subject: r.get(5)?,
+            created_at: r.get(6)?,
+        })
+    }
+}
+
+/// Harbor's size of an artifact: see the module documentation.
+fn artifact_size(c: &Connection, repo_id: i64, manifest_id: i64, depth: u32) -> Result<u64, Fail> {
+    let own: i64 = c
+        .prepare_cached(
+            "SELECT m.size + coalesce((SELECT sum(b.size) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest
+                                        WHERE mb.manifest_id = m.id), 0)
+               FROM manifests m WHERE m.id = ?1",
+        )?
+        .query_row([manifest_id], |r| r.get(0))?;
+    let mut size = to_u64(own, "artifact size")?;
+    if depth >= MAX_NESTING {
+        return Ok(size);
+    }
+    let children = c
+        .prepare_cached(
+            "SELECT ch.id FROM manifest_children mc
+               JOIN manifests ch ON ch.repository_id = ?2 AND ch.digest = mc.child_digest
+              WHERE mc.manifest_id = ?1",
+        )?
+        .query_map([manifest_id, repo_id], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for child in children {
+        size = size.saturating_add(artifact_size(c, repo_id, child, depth + 1)?);
+    }
+    Ok(size)
+}
+
+fn json_object(v: Option<&Value>) -> Option<Value> {
+    v.filter(|v| v.is_object()).cloned()
+}
+
+/// The children of an index, in the order of its `manifests` list.
+fn references(c: &Connection, repo_id: i64, manifest_id: i64) -> Result<Vec<ArtifactReference>, Fail> {
+    let mut children: BTreeMap<String, Option<i64>> = c
+        .prepare_cached(
+            "SELECT mc.child_digest, ch.id FROM manifest_children mc
+               LEFT JOIN manifests ch ON ch.repository_id = ?2 AND ch.digest = mc.child_digest
+              WHERE mc.manifest_id = ?1",
+        )?
+        .query_map([manifest_id, repo_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if children.is_empty() {
+        return Ok(Vec::new());
+    }
+    let content: Vec<u8> =
+        c.prepare_cached("SELECT content FROM manifests WHERE id = ?1")?.query_row([manifest_id], |r| r.get(0))?;
+    let parsed: Option<Value> = serde_json::from_slice(&content).ok();
+    let entries = parsed.as_ref().and_then(|v| v.get("manifests")).and_then(Value::as_array);
+    let mut out = Vec::with_capacity(children.len());
+    for entry in entries.into_iter().flatten() {
+        let Some(digest) = entry.get("digest").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some(child_id) = children.remove(digest) {
+            out.push(ArtifactReference {
+                child_id,
+                child_digest: parse_digest(digest)?,
+                platform: json_object(entry.get("platform")),
+                annotations: json_object(entry.get("annotations")),
+            });
+        }
+    }
+    for (digest, child_id) in children {
+        out.push(ArtifactReference {
+            child_id,
+            child_digest: parse_digest(&digest)?,
+            platform: None,
+            annotations: None,
+        });
+    }
+    Ok(out)
+}
+
+const TAG_ORDER: &str = "ORDER BY updated_at DESC, name COLLATE BINARY";
+
+fn tags_of(c: &Connection, manifest_id: i64, limit: i64, offset: i64) -> Result<Vec<TagInfo>, Fail> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT name, updated_at FROM tags WHERE manifest_id = ?1 {TAG_ORDER} LIMIT ?2 OFFSET ?3"
+    ))?
+    .query_map(params![manifest_id, limit, offset], |r| Ok(TagInfo { name: r.get(0)?, push_time: r.get(1)? }))?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Completes a manifest row into the artifact view.
+fn artifact_info(
+    c: &Connection,
+    repo_id: i64,
+    repo: &str,
+    row: ArtifactRow,
+    with_tags: bool,
+) -> Result<ArtifactInfo, Fail> {
+    let tags = if with_tags { tags_of(c, row.id, -1, 0)? } else { Vec::new() };
+    Ok(ArtifactInfo {
+        size: artifact_size(c, repo_id, row.id, 0)?,
+        references: references(c, repo_id, row.id)?,
+        tags,
+        id: row.id,
+        repository_name: repo.to_owned(),
+        digest: parse_digest(&row.digest)?,
+        media_type: row.media_type,
+        artifact_type: row.artifact_type,
+        push_time: row.created_at,
+        subject_digest: row.subject.as_deref().map(parse_digest).transpose()?,
+        annotations: row.annotations,
+    })
+}
+
+fn artifact_by_id(c: &Connection, repo_id: i64, repo: &str, manifest_id: i64) -> Result<Option<ArtifactInfo>, Fail> {
+    let row = c
+        .prepare_cached(&format!("SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.id = ?1"))?
+        .query_row([manifest_id], ArtifactRow::read)
+        .optional()?;
+    row.map(|row| artifact_info(c, repo_id, repo, row, true)).transpose()
+}
+
+#[async_trait]
+impl CatalogStore for SqliteStore {
+    // --- repositories ---
+
+    async fn list_repositories(
+        &self,
+        project: Option<&str>,
+        name: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<(Vec<RepositoryInfo>, u64)> {
+        let mut conds = vec![VISIBLE.to_owned()];
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(p) = project {
+            // `[p/, p0)` is exactly the names starting with `p/` ('0' follows '/'), and
+            // uses the unique index on the name.
+            args.push(format!("{p}/").into());
+            args.push(format!("{p}0").into());
+            conds.push(format!("r.name >= ?{} AND r.name < ?{}", args.len() - 1, args.len()));
+        }
+        if let Some(n) = name {
+            args.push(contains_pattern(n).into());
+            conds.push(format!("r.name LIKE ?{} ESCAPE '\\'", args.len()));
+        }
+        let filter = conds.join(" AND ");
+        let (limit, offset) = limit_offset(page);
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let total = count(
+                    &tx,
+                    &format!("SELECT count(*) FROM repositories r WHERE {filter}"),
+                    params_from_iter(&args),
+                )?;
+                let n = args.len();
+                let mut all = args;
+                all.push(limit.into());
+                all.push(offset.into());
+                let rows = tx
+                    .prepare_cached(&format!(
+                        "{} WHERE {filter} ORDER BY r.created_at DESC, r.id DESC LIMIT ?{} OFFSET ?{}",
+                        repository_select(),
+                        n + 1,
+                        n + 2
+                    ))?
+                    .query_map(params_from_iter(&all), RepositoryRow::read)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let repos = rows.into_iter().map(RepositoryRow::into_info).collect::<Result<_, _>>()?;
+                Ok((repos, total))
+            })
+            .await
+    }
+
+    async fn repository(&self, repo: &RepoName) -> StoreResult<Option<RepositoryInfo>> {
+        let r = repo.as_str().to_owned();
+        self.readers
+            .run(move |c| {
+                c.prepare_cached(&format!("{} WHERE r.name = ?1 AND {VISIBLE}", repository_select()))?
+                    .query_row([r], RepositoryRow::read)
+                    .optional()?
+                    .map(RepositoryRow::into_info)
+                    .transpose()
+            })
+            .await
+    }
+
+    async fn update_repository_description(&self, repo: &RepoName, description: &str) -> StoreResult<bool> {
+        let (r, d) = (repo.as_str().to_owned(), description.to_owned());
+        self.writer
+            .write(move |c| {
+                let Some(id) = listed_repo_id(c, &r)? else {
+                    return Ok(false);
+                };
+                c.prepare_cached(
+                    "INSERT INTO repository_meta (repository_id, description, update_time) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (repository_id) DO UPDATE SET
+                         description = excluded.description,
+                         update_time = max(coalesce(repository_meta.update_time, 0), excluded.update_time)",
+                )?
+                .execute(params![id, d, now()])?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn delete_repository(&self, repo: &RepoName) -> StoreResult<Option<u64>> {
+        let r = repo.as_str().to_owned();
+        self.writer
+            .write(move |c| {
+                let Some(id) = repo_id(c, &r)? else {
+                    return Ok(None);
+                };
+                let listed = listed_repo_id(c, &r)?.is_some();
+                // Explicit rather than left to ON DELETE CASCADE, so that the job does not
+                // depend on the connection's foreign_keys setting. Children first: tags and
+                // index references point at manifests, blob lists belong to them.
+                c.prepare_cached("DELETE FROM tags WHERE repository_id = ?1")?.execute([id])?;
+                c.prepare_cached(
+                    "DELETE FROM manifest_children WHERE manifest_id IN (SELECT id FROM manifests WHERE repository_id = ?1)",
+                )?
+                .execute([id])?;
+                c.prepare_cached(
+                    "DELETE FROM manifest_blobs WHERE manifest_id IN (SELECT id FROM manifests WHERE repository_id = ?1)",
+                )?
+                .execute([id])?;
+                let manifests = c.prepare_cached("DELETE FROM manifests WHERE repository_id = ?1")?.execute([id])?;
+                c.prepare_cached("DELETE FROM repository_blobs WHERE repository_id = ?1")?.execute([id])?;
+                c.prepare_cached("DELETE FROM repository_meta WHERE repository_id = ?1")?.execute([id])?;
+                c.prepare_cached("DELETE FROM repositories WHERE id = ?1")?.execute([id])?;
+                Ok(listed.then_some(manifests as u64))
+            })
+            .await
+    }
+
+    async fn increment_pull_count(&self, repo: &RepoName) -> StoreResult<bool> {
+        let r = repo.as_str().to_owned();
+        self.writer
+            .write(move |c| {
+                let Some(id) = repo_id(c, &r)? else {
+                    return Ok(false);
+                };
+                c.prepare_cached(
+                    "INSERT INTO repository_meta (repository_id, pull_count, update_time) VALUES (?1, 1, ?2)
+                     ON CONFLICT (repository_id) DO UPDATE SET
+                         pull_count = repository_meta.pull_count + 1,
+                         update_time = max(coalesce(repository_meta.update_time, 0), excluded.update_time)",
+                )?
+                .execute(params![id, now()])?;
+                Ok(true)
+            })
+            .await
+    }
+
+    // --- artifacts ---
+
+    async fn list_artifacts(
+        &self,
+        repo: &RepoName,
+        page: &Page,
+        with_tag: bool,
+    ) -> StoreResult<Option<(Vec<ArtifactInfo>, u64)>> {
+        let r = repo.as_str().to_owned();
+        let (limit, offset) = limit_offset(page);
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(id) = listed_repo_id(&tx, &r)? else {
+                    return Ok(None);
+                };
+                let total = count(
+                    &tx,
+                    &format!("SELECT count(*) FROM manifests m WHERE m.repository_id = ?1 AND {LISTED}"),
+                    [id],
+                )?;
+                let rows = tx
+                    .prepare_cached(&format!(
+                        "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = ?1 AND {LISTED}
+                          ORDER BY m.created_at DESC, m.id DESC LIMIT ?2 OFFSET ?3"
+                    ))?
+                    .query_map(params![id, limit, offset], ArtifactRow::read)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let artifacts =
+                    rows.into_iter().map(|row| artifact_info(&tx, id, &r, row, with_tag)).collect::<Result<_, _>>()?;
+                Ok(Some((artifacts, total)))
+            })
+            .await
+    }
+
+    async fn artifact(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<ArtifactInfo>> {
+        let r = repo.as_str().to_owned();
+        let reference = reference.clone();
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(id) = repo_id(&tx, &r)? else {
+                    return Ok(None);
+                };
+                let Some(manifest) = resolve(&tx, id, &reference)? else {
+                    return Ok(None);
+                };
+                artifact_by_id(&tx, id, &r, manifest)
+            })
+            .await
+    }
+
+    // --- tags ---
+
+    async fn add_tag(&self, repo: &RepoName, reference: &Reference, tag: &Tag) -> CatalogResult<()> {
+        let (r, t) = (repo.as_str().to_owned(), tag.as_str().to_owned());
+        let reference = reference.clone();
+        // A refusal is the job's successful answer: it is decided before anything is
+        // written, so there is nothing to roll back, and it reaches the caller only if
+        // the batch it ran in committed.
+        self.writer
+            .write(move |c| {
+                let Some(id) = repo_id(c, &r)? else {
+                    return Ok(Err(CatalogError::NotFound));
+                };
+                let Some(manifest) = resolve(c, id, &reference)? else {
+                    return Ok(Err(CatalogError::NotFound));
+                };
+                let inserted = c
+                    .prepare_cached(
+                        "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (repository_id, name) DO NOTHING",
+                    )?
+                    .execute(params![id, t, manifest, now()])?;
+                if inserted == 0 {
+                    return Ok(Err(CatalogError::Conflict { field: "tag", value: t }));
+                }
+                Ok(Ok(()))
+            })
+            .await?
+    }
+
+    async fn list_artifact_tags(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        page: &Page,
+    ) -> StoreResult<Option<(Vec<TagInfo>, u64)>> {
+        let r = repo.as_str().to_owned();
+        let reference = reference.clone();
+        let (limit, offset) = limit_offset(page);
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(id) = repo_id(&tx, &r)? else {
+                    return Ok(None);
+                };
+                let Some(manifest) = resolve(&tx, id, &reference)? else {
+                    return Ok(None);
+                };
+                let total = count(&tx, "SELECT count(*) FROM tags WHERE manifest_id = ?1", [manifest])?;
+                Ok(Some((tags_of(&tx, manifest, limit, offset)?, total)))
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
+        assert_eq!(contains_pattern(""), "%%");
+    }
+
+    #[test]
+    fn project_is_the_first_component() {
+        assert_eq!(project_of("library/nginx"), "library");
+        assert_eq!(project_of("team/app/api"), "team");
+        assert_eq!(project_of("alpine"), "");
+    }
+}

@@ -1,0 +1,675 @@
+//! The conformance suite every [`CatalogStore`] backend must pass.
+//!
+//! Everything is pushed through [`MetaStore`], as the registry API would, and then read
+//! back through the catalog. Like the other suites, each run names its repositories under
+//! a fresh random project, so runs can share one database; totals are checked through
+//! that project filter.
+//!
+//! Contracts pinned here that the trait's doc comments leave implicit:
+//! - a repository's creation time is its first push, its update time is never before it;
+//!   a description change or a pull keeps the listing order (by creation);
+//! - an artifact's `push_time` is its manifest's first push; tags carry their own;
+//! - `size` is the manifest's bytes plus its blobs' sizes, and for an index its bytes
+//!   plus its children's sizes;
+//! - references keep the order of the index's `manifests` list, with each entry's
+//!   `platform` and `annotations` objects;
+//! - an untagged image that no index references is listed; a child of an index is listed
+//!   only while tagged, and then counts in `artifact_count`;
+//! - a manifest with a subject is listed like any other, with `subject_digest`;
+//! - `add_tag` on the artifact that already has the tag is a conflict too; a tag added
+//!   here resolves through `MetaStore::get_manifest` like a pushed one;
+//! - name filters are case-insensitive substring matches in which `%`, `_` and `\` are
+//!   literal;
+//! - `delete_repository` forgets the description and pull count: a repository pushed
+//!   again under the same name starts afresh; blobs linked elsewhere stay usable.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use berth_core::store::catalog::{ArtifactInfo, CatalogError, CatalogResult, CatalogStore, RepositoryInfo, TagInfo};
+use berth_core::store::identity::Page;
+use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome};
+use berth_core::{Digest, Reference, RepoName, Tag};
+use bytes::Bytes;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const COSIGN: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+
+/// Large enough to see everything one run creates.
+const ALL: Page = Page { page: 1, page_size: 10_000 };
+
+/// Runs the whole catalog suite. `meta` must be the same database as `catalog`: the
+/// suite pushes through it. Panics, with the failed assertion, on the first deviation.
+pub async fn catalog_conformance(meta: Arc<dyn MetaStore>, catalog: Arc<dyn CatalogStore>) {
+    let cx = Arc::new(Cx::new(meta, catalog));
+    let t0 = now();
+    let w = World::push(&cx).await;
+    repositories(&cx, &w, t0).await;
+    repository_filters(&cx, &w).await;
+    repository_updates(&cx, &w).await;
+    artifacts(&cx, &w, t0).await;
+    index_artifacts(&cx, &w).await;
+    tags(&cx, &w).await;
+    tag_race(&cx).await;
+    deletion(&cx, &w).await;
+}
+
+struct Cx {
+    meta: Arc<dyn MetaStore>,
+    cat: Arc<dyn CatalogStore>,
+    /// Unique to this run; the project every repository of the run is under.
+    prefix: String,
+}
+
+impl Cx {
+    fn new(meta: Arc<dyn MetaStore>, cat: Arc<dyn CatalogStore>) -> Cx {
+        let mut prefix = uuid::Uuid::new_v4().simple().to_string();
+        prefix.truncate(16);
+        Cx { meta, cat, prefix: format!("ct{prefix}") }
+    }
+
+    fn repo(&self, name: &str) -> RepoName {
+        format!("{}/{name}", self.prefix).parse().expect("test repository name")
+    }
+
+    /// A blob unique to this run, of a chosen size (the store takes the size it is told).
+    fn blob(&self, label: &str, size: u64) -> BlobInfo {
+        BlobInfo { digest: Digest::sha256(format!("{}:{label}", self.prefix).as_bytes()), size }
+    }
+
+    async fn commit(&self, repo: &RepoName, blob: &BlobInfo) {
+        self.meta.commit_blob(repo, blob, None).await.expect("commit_blob");
+    }
+
+    fn image(&self, repo: &RepoName, label: &str, blobs: &[&BlobInfo], tag: Option<&str>) -> NewManifest {
+        let content = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","x":"{}-{label}"}}"#, self.prefix);
+        NewManifest {
+            repo: repo.clone(),
+            digest: Digest::sha256(content.as_bytes()),
+            media_type: OCI_MANIFEST.into(),
+            content: Bytes::from(content),
+            artifact_type: None,
+            annotations: None,
+            subject: None,
+            blobs: blobs.iter().map(|b| b.digest.clone()).collect(),
+            children: Vec::new(),
+            tag: tag.map(tag_of),
+        }
+    }
+
+    async fn put(&self, m: &NewManifest) {
+        assert_eq!(self.meta.put_manifest(m).await.unwrap(), PutManifestOutcome::Stored, "put {}", m.digest);
+    }
+
+    async fn repository(&self, repo: &RepoName) -> RepositoryInfo {
+        self.cat.repository(repo).await.unwrap().unwrap_or_else(|| panic!("repository {repo} is listed"))
+    }
+
+    async fn artifacts(&self, repo: &RepoName, page: &Page, with_tag: bool) -> (Vec<ArtifactInfo>, u64) {
+        self.cat.list_artifacts(repo, page, with_tag).await.unwrap().unwrap_or_else(|| panic!("repository {repo}"))
+    }
+
+    async fn artifact(&self, repo: &RepoName, r: &Reference) -> ArtifactInfo {
+        self.cat.artifact(repo, r).await.unwrap().unwrap_or_else(|| panic!("artifact {r} in {repo}"))
+    }
+
+    async fn tag_names(&self, repo: &RepoName, r: &Reference, page: &Page) -> (Vec<String>, u64) {
+        let (tags, total) = self.cat.list_artifact_tags(repo, r, page).await.unwrap().expect("artifact exists");
+        (tags.into_iter().map(|t| t.name).collect(), total)
+    }
+
+    /// This run's repositories, by name, as `list_repositories` shows them.
+    async fn listed(&self) -> (Vec<String>, u64) {
+        let (repos, total) = self.cat.list_repositories(Some(&self.prefix), None, &ALL).await.unwrap();
+        (repos.into_iter().map(|r| r.name).collect(), total)
+    }
+}
+
+/// What the run pushed, in the order it pushed it.
+struct World {
+    /// Two tagged images: m1 (`v1`), m2 (`v2`, then `latest`).
+    app: RepoName,
+    config: BlobInfo,
+    layer1: BlobInfo,
+    layer2: BlobInfo,
+    m1: NewManifest,
+    m2: NewManifest,
+    /// An index (`1.0`) of amd (untagged), arm (tagged `arm-only`) and att (an
+    /// attestation, untagged).
+    multi: RepoName,
+    amd_blobs: [BlobInfo; 2],
+    amd: NewManifest,
+    arm: NewManifest,
+    att: NewManifest,
+    index: NewManifest,
+    /// Index entries, in the order of its `manifests` list: (child, architecture).
+    entries: Vec<(Digest, &'static str)>,
+    /// A blob link only.
+    blobonly: RepoName,
+    /// Had a blob link, which is gone: not listed.
+    emptied: RepoName,
+    /// Blob links only, for the name filter.
+    a_b: RepoName,
+    axb: RepoName,
+    /// An image `s0` (`v1`) and an untagged signature of it.
+    signed: RepoName,
+    s0: NewManifest,
+    sig: NewManifest,
+    /// In project `<prefix>x`, which is not this run's.
+    lookalike: RepoName,
+}
+
+impl World {
+    async fn push(cx: &Cx) -> World {
+        let app = cx.repo("app");
+        let (config, layer1, layer2) = (cx.blob("config", 1_234), cx.blob("layer1", 50_000), cx.blob("layer2", 70_001));
+        for b in [&config, &layer1, &layer2] {
+            cx.commit(&app, b).await;
+        }
+        let m1 = cx.image(&app, "m1", &[&config, &layer1], Some("v1"));
+        let m2 = cx.image(&app, "m2", &[&config, &layer2], Some("v2"));
+        cx.put(&m1).await;
+        cx.put(&m2).await;
+        cx.put(&NewManifest { tag: Some(tag_of("latest")), ..m2.clone() }).await;
+
+        let multi = cx.repo("multi");
+        let amd_blobs = [cx.blob("amd-config", 900), cx.blob("amd-layer", 3_000_000)];
+        let arm_blobs = [cx.blob("arm-config", 901), cx.blob("arm-layer", 2_900_000)];
+        let att_blob = cx.blob("att-layer", 17);
+        for b in amd_blobs.iter().chain(&arm_blobs).chain([&att_blob]) {
+            cx.commit(&multi, b).await;
+        }
+        let amd = cx.image(&multi, "amd", &[&amd_blobs[0], &amd_blobs[1]], None);
+        let arm = cx.image(&multi, "arm", &[&arm_blobs[0], &arm_blobs[1]], Some("arm-only"));
+        let att = cx.image(&multi, "att", &[&att_blob], None);
+        for m in [&amd, &arm, &att] {
+            cx.put(m).await;
+        }
+        // Entries in descending digest order, so that their order is not what sorting
+        // the children would give. Keys in byte order, so that the objects print the same
+        // whatever the JSON library keeps.
+        let mut entries =
+            vec![(amd.digest.clone(), "amd64"), (arm.digest.clone(), "arm64"), (att.digest.clone(), "unknown")];
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0.to_string()));
+        let manifests: Vec<String> = entries
+            .iter()
+            .map(|(d, arch)| {
+                let size = [&amd, &arm, &att].iter().find(|m| &m.digest == d).unwrap().content.len();
+                let platform = match *arch {
+                    "arm64" => r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#.to_owned(),
+                    a => format!(r#"{{"architecture":"{a}","os":"{}"}}"#, if a == "unknown" { "unknown" } else { "linux" }),
+                };
+                let annotations = if *arch == "unknown" {
+                    format!(
+                        r#","annotations":{{"vnd.docker.reference.digest":"{}","vnd.docker.reference.type":"attestation-manifest"}}"#,
+                        amd.digest
+                    )
+                } else {
+                    String::new()
+                };
+                format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":{size},"platform":{platform}{annotations}}}"#)
+            })
+            .collect();
+        let content = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}],"x":"{}"}}"#,
+            manifests.join(","),
+            cx.prefix
+        );
+        let index = NewManifest {
+            repo: multi.clone(),
+            digest: Digest::sha256(content.as_bytes()),
+            media_type: OCI_INDEX.into(),
+            content: Bytes::from(content),
+            artifact_type: None,
+            annotations: None,
+            subject: None,
+            blobs: Vec::new(),
+            children: entries.iter().map(|(d, _)| d.clone()).collect(),
+            tag: Some(tag_of("1.0")),
+        };
+        cx.put(&index).await;
+
+        let blobonly = cx.repo("blobonly");
+        cx.commit(&blobonly, &cx.blob("lonely", 5)).await;
+        let emptied = cx.repo("emptied");
+        let gone = cx.blob("gone", 6);
+        cx.commit(&emptied, &gone).await;
+        assert!(cx.meta.unlink_blob(&emptied, &gone.digest).await.unwrap());
+        let (a_b, axb) = (cx.repo("a_b"), cx.repo("axb"));
+        cx.commit(&a_b, &cx.blob("a_b", 7)).await;
+        cx.commit(&axb, &cx.blob("axb", 8)).await;
+
+        let signed = cx.repo("signed");
+        let s_layer = cx.blob("s-layer", 4_096);
+        cx.commit(&signed, &s_layer).await;
+        let s0 = cx.image(&signed, "s0", &[&s_layer], Some("v1"));
+        cx.put(&s0).await;
+        let sig = NewManifest {
+            artifact_type: Some(COSIGN.into()),
+            annotations: Some(r#"{"dev.cosignproject.cosign/signature":"MEUC"}"#.into()),
+            subject: Some(s0.digest.clone()),
+            ..cx.image(&signed, "sig", &[], None)
+        };
+        cx.put(&sig).await;
+
+        let lookalike: RepoName = format!("{}x/app", cx.prefix).parse().unwrap();
+        cx.commit(&lookalike, &cx.blob("lookalike", 9)).await;
+
+        World {
+            app,
+            config,
+            layer1,
+            layer2,
+            m1,
+            m2,
+            multi,
+            amd_blobs,
+            amd,
+            arm,
+            att,
+            index,
+            entries,
+            blobonly,
+            emptied,
+            a_b,
+            axb,
+            signed,
+            s0,
+            sig,
+            lookalike,
+        }
+    }
+
+    /// What `size` must be for an image pushed with these blobs.
+    fn image_size(m: &NewManifest, blobs: &[&BlobInfo]) -> u64 {
+        m.content.len() as u64 + blobs.iter().map(|b| b.size).sum::<u64>()
+    }
+}
+
+fn tag_of(s: &str) -> Tag {
+    s.parse().expect("test tag")
+}
+
+fn tag_ref(s: &str) -> Reference {
+    Reference::Tag(tag_of(s))
+}
+
+fn digest_ref(m: &NewManifest) -> Reference {
+    Reference::Digest(m.digest.clone())
+}
+
+fn page(page: u64, page_size: u64) -> Page {
+    Page { page, page_size }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
+}
+
+#[track_caller]
+fn assert_between(t: i64, from: i64, what: &str) {
+    assert!(t >= from && t <= now() + 1, "{what} {t} is not within the run (from {from})");
+}
+
+#[track_caller]
+fn assert_conflict<T: Debug>(r: CatalogResult<T>, want_value: &str) {
+    match r {
+        Err(CatalogError::Conflict { field, value }) => assert_eq!((field, value.as_str()), ("tag", want_value)),
+        other => panic!("expected a tag conflict on {want_value:?}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_not_found<T: Debug>(r: CatalogResult<T>) {
+    assert!(matches!(r, Err(CatalogError::NotFound)), "expected NotFound, got {r:?}");
+}
+
+fn digests(list: &[ArtifactInfo]) -> Vec<Digest> {
+    list.iter().map(|a| a.digest.clone()).collect()
+}
+
+fn tag_names(tags: &[TagInfo]) -> Vec<&str> {
+    tags.iter().map(|t| t.name.as_str()).collect()
+}
+
+async fn repositories(cx: &Cx, w: &World, t0: i64) {
+    // Newest first; the emptied repository and the look-alike project's are not listed.
+    let (repos, total) = cx.cat.list_repositories(Some(&cx.prefix), None, &ALL).await.unwrap();
+    let order = [&w.signed, &w.axb, &w.a_b, &w.blobonly, &w.multi, &w.app];
+    assert_eq!(repos.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), order.map(|r| r.as_str()));
+    assert_eq!(total, 6);
+    for r in &repos {
+        assert_eq!(r.project_name, cx.prefix, "{}", r.name);
+        assert_eq!((r.description.as_str(), r.pull_count), ("", 0), "{}", r.name);
+        assert_between(r.creation_time, t0, "creation time");
+        assert!(r.update_time >= r.creation_time && r.update_time <= now() + 1, "{r:?}");
+        assert_eq!(cx.repository(&r.name.parse().unwrap()).await, *r, "repository() agrees with the listing");
+    }
+    let count = |name: &RepoName| repos.iter().find(|r| r.name == name.as_str()).unwrap().artifact_count;
+    assert_eq!(count(&w.app), 2);
+    assert_eq!(count(&w.multi), 2, "the index and its tagged child; untagged children are only references");
+    assert_eq!(count(&w.signed), 2, "an image and its signature");
+    assert_eq!(count(&w.blobonly), 0);
+    let ids: Vec<i64> = repos.iter().map(|r| r.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "ids follow creation: {ids:?}");
+
+    // Paging keeps the order and the total.
+    let mut paged = Vec::new();
+    for (p, want) in [(1, 4), (2, 2), (3, 0)] {
+        let (items, total) = cx.cat.list_repositories(Some(&cx.prefix), None, &page(p, 4)).await.unwrap();
+        assert_eq!((items.len(), total), (want, 6), "page {p}");
+        paged.extend(items);
+    }
+    assert_eq!(paged, repos);
+    let (items, total) = cx.cat.list_repositories(Some(&cx.prefix), None, &page(u64::MAX, u64::MAX)).await.unwrap();
+    assert_eq!((items.len(), total), (0, 6), "a page far past the end");
+
+    // Not listed: emptied, unknown.
+    assert_eq!(cx.cat.repository(&w.emptied).await.unwrap(), None, "a repository with nothing left is not listed");
+    assert_eq!(cx.cat.repository(&cx.repo("never")).await.unwrap(), None);
+    assert_eq!(cx.cat.list_artifacts(&w.emptied, &ALL, true).await.unwrap(), None);
+    assert_eq!(cx.cat.list_artifacts(&cx.repo("never"), &ALL, true).await.unwrap(), None);
+    assert_eq!(cx.repository(&w.lookalike).await.project_name, format!("{}x", cx.prefix));
+}
+
+async fn repository_filters(cx: &Cx, w: &World) {
+    let names = |(repos, total): (Vec<RepositoryInfo>, u64)| (repos.into_iter().map(|r| r.name).collect(), total);
+    let list = |project: Option<String>, name: Option<&'static str>| async move {
+        names(cx.cat.list_repositories(project.as_deref(), name, &ALL).await.unwrap())
+    };
+    let p = || Some(cx.prefix.clone());
+    let one = |r: &RepoName| (vec![r.as_str().to_owned()], 1);
+
+    assert_eq!(list(p(), Some("a_b")).await, one(&w.a_b), "'_' is literal");
+    assert_eq!(list(p(), Some("A_B")).await, one(&w.a_b), "case-insensitive");
+    assert_eq!(list(p(), Some("%")).await, (vec![], 0), "'%' is literal");
+    assert_eq!(list(p(), Some("\\")).await, (vec![], 0), "'\\' is literal");
+    assert_eq!(list(p(), Some("ult")).await, one(&w.multi), "substring");
+    assert_eq!(list(Some(format!("{}x", cx.prefix)), None).await, one(&w.lookalike), "another project");
+    assert_eq!(list(Some(format!("{}-none", cx.prefix)), None).await, (vec![], 0), "a project without repositories");
+
+    // Without a project the filter spans projects.
+    let (repos, total) = cx.cat.list_repositories(None, Some(&cx.prefix), &ALL).await.unwrap();
+    assert_eq!(total, 7, "this run's six and the look-alike project's");
+    assert_eq!(repos[0].name, w.lookalike.as_str(), "newest first across projects");
+    let (repos, total) = cx.cat.list_repositories(None, Some(&format!("{}/mul", cx.prefix)), &ALL).await.unwrap();
+    assert_eq!((repos.len(), total, repos[0].name.as_str()), (1, 1, w.multi.as_str()));
+    // An unfiltered listing contains them (others' repositories may be there too).
+    let (repos, total) = cx.cat.list_repositories(None, None, &ALL).await.unwrap();
+    assert!(total >= 7 && repos.iter().any(|r| r.name == w.app.as_str()));
+}
+
+async fn repository_updates(cx: &Cx, w: &World) {
+    let before = cx.repository(&w.app).await;
+    let t = now();
+    assert!(cx.cat.update_repository_description(&w.app, "hello, world").await.unwrap());
+    let after = cx.repository(&w.app).await;
+    assert_eq!(after.description, "hello, world");
+    assert!(after.update_time >= t, "a description change updates the repository");
+    assert_eq!((after.id, after.creation_time, after.artifact_count), (before.id, before.creation_time, 2));
+
+    for _ in 0..3 {
+        assert!(cx.cat.increment_pull_count(&w.app).await.unwrap());
+    }
+    let pulled = cx.repository(&w.app).await;
+    assert_eq!((pulled.pull_count, pulled.description.as_str()), (3, "hello, world"), "pulls keep the description");
+    assert!(cx.cat.update_repository_description(&w.app, "").await.unwrap());
+    assert_eq!(cx.repository(&w.app).await.pull_count, 3, "a description change keeps the pull count");
+    assert!(cx.cat.update_repository_description(&w.app, "second").await.unwrap());
+    assert!(cx.cat.increment_pull_count(&w.blobonly).await.unwrap());
+    assert_eq!(cx.repository(&w.blobonly).await.pull_count, 1);
+    assert_eq!(cx.repository(&w.signed).await.pull_count, 0, "counts are per repository");
+
+    assert!(!cx.cat.update_repository_description(&cx.repo("never"), "x").await.unwrap());
+    assert!(!cx.cat.update_repository_description(&w.emptied, "x").await.unwrap(), "not listed");
+    assert!(!cx.cat.increment_pull_count(&cx.repo("never")).await.unwrap());
+    assert_eq!(cx.cat.repository(&cx.repo("never")).await.unwrap(), None, "a refused update creates nothing");
+
+    // Updates do not reorder the listing, which goes by creation.
+    let (names, _) = cx.listed().await;
+    assert_eq!(names.last().map(String::as_str), Some(w.app.as_str()));
+}
+
+async fn artifacts(cx: &Cx, w: &World, t0: i64) {
+    let (list, total) = cx.artifacts(&w.app, &ALL, true).await;
+    assert_eq!(total, 2);
+    assert_eq!(digests(&list), [w.m2.digest.clone(), w.m1.digest.clone()], "newest first");
+    let (a2, a1) = (&list[0], &list[1]);
+    assert!(a2.id > a1.id);
+    let expect1 = ArtifactInfo {
+        id: a1.id,
+        repository_name: w.app.as_str().to_owned(),
+        digest: w.m1.digest.clone(),
+        media_type: OCI_MANIFEST.into(),
+        artifact_type: None,
+        size: World::image_size(&w.m1, &[&w.config, &w.layer1]),
+        push_time: a1.push_time,
+        tags: vec![TagInfo { name: "v1".into(), push_time: a1.tags[0].push_time }],
+        references: vec![],
+        subject_digest: None,
+        annotations: None,
+    };
+    assert_eq!(*a1, expect1);
+    assert_between(a1.push_time, t0, "push time");
+    assert_between(a1.tags[0].push_time, a1.push_time, "tag push time");
+    assert_eq!(a2.size, World::image_size(&w.m2, &[&w.config, &w.layer2]));
+    assert_eq!(tag_names(&a2.tags), ["latest", "v2"], "newest tag first");
+    assert!(a2.tags[0].push_time >= a2.tags[1].push_time);
+
+    // Without tags, the same otherwise.
+    let (bare, total) = cx.artifacts(&w.app, &ALL, false).await;
+    assert_eq!(total, 2);
+    let stripped: Vec<ArtifactInfo> = list.iter().map(|a| ArtifactInfo { tags: vec![], ..a.clone() }).collect();
+    assert_eq!(bare, stripped);
+
+    // Paging.
+    for (p, want) in [(1, vec![w.m2.digest.clone()]), (2, vec![w.m1.digest.clone()]), (3, vec![])] {
+        let (items, total) = cx.artifacts(&w.app, &page(p, 1), true).await;
+        assert_eq!((digests(&items), total), (want, 2), "page {p}");
+    }
+
+    // One artifact, by tag or digest, with its tags.
+    assert_eq!(cx.artifact(&w.app, &tag_ref("v1")).await, expect1);
+    assert_eq!(cx.artifact(&w.app, &digest_ref(&w.m1)).await, expect1);
+    assert_eq!(cx.artifact(&w.app, &tag_ref("latest")).await, *a2);
+    assert_eq!(cx.cat.artifact(&w.app, &tag_ref("nope")).await.unwrap(), None);
+    assert_eq!(cx.cat.artifact(&w.app, &digest_ref(&w.amd)).await.unwrap(), None, "pushed to another repository");
+    assert_eq!(cx.cat.artifact(&cx.repo("never"), &tag_ref("v1")).await.unwrap(), None);
+
+    // A signature: listed, untagged, with its subject.
+    let (list, total) = cx.artifacts(&w.signed, &ALL, true).await;
+    assert_eq!((digests(&list), total), (vec![w.sig.digest.clone(), w.s0.digest.clone()], 2));
+    let sig = &list[0];
+    assert_eq!(sig.subject_digest, Some(w.s0.digest.clone()));
+    assert_eq!(sig.artifact_type.as_deref(), Some(COSIGN));
+    assert_eq!(sig.annotations, w.sig.annotations);
+    assert_eq!((sig.tags.len(), sig.size), (0, w.sig.content.len() as u64));
+    assert_eq!(list[1].subject_digest, None);
+
+    // A repository with blobs only has no artifacts.
+    assert_eq!(cx.artifacts(&w.blobonly, &ALL, true).await, (vec![], 0));
+}
+
+async fn index_artifacts(cx: &Cx, w: &World) {
+    let (list, total) = cx.artifacts(&w.multi, &ALL, true).await;
+    assert_eq!(total, 2);
+    assert_eq!(digests(&list), [w.index.digest.clone(), w.arm.digest.clone()], "the index and its tagged child");
+    let index = &list[0];
+    assert_eq!((index.media_type.as_str(), tag_names(&index.tags)), (OCI_INDEX, vec!["1.0"]));
+    let amd_size = World::image_size(&w.amd, &[&w.amd_blobs[0], &w.amd_blobs[1]]);
+    let amd = cx.artifact(&w.multi, &digest_ref(&w.amd)).await;
+    let arm = cx.artifact(&w.multi, &digest_ref(&w.arm)).await;
+    let att = cx.artifact(&w.multi, &digest_ref(&w.att)).await;
+    assert_eq!(amd.size, amd_size);
+    assert_eq!(index.size, w.index.content.len() as u64 + amd.size + arm.size + att.size);
+    assert_eq!(list[1], arm, "a tagged child is listed as itself");
+    assert_eq!(tag_names(&arm.tags), ["arm-only"]);
+    assert!(amd.tags.is_empty() && amd.references.is_empty());
+
+    // References in the order of the index, with their platforms.
+    let got: Vec<(Digest, Option<i64>)> =
+        index.references.iter().map(|r| (r.child_digest.clone(), r.child_id)).collect();
+    let id_of = |d: &Digest| [&amd, &arm, &att].iter().find(|a| &a.digest == d).map(|a| a.id);
+    let want: Vec<(Digest, Option<i64>)> = w.entries.iter().map(|(d, _)| (d.clone(), id_of(d))).collect();
+    assert_eq!(got, want);
+    for (r, (_, arch)) in index.references.iter().zip(&w.entries) {
+        let platform = r.platform.as_ref().expect("platform");
+        let field = |k: &str| platform.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        assert_eq!(field("architecture").as_deref(), Some(*arch));
+        match *arch {
+            "arm64" => assert_eq!((field("os"), field("variant")), (Some("linux".into()), Some("v8".into()))),
+            "amd64" => assert_eq!((field("os"), field("variant")), (Some("linux".into()), None)),
+            _ => {
+                assert_eq!(field("os").as_deref(), Some("unknown"));
+                let ann = r.annotations.as_ref().expect("the attestation entry's annotations");
+                let get = |k: &str| ann.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                assert_eq!(get("vnd.docker.reference.type").as_deref(), Some("attestation-manifest"));
+                assert_eq!(get("vnd.docker.reference.digest"), Some(w.amd.digest.to_string()));
+            }
+        }
+        if *arch != "unknown" {
+            assert_eq!(r.annotations, None, "entries without annotations have none");
+        }
+    }
+    assert_eq!(cx.artifact(&w.multi, &tag_ref("1.0")).await, *index);
+}
+
+async fn tags(cx: &Cx, w: &World) {
+    let c = &cx.cat;
+    let m1 = digest_ref(&w.m1);
+    c.add_tag(&w.app, &m1, &tag_of("extra")).await.unwrap();
+    assert_eq!(cx.artifact(&w.app, &tag_ref("extra")).await.digest, w.m1.digest);
+    let pulled = cx.meta.get_manifest(&w.app, &tag_ref("extra")).await.unwrap().expect("the registry sees the tag");
+    assert_eq!(pulled.digest, w.m1.digest);
+    assert_eq!(cx.tag_names(&w.app, &m1, &ALL).await, (vec!["extra".into(), "v1".into()], 2), "newest first");
+    assert_eq!(cx.tag_names(&w.app, &m1, &page(2, 1)).await, (vec!["v1".into()], 2));
+    assert_eq!(cx.tag_names(&w.app, &tag_ref("extra"), &page(3, 1)).await, (vec![], 2), "by tag, past the end");
+    let extra = &cx.artifact(&w.app, &m1).await.tags[0];
+    assert_eq!(extra.name, "extra");
+    assert!(extra.push_time >= cx.artifact(&w.app, &m1).await.push_time);
+
+    // A tag is never moved or duplicated here.
+    assert_conflict(c.add_tag(&w.app, &digest_ref(&w.m2), &tag_of("v1")).await, "v1");
+    assert_conflict(c.add_tag(&w.app, &m1, &tag_of("extra")).await, "extra");
+    assert_eq!(cx.artifact(&w.app, &tag_ref("v1")).await.digest, w.m1.digest, "a refused add moves nothing");
+    assert_eq!(cx.tag_names(&w.app, &digest_ref(&w.m2), &ALL).await.1, 2);
+
+    // By tag; and what is not there.
+    c.add_tag(&w.app, &tag_ref("v2"), &tag_of("v2-alias")).await.unwrap();
+    assert_eq!(cx.artifact(&w.app, &tag_ref("v2-alias")).await.digest, w.m2.digest);
+    assert_not_found(c.add_tag(&w.app, &digest_ref(&w.amd), &tag_of("x")).await);
+    assert_not_found(c.add_tag(&w.app, &tag_ref("nope"), &tag_of("x")).await);
+    assert_not_found(c.add_tag(&cx.repo("never"), &m1, &tag_of("x")).await);
+    assert_eq!(cx.cat.repository(&cx.repo("never")).await.unwrap(), None, "a refused add creates nothing");
+    assert_eq!(c.list_artifact_tags(&w.app, &digest_ref(&w.amd), &ALL).await.unwrap(), None);
+    assert_eq!(c.list_artifact_tags(&w.app, &tag_ref("nope"), &ALL).await.unwrap(), None);
+    assert_eq!(c.list_artifact_tags(&cx.repo("never"), &m1, &ALL).await.unwrap(), None);
+    assert_eq!(cx.tag_names(&w.multi, &digest_ref(&w.amd), &ALL).await, (vec![], 0));
+
+    // Deleting is the registry's.
+    assert!(cx.meta.delete_tag(&w.app, &tag_of("extra")).await.unwrap());
+    assert_eq!(cx.tag_names(&w.app, &m1, &ALL).await, (vec!["v1".into()], 1));
+
+    // Tagging a child lists it; untagging hides it again.
+    c.add_tag(&w.multi, &digest_ref(&w.amd), &tag_of("amd-only")).await.unwrap();
+    let (list, total) = cx.artifacts(&w.multi, &ALL, true).await;
+    assert_eq!(total, 3);
+    assert!(digests(&list).contains(&w.amd.digest));
+    assert_eq!(cx.repository(&w.multi).await.artifact_count, 3);
+    assert!(cx.meta.delete_tag(&w.multi, &tag_of("amd-only")).await.unwrap());
+    assert_eq!(cx.artifacts(&w.multi, &ALL, false).await.1, 2);
+    assert_eq!(cx.repository(&w.multi).await.artifact_count, 2);
+}
+
+/// Many tasks adding one tag to different artifacts: exactly one wins.
+async fn tag_race(cx: &Arc<Cx>) {
+    let repo = cx.repo("race");
+    let layer = cx.blob("race-layer", 10);
+    cx.commit(&repo, &layer).await;
+    let images: Vec<NewManifest> = (0..8).map(|i| cx.image(&repo, &format!("race{i}"), &[&layer], None)).collect();
+    for m in &images {
+        cx.put(m).await;
+    }
+    let mut tasks = Vec::new();
+    for m in &images {
+        let (cx, repo, r) = (Arc::clone(cx), repo.clone(), digest_ref(m));
+        tasks.push(tokio::spawn(async move { (cx.cat.add_tag(&repo, &r, &tag_of("contested")).await, r) }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            (Ok(()), r) => winners.push(r),
+            (other, _) => assert_conflict(other, "contested"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one add wins");
+    let Reference::Digest(winner) = &winners[0] else { unreachable!() };
+    assert_eq!(&cx.artifact(&repo, &tag_ref("contested")).await.digest, winner);
+    assert_eq!(cx.cat.delete_repository(&repo).await.unwrap(), Some(8));
+}
+
+async fn deletion(cx: &Cx, w: &World) {
+    // A blob of the doomed repository that another repository links too.
+    let keeper = cx.repo("keeper");
+    assert_eq!(
+        cx.meta.mount_blob(&w.multi, &keeper, &w.amd_blobs[1].digest).await.unwrap(),
+        Some(w.amd_blobs[1].clone())
+    );
+    assert!(cx.cat.update_repository_description(&w.multi, "doomed").await.unwrap());
+    assert!(cx.cat.increment_pull_count(&w.multi).await.unwrap());
+    let (before, total) = cx.listed().await;
+    assert_eq!(total, 7, "six and the keeper");
+
+    assert_eq!(cx.cat.delete_repository(&w.multi).await.unwrap(), Some(4), "index, amd, arm, att");
+    assert_eq!(cx.cat.repository(&w.multi).await.unwrap(), None);
+    assert_eq!(cx.cat.list_artifacts(&w.multi, &ALL, true).await.unwrap(), None);
+    assert_eq!(cx.cat.artifact(&w.multi, &tag_ref("1.0")).await.unwrap(), None);
+    assert_eq!(cx.cat.list_artifact_tags(&w.multi, &digest_ref(&w.arm), &ALL).await.unwrap(), None);
+    // The registry sees it gone too.
+    assert_eq!(cx.meta.get_manifest(&w.multi, &digest_ref(&w.index)).await.unwrap(), None);
+    assert_eq!(cx.meta.get_manifest(&w.multi, &tag_ref("arm-only")).await.unwrap(), None);
+    assert_eq!(cx.meta.list_tags(&w.multi, None, usize::MAX).await.unwrap(), None, "the repository is unknown");
+    assert_eq!(cx.meta.repo_blob(&w.multi, &w.amd_blobs[0].digest).await.unwrap(), None, "links are gone");
+    let registry = cx.meta.list_repositories(Some(&cx.prefix), usize::MAX).await.unwrap();
+    assert!(!registry.iter().any(|n| n == w.multi.as_str()), "the catalog API no longer lists it");
+    assert!(registry.iter().any(|n| n == w.app.as_str()));
+    // The blob row stays, for GC: a link elsewhere still finds it live.
+    assert_eq!(cx.meta.repo_blob(&keeper, &w.amd_blobs[1].digest).await.unwrap(), Some(w.amd_blobs[1].clone()));
+    let (after, total) = cx.listed().await;
+    assert_eq!(total, 6);
+    assert_eq!(after, before.into_iter().filter(|n| n != w.multi.as_str()).collect::<Vec<_>>());
+    // Other repositories are untouched.
+    assert_eq!(cx.artifacts(&w.app, &ALL, false).await.1, 2);
+    assert_eq!(cx.repository(&w.app).await.description, "second");
+
+    // Gone is gone; an emptied repository was never listed.
+    assert_eq!(cx.cat.delete_repository(&w.multi).await.unwrap(), None);
+    assert_eq!(cx.cat.delete_repository(&cx.repo("never")).await.unwrap(), None);
+    assert_eq!(cx.cat.delete_repository(&w.emptied).await.unwrap(), None);
+    assert!(!cx.cat.increment_pull_count(&w.multi).await.unwrap(), "the row is gone");
+
+    // Pushed again, the name starts afresh.
+    cx.commit(&w.multi, &w.amd_blobs[0]).await;
+    assert_eq!(
+        cx.meta.mount_blob(&keeper, &w.multi, &w.amd_blobs[1].digest).await.unwrap(),
+        Some(w.amd_blobs[1].clone()),
+        "the blob survived the deletion"
+    );
+    cx.put(&w.amd).await;
+    let again = cx.repository(&w.multi).await;
+    assert_eq!((again.description.as_str(), again.pull_count, again.artifact_count), ("", 0, 1));
+    let (list, total) = cx.artifacts(&w.multi, &ALL, true).await;
+    assert_eq!((digests(&list), total), (vec![w.amd.digest.clone()], 1), "no index references it any more");
+    assert!(list[0].tags.is_empty() && list[0].references.is_empty());
+
+    // Blob links alone count as a repository, and go with it.
+    assert_eq!(cx.cat.delete_repository(&w.blobonly).await.unwrap(), Some(0));
+    assert_eq!(cx.cat.repository(&w.blobonly).await.unwrap(), None);
+    assert_eq!(cx.cat.delete_repository(&w.app).await.unwrap(), Some(2));
+    assert_eq!(cx.meta.repo_blob(&w.app, &w.layer1.digest).await.unwrap(), None);
+    assert_eq!(cx.cat.delete_repository(&w.signed).await.unwrap(), Some(2));
+    let (names, total) = cx.listed().await;
+    let want = [&w.multi, &keeper, &w.axb, &w.a_b];
+    assert_eq!((names, total), (want.map(|r| r.as_str().to_owned()).to_vec(), 4), "the one pushed again is newest");
+}
