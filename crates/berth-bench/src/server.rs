@@ -67,6 +67,7 @@ impl Spec {
 }
 
 pub struct Server {
+    spec: Spec,
     pub addr: SocketAddr,
     pub pid: Option<u32>,
     pub startup: Option<Duration>,
@@ -95,49 +96,94 @@ impl Server {
     pub async fn start(spec: &Spec, tmp_base: &Path) -> Result<Server> {
         if spec.kind == Kind::External {
             let addr = spec.url_addr.expect("url");
-            let mut s = Server { addr, pid: None, startup: None, child: None, dir: None, log: None };
+            let mut s =
+                Server { spec: spec.clone(), addr, pid: None, startup: None, child: None, dir: None, log: None };
             s.wait_ready(Instant::now()).await?;
             s.startup = None;
             return Ok(s);
         }
         let dir = make_temp_dir(tmp_base)?;
         let log = dir.join("server.log");
+        let mut server = Server {
+            spec: spec.clone(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            pid: None,
+            startup: None,
+            child: None,
+            dir: Some(dir.clone()),
+            log: Some(log),
+        };
+        fs::create_dir(dir.join("data"))?;
+        server.launch().await?;
+        Ok(server)
+    }
+
+    /// Stops the server gracefully (SIGTERM) and starts it again on the same data dir;
+    /// `startup` then measures a restart.
+    pub async fn restart(&mut self) -> Result<()> {
+        if self.child.is_none() {
+            bail!("not a server this tool started");
+        }
+        self.stop().await?;
+        self.launch().await
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within 10 s.
+    pub async fn stop(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else { return Ok(()) };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                self.pid = None;
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        self.pid = None;
+        bail!("server did not exit within 10 s of SIGTERM; killed")
+    }
+
+    async fn launch(&mut self) -> Result<()> {
+        let dir = self.dir.clone().expect("own data dir");
+        let log = self.log.clone().expect("own log");
         let data = dir.join("data");
-        fs::create_dir(&data)?;
-        let log_file = File::create(&log)?;
-        let mut cmd = Command::new(&spec.program);
+        let log_file = File::options().create(true).append(true).open(&log)?;
+        let mut cmd = Command::new(&self.spec.program);
         cmd.stdin(Stdio::null()).stderr(log_file.try_clone()?);
-        let port = match spec.kind {
+        let port = match self.spec.kind {
             Kind::Berth => {
                 cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(&data).stdout(Stdio::piped());
-                None
+                // Distribution runs without authentication, so Berth does too (open mode is
+                // loopback-only, which is all this tool uses). BERTH_AUTH_MODE=harbor in the
+                // environment overrides this.
+                if std::env::var_os("BERTH_AUTH_MODE").is_none() {
+                    cmd.env("BERTH_AUTH_MODE", "open");
+                }
+                0
             }
             Kind::Distribution => {
                 let port = free_port()?;
                 let config = dir.join("config.yml");
                 fs::write(&config, distribution_config(&data, port))?;
                 cmd.arg("serve").arg(&config).stdout(log_file);
-                Some(port)
+                port
             }
             Kind::External => unreachable!(),
         };
         let spawned_at = Instant::now();
-        let mut child = cmd.spawn().with_context(|| format!("starting {}", spec.program.display()))?;
-        let pid = child.id();
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", self.spec.program.display()))?;
+        self.pid = Some(child.id());
         let stdout = child.stdout.take();
-        let mut server = Server {
-            addr: SocketAddr::from(([127, 0, 0, 1], port.unwrap_or(0))),
-            pid: Some(pid),
-            startup: None,
-            child: Some(child),
-            dir: Some(dir),
-            log: Some(log),
-        };
+        self.child = Some(child);
+        self.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        self.startup = None;
         if let Some(stdout) = stdout {
-            server.addr = server.read_listen_line(stdout).await?;
+            self.addr = self.read_listen_line(stdout).await?;
         }
-        server.wait_ready(spawned_at).await?;
-        Ok(server)
+        self.wait_ready(spawned_at).await
     }
 
     /// Berth announces its port with exactly one stdout line, `listening on ADDR`.

@@ -92,12 +92,15 @@ pub async fn run_suite(
                 (Some(a), Some(b)) => format!("{:.2}", b - a),
                 _ => "?".to_string(),
             };
+            let mib = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1}"));
             eprintln!(
-                "  {label}: {} ({:.1} s wall; CPU s: server {}, berth-bench {})",
+                "  {label}: {} ({:.1} s wall; CPU s: server {}, berth-bench {}; server RSS {} MiB, peak {} MiB)",
                 $name,
                 started.elapsed().as_secs_f64(),
                 cpu(server_cpu0, server.cpu_seconds()),
                 cpu(own_cpu0, own_cpu_seconds()),
+                mib(server.status_mib("VmRSS")),
+                mib(server.status_mib("VmHWM")),
             );
             if let Err(e) = r {
                 notes.push(format!("{label}: {}: {e:#}", $name));
