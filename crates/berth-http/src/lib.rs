@@ -5,6 +5,7 @@
 pub mod auth;
 mod body;
 pub mod error;
+mod harbor;
 mod middleware;
 pub mod oci;
 mod token;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", get(oci::base))
         .route("/v2/{*rest}", any(oci::dispatch))
         .route("/service/token", get(token::token))
+        .merge(harbor::router(&state))
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)

@@ -5,5 +5,6 @@ mod auth;
 mod clients;
 mod config;
 mod crash;
+mod harbor_api;
 mod oci_api;
 mod support;

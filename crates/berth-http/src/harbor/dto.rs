@@ -1,0 +1,435 @@
+//! The JSON shapes of Harbor's API (goharbor/harbor `api/v2.0/swagger.yaml` definitions),
+//! snake_case exactly as there. Requests refuse unknown fields; responses never carry a
+//! password, salt or stored secret.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use berth_core::identity::rbac::Role;
+use berth_core::store::identity::{AuditEntry, Member, Robot, RobotAccess, User};
+
+/// Harbor's `strfmt.DateTime`: RFC 3339 in UTC with milliseconds.
+pub fn time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Days-from-civil, inverted (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+// --- users ---
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreationReq {
+    pub username: String,
+    pub email: String,
+    pub realname: String,
+    pub password: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserProfile {
+    pub email: Option<String>,
+    pub realname: Option<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReq {
+    pub old_password: Option<String>,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSysAdminFlag {
+    pub sysadmin_flag: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserResp {
+    pub user_id: i64,
+    pub username: String,
+    pub email: String,
+    pub realname: String,
+    pub comment: String,
+    pub sysadmin_flag: bool,
+    pub admin_role_in_auth: bool,
+    pub creation_time: String,
+    pub update_time: String,
+}
+
+impl From<&User> for UserResp {
+    fn from(u: &User) -> Self {
+        UserResp {
+            user_id: u.id,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            realname: u.realname.clone(),
+            comment: u.comment.clone(),
+            sysadmin_flag: u.sysadmin,
+            admin_role_in_auth: false,
+            creation_time: time(u.creation_time),
+            update_time: time(u.update_time),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserSearchRespItem {
+    pub user_id: i64,
+    pub username: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PermissionResp {
+    pub resource: String,
+    pub action: String,
+}
+
+// --- projects ---
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectReq {
+    pub project_name: Option<String>,
+    /// Deprecated top-level flag, still sent by replication from old Harbors.
+    pub public: Option<bool>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub cve_allowlist: Option<CveAllowlist>,
+    /// Accepted and ignored: there are no quotas.
+    #[allow(dead_code)]
+    pub storage_limit: Option<i64>,
+    pub registry_id: Option<i64>,
+}
+
+/// Accepted so that clients can send the allowlist they read; only an empty one is allowed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CveAllowlist {
+    pub id: Option<i64>,
+    pub project_id: Option<i64>,
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub items: Vec<CveAllowlistItem>,
+    pub creation_time: Option<String>,
+    pub update_time: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CveAllowlistItem {
+    pub cve_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProjectResp {
+    pub project_id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub creation_time: String,
+    pub update_time: String,
+    pub repo_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_user_role_id: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub current_user_role_ids: Vec<i64>,
+    pub metadata: BTreeMap<String, String>,
+    pub cve_allowlist: CveAllowlistResp,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CveAllowlistResp {
+    pub project_id: i64,
+    pub items: Vec<()>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ProjectSummary {
+    pub repo_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_admin_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintainer_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub developer_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limited_guest_count: Option<u64>,
+}
+
+// --- members ---
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectMember {
+    pub role_id: i64,
+    pub member_user: Option<UserEntity>,
+    /// Groups are not supported; present only to refuse them with a clear message.
+    pub member_group: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntity {
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    pub role_id: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProjectMemberEntity {
+    pub id: i64,
+    pub project_id: i64,
+    pub entity_name: String,
+    pub role_name: String,
+    pub role_id: i64,
+    pub entity_id: i64,
+    pub entity_type: &'static str,
+}
+
+impl From<&Member> for ProjectMemberEntity {
+    fn from(m: &Member) -> Self {
+        ProjectMemberEntity {
+            id: m.id,
+            project_id: m.project_id,
+            entity_name: m.username.clone(),
+            role_name: Role::from_id(m.role_id).map(|r| r.as_str().to_string()).unwrap_or_default(),
+            role_id: m.role_id,
+            entity_id: m.user_id,
+            entity_type: "u",
+        }
+    }
+}
+
+// --- robots ---
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RobotPermission {
+    pub kind: String,
+    pub namespace: String,
+    pub access: Vec<Access>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    pub resource: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotCreate {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub secret: Option<String>,
+    pub level: String,
+    #[serde(default)]
+    pub disable: bool,
+    pub duration: i64,
+    pub permissions: Vec<RobotPermission>,
+}
+
+/// `PUT /robots/{id}` takes the whole robot, as `GET` returns it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RobotUpdate {
+    pub id: Option<i64>,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub secret: Option<String>,
+    pub level: String,
+    pub duration: Option<i64>,
+    pub editable: Option<bool>,
+    #[serde(default)]
+    pub disable: bool,
+    pub expires_at: Option<i64>,
+    pub permissions: Vec<RobotPermission>,
+    pub creator_type: Option<String>,
+    pub creator_ref: Option<i64>,
+    pub creation_time: Option<String>,
+    pub update_time: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotSec {
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RobotSecResp {
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RobotResp {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub level: String,
+    pub duration: i64,
+    pub editable: bool,
+    pub disable: bool,
+    pub expires_at: i64,
+    pub permissions: Vec<RobotPermission>,
+    pub creation_time: String,
+    pub update_time: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RobotCreated {
+    pub id: i64,
+    pub name: String,
+    pub secret: String,
+    pub creation_time: String,
+    pub expires_at: i64,
+}
+
+/// Harbor's grouped permissions from the store's flat rows (order kept).
+pub fn group_permissions(flat: &[RobotAccess]) -> Vec<RobotPermission> {
+    let mut out: Vec<RobotPermission> = Vec::new();
+    for a in flat {
+        let access = Access { resource: a.resource.clone(), action: a.action.clone(), effect: None };
+        match out.iter_mut().find(|p| p.kind == a.kind && p.namespace == a.namespace) {
+            Some(p) => p.access.push(access),
+            None => {
+                out.push(RobotPermission { kind: a.kind.clone(), namespace: a.namespace.clone(), access: vec![access] })
+            }
+        }
+    }
+    out
+}
+
+/// The store's flat rows from Harbor's grouped permissions.
+pub fn flatten_permissions(grouped: &[RobotPermission]) -> Vec<RobotAccess> {
+    grouped
+        .iter()
+        .flat_map(|p| {
+            p.access.iter().map(|a| RobotAccess {
+                kind: p.kind.clone(),
+                namespace: p.namespace.clone(),
+                resource: a.resource.clone(),
+                action: a.action.clone(),
+            })
+        })
+        .collect()
+}
+
+impl From<&Robot> for RobotResp {
+    fn from(r: &Robot) -> Self {
+        RobotResp {
+            id: r.id,
+            name: format!("{}{}", berth_core::identity::ROBOT_PREFIX, r.name),
+            description: r.description.clone(),
+            level: r.level.clone(),
+            duration: r.duration_days,
+            editable: true,
+            disable: r.disabled,
+            expires_at: r.expires_at,
+            permissions: group_permissions(&r.permissions),
+            creation_time: time(r.creation_time),
+            update_time: time(r.update_time),
+        }
+    }
+}
+
+// --- audit log ---
+
+#[derive(Debug, Serialize)]
+pub struct AuditLogResp {
+    pub id: i64,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub operation: String,
+    pub op_time: String,
+}
+
+impl From<&AuditEntry> for AuditLogResp {
+    fn from(e: &AuditEntry) -> Self {
+        AuditLogResp {
+            id: e.id,
+            username: e.username.clone(),
+            resource: e.resource.clone(),
+            resource_type: e.resource_type.clone(),
+            operation: e.operation.clone(),
+            op_time: time(e.op_time),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(time(951_782_400), "2000-02-29T00:00:00.000Z");
+        assert_eq!(time(1_795_000_000), "2026-11-18T11:06:40.000Z");
+    }
+
+    #[test]
+    fn permissions_round_trip() {
+        let flat = vec![
+            RobotAccess {
+                kind: "project".into(),
+                namespace: "a".into(),
+                resource: "repository".into(),
+                action: "pull".into(),
+            },
+            RobotAccess {
+                kind: "project".into(),
+                namespace: "a".into(),
+                resource: "repository".into(),
+                action: "push".into(),
+            },
+            RobotAccess {
+                kind: "system".into(),
+                namespace: "/".into(),
+                resource: "user".into(),
+                action: "list".into(),
+            },
+        ];
+        let grouped = group_permissions(&flat);
+        assert_eq!(grouped.len(), 2);
+        assert_eq!(grouped[0].access.len(), 2);
+        assert_eq!(flatten_permissions(&grouped), flat);
+        let json = serde_json::to_value(&grouped[1]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind":"system","namespace":"/","access":[{"resource":"user","action":"list"}]})
+        );
+    }
+}

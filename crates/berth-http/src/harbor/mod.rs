@@ -1,0 +1,343 @@
+//! Harbor's management API, the subset the portal, harbor-cli and terraform use most:
+//! `/api/v2.0` users, projects (with metadata and summary), members, robot accounts, audit
+//! logs, ping, health and system info, plus `/api/version` and the `/c/login` session.
+//!
+//! Handlers are thin: parse ([`json`], [`query`]), decide who is asking ([`Caller`]) and
+//! whether they may ([`require_project`], [`require_system`]), make one call on the identity
+//! store, shape Harbor's JSON ([`dto`]). Every failure is an [`ApiError`] in Harbor's
+//! envelope ([`errors`]).
+
+mod audit;
+mod dto;
+mod errors;
+mod json;
+mod members;
+mod projects;
+mod query;
+mod robots;
+mod session;
+mod system;
+mod users;
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, any, get, post, put};
+use axum::{Extension, Router};
+use serde::Serialize;
+
+use berth_core::access::Principal;
+use berth_core::identity::rbac::{Action, Resource};
+use berth_core::store::identity::{AuditEntry, Project};
+
+use crate::AppState;
+use crate::auth::{Credentials, unix_now};
+use crate::error::ApiError;
+use errors::{forbidden, not_found, store, unauthorized};
+
+const API: &str = "/api/v2.0";
+
+fn api(path: &str) -> String {
+    format!("{API}{path}")
+}
+
+/// The management API's routes, to merge into the main router. (Not nested: handlers see
+/// the full path, which the `Link` header repeats.)
+pub fn router(state: &AppState) -> Router<AppState> {
+    let keys = Arc::new(session::Keys::new(state));
+    let m = |r: MethodRouter<AppState>| r.fallback(method_not_allowed);
+    Router::new()
+        .route(&api("/ping"), m(get(system::ping)))
+        .route(&api("/health"), m(get(system::health)))
+        .route(&api("/systeminfo"), m(get(system::systeminfo)))
+        .route(&api("/users"), m(get(users::list).post(users::create)))
+        .route(&api("/users/current"), m(get(users::current)))
+        .route(&api("/users/search"), m(get(users::search)))
+        .route(&api("/users/current/permissions"), m(get(users::permissions)))
+        .route(&api("/users/{user_id}"), m(get(users::get).put(users::update).delete(users::delete)))
+        .route(&api("/users/{user_id}/password"), m(put(users::password)))
+        .route(&api("/users/{user_id}/sysadmin"), m(put(users::sysadmin)))
+        .route(&api("/projects"), m(get(projects::list).post(projects::create).head(projects::head)))
+        .route(&api("/projects/{project}"), m(get(projects::get).put(projects::update).delete(projects::delete)))
+        .route(&api("/projects/{project}/summary"), m(get(projects::summary)))
+        .route(&api("/projects/{project}/metadatas"), m(get(projects::metadata_list).post(projects::metadata_add)))
+        .route(&api("/projects/{project}/metadatas/"), m(get(projects::metadata_list).post(projects::metadata_add)))
+        .route(
+            &api("/projects/{project}/metadatas/{name}"),
+            m(get(projects::metadata_get).put(projects::metadata_update).delete(projects::metadata_delete)),
+        )
+        .route(&api("/projects/{project}/members"), m(get(members::list).post(members::create)))
+        .route(
+            &api("/projects/{project}/members/{mid}"),
+            m(get(members::get).put(members::update).delete(members::delete)),
+        )
+        .route(&api("/projects/{project}/logs"), m(get(audit::project_logs)))
+        .route(&api("/robots"), m(get(robots::list).post(robots::create)))
+        .route(
+            &api("/robots/{robot_id}"),
+            m(get(robots::get).put(robots::update).patch(robots::refresh).delete(robots::delete)),
+        )
+        .route(&api("/audit-logs"), m(get(audit::list)))
+        .route(API, any(unknown_endpoint))
+        .route(&api("/{*rest}"), any(unknown_endpoint))
+        .route("/api/version", m(get(system::version)))
+        .route("/c/login", m(post(session::login)))
+        .route("/c/log_out", m(get(session::logout)))
+        .layer(Extension(keys.clone()))
+        .layer(axum::middleware::from_fn_with_state(keys, session::layer))
+}
+
+async fn method_not_allowed() -> ApiError {
+    errors::method_not_allowed()
+}
+
+async fn unknown_endpoint() -> ApiError {
+    not_found("no such API endpoint")
+}
+
+/// Who is calling: Basic credentials (users and `robot$…`) first, then the session cookie,
+/// otherwise anonymous. Wrong credentials are a 401, never a silent downgrade.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Credentials::from_headers(&parts.headers)? {
+            Credentials::Basic(user, password) => Ok(Caller(state.auth.login(&user, &password).await?)),
+            Credentials::Bearer(_) => {
+                Err(unauthorized("bearer tokens are for the registry API (/v2); use Basic auth or a session"))
+            }
+            Credentials::None => match parts.extensions.get::<session::Session>() {
+                Some(s) => Ok(Caller(session::principal(state, s).await?.unwrap_or(Principal::Anonymous))),
+                None => Ok(Caller(Principal::Anonymous)),
+            },
+        }
+    }
+}
+
+impl Caller {
+    pub fn require_authenticated(&self) -> Result<(), ApiError> {
+        if self.0.is_authenticated() { Ok(()) } else { Err(unauthorized("authentication required")) }
+    }
+
+    /// Harbor's refusal: 401 for anonymous callers, 403 for everyone else.
+    pub fn deny(&self) -> ApiError {
+        if self.0.is_authenticated() {
+            forbidden(format!("{} has no permission for this operation", self.0.name()))
+        } else {
+            unauthorized("authentication required")
+        }
+    }
+
+    /// The local user id, for users (not robots or anonymous).
+    pub fn user_id(&self) -> Option<i64> {
+        match &self.0 {
+            Principal::User { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// A `{project_name_or_id}` path segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectRef {
+    Id(i64),
+    Name(String),
+}
+
+impl ProjectRef {
+    /// Harbor's rule: a name when `X-Is-Resource-Name: true`, else an id if it parses.
+    pub fn parse(raw: &str, headers: &HeaderMap) -> Self {
+        let by_name = headers
+            .get(HeaderName::from_static("x-is-resource-name"))
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        match raw.parse::<i64>() {
+            Ok(id) if !by_name => ProjectRef::Id(id),
+            _ => ProjectRef::Name(raw.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for ProjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProjectRef::Id(id) => write!(f, "{id}"),
+            ProjectRef::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+pub async fn find_project(state: &AppState, r: &ProjectRef) -> Result<Option<Project>, ApiError> {
+    let identity = &state.auth.identity;
+    match r {
+        ProjectRef::Id(id) => identity.project(*id).await,
+        ProjectRef::Name(name) => identity.project_by_name(name).await,
+    }
+    .map_err(store)
+}
+
+/// The project, if the caller may do `action` on `resource` in it. As in Harbor, a
+/// project the caller may not see and a project that does not exist look the same (401
+/// anonymous, 403 otherwise); only system administrators learn that it does not exist.
+pub async fn require_project(
+    state: &AppState,
+    caller: &Caller,
+    r: &ProjectRef,
+    resource: Resource,
+    action: Action,
+) -> Result<Project, ApiError> {
+    match find_project(state, r).await? {
+        Some(p) if state.auth.access.allowed(&caller.0, &p, resource, action).await.map_err(store)? => Ok(p),
+        None if caller.0.is_sysadmin() => Err(not_found(format!("project {r} not found"))),
+        _ => Err(caller.deny()),
+    }
+}
+
+/// Whether the caller holds a system-level permission: system administrators hold all, a
+/// system-level robot those it was given (`kind: system`).
+pub fn system_allows(principal: &Principal, resource: &str, action: &str) -> bool {
+    match principal {
+        Principal::User { sysadmin, .. } => *sysadmin,
+        Principal::Robot { project_id: 0, permissions, .. } => {
+            permissions.iter().any(|p| p.kind == "system" && p.resource == resource && p.action == action)
+        }
+        _ => false,
+    }
+}
+
+/// Harbor's system-level permissions (`src/common/rbac/const.go`, system scope): what a
+/// system-level robot may be given, and what `/users/current/permissions?scope=/system` lists.
+pub const SYSTEM_POLICIES: &[(&str, &str)] = &[
+    ("audit-log", "list"),
+    ("catalog", "read"),
+    ("garbage-collection", "read"),
+    ("garbage-collection", "create"),
+    ("garbage-collection", "list"),
+    ("garbage-collection", "update"),
+    ("garbage-collection", "stop"),
+    ("jobservice-monitor", "list"),
+    ("jobservice-monitor", "stop"),
+    ("label", "read"),
+    ("label", "create"),
+    ("label", "delete"),
+    ("label", "update"),
+    ("ldap-user", "create"),
+    ("ldap-user", "list"),
+    ("preheat-instance", "read"),
+    ("preheat-instance", "create"),
+    ("preheat-instance", "delete"),
+    ("preheat-instance", "list"),
+    ("preheat-instance", "update"),
+    ("project", "list"),
+    ("project", "create"),
+    ("purge-audit", "read"),
+    ("purge-audit", "create"),
+    ("purge-audit", "list"),
+    ("purge-audit", "update"),
+    ("purge-audit", "stop"),
+    ("quota", "read"),
+    ("quota", "list"),
+    ("quota", "update"),
+    ("registry", "read"),
+    ("registry", "create"),
+    ("registry", "delete"),
+    ("registry", "list"),
+    ("registry", "update"),
+    ("replication", "read"),
+    ("replication", "create"),
+    ("replication", "list"),
+    ("replication-adapter", "list"),
+    ("replication-policy", "read"),
+    ("replication-policy", "create"),
+    ("replication-policy", "delete"),
+    ("replication-policy", "list"),
+    ("replication-policy", "update"),
+    ("robot", "create"),
+    ("robot", "read"),
+    ("robot", "list"),
+    ("robot", "delete"),
+    ("scan-all", "read"),
+    ("scan-all", "create"),
+    ("scan-all", "update"),
+    ("scan-all", "stop"),
+    ("scanner", "read"),
+    ("scanner", "create"),
+    ("scanner", "delete"),
+    ("scanner", "list"),
+    ("scanner", "update"),
+    ("security-hub", "read"),
+    ("security-hub", "list"),
+    ("system-volumes", "read"),
+    ("user", "create"),
+    ("user", "read"),
+    ("user", "update"),
+    ("user", "list"),
+    ("user", "delete"),
+    ("user-group", "create"),
+    ("user-group", "read"),
+    ("user-group", "update"),
+    ("user-group", "list"),
+    ("user-group", "delete"),
+];
+
+pub fn require_system(caller: &Caller, resource: &str, action: &str) -> Result<(), ApiError> {
+    caller.require_authenticated()?;
+    if system_allows(&caller.0, resource, action) { Ok(()) } else { Err(caller.deny()) }
+}
+
+/// Records a management change. The change has happened; a failure to record it is logged,
+/// not reported to the caller as if the change had failed.
+pub async fn audit(state: &AppState, caller: &Caller, project_id: i64, operation: &str, kind: &str, resource: &str) {
+    let entry = AuditEntry {
+        id: 0,
+        project_id,
+        operation: operation.to_string(),
+        resource_type: kind.to_string(),
+        resource: resource.to_string(),
+        username: caller.0.name().to_string(),
+        op_time: unix_now(),
+    };
+    if let Err(e) = state.auth.identity.append_audit(&entry).await {
+        tracing::error!(error = %e, operation, kind, resource, "could not write an audit log entry");
+    }
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(b) => (status, [(header::CONTENT_TYPE, "application/json")], b).into_response(),
+        Err(e) => ApiError::internal_error(format!("encoding a response: {e}")).into_response(),
+    }
+}
+
+/// A page of a list: the items, `X-Total-Count` and, when there are other pages, `Link`.
+pub fn page<T: Serialize>(items: &[T], total: u64, link: Option<String>) -> Response {
+    let mut res = json(StatusCode::OK, &items);
+    let h = res.headers_mut();
+    h.insert(HeaderName::from_static("x-total-count"), HeaderValue::from(total));
+    if let Some(l) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        h.insert(header::LINK, l);
+    }
+    res
+}
+
+/// An empty `200 OK`.
+pub fn ok() -> Response {
+    StatusCode::OK.into_response()
+}
+
+/// `201 Created` with `Location` and an optional body.
+pub fn created(location: &str) -> Response {
+    (StatusCode::CREATED, [errors::location(location)]).into_response()
+}
+
+/// A numeric path parameter, or a 400 naming it.
+pub fn parse_id(raw: &str, name: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().map_err(|_| errors::bad_request(format!("{name} must be an integer, got {raw:?}")))
+}
