@@ -23,6 +23,8 @@ pub use auth::{Access, Action, Auth, Mode};
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub auth: Arc<Auth>,
+    /// Harbor's views of repositories and artifacts (the `/api/v2.0` listings).
+    pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
     /// Prefix for absolute links (`https://registry.example.com`); empty for relative links,
     /// which never pin a client to one instance behind a load balancer.
     pub external_url: Arc<str>,

@@ -13,6 +13,7 @@ use berth_core::access::AccessControl;
 use berth_core::authn::Authenticator;
 use berth_core::registry::Registry;
 use berth_core::store::MetaStore;
+use berth_core::store::catalog::CatalogStore;
 use berth_core::store::identity::IdentityStore;
 use berth_http::{AppState, Auth, Mode};
 use berth_token::TokenIssuer;
@@ -113,14 +114,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let root = cfg.storage_root();
     let blobs = berth_blob::FsBlobStore::open(&root)
         .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?;
-    let (meta, identity): (Arc<dyn MetaStore>, Arc<dyn IdentityStore>) =
+    let (meta, identity, catalog): (Arc<dyn MetaStore>, Arc<dyn IdentityStore>, Arc<dyn CatalogStore>) =
         match cfg.database_kind().map_err(anyhow::Error::msg)? {
             DatabaseKind::Sqlite(path) => {
                 let store = Arc::new(
                     berth_store_sqlite::SqliteStore::open(&path)
                         .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
                 );
-                (store.clone(), store)
+                (store.clone(), store.clone(), store)
             }
         };
     let admin_password = Some(cfg.admin.password.as_str()).filter(|p| !p.is_empty());
@@ -145,6 +146,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let state = AppState {
         registry: registry.clone(),
         auth: Arc::new(auth),
+        catalog,
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
     };
 

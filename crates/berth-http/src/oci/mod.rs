@@ -50,8 +50,10 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let rest = parts.uri.path().strip_prefix("/v2/").unwrap_or("");
     let route = OciRoute::parse(rest)?.ok_or_else(ApiError::not_found)?;
-    let principal =
-        state.auth.authorize_v2(&parts.headers, &route.access(&parts.method), &realm_base(&state, &parts.headers)).await?;
+    let principal = state
+        .auth
+        .authorize_v2(&parts.headers, &route.access(&parts.method), &realm_base(&state, &parts.headers))
+        .await?;
     let q = Query::parse(parts.uri.query());
     let m = &parts.method;
     let audit = match (&route, m) {
