@@ -61,7 +61,7 @@ impl AccessControl {
     pub async fn role(&self, principal: &Principal, project: &Project) -> StoreResult<Option<Role>> {
         match principal {
             Principal::User { id, .. } => {
-                Ok(self.identity.member_role(project.id, *id).await?.and_then(|r| Role::from_id(r)))
+                Ok(self.identity.member_role(project.id, *id).await?.and_then(Role::from_id))
             }
             _ => Ok(None),
         }
@@ -79,7 +79,9 @@ impl AccessControl {
             return Ok(true);
         }
         if let Principal::Robot { permissions, project_id, .. } = principal {
-            return Ok(robot_allows(permissions, *project_id, project, resource, action));
+            // Like any authenticated caller, a robot may read public projects.
+            return Ok(robot_allows(permissions, *project_id, project, resource, action)
+                || (project.is_public() && public_project_allows(resource, action)));
         }
         if let Some(role) = self.role(principal, project).await?
             && role_allows(role, resource, action)

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use berth_core::access::Principal;
+use berth_core::access::{AccessControl, Principal};
+use berth_core::identity::rbac::{Action, Resource};
 use berth_core::authn::{Authenticator, AuthnError};
 use berth_core::identity::password::{self, PasswordVersion};
 use berth_core::store::identity::{IdentityStore, NewProject, NewUser, Robot, RobotAccess};
@@ -104,6 +105,21 @@ async fn robots_must_be_enabled_and_unexpired() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(authn.login("robot$team+ci", "wrong").await, Err(AuthnError::Invalid)));
+
+    // What the robot may do: its own grants, plus reading public projects like any caller.
+    let access = AccessControl::new(s.clone());
+    let principal = authn.login("robot$team+ci", &secret).await.unwrap();
+    let mut public_meta = std::collections::BTreeMap::new();
+    public_meta.insert("public".to_string(), "true".to_string());
+    let public =
+        s.create_project(&NewProject { name: "open".into(), owner_id: owner, metadata: public_meta }).await.unwrap();
+    let private =
+        s.create_project(&NewProject { name: "closed".into(), owner_id: owner, metadata: Default::default() }).await.unwrap();
+    assert!(access.allowed(&principal, &project, Resource::Repository, Action::Pull).await.unwrap());
+    assert!(!access.allowed(&principal, &project, Resource::Repository, Action::Push).await.unwrap());
+    assert!(access.allowed(&principal, &public, Resource::Repository, Action::Pull).await.unwrap());
+    assert!(!access.allowed(&principal, &public, Resource::Repository, Action::Push).await.unwrap());
+    assert!(!access.allowed(&principal, &private, Resource::Repository, Action::Pull).await.unwrap());
     assert!(matches!(authn.login("robot$team+nope", &secret).await, Err(AuthnError::Invalid)));
     robot.disabled = true;
     s.update_robot(&robot).await.unwrap();
