@@ -5,6 +5,7 @@ mod auth;
 mod clients;
 mod config;
 mod crash;
+mod e2e_login;
 mod harbor_api;
 mod oci_api;
 mod support;
