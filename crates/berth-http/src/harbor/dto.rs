@@ -389,6 +389,142 @@ impl From<&AuditEntry> for AuditLogResp {
     }
 }
 
+// --- repositories and artifacts ---
+
+/// Harbor's zero `strfmt.DateTime`: what it shows for a time never set (`pull_time` of an
+/// artifact never pulled).
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00.000Z";
+
+#[derive(Debug, Serialize)]
+pub struct RepositoryResp {
+    pub id: i64,
+    pub project_id: i64,
+    /// The full name, `project/repo`.
+    pub name: String,
+    pub description: String,
+    pub artifact_count: u64,
+    pub pull_count: u64,
+    pub creation_time: String,
+    pub update_time: String,
+}
+
+/// `PUT …/repositories/{r}` takes Harbor's whole `Repository`, as `GET` returns it; only the
+/// description changes (an absent one clears it, as in Harbor).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RepositoryReq {
+    pub id: Option<i64>,
+    pub project_id: Option<i64>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub artifact_count: Option<i64>,
+    pub pull_count: Option<i64>,
+    pub creation_time: Option<String>,
+    pub update_time: Option<String>,
+}
+
+/// `POST …/artifacts/{ref}/tags` takes Harbor's `Tag`; only `name` is used.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct TagReq {
+    pub id: Option<i64>,
+    pub repository_id: Option<i64>,
+    pub artifact_id: Option<i64>,
+    pub name: Option<String>,
+    pub push_time: Option<String>,
+    pub pull_time: Option<String>,
+    pub immutable: Option<bool>,
+    pub signed: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TagResp {
+    /// Berth keeps no tag ids: always 0.
+    pub id: i64,
+    pub repository_id: i64,
+    pub artifact_id: i64,
+    pub name: String,
+    pub push_time: String,
+    pub pull_time: String,
+    pub immutable: bool,
+}
+
+/// An index entry's platform, with Harbor's field names (the swagger's quoted
+/// `'os.version'` and `'os.features'` are the JSON keys, quotes included).
+#[derive(Debug, Default, Serialize)]
+pub struct PlatformResp {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(rename = "'os.version'", skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    #[serde(rename = "'os.features'", skip_serializing_if = "Option::is_none")]
+    pub os_features: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl PlatformResp {
+    /// From an OCI descriptor's `platform` object; `None` unless it is an object.
+    pub fn from_descriptor(v: &serde_json::Value) -> Option<Self> {
+        let o = v.as_object()?;
+        let text = |k: &str| o.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(String::from);
+        let features = o
+            .get("os.features")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect::<Vec<_>>());
+        Some(PlatformResp {
+            architecture: text("architecture"),
+            os: text("os"),
+            os_version: text("os.version"),
+            os_features: features.filter(|f| !f.is_empty()),
+            variant: text("variant"),
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReferenceResp {
+    pub parent_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_id: Option<i64>,
+    pub child_digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<PlatformResp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArtifactResp {
+    pub id: i64,
+    /// `IMAGE`, `CHART`, … or `UNKNOWN`, as Harbor's processors name them.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The config's media type for a manifest, the manifest's own for an index.
+    pub media_type: String,
+    pub manifest_media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    pub project_id: i64,
+    pub repository_id: i64,
+    pub repository_name: String,
+    pub digest: String,
+    pub size: u64,
+    pub push_time: String,
+    pub pull_time: String,
+    pub extra_attrs: serde_json::Map<String, serde_json::Value>,
+    pub annotations: serde_json::Map<String, serde_json::Value>,
+    pub references: Vec<ReferenceResp>,
+    /// `null` when not asked for (`with_tag=false`), as in Harbor.
+    pub tags: Option<Vec<TagResp>>,
+    pub labels: Vec<serde_json::Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

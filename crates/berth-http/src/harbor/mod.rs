@@ -7,6 +7,7 @@
 //! store, shape Harbor's JSON ([`dto`]). Every failure is an [`ApiError`] in Harbor's
 //! envelope ([`errors`]).
 
+mod artifacts;
 mod audit;
 mod dto;
 mod errors;
@@ -14,6 +15,7 @@ mod json;
 mod members;
 mod projects;
 mod query;
+mod repositories;
 mod robots;
 mod session;
 mod system;
@@ -26,7 +28,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, any, get, post, put};
+use axum::routing::{MethodRouter, any, delete, get, post, put};
 use axum::{Extension, Router};
 use serde::Serialize;
 
@@ -76,6 +78,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
             m(get(members::get).put(members::update).delete(members::delete)),
         )
         .route(&api("/projects/{project}/logs"), m(get(audit::project_logs)))
+        .route(&api("/repositories"), m(get(repositories::list_all)))
+        .route(&api("/projects/{project}/repositories"), m(get(repositories::list)))
+        .route(
+            &api("/projects/{project}/repositories/{repository}"),
+            m(get(repositories::get).put(repositories::update).delete(repositories::delete)),
+        )
+        .route(&api("/projects/{project}/repositories/{repository}/artifacts"), m(get(artifacts::list)))
+        .route(
+            &api("/projects/{project}/repositories/{repository}/artifacts/{reference}"),
+            m(get(artifacts::get).delete(artifacts::delete)),
+        )
+        .route(
+            &api("/projects/{project}/repositories/{repository}/artifacts/{reference}/tags"),
+            m(get(artifacts::list_tags).post(artifacts::create_tag)),
+        )
+        .route(
+            &api("/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}"),
+            m(delete(artifacts::delete_tag)),
+        )
         .route(&api("/robots"), m(get(robots::list).post(robots::create)))
         .route(
             &api("/robots/{robot_id}"),

@@ -7,5 +7,6 @@ mod config;
 mod crash;
 mod e2e_login;
 mod harbor_api;
+mod harbor_artifacts;
 mod oci_api;
 mod support;

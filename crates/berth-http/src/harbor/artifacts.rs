@@ -1,0 +1,466 @@
+//! `…/repositories/{r}/artifacts[/{reference}[/tags[/{tag}]]]` (goharbor/harbor
+//! `src/server/v2.0/handler/artifact.go`, `src/controller/artifact/*`), over the catalog
+//! store and the registry.
+//!
+//! An artifact is a manifest. Its Harbor JSON adds what the catalog does not keep: the
+//! config's media type (Harbor's `media_type` of an image), the artifact `type` Harbor's
+//! processors would give it, and for images `extra_attrs` read from the config blob.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use berth_core::digest::Digest;
+use berth_core::identity::rbac::{Action, Resource};
+use berth_core::store::catalog::{ArtifactInfo, CatalogError};
+use berth_core::{CoreError, Reference, RepoName, Tag};
+
+use super::dto::{ArtifactResp, PlatformResp, ReferenceResp, TagReq, TagResp, ZERO_TIME, time};
+use super::errors::{bad_request, conflict, location, not_found, store};
+use super::json::Body;
+use super::query::{ALL, ListQuery, Match, SortValue, parse_bool};
+use super::repositories::{Target, target};
+use super::{Caller, audit, json, ok, page};
+use crate::AppState;
+use crate::error::ApiError;
+
+const SORTABLE: &[&str] = &["id", "push_time", "size", "digest"];
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+/// Largest config blob read for `extra_attrs`.
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// Path parameters of the artifact routes.
+type ArtifactPath = Path<(String, String, String)>;
+
+/// A `{reference}`: a digest if it has a `:`, else a tag; 400 naming it otherwise.
+fn reference(raw: &str) -> Result<Reference, ApiError> {
+    raw.parse::<Reference>().map_err(|e| bad_request(format!("invalid reference {raw:?}: {e}")))
+}
+
+async fn load(state: &AppState, t: &Target, raw: &str) -> Result<ArtifactInfo, ApiError> {
+    let r = reference(raw)?;
+    state.catalog.artifact(&t.repo, &r).await.map_err(store)?.ok_or_else(|| {
+        not_found(format!("artifact {}{}{raw} not found", t.repo, if raw.contains(':') { '@' } else { ':' }))
+    })
+}
+
+/// `with_tag` (default true), `with_label` and the other `with_*` flags (accepted; Berth
+/// has no labels, scans, signatures or accessories to add).
+fn with_tag(q: &ListQuery) -> Result<bool, ApiError> {
+    for (k, v) in &q.params {
+        if k.starts_with("with_") && parse_bool(v).is_none() {
+            return Err(bad_request(format!("{k} must be true or false, got {v:?}")));
+        }
+    }
+    Ok(q.param("with_tag").and_then(parse_bool).unwrap_or(true))
+}
+
+// --- the artifact JSON ---
+
+/// Harbor's artifact type for a (config or manifest) media type, as its processors name it.
+fn artifact_kind(media_type: &str) -> String {
+    match media_type {
+        OCI_CONFIG
+        | DOCKER_CONFIG
+        | "application/vnd.oci.image.index.v1+json"
+        | "application/vnd.docker.distribution.manifest.list.v2+json"
+        | "application/vnd.docker.distribution.manifest.v1+json"
+        | "application/vnd.docker.distribution.manifest.v1+prettyjws" => "IMAGE".into(),
+        HELM_CONFIG => "CHART".into(),
+        "application/vnd.cnab.manifest.v1" => "CNAB".into(),
+        "application/vnd.wasm.config.v1+json" => "WASM".into(),
+        other => default_kind(other).unwrap_or_else(|| "UNKNOWN".into()),
+    }
+}
+
+/// Harbor's default processor: `^application/vnd\.[^.]*\.(.*)\.config\.[^.]*\+json$`,
+/// upper-cased.
+fn default_kind(mt: &str) -> Option<String> {
+    let rest = mt.strip_prefix("application/vnd.")?.strip_suffix("+json")?;
+    let (_, rest) = rest.split_once('.')?;
+    let i = rest.rfind(".config.")?;
+    let (kind, tail) = (&rest[..i], &rest[i + ".config.".len()..]);
+    (!tail.contains('.')).then(|| kind.to_uppercase())
+}
+
+/// What the manifest itself says beyond the catalog: the config descriptor, if any.
+struct Parsed {
+    config: Option<(String, Digest)>,
+}
+
+async fn parse_manifest(state: &AppState, repo: &RepoName, a: &ArtifactInfo) -> Parsed {
+    let m = match state.registry.manifest(repo, &Reference::Digest(a.digest.clone())).await {
+        Ok(m) => m,
+        Err(_) => return Parsed { config: None },
+    };
+    let v: Value = serde_json::from_slice(&m.content).unwrap_or(Value::Null);
+    let config = v.get("config").and_then(|c| {
+        let mt = c.get("mediaType")?.as_str()?.to_string();
+        let d = c.get("digest")?.as_str()?.parse::<Digest>().ok()?;
+        Some((mt, d))
+    });
+    Parsed { config }
+}
+
+/// The config blob as JSON; `None` if it is missing, too large or not a JSON object.
+async fn read_config(state: &AppState, repo: &RepoName, digest: &Digest) -> Option<Map<String, Value>> {
+    let blob = state.registry.open_blob(repo, digest, None).await.ok()?;
+    if blob.info.size > MAX_CONFIG_BYTES {
+        return None;
+    }
+    let mut body = blob.reader.body;
+    let mut buf = Vec::with_capacity(blob.info.size as usize);
+    while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+        buf.extend_from_slice(&chunk.ok()?);
+        if buf.len() as u64 > MAX_CONFIG_BYTES {
+            return None;
+        }
+    }
+    match serde_json::from_slice(&buf) {
+        Ok(Value::Object(o)) => Some(o),
+        _ => None,
+    }
+}
+
+/// Harbor's image `extra_attrs`: created, architecture, os, config and author (or the
+/// `org.opencontainers.image.authors` / `maintainer` label).
+fn image_attrs(config: &Map<String, Value>) -> Map<String, Value> {
+    let inner = config.get("config").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let mut author = config.get("author").and_then(Value::as_str).unwrap_or_default().to_string();
+    if author.is_empty()
+        && let Some(labels) = inner.get("Labels").and_then(Value::as_object)
+    {
+        for key in ["org.opencontainers.image.authors", "maintainer"] {
+            if let Some(v) = labels.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()) {
+                author = v.to_string();
+                break;
+            }
+        }
+    }
+    let text = |k: &str| config.get(k).cloned().unwrap_or(Value::String(String::new()));
+    let mut out = Map::new();
+    out.insert("created".into(), config.get("created").cloned().unwrap_or(Value::Null));
+    out.insert("architecture".into(), text("architecture"));
+    out.insert("os".into(), text("os"));
+    out.insert("config".into(), inner);
+    out.insert("author".into(), Value::String(author));
+    out
+}
+
+fn tag_resp(t: &Target, artifact_id: i64, tag: &berth_core::store::catalog::TagInfo) -> TagResp {
+    TagResp {
+        id: 0,
+        repository_id: t.info.id,
+        artifact_id,
+        name: tag.name.clone(),
+        push_time: time(tag.push_time),
+        pull_time: ZERO_TIME.into(),
+        immutable: false,
+    }
+}
+
+async fn artifact_resp(state: &AppState, t: &Target, a: &ArtifactInfo, with_tag: bool) -> ArtifactResp {
+    let parsed = parse_manifest(state, &t.repo, a).await;
+    let media_type = match &parsed.config {
+        Some((mt, _)) if a.media_type == OCI_MANIFEST || a.media_type == DOCKER_MANIFEST => mt.clone(),
+        _ => a.media_type.clone(),
+    };
+    let kind = artifact_kind(&media_type);
+    let mut extra_attrs = Map::new();
+    if let Some((_, config_digest)) = &parsed.config
+        && kind != "UNKNOWN"
+        && media_type != a.media_type
+        && let Some(config) = read_config(state, &t.repo, config_digest).await
+    {
+        extra_attrs = if kind == "IMAGE" { image_attrs(&config) } else { config };
+    }
+    let annotations = a
+        .annotations
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|v| match v {
+            Value::Object(o) => Some(o),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let references = a
+        .references
+        .iter()
+        .map(|r| ReferenceResp {
+            parent_id: a.id,
+            child_id: r.child_id,
+            child_digest: r.child_digest.to_string(),
+            platform: r.platform.as_ref().and_then(PlatformResp::from_descriptor),
+            annotations: r.annotations.clone(),
+        })
+        .collect();
+    ArtifactResp {
+        id: a.id,
+        kind,
+        media_type,
+        manifest_media_type: a.media_type.clone(),
+        artifact_type: a.artifact_type.clone(),
+        project_id: t.project.id,
+        repository_id: t.info.id,
+        repository_name: t.repo.to_string(),
+        digest: a.digest.to_string(),
+        size: a.size,
+        push_time: time(a.push_time),
+        pull_time: ZERO_TIME.into(),
+        extra_attrs,
+        annotations,
+        references,
+        tags: with_tag.then(|| a.tags.iter().map(|tag| tag_resp(t, a.id, tag)).collect()),
+        labels: Vec::new(),
+    }
+}
+
+// --- handlers ---
+
+/// `q=tags=*` (tagged), `tags=nil` (untagged), `tags=v`, `tags=~v`, `digest=sha256:…`.
+struct Filter {
+    tags: Option<Match>,
+    digest: Option<String>,
+}
+
+impl Filter {
+    fn parse(q: &ListQuery) -> Result<Self, ApiError> {
+        let tags = match q.term("tags") {
+            Some(m @ (Match::Exact(_) | Match::Fuzzy(_))) => Some(m.clone()),
+            Some(m) => return Err(bad_request(format!("tags does not support {} queries", m.describe()))),
+            None => None,
+        };
+        let digest = match q.term("digest") {
+            Some(Match::Exact(d)) => Some(d.clone()),
+            Some(m) => return Err(bad_request(format!("digest supports exact matches only, not {}", m.describe()))),
+            None => None,
+        };
+        Ok(Filter { tags, digest })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tags.is_none() && self.digest.is_none()
+    }
+
+    fn keeps(&self, a: &ArtifactInfo) -> bool {
+        let tags_ok = match &self.tags {
+            None => true,
+            Some(Match::Exact(v)) if v == "*" => !a.tags.is_empty(),
+            Some(Match::Exact(v)) if v == "nil" => a.tags.is_empty(),
+            Some(Match::Exact(v)) => a.tags.iter().any(|t| &t.name == v),
+            Some(Match::Fuzzy(v)) => a.tags.iter().any(|t| t.name.contains(v.as_str())),
+            Some(_) => false,
+        };
+        tags_ok && self.digest.as_ref().is_none_or(|d| a.digest.to_string() == *d)
+    }
+}
+
+fn sort_key(a: &ArtifactInfo, key: &str) -> SortValue {
+    match key {
+        "id" => SortValue::Int(a.id),
+        "size" => SortValue::Int(a.size as i64),
+        "digest" => SortValue::Text(a.digest.to_string()),
+        _ => SortValue::Int(a.push_time),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r)): Path<(String, String)>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, p, &r, Resource::Artifact, Action::List).await?;
+    let q = ListQuery::parse(uri.query())?;
+    q.check_sort(SORTABLE)?;
+    let with_tag = with_tag(&q)?;
+    let filter = Filter::parse(&q)?;
+    let newest_first = super::query::Sort { key: "push_time".into(), desc: true };
+    let missing = || not_found(format!("repository {} not found", t.repo));
+    let (artifacts, total) = if filter.is_empty() && q.sorted_like(&newest_first) {
+        state.catalog.list_artifacts(&t.repo, &q.store_page(), with_tag).await.map_err(store)?.ok_or_else(missing)?
+    } else {
+        let (all, _) = state.catalog.list_artifacts(&t.repo, &ALL, true).await.map_err(store)?.ok_or_else(missing)?;
+        let all: Vec<ArtifactInfo> = all.into_iter().filter(|a| filter.keeps(a)).collect();
+        let total = all.len() as u64;
+        (q.sort_and_page(all, sort_key), total)
+    };
+    let mut body = Vec::with_capacity(artifacts.len());
+    for a in &artifacts {
+        body.push(artifact_resp(&state, &t, a, with_tag).await);
+    }
+    Ok(page(&body, total, q.link(uri.path(), total)))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r, reference)): ArtifactPath,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, p, &r, Resource::Artifact, Action::Read).await?;
+    let q = ListQuery::parse(uri.query())?;
+    let with_tag = with_tag(&q)?;
+    let a = load(&state, &t, &reference).await?;
+    Ok(json(StatusCode::OK, &artifact_resp(&state, &t, &a, with_tag).await))
+}
+
+/// Deletes the manifest (by digest, so every tag of it goes too) and, as Harbor does, the
+/// children of an index that are neither tagged nor referenced by another artifact. An
+/// artifact that an index references cannot be deleted on its own (412).
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r, reference)): ArtifactPath,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, p, &r, Resource::Artifact, Action::Delete).await?;
+    let a = load(&state, &t, &reference).await?;
+    let (listed, _) = state.catalog.list_artifacts(&t.repo, &ALL, true).await.map_err(store)?.unwrap_or_default();
+    let mut parents: HashMap<&Digest, Vec<&Digest>> = HashMap::new();
+    for l in &listed {
+        for child in &l.references {
+            parents.entry(&child.child_digest).or_default().push(&l.digest);
+        }
+    }
+    let referenced_by_other = |d: &Digest| parents.get(d).is_some_and(|ps| ps.iter().any(|p| **p != a.digest));
+    if referenced_by_other(&a.digest) {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "VIOLATE_FOREIGN_KEY_CONSTRAINT",
+            format!("the artifact {}@{} is referenced by others and cannot be deleted", t.repo, a.digest),
+        ));
+    }
+    delete_manifest(&state, &t, &a.digest).await?;
+    for child in &a.references {
+        if child.child_id.is_none() || child.child_digest == a.digest || referenced_by_other(&child.child_digest) {
+            continue;
+        }
+        let c = state.catalog.artifact(&t.repo, &Reference::Digest(child.child_digest.clone())).await.map_err(store)?;
+        if let Some(c) = c.filter(|c| c.tags.is_empty())
+            && let Err(e) = delete_manifest(&state, &t, &c.digest).await
+            && e.status != StatusCode::NOT_FOUND
+        {
+            return Err(e);
+        }
+    }
+    state.auth.record_artifact_event("delete", &t.repo, &a.digest.to_string(), caller.0.name()).await;
+    Ok(ok())
+}
+
+async fn delete_manifest(state: &AppState, t: &Target, d: &Digest) -> Result<(), ApiError> {
+    match state.registry.delete_manifest(&t.repo, &Reference::Digest(d.clone())).await {
+        Ok(()) => Ok(()),
+        Err(CoreError::ManifestUnknown(_)) => Err(not_found(format!("artifact {}@{d} not found", t.repo))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn list_tags(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r, reference)): ArtifactPath,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, p, &r, Resource::Tag, Action::List).await?;
+    let q = ListQuery::parse(uri.query())?;
+    for (k, v) in &q.params {
+        if k.starts_with("with_") && parse_bool(v).is_none() {
+            return Err(bad_request(format!("{k} must be true or false, got {v:?}")));
+        }
+    }
+    let a = load(&state, &t, &reference).await?;
+    let r = Reference::Digest(a.digest.clone());
+    let (tags, total) = state
+        .catalog
+        .list_artifact_tags(&t.repo, &r, &q.store_page())
+        .await
+        .map_err(store)?
+        .ok_or_else(|| not_found(format!("artifact {}@{} not found", t.repo, a.digest)))?;
+    let body: Vec<TagResp> = tags.iter().map(|tag| tag_resp(&t, a.id, tag)).collect();
+    Ok(page(&body, total, q.link(uri.path(), total)))
+}
+
+/// Adds a tag to the artifact: 201 with `Location: <path>/<tag>`; 409 if the repository
+/// already has the tag (on any artifact: Harbor never moves a tag here).
+pub async fn create_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r, reference)): ArtifactPath,
+    uri: Uri,
+    Body(req): Body<TagReq>,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, p, &r, Resource::Tag, Action::Create).await?;
+    let name = req.name.filter(|n| !n.is_empty()).ok_or_else(|| bad_request("the tag name is required"))?;
+    let tag: Tag = name.parse().map_err(|e| bad_request(format!("invalid tag name: {e}")))?;
+    let a = load(&state, &t, &reference).await?;
+    state.catalog.add_tag(&t.repo, &Reference::Digest(a.digest.clone()), &tag).await.map_err(|e| match e {
+        CatalogError::Conflict { .. } => conflict(format!("tag {tag} already exists in repository {}", t.repo)),
+        CatalogError::NotFound => not_found(format!("artifact {}@{} not found", t.repo, a.digest)),
+        CatalogError::Store(e) => store(e),
+    })?;
+    audit(&state, &caller, t.project.id, "create", "tag", &format!("{}:{tag}", t.repo)).await;
+    let path = format!("{}/{tag}", uri.path().trim_end_matches('/'));
+    Ok((StatusCode::CREATED, [location(&path)]).into_response())
+}
+
+pub async fn delete_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r, reference, tag)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, p, &r, Resource::Tag, Action::Delete).await?;
+    let name: Tag = tag.parse().map_err(|e| bad_request(format!("invalid tag name: {e}")))?;
+    let a = load(&state, &t, &reference).await?;
+    let missing = || not_found(format!("tag {name} of artifact {}@{} not found", t.repo, a.digest));
+    if !a.tags.iter().any(|x| x.name == name.as_str()) {
+        return Err(missing());
+    }
+    match state.registry.delete_manifest(&t.repo, &Reference::Tag(name.clone())).await {
+        Ok(()) => {}
+        Err(CoreError::ManifestUnknown(_)) => return Err(missing()),
+        Err(e) => return Err(e.into()),
+    }
+    audit(&state, &caller, t.project.id, "delete", "tag", &format!("{}:{name}", t.repo)).await;
+    Ok(ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(artifact_kind(OCI_CONFIG), "IMAGE");
+        assert_eq!(artifact_kind(DOCKER_CONFIG), "IMAGE");
+        assert_eq!(artifact_kind("application/vnd.oci.image.index.v1+json"), "IMAGE");
+        assert_eq!(artifact_kind(HELM_CONFIG), "CHART");
+        assert_eq!(artifact_kind("application/vnd.caicloud.model.config.v1alpha1+json"), "MODEL");
+        assert_eq!(artifact_kind("application/vnd.a.b.c.config.v1+json"), "B.C");
+        assert_eq!(artifact_kind("application/vnd.oci.empty.v1+json"), "UNKNOWN");
+        assert_eq!(artifact_kind("text/plain"), "UNKNOWN");
+    }
+
+    #[test]
+    fn image_attrs_fall_back_to_author_labels() {
+        let config: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "architecture": "arm64", "os": "linux", "created": "2024-01-02T03:04:05Z",
+            "config": {"Labels": {"maintainer": "ops@example.com"}}
+        }))
+        .unwrap();
+        let a = image_attrs(&config);
+        assert_eq!(a["architecture"], "arm64");
+        assert_eq!(a["author"], "ops@example.com");
+        assert_eq!(a["created"], "2024-01-02T03:04:05Z");
+        let a = image_attrs(&Map::new());
+        assert_eq!(a["created"], Value::Null);
+        assert_eq!(a["config"], serde_json::json!({}));
+    }
+}
