@@ -13,6 +13,7 @@ mod dto;
 mod errors;
 mod json;
 mod members;
+mod openapi;
 mod projects;
 mod query;
 mod repositories;
@@ -28,7 +29,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, any, delete, get, post, put};
+use axum::routing::{MethodRouter, any, get, post};
 use axum::{Extension, Router};
 use serde::Serialize;
 
@@ -47,62 +48,59 @@ fn api(path: &str) -> String {
     format!("{API}{path}")
 }
 
+/// One table drives both the router and the published OpenAPI document, so the document
+/// lists exactly what is served: `path => [method handler "summary", …]`.
+macro_rules! endpoints {
+    ($($path:literal => [$($method:ident $handler:path, $summary:literal);+ $(;)?]),+ $(,)?) => {
+        pub const OPERATIONS: &[openapi::Operation] = &[
+            $($(openapi::Operation { method: stringify!($method), path: $path, summary: $summary },)+)+
+        ];
+
+        fn api_routes(m: impl Fn(MethodRouter<AppState>) -> MethodRouter<AppState>) -> Router<AppState> {
+            Router::new()$(.route(&api($path), m(MethodRouter::new()$(.$method($handler))+)))+
+        }
+    };
+}
+
+endpoints! {
+    "/ping" => [get system::ping, "Ping the API (text Pong)"],
+    "/health" => [get system::health, "Health of each component; 503 when unhealthy"],
+    "/systeminfo" => [get system::systeminfo, "System information (less for anonymous callers)"],
+    "/openapi.json" => [get openapi::serve, "This document"],
+    "/users" => [get users::list, "List users"; post users::create, "Create a user"],
+    "/users/current" => [get users::current, "The calling user"],
+    "/users/search" => [get users::search, "Search users by name"],
+    "/users/current/permissions" => [get users::permissions, "The caller's permissions in a scope"],
+    "/users/{user_id}" => [get users::get, "Get a user"; put users::update, "Update a user's profile"; delete users::delete, "Delete a user"],
+    "/users/{user_id}/password" => [put users::password, "Change a password"],
+    "/users/{user_id}/sysadmin" => [put users::sysadmin, "Grant or revoke system administrator"],
+    "/projects" => [get projects::list, "List projects"; post projects::create, "Create a project"; head projects::head, "Check whether a project name exists"],
+    "/projects/{project}" => [get projects::get, "Get a project"; put projects::update, "Update a project"; delete projects::delete, "Delete an empty project"],
+    "/projects/{project}/summary" => [get projects::summary, "Project summary"],
+    "/projects/{project}/metadatas" => [get projects::metadata_list, "List project metadata"; post projects::metadata_add, "Add project metadata"],
+    "/projects/{project}/metadatas/" => [get projects::metadata_list, "List project metadata"; post projects::metadata_add, "Add project metadata"],
+    "/projects/{project}/metadatas/{name}" => [get projects::metadata_get, "Get one metadata value"; put projects::metadata_update, "Update one metadata value"; delete projects::metadata_delete, "Delete one metadata value"],
+    "/projects/{project}/members" => [get members::list, "List members"; post members::create, "Add a member"],
+    "/projects/{project}/members/{mid}" => [get members::get, "Get a member"; put members::update, "Change a member's role"; delete members::delete, "Remove a member"],
+    "/projects/{project}/logs" => [get audit::project_logs, "A project's audit log"],
+    "/repositories" => [get repositories::list_all, "List repositories the caller can see"],
+    "/projects/{project}/repositories" => [get repositories::list, "List a project's repositories"],
+    "/projects/{project}/repositories/{repository}" => [get repositories::get, "Get a repository"; put repositories::update, "Update a repository's description"; delete repositories::delete, "Delete a repository"],
+    "/projects/{project}/repositories/{repository}/artifacts" => [get artifacts::list, "List artifacts"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}" => [get artifacts::get, "Get an artifact by tag or digest"; delete artifacts::delete, "Delete an artifact and its tags"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags" => [get artifacts::list_tags, "List an artifact's tags"; post artifacts::create_tag, "Tag an artifact"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}" => [delete artifacts::delete_tag, "Remove a tag"],
+    "/robots" => [get robots::list, "List robot accounts"; post robots::create, "Create a robot account"],
+    "/robots/{robot_id}" => [get robots::get, "Get a robot account"; put robots::update, "Update a robot account"; patch robots::refresh, "Refresh or set a robot secret"; delete robots::delete, "Delete a robot account"],
+    "/audit-logs" => [get audit::list, "The audit log"],
+}
+
 /// The management API's routes, to merge into the main router. (Not nested: handlers see
 /// the full path, which the `Link` header repeats.)
 pub fn router(state: &AppState) -> Router<AppState> {
     let keys = Arc::new(session::Keys::new(state));
     let m = |r: MethodRouter<AppState>| r.fallback(method_not_allowed);
-    Router::new()
-        .route(&api("/ping"), m(get(system::ping)))
-        .route(&api("/health"), m(get(system::health)))
-        .route(&api("/systeminfo"), m(get(system::systeminfo)))
-        .route(&api("/users"), m(get(users::list).post(users::create)))
-        .route(&api("/users/current"), m(get(users::current)))
-        .route(&api("/users/search"), m(get(users::search)))
-        .route(&api("/users/current/permissions"), m(get(users::permissions)))
-        .route(&api("/users/{user_id}"), m(get(users::get).put(users::update).delete(users::delete)))
-        .route(&api("/users/{user_id}/password"), m(put(users::password)))
-        .route(&api("/users/{user_id}/sysadmin"), m(put(users::sysadmin)))
-        .route(&api("/projects"), m(get(projects::list).post(projects::create).head(projects::head)))
-        .route(&api("/projects/{project}"), m(get(projects::get).put(projects::update).delete(projects::delete)))
-        .route(&api("/projects/{project}/summary"), m(get(projects::summary)))
-        .route(&api("/projects/{project}/metadatas"), m(get(projects::metadata_list).post(projects::metadata_add)))
-        .route(&api("/projects/{project}/metadatas/"), m(get(projects::metadata_list).post(projects::metadata_add)))
-        .route(
-            &api("/projects/{project}/metadatas/{name}"),
-            m(get(projects::metadata_get).put(projects::metadata_update).delete(projects::metadata_delete)),
-        )
-        .route(&api("/projects/{project}/members"), m(get(members::list).post(members::create)))
-        .route(
-            &api("/projects/{project}/members/{mid}"),
-            m(get(members::get).put(members::update).delete(members::delete)),
-        )
-        .route(&api("/projects/{project}/logs"), m(get(audit::project_logs)))
-        .route(&api("/repositories"), m(get(repositories::list_all)))
-        .route(&api("/projects/{project}/repositories"), m(get(repositories::list)))
-        .route(
-            &api("/projects/{project}/repositories/{repository}"),
-            m(get(repositories::get).put(repositories::update).delete(repositories::delete)),
-        )
-        .route(&api("/projects/{project}/repositories/{repository}/artifacts"), m(get(artifacts::list)))
-        .route(
-            &api("/projects/{project}/repositories/{repository}/artifacts/{reference}"),
-            m(get(artifacts::get).delete(artifacts::delete)),
-        )
-        .route(
-            &api("/projects/{project}/repositories/{repository}/artifacts/{reference}/tags"),
-            m(get(artifacts::list_tags).post(artifacts::create_tag)),
-        )
-        .route(
-            &api("/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}"),
-            m(delete(artifacts::delete_tag)),
-        )
-        .route(&api("/robots"), m(get(robots::list).post(robots::create)))
-        .route(
-            &api("/robots/{robot_id}"),
-            m(get(robots::get).put(robots::update).patch(robots::refresh).delete(robots::delete)),
-        )
-        .route(&api("/audit-logs"), m(get(audit::list)))
+    api_routes(m)
         .route(API, any(unknown_endpoint))
         .route(&api("/{*rest}"), any(unknown_endpoint))
         .route("/api/version", m(get(system::version)))

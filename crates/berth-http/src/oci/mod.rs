@@ -68,8 +68,16 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
     {
         // Off the request path: the client has its answer; a lost audit row is logged.
         let auth = state.auth.clone();
+        let catalog = state.catalog.clone();
         let username = principal.name().to_string();
-        tokio::spawn(async move { auth.record_artifact_event(operation, &repo, &reference, &username).await });
+        tokio::spawn(async move {
+            if operation == "pull"
+                && let Err(e) = catalog.increment_pull_count(&repo).await
+            {
+                tracing::warn!(error = %e, %repo, "could not count a pull");
+            }
+            auth.record_artifact_event(operation, &repo, &reference, &username).await
+        });
     }
     result
 }

@@ -1005,3 +1005,38 @@ async fn bad_input() {
     let r = get(&s, "/api/v2.0/users/current/permissions?scope=/project/1&relative=maybe", &admin()).await;
     expect_error(r, 400, "BAD_REQUEST").await;
 }
+
+/// The published OpenAPI document lists what is served: every documented operation is
+/// routed (never "no such API endpoint" or 405), and undocumented paths are not.
+#[tokio::test]
+async fn openapi_document_matches_the_routes() {
+    let s = Server::start_harbor();
+    let r = get(&s, "/api/v2.0/openapi.json", &Who::Anon).await;
+    assert_eq!(r.status(), 200);
+    let doc = body_json(r).await;
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 25, "{}", paths.len());
+    for (path, methods) in paths {
+        let concrete = path
+            .replace("{project}", "library")
+            .replace("{repository}", "nothing")
+            .replace("{reference}", "latest")
+            .replace("{tag}", "t")
+            .replace("{name}", "public")
+            .replace("{user_id}", "1")
+            .replace("{mid}", "1")
+            .replace("{robot_id}", "1");
+        for method in methods.as_object().unwrap().keys() {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = call(&s, m.clone(), &format!("/api/v2.0{concrete}"), &admin(), None).await;
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            assert_ne!(status, 405, "{method} {path} is documented but not routed");
+            assert!(!text.contains("no such API endpoint"), "{method} {path} is documented but not routed");
+        }
+    }
+    let r = get(&s, "/api/v2.0/not-a-thing", &admin()).await;
+    assert_eq!(r.status(), 404);
+    assert!(!paths.contains_key("/not-a-thing"));
+}
