@@ -277,7 +277,7 @@ impl Server {
                 l.contains("error") || l.contains("panic") || l.contains("fatal")
             })
             .take(max)
-            .map(|l| l.chars().take(300).collect())
+            .map(|l| strip_ansi(l).chars().take(300).collect())
             .collect()
     }
 
@@ -300,6 +300,24 @@ impl Drop for Server {
             let _ = fs::remove_dir_all(&dir);
         }
     }
+}
+
+/// Removes ANSI colour sequences (`ESC [ ... letter`) from a log line.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn distribution_config(data: &Path, port: u16) -> String {
@@ -332,4 +350,24 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Result<u64> {
         }
     }
     bail!("{field} not in /proc/{pid}/status")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansi_sequences_are_stripped() {
+        assert_eq!(strip_ansi("\x1b[2mtime\x1b[0m \x1b[33m WARN\x1b[0m msg"), "time  WARN msg");
+    }
+
+    #[test]
+    fn specs_parse() {
+        let s = Spec::parse("distribution:/usr/bin/docker-registry", Kind::Berth).unwrap().unwrap();
+        assert_eq!(s.kind, Kind::Distribution);
+        assert!(Spec::parse("none", Kind::Berth).unwrap().is_none());
+        let s = Spec::parse("url:http://127.0.0.1:5000/", Kind::Berth).unwrap().unwrap();
+        assert_eq!(s.url_addr, Some("127.0.0.1:5000".parse().unwrap()));
+        assert!(Spec::parse("url:http://10.0.0.1:5000", Kind::Berth).is_err());
+    }
 }
