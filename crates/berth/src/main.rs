@@ -99,7 +99,12 @@ fn load(common: &Common, listen: Option<String>) -> Result<Config, ExitCode> {
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    // Colours only for a terminal: log files and journald get plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if cfg.log.format == "json" {
         builder.json().init();
     } else {
@@ -223,7 +228,9 @@ async fn shutdown_signal() {
 }
 
 async fn purge_stale_uploads(registry: Arc<Registry>, max_idle_hours: u64) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    // First pass a minute after start (leftovers of a crash), then every ten minutes; never
+    // during start-up or shutdown, when the runtime may cancel it midway.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), Duration::from_secs(600));
     loop {
         tick.tick().await;
         match registry.purge_stale_uploads(max_idle_hours as i64 * 3600).await {
