@@ -53,6 +53,26 @@ pub async fn catalog_conformance(meta: Arc<dyn MetaStore>, catalog: Arc<dyn Cata
     tags(&cx, &w).await;
     tag_race(&cx).await;
     deletion(&cx, &w).await;
+    storage(&cx).await;
+}
+
+/// `storage_usage`: distinct live blobs linked to the project's repositories, each once.
+async fn storage(cx: &Cx) {
+    let project = format!("{}q", cx.prefix);
+    let repo = |n: &str| -> RepoName { format!("{project}/{n}").parse().expect("test repository name") };
+    let (one, two) = (repo("one"), repo("two"));
+    assert_eq!(cx.cat.storage_usage(Some(&project)).await.unwrap(), 0, "nothing pushed yet");
+    let (a, b, c) = (cx.blob("su-a", 100), cx.blob("su-b", 2_000), cx.blob("su-c", 30_000));
+    cx.commit(&one, &a).await;
+    cx.commit(&one, &b).await;
+    assert_eq!(cx.meta.mount_blob(&one, &two, &b.digest).await.unwrap(), Some(b.clone()));
+    cx.commit(&two, &c).await;
+    assert_eq!(cx.cat.storage_usage(Some(&project)).await.unwrap(), 32_100, "b counts once");
+    assert!(cx.cat.storage_usage(None).await.unwrap() >= 32_100);
+    assert_eq!(cx.cat.delete_repository(&one).await.unwrap(), Some(0));
+    assert_eq!(cx.cat.storage_usage(Some(&project)).await.unwrap(), 32_000, "a is no longer linked");
+    assert_eq!(cx.cat.delete_repository(&two).await.unwrap(), Some(0));
+    assert_eq!(cx.cat.storage_usage(Some(&project)).await.unwrap(), 0);
 }
 
 struct Cx {

@@ -129,6 +129,10 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn delete_repository(&self, repo: &RepoName) -> StoreResult<Option<u64>>;
     /// Counts a pull; `false` if the repository does not exist.
     async fn increment_pull_count(&self, repo: &RepoName) -> StoreResult<bool>;
+    /// Bytes of storage used: the sum of the sizes of the distinct live blobs linked to
+    /// repositories named `<project>/…` (`Some`), or to any repository (`None`). A blob
+    /// linked to several repositories counts once.
+    async fn storage_usage(&self, project: Option<&str>) -> StoreResult<u64>;
 
     // --- artifacts ---
     /// Listed artifacts of a repository, newest first (push time, then id, descending),

@@ -9,6 +9,7 @@
 
 mod artifacts;
 mod audit;
+mod configurations;
 mod dto;
 mod errors;
 mod json;
@@ -16,8 +17,10 @@ mod members;
 mod openapi;
 mod projects;
 mod query;
+mod quotas;
 mod repositories;
 mod robots;
+mod search;
 mod session;
 mod system;
 mod users;
@@ -93,6 +96,11 @@ endpoints! {
     "/robots" => [get robots::list, "List robot accounts"; post robots::create, "Create a robot account"],
     "/robots/{robot_id}" => [get robots::get, "Get a robot account"; put robots::update, "Update a robot account"; patch robots::refresh, "Refresh or set a robot secret"; delete robots::delete, "Delete a robot account"],
     "/audit-logs" => [get audit::list, "The audit log"],
+    "/search" => [get search::search, "Search projects and repositories the caller can see"],
+    "/statistics" => [get search::statistics, "Project, repository and storage counts over the caller's projects"],
+    "/quotas" => [get quotas::list, "List project quotas"],
+    "/quotas/{id}" => [get quotas::get, "Get a project's quota"],
+    "/configurations" => [get configurations::get, "System configuration (read only)"; put configurations::update, "Refuses changes: settings come from the configuration file"],
 }
 
 /// The management API's routes, to merge into the main router. (Not nested: handlers see

@@ -8,5 +8,6 @@ mod crash;
 mod e2e_login;
 mod harbor_api;
 mod harbor_artifacts;
+mod harbor_misc;
 mod oci_api;
 mod support;

@@ -1,0 +1,294 @@
+//! Harbor's search, statistics, quota and configuration API against the real binary in
+//! Harbor mode: what each caller may see, byte counts that match what was pushed over /v2,
+//! usage after a repository is deleted, and configuration changes refused by name.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Passes Harbor's password policy.
+const PW: &str = "Passw0rd1";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+type Who = Option<(String, String)>;
+
+fn admin() -> Who {
+    Some(("admin".into(), ADMIN_PASSWORD.into()))
+}
+
+fn user(name: &str) -> Who {
+    Some((name.into(), PW.into()))
+}
+
+async fn call(s: &Server, method: Method, path: &str, who: &Who, body: Option<&Value>) -> reqwest::Response {
+    let mut r = client().request(method, s.url(path));
+    if let Some((u, p)) = who {
+        r = r.basic_auth(u, Some(p));
+    }
+    if let Some(b) = body {
+        r = r.header("content-type", "application/json").body(b.to_string());
+    }
+    r.send().await.unwrap()
+}
+
+async fn ok_json(s: &Server, path: &str, who: &Who) -> Value {
+    let r = call(s, Method::GET, path, who, None).await;
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "GET {path} as {who:?}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts the status and Harbor's error envelope; returns the message.
+async fn expect_error(r: reqwest::Response, status: u16) -> String {
+    let st = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(st, status, "status; body {text}");
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    v["errors"][0]["message"].as_str().expect("message").to_string()
+}
+
+async fn status(s: &Server, method: Method, path: &str, who: &Who, body: Option<&Value>) -> u16 {
+    call(s, method, path, who, body).await.status().as_u16()
+}
+
+async fn create_user(s: &Server, name: &str) {
+    let body = json!({"username": name, "email": format!("{name}@example.com"), "realname": name, "password": PW});
+    let r = call(s, Method::POST, "/api/v2.0/users", &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201, "create user {name}: {:?}", r.text().await);
+}
+
+/// Creates a project; returns its id.
+async fn create_project(s: &Server, name: &str, public: bool) -> i64 {
+    let body = json!({"project_name": name, "metadata": {"public": public.to_string()}});
+    let r = call(s, Method::POST, "/api/v2.0/projects", &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201, "create project {name}: {:?}", r.text().await);
+    ok_json(s, &format!("/api/v2.0/projects/{name}"), &admin()).await["project_id"].as_i64().unwrap()
+}
+
+async fn add_member(s: &Server, project: &str, user: &str, role: i64) {
+    let body = json!({"role_id": role, "member_user": {"username": user}});
+    let r = call(s, Method::POST, &format!("/api/v2.0/projects/{project}/members"), &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201, "add {user}: {:?}", r.text().await);
+}
+
+async fn push_blob_admin(s: &Server, repo: &str, bytes: &[u8]) -> String {
+    let d = sha256(bytes);
+    let url = s.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}"));
+    let r = client().post(url).basic_auth("admin", Some(ADMIN_PASSWORD)).body(bytes.to_vec()).send().await.unwrap();
+    assert_eq!(r.status(), 201, "push blob to {repo}");
+    d
+}
+
+/// Pushes an image of the given config and layer bytes as admin, tagged `v1`.
+async fn push_image_admin(s: &Server, repo: &str, config: &[u8], layer: &[u8]) {
+    let cd = push_blob_admin(s, repo, config).await;
+    let ld = push_blob_admin(s, repo, layer).await;
+    let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    let r = client()
+        .put(s.url(&format!("/v2/{repo}/manifests/v1")))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .header("content-type", OCI_MANIFEST)
+        .body(m)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "push manifest to {repo}: {:?}", r.text().await);
+}
+
+fn names(v: &Value, key: &str, field: &str) -> Vec<String> {
+    let mut out: Vec<String> = v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} is a list: {v}"))
+        .iter()
+        .map(|x| x[field].as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+struct World {
+    pub_id: i64,
+    priv_id: i64,
+    /// Bytes of distinct blobs per image part.
+    a: u64,
+    b: u64,
+    c: u64,
+    shared: u64,
+    l2: u64,
+}
+
+/// Projects `srchpub` (public) and `srchpriv` (private, alice a developer); bob is in
+/// nothing. Images: srchpub/app (config a + shared layer), srchpriv/app (config b + the
+/// same shared layer), srchpriv/tool (config c + layer l2).
+async fn world(s: &Server) -> World {
+    create_user(s, "alice").await;
+    create_user(s, "bob").await;
+    let pub_id = create_project(s, "srchpub", true).await;
+    let priv_id = create_project(s, "srchpriv", false).await;
+    add_member(s, "srchpriv", "alice", 2).await;
+    let (a, b, c) = (br#"{"seed":"a"}"#.as_slice(), br#"{"seed":"bb"}"#.as_slice(), br#"{"seed":"ccc"}"#.as_slice());
+    let shared = b"a layer both projects share".as_slice();
+    let l2 = b"the tool's own layer, a little longer".as_slice();
+    push_image_admin(s, "srchpub/app", a, shared).await;
+    push_image_admin(s, "srchpriv/app", b, shared).await;
+    push_image_admin(s, "srchpriv/tool", c, l2).await;
+    let n = |x: &[u8]| x.len() as u64;
+    World { pub_id, priv_id, a: n(a), b: n(b), c: n(c), shared: n(shared), l2: n(l2) }
+}
+
+#[tokio::test]
+async fn search_statistics_quotas_and_configurations() {
+    let s = Server::start_harbor();
+    let w = world(&s).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+
+    // --- search: only what the caller may see ---
+    let v = ok_json(&s, "/api/v2.0/search?q=SRCH", &None).await;
+    assert_eq!(names(&v, "project", "name"), ["srchpub"], "anonymous: public projects only; {v}");
+    assert_eq!(names(&v, "repository", "repository_name"), ["srchpub/app"]);
+    let r = &v["repository"][0];
+    assert_eq!(r["project_name"], "srchpub");
+    assert_eq!(r["project_id"], w.pub_id);
+    assert_eq!(r["project_public"], true);
+    assert_eq!(r["artifact_count"], 1);
+    assert_eq!(r["pull_count"], 0);
+    assert_eq!(v["project"][0]["project_id"], w.pub_id);
+    assert_eq!(v["project"][0]["repo_count"], 1);
+    assert_eq!(v["project"][0]["metadata"]["public"], "true");
+
+    let v = ok_json(&s, "/api/v2.0/search?q=srch", &bob).await;
+    assert_eq!(names(&v, "project", "name"), ["srchpub"], "an outsider sees public projects only");
+    assert_eq!(names(&v, "repository", "repository_name"), ["srchpub/app"]);
+
+    let v = ok_json(&s, "/api/v2.0/search?q=srch", &alice).await;
+    assert_eq!(names(&v, "project", "name"), ["srchpriv", "srchpub"]);
+    assert_eq!(names(&v, "repository", "repository_name"), ["srchpriv/app", "srchpriv/tool", "srchpub/app"]);
+    let mine = v["project"].as_array().unwrap().iter().find(|p| p["name"] == "srchpriv").unwrap();
+    assert_eq!(mine["current_user_role_id"], 2);
+    let tool = v["repository"].as_array().unwrap().iter().find(|r| r["repository_name"] == "srchpriv/tool").unwrap();
+    assert_eq!((tool["project_id"].as_i64(), &tool["project_public"]), (Some(w.priv_id), &json!(false)));
+
+    let v = ok_json(&s, "/api/v2.0/search?q=tool", &admin()).await;
+    assert_eq!(names(&v, "project", "name"), Vec::<String>::new());
+    assert_eq!(names(&v, "repository", "repository_name"), ["srchpriv/tool"]);
+    let v = ok_json(&s, "/api/v2.0/search?q=tool", &None).await;
+    assert_eq!(v, json!({"project": [], "repository": []}));
+    expect_error(call(&s, Method::GET, "/api/v2.0/search", &alice, None).await, 400).await;
+
+    // --- statistics ---
+    expect_error(call(&s, Method::GET, "/api/v2.0/statistics", &None, None).await, 401).await;
+    let all = ok_json(&s, "/api/v2.0/projects?page_size=100", &admin()).await;
+    let all = all.as_array().unwrap();
+    let public_projects = all.iter().filter(|p| p["metadata"]["public"] == "true").count() as u64;
+    let private_projects = all.len() as u64 - public_projects;
+    let stored = w.a + w.b + w.c + w.shared + w.l2;
+    let v = ok_json(&s, "/api/v2.0/statistics", &admin()).await;
+    assert_eq!(
+        v,
+        json!({
+            "private_project_count": private_projects, "private_repo_count": 2,
+            "public_project_count": public_projects, "public_repo_count": 1,
+            "total_project_count": all.len(), "total_repo_count": 3,
+            "total_storage_consumption": stored,
+        }),
+        "the shared layer counts once"
+    );
+    let v = ok_json(&s, "/api/v2.0/statistics", &alice).await;
+    assert_eq!(
+        v,
+        json!({
+            "private_project_count": 1, "private_repo_count": 2,
+            "public_project_count": public_projects, "public_repo_count": 1,
+            "total_project_count": public_projects + 1, "total_repo_count": 3,
+        }),
+        "members see their projects and public ones, and no storage"
+    );
+    let v = ok_json(&s, "/api/v2.0/statistics", &bob).await;
+    assert_eq!((v["private_project_count"].as_u64(), v["private_repo_count"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(v["public_repo_count"], 1);
+    assert!(v.get("total_storage_consumption").is_none());
+
+    // --- quotas ---
+    let priv_used = w.b + w.shared + w.c + w.l2;
+    let pub_used = w.a + w.shared;
+    let q = ok_json(&s, &format!("/api/v2.0/quotas/{}", w.priv_id), &admin()).await;
+    assert_eq!(q["id"], w.priv_id);
+    assert_eq!(q["ref"], json!({"id": w.priv_id, "name": "srchpriv", "owner_name": "admin"}));
+    assert_eq!(q["hard"], json!({"storage": -1}));
+    assert_eq!(q["used"], json!({"storage": priv_used}));
+    assert!(q["creation_time"].is_string() && q["update_time"].is_string());
+    let path = format!("/api/v2.0/quotas?reference=project&reference_id={}", w.pub_id);
+    let list = ok_json(&s, &path, &admin()).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["used"]["storage"], pub_used);
+    let r = call(&s, Method::GET, "/api/v2.0/quotas?sort=-used.storage&page_size=100", &admin(), None).await;
+    assert_eq!(r.headers()["x-total-count"].to_str().unwrap(), all.len().to_string());
+    let list: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(list[0]["ref"]["name"], "srchpriv", "largest first");
+    assert_eq!(list[1]["ref"]["name"], "srchpub");
+
+    // Members may read their project's quota; nobody else, and only admins list them all.
+    let q = ok_json(&s, &format!("/api/v2.0/quotas/{}", w.priv_id), &alice).await;
+    assert_eq!(q["used"]["storage"], priv_used);
+    let path = format!("/api/v2.0/quotas?reference=project&reference_id={}", w.priv_id);
+    assert_eq!(ok_json(&s, &path, &alice).await[0]["id"], w.priv_id);
+    assert_eq!(status(&s, Method::GET, "/api/v2.0/quotas", &alice, None).await, 403);
+    assert_eq!(status(&s, Method::GET, &format!("/api/v2.0/quotas/{}", w.priv_id), &bob, None).await, 403);
+    assert_eq!(status(&s, Method::GET, &path, &bob, None).await, 403);
+    assert_eq!(status(&s, Method::GET, &format!("/api/v2.0/quotas/{}", w.priv_id), &None, None).await, 401);
+    assert_eq!(status(&s, Method::GET, "/api/v2.0/quotas", &None, None).await, 401);
+    assert_eq!(status(&s, Method::GET, "/api/v2.0/quotas/999999", &admin(), None).await, 404);
+
+    // Deleting a repository frees what only it linked; the shared layer stays counted.
+    let r = call(&s, Method::DELETE, "/api/v2.0/projects/srchpriv/repositories/tool", &admin(), None).await;
+    assert_eq!(r.status(), 200);
+    let q = ok_json(&s, &format!("/api/v2.0/quotas/{}", w.priv_id), &admin()).await;
+    assert_eq!(q["used"]["storage"], w.b + w.shared);
+    let q = ok_json(&s, &format!("/api/v2.0/quotas/{}", w.pub_id), &admin()).await;
+    assert_eq!(q["used"]["storage"], pub_used);
+    let v = ok_json(&s, "/api/v2.0/statistics", &admin()).await;
+    assert_eq!(v["total_storage_consumption"], w.a + w.b + w.shared);
+    assert_eq!((v["private_repo_count"].as_u64(), v["total_repo_count"].as_u64()), (Some(1), Some(2)));
+
+    // --- configurations ---
+    let c = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
+    assert_eq!(c["auth_mode"], json!({"value": "db_auth", "editable": false}));
+    assert_eq!(c["self_registration"], json!({"value": false, "editable": false}));
+    assert_eq!(c["project_creation_restriction"], json!({"value": "everyone", "editable": false}));
+    assert_eq!(c["read_only"], json!({"value": false, "editable": false}));
+    assert_eq!(c["robot_name_prefix"], json!({"value": "robot$", "editable": false}));
+    let ttl = c["token_expiration"]["value"].as_i64().expect("token_expiration is minutes");
+    assert!(ttl > 0);
+    assert_eq!(c.as_object().unwrap().len(), 6);
+
+    let same = json!({"auth_mode": "db_auth", "token_expiration": ttl, "read_only": false});
+    assert_eq!(status(&s, Method::PUT, "/api/v2.0/configurations", &admin(), Some(&same)).await, 200);
+    for (key, value) in
+        [("self_registration", json!(true)), ("token_expiration", json!(ttl + 1)), ("auth_mode", json!("ldap_auth"))]
+    {
+        let body = json!({ key: value });
+        let msg =
+            expect_error(call(&s, Method::PUT, "/api/v2.0/configurations", &admin(), Some(&body)).await, 400).await;
+        assert_eq!(
+            msg,
+            format!("{key} cannot be changed through the API in this version; set it in the configuration file")
+        );
+    }
+    let body = json!({"email_host": "smtp.example.com"});
+    let msg = expect_error(call(&s, Method::PUT, "/api/v2.0/configurations", &admin(), Some(&body)).await, 400).await;
+    assert!(msg.contains("email_host"), "{msg}");
+    let c2 = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
+    assert_eq!(c2, c, "nothing changed");
+    for (who, code) in [(alice.clone(), 403), (None, 401)] {
+        assert_eq!(status(&s, Method::GET, "/api/v2.0/configurations", &who, None).await, code);
+        assert_eq!(status(&s, Method::PUT, "/api/v2.0/configurations", &who, Some(&same)).await, code);
+    }
+
+    // All of it is in the published document.
+    let doc = ok_json(&s, "/api/v2.0/openapi.json", &None).await;
+    for p in ["/search", "/statistics", "/quotas", "/quotas/{id}", "/configurations"] {
+        assert!(doc["paths"].get(p).is_some(), "{p} in the OpenAPI document");
+    }
+}
