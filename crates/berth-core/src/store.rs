@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod identity;
+pub mod labels;
 
 use async_trait::async_trait;
 

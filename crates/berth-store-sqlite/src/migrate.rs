@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_identity.sql")),
     (3, include_str!("../migrations/0003_catalog.sql")),
+    (4, include_str!("../migrations/0004_labels.sql")),
 ];
 
 /// The newest schema version this binary can run against.

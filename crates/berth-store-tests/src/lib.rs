@@ -16,6 +16,7 @@
 
 mod catalog;
 mod identity;
+mod labels;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use bytes::Bytes;
 
 pub use catalog::catalog_conformance;
 pub use identity::identity_conformance;
+pub use labels::labels_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

@@ -13,6 +13,7 @@ mod configurations;
 mod dto;
 mod errors;
 mod json;
+mod labels;
 mod members;
 mod openapi;
 mod projects;
@@ -93,6 +94,10 @@ endpoints! {
     "/projects/{project}/repositories/{repository}/artifacts/{reference}" => [get artifacts::get, "Get an artifact by tag or digest"; delete artifacts::delete, "Delete an artifact and its tags"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags" => [get artifacts::list_tags, "List an artifact's tags"; post artifacts::create_tag, "Tag an artifact"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}" => [delete artifacts::delete_tag, "Remove a tag"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/labels" => [post labels::attach, "Add a label to an artifact"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/labels/{label_id}" => [delete labels::detach, "Remove a label from an artifact"],
+    "/labels" => [get labels::list, "List global or project labels"; post labels::create, "Create a label"],
+    "/labels/{id}" => [get labels::get, "Get a label"; put labels::update, "Update a label"; delete labels::delete, "Delete a label"],
     "/robots" => [get robots::list, "List robot accounts"; post robots::create, "Create a robot account"],
     "/robots/{robot_id}" => [get robots::get, "Get a robot account"; put robots::update, "Update a robot account"; patch robots::refresh, "Refresh or set a robot secret"; delete robots::delete, "Delete a robot account"],
     "/audit-logs" => [get audit::list, "The audit log"],

@@ -8,6 +8,7 @@ mod crash;
 mod e2e_login;
 mod harbor_api;
 mod harbor_artifacts;
+mod harbor_labels;
 mod harbor_misc;
 mod oci_api;
 mod support;
