@@ -25,6 +25,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Harbor's views of repositories and artifacts (the `/api/v2.0` listings).
     pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
+    /// Harbor's labels (global and per project) and their attachments to artifacts.
+    pub labels: Arc<dyn berth_core::store::labels::LabelStore>,
     /// Prefix for absolute links (`https://registry.example.com`); empty for relative links,
     /// which never pin a client to one instance behind a load balancer.
     pub external_url: Arc<str>,

@@ -15,6 +15,7 @@ use berth_core::registry::Registry;
 use berth_core::store::MetaStore;
 use berth_core::store::catalog::CatalogStore;
 use berth_core::store::identity::IdentityStore;
+use berth_core::store::labels::LabelStore;
 use berth_http::{AppState, Auth, Mode};
 use berth_token::TokenIssuer;
 
@@ -119,16 +120,20 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let root = cfg.storage_root();
     let blobs = berth_blob::FsBlobStore::open(&root)
         .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?;
-    let (meta, identity, catalog): (Arc<dyn MetaStore>, Arc<dyn IdentityStore>, Arc<dyn CatalogStore>) =
-        match cfg.database_kind().map_err(anyhow::Error::msg)? {
-            DatabaseKind::Sqlite(path) => {
-                let store = Arc::new(
-                    berth_store_sqlite::SqliteStore::open(&path)
-                        .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
-                );
-                (store.clone(), store.clone(), store)
-            }
-        };
+    let (meta, identity, catalog, labels): (
+        Arc<dyn MetaStore>,
+        Arc<dyn IdentityStore>,
+        Arc<dyn CatalogStore>,
+        Arc<dyn LabelStore>,
+    ) = match cfg.database_kind().map_err(anyhow::Error::msg)? {
+        DatabaseKind::Sqlite(path) => {
+            let store = Arc::new(
+                berth_store_sqlite::SqliteStore::open(&path)
+                    .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
+            );
+            (store.clone(), store.clone(), store.clone(), store)
+        }
+    };
     let admin_password = Some(cfg.admin.password.as_str()).filter(|p| !p.is_empty());
     let boot = berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password).await?;
     if let Some(pw) = boot.generated_admin_password {
@@ -152,6 +157,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         registry: registry.clone(),
         auth: Arc::new(auth),
         catalog,
+        labels,
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
     };
 
@@ -230,7 +236,8 @@ async fn shutdown_signal() {
 async fn purge_stale_uploads(registry: Arc<Registry>, max_idle_hours: u64) {
     // First pass a minute after start (leftovers of a crash), then every ten minutes; never
     // during start-up or shutdown, when the runtime may cancel it midway.
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), Duration::from_secs(600));
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), Duration::from_secs(600));
     loop {
         tick.tick().await;
         match registry.purge_stale_uploads(max_idle_hours as i64 * 3600).await {

@@ -4,13 +4,9 @@
 //! Global labels (scope `g`): any authenticated caller may read them; creating, changing
 //! and deleting them takes the system permission `label` (system administrators). Project
 //! labels (scope `p`): the project's RBAC on `label`. Attaching is `artifact-label`.
-//!
-//! The label store is not part of [`AppState`]: it is an `Extension<Arc<dyn LabelStore>>`
-//! layered onto the router; without one every label route answers 503.
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
@@ -28,17 +24,6 @@ use super::repositories::target;
 use super::{Caller, ProjectRef, audit, created, json, ok, page, parse_id, require_project, require_system};
 use crate::AppState;
 use crate::error::ApiError;
-
-/// The label store, as layered onto the router.
-pub type Labels = Arc<dyn LabelStore>;
-
-type Store = Option<Extension<Labels>>;
-
-fn labels(ext: Store) -> Result<Labels, ApiError> {
-    ext.map(|Extension(s)| s).ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "labels are not available on this server")
-    })
-}
 
 /// Harbor's `Label` model.
 #[derive(Debug, Serialize)]
@@ -148,7 +133,13 @@ fn label_error(e: LabelError, what: impl FnOnce() -> String) -> ApiError {
 }
 
 /// The label, if the caller may do `action` on it; 404 (401 for anonymous) if it does not exist.
-async fn load(state: &AppState, caller: &Caller, s: &Labels, raw: &str, action: Action) -> Result<Label, ApiError> {
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    s: &Arc<dyn LabelStore>,
+    raw: &str,
+    action: Action,
+) -> Result<Label, ApiError> {
     let id = parse_id(raw, "id")?;
     match s.label(id).await.map_err(store)? {
         Some(l) => {
@@ -162,8 +153,8 @@ async fn load(state: &AppState, caller: &Caller, s: &Labels, raw: &str, action: 
     }
 }
 
-pub async fn list(State(state): State<AppState>, ext: Store, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
-    let s = labels(ext)?;
+pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
+    let s = state.labels.clone();
     caller.require_authenticated()?;
     let q = ListQuery::parse(uri.query())?;
     let project_id = match q.param("project_id") {
@@ -183,12 +174,11 @@ pub async fn list(State(state): State<AppState>, ext: Store, caller: Caller, uri
 
 pub async fn create(
     State(state): State<AppState>,
-    ext: Store,
     caller: Caller,
     uri: Uri,
     Body(req): Body<LabelReq>,
 ) -> Result<Response, ApiError> {
-    let s = labels(ext)?;
+    let s = state.labels.clone();
     caller.require_authenticated()?;
     let name = req.name.unwrap_or_default();
     check_name(&name)?;
@@ -205,13 +195,8 @@ pub async fn create(
     Ok(created(&format!("{}/{}", uri.path().trim_end_matches('/'), l.id)))
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    ext: Store,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let s = labels(ext)?;
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let s = state.labels.clone();
     let l = load(&state, &caller, &s, &id, Action::Read).await?;
     Ok(json(StatusCode::OK, &label_resp(&l)))
 }
@@ -220,12 +205,11 @@ pub async fn get(
 /// the body is a 400).
 pub async fn update(
     State(state): State<AppState>,
-    ext: Store,
     caller: Caller,
     Path(id): Path<String>,
     Body(req): Body<LabelReq>,
 ) -> Result<Response, ApiError> {
-    let s = labels(ext)?;
+    let s = state.labels.clone();
     let l = load(&state, &caller, &s, &id, Action::Update).await?;
     if req.scope.as_deref().is_some_and(|sc| sc != l.scope.code())
         || req.project_id.is_some_and(|p| p != l.scope.project_id() && !(p == 0 && l.scope == LabelScope::Global))
@@ -243,11 +227,10 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
-    ext: Store,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let s = labels(ext)?;
+    let s = state.labels.clone();
     let l = load(&state, &caller, &s, &id, Action::Delete).await?;
     s.delete_label(l.id).await.map_err(|e| label_error(e, || format!("label {} not found", l.id)))?;
     audit(&state, &caller, l.scope.project_id(), "delete", "label", &l.name).await;
@@ -270,12 +253,11 @@ async fn artifact_digest(
 /// 400 for another project's label, 409 if the artifact already has it.
 pub async fn attach(
     State(state): State<AppState>,
-    ext: Store,
     caller: Caller,
     Path((p, r, reference)): Path<(String, String, String)>,
     Body(req): Body<AttachReq>,
 ) -> Result<Response, ApiError> {
-    let s = labels(ext)?;
+    let s = state.labels.clone();
     let t = target(&state, &caller, p, &r, Resource::ArtifactLabel, Action::Create).await?;
     let id = req.id.ok_or_else(|| bad_request("the label id is required"))?;
     let digest = artifact_digest(&state, &t, &reference).await?;
@@ -295,11 +277,10 @@ pub async fn attach(
 
 pub async fn detach(
     State(state): State<AppState>,
-    ext: Store,
     caller: Caller,
     Path((p, r, reference, label_id)): Path<(String, String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let s = labels(ext)?;
+    let s = state.labels.clone();
     let t = target(&state, &caller, p, &r, Resource::ArtifactLabel, Action::Delete).await?;
     let id = parse_id(&label_id, "label_id")?;
     let digest = artifact_digest(&state, &t, &reference).await?;

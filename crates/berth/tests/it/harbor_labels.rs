@@ -2,9 +2,8 @@
 //! project labels, uniqueness per scope, who may do what, bad input, attaching to and
 //! detaching from artifacts, and deleting a label detaching it everywhere.
 //!
-//! The label store reaches the handlers as an `Extension` layered onto the router, so
-//! these tests build the server in process (same stores and router as the binary), on
-//! an ephemeral port.
+//! These tests build the server in process (the same stores and router as the binary)
+//! on an ephemeral port, so they can also reach the store directly.
 
 use std::sync::Arc;
 
@@ -61,10 +60,10 @@ impl Srv {
             registry: Arc::new(Registry::new(store.clone(), Arc::new(blobs))),
             auth: Arc::new(auth),
             catalog: store.clone(),
+            labels: store.clone(),
             external_url: "".into(),
         };
-        let labels: Arc<dyn LabelStore> = store.clone();
-        let app = berth_http::router(state).layer(axum::Extension(labels));
+        let app = berth_http::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
