@@ -120,7 +120,7 @@ fn sort_key(p: &Project, key: &str) -> SortValue {
 }
 
 /// Harbor's project JSON, with the caller's role and the repository count.
-async fn project_resp(
+pub(super) async fn project_resp(
     state: &AppState,
     caller: &Caller,
     p: &Project,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use berth_core::identity::rbac::{Action, Resource};
 use berth_core::store::identity::{Project, ProjectFilter};
 
-use super::dto::{CveAllowlistResp, ProjectResp, time};
+use super::dto::ProjectResp;
 use super::errors::{bad_request, store};
 use super::query::ALL;
 use super::{Caller, json, system_allows};
@@ -39,41 +39,6 @@ pub async fn visible_projects(
         }
     }
     Ok(out)
-}
-
-/// Harbor's project JSON for one project, with the caller's role and repository count.
-async fn project_json(
-    state: &AppState,
-    caller: &Caller,
-    p: &Project,
-    owners: &mut HashMap<i64, String>,
-) -> Result<ProjectResp, ApiError> {
-    let identity = &state.auth.identity;
-    let owner_name = match owners.get(&p.owner_id) {
-        Some(n) => n.clone(),
-        None => {
-            let n = identity.user(p.owner_id).await.map_err(store)?.map(|u| u.username).unwrap_or_default();
-            owners.insert(p.owner_id, n.clone());
-            n
-        }
-    };
-    let role = match caller.user_id() {
-        Some(uid) => identity.member_role(p.id, uid).await.map_err(store)?,
-        None => None,
-    };
-    Ok(ProjectResp {
-        project_id: p.id,
-        name: p.name.clone(),
-        owner_id: p.owner_id,
-        owner_name,
-        creation_time: time(p.creation_time),
-        update_time: time(p.update_time),
-        repo_count: identity.project_repository_count(&p.name).await.map_err(store)?,
-        current_user_role_id: role,
-        current_user_role_ids: role.into_iter().collect(),
-        metadata: p.metadata.clone(),
-        cve_allowlist: CveAllowlistResp { project_id: p.id, items: Vec::new() },
-    })
 }
 
 #[derive(Debug, Serialize)]
@@ -107,7 +72,7 @@ pub async fn search(State(state): State<AppState>, caller: Caller, uri: Uri) -> 
     let mut project = Vec::new();
     for p in visible_projects(&state, &caller, Resource::Project, Action::Read).await? {
         if p.name.to_ascii_lowercase().contains(&needle) {
-            project.push(project_json(&state, &caller, &p, &mut owners).await?);
+            project.push(super::projects::project_resp(&state, &caller, &p, &mut owners).await?);
         }
     }
 
