@@ -37,6 +37,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
+use crate::refuse::{contains_pattern, limit_offset};
 use crate::{Fail, SqliteStore, now, parse_digest, repo_id, to_u64};
 
 /// How deep `size` follows indexes of indexes. Digests make cycles impossible; this only
@@ -55,26 +56,6 @@ const LISTED: &str = "(EXISTS (SELECT 1 FROM tags lt WHERE lt.manifest_id = m.id
                                        WHERE lc.child_digest = m.digest AND lp.repository_id = m.repository_id))";
 
 // --- helpers ---
-
-/// LIKE pattern matching `s` anywhere, with `ESCAPE '\'`.
-fn contains_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for ch in s.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}
-
-/// LIMIT and OFFSET of a page, clamped to what SQLite takes.
-fn limit_offset(page: &Page) -> (i64, i64) {
-    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    (clamp(page.page_size), clamp(page.offset()))
-}
 
 fn count(c: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u64, Fail> {
     let n: i64 = c.prepare_cached(sql)?.query_row(args, |r| r.get(0))?;

@@ -30,39 +30,23 @@
 //!   salt only when the secret differs from the stored one and is not empty.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use berth_core::store::StoreResult;
 use berth_core::store::identity::{
     AuditEntry, AuditFilter, IdentityError, IdentityResult, IdentityStore, Member, NewProject, NewUser, Page, Project,
     ProjectFilter, Robot, RobotAccess, User, UserUpdate,
 };
-use berth_core::store::{StoreError, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
+use crate::refuse::{contains_pattern, limit_offset};
 use crate::{Fail, SqliteStore, backend, now, to_u64};
 
 /// Harbor's projectAdmin role, given to a project's creator.
 const PROJECT_ADMIN: i64 = 1;
 
-/// Why a write job gave up: a refusal for the caller, or a database failure.
-enum Refuse {
-    No(IdentityError),
-    Db(Fail),
-}
-
-impl From<rusqlite::Error> for Refuse {
-    fn from(e: rusqlite::Error) -> Self {
-        Refuse::Db(Fail::from(e))
-    }
-}
-
-impl From<Fail> for Refuse {
-    fn from(f: Fail) -> Self {
-        Refuse::Db(f)
-    }
-}
+type Refuse = crate::refuse::Refuse<IdentityError>;
 
 fn conflict(field: &'static str, value: &str) -> Refuse {
     Refuse::No(IdentityError::Conflict { field, value: value.to_owned() })
@@ -91,8 +75,6 @@ fn unique_violation(e: rusqlite::Error, columns: &[(&str, &'static str, &str)]) 
 
 /// The failure a refused job reports to the writer, so that its savepoint is rolled
 /// back; the refusal itself travels beside it.
-const REFUSED: &str = "\u{0}identity write refused";
-
 impl SqliteStore {
     /// Runs `f` as one writer job, turning a refusal into the caller's error.
     async fn identity_write<T, F>(&self, f: F) -> IdentityResult<T>
@@ -100,56 +82,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Refuse> + Send + 'static,
     {
-        let refusal: Arc<Mutex<Option<IdentityError>>> = Arc::default();
-        let slot = Arc::clone(&refusal);
-        let out = self
-            .writer
-            .write(move |c| match f(c) {
-                Ok(v) => Ok(v),
-                Err(Refuse::Db(e)) => Err(e),
-                Err(Refuse::No(e)) => {
-                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                    Err(backend(REFUSED))
-                }
-            })
-            .await;
-        match out {
-            Ok(v) => Ok(v),
-            // Only when the job's own answer got through: had its transaction been lost,
-            // the writer would report that instead, and the refusal (possibly about rows
-            // that never got committed) would not stand.
-            Err(StoreError::Backend(m)) if m == REFUSED => Err(refusal
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-                .unwrap_or_else(|| IdentityError::Store(StoreError::Backend("identity write refused".into())))),
-            Err(e) => Err(IdentityError::Store(e)),
-        }
+        self.refusable_write(f).await
     }
 }
 
 // --- helpers ---
-
-/// LIKE pattern matching `s` anywhere, with `ESCAPE '\'`.
-fn contains_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for ch in s.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}
-
-/// LIMIT and OFFSET of a page, clamped to what SQLite takes (a huge page never
-/// overflows; it is simply past the end).
-fn limit_offset(page: &Page) -> (i64, i64) {
-    let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    (clamp(page.page_size), clamp(page.page.saturating_sub(1).saturating_mul(page.page_size)))
-}
 
 fn count(c: &Connection, sql: &str, args: &[Value]) -> Result<u64, Fail> {
     let n: i64 = c.prepare_cached(sql)?.query_row(params_from_iter(args), |r| r.get(0))?;
@@ -932,6 +869,7 @@ impl IdentityStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_core::store::StoreError;
 
     fn db() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();

@@ -4,38 +4,20 @@
 //! its savepoint is rolled back. Attachments point at manifest rows and go away with
 //! the manifest (foreign key cascade) or the label.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use async_trait::async_trait;
+use berth_core::store::StoreResult;
 use berth_core::store::identity::Page;
 use berth_core::store::labels::{
     Label, LabelError, LabelFilter, LabelResult, LabelScope, LabelStore, LabelUpdate, NewLabel,
 };
-use berth_core::store::{StoreError, StoreResult};
 use berth_core::{Digest, RepoName};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
+use crate::refuse::contains_pattern;
 use crate::{Fail, SqliteStore, backend, now, to_u64};
 
-enum Refuse {
-    No(LabelError),
-    Db(Fail),
-}
-
-impl From<rusqlite::Error> for Refuse {
-    fn from(e: rusqlite::Error) -> Self {
-        Refuse::Db(Fail::from(e))
-    }
-}
-
-impl From<Fail> for Refuse {
-    fn from(f: Fail) -> Self {
-        Refuse::Db(f)
-    }
-}
-
-const REFUSED: &str = "\u{0}label write refused";
+type Refuse = crate::refuse::Refuse<LabelError>;
 
 fn name_conflict(name: &str) -> Refuse {
     Refuse::No(LabelError::Conflict { field: "name", value: name.to_owned() })
@@ -58,28 +40,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Refuse> + Send + 'static,
     {
-        let refusal: Arc<Mutex<Option<LabelError>>> = Arc::default();
-        let slot = Arc::clone(&refusal);
-        let out = self
-            .writer
-            .write(move |c| match f(c) {
-                Ok(v) => Ok(v),
-                Err(Refuse::Db(e)) => Err(e),
-                Err(Refuse::No(e)) => {
-                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                    Err(backend(REFUSED))
-                }
-            })
-            .await;
-        match out {
-            Ok(v) => Ok(v),
-            Err(StoreError::Backend(m)) if m == REFUSED => Err(refusal
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-                .unwrap_or_else(|| LabelError::Store(StoreError::Backend("label write refused".into())))),
-            Err(e) => Err(LabelError::Store(e)),
-        }
+        self.refusable_write(f).await
     }
 }
 
@@ -131,19 +92,6 @@ fn manifest_id(c: &Connection, repo: &str, digest: &str) -> Result<Option<i64>, 
     )?
     .query_row([repo, digest], |r| r.get(0))
     .optional()?)
-}
-
-fn contains_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for ch in s.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
 }
 
 #[async_trait]

@@ -12,6 +12,7 @@ mod identity;
 mod labels;
 mod migrate;
 mod pool;
+mod refuse;
 mod writer;
 
 use std::collections::HashSet;
