@@ -214,3 +214,39 @@ async fn skopeo_logs_in_and_pushes_anonymous_pulls_public() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+#[tokio::test]
+async fn tokens_minted_before_a_project_was_recreated_are_refused() {
+    let s = Server::start_harbor();
+    let c = client();
+    let create = || async {
+        let r = c
+            .post(s.url("/api/v2.0/projects"))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .header("content-type", "application/json")
+            .body(r#"{"project_name":"again","metadata":{"public":"false"}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    };
+    create().await;
+    let r = token(&s, Some(("admin", ADMIN_PASSWORD)), &["repository:again/app:pull,push"]).await;
+    let t: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let t = t["token"].as_str().unwrap().to_string();
+    let r = c.post(s.url("/v2/again/app/blobs/uploads/")).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.status(), 202, "the token works for the project it was minted for");
+    let r = c
+        .delete(s.url("/api/v2.0/projects/again"))
+        .header("x-is-resource-name", "true")
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Token times have one-second resolution: the new project must be visibly younger.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    create().await;
+    let r = c.post(s.url("/v2/again/app/blobs/uploads/")).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a token from before the project was re-created is for another project");
+}
