@@ -52,8 +52,8 @@ async fn load(state: &AppState, t: &Target, raw: &str) -> Result<ArtifactInfo, A
     })
 }
 
-/// `with_tag` (default true), `with_label` and the other `with_*` flags (accepted; Berth
-/// has no labels, scans, signatures or accessories to add).
+/// `with_tag` (default true) and the other `with_*` flags (accepted; labels are always
+/// included, and Berth has no scans, signatures or accessories to add yet).
 fn with_tag(q: &ListQuery) -> Result<bool, ApiError> {
     for (k, v) in &q.params {
         if k.starts_with("with_") && parse_bool(v).is_none() {
@@ -167,7 +167,8 @@ fn tag_resp(t: &Target, artifact_id: i64, tag: &berth_core::store::catalog::TagI
     }
 }
 
-async fn artifact_resp(state: &AppState, t: &Target, a: &ArtifactInfo, with_tag: bool) -> ArtifactResp {
+async fn artifact_resp(state: &AppState, t: &Target, a: &ArtifactInfo, with_tag: bool) -> Result<ArtifactResp, ApiError> {
+    let labels = state.labels.labels_of(&t.repo, &a.digest).await.map_err(store)?;
     let parsed = parse_manifest(state, &t.repo, a).await;
     let media_type = match &parsed.config {
         Some((mt, _)) if a.media_type == OCI_MANIFEST || a.media_type == DOCKER_MANIFEST => mt.clone(),
@@ -202,7 +203,7 @@ async fn artifact_resp(state: &AppState, t: &Target, a: &ArtifactInfo, with_tag:
             annotations: r.annotations.clone(),
         })
         .collect();
-    ArtifactResp {
+    Ok(ArtifactResp {
         id: a.id,
         kind,
         media_type,
@@ -219,8 +220,8 @@ async fn artifact_resp(state: &AppState, t: &Target, a: &ArtifactInfo, with_tag:
         annotations,
         references,
         tags: with_tag.then(|| a.tags.iter().map(|tag| tag_resp(t, a.id, tag)).collect()),
-        labels: Vec::new(),
-    }
+        labels: labels.iter().filter_map(|l| serde_json::to_value(super::labels::label_resp(l)).ok()).collect(),
+    })
 }
 
 // --- handlers ---
@@ -295,7 +296,7 @@ pub async fn list(
     };
     let mut body = Vec::with_capacity(artifacts.len());
     for a in &artifacts {
-        body.push(artifact_resp(&state, &t, a, with_tag).await);
+        body.push(artifact_resp(&state, &t, a, with_tag).await?);
     }
     Ok(page(&body, total, q.link(uri.path(), total)))
 }
@@ -310,7 +311,7 @@ pub async fn get(
     let q = ListQuery::parse(uri.query())?;
     let with_tag = with_tag(&q)?;
     let a = load(&state, &t, &reference).await?;
-    Ok(json(StatusCode::OK, &artifact_resp(&state, &t, &a, with_tag).await))
+    Ok(json(StatusCode::OK, &artifact_resp(&state, &t, &a, with_tag).await?))
 }
 
 /// Deletes the manifest (by digest, so every tag of it goes too) and, as Harbor does, the

@@ -322,6 +322,11 @@ async fn artifact_labels() {
     expect_error(r, 409, "CONFLICT").await;
     assert_eq!(s.status(Method::POST, by_tag, &alice, Some(&json!({"id": mine}))).await, 200);
     assert_eq!(s.label_ids_of("alpha/app", &digest).await, vec![global, mine]);
+    // The artifact's own JSON carries its labels, as Harbor's portal expects.
+    let (art, _) = s.json("/api/v2.0/projects/alpha/repositories/app/artifacts/v1", &admin()).await;
+    let ids: Vec<i64> = art["labels"].as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![global, mine], "{art}");
+    assert_eq!(art["labels"][0]["name"], "prod");
 
     // Another project's label, an unknown label or artifact, a missing id.
     let r = s.call(Method::POST, by_tag, &alice, Some(&json!({"id": theirs}))).await;
