@@ -16,7 +16,7 @@ use berth_core::RepoName;
 use berth_core::access::{AccessControl, Principal, project_of};
 use berth_core::authn::{Authenticator, AuthnError};
 use berth_core::identity::rbac::{Action as RbacAction, Resource};
-use berth_core::store::identity::{AuditEntry, IdentityStore};
+use berth_core::store::identity::IdentityStore;
 use berth_token::{SERVICE, TokenIssuer};
 
 use crate::error::ApiError;
@@ -190,27 +190,6 @@ impl Auth {
                     .then_some(principal)
                     .ok_or_else(|| deny("authentication required"))
             }
-        }
-    }
-
-    /// Appends a push/pull/delete to the audit log (Harbor's `artifact` entries).
-    pub async fn record_artifact_event(&self, operation: &str, repo: &RepoName, reference: &str, username: &str) {
-        let project_id = match project_of(repo.as_str()) {
-            Some(p) => self.identity.project_by_name(p).await.ok().flatten().map(|p| p.id).unwrap_or(0),
-            None => 0,
-        };
-        let sep = if reference.contains(':') { '@' } else { ':' };
-        let entry = AuditEntry {
-            id: 0,
-            project_id,
-            operation: operation.to_string(),
-            resource_type: "artifact".into(),
-            resource: format!("{repo}{sep}{reference}"),
-            username: username.to_string(),
-            op_time: unix_now(),
-        };
-        if let Err(e) = self.identity.append_audit(&entry).await {
-            tracing::warn!(error = %e, operation, resource = %entry.resource, "could not record an audit entry");
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod auth;
 mod body;
 pub mod error;
+pub mod events;
 mod harbor;
 mod middleware;
 pub mod oci;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
     /// Harbor's labels (global and per project) and their attachments to artifacts.
     pub labels: Arc<dyn berth_core::store::labels::LabelStore>,
+    /// Push, pull and delete events, written to the audit log in batches.
+    pub events: events::EventSink,
     /// Prefix for absolute links (`https://registry.example.com`); empty for relative links,
     /// which never pin a client to one instance behind a load balancer.
     pub external_url: Arc<str>,

@@ -396,19 +396,24 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn increment_pull_count(&self, repo: &RepoName) -> StoreResult<bool> {
+        self.add_pull_count(repo, 1).await
+    }
+
+    async fn add_pull_count(&self, repo: &RepoName, n: u64) -> StoreResult<bool> {
         let r = repo.as_str().to_owned();
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
         self.writer
             .write(move |c| {
                 let Some(id) = repo_id(c, &r)? else {
                     return Ok(false);
                 };
                 c.prepare_cached(
-                    "INSERT INTO repository_meta (repository_id, pull_count, update_time) VALUES (?1, 1, ?2)
+                    "INSERT INTO repository_meta (repository_id, pull_count, update_time) VALUES (?1, ?3, ?2)
                      ON CONFLICT (repository_id) DO UPDATE SET
-                         pull_count = repository_meta.pull_count + 1,
+                         pull_count = repository_meta.pull_count + excluded.pull_count,
                          update_time = max(coalesce(repository_meta.update_time, 0), excluded.update_time)",
                 )?
-                .execute(params![id, now()])?;
+                .execute(params![id, now(), n])?;
                 Ok(true)
             })
             .await

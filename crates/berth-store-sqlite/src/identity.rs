@@ -811,6 +811,22 @@ impl IdentityStore for SqliteStore {
 
     // --- audit log ---
 
+    async fn append_audit_batch(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+        let entries = entries.to_vec();
+        self.writer
+            .write(move |c| {
+                let mut insert = c.prepare_cached(
+                    "INSERT INTO audit_log (project_id, operation, resource_type, resource, username, op_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for e in &entries {
+                    insert.execute(params![e.project_id, e.operation, e.resource_type, e.resource, e.username, e.op_time])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn append_audit(&self, e: &AuditEntry) -> StoreResult<()> {
         let e = e.clone();
         self.writer

@@ -144,6 +144,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         );
     }
     let tokens = load_token_key(&cfg)?;
+    let events = berth_http::events::EventSink::start(identity.clone(), catalog.clone());
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
         authn: Authenticator::new(identity.clone()),
@@ -158,6 +159,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         auth: Arc::new(auth),
         catalog,
         labels,
+        events,
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
     };
 

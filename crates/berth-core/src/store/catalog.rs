@@ -129,6 +129,14 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn delete_repository(&self, repo: &RepoName) -> StoreResult<Option<u64>>;
     /// Counts a pull; `false` if the repository does not exist.
     async fn increment_pull_count(&self, repo: &RepoName) -> StoreResult<bool>;
+    /// Adds `n` pulls at once; backends should do it in one statement.
+    async fn add_pull_count(&self, repo: &RepoName, n: u64) -> StoreResult<bool> {
+        let mut found = false;
+        for _ in 0..n {
+            found = self.increment_pull_count(repo).await?;
+        }
+        Ok(found)
+    }
     /// Bytes of storage used: the sum of the sizes of the distinct live blobs linked to
     /// repositories named `<project>/…` (`Some`), or to any repository (`None`). A blob
     /// linked to several repositories counts once.

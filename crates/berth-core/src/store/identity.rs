@@ -228,5 +228,13 @@ pub trait IdentityStore: Send + Sync + 'static {
 
     // --- audit log ---
     async fn append_audit(&self, e: &AuditEntry) -> StoreResult<()>;
+    /// Appends many entries at once (pull events arrive by the thousand); backends should
+    /// write them in one transaction.
+    async fn append_audit_batch(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+        for e in entries {
+            self.append_audit(e).await?;
+        }
+        Ok(())
+    }
     async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<(Vec<AuditEntry>, u64)>;
 }

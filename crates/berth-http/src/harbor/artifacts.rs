@@ -352,7 +352,7 @@ pub async fn delete(
             return Err(e);
         }
     }
-    state.auth.record_artifact_event("delete", &t.repo, &a.digest.to_string(), caller.0.name()).await;
+    state.events.record("delete", t.repo.clone(), a.digest.to_string(), caller.0.name().to_string());
     Ok(ok())
 }
 

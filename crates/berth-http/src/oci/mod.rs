@@ -66,18 +66,8 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
     if let (Ok(res), Some((operation, repo, reference))) = (&result, audit)
         && res.status().is_success()
     {
-        // Off the request path: the client has its answer; a lost audit row is logged.
-        let auth = state.auth.clone();
-        let catalog = state.catalog.clone();
-        let username = principal.name().to_string();
-        tokio::spawn(async move {
-            if operation == "pull"
-                && let Err(e) = catalog.increment_pull_count(&repo).await
-            {
-                tracing::warn!(error = %e, %repo, "could not count a pull");
-            }
-            auth.record_artifact_event(operation, &repo, &reference, &username).await
-        });
+        // Off the request path: the client already has its answer.
+        state.events.record(operation, repo, reference, principal.name().to_string());
     }
     result
 }

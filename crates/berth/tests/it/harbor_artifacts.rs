@@ -656,3 +656,31 @@ async fn audit_log_records_manifest_push_pull_and_delete() {
     let v = ok_json(&s, "/api/v2.0/projects/library/logs?page_size=100", &admin()).await;
     assert!(v.as_array().unwrap().iter().any(|e| e["operation"] == "pull" && e["resource"] == "library/aud:v1"), "{v}");
 }
+
+/// Pulls are counted per repository (written in batches off the request path).
+#[tokio::test]
+async fn pulls_are_counted() {
+    let s = Server::start_harbor();
+    push_image_as(&s, &admin(), "library/counted", Some("v1"), "amd64", "count").await;
+    let c = client();
+    for _ in 0..3 {
+        let r = with_auth(c.get(s.url("/v2/library/counted/manifests/v1")), &admin())
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // HEAD is not a pull.
+    let r = with_auth(c.head(s.url("/v2/library/counted/manifests/v1")), &admin()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut count = Value::Null;
+    for _ in 0..50 {
+        count = ok_json(&s, "/api/v2.0/projects/library/repositories/counted", &admin()).await["pull_count"].clone();
+        if count == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 3);
+}

@@ -61,6 +61,7 @@ impl Srv {
             auth: Arc::new(auth),
             catalog: store.clone(),
             labels: store.clone(),
+            events: berth_http::events::EventSink::start(store.clone(), store.clone()),
             external_url: "".into(),
         };
         let app = berth_http::router(state);
