@@ -6,10 +6,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
-
 fn claims(token: &str) -> (Value, Value) {
     let part = |i: usize| -> Value {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(i).unwrap()).unwrap();

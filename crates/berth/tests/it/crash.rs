@@ -6,10 +6,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
-
 /// Opens a request, sends part of its body and leaves the connection open.
 fn half_request(addr: &str, head: &str, body: &[u8]) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();

@@ -56,27 +56,12 @@ async fn raw_body(s: &Server, method: Method, path: &str, who: &Who, body: &str)
     r.send().await.unwrap()
 }
 
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
-
 async fn body_json(r: reqwest::Response) -> Value {
     let text = r.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Asserts the status and Harbor's error envelope; returns the message.
-async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> String {
-    let st = r.status().as_u16();
-    let ct = header(&r, "content-type");
-    let text = r.text().await.unwrap();
-    assert_eq!(st, status, "status; body {text}");
-    assert!(ct.starts_with("application/json"), "content type {ct}");
-    let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["errors"][0]["code"], code, "{text}");
-    v["errors"][0]["message"].as_str().expect("message").to_string()
-}
-
 /// The id at the end of a `Location`.
 fn location_id(r: &reqwest::Response) -> i64 {
     let loc = header(r, "location");

@@ -46,10 +46,6 @@ async fn get(s: &Server, path: &str, who: &Who) -> reqwest::Response {
     call(s, Method::GET, path, who, None).await
 }
 
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
-
 async fn body_json(r: reqwest::Response) -> Value {
     let status = r.status();
     let text = r.text().await.unwrap();
@@ -64,17 +60,6 @@ async fn ok_json(s: &Server, path: &str, who: &Who) -> Value {
 }
 
 /// Asserts the status and Harbor's error envelope; returns the message.
-async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> String {
-    let st = r.status().as_u16();
-    let ct = header(&r, "content-type");
-    let text = r.text().await.unwrap();
-    assert_eq!(st, status, "status; body {text}");
-    assert!(ct.starts_with("application/json"), "content type {ct}");
-    let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["errors"][0]["code"], code, "{text}");
-    v["errors"][0]["message"].as_str().expect("message").to_string()
-}
-
 async fn create_user(s: &Server, name: &str) {
     let body = json!({"username": name, "email": format!("{name}@example.com"), "realname": name, "password": PW});
     let r = call(s, Method::POST, "/api/v2.0/users", &admin(), Some(&body)).await;

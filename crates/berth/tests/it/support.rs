@@ -247,3 +247,20 @@ pub fn write_tiny_layout(dir: &Path, tag: &str) {
     );
     std::fs::write(dir.join("index.json"), index).unwrap();
 }
+
+/// A response header as text (empty when absent).
+pub fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+/// Asserts the status and Harbor's error envelope with `code`; returns the message.
+pub async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> String {
+    let st = r.status().as_u16();
+    let ct = header(&r, "content-type");
+    let text = r.text().await.unwrap();
+    assert_eq!(st, status, "status; body {text}");
+    assert!(ct.starts_with("application/json"), "content type {ct}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["errors"][0]["code"], code, "{text}");
+    v["errors"][0]["message"].as_str().expect("message").to_string()
+}
