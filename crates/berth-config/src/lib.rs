@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "BERTH_";
 
 /// Top-level tables; `BERTH_<TABLE>_<KEY>` maps to `<table>.<key>`.
-const SECTIONS: [&str; 7] = ["http", "database", "storage", "uploads", "log", "auth", "admin"];
+const SECTIONS: [&str; 8] = ["http", "database", "redis", "storage", "uploads", "log", "auth", "admin"];
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -26,6 +26,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub http: Http,
     pub database: Database,
+    pub redis: Redis,
     pub storage: Storage,
     pub uploads: Uploads,
     pub log: Log,
@@ -45,11 +46,32 @@ pub struct Http {
     pub shutdown_grace_secs: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Database {
-    /// `sqlite:<path>`. Empty: `sqlite:<data_dir>/berth.db`.
+    /// `sqlite:<path>`, or a libpq URL `postgres://user:pass@host1:5432,host2:5432/berth?target_session_attrs=read-write`
+    /// for several instances sharing one PostgreSQL (primary + standby). Empty: `sqlite:<data_dir>/berth.db`.
     pub url: String,
+    /// PostgreSQL connections per instance.
+    pub max_connections: usize,
+    /// Seconds to wait for a PostgreSQL connection to open (per host of a multi-host URL).
+    pub connect_timeout_secs: u64,
+    /// Seconds a request waits for a free pooled connection before it is answered 503.
+    pub acquire_timeout_secs: u64,
+    /// Seconds any one SQL statement may run before it is cancelled.
+    pub statement_timeout_secs: u64,
+}
+
+/// Shared Redis for login throttling and caches across instances. Optional: without it
+/// each instance keeps these in memory, and nothing that must survive lives in Redis.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Redis {
+    /// `redis://[:password@]host:6379[/db]`, or `redis+sentinel://host1:26379,host2:26379/<master name>[/db]`.
+    /// Empty: no Redis.
+    pub url: String,
+    /// Milliseconds any one Redis call may take before it counts as failed.
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -89,6 +111,50 @@ pub struct Admin {
     pub password: String,
 }
 
+// URLs may carry passwords, and `berth config` prints the whole configuration.
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .field("statement_timeout_secs", &self.statement_timeout_secs)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Redis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redis").field("url", &redact_url(&self.url)).field("timeout_ms", &self.timeout_ms).finish()
+    }
+}
+
+/// `scheme://user:secret@host/...` → `scheme://user:(hidden)@host/...`; also hides a
+/// libpq `password=` query parameter.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            let start = scheme_end + 3 + colon + 1;
+            out.replace_range(start..scheme_end + 3 + at, "(hidden)");
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| if kv.starts_with("password=") { "password=(hidden)".to_owned() } else { kv.to_owned() })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
+}
+
 impl fmt::Debug for Admin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = if self.password.is_empty() { "(generate)" } else { "(set, hidden)" };
@@ -111,6 +177,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             http: Http::default(),
             database: Database::default(),
+            redis: Redis::default(),
             storage: Storage::default(),
             uploads: Uploads::default(),
             log: Log::default(),
@@ -126,7 +193,18 @@ impl Default for Http {
 }
 impl Default for Database {
     fn default() -> Self {
-        Database { url: String::new() }
+        Database {
+            url: String::new(),
+            max_connections: 16,
+            connect_timeout_secs: 5,
+            acquire_timeout_secs: 5,
+            statement_timeout_secs: 30,
+        }
+    }
+}
+impl Default for Redis {
+    fn default() -> Self {
+        Redis { url: String::new(), timeout_ms: 500 }
     }
 }
 impl Default for Storage {
@@ -182,6 +260,8 @@ impl std::error::Error for ConfigError {}
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatabaseKind {
     Sqlite(PathBuf),
+    /// The libpq URL as given.
+    Postgres(String),
 }
 
 fn env_key(key: &str) -> String {
@@ -262,7 +342,26 @@ impl Config {
                     ));
                 }
             }
+            Ok(DatabaseKind::Postgres(_)) => {}
             Err(e) => p.push(e),
+        }
+        for (key, v) in [
+            ("database.max_connections", self.database.max_connections as u64),
+            ("database.connect_timeout_secs", self.database.connect_timeout_secs),
+            ("database.acquire_timeout_secs", self.database.acquire_timeout_secs),
+            ("database.statement_timeout_secs", self.database.statement_timeout_secs),
+            ("redis.timeout_ms", self.redis.timeout_ms),
+        ] {
+            if v == 0 {
+                p.push(format!("{key}: must be at least 1 (0 would fail every request)"));
+            }
+        }
+        let r = &self.redis.url;
+        if !r.is_empty() && !(r.starts_with("redis://") || r.starts_with("redis+sentinel://")) {
+            let scheme = r.split(':').next().unwrap_or("");
+            p.push(format!(
+                "redis.url: scheme {scheme:?} is not supported; use \"redis://host:6379\" or \"redis+sentinel://host1:26379,host2:26379/mymaster\""
+            ));
         }
         match self.auth.mode.as_str() {
             "harbor" => {}
@@ -326,10 +425,13 @@ impl Config {
             }
             return Ok(DatabaseKind::Sqlite(PathBuf::from(path)));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseKind::Postgres(url.clone()));
+        }
         let scheme = url.split(':').next().unwrap_or("");
         // Never echo the URL itself: it may carry a password.
         Err(format!(
-            "database.url: scheme {scheme:?} is not supported by this build; use \"sqlite:<path>\" (PostgreSQL support is planned)"
+            "database.url: scheme {scheme:?} is not supported; use \"sqlite:<path>\" or \"postgres://user@host:5432/berth\""
         ))
     }
 }

@@ -126,3 +126,58 @@ fn admin_password_is_never_printed() {
         Ok(())
     });
 }
+
+#[test]
+fn postgres_and_redis_from_the_environment_alone() {
+    Jail::expect_with(|j| {
+        j.set_env(
+            "BERTH_DATABASE_URL",
+            "postgres://berth:s3cret@db1:5432,db2:5432/berth?target_session_attrs=read-write",
+        );
+        j.set_env("BERTH_DATABASE_MAX_CONNECTIONS", "40");
+        j.set_env("BERTH_DATABASE_STATEMENT_TIMEOUT_SECS", "10");
+        j.set_env("BERTH_REDIS_URL", "redis+sentinel://s1:26379,s2:26379/mymaster");
+        j.set_env("BERTH_REDIS_TIMEOUT_MS", "250");
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.database_kind().unwrap(),
+            DatabaseKind::Postgres(
+                "postgres://berth:s3cret@db1:5432,db2:5432/berth?target_session_attrs=read-write".into()
+            )
+        );
+        assert_eq!((c.database.max_connections, c.database.statement_timeout_secs), (40, 10));
+        assert_eq!((c.database.connect_timeout_secs, c.database.acquire_timeout_secs), (5, 5), "defaults kept");
+        assert_eq!(c.redis.url, "redis+sentinel://s1:26379,s2:26379/mymaster");
+        assert_eq!(c.redis.timeout_ms, 250);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://berth:(hidden)@db1:5432,db2:5432/berth"), "{shown}");
+        Ok(())
+    });
+}
+
+#[test]
+fn pool_and_redis_settings_are_checked() {
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_DATABASE_MAX_CONNECTIONS", "0");
+        j.set_env("BERTH_DATABASE_ACQUIRE_TIMEOUT_SECS", "0");
+        j.set_env("BERTH_REDIS_URL", "memcached://pw@cache:11211");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("database.max_connections: must be at least 1"), "{e}");
+        assert!(e.contains("database.acquire_timeout_secs: must be at least 1"), "{e}");
+        assert!(e.contains("redis.url: scheme \"memcached\" is not supported"), "{e}");
+        assert!(!e.contains("pw@"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn url_passwords_are_redacted() {
+    assert_eq!(redact_url("redis://:pw@h:6379/0"), "redis://:(hidden)@h:6379/0");
+    assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(
+        redact_url("postgres://h/db?user=u&password=pw&sslmode=disable"),
+        "postgres://h/db?user=u&password=(hidden)&sslmode=disable"
+    );
+    assert_eq!(redact_url("sqlite:/var/lib/berth.db"), "sqlite:/var/lib/berth.db");
+}

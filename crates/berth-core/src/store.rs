@@ -3,6 +3,7 @@
 //! Every backend must pass the same conformance suite.
 
 pub mod catalog;
+pub mod cluster;
 pub mod identity;
 pub mod labels;
 

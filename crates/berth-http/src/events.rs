@@ -44,6 +44,18 @@ impl EventSink {
         EventSink { tx }
     }
 
+    /// The background writer is Berth's job service so far: unhealthy once it has stopped
+    /// or while its queue is full (events are being dropped).
+    pub fn health(&self) -> Result<(), String> {
+        if self.tx.is_closed() {
+            Err("the audit/pull-count writer has stopped".into())
+        } else if self.tx.capacity() == 0 {
+            Err(format!("the audit/pull-count queue is full ({QUEUE} events waiting)"))
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn record(&self, operation: &'static str, repo: RepoName, reference: String, username: String) {
         let event = ArtifactEvent { operation, repo, reference, username, at: unix_now() };
         if let Err(e) = self.tx.try_send(event) {

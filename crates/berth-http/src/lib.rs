@@ -7,6 +7,8 @@ mod body;
 pub mod error;
 pub mod events;
 mod harbor;
+pub mod health;
+pub mod metrics;
 mod middleware;
 pub mod oci;
 mod token;
@@ -33,6 +35,8 @@ pub struct AppState {
     /// Prefix for absolute links (`https://registry.example.com`); empty for relative links,
     /// which never pin a client to one instance behind a load balancer.
     pub external_url: Arc<str>,
+    /// Health checks beyond database, storage and job service (e.g. Redis when configured).
+    pub health: Arc<[health::Component]>,
 }
 
 /// The whole HTTP surface, ready to serve.
@@ -42,8 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", get(oci::base))
         .route("/v2/{*rest}", any(oci::dispatch))
         .route("/service/token", get(token::token))
+        .route("/metrics", get(metrics::handler))
         .merge(harbor::router(&state))
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }

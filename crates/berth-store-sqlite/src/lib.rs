@@ -8,6 +8,7 @@
 //! WAL, on the blocking thread pool.
 
 mod catalog;
+mod cluster;
 mod identity;
 mod labels;
 mod migrate;

@@ -148,19 +148,45 @@ async fn migrations_run_twice_are_a_no_op() {
 }
 
 #[test]
-fn newer_schema_is_refused() {
+fn schema_that_needs_a_newer_binary_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(SqliteStore::open(&db(&dir)).unwrap());
     side(&db(&dir))
-        .execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)", [SCHEMA_VERSION + 1])
+        .execute(
+            "INSERT INTO schema_migrations (version, applied_at, requires_schema) VALUES (?1, 0, ?1)",
+            [SCHEMA_VERSION + 1],
+        )
         .unwrap();
     match SqliteStore::open(&db(&dir)) {
         Err(StoreError::Backend(msg)) => {
             assert!(msg.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{msg}");
-            assert!(msg.contains("newer than this binary supports"), "{msg}");
+            assert!(msg.contains(&format!("this binary knows {SCHEMA_VERSION}")), "{msg}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// Rolling upgrades: a newer instance applied an additive migration; this (one version
+/// older) binary keeps working against it.
+#[tokio::test]
+async fn additive_newer_migration_keeps_this_binary_working() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(&db(&dir)).unwrap());
+    side(&db(&dir))
+        .execute(
+            "INSERT INTO schema_migrations (version, applied_at, requires_schema) VALUES (?1, 0, ?2)",
+            [SCHEMA_VERSION + 1, SCHEMA_VERSION],
+        )
+        .unwrap();
+    let store = SqliteStore::open(&db(&dir)).expect("one version back still opens");
+    store.commit_blob(&repo("rolling"), &blob("rolling"), None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
+    berth_store_tests::cluster_conformance(store).await;
 }
 
 #[test]

@@ -15,6 +15,7 @@
 //! - listings are in byte order (`"B" < "_" < "a"`).
 
 mod catalog;
+mod cluster;
 mod identity;
 mod labels;
 
@@ -26,6 +27,7 @@ use berth_core::{Digest, Reference, RepoName, Tag};
 use bytes::Bytes;
 
 pub use catalog::catalog_conformance;
+pub use cluster::cluster_conformance;
 pub use identity::identity_conformance;
 pub use labels::labels_conformance;
 

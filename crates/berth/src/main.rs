@@ -1,5 +1,7 @@
 //! The `berth` binary: command line, configuration and wiring. No domain logic here.
 
+mod cluster;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,8 +16,10 @@ use berth_core::authn::Authenticator;
 use berth_core::registry::Registry;
 use berth_core::store::MetaStore;
 use berth_core::store::catalog::CatalogStore;
+use berth_core::store::cluster::ClusterStore;
 use berth_core::store::identity::IdentityStore;
 use berth_core::store::labels::LabelStore;
+use berth_http::metrics::Sample;
 use berth_http::{AppState, Auth, Mode};
 use berth_token::TokenIssuer;
 
@@ -41,7 +45,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Exit 0 if the registry at URL answers `GET /v2/` (for keepalived/haproxy checks).
+    /// Exit 0 if the instance at URL reports itself healthy (`GET /api/v2.0/health` answers
+    /// 200: core, database, storage, job service and Redis all fine); for keepalived and
+    /// haproxy check scripts. Prints the unhealthy components otherwise.
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
@@ -120,20 +126,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let root = cfg.storage_root();
     let blobs = berth_blob::FsBlobStore::open(&root)
         .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?;
-    let (meta, identity, catalog, labels): (
-        Arc<dyn MetaStore>,
-        Arc<dyn IdentityStore>,
-        Arc<dyn CatalogStore>,
-        Arc<dyn LabelStore>,
-    ) = match cfg.database_kind().map_err(anyhow::Error::msg)? {
-        DatabaseKind::Sqlite(path) => {
-            let store = Arc::new(
-                berth_store_sqlite::SqliteStore::open(&path)
-                    .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
-            );
-            (store.clone(), store.clone(), store.clone(), store)
-        }
-    };
+    let stores = open_stores(&cfg).await?;
+    let (meta, identity, catalog, labels) = (stores.meta, stores.identity, stores.catalog, stores.labels);
     let admin_password = Some(cfg.admin.password.as_str()).filter(|p| !p.is_empty());
     let boot = berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password).await?;
     if let Some(pw) = boot.generated_admin_password {
@@ -144,6 +138,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         );
     }
     let tokens = load_token_key(&cfg)?;
+    cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
     let events = berth_http::events::EventSink::start(identity.clone(), catalog.clone());
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
@@ -161,6 +156,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         labels,
         events,
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
+        health: Vec::new().into(),
     };
 
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
@@ -189,6 +185,56 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     janitor.abort();
     Ok(())
+}
+
+struct Stores {
+    meta: Arc<dyn MetaStore>,
+    identity: Arc<dyn IdentityStore>,
+    catalog: Arc<dyn CatalogStore>,
+    labels: Arc<dyn LabelStore>,
+    cluster: Arc<dyn ClusterStore>,
+    /// Whether other instances may share this database.
+    shared: bool,
+}
+
+async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
+    match cfg.database_kind().map_err(anyhow::Error::msg)? {
+        DatabaseKind::Sqlite(path) => {
+            let store = Arc::new(
+                berth_store_sqlite::SqliteStore::open(&path)
+                    .with_context(|| format!("database.url: cannot open SQLite database {}", path.display()))?,
+            );
+            let stats = store.clone();
+            berth_http::metrics::global().add_gauges(Box::new(move || {
+                let s = stats.writer_stats();
+                vec![
+                    Sample {
+                        name: "berth_db_write_jobs_total",
+                        help: "Write jobs the SQLite writer ran since start.",
+                        kind: "counter",
+                        value: s.jobs as f64,
+                    },
+                    Sample {
+                        name: "berth_db_commits_total",
+                        help: "Commits (fsyncs) the SQLite writer made since start.",
+                        kind: "counter",
+                        value: s.commits as f64,
+                    },
+                ]
+            }));
+            Ok(Stores {
+                meta: store.clone(),
+                identity: store.clone(),
+                catalog: store.clone(),
+                labels: store.clone(),
+                cluster: store,
+                shared: false,
+            })
+        }
+        DatabaseKind::Postgres(_) => {
+            anyhow::bail!("database.url: PostgreSQL is not wired into this build yet; use \"sqlite:<path>\"")
+        }
+    }
 }
 
 /// Loads the token signing key, generating Harbor's kind (RSA 4096, PKCS#1 PEM) on the
@@ -264,15 +310,18 @@ fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
         let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
-        write!(s, "GET /v2/ HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")?;
-        let mut buf = [0u8; 64];
-        let n = s.read(&mut buf)?;
-        Ok(String::from_utf8_lossy(&buf[..n]).to_string())
+        write!(s, "GET /api/v2.0/health HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")?;
+        // The answer is a few hundred bytes; cap it so a wrong port cannot make us read forever.
+        let mut buf = Vec::new();
+        s.take(64 * 1024).read_to_end(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).to_string())
     })();
     match result {
-        Ok(head) if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.1 401") => ExitCode::SUCCESS,
-        Ok(head) => {
-            eprintln!("berth healthcheck: unhealthy: {}", head.lines().next().unwrap_or(""));
+        Ok(answer) if answer.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(answer) => {
+            let status = answer.lines().next().unwrap_or("");
+            let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            eprintln!("berth healthcheck: unhealthy: {status} {}", body.trim());
             ExitCode::FAILURE
         }
         Err(e) => {

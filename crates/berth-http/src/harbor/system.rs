@@ -20,20 +20,59 @@ pub async fn version() -> Response {
     json(StatusCode::OK, &json!({ "version": "v2.0" }))
 }
 
-/// Core, database and storage; 503 and `unhealthy` when any component is.
+/// Every component, each check bounded by [`HEALTH_TIMEOUT`] so a frozen dependency
+/// makes the answer unhealthy instead of hanging the load balancer's probe; 503 and
+/// `unhealthy` when any component is, so load balancers route away.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let component = |name: &str, r: Result<(), String>| match r {
-        Ok(()) => json!({ "name": name, "status": "healthy" }),
-        Err(e) => json!({ "name": name, "status": "unhealthy", "error": e }),
+    let bounded = |name: &'static str, f: crate::health::CheckFuture| async move {
+        match tokio::time::timeout(crate::health::HEALTH_TIMEOUT, f).await {
+            Ok(r) => (name, r),
+            Err(_) => (name, Err(format!("no answer within {} s", crate::health::HEALTH_TIMEOUT.as_secs()))),
+        }
     };
-    let db = state.registry.meta().ping().await.map_err(|e| e.to_string());
-    let storage = state.registry.blobs().check().await.map_err(|e| e.to_string());
-    let healthy = db.is_ok() && storage.is_ok();
-    let body = json!({
-        "status": if healthy { "healthy" } else { "unhealthy" },
-        "components": [component("core", Ok(())), component("database", db), component("storage", storage)],
-    });
+    let meta = state.registry.meta().clone();
+    let blobs = state.registry.blobs().clone();
+    let mut checks: Vec<(&'static str, crate::health::CheckFuture)> = vec![
+        ("core", Box::pin(async { Ok(()) })),
+        ("database", Box::pin(async move { meta.ping().await.map_err(|e| e.to_string()) })),
+        ("storage", Box::pin(async move { blobs.check().await.map_err(|e| e.to_string()) })),
+    ];
+    let events = state.events.clone();
+    checks.push(("jobservice", Box::pin(async move { events.health() })));
+    for c in state.health.iter() {
+        checks.push((c.name, (c.check)()));
+    }
+    let results = join_all(checks.into_iter().map(|(n, f)| bounded(n, f))).await;
+    let healthy = results.iter().all(|(_, r)| r.is_ok());
+    let components: Vec<Value> = results
+        .into_iter()
+        .map(|(name, r)| match r {
+            Ok(()) => json!({ "name": name, "status": "healthy" }),
+            Err(e) => json!({ "name": name, "status": "unhealthy", "error": e }),
+        })
+        .collect();
+    let body = json!({ "status": if healthy { "healthy" } else { "unhealthy" }, "components": components });
     json(if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+}
+
+/// Runs the futures concurrently on this task (the checks are few and cheap to poll).
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("every future finished")).collect()
 }
 
 /// Anonymous callers get the login page's settings only; authenticated ones also the

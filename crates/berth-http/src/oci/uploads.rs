@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::auth::{Access, Action};
 use crate::body::incoming;
 use crate::error::ApiError;
+use crate::metrics::{self, UploadEnd};
 
 static UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
 
@@ -98,6 +99,7 @@ pub async fn start(
             return Ok(created(state, repo, &blob));
         }
         let u = reg.start_upload(repo).await?;
+        metrics::global().upload_started();
         return Ok(upload_response(state, StatusCode::ACCEPTED, &u));
     }
     if let Some(digest) = query_digest(q)? {
@@ -108,6 +110,7 @@ pub async fn start(
         return Err(ApiError::upload_invalid("a POST with a body needs ?digest=<digest> (monolithic upload)"));
     }
     let u = reg.start_upload(repo).await?;
+    metrics::global().upload_started();
     Ok(upload_response(state, StatusCode::ACCEPTED, &u))
 }
 
@@ -174,13 +177,17 @@ pub async fn finish(
     let has_body = content_length(h).map(|n| n > 0).unwrap_or_else(|| h.contains_key(header::TRANSFER_ENCODING));
     let last = if has_body { Some(incoming(body)) } else { None };
     match state.registry.finish_upload(repo, id, &digest, range, last).await {
-        Ok(blob) => Ok(created(state, repo, &blob)),
+        Ok(blob) => {
+            metrics::global().upload_ended(UploadEnd::Completed);
+            Ok(created(state, repo, &blob))
+        }
         Err(e) => Err(with_upload_range(state, repo, id, e.into()).await),
     }
 }
 
 pub async fn cancel(state: &AppState, repo: &RepoName, id: &str) -> Result<Response, ApiError> {
     state.registry.cancel_upload(repo, id).await?;
+    metrics::global().upload_ended(UploadEnd::Cancelled);
     let mut r = empty(StatusCode::NO_CONTENT);
     r.headers_mut().insert(header::CONTENT_LENGTH, hv(0));
     Ok(r)

@@ -63,6 +63,7 @@ impl Srv {
             labels: store.clone(),
             events: berth_http::events::EventSink::start(store.clone(), store.clone()),
             external_url: "".into(),
+            health: Vec::new().into(),
         };
         let app = berth_http::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

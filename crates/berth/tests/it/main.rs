@@ -11,4 +11,5 @@ mod harbor_artifacts;
 mod harbor_labels;
 mod harbor_misc;
 mod oci_api;
+mod ops;
 mod support;

@@ -1,0 +1,21 @@
+//! State that instances of one cluster must agree on, kept in the shared database so the
+//! first instance to start decides and every later one is checked against it.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+#[async_trait]
+pub trait ClusterStore: Send + Sync + 'static {
+    /// Records `value` under `name` unless something is recorded already, atomically
+    /// across instances, and returns what is recorded afterwards. The caller compares it
+    /// with its own value to detect a mismatch (for example a different signing key).
+    async fn claim_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+
+    /// Records `value` under `name` whatever was there: for deliberate changes only, such
+    /// as a single instance whose key was replaced by its operator.
+    async fn replace_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+
+    /// What is recorded under `name`, if anything.
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
+}

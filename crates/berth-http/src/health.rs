@@ -1,0 +1,19 @@
+//! Health checks the binary adds for the dependencies only it knows about (Redis), next
+//! to the ones every instance has (database, storage, job service).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one component may take to answer before it counts as unhealthy.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+#[derive(Clone)]
+pub struct Component {
+    /// As Harbor names its components: `redis`, `registry`, ...
+    pub name: &'static str,
+    pub check: Arc<dyn Fn() -> CheckFuture + Send + Sync>,
+}

@@ -1,0 +1,35 @@
+//! Conformance for [`ClusterStore`]: the first claim wins, atomically, and later claims
+//! report what was recorded.
+
+use std::sync::Arc;
+
+use berth_core::store::cluster::ClusterStore;
+
+pub async fn cluster_conformance(store: Arc<dyn ClusterStore>) {
+    // Names are unique per run so runs can share one database.
+    let name = format!("conformance.{}", uuid::Uuid::new_v4().simple());
+    assert_eq!(store.setting(&name).await.unwrap(), None);
+    assert_eq!(store.claim_setting(&name, "first").await.unwrap(), "first");
+    assert_eq!(store.claim_setting(&name, "second").await.unwrap(), "first", "the first claim stays");
+    assert_eq!(store.setting(&name).await.unwrap().as_deref(), Some("first"));
+    store.replace_setting(&name, "replaced").await.unwrap();
+    assert_eq!(store.setting(&name).await.unwrap().as_deref(), Some("replaced"));
+    assert_eq!(store.claim_setting(&name, "third").await.unwrap(), "replaced");
+    let fresh = format!("{name}.fresh");
+    store.replace_setting(&fresh, "new").await.unwrap();
+    assert_eq!(store.setting(&fresh).await.unwrap().as_deref(), Some("new"), "replace creates too");
+
+    // Many instances starting at once: exactly one value wins and everyone sees it.
+    let race = format!("{name}.race");
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (store, race) = (Arc::clone(&store), race.clone());
+        tasks.push(tokio::spawn(async move { store.claim_setting(&race, &format!("v{i}")).await }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.expect("task").expect("claim"));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "all claimers agree: {seen:?}");
+    assert_eq!(store.setting(&race).await.unwrap().as_ref(), Some(&seen[0]));
+}
