@@ -1,0 +1,55 @@
+//! [`ClusterStore`] on the same database (table `cluster_settings`).
+
+use async_trait::async_trait;
+use berth_core::store::StoreResult;
+use berth_core::store::cluster::ClusterStore;
+
+use crate::{PgStore, Tx, col, now};
+
+/// All retry freely: a claim run twice finds the first run's value and answers it, a
+/// replacement run twice records the same value.
+#[async_trait]
+impl ClusterStore for PgStore {
+    async fn claim_setting(&self, name: &str, value: &str) -> StoreResult<String> {
+        self.db(Tx::Idempotent, &(name, value), |c, (name, value)| {
+            Box::pin(async move {
+                // A claimer that loses the race waits for the winner's insert to commit,
+                // then its own select (a new snapshot) sees the winner's value.
+                c.exec(
+                    "INSERT INTO cluster_settings (name, value, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO NOTHING",
+                    &[name, value, &now()],
+                )
+                .await?;
+                let row = c.one("SELECT value FROM cluster_settings WHERE name = $1", &[name]).await?;
+                Ok(col(&row, 0)?)
+            })
+        })
+        .await
+    }
+
+    async fn replace_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        self.db(Tx::Idempotent, &(name, value), |c, (name, value)| {
+            Box::pin(async move {
+                c.exec(
+                    "INSERT INTO cluster_settings (name, value, created_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+                    &[name, value, &now()],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn setting(&self, name: &str) -> StoreResult<Option<String>> {
+        self.db(Tx::Read, &name, |c, name| {
+            Box::pin(async move {
+                let row = c.opt("SELECT value FROM cluster_settings WHERE name = $1", &[name]).await?;
+                Ok(row.map(|r| col(&r, 0)).transpose()?)
+            })
+        })
+        .await
+    }
+}
