@@ -1,1 +1,478 @@
-//! TODO
+//! [`CatalogStore`] on the same database: Harbor's views of repositories and artifacts,
+//! computed from the registry's own rows, plus `repository_meta` for a repository's
+//! description and pull count.
+//!
+//! The choices the trait leaves open are SQLite's, listed in `berth-store-sqlite`'s
+//! `catalog.rs`: a repository's update time is the latest of its creation, pushes, tag
+//! moves, description changes and pulls; `size` is Harbor's (an index counts its
+//! children, recursively); references follow the index's `manifests` list; names compare
+//! byte-exactly and the name filter is an ASCII case-insensitive substring match.
+//!
+//! Reads run in one REPEATABLE READ snapshot each, so a page and its total agree.
+//! `delete_repository` locks the repository row first: a concurrent push then fails
+//! its foreign key once the row is gone, rolls back and runs again, recreating the
+//! repository after the deletion instead of losing its manifest to it.
+//!
+//! Retried after a lost connection (see `pool.rs`): reads and
+//! `update_repository_description`. Pull counts, tag additions and deletions are not.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use berth_core::store::StoreResult;
+use berth_core::store::catalog::{
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, RepositoryInfo, TagInfo,
+};
+use berth_core::store::identity::Page;
+use berth_core::{Reference, RepoName, Tag};
+use serde_json::Value;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::{Conn, DbErr, Fail, PgStore, Tx, col, contains_pattern, count, limit_offset, now, parse_digest, repo_id, to_u64};
+
+/// How deep `size` follows indexes of indexes. Digests make cycles impossible; this only
+/// bounds the work a pathological push can cause.
+const MAX_NESTING: u32 = 8;
+
+/// A repository (`r`) that the registry API lists: it has a manifest or a blob link.
+const VISIBLE: &str = "(EXISTS (SELECT 1 FROM manifests vm WHERE vm.repository_id = r.id)
+                        OR EXISTS (SELECT 1 FROM repository_blobs vb WHERE vb.repository_id = r.id))";
+
+/// A manifest (`m`) that artifact listings show, as Harbor's artifact DAO decides: tagged,
+/// or not a child of an index in the same repository.
+const LISTED: &str = "(EXISTS (SELECT 1 FROM tags lt WHERE lt.manifest_id = m.id)
+                       OR NOT EXISTS (SELECT 1 FROM manifest_children lc
+                                        JOIN manifests lp ON lp.id = lc.manifest_id
+                                       WHERE lc.child_digest = m.digest AND lp.repository_id = m.repository_id))";
+
+fn project_of(name: &str) -> String {
+    name.split_once('/').map(|(p, _)| p.to_owned()).unwrap_or_default()
+}
+
+// --- repositories ---
+
+fn repository_select() -> String {
+    format!(
+        "SELECT r.id, r.name, coalesce(rm.description, ''), coalesce(rm.pull_count, 0), r.created_at,
+                greatest(r.created_at,
+                         coalesce(rm.update_time, 0),
+                         coalesce((SELECT max(um.created_at) FROM manifests um WHERE um.repository_id = r.id), 0),
+                         coalesce((SELECT max(ut.updated_at) FROM tags ut WHERE ut.repository_id = r.id), 0)),
+                (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id AND {LISTED})
+           FROM repositories r LEFT JOIN repository_meta rm ON rm.repository_id = r.id"
+    )
+}
+
+fn repository_row(r: &Row) -> Result<RepositoryInfo, DbErr> {
+    let name: String = col(r, 1)?;
+    Ok(RepositoryInfo {
+        id: col(r, 0)?,
+        project_name: project_of(&name),
+        name,
+        description: col(r, 2)?,
+        pull_count: to_u64(col(r, 3)?, "pull count")?,
+        creation_time: col(r, 4)?,
+        update_time: col(r, 5)?,
+        artifact_count: to_u64(col(r, 6)?, "artifact count")?,
+    })
+}
+
+/// The id of a repository the registry API lists.
+async fn listed_repo_id(c: Conn<'_>, name: &str) -> Result<Option<i64>, DbErr> {
+    let row = c.opt(&format!("SELECT r.id FROM repositories r WHERE r.name = $1 AND {VISIBLE}"), &[&name]).await?;
+    row.map(|r| col(&r, 0)).transpose()
+}
+
+// --- artifacts ---
+
+/// The manifest a tag or digest names in a repository.
+async fn resolve(c: Conn<'_>, repo_id: i64, reference: &Reference) -> Result<Option<i64>, DbErr> {
+    let row = match reference {
+        Reference::Digest(d) => {
+            c.opt("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", &[&repo_id, &d.to_string()])
+                .await?
+        }
+        Reference::Tag(t) => {
+            c.opt("SELECT manifest_id FROM tags WHERE repository_id = $1 AND name = $2", &[&repo_id, &t.as_str()]).await?
+        }
+    };
+    row.map(|r| col(&r, 0)).transpose()
+}
+
+const ARTIFACT_COLUMNS: &str =
+    "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, m.subject_digest, m.created_at";
+
+/// Harbor's size of an artifact: its own bytes and blobs, plus its children's sizes
+/// (children present in the repository, to [`MAX_NESTING`] levels).
+async fn artifact_size(c: Conn<'_>, repo_id: i64, manifest_id: i64) -> Result<u64, DbErr> {
+    let mut size = 0u64;
+    let mut pending = vec![(manifest_id, 0u32)];
+    while let Some((id, depth)) = pending.pop() {
+        let own = c
+            .one(
+                "SELECT m.size + coalesce((SELECT sum(b.size) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest
+                                            WHERE mb.manifest_id = m.id), 0)::bigint
+                   FROM manifests m WHERE m.id = $1",
+                &[&id],
+            )
+            .await?;
+        size = size.saturating_add(to_u64(col(&own, 0)?, "artifact size")?);
+        if depth >= MAX_NESTING {
+            continue;
+        }
+        let children = c
+            .rows(
+                "SELECT ch.id FROM manifest_children mc
+                   JOIN manifests ch ON ch.repository_id = $2 AND ch.digest = mc.child_digest
+                  WHERE mc.manifest_id = $1",
+                &[&id, &repo_id],
+            )
+            .await?;
+        for ch in &children {
+            pending.push((col(ch, 0)?, depth + 1));
+        }
+    }
+    Ok(size)
+}
+
+fn json_object(v: Option<&Value>) -> Option<Value> {
+    v.filter(|v| v.is_object()).cloned()
+}
+
+/// The children of an index, in the order of its `manifests` list.
+async fn references(c: Conn<'_>, repo_id: i64, manifest_id: i64) -> Result<Vec<ArtifactReference>, DbErr> {
+    let rows = c
+        .rows(
+            "SELECT mc.child_digest, ch.id FROM manifest_children mc
+               LEFT JOIN manifests ch ON ch.repository_id = $2 AND ch.digest = mc.child_digest
+              WHERE mc.manifest_id = $1",
+            &[&manifest_id, &repo_id],
+        )
+        .await?;
+    let mut children: BTreeMap<String, Option<i64>> =
+        rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect::<Result<_, DbErr>>()?;
+    if children.is_empty() {
+        return Ok(Vec::new());
+    }
+    let content: Vec<u8> = col(&c.one("SELECT content FROM manifests WHERE id = $1", &[&manifest_id]).await?, 0)?;
+    let parsed: Option<Value> = serde_json::from_slice(&content).ok();
+    let entries = parsed.as_ref().and_then(|v| v.get("manifests")).and_then(Value::as_array);
+    let mut out = Vec::with_capacity(children.len());
+    for entry in entries.into_iter().flatten() {
+        let Some(digest) = entry.get("digest").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some(child_id) = children.remove(digest) {
+            out.push(ArtifactReference {
+                child_id,
+                child_digest: parse_digest(digest)?,
+                platform: json_object(entry.get("platform")),
+                annotations: json_object(entry.get("annotations")),
+            });
+        }
+    }
+    for (digest, child_id) in children {
+        out.push(ArtifactReference { child_id, child_digest: parse_digest(&digest)?, platform: None, annotations: None });
+    }
+    Ok(out)
+}
+
+async fn tags_of(c: Conn<'_>, manifest_id: i64, limit: i64, offset: i64) -> Result<Vec<TagInfo>, DbErr> {
+    let rows = c
+        .rows(
+            "SELECT name, updated_at FROM tags WHERE manifest_id = $1
+              ORDER BY updated_at DESC, name LIMIT $2 OFFSET $3",
+            &[&manifest_id, &limit, &offset],
+        )
+        .await?;
+    rows.iter().map(|r| Ok(TagInfo { name: col(r, 0)?, push_time: col(r, 1)? })).collect()
+}
+
+/// Completes a manifest row into the artifact view.
+async fn artifact_info(c: Conn<'_>, repo_id: i64, repo: &str, row: &Row, with_tags: bool) -> Result<ArtifactInfo, DbErr> {
+    let id: i64 = col(row, 0)?;
+    let digest: String = col(row, 1)?;
+    let subject: Option<String> = col(row, 5)?;
+    Ok(ArtifactInfo {
+        id,
+        repository_name: repo.to_owned(),
+        digest: parse_digest(&digest)?,
+        media_type: col(row, 2)?,
+        artifact_type: col(row, 3)?,
+        size: artifact_size(c, repo_id, id).await?,
+        push_time: col(row, 6)?,
+        tags: if with_tags { tags_of(c, id, i64::MAX, 0).await? } else { Vec::new() },
+        references: references(c, repo_id, id).await?,
+        subject_digest: subject.as_deref().map(parse_digest).transpose()?,
+        annotations: col(row, 4)?,
+    })
+}
+
+#[async_trait]
+impl CatalogStore for PgStore {
+    // --- repositories ---
+
+    async fn list_repositories(
+        &self,
+        project: Option<&str>,
+        name: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<(Vec<RepositoryInfo>, u64)> {
+        let mut conds = vec![VISIBLE.to_owned()];
+        let mut args: Vec<String> = Vec::new();
+        if let Some(p) = project {
+            // `[p/, p0)` is exactly the names starting with `p/` ('0' follows '/'), and
+            // uses the unique index on the name.
+            args.push(format!("{p}/"));
+            args.push(format!("{p}0"));
+            conds.push(format!("r.name >= ${} AND r.name < ${}", args.len() - 1, args.len()));
+        }
+        if let Some(n) = name {
+            args.push(contains_pattern(n));
+            conds.push(format!("r.name ILIKE ${}", args.len()));
+        }
+        let filter = conds.join(" AND ");
+        let (limit, offset) = limit_offset(page);
+        let sql = (
+            format!("SELECT count(*) FROM repositories r WHERE {filter}"),
+            format!(
+                "{} WHERE {filter} ORDER BY r.created_at DESC, r.id DESC LIMIT ${} OFFSET ${}",
+                repository_select(),
+                args.len() + 1,
+                args.len() + 2
+            ),
+        );
+        self.db(Tx::Read, &(sql, args, limit, offset), |c, ((total_sql, list_sql), args, limit, offset)| {
+            Box::pin(async move {
+                let mut params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                let total = count(c, total_sql, &params).await?;
+                params.push(limit);
+                params.push(offset);
+                let rows = c.rows(list_sql, &params).await?;
+                Ok((rows.iter().map(repository_row).collect::<Result<_, _>>()?, total))
+            })
+        })
+        .await
+    }
+
+    async fn repository(&self, repo: &RepoName) -> StoreResult<Option<RepositoryInfo>> {
+        self.db(Tx::Read, repo.as_str(), |c, r| {
+            Box::pin(async move {
+                let row = c.opt(&format!("{} WHERE r.name = $1 AND {VISIBLE}", repository_select()), &[&r]).await?;
+                Ok(row.map(|r| repository_row(&r)).transpose()?)
+            })
+        })
+        .await
+    }
+
+    async fn update_repository_description(&self, repo: &RepoName, description: &str) -> StoreResult<bool> {
+        self.db(Tx::Idempotent, &(repo.as_str(), description), |c, (r, d)| {
+            Box::pin(async move {
+                let Some(id) = listed_repo_id(c, r).await? else {
+                    return Ok(false);
+                };
+                c.exec(
+                    "INSERT INTO repository_meta (repository_id, description, update_time) VALUES ($1, $2, $3)
+                     ON CONFLICT (repository_id) DO UPDATE SET
+                         description = excluded.description,
+                         update_time = greatest(coalesce(repository_meta.update_time, 0), excluded.update_time)",
+                    &[&id, d, &now()],
+                )
+                .await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn delete_repository(&self, repo: &RepoName) -> StoreResult<Option<u64>> {
+        self.db(Tx::Write, repo.as_str(), |c, r| {
+            Box::pin(async move {
+                let Some(row) = c.opt("SELECT id FROM repositories WHERE name = $1 FOR UPDATE", &[&r]).await? else {
+                    return Ok(None);
+                };
+                let id: i64 = col(&row, 0)?;
+                let listed = listed_repo_id(c, r).await?.is_some();
+                let manifests = c.exec("DELETE FROM manifests WHERE repository_id = $1", &[&id]).await?;
+                // Tags, index references, blob links, label references and the
+                // description go by ON DELETE CASCADE; blob rows stay for GC.
+                c.exec("DELETE FROM repositories WHERE id = $1", &[&id]).await?;
+                Ok(listed.then_some(manifests))
+            })
+        })
+        .await
+    }
+
+    async fn increment_pull_count(&self, repo: &RepoName) -> StoreResult<bool> {
+        self.add_pull_count(repo, 1).await
+    }
+
+    async fn add_pull_count(&self, repo: &RepoName, n: u64) -> StoreResult<bool> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.db(Tx::Write, &(repo.as_str(), n), |c, (r, n)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Ok(false);
+                };
+                c.exec(
+                    "INSERT INTO repository_meta (repository_id, pull_count, update_time) VALUES ($1, $3, $2)
+                     ON CONFLICT (repository_id) DO UPDATE SET
+                         pull_count = repository_meta.pull_count + excluded.pull_count,
+                         update_time = greatest(coalesce(repository_meta.update_time, 0), excluded.update_time)",
+                    &[&id, &now(), n],
+                )
+                .await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn storage_usage(&self, project: Option<&str>) -> StoreResult<u64> {
+        let range = project.map(|p| (format!("{p}/"), format!("{p}0")));
+        self.db(Tx::Read, &range, |c, range| {
+            Box::pin(async move {
+                let linked = "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+                               WHERE rb.digest = b.digest";
+                let row = match range {
+                    Some((lo, hi)) => {
+                        c.one(
+                            &format!(
+                                "SELECT coalesce(sum(b.size), 0)::bigint FROM blobs b
+                                  WHERE b.state = 'live' AND EXISTS ({linked} AND r.name >= $1 AND r.name < $2)"
+                            ),
+                            &[lo, hi],
+                        )
+                        .await?
+                    }
+                    None => {
+                        c.one(
+                            &format!(
+                                "SELECT coalesce(sum(b.size), 0)::bigint FROM blobs b
+                                  WHERE b.state = 'live' AND EXISTS ({linked})"
+                            ),
+                            &[],
+                        )
+                        .await?
+                    }
+                };
+                Ok(to_u64(col(&row, 0)?, "storage usage")?)
+            })
+        })
+        .await
+    }
+
+    // --- artifacts ---
+
+    async fn list_artifacts(
+        &self,
+        repo: &RepoName,
+        page: &Page,
+        with_tag: bool,
+    ) -> StoreResult<Option<(Vec<ArtifactInfo>, u64)>> {
+        let (limit, offset) = limit_offset(page);
+        self.db(Tx::Read, &(repo.as_str(), limit, offset, with_tag), |c, (r, limit, offset, with_tag)| {
+            Box::pin(async move {
+                let Some(id) = listed_repo_id(c, r).await? else {
+                    return Ok(None);
+                };
+                let total =
+                    count(c, &format!("SELECT count(*) FROM manifests m WHERE m.repository_id = $1 AND {LISTED}"), &[&id])
+                        .await?;
+                let rows = c
+                    .rows(
+                        &format!(
+                            "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND {LISTED}
+                              ORDER BY m.created_at DESC, m.id DESC LIMIT $2 OFFSET $3"
+                        ),
+                        &[&id, limit, offset],
+                    )
+                    .await?;
+                let mut artifacts = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    artifacts.push(artifact_info(c, id, r, row, *with_tag).await?);
+                }
+                Ok(Some((artifacts, total)))
+            })
+        })
+        .await
+    }
+
+    async fn artifact(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<ArtifactInfo>> {
+        self.db(Tx::Read, &(repo.as_str(), reference), |c, (r, reference)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Ok(None);
+                };
+                let Some(manifest) = resolve(c, id, reference).await? else {
+                    return Ok(None);
+                };
+                let row = c.one(&format!("SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.id = $1"), &[&manifest]).await?;
+                Ok(Some(artifact_info(c, id, r, &row, true).await?))
+            })
+        })
+        .await
+    }
+
+    // --- tags ---
+
+    async fn add_tag(&self, repo: &RepoName, reference: &Reference, tag: &Tag) -> CatalogResult<()> {
+        self.run(Tx::Write, &(repo.as_str(), reference, tag.as_str()), |c, (r, reference, t)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Err(Fail::No(CatalogError::NotFound));
+                };
+                let Some(manifest) = resolve(c, id, reference).await? else {
+                    return Err(Fail::No(CatalogError::NotFound));
+                };
+                let inserted = c
+                    .exec(
+                        "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (repository_id, name) DO NOTHING",
+                        &[&id, t, &manifest, &now()],
+                    )
+                    .await?;
+                if inserted == 0 {
+                    return Err(Fail::No(CatalogError::Conflict { field: "tag", value: (*t).to_owned() }));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list_artifact_tags(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        page: &Page,
+    ) -> StoreResult<Option<(Vec<TagInfo>, u64)>> {
+        let (limit, offset) = limit_offset(page);
+        self.db(Tx::Read, &(repo.as_str(), reference, limit, offset), |c, (r, reference, limit, offset)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Ok(None);
+                };
+                let Some(manifest) = resolve(c, id, reference).await? else {
+                    return Ok(None);
+                };
+                let total = count(c, "SELECT count(*) FROM tags WHERE manifest_id = $1", &[&manifest]).await?;
+                Ok(Some((tags_of(c, manifest, *limit, *offset).await?, total)))
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_is_the_first_component() {
+        assert_eq!(project_of("library/nginx"), "library");
+        assert_eq!(project_of("team/app/api"), "team");
+        assert_eq!(project_of("alpine"), "");
+    }
+}

@@ -15,7 +15,7 @@ use berth_core::store::StoreError;
 use deadpool_postgres::{ClientWrapper, Object, Pool, PoolError, TimeoutType};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Row, ToStatement};
+use tokio_postgres::Row;
 
 use crate::PgStore;
 
@@ -130,15 +130,13 @@ impl<'a> Conn<'a> {
         self.0.query_one(&st, params).await
     }
 
-    /// A statement built at run time (a filter with a varying number of conditions);
-    /// not cached, since the variants would crowd the cache.
-    pub(crate) async fn rows_dynamic<S: ToStatement + ?Sized + Sync>(
-        self,
-        sql: &S,
-        params: Params<'_>,
-    ) -> Result<Vec<Row>, DbErr> {
-        Ok(self.0.query(sql, params).await?)
-    }
+}
+
+/// The constraint a unique violation names, if `e` is one: how a race that a check
+/// before the write could not see is told apart and reported as a conflict.
+pub(crate) fn unique_constraint(e: &tokio_postgres::Error) -> Option<&str> {
+    let db = e.as_db_error()?;
+    (db.code() == &SqlState::UNIQUE_VIOLATION).then(|| db.constraint()).flatten()
 }
 
 /// Reads column `i`, a decoding failure being a backend error.

@@ -67,3 +67,56 @@ async fn concurrent_identical_put_stores_one_row() {
     let got = store.get_manifest(&r, &Reference::Tag("latest".parse().unwrap())).await.unwrap().unwrap();
     assert_eq!(got.digest, m.digest);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    berth_store_tests::identity_conformance(Arc::clone(&store) as _, Arc::clone(&store) as _).await;
+    berth_store_tests::identity_conformance(Arc::clone(&store) as _, store as _).await;
+    // Deletions left no rows behind that point at nothing.
+    for (what, sql) in [
+        ("robots", "SELECT count(*) FROM robots WHERE project_id <> 0 AND project_id NOT IN (SELECT id FROM projects)"),
+        ("permissions", "SELECT count(*) FROM robot_permissions WHERE robot_id NOT IN (SELECT id FROM robots)"),
+        ("members", "SELECT count(*) FROM project_members WHERE user_id NOT IN (SELECT id FROM users)"),
+    ] {
+        assert_eq!(db.count(sql).await, 0, "orphaned {what}");
+    }
+    assert!(db.count("SELECT count(*) FROM audit_log").await >= 2 * 5, "the audit log keeps everything");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    berth_store_tests::catalog_conformance(Arc::clone(&store) as _, Arc::clone(&store) as _).await;
+    berth_store_tests::catalog_conformance(Arc::clone(&store) as _, store as _).await;
+    assert!(
+        db.count("SELECT count(*) FROM blobs WHERE digest NOT IN (SELECT digest FROM repository_blobs)").await > 0,
+        "blobs of deleted repositories stay, unlinked, for GC"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM blobs WHERE state <> 'live'").await, 0, "and nothing marked them");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    berth_store_tests::labels_conformance(Arc::clone(&store) as _, Arc::clone(&store) as _).await;
+    berth_store_tests::labels_conformance(Arc::clone(&store) as _, store as _).await;
+    let orphans = db
+        .count(
+            "SELECT count(*) FROM label_references
+              WHERE label_id NOT IN (SELECT id FROM labels) OR manifest_id NOT IN (SELECT id FROM manifests)",
+        )
+        .await;
+    assert_eq!(orphans, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    berth_store_tests::cluster_conformance(Arc::clone(&store) as _).await;
+    berth_store_tests::cluster_conformance(store as _).await;
+}
