@@ -30,6 +30,20 @@ pub struct Authenticator {
     identity: Arc<dyn IdentityStore>,
     cache: VerifyCache,
     throttle: LoginThrottle,
+    shared: Option<Arc<dyn FailureLedger>>,
+}
+
+/// Failed-login counts shared by every instance (Redis), so that an attacker spreading
+/// guesses over the instances behind a load balancer meets the same throttle as one
+/// talking to a single instance. Best effort by design: when the ledger fails, each
+/// instance still throttles on its own counts, and logins keep working.
+#[async_trait::async_trait]
+pub trait FailureLedger: Send + Sync + 'static {
+    /// Consecutive failures recorded for `name` and how long ago the last one was.
+    async fn failures(&self, name: &str) -> Result<Option<(u32, Duration)>, String>;
+    /// Adds a failure; the record expires `window` after its last failure.
+    async fn record_failure(&self, name: &str, window: Duration) -> Result<(), String>;
+    async fn clear(&self, name: &str) -> Result<(), String>;
 }
 
 fn now() -> i64 {
@@ -38,12 +52,24 @@ fn now() -> i64 {
 
 impl Authenticator {
     pub fn new(identity: Arc<dyn IdentityStore>) -> Self {
-        Authenticator { identity, cache: VerifyCache::new(), throttle: LoginThrottle::new(ThrottlePolicy::default()) }
+        Authenticator {
+            identity,
+            cache: VerifyCache::new(),
+            throttle: LoginThrottle::new(ThrottlePolicy::default()),
+            shared: None,
+        }
+    }
+
+    /// Also counts failures in `ledger`, shared with the other instances.
+    pub fn with_shared_throttle(mut self, ledger: Arc<dyn FailureLedger>) -> Self {
+        self.shared = Some(ledger);
+        self
     }
 
     /// Checks a Basic-auth pair.
     pub async fn login(&self, name: &str, secret: &str) -> Result<Principal, AuthnError> {
         self.throttle.check(name).map_err(AuthnError::Throttled)?;
+        let shared_failures = self.check_shared(name).await?;
         let result =
             if name.starts_with(ROBOT_PREFIX) { self.robot(name, secret).await } else { self.user(name, secret).await };
         match &result {
@@ -51,7 +77,37 @@ impl Authenticator {
             Err(AuthnError::Invalid) => self.throttle.record(name, false),
             Err(_) => {}
         }
+        if let Some(ledger) = &self.shared {
+            let outcome = match &result {
+                Ok(_) if shared_failures => ledger.clear(name).await,
+                Err(AuthnError::Invalid) => ledger.record_failure(name, self.throttle.policy().window).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = outcome {
+                tracing::debug!(error = %e, "shared login throttle unavailable; throttling on this instance only");
+            }
+        }
         result
+    }
+
+    /// Refuses while the shared count says so; returns whether there are failures to clear
+    /// on success. A failing ledger counts as "no failures" (see [`FailureLedger`]).
+    async fn check_shared(&self, name: &str) -> Result<bool, AuthnError> {
+        let Some(ledger) = &self.shared else { return Ok(false) };
+        match ledger.failures(name).await {
+            Ok(Some((n, since))) => {
+                let backoff = self.throttle.policy().backoff_after(n);
+                if since < backoff {
+                    return Err(AuthnError::Throttled(backoff - since));
+                }
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => {
+                tracing::debug!(error = %e, "shared login throttle unavailable; throttling on this instance only");
+                Ok(false)
+            }
+        }
     }
 
     async fn user(&self, name: &str, password: &str) -> Result<Principal, AuthnError> {

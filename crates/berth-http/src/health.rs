@@ -15,5 +15,10 @@ pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 pub struct Component {
     /// As Harbor names its components: `redis`, `registry`, ...
     pub name: &'static str,
+    /// Whether the instance cannot serve pushes and pulls without it. Only critical
+    /// failures make the whole instance unhealthy (503), so that a load balancer routes
+    /// away from it; losing an optional dependency such as Redis on every instance must
+    /// not take the whole cluster out of rotation.
+    pub critical: bool,
     pub check: Arc<dyn Fn() -> CheckFuture + Send + Sync>,
 }

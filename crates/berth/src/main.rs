@@ -137,12 +137,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             "berth: it is shown only now; change it after logging in, or set BERTH_ADMIN_PASSWORD on a fresh data dir"
         );
     }
+    let redis = open_redis(&cfg)?;
     let tokens = load_token_key(&cfg)?;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
     let events = berth_http::events::EventSink::start(identity.clone(), catalog.clone());
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
-        authn: Authenticator::new(identity.clone()),
+        authn: match &redis {
+            Some(r) => Authenticator::new(identity.clone())
+                .with_shared_throttle(Arc::new(berth_redis::throttle::RedisLedger(r.clone()))),
+            None => Authenticator::new(identity.clone()),
+        },
         access: AccessControl::new(identity.clone()),
         identity,
         tokens,
@@ -156,7 +161,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         labels,
         events,
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
-        health: Vec::new().into(),
+        health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
     };
 
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
@@ -167,7 +172,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     println!("listening on {addr}");
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
 
-    let janitor = tokio::spawn(purge_stale_uploads(registry, cfg.uploads.max_idle_hours));
+    let janitor = tokio::spawn(purge_stale_uploads(registry, redis, cfg.uploads.max_idle_hours));
     let app = berth_http::router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -281,18 +286,56 @@ async fn shutdown_signal() {
     }
 }
 
-async fn purge_stale_uploads(registry: Arc<Registry>, max_idle_hours: u64) {
+async fn purge_stale_uploads(registry: Arc<Registry>, redis: Option<Arc<berth_redis::Redis>>, max_idle_hours: u64) {
     // First pass a minute after start (leftovers of a crash), then every ten minutes; never
     // during start-up or shutdown, when the runtime may cancel it midway.
-    let mut tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), Duration::from_secs(600));
+    const EVERY: Duration = Duration::from_secs(600);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(60), EVERY);
     loop {
         tick.tick().await;
+        // With Redis, one instance of the cluster purges per round; purging twice is
+        // harmless, so a Redis failure just means every instance does it.
+        let lease = match &redis {
+            Some(r) => {
+                match berth_redis::lock::try_acquire(r, "purge-stale-uploads", EVERY - Duration::from_secs(30)).await {
+                    Ok(Some(lease)) => Some(lease),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no cluster lock for the upload purge; purging anyway");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         match registry.purge_stale_uploads(max_idle_hours as i64 * 3600).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
             Err(e) => tracing::warn!(error = %e, "could not purge abandoned uploads"),
         }
+        // Kept until it expires: the next round is a full period away, and holding it
+        // stops the other instances from repeating this round's work.
+        drop(lease);
+    }
+}
+
+fn open_redis(cfg: &Config) -> anyhow::Result<Option<Arc<berth_redis::Redis>>> {
+    if cfg.redis.url.is_empty() {
+        return Ok(None);
+    }
+    let r = berth_redis::Redis::new(&cfg.redis.url, Duration::from_millis(cfg.redis.timeout_ms))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(Arc::new(r)))
+}
+
+fn redis_health(r: Arc<berth_redis::Redis>) -> berth_http::health::Component {
+    berth_http::health::Component {
+        name: "redis",
+        critical: false,
+        check: Arc::new(move || {
+            let r = r.clone();
+            Box::pin(async move { r.ping().await.map_err(|e| e.to_string()) })
+        }),
     }
 }
 
@@ -317,7 +360,14 @@ fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
         Ok(String::from_utf8_lossy(&buf).to_string())
     })();
     match result {
-        Ok(answer) if answer.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(answer) if answer.starts_with("HTTP/1.1 200") => {
+            // Still serving; an optional dependency (Redis) may be down: say so, stay in rotation.
+            if answer.contains("\"unhealthy\"") {
+                let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+                eprintln!("berth healthcheck: serving, but degraded: {}", body.trim());
+            }
+            ExitCode::SUCCESS
+        }
         Ok(answer) => {
             let status = answer.lines().next().unwrap_or("");
             let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);

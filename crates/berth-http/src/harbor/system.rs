@@ -21,32 +21,35 @@ pub async fn version() -> Response {
 }
 
 /// Every component, each check bounded by [`HEALTH_TIMEOUT`] so a frozen dependency
-/// makes the answer unhealthy instead of hanging the load balancer's probe; 503 and
-/// `unhealthy` when any component is, so load balancers route away.
+/// makes the answer unhealthy instead of hanging the load balancer's probe. A failed
+/// critical component (core, database, storage) makes the instance `unhealthy` with 503,
+/// so load balancers route away; optional ones (job service, Redis) are reported per
+/// component while the instance stays in rotation.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let bounded = |name: &'static str, f: crate::health::CheckFuture| async move {
-        match tokio::time::timeout(crate::health::HEALTH_TIMEOUT, f).await {
-            Ok(r) => (name, r),
-            Err(_) => (name, Err(format!("no answer within {} s", crate::health::HEALTH_TIMEOUT.as_secs()))),
+    use crate::health::{CheckFuture, HEALTH_TIMEOUT};
+    let bounded = |name: &'static str, critical: bool, f: CheckFuture| async move {
+        match tokio::time::timeout(HEALTH_TIMEOUT, f).await {
+            Ok(r) => (name, critical, r),
+            Err(_) => (name, critical, Err(format!("no answer within {} s", HEALTH_TIMEOUT.as_secs()))),
         }
     };
     let meta = state.registry.meta().clone();
     let blobs = state.registry.blobs().clone();
-    let mut checks: Vec<(&'static str, crate::health::CheckFuture)> = vec![
-        ("core", Box::pin(async { Ok(()) })),
-        ("database", Box::pin(async move { meta.ping().await.map_err(|e| e.to_string()) })),
-        ("storage", Box::pin(async move { blobs.check().await.map_err(|e| e.to_string()) })),
-    ];
     let events = state.events.clone();
-    checks.push(("jobservice", Box::pin(async move { events.health() })));
+    let mut checks: Vec<(&'static str, bool, CheckFuture)> = vec![
+        ("core", true, Box::pin(async { Ok(()) })),
+        ("database", true, Box::pin(async move { meta.ping().await.map_err(|e| e.to_string()) })),
+        ("storage", true, Box::pin(async move { blobs.check().await.map_err(|e| e.to_string()) })),
+        ("jobservice", false, Box::pin(async move { events.health() })),
+    ];
     for c in state.health.iter() {
-        checks.push((c.name, (c.check)()));
+        checks.push((c.name, c.critical, (c.check)()));
     }
-    let results = join_all(checks.into_iter().map(|(n, f)| bounded(n, f))).await;
-    let healthy = results.iter().all(|(_, r)| r.is_ok());
+    let results = join_all(checks.into_iter().map(|(n, critical, f)| bounded(n, critical, f))).await;
+    let healthy = results.iter().all(|(_, critical, r)| r.is_ok() || !critical);
     let components: Vec<Value> = results
         .into_iter()
-        .map(|(name, r)| match r {
+        .map(|(name, _, r)| match r {
             Ok(()) => json!({ "name": name, "status": "healthy" }),
             Err(e) => json!({ "name": name, "status": "unhealthy", "error": e }),
         })
