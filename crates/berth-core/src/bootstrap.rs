@@ -42,7 +42,7 @@ pub async fn ensure_initial_state(
                 }
             };
             let salt = password::new_salt();
-            let user = identity
+            let created = identity
                 .create_user(&NewUser {
                     username: "admin".into(),
                     email: String::new(),
@@ -53,9 +53,20 @@ pub async fn ensure_initial_state(
                     password_version: password::STRONGEST.to_string(),
                     sysadmin: true,
                 })
-                .await?;
-            out.created_admin = true;
-            user
+                .await;
+            match created {
+                Ok(user) => {
+                    out.created_admin = true;
+                    user
+                }
+                // Another instance of the cluster, starting at the same moment, won: its
+                // admin (and the password it showed) stands, and it creates `library`.
+                Err(IdentityError::Conflict { .. }) => {
+                    out.generated_admin_password = None;
+                    return Ok(out);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         // Users exist but none is called admin (renamed or imported): leave them be.
         None => return Ok(out),
@@ -63,7 +74,10 @@ pub async fn ensure_initial_state(
     if out.created_admin && identity.project_by_name("library").await.map_err(IdentityError::from)?.is_none() {
         let mut metadata = BTreeMap::new();
         metadata.insert("public".to_string(), "true".to_string());
-        identity.create_project(&NewProject { name: "library".into(), owner_id: admin.id, metadata }).await?;
+        match identity.create_project(&NewProject { name: "library".into(), owner_id: admin.id, metadata }).await {
+            Ok(_) | Err(IdentityError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(out)
 }

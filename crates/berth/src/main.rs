@@ -236,8 +236,39 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 shared: false,
             })
         }
-        DatabaseKind::Postgres(_) => {
-            anyhow::bail!("database.url: PostgreSQL is not wired into this build yet; use \"sqlite:<path>\"")
+        DatabaseKind::Postgres(url) => {
+            let d = &cfg.database;
+            let opts = berth_store_postgres::PgOptions {
+                url,
+                max_connections: d.max_connections,
+                connect_timeout: Duration::from_secs(d.connect_timeout_secs),
+                acquire_timeout: Duration::from_secs(d.acquire_timeout_secs),
+                statement_timeout: Duration::from_secs(d.statement_timeout_secs),
+            };
+            let store = Arc::new(
+                berth_store_postgres::PgStore::connect(opts)
+                    .await
+                    .context("database.url: cannot use the PostgreSQL database")?,
+            );
+            let pool = store.clone();
+            berth_http::metrics::global().add_gauges(Box::new(move || {
+                let p = pool.pool_status();
+                let gauge = |name, help, value: usize| Sample { name, help, kind: "gauge", value: value as f64 };
+                vec![
+                    gauge("berth_db_pool_connections", "PostgreSQL connections open (idle or in use).", p.size),
+                    gauge("berth_db_pool_idle", "PostgreSQL connections idle in the pool.", p.idle),
+                    gauge("berth_db_pool_max", "PostgreSQL pool size limit (database.max_connections).", p.max),
+                    gauge("berth_db_pool_waiting", "Requests waiting for a PostgreSQL connection.", p.waiting),
+                ]
+            }));
+            Ok(Stores {
+                meta: store.clone(),
+                identity: store.clone(),
+                catalog: store.clone(),
+                labels: store.clone(),
+                cluster: store,
+                shared: true,
+            })
         }
     }
 }

@@ -6,6 +6,7 @@ mod clients;
 mod config;
 mod crash;
 mod e2e_login;
+mod ha_postgres;
 mod ha_redis;
 mod harbor_api;
 mod harbor_artifacts;

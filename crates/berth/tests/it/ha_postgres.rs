@@ -1,0 +1,291 @@
+//! Several instances on one PostgreSQL and one shared storage directory, as the HA
+//! deployment runs them: anything done through one instance is seen and continued by the
+//! other, tokens and sessions are accepted everywhere, concurrent first starts bootstrap
+//! once, and an instance with a different signing key refuses to join.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// The machine's PostgreSQL (trust auth); in CI it must be there.
+const PG_HOST: &str = "127.0.0.1";
+
+fn pg_available() -> bool {
+    let up = std::net::TcpStream::connect_timeout(&"127.0.0.1:5432".parse().unwrap(), Duration::from_secs(1)).is_ok();
+    if !up {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "PostgreSQL at 127.0.0.1:5432 is required in CI");
+        eprintln!("skipped: no PostgreSQL at 127.0.0.1:5432");
+    }
+    up
+}
+
+fn psql(db: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-h", PG_HOST, "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A database of the test's own, dropped afterwards.
+pub struct PgDb {
+    pub name: String,
+}
+
+impl PgDb {
+    pub fn create() -> PgDb {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let name = format!("berth_it_{}_{nanos}", std::process::id());
+        psql("postgres", &format!("CREATE DATABASE {name}"));
+        PgDb { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@{PG_HOST}:5432/{}", self.name)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", PG_HOST, "-U", "postgres", "-d", "postgres", "-c"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .output();
+    }
+}
+
+fn instance_env<'a>(db: &'a str, storage: &'a Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("BERTH_AUTH_MODE", "harbor".into()),
+        ("BERTH_DATABASE_URL", db.into()),
+        ("BERTH_STORAGE_ROOT", storage.display().to_string()),
+        ("BERTH_DATABASE_MAX_CONNECTIONS", "8".into()),
+    ]
+}
+
+pub fn start_instance(dir: &Path, db: &str, storage: &Path) -> Server {
+    let env = instance_env(db, storage);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::spawn(dir, &env)
+}
+
+struct Cluster {
+    tmp: tempfile::TempDir,
+    db: PgDb,
+    a: Server,
+    b: Server,
+}
+
+impl Cluster {
+    fn storage(&self) -> PathBuf {
+        self.tmp.path().join("shared-storage")
+    }
+
+    fn start() -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = PgDb::create();
+        let storage = tmp.path().join("shared-storage");
+        let a = start_instance(&tmp.path().join("a"), &db.url(), &storage);
+        let b = start_instance(&tmp.path().join("b"), &db.url(), &storage);
+        Cluster { tmp, db, a, b }
+    }
+}
+
+/// A client that sends the admin's Basic credentials with every request.
+fn admin_client() -> reqwest::Client {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+#[tokio::test]
+async fn push_through_one_instance_pull_and_continue_through_the_other() {
+    if !pg_available() {
+        return;
+    }
+    let cl = Cluster::start();
+    let (a, b) = (&cl.a, &cl.b);
+    let c = admin_client();
+
+    // Push through A, pull through B: manifest by tag and every blob it references.
+    let digest = push_image(&c, a, "library/ha", "v1", "ha").await;
+    let r = c
+        .get(b.url("/v2/library/ha/manifests/v1"))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "docker-content-digest"), digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    for d in std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap()) {
+        let d = d["digest"].as_str().unwrap();
+        let r = c.get(b.url(&format!("/v2/library/ha/blobs/{d}"))).send().await.unwrap();
+        assert_eq!(r.status(), 200, "blob {d} through B");
+        assert_eq!(sha256(&r.bytes().await.unwrap()), d);
+    }
+
+    // A chunked upload started on A continues and finishes on B.
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let r = c.post(a.url("/v2/library/ha/blobs/uploads/")).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = header(&r, "location");
+    assert!(loc.starts_with('/'), "relative Location never pins the client to A: {loc}");
+    let r = c
+        .patch(a.url(&loc))
+        .header("content-type", "application/octet-stream")
+        .header("content-range", "0-99999")
+        .body(data[..100_000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = header(&r, "location");
+    let r = c
+        .patch(b.url(&loc))
+        .header("content-type", "application/octet-stream")
+        .header("content-range", "100000-299999")
+        .body(data[100_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "B continues A's upload");
+    assert_eq!(header(&r, "range"), "0-299999");
+    let loc = header(&r, "location");
+    let r = c.put(b.url(&format!("{loc}?digest={}", sha256(&data)))).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c.get(a.url(&format!("/v2/library/ha/blobs/{}", sha256(&data)))).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..], "A serves what B finished");
+
+    // A token issued by A is accepted by B.
+    let r =
+        c.get(a.url("/service/token?service=harbor-registry&scope=repository:library/ha:pull")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let token: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let r = client()
+        .get(b.url("/v2/library/ha/manifests/v1"))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "B accepts A's token");
+
+    // A session cookie from A's login works on B.
+    let r = client()
+        .post(a.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = header(&r, "set-cookie");
+    let sid = cookie.split(';').next().unwrap().to_string();
+    let r = client().get(b.url("/api/v2.0/users/current")).header("cookie", sid).send().await.unwrap();
+    assert_eq!(r.status(), 200, "B accepts A's session");
+
+    // The same image pushed through A and B at once: one consistent result.
+    let (ra, rb) = tokio::join!(
+        push_image(&c, a, "library/race", "same", "race"),
+        push_image(&c, b, "library/race", "same", "race")
+    );
+    assert_eq!(ra, rb);
+    for s in [a, b] {
+        let r = c
+            .head(s.url("/v2/library/race/manifests/same"))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "docker-content-digest"), ra);
+    }
+    let tags: serde_json::Value = serde_json::from_slice(
+        &c.get(a.url("/v2/library/race/tags/list")).send().await.unwrap().bytes().await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["same"]));
+    drop(cl.storage());
+}
+
+#[tokio::test]
+async fn simultaneous_first_starts_bootstrap_once() {
+    if !pg_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = PgDb::create();
+    let storage = tmp.path().join("shared-storage");
+    let url = db.url();
+    let servers: Vec<Server> = std::thread::scope(|s| {
+        let handles: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|n| {
+                let (dir, url, storage) = (tmp.path().join(n), url.clone(), storage.clone());
+                s.spawn(move || start_instance(&dir, &url, &storage))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("instance started")).collect()
+    });
+    assert_eq!(psql(&db.name, "SELECT count(*) FROM users WHERE username = 'admin'"), "1");
+    assert_eq!(psql(&db.name, "SELECT count(*) FROM projects WHERE name = 'library'"), "1");
+    let versions = psql(&db.name, "SELECT count(*) = count(DISTINCT version) FROM schema_migrations");
+    assert_eq!(versions, "t");
+    // Every instance serves and the admin logs in on each.
+    let c = admin_client();
+    for s in &servers {
+        let r = c.get(s.url("/api/v2.0/users/current")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = c.get(s.url("/api/v2.0/health")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn an_instance_with_another_signing_key_refuses_to_start() {
+    if !pg_available() {
+        return;
+    }
+    let cl = Cluster::start();
+    let other_key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/other_token_key.pem");
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(cl.tmp.path().join("c"))
+        .env("BERTH_DATABASE_URL", cl.db.url())
+        .env("BERTH_STORAGE_ROOT", cl.storage())
+        .env("BERTH_AUTH_PRIVATE_KEY", other_key)
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "must refuse");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.private_key:") && err.contains("differs from the key the other instances"), "{err}");
+    assert!(err.contains("other_token_key.pem"), "names the file: {err}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "never started listening");
+    // The cluster is unaffected.
+    let r = admin_client().get(cl.a.url("/api/v2.0/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn unreachable_database_fails_the_start_within_the_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tmp = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path())
+        .env("BERTH_DATABASE_URL", format!("postgres://berth:hunter2@127.0.0.1:{port}/berth"))
+        .env("BERTH_DATABASE_CONNECT_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("database.url:"), "{err}");
+    assert!(!err.contains("hunter2"), "no password in errors: {err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
