@@ -29,7 +29,9 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::{Conn, DbErr, Fail, PgStore, Tx, col, contains_pattern, count, limit_offset, now, parse_digest, repo_id, to_u64};
+use crate::{
+    Conn, DbErr, Fail, PgStore, Tx, col, contains_pattern, count, limit_offset, now, parse_digest, repo_id, to_u64,
+};
 
 /// How deep `size` follows indexes of indexes. Digests make cycles impossible; this only
 /// bounds the work a pathological push can cause.
@@ -94,7 +96,8 @@ async fn resolve(c: Conn<'_>, repo_id: i64, reference: &Reference) -> Result<Opt
                 .await?
         }
         Reference::Tag(t) => {
-            c.opt("SELECT manifest_id FROM tags WHERE repository_id = $1 AND name = $2", &[&repo_id, &t.as_str()]).await?
+            c.opt("SELECT manifest_id FROM tags WHERE repository_id = $1 AND name = $2", &[&repo_id, &t.as_str()])
+                .await?
         }
     };
     row.map(|r| col(&r, 0)).transpose()
@@ -173,7 +176,12 @@ async fn references(c: Conn<'_>, repo_id: i64, manifest_id: i64) -> Result<Vec<A
         }
     }
     for (digest, child_id) in children {
-        out.push(ArtifactReference { child_id, child_digest: parse_digest(&digest)?, platform: None, annotations: None });
+        out.push(ArtifactReference {
+            child_id,
+            child_digest: parse_digest(&digest)?,
+            platform: None,
+            annotations: None,
+        });
     }
     Ok(out)
 }
@@ -190,7 +198,13 @@ async fn tags_of(c: Conn<'_>, manifest_id: i64, limit: i64, offset: i64) -> Resu
 }
 
 /// Completes a manifest row into the artifact view.
-async fn artifact_info(c: Conn<'_>, repo_id: i64, repo: &str, row: &Row, with_tags: bool) -> Result<ArtifactInfo, DbErr> {
+async fn artifact_info(
+    c: Conn<'_>,
+    repo_id: i64,
+    repo: &str,
+    row: &Row,
+    with_tags: bool,
+) -> Result<ArtifactInfo, DbErr> {
     let id: i64 = col(row, 0)?;
     let digest: String = col(row, 1)?;
     let subject: Option<String> = col(row, 5)?;
@@ -377,9 +391,12 @@ impl CatalogStore for PgStore {
                 let Some(id) = listed_repo_id(c, r).await? else {
                     return Ok(None);
                 };
-                let total =
-                    count(c, &format!("SELECT count(*) FROM manifests m WHERE m.repository_id = $1 AND {LISTED}"), &[&id])
-                        .await?;
+                let total = count(
+                    c,
+                    &format!("SELECT count(*) FROM manifests m WHERE m.repository_id = $1 AND {LISTED}"),
+                    &[&id],
+                )
+                .await?;
                 let rows = c
                     .rows(
                         &format!(
@@ -408,7 +425,8 @@ impl CatalogStore for PgStore {
                 let Some(manifest) = resolve(c, id, reference).await? else {
                     return Ok(None);
                 };
-                let row = c.one(&format!("SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.id = $1"), &[&manifest]).await?;
+                let row =
+                    c.one(&format!("SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.id = $1"), &[&manifest]).await?;
                 Ok(Some(artifact_info(c, id, r, &row, true).await?))
             })
         })

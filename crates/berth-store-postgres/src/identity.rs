@@ -194,11 +194,18 @@ const MEMBER_SELECT: &str = "SELECT pm.id, pm.project_id, pm.user_id, u.username
                                FROM project_members pm JOIN users u ON u.id = pm.user_id";
 
 fn member_row(r: &Row) -> Result<Member, DbErr> {
-    Ok(Member { id: col(r, 0)?, project_id: col(r, 1)?, user_id: col(r, 2)?, username: col(r, 3)?, role_id: col(r, 4)? })
+    Ok(Member {
+        id: col(r, 0)?,
+        project_id: col(r, 1)?,
+        user_id: col(r, 2)?,
+        username: col(r, 3)?,
+        role_id: col(r, 4)?,
+    })
 }
 
 async fn member_by_id(c: Conn<'_>, project_id: i64, member_id: i64) -> Result<Option<Member>, DbErr> {
-    let row = c.opt(&format!("{MEMBER_SELECT} WHERE pm.project_id = $1 AND pm.id = $2"), &[&project_id, &member_id]).await?;
+    let row =
+        c.opt(&format!("{MEMBER_SELECT} WHERE pm.project_id = $1 AND pm.id = $2"), &[&project_id, &member_id]).await?;
     row.map(|r| member_row(&r)).transpose()
 }
 
@@ -298,7 +305,17 @@ impl IdentityStore for PgStore {
                                             sysadmin, creation_time, update_time)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
                          RETURNING id",
-                        &[&u.username, &u.email, &u.realname, &u.comment, &u.password, &u.salt, &u.password_version, &u.sysadmin, &now],
+                        &[
+                            &u.username,
+                            &u.email,
+                            &u.realname,
+                            &u.comment,
+                            &u.password,
+                            &u.salt,
+                            &u.password_version,
+                            &u.sysadmin,
+                            &now,
+                        ],
                     )
                     .await
                     .map_err(|e| user_unique(e, &u.username, &u.email))?;
@@ -331,7 +348,8 @@ impl IdentityStore for PgStore {
         self.db(Tx::Read, name_or_email, |c, login| {
             Box::pin(async move {
                 // A user name wins over another user's e-mail.
-                let by_name = c.opt(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"), &[&login]).await?;
+                let by_name =
+                    c.opt(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"), &[&login]).await?;
                 let row = match by_name {
                     Some(r) => Some(r),
                     None => {
@@ -484,8 +502,10 @@ impl IdentityStore for PgStore {
         }
         if let Some(user) = filter.member_user_id {
             args.push(Box::new(user));
-            let member =
-                format!("EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = ${})", args.len());
+            let member = format!(
+                "EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id AND pm.user_id = ${})",
+                args.len()
+            );
             conds.push(if filter.include_public { format!("({member} OR {IS_PUBLIC})") } else { member });
         }
         let filtered = args.len();
@@ -587,8 +607,12 @@ impl IdentityStore for PgStore {
                 let Some(user) = user_by_id(c, *user_id).await? else {
                     return Err(not_found());
                 };
-                if exists(c, "SELECT 1 FROM project_members WHERE project_id = $1 AND user_id = $2", &[project_id, user_id])
-                    .await?
+                if exists(
+                    c,
+                    "SELECT 1 FROM project_members WHERE project_id = $1 AND user_id = $2",
+                    &[project_id, user_id],
+                )
+                .await?
                 {
                     return Err(conflict("username", &user.username));
                 }
@@ -619,7 +643,9 @@ impl IdentityStore for PgStore {
                 let filter = "pm.project_id = $1 AND ($2::text IS NULL OR u.username ILIKE $2)";
                 let total = count(
                     c,
-                    &format!("SELECT count(*) FROM project_members pm JOIN users u ON u.id = pm.user_id WHERE {filter}"),
+                    &format!(
+                        "SELECT count(*) FROM project_members pm JOIN users u ON u.id = pm.user_id WHERE {filter}"
+                    ),
                     &[project_id, pattern],
                 )
                 .await?;
@@ -663,8 +689,9 @@ impl IdentityStore for PgStore {
     async fn remove_member(&self, project_id: i64, member_id: i64) -> IdentityResult<()> {
         self.run(Tx::Write, &(project_id, member_id), |c, (project_id, member_id)| {
             Box::pin(async move {
-                let n =
-                    c.exec("DELETE FROM project_members WHERE project_id = $1 AND id = $2", &[project_id, member_id]).await?;
+                let n = c
+                    .exec("DELETE FROM project_members WHERE project_id = $1 AND id = $2", &[project_id, member_id])
+                    .await?;
                 if n == 0 { Err(not_found()) } else { Ok(()) }
             })
         })
@@ -674,7 +701,9 @@ impl IdentityStore for PgStore {
     async fn member_role(&self, project_id: i64, user_id: i64) -> StoreResult<Option<i64>> {
         self.db(Tx::Read, &(project_id, user_id), |c, (p, u)| {
             Box::pin(async move {
-                let row = c.opt("SELECT role_id FROM project_members WHERE project_id = $1 AND user_id = $2", &[p, u]).await?;
+                let row = c
+                    .opt("SELECT role_id FROM project_members WHERE project_id = $1 AND user_id = $2", &[p, u])
+                    .await?;
                 Ok(row.map(|r| col(&r, 0)).transpose()?)
             })
         })
@@ -761,8 +790,11 @@ impl IdentityStore for PgStore {
                 let Some(old) = robot_where(c, "id = $1", &r.id).await? else {
                     return Err(not_found());
                 };
-                let (secret, salt) =
-                    if r.secret.is_empty() || r.secret == old.secret { (old.secret, old.salt) } else { (r.secret.clone(), r.salt.clone()) };
+                let (secret, salt) = if r.secret.is_empty() || r.secret == old.secret {
+                    (old.secret, old.salt)
+                } else {
+                    (r.secret.clone(), r.salt.clone())
+                };
                 c.exec(
                     "UPDATE robots SET description = $2, expires_at = $3, duration_days = $4, disabled = $5,
                                        secret = $6, salt = $7, update_time = $8

@@ -63,13 +63,12 @@ async fn label_by_id(c: Conn<'_>, id: i64) -> Result<Option<Label>, DbErr> {
 }
 
 async fn name_taken(c: Conn<'_>, name: &str, scope: LabelScope, except: i64) -> Result<bool, DbErr> {
-    Ok(c
-        .opt(
-            "SELECT 1 FROM labels WHERE name = $1 AND scope = $2 AND project_id = $3 AND id <> $4",
-            &[&name, &scope.code(), &scope.project_id(), &except],
-        )
-        .await?
-        .is_some())
+    Ok(c.opt(
+        "SELECT 1 FROM labels WHERE name = $1 AND scope = $2 AND project_id = $3 AND id <> $4",
+        &[&name, &scope.code(), &scope.project_id(), &except],
+    )
+    .await?
+    .is_some())
 }
 
 async fn manifest_id(c: Conn<'_>, repo: &str, digest: &str) -> Result<Option<i64>, DbErr> {
@@ -217,7 +216,10 @@ impl LabelStore for PgStore {
         self.run(Tx::Write, &(repo.as_str(), digest.to_string(), label_id), |c, (r, d, label_id)| {
             Box::pin(async move {
                 let m = manifest_id(c, r, d).await?.ok_or(Fail::No(LabelError::NotFound))?;
-                match c.exec("DELETE FROM label_references WHERE label_id = $1 AND manifest_id = $2", &[label_id, &m]).await? {
+                match c
+                    .exec("DELETE FROM label_references WHERE label_id = $1 AND manifest_id = $2", &[label_id, &m])
+                    .await?
+                {
                     0 => Err(Fail::No(LabelError::NotFound)),
                     _ => Ok(()),
                 }

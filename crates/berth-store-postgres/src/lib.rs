@@ -108,10 +108,9 @@ impl PgStore {
     /// can use) and returns with an empty pool. Fails within about `connect_timeout` per
     /// host when no server answers.
     pub async fn connect(opts: PgOptions) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = opts
-            .url
-            .parse()
-            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL (not shown, it may hold a password): {e}")))?;
+        let mut config: tokio_postgres::Config = opts.url.parse().map_err(|e| {
+            StoreError::Backend(format!("invalid PostgreSQL URL (not shown, it may hold a password): {e}"))
+        })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(opts.connect_timeout);
         }
@@ -158,7 +157,12 @@ impl PgStore {
     }
 
     /// [`PgStore::run`] for operations that fail only as the database fails.
-    async fn db<A, T>(&self, tx: Tx, args: &A, job: for<'a> fn(Conn<'a>, &'a A) -> Job<'a, T, StoreError>) -> StoreResult<T>
+    async fn db<A, T>(
+        &self,
+        tx: Tx,
+        args: &A,
+        job: for<'a> fn(Conn<'a>, &'a A) -> Job<'a, T, StoreError>,
+    ) -> StoreResult<T>
     where
         A: Sync + ?Sized,
         T: Send,
@@ -345,7 +349,13 @@ fn to_digests(v: Vec<String>) -> Result<Vec<Digest>, DbErr> {
 }
 
 /// Writes of `put_manifest` after its checks passed.
-async fn store_manifest(c: Conn<'_>, m: &NewManifest, repo_id: i64, blobs: &[String], children: &[String]) -> Result<(), DbErr> {
+async fn store_manifest(
+    c: Conn<'_>,
+    m: &NewManifest,
+    repo_id: i64,
+    blobs: &[String],
+    children: &[String],
+) -> Result<(), DbErr> {
     let now = now();
     let digest = m.digest.to_string();
     let size = to_i64(m.content.len() as u64, "manifest size")?;
@@ -443,7 +453,12 @@ impl MetaStore for PgStore {
     }
 
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobInfo, finished_upload: Option<&str>) -> StoreResult<()> {
-        let args = (repo.as_str(), blob.digest.to_string(), to_i64(blob.size, "blob size").map_err(pool::to_store)?, finished_upload);
+        let args = (
+            repo.as_str(),
+            blob.digest.to_string(),
+            to_i64(blob.size, "blob size").map_err(pool::to_store)?,
+            finished_upload,
+        );
         self.db(Tx::Idempotent, &args, |c, (r, d, size, upload)| {
             Box::pin(async move {
                 let now = now();
@@ -766,7 +781,8 @@ impl MetaStore for PgStore {
         let row = self
             .db(Tx::Write, &id, |c, id| {
                 Box::pin(async move {
-                    let row = c.opt(&format!("DELETE FROM uploads WHERE id = $1 RETURNING {UPLOAD_COLUMNS}"), &[id]).await?;
+                    let row =
+                        c.opt(&format!("DELETE FROM uploads WHERE id = $1 RETURNING {UPLOAD_COLUMNS}"), &[id]).await?;
                     Ok(row.map(|r| UploadRow::read(&r)).transpose()?)
                 })
             })

@@ -30,7 +30,9 @@ pub(crate) async fn run(config: &Config, target: &str, connect_timeout: Duration
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => return Err(StoreError::Unavailable(format!("connecting to {target}: {}", describe_chain(&e)))),
         Err(_) => {
-            return Err(StoreError::Unavailable(format!("connecting to {target}: no answer within {connect_timeout:?}")));
+            return Err(StoreError::Unavailable(format!(
+                "connecting to {target}: no answer within {connect_timeout:?}"
+            )));
         }
     };
     let driver = tokio::spawn(async move {
@@ -74,8 +76,10 @@ async fn migrate(c: &Client) -> Result<(), Step> {
         .query_one("SELECT max(version), max(requires_schema) FROM schema_migrations", &[])
         .await
         .map_err(at("reading schema_migrations"))?;
-    let (newest, floor): (Option<i64>, Option<i64>) =
-        (row.try_get(0).map_err(at("reading schema_migrations"))?, row.try_get(1).map_err(at("reading schema_migrations"))?);
+    let (newest, floor): (Option<i64>, Option<i64>) = (
+        row.try_get(0).map_err(at("reading schema_migrations"))?,
+        row.try_get(1).map_err(at("reading schema_migrations"))?,
+    );
     if let (Some(newest), Some(floor)) = (newest, floor)
         && floor > SCHEMA_VERSION
     {
@@ -110,7 +114,9 @@ async fn migrate(c: &Client) -> Result<(), Step> {
         if let Err(e) = applied {
             let _ = c.batch_execute("ROLLBACK").await;
             return Err(match e {
-                Step::Pg(what, e) => Step::Refused(format!("schema migration {version} failed ({what}): {}", describe_chain(&e))),
+                Step::Pg(what, e) => {
+                    Step::Refused(format!("schema migration {version} failed ({what}): {}", describe_chain(&e)))
+                }
                 refused => refused,
             });
         }

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use berth_core::store::StoreError;
 use deadpool_postgres::{ClientWrapper, Object, Pool, PoolError, TimeoutType};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 
 use crate::PgStore;
 
@@ -53,7 +53,10 @@ pub(crate) enum DbErr {
     Pg(tokio_postgres::Error),
     /// No connection, or no answer in time; `lost` when the connection (or the attempt
     /// to make one) failed rather than ran out of time.
-    Unavailable { msg: String, lost: bool },
+    Unavailable {
+        msg: String,
+        lost: bool,
+    },
     Backend(String),
 }
 
@@ -129,7 +132,6 @@ impl<'a> Conn<'a> {
         let st = self.0.prepare_cached(sql).await?;
         self.0.query_one(&st, params).await
     }
-
 }
 
 /// The constraint a unique violation names, if `e` is one: how a race that a check
@@ -171,8 +173,13 @@ impl Drop for Lease {
 /// How far a failed attempt got, which bounds what a retry could repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// No statement of the body ran: any operation may be tried again.
+    /// No connection could be had: any operation may be tried again.
     Start,
+    /// A pooled connection failed its BEGIN: it died while idle (a server restart, a
+    /// failover, `pg_terminate_backend`) before the pool noticed. Nothing ran, and the
+    /// next connection is likely fine, so this is tried again at once and not counted
+    /// as an attempt (up to the pool's size, since every idle connection may be dead).
+    Stale,
     /// The body ran, and the commit may or may not have happened.
     Body,
 }
@@ -226,9 +233,14 @@ fn kind_of(e: &DbErr) -> Kind {
 /// without an SQLSTATE and only tells them apart by kind, which it shows in its message.
 fn is_transport(e: &tokio_postgres::Error) -> bool {
     let msg = e.to_string();
-    ["error communicating with the server", "error connecting to server", "timeout waiting for server", "connection closed"]
-        .iter()
-        .any(|m| msg.starts_with(m))
+    [
+        "error communicating with the server",
+        "error connecting to server",
+        "timeout waiting for server",
+        "connection closed",
+    ]
+    .iter()
+    .any(|m| msg.starts_with(m))
         || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
@@ -302,6 +314,7 @@ impl PgStore {
         E: From<StoreError> + Send,
     {
         let mut attempt = 1;
+        let mut stale = 0;
         loop {
             let (stage, err) = match tokio::time::timeout(self.deadline(), self.attempt(tx, args, job)).await {
                 Ok(Ok(v)) => return Ok(v),
@@ -317,9 +330,14 @@ impl PgStore {
                 ),
             };
             let kind = kind_of(&err);
+            if kind == Kind::Lost && stage == Stage::Stale && stale < self.opts.max_connections {
+                stale += 1;
+                tracing::debug!(error = %describe_ref(&err), "discarded a dead pooled connection");
+                continue;
+            }
             let retry = match kind {
                 Kind::Rollback => true,
-                Kind::Lost => stage == Stage::Start || tx != Tx::Write,
+                Kind::Lost => stage != Stage::Body || tx != Tx::Write,
                 Kind::Slow | Kind::Other => false,
             };
             if !retry || attempt >= MAX_ATTEMPTS {
@@ -350,7 +368,7 @@ impl PgStore {
         let lease = Lease(Some(self.acquire().await.map_err(|e| (Stage::Start, Fail::Db(e)))?));
         let c = lease.conn();
         if let Err(e) = c.0.batch_execute(begin_sql(tx)).await {
-            return Err((Stage::Start, Fail::Db(e.into())));
+            return Err((Stage::Stale, Fail::Db(e.into())));
         }
         match job(c, args).await {
             Ok(v) => match c.0.batch_execute("COMMIT").await {

@@ -5,9 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
+use berth_core::Digest;
 use berth_core::Reference;
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome};
-use berth_core::Digest;
 use bytes::Bytes;
 use common::TestDb;
 

@@ -108,5 +108,8 @@ impl Drop for TestDb {
 fn database_is_replaced_in_urls() {
     assert_eq!(with_database("postgres://u@h:1/postgres", "x"), "postgres://u@h:1/x");
     assert_eq!(with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
-    assert_eq!(with_database("postgres://u@h1:1,h2:2/db?sslmode=disable", "x"), "postgres://u@h1:1,h2:2/x?sslmode=disable");
+    assert_eq!(
+        with_database("postgres://u@h1:1,h2:2/db?sslmode=disable", "x"),
+        "postgres://u@h1:1,h2:2/x?sslmode=disable"
+    );
 }
