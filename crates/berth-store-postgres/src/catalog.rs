@@ -27,10 +27,10 @@ use berth_core::store::identity::Page;
 use berth_core::{Reference, RepoName, Tag};
 use serde_json::Value;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
 use crate::{
-    Conn, DbErr, Fail, PgStore, Tx, col, contains_pattern, count, limit_offset, now, parse_digest, repo_id, to_u64,
+    Args, Conn, DbErr, Fail, Listing, PgStore, Tx, col, contains_pattern, count, limit_offset, now, parse_digest,
+    repo_id, to_u64,
 };
 
 /// How deep `size` follows indexes of indexes. Digests make cycles impossible; this only
@@ -234,36 +234,23 @@ impl CatalogStore for PgStore {
         page: &Page,
     ) -> StoreResult<(Vec<RepositoryInfo>, u64)> {
         let mut conds = vec![VISIBLE.to_owned()];
-        let mut args: Vec<String> = Vec::new();
+        let mut args: Args = Vec::new();
         if let Some(p) = project {
             // `[p/, p0)` is exactly the names starting with `p/` ('0' follows '/'), and
             // uses the unique index on the name.
-            args.push(format!("{p}/"));
-            args.push(format!("{p}0"));
+            args.push(Box::new(format!("{p}/")));
+            args.push(Box::new(format!("{p}0")));
             conds.push(format!("r.name >= ${} AND r.name < ${}", args.len() - 1, args.len()));
         }
         if let Some(n) = name {
-            args.push(contains_pattern(n));
+            args.push(Box::new(contains_pattern(n)));
             conds.push(format!("r.name ILIKE ${}", args.len()));
         }
-        let filter = conds.join(" AND ");
-        let (limit, offset) = limit_offset(page);
-        let sql = (
-            format!("SELECT count(*) FROM repositories r WHERE {filter}"),
-            format!(
-                "{} WHERE {filter} ORDER BY r.created_at DESC, r.id DESC LIMIT ${} OFFSET ${}",
-                repository_select(),
-                args.len() + 1,
-                args.len() + 2
-            ),
-        );
-        self.db(Tx::Read, &(sql, args, limit, offset), |c, ((total_sql, list_sql), args, limit, offset)| {
+        let listing =
+            Listing::new(&repository_select(), "repositories r", &conds, "r.created_at DESC, r.id DESC", args, page);
+        self.db(Tx::Read, &listing, |c, listing| {
             Box::pin(async move {
-                let mut params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-                let total = count(c, total_sql, &params).await?;
-                params.push(limit);
-                params.push(offset);
-                let rows = c.rows(list_sql, &params).await?;
+                let (rows, total) = listing.run(c).await?;
                 Ok((rows.iter().map(repository_row).collect::<Result<_, _>>()?, total))
             })
         })

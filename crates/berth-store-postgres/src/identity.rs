@@ -35,7 +35,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::pool::{Params, unique_constraint};
-use crate::{Conn, DbErr, Fail, PgStore, Tx, backend, col, contains_pattern, count, limit_offset, now};
+use crate::{Args, Conn, DbErr, Fail, Listing, PgStore, Tx, backend, col, contains_pattern, count, limit_offset, now};
 
 /// Harbor's projectAdmin role, given to a project's creator.
 const PROJECT_ADMIN: i64 = 1;
@@ -69,18 +69,6 @@ fn vanished(what: &str) -> Refuse {
 
 async fn exists(c: Conn<'_>, sql: &str, params: Params<'_>) -> Result<bool, DbErr> {
     Ok(c.opt(sql, params).await?.is_some())
-}
-
-/// ` WHERE a AND b …`, or nothing.
-fn where_clause(conds: &[String]) -> String {
-    if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) }
-}
-
-/// Query arguments whose number depends on the filter.
-type Args = Vec<Box<dyn ToSql + Sync + Send>>;
-
-fn refs(args: &Args) -> Vec<&(dyn ToSql + Sync)> {
-    args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect()
 }
 
 // --- users ---
@@ -508,25 +496,17 @@ impl IdentityStore for PgStore {
             );
             conds.push(if filter.include_public { format!("({member} OR {IS_PUBLIC})") } else { member });
         }
-        let filtered = args.len();
-        let (limit, offset) = limit_offset(page);
-        args.push(Box::new(limit));
-        args.push(Box::new(offset));
-        let sql = (
-            format!("SELECT count(*) FROM projects p{}", where_clause(&conds)),
-            format!(
-                "SELECT {PROJECT_COLUMNS} FROM projects p{} ORDER BY p.name LIMIT ${} OFFSET ${}",
-                where_clause(&conds),
-                filtered + 1,
-                filtered + 2
-            ),
-            filtered,
+        let listing = Listing::new(
+            &format!("SELECT {PROJECT_COLUMNS} FROM projects p"),
+            "projects p",
+            &conds,
+            "p.name",
+            args,
+            page,
         );
-        self.db(Tx::Read, &(sql, args), |c, ((total_sql, list_sql, filtered), args)| {
+        self.db(Tx::Read, &listing, |c, listing| {
             Box::pin(async move {
-                let all = refs(args);
-                let total = count(c, total_sql, &all[..*filtered]).await?;
-                let rows = c.rows(list_sql, &all).await?;
+                let (rows, total) = listing.run(c).await?;
                 let mut projects = Vec::with_capacity(rows.len());
                 for r in &rows {
                     projects.push(with_metadata(c, project_row(r)?).await?);
@@ -870,25 +850,17 @@ impl IdentityStore for PgStore {
                 conds.push(format!("{column} = ${}", args.len()));
             }
         }
-        let filtered = args.len();
-        let (limit, offset) = limit_offset(page);
-        args.push(Box::new(limit));
-        args.push(Box::new(offset));
-        let sql = (
-            format!("SELECT count(*) FROM audit_log{}", where_clause(&conds)),
-            format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log{} ORDER BY op_time DESC, id DESC LIMIT ${} OFFSET ${}",
-                where_clause(&conds),
-                filtered + 1,
-                filtered + 2
-            ),
-            filtered,
+        let listing = Listing::new(
+            &format!("SELECT {AUDIT_COLUMNS} FROM audit_log"),
+            "audit_log",
+            &conds,
+            "op_time DESC, id DESC",
+            args,
+            page,
         );
-        self.db(Tx::Read, &(sql, args), |c, ((total_sql, list_sql, filtered), args)| {
+        self.db(Tx::Read, &listing, |c, listing| {
             Box::pin(async move {
-                let all = refs(args);
-                let total = count(c, total_sql, &all[..*filtered]).await?;
-                let rows = c.rows(list_sql, &all).await?;
+                let (rows, total) = listing.run(c).await?;
                 Ok((rows.iter().map(audit_row).collect::<Result<_, _>>()?, total))
             })
         })

@@ -16,10 +16,9 @@ use berth_core::store::labels::{
 };
 use berth_core::{Digest, RepoName};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
 use crate::pool::unique_constraint;
-use crate::{Conn, DbErr, Fail, PgStore, Tx, backend, col, contains_pattern, count, limit_offset, now};
+use crate::{Args, Conn, DbErr, Fail, Listing, PgStore, Tx, backend, col, contains_pattern, now};
 
 type Refuse = Fail<LabelError>;
 
@@ -114,7 +113,7 @@ impl LabelStore for PgStore {
 
     async fn list_labels(&self, filter: &LabelFilter, page: &Page) -> StoreResult<(Vec<Label>, u64)> {
         let mut conds = Vec::new();
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut args: Args = Vec::new();
         if let Some(scope) = filter.scope {
             args.push(Box::new(scope.code()));
             conds.push(format!("l.scope = ${}", args.len()));
@@ -125,25 +124,11 @@ impl LabelStore for PgStore {
             args.push(Box::new(contains_pattern(name)));
             conds.push(format!("l.name ILIKE ${}", args.len()));
         }
-        let clause = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
-        let filtered = args.len();
-        let (limit, offset) = limit_offset(page);
-        args.push(Box::new(limit));
-        args.push(Box::new(offset));
-        let sql = (
-            format!("SELECT count(*) FROM labels l{clause}"),
-            format!(
-                "SELECT {COLUMNS} FROM labels l{clause} ORDER BY l.name, l.id LIMIT ${} OFFSET ${}",
-                filtered + 1,
-                filtered + 2
-            ),
-            filtered,
-        );
-        self.db(Tx::Read, &(sql, args), |c, ((total_sql, list_sql, filtered), args)| {
+        let listing =
+            Listing::new(&format!("SELECT {COLUMNS} FROM labels l"), "labels l", &conds, "l.name, l.id", args, page);
+        self.db(Tx::Read, &listing, |c, listing| {
             Box::pin(async move {
-                let all: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
-                let total = count(c, total_sql, &all[..*filtered]).await?;
-                let rows = c.rows(list_sql, &all).await?;
+                let (rows, total) = listing.run(c).await?;
                 Ok((rows.iter().map(label_row).collect::<Result<_, _>>()?, total))
             })
         })

@@ -27,6 +27,7 @@ use berth_core::{Digest, Reference, RepoName, Tag};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 use tokio_postgres::config::Host;
+use tokio_postgres::types::ToSql;
 
 pub use migrate::SCHEMA_VERSION;
 
@@ -235,6 +236,55 @@ pub(crate) fn contains_pattern(s: &str) -> String {
     }
     p.push('%');
     p
+}
+
+/// Query arguments whose number depends on a filter.
+pub(crate) type Args = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// A filtered, paged listing and its total, built once outside the transaction and run
+/// inside it: the filters decide how many arguments there are, so the SQL is assembled
+/// at run time (and cached per shape by the connection).
+pub(crate) struct Listing {
+    total_sql: String,
+    page_sql: String,
+    args: Args,
+    /// How many of `args` the filter uses; the page adds LIMIT and OFFSET.
+    filtered: usize,
+}
+
+impl Listing {
+    /// `select_from` is `SELECT columns FROM tables`, `count_from` the `FROM` part the
+    /// total counts over; `conds` refer to `args` as `$1`, `$2`, ….
+    pub(crate) fn new(
+        select_from: &str,
+        count_from: &str,
+        conds: &[String],
+        order: &str,
+        mut args: Args,
+        page: &Page,
+    ) -> Listing {
+        let filter = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+        let filtered = args.len();
+        let (limit, offset) = limit_offset(page);
+        args.push(Box::new(limit));
+        args.push(Box::new(offset));
+        Listing {
+            total_sql: format!("SELECT count(*) FROM {count_from}{filter}"),
+            page_sql: format!(
+                "{select_from}{filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
+                filtered + 1,
+                filtered + 2
+            ),
+            args,
+            filtered,
+        }
+    }
+
+    pub(crate) async fn run(&self, c: Conn<'_>) -> Result<(Vec<Row>, u64), DbErr> {
+        let all: Vec<&(dyn ToSql + Sync)> = self.args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
+        let total = count(c, &self.total_sql, &all[..self.filtered]).await?;
+        Ok((c.rows(&self.page_sql, &all).await?, total))
+    }
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest, DbErr> {

@@ -244,21 +244,21 @@ fn is_transport(e: &tokio_postgres::Error) -> bool {
         || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
-fn describe(e: DbErr) -> String {
+fn describe(e: &DbErr) -> String {
     match e {
-        DbErr::Pg(e) => match e.as_db_error() {
-            Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-            None => e.to_string(),
-        },
-        DbErr::Unavailable { msg, .. } | DbErr::Backend(msg) => msg,
+        DbErr::Pg(e) => describe_chain(e),
+        DbErr::Unavailable { msg, .. } | DbErr::Backend(msg) => msg.clone(),
     }
 }
 
 pub(crate) fn to_store(e: DbErr) -> StoreError {
-    match kind_of(&e) {
-        Kind::Other => StoreError::Backend(describe(e)),
-        _ => StoreError::Unavailable(describe(e)),
-    }
+    let unavailable = match (&e, kind_of(&e)) {
+        // Retried, and still failing: a missing row that no retry brings back is a bug,
+        // not an outage.
+        (DbErr::Pg(pg), Kind::Rollback) => pg.code() != Some(&SqlState::FOREIGN_KEY_VIOLATION),
+        (_, kind) => kind != Kind::Other,
+    };
+    if unavailable { StoreError::Unavailable(describe(&e)) } else { StoreError::Backend(describe(&e)) }
 }
 
 fn begin_sql(tx: Tx) -> &'static str {
@@ -332,7 +332,7 @@ impl PgStore {
             let kind = kind_of(&err);
             if kind == Kind::Lost && stage == Stage::Stale && stale < self.opts.max_connections {
                 stale += 1;
-                tracing::debug!(error = %describe_ref(&err), "discarded a dead pooled connection");
+                tracing::debug!(error = %describe(&err), "discarded a dead pooled connection");
                 continue;
             }
             let retry = match kind {
@@ -343,7 +343,7 @@ impl PgStore {
             if !retry || attempt >= MAX_ATTEMPTS {
                 return Err(E::from(to_store(err)));
             }
-            tracing::debug!(attempt, ?kind, error = %describe_ref(&err), "retrying a metadata transaction");
+            tracing::debug!(attempt, ?kind, error = %describe(&err), "retrying a metadata transaction");
             tokio::time::sleep(FIRST_BACKOFF * 4u32.pow(attempt - 1)).await;
             attempt += 1;
         }
@@ -389,13 +389,6 @@ impl PgStore {
                 Err((Stage::Body, fail))
             }
         }
-    }
-}
-
-fn describe_ref(e: &DbErr) -> String {
-    match e {
-        DbErr::Pg(e) => e.as_db_error().map_or_else(|| e.to_string(), |db| db.message().to_owned()),
-        DbErr::Unavailable { msg, .. } | DbErr::Backend(msg) => msg.clone(),
     }
 }
 

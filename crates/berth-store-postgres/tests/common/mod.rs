@@ -52,7 +52,10 @@ impl TestDb {
             Ok(Ok(c)) => c,
             failed => {
                 let why = match failed {
-                    Ok(Err(e)) => e.to_string(),
+                    Ok(Err(e)) => match std::error::Error::source(&e) {
+                        Some(cause) => format!("{e}: {cause}"),
+                        None => e.to_string(),
+                    },
                     _ => "no answer within 5s".to_owned(),
                 };
                 if std::env::var("CI").as_deref() == Ok("true") {
