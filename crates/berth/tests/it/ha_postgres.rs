@@ -67,8 +67,14 @@ fn instance_env<'a>(db: &'a str, storage: &'a Path) -> Vec<(&'static str, String
 }
 
 pub fn start_instance(dir: &Path, db: &str, storage: &Path) -> Server {
+    start_instance_with(dir, db, storage, &[])
+}
+
+/// An instance on `db` and `storage` with more settings.
+pub fn start_instance_with(dir: &Path, db: &str, storage: &Path, extra: &[(&str, &str)]) -> Server {
     let env = instance_env(db, storage);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend_from_slice(extra);
     Server::spawn(dir, &env)
 }
 
