@@ -142,7 +142,18 @@ impl Registry {
     async fn append(&self, upload: &Upload, body: ByteStream, limit: Option<u64>) -> Result<Upload, CoreError> {
         let hasher =
             upload.hash_state.as_deref().and_then(Hasher::restore).unwrap_or_else(|| Hasher::new(Algorithm::Sha256));
-        let part = self.blobs.write_part(&upload.repo, &upload.id, hasher, body, limit).await?;
+        let part = match self.blobs.write_part(&upload.repo, &upload.id, hasher, body, limit).await {
+            Ok(part) => part,
+            // Another instance finished or cancelled the upload while this chunk was
+            // arriving (this request may have been frozen meanwhile): its directory is gone.
+            Err(WriteError::Io(e))
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && matches!(self.meta.get_upload(&upload.repo, &upload.id).await, Ok(None)) =>
+            {
+                return Err(CoreError::UploadUnknown);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if part.len == 0 {
             self.blobs.delete_part(&upload.repo, &upload.id, &part.name).await.ok();
             return Ok(upload.clone());

@@ -12,7 +12,7 @@ use crate::support::*;
 /// The machine's PostgreSQL (trust auth); in CI it must be there.
 const PG_HOST: &str = "127.0.0.1";
 
-fn pg_available() -> bool {
+pub fn pg_available() -> bool {
     let up = std::net::TcpStream::connect_timeout(&"127.0.0.1:5432".parse().unwrap(), Duration::from_secs(1)).is_ok();
     if !up {
         assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "PostgreSQL at 127.0.0.1:5432 is required in CI");
