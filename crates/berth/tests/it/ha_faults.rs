@@ -419,3 +419,202 @@ async fn frozen_instance_cannot_corrupt_an_upload_continued_elsewhere() {
     }
     eprintln!("frozen instance: stale chunk answered {status:?}; blob intact");
 }
+
+/// A private `redis-server` on a fixed port, so it can be stopped and started again.
+struct RedisServer {
+    child: Option<std::process::Child>,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start(port: u16) -> RedisServer {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RedisServer { child: Some(child), port }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn redis_component(c: &reqwest::Client, s: &Server) -> (u16, String) {
+    let r = c.get(s.url("/api/v2.0/health")).send().await.unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let redis = body["components"].as_array().unwrap().iter().find(|c| c["name"] == "redis").cloned().unwrap();
+    (status, redis["status"].as_str().unwrap().to_string())
+}
+
+/// Redis stops while two instances serve: pushes, pulls and logins go on; health names
+/// Redis but keeps the instances in rotation; Redis coming back is picked up by itself.
+#[tokio::test]
+async fn redis_stops_and_returns_nothing_lost() {
+    if !crate::ha_postgres::pg_available() || !tool_available("redis-server") {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = RedisServer::start(port);
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let db = crate::ha_postgres::PgDb::create();
+    let storage = tmp.path().join("shared-storage");
+    let env = [("BERTH_REDIS_URL", url.as_str()), ("BERTH_REDIS_TIMEOUT_MS", "300")];
+    let a = start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &env);
+    let b = start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &env);
+    let c = admin_client();
+    let before = try_push(&c, &a, "library/redis", "before").await.unwrap();
+    assert_eq!(redis_component(&c, &a).await, (200, "healthy".into()));
+
+    redis.stop();
+    let during = try_push(&c, &b, "library/redis", "during").await.expect("push without Redis");
+    for (s, tag, digest) in [(&a, "before", &before), (&a, "during", &during), (&b, "before", &before)] {
+        let r = c
+            .get(s.url(&format!("/v2/library/redis/manifests/{tag}")))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "docker-content-digest"), *digest);
+    }
+    // A fresh login (session) works and is accepted by the other instance.
+    let r = client()
+        .post(a.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sid = header(&r, "set-cookie").split(';').next().unwrap().to_string();
+    let r = client().get(b.url("/api/v2.0/users/current")).header("cookie", sid).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(redis_component(&c, &a).await, (200, "unhealthy".into()), "reported, still in rotation");
+
+    let _redis = RedisServer::start(port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis_component(&c, &b).await.1 != "healthy" {
+        assert!(Instant::now() < deadline, "Redis coming back was not noticed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Shared storage on a small tmpfs that fills up, then turns read-only: clear 503s to
+/// the client, nothing half-written, and service resumes once the operator fixes it.
+#[tokio::test]
+async fn full_or_read_only_storage_gives_clear_errors_and_recovers() {
+    if unsafe { libc::geteuid() } != 0 {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "the storage fault test needs root (mount) in CI");
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    struct Mount(std::path::PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = tmp.path().join("storage");
+    std::fs::create_dir(&storage).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&storage)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount tmpfs");
+    let _mount = Mount(storage.clone());
+    let s = Server::spawn(
+        &tmp.path().join("data"),
+        &[("BERTH_AUTH_MODE", "open"), ("BERTH_STORAGE_ROOT", storage.to_str().unwrap())],
+    );
+    let c = client();
+    let kept = blob_data(1 << 20, 3);
+    let kept_digest = push_blob(&c, &s, "library/disk", &kept).await;
+
+    // Fill the disk.
+    let filler = storage.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 << 10];
+        while f.write_all(&block).is_ok() {}
+    }
+    let big = blob_data(2 << 20, 4);
+    let big_digest = sha256(&big);
+    let r = c
+        .post(s.url(&format!("/v2/library/disk/blobs/uploads/?digest={big_digest}")))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(!header(&r, "retry-after").is_empty());
+    let body = r.text().await.unwrap();
+    assert!(body.contains("UNAVAILABLE") && body.contains("no space left"), "{body}");
+    assert_eq!(c.head(s.url(&format!("/v2/library/disk/blobs/{big_digest}"))).send().await.unwrap().status(), 404);
+    let r = c.get(s.url(&format!("/v2/library/disk/blobs/{kept_digest}"))).send().await.unwrap();
+    assert_eq!(sha256(&r.bytes().await.unwrap()), kept_digest, "what was stored before is intact");
+    let r = c.get(s.url("/api/v2.0/health")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "a full disk takes the instance out of rotation");
+
+    // Space returns: the same push succeeds.
+    std::fs::remove_file(&filler).unwrap();
+    let r = c
+        .post(s.url(&format!("/v2/library/disk/blobs/uploads/?digest={big_digest}")))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // Read-only (a remount after an NFS or disk error).
+    let remount = |mode: &str| {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&storage)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    remount("ro");
+    let other = blob_data(100_000, 5);
+    let r = c
+        .post(s.url(&format!("/v2/library/disk/blobs/uploads/?digest={}", sha256(&other))))
+        .body(other.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("read-only"), "{body}");
+    let r = c.get(s.url(&format!("/v2/library/disk/blobs/{big_digest}"))).send().await.unwrap();
+    assert_eq!(sha256(&r.bytes().await.unwrap()), big_digest, "pulls still work");
+    remount("rw");
+    let r = c
+        .post(s.url(&format!("/v2/library/disk/blobs/uploads/?digest={}", sha256(&other))))
+        .body(other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(c.get(s.url("/api/v2.0/health")).send().await.unwrap().status(), 200);
+}
