@@ -7,87 +7,12 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Passes Harbor's password policy.
-const PW: &str = "Passw0rd1";
-
-#[derive(Clone, Debug)]
-enum Who {
-    Anon,
-    Basic(String, String),
-    /// `sid` cookie and, if any, the CSRF token to echo.
-    Cookie(String, Option<String>),
-}
-
-fn admin() -> Who {
-    Who::Basic("admin".into(), ADMIN_PASSWORD.into())
-}
-
-fn as_user(name: &str) -> Who {
-    Who::Basic(name.into(), PW.into())
-}
-
-async fn call(s: &Server, method: Method, path: &str, who: &Who, body: Option<&Value>) -> reqwest::Response {
-    let mut r = client().request(method, s.url(path));
-    match who {
-        Who::Anon => {}
-        Who::Basic(u, p) => r = r.basic_auth(u, Some(p)),
-        Who::Cookie(sid, csrf) => {
-            r = r.header("cookie", format!("sid={sid}"));
-            if let Some(t) = csrf {
-                r = r.header("x-harbor-csrf-token", t);
-            }
-        }
-    }
-    if let Some(b) = body {
-        r = r.header("content-type", "application/json").body(b.to_string());
-    }
-    r.send().await.unwrap()
-}
-
-async fn get(s: &Server, path: &str, who: &Who) -> reqwest::Response {
-    call(s, Method::GET, path, who, None).await
-}
-
 async fn raw_body(s: &Server, method: Method, path: &str, who: &Who, body: &str) -> reqwest::Response {
     let mut r = client().request(method, s.url(path)).header("content-type", "application/json").body(body.to_string());
     if let Who::Basic(u, p) = who {
         r = r.basic_auth(u, Some(p));
     }
     r.send().await.unwrap()
-}
-
-async fn body_json(r: reqwest::Response) -> Value {
-    let text = r.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Asserts the status and Harbor's error envelope; returns the message.
-/// The id at the end of a `Location`.
-fn location_id(r: &reqwest::Response) -> i64 {
-    let loc = header(r, "location");
-    loc.rsplit('/').next().unwrap().parse().unwrap_or_else(|_| panic!("location {loc:?}"))
-}
-
-async fn create_user(s: &Server, name: &str) -> i64 {
-    let body = json!({"username": name, "email": format!("{name}@example.com"), "realname": name, "password": PW});
-    let r = call(s, Method::POST, "/api/v2.0/users", &admin(), Some(&body)).await;
-    assert_eq!(r.status(), 201, "create user {name}: {:?}", r.text().await);
-    assert!(header(&r, "location").starts_with("/api/v2.0/users/"));
-    location_id(&r)
-}
-
-async fn create_project(s: &Server, who: &Who, name: &str, public: bool) -> i64 {
-    let body = json!({"project_name": name, "metadata": {"public": public.to_string()}});
-    let r = call(s, Method::POST, "/api/v2.0/projects", who, Some(&body)).await;
-    assert_eq!(r.status(), 201, "create project {name}: {:?}", r.text().await);
-    location_id(&r)
-}
-
-async fn add_member(s: &Server, project: &str, user: &str, role: i64) -> i64 {
-    let body = json!({"role_id": role, "member_user": {"username": user}});
-    let r = call(s, Method::POST, &format!("/api/v2.0/projects/{project}/members"), &admin(), Some(&body)).await;
-    assert_eq!(r.status(), 201, "add {user}: {:?}", r.text().await);
-    location_id(&r)
 }
 
 /// A project robot with repository pull and push; returns (id, name, secret).
@@ -160,7 +85,7 @@ async fn system_endpoints_and_conventions() {
     let h = body_json(r).await;
     assert_eq!(h["status"], "healthy");
     let names: Vec<&str> = h["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["core", "database", "storage"]);
+    assert_eq!(names, ["core", "database", "storage", "jobservice"]);
     assert!(h["components"].as_array().unwrap().iter().all(|c| c["status"] == "healthy"));
 
     // systeminfo: anonymous callers get the login settings only.
@@ -235,59 +160,59 @@ async fn users() {
     assert_eq!(names, ["bob", "alice", "admin"]);
 
     // Everyone may search (to add members) and read themselves.
-    let r = get(&s, "/api/v2.0/users/search?username=bo", &as_user("alice")).await;
+    let r = get(&s, "/api/v2.0/users/search?username=bo", &user("alice")).await;
     assert_eq!(header(&r, "x-total-count"), "1");
     assert_eq!(body_json(r).await, json!([{"user_id": bob, "username": "bob"}]));
-    expect_error(get(&s, "/api/v2.0/users/search", &as_user("alice")).await, 400, "BAD_REQUEST").await;
-    let me = body_json(get(&s, "/api/v2.0/users/current", &as_user("alice")).await).await;
+    expect_error(get(&s, "/api/v2.0/users/search", &user("alice")).await, 400, "BAD_REQUEST").await;
+    let me = body_json(get(&s, "/api/v2.0/users/current", &user("alice")).await).await;
     assert_eq!(me["user_id"], alice);
     expect_error(get(&s, "/api/v2.0/users/current", &Who::Anon).await, 401, "UNAUTHORIZED").await;
-    assert_eq!(get(&s, &format!("/api/v2.0/users/{alice}"), &as_user("alice")).await.status(), 200);
-    expect_error(get(&s, &format!("/api/v2.0/users/{bob}"), &as_user("alice")).await, 403, "FORBIDDEN").await;
+    assert_eq!(get(&s, &format!("/api/v2.0/users/{alice}"), &user("alice")).await.status(), 200);
+    expect_error(get(&s, &format!("/api/v2.0/users/{bob}"), &user("alice")).await, 403, "FORBIDDEN").await;
 
     // Profile.
     let p = json!({"email": "alice@corp.example.com", "realname": "Alice A", "comment": "hi"});
-    let r = call(&s, Method::PUT, &format!("/api/v2.0/users/{alice}"), &as_user("alice"), Some(&p)).await;
+    let r = call(&s, Method::PUT, &format!("/api/v2.0/users/{alice}"), &user("alice"), Some(&p)).await;
     assert_eq!(r.status(), 200);
-    let u = body_json(get(&s, "/api/v2.0/users/current", &as_user("alice")).await).await;
+    let u = body_json(get(&s, "/api/v2.0/users/current", &user("alice")).await).await;
     assert_eq!((u["email"].as_str(), u["realname"].as_str()), (Some("alice@corp.example.com"), Some("Alice A")));
     let taken = json!({"email": "bob@example.com"});
-    let r = call(&s, Method::PUT, &format!("/api/v2.0/users/{alice}"), &as_user("alice"), Some(&taken)).await;
+    let r = call(&s, Method::PUT, &format!("/api/v2.0/users/{alice}"), &user("alice"), Some(&taken)).await;
     expect_error(r, 409, "CONFLICT").await;
-    let r = call(&s, Method::PUT, &format!("/api/v2.0/users/{bob}"), &as_user("alice"), Some(&p)).await;
+    let r = call(&s, Method::PUT, &format!("/api/v2.0/users/{bob}"), &user("alice"), Some(&p)).await;
     expect_error(r, 403, "FORBIDDEN").await;
 
     // Password: own change needs the old one; policy errors name the rule.
     let path = format!("/api/v2.0/users/{alice}/password");
-    let r = call(&s, Method::PUT, &path, &as_user("alice"), Some(&json!({"new_password": "Newpassw0rd"}))).await;
+    let r = call(&s, Method::PUT, &path, &user("alice"), Some(&json!({"new_password": "Newpassw0rd"}))).await;
     assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("old_password"));
     let wrong = json!({"old_password": "Wrong0ne!", "new_password": "Newpassw0rd"});
-    expect_error(call(&s, Method::PUT, &path, &as_user("alice"), Some(&wrong)).await, 403, "FORBIDDEN").await;
+    expect_error(call(&s, Method::PUT, &path, &user("alice"), Some(&wrong)).await, 403, "FORBIDDEN").await;
     let weak = json!({"old_password": PW, "new_password": "newpassw0rd"});
-    let m = expect_error(call(&s, Method::PUT, &path, &as_user("alice"), Some(&weak)).await, 400, "BAD_REQUEST").await;
+    let m = expect_error(call(&s, Method::PUT, &path, &user("alice"), Some(&weak)).await, 400, "BAD_REQUEST").await;
     assert!(m.contains("uppercase"), "{m}");
     let short = json!({"old_password": PW, "new_password": "Ab1"});
-    let m = expect_error(call(&s, Method::PUT, &path, &as_user("alice"), Some(&short)).await, 400, "BAD_REQUEST").await;
+    let m = expect_error(call(&s, Method::PUT, &path, &user("alice"), Some(&short)).await, 400, "BAD_REQUEST").await;
     assert!(m.contains("at least 8"), "{m}");
     let same = json!({"old_password": PW, "new_password": PW});
-    expect_error(call(&s, Method::PUT, &path, &as_user("alice"), Some(&same)).await, 400, "BAD_REQUEST").await;
+    expect_error(call(&s, Method::PUT, &path, &user("alice"), Some(&same)).await, 400, "BAD_REQUEST").await;
     let good = json!({"old_password": PW, "new_password": "Newpassw0rd"});
-    assert_eq!(call(&s, Method::PUT, &path, &as_user("alice"), Some(&good)).await.status(), 200);
+    assert_eq!(call(&s, Method::PUT, &path, &user("alice"), Some(&good)).await.status(), 200);
     let new_alice = Who::Basic("alice".into(), "Newpassw0rd".into());
     assert_eq!(get(&s, "/api/v2.0/users/current", &new_alice).await.status(), 200);
-    expect_error(get(&s, "/api/v2.0/users/current", &as_user("alice")).await, 401, "UNAUTHORIZED").await;
+    expect_error(get(&s, "/api/v2.0/users/current", &user("alice")).await, 401, "UNAUTHORIZED").await;
     // An administrator sets someone else's without the old one.
     let reset = json!({"new_password": PW});
     assert_eq!(call(&s, Method::PUT, &path, &admin(), Some(&reset)).await.status(), 200);
-    assert_eq!(get(&s, "/api/v2.0/users/current", &as_user("alice")).await.status(), 200);
+    assert_eq!(get(&s, "/api/v2.0/users/current", &user("alice")).await.status(), 200);
 
     // Sysadmin flag.
     let sysadmin = format!("/api/v2.0/users/{bob}/sysadmin");
     let on = json!({"sysadmin_flag": true});
-    expect_error(call(&s, Method::PUT, &sysadmin, &as_user("alice"), Some(&on)).await, 403, "FORBIDDEN").await;
-    expect_error(get(&s, "/api/v2.0/users", &as_user("bob")).await, 403, "FORBIDDEN").await;
+    expect_error(call(&s, Method::PUT, &sysadmin, &user("alice"), Some(&on)).await, 403, "FORBIDDEN").await;
+    expect_error(get(&s, "/api/v2.0/users", &user("bob")).await, 403, "FORBIDDEN").await;
     assert_eq!(call(&s, Method::PUT, &sysadmin, &admin(), Some(&on)).await.status(), 200);
-    assert_eq!(get(&s, "/api/v2.0/users", &as_user("bob")).await.status(), 200);
+    assert_eq!(get(&s, "/api/v2.0/users", &user("bob")).await.status(), 200);
     let u = body_json(get(&s, &format!("/api/v2.0/users/{bob}"), &admin()).await).await;
     assert_eq!(u["sysadmin_flag"], true);
 
@@ -302,8 +227,7 @@ async fn users() {
     expect_error(get(&s, "/api/v2.0/users/abc", &admin()).await, 400, "BAD_REQUEST").await;
     expect_error(call(&s, Method::DELETE, "/api/v2.0/users/1", &admin(), None).await, 403, "FORBIDDEN").await;
     let new = json!({"username": "dave", "email": "dave@example.com", "realname": "d", "password": PW});
-    expect_error(call(&s, Method::POST, "/api/v2.0/users", &as_user("alice"), Some(&new)).await, 403, "FORBIDDEN")
-        .await;
+    expect_error(call(&s, Method::POST, "/api/v2.0/users", &user("alice"), Some(&new)).await, 403, "FORBIDDEN").await;
     expect_error(call(&s, Method::POST, "/api/v2.0/users", &Who::Anon, Some(&new)).await, 401, "UNAUTHORIZED").await;
 
     // Delete.
@@ -333,7 +257,7 @@ async fn projects_and_metadata() {
     create_user(&s, "alice").await;
 
     let body = json!({"project_name": "team", "metadata": {"public": "false"}});
-    let r = call(&s, Method::POST, "/api/v2.0/projects", &as_user("alice"), Some(&body)).await;
+    let r = call(&s, Method::POST, "/api/v2.0/projects", &user("alice"), Some(&body)).await;
     assert_eq!(r.status(), 201);
     let team = location_id(&r);
     assert_eq!(header(&r, "location"), format!("/api/v2.0/projects/{team}"));
@@ -362,7 +286,7 @@ async fn projects_and_metadata() {
     assert_eq!(call(&s, Method::HEAD, "/api/v2.0/projects?project_name=team", &Who::Anon, None).await.status(), 401);
 
     // Project JSON, by id and by name; a numeric name needs X-Is-Resource-Name.
-    let p = body_json(get(&s, &format!("/api/v2.0/projects/{team}"), &as_user("alice")).await).await;
+    let p = body_json(get(&s, &format!("/api/v2.0/projects/{team}"), &user("alice")).await).await;
     assert_eq!(p["project_id"], team);
     assert_eq!(p["name"], "team");
     assert_eq!(p["owner_name"], "alice");
@@ -371,7 +295,7 @@ async fn projects_and_metadata() {
     assert_eq!(p["current_user_role_id"], 1);
     assert_eq!(p["current_user_role_ids"], json!([1]));
     assert!(p["creation_time"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(body_json(get(&s, "/api/v2.0/projects/team", &as_user("alice")).await).await["project_id"], team);
+    assert_eq!(body_json(get(&s, "/api/v2.0/projects/team", &user("alice")).await).await["project_id"], team);
     let r = client()
         .get(s.url("/api/v2.0/projects/123"))
         .basic_auth("admin", Some(ADMIN_PASSWORD))
@@ -390,7 +314,7 @@ async fn projects_and_metadata() {
     assert_eq!(header(&r, "x-total-count"), "2");
     assert_eq!(names(&body_json(r).await), ["library", "pub"]);
     assert_eq!(
-        names(&body_json(get(&s, "/api/v2.0/projects", &as_user("alice")).await).await),
+        names(&body_json(get(&s, "/api/v2.0/projects", &user("alice")).await).await),
         ["library", "pub", "team"]
     );
     assert_eq!(
@@ -407,7 +331,7 @@ async fn projects_and_metadata() {
     assert_eq!(names(&body_json(r).await), ["pub"]);
     let r = get(&s, "/api/v2.0/projects?q=public=true&sort=-name", &admin()).await;
     assert_eq!(names(&body_json(r).await), ["pub", "library"]);
-    let r = get(&s, "/api/v2.0/projects?public=false", &as_user("alice")).await;
+    let r = get(&s, "/api/v2.0/projects?public=false", &user("alice")).await;
     assert_eq!(names(&body_json(r).await), ["team"]);
     let r = get(&s, "/api/v2.0/projects?public=false", &Who::Anon).await;
     assert_eq!(header(&r, "x-total-count"), "0");
@@ -418,7 +342,7 @@ async fn projects_and_metadata() {
 
     // Update: metadata is validated and normalized.
     let up = json!({"metadata": {"public": "TRUE", "auto_scan": "1", "severity": "High"}});
-    let r = call(&s, Method::PUT, "/api/v2.0/projects/team", &as_user("alice"), Some(&up)).await;
+    let r = call(&s, Method::PUT, "/api/v2.0/projects/team", &user("alice"), Some(&up)).await;
     assert_eq!(r.status(), 200);
     let p = body_json(get(&s, "/api/v2.0/projects/team", &Who::Anon).await).await;
     assert_eq!(p["metadata"], json!({"public": "true", "auto_scan": "true", "severity": "high"}));
@@ -431,7 +355,7 @@ async fn projects_and_metadata() {
 
     // Metadata API.
     let md = "/api/v2.0/projects/team/metadatas";
-    let all = body_json(get(&s, &format!("{md}/"), &as_user("alice")).await).await;
+    let all = body_json(get(&s, &format!("{md}/"), &user("alice")).await).await;
     assert_eq!(all["severity"], "high");
     let r = call(&s, Method::POST, &format!("{md}/"), &admin(), Some(&json!({"prevent_vul": "true"}))).await;
     assert_eq!(r.status(), 200);
@@ -457,7 +381,7 @@ async fn projects_and_metadata() {
     expect_error(call(&s, Method::DELETE, &format!("{md}/prevent_vul"), &admin(), None).await, 404, "NOT_FOUND").await;
 
     // Summary.
-    let sum = body_json(get(&s, "/api/v2.0/projects/team/summary", &as_user("alice")).await).await;
+    let sum = body_json(get(&s, "/api/v2.0/projects/team/summary", &user("alice")).await).await;
     assert_eq!(sum["repo_count"], 0);
     assert_eq!(sum["project_admin_count"], 1);
     assert_eq!(sum["developer_count"], 0);
@@ -468,18 +392,17 @@ async fn projects_and_metadata() {
     push_as(&s, &admin(), "team/app").await;
     let p = body_json(get(&s, "/api/v2.0/projects/team", &admin()).await).await;
     assert_eq!(p["repo_count"], 1);
-    let r = call(&s, Method::DELETE, "/api/v2.0/projects/team", &as_user("alice"), None).await;
+    let r = call(&s, Method::DELETE, "/api/v2.0/projects/team", &user("alice"), None).await;
     expect_error(r, 412, "PRECONDITION").await;
-    assert_eq!(call(&s, Method::DELETE, "/api/v2.0/projects/pub", &as_user("alice"), None).await.status(), 200);
+    assert_eq!(call(&s, Method::DELETE, "/api/v2.0/projects/pub", &user("alice"), None).await.status(), 200);
     expect_error(get(&s, "/api/v2.0/projects/pub", &admin()).await, 404, "NOT_FOUND").await;
 
     // Project logs: the project's own changes.
-    let logs =
-        body_json(get(&s, "/api/v2.0/projects/team/logs?q=resource_type=project", &as_user("alice")).await).await;
+    let logs = body_json(get(&s, "/api/v2.0/projects/team/logs?q=resource_type=project", &user("alice")).await).await;
     let ops: Vec<&str> = logs.as_array().unwrap().iter().map(|e| e["operation"].as_str().unwrap()).collect();
     assert!(ops.contains(&"create") && ops.contains(&"update"), "{logs}");
     assert!(logs.as_array().unwrap().iter().all(|e| e["resource"] == "team"));
-    let all = body_json(get(&s, "/api/v2.0/projects/team/logs", &as_user("alice")).await).await;
+    let all = body_json(get(&s, "/api/v2.0/projects/team/logs", &user("alice")).await).await;
     assert!(
         all.as_array()
             .unwrap()
@@ -521,7 +444,7 @@ async fn members() {
     let nobody = json!({"role_id": 2});
     expect_error(call(&s, Method::POST, base, &admin(), Some(&nobody)).await, 400, "BAD_REQUEST").await;
 
-    let r = get(&s, base, &as_user("bob")).await;
+    let r = get(&s, base, &user("bob")).await;
     assert_eq!(header(&r, "x-total-count"), "3");
     let list = body_json(r).await;
     let entities: Vec<(&str, &str)> = list
@@ -548,13 +471,13 @@ async fn members() {
     let r = call(&s, Method::PUT, &format!("{base}/999"), &admin(), Some(&json!({"role_id": 2}))).await;
     expect_error(r, 404, "NOT_FOUND").await;
     // Bob is a maintainer: he may read but not change members.
-    let r = call(&s, Method::DELETE, &format!("{base}/{mid}"), &as_user("bob"), None).await;
+    let r = call(&s, Method::DELETE, &format!("{base}/{mid}"), &user("bob"), None).await;
     expect_error(r, 403, "FORBIDDEN").await;
     assert_eq!(call(&s, Method::DELETE, &format!("{base}/{mid}"), &admin(), None).await.status(), 200);
     expect_error(get(&s, &format!("{base}/{mid}"), &admin()).await, 404, "NOT_FOUND").await;
     expect_error(get(&s, &format!("{base}/abc"), &admin()).await, 400, "BAD_REQUEST").await;
     // No longer a member of a private project: indistinguishable from a missing one.
-    expect_error(get(&s, base, &as_user("bob")).await, 403, "FORBIDDEN").await;
+    expect_error(get(&s, base, &user("bob")).await, 403, "FORBIDDEN").await;
 
     let log = body_json(get(&s, "/api/v2.0/audit-logs?q=resource_type=member", &admin()).await).await;
     let ops: Vec<(&str, &str)> = log
@@ -810,12 +733,12 @@ async fn authorization_matrix() {
 
     let who: Vec<(&str, Who)> = vec![
         ("anonymous", Who::Anon),
-        ("non-member", as_user("nonmember")),
-        ("limitedGuest", as_user("limited")),
-        ("guest", as_user("guest")),
-        ("developer", as_user("dev")),
-        ("maintainer", as_user("maint")),
-        ("projectAdmin", as_user("padmin")),
+        ("non-member", user("nonmember")),
+        ("limitedGuest", user("limited")),
+        ("guest", user("guest")),
+        ("developer", user("dev")),
+        ("maintainer", user("maint")),
+        ("projectAdmin", user("padmin")),
         ("sysadmin", admin()),
         ("robot (pull, push)", Who::Basic("robot$team+bot".into(), secret)),
     ];
@@ -863,10 +786,10 @@ async fn authorization_matrix() {
     assert!(failures.is_empty(), "authorization mismatches:\n{}", failures.join("\n"));
 
     // A project admin's audit view is their projects' entries only.
-    let log = body_json(get(&s, "/api/v2.0/audit-logs?page_size=100", &as_user("padmin")).await).await;
+    let log = body_json(get(&s, "/api/v2.0/audit-logs?page_size=100", &user("padmin")).await).await;
     assert!(!log.as_array().unwrap().is_empty());
     assert!(log.as_array().unwrap().iter().all(|e| e["resource_type"] != "user"), "{log}");
-    let log = body_json(get(&s, "/api/v2.0/audit-logs", &as_user("dev")).await).await;
+    let log = body_json(get(&s, "/api/v2.0/audit-logs", &user("dev")).await).await;
     assert_eq!(log, json!([]));
 
     // What the portal shows: permissions in the project.
@@ -882,12 +805,12 @@ async fn authorization_matrix() {
                 .collect::<Vec<_>>()
         }
     };
-    let dev = perms(as_user("dev")).await;
+    let dev = perms(user("dev")).await;
     assert!(dev.contains(&"repository:push".to_string()) && !dev.contains(&"repository:delete".to_string()));
     assert!(dev.contains(&".:read".to_string()));
-    let limited = perms(as_user("limited")).await;
+    let limited = perms(user("limited")).await;
     assert!(limited.contains(&"repository:pull".to_string()) && !limited.contains(&"member:list".to_string()));
-    assert!(perms(as_user("nonmember")).await.is_empty());
+    assert!(perms(user("nonmember")).await.is_empty());
     let robot = perms(who[8].1.clone()).await;
     assert_eq!(robot, ["repository:pull", "repository:push"]);
     let abs = body_json(get(&s, "/api/v2.0/users/current/permissions?scope=/project/2", &admin()).await).await;

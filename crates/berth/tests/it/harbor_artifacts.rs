@@ -11,72 +11,9 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Passes Harbor's password policy.
-const PW: &str = "Passw0rd1";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-
-type Who = Option<(String, String)>;
-
-fn admin() -> Who {
-    Some(("admin".into(), ADMIN_PASSWORD.into()))
-}
-
-fn user(name: &str) -> Who {
-    Some((name.into(), PW.into()))
-}
-
-fn with_auth(r: reqwest::RequestBuilder, who: &Who) -> reqwest::RequestBuilder {
-    match who {
-        Some((u, p)) => r.basic_auth(u, Some(p)),
-        None => r,
-    }
-}
-
-async fn call(s: &Server, method: Method, path: &str, who: &Who, body: Option<&Value>) -> reqwest::Response {
-    let mut r = with_auth(client().request(method, s.url(path)), who);
-    if let Some(b) = body {
-        r = r.header("content-type", "application/json").body(b.to_string());
-    }
-    r.send().await.unwrap()
-}
-
-async fn get(s: &Server, path: &str, who: &Who) -> reqwest::Response {
-    call(s, Method::GET, path, who, None).await
-}
-
-async fn body_json(r: reqwest::Response) -> Value {
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}), status {status}: {text}"))
-}
-
-/// A 200 with a JSON body.
-async fn ok_json(s: &Server, path: &str, who: &Who) -> Value {
-    let r = get(s, path, who).await;
-    assert_eq!(r.status(), 200, "GET {path}");
-    body_json(r).await
-}
-
-/// Asserts the status and Harbor's error envelope; returns the message.
-async fn create_user(s: &Server, name: &str) {
-    let body = json!({"username": name, "email": format!("{name}@example.com"), "realname": name, "password": PW});
-    let r = call(s, Method::POST, "/api/v2.0/users", &admin(), Some(&body)).await;
-    assert_eq!(r.status(), 201, "create user {name}: {:?}", r.text().await);
-}
-
-async fn create_project(s: &Server, name: &str, public: bool) {
-    let body = json!({"project_name": name, "metadata": {"public": public.to_string()}});
-    let r = call(s, Method::POST, "/api/v2.0/projects", &admin(), Some(&body)).await;
-    assert_eq!(r.status(), 201, "create project {name}: {:?}", r.text().await);
-}
-
-async fn add_member(s: &Server, project: &str, user: &str, role: i64) {
-    let body = json!({"role_id": role, "member_user": {"username": user}});
-    let r = call(s, Method::POST, &format!("/api/v2.0/projects/{project}/members"), &admin(), Some(&body)).await;
-    assert_eq!(r.status(), 201, "add {user}: {:?}", r.text().await);
-}
 
 // --- pushing over /v2 with Basic credentials ---
 
@@ -87,14 +24,6 @@ struct Image {
     /// Manifest plus config plus layer, as Harbor counts an image's size.
     size: u64,
     manifest_len: usize,
-}
-
-async fn push_blob_as(s: &Server, who: &Who, repo: &str, bytes: &[u8]) -> String {
-    let d = sha256(bytes);
-    let url = s.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}"));
-    let r = with_auth(client().post(url), who).body(bytes.to_vec()).send().await.unwrap();
-    assert_eq!(r.status(), 201, "push blob to {repo}");
-    d
 }
 
 async fn put_manifest_as(s: &Server, who: &Who, repo: &str, reference: &str, media_type: &str, body: &str) {
@@ -203,7 +132,7 @@ async fn repositories_artifacts_and_tags() {
     let (index, amd, arm) = push_index_as(&s, &admin(), "library/multi", "latest").await;
 
     // Repositories of the project: newest first, children of an index not counted.
-    let r = get(&s, REPOS, &Who::None).await;
+    let r = get(&s, REPOS, &Who::Anon).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-total-count"), "2");
     let repos = body_json(r).await;
@@ -234,11 +163,11 @@ async fn repositories_artifacts_and_tags() {
     assert_eq!(body_json(r).await[0]["name"], "library/app");
 
     // All repositories: anonymous callers see the public library.
-    let v = ok_json(&s, "/api/v2.0/repositories", &Who::None).await;
+    let v = ok_json(&s, "/api/v2.0/repositories", &Who::Anon).await;
     assert_eq!(v.as_array().unwrap().len(), 2);
 
     // One repository; its description.
-    let v = ok_json(&s, &format!("{REPOS}/app"), &Who::None).await;
+    let v = ok_json(&s, &format!("{REPOS}/app"), &Who::Anon).await;
     assert_eq!(v["name"], "library/app");
     assert_eq!(v["artifact_count"], 1);
     let r = call(&s, Method::PUT, &format!("{REPOS}/app"), &admin(), Some(&json!({"description": "the app"}))).await;
@@ -252,7 +181,7 @@ async fn repositories_artifacts_and_tags() {
 
     // Artifacts of an image repository.
     let arts = format!("{REPOS}/app/artifacts");
-    let r = get(&s, &arts, &Who::None).await;
+    let r = get(&s, &arts, &Who::Anon).await;
     assert_eq!(header(&r, "x-total-count"), "1");
     let list = body_json(r).await;
     let a = &list[0];
@@ -287,8 +216,8 @@ async fn repositories_artifacts_and_tags() {
     assert_eq!(v[0]["tags"], Value::Null);
 
     // One artifact, by tag or by digest.
-    let by_tag = ok_json(&s, &format!("{arts}/v1"), &Who::None).await;
-    let by_digest = ok_json(&s, &format!("{arts}/{}", app.digest), &Who::None).await;
+    let by_tag = ok_json(&s, &format!("{arts}/v1"), &Who::Anon).await;
+    let by_digest = ok_json(&s, &format!("{arts}/{}", app.digest), &Who::Anon).await;
     assert_eq!(by_tag, by_digest);
     assert_eq!(by_tag["id"], a["id"]);
 
@@ -303,7 +232,7 @@ async fn repositories_artifacts_and_tags() {
         let m = expect_error(r, 409, "CONFLICT").await;
         assert!(m.contains(taken), "{m}");
     }
-    let r = get(&s, &format!("{arts}/{}/tags", app.digest), &Who::None).await;
+    let r = get(&s, &format!("{arts}/{}/tags", app.digest), &Who::Anon).await;
     assert_eq!(header(&r, "x-total-count"), "2");
     let names: Vec<String> =
         body_json(r).await.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
@@ -403,7 +332,7 @@ async fn double_encoded_repository_names() {
         assert_eq!(v["name"], "library/team/app", "{encoded}");
     }
     let arts = format!("{REPOS}/team%252Fapp/artifacts");
-    let list = ok_json(&s, &arts, &Who::None).await;
+    let list = ok_json(&s, &arts, &Who::Anon).await;
     assert_eq!(list[0]["digest"], img.digest.as_str());
     assert_eq!(list[0]["repository_name"], "library/team/app");
     let r = call(&s, Method::POST, &format!("{arts}/v1/tags"), &admin(), Some(&json!({"name": "v2"}))).await;
@@ -427,12 +356,12 @@ async fn authorization_matrix() {
     for u in ["nonmember", "guest", "dev", "maint", "padmin"] {
         create_user(&s, u).await;
     }
-    create_project(&s, "team", false).await;
+    create_project(&s, &admin(), "team", false).await;
     for (u, role) in [("guest", 3), ("dev", 2), ("maint", 4), ("padmin", 1)] {
         add_member(&s, "team", u, role).await;
     }
     let who: Vec<(&str, Who)> = vec![
-        ("anonymous", None),
+        ("anonymous", Who::Anon),
         ("non-member", user("nonmember")),
         ("guest", user("guest")),
         ("developer", user("dev")),
@@ -479,13 +408,13 @@ async fn authorization_matrix() {
     assert!(failures.is_empty(), "authorization mismatches:\n{}", failures.join("\n"));
 
     // Refusals are in the envelope: 401 for anonymous callers, 403 for others.
-    expect_error(get(&s, &format!("{base}/app/artifacts"), &None).await, 401, "UNAUTHORIZED").await;
+    expect_error(get(&s, &format!("{base}/app/artifacts"), &Who::Anon).await, 401, "UNAUTHORIZED").await;
     expect_error(get(&s, &format!("{base}/app/artifacts"), &user("nonmember")).await, 403, "FORBIDDEN").await;
     // A private project's repositories are not in other callers' `/repositories`.
     let names = |v: Value| -> Vec<String> {
         v.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect()
     };
-    let anon = names(ok_json(&s, "/api/v2.0/repositories?page_size=100", &None).await);
+    let anon = names(ok_json(&s, "/api/v2.0/repositories?page_size=100", &Who::Anon).await);
     assert!(anon.iter().all(|n| !n.starts_with("team/")), "{anon:?}");
     let outsider = names(ok_json(&s, "/api/v2.0/repositories?page_size=100", &user("nonmember")).await);
     assert!(outsider.is_empty(), "{outsider:?}");
@@ -523,7 +452,7 @@ async fn error_envelopes() {
     let r = call(&s, Method::POST, &format!("{arts}/v9/tags"), &a, Some(&json!({"name": "x"}))).await;
     expect_error(r, 404, "NOT_FOUND").await;
     expect_error(get(&s, "/api/v2.0/projects/nope/repositories", &a).await, 404, "NOT_FOUND").await;
-    expect_error(get(&s, "/api/v2.0/projects/nope/repositories", &None).await, 401, "UNAUTHORIZED").await;
+    expect_error(get(&s, "/api/v2.0/projects/nope/repositories", &Who::Anon).await, 401, "UNAUTHORIZED").await;
 
     // Bad references and tag names name what is wrong.
     for bad in ["sha256:zz", "sha256:", "-v1", "a%20b"] {
@@ -582,8 +511,8 @@ async fn error_envelopes() {
 async fn mount_from_unreadable_private_project_falls_back_to_upload() {
     let s = Server::start_harbor();
     create_user(&s, "mallory").await;
-    create_project(&s, "vault", false).await;
-    create_project(&s, "mine", false).await;
+    create_project(&s, &admin(), "vault", false).await;
+    create_project(&s, &admin(), "mine", false).await;
     add_member(&s, "mine", "mallory", 2).await;
     let secret = push_image_as(&s, &admin(), "vault/app", Some("v1"), "amd64", "secret").await;
     let m = user("mallory");

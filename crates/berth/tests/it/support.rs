@@ -264,3 +264,154 @@ pub async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> Stri
     assert_eq!(v["errors"][0]["code"], code, "{text}");
     v["errors"][0]["message"].as_str().expect("message").to_string()
 }
+
+// --- Harbor's management API: one client for every test module ---
+
+/// Passes Harbor's password policy; every user the tests create has it.
+pub const PW: &str = "Passw0rd1";
+
+/// Who is calling.
+#[derive(Clone, Debug)]
+pub enum Who {
+    Anon,
+    Basic(String, String),
+    /// `sid` cookie and, if any, the CSRF token to echo.
+    Cookie(String, Option<String>),
+}
+
+impl Who {
+    /// Adds these credentials to a request.
+    pub fn apply(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Who::Anon => r,
+            Who::Basic(u, p) => r.basic_auth(u, Some(p)),
+            Who::Cookie(sid, csrf) => {
+                let r = r.header("cookie", format!("sid={sid}"));
+                match csrf {
+                    Some(t) => r.header("x-harbor-csrf-token", t),
+                    None => r,
+                }
+            }
+        }
+    }
+}
+
+/// The bootstrap administrator.
+pub fn admin() -> Who {
+    Who::Basic("admin".into(), ADMIN_PASSWORD.into())
+}
+
+/// A user created by [`create_user`] (password [`PW`]).
+pub fn user(name: &str) -> Who {
+    Who::Basic(name.into(), PW.into())
+}
+
+pub fn with_auth(r: reqwest::RequestBuilder, who: &Who) -> reqwest::RequestBuilder {
+    who.apply(r)
+}
+
+/// One request; `body` is sent as JSON.
+pub async fn call(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    who: &Who,
+    body: Option<&serde_json::Value>,
+) -> reqwest::Response {
+    let mut r = who.apply(client().request(method, s.url(path)));
+    if let Some(b) = body {
+        r = r.header("content-type", "application/json").body(b.to_string());
+    }
+    r.send().await.unwrap()
+}
+
+pub async fn get(s: &Server, path: &str, who: &Who) -> reqwest::Response {
+    call(s, reqwest::Method::GET, path, who, None).await
+}
+
+pub async fn status(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    who: &Who,
+    body: Option<&serde_json::Value>,
+) -> u16 {
+    call(s, method, path, who, body).await.status().as_u16()
+}
+
+pub async fn body_json(r: reqwest::Response) -> serde_json::Value {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}), status {status}: {text}"))
+}
+
+/// A 200 with a JSON body.
+pub async fn ok_json(s: &Server, path: &str, who: &Who) -> serde_json::Value {
+    let r = get(s, path, who).await;
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "GET {path} as {who:?}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The id at the end of a `Location`.
+pub fn location_id(r: &reqwest::Response) -> i64 {
+    let loc = header(r, "location");
+    loc.rsplit('/').next().unwrap().parse().unwrap_or_else(|_| panic!("location {loc:?}"))
+}
+
+/// Creates a user with password [`PW`] as admin; returns its id.
+pub async fn create_user(s: &Server, name: &str) -> i64 {
+    let body = serde_json::json!({
+        "username": name, "email": format!("{name}@example.com"), "realname": name, "password": PW,
+    });
+    let r = call(s, reqwest::Method::POST, "/api/v2.0/users", &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201, "create user {name}: {:?}", r.text().await);
+    assert!(header(&r, "location").starts_with("/api/v2.0/users/"));
+    location_id(&r)
+}
+
+/// Creates a project; returns its id.
+pub async fn create_project(s: &Server, who: &Who, name: &str, public: bool) -> i64 {
+    let body = serde_json::json!({"project_name": name, "metadata": {"public": public.to_string()}});
+    let r = call(s, reqwest::Method::POST, "/api/v2.0/projects", who, Some(&body)).await;
+    assert_eq!(r.status(), 201, "create project {name}: {:?}", r.text().await);
+    location_id(&r)
+}
+
+/// Adds `user` to `project` with a role id, as admin; returns the member id.
+pub async fn add_member(s: &Server, project: &str, user: &str, role: i64) -> i64 {
+    let body = serde_json::json!({"role_id": role, "member_user": {"username": user}});
+    let path = format!("/api/v2.0/projects/{project}/members");
+    let r = call(s, reqwest::Method::POST, &path, &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201, "add {user}: {:?}", r.text().await);
+    location_id(&r)
+}
+
+/// Pushes a blob monolithically over /v2 with `who`'s credentials; returns its digest.
+pub async fn push_blob_as(s: &Server, who: &Who, repo: &str, bytes: &[u8]) -> String {
+    let d = sha256(bytes);
+    let url = s.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}"));
+    let r = who.apply(client().post(url)).body(bytes.to_vec()).send().await.unwrap();
+    assert_eq!(r.status(), 201, "push blob to {repo}");
+    d
+}
+
+/// Pushes a small image (config + one layer, distinct per `seed`) tagged `tag` over /v2 with
+/// `who`'s credentials; returns the manifest digest.
+pub async fn push_small_image_as(s: &Server, who: &Who, repo: &str, tag: &str, seed: &str) -> String {
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
+    let layer = format!("layer for {seed}");
+    let cd = push_blob_as(s, who, repo, config.as_bytes()).await;
+    let ld = push_blob_as(s, who, repo, layer.as_bytes()).await;
+    let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    let r = who
+        .apply(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(m.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "push manifest {repo}:{tag}: {:?}", r.text().await);
+    sha256(m.as_bytes())
+}
