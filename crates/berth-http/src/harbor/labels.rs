@@ -1,9 +1,10 @@
 //! `/labels[/{id}]` and `…/artifacts/{reference}/labels[/{label_id}]` (goharbor/harbor
 //! `src/server/v2.0/handler/label.go`, `artifact.go` AddLabel/RemoveLabel).
 //!
-//! Global labels (scope `g`): any authenticated caller may read them; creating, changing
-//! and deleting them takes the system permission `label` (system administrators). Project
-//! labels (scope `p`): the project's RBAC on `label`. Attaching is `artifact-label`.
+//! Global labels (scope `g`): anyone, even anonymous, may list them (Harbor's ListLabels
+//! checks nothing for scope `g`); reading one by id, creating, changing and deleting them
+//! take the system permission `label` (system administrators). Project labels (scope `p`):
+//! the project's RBAC on `label`. Attaching is `artifact-label`.
 
 use std::sync::Arc;
 
@@ -110,10 +111,12 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
-/// Whether the caller may do `action` on labels of `scope`.
+/// Whether the caller may do `action` on labels of `scope`. As in Harbor, anyone (even
+/// anonymous) lists global labels, while reading one by id, like managing them, takes the
+/// system `label` permission.
 async fn allow(state: &AppState, caller: &Caller, scope: LabelScope, action: Action) -> Result<(), ApiError> {
     match scope {
-        LabelScope::Global if matches!(action, Action::Read | Action::List) => caller.require_authenticated(),
+        LabelScope::Global if action == Action::List => Ok(()),
         LabelScope::Global => require_system(caller, "label", action_name(action)),
         LabelScope::Project(id) => {
             require_project(state, caller, &ProjectRef::Id(id), Resource::Label, action).await.map(|_| ())
@@ -155,7 +158,6 @@ async fn load(
 
 pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
     let s = state.labels.clone();
-    caller.require_authenticated()?;
     let q = ListQuery::parse(uri.query())?;
     let project_id = match q.param("project_id") {
         Some(v) => {

@@ -10,13 +10,12 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Serialize;
 
-use berth_core::identity::rbac::{Action, Resource};
 use berth_core::store::identity::{Project, ProjectFilter};
 
 use super::dto::time;
 use super::errors::{bad_request, not_found, store};
 use super::query::{ALL, ListQuery, SortValue};
-use super::{Caller, ProjectRef, find_project, json, page, require_project, system_allows};
+use super::{Caller, ProjectRef, find_project, json, page, require_system};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -88,10 +87,11 @@ fn sort_key(q: &Quota, key: &str) -> SortValue {
     }
 }
 
-/// `GET /quotas[?reference=project&reference_id=N]`: every project's quota for callers with
-/// the system `quota:list` permission; one project's for its members who may read its quota.
+/// `GET /quotas[?reference=project&reference_id=N]`: the project quotas, for callers with
+/// the system `quota:list` permission only: as in Harbor, not even a project's admin reads
+/// its quota here.
 pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
-    caller.require_authenticated()?;
+    require_system(&caller, "quota", "list")?;
     let q = ListQuery::parse(uri.query())?;
     q.check_sort(SORTABLE)?;
     let reference = q.param("reference");
@@ -103,14 +103,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Re
         .param("reference_id")
         .map(|v| v.parse::<i64>().map_err(|_| bad_request(format!("reference_id must be a project id, got {v:?}"))))
         .transpose()?;
-    let projects = if system_allows(&caller.0, "quota", "list") {
-        match reference_id {
-            Some(id) => find_project(&state, &ProjectRef::Id(id)).await?.into_iter().collect(),
-            None => state.auth.identity.list_projects(&ProjectFilter::default(), &ALL).await.map_err(store)?.0,
-        }
-    } else {
-        let Some(id) = reference_id else { return Err(caller.deny()) };
-        vec![require_project(&state, &caller, &ProjectRef::Id(id), Resource::Quota, Action::Read).await?]
+    let projects = match reference_id {
+        Some(id) => find_project(&state, &ProjectRef::Id(id)).await?.into_iter().collect(),
+        None => state.auth.identity.list_projects(&ProjectFilter::default(), &ALL).await.map_err(store)?.0,
     };
     let mut owners = HashMap::new();
     let mut all = Vec::with_capacity(projects.len());
@@ -122,14 +117,12 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Re
     Ok(page(&body, total, q.link(uri.path(), total)))
 }
 
-/// `GET /quotas/{id}`: the quota of the project with that id.
+/// `GET /quotas/{id}`: the quota of the project with that id, for callers with the system
+/// `quota:read` permission only (Harbor's rule).
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
-    caller.require_authenticated()?;
+    require_system(&caller, "quota", "read")?;
     let id: i64 = id.parse().map_err(|_| bad_request(format!("invalid quota id {id:?}")))?;
-    let project = if system_allows(&caller.0, "quota", "read") {
-        find_project(&state, &ProjectRef::Id(id)).await?.ok_or_else(|| not_found(format!("quota {id} not found")))?
-    } else {
-        require_project(&state, &caller, &ProjectRef::Id(id), Resource::Quota, Action::Read).await?
-    };
+    let project =
+        find_project(&state, &ProjectRef::Id(id)).await?.ok_or_else(|| not_found(format!("quota {id} not found")))?;
     Ok(json(StatusCode::OK, &quota(&state, &project, &mut HashMap::new()).await?))
 }

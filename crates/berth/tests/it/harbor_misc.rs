@@ -7,38 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// Passes Harbor's password policy.
-const PW: &str = "Passw0rd1";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-type Who = Option<(String, String)>;
-
-fn admin() -> Who {
-    Some(("admin".into(), ADMIN_PASSWORD.into()))
-}
-
-fn user(name: &str) -> Who {
-    Some((name.into(), PW.into()))
-}
-
-async fn call(s: &Server, method: Method, path: &str, who: &Who, body: Option<&Value>) -> reqwest::Response {
-    let mut r = client().request(method, s.url(path));
-    if let Some((u, p)) = who {
-        r = r.basic_auth(u, Some(p));
-    }
-    if let Some(b) = body {
-        r = r.header("content-type", "application/json").body(b.to_string());
-    }
-    r.send().await.unwrap()
-}
-
-async fn ok_json(s: &Server, path: &str, who: &Who) -> Value {
-    let r = call(s, Method::GET, path, who, None).await;
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    assert_eq!(status, 200, "GET {path} as {who:?}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
 
 /// Asserts the status and Harbor's error envelope; returns the message.
 async fn expect_error(r: reqwest::Response, status: u16) -> String {
@@ -49,42 +18,10 @@ async fn expect_error(r: reqwest::Response, status: u16) -> String {
     v["errors"][0]["message"].as_str().expect("message").to_string()
 }
 
-async fn status(s: &Server, method: Method, path: &str, who: &Who, body: Option<&Value>) -> u16 {
-    call(s, method, path, who, body).await.status().as_u16()
-}
-
-async fn create_user(s: &Server, name: &str) {
-    let body = json!({"username": name, "email": format!("{name}@example.com"), "realname": name, "password": PW});
-    let r = call(s, Method::POST, "/api/v2.0/users", &admin(), Some(&body)).await;
-    assert_eq!(r.status(), 201, "create user {name}: {:?}", r.text().await);
-}
-
-/// Creates a project; returns its id.
-async fn create_project(s: &Server, name: &str, public: bool) -> i64 {
-    let body = json!({"project_name": name, "metadata": {"public": public.to_string()}});
-    let r = call(s, Method::POST, "/api/v2.0/projects", &admin(), Some(&body)).await;
-    assert_eq!(r.status(), 201, "create project {name}: {:?}", r.text().await);
-    ok_json(s, &format!("/api/v2.0/projects/{name}"), &admin()).await["project_id"].as_i64().unwrap()
-}
-
-async fn add_member(s: &Server, project: &str, user: &str, role: i64) {
-    let body = json!({"role_id": role, "member_user": {"username": user}});
-    let r = call(s, Method::POST, &format!("/api/v2.0/projects/{project}/members"), &admin(), Some(&body)).await;
-    assert_eq!(r.status(), 201, "add {user}: {:?}", r.text().await);
-}
-
-async fn push_blob_admin(s: &Server, repo: &str, bytes: &[u8]) -> String {
-    let d = sha256(bytes);
-    let url = s.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}"));
-    let r = client().post(url).basic_auth("admin", Some(ADMIN_PASSWORD)).body(bytes.to_vec()).send().await.unwrap();
-    assert_eq!(r.status(), 201, "push blob to {repo}");
-    d
-}
-
 /// Pushes an image of the given config and layer bytes as admin, tagged `v1`.
 async fn push_image_admin(s: &Server, repo: &str, config: &[u8], layer: &[u8]) {
-    let cd = push_blob_admin(s, repo, config).await;
-    let ld = push_blob_admin(s, repo, layer).await;
+    let cd = push_blob_as(s, &admin(), repo, config).await;
+    let ld = push_blob_as(s, &admin(), repo, layer).await;
     let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
     let r = client()
         .put(s.url(&format!("/v2/{repo}/manifests/v1")))
@@ -125,8 +62,8 @@ struct World {
 async fn world(s: &Server) -> World {
     create_user(s, "alice").await;
     create_user(s, "bob").await;
-    let pub_id = create_project(s, "srchpub", true).await;
-    let priv_id = create_project(s, "srchpriv", false).await;
+    let pub_id = create_project(s, &admin(), "srchpub", true).await;
+    let priv_id = create_project(s, &admin(), "srchpriv", false).await;
     add_member(s, "srchpriv", "alice", 2).await;
     let (a, b, c) = (br#"{"seed":"a"}"#.as_slice(), br#"{"seed":"bb"}"#.as_slice(), br#"{"seed":"ccc"}"#.as_slice());
     let shared = b"a layer both projects share".as_slice();
@@ -145,7 +82,7 @@ async fn search_statistics_quotas_and_configurations() {
     let (alice, bob) = (user("alice"), user("bob"));
 
     // --- search: only what the caller may see ---
-    let v = ok_json(&s, "/api/v2.0/search?q=SRCH", &None).await;
+    let v = ok_json(&s, "/api/v2.0/search?q=SRCH", &Who::Anon).await;
     assert_eq!(names(&v, "project", "name"), ["srchpub"], "anonymous: public projects only; {v}");
     assert_eq!(names(&v, "repository", "repository_name"), ["srchpub/app"]);
     let r = &v["repository"][0];
@@ -173,12 +110,12 @@ async fn search_statistics_quotas_and_configurations() {
     let v = ok_json(&s, "/api/v2.0/search?q=tool", &admin()).await;
     assert_eq!(names(&v, "project", "name"), Vec::<String>::new());
     assert_eq!(names(&v, "repository", "repository_name"), ["srchpriv/tool"]);
-    let v = ok_json(&s, "/api/v2.0/search?q=tool", &None).await;
+    let v = ok_json(&s, "/api/v2.0/search?q=tool", &Who::Anon).await;
     assert_eq!(v, json!({"project": [], "repository": []}));
     expect_error(call(&s, Method::GET, "/api/v2.0/search", &alice, None).await, 400).await;
 
     // --- statistics ---
-    expect_error(call(&s, Method::GET, "/api/v2.0/statistics", &None, None).await, 401).await;
+    expect_error(call(&s, Method::GET, "/api/v2.0/statistics", &Who::Anon, None).await, 401).await;
     let all = ok_json(&s, "/api/v2.0/projects?page_size=100", &admin()).await;
     let all = all.as_array().unwrap();
     let public_projects = all.iter().filter(|p| p["metadata"]["public"] == "true").count() as u64;
@@ -229,16 +166,16 @@ async fn search_statistics_quotas_and_configurations() {
     assert_eq!(list[0]["ref"]["name"], "srchpriv", "largest first");
     assert_eq!(list[1]["ref"]["name"], "srchpub");
 
-    // Members may read their project's quota; nobody else, and only admins list them all.
-    let q = ok_json(&s, &format!("/api/v2.0/quotas/{}", w.priv_id), &alice).await;
-    assert_eq!(q["used"]["storage"], priv_used);
+    // Only system administrators read quotas (Harbor's system `quota` permission), not even
+    // a member their own project's.
+    assert_eq!(status(&s, Method::GET, &format!("/api/v2.0/quotas/{}", w.priv_id), &alice, None).await, 403);
     let path = format!("/api/v2.0/quotas?reference=project&reference_id={}", w.priv_id);
-    assert_eq!(ok_json(&s, &path, &alice).await[0]["id"], w.priv_id);
+    assert_eq!(status(&s, Method::GET, &path, &alice, None).await, 403);
     assert_eq!(status(&s, Method::GET, "/api/v2.0/quotas", &alice, None).await, 403);
     assert_eq!(status(&s, Method::GET, &format!("/api/v2.0/quotas/{}", w.priv_id), &bob, None).await, 403);
     assert_eq!(status(&s, Method::GET, &path, &bob, None).await, 403);
-    assert_eq!(status(&s, Method::GET, &format!("/api/v2.0/quotas/{}", w.priv_id), &None, None).await, 401);
-    assert_eq!(status(&s, Method::GET, "/api/v2.0/quotas", &None, None).await, 401);
+    assert_eq!(status(&s, Method::GET, &format!("/api/v2.0/quotas/{}", w.priv_id), &Who::Anon, None).await, 401);
+    assert_eq!(status(&s, Method::GET, "/api/v2.0/quotas", &Who::Anon, None).await, 401);
     assert_eq!(status(&s, Method::GET, "/api/v2.0/quotas/999999", &admin(), None).await, 404);
 
     // Deleting a repository frees what only it linked; the shared layer stays counted.
@@ -281,13 +218,13 @@ async fn search_statistics_quotas_and_configurations() {
     assert!(msg.contains("email_host"), "{msg}");
     let c2 = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
     assert_eq!(c2, c, "nothing changed");
-    for (who, code) in [(alice.clone(), 403), (None, 401)] {
+    for (who, code) in [(alice.clone(), 403), (Who::Anon, 401)] {
         assert_eq!(status(&s, Method::GET, "/api/v2.0/configurations", &who, None).await, code);
         assert_eq!(status(&s, Method::PUT, "/api/v2.0/configurations", &who, Some(&same)).await, code);
     }
 
     // All of it is in the published document.
-    let doc = ok_json(&s, "/api/v2.0/openapi.json", &None).await;
+    let doc = ok_json(&s, "/api/v2.0/openapi.json", &Who::Anon).await;
     for p in ["/search", "/statistics", "/quotas", "/quotas/{id}", "/configurations"] {
         assert!(doc["paths"].get(p).is_some(), "{p} in the OpenAPI document");
     }

@@ -2,6 +2,7 @@
 //! driven over HTTP and by real clients (skopeo, podman).
 
 mod auth;
+mod authz_matrix;
 mod clients;
 mod config;
 mod crash;
