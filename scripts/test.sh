@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite. On a fresh Debian machine it first installs the real
-# clients and services the integration tests drive (skopeo, podman, umoci, haproxy,
+# clients and services the integration tests drive (skopeo, podman, umoci, haproxy, keepalived,
 # PostgreSQL, Redis) and starts PostgreSQL and Redis if they are not running, so this
 # one command is all a newcomer or CI needs. Extra arguments go to `cargo test`.
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
-for pair in skopeo:skopeo podman:podman umoci:umoci haproxy:haproxy redis-server:redis-server \
+for pair in skopeo:skopeo podman:podman umoci:umoci haproxy:haproxy keepalived:keepalived redis-server:redis-server \
             pg_ctlcluster:postgresql; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done

@@ -181,3 +181,36 @@ fn url_passwords_are_redacted() {
     );
     assert_eq!(redact_url("sqlite:/var/lib/berth.db"), "sqlite:/var/lib/berth.db");
 }
+
+/// Every key, as `table.key` paths, from the defaults.
+fn all_keys() -> Vec<String> {
+    fn walk(prefix: &str, dict: &figment::value::Dict, out: &mut Vec<String>) {
+        for (k, v) in dict {
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                figment::value::Value::Dict(_, d) => walk(&path, d, out),
+                _ => out.push(path),
+            }
+        }
+    }
+    use figment::Provider;
+    let data = Figment::from(Serialized::defaults(Config::default())).data().unwrap();
+    let mut out = Vec::new();
+    for dict in data.values() {
+        walk("", dict, &mut out);
+    }
+    out
+}
+
+#[test]
+fn readme_documents_every_key_and_its_environment_variable() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let keys = all_keys();
+    assert!(keys.len() >= 20, "{keys:?}");
+    for key in keys {
+        let env = format!("{ENV_PREFIX}{}", key.replace('.', "_").to_ascii_uppercase());
+        assert!(readme.contains(&format!("| `{key}` | `{env}` |")), "README's configuration table lacks {key} ({env})");
+        // And the variable really sets the key.
+        assert_eq!(env_key(&env[ENV_PREFIX.len()..]), key);
+    }
+}

@@ -19,13 +19,13 @@ fn bad_configuration_is_reported_all_at_once() {
     std::fs::write(&file, "x").unwrap();
     let (code, err) = berth(
         &["serve", "--data-dir", file.to_str().unwrap()],
-        &[("BERTH_HTTP_LISTEN", "localhost"), ("BERTH_DATABASE_URL", "postgres://u:secret@h/db")],
+        &[("BERTH_HTTP_LISTEN", "localhost"), ("BERTH_DATABASE_URL", "mysql://u:secret@h/db")],
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("3 problems"), "{err}");
     assert!(err.contains("data_dir:") && err.contains("is a file, but must be a directory"), "{err}");
     assert!(err.contains("http.listen: \"localhost\""), "{err}");
-    assert!(err.contains("database.url: scheme \"postgres\""), "{err}");
+    assert!(err.contains("database.url: scheme \"mysql\""), "{err}");
     assert!(!err.contains("secret"), "secrets are never echoed: {err}");
 }
 

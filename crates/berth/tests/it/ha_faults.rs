@@ -198,11 +198,10 @@ async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// haproxy in front of the instances, checking `/api/v2.0/health` twice a second.
+/// haproxy in front of two instances, running the shipped deploy/haproxy/haproxy.cfg.
 struct Haproxy {
     child: std::process::Child,
     port: u16,
-    _dir: tempfile::TempDir,
 }
 
 impl Drop for Haproxy {
@@ -212,29 +211,14 @@ impl Drop for Haproxy {
     }
 }
 
-fn haproxy(backends: &[&Server]) -> Haproxy {
-    let dir = tempfile::tempdir().unwrap();
+fn haproxy(a: &Server, b: &Server) -> Haproxy {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let servers: String = backends
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!("    server b{i} {} check inter 500ms fall 2 rise 2\n", s.addr))
-        .collect();
-    // The settings deploy/haproxy.cfg documents: long timeouts and no body buffering for
-    // multi-GB uploads, redispatch of refused connections to another instance.
-    let cfg = format!(
-        "global\n    maxconn 512\n\
-         defaults\n    mode http\n    timeout connect 2s\n    timeout client 10m\n    timeout server 10m\n\
-         \x20   option redispatch\n    retries 3\n\
-         frontend registry\n    bind 127.0.0.1:{port}\n    default_backend berth\n\
-         backend berth\n    balance roundrobin\n    option httpchk GET /api/v2.0/health\n    http-check expect status 200\n{servers}"
-    );
-    let path = dir.path().join("haproxy.cfg");
-    std::fs::write(&path, cfg).unwrap();
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/haproxy/haproxy.cfg");
     let child = std::process::Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&path)
+        .args(["-db", "-f", cfg])
+        .env("REGISTRY_BIND", format!("127.0.0.1:{port}"))
+        .env("REGISTRY_NODE1", &a.addr)
+        .env("REGISTRY_NODE2", &b.addr)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -244,7 +228,7 @@ fn haproxy(backends: &[&Server]) -> Haproxy {
         assert!(Instant::now() < deadline, "haproxy did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Haproxy { child, port, _dir: dir }
+    Haproxy { child, port }
 }
 
 impl Haproxy {
@@ -278,7 +262,7 @@ async fn killed_instance_mid_upload_client_retries_through_the_other() {
     let storage = tmp.path().join("shared-storage");
     let mut a = start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &[]);
     let b = start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &[]);
-    let lb = haproxy(&[&a, &b]);
+    let lb = haproxy(&a, &b);
     let c = admin_client();
 
     let data = blob_data(24 << 20, 7);

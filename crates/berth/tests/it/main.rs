@@ -6,6 +6,7 @@ mod authz_matrix;
 mod clients;
 mod config;
 mod crash;
+mod deploy;
 mod e2e_login;
 mod ha_faults;
 mod ha_postgres;
