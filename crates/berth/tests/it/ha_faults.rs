@@ -602,3 +602,58 @@ async fn full_or_read_only_storage_gives_clear_errors_and_recovers() {
     assert_eq!(r.status(), 201);
     assert_eq!(c.get(s.url("/api/v2.0/health")).send().await.unwrap().status(), 200);
 }
+
+/// A database that stops answering (a table locked by someone else) with a pool of one
+/// connection: every request is answered 503 within the statement and acquire timeouts,
+/// none hangs, and service resumes when the database does.
+#[tokio::test]
+async fn stuck_database_and_exhausted_pool_answer_503_quickly() {
+    if !crate::ha_postgres::pg_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = crate::ha_postgres::PgDb::create();
+    let s = Server::spawn(
+        &tmp.path().join("data"),
+        &[
+            ("BERTH_AUTH_MODE", "open"),
+            ("BERTH_DATABASE_URL", &db.url()),
+            ("BERTH_DATABASE_MAX_CONNECTIONS", "1"),
+            ("BERTH_DATABASE_ACQUIRE_TIMEOUT_SECS", "1"),
+            ("BERTH_DATABASE_STATEMENT_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let c = client();
+    assert_eq!(c.get(s.url("/v2/_catalog")).send().await.unwrap().status(), 200);
+    // Someone else holds the repositories table for 6 s.
+    let mut locker = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", &db.name, "-c"])
+        .arg("BEGIN; LOCK TABLE repositories IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t0 = Instant::now();
+    let requests = (0..10).map(|_| {
+        let c = c.clone();
+        let url = s.url("/v2/_catalog");
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, header(&r, "retry-after"), r.text().await.unwrap(), t0.elapsed())
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    for (status, retry_after, body, took) in &answers {
+        assert_eq!(*status, 503, "{body}");
+        assert!(!retry_after.is_empty());
+        assert!(body.contains("UNAVAILABLE"), "{body}");
+        assert!(*took < Duration::from_secs(5), "answered in {took:?}");
+    }
+    eprintln!(
+        "stuck database, pool of 1: 10 concurrent requests all answered 503 within {} ms",
+        answers.iter().map(|a| a.3).max().unwrap().as_millis()
+    );
+    locker.wait().unwrap();
+    assert_eq!(c.get(s.url("/v2/_catalog")).send().await.unwrap().status(), 200, "recovers by itself");
+}
