@@ -19,6 +19,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# Garage (S3-compatible object storage) for the berth-blob-s3 tests, which start their
+# own throwaway server with scripts/garage-test-server.sh. Not packaged by Debian.
+if ! command -v garage >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/garage" ]; then
+  echo "installing garage (cargo install, takes a while)"
+  cargo install garage --locked --no-default-features --features bundled-libs,sqlite
+fi
+
 # PostgreSQL on 127.0.0.1:5432 with trust auth for the user postgres, as the store and
 # HA tests expect. A cluster this script had to install gets trust auth for loopback.
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
