@@ -1,7 +1,9 @@
 //! Artifact events (push, pull, delete) recorded off the request path. Pulls arrive by
 //! the thousand per second: writing each as its own audit row and pull-count update
 //! would make every manifest GET a database write. The sink queues events and writes
-//! whatever has accumulated as one audit batch plus one pull-count update per repository.
+//! whatever has accumulated as one audit batch, one pull-count update per repository and
+//! one pull-time batch (the latest pull of each repository and reference: a tag's and its
+//! artifact's `pull_time`, or an artifact's when pulled by digest).
 //! A crash loses at most the events still queued (the client already has its answer).
 
 use std::collections::HashMap;
@@ -9,10 +11,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use berth_core::RepoName;
 use berth_core::access::project_of;
-use berth_core::store::catalog::CatalogStore;
+use berth_core::store::catalog::{CatalogStore, Pull};
 use berth_core::store::identity::{AuditEntry, IdentityStore};
+use berth_core::{Reference, RepoName};
 
 use crate::auth::unix_now;
 
@@ -75,6 +77,8 @@ async fn run(mut rx: mpsc::Receiver<ArtifactEvent>, identity: Arc<dyn IdentitySt
 async fn write(events: &[ArtifactEvent], identity: &dyn IdentityStore, catalog: &dyn CatalogStore) {
     let mut project_ids: HashMap<&str, i64> = HashMap::new();
     let mut pulls: HashMap<&RepoName, u64> = HashMap::new();
+    // The latest pull of each (repository, reference).
+    let mut last_pulled: HashMap<(&RepoName, &str), i64> = HashMap::new();
     let mut entries = Vec::with_capacity(events.len());
     for e in events {
         let project_id = match project_of(e.repo.as_str()) {
@@ -100,6 +104,8 @@ async fn write(events: &[ArtifactEvent], identity: &dyn IdentityStore, catalog: 
         });
         if e.operation == "pull" {
             *pulls.entry(&e.repo).or_default() += 1;
+            let at = last_pulled.entry((&e.repo, e.reference.as_str())).or_insert(e.at);
+            *at = (*at).max(e.at);
         }
     }
     if let Err(e) = identity.append_audit_batch(&entries).await {
@@ -109,5 +115,14 @@ async fn write(events: &[ArtifactEvent], identity: &dyn IdentityStore, catalog: 
         if let Err(e) = catalog.add_pull_count(repo, n).await {
             tracing::warn!(error = %e, %repo, "could not count pulls");
         }
+    }
+    let times: Vec<Pull> = last_pulled
+        .into_iter()
+        .filter_map(|((repo, reference), at)| Some((repo.clone(), reference.parse::<Reference>().ok()?, at)))
+        .collect();
+    if !times.is_empty()
+        && let Err(e) = catalog.record_pulls(&times).await
+    {
+        tracing::warn!(error = %e, pulls = times.len(), "could not record pull times");
     }
 }

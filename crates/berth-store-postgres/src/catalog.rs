@@ -6,22 +6,27 @@
 //! `catalog.rs`: a repository's update time is the latest of its creation, pushes, tag
 //! moves, description changes and pulls; `size` is Harbor's (an index counts its
 //! children, recursively); references follow the index's `manifests` list; names compare
-//! byte-exactly and the name filter is an ASCII case-insensitive substring match.
+//! byte-exactly and the name filter is an ASCII case-insensitive substring match; a
+//! pull by tag credits the manifest the tag names when the batch is written, and moving
+//! a tag clears its own pull time. Tag ids are `tags.id`, an identity column
+//! (`migrations/0002_pull_times.sql`): kept when the tag is pushed again or moved, never
+//! reused.
 //!
 //! Reads run in one REPEATABLE READ snapshot each, so a page and its total agree.
 //! `delete_repository` locks the repository row first: a concurrent push then fails
 //! its foreign key once the row is gone, rolls back and runs again, recreating the
 //! repository after the deletion instead of losing its manifest to it.
 //!
-//! Retried after a lost connection (see `pool.rs`): reads and
-//! `update_repository_description`. Pull counts, tag additions and deletions are not.
+//! Retried after a lost connection (see `pool.rs`): reads, `update_repository_description`
+//! and `record_pulls` (pull times only move forwards, so a second run changes nothing).
+//! Pull counts, tag additions and deletions are not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, RepositoryInfo, TagInfo,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Reference, RepoName, Tag};
@@ -104,7 +109,7 @@ async fn resolve(c: Conn<'_>, repo_id: i64, reference: &Reference) -> Result<Opt
 }
 
 const ARTIFACT_COLUMNS: &str =
-    "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, m.subject_digest, m.created_at";
+    "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, m.subject_digest, m.created_at, m.pulled_at";
 
 /// Harbor's size of an artifact: its own bytes and blobs, plus its children's sizes
 /// (children present in the repository, to [`MAX_NESTING`] levels).
@@ -189,12 +194,14 @@ async fn references(c: Conn<'_>, repo_id: i64, manifest_id: i64) -> Result<Vec<A
 async fn tags_of(c: Conn<'_>, manifest_id: i64, limit: i64, offset: i64) -> Result<Vec<TagInfo>, DbErr> {
     let rows = c
         .rows(
-            "SELECT name, updated_at FROM tags WHERE manifest_id = $1
+            "SELECT id, name, updated_at, pulled_at FROM tags WHERE manifest_id = $1
               ORDER BY updated_at DESC, name LIMIT $2 OFFSET $3",
             &[&manifest_id, &limit, &offset],
         )
         .await?;
-    rows.iter().map(|r| Ok(TagInfo { name: col(r, 0)?, push_time: col(r, 1)? })).collect()
+    rows.iter()
+        .map(|r| Ok(TagInfo { id: col(r, 0)?, name: col(r, 1)?, push_time: col(r, 2)?, pull_time: col(r, 3)? }))
+        .collect()
 }
 
 /// Completes a manifest row into the artifact view.
@@ -216,6 +223,7 @@ async fn artifact_info(
         artifact_type: col(row, 3)?,
         size: artifact_size(c, repo_id, id).await?,
         push_time: col(row, 6)?,
+        pull_time: col(row, 7)?,
         tags: if with_tags { tags_of(c, id, i64::MAX, 0).await? } else { Vec::new() },
         references: references(c, repo_id, id).await?,
         subject_digest: subject.as_deref().map(parse_digest).transpose()?,
@@ -325,6 +333,54 @@ impl CatalogStore for PgStore {
                 )
                 .await?;
                 Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn record_pulls(&self, pulls: &[Pull]) -> StoreResult<()> {
+        if pulls.is_empty() {
+            return Ok(());
+        }
+        self.db(Tx::Idempotent, pulls, |c, pulls| {
+            Box::pin(async move {
+                // Resolve first (plain reads), then lock rows in one order every batch
+                // shares: manifests by id, then tags by (repository, name), as a push
+                // does (manifest, then its tag). Concurrent batches from several
+                // instances then wait for each other instead of deadlocking.
+                let mut repo_ids: HashMap<&str, Option<i64>> = HashMap::new();
+                let mut manifests: BTreeMap<i64, i64> = BTreeMap::new();
+                let mut tags: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+                for (repo, reference, at) in pulls {
+                    let id = match repo_ids.get(repo.as_str()) {
+                        Some(id) => *id,
+                        None => {
+                            let id = repo_id(c, repo.as_str()).await?;
+                            repo_ids.insert(repo.as_str(), id);
+                            id
+                        }
+                    };
+                    let Some(id) = id else { continue };
+                    let Some(manifest) = resolve(c, id, reference).await? else { continue };
+                    let m = manifests.entry(manifest).or_insert(*at);
+                    *m = (*m).max(*at);
+                    if let Reference::Tag(t) = reference {
+                        let t = tags.entry((id, t.as_str())).or_insert(*at);
+                        *t = (*t).max(*at);
+                    }
+                }
+                for (manifest, at) in &manifests {
+                    c.exec("UPDATE manifests SET pulled_at = greatest(pulled_at, $2) WHERE id = $1", &[manifest, at])
+                        .await?;
+                }
+                for ((repo_id, name), at) in &tags {
+                    c.exec(
+                        "UPDATE tags SET pulled_at = greatest(pulled_at, $3) WHERE repository_id = $1 AND name = $2",
+                        &[repo_id, name, at],
+                    )
+                    .await?;
+                }
+                Ok(())
             })
         })
         .await

@@ -461,7 +461,9 @@ async fn store_manifest(
         c.exec(
             "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (repository_id, name) DO UPDATE SET
-                 manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                 manifest_id = excluded.manifest_id, updated_at = excluded.updated_at,
+                 -- a tag moved to another manifest was never pulled there
+                 pulled_at = CASE WHEN tags.manifest_id = excluded.manifest_id THEN tags.pulled_at END",
             &[&repo_id, &tag.as_str(), &manifest_id, &now],
         )
         .await?;

@@ -13,7 +13,11 @@ use crate::pool::describe_chain;
 /// edited, because databases in the field have already run it. Additive migrations keep
 /// the previous version working (`version - 1`), so a cluster can be upgraded one
 /// instance at a time.
-const MIGRATIONS: &[(i64, i64, &str)] = &[(1, 1, include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, i64, &str)] = &[
+    (1, 1, include_str!("../migrations/0001_initial.sql")),
+    // Additive: nullable columns and an identity column earlier binaries never name.
+    (2, 1, include_str!("../migrations/0002_pull_times.sql")),
+];
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

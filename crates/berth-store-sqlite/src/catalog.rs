@@ -22,14 +22,19 @@
 //! - repository and tag names compare byte-exactly; the repository name filter is
 //!   SQLite's LIKE (ASCII case-insensitive) with `%`, `_` and `\` escaped;
 //! - repository ids come from `repositories` as it is (no AUTOINCREMENT there), so the id
-//!   of the newest repository can come back after it is deleted.
+//!   of the newest repository can come back after it is deleted;
+//! - tag ids are `tags.id` (AUTOINCREMENT, from `migrations/0006_pull_times.sql`): kept
+//!   when the tag is pushed again or moved, never reused after a deletion;
+//! - pull times are `tags.pulled_at` and `manifests.pulled_at`; a pull by tag is
+//!   recorded on the manifest the tag names when the batch is written (a tag moved in
+//!   between credits its new manifest), and moving a tag clears its own pull time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, RepositoryInfo, TagInfo,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Reference, RepoName, Tag};
@@ -141,7 +146,7 @@ fn resolve(c: &Connection, repo_id: i64, reference: &Reference) -> Result<Option
 }
 
 const ARTIFACT_COLUMNS: &str =
-    "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, m.subject_digest, m.created_at";
+    "m.id, m.digest, m.media_type, m.artifact_type, m.annotations, m.subject_digest, m.created_at, m.pulled_at";
 
 struct ArtifactRow {
     id: i64,
@@ -151,6 +156,7 @@ struct ArtifactRow {
     annotations: Option<String>,
     subject: Option<String>,
     created_at: i64,
+    pulled_at: Option<i64>,
 }
 
 impl ArtifactRow {
@@ -163,6 +169,7 @@ impl ArtifactRow {
             annotations: r.get(4)?,
             subject: r.get(5)?,
             created_at: r.get(6)?,
+            pulled_at: r.get(7)?,
         })
     }
 }
@@ -244,9 +251,11 @@ const TAG_ORDER: &str = "ORDER BY updated_at DESC, name COLLATE BINARY";
 
 fn tags_of(c: &Connection, manifest_id: i64, limit: i64, offset: i64) -> Result<Vec<TagInfo>, Fail> {
     Ok(c.prepare_cached(&format!(
-        "SELECT name, updated_at FROM tags WHERE manifest_id = ?1 {TAG_ORDER} LIMIT ?2 OFFSET ?3"
+        "SELECT id, name, updated_at, pulled_at FROM tags WHERE manifest_id = ?1 {TAG_ORDER} LIMIT ?2 OFFSET ?3"
     ))?
-    .query_map(params![manifest_id, limit, offset], |r| Ok(TagInfo { name: r.get(0)?, push_time: r.get(1)? }))?
+    .query_map(params![manifest_id, limit, offset], |r| {
+        Ok(TagInfo { id: r.get(0)?, name: r.get(1)?, push_time: r.get(2)?, pull_time: r.get(3)? })
+    })?
     .collect::<rusqlite::Result<_>>()?)
 }
 
@@ -269,6 +278,7 @@ fn artifact_info(
         media_type: row.media_type,
         artifact_type: row.artifact_type,
         push_time: row.created_at,
+        pull_time: row.pulled_at,
         subject_digest: row.subject.as_deref().map(parse_digest).transpose()?,
         annotations: row.annotations,
     })
@@ -415,6 +425,43 @@ impl CatalogStore for SqliteStore {
                 )?
                 .execute(params![id, now(), n])?;
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn record_pulls(&self, pulls: &[Pull]) -> StoreResult<()> {
+        if pulls.is_empty() {
+            return Ok(());
+        }
+        let pulls: Vec<(String, Reference, i64)> =
+            pulls.iter().map(|(repo, r, at)| (repo.as_str().to_owned(), r.clone(), *at)).collect();
+        self.writer
+            .write(move |c| {
+                let mut repo_ids: HashMap<String, Option<i64>> = HashMap::new();
+                for (repo, reference, at) in &pulls {
+                    let id = match repo_ids.get(repo) {
+                        Some(id) => *id,
+                        None => {
+                            let id = repo_id(c, repo)?;
+                            repo_ids.insert(repo.clone(), id);
+                            id
+                        }
+                    };
+                    let Some(id) = id else { continue };
+                    let Some(manifest) = resolve(c, id, reference)? else { continue };
+                    c.prepare_cached(
+                        "UPDATE manifests SET pulled_at = max(coalesce(pulled_at, ?2), ?2) WHERE id = ?1",
+                    )?
+                    .execute(params![manifest, at])?;
+                    if let Reference::Tag(t) = reference {
+                        c.prepare_cached(
+                            "UPDATE tags SET pulled_at = max(coalesce(pulled_at, ?3), ?3)
+                              WHERE repository_id = ?1 AND name = ?2",
+                        )?
+                        .execute(params![id, t.as_str(), at])?;
+                    }
+                }
+                Ok(())
             })
             .await
     }

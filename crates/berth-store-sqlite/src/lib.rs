@@ -456,7 +456,10 @@ impl MetaStore for SqliteStore {
                     c.prepare_cached(
                         "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (repository_id, name) DO UPDATE SET
-                             manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                             manifest_id = excluded.manifest_id, updated_at = excluded.updated_at,
+                             -- a tag moved to another manifest was never pulled there
+                             pulled_at = CASE WHEN tags.manifest_id = excluded.manifest_id
+                                              THEN tags.pulled_at END",
                     )?
                     .execute(params![repo_id, tag.as_str(), manifest_id, now])?;
                 }

@@ -15,6 +15,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (3, 2, include_str!("../migrations/0003_catalog.sql")),
     (4, 3, include_str!("../migrations/0004_labels.sql")),
     (5, 4, include_str!("../migrations/0005_cluster.sql")),
+    // Additive for the binaries before it: the rebuilt `tags` keeps its columns and a
+    // unique (repository_id, name) for their upserts; the new columns are nullable.
+    (6, 5, include_str!("../migrations/0006_pull_times.sql")),
 ];
 
 /// The newest schema version this binary knows.
@@ -83,5 +86,65 @@ mod tests {
         for &(version, requires, _) in MIGRATIONS {
             assert!(requires <= version, "migration {version} cannot require a newer binary than itself");
         }
+    }
+
+    /// 0006 rebuilds `tags`: existing tags keep their rows and get their rowid as id, new
+    /// ones get ids never used before, and the upserts of earlier binaries still work.
+    #[test]
+    fn pull_times_migration_keeps_tags() {
+        let c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for &(version, _, sql) in MIGRATIONS.iter().filter(|m| m.0 < 6) {
+            c.execute_batch(sql).unwrap_or_else(|e| panic!("migration {version}: {e}"));
+        }
+        c.execute_batch(
+            "INSERT INTO repositories (id, name, created_at) VALUES (1, 'p/r', 10);
+             INSERT INTO manifests (id, repository_id, digest, media_type, size, content, created_at)
+                 VALUES (7, 1, 'sha256:aa', 'm', 1, x'00', 10), (8, 1, 'sha256:bb', 'm', 1, x'00', 11);
+             INSERT INTO tags (repository_id, name, manifest_id, updated_at)
+                 VALUES (1, 'v1', 7, 20), (1, 'v2', 8, 21), (1, 'v3', 8, 22);
+             DELETE FROM tags WHERE name = 'v3';",
+        )
+        .unwrap();
+        let before: Vec<(i64, String, i64, i64)> = c
+            .prepare("SELECT rowid, name, manifest_id, updated_at FROM tags ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        c.execute_batch(MIGRATIONS[5].2).unwrap();
+        let after: Vec<(i64, String, i64, i64)> = c
+            .prepare("SELECT id, name, manifest_id, updated_at FROM tags WHERE pulled_at IS NULL ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(after, before);
+        let unpulled: i64 =
+            c.query_row("SELECT count(*) FROM manifests WHERE pulled_at IS NULL", [], |r| r.get(0)).unwrap();
+        assert_eq!(unpulled, 2);
+        // An earlier binary's upsert: moves the tag in place, keeping its id.
+        let upsert = "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (1, ?1, ?2, 30)
+                      ON CONFLICT (repository_id, name) DO UPDATE SET
+                          manifest_id = excluded.manifest_id, updated_at = excluded.updated_at";
+        c.execute(upsert, params!["v1", 8]).unwrap();
+        let (id, manifest): (i64, i64) = c
+            .query_row("SELECT id, manifest_id FROM tags WHERE name = 'v1'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((id, manifest), (before[0].0, 8));
+        // A new tag gets an id above every id handed out.
+        c.execute(upsert, params!["v4", 7]).unwrap();
+        let id: i64 = c.query_row("SELECT id FROM tags WHERE name = 'v4'", [], |r| r.get(0)).unwrap();
+        assert!(id > before.last().unwrap().0, "{id}");
+        let indexed: bool = c
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'tags_manifest')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(indexed);
     }
 }

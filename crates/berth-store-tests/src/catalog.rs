@@ -21,7 +21,15 @@
 //! - name filters are case-insensitive substring matches in which `%`, `_` and `\` are
 //!   literal;
 //! - `delete_repository` forgets the description and pull count: a repository pushed
-//!   again under the same name starts afresh; blobs linked elsewhere stay usable.
+//!   again under the same name starts afresh; blobs linked elsewhere stay usable;
+//! - tag ids are non-zero and distinct across repositories, kept when the tag is pushed
+//!   again or moved to another manifest, and not reused by a tag deleted and created
+//!   again;
+//! - pull times are absent until `record_pulls` records one; a pull by tag sets the
+//!   tag's and its manifest's, a pull by digest only the manifest's; they never move
+//!   backwards, the latest of a batch wins whatever its order, pulls of what does not
+//!   exist are skipped without failing the batch, and a tag moved to another manifest
+//!   loses its pull time (the manifests keep theirs).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -52,6 +60,7 @@ pub async fn catalog_conformance(meta: Arc<dyn MetaStore>, catalog: Arc<dyn Cata
     index_artifacts(&cx, &w).await;
     tags(&cx, &w).await;
     tag_race(&cx).await;
+    pulls(&cx, &w).await;
     deletion(&cx, &w).await;
     storage(&cx).await;
 }
@@ -465,7 +474,8 @@ async fn artifacts(cx: &Cx, w: &World, t0: i64) {
         artifact_type: None,
         size: World::image_size(&w.m1, &[&w.config, &w.layer1]),
         push_time: a1.push_time,
-        tags: vec![TagInfo { name: "v1".into(), push_time: a1.tags[0].push_time }],
+        pull_time: None,
+        tags: vec![TagInfo { id: a1.tags[0].id, name: "v1".into(), push_time: a1.tags[0].push_time, pull_time: None }],
         references: vec![],
         subject_digest: None,
         annotations: None,
@@ -627,6 +637,116 @@ async fn tag_race(cx: &Arc<Cx>) {
     let Reference::Digest(winner) = &winners[0] else { unreachable!() };
     assert_eq!(&cx.artifact(&repo, &tag_ref("contested")).await.digest, winner);
     assert_eq!(cx.cat.delete_repository(&repo).await.unwrap(), Some(8));
+}
+
+/// Tag ids and pull times, on a repository of their own (removed at the end).
+async fn pulls(cx: &Cx, w: &World) {
+    let c = &cx.cat;
+    let repo = cx.repo("pulled");
+    let layer = cx.blob("pulled-layer", 10);
+    cx.commit(&repo, &layer).await;
+    let p1 = cx.image(&repo, "p1", &[&layer], Some("a"));
+    let p2 = cx.image(&repo, "p2", &[&layer], Some("c"));
+    cx.put(&p1).await;
+    cx.put(&NewManifest { tag: Some(tag_of("b")), ..p1.clone() }).await;
+    cx.put(&p2).await;
+    let tag = |a: &ArtifactInfo, name: &str| {
+        a.tags.iter().find(|t| t.name == name).cloned().unwrap_or_else(|| panic!("tag {name} on {}", a.digest))
+    };
+    let (r1, r2) = (digest_ref(&p1), digest_ref(&p2));
+
+    // Ids: non-zero, distinct (here and from other repositories' tags), the same in
+    // every view; nothing pulled yet.
+    let a1 = cx.artifact(&repo, &r1).await;
+    let a2 = cx.artifact(&repo, &r2).await;
+    let (ta, tb, tc) = (tag(&a1, "a"), tag(&a1, "b"), tag(&a2, "c"));
+    let mut ids = vec![ta.id, tb.id, tc.id];
+    for a in cx.artifacts(&w.app, &ALL, true).await.0 {
+        ids.extend(a.tags.iter().map(|t| t.id));
+    }
+    assert!(ids.iter().all(|id| *id != 0), "tag ids are never 0: {ids:?}");
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ids.len(), "tag ids are distinct: {ids:?}");
+    let (listed, _) = c.list_artifact_tags(&repo, &r1, &ALL).await.unwrap().expect("artifact");
+    assert_eq!(listed, a1.tags, "list_artifact_tags agrees with artifact()");
+    assert_eq!(cx.artifacts(&repo, &ALL, true).await.0.iter().find(|a| a.digest == p1.digest), Some(&a1));
+    assert_eq!((a1.pull_time, a2.pull_time), (None, None), "never pulled");
+    assert!(a1.tags.iter().chain(&a2.tags).all(|t| t.pull_time.is_none()), "never pulled: {a1:?} {a2:?}");
+
+    // A pull by tag: the tag and its manifest; the manifest's other tag is untouched.
+    c.record_pulls(&[]).await.unwrap();
+    let t = now();
+    c.record_pulls(&[(repo.clone(), tag_ref("a"), t)]).await.unwrap();
+    let a1 = cx.artifact(&repo, &r1).await;
+    assert_eq!(a1.pull_time, Some(t));
+    assert_eq!((tag(&a1, "a").pull_time, tag(&a1, "b").pull_time), (Some(t), None));
+    assert_eq!(cx.artifact(&repo, &r2).await.pull_time, None, "other artifacts are untouched");
+    assert_eq!((tag(&a1, "a").id, tag(&a1, "b").id), (ta.id, tb.id), "a pull keeps the ids");
+    let (listed, _) = c.list_artifact_tags(&repo, &tag_ref("b"), &ALL).await.unwrap().expect("artifact");
+    assert_eq!(listed, a1.tags, "list_artifact_tags shows the pull times too");
+
+    // A pull by digest: the manifest only.
+    c.record_pulls(&[(repo.clone(), r2.clone(), t + 1)]).await.unwrap();
+    let a2 = cx.artifact(&repo, &r2).await;
+    assert_eq!((a2.pull_time, tag(&a2, "c").pull_time), (Some(t + 1), None));
+
+    // Never backwards; the latest of a batch wins in any order; what does not exist is
+    // skipped without failing the rest.
+    c.record_pulls(&[(repo.clone(), tag_ref("a"), t - 100), (repo.clone(), r1.clone(), t - 50)]).await.unwrap();
+    let a1 = cx.artifact(&repo, &r1).await;
+    assert_eq!((a1.pull_time, tag(&a1, "a").pull_time), (Some(t), Some(t)), "older pulls change nothing");
+    c.record_pulls(&[
+        (repo.clone(), tag_ref("b"), t + 20),
+        (repo.clone(), tag_ref("nope"), t + 30),
+        (repo.clone(), digest_ref(&w.m1), t + 30),
+        (cx.repo("never"), tag_ref("b"), t + 30),
+        (repo.clone(), tag_ref("b"), t + 10),
+        (repo.clone(), r2.clone(), t + 5),
+    ])
+    .await
+    .unwrap();
+    let a1 = cx.artifact(&repo, &r1).await;
+    assert_eq!(a1.pull_time, Some(t + 20), "through tag b");
+    assert_eq!((tag(&a1, "a").pull_time, tag(&a1, "b").pull_time), (Some(t), Some(t + 20)));
+    assert_eq!(cx.artifact(&repo, &r2).await.pull_time, Some(t + 5));
+    assert_eq!(cx.artifact(&w.app, &digest_ref(&w.m1)).await.pull_time, None, "a digest of another repository");
+    assert_eq!(cx.cat.repository(&cx.repo("never")).await.unwrap(), None, "a pull creates nothing");
+    // Recording the same batch again changes nothing.
+    c.record_pulls(&[(repo.clone(), tag_ref("b"), t + 20)]).await.unwrap();
+    assert_eq!(cx.artifact(&repo, &r1).await, a1);
+
+    // Pushing a tag again onto its manifest keeps its id and pull time; moving it keeps
+    // its id but not its pull time, and the manifests keep theirs.
+    cx.put(&NewManifest { tag: Some(tag_of("a")), ..p1.clone() }).await;
+    let again = tag(&cx.artifact(&repo, &r1).await, "a");
+    assert_eq!((again.id, again.pull_time), (ta.id, Some(t)));
+    cx.put(&NewManifest { tag: Some(tag_of("a")), ..p2.clone() }).await;
+    let (a1, a2) = (cx.artifact(&repo, &r1).await, cx.artifact(&repo, &r2).await);
+    assert_eq!(tag_names(&a1.tags), ["b"]);
+    let moved = tag(&a2, "a");
+    assert_eq!((moved.id, moved.pull_time), (ta.id, None), "a moved tag keeps its id, not its pull time");
+    assert_eq!((a1.pull_time, a2.pull_time), (Some(t + 20), Some(t + 5)));
+    c.record_pulls(&[(repo.clone(), tag_ref("a"), t + 40)]).await.unwrap();
+    let a2 = cx.artifact(&repo, &r2).await;
+    assert_eq!((a2.pull_time, tag(&a2, "a").pull_time), (Some(t + 40), Some(t + 40)), "credited to its new manifest");
+    assert_eq!(cx.artifact(&repo, &r1).await.pull_time, Some(t + 20));
+
+    // A tag deleted and created again is a new tag: a new id, never pulled.
+    assert!(cx.meta.delete_tag(&repo, &tag_of("b")).await.unwrap());
+    c.add_tag(&repo, &r1, &tag_of("b")).await.unwrap();
+    let b = tag(&cx.artifact(&repo, &r1).await, "b");
+    assert!(!ids.contains(&b.id), "a new tag gets an id never used before: {} in {ids:?}", b.id);
+    assert_eq!(b.pull_time, None);
+    // A new artifact pushed under a tag starts unpulled too.
+    let p3 = cx.image(&repo, "p3", &[&layer], Some("d"));
+    cx.put(&p3).await;
+    let a3 = cx.artifact(&repo, &tag_ref("d")).await;
+    assert_eq!((a3.pull_time, a3.tags[0].pull_time), (None, None));
+    assert!(![ta.id, tb.id, tc.id, b.id].contains(&a3.tags[0].id));
+
+    assert_eq!(cx.cat.delete_repository(&repo).await.unwrap(), Some(3));
 }
 
 async fn deletion(cx: &Cx, w: &World) {

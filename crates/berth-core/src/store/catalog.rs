@@ -62,10 +62,22 @@ pub struct RepositoryInfo {
 /// A tag of an artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagInfo {
+    /// Stable while the tag exists, never 0, distinct from every other tag's (in any
+    /// repository). Pushing the tag again, even onto another manifest, keeps it; deleting
+    /// the tag and creating it again gives a new one.
+    pub id: i64,
     pub name: String,
     /// When the tag was last pushed or moved to its artifact (unix seconds).
     pub push_time: i64,
+    /// When the artifact was last pulled through this tag (unix seconds); `None` if it
+    /// never was since the tag was pushed onto its current artifact (a tag moved to
+    /// another manifest starts afresh).
+    pub pull_time: Option<i64>,
 }
+
+/// A pull to record with [`CatalogStore::record_pulls`]: the repository, the reference
+/// the client pulled (a tag, or a digest) and when (unix seconds).
+pub type Pull = (RepoName, Reference, i64);
 
 /// A child manifest of an index, as Harbor's `references` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +107,9 @@ pub struct ArtifactInfo {
     pub size: u64,
     /// When the manifest was first pushed to the repository (unix seconds).
     pub push_time: i64,
+    /// When the manifest was last pulled, by digest or through any tag (unix seconds);
+    /// `None` if never.
+    pub pull_time: Option<i64>,
     /// Newest first (push time descending, then name); empty unless asked for.
     pub tags: Vec<TagInfo>,
     /// The children of an index, in the order of its `manifests` list; empty otherwise.
@@ -137,6 +152,11 @@ pub trait CatalogStore: Send + Sync + 'static {
         }
         Ok(found)
     }
+    /// Records pulls, all in one transaction: a pull by tag sets the tag's and its
+    /// current manifest's pull time, a pull by digest the manifest's. A time never moves
+    /// backwards (an older pull recorded late changes nothing). Pulls of a repository,
+    /// tag or manifest that no longer exists are skipped. Idempotent.
+    async fn record_pulls(&self, pulls: &[Pull]) -> StoreResult<()>;
     /// Bytes of storage used: the sum of the sizes of the distinct live blobs linked to
     /// repositories named `<project>/…` (`Some`), or to any repository (`None`). A blob
     /// linked to several repositories counts once.

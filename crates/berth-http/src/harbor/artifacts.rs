@@ -15,10 +15,10 @@ use serde_json::{Map, Value};
 
 use berth_core::digest::Digest;
 use berth_core::identity::rbac::{Action, Resource};
-use berth_core::store::catalog::{ArtifactInfo, CatalogError};
+use berth_core::store::catalog::{ArtifactInfo, CatalogError, TagInfo};
 use berth_core::{CoreError, Reference, RepoName, Tag};
 
-use super::dto::{ArtifactResp, PlatformResp, ReferenceResp, TagReq, TagResp, ZERO_TIME, time};
+use super::dto::{ArtifactResp, PlatformResp, ReferenceResp, TagReq, TagResp, time, time_or_zero};
 use super::errors::{bad_request, conflict, location, not_found, store};
 use super::json::Body;
 use super::query::{ALL, ListQuery, Match, SortValue, parse_bool};
@@ -27,7 +27,9 @@ use super::{Caller, audit, json, ok, page};
 use crate::AppState;
 use crate::error::ApiError;
 
-const SORTABLE: &[&str] = &["id", "push_time", "size", "digest"];
+const SORTABLE: &[&str] = &["id", "push_time", "pull_time", "size", "digest"];
+/// What `…/tags?sort=` takes.
+const TAG_SORTABLE: &[&str] = &["id", "name", "push_time", "pull_time"];
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -155,19 +157,24 @@ fn image_attrs(config: &Map<String, Value>) -> Map<String, Value> {
     out
 }
 
-fn tag_resp(t: &Target, artifact_id: i64, tag: &berth_core::store::catalog::TagInfo) -> TagResp {
+fn tag_resp(t: &Target, artifact_id: i64, tag: &TagInfo) -> TagResp {
     TagResp {
-        id: 0,
+        id: tag.id,
         repository_id: t.info.id,
         artifact_id,
         name: tag.name.clone(),
         push_time: time(tag.push_time),
-        pull_time: ZERO_TIME.into(),
+        pull_time: time_or_zero(tag.pull_time),
         immutable: false,
     }
 }
 
-async fn artifact_resp(state: &AppState, t: &Target, a: &ArtifactInfo, with_tag: bool) -> Result<ArtifactResp, ApiError> {
+async fn artifact_resp(
+    state: &AppState,
+    t: &Target,
+    a: &ArtifactInfo,
+    with_tag: bool,
+) -> Result<ArtifactResp, ApiError> {
     let labels = state.labels.labels_of(&t.repo, &a.digest).await.map_err(store)?;
     let parsed = parse_manifest(state, &t.repo, a).await;
     let media_type = match &parsed.config {
@@ -215,7 +222,7 @@ async fn artifact_resp(state: &AppState, t: &Target, a: &ArtifactInfo, with_tag:
         digest: a.digest.to_string(),
         size: a.size,
         push_time: time(a.push_time),
-        pull_time: ZERO_TIME.into(),
+        pull_time: time_or_zero(a.pull_time),
         extra_attrs,
         annotations,
         references,
@@ -269,7 +276,18 @@ fn sort_key(a: &ArtifactInfo, key: &str) -> SortValue {
         "id" => SortValue::Int(a.id),
         "size" => SortValue::Int(a.size as i64),
         "digest" => SortValue::Text(a.digest.to_string()),
+        // Never pulled sorts first, as Harbor's zero time does.
+        "pull_time" => SortValue::Int(a.pull_time.unwrap_or(i64::MIN)),
         _ => SortValue::Int(a.push_time),
+    }
+}
+
+fn tag_sort_key(t: &TagInfo, key: &str) -> SortValue {
+    match key {
+        "id" => SortValue::Int(t.id),
+        "name" => SortValue::Text(t.name.clone()),
+        "pull_time" => SortValue::Int(t.pull_time.unwrap_or(i64::MIN)),
+        _ => SortValue::Int(t.push_time),
     }
 }
 
@@ -372,6 +390,7 @@ pub async fn list_tags(
 ) -> Result<Response, ApiError> {
     let t = target(&state, &caller, p, &r, Resource::Tag, Action::List).await?;
     let q = ListQuery::parse(uri.query())?;
+    q.check_sort(TAG_SORTABLE)?;
     for (k, v) in &q.params {
         if k.starts_with("with_") && parse_bool(v).is_none() {
             return Err(bad_request(format!("{k} must be true or false, got {v:?}")));
@@ -379,12 +398,16 @@ pub async fn list_tags(
     }
     let a = load(&state, &t, &reference).await?;
     let r = Reference::Digest(a.digest.clone());
+    let newest_first = super::query::Sort { key: "push_time".into(), desc: true };
+    // The store's order is newest first; any other is sorted here, over all the tags.
+    let wanted = if q.sorted_like(&newest_first) { q.store_page() } else { ALL };
     let (tags, total) = state
         .catalog
-        .list_artifact_tags(&t.repo, &r, &q.store_page())
+        .list_artifact_tags(&t.repo, &r, &wanted)
         .await
         .map_err(store)?
         .ok_or_else(|| not_found(format!("artifact {}@{} not found", t.repo, a.digest)))?;
+    let tags = if q.sorted_like(&newest_first) { tags } else { q.sort_and_page(tags, tag_sort_key) };
     let body: Vec<TagResp> = tags.iter().map(|tag| tag_resp(&t, a.id, tag)).collect();
     Ok(page(&body, total, q.link(uri.path(), total)))
 }

@@ -395,6 +395,11 @@ impl From<&AuditEntry> for AuditLogResp {
 /// artifact never pulled).
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00.000Z";
 
+/// [`time`] of a time that may never have been set, [`ZERO_TIME`] then.
+pub fn time_or_zero(unix: Option<i64>) -> String {
+    unix.map_or_else(|| ZERO_TIME.into(), time)
+}
+
 #[derive(Debug, Serialize)]
 pub struct RepositoryResp {
     pub id: i64,
@@ -442,7 +447,7 @@ pub struct TagReq {
 
 #[derive(Debug, Serialize)]
 pub struct TagResp {
-    /// Berth keeps no tag ids: always 0.
+    /// Stable while the tag exists (kept when it is pushed again or moved).
     pub id: i64,
     pub repository_id: i64,
     pub artifact_id: i64,
@@ -534,6 +539,8 @@ mod tests {
         assert_eq!(time(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(time(951_782_400), "2000-02-29T00:00:00.000Z");
         assert_eq!(time(1_795_000_000), "2026-11-18T11:06:40.000Z");
+        assert_eq!(time_or_zero(None), ZERO_TIME);
+        assert_eq!(time_or_zero(Some(0)), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

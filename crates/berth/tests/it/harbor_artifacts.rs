@@ -598,3 +598,141 @@ async fn pulls_are_counted() {
     }
     assert_eq!(count, 3);
 }
+
+/// Unix seconds of a Harbor time (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+fn unix_of(t: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap_or_else(|_| panic!("time {t:?}"));
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from civil (H. Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// A tag of an artifact JSON, by name.
+fn tag_json<'a>(artifact: &'a Value, name: &str) -> &'a Value {
+    artifact["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("tag {name} in {artifact}"))
+}
+
+/// Polls an artifact until `done` holds (pull times are written by the event flush, just
+/// after the response).
+async fn wait_for_artifact(s: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut a = Value::Null;
+    for _ in 0..50 {
+        a = ok_json(s, path, &admin()).await;
+        if done(&a) {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never got there: {a}");
+}
+
+/// Tags have stable, distinct ids; pulls by tag and by digest set the tag's and the
+/// artifact's `pull_time` (Harbor's zero time until then); tags sort by Harbor's keys.
+#[tokio::test]
+async fn tag_ids_and_pull_times() {
+    const ZERO: &str = "0001-01-01T00:00:00.000Z";
+    assert_eq!(unix_of("1970-01-02T00:00:01.000Z"), 86_401);
+    assert_eq!(unix_of("2026-11-18T11:06:40.000Z"), 1_795_000_000);
+    let s = Server::start_harbor();
+    let repo = "library/pulled";
+    let d1 = push_small_image_as(&s, &admin(), repo, "v1", "first").await;
+    let d2 = push_small_image_as(&s, &admin(), repo, "w", "second").await;
+    let arts = format!("{REPOS}/pulled/artifacts");
+    let r = call(&s, Method::POST, &format!("{arts}/v1/tags"), &admin(), Some(&json!({"name": "v2"}))).await;
+    assert_eq!(r.status(), 201);
+    let (a1_path, a2_path) = (format!("{arts}/{d1}"), format!("{arts}/{d2}"));
+
+    // Before any pull: zero times; ids non-zero and distinct, the same in every view.
+    let a1 = ok_json(&s, &a1_path, &admin()).await;
+    let a2 = ok_json(&s, &a2_path, &admin()).await;
+    assert_eq!((a1["pull_time"].as_str(), a2["pull_time"].as_str()), (Some(ZERO), Some(ZERO)));
+    let (v1, v2, w) = (tag_json(&a1, "v1").clone(), tag_json(&a1, "v2").clone(), tag_json(&a2, "w").clone());
+    for t in [&v1, &v2, &w] {
+        assert!(t["id"].as_i64().unwrap() > 0, "{t}");
+        assert_eq!(t["pull_time"], ZERO, "{t}");
+    }
+    let ids = [v1["id"].as_i64().unwrap(), v2["id"].as_i64().unwrap(), w["id"].as_i64().unwrap()];
+    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
+    let listed = ok_json(&s, &format!("{a1_path}/tags"), &admin()).await;
+    let listed_ids: Vec<i64> = listed.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(listed_ids.len(), 2);
+    assert!(listed_ids.contains(&ids[0]) && listed_ids.contains(&ids[1]));
+    let list = ok_json(&s, &arts, &admin()).await;
+    let from_list = list.as_array().unwrap().iter().find(|a| a["digest"] == d1.as_str()).unwrap();
+    assert_eq!(tag_json(from_list, "v1")["id"], v1["id"]);
+
+    // Tag listing sorts by name, id, push_time and pull_time; not by anything else.
+    let names = |v: Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(ok_json(&s, &format!("{a1_path}/tags?sort=name"), &admin()).await), ["v1", "v2"]);
+    assert_eq!(names(ok_json(&s, &format!("{a1_path}/tags?sort=-name"), &admin()).await), ["v2", "v1"]);
+    let by_id = if ids[0] < ids[1] { ["v1", "v2"] } else { ["v2", "v1"] };
+    assert_eq!(names(ok_json(&s, &format!("{a1_path}/tags?sort=id"), &admin()).await), by_id);
+    let r = get(&s, &format!("{a1_path}/tags?sort=-name&page=2&page_size=1"), &admin()).await;
+    assert_eq!(header(&r, "x-total-count"), "2");
+    assert_eq!(names(body_json(r).await), ["v1"], "sorted, then paged");
+    expect_error(get(&s, &format!("{a1_path}/tags?sort=size"), &admin()).await, 400, "BAD_REQUEST").await;
+
+    // A pull by tag: the tag's and the artifact's pull time; the other tag's stays zero.
+    let start = unix_now();
+    let pull = |reference: String| {
+        let url = s.url(&format!("/v2/{repo}/manifests/{reference}"));
+        async move {
+            let r = with_auth(client().get(url), &admin()).header("accept", OCI_MANIFEST).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    pull("v1".into()).await;
+    let a1 = wait_for_artifact(&s, &a1_path, |a| tag_json(a, "v1")["pull_time"] != ZERO).await;
+    let end = unix_now() + 1;
+    let recent = |t: &Value| {
+        let u = unix_of(t.as_str().unwrap());
+        assert!(u >= start && u <= end, "{t} is not within [{start}, {end}]");
+    };
+    recent(&a1["pull_time"]);
+    recent(&tag_json(&a1, "v1")["pull_time"]);
+    assert_eq!(tag_json(&a1, "v2")["pull_time"], ZERO, "not pulled through v2");
+    assert_eq!(ok_json(&s, &a2_path, &admin()).await["pull_time"], ZERO, "another artifact");
+    assert_eq!(names(ok_json(&s, &format!("{a1_path}/tags?sort=-pull_time"), &admin()).await), ["v1", "v2"]);
+    assert_eq!(names(ok_json(&s, &format!("{a1_path}/tags?sort=pull_time"), &admin()).await), ["v2", "v1"]);
+
+    // A pull by digest: the artifact's only.
+    pull(d2.clone()).await;
+    let a2 = wait_for_artifact(&s, &a2_path, |a| a["pull_time"] != ZERO).await;
+    recent(&a2["pull_time"]);
+    assert_eq!(tag_json(&a2, "w")["pull_time"], ZERO, "pulled by digest, not through w");
+    assert_eq!(get(&s, &format!("{arts}?sort=-pull_time"), &admin()).await.status(), 200);
+
+    // Moving v1 to the other artifact keeps its id (and the ids stay distinct); it was
+    // never pulled there. The first artifact keeps its pull time.
+    push_small_image_as(&s, &admin(), repo, "v1", "second").await;
+    let a2 = ok_json(&s, &a2_path, &admin()).await;
+    let moved = tag_json(&a2, "v1");
+    assert_eq!(moved["id"], v1["id"], "a re-tag keeps the id");
+    assert_eq!(moved["pull_time"], ZERO);
+    assert_ne!(moved["id"], tag_json(&a2, "w")["id"]);
+    let a1_after = ok_json(&s, &a1_path, &admin()).await;
+    assert_eq!(a1_after["pull_time"], a1["pull_time"]);
+    assert_eq!(tag_json(&a1_after, "v2")["id"], v2["id"]);
+    let tags = ok_json(&s, &format!("{a2_path}/tags?sort=id"), &admin()).await;
+    let got: Vec<i64> = tags.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    let mut want = vec![ids[0], ids[2]];
+    want.sort_unstable();
+    assert_eq!(got, want);
+}
