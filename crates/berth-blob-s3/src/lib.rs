@@ -372,6 +372,19 @@ impl Inner {
         }
     }
 
+    /// Multipart uploads in progress under `prefix`, as (key, upload id): left by a
+    /// writer that crashed or was cancelled before it could abort.
+    async fn multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, Error> {
+        let req = Request::new("ListMultipartUploads", Method::GET, None, self.client.timeout)
+            .query("uploads", "")
+            .query("prefix", prefix);
+        let resp = self.client.call(req).await?;
+        let text = String::from_utf8_lossy(&resp.body);
+        Ok(xml::blocks(&text, "Upload")
+            .filter_map(|u| Some((xml::text(u, "Key")?, xml::text(u, "UploadId")?)))
+            .collect())
+    }
+
     async fn create_multipart(&self, key: &str) -> Result<String, Error> {
         let req =
             Request::new("CreateMultipartUpload", Method::POST, Some(key), self.client.timeout).query("uploads", "");
@@ -854,6 +867,16 @@ impl BlobStore for S3BlobStore {
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
+        // Parts whose writer died mid-way are unfinished multipart uploads, invisible
+        // to the listing above but billed; best effort (a lifecycle rule is the net).
+        match self.inner.multipart_uploads(&prefix).await {
+            Ok(ups) => {
+                for (key, id) in ups {
+                    self.inner.abort(&key, &id).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list unfinished S3 multipart uploads"),
+        }
         Ok(())
     }
 

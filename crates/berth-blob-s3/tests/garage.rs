@@ -10,6 +10,7 @@ use berth_blob_s3::{S3BlobStore, S3Options};
 use berth_core::blobstore::{BlobStore, BodyError, WriteError};
 use berth_core::{Algorithm, Digest, Hasher, RepoName};
 use bytes::Bytes;
+use futures_util::StreamExt;
 
 use support::{body, bytes, chunked, read_all};
 
@@ -229,6 +230,14 @@ async fn failed_writes_leave_nothing_behind() {
     ]));
     let err = store.write_part(&repo, ID, Hasher::new(Algorithm::Sha256), broken, None).await.unwrap_err();
     assert!(matches!(err, WriteError::Body(_)), "{err}");
+    // The request is dropped (client gone) while a multipart upload is under way.
+    let stalled = Box::pin(
+        futures_util::stream::iter(vec![Ok::<_, BodyError>(Bytes::from(bytes(9 * MIB, 9)))])
+            .chain(futures_util::stream::pending()),
+    );
+    let write = store.write_part(&repo, ID, Hasher::new(Algorithm::Sha256), stalled, None);
+    assert!(tokio::time::timeout(Duration::from_secs(2), write).await.is_err());
+    store.delete_upload(&repo, ID).await.unwrap();
     assert!(uploads(&store).await.is_empty());
 }
 
@@ -342,4 +351,51 @@ async fn options_debug_hides_the_secret() {
     let opts = S3Options { secret_key: "very-secret".into(), access_key: "GKabc".into(), ..S3Options::default() };
     let s = format!("{opts:?}");
     assert!(!s.contains("very-secret") && s.contains("GKabc") && s.contains("<hidden>"), "{s}");
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_broken_reads_resume() {
+    let g = garage_or_skip!();
+    let bucket = g.bucket("faults");
+    let direct = S3BlobStore::open(g.options(&bucket)).await.unwrap();
+    let repo = repo("fault/y");
+    let data = bytes(6 * MIB + 5, 11);
+    let (parts, digest) = push_parts(&direct, &repo, ID, &[&data]).await;
+    direct.commit(&repo, ID, &parts, &digest).await.unwrap();
+
+    let proxy = support::proxy::Proxy::start(&g.endpoint).await;
+    // Two 503 SlowDown answers, then a connection closed without an answer: the
+    // fourth attempt of open's probe gets through.
+    proxy.fail_next_connections(2, 1);
+    let t = Instant::now();
+    let store = S3BlobStore::open(S3Options { endpoint: proxy.url.clone(), ..g.options(&bucket) }).await.unwrap();
+    assert_eq!(proxy.injected(), 3);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    // A download cut off twice resumes from where it broke, byte-exact.
+    proxy.cut_responses(2, MIB);
+    assert_eq!(read_all(store.open(&digest, 0, data.len() as u64).await.unwrap()).await, data);
+    assert_eq!(proxy.injected(), 5);
+    proxy.cut_responses(1, MIB);
+    assert_eq!(read_all(store.open(&digest, 100, 3 * MIB as u64).await.unwrap()).await, &data[100..100 + 3 * MIB]);
+    assert_eq!(proxy.injected(), 6);
+
+    // More failures than retries: a clear error, not a hang.
+    proxy.cut_responses(10, 0);
+    let err = match store.open(&digest, 0, data.len() as u64).await {
+        Ok(r) => {
+            let mut body = r.body;
+            let mut last = Ok(Bytes::new());
+            while let Some(c) = body.next().await {
+                last = c;
+                if last.is_err() {
+                    break;
+                }
+            }
+            last.unwrap_err()
+        }
+        Err(e) => e,
+    };
+    eprintln!("too many faults: {err}");
+    assert!(err.to_string().contains("S3"), "{err}");
 }

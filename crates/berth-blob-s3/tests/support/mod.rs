@@ -2,6 +2,8 @@
 //! `scripts/garage-test-server.sh` (which stops it when this process exits), with a
 //! fresh bucket per test.
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
