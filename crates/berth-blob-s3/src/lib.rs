@@ -47,7 +47,7 @@ const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// S3's largest part count of a multipart upload.
 const MAX_PARTS: usize = 10_000;
 /// Bodies are sent in parts this large; the size grows with the part number
-/// (×2 every 1000 parts, up to ×8) so 10,000 parts hold ~390 GiB.
+/// (×2 every 1000 parts, up to ×8) so 10,000 parts hold ~490 GiB.
 const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Uploads of a known size get `timeout` plus the time this rate needs for them.
 const MIN_UPLOAD_RATE: u64 = 1024 * 1024;
