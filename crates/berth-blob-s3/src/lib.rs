@@ -145,6 +145,17 @@ impl fmt::Debug for S3BlobStore {
     }
 }
 
+/// Installs rustls' ring provider for the process unless one is installed. reqwest is
+/// built without a TLS provider of its own (no aws-lc-rs build), and Cargo's feature
+/// unification gives every reqwest in the same binary that setting: any reqwest client
+/// in a process that links this crate must be built after this ran.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing the race to another installer is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 impl S3BlobStore {
     /// Connects to the bucket and checks it can be listed, naming the problem when not:
     /// endpoint unreachable (`ConnectionRefused`/`TimedOut`), bucket missing
@@ -162,11 +173,7 @@ impl S3BlobStore {
         }
         let region = if opts.region.is_empty() { "us-east-1".to_string() } else { opts.region.clone() };
         let ep = client::endpoint(&opts.endpoint, &region, &opts.bucket, opts.path_style)?;
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // reqwest is built without a TLS provider of its own (no aws-lc-rs build);
-            // losing the race to another installer is fine.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
@@ -753,6 +760,10 @@ impl S3BlobStore {
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
+    fn presigned_get(&self, digest: &Digest, expires: Duration) -> Option<String> {
+        S3BlobStore::presigned_get(self, digest, expires)
+    }
+
     async fn stat(&self, digest: &Digest) -> io::Result<Option<u64>> {
         Ok(self.inner.head(&self.inner.blob_key(digest)).await?)
     }

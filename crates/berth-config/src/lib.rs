@@ -74,13 +74,47 @@ pub struct Redis {
     pub timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
-    /// `filesystem` (the only driver so far).
+    /// `filesystem` (a local disk or a shared mount) or `s3` (any S3-compatible service).
     pub kind: String,
-    /// Root of the blob store. Empty: `<data_dir>/storage`.
+    /// Root of the blob store (filesystem). Empty: `<data_dir>/storage`.
     pub root: String,
+    /// S3 endpoint URL, e.g. `http://127.0.0.1:3900` (Garage, MinIO, Ceph RGW). Empty: AWS.
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_bucket: String,
+    /// Key prefix inside the bucket (Distribution's `rootdirectory`).
+    pub s3_prefix: String,
+    pub s3_access_key: String,
+    pub s3_secret_key: String,
+    /// `true`: `endpoint/bucket/key` URLs (most self-hosted services); `false`: `bucket.endpoint/key`.
+    pub s3_path_style: bool,
+    /// Seconds any S3 request (other than streaming the bytes) may take.
+    pub s3_timeout_secs: u64,
+    /// Answer blob downloads with a redirect (307) to a presigned storage URL, so the bytes
+    /// flow from the storage to the client directly (S3 only).
+    pub redirect: bool,
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = if self.s3_secret_key.is_empty() { "" } else { "(set, hidden)" };
+        f.debug_struct("Storage")
+            .field("kind", &self.kind)
+            .field("root", &self.root)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_prefix", &self.s3_prefix)
+            .field("s3_access_key", &self.s3_access_key)
+            .field("s3_secret_key", &secret)
+            .field("s3_path_style", &self.s3_path_style)
+            .field("s3_timeout_secs", &self.s3_timeout_secs)
+            .field("redirect", &self.redirect)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -209,7 +243,19 @@ impl Default for Redis {
 }
 impl Default for Storage {
     fn default() -> Self {
-        Storage { kind: "filesystem".into(), root: String::new() }
+        Storage {
+            kind: "filesystem".into(),
+            root: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_bucket: String::new(),
+            s3_prefix: String::new(),
+            s3_access_key: String::new(),
+            s3_secret_key: String::new(),
+            s3_path_style: true,
+            s3_timeout_secs: 30,
+            redirect: false,
+        }
     }
 }
 impl Default for Uploads {
@@ -328,10 +374,42 @@ impl Config {
             ));
         }
         must_be_dir_or_absent("data_dir", &self.data_dir, &mut p);
-        if self.storage.kind != "filesystem" {
-            p.push(format!("storage.kind: {:?} is not supported; use \"filesystem\"", self.storage.kind));
+        let st = &self.storage;
+        match st.kind.as_str() {
+            "filesystem" => {
+                must_be_dir_or_absent("storage.root", &self.storage_root(), &mut p);
+                if st.redirect {
+                    p.push("storage.redirect: only the s3 storage can redirect downloads; set it to false".into());
+                }
+            }
+            "s3" => {
+                if st.s3_bucket.is_empty() {
+                    p.push("storage.s3_bucket: required with storage.kind = \"s3\"; name the bucket".into());
+                }
+                if st.s3_access_key.is_empty() != st.s3_secret_key.is_empty() || st.s3_access_key.is_empty() {
+                    p.push(
+                        "storage.s3_access_key, storage.s3_secret_key: both are required with storage.kind = \"s3\""
+                            .into(),
+                    );
+                }
+                let e = &st.s3_endpoint;
+                if !e.is_empty() && !(e.starts_with("http://") || e.starts_with("https://")) {
+                    p.push(format!(
+                        "storage.s3_endpoint: {e:?} must start with http:// or https://, e.g. \"http://127.0.0.1:3900\""
+                    ));
+                }
+                if st.s3_region.is_empty() {
+                    p.push(
+                        "storage.s3_region: must not be empty (e.g. \"us-east-1\", or your service's region name)"
+                            .into(),
+                    );
+                }
+                if st.s3_timeout_secs == 0 {
+                    p.push("storage.s3_timeout_secs: must be at least 1".into());
+                }
+            }
+            other => p.push(format!("storage.kind: {other:?} is not supported; use \"filesystem\" or \"s3\"")),
         }
-        must_be_dir_or_absent("storage.root", &self.storage_root(), &mut p);
         match self.database_kind() {
             Ok(DatabaseKind::Sqlite(path)) => {
                 if path.is_dir() {

@@ -214,3 +214,37 @@ fn readme_documents_every_key_and_its_environment_variable() {
         assert_eq!(env_key(&env[ENV_PREFIX.len()..]), key);
     }
 }
+
+#[test]
+fn s3_storage_settings_are_checked_and_the_secret_hidden() {
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_STORAGE_KIND", "s3");
+        j.set_env("BERTH_STORAGE_S3_ENDPOINT", "garage:3900");
+        j.set_env("BERTH_STORAGE_S3_SECRET_KEY", "t0psecret");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("storage.s3_bucket: required"), "{e}");
+        assert!(e.contains("storage.s3_access_key, storage.s3_secret_key: both are required"), "{e}");
+        assert!(e.contains("storage.s3_endpoint: \"garage:3900\" must start with http://"), "{e}");
+        assert!(!e.contains("t0psecret"), "{e}");
+
+        j.set_env("BERTH_STORAGE_S3_ENDPOINT", "http://127.0.0.1:3900");
+        j.set_env("BERTH_STORAGE_S3_BUCKET", "registry");
+        j.set_env("BERTH_STORAGE_S3_ACCESS_KEY", "GK123");
+        j.set_env("BERTH_STORAGE_REDIRECT", "true");
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(
+            (c.storage.s3_bucket.as_str(), c.storage.redirect, c.storage.s3_path_style),
+            ("registry", true, true)
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("t0psecret") && shown.contains("GK123"), "{shown}");
+
+        j.set_env("BERTH_STORAGE_KIND", "filesystem");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("storage.redirect: only the s3 storage"), "{e}");
+        j.set_env("BERTH_STORAGE_KIND", "gcs");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("storage.kind: \"gcs\" is not supported; use \"filesystem\" or \"s3\""), "{e}");
+        Ok(())
+    });
+}

@@ -82,4 +82,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, digest: &Digest) -> io::Result<()>;
     /// Checks that storage is reachable and writable, for health checks.
     async fn check(&self) -> io::Result<()>;
+    /// A URL from which a client can fetch the blob directly for `expires`, if this
+    /// storage can hand those out (S3 presigned GETs); `None` means serve the bytes.
+    fn presigned_get(&self, _digest: &Digest, _expires: std::time::Duration) -> Option<String> {
+        None
+    }
 }

@@ -285,6 +285,18 @@ impl Registry {
         self.meta.repo_blob(repo, digest).await?.ok_or_else(|| CoreError::BlobUnknown(digest.clone()))
     }
 
+    /// Where the client may download the blob from directly, if the storage supports it;
+    /// checked against the repository first, like any other read.
+    pub async fn blob_redirect(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        expires: std::time::Duration,
+    ) -> Result<Option<String>, CoreError> {
+        self.blob(repo, digest).await?;
+        Ok(self.blobs.presigned_get(digest, expires))
+    }
+
     /// Opens a blob; `range` is an inclusive `(start, end)` with an open end allowed.
     pub async fn open_blob(
         &self,

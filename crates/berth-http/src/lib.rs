@@ -35,6 +35,9 @@ pub struct AppState {
     /// Prefix for absolute links (`https://registry.example.com`); empty for relative links,
     /// which never pin a client to one instance behind a load balancer.
     pub external_url: Arc<str>,
+    /// `Some(lifetime)`: answer blob GETs with a redirect to a presigned storage URL
+    /// valid that long, when the storage can make one.
+    pub blob_redirect: Option<std::time::Duration>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).
     pub health: Arc<[health::Component]>,
 }

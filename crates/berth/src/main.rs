@@ -123,9 +123,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
-    let root = cfg.storage_root();
-    let blobs = berth_blob::FsBlobStore::open(&root)
-        .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?;
+    let blobs = open_blobs(&cfg).await?;
     let stores = open_stores(&cfg).await?;
     let (meta, identity, catalog, labels) = (stores.meta, stores.identity, stores.catalog, stores.labels);
     let admin_password = Some(cfg.admin.password.as_str()).filter(|p| !p.is_empty());
@@ -153,7 +151,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         tokens,
         token_ttl_secs: cfg.auth.token_ttl_minutes as i64 * 60,
     };
-    let registry = Arc::new(Registry::new(meta, Arc::new(blobs)));
+    let registry = Arc::new(Registry::new(meta, blobs));
     let state = AppState {
         registry: registry.clone(),
         auth: Arc::new(auth),
@@ -161,6 +159,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         labels,
         events,
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
+        // Distribution's default lifetime for redirect URLs.
+        blob_redirect: cfg.storage.redirect.then_some(Duration::from_secs(20 * 60)),
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
     };
 
@@ -190,6 +190,28 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     janitor.abort();
     Ok(())
+}
+
+async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn berth_core::blobstore::BlobStore>> {
+    if cfg.storage.kind == "s3" {
+        let st = &cfg.storage;
+        let opts = berth_blob_s3::S3Options {
+            endpoint: st.s3_endpoint.clone(),
+            region: st.s3_region.clone(),
+            bucket: st.s3_bucket.clone(),
+            prefix: st.s3_prefix.clone(),
+            access_key: st.s3_access_key.clone(),
+            secret_key: st.s3_secret_key.clone(),
+            path_style: st.s3_path_style,
+            timeout: Duration::from_secs(st.s3_timeout_secs),
+        };
+        let store = berth_blob_s3::S3BlobStore::open(opts).await.map_err(|e| anyhow::anyhow!("storage (s3): {e}"))?;
+        return Ok(Arc::new(store));
+    }
+    let root = cfg.storage_root();
+    let store = berth_blob::FsBlobStore::open(&root)
+        .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?;
+    Ok(Arc::new(store))
 }
 
 struct Stores {

@@ -64,6 +64,17 @@ pub async fn get(
         hd.insert(header::ETAG, hv(format!("\"{digest}\"")));
         return Ok(r);
     }
+    if let Some(expires) = state.blob_redirect
+        && let Some(url) = reg.blob_redirect(repo, digest, expires).await?
+    {
+        // The bytes come from the storage itself; Range headers travel with the redirect.
+        let mut r = empty(StatusCode::TEMPORARY_REDIRECT);
+        let hd = r.headers_mut();
+        hd.insert(header::LOCATION, hv(url));
+        hd.insert(DOCKER_CONTENT_DIGEST.clone(), hv(digest));
+        hd.insert(header::CONTENT_LENGTH, hv(0));
+        return Ok(r);
+    }
     // The size is needed to interpret suffix ranges; the store answers from the DB.
     let range = match h.get(header::RANGE) {
         None => None,

@@ -45,14 +45,6 @@ async fn try_push(c: &reqwest::Client, s: &Server, repo: &str, tag: &str) -> Res
     Ok(sha256(m.as_bytes()))
 }
 
-fn admin_client() -> reqwest::Client {
-    use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"));
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).timeout(Duration::from_secs(30)).build().unwrap()
-}
-
 const FAST_FAIL: [(&str, &str); 3] = [
     ("BERTH_DATABASE_CONNECT_TIMEOUT_SECS", "2"),
     ("BERTH_DATABASE_ACQUIRE_TIMEOUT_SECS", "3"),

@@ -100,15 +100,6 @@ impl Cluster {
     }
 }
 
-/// A client that sends the admin's Basic credentials with every request.
-fn admin_client() -> reqwest::Client {
-    use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"));
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
-}
-
 #[tokio::test]
 async fn push_through_one_instance_pull_and_continue_through_the_other() {
     if !pg_available() {

@@ -17,15 +17,6 @@ fn redis_running() -> bool {
     up
 }
 
-/// A client that sends the admin's Basic credentials with every request.
-fn admin_client() -> reqwest::Client {
-    use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"));
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
-}
-
 fn harbor_with(env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
     let tmp = tempfile::tempdir().unwrap();
     let mut all = vec![("BERTH_AUTH_MODE", "harbor")];

@@ -100,8 +100,25 @@ impl Drop for Server {
     }
 }
 
+/// Where every test client starts: the binary links berth-blob-s3, whose reqwest
+/// features (rustls without a provider) are unified into the tests' reqwest.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    berth_blob_s3::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+/// A client that sends the admin's Basic credentials with every request and follows
+/// redirects.
+pub fn admin_client() -> reqwest::Client {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().unwrap());
+    client_builder().default_headers(headers).timeout(std::time::Duration::from_secs(60)).build().unwrap()
+}
+
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
