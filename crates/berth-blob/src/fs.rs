@@ -14,10 +14,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
+
+use crate::watchdog::{self, DeadlineStream, Progress, run, watch, within};
 
 use berth_core::blobstore::{BlobReader, BlobStore, ByteStream, WriteError, WrittenPart};
 use berth_core::{Digest, Hasher, RepoName};
@@ -30,14 +33,26 @@ const READ_CHUNK: usize = 256 * 1024;
 
 pub struct FsBlobStore {
     root: Arc<PathBuf>,
+    /// How long an operation may make no progress before it fails (see `watchdog`).
+    stall: Duration,
 }
+
+/// Default for [`FsBlobStore::with_stall_limit`].
+pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(30);
 
 impl FsBlobStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: &Path) -> io::Result<Self> {
         fs::create_dir_all(root.join("docker/registry/v2/blobs"))?;
         fs::create_dir_all(root.join("docker/registry/v2/repositories"))?;
-        Ok(FsBlobStore { root: Arc::new(root.to_path_buf()) })
+        Ok(FsBlobStore { root: Arc::new(root.to_path_buf()), stall: DEFAULT_STALL_LIMIT })
+    }
+
+    /// Fails operations that make no progress for `limit` (a hung mount) instead of
+    /// waiting forever.
+    pub fn with_stall_limit(mut self, limit: Duration) -> Self {
+        self.stall = limit;
+        self
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -94,21 +109,21 @@ fn part_path(dir: &Path, name: &str) -> io::Result<PathBuf> {
     Ok(dir.join(name))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
-}
-
 /// Receives chunks on a blocking thread, hashing and writing them in blocks.
 fn write_blocking(
     path: &Path,
     mut hasher: Hasher,
     mut rx: mpsc::Receiver<Bytes>,
     limit: Option<u64>,
+    progress: &Progress,
 ) -> Result<(u64, Hasher), WriteError> {
     let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    progress.tick();
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BLOCK);
     let mut len: u64 = 0;
     while let Some(chunk) = rx.blocking_recv() {
+        // Waiting for a slow client is not a stall of the disk.
+        progress.tick();
         len += chunk.len() as u64;
         if let Some(limit) = limit
             && len > limit
@@ -118,12 +133,14 @@ fn write_blocking(
         if buf.is_empty() && chunk.len() >= WRITE_BLOCK {
             hasher.update(&chunk);
             file.write_all(&chunk)?;
+            progress.tick();
             continue;
         }
         buf.extend_from_slice(&chunk);
         if buf.len() >= WRITE_BLOCK {
             hasher.update(&buf);
             file.write_all(&buf)?;
+            progress.tick();
             buf.clear();
         }
     }
@@ -137,7 +154,7 @@ fn write_blocking(
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn stat(&self, digest: &Digest) -> io::Result<Option<u64>> {
-        match tokio::fs::metadata(self.blob_path(digest)).await {
+        match within(self.stall, "reading a blob's size", tokio::fs::metadata(self.blob_path(digest))).await {
             Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -146,7 +163,7 @@ impl BlobStore for FsBlobStore {
 
     async fn open(&self, digest: &Digest, start: u64, len: u64) -> io::Result<BlobReader> {
         let path = self.blob_path(digest);
-        let mut file = blocking(move || {
+        let mut file = run(self.stall, "opening a blob", move |_| {
             let mut f = File::open(path)?;
             if start > 0 {
                 f.seek(SeekFrom::Start(start))?;
@@ -183,7 +200,7 @@ impl BlobStore for FsBlobStore {
                 }
             }
         });
-        Ok(BlobReader { len, body: Box::pin(ReceiverStream(rx)) })
+        Ok(BlobReader { len, body: Box::pin(DeadlineStream::new(rx, self.stall)) })
     }
 
     async fn write_part(
@@ -198,11 +215,12 @@ impl BlobStore for FsBlobStore {
         let name = uuid::Uuid::new_v4().simple().to_string();
         let path = dir.join(&name);
         let (tx, rx) = mpsc::channel::<Bytes>(32);
+        let progress = Progress::new();
         let writer = {
-            let (dir, path) = (dir.clone(), path.clone());
+            let (dir, path, progress) = (dir.clone(), path.clone(), progress.clone());
             tokio::task::spawn_blocking(move || {
                 create_dirs_durably(&dir)?;
-                let r = write_blocking(&path, hasher, rx, limit);
+                let r = write_blocking(&path, hasher, rx, limit, &progress);
                 if r.is_ok() {
                     fsync_dir(&dir)?;
                 }
@@ -210,13 +228,18 @@ impl BlobStore for FsBlobStore {
             })
         };
         let mut body_error = None;
+        let mut stalled_writer = None;
         while let Some(item) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
             match item {
-                Ok(chunk) => {
-                    if tx.send(chunk).await.is_err() {
-                        break; // the writer failed; its error is reported below
+                Ok(chunk) => match tokio::time::timeout(self.stall, tx.send(chunk)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break, // the writer failed; its error is reported below
+                    Err(_) => {
+                        // The writer took nothing for the whole limit: the disk is stuck.
+                        stalled_writer = Some(watchdog::stalled("writing an upload", self.stall));
+                        break;
                     }
-                }
+                },
                 Err(e) => {
                     body_error = Some(e);
                     break;
@@ -224,7 +247,10 @@ impl BlobStore for FsBlobStore {
             }
         }
         drop(tx);
-        let result = writer.await.map_err(io::Error::other);
+        let result = match stalled_writer {
+            Some(e) => Err(e),
+            None => watch(writer, &progress, self.stall, "writing an upload").await,
+        };
         let outcome = match (body_error, result) {
             (Some(e), _) => Err(WriteError::Body(e)),
             (None, Err(e)) => Err(WriteError::Io(e)),
@@ -244,12 +270,13 @@ impl BlobStore for FsBlobStore {
     ) -> io::Result<Digest> {
         let dir = self.upload_dir(repo, upload_id)?;
         let parts = parts.to_vec();
-        blocking(move || {
+        run(self.stall, "hashing an upload", move |progress| {
             let mut buf = vec![0u8; READ_CHUNK];
             for p in &parts {
                 let mut f = File::open(part_path(&dir, p)?)?;
                 loop {
                     let n = f.read(&mut buf)?;
+                    progress.tick();
                     if n == 0 {
                         break;
                     }
@@ -265,7 +292,7 @@ impl BlobStore for FsBlobStore {
         let dir = self.upload_dir(repo, upload_id)?;
         let target_dir = blob_dir(&self.root, digest);
         let parts = parts.to_vec();
-        blocking(move || {
+        run(self.stall, "committing a blob", move |progress| {
             let target = target_dir.join("data");
             if target.exists() {
                 // Content-addressed and only ever renamed into place complete: the
@@ -283,11 +310,20 @@ impl BlobStore for FsBlobStore {
                 many => {
                     let p = dir.join("joined");
                     let mut out = File::create(&p)?;
+                    let mut buf = vec![0u8; READ_CHUNK];
                     for part in many {
                         let mut f = File::open(part_path(&dir, part)?)?;
-                        io::copy(&mut f, &mut out)?;
+                        loop {
+                            let n = f.read(&mut buf)?;
+                            if n == 0 {
+                                break;
+                            }
+                            out.write_all(&buf[..n])?;
+                            progress.tick();
+                        }
                     }
                     out.sync_data()?;
+                    progress.tick();
                     p
                 }
             };
@@ -303,7 +339,7 @@ impl BlobStore for FsBlobStore {
             Ok(d) => d,
             Err(_) => return Ok(()),
         };
-        match tokio::fs::remove_dir_all(&dir).await {
+        match within(self.stall, "removing an upload", tokio::fs::remove_dir_all(&dir)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -311,7 +347,7 @@ impl BlobStore for FsBlobStore {
 
     async fn delete_part(&self, repo: &RepoName, upload_id: &str, part: &str) -> io::Result<()> {
         let path = part_path(&self.upload_dir(repo, upload_id)?, part)?;
-        match tokio::fs::remove_file(path).await {
+        match within(self.stall, "removing an upload part", tokio::fs::remove_file(path)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -319,7 +355,7 @@ impl BlobStore for FsBlobStore {
 
     async fn upload_dirs_older_than(&self, before: std::time::SystemTime) -> io::Result<Vec<(RepoName, String)>> {
         let repos = self.root.join("docker/registry/v2/repositories");
-        blocking(move || {
+        run(self.stall, "listing uploads", move |_| {
             let mut out = Vec::new();
             find_upload_dirs(&repos, &repos, before, &mut out)?;
             Ok(out)
@@ -328,7 +364,7 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete(&self, digest: &Digest) -> io::Result<()> {
-        match tokio::fs::remove_dir_all(blob_dir(&self.root, digest)).await {
+        match within(self.stall, "deleting a blob", tokio::fs::remove_dir_all(blob_dir(&self.root, digest))).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -336,7 +372,7 @@ impl BlobStore for FsBlobStore {
 
     async fn check(&self) -> io::Result<()> {
         let root = self.root.clone();
-        blocking(move || {
+        run(self.stall, "checking the storage", move |_| {
             let probe = root.join(format!(".berth-health-{}", uuid::Uuid::new_v4().simple()));
             File::create(&probe)?.write_all(b"ok")?;
             fs::remove_file(&probe)
@@ -378,15 +414,6 @@ fn find_upload_dirs(
         }
     }
     Ok(())
-}
-
-struct ReceiverStream<T>(mpsc::Receiver<T>);
-
-impl<T> futures_core::Stream for ReceiverStream<T> {
-    type Item = T;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
-        self.0.poll_recv(cx)
-    }
 }
 
 #[cfg(test)]

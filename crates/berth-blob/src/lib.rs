@@ -2,5 +2,6 @@
 //! Distribution layout so an existing Distribution or Harbor store can be served in place.
 
 mod fs;
+mod watchdog;
 
-pub use fs::FsBlobStore;
+pub use fs::{DEFAULT_STALL_LIMIT, FsBlobStore};

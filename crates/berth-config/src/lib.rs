@@ -91,8 +91,10 @@ pub struct Storage {
     pub s3_secret_key: String,
     /// `true`: `endpoint/bucket/key` URLs (most self-hosted services); `false`: `bucket.endpoint/key`.
     pub s3_path_style: bool,
-    /// Seconds any S3 request (other than streaming the bytes) may take.
-    pub s3_timeout_secs: u64,
+    /// Seconds a storage operation may go without progress before it fails with 503
+    /// (a hung NFS mount, an S3 endpoint that stopped answering); transfers that keep
+    /// moving may take longer.
+    pub timeout_secs: u64,
     /// Answer blob downloads with a redirect (307) to a presigned storage URL, so the bytes
     /// flow from the storage to the client directly (S3 only).
     pub redirect: bool,
@@ -111,7 +113,7 @@ impl fmt::Debug for Storage {
             .field("s3_access_key", &self.s3_access_key)
             .field("s3_secret_key", &secret)
             .field("s3_path_style", &self.s3_path_style)
-            .field("s3_timeout_secs", &self.s3_timeout_secs)
+            .field("timeout_secs", &self.timeout_secs)
             .field("redirect", &self.redirect)
             .finish()
     }
@@ -253,7 +255,7 @@ impl Default for Storage {
             s3_access_key: String::new(),
             s3_secret_key: String::new(),
             s3_path_style: true,
-            s3_timeout_secs: 30,
+            timeout_secs: 30,
             redirect: false,
         }
     }
@@ -404,11 +406,11 @@ impl Config {
                             .into(),
                     );
                 }
-                if st.s3_timeout_secs == 0 {
-                    p.push("storage.s3_timeout_secs: must be at least 1".into());
-                }
             }
             other => p.push(format!("storage.kind: {other:?} is not supported; use \"filesystem\" or \"s3\"")),
+        }
+        if st.timeout_secs == 0 {
+            p.push("storage.timeout_secs: must be at least 1".into());
         }
         match self.database_kind() {
             Ok(DatabaseKind::Sqlite(path)) => {

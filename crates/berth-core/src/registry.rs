@@ -60,6 +60,7 @@ pub fn io_error(e: std::io::Error) -> CoreError {
             CoreError::StorageUnavailable("no space left on the blob storage".into())
         }
         Some(30 /* EROFS */) => CoreError::StorageUnavailable("blob storage is read-only".into()),
+        _ if e.kind() == std::io::ErrorKind::TimedOut => CoreError::StorageUnavailable(e.to_string()),
         _ => CoreError::Io(e),
     }
 }

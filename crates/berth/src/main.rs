@@ -203,14 +203,15 @@ async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn berth_core::blobstor
             access_key: st.s3_access_key.clone(),
             secret_key: st.s3_secret_key.clone(),
             path_style: st.s3_path_style,
-            timeout: Duration::from_secs(st.s3_timeout_secs),
+            timeout: Duration::from_secs(st.timeout_secs),
         };
         let store = berth_blob_s3::S3BlobStore::open(opts).await.map_err(|e| anyhow::anyhow!("storage (s3): {e}"))?;
         return Ok(Arc::new(store));
     }
     let root = cfg.storage_root();
     let store = berth_blob::FsBlobStore::open(&root)
-        .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?;
+        .with_context(|| format!("storage.root: cannot use {} as blob storage", root.display()))?
+        .with_stall_limit(Duration::from_secs(cfg.storage.timeout_secs));
     Ok(Arc::new(store))
 }
 

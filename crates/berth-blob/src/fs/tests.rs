@@ -132,3 +132,81 @@ async fn hostile_ids_and_missing_blobs() {
     assert_eq!(store.stat(&missing).await.unwrap(), None);
     store.check().await.unwrap();
 }
+
+/// A FIFO blocks whoever opens it until the other end shows up: a stand-in for a hung
+/// mount that nothing can interrupt.
+fn fifo(path: &Path) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let ok = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(ok.success(), "mkfifo");
+}
+
+#[tokio::test]
+async fn a_hung_file_fails_within_the_stall_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = Duration::from_millis(300);
+    let store = FsBlobStore::open(dir.path()).unwrap().with_stall_limit(limit);
+    let digest = Digest::sha256(b"hung");
+    fifo(&store.blob_path(&digest));
+    let t0 = std::time::Instant::now();
+    let err = store.open(&digest, 0, 4).await.err().expect("cannot open a hung file");
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("no progress for 0.3 s while opening a blob"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+
+    let repo: RepoName = "hung/repo".parse().unwrap();
+    let part = store.upload_dir(&repo, ID).unwrap().join("0123456789abcdef0123456789abcdef");
+    fifo(&part);
+    let err = store
+        .hash_parts(&repo, ID, &["0123456789abcdef0123456789abcdef".into()], Hasher::new(Algorithm::Sha512))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    // Unblock the abandoned threads so the test process can exit cleanly.
+    for p in [store.blob_path(&digest), part] {
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags_nonblock().open(&p);
+    }
+}
+
+trait NonBlock {
+    fn custom_flags_nonblock(&mut self) -> &mut Self;
+}
+
+impl NonBlock for std::fs::OpenOptions {
+    fn custom_flags_nonblock(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(0o4000) // O_NONBLOCK: opening the write end never waits
+    }
+}
+
+/// A slow client is not a stalled disk: chunks arriving further apart in total than the
+/// limit, but each within it, are written.
+#[tokio::test]
+async fn a_slow_client_is_not_a_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path()).unwrap().with_stall_limit(Duration::from_millis(300));
+    let repo: RepoName = "slow/repo".parse().unwrap();
+    struct Slow(u32, Pin<Box<tokio::time::Sleep>>);
+    impl futures_core::Stream for Slow {
+        type Item = Result<Bytes, BodyError>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            if self.0 == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            match self.1.as_mut().poll(cx) {
+                std::task::Poll::Ready(()) => {
+                    self.0 -= 1;
+                    let next = tokio::time::Instant::now() + Duration::from_millis(100);
+                    self.1.as_mut().reset(next);
+                    std::task::Poll::Ready(Some(Ok(Bytes::from(vec![7u8; 10_000]))))
+                }
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        }
+    }
+    use std::future::Future;
+    use std::pin::Pin;
+    let body: ByteStream = Box::pin(Slow(8, Box::pin(tokio::time::sleep(Duration::from_millis(100)))));
+    let part = store.write_part(&repo, ID, Hasher::new(Algorithm::Sha256), body, None).await.expect("slow but steady");
+    assert_eq!(part.len, 80_000);
+}

@@ -649,3 +649,33 @@ async fn stuck_database_and_exhausted_pool_answer_503_quickly() {
     locker.wait().unwrap();
     assert_eq!(c.get(s.url("/v2/_catalog")).send().await.unwrap().status(), 200, "recovers by itself");
 }
+
+/// A blob whose file hangs on open (a FIFO, standing in for a hung NFS mount): the
+/// download fails with 503 within the storage stall limit instead of hanging, and other
+/// blobs keep being served.
+#[tokio::test]
+async fn hung_storage_file_answers_503_within_the_stall_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s =
+        Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "open"), ("BERTH_STORAGE_TIMEOUT_SECS", "1")]);
+    let c = client();
+    let hung = push_blob(&c, &s, "library/hung", b"this file will hang").await;
+    let fine = push_blob(&c, &s, "library/hung", b"this one is fine").await;
+    let path = s.blobs_dir().join(format!("sha256/{}/{}/data", &hung[7..9], &hung[7..]));
+    std::fs::remove_file(&path).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+
+    let t0 = Instant::now();
+    let r = c.get(s.url(&format!("/v2/library/hung/blobs/{hung}"))).send().await.unwrap();
+    let took = t0.elapsed();
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("UNAVAILABLE") && body.contains("no progress"), "{body}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let r = c.get(s.url(&format!("/v2/library/hung/blobs/{fine}"))).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"this one is fine");
+    eprintln!("hung storage file: 503 after {} ms (stall limit 1 s)", took.as_millis());
+    // Let the abandoned thread go.
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new().write(true).custom_flags(0o4000).open(&path);
+}
