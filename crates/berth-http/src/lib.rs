@@ -30,6 +30,8 @@ pub struct AppState {
     pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
     /// Harbor's labels (global and per project) and their attachments to artifacts.
     pub labels: Arc<dyn berth_core::store::labels::LabelStore>,
+    /// Cluster-wide state: key fingerprints, logged-out sessions.
+    pub cluster: Arc<dyn berth_core::store::cluster::ClusterStore>,
     /// Push, pull and delete events, written to the audit log in batches.
     pub events: events::EventSink,
     /// Prefix for absolute links (`https://registry.example.com`); empty for relative links,

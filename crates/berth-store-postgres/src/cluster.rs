@@ -52,4 +52,41 @@ impl ClusterStore for PgStore {
         })
         .await
     }
+
+    async fn revoke_session(&self, key: &str, until: i64) -> StoreResult<()> {
+        self.db(Tx::Idempotent, &(key, until), |c, (key, until)| {
+            Box::pin(async move {
+                c.exec(
+                    "INSERT INTO revoked_sessions (session_key, until) VALUES ($1, $2)
+                     ON CONFLICT (session_key) DO UPDATE SET until = GREATEST(revoked_sessions.until, excluded.until)",
+                    &[key, until],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn session_revoked(&self, key: &str, now: i64) -> StoreResult<bool> {
+        self.db(Tx::Read, &(key, now), |c, (key, now)| {
+            Box::pin(async move {
+                let row = c
+                    .one(
+                        "SELECT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_key = $1 AND until > $2)",
+                        &[key, now],
+                    )
+                    .await?;
+                Ok(col(&row, 0)?)
+            })
+        })
+        .await
+    }
+
+    async fn purge_revoked_sessions(&self, now: i64) -> StoreResult<u64> {
+        self.db(Tx::Write, &now, |c, now| {
+            Box::pin(async move { Ok(c.exec("DELETE FROM revoked_sessions WHERE until <= $1", &[now]).await?) })
+        })
+        .await
+    }
 }

@@ -17,6 +17,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (1, 1, include_str!("../migrations/0001_initial.sql")),
     // Additive: nullable columns and an identity column earlier binaries never name.
     (2, 1, include_str!("../migrations/0002_pull_times.sql")),
+    // Additive: a new table.
+    (3, 2, include_str!("../migrations/0003_revoked_sessions.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -48,4 +48,38 @@ impl ClusterStore for SqliteStore {
             })
             .await
     }
+
+    async fn revoke_session(&self, key: &str, until: i64) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.writer
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO revoked_sessions (session_key, until) VALUES (?1, ?2)
+                     ON CONFLICT (session_key) DO UPDATE SET until = max(until, excluded.until)",
+                )?
+                .execute(params![key, until])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn session_revoked(&self, key: &str, now: i64) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.readers
+            .run(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_key = ?1 AND until > ?2)",
+                )?
+                .query_row(params![key, now], |r| r.get(0))?)
+            })
+            .await
+    }
+
+    async fn purge_revoked_sessions(&self, now: i64) -> StoreResult<u64> {
+        self.writer
+            .write(move |c| {
+                Ok(c.prepare_cached("DELETE FROM revoked_sessions WHERE until <= ?1")?.execute([now])? as u64)
+            })
+            .await
+    }
 }

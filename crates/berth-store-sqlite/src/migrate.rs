@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // Additive for the binaries before it: the rebuilt `tags` keeps its columns and a
     // unique (repository_id, name) for their upserts; the new columns are nullable.
     (6, 5, include_str!("../migrations/0006_pull_times.sql")),
+    (7, 6, include_str!("../migrations/0007_revoked_sessions.sql")),
 ];
 
 /// The newest schema version this binary knows.

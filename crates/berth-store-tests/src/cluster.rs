@@ -19,6 +19,20 @@ pub async fn cluster_conformance(store: Arc<dyn ClusterStore>) {
     store.replace_setting(&fresh, "new").await.unwrap();
     assert_eq!(store.setting(&fresh).await.unwrap().as_deref(), Some("new"), "replace creates too");
 
+    // Revoked sessions: refused until their end, then forgotten by the purge.
+    let key = format!("{name}.session");
+    let now = 1_000_000;
+    assert!(!store.session_revoked(&key, now).await.unwrap());
+    store.revoke_session(&key, now + 60).await.unwrap();
+    store.revoke_session(&key, now + 60).await.unwrap(); // twice: logging out again is fine
+    assert!(store.session_revoked(&key, now).await.unwrap());
+    assert!(!store.session_revoked(&key, now + 60).await.unwrap(), "ends at its time");
+    let other = format!("{name}.other");
+    store.revoke_session(&other, now + 3600).await.unwrap();
+    assert!(store.purge_revoked_sessions(now + 61).await.unwrap() >= 1);
+    assert!(store.session_revoked(&other, now + 61).await.unwrap(), "the purge keeps running revocations");
+    assert!(!store.session_revoked(&key, now).await.unwrap(), "purged");
+
     // Many instances starting at once: exactly one value wins and everyone sees it.
     let race = format!("{name}.race");
     let mut tasks = Vec::new();

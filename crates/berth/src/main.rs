@@ -157,6 +157,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         auth: Arc::new(auth),
         catalog,
         labels,
+        cluster: stores.cluster.clone(),
         events,
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
         // Distribution's default lifetime for redirect URLs.
@@ -172,7 +173,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     println!("listening on {addr}");
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
 
-    let janitor = tokio::spawn(purge_stale_uploads(registry, redis, cfg.uploads.max_idle_hours));
+    let janitor = tokio::spawn(janitor(registry, stores.cluster.clone(), redis, cfg.uploads.max_idle_hours));
     let app = berth_http::router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -340,7 +341,13 @@ async fn shutdown_signal() {
     }
 }
 
-async fn purge_stale_uploads(registry: Arc<Registry>, redis: Option<Arc<berth_redis::Redis>>, max_idle_hours: u64) {
+/// Periodic clean-up: abandoned uploads and expired session revocations.
+async fn janitor(
+    registry: Arc<Registry>,
+    cluster: Arc<dyn ClusterStore>,
+    redis: Option<Arc<berth_redis::Redis>>,
+    max_idle_hours: u64,
+) {
     // First pass a minute after start (leftovers of a crash), then every ten minutes; never
     // during start-up or shutdown, when the runtime may cancel it midway.
     const EVERY: Duration = Duration::from_secs(600);
@@ -366,6 +373,10 @@ async fn purge_stale_uploads(registry: Arc<Registry>, redis: Option<Arc<berth_re
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
             Err(e) => tracing::warn!(error = %e, "could not purge abandoned uploads"),
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) = cluster.purge_revoked_sessions(now).await {
+            tracing::warn!(error = %e, "could not purge ended session revocations");
         }
         // Kept until it expires: the next round is a full period away, and holding it
         // stops the other instances from repeating this round's work.

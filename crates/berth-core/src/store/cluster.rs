@@ -18,4 +18,14 @@ pub trait ClusterStore: Send + Sync + 'static {
 
     /// What is recorded under `name`, if anything.
     async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
+
+    /// Records that the login session `key` ended (logged out) and must be refused by
+    /// every instance until `until` (unix seconds), when it could not be used anyway.
+    async fn revoke_session(&self, key: &str, until: i64) -> StoreResult<()>;
+
+    /// Whether `key` was revoked and the revocation still runs at `now`.
+    async fn session_revoked(&self, key: &str, now: i64) -> StoreResult<bool>;
+
+    /// Forgets revocations that ended before `now`; returns how many.
+    async fn purge_revoked_sessions(&self, now: i64) -> StoreResult<u64>;
 }

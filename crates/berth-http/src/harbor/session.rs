@@ -1,8 +1,10 @@
 //! Portal-style logins without shared memory: `POST /c/login` sets a `sid` cookie that is a
 //! signed value (user id, issue and expiry times, a fingerprint of the password hash, and an
 //! HMAC-SHA256 over them), so any Berth instance holding the same token signing key accepts
-//! it. Sessions last 60 minutes and are renewed while used, unless the client sends
-//! `X-Harbor-No-Session-Renewal`; changing the password ends every session of the user.
+//! it, with or without Redis. Sessions last 60 minutes and are renewed while used, unless
+//! the client sends `X-Harbor-No-Session-Renewal`, but never beyond 12 hours after the
+//! login; changing the password ends every session of the user, and `GET /c/log_out`
+//! records the session as revoked in the shared database, which every instance checks.
 //!
 //! CSRF as Harbor does it: every response carries `X-Harbor-CSRF-Token` (an HMAC of the
 //! session), and an unsafe request that carries a `sid` cookie must echo it. Requests
@@ -19,15 +21,19 @@ use sha2::{Digest, Sha256};
 
 use berth_core::access::Principal;
 use berth_core::identity::password::constant_time_eq;
+use berth_core::store::cluster::ClusterStore;
 use berth_core::store::identity::User;
 
-use super::errors::{bad_request, forbidden, store, unauthorized};
+use super::errors::{bad_request, forbidden, store, store as store_err, unauthorized};
 use crate::auth::{Auth, unix_now};
 use crate::error::ApiError;
 use crate::{AppState, body};
 
 pub const COOKIE: &str = "sid";
 pub const TTL_SECS: i64 = 60 * 60;
+/// No renewal past this long after the login: it bounds how long a copied cookie can be
+/// kept alive, and how long a revocation must be remembered.
+pub const MAX_LIFETIME_SECS: i64 = 12 * 60 * 60;
 pub static CSRF_HEADER: HeaderName = HeaderName::from_static("x-harbor-csrf-token");
 static NO_RENEWAL: HeaderName = HeaderName::from_static("x-harbor-no-session-renewal");
 
@@ -61,11 +67,42 @@ pub struct Keys {
     key: [u8; 32],
     /// Whether cookies get `Secure` (the external URL is https).
     secure: bool,
+    /// Where logged-out sessions are recorded (the shared database).
+    revocations: Option<Arc<dyn ClusterStore>>,
 }
 
 impl Keys {
     pub fn new(state: &AppState) -> Self {
-        Keys { key: state.auth.session_key(), secure: state.external_url.starts_with("https://") }
+        Keys {
+            key: state.auth.session_key(),
+            secure: state.external_url.starts_with("https://"),
+            revocations: Some(state.cluster.clone()),
+        }
+    }
+
+    /// Names a session in the revocation list: stable across renewals, and meaningless
+    /// to anyone without the key.
+    fn revocation_key(&self, s: &Session) -> String {
+        hex(&self.mac(&[
+            b"revoked",
+            s.user_id.to_string().as_bytes(),
+            s.issued_at.to_string().as_bytes(),
+            s.fingerprint.as_bytes(),
+        ]))
+    }
+
+    /// A verified session that was not logged out. A failed lookup counts as revoked:
+    /// the caller is then simply not logged in.
+    async fn still_valid(&self, s: Session, now: i64) -> Option<Session> {
+        let Some(store) = &self.revocations else { return Some(s) };
+        match store.session_revoked(&self.revocation_key(&s), now).await {
+            Ok(false) => Some(s),
+            Ok(true) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check session revocations; treating the session as ended");
+                None
+            }
+        }
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
@@ -98,7 +135,7 @@ impl Keys {
             expires_at: parts.next()?.parse().ok()?,
             fingerprint: parts.next()?.to_string(),
         };
-        (parts.next().is_none() && now < s.expires_at).then_some(s)
+        (parts.next().is_none() && now < s.expires_at && now < s.issued_at + MAX_LIFETIME_SECS).then_some(s)
     }
 
     /// The CSRF token of a session (stable across renewals), or of anonymous callers.
@@ -164,7 +201,10 @@ struct NewSession(Session);
 pub async fn layer(State(keys): State<Arc<Keys>>, mut req: Request, next: Next) -> Response {
     let now = unix_now();
     let cookie = sid_cookie(req.headers());
-    let session = cookie.as_deref().and_then(|c| keys.verify(c, now));
+    let session = match cookie.as_deref().and_then(|c| keys.verify(c, now)) {
+        Some(s) => keys.still_valid(s, now).await,
+        None => None,
+    };
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
     if !safe && cookie.is_some() && req.uri().path() != "/c/login" {
         let sent = req.headers().get(&CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
@@ -193,8 +233,8 @@ pub async fn layer(State(keys): State<Arc<Keys>>, mut req: Request, next: Next) 
         && !res.headers().contains_key(header::SET_COOKIE)
         && s.expires_at - now < TTL_SECS - 60
     {
-        s.expires_at = now + TTL_SECS;
-        res.headers_mut().append(header::SET_COOKIE, keys.cookie(&keys.sign(&s), TTL_SECS));
+        s.expires_at = (now + TTL_SECS).min(s.issued_at + MAX_LIFETIME_SECS);
+        res.headers_mut().append(header::SET_COOKIE, keys.cookie(&keys.sign(&s), s.expires_at - now));
     }
     res
 }
@@ -238,12 +278,18 @@ pub async fn login(
     Ok(res)
 }
 
-/// `GET /c/log_out`: clears the cookie. (A signed session cannot be revoked server-side;
-/// a copy of the cookie stays valid until it expires or the password changes.)
-pub async fn logout(axum::Extension(keys): axum::Extension<Arc<Keys>>) -> Response {
+/// `GET /c/log_out`: clears the cookie and revokes the session on every instance, so a
+/// copy of the cookie is refused too.
+pub async fn logout(
+    axum::Extension(keys): axum::Extension<Arc<Keys>>,
+    session: Option<axum::Extension<Session>>,
+) -> Result<Response, ApiError> {
+    if let (Some(axum::Extension(s)), Some(store)) = (session, &keys.revocations) {
+        store.revoke_session(&keys.revocation_key(&s), s.issued_at + MAX_LIFETIME_SECS).await.map_err(store_err)?;
+    }
     let mut res = StatusCode::OK.into_response();
     res.headers_mut().insert(header::SET_COOKIE, keys.cookie("", 0));
-    res
+    Ok(res)
 }
 
 #[cfg(test)]
@@ -251,7 +297,7 @@ mod tests {
     use super::*;
 
     fn keys(k: u8) -> Keys {
-        Keys { key: [k; 32], secure: false }
+        Keys { key: [k; 32], secure: false, revocations: None }
     }
 
     fn session() -> Session {
@@ -269,6 +315,10 @@ mod tests {
         assert_eq!(keys(2).verify(&v, 101), None);
         // Expired.
         assert_eq!(k.verify(&v, 100 + TTL_SECS), None);
+        // Renewed up to, but never past, the maximum lifetime.
+        let long = Session { expires_at: 100 + MAX_LIFETIME_SECS + 10, ..s.clone() };
+        assert!(k.verify(&k.sign(&long), 100 + MAX_LIFETIME_SECS - 1).is_some());
+        assert_eq!(k.verify(&k.sign(&long), 100 + MAX_LIFETIME_SECS), None);
         // Tampered: another user id with the old MAC.
         let forged = v.replacen("7.", "1.", 1);
         assert_eq!(k.verify(&forged, 101), None);
@@ -300,7 +350,7 @@ mod tests {
         h.clear();
         h.append(header::COOKIE, HeaderValue::from_static("xsid=1"));
         assert_eq!(sid_cookie(&h), None);
-        let c = Keys { key: [0; 32], secure: true }.cookie("v", 10);
+        let c = Keys { key: [0; 32], secure: true, revocations: None }.cookie("v", 10);
         assert_eq!(c.to_str().unwrap(), "sid=v; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; Secure");
     }
 }

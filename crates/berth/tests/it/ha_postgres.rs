@@ -286,3 +286,42 @@ async fn unreachable_database_fails_the_start_within_the_timeout() {
     assert!(!err.contains("hunter2"), "no password in errors: {err}");
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn logging_out_on_one_instance_ends_the_session_everywhere() {
+    if !pg_available() {
+        return;
+    }
+    let cl = Cluster::start();
+    let login = client()
+        .post(cl.a.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let sid = header(&login, "set-cookie").split(';').next().unwrap().to_string();
+    let current = |s: &Server| {
+        let (url, sid) = (s.url("/api/v2.0/users/current"), sid.clone());
+        async move { client().get(url).header("cookie", sid).send().await.unwrap().status() }
+    };
+    assert_eq!(current(&cl.b).await, 200);
+    let r = client().get(cl.b.url("/c/log_out")).header("cookie", sid.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "set-cookie").contains("Max-Age=0"), "the browser's cookie is cleared");
+    // A copy of the cookie is refused by both instances.
+    assert_eq!(current(&cl.a).await, 401);
+    assert_eq!(current(&cl.b).await, 401);
+    // Logging in again works.
+    let again = client()
+        .post(cl.a.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+        .send()
+        .await
+        .unwrap();
+    let sid2 = header(&again, "set-cookie").split(';').next().unwrap().to_string();
+    let r = client().get(cl.b.url("/api/v2.0/users/current")).header("cookie", sid2).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
