@@ -88,6 +88,7 @@ impl Keys {
             s.user_id.to_string().as_bytes(),
             s.issued_at.to_string().as_bytes(),
             s.fingerprint.as_bytes(),
+            s.nonce.as_bytes(),
         ]))
     }
 
@@ -116,7 +117,7 @@ impl Keys {
 
     /// The cookie value of a session.
     pub fn sign(&self, s: &Session) -> String {
-        let body = format!("{}.{}.{}.{}", s.user_id, s.issued_at, s.expires_at, s.fingerprint);
+        let body = format!("{}.{}.{}.{}.{}", s.user_id, s.issued_at, s.expires_at, s.fingerprint, s.nonce);
         let mac = self.mac(&[b"sid", body.as_bytes()]);
         format!("{body}.{}", hex(&mac))
     }
@@ -134,6 +135,7 @@ impl Keys {
             issued_at: parts.next()?.parse().ok()?,
             expires_at: parts.next()?.parse().ok()?,
             fingerprint: parts.next()?.to_string(),
+            nonce: parts.next()?.to_string(),
         };
         (parts.next().is_none() && now < s.expires_at && now < s.issued_at + MAX_LIFETIME_SECS).then_some(s)
     }
@@ -146,6 +148,7 @@ impl Keys {
                 s.user_id.to_string().as_bytes(),
                 s.issued_at.to_string().as_bytes(),
                 s.fingerprint.as_bytes(),
+                s.nonce.as_bytes(),
             ])),
             None => hex(&self.mac(&[b"csrf", b"anonymous"])),
         }
@@ -166,6 +169,9 @@ pub struct Session {
     pub expires_at: i64,
     /// Binds the session to the user's current password hash.
     pub fingerprint: String,
+    /// Random per login: two logins in the same second are still two sessions (their
+    /// CSRF tokens and revocations differ).
+    pub nonce: String,
 }
 
 /// A short fingerprint of a user's stored password: a new password ends old sessions.
@@ -271,7 +277,15 @@ pub async fn login(
     };
     let user = state.auth.identity.user(id).await.map_err(store)?.ok_or_else(|| unauthorized("user vanished"))?;
     let now = unix_now();
-    let session = Session { user_id: id, issued_at: now, expires_at: now + TTL_SECS, fingerprint: fingerprint(&user) };
+    let mut nonce = [0u8; 8];
+    berth_core::identity::password::fill_random(&mut nonce);
+    let session = Session {
+        user_id: id,
+        issued_at: now,
+        expires_at: now + TTL_SECS,
+        fingerprint: fingerprint(&user),
+        nonce: hex(&nonce),
+    };
     let mut res = StatusCode::OK.into_response();
     res.headers_mut().insert(header::SET_COOKIE, keys.cookie(&keys.sign(&session), TTL_SECS));
     res.extensions_mut().insert(NewSession(session));
@@ -301,7 +315,13 @@ mod tests {
     }
 
     fn session() -> Session {
-        Session { user_id: 7, issued_at: 100, expires_at: 100 + TTL_SECS, fingerprint: "00112233aabbccdd".into() }
+        Session {
+            user_id: 7,
+            issued_at: 100,
+            expires_at: 100 + TTL_SECS,
+            fingerprint: "00112233aabbccdd".into(),
+            nonce: "0123456789abcdef".into(),
+        }
     }
 
     #[test]
@@ -322,7 +342,7 @@ mod tests {
         // Tampered: another user id with the old MAC.
         let forged = v.replacen("7.", "1.", 1);
         assert_eq!(k.verify(&forged, 101), None);
-        for junk in ["", ".", "a.b.c.d.e", "7.100.99999999999.fp", "x.y"] {
+        for junk in ["", ".", "a.b.c.d.e", "7.100.99999999999.fp", "7.100.99999999999.fp.n.extra", "x.y"] {
             assert_eq!(k.verify(junk, 101), None, "{junk}");
         }
     }
@@ -337,6 +357,9 @@ mod tests {
         let mut other = s.clone();
         other.issued_at += 1;
         assert_ne!(k.csrf(Some(&s)), k.csrf(Some(&other)));
+        let same_second = Session { nonce: "fedcba9876543210".into(), ..s.clone() };
+        assert_ne!(k.csrf(Some(&s)), k.csrf(Some(&same_second)), "two logins in one second differ");
+        assert_ne!(k.revocation_key(&s), k.revocation_key(&same_second));
         assert_ne!(k.csrf(Some(&s)), k.csrf(None));
         assert_ne!(k.csrf(Some(&s)), keys(2).csrf(Some(&s)));
         assert_eq!(k.csrf(None).len(), 64);

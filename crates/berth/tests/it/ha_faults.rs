@@ -8,42 +8,9 @@ use futures_util::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::ha_postgres::start_instance_with;
+use crate::ha_postgres::{Cluster, start_instance_with};
 use crate::pgpair::{self, PgPair};
 use crate::support::*;
-
-/// One image push that reports failure instead of panicking: blobs, then the manifest
-/// under `tag`. `Ok` means the registry acknowledged the manifest (201).
-async fn try_push(c: &reqwest::Client, s: &Server, repo: &str, tag: &str) -> Result<String, String> {
-    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{tag}"}}"#);
-    let layer = format!("layer for {tag}");
-    let mut digests = Vec::new();
-    for bytes in [config.as_bytes(), layer.as_bytes()] {
-        let d = sha256(bytes);
-        let r = c
-            .post(s.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if r.status() != 201 {
-            return Err(format!("blob: {}", r.status()));
-        }
-        digests.push(d);
-    }
-    let m = image_manifest((&digests[0], config.len()), &[(&digests[1], layer.len())]);
-    let r = c
-        .put(s.url(&format!("/v2/{repo}/manifests/{tag}")))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(m.clone())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if r.status() != 201 {
-        return Err(format!("manifest: {} {}", r.status(), r.text().await.unwrap_or_default()));
-    }
-    Ok(sha256(m.as_bytes()))
-}
 
 const FAST_FAIL: [(&str, &str); 3] = [
     ("BERTH_DATABASE_CONNECT_TIMEOUT_SECS", "2"),
@@ -74,7 +41,7 @@ async fn primary_dies_standby_promoted_no_acknowledged_push_lost() {
             while !stop.load(Ordering::Relaxed) {
                 let via = if i % 2 == 0 { &a } else { &b };
                 let tag = format!("t{i}");
-                let r = try_push(&c, via, "library/failover", &tag).await;
+                let r = try_push_image(&c, via, "library/failover", &tag, &tag).await;
                 log.lock().unwrap().push((Instant::now(), tag, r));
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -159,10 +126,10 @@ async fn synchronous_standby_down_writes_time_out_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let a = start_instance_with(&tmp.path().join("a"), &pg.url(), &tmp.path().join("storage"), &FAST_FAIL);
     let c = admin_client();
-    try_push(&c, &a, "library/sync", "before").await.expect("push with both nodes up");
+    try_push_image(&c, &a, "library/sync", "before", "before").await.expect("push with both nodes up");
     pg.standby.crash();
     let t0 = Instant::now();
-    let r = try_push(&c, &a, "library/sync", "during").await;
+    let r = try_push_image(&c, &a, "library/sync", "during", "during").await;
     let took = t0.elapsed();
     eprintln!("standby down: push answered after {} ms: {r:?}", took.as_millis());
     assert!(r.is_err(), "cannot be acknowledged without the synchronous standby");
@@ -172,7 +139,7 @@ async fn synchronous_standby_down_writes_time_out_cleanly() {
         pg.primary.psql("postgres", "SELECT sync_state FROM pg_stat_replication").unwrap_or_default() == "sync"
     })
     .await;
-    let digest = try_push(&c, &a, "library/sync", "during").await.expect("the retry succeeds");
+    let digest = try_push_image(&c, &a, "library/sync", "during", "during").await.expect("the retry succeeds");
     let r = c
         .head(a.url("/v2/library/sync/manifests/during"))
         .header("accept", "application/vnd.oci.image.manifest.v1+json")
@@ -249,11 +216,8 @@ async fn killed_instance_mid_upload_client_retries_through_the_other() {
     if !crate::ha_postgres::pg_available() || !tool_available("haproxy") {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let db = crate::ha_postgres::PgDb::create();
-    let storage = tmp.path().join("shared-storage");
-    let mut a = start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &[]);
-    let b = start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &[]);
+    let cl = Cluster::start();
+    let (mut a, b, storage) = (cl.a, cl.b, cl.tmp.path().join("shared-storage"));
     let lb = haproxy(&a, &b);
     let c = admin_client();
 
@@ -319,11 +283,8 @@ async fn frozen_instance_cannot_corrupt_an_upload_continued_elsewhere() {
     if !crate::ha_postgres::pg_available() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let db = crate::ha_postgres::PgDb::create();
-    let storage = tmp.path().join("shared-storage");
-    let a = start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &[]);
-    let b = start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &[]);
+    let cl = Cluster::start();
+    let (a, b) = (&cl.a, &cl.b);
     let c = admin_client();
     let first = blob_data(1 << 20, 1);
     let second = blob_data(1 << 20, 2);
@@ -456,11 +417,11 @@ async fn redis_stops_and_returns_nothing_lost() {
     let a = start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &env);
     let b = start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &env);
     let c = admin_client();
-    let before = try_push(&c, &a, "library/redis", "before").await.unwrap();
+    let before = try_push_image(&c, &a, "library/redis", "before", "before").await.unwrap();
     assert_eq!(redis_component(&c, &a).await, (200, "healthy".into()));
 
     redis.stop();
-    let during = try_push(&c, &b, "library/redis", "during").await.expect("push without Redis");
+    let during = try_push_image(&c, &b, "library/redis", "during", "during").await.expect("push without Redis");
     for (s, tag, digest) in [(&a, "before", &before), (&a, "during", &during), (&b, "before", &before)] {
         let r = c
             .get(s.url(&format!("/v2/library/redis/manifests/{tag}")))
@@ -472,15 +433,7 @@ async fn redis_stops_and_returns_nothing_lost() {
         assert_eq!(header(&r, "docker-content-digest"), *digest);
     }
     // A fresh login (session) works and is accepted by the other instance.
-    let r = client()
-        .post(a.url("/c/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let sid = header(&r, "set-cookie").split(';').next().unwrap().to_string();
+    let sid = admin_session(&a).await;
     let r = client().get(b.url("/api/v2.0/users/current")).header("cookie", sid).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(redis_component(&c, &a).await, (200, "unhealthy".into()), "reported, still in rotation");

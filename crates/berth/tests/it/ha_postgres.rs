@@ -78,19 +78,20 @@ pub fn start_instance_with(dir: &Path, db: &str, storage: &Path, extra: &[(&str,
     Server::spawn(dir, &env)
 }
 
-struct Cluster {
-    tmp: tempfile::TempDir,
-    db: PgDb,
-    a: Server,
-    b: Server,
+/// Two instances on a database of their own and one shared storage directory.
+pub struct Cluster {
+    pub a: Server,
+    pub b: Server,
+    pub db: PgDb,
+    pub tmp: tempfile::TempDir,
 }
 
 impl Cluster {
-    fn storage(&self) -> PathBuf {
+    pub fn storage(&self) -> PathBuf {
         self.tmp.path().join("shared-storage")
     }
 
-    fn start() -> Cluster {
+    pub fn start() -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let db = PgDb::create();
         let storage = tmp.path().join("shared-storage");
@@ -173,16 +174,7 @@ async fn push_through_one_instance_pull_and_continue_through_the_other() {
     assert_eq!(r.status(), 200, "B accepts A's token");
 
     // A session cookie from A's login works on B.
-    let r = client()
-        .post(a.url("/c/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = header(&r, "set-cookie");
-    let sid = cookie.split(';').next().unwrap().to_string();
+    let sid = admin_session(a).await;
     let r = client().get(b.url("/api/v2.0/users/current")).header("cookie", sid).send().await.unwrap();
     assert_eq!(r.status(), 200, "B accepts A's session");
 
@@ -293,15 +285,7 @@ async fn logging_out_on_one_instance_ends_the_session_everywhere() {
         return;
     }
     let cl = Cluster::start();
-    let login = client()
-        .post(cl.a.url("/c/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let sid = header(&login, "set-cookie").split(';').next().unwrap().to_string();
+    let sid = admin_session(&cl.a).await;
     let current = |s: &Server| {
         let (url, sid) = (s.url("/api/v2.0/users/current"), sid.clone());
         async move { client().get(url).header("cookie", sid).send().await.unwrap().status() }
@@ -314,14 +298,7 @@ async fn logging_out_on_one_instance_ends_the_session_everywhere() {
     assert_eq!(current(&cl.a).await, 401);
     assert_eq!(current(&cl.b).await, 401);
     // Logging in again works.
-    let again = client()
-        .post(cl.a.url("/c/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
-        .send()
-        .await
-        .unwrap();
-    let sid2 = header(&again, "set-cookie").split(';').next().unwrap().to_string();
+    let sid2 = admin_session(&cl.a).await;
     let r = client().get(cl.b.url("/api/v2.0/users/current")).header("cookie", sid2).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }

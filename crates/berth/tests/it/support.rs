@@ -190,20 +190,59 @@ pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)]) -> String
 
 /// Pushes a small image (config + one layer) under `tag`; returns the manifest digest.
 pub async fn push_image(c: &reqwest::Client, s: &Server, repo: &str, tag: &str, seed: &str) -> String {
+    try_push_image(c, s, repo, tag, seed).await.unwrap_or_else(|e| panic!("push {repo}:{tag}: {e}"))
+}
+
+/// [`push_image`] that reports a refusal instead of panicking (fault tests). `Ok` means
+/// the registry acknowledged the manifest (201).
+pub async fn try_push_image(
+    c: &reqwest::Client,
+    s: &Server,
+    repo: &str,
+    tag: &str,
+    seed: &str,
+) -> Result<String, String> {
     let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
     let layer = format!("layer for {seed}");
-    let cd = push_blob(c, s, repo, config.as_bytes()).await;
-    let ld = push_blob(c, s, repo, layer.as_bytes()).await;
-    let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    let mut digests = Vec::new();
+    for bytes in [config.as_bytes(), layer.as_bytes()] {
+        let d = sha256(bytes);
+        let r = c
+            .post(s.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status() != 201 {
+            return Err(format!("blob: {}", r.status()));
+        }
+        digests.push(d);
+    }
+    let m = image_manifest((&digests[0], config.len()), &[(&digests[1], layer.len())]);
     let r = c
         .put(s.url(&format!("/v2/{repo}/manifests/{tag}")))
         .header("content-type", "application/vnd.oci.image.manifest.v1+json")
         .body(m.clone())
         .send()
         .await
+        .map_err(|e| e.to_string())?;
+    if r.status() != 201 {
+        return Err(format!("manifest: {} {}", r.status(), r.text().await.unwrap_or_default()));
+    }
+    Ok(sha256(m.as_bytes()))
+}
+
+/// Logs the admin in through `POST /c/login`; returns the `sid=...` cookie to send back.
+pub async fn admin_session(s: &Server) -> String {
+    let r = client()
+        .post(s.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+        .send()
+        .await
         .unwrap();
-    assert_eq!(r.status(), 201, "push manifest: {:?}", r.text().await);
-    sha256(m.as_bytes())
+    assert_eq!(r.status(), 200, "admin login");
+    header(&r, "set-cookie").split(';').next().unwrap().to_string()
 }
 
 /// Whether a client tool is installed; in CI a missing tool is a failure, not a skip.
