@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::watchdog::{self, DeadlineStream, Progress, run, watch, within};
@@ -28,8 +28,11 @@ use berth_core::{Digest, Hasher, RepoName};
 /// Writes go to the disk in blocks this large: few syscalls, and the block fits in L2
 /// while it is hashed.
 const WRITE_BLOCK: usize = 256 * 1024;
-/// Reads are sent to the client in chunks this large.
+/// Buffer size for reading parts (hashing, concatenating).
 const READ_CHUNK: usize = 256 * 1024;
+/// Blob bytes go to the client in chunks this large: fewer hand-offs between the reading
+/// thread, the runtime and the socket per GiB.
+const SEND_CHUNK: usize = 1024 * 1024;
 
 pub struct FsBlobStore {
     root: Arc<PathBuf>,
@@ -175,9 +178,12 @@ impl BlobStore for FsBlobStore {
         tokio::task::spawn_blocking(move || {
             let mut left = len;
             while left > 0 {
-                let want = left.min(READ_CHUNK as u64) as usize;
-                let mut buf = BytesMut::zeroed(want);
-                let res = file.read(&mut buf).and_then(|n| {
+                let want = left.min(SEND_CHUNK as u64) as usize;
+                // `read_to_end` into spare capacity reads straight into uninitialised
+                // memory (no zeroing pass): at GB/s that memset was a measurable share of
+                // the CPU per GiB pulled.
+                let mut buf = Vec::with_capacity(want);
+                let res = (&mut file).take(want as u64).read_to_end(&mut buf).and_then(|n| {
                     if n == 0 {
                         Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob file shorter than recorded"))
                     } else {
@@ -186,9 +192,8 @@ impl BlobStore for FsBlobStore {
                 });
                 let item = match res {
                     Ok(n) => {
-                        buf.truncate(n);
                         left -= n as u64;
-                        Ok(buf.freeze())
+                        Ok(Bytes::from(buf))
                     }
                     Err(e) => {
                         left = 0;
