@@ -123,6 +123,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
+    // A first start generates an RSA-4096 key and hashes the admin password (600,000
+    // PBKDF2 rounds): both take a few hundred ms of one core, so they run side by side.
+    let key = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || load_token_key(&cfg)
+    });
     let blobs = open_blobs(&cfg).await?;
     let stores = open_stores(&cfg).await?;
     let (meta, identity, catalog, labels) = (stores.meta, stores.identity, stores.catalog, stores.labels);
@@ -136,7 +142,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         );
     }
     let redis = open_redis(&cfg)?;
-    let tokens = load_token_key(&cfg)?;
+    let tokens = key.await.context("generating the token key")??;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
     let events = berth_http::events::EventSink::start(identity.clone(), catalog.clone());
     let auth = Auth {
