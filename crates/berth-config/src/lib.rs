@@ -370,7 +370,7 @@ impl Config {
             ));
         }
         let ext = &self.http.external_url;
-        if !ext.is_empty() && !(ext.starts_with("http://") || ext.starts_with("https://")) {
+        if !ext.is_empty() && !ext.starts_with("http://") && !ext.starts_with("https://") {
             p.push(format!(
                 "http.external_url: {ext:?} must start with http:// or https://, e.g. \"https://registry.example.com\""
             ));
@@ -395,7 +395,7 @@ impl Config {
                     );
                 }
                 let e = &st.s3_endpoint;
-                if !e.is_empty() && !(e.starts_with("http://") || e.starts_with("https://")) {
+                if !e.is_empty() && !e.starts_with("http://") && !e.starts_with("https://") {
                     p.push(format!(
                         "storage.s3_endpoint: {e:?} must start with http:// or https://, e.g. \"http://127.0.0.1:3900\""
                     ));
@@ -437,7 +437,7 @@ impl Config {
             }
         }
         let r = &self.redis.url;
-        if !r.is_empty() && !(r.starts_with("redis://") || r.starts_with("redis+sentinel://")) {
+        if !r.is_empty() && !r.starts_with("redis://") && !r.starts_with("redis+sentinel://") {
             let scheme = r.split(':').next().unwrap_or("");
             p.push(format!(
                 "redis.url: scheme {scheme:?} is not supported; use \"redis://host:6379\" or \"redis+sentinel://host1:26379,host2:26379/mymaster\""

@@ -1,3 +1,6 @@
+// figment::Jail closures must return figment's own (large) error type.
+#![allow(clippy::result_large_err)]
+
 use super::*;
 use figment::Jail;
 

@@ -12,6 +12,9 @@ use crate::ha_postgres::{Cluster, start_instance_with};
 use crate::pgpair::{self, PgPair};
 use crate::support::*;
 
+/// When a push was answered, its tag, and the digest acknowledged or the refusal.
+type PushRecord = (Instant, String, Result<String, String>);
+
 const FAST_FAIL: [(&str, &str); 3] = [
     ("BERTH_DATABASE_CONNECT_TIMEOUT_SECS", "2"),
     ("BERTH_DATABASE_ACQUIRE_TIMEOUT_SECS", "3"),
@@ -33,13 +36,13 @@ async fn primary_dies_standby_promoted_no_acknowledged_push_lost() {
     let c = admin_client();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let log: Arc<std::sync::Mutex<Vec<(Instant, String, Result<String, String>)>>> = Default::default();
+    let log: Arc<std::sync::Mutex<Vec<PushRecord>>> = Default::default();
     let pusher = {
         let (a, b, c, stop, log) = (a.clone(), b.clone(), c.clone(), stop.clone(), log.clone());
         tokio::spawn(async move {
             let mut i = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let via = if i % 2 == 0 { &a } else { &b };
+                let via = if i.is_multiple_of(2) { &a } else { &b };
                 let tag = format!("t{i}");
                 let r = try_push_image(&c, via, "library/failover", &tag, &tag).await;
                 log.lock().unwrap().push((Instant::now(), tag, r));
@@ -48,7 +51,7 @@ async fn primary_dies_standby_promoted_no_acknowledged_push_lost() {
             }
         })
     };
-    let acknowledged = |log: &[(Instant, String, Result<String, String>)]| log.iter().filter(|e| e.2.is_ok()).count();
+    let acknowledged = |log: &[PushRecord]| log.iter().filter(|e| e.2.is_ok()).count();
     wait_for(Duration::from_secs(60), || acknowledged(&log.lock().unwrap()) >= 20).await;
 
     let crashed_at = Instant::now();
@@ -68,7 +71,7 @@ async fn primary_dies_standby_promoted_no_acknowledged_push_lost() {
     stop.store(true, Ordering::Relaxed);
     pusher.await.unwrap();
 
-    let log = log.lock().unwrap();
+    let log = log.lock().unwrap().clone();
     let failures: Vec<_> = log.iter().filter(|e| e.2.is_err()).collect();
     let longest_failure = failures
         .iter()
