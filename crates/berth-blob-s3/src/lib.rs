@@ -19,6 +19,8 @@
 
 mod client;
 mod sigv4;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod xml;
 
 use std::collections::HashMap;

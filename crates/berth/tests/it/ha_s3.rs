@@ -1,90 +1,24 @@
 //! S3-compatible storage (a real Garage started by scripts/garage-test-server.sh): two
 //! instances with no shared disk at all, and blob downloads redirected to the storage.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use berth_blob_s3::testing::Garage;
 
 use crate::support::*;
 
-struct Garage {
-    vars: HashMap<String, String>,
-}
-
-fn garage_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
-    std::env::split_paths(&path).chain(home).map(|d| d.join("garage")).find(|p| p.is_file())
-}
-
-/// One Garage for this test process (the script stops it when the process exits).
+/// The Garage of this test process and the settings that point Berth at `bucket`.
 fn garage() -> Option<&'static Garage> {
-    static G: OnceLock<Option<Garage>> = OnceLock::new();
-    G.get_or_init(|| {
-        let Some(bin) = garage_binary() else {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "garage is required in CI (scripts/test.sh installs it)"
-            );
-            eprintln!("skipped: garage is not installed");
-            return None;
-        };
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/garage-test-server.sh");
-        let mut child = Command::new("bash")
-            .args([script, "--watch", &std::process::id().to_string()])
-            .env("GARAGE_BIN", bin)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("garage-test-server.sh");
-        let mut vars = HashMap::new();
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.unwrap();
-            if line == "READY" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once('=') {
-                vars.insert(k.to_string(), v.to_string());
-            }
-        }
-        assert!(vars.contains_key("GARAGE_ENDPOINT"), "garage did not start");
-        std::mem::forget(child);
-        Some(Garage { vars })
-    })
-    .as_ref()
+    berth_blob_s3::testing::garage()
 }
 
-impl Garage {
-    fn bucket(&self) -> String {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("berth-it-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let g = |args: &[&str]| {
-            let out = Command::new(&self.vars["GARAGE_BIN"])
-                .arg("-c")
-                .arg(&self.vars["GARAGE_CONFIG"])
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "garage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        g(&["bucket", "create", &name]);
-        g(&["bucket", "allow", "--read", "--write", "--owner", &name, "--key", &self.vars["GARAGE_ACCESS_KEY"]]);
-        name
-    }
-
-    fn env(&self, bucket: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("BERTH_STORAGE_KIND", "s3".into()),
-            ("BERTH_STORAGE_S3_ENDPOINT", self.vars["GARAGE_ENDPOINT"].clone()),
-            ("BERTH_STORAGE_S3_REGION", self.vars["GARAGE_REGION"].clone()),
-            ("BERTH_STORAGE_S3_BUCKET", bucket.into()),
-            ("BERTH_STORAGE_S3_ACCESS_KEY", self.vars["GARAGE_ACCESS_KEY"].clone()),
-            ("BERTH_STORAGE_S3_SECRET_KEY", self.vars["GARAGE_SECRET_KEY"].clone()),
-        ]
-    }
+fn s3_env(g: &Garage, bucket: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("BERTH_STORAGE_KIND", "s3".into()),
+        ("BERTH_STORAGE_S3_ENDPOINT", g.endpoint.clone()),
+        ("BERTH_STORAGE_S3_REGION", g.region.clone()),
+        ("BERTH_STORAGE_S3_BUCKET", bucket.into()),
+        ("BERTH_STORAGE_S3_ACCESS_KEY", g.access_key.clone()),
+        ("BERTH_STORAGE_S3_SECRET_KEY", g.secret_key.clone()),
+    ]
 }
 
 fn spawn(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
@@ -99,9 +33,9 @@ async fn two_instances_on_s3_share_pushes_and_uploads() {
         return;
     }
     let db = crate::ha_postgres::PgDb::create();
-    let bucket = g.bucket();
+    let bucket = g.bucket("it");
     let tmp = tempfile::tempdir().unwrap();
-    let mut env = g.env(&bucket);
+    let mut env = s3_env(g, &bucket);
     env.push(("BERTH_AUTH_MODE", "open".into()));
     env.push(("BERTH_DATABASE_URL", db.url()));
     let a = spawn(&tmp.path().join("a"), &env);
@@ -149,9 +83,9 @@ async fn two_instances_on_s3_share_pushes_and_uploads() {
 #[tokio::test]
 async fn downloads_redirect_to_presigned_storage_urls() {
     let Some(g) = garage() else { return };
-    let bucket = g.bucket();
+    let bucket = g.bucket("it");
     let tmp = tempfile::tempdir().unwrap();
-    let mut env = g.env(&bucket);
+    let mut env = s3_env(g, &bucket);
     env.push(("BERTH_AUTH_MODE", "open".into()));
     env.push(("BERTH_STORAGE_REDIRECT", "true".into()));
     let s = spawn(&tmp.path().join("data"), &env);
@@ -164,7 +98,7 @@ async fn downloads_redirect_to_presigned_storage_urls() {
     assert_eq!(r.status(), 307);
     assert_eq!(header(&r, "docker-content-digest"), digest);
     let location = header(&r, "location");
-    assert!(location.starts_with(&g.vars["GARAGE_ENDPOINT"]), "{location}");
+    assert!(location.starts_with(&g.endpoint), "{location}");
     assert!(location.contains("X-Amz-Signature="), "{location}");
     // A plain client following the redirect gets the bytes, ranges included.
     let r = c.get(s.url(&format!("/v2/library/redirect/blobs/{digest}"))).send().await.unwrap();
