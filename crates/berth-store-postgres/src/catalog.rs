@@ -27,10 +27,10 @@ use async_trait::async_trait;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
     ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
+    index_references,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Reference, RepoName, Tag};
-use serde_json::Value;
 use tokio_postgres::Row;
 
 use crate::{
@@ -144,10 +144,6 @@ async fn artifact_size(c: Conn<'_>, repo_id: i64, manifest_id: i64) -> Result<u6
     Ok(size)
 }
 
-fn json_object(v: Option<&Value>) -> Option<Value> {
-    v.filter(|v| v.is_object()).cloned()
-}
-
 /// The children of an index, in the order of its `manifests` list.
 async fn references(c: Conn<'_>, repo_id: i64, manifest_id: i64) -> Result<Vec<ArtifactReference>, DbErr> {
     let rows = c
@@ -158,37 +154,13 @@ async fn references(c: Conn<'_>, repo_id: i64, manifest_id: i64) -> Result<Vec<A
             &[&manifest_id, &repo_id],
         )
         .await?;
-    let mut children: BTreeMap<String, Option<i64>> =
+    let children: BTreeMap<String, Option<i64>> =
         rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect::<Result<_, DbErr>>()?;
     if children.is_empty() {
         return Ok(Vec::new());
     }
     let content: Vec<u8> = col(&c.one("SELECT content FROM manifests WHERE id = $1", &[&manifest_id]).await?, 0)?;
-    let parsed: Option<Value> = serde_json::from_slice(&content).ok();
-    let entries = parsed.as_ref().and_then(|v| v.get("manifests")).and_then(Value::as_array);
-    let mut out = Vec::with_capacity(children.len());
-    for entry in entries.into_iter().flatten() {
-        let Some(digest) = entry.get("digest").and_then(Value::as_str) else {
-            continue;
-        };
-        if let Some(child_id) = children.remove(digest) {
-            out.push(ArtifactReference {
-                child_id,
-                child_digest: parse_digest(digest)?,
-                platform: json_object(entry.get("platform")),
-                annotations: json_object(entry.get("annotations")),
-            });
-        }
-    }
-    for (digest, child_id) in children {
-        out.push(ArtifactReference {
-            child_id,
-            child_digest: parse_digest(&digest)?,
-            platform: None,
-            annotations: None,
-        });
-    }
-    Ok(out)
+    index_references(&content, children).map_err(|e| crate::backend(e.to_string()))
 }
 
 async fn tags_of(c: Conn<'_>, manifest_id: i64, limit: i64, offset: i64) -> Result<Vec<TagInfo>, DbErr> {

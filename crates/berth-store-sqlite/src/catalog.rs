@@ -35,12 +35,12 @@ use async_trait::async_trait;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
     ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
+    index_references,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Reference, RepoName, Tag};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
-use serde_json::Value;
 
 use crate::refuse::{contains_pattern, limit_offset};
 use crate::{Fail, SqliteStore, now, parse_digest, repo_id, to_u64};
@@ -201,13 +201,9 @@ fn artifact_size(c: &Connection, repo_id: i64, manifest_id: i64, depth: u32) -> 
     Ok(size)
 }
 
-fn json_object(v: Option<&Value>) -> Option<Value> {
-    v.filter(|v| v.is_object()).cloned()
-}
-
 /// The children of an index, in the order of its `manifests` list.
 fn references(c: &Connection, repo_id: i64, manifest_id: i64) -> Result<Vec<ArtifactReference>, Fail> {
-    let mut children: BTreeMap<String, Option<i64>> = c
+    let children: BTreeMap<String, Option<i64>> = c
         .prepare_cached(
             "SELECT mc.child_digest, ch.id FROM manifest_children mc
                LEFT JOIN manifests ch ON ch.repository_id = ?2 AND ch.digest = mc.child_digest
@@ -220,31 +216,7 @@ fn references(c: &Connection, repo_id: i64, manifest_id: i64) -> Result<Vec<Arti
     }
     let content: Vec<u8> =
         c.prepare_cached("SELECT content FROM manifests WHERE id = ?1")?.query_row([manifest_id], |r| r.get(0))?;
-    let parsed: Option<Value> = serde_json::from_slice(&content).ok();
-    let entries = parsed.as_ref().and_then(|v| v.get("manifests")).and_then(Value::as_array);
-    let mut out = Vec::with_capacity(children.len());
-    for entry in entries.into_iter().flatten() {
-        let Some(digest) = entry.get("digest").and_then(Value::as_str) else {
-            continue;
-        };
-        if let Some(child_id) = children.remove(digest) {
-            out.push(ArtifactReference {
-                child_id,
-                child_digest: parse_digest(digest)?,
-                platform: json_object(entry.get("platform")),
-                annotations: json_object(entry.get("annotations")),
-            });
-        }
-    }
-    for (digest, child_id) in children {
-        out.push(ArtifactReference {
-            child_id,
-            child_digest: parse_digest(&digest)?,
-            platform: None,
-            annotations: None,
-        });
-    }
-    Ok(out)
+    index_references(&content, children).map_err(Fail)
 }
 
 const TAG_ORDER: &str = "ORDER BY updated_at DESC, name COLLATE BINARY";

@@ -92,6 +92,40 @@ pub struct ArtifactReference {
     pub annotations: Option<Value>,
 }
 
+/// An index's children as Harbor lists them: in the order of the index's `manifests`
+/// list, with each entry's `platform` and `annotations`; `children` maps every child
+/// digest the store recorded to its artifact id in the repository (if it is still there).
+/// Children the content does not list (it should never happen) come last, bare.
+pub fn index_references(
+    content: &[u8],
+    mut children: std::collections::BTreeMap<String, Option<i64>>,
+) -> StoreResult<Vec<ArtifactReference>> {
+    let digest = |d: &str| {
+        d.parse::<Digest>().map_err(|e| StoreError::Backend(format!("stored child digest {d:?} is invalid: {e}")))
+    };
+    let object = |v: Option<&Value>| v.filter(|v| v.is_object()).cloned();
+    let parsed: Option<Value> = serde_json::from_slice(content).ok();
+    let entries = parsed.as_ref().and_then(|v| v.get("manifests")).and_then(Value::as_array);
+    let mut out = Vec::with_capacity(children.len());
+    for entry in entries.into_iter().flatten() {
+        let Some(d) = entry.get("digest").and_then(Value::as_str) else {
+            continue;
+        };
+        if let Some(child_id) = children.remove(d) {
+            out.push(ArtifactReference {
+                child_id,
+                child_digest: digest(d)?,
+                platform: object(entry.get("platform")),
+                annotations: object(entry.get("annotations")),
+            });
+        }
+    }
+    for (d, child_id) in children {
+        out.push(ArtifactReference { child_id, child_digest: digest(&d)?, platform: None, annotations: None });
+    }
+    Ok(out)
+}
+
 /// An artifact (a manifest) as Harbor's `Artifact` model shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactInfo {
