@@ -88,16 +88,19 @@ fail() {
   tail -n 30 "$dir/garage.log" >&2 || true
   exit 1
 }
+# Generous: in CI the whole test suite runs at once on two cores, and a start that
+# takes a few seconds alone can take tens of seconds then.
 ready=""
-for _ in $(seq 1 100); do
+deadline=$((SECONDS + 90))
+while [ $SECONDS -lt $deadline ]; do
   kill -0 "$pid" 2>/dev/null || fail "garage exited during start"
   if node=$(g node id -q 2>/dev/null) && g status >/dev/null 2>&1; then
     ready=1
     break
   fi
-  sleep 0.1
+  sleep 0.2
 done
-[ -n "$ready" ] || fail "garage did not start within 10 s"
+[ -n "$ready" ] || fail "garage did not start within 90 s"
 
 g layout assign -z dc1 -c 1G "${node%%@*}" >/dev/null || fail "layout assign failed"
 g layout apply --version 1 >/dev/null || fail "layout apply failed"
@@ -108,7 +111,8 @@ g key import --yes -n berth-test "$access_key" "$secret_key" >/dev/null || fail 
 g key allow --create-bucket "$access_key" >/dev/null || fail "key allow failed"
 
 # The S3 API answers once the layout is live.
-for _ in $(seq 1 100); do
+deadline=$((SECONDS + 60))
+while [ $SECONDS -lt $deadline ]; do
   (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break
   sleep 0.1
 done
