@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -141,4 +142,156 @@ fn sample_environments_name_only_known_settings() {
         })
         .collect();
     check_settings("deploy/helm/berth", &vars);
+}
+
+/// Two "nodes" (network namespaces joined by a veth pair), each running a Berth and
+/// keepalived with the shipped active-standby configuration and check script: the VIP
+/// sits on the higher-priority node, moves when that node's Berth dies, and stays put
+/// when it comes back (`nopreempt`).
+#[test]
+fn keepalived_moves_the_vip_when_the_instance_fails() {
+    if unsafe { libc::geteuid() } != 0 || !tool_available("keepalived") || !tool_available("ip") {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "the VIP test needs root, ip and keepalived in CI");
+        eprintln!("skipped: the VIP test needs root, ip and keepalived");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = Nodes::new();
+    let vip = "10.77.0.100";
+    let mut berths = Vec::new();
+    let mut keepaliveds = Vec::new();
+    for (i, ns) in nodes.names.iter().enumerate() {
+        let n = i + 1;
+        berths.push(berth_in(ns, &tmp.path().join(format!("data{n}"))));
+        // Scripts run with keepalived's environment, not ours: a wrapper names the binary.
+        let wrapper = tmp.path().join(format!("check{n}.sh"));
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nBERTH_BIN={} BERTH_CHECK_URL=http://127.0.0.1:8080 exec {}\n",
+                env!("CARGO_BIN_EXE_berth"),
+                deploy("keepalived/check_berth.sh").canonicalize().unwrap().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let conf = std::fs::read_to_string(deploy("keepalived/keepalived-active-standby.conf"))
+            .unwrap()
+            .replace("/etc/keepalived/check_berth.sh", wrapper.to_str().unwrap())
+            .replace("interface eth0", &format!("interface {}", nodes.links[i]))
+            .replace("10.0.0.100/24", &format!("{vip}/24"))
+            .replace(
+                "priority 150            # 100 on the other node",
+                if n == 1 { "priority 150" } else { "priority 100" },
+            );
+        let path = tmp.path().join(format!("keepalived{n}.conf"));
+        std::fs::write(&path, conf).unwrap();
+        let pid = |what: &str| tmp.path().join(format!("{what}{n}.pid")).display().to_string();
+        keepaliveds.push(Killed(
+            Command::new("ip")
+                .args(["netns", "exec", ns, "keepalived", "-n", "-l", "-D", "-P", "-f"])
+                .arg(&path)
+                .args(["-p", &pid("keepalived"), "-r", &pid("vrrp")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    let holds = |i: usize| {
+        let out = Command::new("ip").args(["-n", &nodes.names[i], "addr", "show", &nodes.links[i]]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(vip)
+    };
+    let wait = |what: &str, limit: Duration, cond: &dyn Fn() -> bool| {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(t0.elapsed() < limit, "{what} not within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t0.elapsed()
+    };
+    wait("the VIP on node 1", Duration::from_secs(20), &|| holds(0) && !holds(1));
+
+    // Node 1's Berth dies: its check fails twice, it gives the VIP up, node 2 takes it.
+    berths[0].0.kill().unwrap();
+    berths[0].0.wait().unwrap();
+    let moved = wait("the VIP on node 2", Duration::from_secs(30), &|| holds(1) && !holds(0));
+
+    // Node 1 recovers: the VIP stays where it is (no second interruption).
+    berths[0] = berth_in(&nodes.names[0], &tmp.path().join("data1"));
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(holds(1) && !holds(0), "nopreempt: the VIP does not move back");
+    eprintln!(
+        "keepalived: the VIP moved to the standby node {} ms after the active node's Berth died; it stayed there when Berth came back",
+        moved.as_millis()
+    );
+    drop(keepaliveds);
+}
+
+/// Two network namespaces joined by a veth pair, removed on drop.
+struct Nodes {
+    names: [String; 2],
+    links: [String; 2],
+}
+
+impl Nodes {
+    fn new() -> Nodes {
+        let tag = std::process::id() % 100_000;
+        let names = [format!("berth{tag}a"), format!("berth{tag}b")];
+        let links = [format!("bv{tag}a"), format!("bv{tag}b")];
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap();
+            assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        for n in &names {
+            ip(&["netns", "add", n]);
+        }
+        let nodes = Nodes { names, links };
+        let (n, l) = (&nodes.names, &nodes.links);
+        ip(&["link", "add", &l[0], "type", "veth", "peer", "name", &l[1]]);
+        for i in 0..2 {
+            ip(&["link", "set", &l[i], "netns", &n[i]]);
+            ip(&["-n", &n[i], "addr", "add", &format!("10.77.0.{}/24", i + 1), "dev", &l[i]]);
+            ip(&["-n", &n[i], "link", "set", &l[i], "up"]);
+            ip(&["-n", &n[i], "link", "set", "lo", "up"]);
+        }
+        nodes
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// A child process killed on drop.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Berth on 127.0.0.1:8080 inside namespace `ns`, with its own SQLite data dir.
+fn berth_in(ns: &str, data: &std::path::Path) -> Killed {
+    use std::io::BufRead;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_berth"), "serve", "--listen", "127.0.0.1:8080", "--data-dir"])
+        .arg(data)
+        .env("BERTH_AUTH_MODE", "open")
+        .env("BERTH_AUTH_PRIVATE_KEY", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/token_key.pem"))
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("BERTH_LOG_LEVEL", "error")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on"), "{line:?}");
+    Killed(child)
 }
