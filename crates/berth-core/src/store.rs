@@ -65,6 +65,13 @@ pub struct NewManifest {
     pub tag: Option<Tag>,
 }
 
+/// `digests` as strings, each once, in the order first seen: how every backend reports
+/// the references a manifest is missing.
+pub fn distinct_digests(digests: &[Digest]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    digests.iter().filter(|d| seen.insert(*d)).map(Digest::to_string).collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutManifestOutcome {
     Stored,

@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use berth_core::access::project_of;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
     ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
@@ -53,10 +54,6 @@ const LISTED: &str = "(EXISTS (SELECT 1 FROM tags lt WHERE lt.manifest_id = m.id
                                         JOIN manifests lp ON lp.id = lc.manifest_id
                                        WHERE lc.child_digest = m.digest AND lp.repository_id = m.repository_id))";
 
-fn project_of(name: &str) -> String {
-    name.split_once('/').map(|(p, _)| p.to_owned()).unwrap_or_default()
-}
-
 // --- repositories ---
 
 fn repository_select() -> String {
@@ -75,7 +72,7 @@ fn repository_row(r: &Row) -> Result<RepositoryInfo, DbErr> {
     let name: String = col(r, 1)?;
     Ok(RepositoryInfo {
         id: col(r, 0)?,
-        project_name: project_of(&name),
+        project_name: project_of(&name).unwrap_or_default().to_owned(),
         name,
         description: col(r, 2)?,
         pull_count: to_u64(col(r, 3)?, "pull count")?,
@@ -495,17 +492,5 @@ impl CatalogStore for PgStore {
             })
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn project_is_the_first_component() {
-        assert_eq!(project_of("library/nginx"), "library");
-        assert_eq!(project_of("team/app/api"), "team");
-        assert_eq!(project_of("alpine"), "");
     }
 }

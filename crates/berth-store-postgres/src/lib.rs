@@ -14,7 +14,6 @@ mod labels;
 mod migrate;
 mod pool;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use async_trait::async_trait;
 use berth_core::store::identity::Page;
 use berth_core::store::{
     BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoreResult, StoredManifest, Upload,
+    distinct_digests,
 };
 use berth_core::{Digest, Reference, RepoName, Tag};
 use deadpool_postgres::Pool;
@@ -389,11 +389,6 @@ impl UploadRow {
     }
 }
 
-fn dedup(digests: &[Digest]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    digests.iter().filter(|d| seen.insert(*d)).map(Digest::to_string).collect()
-}
-
 fn to_digests(v: Vec<String>) -> Result<Vec<Digest>, DbErr> {
     v.iter().map(|s| parse_digest(s)).collect()
 }
@@ -578,7 +573,7 @@ impl MetaStore for PgStore {
             Box::pin(async move {
                 let repo = m.repo.as_str();
                 let existing_repo = repo_id(c, repo).await?;
-                let blobs = dedup(&m.blobs);
+                let blobs = distinct_digests(&m.blobs);
                 let mut missing = Vec::new();
                 for b in &blobs {
                     if existing_repo.is_none() || linked_blob(c, repo, b).await?.is_none() {
@@ -588,7 +583,7 @@ impl MetaStore for PgStore {
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingBlobs(to_digests(missing)?));
                 }
-                let children = dedup(&m.children);
+                let children = distinct_digests(&m.children);
                 for ch in &children {
                     let present = match existing_repo {
                         None => false,

@@ -32,6 +32,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use berth_core::access::project_of;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
     ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
@@ -65,10 +66,6 @@ const LISTED: &str = "(EXISTS (SELECT 1 FROM tags lt WHERE lt.manifest_id = m.id
 fn count(c: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u64, Fail> {
     let n: i64 = c.prepare_cached(sql)?.query_row(args, |r| r.get(0))?;
     to_u64(n, "row count")
-}
-
-fn project_of(name: &str) -> String {
-    name.split_once('/').map(|(p, _)| p.to_owned()).unwrap_or_default()
 }
 
 // --- repositories ---
@@ -111,7 +108,7 @@ impl RepositoryRow {
     fn into_info(self) -> Result<RepositoryInfo, Fail> {
         Ok(RepositoryInfo {
             id: self.id,
-            project_name: project_of(&self.name),
+            project_name: project_of(&self.name).unwrap_or_default().to_owned(),
             name: self.name,
             description: self.description,
             artifact_count: to_u64(self.artifact_count, "artifact count")?,
@@ -577,12 +574,5 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(contains_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
         assert_eq!(contains_pattern(""), "%%");
-    }
-
-    #[test]
-    fn project_is_the_first_component() {
-        assert_eq!(project_of("library/nginx"), "library");
-        assert_eq!(project_of("team/app/api"), "team");
-        assert_eq!(project_of("alpine"), "");
     }
 }

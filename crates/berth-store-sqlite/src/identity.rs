@@ -820,7 +820,14 @@ impl IdentityStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
                 for e in &entries {
-                    insert.execute(params![e.project_id, e.operation, e.resource_type, e.resource, e.username, e.op_time])?;
+                    insert.execute(params![
+                        e.project_id,
+                        e.operation,
+                        e.resource_type,
+                        e.resource,
+                        e.username,
+                        e.op_time
+                    ])?;
                 }
                 Ok(())
             })

@@ -16,7 +16,6 @@ mod pool;
 mod refuse;
 mod writer;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_core::store::{
     BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoreResult, StoredManifest, Upload,
+    distinct_digests,
 };
 use berth_core::{Digest, Reference, RepoName, Tag};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
@@ -266,11 +266,6 @@ impl UploadRow {
     }
 }
 
-fn dedup(digests: &[Digest]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    digests.iter().filter(|d| seen.insert(*d)).map(Digest::to_string).collect()
-}
-
 fn to_digests(v: Vec<String>) -> Result<Vec<Digest>, Fail> {
     v.iter().map(|s| parse_digest(s)).collect()
 }
@@ -379,7 +374,7 @@ impl MetaStore for SqliteStore {
                 let digest = m.digest.to_string();
                 let existing_repo = repo_id(c, repo)?;
 
-                let blobs = dedup(&m.blobs);
+                let blobs = distinct_digests(&m.blobs);
                 let mut missing = Vec::new();
                 for b in &blobs {
                     if existing_repo.is_none() || linked_blob(c, repo, b)?.is_none() {
@@ -389,7 +384,7 @@ impl MetaStore for SqliteStore {
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingBlobs(to_digests(missing)?));
                 }
-                let children = dedup(&m.children);
+                let children = distinct_digests(&m.children);
                 for ch in &children {
                     let present = match existing_repo {
                         None => false,
