@@ -27,12 +27,6 @@ pub async fn version() -> Response {
 /// component while the instance stays in rotation.
 pub async fn health(State(state): State<AppState>) -> Response {
     use crate::health::{CheckFuture, HEALTH_TIMEOUT};
-    let bounded = |name: &'static str, critical: bool, f: CheckFuture| async move {
-        match tokio::time::timeout(HEALTH_TIMEOUT, f).await {
-            Ok(r) => (name, critical, r),
-            Err(_) => (name, critical, Err(format!("no answer within {} s", HEALTH_TIMEOUT.as_secs()))),
-        }
-    };
     let meta = state.registry.meta().clone();
     let blobs = state.registry.blobs().clone();
     let events = state.events.clone();
@@ -45,7 +39,20 @@ pub async fn health(State(state): State<AppState>) -> Response {
     for c in state.health.iter() {
         checks.push((c.name, c.critical, (c.check)()));
     }
-    let results = join_all(checks.into_iter().map(|(n, critical, f)| bounded(n, critical, f))).await;
+    // Each check on its own task, so they run at once and a slow one delays no other.
+    let running: Vec<_> = checks
+        .into_iter()
+        .map(|(name, critical, f)| (name, critical, tokio::spawn(tokio::time::timeout(HEALTH_TIMEOUT, f))))
+        .collect();
+    let mut results = Vec::with_capacity(running.len());
+    for (name, critical, task) in running {
+        let r = match task.await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(format!("no answer within {} s", HEALTH_TIMEOUT.as_secs())),
+            Err(e) => Err(format!("the check failed: {e}")),
+        };
+        results.push((name, critical, r));
+    }
     let healthy = results.iter().all(|(_, critical, r)| r.is_ok() || !critical);
     let components: Vec<Value> = results
         .into_iter()
@@ -56,26 +63,6 @@ pub async fn health(State(state): State<AppState>) -> Response {
         .collect();
     let body = json!({ "status": if healthy { "healthy" } else { "unhealthy" }, "components": components });
     json(if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
-}
-
-/// Runs the futures concurrently on this task (the checks are few and cheap to poll).
-async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.into_iter().map(|o| o.expect("every future finished")).collect()
 }
 
 /// Anonymous callers get the login page's settings only; authenticated ones also the

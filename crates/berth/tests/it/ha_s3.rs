@@ -1,15 +1,11 @@
 //! S3-compatible storage (a real Garage started by scripts/garage-test-server.sh): two
 //! instances with no shared disk at all, and blob downloads redirected to the storage.
 
-use berth_blob_s3::testing::Garage;
+use berth_blob_s3::testing::{Garage, garage};
 
 use crate::support::*;
 
-/// The Garage of this test process and the settings that point Berth at `bucket`.
-fn garage() -> Option<&'static Garage> {
-    berth_blob_s3::testing::garage()
-}
-
+/// The settings that point Berth at `bucket` on the test process's Garage.
 fn s3_env(g: &Garage, bucket: &str) -> Vec<(&'static str, String)> {
     vec![
         ("BERTH_STORAGE_KIND", "s3".into()),
