@@ -60,9 +60,7 @@ impl AccessControl {
     /// The member role a user holds in a project, if any.
     pub async fn role(&self, principal: &Principal, project: &Project) -> StoreResult<Option<Role>> {
         match principal {
-            Principal::User { id, .. } => {
-                Ok(self.identity.member_role(project.id, *id).await?.and_then(Role::from_id))
-            }
+            Principal::User { id, .. } => Ok(self.identity.member_role(project.id, *id).await?.and_then(Role::from_id)),
             _ => Ok(None),
         }
     }

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod cluster;
 pub mod identity;
+pub mod jobs;
 pub mod labels;
 
 use async_trait::async_trait;

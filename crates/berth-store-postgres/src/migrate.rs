@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (2, 1, include_str!("../migrations/0002_pull_times.sql")),
     // Additive: a new table.
     (3, 2, include_str!("../migrations/0003_revoked_sessions.sql")),
+    (4, 3, include_str!("../migrations/0004_jobs.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -114,6 +114,16 @@ async fn labels_conformance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    berth_store_tests::jobs_conformance(Arc::clone(&store) as _).await;
+    berth_store_tests::jobs_conformance(store as _).await;
+    let orphans = db.count("SELECT count(*) FROM jobs WHERE execution_id NOT IN (SELECT id FROM job_executions)").await;
+    assert_eq!(orphans, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_conformance() {
     let Some(db) = TestDb::create().await else { return };
     let store = Arc::new(db.store().await);

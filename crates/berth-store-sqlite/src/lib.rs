@@ -10,6 +10,7 @@
 mod catalog;
 mod cluster;
 mod identity;
+mod jobs;
 mod labels;
 mod migrate;
 mod pool;

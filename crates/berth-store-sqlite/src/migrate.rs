@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // unique (repository_id, name) for their upserts; the new columns are nullable.
     (6, 5, include_str!("../migrations/0006_pull_times.sql")),
     (7, 6, include_str!("../migrations/0007_revoked_sessions.sql")),
+    (8, 7, include_str!("../migrations/0008_jobs.sql")),
 ];
 
 /// The newest schema version this binary knows.

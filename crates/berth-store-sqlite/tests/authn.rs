@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use berth_core::access::{AccessControl, Principal};
-use berth_core::identity::rbac::{Action, Resource};
 use berth_core::authn::{Authenticator, AuthnError};
 use berth_core::identity::password::{self, PasswordVersion};
+use berth_core::identity::rbac::{Action, Resource};
 use berth_core::store::identity::{IdentityStore, NewProject, NewUser, Robot, RobotAccess};
 use berth_store_sqlite::SqliteStore;
 
@@ -70,8 +70,10 @@ async fn robots_must_be_enabled_and_unexpired() {
     let (_d, s) = store();
     let authn = Authenticator::new(s.clone());
     let owner = user_with(&s, "owner", "x", "sha256").await;
-    let project =
-        s.create_project(&NewProject { name: "team".into(), owner_id: owner, metadata: Default::default() }).await.unwrap();
+    let project = s
+        .create_project(&NewProject { name: "team".into(), owner_id: owner, metadata: Default::default() })
+        .await
+        .unwrap();
     let secret = password::new_robot_secret();
     let salt = password::new_salt();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
@@ -113,8 +115,10 @@ async fn robots_must_be_enabled_and_unexpired() {
     public_meta.insert("public".to_string(), "true".to_string());
     let public =
         s.create_project(&NewProject { name: "open".into(), owner_id: owner, metadata: public_meta }).await.unwrap();
-    let private =
-        s.create_project(&NewProject { name: "closed".into(), owner_id: owner, metadata: Default::default() }).await.unwrap();
+    let private = s
+        .create_project(&NewProject { name: "closed".into(), owner_id: owner, metadata: Default::default() })
+        .await
+        .unwrap();
     assert!(access.allowed(&principal, &project, Resource::Repository, Action::Pull).await.unwrap());
     assert!(!access.allowed(&principal, &project, Resource::Repository, Action::Push).await.unwrap());
     assert!(access.allowed(&principal, &public, Resource::Repository, Action::Pull).await.unwrap());

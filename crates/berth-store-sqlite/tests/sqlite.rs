@@ -328,3 +328,11 @@ async fn busy_database_is_unavailable() {
     c.execute_batch("ROLLBACK").unwrap();
     store.commit_blob(&repo("busy"), &blob("busy"), None).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
+    berth_store_tests::jobs_conformance(Arc::clone(&store) as _).await;
+    berth_store_tests::jobs_conformance(store).await;
+}

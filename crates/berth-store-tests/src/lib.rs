@@ -17,6 +17,7 @@
 mod catalog;
 mod cluster;
 mod identity;
+mod jobs;
 mod labels;
 
 use std::collections::HashSet;
@@ -29,6 +30,7 @@ use bytes::Bytes;
 pub use catalog::catalog_conformance;
 pub use cluster::cluster_conformance;
 pub use identity::identity_conformance;
+pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
