@@ -113,7 +113,8 @@ impl CronExpr {
 
     /// The first firing strictly after `after_ms` (unix milliseconds), in milliseconds.
     pub fn next_after(&self, after_ms: i64) -> Option<i64> {
-        let start: DateTime<Utc> = Utc.timestamp_millis_opt(after_ms).single()?;
+        // Whole seconds: cron ticks are on the second, and croner keeps a fraction.
+        let start: DateTime<Utc> = Utc.timestamp_opt(after_ms.div_euclid(1000), 0).single()?;
         self.cron.find_next_occurrence(&start, false).ok().map(|t| t.timestamp_millis())
     }
 }
