@@ -801,6 +801,36 @@ impl IdentityStore for PgStore {
 
     // --- audit log ---
 
+    async fn purge_audit(&self, before: i64, operations: &[String], batch: u64, dry_run: bool) -> StoreResult<u64> {
+        let args = (before, operations, i64::try_from(batch).unwrap_or(i64::MAX));
+        if dry_run {
+            return self
+                .db(Tx::Read, &args, |c, (before, ops, _)| {
+                    Box::pin(async move {
+                        let row = c
+                            .one(
+                                "SELECT count(*) FROM audit_log WHERE op_time < $1 AND operation = ANY($2)",
+                                &[before, ops],
+                            )
+                            .await?;
+                        Ok(col::<i64>(&row, 0)?.max(0) as u64)
+                    })
+                })
+                .await;
+        }
+        self.db(Tx::Write, &args, |c, (before, ops, batch)| {
+            Box::pin(async move {
+                Ok(c.exec(
+                    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log
+                       WHERE op_time < $1 AND operation = ANY($2) ORDER BY id LIMIT $3)",
+                    &[before, ops, batch],
+                )
+                .await?)
+            })
+        })
+        .await
+    }
+
     async fn append_audit(&self, e: &AuditEntry) -> StoreResult<()> {
         self.append_audit_batch(std::slice::from_ref(e)).await
     }

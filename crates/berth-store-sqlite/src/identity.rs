@@ -32,11 +32,11 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use berth_core::store::StoreResult;
 use berth_core::store::identity::{
     AuditEntry, AuditFilter, IdentityError, IdentityResult, IdentityStore, Member, NewProject, NewUser, Page, Project,
     ProjectFilter, Robot, RobotAccess, User, UserUpdate,
 };
+use berth_core::store::{StoreError, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -853,6 +853,25 @@ impl IdentityStore for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn purge_audit(&self, before: i64, operations: &[String], batch: u64, dry_run: bool) -> StoreResult<u64> {
+        let ops = serde_json::to_string(operations).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let matching = "op_time < ?1 AND operation IN (SELECT value FROM json_each(?2))";
+        if dry_run {
+            let sql = format!("SELECT count(*) FROM audit_log WHERE {matching}");
+            return self
+                .readers
+                .run(move |c| {
+                    Ok(c.prepare_cached(&sql)?.query_row(params![before, ops], |r| r.get::<_, i64>(0))? as u64)
+                })
+                .await;
+        }
+        let sql = format!(
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE {matching} ORDER BY id LIMIT ?3)"
+        );
+        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        self.writer.write(move |c| Ok(c.prepare_cached(&sql)?.execute(params![before, ops, batch])? as u64)).await
     }
 
     async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<(Vec<AuditEntry>, u64)> {

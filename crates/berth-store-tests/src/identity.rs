@@ -55,6 +55,7 @@ pub async fn identity_conformance(store: Arc<dyn IdentityStore>, meta: Arc<dyn M
     robots(&cx).await;
     project_deletion(&cx).await;
     audit_log(&cx).await;
+    audit_purge(&cx).await;
 }
 
 struct Cx {
@@ -779,4 +780,38 @@ async fn audit_log(cx: &Cx) {
     let (all, all_total) = count(AuditFilter::default()).await;
     assert!(all_total >= 4);
     assert!(all.windows(2).all(|w| (w[0].op_time, w[0].id) > (w[1].op_time, w[1].id)), "newest first");
+}
+
+/// Purging takes only old entries of the listed operations, in batches; a dry run counts.
+async fn audit_purge(cx: &Cx) {
+    let s = &cx.store;
+    // Operation names unique to this run: the purge is database-wide.
+    let (op_a, op_b) = (cx.name("purge-a"), cx.name("purge-b"));
+    let t = now();
+    let entry = |op_time: i64, operation: &str| AuditEntry {
+        id: 0,
+        project_id: 0,
+        operation: operation.into(),
+        resource_type: "artifact".into(),
+        resource: "x/y:z".into(),
+        username: "u".into(),
+        op_time,
+    };
+    for e in
+        [entry(t - 100, &op_a), entry(t - 90, &op_a), entry(t - 80, &op_a), entry(t - 10, &op_a), entry(t - 100, &op_b)]
+    {
+        s.append_audit(&e).await.unwrap();
+    }
+    let ops = [op_a.clone()];
+    let count = |op: String| async move {
+        s.list_audit(&AuditFilter { operation: Some(op), ..Default::default() }, &ALL).await.unwrap().1
+    };
+    assert_eq!(s.purge_audit(t - 50, &ops, 1, true).await.unwrap(), 3, "a dry run counts them all");
+    assert_eq!(count(op_a.clone()).await, 4, "and deletes nothing");
+    assert_eq!(s.purge_audit(t - 50, &ops, 2, false).await.unwrap(), 2);
+    assert_eq!(s.purge_audit(t - 50, &ops, 2, false).await.unwrap(), 1);
+    assert_eq!(s.purge_audit(t - 50, &ops, 2, false).await.unwrap(), 0);
+    assert_eq!(count(op_a).await, 1, "the young one stays");
+    assert_eq!(count(op_b).await, 1, "operations not listed stay");
+    assert_eq!(s.purge_audit(t, &[], 10, false).await.unwrap(), 0, "no operations, nothing purged");
 }
