@@ -13,6 +13,7 @@
 //! Nothing here knows HTTP; `berth-http` starts executions and reads them through the
 //! store, and the binary registers the job kinds.
 
+pub mod builtin;
 mod engine;
 pub mod schedule;
 

@@ -1,0 +1,196 @@
+//! The system jobs that come with the job service: Harbor's audit log purge, and the
+//! sweep that keeps execution history bounded.
+
+use std::sync::Arc;
+
+use berth_core::store::identity::IdentityStore;
+use berth_core::store::jobs::JobStore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{Handler, JobCtx, JobError, kinds, now_ms};
+
+/// A parameter that was refused, naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ParamError {
+    fn new(field: &str, message: impl Into<String>) -> ParamError {
+        ParamError { field: format!("parameters.{field}"), message: message.into() }
+    }
+}
+
+/// Harbor's audit log operations, the values `include_operations` may list.
+pub const AUDIT_OPERATIONS: &[&str] = &["create", "delete", "pull", "push", "update"];
+
+/// Harbor's purge parameters (`/system/purgeaudit/schedule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeAuditParams {
+    /// Entries older than this many hours go.
+    pub audit_retention_hour: i64,
+    /// Comma-separated operations (`create,delete,pull`).
+    pub include_operations: String,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl PurgeAuditParams {
+    /// Validates the `parameters` object of a request: known keys only, Harbor's types
+    /// (numbers may come as strings, as Harbor's portal sends them).
+    pub fn from_json(params: &Map<String, Value>) -> Result<PurgeAuditParams, ParamError> {
+        if let Some(k) =
+            params.keys().find(|k| !["audit_retention_hour", "include_operations", "dry_run"].contains(&k.as_str()))
+        {
+            return Err(ParamError::new(k, "is not a parameter of the audit log purge"));
+        }
+        let hours = match params.get("audit_retention_hour") {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            None => return Err(ParamError::new("audit_retention_hour", "is required")),
+            _ => None,
+        }
+        .ok_or_else(|| ParamError::new("audit_retention_hour", "must be a whole number of hours"))?;
+        if !(1..=24 * 365 * 100).contains(&hours) {
+            return Err(ParamError::new(
+                "audit_retention_hour",
+                format!("{hours} is out of range (1 to 876000 hours)"),
+            ));
+        }
+        let ops = match params.get("include_operations") {
+            Some(Value::String(s)) => s.clone(),
+            None => AUDIT_OPERATIONS.join(","),
+            _ => return Err(ParamError::new("include_operations", "must be a comma-separated string")),
+        };
+        for op in ops.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            if !AUDIT_OPERATIONS.contains(&op) {
+                return Err(ParamError::new(
+                    "include_operations",
+                    format!("{op:?} is not one of {}", AUDIT_OPERATIONS.join(", ")),
+                ));
+            }
+        }
+        let dry_run = match params.get("dry_run") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
+            _ => return Err(ParamError::new("dry_run", "must be true or false")),
+        };
+        Ok(PurgeAuditParams { audit_retention_hour: hours, include_operations: ops, dry_run })
+    }
+
+    pub fn operations(&self) -> Vec<String> {
+        self.include_operations.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect()
+    }
+}
+
+/// Entries deleted per statement: small enough that a purge never holds the database
+/// (or SQLite's writer) for long, and a stop is honoured between batches.
+const PURGE_BATCH: u64 = 5_000;
+
+/// `PURGE_AUDIT_LOG`: deletes old audit entries of the chosen operations.
+pub struct PurgeAuditLog {
+    pub identity: Arc<dyn IdentityStore>,
+}
+
+#[async_trait::async_trait]
+impl Handler for PurgeAuditLog {
+    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
+        let p: PurgeAuditParams = ctx.args()?;
+        let ops = p.operations();
+        let before = now_ms() / 1000 - p.audit_retention_hour * 3600;
+        ctx.info(format!(
+            "purging audit log entries older than {} hours with operations [{}]{}",
+            p.audit_retention_hour,
+            ops.join(", "),
+            if p.dry_run { " (dry run)" } else { "" }
+        ));
+        if p.dry_run {
+            let n = self.identity.purge_audit(before, &ops, PURGE_BATCH, true).await?;
+            ctx.info(format!("dry run: {n} entries would be purged"));
+            return Ok(());
+        }
+        let mut total = 0u64;
+        loop {
+            ctx.check()?;
+            let n = self.identity.purge_audit(before, &ops, PURGE_BATCH, false).await?;
+            total += n;
+            if n < PURGE_BATCH {
+                break;
+            }
+            ctx.checkpoint(&serde_json::json!({ "purged": total })).await?;
+        }
+        ctx.info(format!("purged {total} audit log entries"));
+        Ok(())
+    }
+}
+
+/// Executions kept per vendor type, whatever their age (Harbor keeps the latest 50 of
+/// its system jobs).
+pub const KEEP_EXECUTIONS: u64 = 50;
+/// Finished executions younger than this are kept even past [`KEEP_EXECUTIONS`].
+pub const EXECUTION_MIN_AGE_MS: i64 = 24 * 3600 * 1000;
+
+/// `EXECUTION_SWEEP`: forgets old finished executions (and their tasks and logs).
+pub struct ExecutionSweep {
+    pub jobs: Arc<dyn JobStore>,
+    /// The vendor types whose history is bounded.
+    pub vendor_types: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl Handler for ExecutionSweep {
+    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
+        let before = self.jobs.job_clock().await? - EXECUTION_MIN_AGE_MS;
+        for vt in &self.vendor_types {
+            ctx.check()?;
+            let n = self.jobs.prune_executions(vt, before, KEEP_EXECUTIONS).await?;
+            if n > 0 {
+                ctx.info(format!("{vt}: removed {n} old executions"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The vendor types whose history the sweep bounds by default.
+pub fn swept_vendor_types() -> Vec<String> {
+    [kinds::GARBAGE_COLLECTION, kinds::PURGE_AUDIT_LOG, kinds::EXECUTION_SWEEP].map(str::to_owned).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: Value) -> Result<PurgeAuditParams, ParamError> {
+        PurgeAuditParams::from_json(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn purge_params_as_harbor_sends_them() {
+        let p = params(
+            serde_json::json!({"audit_retention_hour": 168, "include_operations": "create,delete", "dry_run": true}),
+        )
+        .unwrap();
+        assert_eq!(p.operations(), ["create", "delete"]);
+        assert!(p.dry_run);
+        let p = params(serde_json::json!({"audit_retention_hour": "24", "dry_run": "false"})).unwrap();
+        assert_eq!((p.audit_retention_hour, p.dry_run, p.operations().len()), (24, false, 5));
+    }
+
+    #[test]
+    fn purge_params_refusals_name_the_field() {
+        let field = |v| params(v).unwrap_err().field;
+        assert_eq!(field(serde_json::json!({"include_operations": "pull"})), "parameters.audit_retention_hour");
+        assert_eq!(field(serde_json::json!({"audit_retention_hour": 0})), "parameters.audit_retention_hour");
+        assert_eq!(field(serde_json::json!({"audit_retention_hour": "soon"})), "parameters.audit_retention_hour");
+        assert_eq!(
+            field(serde_json::json!({"audit_retention_hour": 1, "include_operations": "pull,explode"})),
+            "parameters.include_operations"
+        );
+        assert_eq!(field(serde_json::json!({"audit_retention_hour": 1, "dry_run": 3})), "parameters.dry_run");
+        assert_eq!(field(serde_json::json!({"audit_retention_hour": 1, "color": "red"})), "parameters.color");
+    }
+}
