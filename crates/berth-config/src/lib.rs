@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "BERTH_";
 
 /// Top-level tables; `BERTH_<TABLE>_<KEY>` maps to `<table>.<key>`.
-const SECTIONS: [&str; 8] = ["http", "database", "redis", "storage", "uploads", "log", "auth", "admin"];
+const SECTIONS: [&str; 9] = ["http", "database", "redis", "storage", "uploads", "jobs", "log", "auth", "admin"];
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -29,6 +29,7 @@ pub struct Config {
     pub redis: Redis,
     pub storage: Storage,
     pub uploads: Uploads,
+    pub jobs: Jobs,
     pub log: Log,
     pub auth: Auth,
     pub admin: Admin,
@@ -116,6 +117,29 @@ impl fmt::Debug for Storage {
             .field("timeout_secs", &self.timeout_secs)
             .field("redirect", &self.redirect)
             .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jobs {
+    /// Whether this instance runs background jobs (every instance may; an instance that
+    /// does not still serves the job API).
+    pub enabled: bool,
+    /// Jobs of one kind this instance runs at once.
+    pub workers: u32,
+    /// How long a running job's claim lasts without a heartbeat (sent every third of
+    /// it): a stopped or partitioned instance's jobs are taken over this long after it
+    /// stopped answering.
+    pub lease_secs: u64,
+    /// Registers Harbor's `SAMPLE` job kind (counts seconds, checkpointing each): for
+    /// trying out a deployment's job service, and for the tests.
+    pub sample_job: bool,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs { enabled: true, workers: 2, lease_secs: 30, sample_job: false }
     }
 }
 
@@ -216,6 +240,7 @@ impl Default for Config {
             redis: Redis::default(),
             storage: Storage::default(),
             uploads: Uploads::default(),
+            jobs: Jobs::default(),
             log: Log::default(),
             auth: Auth::default(),
             admin: Admin::default(),
@@ -470,6 +495,15 @@ impl Config {
                 "auth.private_key: {} does not exist; give the path of a PEM RSA private key (Harbor's private_key.pem works) or leave it empty to generate one",
                 key.display()
             ));
+        }
+        if !(3..=3600).contains(&self.jobs.lease_secs) {
+            p.push(format!(
+                "jobs.lease_secs: {} is out of range; use 3 to 3600 (30 is the default)",
+                self.jobs.lease_secs
+            ));
+        }
+        if !(1..=64).contains(&self.jobs.workers) {
+            p.push(format!("jobs.workers: {} is out of range; use 1 to 64", self.jobs.workers));
         }
         if self.uploads.max_idle_hours == 0 {
             p.push("uploads.max_idle_hours: must be at least 1".into());

@@ -45,6 +45,8 @@ pub struct AppState {
     /// `Some(lifetime)`: answer blob GETs with a redirect to a presigned storage URL
     /// valid that long, when the storage can make one.
     pub blob_redirect: Option<std::time::Duration>,
+    /// The job service: executions, schedules and workers of the background jobs.
+    pub jobs: Arc<berth_jobs::JobService>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).
     pub health: Arc<[health::Component]>,
 }

@@ -120,6 +120,10 @@ pub struct Sample {
 /// scrape time.
 pub type GaugeSource = Box<dyn Fn() -> Vec<Sample> + Send + Sync>;
 
+/// Exposition text a subsystem renders itself (labelled families, such as the job
+/// service's per-kind queues), appended at scrape time.
+pub type TextSource = Box<dyn Fn() -> String + Send + Sync>;
+
 pub struct Metrics {
     /// (class, method, status) → count. Bounded: 10 classes × a few methods × the status
     /// codes Berth answers with.
@@ -132,6 +136,7 @@ pub struct Metrics {
     uploads_completed: AtomicU64,
     uploads_cancelled: AtomicU64,
     gauges: Mutex<Vec<GaugeSource>>,
+    texts: Mutex<Vec<TextSource>>,
 }
 
 pub fn global() -> &'static Metrics {
@@ -146,6 +151,7 @@ pub fn global() -> &'static Metrics {
         uploads_completed: AtomicU64::new(0),
         uploads_cancelled: AtomicU64::new(0),
         gauges: Mutex::new(Vec::new()),
+        texts: Mutex::new(Vec::new()),
     })
 }
 
@@ -158,6 +164,10 @@ pub enum UploadEnd {
 impl Metrics {
     pub fn add_gauges(&self, source: GaugeSource) {
         self.gauges.lock().unwrap_or_else(|p| p.into_inner()).push(source);
+    }
+
+    pub fn add_text(&self, source: TextSource) {
+        self.texts.lock().unwrap_or_else(|p| p.into_inner()).push(source);
     }
 
     pub fn upload_started(&self) {
@@ -269,6 +279,9 @@ impl Metrics {
                 header(&mut out, name, help, kind);
                 let _ = writeln!(out, "{name} {value}");
             }
+        }
+        for source in self.texts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            out.push_str(&source());
         }
         out
     }

@@ -127,6 +127,36 @@ impl Handler for PurgeAuditLog {
     }
 }
 
+/// `SAMPLE` (Harbor's demo job): counts `seconds` seconds, checkpointing each one, so a
+/// resumed attempt carries on where the last checkpoint was. It exercises everything a
+/// real job relies on — leases, heartbeats, stops, checkpoints, logs — with nothing else.
+pub struct Sample;
+
+#[derive(Deserialize)]
+struct SampleArgs {
+    seconds: u64,
+}
+
+#[async_trait::async_trait]
+impl Handler for Sample {
+    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
+        let args: SampleArgs = ctx.args()?;
+        let mut done = ctx.progress::<Value>().and_then(|p| p["done"].as_u64()).unwrap_or(0);
+        if done > 0 {
+            ctx.info(format!("resuming at second {done}"));
+        }
+        while done < args.seconds {
+            ctx.check()?;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            done += 1;
+            ctx.info(format!("second {done} of {}", args.seconds));
+            ctx.checkpoint(&serde_json::json!({ "done": done })).await?;
+        }
+        ctx.info("done");
+        Ok(())
+    }
+}
+
 /// Executions kept per vendor type, whatever their age (Harbor keeps the latest 50 of
 /// its system jobs).
 pub const KEEP_EXECUTIONS: u64 = 50;

@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use berth_core::store::StoreResult;
 use berth_core::store::jobs::{Finish, Job, JobStore, NewExecution, NewJob, QueueStat, Schedule, WorkerPool};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -102,6 +103,7 @@ impl JobServiceBuilder {
             stats: Mutex::new(Stats::default()),
             stop,
             started_at: now_ms(),
+            last_tick: AtomicI64::new(0),
         })
     }
 }
@@ -127,6 +129,8 @@ pub struct JobService {
     stats: Mutex<Stats>,
     stop: watch::Sender<bool>,
     started_at: i64,
+    /// When the loop last went round (0: not running).
+    last_tick: AtomicI64,
 }
 
 impl JobService {
@@ -144,16 +148,16 @@ impl JobService {
 
     /// Records an execution and wakes this instance's workers at once (others find it
     /// at their next poll).
-    pub async fn start(&self, exec: &NewExecution, tasks: &[NewJob]) -> Result<i64, JobError> {
+    pub async fn start(&self, exec: &NewExecution, tasks: &[NewJob]) -> StoreResult<i64> {
         let id = self.store.create_execution(exec, tasks).await?;
         self.wake.notify_one();
         Ok(id)
     }
 
-    /// The next time a schedule with `cron` fires, from the database's clock.
-    pub async fn next_fire(&self, cron: &CronExpr) -> Result<i64, JobError> {
-        let now = self.store.job_clock().await?;
-        cron.next_after(now).ok_or_else(|| JobError::Fatal(format!("{} never fires", cron.as_str())))
+    /// The next time a schedule with `cron` fires, from the database's clock (`None`
+    /// only for a pattern that never fires, which [`CronExpr::parse`] refuses).
+    pub async fn next_fire(&self, cron: &CronExpr) -> StoreResult<Option<i64>> {
+        Ok(cron.next_after(self.store.job_clock().await?))
     }
 
     /// Runs the loop until [`JobService::shutdown`]; then stops claiming, asks running
@@ -171,6 +175,7 @@ impl JobService {
             heartbeat_at: 0,
         };
         while !*stop.borrow() {
+            self.last_tick.store(now_ms(), Ordering::Relaxed);
             if last_maintenance.is_none_or(|t| t.elapsed() >= self.cfg.heartbeat.min(Duration::from_secs(5))) {
                 last_maintenance = Some(Instant::now());
                 self.maintain(&pool).await;
@@ -190,13 +195,27 @@ impl JobService {
         tasks.abort_all();
     }
 
+    /// Healthy while the loop goes round; a loop stuck (on a database that does not
+    /// answer) for half a minute is reported.
+    pub fn health(&self) -> Result<(), String> {
+        let last = self.last_tick.load(Ordering::Relaxed);
+        if last == 0 {
+            return Err("the job service is not running".into());
+        }
+        let limit = (self.cfg.poll.as_millis() as i64 * 10).max(30_000) + self.cfg.lease.as_millis() as i64;
+        let idle = now_ms() - last;
+        if idle > limit { Err(format!("the job service loop has not run for {} s", idle / 1000)) } else { Ok(()) }
+    }
+
     pub fn shutdown(&self) {
         self.stop.send_replace(true);
     }
 
     async fn maintain(&self, pool: &WorkerPool) {
-        let cfg = &self.cfg;
-        if let Err(e) = self.store.reap_expired(&|attempt| cfg.retry_delay_ms(attempt, i64::from(attempt))).await {
+        // A lease runs out because its instance died or froze, not because the job
+        // failed: it is taken over at once (attempts still bound a job that keeps
+        // killing its workers).
+        if let Err(e) = self.store.reap_expired(&|_| 0).await {
             tracing::warn!(error = %e, "job service: reaping expired leases failed");
         }
         if let Err(e) = self.store.pool_heartbeat(pool).await {
@@ -370,15 +389,15 @@ impl JobService {
     pub fn metrics_text(&self) -> String {
         let s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        let mut family = |name: &str, help: &str, kind: &str| {
+        for (name, help, kind) in [
+            ("berth_jobs_queued", "Jobs waiting, by kind (cluster-wide).", "gauge"),
+            ("berth_jobs_running", "Jobs running, by kind (cluster-wide).", "gauge"),
+            ("berth_jobs_oldest_queued_seconds", "Age of the oldest job that could run now, by kind.", "gauge"),
+            ("berth_jobs_finished_total", "Jobs this instance finished, by kind and outcome.", "counter"),
+            ("berth_jobs_run_seconds", "Time this instance spent running jobs, by kind.", "summary"),
+        ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family("berth_jobs_queued", "Jobs waiting, by kind (cluster-wide).", "gauge");
-        family("berth_jobs_running", "Jobs running, by kind (cluster-wide).", "gauge");
-        family("berth_jobs_oldest_queued_seconds", "Age of the oldest job that could run now, by kind.", "gauge");
-        family("berth_jobs_finished_total", "Jobs this instance finished, by kind and outcome.", "counter");
-        family("berth_jobs_run_seconds", "Time this instance spent running jobs, by kind.", "summary");
-        drop(family);
+        }
         for q in &s.queues {
             let k = &q.kind;
             let _ = writeln!(out, "berth_jobs_queued{{kind=\"{k}\"}} {}", q.queued);

@@ -34,6 +34,8 @@ pub mod kinds {
     pub const GARBAGE_COLLECTION: &str = "GARBAGE_COLLECTION";
     pub const PURGE_AUDIT_LOG: &str = "PURGE_AUDIT_LOG";
     pub const EXECUTION_SWEEP: &str = "EXECUTION_SWEEP";
+    /// Harbor's demo job; registered only when configured.
+    pub const SAMPLE: &str = "SAMPLE";
     /// Not a job: pausing this queue pauses every schedule, as in Harbor.
     pub const SCHEDULER: &str = "SCHEDULER";
 }

@@ -176,7 +176,7 @@ async fn a_schedule_fires_once_per_tick_with_three_services() {
         })
         .collect();
     let cron = berth_jobs::CronExpr::parse("* * * * * *").unwrap();
-    let first = services[0].next_fire(&cron).await.unwrap();
+    let first = services[0].next_fire(&cron).await.unwrap().unwrap();
     store
         .put_schedule(&NewSchedule {
             vendor_type: "TICK".into(),

@@ -1,6 +1,7 @@
 //! The `berth` binary: command line, configuration and wiring. No domain logic here.
 
 mod cluster;
+mod jobs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -145,6 +146,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let tokens = key.await.context("generating the token key")??;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
     let events = berth_http::events::EventSink::start(identity.clone(), catalog.clone());
+    let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone());
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
         authn: match &redis {
@@ -168,8 +170,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         external_url: cfg.http.external_url.trim_end_matches('/').into(),
         // Distribution's default lifetime for redirect URLs.
         blob_redirect: cfg.storage.redirect.then_some(Duration::from_secs(20 * 60)),
+        jobs: job_service.clone(),
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
     };
+    jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
+    let metrics_jobs = job_service.clone();
+    berth_http::metrics::global().add_text(Box::new(move || metrics_jobs.metrics_text()));
 
     let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
         .await
@@ -180,6 +186,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
 
     let janitor = tokio::spawn(janitor(registry, stores.cluster.clone(), redis, cfg.uploads.max_idle_hours));
+    let grace = Duration::from_secs(cfg.http.shutdown_grace_secs);
+    let job_loop = cfg.jobs.enabled.then(|| tokio::spawn(job_service.clone().run(grace)));
     let app = berth_http::router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -187,7 +195,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
-    let grace = Duration::from_secs(cfg.http.shutdown_grace_secs);
     let mut stop_rx2 = stop_rx.clone();
     tokio::select! {
         r = server => r.context("server failed")?,
@@ -196,6 +203,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
     }
     janitor.abort();
+    // Running jobs are asked to stop at a safe point; those that do not within the grace
+    // period are taken over by another instance when their leases run out.
+    job_service.shutdown();
+    if let Some(l) = job_loop {
+        let _ = tokio::time::timeout(grace + Duration::from_secs(1), l).await;
+    }
     Ok(())
 }
 
@@ -228,6 +241,7 @@ struct Stores {
     catalog: Arc<dyn CatalogStore>,
     labels: Arc<dyn LabelStore>,
     cluster: Arc<dyn ClusterStore>,
+    jobs: Arc<dyn berth_core::store::jobs::JobStore>,
     /// Whether other instances may share this database.
     shared: bool,
 }
@@ -262,7 +276,8 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 identity: store.clone(),
                 catalog: store.clone(),
                 labels: store.clone(),
-                cluster: store,
+                cluster: store.clone(),
+                jobs: store,
                 shared: false,
             })
         }
@@ -296,7 +311,8 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 identity: store.clone(),
                 catalog: store.clone(),
                 labels: store.clone(),
-                cluster: store,
+                cluster: store.clone(),
+                jobs: store,
                 shared: true,
             })
         }

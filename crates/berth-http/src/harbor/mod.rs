@@ -12,11 +12,13 @@ mod audit;
 mod configurations;
 mod dto;
 mod errors;
+mod jobservice;
 mod json;
 mod labels;
 mod members;
 mod openapi;
 mod projects;
+mod purge;
 mod query;
 mod quotas;
 mod repositories;
@@ -24,6 +26,7 @@ mod robots;
 mod search;
 mod session;
 mod system;
+mod system_jobs;
 mod users;
 
 use std::fmt;
@@ -105,6 +108,18 @@ endpoints! {
     "/statistics" => [get search::statistics, "Project, repository and storage counts over the caller's projects"],
     "/quotas" => [get quotas::list, "List project quotas"],
     "/quotas/{id}" => [get quotas::get, "Get a project's quota"],
+    "/system/purgeaudit" => [get purge::list, "Audit log purge history"],
+    "/system/purgeaudit/{purge_id}" => [get purge::get, "An audit log purge"; put purge::stop, "Stop an audit log purge"],
+    "/system/purgeaudit/{purge_id}/log" => [get purge::log, "An audit log purge's log (text)"],
+    "/system/purgeaudit/schedule" => [get purge::get_schedule, "The audit log purge schedule"; post purge::create_schedule, "Run an audit log purge now (Manual) or schedule it"; put purge::update_schedule, "Change the audit log purge schedule"],
+    "/jobservice/pools" => [get jobservice::pools, "Job service worker pools (one per instance)"],
+    "/jobservice/pools/{pool_id}/workers" => [get jobservice::workers, "Busy workers of a pool (or all)"],
+    "/jobservice/jobs/{job_id}" => [put jobservice::stop_job, "Stop a job"],
+    "/jobservice/jobs/{job_id}/log" => [get jobservice::job_log, "A job's log (text)"],
+    "/jobservice/queues" => [get jobservice::queues, "Job queues by job type"],
+    "/jobservice/queues/{job_type}" => [put jobservice::queue_action, "Stop, pause or resume a job type's queue (or all)"],
+    "/schedules" => [get jobservice::schedules, "Every schedule"],
+    "/schedules/{job_type}/paused" => [get jobservice::schedules_paused, "Whether schedules are paused"],
     "/configurations" => [get configurations::get, "System configuration (read only)"; put configurations::update, "Refuses changes: settings come from the configuration file"],
 }
 

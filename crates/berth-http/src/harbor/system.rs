@@ -30,11 +30,12 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let meta = state.registry.meta().clone();
     let blobs = state.registry.blobs().clone();
     let events = state.events.clone();
+    let jobs = state.jobs.clone();
     let mut checks: Vec<(&'static str, bool, CheckFuture)> = vec![
         ("core", true, Box::pin(async { Ok(()) })),
         ("database", true, Box::pin(async move { meta.ping().await.map_err(|e| e.to_string()) })),
         ("storage", true, Box::pin(async move { blobs.check().await.map_err(|e| e.to_string()) })),
-        ("jobservice", false, Box::pin(async move { events.health() })),
+        ("jobservice", false, Box::pin(async move { events.health().and_then(|()| jobs.health()) })),
     ];
     for c in state.health.iter() {
         checks.push((c.name, c.critical, (c.check)()));

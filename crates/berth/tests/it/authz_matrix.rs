@@ -132,6 +132,22 @@ GET      /quotas/{id}                                                           
 GET      /configurations                                                                       -       401  403    403    403   403 403   403    200    403
 PUT      /configurations                                                                       -       401  403    403    403   403 403   403    200    403
 
+GET      /system/purgeaudit                                                                    -       401  403    403    403   403 403   403    200    403
+GET      /system/purgeaudit/{purge_id}                                                         -       401  403    403    403   403 403   403    200    403
+PUT      /system/purgeaudit/{purge_id}                                                         -       401  403    403    403   403 403   403    200    403
+GET      /system/purgeaudit/{purge_id}/log                                                     -       401  403    403    403   403 403   403    200    403
+GET      /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
+POST     /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
+PUT      /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
+GET      /jobservice/pools                                                                     -       401  403    403    403   403 403   403    200    403
+GET      /jobservice/pools/{pool_id}/workers                                                   -       401  403    403    403   403 403   403    200    403
+PUT      /jobservice/jobs/{job_id}                                                             -       401  403    403    403   403 403   403    200    403
+GET      /jobservice/jobs/{job_id}/log                                                         -       401  403    403    403   403 403   403    200    403
+GET      /jobservice/queues                                                                    -       401  403    403    403   403 403   403    200    403
+PUT      /jobservice/queues/{job_type}                                                         -       401  403    403    403   403 403   403    200    403
+GET      /schedules                                                                            -       401  403    403    403   403 403   403    200    403
+GET      /schedules/{job_type}/paused                                                          -       401  403    403    403   403 403   403    200    403
+
 # method path           scope  anon nonmem limGst guest dev       maint            pAdmin           sysadm           robot
 GET      /service/token pull   -    -      pull   pull  pull      pull             pull             pull             pull
 GET      /service/token push   -    -      -      -     push      push             push             push             push
@@ -196,6 +212,9 @@ struct World {
     system_robot: i64,
     global_label: i64,
     project_label: i64,
+    /// A finished audit log purge (execution id) and its task (job id).
+    purge: i64,
+    purge_task: i64,
     /// For fresh names.
     n: u32,
 }
@@ -247,6 +266,11 @@ impl World {
         let global_label = location_id(&create(&s, "/api/v2.0/labels", json!({"name": "g", "scope": "g"})).await);
         let body = json!({"name": "p", "scope": "p", "project_id": team});
         let project_label = location_id(&create(&s, "/api/v2.0/labels", body).await);
+        let body = json!({"schedule": {"type": "Manual"}, "parameters": {"audit_retention_hour": 24, "dry_run": true}});
+        let purge = location_id(&create(&s, "/api/v2.0/system/purgeaudit/schedule", body).await);
+        // The first job of a fresh server.
+        let purge_task = 1;
+        assert_eq!(get(&s, "/api/v2.0/jobservice/jobs/1/log", &admin()).await.status(), 200);
         let mut who = vec![Who::Anon];
         who.extend(names.iter().map(|u| user(u)));
         who.push(Who::Basic("robot$team+matrix".into(), secret));
@@ -261,6 +285,8 @@ impl World {
             system_robot,
             global_label,
             project_label,
+            purge,
+            purge_task,
             n: 0,
         }
     }
@@ -311,6 +337,10 @@ impl World {
             ("mid", self.target_member.to_string()),
             ("user_id", self.target_user.to_string()),
             ("robot_id", self.target_robot.to_string()),
+            ("purge_id", self.purge.to_string()),
+            ("job_id", self.purge_task.to_string()),
+            ("pool_id", "all".into()),
+            ("job_type", "all".into()),
         ];
         let mut set = |k: &'static str, v: String| vars.push((k, v));
         let mut query = String::new();
@@ -441,6 +471,13 @@ impl World {
             ("GET", "/quotas", "project") => query = format!("?reference=project&reference_id={team}"),
             ("GET", "/quotas/{id}", _) => set("id", team.to_string()),
             ("PUT", "/configurations", _) => body = Payload::Json(json!({})),
+            ("POST", "/system/purgeaudit/schedule", _) => {
+                body =
+                    Payload::Json(json!({"schedule": {"type": "Hourly"}, "parameters": {"audit_retention_hour": 48}}));
+            }
+            ("PUT", "/system/purgeaudit/schedule", _) => body = Payload::Json(json!({"schedule": {"type": "None"}})),
+            ("PUT", "/jobservice/jobs/{job_id}", _) => body = Payload::Json(json!({"action": "stop"})),
+            ("PUT", "/jobservice/queues/{job_type}", _) => body = Payload::Json(json!({"action": "resume"})),
             ("GET", "/service/token", scope) => {
                 let actions = if scope == "all" { "pull,push,delete" } else { scope };
                 query = format!("?service=harbor-registry&scope=repository%3Ateam%2Fapp%3A{actions}");

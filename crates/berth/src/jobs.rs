@@ -1,0 +1,72 @@
+//! The job service of this instance: which job kinds it runs and the schedules every
+//! cluster has.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_config::Config;
+use berth_core::store::identity::IdentityStore;
+use berth_core::store::jobs::{JobStore, NewSchedule};
+use berth_jobs::builtin::{ExecutionSweep, PurgeAuditLog, Sample, swept_vendor_types};
+use berth_jobs::{CronExpr, EngineConfig, JobService, KindSpec, kinds};
+
+/// Builds the job service with every kind this binary knows.
+pub fn service(cfg: &Config, store: Arc<dyn JobStore>, identity: Arc<dyn IdentityStore>) -> Arc<JobService> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "berth".to_owned());
+    // Unique per process: a restarted instance is a new pool, and the old one's jobs are
+    // taken over when their leases run out.
+    let owner = format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let workers = cfg.jobs.workers;
+    // System jobs run one at a time across the cluster, as in Harbor.
+    let single = |name, handler: Arc<dyn berth_jobs::Handler>| KindSpec {
+        name,
+        handler,
+        cluster_limit: 1,
+        local_workers: 1,
+        max_runtime: Some(Duration::from_secs(24 * 3600)),
+    };
+    let lease = Duration::from_secs(cfg.jobs.lease_secs);
+    let engine = EngineConfig { lease, heartbeat: lease / 3, ..EngineConfig::new(owner, host) };
+    let mut b = JobService::builder(store.clone(), engine)
+        .kind(single(kinds::PURGE_AUDIT_LOG, Arc::new(PurgeAuditLog { identity })))
+        .kind(single(
+            kinds::EXECUTION_SWEEP,
+            Arc::new(ExecutionSweep { jobs: store, vendor_types: swept_vendor_types() }),
+        ));
+    if cfg.jobs.sample_job {
+        b = b.kind(KindSpec {
+            name: kinds::SAMPLE,
+            handler: Arc::new(Sample),
+            cluster_limit: 64,
+            local_workers: workers,
+            max_runtime: None,
+        });
+    }
+    b.build()
+}
+
+/// The daily sweep of old execution history, created once per cluster (a second
+/// instance finds it there).
+pub async fn ensure_schedules(jobs: &JobService) -> anyhow::Result<()> {
+    let store = jobs.store();
+    if store.schedule(kinds::EXECUTION_SWEEP, 0).await?.is_some() {
+        return Ok(());
+    }
+    let cron = CronExpr::parse("0 0 3 * * *").map_err(anyhow::Error::msg)?;
+    let Some(next) = jobs.next_fire(&cron).await? else { return Ok(()) };
+    store
+        .put_schedule(&NewSchedule {
+            vendor_type: kinds::EXECUTION_SWEEP.into(),
+            vendor_id: 0,
+            cron_type: "Daily".into(),
+            cron: cron.as_str().into(),
+            args: "{}".into(),
+            next_fire_at: next,
+        })
+        .await?;
+    Ok(())
+}
