@@ -166,6 +166,7 @@ impl JobService {
         let mut stop = self.stop.subscribe();
         let mut tasks = JoinSet::new();
         let mut last_maintenance: Option<Instant> = None;
+        let mut last_schedules: Option<Instant> = None;
         let pool = WorkerPool {
             id: self.cfg.owner.clone(),
             host: self.cfg.host.clone(),
@@ -180,7 +181,12 @@ impl JobService {
                 last_maintenance = Some(Instant::now());
                 self.maintain(&pool).await;
             }
-            self.fire_schedules().await;
+            // Schedules tick in whole seconds: looking once per poll is enough, and a
+            // wake-up for every finished job need not ask again.
+            if last_schedules.is_none_or(|t| t.elapsed() >= self.cfg.poll) {
+                last_schedules = Some(Instant::now());
+                self.fire_schedules().await;
+            }
             self.claim_all(&mut tasks).await;
             while tasks.try_join_next().is_some() {}
             tokio::select! {

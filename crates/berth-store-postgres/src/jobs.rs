@@ -12,17 +12,18 @@
 use async_trait::async_trait;
 use berth_core::store::StoreResult;
 use berth_core::store::jobs::{
-    Execution, Fence, Finish, Job, JobState, JobStore, LogLevel, LogLine, MAX_LOG_LINES, NewExecution, NewJob,
-    NewSchedule, QueueStat, Schedule, TaskCounts, WorkerPool, merge_paused, next_state,
+    CLAIM_LOOKAHEAD, Execution, Fence, Finish, Job, JobState, JobStore, LogLevel, LogLine, MAX_LOG_LINES, NewExecution,
+    NewJob, NewSchedule, QueueStat, Schedule, TaskCounts, WorkerPool, merge_paused, next_state, pick_claimable,
 };
 use tokio_postgres::Row;
 
 use crate::{Conn, DbErr, PgStore, Tx, backend, col};
 
-const NOW: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+/// The database's clock in milliseconds, as an expression.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 async fn db_now(c: Conn<'_>) -> Result<i64, DbErr> {
-    col(&c.one(NOW, &[]).await?, 0)
+    col(&c.one(&format!("SELECT {NOW_MS}"), &[]).await?, 0)
 }
 
 const JOB_COLS: &str = "id, execution_id, kind, args, state, attempt, max_attempts, lease_owner, run_at, \
@@ -108,24 +109,26 @@ async fn insert_execution(c: Conn<'_>, exec: &NewExecution, tasks: &[NewJob], no
         )
         .await?;
     let id: i64 = col(&row, 0)?;
-    for t in tasks {
-        c.exec(
-            "INSERT INTO jobs (execution_id, kind, args, state, priority, run_at, max_attempts, concurrency_key,
-                               created_at, updated_at)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $8)",
-            &[
-                &id,
-                &t.kind,
-                &t.args,
-                &t.priority,
-                &(now + t.delay_ms.max(0)),
-                &t.max_attempts.max(1),
-                &t.concurrency_key,
-                &now,
-            ],
-        )
-        .await?;
+    if tasks.is_empty() {
+        return Ok(id);
     }
+    // One statement for every task: an execution may have thousands.
+    let kinds: Vec<&str> = tasks.iter().map(|t| t.kind.as_str()).collect();
+    let args: Vec<&str> = tasks.iter().map(|t| t.args.as_str()).collect();
+    let priorities: Vec<i16> = tasks.iter().map(|t| t.priority).collect();
+    let run_at: Vec<i64> = tasks.iter().map(|t| now + t.delay_ms.max(0)).collect();
+    let attempts: Vec<i32> = tasks.iter().map(|t| t.max_attempts.max(1)).collect();
+    let keys: Vec<Option<&str>> = tasks.iter().map(|t| t.concurrency_key.as_deref()).collect();
+    c.exec(
+        "INSERT INTO jobs (execution_id, kind, args, state, priority, run_at, max_attempts, concurrency_key,
+                           created_at, updated_at)
+         SELECT $1, k, a, 'queued', p, r, m, ck, $2, $2
+           FROM unnest($3::text[], $4::text[], $5::smallint[], $6::bigint[], $7::int[], $8::text[])
+                WITH ORDINALITY AS t(k, a, p, r, m, ck, n)
+          ORDER BY n",
+        &[&id, &now, &kinds, &args, &priorities, &run_at, &attempts, &keys],
+    )
+    .await?;
     Ok(id)
 }
 
@@ -286,40 +289,59 @@ impl JobStore for PgStore {
         let args = (kind, owner, i64::from(n), i64::from(limit), lease_ms);
         self.db(Tx::Write, &args, |c, (kind, owner, n, limit, lease_ms)| {
             Box::pin(async move {
-                let paused = c.opt("SELECT paused FROM job_queues WHERE kind = $1", &[kind]).await?;
-                if paused.map(|r| col::<bool>(&r, 0)).transpose()?.unwrap_or(false) {
-                    return Ok(Vec::new());
-                }
                 // One claimer per kind at a time across the cluster: the count below stays
                 // true until this transaction commits its claims.
                 c.exec("SELECT pg_advisory_xact_lock(hashtext('berth.jobs.claim'), hashtext($1))", &[kind]).await?;
-                let now = db_now(c).await?;
-                let running: i64 =
-                    col(&c.one("SELECT count(*) FROM jobs WHERE kind = $1 AND state = 'running'", &[kind]).await?, 0)?;
+                let row = c
+                    .one(
+                        &format!(
+                            "SELECT coalesce((SELECT paused FROM job_queues WHERE kind = $1), false),
+                                    (SELECT count(*) FROM jobs WHERE kind = $1 AND state = 'running'), {NOW_MS}"
+                        ),
+                        &[kind],
+                    )
+                    .await?;
+                let (paused, running, now): (bool, i64, i64) = (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?);
+                if paused {
+                    return Ok(Vec::new());
+                }
                 let room = (limit - running).min(*n);
                 if room <= 0 {
                     return Ok(Vec::new());
                 }
+                let candidates: Vec<(i64, Option<String>)> = c
+                    .rows(
+                        "SELECT id, concurrency_key FROM jobs
+                          WHERE kind = $1 AND state = 'queued' AND run_at <= $2
+                          ORDER BY priority DESC, run_at, id LIMIT $3",
+                        &[kind, &now, &(room * i64::from(CLAIM_LOOKAHEAD))],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+                    .collect::<Result<_, DbErr>>()?;
+                let busy_keys: Vec<String> = if candidates.iter().any(|(_, k)| k.is_some()) {
+                    c.rows(
+                        "SELECT concurrency_key FROM jobs WHERE state = 'running' AND concurrency_key IS NOT NULL",
+                        &[],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| col(r, 0))
+                    .collect::<Result<_, _>>()?
+                } else {
+                    Vec::new()
+                };
+                let ids = pick_claimable(&candidates, &busy_keys, room as usize);
                 let rows = c
                     .rows(
                         &format!(
-                            "WITH candidates AS (
-                                 SELECT id FROM (
-                                     SELECT j.id, j.priority, j.run_at,
-                                            row_number() OVER (PARTITION BY coalesce(j.concurrency_key, 'job:' || j.id)
-                                                               ORDER BY j.priority DESC, j.run_at, j.id) AS rn
-                                       FROM jobs j
-                                      WHERE j.kind = $1 AND j.state = 'queued' AND j.run_at <= $2
-                                        AND (j.concurrency_key IS NULL OR NOT EXISTS (
-                                               SELECT 1 FROM jobs r WHERE r.state = 'running'
-                                                  AND r.concurrency_key = j.concurrency_key))) ranked
-                                  WHERE rn = 1 ORDER BY priority DESC, run_at, id LIMIT $3)
-                             UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $4,
-                                    lease_expires_at = $5, started_at = $2, updated_at = $2
-                              WHERE id IN (SELECT id FROM candidates) AND state = 'queued'
+                            "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = $2,
+                                    lease_expires_at = $3, started_at = $4, updated_at = $4
+                              WHERE id = ANY($1) AND state = 'queued'
                               RETURNING {JOB_COLS}"
                         ),
-                        &[kind, &now, &room, owner, &(now + lease_ms)],
+                        &[&ids, owner, &(now + lease_ms), &now],
                     )
                     .await?;
                 let mut out = jobs(&rows)?;
@@ -333,13 +355,14 @@ impl JobStore for PgStore {
     async fn heartbeat(&self, fence: &Fence, lease_ms: i64) -> StoreResult<Option<bool>> {
         self.db(Tx::Idempotent, &(fence, lease_ms), |c, (f, lease_ms)| {
             Box::pin(async move {
-                let now = db_now(c).await?;
                 let row = c
                     .opt(
-                        "UPDATE jobs SET lease_expires_at = $4, updated_at = $5
-                          WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND state = 'running'
-                          RETURNING cancel_requested_at IS NOT NULL",
-                        &[&f.job_id, &f.attempt, &f.owner, &(now + *lease_ms), &now],
+                        &format!(
+                            "UPDATE jobs SET lease_expires_at = {NOW_MS} + $4, updated_at = {NOW_MS}
+                              WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND state = 'running'
+                              RETURNING cancel_requested_at IS NOT NULL"
+                        ),
+                        &[&f.job_id, &f.attempt, &f.owner, lease_ms],
                     )
                     .await?;
                 Ok(row.map(|r| col(&r, 0)).transpose()?)
@@ -395,6 +418,25 @@ impl JobStore for PgStore {
     async fn finish(&self, fence: &Fence, how: &Finish) -> StoreResult<bool> {
         self.db(Tx::Write, &(fence, how), |c, (f, how)| {
             Box::pin(async move {
+                // Success and stop end the same way whatever the row holds: one fenced
+                // statement. A failure's outcome depends on attempts and stop requests.
+                if let Some(state) = match how {
+                    Finish::Succeeded => Some(JobState::Succeeded),
+                    Finish::Cancelled => Some(JobState::Cancelled),
+                    Finish::Failed { .. } => None,
+                } {
+                    let n = c
+                        .exec(
+                            &format!(
+                                "UPDATE jobs SET state = $4, finished_at = {NOW_MS}, lease_owner = NULL,
+                                        lease_expires_at = NULL, updated_at = {NOW_MS}
+                                  WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND state = 'running'"
+                            ),
+                            &[&f.job_id, &f.attempt, &f.owner, &state.as_str()],
+                        )
+                        .await?;
+                    return Ok(n == 1);
+                }
                 let Some((max_attempts, cancel)) = fenced(c, f).await? else {
                     return Ok(false);
                 };

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use berth_core::store::StoreResult;
 use berth_core::store::jobs::{
-    Execution, Fence, Finish, Job, JobState, JobStore, LogLevel, LogLine, MAX_LOG_LINES, NewExecution, NewJob,
-    NewSchedule, QueueStat, Schedule, TaskCounts, WorkerPool, merge_paused, next_state,
+    CLAIM_LOOKAHEAD, Execution, Fence, Finish, Job, JobState, JobStore, LogLevel, LogLine, MAX_LOG_LINES, NewExecution,
+    NewJob, NewSchedule, QueueStat, Schedule, TaskCounts, WorkerPool, merge_paused, next_state, pick_claimable,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -249,23 +249,24 @@ impl JobStore for SqliteStore {
                 if room <= 0 {
                     return Ok(Vec::new());
                 }
-                // Candidates whose concurrency key is free; among several with one key only
-                // the first is taken.
-                let ids: Vec<i64> = c
+                let candidates: Vec<(i64, Option<String>)> = c
                     .prepare_cached(
-                        "SELECT id FROM (
-                             SELECT j.id, j.priority, j.run_at,
-                                    row_number() OVER (PARTITION BY coalesce(j.concurrency_key, 'job:' || j.id)
-                                                       ORDER BY j.priority DESC, j.run_at, j.id) AS rn
-                               FROM jobs j
-                              WHERE j.kind = ?1 AND j.state = 'queued' AND j.run_at <= ?2
-                                AND (j.concurrency_key IS NULL OR NOT EXISTS (
-                                       SELECT 1 FROM jobs r WHERE r.state = 'running'
-                                          AND r.concurrency_key = j.concurrency_key)))
-                          WHERE rn = 1 ORDER BY priority DESC, run_at, id LIMIT ?3",
+                        "SELECT id, concurrency_key FROM jobs
+                          WHERE kind = ?1 AND state = 'queued' AND run_at <= ?2
+                          ORDER BY priority DESC, run_at, id LIMIT ?3",
                     )?
-                    .query_map(params![kind, now, room], |r| r.get(0))?
+                    .query_map(params![kind, now, room * i64::from(CLAIM_LOOKAHEAD)], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<_, _>>()?;
+                let busy_keys: Vec<String> = if candidates.iter().any(|(_, k)| k.is_some()) {
+                    c.prepare_cached(
+                        "SELECT concurrency_key FROM jobs WHERE state = 'running' AND concurrency_key IS NOT NULL",
+                    )?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+                } else {
+                    Vec::new()
+                };
+                let ids = pick_claimable(&candidates, &busy_keys, room as usize);
                 let sql = format!(
                     "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ?2,
                             lease_expires_at = ?3, started_at = ?4, updated_at = ?4

@@ -227,6 +227,30 @@ impl Finish {
     }
 }
 
+/// How many due jobs a claim reads for every free slot: enough to step over jobs whose
+/// concurrency key is busy without scanning the whole queue.
+pub const CLAIM_LOOKAHEAD: u32 = 4;
+
+/// Which of `candidates` (due jobs in claim order, with their concurrency keys) a claim
+/// takes: at most `room`, never one whose key runs already or was taken just before.
+pub fn pick_claimable(candidates: &[(i64, Option<String>)], running_keys: &[String], room: usize) -> Vec<i64> {
+    let mut taken_keys: Vec<&str> = running_keys.iter().map(String::as_str).collect();
+    let mut out = Vec::with_capacity(room);
+    for (id, key) in candidates {
+        if out.len() == room {
+            break;
+        }
+        if let Some(k) = key {
+            if taken_keys.contains(&k.as_str()) {
+                continue;
+            }
+            taken_keys.push(k);
+        }
+        out.push(*id);
+    }
+    out
+}
+
 /// Adds the pause flags to per-kind statistics (a paused kind with no jobs is listed
 /// too), in kind order.
 pub fn merge_paused(stats: &mut Vec<QueueStat>, paused: Vec<(String, bool)>) {
