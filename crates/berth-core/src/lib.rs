@@ -12,6 +12,7 @@ pub mod error;
 pub mod identity;
 pub mod manifest;
 pub mod name;
+pub mod policy;
 pub mod registry;
 pub mod store;
 
