@@ -62,7 +62,10 @@ impl Compiled {
             (true, "repoMatches") | (false, "matches") => Decoration::Matches,
             (true, "repoExcludes") | (false, "excludes") => Decoration::Excludes,
             (true, d) => {
-                return Err(refuse(format!("{field}.decoration"), format!("{d:?} is not one of repoMatches, repoExcludes")));
+                return Err(refuse(
+                    format!("{field}.decoration"),
+                    format!("{d:?} is not one of repoMatches, repoExcludes"),
+                ));
             }
             (false, d) => {
                 return Err(refuse(format!("{field}.decoration"), format!("{d:?} is not one of matches, excludes")));
@@ -74,7 +77,9 @@ impl Compiled {
             .backslash_escape(true)
             .empty_alternates(true)
             .build()
-            .map_err(|e| refuse(format!("{field}.pattern"), format!("{pattern:?} is not a valid pattern: {}", e.kind())))?
+            .map_err(|e| {
+                refuse(format!("{field}.pattern"), format!("{pattern:?} is not a valid pattern: {}", e.kind()))
+            })?
             .compile_matcher();
         let mut untagged = decoration == Decoration::Matches;
         if !s.extras.trim().is_empty() {
@@ -145,7 +150,10 @@ impl ImmutableRule {
             return Err(refuse("action", format!("{:?} is not supported; use \"immutable\"", self.action)));
         }
         if self.template != "immutable_template" {
-            return Err(refuse("template", format!("{:?} is not supported; use \"immutable_template\"", self.template)));
+            return Err(refuse(
+                "template",
+                format!("{:?} is not supported; use \"immutable_template\"", self.template),
+            ));
         }
         if let Some(k) = self.scope_selectors.keys().find(|k| *k != "repository") {
             return Err(refuse(format!("scope_selectors.{k}"), "only \"repository\" is supported"));
@@ -186,7 +194,12 @@ mod tests {
     use super::*;
 
     fn sel(decoration: &str, pattern: &str, extras: &str) -> Selector {
-        Selector { kind: "doublestar".into(), decoration: decoration.into(), pattern: pattern.into(), extras: extras.into() }
+        Selector {
+            kind: "doublestar".into(),
+            decoration: decoration.into(),
+            pattern: pattern.into(),
+            extras: extras.into(),
+        }
     }
 
     fn rule(repo: Selector, tag: Selector) -> ImmutableRule {
@@ -238,9 +251,18 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let field = |r: ImmutableRule| r.compile().unwrap_err().field;
-        assert_eq!(field(rule(sel("matches", "**", ""), sel("matches", "v*", ""))), "scope_selectors.repository[0].decoration");
-        assert_eq!(field(rule(sel("repoMatches", "**", ""), sel("sometimes", "v*", ""))), "tag_selectors[0].decoration");
-        assert_eq!(field(rule(sel("repoMatches", "[", ""), sel("matches", "v*", ""))), "scope_selectors.repository[0].pattern");
+        assert_eq!(
+            field(rule(sel("matches", "**", ""), sel("matches", "v*", ""))),
+            "scope_selectors.repository[0].decoration"
+        );
+        assert_eq!(
+            field(rule(sel("repoMatches", "**", ""), sel("sometimes", "v*", ""))),
+            "tag_selectors[0].decoration"
+        );
+        assert_eq!(
+            field(rule(sel("repoMatches", "[", ""), sel("matches", "v*", ""))),
+            "scope_selectors.repository[0].pattern"
+        );
         assert_eq!(field(rule(sel("repoMatches", "**", ""), sel("matches", "v*", "{"))), "tag_selectors[0].extras");
         let mut r = rule(sel("repoMatches", "**", ""), sel("matches", "v*", ""));
         r.tag_selectors[0].kind = "regex".into();

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod identity;
 pub mod jobs;
 pub mod labels;
+pub mod policies;
 
 use async_trait::async_trait;
 

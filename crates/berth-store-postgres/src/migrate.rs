@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // Additive: a new table.
     (3, 2, include_str!("../migrations/0003_revoked_sessions.sql")),
     (4, 3, include_str!("../migrations/0004_jobs.sql")),
+    (5, 4, include_str!("../migrations/0005_policies.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -114,6 +114,14 @@ async fn labels_conformance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    berth_store_tests::policies_conformance(store.clone(), store.clone()).await;
+    berth_store_tests::policies_conformance(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_conformance() {
     let Some(db) = TestDb::create().await else { return };
     let store = Arc::new(db.store().await);

@@ -13,6 +13,7 @@ mod identity;
 mod jobs;
 mod labels;
 mod migrate;
+mod policies;
 mod pool;
 mod refuse;
 mod writer;

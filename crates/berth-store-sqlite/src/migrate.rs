@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (6, 5, include_str!("../migrations/0006_pull_times.sql")),
     (7, 6, include_str!("../migrations/0007_revoked_sessions.sql")),
     (8, 7, include_str!("../migrations/0008_jobs.sql")),
+    (9, 8, include_str!("../migrations/0009_policies.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -336,3 +336,11 @@ async fn jobs_conformance() {
     berth_store_tests::jobs_conformance(Arc::clone(&store) as _).await;
     berth_store_tests::jobs_conformance(store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
+    berth_store_tests::policies_conformance(store.clone(), store.clone()).await;
+    berth_store_tests::policies_conformance(store.clone(), store).await;
+}

@@ -19,6 +19,7 @@ mod cluster;
 mod identity;
 mod jobs;
 mod labels;
+mod policies;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use cluster::cluster_conformance;
 pub use identity::identity_conformance;
 pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
+pub use policies::policies_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

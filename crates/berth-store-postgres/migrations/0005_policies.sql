@@ -1,0 +1,12 @@
+-- Project policies as Harbor's JSON documents (immutable-tag rules, later retention and
+-- replication): the rules live in berth-core, this table only keeps them.
+
+CREATE TABLE policies (
+    id         BIGSERIAL PRIMARY KEY,
+    kind       TEXT   NOT NULL,
+    project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    body       TEXT   NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX policies_project ON policies (project_id, kind, id);
