@@ -184,6 +184,26 @@ impl ImmutableMatcher {
     }
 }
 
+/// A project's immutable-tag rules, compiled. A stored rule that no longer compiles
+/// (it was valid when saved) is skipped with a warning rather than blocking every push.
+pub async fn immutable_rules(
+    store: &dyn crate::store::policies::PolicyStore,
+    project_id: i64,
+) -> crate::store::StoreResult<Vec<ImmutableMatcher>> {
+    let stored = store.policies(crate::store::policies::IMMUTABLE_TAG, project_id).await?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|p| {
+            let compiled =
+                serde_json::from_str::<ImmutableRule>(&p.body).map_err(|e| e.to_string()).and_then(|mut r| {
+                    r.id = p.id;
+                    r.compile().map_err(|e| e.to_string())
+                });
+            compiled.map_err(|e| tracing::warn!(rule = p.id, error = %e, "stored immutable rule skipped")).ok()
+        })
+        .collect())
+}
+
 /// The first enabled rule protecting `tag` in `repository`, if any.
 pub fn immutable<'a>(rules: &'a [ImmutableMatcher], repository: &str, tag: &str) -> Option<&'a ImmutableMatcher> {
     rules.iter().find(|r| r.protects(repository, tag))

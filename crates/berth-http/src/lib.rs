@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 mod harbor;
 pub mod health;
+mod immutable;
 pub mod metrics;
 mod middleware;
 pub mod oci;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// `Some(lifetime)`: answer blob GETs with a redirect to a presigned storage URL
     /// valid that long, when the storage can make one.
     pub blob_redirect: Option<std::time::Duration>,
+    /// Project policies kept as documents (immutable-tag rules).
+    pub policies: Arc<dyn berth_core::store::policies::PolicyStore>,
     /// The job service: executions, schedules and workers of the background jobs.
     pub jobs: Arc<berth_jobs::JobService>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).

@@ -171,6 +171,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         // Distribution's default lifetime for redirect URLs.
         blob_redirect: cfg.storage.redirect.then_some(Duration::from_secs(20 * 60)),
         jobs: job_service.clone(),
+        policies: stores.policies.clone(),
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
@@ -242,6 +243,7 @@ struct Stores {
     labels: Arc<dyn LabelStore>,
     cluster: Arc<dyn ClusterStore>,
     jobs: Arc<dyn berth_core::store::jobs::JobStore>,
+    policies: Arc<dyn berth_core::store::policies::PolicyStore>,
     /// Whether other instances may share this database.
     shared: bool,
 }
@@ -277,7 +279,8 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 catalog: store.clone(),
                 labels: store.clone(),
                 cluster: store.clone(),
-                jobs: store,
+                jobs: store.clone(),
+                policies: store,
                 shared: false,
             })
         }
@@ -312,7 +315,8 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 catalog: store.clone(),
                 labels: store.clone(),
                 cluster: store.clone(),
-                jobs: store,
+                jobs: store.clone(),
+                policies: store,
                 shared: true,
             })
         }

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use berth_core::digest::Digest;
 use berth_core::identity::rbac::{Action, Resource};
+use berth_core::policy::{ImmutableMatcher, immutable, immutable_rules};
 use berth_core::store::catalog::{ArtifactInfo, CatalogError, TagInfo};
 use berth_core::{CoreError, Reference, RepoName, Tag};
 
@@ -157,7 +158,18 @@ fn image_attrs(config: &Map<String, Value>) -> Map<String, Value> {
     out
 }
 
-fn tag_resp(t: &Target, artifact_id: i64, tag: &TagInfo) -> TagResp {
+/// The project's immutable rules when the request asks `with_immutable_status=true`
+/// (none otherwise: the flags then stay false, as in Harbor).
+async fn immutable_status(state: &AppState, t: &Target, q: &ListQuery) -> Result<Vec<ImmutableMatcher>, ApiError> {
+    match q.param("with_immutable_status").map(parse_bool) {
+        None | Some(Some(false)) => Ok(Vec::new()),
+        Some(Some(true)) => immutable_rules(state.policies.as_ref(), t.project.id).await.map_err(store),
+        Some(None) => Err(bad_request("with_immutable_status must be true or false")),
+    }
+}
+
+fn tag_resp(t: &Target, artifact_id: i64, tag: &TagInfo, rules: &[ImmutableMatcher]) -> TagResp {
+    let rest = t.repo.as_str().split_once('/').map_or(t.repo.as_str(), |(_, r)| r);
     TagResp {
         id: tag.id,
         repository_id: t.info.id,
@@ -165,7 +177,7 @@ fn tag_resp(t: &Target, artifact_id: i64, tag: &TagInfo) -> TagResp {
         name: tag.name.clone(),
         push_time: time(tag.push_time),
         pull_time: time_or_zero(tag.pull_time),
-        immutable: false,
+        immutable: immutable(rules, rest, &tag.name).is_some(),
     }
 }
 
@@ -174,6 +186,7 @@ async fn artifact_resp(
     t: &Target,
     a: &ArtifactInfo,
     with_tag: bool,
+    rules: &[ImmutableMatcher],
 ) -> Result<ArtifactResp, ApiError> {
     let labels = state.labels.labels_of(&t.repo, &a.digest).await.map_err(store)?;
     let parsed = parse_manifest(state, &t.repo, a).await;
@@ -226,7 +239,7 @@ async fn artifact_resp(
         extra_attrs,
         annotations,
         references,
-        tags: with_tag.then(|| a.tags.iter().map(|tag| tag_resp(t, a.id, tag)).collect()),
+        tags: with_tag.then(|| a.tags.iter().map(|tag| tag_resp(t, a.id, tag, rules)).collect()),
         labels: labels.iter().filter_map(|l| serde_json::to_value(super::labels::label_resp(l)).ok()).collect(),
     })
 }
@@ -312,9 +325,10 @@ pub async fn list(
         let total = all.len() as u64;
         (q.sort_and_page(all, sort_key), total)
     };
+    let rules = immutable_status(&state, &t, &q).await?;
     let mut body = Vec::with_capacity(artifacts.len());
     for a in &artifacts {
-        body.push(artifact_resp(&state, &t, a, with_tag).await?);
+        body.push(artifact_resp(&state, &t, a, with_tag, &rules).await?);
     }
     Ok(page(&body, total, q.link(uri.path(), total)))
 }
@@ -329,7 +343,8 @@ pub async fn get(
     let q = ListQuery::parse(uri.query())?;
     let with_tag = with_tag(&q)?;
     let a = load(&state, &t, &reference).await?;
-    Ok(json(StatusCode::OK, &artifact_resp(&state, &t, &a, with_tag).await?))
+    let rules = immutable_status(&state, &t, &q).await?;
+    Ok(json(StatusCode::OK, &artifact_resp(&state, &t, &a, with_tag, &rules).await?))
 }
 
 /// Deletes the manifest (by digest, so every tag of it goes too) and, as Harbor does, the
@@ -350,6 +365,8 @@ pub async fn delete(
         }
     }
     let referenced_by_other = |d: &Digest| parents.get(d).is_some_and(|ps| ps.iter().any(|p| **p != a.digest));
+    let tags: Vec<String> = a.tags.iter().map(|t| t.name.clone()).collect();
+    crate::immutable::guard(&state, &t.repo, &tags).await?;
     if referenced_by_other(&a.digest) {
         return Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -408,7 +425,8 @@ pub async fn list_tags(
         .map_err(store)?
         .ok_or_else(|| not_found(format!("artifact {}@{} not found", t.repo, a.digest)))?;
     let tags = if q.sorted_like(&newest_first) { tags } else { q.sort_and_page(tags, tag_sort_key) };
-    let body: Vec<TagResp> = tags.iter().map(|tag| tag_resp(&t, a.id, tag)).collect();
+    let rules = immutable_status(&state, &t, &q).await?;
+    let body: Vec<TagResp> = tags.iter().map(|tag| tag_resp(&t, a.id, tag, &rules)).collect();
     Ok(page(&body, total, q.link(uri.path(), total)))
 }
 
@@ -447,6 +465,7 @@ pub async fn delete_tag(
     if !a.tags.iter().any(|x| x.name == name.as_str()) {
         return Err(missing());
     }
+    crate::immutable::guard(&state, &t.repo, &[name.as_str().to_owned()]).await?;
     match state.registry.delete_manifest(&t.repo, &Reference::Tag(name.clone())).await {
         Ok(()) => {}
         Err(CoreError::ManifestUnknown(_)) => return Err(missing()),

@@ -12,6 +12,7 @@ mod audit;
 mod configurations;
 mod dto;
 mod errors;
+mod immutable_rules;
 mod jobservice;
 mod json;
 mod labels;
@@ -89,6 +90,8 @@ endpoints! {
     "/projects/{project}/metadatas/{name}" => [get projects::metadata_get, "Get one metadata value"; put projects::metadata_update, "Update one metadata value"; delete projects::metadata_delete, "Delete one metadata value"],
     "/projects/{project}/members" => [get members::list, "List members"; post members::create, "Add a member"],
     "/projects/{project}/members/{mid}" => [get members::get, "Get a member"; put members::update, "Change a member's role"; delete members::delete, "Remove a member"],
+    "/projects/{project}/immutabletagrules" => [get immutable_rules::list, "List a project's immutable-tag rules"; post immutable_rules::create, "Add an immutable-tag rule"],
+    "/projects/{project}/immutabletagrules/{immutable_rule_id}" => [put immutable_rules::update, "Change (or disable) an immutable-tag rule"; delete immutable_rules::delete, "Remove an immutable-tag rule"],
     "/projects/{project}/logs" => [get audit::project_logs, "A project's audit log"],
     "/repositories" => [get repositories::list_all, "List repositories the caller can see"],
     "/projects/{project}/repositories" => [get repositories::list, "List a project's repositories"],

@@ -54,6 +54,12 @@ pub async fn put(
         .map_err(|e| ApiError::from(CoreError::BodyIncomplete(e.0)))?
         .ok_or(CoreError::ManifestInvalid(manifest::ManifestError::TooLarge))?;
     let ct = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    // Moving an existing immutable tag is refused, even to the same digest (as Harbor).
+    if let Reference::Tag(t) = r
+        && state.registry.meta().get_manifest(repo, r).await.map_err(CoreError::Store)?.is_some()
+    {
+        crate::immutable::guard(state, repo, &[t.as_str().to_owned()]).await?;
+    }
     let pushed = state.registry.put_manifest(repo, r, ct, content).await?;
     let mut res = empty(StatusCode::CREATED);
     let hd = res.headers_mut();
@@ -67,6 +73,14 @@ pub async fn put(
 }
 
 pub async fn delete(state: &AppState, repo: &RepoName, r: &Reference) -> Result<Response, ApiError> {
+    let tags = match r {
+        Reference::Tag(t) => vec![t.as_str().to_owned()],
+        Reference::Digest(_) => match state.catalog.artifact(repo, r).await.map_err(CoreError::Store)? {
+            Some(a) => a.tags.into_iter().map(|t| t.name).collect(),
+            None => Vec::new(),
+        },
+    };
+    crate::immutable::guard(state, repo, &tags).await?;
     state.registry.delete_manifest(repo, r).await?;
     let mut res = empty(StatusCode::ACCEPTED);
     res.headers_mut().insert(header::CONTENT_LENGTH, hv(0));

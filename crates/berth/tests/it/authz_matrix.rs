@@ -85,6 +85,10 @@ POST     /projects/{project}/members                                            
 GET      /projects/{project}/members/{mid}                                                     -       401  403    403    200   200 200   200    200    403
 PUT      /projects/{project}/members/{mid}                                                     -       401  403    403    403   403 403   200    200    403
 DELETE   /projects/{project}/members/{mid}                                                     -       401  403    403    403   403 403   200    200    403
+GET      /projects/{project}/immutabletagrules                                                 -       401  403    403    403   403 200   200    200    403
+POST     /projects/{project}/immutabletagrules                                                 -       401  403    403    403   403 201   201    201    403
+PUT      /projects/{project}/immutabletagrules/{immutable_rule_id}                             -       401  403    403    403   403 200   200    200    403
+DELETE   /projects/{project}/immutabletagrules/{immutable_rule_id}                             -       401  403    403    403   403 200   200    200    403
 GET      /projects/{project}/logs                                                              -       401  403    403    403   403 403   200    200    403
 
 GET      /repositories                                                                         -       200  200    200    200   200 200   200    200    200
@@ -212,6 +216,8 @@ struct World {
     system_robot: i64,
     global_label: i64,
     project_label: i64,
+    /// An immutable-tag rule of `team`, for updates.
+    immutable_rule: i64,
     /// A finished audit log purge (execution id) and its task (job id).
     purge: i64,
     purge_task: i64,
@@ -228,6 +234,12 @@ fn robot_body(name: &str, level: &str) -> Value {
             {"kind": "project", "namespace": "team", "access": [
                 {"resource": "repository", "action": "pull"}, {"resource": "repository", "action": "push"}]}]})
     }
+}
+
+/// An immutable-tag rule over every repository for tags matching `tags`.
+fn immutable_body(tags: &str) -> Value {
+    json!({"tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": tags}],
+           "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}})
 }
 
 async fn create(s: &Server, path: &str, body: Value) -> reqwest::Response {
@@ -266,6 +278,8 @@ impl World {
         let global_label = location_id(&create(&s, "/api/v2.0/labels", json!({"name": "g", "scope": "g"})).await);
         let body = json!({"name": "p", "scope": "p", "project_id": team});
         let project_label = location_id(&create(&s, "/api/v2.0/labels", body).await);
+        let immutable_rule =
+            location_id(&create(&s, "/api/v2.0/projects/team/immutabletagrules", immutable_body("matrix-*")).await);
         let body = json!({"schedule": {"type": "Manual"}, "parameters": {"audit_retention_hour": 24, "dry_run": true}});
         let purge = location_id(&create(&s, "/api/v2.0/system/purgeaudit/schedule", body).await);
         // The first job of a fresh server.
@@ -285,6 +299,7 @@ impl World {
             system_robot,
             global_label,
             project_label,
+            immutable_rule,
             purge,
             purge_task,
             n: 0,
@@ -338,6 +353,7 @@ impl World {
             ("user_id", self.target_user.to_string()),
             ("robot_id", self.target_robot.to_string()),
             ("purge_id", self.purge.to_string()),
+            ("immutable_rule_id", self.immutable_rule.to_string()),
             ("job_id", self.purge_task.to_string()),
             ("pool_id", "all".into()),
             ("job_type", "all".into()),
@@ -471,6 +487,18 @@ impl World {
             ("GET", "/quotas", "project") => query = format!("?reference=project&reference_id={team}"),
             ("GET", "/quotas/{id}", _) => set("id", team.to_string()),
             ("PUT", "/configurations", _) => body = Payload::Json(json!({})),
+            ("POST", "/projects/{project}/immutabletagrules", _) => {
+                body = Payload::Json(immutable_body(&format!("new{n}-*")));
+            }
+            ("PUT", "/projects/{project}/immutabletagrules/{immutable_rule_id}", _) => {
+                body = Payload::Json(immutable_body(&format!("upd{n}-*")));
+            }
+            ("DELETE", "/projects/{project}/immutabletagrules/{immutable_rule_id}", _) => {
+                let r =
+                    create(&self.s, "/api/v2.0/projects/team/immutabletagrules", immutable_body(&format!("gone{n}-*")))
+                        .await;
+                set("immutable_rule_id", location_id(&r).to_string());
+            }
             ("POST", "/system/purgeaudit/schedule", _) => {
                 body =
                     Payload::Json(json!({"schedule": {"type": "Hourly"}, "parameters": {"audit_retention_hour": 48}}));

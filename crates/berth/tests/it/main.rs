@@ -16,6 +16,7 @@ mod harbor_api;
 mod harbor_artifacts;
 mod harbor_labels;
 mod harbor_misc;
+mod immutable;
 mod jobs;
 mod oci_api;
 mod ops;
