@@ -344,30 +344,53 @@ async fn on_postgres_a_schedule_fires_once_per_tick_across_three_instances() {
     assert_eq!(pools.as_array().unwrap().len(), 3, "every instance's pool is listed");
 }
 
+/// A PostgreSQL database of its own with one instance running sample jobs (lease 3 s),
+/// and a store on it for the test to look through.
+struct SampleCluster {
+    tmp: tempfile::TempDir,
+    db: PgDb,
+    store: berth_store_postgres::PgStore,
+}
+
+impl SampleCluster {
+    async fn start() -> (Server, SampleCluster) {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = PgDb::create();
+        let first = start_instance_with(&tmp.path().join("a"), &db.url(), &tmp.path().join("shared"), &sample_env());
+        let store =
+            berth_store_postgres::PgStore::connect(berth_store_postgres::PgOptions::new(db.url())).await.unwrap();
+        (first, SampleCluster { tmp, db, store })
+    }
+
+    fn second(&self) -> Server {
+        start_instance_with(&self.tmp.path().join("b"), &self.db.url(), &self.tmp.path().join("shared"), &sample_env())
+    }
+}
+
+async fn final_state(store: &dyn JobStore, job: i64) -> berth_core::store::jobs::Job {
+    wait_for("the job to finish on the other instance", Duration::from_secs(30), async || {
+        let j = store.job(job).await.unwrap().unwrap();
+        j.state.is_final().then_some(j)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn on_postgres_a_killed_instances_job_finishes_on_another_from_its_checkpoint() {
     if !pg_available() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let db = PgDb::create();
-    let storage = tmp.path().join("shared");
-    let env = sample_env();
-    let mut a = start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &env);
-    let store = berth_store_postgres::PgStore::connect(berth_store_postgres::PgOptions::new(db.url())).await.unwrap();
-    let (exec, job) = start_sample(&store, 6).await;
+    let (mut a, sc) = SampleCluster::start().await;
+    let store = &sc.store;
+    let (exec, job) = start_sample(store, 6).await;
     wait_for("two seconds of work on A", Duration::from_secs(15), async || {
-        (job_done(&store, job).await >= 2).then_some(())
+        (job_done(store, job).await >= 2).then_some(())
     })
     .await;
-    let b = start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &env);
+    let b = sc.second();
     a.kill();
-    let at_kill = job_done(&store, job).await;
-    let done = wait_for("the job to finish on B", Duration::from_secs(30), async || {
-        let j = store.job(job).await.unwrap().unwrap();
-        j.state.is_final().then_some(j)
-    })
-    .await;
+    let at_kill = job_done(store, job).await;
+    let done = final_state(store, job).await;
     assert_eq!((done.state, done.attempt), (JobState::Succeeded, 2));
     let log = text(&b, &format!("{API}/jobservice/jobs/{job}/log")).await;
     assert!(log.contains(&format!("resuming at second {at_kill}")), "resumed from the checkpoint: {log}");
@@ -383,22 +406,14 @@ async fn on_postgres_a_frozen_workers_job_is_taken_over_and_its_late_writes_refu
     if !pg_available() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let db = PgDb::create();
-    let storage = tmp.path().join("shared");
-    let env = sample_env();
-    let a = start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &env);
-    let store = berth_store_postgres::PgStore::connect(berth_store_postgres::PgOptions::new(db.url())).await.unwrap();
-    let (_, job) = start_sample(&store, 5).await;
-    wait_for("work on A", Duration::from_secs(15), async || (job_done(&store, job).await >= 1).then_some(())).await;
-    let b = start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &env);
+    let (a, sc) = SampleCluster::start().await;
+    let store = &sc.store;
+    let (_, job) = start_sample(store, 5).await;
+    wait_for("work on A", Duration::from_secs(15), async || (job_done(store, job).await >= 1).then_some(())).await;
+    let b = sc.second();
     unsafe { libc::kill(a.pid(), libc::SIGSTOP) };
-    let done = wait_for("B to finish the job", Duration::from_secs(30), async || {
-        let j = store.job(job).await.unwrap().unwrap();
-        j.state.is_final().then_some(j)
-    })
-    .await;
-    assert_eq!((done.state, done.attempt, job_done(&store, job).await), (JobState::Succeeded, 2, 5));
+    let done = final_state(store, job).await;
+    assert_eq!((done.state, done.attempt, job_done(store, job).await), (JobState::Succeeded, 2, 5));
     // A wakes up believing it still runs the job: whatever it writes is refused.
     unsafe { libc::kill(a.pid(), libc::SIGCONT) };
     tokio::time::sleep(Duration::from_secs(3)).await;
