@@ -294,3 +294,319 @@ mod tests {
         assert_eq!(field(r), "action");
     }
 }
+
+// --- tag retention ---
+
+/// Harbor's retention templates and the parameter each reads.
+pub const RETENTION_TEMPLATES: &[(&str, Option<&str>)] = &[
+    ("latestPushedK", Some("latestPushedK")),
+    ("latestPulledN", Some("latestPulledN")),
+    ("latestActiveK", Some("latestActiveK")),
+    ("nDaysSinceLastPush", Some("nDaysSinceLastPush")),
+    ("nDaysSinceLastPull", Some("nDaysSinceLastPull")),
+    ("lastXDays", Some("lastXDays")),
+    ("always", None),
+    ("nothing", None),
+];
+
+/// Harbor's `RetentionRule`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRule {
+    #[serde(default)]
+    pub id: i64,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default = "retain_action")]
+    pub action: String,
+    pub template: String,
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub tag_selectors: Vec<Selector>,
+    #[serde(default)]
+    pub scope_selectors: std::collections::BTreeMap<String, Vec<Selector>>,
+}
+
+fn retain_action() -> String {
+    "retain".into()
+}
+
+/// One artifact of a repository as retention sees it (times in unix seconds; a never
+/// pulled artifact has pull time 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub labels: Vec<String>,
+    /// The newest of the artifact's and its tags' push times.
+    pub pushed: i64,
+    /// The newest of the artifact's and its tags' pull times.
+    pub pulled: i64,
+}
+
+/// A tag or label selector of a retention rule.
+#[derive(Debug, Clone)]
+enum TagFilter {
+    Tags(Compiled),
+    /// `withLabels` (all of them) or `withoutLabels` (none of them).
+    Labels {
+        with: bool,
+        names: Vec<String>,
+    },
+}
+
+impl TagFilter {
+    fn keeps(&self, c: &Candidate) -> bool {
+        match self {
+            TagFilter::Tags(t) => t.selects_artifact(&c.tags),
+            TagFilter::Labels { with: true, names } => names.iter().all(|n| c.labels.contains(n)),
+            TagFilter::Labels { with: false, names } => !names.iter().any(|n| c.labels.contains(n)),
+        }
+    }
+}
+
+/// A validated retention rule.
+#[derive(Debug, Clone)]
+pub struct RetentionMatcher {
+    pub rule: RetentionRule,
+    repos: Vec<Compiled>,
+    filters: Vec<TagFilter>,
+    /// The template's parameter (`K`, `N` or days), 0 for `always`/`nothing`.
+    n: i64,
+}
+
+impl RetentionRule {
+    /// Validates the rule as Harbor does; `field` names it (`rules[2]`).
+    pub fn compile(&self, field: &str) -> Result<RetentionMatcher, PolicyError> {
+        if self.action != "retain" {
+            return Err(refuse(
+                format!("{field}.action"),
+                format!("{:?} is not supported; use \"retain\"", self.action),
+            ));
+        }
+        let (_, param) = RETENTION_TEMPLATES.iter().find(|(t, _)| *t == self.template).ok_or_else(|| {
+            let names: Vec<&str> = RETENTION_TEMPLATES.iter().map(|(t, _)| *t).collect();
+            refuse(format!("{field}.template"), format!("{:?} is not one of {}", self.template, names.join(", ")))
+        })?;
+        let n = match param {
+            None => 0,
+            Some(p) => {
+                let v = self.params.get(*p).ok_or_else(|| refuse(format!("{field}.params.{p}"), "is required"))?;
+                let n = match v {
+                    serde_json::Value::Number(n) => n.as_i64(),
+                    serde_json::Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                };
+                match n {
+                    Some(n) if (0..=100_000).contains(&n) => n,
+                    _ => return Err(refuse(format!("{field}.params.{p}"), "must be a whole number from 0 to 100000")),
+                }
+            }
+        };
+        if let Some(k) = self.scope_selectors.keys().find(|k| *k != "repository") {
+            return Err(refuse(format!("{field}.scope_selectors.{k}"), "only \"repository\" is supported"));
+        }
+        let repos = self.scope_selectors.get("repository").map(Vec::as_slice).unwrap_or_default();
+        if repos.is_empty() {
+            return Err(refuse(format!("{field}.scope_selectors.repository"), "one repository selector is required"));
+        }
+        let repos = repos
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Compiled::new(s, &format!("{field}.scope_selectors.repository[{i}]"), true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut filters = Vec::new();
+        for (i, s) in self.tag_selectors.iter().enumerate() {
+            let f = format!("{field}.tag_selectors[{i}]");
+            filters.push(match s.kind.as_str() {
+                "label" => {
+                    let with = match s.decoration.as_str() {
+                        "withLabels" => true,
+                        "withoutLabels" => false,
+                        d => {
+                            return Err(refuse(
+                                format!("{f}.decoration"),
+                                format!("{d:?} is not one of withLabels, withoutLabels"),
+                            ));
+                        }
+                    };
+                    let names =
+                        s.pattern.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+                    TagFilter::Labels { with, names }
+                }
+                _ => TagFilter::Tags(Compiled::new(s, &f, false)?),
+            });
+        }
+        Ok(RetentionMatcher { rule: self.clone(), repos, filters, n })
+    }
+}
+
+impl RetentionMatcher {
+    /// Whether this rule covers `repository` (the name without its project).
+    pub fn covers(&self, repository: &str) -> bool {
+        !self.rule.disabled && self.repos.iter().all(|r| r.selects(repository))
+    }
+
+    /// The digests this rule retains among `candidates`, at `now` (unix seconds).
+    pub fn retains(&self, candidates: &[Candidate], now: i64) -> Vec<String> {
+        let mut selected: Vec<&Candidate> =
+            candidates.iter().filter(|c| self.filters.iter().all(|f| f.keeps(c))).collect();
+        let day = 86_400;
+        fn top(mut v: Vec<&Candidate>, key: fn(&Candidate) -> i64, k: i64) -> Vec<&Candidate> {
+            // Newest first; ties in digest order so a run is repeatable.
+            v.sort_by(|a, b| key(b).cmp(&key(a)).then_with(|| a.digest.cmp(&b.digest)));
+            v.truncate(usize::try_from(k).unwrap_or(0));
+            v
+        }
+        selected = match self.rule.template.as_str() {
+            "latestPushedK" => top(selected, |c| c.pushed, self.n),
+            "latestPulledN" => top(selected, |c| c.pulled, self.n),
+            "latestActiveK" => top(selected, |c| c.pushed.max(c.pulled), self.n),
+            "nDaysSinceLastPush" => selected.into_iter().filter(|c| c.pushed >= now - self.n * day).collect(),
+            "nDaysSinceLastPull" => selected.into_iter().filter(|c| c.pulled >= now - self.n * day).collect(),
+            "lastXDays" => selected.into_iter().filter(|c| c.pushed > now - self.n * day).collect(),
+            "always" => selected,
+            _ => Vec::new(),
+        };
+        selected.into_iter().map(|c| c.digest.clone()).collect()
+    }
+}
+
+/// Harbor's retention of one repository: the union of what each covering rule retains.
+/// Everything else in `candidates` goes (the caller still skips immutable artifacts).
+pub fn retained(
+    rules: &[RetentionMatcher],
+    repository: &str,
+    candidates: &[Candidate],
+    now: i64,
+) -> std::collections::BTreeSet<String> {
+    rules.iter().filter(|r| r.covers(repository)).flat_map(|r| r.retains(candidates, now)).collect()
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const DAY: i64 = 86_400;
+
+    fn c(digest: &str, tags: &[&str], pushed_days_ago: i64, pulled_days_ago: Option<i64>) -> Candidate {
+        Candidate {
+            digest: digest.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            labels: Vec::new(),
+            pushed: NOW - pushed_days_ago * DAY,
+            pulled: pulled_days_ago.map_or(0, |d| NOW - d * DAY),
+        }
+    }
+
+    fn rule(template: &str, n: i64, tags: Selector, repo: &str) -> RetentionMatcher {
+        let r: RetentionRule = serde_json::from_value(serde_json::json!({
+            "template": template, "params": {template: n},
+            "tag_selectors": [tags],
+            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": repo}]}
+        }))
+        .unwrap();
+        r.compile("rules[0]").unwrap()
+    }
+
+    fn tags(decoration: &str, pattern: &str, extras: &str) -> Selector {
+        Selector {
+            kind: "doublestar".into(),
+            decoration: decoration.into(),
+            pattern: pattern.into(),
+            extras: extras.into(),
+        }
+    }
+
+    fn set(v: &[&str]) -> std::collections::BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn repo() -> Vec<Candidate> {
+        vec![
+            c("a", &["v1"], 10, Some(1)),
+            c("b", &["v2"], 5, None),
+            c("c", &["v3", "latest"], 1, Some(3)),
+            c("d", &[], 2, None),
+            c("e", &["dev-1"], 0, None),
+        ]
+    }
+
+    #[test]
+    fn latest_pushed_k_among_matching_tags_untagged_included_by_default() {
+        // Harbor's doc example: retain the 2 most recently pushed artifacts matching `v*`;
+        // `matches` selects untagged artifacts unless told otherwise.
+        let r = rule("latestPushedK", 2, tags("matches", "v*", ""), "**");
+        assert_eq!(retained(&[r], "app", &repo(), NOW), set(&["c", "d"]));
+        let r = rule("latestPushedK", 2, tags("matches", "v*", r#"{"untagged":false}"#), "**");
+        assert_eq!(retained(&[r], "app", &repo(), NOW), set(&["b", "c"]));
+    }
+
+    #[test]
+    fn excludes_selects_artifacts_with_any_other_tag() {
+        let r = rule("always", 0, tags("excludes", "dev-*", ""), "**");
+        assert_eq!(retained(&[r], "app", &repo(), NOW), set(&["a", "b", "c"]), "untagged not selected by excludes");
+    }
+
+    #[test]
+    fn day_rules_and_pulls() {
+        let r = rule("nDaysSinceLastPush", 5, tags("matches", "**", ""), "**");
+        assert_eq!(retained(&[r], "app", &repo(), NOW), set(&["b", "c", "d", "e"]), "pushed within 5 days, inclusive");
+        let r = rule("lastXDays", 5, tags("matches", "**", ""), "**");
+        assert_eq!(retained(&[r], "app", &repo(), NOW), set(&["c", "d", "e"]), "strictly within");
+        let r = rule("nDaysSinceLastPull", 2, tags("matches", "**", ""), "**");
+        assert_eq!(retained(&[r], "app", &repo(), NOW), set(&["a"]));
+        let r = rule("latestPulledN", 1, tags("matches", "**", ""), "**");
+        assert_eq!(retained(&[r], "app", &repo(), NOW), set(&["a"]));
+    }
+
+    #[test]
+    fn rules_union_and_scope() {
+        let keep_v = rule("latestPushedK", 1, tags("matches", "v*", r#"{"untagged":false}"#), "**");
+        let keep_dev = rule("always", 0, tags("matches", "dev-*", r#"{"untagged":false}"#), "app");
+        assert_eq!(retained(&[keep_v.clone(), keep_dev.clone()], "app", &repo(), NOW), set(&["c", "e"]));
+        assert_eq!(
+            retained(&[keep_v, keep_dev], "other", &repo(), NOW),
+            set(&["c"]),
+            "the second rule covers app only"
+        );
+        assert!(retained(&[], "app", &repo(), NOW).is_empty(), "no rule retains nothing");
+    }
+
+    #[test]
+    fn ties_break_by_digest_so_runs_repeat() {
+        let same = vec![c("z", &["v1"], 1, None), c("y", &["v2"], 1, None), c("x", &["v3"], 1, None)];
+        let r = rule("latestPushedK", 2, tags("matches", "**", ""), "**");
+        assert_eq!(retained(&[r], "app", &same, NOW), set(&["x", "y"]));
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let bad = |v: serde_json::Value| {
+            serde_json::from_value::<RetentionRule>(v).unwrap().compile("rules[1]").unwrap_err().field
+        };
+        let scope =
+            serde_json::json!({"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]});
+        assert_eq!(bad(serde_json::json!({"template": "keepAll", "scope_selectors": scope})), "rules[1].template");
+        assert_eq!(
+            bad(serde_json::json!({"template": "latestPushedK", "scope_selectors": scope})),
+            "rules[1].params.latestPushedK"
+        );
+        assert_eq!(
+            bad(
+                serde_json::json!({"template": "latestPushedK", "params": {"latestPushedK": -1}, "scope_selectors": scope})
+            ),
+            "rules[1].params.latestPushedK"
+        );
+        assert_eq!(bad(serde_json::json!({"template": "always"})), "rules[1].scope_selectors.repository");
+        assert_eq!(
+            bad(serde_json::json!({"template": "always", "scope_selectors": scope,
+                "tag_selectors": [{"kind": "label", "decoration": "someLabels", "pattern": "a"}]})),
+            "rules[1].tag_selectors[0].decoration"
+        );
+    }
+}
