@@ -88,6 +88,22 @@ async fn unreachable_redis_degrades_without_failing() {
     let redis = body["components"].as_array().unwrap().iter().find(|c| c["name"] == "redis").expect("redis listed");
     assert_eq!(redis["status"], "unhealthy");
     assert!(redis["error"].as_str().unwrap().contains(&port.to_string()), "{redis}");
+    let jobs = body["components"].as_array().unwrap().iter().find(|c| c["name"] == "jobservice").unwrap();
+    assert_eq!(jobs["status"], "healthy", "the job service needs no Redis");
+    // Jobs run as usual: they live in the database, not in Redis.
+    let body = serde_json::json!({"schedule": {"type": "Manual"}, "parameters": {"audit_retention_hour": 24}});
+    let r = call(&s, reqwest::Method::POST, "/api/v2.0/system/purgeaudit/schedule", &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201);
+    let path = format!("/api/v2.0/system/purgeaudit/{}", location_id(&r));
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = ok_json(&s, &path, &admin()).await["job_status"].as_str().unwrap().to_owned();
+        if status == "Success" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "Success");
 }
 
 #[test]
