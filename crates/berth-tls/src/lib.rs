@@ -29,3 +29,6 @@ pub fn read_certs(path: &std::path::Path) -> Result<Vec<rustls::pki_types::Certi
     }
     Ok(certs)
 }
+
+#[cfg(feature = "testing")]
+pub mod testing;
