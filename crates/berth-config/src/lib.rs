@@ -45,6 +45,11 @@ pub struct Http {
     pub external_url: String,
     /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
+    /// PEM certificate chain (server certificate first). Set with `tls_key`: the listener
+    /// speaks HTTPS only. Reloaded on SIGHUP and when the file changes.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert` (PKCS#8, RSA or EC).
+    pub tls_key: String,
 }
 
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
@@ -249,7 +254,13 @@ impl Default for Config {
 }
 impl Default for Http {
     fn default() -> Self {
-        Http { listen: "127.0.0.1:8080".into(), external_url: String::new(), shutdown_grace_secs: 30 }
+        Http {
+            listen: "127.0.0.1:8080".into(),
+            external_url: String::new(),
+            shutdown_grace_secs: 30,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
     }
 }
 impl Default for Database {
@@ -399,6 +410,20 @@ impl Config {
             p.push(format!(
                 "http.external_url: {ext:?} must start with http:// or https://, e.g. \"https://registry.example.com\""
             ));
+        }
+        match (self.http.tls_cert.is_empty(), self.http.tls_key.is_empty()) {
+            (true, true) => {}
+            (false, true) => p.push(
+                "http.tls_key: required with http.tls_cert; give the PEM private key of the certificate".into(),
+            ),
+            (true, false) => p.push(
+                "http.tls_cert: required with http.tls_key; give the PEM certificate chain (server certificate first)"
+                    .into(),
+            ),
+            (false, false) => {
+                must_be_readable_file("http.tls_cert", Path::new(&self.http.tls_cert), &mut p);
+                must_be_readable_file("http.tls_key", Path::new(&self.http.tls_key), &mut p);
+            }
         }
         must_be_dir_or_absent("data_dir", &self.data_dir, &mut p);
         let st = &self.storage;
@@ -556,6 +581,14 @@ fn must_be_dir_or_absent(key: &str, path: &Path, problems: &mut Vec<String>) {
             "{key}: {} is a file, but must be a directory; point {key} at a directory (it is created if missing)",
             path.display()
         ));
+    }
+}
+
+fn must_be_readable_file(key: &str, path: &Path, problems: &mut Vec<String>) {
+    if path.is_dir() {
+        problems.push(format!("{key}: {} is a directory; give the path of the PEM file", path.display()));
+    } else if let Err(e) = std::fs::File::open(path) {
+        problems.push(format!("{key}: cannot read {}: {e}; give the path of a readable PEM file", path.display()));
     }
 }
 
