@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use rustls::ServerConfig;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache, StoresServerSessions};
 use rustls::sign::CertifiedKey;
 
 /// What is wrong with the certificate/key pair; the caller names its configuration keys.
@@ -53,6 +53,10 @@ pub struct ReloadingCert {
     cert_path: PathBuf,
     key_path: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
+    /// Sessions clients may resume. Replaced with the certificate: a resumed session
+    /// carries the certificate of its first handshake, so after a reload every new
+    /// connection makes a full handshake and sees the new one.
+    sessions: RwLock<Arc<ServerSessionMemoryCache>>,
     /// The files' metadata when last looked at, so a change is noticed once.
     seen: Mutex<[Option<Stamp>; 2]>,
 }
@@ -81,6 +85,7 @@ impl ReloadingCert {
             cert_path: cert.to_path_buf(),
             key_path: key.to_path_buf(),
             current: RwLock::new(Arc::new(pair)),
+            sessions: RwLock::new(new_session_cache()),
             seen: Mutex::new(seen),
         }))
     }
@@ -92,6 +97,7 @@ impl ReloadingCert {
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = seen;
         let pair = load_pair(&self.cert_path, &self.key_path)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pair);
+        *self.sessions.write().unwrap_or_else(|p| p.into_inner()) = new_session_cache();
         Ok(())
     }
 
@@ -114,6 +120,7 @@ impl ReloadingCert {
             .expect("ring supports the default protocol versions")
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
+        cfg.session_storage = self.clone();
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Arc::new(cfg)
     }
@@ -152,6 +159,32 @@ impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current())
     }
+}
+
+impl StoresServerSessions for ReloadingCert {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.session_cache().put(key, value)
+    }
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.session_cache().get(key)
+    }
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.session_cache().take(key)
+    }
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+impl ReloadingCert {
+    fn session_cache(&self) -> Arc<ServerSessionMemoryCache> {
+        self.sessions.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// rustls's default size.
+fn new_session_cache() -> Arc<ServerSessionMemoryCache> {
+    ServerSessionMemoryCache::new(256)
 }
 
 #[cfg(test)]
