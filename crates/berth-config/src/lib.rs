@@ -413,9 +413,9 @@ impl Config {
         }
         match (self.http.tls_cert.is_empty(), self.http.tls_key.is_empty()) {
             (true, true) => {}
-            (false, true) => p.push(
-                "http.tls_key: required with http.tls_cert; give the PEM private key of the certificate".into(),
-            ),
+            (false, true) => {
+                p.push("http.tls_key: required with http.tls_cert; give the PEM private key of the certificate".into())
+            }
             (true, false) => p.push(
                 "http.tls_cert: required with http.tls_key; give the PEM certificate chain (server certificate first)"
                     .into(),

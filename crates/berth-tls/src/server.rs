@@ -30,9 +30,8 @@ pub enum CertError {
 pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, CertError> {
     let chain = crate::read_certs(cert).map_err(CertError::Cert)?;
     let pem = std::fs::read(key).map_err(|e| CertError::Key(format!("cannot read {}: {e}", key.display())))?;
-    let der = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
-        CertError::Key(format!("{} holds no PEM private key (PKCS#8, RSA or EC): {e}", key.display()))
-    })?;
+    let der = PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| CertError::Key(format!("{} holds no PEM private key (PKCS#8, RSA or EC): {e}", key.display())))?;
     let signing = crate::provider()
         .key_provider
         .load_private_key(der)
@@ -141,9 +140,13 @@ impl ReloadingCert {
                     }
                 };
                 match outcome {
-                    Ok(true) => tracing::info!(cert = %self.cert_path.display(), "TLS certificate reloaded; new connections use it"),
+                    Ok(true) => {
+                        tracing::info!(cert = %self.cert_path.display(), "TLS certificate reloaded; new connections use it")
+                    }
                     Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "TLS certificate not reloaded; still serving the previous one"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TLS certificate not reloaded; still serving the previous one")
+                    }
                 }
             }
         })

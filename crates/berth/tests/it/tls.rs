@@ -121,10 +121,7 @@ async fn https_speaks_h2_and_http1_and_challenges_point_at_https() {
     assert!(format!("{e:?}").contains("UnknownIssuer"), "{e:?}");
 
     // The check scripts' probe works on https.
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["healthcheck", "--url", &s.url("")])
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["healthcheck", "--url", &s.url("")]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
