@@ -137,12 +137,10 @@ impl PgStore {
             create_timeout(&opts, hosts),
         )?;
         let store = PgStore { pool, opts, target, hosts };
-        migrate::run(&config, tls.connector, &store.target, store.create_timeout())
-            .await
-            .map_err(|e| match e {
-                StoreError::Unavailable(m) => StoreError::Unavailable(tls::explain(m, &tls.checks)),
-                other => other,
-            })?;
+        migrate::run(&config, tls.connector, &store.target, store.create_timeout()).await.map_err(|e| match e {
+            StoreError::Unavailable(m) => StoreError::Unavailable(tls::explain(m, &tls.checks)),
+            other => other,
+        })?;
         Ok(store)
     }
 

@@ -258,3 +258,87 @@ fn bad_certificate_or_key_stops_start_naming_the_key() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("http.tls_key:") && err.contains("no PEM private key"), "{err}");
 }
+
+/// `berth serve` expected to fail at start-up; its stderr.
+fn serve_fails(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("BERTH_AUTH_PRIVATE_KEY", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/token_key.pem"))
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("BERTH_LOG_LEVEL", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "expected a failed start: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn serves_on(url: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::spawn(&dir.path().join("data"), &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_DATABASE_URL", url)]);
+    let r = support::client().get(s.url("/api/v2.0/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "healthy on {url}");
+    let projects = support::ok_json(&s, "/api/v2.0/projects", &support::admin()).await;
+    assert!(projects.as_array().is_some_and(|p| !p.is_empty()), "{projects}");
+    (s, dir)
+}
+
+/// PostgreSQL accepting only TLS, with a certificate from a throwaway CA: `sslmode` and
+/// `sslrootcert` in `database.url` mean what they mean to libpq, and a server that fails
+/// the check is refused at start-up with a message saying what it was checked against.
+#[tokio::test]
+async fn postgres_over_tls_checks_the_server_as_libpq_does() {
+    if !crate::pgpair::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("PostgreSQL test CA");
+    let ca_file = ca.write_ca(&dir.path().join("pg"));
+    let ca_file = ca_file.to_str().unwrap();
+    let leaf = ca.issue(&["127.0.0.1"]);
+    let pg = crate::pgpair::PgTls::start(&leaf.cert_pem, &leaf.key_pem);
+
+    let url = pg.url(&format!("sslmode=verify-full&sslrootcert={ca_file}"));
+    let s = serves_on(&url).await;
+    let plain = pg
+        .node
+        .psql(
+            "postgres",
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'berth'",
+        )
+        .unwrap();
+    let (tls, clear) = plain.split_once('|').unwrap();
+    assert!(tls.parse::<u32>().unwrap() > 0 && clear == "0", "Berth's connections are all TLS: {plain}");
+    drop(s);
+
+    // Another CA's certificate: refused, naming what it was checked against.
+    let other = TestCa::new("someone else").write_ca(&dir.path().join("other"));
+    let url = pg.url(&format!("sslmode=verify-ca&sslrootcert={}", other.display()));
+    let err = serve_fails(&[("BERTH_DATABASE_URL", &url)]);
+    assert!(err.contains("database.url"), "{err}");
+    assert!(
+        err.contains("UnknownIssuer") && err.contains(&format!("checked against the CA in {}", other.display())),
+        "{err}"
+    );
+
+    // Plain connections are refused by the server; sslmode=require encrypts without checking.
+    let err = serve_fails(&[("BERTH_DATABASE_URL", &pg.url("sslmode=disable"))]);
+    assert!(err.contains("no encryption"), "{err}");
+    drop(serves_on(&pg.url("sslmode=require")).await);
+
+    // A certificate for another name: verify-ca accepts it, verify-full does not.
+    let elsewhere = ca.issue(&["db.example.test"]);
+    pg.replace_cert(&elsewhere.cert_pem, &elsewhere.key_pem);
+    drop(serves_on(&pg.url(&format!("sslmode=verify-ca&sslrootcert={ca_file}"))).await);
+    let err = serve_fails(&[("BERTH_DATABASE_URL", &pg.url(&format!("sslmode=verify-full&sslrootcert={ca_file}")))]);
+    assert!(err.contains("not valid for name") && err.contains("and the host name"), "{err}");
+
+    // verify-full without a CA to check against is a start-up error that says what to add.
+    let err =
+        serve_fails(&[("BERTH_DATABASE_URL", &pg.url("sslmode=verify-full")), ("HOME", dir.path().to_str().unwrap())]);
+    assert!(err.contains("add sslrootcert=/path/to/ca.crt"), "{err}");
+}
