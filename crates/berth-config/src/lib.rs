@@ -73,9 +73,12 @@ pub struct Database {
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Redis {
-    /// `redis://[:password@]host:6379[/db]`, or `redis+sentinel://host1:26379,host2:26379/<master name>[/db]`.
-    /// Empty: no Redis.
+    /// `redis://[[user]:password@]host:6379[/db]`, or `redis+sentinel://host1:26379,host2:26379/<master name>[/db]`;
+    /// `rediss://` and `rediss+sentinel://` for TLS. Empty: no Redis.
     pub url: String,
+    /// PEM CA certificates that sign the Redis servers' (and sentinels') certificates, for
+    /// `rediss`. Empty: the system's CAs.
+    pub tls_ca: String,
     /// Milliseconds any one Redis call may take before it counts as failed.
     pub timeout_ms: u64,
 }
@@ -191,7 +194,11 @@ impl fmt::Debug for Database {
 
 impl fmt::Debug for Redis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Redis").field("url", &redact_url(&self.url)).field("timeout_ms", &self.timeout_ms).finish()
+        f.debug_struct("Redis")
+            .field("url", &redact_url(&self.url))
+            .field("tls_ca", &self.tls_ca)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
     }
 }
 
@@ -276,7 +283,7 @@ impl Default for Database {
 }
 impl Default for Redis {
     fn default() -> Self {
-        Redis { url: String::new(), timeout_ms: 500 }
+        Redis { url: String::new(), tls_ca: String::new(), timeout_ms: 500 }
     }
 }
 impl Default for Storage {
@@ -487,11 +494,20 @@ impl Config {
             }
         }
         let r = &self.redis.url;
-        if !r.is_empty() && !r.starts_with("redis://") && !r.starts_with("redis+sentinel://") {
+        let scheme = r.split("://").next().unwrap_or("");
+        let tls = matches!(scheme, "rediss" | "rediss+sentinel");
+        if !r.is_empty() && !tls && !matches!(scheme, "redis" | "redis+sentinel") {
             let scheme = r.split(':').next().unwrap_or("");
             p.push(format!(
-                "redis.url: scheme {scheme:?} is not supported; use \"redis://host:6379\" or \"redis+sentinel://host1:26379,host2:26379/mymaster\""
+                "redis.url: scheme {scheme:?} is not supported; use \"redis://host:6379\", \"redis+sentinel://host1:26379,host2:26379/mymaster\", or rediss:// / rediss+sentinel:// for TLS"
             ));
+        }
+        if !self.redis.tls_ca.is_empty() {
+            if tls {
+                must_be_readable_file("redis.tls_ca", Path::new(&self.redis.tls_ca), &mut p);
+            } else {
+                p.push("redis.tls_ca: only used with TLS; make redis.url start with rediss:// or rediss+sentinel://, or leave redis.tls_ca empty".into());
+            }
         }
         match self.auth.mode.as_str() {
             "harbor" => {}

@@ -273,3 +273,22 @@ fn tls_needs_both_files_and_both_readable() {
         Ok(())
     });
 }
+
+#[test]
+fn redis_tls_ca_goes_with_rediss() {
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_REDIS_URL", "redis://cache:6379");
+        j.set_env("BERTH_REDIS_TLS_CA", "ca.crt");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("redis.tls_ca: only used with TLS"), "{e}");
+        j.set_env("BERTH_REDIS_URL", "rediss+sentinel://s1:26379/mymaster");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("redis.tls_ca: cannot read ca.crt"), "{e}");
+        j.create_file("ca.crt", "x")?;
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.redis.tls_ca, "ca.crt");
+        j.set_env("BERTH_REDIS_URL", "rediss://berth:pw@cache:6380");
+        load(None, &Overrides::default()).unwrap();
+        Ok(())
+    });
+}

@@ -450,7 +450,8 @@ fn open_redis(cfg: &Config) -> anyhow::Result<Option<Arc<berth_redis::Redis>>> {
     if cfg.redis.url.is_empty() {
         return Ok(None);
     }
-    let r = berth_redis::Redis::new(&cfg.redis.url, Duration::from_millis(cfg.redis.timeout_ms))
+    let ca = Some(cfg.redis.tls_ca.as_str()).filter(|c| !c.is_empty()).map(std::path::Path::new);
+    let r = berth_redis::Redis::with_tls_ca(&cfg.redis.url, Duration::from_millis(cfg.redis.timeout_ms), ca)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Some(Arc::new(r)))
 }
