@@ -342,3 +342,61 @@ async fn postgres_over_tls_checks_the_server_as_libpq_does() {
         serve_fails(&[("BERTH_DATABASE_URL", &pg.url("sslmode=verify-full")), ("HOME", dir.path().to_str().unwrap())]);
     assert!(err.contains("add sslrootcert=/path/to/ca.crt"), "{err}");
 }
+
+/// Berth on Redis over TLS (the server's plain port only tells the test that it is up)
+/// with an ACL user whose password needs percent-encoding: `rediss://` and `redis.tls_ca`.
+#[tokio::test]
+async fn redis_over_tls_with_an_acl_user() {
+    if !support::tool_available("redis-server") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("Redis test CA");
+    let (cert, key) = ca.issue(&["127.0.0.1"]).write(dir.path(), "redis");
+    let ca_file = ca.write_ca(dir.path());
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, tls_port) = (free(), free());
+    let tls_port_s = tls_port.to_string();
+    let _redis = crate::ha_faults::RedisServer::start_with(
+        port,
+        &[
+            "--tls-port",
+            &tls_port_s,
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--tls-ca-cert-file",
+            ca_file.to_str().unwrap(),
+            "--tls-auth-clients",
+            "no",
+            "--user",
+            "berth",
+            "on",
+            ">s3cr%t",
+            "~*",
+            "&*",
+            "+@all",
+        ],
+    );
+    let url = format!("rediss://berth:s3cr%25t@127.0.0.1:{tls_port}");
+    let data = dir.path().join("data");
+    let s = Server::spawn(
+        &data,
+        &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_REDIS_URL", &url), ("BERTH_REDIS_TLS_CA", ca_file.to_str().unwrap())],
+    );
+    let (status, redis) = crate::ha_faults::redis_component(&support::client(), &s).await;
+    assert_eq!((status, redis.as_str()), (200, "healthy"));
+    drop(s);
+
+    // Another CA: Berth still serves (Redis is optional) and health says why Redis is out.
+    let other = TestCa::new("someone else").write_ca(&dir.path().join("other"));
+    let s = Server::spawn(
+        &dir.path().join("data2"),
+        &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_REDIS_URL", &url), ("BERTH_REDIS_TLS_CA", other.to_str().unwrap())],
+    );
+    let r = support::client().get(s.url("/api/v2.0/health")).send().await.unwrap();
+    let body = support::body_json(r).await;
+    let text = body.to_string();
+    assert!(text.contains("UnknownIssuer"), "{text}");
+}
