@@ -1,8 +1,8 @@
 //! The `berth` binary: command line, configuration and wiring. No domain logic here.
 
 mod cluster;
-mod jobs;
 mod https;
+mod jobs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
