@@ -45,6 +45,11 @@ pub struct Http {
     pub external_url: String,
     /// Seconds in-flight requests get to finish on SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
+    /// PEM certificate chain (server certificate first). Set with `tls_key`: the listener
+    /// speaks HTTPS only. Reloaded on SIGHUP and when the file changes.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert` (PKCS#8, RSA or EC).
+    pub tls_key: String,
 }
 
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
@@ -68,9 +73,12 @@ pub struct Database {
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Redis {
-    /// `redis://[:password@]host:6379[/db]`, or `redis+sentinel://host1:26379,host2:26379/<master name>[/db]`.
-    /// Empty: no Redis.
+    /// `redis://[[user]:password@]host:6379[/db]`, or `redis+sentinel://host1:26379,host2:26379/<master name>[/db]`;
+    /// `rediss://` and `rediss+sentinel://` for TLS. Empty: no Redis.
     pub url: String,
+    /// PEM CA certificates that sign the Redis servers' (and sentinels') certificates, for
+    /// `rediss`. Empty: the system's CAs.
+    pub tls_ca: String,
     /// Milliseconds any one Redis call may take before it counts as failed.
     pub timeout_ms: u64,
 }
@@ -186,7 +194,11 @@ impl fmt::Debug for Database {
 
 impl fmt::Debug for Redis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Redis").field("url", &redact_url(&self.url)).field("timeout_ms", &self.timeout_ms).finish()
+        f.debug_struct("Redis")
+            .field("url", &redact_url(&self.url))
+            .field("tls_ca", &self.tls_ca)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
     }
 }
 
@@ -249,7 +261,13 @@ impl Default for Config {
 }
 impl Default for Http {
     fn default() -> Self {
-        Http { listen: "127.0.0.1:8080".into(), external_url: String::new(), shutdown_grace_secs: 30 }
+        Http {
+            listen: "127.0.0.1:8080".into(),
+            external_url: String::new(),
+            shutdown_grace_secs: 30,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
     }
 }
 impl Default for Database {
@@ -265,7 +283,7 @@ impl Default for Database {
 }
 impl Default for Redis {
     fn default() -> Self {
-        Redis { url: String::new(), timeout_ms: 500 }
+        Redis { url: String::new(), tls_ca: String::new(), timeout_ms: 500 }
     }
 }
 impl Default for Storage {
@@ -400,6 +418,20 @@ impl Config {
                 "http.external_url: {ext:?} must start with http:// or https://, e.g. \"https://registry.example.com\""
             ));
         }
+        match (self.http.tls_cert.is_empty(), self.http.tls_key.is_empty()) {
+            (true, true) => {}
+            (false, true) => {
+                p.push("http.tls_key: required with http.tls_cert; give the PEM private key of the certificate".into())
+            }
+            (true, false) => p.push(
+                "http.tls_cert: required with http.tls_key; give the PEM certificate chain (server certificate first)"
+                    .into(),
+            ),
+            (false, false) => {
+                must_be_readable_file("http.tls_cert", Path::new(&self.http.tls_cert), &mut p);
+                must_be_readable_file("http.tls_key", Path::new(&self.http.tls_key), &mut p);
+            }
+        }
         must_be_dir_or_absent("data_dir", &self.data_dir, &mut p);
         let st = &self.storage;
         match st.kind.as_str() {
@@ -462,11 +494,20 @@ impl Config {
             }
         }
         let r = &self.redis.url;
-        if !r.is_empty() && !r.starts_with("redis://") && !r.starts_with("redis+sentinel://") {
+        let scheme = r.split("://").next().unwrap_or("");
+        let tls = matches!(scheme, "rediss" | "rediss+sentinel");
+        if !r.is_empty() && !tls && !matches!(scheme, "redis" | "redis+sentinel") {
             let scheme = r.split(':').next().unwrap_or("");
             p.push(format!(
-                "redis.url: scheme {scheme:?} is not supported; use \"redis://host:6379\" or \"redis+sentinel://host1:26379,host2:26379/mymaster\""
+                "redis.url: scheme {scheme:?} is not supported; use \"redis://host:6379\", \"redis+sentinel://host1:26379,host2:26379/mymaster\", or rediss:// / rediss+sentinel:// for TLS"
             ));
+        }
+        if !self.redis.tls_ca.is_empty() {
+            if tls {
+                must_be_readable_file("redis.tls_ca", Path::new(&self.redis.tls_ca), &mut p);
+            } else {
+                p.push("redis.tls_ca: only used with TLS; make redis.url start with rediss:// or rediss+sentinel://, or leave redis.tls_ca empty".into());
+            }
         }
         match self.auth.mode.as_str() {
             "harbor" => {}
@@ -556,6 +597,14 @@ fn must_be_dir_or_absent(key: &str, path: &Path, problems: &mut Vec<String>) {
             "{key}: {} is a file, but must be a directory; point {key} at a directory (it is created if missing)",
             path.display()
         ));
+    }
+}
+
+fn must_be_readable_file(key: &str, path: &Path, problems: &mut Vec<String>) {
+    if path.is_dir() {
+        problems.push(format!("{key}: {} is a directory; give the path of the PEM file", path.display()));
+    } else if let Err(e) = std::fs::File::open(path) {
+        problems.push(format!("{key}: cannot read {}: {e}; give the path of a readable PEM file", path.display()));
     }
 }
 

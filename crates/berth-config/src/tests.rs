@@ -251,3 +251,44 @@ fn s3_storage_settings_are_checked_and_the_secret_hidden() {
         Ok(())
     });
 }
+
+#[test]
+fn tls_needs_both_files_and_both_readable() {
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_HTTP_TLS_CERT", "server.crt");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("http.tls_key: required with http.tls_cert"), "{e}");
+        j.create_file("server.crt", "x")?;
+        std::fs::create_dir("keys").unwrap();
+        j.set_env("BERTH_HTTP_TLS_KEY", "keys");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("http.tls_key: keys is a directory"), "{e}");
+        j.set_env("BERTH_HTTP_TLS_KEY", "missing.key");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("http.tls_key: cannot read missing.key") && !e.contains("http.tls_cert"), "{e}");
+        j.create_file("server.key", "x")?;
+        j.set_env("BERTH_HTTP_TLS_KEY", "server.key");
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!((c.http.tls_cert.as_str(), c.http.tls_key.as_str()), ("server.crt", "server.key"));
+        Ok(())
+    });
+}
+
+#[test]
+fn redis_tls_ca_goes_with_rediss() {
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_REDIS_URL", "redis://cache:6379");
+        j.set_env("BERTH_REDIS_TLS_CA", "ca.crt");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("redis.tls_ca: only used with TLS"), "{e}");
+        j.set_env("BERTH_REDIS_URL", "rediss+sentinel://s1:26379/mymaster");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("redis.tls_ca: cannot read ca.crt"), "{e}");
+        j.create_file("ca.crt", "x")?;
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.redis.tls_ca, "ca.crt");
+        j.set_env("BERTH_REDIS_URL", "rediss://berth:pw@cache:6380");
+        load(None, &Overrides::default()).unwrap();
+        Ok(())
+    });
+}

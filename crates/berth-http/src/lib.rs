@@ -52,6 +52,21 @@ pub struct AppState {
     pub jobs: Arc<berth_jobs::JobService>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).
     pub health: Arc<[health::Component]>,
+    /// Whether this listener speaks TLS: absolute URLs built from the request's Host then
+    /// start with `https://`, and session cookies are `Secure`.
+    pub https: bool,
+}
+
+impl AppState {
+    /// Where clients reach us: the configured external URL, else the scheme this listener
+    /// speaks and the request's own host.
+    pub(crate) fn origin(&self, h: &axum::http::HeaderMap) -> String {
+        if !self.external_url.is_empty() {
+            return self.external_url.to_string();
+        }
+        let host = h.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+        format!("{}://{host}", if self.https { "https" } else { "http" })
+    }
 }
 
 /// The whole HTTP surface, ready to serve.

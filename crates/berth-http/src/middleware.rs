@@ -1,7 +1,7 @@
 //! Cross-cutting request handling: request ids and the one place 5xx errors are logged.
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -10,7 +10,14 @@ use crate::error::InternalError;
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 
-pub async fn request_context(req: Request, next: Next) -> Response {
+pub async fn request_context(mut req: Request, next: Next) -> Response {
+    // HTTP/2 names the host in `:authority` (the URI), not in a Host header; links and
+    // challenges are built from Host, so give every request one.
+    if !req.headers().contains_key(header::HOST)
+        && let Some(host) = req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(header::HOST, host);
+    }
     let id =
         req.headers().get(&REQUEST_ID).filter(|v| v.len() <= 128).cloned().unwrap_or_else(|| {
             HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is a valid header")

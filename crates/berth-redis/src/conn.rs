@@ -1,10 +1,11 @@
 //! One RESP2 connection: write a command as an array of bulk strings, read one reply.
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::RedisError;
-use crate::url::{Auth, Target};
+use crate::url::{Auth, Kind, Target};
 
 /// Replies larger than this are refused: Berth stores counters and short tokens, so a
 /// huge reply means a wrong server or a corrupt stream.
@@ -31,29 +32,48 @@ impl Value {
     }
 }
 
+/// A plain TCP or a TLS stream.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
 pub(crate) struct Conn {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Io>>,
 }
 
 impl Conn {
-    async fn connect(addr: &str) -> Result<Conn, RedisError> {
+    /// `tls`: the connector when the target is `rediss`; the server's certificate must
+    /// name the host in `addr`.
+    async fn connect(addr: &str, tls: Option<&TlsConnector>) -> Result<Conn, RedisError> {
         let s = TcpStream::connect(addr).await.map_err(|e| RedisError::Io(format!("connecting to {addr}: {e}")))?;
         let _ = s.set_nodelay(true);
-        Ok(Conn { stream: BufReader::new(s) })
+        let stream: Box<dyn Io> = match tls {
+            None => Box::new(s),
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_matches(['[', ']']);
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| RedisError::Config(format!("{host:?} is not a host name for TLS: {e}")))?;
+                let s = tls
+                    .connect(name, s)
+                    .await
+                    .map_err(|e| RedisError::Io(format!("TLS handshake with {addr}: {}", describe(&e))))?;
+                Box::new(s)
+            }
+        };
+        Ok(Conn { stream: BufReader::new(stream) })
     }
 
     /// Connects to the target's current master, authenticated and on the right database.
-    pub(crate) async fn open(target: &Target) -> Result<Conn, RedisError> {
-        match target {
-            Target::Direct { addr, auth, db } => {
-                let mut c = Conn::connect(addr).await?;
+    pub(crate) async fn open(target: &Target, tls: Option<&TlsConnector>) -> Result<Conn, RedisError> {
+        match &target.kind {
+            Kind::Direct { addr, auth, db } => {
+                let mut c = Conn::connect(addr, tls).await?;
                 c.setup(auth.as_ref(), *db).await?;
                 Ok(c)
             }
-            Target::Sentinel { sentinels, master, auth, db } => {
+            Kind::Sentinel { sentinels, master, auth, db } => {
                 let mut last = RedisError::Io("no sentinel given".into());
                 for s in sentinels {
-                    match Conn::via_sentinel(s, master, auth.as_ref(), *db).await {
+                    match Conn::via_sentinel(s, master, auth.as_ref(), *db, tls).await {
                         Ok(c) => return Ok(c),
                         Err(e) => last = e,
                     }
@@ -63,8 +83,14 @@ impl Conn {
         }
     }
 
-    async fn via_sentinel(sentinel: &str, master: &str, auth: Option<&Auth>, db: u32) -> Result<Conn, RedisError> {
-        let mut s = Conn::connect(sentinel).await?;
+    async fn via_sentinel(
+        sentinel: &str,
+        master: &str,
+        auth: Option<&Auth>,
+        db: u32,
+        tls: Option<&TlsConnector>,
+    ) -> Result<Conn, RedisError> {
+        let mut s = Conn::connect(sentinel, tls).await?;
         let addr = match s.call(&[b"SENTINEL", b"get-master-addr-by-name", master.as_bytes()]).await? {
             Value::Array(v) if v.len() == 2 => match (&v[0], &v[1]) {
                 (Value::Str(h), Value::Str(p)) => {
@@ -76,7 +102,7 @@ impl Conn {
             Value::Error(e) => return Err(RedisError::Server(format!("sentinel {sentinel}: {e}"))),
             other => return Err(RedisError::Protocol(format!("sentinel {sentinel}: {other:?}"))),
         };
-        let mut c = Conn::connect(&addr).await?;
+        let mut c = Conn::connect(&addr, tls).await?;
         c.setup(auth, db).await?;
         // Right after a failover the sentinel may still name the old master, now a replica.
         match c.call(&[b"ROLE"]).await? {
@@ -177,6 +203,14 @@ impl Conn {
                 other => Err(RedisError::Protocol(format!("unknown reply type {:?}", *other as char))),
             }
         })
+    }
+}
+
+/// The handshake error with the rustls reason inside it ("invalid peer certificate: …").
+fn describe(e: &std::io::Error) -> String {
+    match e.get_ref() {
+        Some(inner) if !e.to_string().contains(&inner.to_string()) => format!("{e}: {inner}"),
+        _ => e.to_string(),
     }
 }
 

@@ -2,9 +2,10 @@
 //! locks. Nothing that must survive lives here: losing Redis costs only what
 //! [`crate::throttle`] and [`crate::lock`] say, never data.
 //!
-//! The client is deliberately small: RESP2 over plain TCP, a handful of commands, a
-//! deadline on every call, a few idle connections kept for reuse, and Sentinel discovery
-//! of the current master on every new connection so a failover needs no restart.
+//! The client is deliberately small: RESP2 over TCP or TLS (`rediss://`, rustls from
+//! berth-tls), ACL users, a handful of commands, a deadline on every call, a few idle
+//! connections kept for reuse, and Sentinel discovery of the current master on every new
+//! connection so a failover needs no restart.
 
 mod conn;
 pub mod lock;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use conn::Conn;
 pub use conn::Value;
-pub use url::Target;
+pub use url::{Kind, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
@@ -31,6 +32,9 @@ pub enum RedisError {
     Server(String),
     #[error("redis.url: {0}")]
     Config(String),
+    /// The CA file for `rediss` cannot be used.
+    #[error("redis.tls_ca: {0}")]
+    TlsCa(String),
 }
 
 /// Idle connections kept per client; more run concurrently, they just are not kept.
@@ -38,6 +42,7 @@ const IDLE: usize = 8;
 
 pub struct Redis {
     target: Target,
+    tls: Option<tokio_rustls::TlsConnector>,
     timeout: Duration,
     idle: Mutex<Vec<Conn>>,
 }
@@ -52,7 +57,22 @@ impl Redis {
     /// Parses the URL; connects lazily, so a Redis that is down at start-up only shows in
     /// health checks and logs, and the instance still serves.
     pub fn new(url: &str, timeout: Duration) -> Result<Redis, RedisError> {
-        Ok(Redis { target: Target::parse(url)?, timeout, idle: Mutex::new(Vec::new()) })
+        Redis::with_tls_ca(url, timeout, None)
+    }
+
+    /// As [`Redis::new`]; a `rediss` URL's servers must present a certificate for their
+    /// host name from a CA in `ca` (a PEM file), or from the system's CAs when `None`.
+    pub fn with_tls_ca(url: &str, timeout: Duration, ca: Option<&std::path::Path>) -> Result<Redis, RedisError> {
+        use berth_tls::client::{Roots, Verify, client_config};
+        let target = Target::parse(url)?;
+        let tls = if target.tls {
+            let roots = ca.map_or(Roots::System, |p| Roots::File(p.to_path_buf()));
+            let config = client_config(Verify::Full, &roots).map_err(RedisError::TlsCa)?;
+            Some(tokio_rustls::TlsConnector::from(config))
+        } else {
+            None
+        };
+        Ok(Redis { target, tls, timeout, idle: Mutex::new(Vec::new()) })
     }
 
     /// Runs one command within the client's deadline (connecting if needed). A connection
@@ -62,7 +82,7 @@ impl Redis {
         let attempt = async {
             let mut conn = match pooled {
                 Some(c) => c,
-                None => Conn::open(&self.target).await?,
+                None => Conn::open(&self.target, self.tls.as_ref()).await?,
             };
             let v = conn.call(args).await?;
             Ok::<_, RedisError>((conn, v))

@@ -208,3 +208,82 @@ async fn sentinel_finds_the_master() {
         other => panic!("expected an unknown-master error, got {other:?}"),
     }
 }
+
+/// TLS settings for a private server: its own `tls-port`, a certificate for 127.0.0.1 from
+/// `ca`, no client certificates required; sentinels also speak TLS to the master.
+fn tls_conf(ca: &berth_tls::testing::TestCa, dir: &std::path::Path, tls_port: u16) -> String {
+    let (cert, key) = ca.issue(&["127.0.0.1"]).write(dir, &format!("redis-{tls_port}"));
+    let ca_file = ca.write_ca(dir);
+    format!(
+        "tls-port {tls_port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients no\ntls-replication yes\n",
+        cert.display(),
+        key.display(),
+        ca_file.display()
+    )
+}
+
+/// `rediss://` with an ACL user whose password needs percent-encoding: the server's
+/// certificate is checked against the configured CA, a wrong CA and plain TCP are refused.
+#[tokio::test]
+async fn tls_with_an_acl_user() {
+    let ca = berth_tls::testing::TestCa::new("Redis test CA");
+    let certs = tempfile::tempdir().unwrap();
+    let tp = free_port();
+    let acl = "user default off\nuser berth on >p@ss:w0rd ~* &* +@all\n";
+    let Some(_p) = private(&format!("{}{acl}", tls_conf(&ca, certs.path(), tp)), false) else { return };
+    let ca_file = certs.path().join("ca.crt");
+    let url = format!("rediss://berth:p%40ss%3Aw0rd@127.0.0.1:{tp}/2");
+    let r = Redis::with_tls_ca(&url, Duration::from_secs(2), Some(&ca_file)).unwrap();
+    r.ping().await.unwrap();
+    r.cmd(&[b"SET", b"k", b"over tls"]).await.unwrap();
+    assert_eq!(r.cmd(&[b"GET", b"k"]).await.unwrap(), Value::Str(b"over tls".to_vec()));
+    assert!(lock::try_acquire(&r, "tls-lock", Duration::from_secs(5)).await.unwrap().is_some());
+
+    let wrong =
+        Redis::with_tls_ca(&format!("rediss://berth:nope@127.0.0.1:{tp}"), Duration::from_secs(2), Some(&ca_file))
+            .unwrap();
+    match wrong.ping().await {
+        Err(RedisError::Server(e)) => assert!(e.contains("authentication failed") && e.contains("WRONGPASS"), "{e}"),
+        other => panic!("expected an authentication failure, got {other:?}"),
+    }
+
+    let other_ca = berth_tls::testing::TestCa::new("someone else").write_ca(&certs.path().join("other"));
+    let stranger = Redis::with_tls_ca(&url, Duration::from_secs(2), Some(&other_ca)).unwrap();
+    match stranger.ping().await {
+        Err(RedisError::Io(e)) => assert!(e.contains("TLS handshake") && e.contains("UnknownIssuer"), "{e}"),
+        other => panic!("expected a certificate error, got {other:?}"),
+    }
+    let plain = Redis::new(&format!("redis://berth:p%40ss%3Aw0rd@127.0.0.1:{tp}"), Duration::from_secs(1)).unwrap();
+    assert!(plain.ping().await.is_err(), "plain RESP on the TLS port");
+
+    match Redis::with_tls_ca(&url, Duration::from_secs(2), Some(&certs.path().join("missing.crt"))) {
+        Err(e @ RedisError::TlsCa(_)) => assert!(e.to_string().starts_with("redis.tls_ca: cannot read"), "{e}"),
+        other => panic!("expected a CA file error, got {other:?}"),
+    }
+}
+
+/// `rediss+sentinel://`: the sentinel and the master it names are both reached over TLS.
+#[tokio::test]
+async fn tls_via_sentinel() {
+    let ca = berth_tls::testing::TestCa::new("Redis test CA");
+    let certs = tempfile::tempdir().unwrap();
+    let (mtp, stp) = (free_port(), free_port());
+    let Some(_master) = private(&tls_conf(&ca, certs.path(), mtp), false) else { return };
+    let sentinel_conf = format!("{}sentinel monitor berthmaster 127.0.0.1 {mtp} 1\n", tls_conf(&ca, certs.path(), stp));
+    let Some(_sentinel) = private(&sentinel_conf, true) else { return };
+    let url = format!("rediss+sentinel://127.0.0.1:{stp}/berthmaster");
+    let r = Redis::with_tls_ca(&url, Duration::from_secs(2), Some(&certs.path().join("ca.crt"))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match r.ping().await {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("waiting for the sentinel: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("sentinel never answered over TLS: {e}"),
+        }
+    }
+    r.cmd(&[b"SET", b"k", b"via sentinel"]).await.unwrap();
+    assert_eq!(r.cmd(&[b"GET", b"k"]).await.unwrap(), Value::Str(b"via sentinel".to_vec()));
+}

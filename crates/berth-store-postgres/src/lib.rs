@@ -15,6 +15,7 @@ mod labels;
 mod migrate;
 mod policies;
 mod pool;
+mod tls;
 
 use std::fmt;
 use std::time::Duration;
@@ -111,7 +112,8 @@ impl PgStore {
     /// can use) and returns with an empty pool. Fails within about `connect_timeout` per
     /// host when no server answers.
     pub async fn connect(opts: PgOptions) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = opts.url.parse().map_err(|e| {
+        let tls = tls::prepare(&opts.url)?;
+        let mut config: tokio_postgres::Config = tls.url.parse().map_err(|e| {
             StoreError::Backend(format!("invalid PostgreSQL URL (not shown, it may hold a password): {e}"))
         })?;
         if config.get_connect_timeout().is_none() {
@@ -127,11 +129,18 @@ impl PgStore {
         }
         let target = describe_target(&config);
         let hosts = config.get_hosts().len().max(config.get_hostaddrs().len()).max(1);
-        let pool = pool::build_pool(config.clone(), opts.max_connections.max(1), opts.acquire_timeout, {
-            create_timeout(&opts, hosts)
-        })?;
+        let pool = pool::build_pool(
+            config.clone(),
+            tls.connector.clone(),
+            opts.max_connections.max(1),
+            opts.acquire_timeout,
+            create_timeout(&opts, hosts),
+        )?;
         let store = PgStore { pool, opts, target, hosts };
-        migrate::run(&config, &store.target, store.create_timeout()).await?;
+        migrate::run(&config, tls.connector, &store.target, store.create_timeout()).await.map_err(|e| match e {
+            StoreError::Unavailable(m) => StoreError::Unavailable(tls::explain(m, &tls.checks)),
+            other => other,
+        })?;
         Ok(store)
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use berth_core::store::StoreError;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 use crate::now;
 use crate::pool::describe_chain;
@@ -32,8 +32,13 @@ const LOCK_KEY: i64 = 0x4265_7274_6853_6368; // "BerthSch"
 
 /// Runs the migrations on a connection of its own, so that the advisory lock (held by
 /// the session) goes away with it whatever happens.
-pub(crate) async fn run(config: &Config, target: &str, connect_timeout: Duration) -> Result<(), StoreError> {
-    let connecting = tokio::time::timeout(connect_timeout, config.connect(NoTls)).await;
+pub(crate) async fn run(
+    config: &Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    target: &str,
+    connect_timeout: Duration,
+) -> Result<(), StoreError> {
+    let connecting = tokio::time::timeout(connect_timeout, config.connect(tls)).await;
     let (client, connection) = match connecting {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => return Err(StoreError::Unavailable(format!("connecting to {target}: {}", describe_chain(&e)))),

@@ -414,13 +414,14 @@ pub(crate) fn describe_chain(e: &tokio_postgres::Error) -> String {
 /// Creates the pool; connections are made on demand.
 pub(crate) fn build_pool(
     config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     max: usize,
     acquire: Duration,
     create: Duration,
 ) -> Result<Pool, StoreError> {
     let manager = deadpool_postgres::Manager::from_config(
         config,
-        tokio_postgres::NoTls,
+        tls,
         // Fast: a closed connection is noticed without a round trip; one that breaks
         // unnoticed fails its BEGIN, which is retried on a fresh connection.
         deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },

@@ -1,6 +1,7 @@
 //! The `berth` binary: command line, configuration and wiring. No domain logic here.
 
 mod cluster;
+mod https;
 mod jobs;
 
 use std::path::PathBuf;
@@ -122,6 +123,7 @@ fn init_logging(cfg: &Config) {
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let tls = load_tls(&cfg)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
     // A first start generates an RSA-4096 key and hashes the admin password (600,000
@@ -173,6 +175,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         jobs: job_service.clone(),
         policies: stores.policies.clone(),
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
+        https: tls.is_some(),
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
@@ -184,18 +187,28 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // The one line on stdout: scripts and tests read the address from it.
     println!("listening on {addr}");
-    tracing::info!(%addr, data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
+    tracing::info!(%addr, https = tls.is_some(), data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
 
     let janitor = tokio::spawn(janitor(registry, stores.cluster.clone(), redis, cfg.uploads.max_idle_hours));
     let grace = Duration::from_secs(cfg.http.shutdown_grace_secs);
     let job_loop = cfg.jobs.enabled.then(|| tokio::spawn(job_service.clone().run(grace)));
     let app = berth_http::router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let stopping = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
-    });
+    };
+    let watcher = tls.as_ref().map(|cert| cert.clone().spawn_watcher(CERT_POLL));
+    let server = async move {
+        match tls {
+            Some(cert) => {
+                let listener = https::TlsListener::new(listener, cert.server_config())?;
+                axum::serve(listener, app).with_graceful_shutdown(stopping).await
+            }
+            None => axum::serve(listener, app).with_graceful_shutdown(stopping).await,
+        }
+    };
     let mut stop_rx2 = stop_rx.clone();
     tokio::select! {
         r = server => r.context("server failed")?,
@@ -210,7 +223,30 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(l) = job_loop {
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), l).await;
     }
+    if let Some(w) = watcher {
+        w.abort();
+    }
     Ok(())
+}
+
+/// How often the certificate files are checked for a replacement (SIGHUP reloads at once).
+const CERT_POLL: Duration = Duration::from_secs(2);
+
+/// The HTTPS certificate, loaded and checked before anything is opened, so a bad pair is a
+/// start-up error naming its key rather than failed handshakes later.
+fn load_tls(cfg: &Config) -> anyhow::Result<Option<Arc<berth_tls::server::ReloadingCert>>> {
+    use berth_tls::server::{CertError, ReloadingCert};
+    let h = &cfg.http;
+    if h.tls_cert.is_empty() {
+        return Ok(None);
+    }
+    ReloadingCert::load(h.tls_cert.as_ref(), h.tls_key.as_ref()).map(Some).map_err(|e| match e {
+        CertError::Cert(m) => anyhow::anyhow!("http.tls_cert: {m}"),
+        CertError::Key(m) => anyhow::anyhow!("http.tls_key: {m}"),
+        CertError::Mismatch { .. } => {
+            anyhow::anyhow!("http.tls_cert, http.tls_key: {e}; give the key the certificate was issued for")
+        }
+    })
 }
 
 async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn berth_core::blobstore::BlobStore>> {
@@ -414,7 +450,8 @@ fn open_redis(cfg: &Config) -> anyhow::Result<Option<Arc<berth_redis::Redis>>> {
     if cfg.redis.url.is_empty() {
         return Ok(None);
     }
-    let r = berth_redis::Redis::new(&cfg.redis.url, Duration::from_millis(cfg.redis.timeout_ms))
+    let ca = Some(cfg.redis.tls_ca.as_str()).filter(|c| !c.is_empty()).map(std::path::Path::new);
+    let r = berth_redis::Redis::with_tls_ca(&cfg.redis.url, Duration::from_millis(cfg.redis.timeout_ms), ca)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Some(Arc::new(r)))
 }
@@ -430,24 +467,39 @@ fn redis_health(r: Arc<berth_redis::Redis>) -> berth_http::health::Component {
     }
 }
 
-/// A dependency-free HTTP/1.1 probe so check scripts need no curl.
+/// A dependency-free HTTP/1.1 probe so check scripts need no curl. Over https the
+/// certificate is not checked: the probe asks whether this instance serves, usually via
+/// 127.0.0.1, a name the certificate rarely carries, and it sends no secret.
 fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
     use std::io::{Read, Write};
-    let Some(hostport) = url.strip_prefix("http://").map(|r| r.split('/').next().unwrap_or("")) else {
-        eprintln!("berth healthcheck: --url must start with http://");
-        return ExitCode::from(2);
+    let (tls, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(r), _) => (false, r),
+        (_, Some(r)) => (true, r),
+        _ => {
+            eprintln!("berth healthcheck: --url must start with http:// or https://");
+            return ExitCode::from(2);
+        }
     };
+    let hostport = rest.split('/').next().unwrap_or("");
     let result = (|| -> std::io::Result<String> {
         use std::net::ToSocketAddrs;
         let addr =
             hostport.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("address did not resolve"))?;
-        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        let s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
+        let mut s: Box<dyn ReadWrite> = if tls { Box::new(tls_probe_stream(s, hostport)?) } else { Box::new(s) };
         write!(s, "GET /api/v2.0/health HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")?;
+        s.flush()?;
         // The answer is a few hundred bytes; cap it so a wrong port cannot make us read forever.
         let mut buf = Vec::new();
-        s.take(64 * 1024).read_to_end(&mut buf)?;
+        match s.take(64 * 1024).read_to_end(&mut buf) {
+            // Servers may close without TLS's close_notify once the answer is complete.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => {}
+            r => {
+                r?;
+            }
+        }
         Ok(String::from_utf8_lossy(&buf).to_string())
     })();
     match result {
@@ -470,4 +522,19 @@ fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
+
+fn tls_probe_stream(
+    tcp: std::net::TcpStream,
+    hostport: &str,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>> {
+    use berth_tls::client::{Roots, Verify, client_config};
+    let config = client_config(Verify::Nothing, &Roots::System).map_err(std::io::Error::other)?;
+    let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h).trim_matches(['[', ']']);
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(std::io::Error::other)?;
+    let conn = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+    Ok(rustls::StreamOwned::new(conn, tcp))
 }

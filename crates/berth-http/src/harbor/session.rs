@@ -65,7 +65,7 @@ impl SessionKey for Auth {
 /// What the session layer needs, computed once when the router is built.
 pub struct Keys {
     key: [u8; 32],
-    /// Whether cookies get `Secure` (the external URL is https).
+    /// Whether cookies get `Secure` (served over TLS, or the external URL is https).
     secure: bool,
     /// Where logged-out sessions are recorded (the shared database).
     revocations: Option<Arc<dyn ClusterStore>>,
@@ -75,7 +75,7 @@ impl Keys {
     pub fn new(state: &AppState) -> Self {
         Keys {
             key: state.auth.session_key(),
-            secure: state.external_url.starts_with("https://"),
+            secure: state.https || state.external_url.starts_with("https://"),
             revocations: Some(state.cluster.clone()),
         }
     }

@@ -77,12 +77,7 @@ pub async fn systeminfo(State(state): State<AppState>, caller: Caller, headers: 
         "oidc_provider_name": "",
     });
     if caller.0.is_authenticated() {
-        let external = if state.external_url.is_empty() {
-            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-            format!("http://{host}")
-        } else {
-            state.external_url.to_string()
-        };
+        let external = state.origin(&headers);
         let registry = external.split_once("://").map(|(_, r)| r.to_string()).unwrap_or_else(|| external.clone());
         let protected: Value = json!({
             "harbor_version": HARBOR_VERSION,

@@ -111,13 +111,9 @@ fn method_not_allowed(m: &Method) -> ApiError {
     ApiError::unsupported(StatusCode::METHOD_NOT_ALLOWED, format!("method {m} is not supported on this endpoint"))
 }
 
-/// Where clients reach us: the configured external URL, else the request's own host.
+/// Where the token service is: under the URL clients reach us at.
 pub(crate) fn realm_base(state: &AppState, h: &HeaderMap) -> String {
-    if !state.external_url.is_empty() {
-        return state.external_url.to_string();
-    }
-    let host = h.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    state.origin(h)
 }
 
 /// A link to `path` for clients: relative, or under the configured external URL.

@@ -742,3 +742,63 @@ async fn skopeo_delete_by_tag_and_by_digest() {
     ]));
     assert!(!again.status.success(), "deleting a deleted manifest succeeded");
 }
+
+/// skopeo and podman against Berth on HTTPS in Harbor mode with certificate verification
+/// on: the throwaway CA comes only from `--cert-dir`, and without it they refuse the server.
+/// Tokens come from the https realm the challenge names.
+#[tokio::test]
+async fn skopeo_and_podman_over_https_verify_the_certificate() {
+    require!("skopeo", "podman");
+    let h = crate::tls::start_https("harbor");
+    let sb = Sandbox::new();
+    let fx = Fixture::build(&sb.path("layout"));
+    let certs = h.cert_dir();
+    let certs = certs.to_str().unwrap();
+    let creds = format!("admin:{}", support::ADMIN_PASSWORD);
+    let a = &h.server.addr;
+    let dest = format!("docker://{a}/library/app:v1");
+
+    let refused = run_unchecked(sb.skopeo(&["copy", "--dest-creds", &creds, &fx.oci_ref("single"), &dest]));
+    assert!(!refused.status.success(), "an unknown CA must be refused");
+    assert!(text(&refused.stderr).contains("certificate"), "{}", text(&refused.stderr));
+
+    run(sb.skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-cert-dir",
+        certs,
+        "--dest-creds",
+        &creds,
+        &fx.oci_ref("single"),
+        &dest,
+    ]));
+    let raw = run(sb.skopeo(&["inspect", "--raw", "--cert-dir", certs, "--creds", &creds, &dest]));
+    assert_eq!(raw, fx.single.manifest_bytes, "skopeo reads back the manifest byte for byte");
+    run(sb.skopeo(&[
+        "copy",
+        "--src-cert-dir",
+        certs,
+        "--src-creds",
+        &creds,
+        &dest,
+        &format!("oci:{}:back", sb.path("back").display()),
+    ]));
+
+    let src = format!("{a}/library/app:v1");
+    run(sb.podman(&["pull", "--cert-dir", certs, "--creds", &creds, &src]));
+    let inspect: Value = serde_json::from_slice(&run(sb.podman(&["image", "inspect", &src]))).unwrap();
+    assert_eq!(inspect[0]["Digest"], fx.single.manifest.digest.as_str());
+    let dst = format!("{a}/library/copy:v2");
+    run(sb.podman(&["tag", &src, &dst]));
+    run(sb.podman(&["push", "--cert-dir", certs, "--creds", &creds, &dst]));
+    let listed: Value = serde_json::from_slice(&run(sb.skopeo(&[
+        "list-tags",
+        "--cert-dir",
+        certs,
+        "--creds",
+        &creds,
+        &format!("docker://{a}/library/copy"),
+    ])))
+    .unwrap();
+    assert_eq!(listed["Tags"], json!(["v2"]));
+}

@@ -361,15 +361,21 @@ async fn frozen_instance_cannot_corrupt_an_upload_continued_elsewhere() {
 }
 
 /// A private `redis-server` on a fixed port, so it can be stopped and started again.
-struct RedisServer {
+pub(crate) struct RedisServer {
     child: Option<std::process::Child>,
     port: u16,
 }
 
 impl RedisServer {
     fn start(port: u16) -> RedisServer {
+        RedisServer::start_with(port, &[])
+    }
+
+    /// `extra`: more `redis-server` options, e.g. `--tls-port`.
+    pub(crate) fn start_with(port: u16, extra: &[&str]) -> RedisServer {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start redis-server");
@@ -395,7 +401,7 @@ impl Drop for RedisServer {
     }
 }
 
-async fn redis_component(c: &reqwest::Client, s: &Server) -> (u16, String) {
+pub(crate) async fn redis_component(c: &reqwest::Client, s: &Server) -> (u16, String) {
     let r = c.get(s.url("/api/v2.0/health")).send().await.unwrap();
     let status = r.status().as_u16();
     let body: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();

@@ -22,3 +22,4 @@ mod oci_api;
 mod ops;
 mod pgpair;
 mod support;
+mod tls;

@@ -52,7 +52,7 @@ async fn healthcheck_fails_cleanly_when_nothing_listens() {
     let (ok, err) = healthcheck(&format!("http://127.0.0.1:{port}"));
     assert!(!ok);
     assert!(err.contains("Connection refused"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["healthcheck", "--url", "https://x"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth")).args(["healthcheck", "--url", "ftp://x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "a bad --url is a usage error");
 }
 

@@ -198,3 +198,66 @@ fn append(path: &Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
     let _ = Command::new("chown").arg("postgres:postgres").arg(path).status();
 }
+
+/// One PostgreSQL that accepts only TLS connections from 127.0.0.1 (`hostnossl … reject`),
+/// serving the given certificate and key.
+pub struct PgTls {
+    _tmp: tempfile::TempDir,
+    pub node: Node,
+}
+
+impl PgTls {
+    pub fn start(cert_pem: &str, key_pem: &str) -> PgTls {
+        let tmp = tempfile::tempdir().unwrap();
+        let owner = Command::new("chown").arg("postgres:postgres").arg(tmp.path()).status().unwrap();
+        assert!(owner.success());
+        let node = Node { dir: tmp.path().join("db"), port: free_port() };
+        as_postgres("initdb", &["-D", s(&node.dir), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]);
+        let conf = format!(
+            "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nmax_connections = 40\n\
+             ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            node.port,
+            s(tmp.path())
+        );
+        append(&node.dir.join("postgresql.conf"), &conf);
+        let hba = node.dir.join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .unwrap();
+        let _ = Command::new("chown").arg("postgres:postgres").arg(&hba).status();
+        let pg = PgTls { _tmp: tmp, node };
+        pg.write_cert(cert_pem, key_pem);
+        pg.node.start();
+        pg.node.psql("postgres", "CREATE DATABASE berth").expect("create database");
+        pg
+    }
+
+    fn write_cert(&self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        for (name, pem) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let p = self.node.dir.join(name);
+            std::fs::write(&p, pem).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let _ = Command::new("chown").arg("postgres:postgres").arg(&p).status();
+        }
+    }
+
+    /// New certificate files, then a configuration reload (PostgreSQL rereads them).
+    pub fn replace_cert(&self, cert_pem: &str, key_pem: &str) {
+        self.write_cert(cert_pem, key_pem);
+        as_postgres("pg_ctl", &["-D", s(&self.node.dir), "reload"]);
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/berth?<params>`
+    pub fn url(&self, params: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/berth?{params}", self.node.port)
+    }
+}
+
+impl Drop for PgTls {
+    fn drop(&mut self) {
+        self.node.stop_quietly();
+    }
+}

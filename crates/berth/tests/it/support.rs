@@ -15,6 +15,8 @@ pub const ADMIN_PASSWORD: &str = "Harbor12345";
 
 pub struct Server {
     pub addr: String,
+    /// Started with `BERTH_HTTP_TLS_CERT`: `url()` gives https:// URLs.
+    pub https: bool,
     pub data_dir: PathBuf,
     child: Child,
     _tmp: Option<tempfile::TempDir>,
@@ -66,11 +68,12 @@ impl Server {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
-        Server { addr, data_dir: data_dir.to_path_buf(), child, _tmp: None }
+        let https = env.iter().any(|(k, _)| *k == "BERTH_HTTP_TLS_CERT");
+        Server { addr, https, data_dir: data_dir.to_path_buf(), child, _tmp: None }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", if self.https { "https" } else { "http" }, self.addr, path)
     }
 
     pub fn pid(&self) -> i32 {
