@@ -211,8 +211,7 @@ impl Registry {
             return Err(CoreError::DigestMismatch { expected: digest.clone(), actual });
         }
         let info = BlobInfo { digest: digest.clone(), size: upload.offset };
-        self.blobs.commit(repo, id, &upload.parts, digest).await.map_err(io_error)?;
-        self.meta.commit_blob(repo, &info, Some(id)).await?;
+        self.publish(repo, id, &upload.parts, &info, Some(id)).await?;
         if let Err(e) = self.blobs.delete_upload(repo, id).await {
             tracing::warn!(upload = id, error = %e, "could not remove a finished upload's files");
         }
@@ -233,15 +232,36 @@ impl Registry {
             if &actual != digest {
                 return Err(CoreError::DigestMismatch { expected: digest.clone(), actual });
             }
-            self.blobs.commit(repo, &id, &[part.name], digest).await.map_err(io_error)?;
             let info = BlobInfo { digest: digest.clone(), size: part.len };
-            self.meta.commit_blob(repo, &info, None).await?;
+            self.publish(repo, &id, &[part.name], &info, None).await?;
             Ok(info)
         }
         .await;
         if let Err(e) = self.blobs.delete_upload(repo, &id).await {
             tracing::warn!(upload = id, error = %e, "could not remove an upload's files");
         }
+        result
+    }
+
+    /// Writes a verified blob into place and records it, under the digest lock: GC,
+    /// which removes bytes under the same lock, either finished before (the row is gone
+    /// or `deleting` and is resurrected with these bytes) or waits until the row is live.
+    async fn publish(
+        &self,
+        repo: &RepoName,
+        upload_id: &str,
+        parts: &[String],
+        info: &BlobInfo,
+        finished_upload: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let lock = self.meta.lock_digest(&info.digest).await?;
+        let result = async {
+            self.blobs.commit(repo, upload_id, parts, &info.digest).await.map_err(io_error)?;
+            self.meta.commit_blob(repo, info, finished_upload).await?;
+            Ok(())
+        }
+        .await;
+        lock.release().await;
         result
     }
 

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod cluster;
+pub mod gc;
 pub mod identity;
 pub mod jobs;
 pub mod labels;
@@ -106,6 +107,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn commit_blob(&self, repo: &RepoName, blob: &BlobInfo, finished_upload: Option<&str>) -> StoreResult<()>;
     /// Links a blob that is linked to `from` into `to`; `None` if `from` has no such blob.
     async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>>;
+    /// Holds the digest lock (see `gc.rs`) for an upload about to make `digest`'s bytes
+    /// visible: GC cannot remove them between the write and `commit_blob`.
+    async fn lock_digest(&self, digest: &Digest) -> StoreResult<gc::DigestLock>;
     /// Removes a blob's link from a repository; `false` if there was none.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
 

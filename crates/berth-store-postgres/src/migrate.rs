@@ -21,6 +21,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (3, 2, include_str!("../migrations/0003_revoked_sessions.sql")),
     (4, 3, include_str!("../migrations/0004_jobs.sql")),
     (5, 4, include_str!("../migrations/0005_policies.sql")),
+    // Additive: nullable columns and an index.
+    (6, 5, include_str!("../migrations/0006_gc.sql")),
 ];
 
 /// The newest schema version this binary knows.

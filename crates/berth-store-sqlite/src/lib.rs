@@ -9,6 +9,7 @@
 
 mod catalog;
 mod cluster;
+mod gc;
 mod identity;
 mod jobs;
 mod labels;
@@ -48,8 +49,10 @@ pub const LAST_REF_REFRESH_SECS: i64 = 300;
 /// The SQLite metadata store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Writer,
+    writer: Arc<Writer>,
     readers: Arc<Pool>,
+    /// Digest locks (see `gc.rs`).
+    stripes: gc::Stripes,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -85,7 +88,7 @@ impl SqliteStore {
         }
         let writer = Writer::spawn(writer)
             .map_err(|e| StoreError::Backend(format!("{}: starting the writer thread: {e}", path.display())))?;
-        Ok(SqliteStore { path: path.to_owned(), writer, readers: Pool::new(readers) })
+        Ok(SqliteStore { path: path.to_owned(), writer: Arc::new(writer), readers: Pool::new(readers), stripes: gc::Stripes::new() })
     }
 
     pub fn path(&self) -> &Path {
@@ -317,6 +320,8 @@ impl MetaStore for SqliteStore {
                     "INSERT INTO blobs (digest, size, state, last_ref_at, created_at) VALUES (?1, ?2, 'live', ?3, ?3)
                      ON CONFLICT (digest) DO UPDATE SET
                          state = 'live',
+                         gc_run = NULL,
+                         gc_claimed_at = NULL,
                          size = excluded.size,
                          last_ref_at = max(coalesce(blobs.last_ref_at, 0), excluded.last_ref_at)",
                 )?
@@ -347,6 +352,10 @@ impl MetaStore for SqliteStore {
             })
             .await?;
         Ok(size.map(|size| BlobInfo { digest: digest.clone(), size }))
+    }
+
+    async fn lock_digest(&self, digest: &Digest) -> StoreResult<berth_core::store::gc::DigestLock> {
+        gc::lock_digest(self, digest).await
     }
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (7, 6, include_str!("../migrations/0007_revoked_sessions.sql")),
     (8, 7, include_str!("../migrations/0008_jobs.sql")),
     (9, 8, include_str!("../migrations/0009_policies.sql")),
+    (10, 9, include_str!("../migrations/0010_gc.sql")),
 ];
 
 /// The newest schema version this binary knows.

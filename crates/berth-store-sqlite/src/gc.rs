@@ -1,0 +1,287 @@
+//! [`GcStore`] on SQLite. The single writer orders every claim, reference and upload
+//! commit totally, so the claim's predicate and its reference check are one atomic step.
+//! The digest lock is in-process (Berth on SQLite is one process: the database is
+//! opened by one instance): striped mutexes, taken in stripe order.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use berth_core::Digest;
+use berth_core::store::gc::{
+    DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest, lock_key,
+};
+use berth_core::store::{StoreError, StoreResult};
+use rusqlite::{Connection, params};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::{Fail, SqliteStore, backend, now, parse_digest, sql_limit, to_u64};
+
+const STRIPES: usize = 4096;
+
+/// The in-process digest locks.
+pub(crate) struct Stripes(Box<[Arc<Mutex<()>>]>);
+
+impl Stripes {
+    pub(crate) fn new() -> Stripes {
+        Stripes((0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect())
+    }
+
+    /// Locks the stripes of `digests` in stripe order, so that two batches never wait
+    /// for each other in a cycle.
+    async fn lock(&self, digests: &[Digest]) -> Vec<OwnedMutexGuard<()>> {
+        let stripes: BTreeSet<usize> = digests.iter().map(|d| lock_key(d) as usize % STRIPES).collect();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for s in stripes {
+            guards.push(Arc::clone(&self.0[s]).lock_owned().await);
+        }
+        guards
+    }
+}
+
+struct Held(#[allow(dead_code)] Vec<OwnedMutexGuard<()>>);
+
+#[async_trait]
+impl HeldLock for Held {
+    async fn release(self: Box<Self>) {}
+}
+
+pub(crate) async fn lock_digest(store: &SqliteStore, digest: &Digest) -> StoreResult<DigestLock> {
+    let guards = store.stripes.lock(std::slice::from_ref(digest)).await;
+    Ok(DigestLock::new(Box::new(Held(guards))))
+}
+
+fn blob_rows(rows: Vec<(String, i64)>) -> Result<Vec<GcBlob>, Fail> {
+    rows.into_iter().map(|(d, size)| Ok(GcBlob { digest: parse_digest(&d)?, size: to_u64(size, "blob size")? })).collect()
+}
+
+/// `?N` placeholders for a list, numbered from `first`.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(",")
+}
+
+/// The rule for an untagged manifest, on `m`: no tag, no index of its repository lists
+/// it, no subject present in its repository (an accessory goes with its subject).
+const UNTAGGED: &str = "NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
+    AND NOT EXISTS (SELECT 1 FROM manifest_children mc JOIN manifests p ON p.id = mc.manifest_id
+                     WHERE mc.child_digest = m.digest AND p.repository_id = m.repository_id)
+    AND NOT (m.subject_digest IS NOT NULL AND EXISTS (
+             SELECT 1 FROM manifests s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))";
+
+fn untagged_rows(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<UntaggedManifest>, Fail> {
+    let rows = c
+        .prepare(sql)?
+        .query_map(p, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(id, repo, digest)| {
+            Ok(UntaggedManifest {
+                id,
+                repo: repo.parse().map_err(|e| backend(format!("stored repository {repo:?} is invalid: {e}")))?,
+                digest: parse_digest(&digest)?,
+            })
+        })
+        .collect()
+}
+
+struct Batch {
+    store: Arc<crate::writer::Writer>,
+    run: String,
+    blobs: Vec<GcBlob>,
+    _guards: Vec<OwnedMutexGuard<()>>,
+}
+
+#[async_trait]
+impl DeleteBatch for Batch {
+    fn blobs(&self) -> &[GcBlob] {
+        &self.blobs
+    }
+
+    async fn finish(self: Box<Self>, done: &[Digest]) -> StoreResult<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let done: Vec<String> = done.iter().map(Digest::to_string).collect();
+        let run = self.run.clone();
+        self.store
+            .write(move |c| {
+                let list = placeholders(2, done.len());
+                let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
+                p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));
+                c.prepare(&format!(
+                    "DELETE FROM blobs WHERE state = 'deleting' AND gc_run = ?1 AND digest IN ({list})"
+                ))?
+                .execute(&p[..])?;
+                c.prepare(&format!(
+                    "DELETE FROM repository_blobs WHERE digest IN ({list})
+                       AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)"
+                ))?
+                .execute(&p[..])?;
+                Ok(())
+            })
+            .await
+        // The locks go with `self` only now, after the commit.
+    }
+}
+
+#[async_trait]
+impl GcStore for SqliteStore {
+    async fn untagged_manifests(
+        &self,
+        window_secs: i64,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<UntaggedManifest>> {
+        self.readers
+            .run(move |c| {
+                untagged_rows(
+                    c,
+                    &format!(
+                        "SELECT m.id, r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                          WHERE m.id > ?1 AND m.created_at < ?2 AND {UNTAGGED} ORDER BY m.id LIMIT ?3"
+                    ),
+                    params![after, now() - window_secs, sql_limit(limit)],
+                )
+            })
+            .await
+    }
+
+    async fn delete_untagged(&self, ids: &[i64]) -> StoreResult<Vec<UntaggedManifest>> {
+        let ids = ids.to_vec();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer
+            .write(move |c| {
+                let p: Vec<&dyn rusqlite::ToSql> = ids.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
+                let list = placeholders(1, ids.len());
+                let gone = untagged_rows(
+                    c,
+                    &format!(
+                        "SELECT m.id, r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                          WHERE m.id IN ({list}) AND {UNTAGGED} ORDER BY m.id"
+                    ),
+                    &p,
+                )?;
+                for m in &gone {
+                    c.prepare_cached("DELETE FROM manifests WHERE id = ?1")?.execute([m.id])?;
+                }
+                Ok(gone)
+            })
+            .await
+    }
+
+    async fn gc_candidates(&self, window_secs: i64, after: Option<&Digest>, limit: usize) -> StoreResult<Vec<GcBlob>> {
+        let after = after.map(Digest::to_string).unwrap_or_default();
+        self.readers
+            .run(move |c| {
+                let rows = c
+                    .prepare_cached(
+                        "SELECT b.digest, b.size FROM blobs b
+                          WHERE b.digest > ?1 AND b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) < ?2
+                            AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
+                          ORDER BY b.digest LIMIT ?3",
+                    )?
+                    .query_map(params![after, now() - window_secs, sql_limit(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                blob_rows(rows)
+            })
+            .await
+    }
+
+    async fn claim_blobs(&self, run: &str, window_secs: i64, limit: usize) -> StoreResult<Vec<GcBlob>> {
+        let run = run.to_owned();
+        self.writer
+            .write(move |c| {
+                let now = now();
+                let rows = c
+                    .prepare_cached(
+                        "UPDATE blobs SET state = 'deleting', gc_run = ?1, gc_claimed_at = ?2
+                          WHERE digest IN (
+                                SELECT b.digest FROM blobs b
+                                 WHERE b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) < ?3
+                                   AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
+                                 LIMIT ?4)
+                         RETURNING digest, size",
+                    )?
+                    .query_map(params![run, now, now - window_secs, sql_limit(limit)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                blob_rows(rows)
+            })
+            .await
+    }
+
+    async fn adopt_stragglers(&self, run: &str, limit: usize) -> StoreResult<Vec<GcBlob>> {
+        let run = run.to_owned();
+        self.writer
+            .write(move |c| {
+                let rows = c
+                    .prepare_cached(
+                        "UPDATE blobs SET gc_run = ?1
+                          WHERE digest IN (SELECT digest FROM blobs
+                                            WHERE state = 'deleting' AND (gc_run IS NULL OR gc_run <> ?1) LIMIT ?2)
+                         RETURNING digest, size",
+                    )?
+                    .query_map(params![run, sql_limit(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                blob_rows(rows)
+            })
+            .await
+    }
+
+    async fn begin_delete(&self, run: &str, digests: &[Digest]) -> Result<Box<dyn DeleteBatch>, GcStoreError> {
+        let guards = self.stripes.lock(digests).await;
+        let list: Vec<String> = digests.iter().map(Digest::to_string).collect();
+        let r = run.to_owned();
+        // On the writer, so that it sees every commit made before the locks were taken.
+        let (blobs, referenced) = self
+            .writer
+            .write(move |c| {
+                if list.is_empty() {
+                    return Ok((Vec::new(), None));
+                }
+                let ph = placeholders(2, list.len());
+                let mut p: Vec<&dyn rusqlite::ToSql> = vec![&r];
+                p.extend(list.iter().map(|d| d as &dyn rusqlite::ToSql));
+                let rows = c
+                    .prepare(&format!(
+                        "SELECT digest, size FROM blobs WHERE state = 'deleting' AND gc_run = ?1 AND digest IN ({ph})
+                          ORDER BY digest"
+                    ))?
+                    .query_map(&p[..], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let referenced: Option<String> = c
+                    .prepare(&format!(
+                        "SELECT b.digest FROM blobs b JOIN manifest_blobs mb ON mb.digest = b.digest
+                          WHERE b.state = 'deleting' AND b.gc_run = ?1 AND b.digest IN ({ph}) LIMIT 1"
+                    ))?
+                    .query_map(&p[..], |r| r.get(0))?
+                    .next()
+                    .transpose()?;
+                Ok((blob_rows(rows)?, referenced))
+            })
+            .await?;
+        if let Some(d) = referenced {
+            let d = d.parse().map_err(|e| StoreError::Backend(format!("stored digest {d:?} is invalid: {e}")))?;
+            return Err(GcStoreError::Referenced(d));
+        }
+        Ok(Box::new(Batch { store: Arc::clone(&self.writer), run: run.to_owned(), blobs, _guards: guards }))
+    }
+
+    async fn sweep_links(&self, limit: usize) -> StoreResult<u64> {
+        self.writer
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "DELETE FROM repository_blobs WHERE rowid IN (
+                             SELECT rb.rowid FROM repository_blobs rb
+                              WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = rb.digest) LIMIT ?1)",
+                    )?
+                    .execute([sql_limit(limit)])?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
