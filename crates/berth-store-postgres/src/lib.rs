@@ -9,6 +9,7 @@
 
 mod catalog;
 mod cluster;
+mod gc;
 mod identity;
 mod jobs;
 mod labels;
@@ -34,7 +35,7 @@ use tokio_postgres::types::ToSql;
 
 pub use migrate::SCHEMA_VERSION;
 
-pub(crate) use pool::{Conn, DbErr, Fail, Job, Tx, backend, col};
+pub(crate) use pool::{Conn, DbErr, Fail, Job, Tx, backend, col, to_store};
 
 /// How old `blobs.last_ref_at` may get before a read refreshes it (as in SQLite): a
 /// refresh on every read would turn each blob HEAD into a write.
@@ -343,6 +344,26 @@ async fn linked_blob(c: Conn<'_>, repo: &str, digest: &str) -> Result<Option<(u6
     row.map(|r| Ok((to_u64(col(&r, 0)?, "blob size")?, col(&r, 1)?))).transpose()
 }
 
+/// [`linked_blob`] in a write: the live row is held until the commit, so a GC claim
+/// cannot take it meanwhile (it skips held rows), and a row claimed before is seen
+/// `deleting` and absent. `update` for a caller that will touch the row (a share lock
+/// upgraded by two callers at once deadlocks).
+async fn linked_blob_held(
+    c: Conn<'_>,
+    repo: &str,
+    digest: &str,
+    update: bool,
+) -> Result<Option<(u64, Option<i64>)>, DbErr> {
+    const SELECT: &str = "SELECT b.size, b.last_ref_at
+               FROM repositories r
+               JOIN repository_blobs rb ON rb.repository_id = r.id
+               JOIN blobs b ON b.digest = rb.digest
+              WHERE r.name = $1 AND rb.digest = $2 AND b.state = 'live'";
+    let sql = format!("{SELECT} {}", if update { "FOR NO KEY UPDATE OF b" } else { "FOR SHARE OF b" });
+    let row = c.opt(&sql, &[&repo, &digest]).await?;
+    row.map(|r| Ok((to_u64(col(&r, 0)?, "blob size")?, col(&r, 1)?))).transpose()
+}
+
 async fn link_blob(c: Conn<'_>, repo_id: i64, digest: &str, now: i64) -> Result<(), DbErr> {
     c.exec(
         "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
@@ -457,11 +478,17 @@ async fn store_manifest(
         )
         .await?;
     }
-    // In digest order, so that two pushes sharing blobs lock them in the same order.
+    // Only rows older than the refresh interval: the rows are held `FOR SHARE`, and
+    // upgrading a share lock deadlocks with a concurrent push doing the same (detected
+    // and retried, but rare this way). In digest order, like the locks.
     let mut sorted = blobs.to_vec();
     sorted.sort_unstable();
     for b in &sorted {
-        touch_blob(c, b, now).await?;
+        c.exec(
+            "UPDATE blobs SET last_ref_at = $2 WHERE digest = $1 AND (last_ref_at IS NULL OR last_ref_at < $3)",
+            &[b, &now, &(now - LAST_REF_REFRESH_SECS)],
+        )
+        .await?;
     }
     if let Some(tag) = &m.tag {
         c.exec(
@@ -499,7 +526,7 @@ impl MetaStore for PgStore {
         let size = self
             .db(Tx::Idempotent, &args, |c, (r, d, now)| {
                 Box::pin(async move {
-                    let Some((size, _)) = linked_blob(c, r, d).await? else {
+                    let Some((size, _)) = linked_blob_held(c, r, d, true).await? else {
                         return Ok(None);
                     };
                     touch_blob(c, d, *now).await?;
@@ -525,6 +552,8 @@ impl MetaStore for PgStore {
                     "INSERT INTO blobs (digest, size, state, last_ref_at, created_at) VALUES ($1, $2, 'live', $3, $3)
                      ON CONFLICT (digest) DO UPDATE SET
                          state = 'live',
+                         gc_run = NULL,
+                         gc_claimed_at = NULL,
                          size = excluded.size,
                          last_ref_at = greatest(coalesce(blobs.last_ref_at, 0), excluded.last_ref_at)",
                     &[d, size, &now],
@@ -547,7 +576,7 @@ impl MetaStore for PgStore {
             .db(Tx::Idempotent, &args, |c, (f, t, d)| {
                 Box::pin(async move {
                     let now = now();
-                    let Some((size, _)) = linked_blob(c, f, d).await? else {
+                    let Some((size, _)) = linked_blob_held(c, f, d, true).await? else {
                         return Ok(None);
                     };
                     let id = ensure_repo(c, t, now).await?;
@@ -558,6 +587,10 @@ impl MetaStore for PgStore {
             })
             .await?;
         Ok(size.map(|size| BlobInfo { digest: digest.clone(), size }))
+    }
+
+    async fn lock_digest(&self, digest: &Digest) -> StoreResult<berth_core::store::gc::DigestLock> {
+        gc::lock_digest(self, digest).await
     }
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
@@ -585,12 +618,16 @@ impl MetaStore for PgStore {
                 let repo = m.repo.as_str();
                 let existing_repo = repo_id(c, repo).await?;
                 let blobs = distinct_digests(&m.blobs);
-                let mut missing = Vec::new();
-                for b in &blobs {
-                    if existing_repo.is_none() || linked_blob(c, repo, b).await?.is_none() {
-                        missing.push(b.clone());
+                // Held in digest order, so that two pushes sharing blobs take them alike.
+                let mut sorted = blobs.clone();
+                sorted.sort_unstable();
+                let mut absent = std::collections::HashSet::new();
+                for b in &sorted {
+                    if existing_repo.is_none() || linked_blob_held(c, repo, b, false).await?.is_none() {
+                        absent.insert(b.clone());
                     }
                 }
+                let mut missing: Vec<String> = blobs.iter().filter(|b| absent.contains(*b)).cloned().collect();
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingBlobs(to_digests(missing)?));
                 }

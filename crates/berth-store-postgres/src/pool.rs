@@ -96,6 +96,15 @@ pub(crate) fn backend(msg: impl Into<String>) -> DbErr {
 pub(crate) struct Conn<'a>(&'a ClientWrapper);
 
 impl<'a> Conn<'a> {
+    /// A connection held outside [`PgStore::run`] (a lock or transaction that spans I/O).
+    pub(crate) fn of(obj: &'a Object) -> Conn<'a> {
+        Conn(obj)
+    }
+
+    pub(crate) async fn batch(self, sql: &str) -> Result<(), DbErr> {
+        Ok(self.0.batch_execute(sql).await?)
+    }
+
     async fn statement(self, sql: &str) -> Result<tokio_postgres::Statement, DbErr> {
         Ok(self.0.prepare_cached(sql).await?)
     }

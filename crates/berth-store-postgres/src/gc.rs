@@ -1,0 +1,341 @@
+//! [`GcStore`] on PostgreSQL.
+//!
+//! - The claim is one `UPDATE` whose candidates are taken `FOR UPDATE SKIP LOCKED` (a
+//!   manifest PUT holding a row `FOR SHARE` is skipped, not waited for) and whose
+//!   predicate sits on the row; a second statement, with a fresh snapshot once the rows
+//!   are held, puts back any row a manifest committed a reference to meanwhile.
+//! - The digest lock is a transaction-free advisory lock (class [`LOCK_CLASS`], key
+//!   [`lock_key`]) on a connection held for the lock's life: uploads take it around the
+//!   rename and `commit_blob`; phase B takes the transaction-scoped form of the same
+//!   locks, in key order, and holds its transaction across the byte removal.
+
+use async_trait::async_trait;
+use berth_core::Digest;
+use berth_core::store::gc::{
+    DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest, lock_key,
+};
+use berth_core::store::{StoreError, StoreResult};
+use deadpool_postgres::Object;
+use tokio_postgres::Row;
+
+use crate::{Conn, DbErr, PgStore, Tx, col, now, parse_digest, to_store, to_u64};
+
+/// The first half of every digest lock's key ("gc"), apart from other advisory locks.
+const LOCK_CLASS: i32 = 0x6763;
+
+fn key(d: &Digest) -> i32 {
+    lock_key(d) as i32
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn blob_rows(rows: &[Row]) -> Result<Vec<GcBlob>, DbErr> {
+    rows.iter()
+        .map(|r| Ok(GcBlob { digest: parse_digest(&col::<String>(r, 0)?)?, size: to_u64(col(r, 1)?, "blob size")? }))
+        .collect()
+}
+
+fn untagged_rows(rows: &[Row]) -> Result<Vec<UntaggedManifest>, DbErr> {
+    rows.iter()
+        .map(|r| {
+            let repo: String = col(r, 1)?;
+            Ok(UntaggedManifest {
+                id: col(r, 0)?,
+                repo: repo.parse().map_err(|e| crate::backend(format!("stored repository {repo:?} is invalid: {e}")))?,
+                digest: parse_digest(&col::<String>(r, 2)?)?,
+            })
+        })
+        .collect()
+}
+
+/// As in SQLite: no tag, no index of its repository lists it, no subject present in its
+/// repository.
+const UNTAGGED: &str = "NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
+    AND NOT EXISTS (SELECT 1 FROM manifest_children mc JOIN manifests p ON p.id = mc.manifest_id
+                     WHERE mc.child_digest = m.digest AND p.repository_id = m.repository_id)
+    AND NOT (m.subject_digest IS NOT NULL AND EXISTS (
+             SELECT 1 FROM manifests s WHERE s.repository_id = m.repository_id AND s.digest = m.subject_digest))";
+
+/// An advisory lock on a connection of its own; the connection goes back to the pool
+/// only once the lock is released, and is closed (which releases it) otherwise.
+struct Held {
+    obj: Option<Object>,
+    key: i32,
+}
+
+#[async_trait]
+impl HeldLock for Held {
+    async fn release(mut self: Box<Self>) {
+        if let Some(obj) = self.obj.take() {
+            let ok = Conn::of(&obj).exec("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &self.key]).await.is_ok();
+            if !ok {
+                drop(Object::take(obj));
+            }
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(obj) = self.obj.take() {
+            drop(Object::take(obj));
+        }
+    }
+}
+
+pub(crate) async fn lock_digest(store: &PgStore, digest: &Digest) -> StoreResult<DigestLock> {
+    let obj = store.acquire().await.map_err(to_store)?;
+    let k = key(digest);
+    if let Err(e) = Conn::of(&obj).exec("SELECT pg_advisory_lock($1, $2)", &[&LOCK_CLASS, &k]).await {
+        drop(Object::take(obj));
+        return Err(to_store(e));
+    }
+    Ok(DigestLock::new(Box::new(Held { obj: Some(obj), key: k })))
+}
+
+/// Phase B's open transaction, holding the digest locks and the rows.
+struct Batch {
+    obj: Option<Object>,
+    run: String,
+    blobs: Vec<GcBlob>,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(obj) = self.obj.take() {
+            // Closing the connection rolls the transaction back and frees the locks.
+            drop(Object::take(obj));
+        }
+    }
+}
+
+#[async_trait]
+impl DeleteBatch for Batch {
+    fn blobs(&self) -> &[GcBlob] {
+        &self.blobs
+    }
+
+    async fn finish(mut self: Box<Self>, done: &[Digest]) -> StoreResult<()> {
+        let obj = self.obj.take().ok_or_else(|| StoreError::Backend("phase B batch finished twice".into()))?;
+        let done: Vec<String> = done.iter().map(Digest::to_string).collect();
+        let result = async {
+            let c = Conn::of(&obj);
+            c.exec(
+                "DELETE FROM blobs WHERE digest = ANY($1) AND state = 'deleting' AND gc_run = $2",
+                &[&done, &self.run],
+            )
+            .await?;
+            c.exec(
+                "DELETE FROM repository_blobs rb WHERE rb.digest = ANY($1)
+                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = rb.digest)",
+                &[&done],
+            )
+            .await?;
+            c.batch("COMMIT").await
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                drop(Object::take(obj));
+                Err(to_store(e))
+            }
+        }
+    }
+}
+
+impl PgStore {
+    async fn open_batch(&self, obj: &Object, run: &str, digests: &[Digest]) -> Result<Batch0, DbErr> {
+        let c = Conn::of(obj);
+        c.batch("BEGIN").await?;
+        let mut keys: Vec<i32> = digests.iter().map(key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // In key order (the ordered subquery feeds the aggregate in order), so that two
+        // batches never wait for each other in a cycle.
+        c.exec(
+            "SELECT count(pg_advisory_xact_lock($1, k)) FROM (SELECT unnest($2::int4[]) AS k ORDER BY 1) s",
+            &[&LOCK_CLASS, &keys],
+        )
+        .await?;
+        let list: Vec<String> = digests.iter().map(Digest::to_string).collect();
+        let rows = c
+            .rows(
+                "SELECT digest, size FROM blobs WHERE digest = ANY($1) AND state = 'deleting' AND gc_run = $2
+                  ORDER BY digest FOR UPDATE",
+                &[&list, &run],
+            )
+            .await?;
+        let blobs = blob_rows(&rows)?;
+        let held: Vec<String> = blobs.iter().map(|b| b.digest.to_string()).collect();
+        let referenced = c.opt("SELECT digest FROM manifest_blobs WHERE digest = ANY($1) LIMIT 1", &[&held]).await?;
+        let referenced = referenced.map(|r| col::<String>(&r, 0)).transpose()?;
+        Ok(Batch0 { blobs, referenced })
+    }
+}
+
+struct Batch0 {
+    blobs: Vec<GcBlob>,
+    referenced: Option<String>,
+}
+
+#[async_trait]
+impl GcStore for PgStore {
+    async fn untagged_manifests(
+        &self,
+        window_secs: i64,
+        after: i64,
+        n: usize,
+    ) -> StoreResult<Vec<UntaggedManifest>> {
+        let args = (after, now() - window_secs, limit(n));
+        self.db(Tx::Read, &args, |c, (after, before, n)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT m.id, r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                      WHERE m.id > $1 AND m.created_at < $2 AND {UNTAGGED} ORDER BY m.id LIMIT $3"
+                );
+                Ok(untagged_rows(&c.rows(&sql, &[after, before, n]).await?)?)
+            })
+        })
+        .await
+    }
+
+    async fn delete_untagged(&self, ids: &[i64]) -> StoreResult<Vec<UntaggedManifest>> {
+        let ids = ids.to_vec();
+        self.db(Tx::Idempotent, &ids, |c, ids| {
+            Box::pin(async move {
+                // Locked first; the DELETE's own snapshot then sees any tag or index
+                // that committed before the locks were granted.
+                c.exec("SELECT id FROM manifests WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[ids]).await?;
+                let sql = format!(
+                    "DELETE FROM manifests m USING repositories r
+                      WHERE r.id = m.repository_id AND m.id = ANY($1) AND {UNTAGGED}
+                  RETURNING m.id, r.name, m.digest"
+                );
+                let mut gone = untagged_rows(&c.rows(&sql, &[ids]).await?)?;
+                gone.sort_by_key(|m| m.id);
+                Ok(gone)
+            })
+        })
+        .await
+    }
+
+    async fn gc_candidates(&self, window_secs: i64, after: Option<&Digest>, n: usize) -> StoreResult<Vec<GcBlob>> {
+        let args = (after.map(Digest::to_string).unwrap_or_default(), now() - window_secs, limit(n));
+        self.db(Tx::Read, &args, |c, (after, before, n)| {
+            Box::pin(async move {
+                let rows = c
+                    .rows(
+                        "SELECT b.digest, b.size FROM blobs b
+                          WHERE b.digest > $1 AND b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) < $2
+                            AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
+                          ORDER BY b.digest LIMIT $3",
+                        &[after, before, n],
+                    )
+                    .await?;
+                Ok(blob_rows(&rows)?)
+            })
+        })
+        .await
+    }
+
+    async fn claim_blobs(&self, run: &str, window_secs: i64, n: usize) -> StoreResult<Vec<GcBlob>> {
+        let now = now();
+        let args = (run, now, now - window_secs, limit(n));
+        self.db(Tx::Write, &args, |c, (run, now, before, n)| {
+            Box::pin(async move {
+                let rows = c
+                    .rows(
+                        "WITH cand AS (
+                             SELECT b.digest FROM blobs b
+                              WHERE b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) < $3
+                                AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
+                              LIMIT $4 FOR UPDATE SKIP LOCKED)
+                         UPDATE blobs b SET state = 'deleting', gc_run = $1, gc_claimed_at = $2
+                           FROM cand
+                          WHERE b.digest = cand.digest AND b.state = 'live'
+                            AND coalesce(b.last_ref_at, b.created_at) < $3
+                         RETURNING b.digest, b.size",
+                        &[run, now, before, n],
+                    )
+                    .await?;
+                let mut claimed = blob_rows(&rows)?;
+                if claimed.is_empty() {
+                    return Ok(claimed);
+                }
+                // A new snapshot: a manifest that committed a reference after the
+                // candidates were read but before the rows were held is seen here.
+                let list: Vec<String> = claimed.iter().map(|b| b.digest.to_string()).collect();
+                let back = c
+                    .rows(
+                        "UPDATE blobs b SET state = 'live', gc_run = NULL, gc_claimed_at = NULL
+                          WHERE b.digest = ANY($1) AND b.gc_run = $2
+                            AND EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
+                         RETURNING b.digest",
+                        &[&list, run],
+                    )
+                    .await?;
+                let back: Vec<String> = back.iter().map(|r| col(r, 0)).collect::<Result<_, _>>()?;
+                claimed.retain(|b| !back.contains(&b.digest.to_string()));
+                claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
+                Ok(claimed)
+            })
+        })
+        .await
+    }
+
+    async fn adopt_stragglers(&self, run: &str, n: usize) -> StoreResult<Vec<GcBlob>> {
+        let args = (run, limit(n));
+        self.db(Tx::Idempotent, &args, |c, (run, n)| {
+            Box::pin(async move {
+                let rows = c
+                    .rows(
+                        "UPDATE blobs SET gc_run = $1
+                          WHERE digest IN (SELECT digest FROM blobs
+                                            WHERE state = 'deleting' AND gc_run IS DISTINCT FROM $1
+                                            LIMIT $2 FOR UPDATE SKIP LOCKED)
+                         RETURNING digest, size",
+                        &[run, n],
+                    )
+                    .await?;
+                Ok(blob_rows(&rows)?)
+            })
+        })
+        .await
+    }
+
+    async fn begin_delete(&self, run: &str, digests: &[Digest]) -> Result<Box<dyn DeleteBatch>, GcStoreError> {
+        let obj = self.acquire().await.map_err(to_store)?;
+        match self.open_batch(&obj, run, digests).await {
+            Ok(Batch0 { referenced: Some(d), .. }) => {
+                drop(Object::take(obj));
+                let d = d.parse().map_err(|e| StoreError::Backend(format!("stored digest {d:?} is invalid: {e}")))?;
+                Err(GcStoreError::Referenced(d))
+            }
+            Ok(Batch0 { blobs, referenced: None }) => {
+                Ok(Box::new(Batch { obj: Some(obj), run: run.to_owned(), blobs }))
+            }
+            Err(e) => {
+                drop(Object::take(obj));
+                Err(to_store(e).into())
+            }
+        }
+    }
+
+    async fn sweep_links(&self, n: usize) -> StoreResult<u64> {
+        self.db(Tx::Idempotent, &limit(n), |c, n| {
+            Box::pin(async move {
+                Ok(c.exec(
+                    "DELETE FROM repository_blobs WHERE ctid IN (
+                         SELECT rb.ctid FROM repository_blobs rb
+                          WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = rb.digest) LIMIT $1)",
+                    &[n],
+                )
+                .await?)
+            })
+        })
+        .await
+    }
+}
