@@ -194,7 +194,7 @@ impl GcStore for PgStore {
             Box::pin(async move {
                 let sql = format!(
                     "SELECT m.id, r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
-                      WHERE m.id > $1 AND m.created_at < $2 AND {UNTAGGED} ORDER BY m.id LIMIT $3"
+                      WHERE m.id > $1 AND m.created_at <= $2 AND {UNTAGGED} ORDER BY m.id LIMIT $3"
                 );
                 Ok(untagged_rows(&c.rows(&sql, &[after, before, n]).await?)?)
             })
@@ -229,7 +229,7 @@ impl GcStore for PgStore {
                 let rows = c
                     .rows(
                         "SELECT b.digest, b.size FROM blobs b
-                          WHERE b.digest > $1 AND b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) < $2
+                          WHERE b.digest > $1 AND b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) <= $2
                             AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
                           ORDER BY b.digest LIMIT $3",
                         &[after, before, n],
@@ -250,13 +250,13 @@ impl GcStore for PgStore {
                     .rows(
                         "WITH cand AS (
                              SELECT b.digest FROM blobs b
-                              WHERE b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) < $3
+                              WHERE b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) <= $3
                                 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
                               LIMIT $4 FOR UPDATE SKIP LOCKED)
                          UPDATE blobs b SET state = 'deleting', gc_run = $1, gc_claimed_at = $2
                            FROM cand
                           WHERE b.digest = cand.digest AND b.state = 'live'
-                            AND coalesce(b.last_ref_at, b.created_at) < $3
+                            AND coalesce(b.last_ref_at, b.created_at) <= $3
                          RETURNING b.digest, b.size",
                         &[run, now, before, n],
                     )

@@ -138,3 +138,9 @@ async fn cluster_conformance() {
     berth_store_tests::cluster_conformance(Arc::clone(&store) as _).await;
     berth_store_tests::cluster_conformance(store as _).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    berth_store_tests::gc_conformance(Arc::new(db.store().await)).await;
+}

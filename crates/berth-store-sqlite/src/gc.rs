@@ -138,7 +138,7 @@ impl GcStore for SqliteStore {
                     c,
                     &format!(
                         "SELECT m.id, r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
-                          WHERE m.id > ?1 AND m.created_at < ?2 AND {UNTAGGED} ORDER BY m.id LIMIT ?3"
+                          WHERE m.id > ?1 AND m.created_at <= ?2 AND {UNTAGGED} ORDER BY m.id LIMIT ?3"
                     ),
                     params![after, now() - window_secs, sql_limit(limit)],
                 )
@@ -178,7 +178,7 @@ impl GcStore for SqliteStore {
                 let rows = c
                     .prepare_cached(
                         "SELECT b.digest, b.size FROM blobs b
-                          WHERE b.digest > ?1 AND b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) < ?2
+                          WHERE b.digest > ?1 AND b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) <= ?2
                             AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
                           ORDER BY b.digest LIMIT ?3",
                     )?
@@ -199,7 +199,7 @@ impl GcStore for SqliteStore {
                         "UPDATE blobs SET state = 'deleting', gc_run = ?1, gc_claimed_at = ?2
                           WHERE digest IN (
                                 SELECT b.digest FROM blobs b
-                                 WHERE b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) < ?3
+                                 WHERE b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) <= ?3
                                    AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
                                  LIMIT ?4)
                          RETURNING digest, size",

@@ -344,3 +344,10 @@ async fn policies_conformance() {
     berth_store_tests::policies_conformance(store.clone(), store.clone()).await;
     berth_store_tests::policies_conformance(store.clone(), store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
+    berth_store_tests::gc_conformance(store).await;
+}

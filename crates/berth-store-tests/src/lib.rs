@@ -16,6 +16,7 @@
 
 mod catalog;
 mod cluster;
+mod gc;
 mod identity;
 mod jobs;
 mod labels;
@@ -30,6 +31,7 @@ use bytes::Bytes;
 
 pub use catalog::catalog_conformance;
 pub use cluster::cluster_conformance;
+pub use gc::gc_conformance;
 pub use identity::identity_conformance;
 pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
