@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "BERTH_";
 
 /// Top-level tables; `BERTH_<TABLE>_<KEY>` maps to `<table>.<key>`.
-const SECTIONS: [&str; 9] = ["http", "database", "redis", "storage", "uploads", "jobs", "log", "auth", "admin"];
+const SECTIONS: [&str; 10] = ["http", "database", "redis", "storage", "uploads", "jobs", "gc", "log", "auth", "admin"];
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +30,7 @@ pub struct Config {
     pub storage: Storage,
     pub uploads: Uploads,
     pub jobs: Jobs,
+    pub gc: Gc,
     pub log: Log,
     pub auth: Auth,
     pub admin: Admin,
@@ -125,6 +126,22 @@ impl fmt::Debug for Storage {
             .field("timeout_secs", &self.timeout_secs)
             .field("redirect", &self.redirect)
             .finish()
+    }
+}
+
+/// Online garbage collection.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gc {
+    /// Blobs and untagged manifests younger than this are never collected (Harbor's
+    /// `GC_TIME_WINDOW_HOURS`): a push in flight has this long between uploading a layer
+    /// and its manifest. 0 collects everything unreferenced at once.
+    pub time_window_hours: u64,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc { time_window_hours: 2 }
     }
 }
 
@@ -253,6 +270,7 @@ impl Default for Config {
             storage: Storage::default(),
             uploads: Uploads::default(),
             jobs: Jobs::default(),
+            gc: Gc::default(),
             log: Log::default(),
             auth: Auth::default(),
             admin: Admin::default(),
@@ -545,6 +563,12 @@ impl Config {
         }
         if !(1..=64).contains(&self.jobs.workers) {
             p.push(format!("jobs.workers: {} is out of range; use 1 to 64", self.jobs.workers));
+        }
+        if self.gc.time_window_hours > 24 * 365 {
+            p.push(format!(
+                "gc.time_window_hours: {} is out of range; use 0 to 8760 (2 is the default)",
+                self.gc.time_window_hours
+            ));
         }
         if self.uploads.max_idle_hours == 0 {
             p.push("uploads.max_idle_hours: must be at least 1".into());

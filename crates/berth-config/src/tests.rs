@@ -83,6 +83,12 @@ fn typos_and_wrong_types_fail_loudly() {
         j.set_env("BERTH_UPLOADS_MAX_IDLE_HOURS", "-3");
         let e = load(None, &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("uploads.max_idle_hours") && e.contains("BERTH_UPLOADS_MAX_IDLE_HOURS"), "{e}");
+        j.set_env("BERTH_UPLOADS_MAX_IDLE_HOURS", "3");
+        j.set_env("BERTH_GC_TIME_WINDOW_HOURS", "9000");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("gc.time_window_hours: 9000 is out of range"), "{e}");
+        j.set_env("BERTH_GC_TIME_WINDOW_HOURS", "0");
+        assert_eq!(load(None, &Overrides::default()).unwrap().gc.time_window_hours, 0, "0 is allowed");
         Ok(())
     });
 }
