@@ -146,7 +146,10 @@ async fn frees_exactly_the_unreferenced_blobs_and_reports_bytes() {
     assert_eq!(status, "Success", "{log:?}");
     let freed = b"layer-gone-1234".len() + b"stray-upload-never-referenced".len();
     let summary = log.iter().find(|l| l.starts_with("dry run:")).expect("dry-run summary");
-    assert!(summary.contains(&format!("2 blobs eligible for deletion")) && summary.contains(&format!("({freed} bytes)")), "{summary}");
+    assert!(
+        summary.contains(&format!("2 blobs eligible for deletion")) && summary.contains(&format!("({freed} bytes)")),
+        "{summary}"
+    );
     assert!(w.exists(&gone_layer) && w.exists(&stray));
 
     let (status, log) = w.gc(serde_json::json!({"workers": 3})).await;
@@ -187,7 +190,10 @@ async fn untagged_manifests_go_only_when_asked() {
     assert!(w.exists(&old_layer), "{log:?}");
 
     let (_, log) = w.gc(serde_json::json!({"delete_untagged": true, "dry_run": true})).await;
-    assert!(log.iter().any(|l| l == &format!("untagged artifact eligible for deletion: lib/untagged@{first}")), "{log:?}");
+    assert!(
+        log.iter().any(|l| l == &format!("untagged artifact eligible for deletion: lib/untagged@{first}")),
+        "{log:?}"
+    );
     assert!(w.reg.manifest(&r, &Reference::Digest(first.clone())).await.is_ok(), "a dry run deletes nothing");
 
     let (status, log) = w.gc(serde_json::json!({"delete_untagged": true})).await;
@@ -310,4 +316,32 @@ async fn gc_racing_pushes_of_the_blobs_it_sweeps_loses_nothing() {
         pushed.load(Ordering::SeqCst),
         refused.load(Ordering::SeqCst)
     );
+}
+
+/// §8 case 4: an upload of D finishing while phase B removes D waits for the digest
+/// lock, then writes the bytes again and resurrects the row: the file is present and
+/// the row live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reupload_during_removal_keeps_its_bytes() {
+    let w = world(0);
+    let r = repo("lib/reupload");
+    let d = w.blob(&r, b"reuploaded").await;
+    let gc: Arc<dyn GcStore> = w.store.clone();
+    let claimed = gc.claim_blobs("run", 0, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let batch = gc.begin_delete("run", &[d.clone()]).await.unwrap();
+    assert_eq!(batch.blobs().len(), 1);
+    let upload = tokio::spawn({
+        let (reg, r) = (w.reg.clone(), r.clone());
+        async move {
+            reg.monolithic_upload(&r, &Digest::sha256(b"reuploaded"), body(Bytes::from_static(b"reuploaded"))).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!upload.is_finished(), "the upload waits for phase B");
+    w.reg.blobs().delete(&d).await.unwrap();
+    batch.finish(&[d.clone()]).await.unwrap();
+    upload.await.unwrap().unwrap();
+    assert!(w.exists(&d), "the upload wrote the bytes again");
+    assert_eq!(w.reg.blob(&r, &d).await.unwrap().size, 10);
 }

@@ -43,7 +43,9 @@ fn untagged_rows(rows: &[Row]) -> Result<Vec<UntaggedManifest>, DbErr> {
             let repo: String = col(r, 1)?;
             Ok(UntaggedManifest {
                 id: col(r, 0)?,
-                repo: repo.parse().map_err(|e| crate::backend(format!("stored repository {repo:?} is invalid: {e}")))?,
+                repo: repo
+                    .parse()
+                    .map_err(|e| crate::backend(format!("stored repository {repo:?} is invalid: {e}")))?,
                 digest: parse_digest(&col::<String>(r, 2)?)?,
             })
         })
@@ -183,12 +185,7 @@ struct Batch0 {
 
 #[async_trait]
 impl GcStore for PgStore {
-    async fn untagged_manifests(
-        &self,
-        window_secs: i64,
-        after: i64,
-        n: usize,
-    ) -> StoreResult<Vec<UntaggedManifest>> {
+    async fn untagged_manifests(&self, window_secs: i64, after: i64, n: usize) -> StoreResult<Vec<UntaggedManifest>> {
         let args = (after, now() - window_secs, limit(n));
         self.db(Tx::Read, &args, |c, (after, before, n)| {
             Box::pin(async move {

@@ -52,7 +52,9 @@ pub(crate) async fn lock_digest(store: &SqliteStore, digest: &Digest) -> StoreRe
 }
 
 fn blob_rows(rows: Vec<(String, i64)>) -> Result<Vec<GcBlob>, Fail> {
-    rows.into_iter().map(|(d, size)| Ok(GcBlob { digest: parse_digest(&d)?, size: to_u64(size, "blob size")? })).collect()
+    rows.into_iter()
+        .map(|(d, size)| Ok(GcBlob { digest: parse_digest(&d)?, size: to_u64(size, "blob size")? }))
+        .collect()
 }
 
 /// `?N` placeholders for a list, numbered from `first`.
@@ -204,9 +206,7 @@ impl GcStore for SqliteStore {
                                  LIMIT ?4)
                          RETURNING digest, size",
                     )?
-                    .query_map(params![run, now, now - window_secs, sql_limit(limit)], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
+                    .query_map(params![run, now, now - window_secs, sql_limit(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 blob_rows(rows)
             })

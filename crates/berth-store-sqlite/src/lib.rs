@@ -88,7 +88,12 @@ impl SqliteStore {
         }
         let writer = Writer::spawn(writer)
             .map_err(|e| StoreError::Backend(format!("{}: starting the writer thread: {e}", path.display())))?;
-        Ok(SqliteStore { path: path.to_owned(), writer: Arc::new(writer), readers: Pool::new(readers), stripes: gc::Stripes::new() })
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Arc::new(writer),
+            readers: Pool::new(readers),
+            stripes: gc::Stripes::new(),
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -85,8 +85,12 @@ pub trait GcStore: Send + Sync + 'static {
     /// their repository listing them and no subject present in their repository, created
     /// more than `window_secs` ago. Times are the stores' own (unix seconds), the clock
     /// that stamps `last_ref_at`.
-    async fn untagged_manifests(&self, window_secs: i64, after: i64, limit: usize)
-    -> StoreResult<Vec<UntaggedManifest>>;
+    async fn untagged_manifests(
+        &self,
+        window_secs: i64,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<UntaggedManifest>>;
     /// Deletes those of `ids` that are still untagged and unlisted (re-checked once they
     /// are locked); returns the ones deleted.
     async fn delete_untagged(&self, ids: &[i64]) -> StoreResult<Vec<UntaggedManifest>>;
