@@ -1,6 +1,7 @@
 //! The `berth` binary: command line, configuration and wiring. No domain logic here.
 
 mod cluster;
+mod gc_cli;
 mod https;
 mod jobs;
 
@@ -19,7 +20,9 @@ use berth_core::registry::Registry;
 use berth_core::store::MetaStore;
 use berth_core::store::catalog::CatalogStore;
 use berth_core::store::cluster::ClusterStore;
+use berth_core::store::gc::GcStore;
 use berth_core::store::identity::IdentityStore;
+use berth_core::store::jobs::JobStore;
 use berth_core::store::labels::LabelStore;
 use berth_http::metrics::Sample;
 use berth_http::{AppState, Auth, Mode};
@@ -46,6 +49,24 @@ enum Command {
     Config {
         #[command(flatten)]
         common: Common,
+    },
+    /// Run a garbage collection on the running registry (the same job as the API's
+    /// `/system/gc`) and follow its log until it ends.
+    Gc {
+        #[command(flatten)]
+        common: Common,
+        /// Report what would be freed; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete manifests no tag, index or subject keeps (Harbor's option).
+        #[arg(long)]
+        delete_untagged: bool,
+        /// Parallel deletion workers, 1 to 5.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+        workers: u8,
+        /// Give up (and cancel the job) if no instance has started it after this long.
+        #[arg(long, default_value_t = 60)]
+        wait_secs: u64,
     },
     /// Exit 0 if the instance at URL reports itself healthy (`GET /api/v2.0/health` answers
     /// 200: core, database, storage, job service and Redis all fine); for keepalived and
@@ -93,6 +114,25 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Gc { common, dry_run, delete_untagged, workers, wait_secs } => {
+            let cfg = match load(&common, None) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let params = berth_gc::GcParams { delete_untagged, dry_run, workers };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let run = async {
+                let stores = open_stores(&cfg).await?;
+                gc_cli::run(stores.jobs, params, Duration::from_secs(wait_secs)).await
+            };
+            match rt.block_on(run) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Healthcheck { url, timeout_secs } => healthcheck(&url, Duration::from_secs(timeout_secs)),
     }
 }
@@ -278,7 +318,8 @@ struct Stores {
     catalog: Arc<dyn CatalogStore>,
     labels: Arc<dyn LabelStore>,
     cluster: Arc<dyn ClusterStore>,
-    jobs: Arc<dyn berth_core::store::jobs::JobStore>,
+    jobs: Arc<dyn JobStore>,
+    gc: Arc<dyn GcStore>,
     policies: Arc<dyn berth_core::store::policies::PolicyStore>,
     /// Whether other instances may share this database.
     shared: bool,
@@ -316,6 +357,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 labels: store.clone(),
                 cluster: store.clone(),
                 jobs: store.clone(),
+                gc: store.clone(),
                 policies: store,
                 shared: false,
             })
@@ -352,6 +394,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 labels: store.clone(),
                 cluster: store.clone(),
                 jobs: store.clone(),
+                gc: store.clone(),
                 policies: store,
                 shared: true,
             })
