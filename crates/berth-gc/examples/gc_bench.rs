@@ -1,0 +1,171 @@
+//! GC of many unreferenced blobs while pushes go on, on SQLite and local disk, through
+//! the real job engine: how long GC takes, and push latency idle vs during GC.
+//!
+//!     cargo run --release -p berth-gc --example gc_bench -- [BLOBS] [WORKERS]
+//!
+//! BLOBS (default 100000) synthetic unreferenced blobs are created (rows via
+//! `commit_blob`, 1-byte-ish files in the Distribution layout), then a GC runs with
+//! WORKERS (default 5) while one client keeps pushing small images (two blobs and a
+//! manifest each) through `Registry`. Not a test: figures go to docs/benchmarks.md.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use berth_blob::FsBlobStore;
+use berth_core::blobstore::{BodyError, ByteStream};
+use berth_core::registry::Registry;
+use berth_core::store::jobs::{JobStore, NewExecution, NewJob};
+use berth_core::store::{BlobInfo, MetaStore};
+use berth_core::{Digest, Reference, RepoName};
+use berth_gc::GarbageCollection;
+use berth_jobs::{EngineConfig, JobService, KindSpec, kinds};
+use berth_store_sqlite::SqliteStore;
+use bytes::Bytes;
+
+fn body(b: Bytes) -> ByteStream {
+    struct Once(Option<Bytes>);
+    impl futures_core::Stream for Once {
+        type Item = Result<Bytes, BodyError>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.take().map(Ok))
+        }
+    }
+    Box::pin(Once(Some(b)))
+}
+
+async fn push(reg: &Registry, repo: &RepoName, n: u64) -> Duration {
+    let t = Instant::now();
+    let config = format!(r#"{{"bench":{n}}}"#);
+    let layer = format!("layer {n}");
+    let mut ds = Vec::new();
+    for c in [&config, &layer] {
+        let d = Digest::sha256(c.as_bytes());
+        reg.monolithic_upload(repo, &d, body(Bytes::from(c.clone()))).await.unwrap();
+        ds.push(d);
+    }
+    let m = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+        ds[0],
+        config.len(),
+        ds[1],
+        layer.len()
+    );
+    let tag = Reference::Tag(format!("t{n}").parse().unwrap());
+    reg.put_manifest(repo, &tag, Some("application/vnd.oci.image.manifest.v1+json"), Bytes::from(m)).await.unwrap();
+    t.elapsed()
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = args.get(1).map_or(100_000, |a| a.parse().expect("BLOBS"));
+    let workers: u8 = args.get(2).map_or(5, |a| a.parse().expect("WORKERS"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
+    let blobs = Arc::new(FsBlobStore::open(&root).unwrap());
+    let reg = Arc::new(Registry::new(store.clone(), blobs.clone()));
+
+    let t = Instant::now();
+    let junk: RepoName = "bench/junk".parse().unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..16u64 {
+        let (store, junk, root) = (store.clone(), junk.clone(), root.clone());
+        tasks.spawn(async move {
+            let mut i = w;
+            while i < n {
+                let d = Digest::sha256(format!("junk {i}").as_bytes());
+                let hex = d.hex().to_owned();
+                let p = root.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(&hex);
+                tokio::fs::create_dir_all(&p).await.unwrap();
+                tokio::fs::write(p.join("data"), b"x").await.unwrap();
+                store.commit_blob(&junk, &BlobInfo { digest: d, size: 1 }, None).await.unwrap();
+                i += 16;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    println!("setup: {n} unreferenced blobs in {:.1} s", t.elapsed().as_secs_f64());
+
+    let repo: RepoName = "bench/app".parse().unwrap();
+    let mut idle = Vec::new();
+    for i in 0..200 {
+        idle.push(push(&reg, &repo, i).await);
+    }
+
+    let engine = EngineConfig { poll: Duration::from_millis(20), ..EngineConfig::new("bench", "bench") };
+    let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: 0 };
+    let svc = JobService::builder(store.clone(), engine)
+        .kind(KindSpec {
+            name: kinds::GARBAGE_COLLECTION,
+            handler: Arc::new(handler),
+            cluster_limit: 1,
+            local_workers: 1,
+            max_runtime: None,
+        })
+        .build();
+    tokio::spawn(svc.clone().run(Duration::from_secs(1)));
+    let done = Arc::new(AtomicBool::new(false));
+    let pusher = tokio::spawn({
+        let (reg, repo, done) = (reg.clone(), repo.clone(), done.clone());
+        async move {
+            let mut lat = Vec::new();
+            let mut i = 1_000_000;
+            while !done.load(Ordering::SeqCst) {
+                lat.push(push(&reg, &repo, i).await);
+                i += 1;
+            }
+            lat
+        }
+    });
+    let params = serde_json::json!({ "workers": workers }).to_string();
+    let exec = NewExecution {
+        vendor_type: kinds::GARBAGE_COLLECTION.into(),
+        vendor_id: 0,
+        trigger: "MANUAL".into(),
+        extra_attrs: params.clone(),
+    };
+    let t = Instant::now();
+    let id = svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, params)]).await.unwrap();
+    let jobs: &dyn JobStore = &*store;
+    loop {
+        let e = jobs.execution(id).await.unwrap().unwrap();
+        if !matches!(e.counts.harbor_status(), "Running" | "Pending") {
+            assert_eq!(e.counts.harbor_status(), "Success");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gc_secs = t.elapsed().as_secs_f64();
+    done.store(true, Ordering::SeqCst);
+    let mut during = pusher.await.unwrap();
+    let task = jobs.execution_tasks(id).await.unwrap().remove(0);
+    let summary = jobs.job_log(task.id).await.unwrap().into_iter().rev().find(|l| l.message.contains("blobs deleted"));
+    println!(
+        "GC: {n} blobs in {gc_secs:.1} s ({:.0} blobs/s), workers {workers}: {}",
+        n as f64 / gc_secs,
+        summary.map(|l| l.message).unwrap_or_default()
+    );
+    println!(
+        "push (2 blobs + manifest) idle: p50 {:.2} ms p99 {:.2} ms ({} pushes); during GC: p50 {:.2} ms p99 {:.2} ms ({} pushes)",
+        pct(&mut idle, 0.5),
+        pct(&mut idle, 0.99),
+        idle.len(),
+        pct(&mut during, 0.5),
+        pct(&mut during, 0.99),
+        during.len()
+    );
+    let _ = store.repo_blob(&repo, &Digest::sha256(b"x")).await;
+}
