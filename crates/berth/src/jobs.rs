@@ -5,13 +5,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_config::Config;
+use berth_core::blobstore::BlobStore;
+use berth_core::store::gc::GcStore;
 use berth_core::store::identity::IdentityStore;
 use berth_core::store::jobs::{JobStore, NewSchedule};
+use berth_gc::GarbageCollection;
 use berth_jobs::builtin::{ExecutionSweep, PurgeAuditLog, Sample, swept_vendor_types};
 use berth_jobs::{CronExpr, EngineConfig, JobService, KindSpec, kinds};
 
 /// Builds the job service with every kind this binary knows.
-pub fn service(cfg: &Config, store: Arc<dyn JobStore>, identity: Arc<dyn IdentityStore>) -> Arc<JobService> {
+pub fn service(
+    cfg: &Config,
+    store: Arc<dyn JobStore>,
+    identity: Arc<dyn IdentityStore>,
+    gc: Arc<dyn GcStore>,
+    blobs: Arc<dyn BlobStore>,
+) -> Arc<JobService> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
@@ -33,6 +42,10 @@ pub fn service(cfg: &Config, store: Arc<dyn JobStore>, identity: Arc<dyn Identit
     let engine = EngineConfig { lease, heartbeat: lease / 3, ..EngineConfig::new(owner, host) };
     let mut b = JobService::builder(store.clone(), engine)
         .kind(single(kinds::PURGE_AUDIT_LOG, Arc::new(PurgeAuditLog { identity })))
+        .kind(single(
+            kinds::GARBAGE_COLLECTION,
+            Arc::new(GarbageCollection { store: gc, blobs, time_window_hours: cfg.gc.time_window_hours }),
+        ))
         .kind(single(
             kinds::EXECUTION_SWEEP,
             Arc::new(ExecutionSweep { jobs: store, vendor_types: swept_vendor_types() }),

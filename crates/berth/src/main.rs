@@ -188,7 +188,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let tokens = key.await.context("generating the token key")??;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
     let events = berth_http::events::EventSink::start(identity.clone(), catalog.clone());
-    let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone());
+    let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone());
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
         authn: match &redis {

@@ -12,6 +12,7 @@ mod audit;
 mod configurations;
 mod dto;
 mod errors;
+mod gc;
 mod immutable_rules;
 mod jobservice;
 mod json;
@@ -111,6 +112,10 @@ endpoints! {
     "/statistics" => [get search::statistics, "Project, repository and storage counts over the caller's projects"],
     "/quotas" => [get quotas::list, "List project quotas"],
     "/quotas/{id}" => [get quotas::get, "Get a project's quota"],
+    "/system/gc" => [get gc::list, "Garbage collection history"],
+    "/system/gc/{gc_id}" => [get gc::get, "A garbage collection"; put gc::stop, "Stop a garbage collection"],
+    "/system/gc/{gc_id}/log" => [get gc::log, "A garbage collection's log (text)"],
+    "/system/gc/schedule" => [get gc::get_schedule, "The garbage collection schedule"; post gc::create_schedule, "Run a garbage collection now (Manual) or schedule it"; put gc::update_schedule, "Change the garbage collection schedule"],
     "/system/purgeaudit" => [get purge::list, "Audit log purge history"],
     "/system/purgeaudit/{purge_id}" => [get purge::get, "An audit log purge"; put purge::stop, "Stop an audit log purge"],
     "/system/purgeaudit/{purge_id}/log" => [get purge::log, "An audit log purge's log (text)"],

@@ -136,6 +136,13 @@ GET      /quotas/{id}                                                           
 GET      /configurations                                                                       -       401  403    403    403   403 403   403    200    403
 PUT      /configurations                                                                       -       401  403    403    403   403 403   403    200    403
 
+GET      /system/gc                                                                            -       401  403    403    403   403 403   403    200    403
+GET      /system/gc/{gc_id}                                                                    -       401  403    403    403   403 403   403    200    403
+PUT      /system/gc/{gc_id}                                                                    -       401  403    403    403   403 403   403    200    403
+GET      /system/gc/{gc_id}/log                                                                -       401  403    403    403   403 403   403    200    403
+GET      /system/gc/schedule                                                                   -       401  403    403    403   403 403   403    200    403
+POST     /system/gc/schedule                                                                   -       401  403    403    403   403 403   403    200    403
+PUT      /system/gc/schedule                                                                   -       401  403    403    403   403 403   403    200    403
 GET      /system/purgeaudit                                                                    -       401  403    403    403   403 403   403    200    403
 GET      /system/purgeaudit/{purge_id}                                                         -       401  403    403    403   403 403   403    200    403
 PUT      /system/purgeaudit/{purge_id}                                                         -       401  403    403    403   403 403   403    200    403
@@ -221,6 +228,8 @@ struct World {
     /// A finished audit log purge (execution id) and its task (job id).
     purge: i64,
     purge_task: i64,
+    /// A garbage collection (dry run) execution id.
+    gc: i64,
     /// For fresh names.
     n: u32,
 }
@@ -285,6 +294,8 @@ impl World {
         // The first job of a fresh server.
         let purge_task = 1;
         assert_eq!(get(&s, "/api/v2.0/jobservice/jobs/1/log", &admin()).await.status(), 200);
+        let body = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
+        let gc = location_id(&create(&s, "/api/v2.0/system/gc/schedule", body).await);
         let mut who = vec![Who::Anon];
         who.extend(names.iter().map(|u| user(u)));
         who.push(Who::Basic("robot$team+matrix".into(), secret));
@@ -302,6 +313,7 @@ impl World {
             immutable_rule,
             purge,
             purge_task,
+            gc,
             n: 0,
         }
     }
@@ -354,6 +366,7 @@ impl World {
             ("robot_id", self.target_robot.to_string()),
             ("purge_id", self.purge.to_string()),
             ("immutable_rule_id", self.immutable_rule.to_string()),
+            ("gc_id", self.gc.to_string()),
             ("job_id", self.purge_task.to_string()),
             ("pool_id", "all".into()),
             ("job_type", "all".into()),
@@ -504,6 +517,10 @@ impl World {
                     Payload::Json(json!({"schedule": {"type": "Hourly"}, "parameters": {"audit_retention_hour": 48}}));
             }
             ("PUT", "/system/purgeaudit/schedule", _) => body = Payload::Json(json!({"schedule": {"type": "None"}})),
+            ("POST", "/system/gc/schedule", _) => {
+                body = Payload::Json(json!({"schedule": {"type": "Hourly"}, "parameters": {"delete_untagged": true}}));
+            }
+            ("PUT", "/system/gc/schedule", _) => body = Payload::Json(json!({"schedule": {"type": "None"}})),
             ("PUT", "/jobservice/jobs/{job_id}", _) => body = Payload::Json(json!({"action": "stop"})),
             ("PUT", "/jobservice/queues/{job_type}", _) => body = Payload::Json(json!({"action": "resume"})),
             ("GET", "/service/token", scope) => {

@@ -8,6 +8,7 @@ mod config;
 mod crash;
 mod deploy;
 mod e2e_login;
+mod gc;
 mod ha_faults;
 mod ha_postgres;
 mod ha_redis;
