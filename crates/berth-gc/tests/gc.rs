@@ -147,7 +147,7 @@ async fn frees_exactly_the_unreferenced_blobs_and_reports_bytes() {
     let freed = b"layer-gone-1234".len() + b"stray-upload-never-referenced".len();
     let summary = log.iter().find(|l| l.starts_with("dry run:")).expect("dry-run summary");
     assert!(
-        summary.contains(&format!("2 blobs eligible for deletion")) && summary.contains(&format!("({freed} bytes)")),
+        summary.contains("2 blobs eligible for deletion") && summary.contains(&format!("({freed} bytes)")),
         "{summary}"
     );
     assert!(w.exists(&gone_layer) && w.exists(&stray));
@@ -267,7 +267,7 @@ async fn gc_racing_pushes_of_the_blobs_it_sweeps_loses_nothing() {
                 match w.push(&r, layer.as_bytes(), "t").await {
                     Ok(m) => {
                         pushed.fetch_add(1, Ordering::SeqCst);
-                        if i % 2 == 0 {
+                        if i.is_multiple_of(2) {
                             w.reg.delete_manifest(&r, &Reference::Digest(m)).await.unwrap();
                         } else {
                             // Untagged by the next push but never deleted: its blobs
@@ -329,7 +329,7 @@ async fn a_reupload_during_removal_keeps_its_bytes() {
     let gc: Arc<dyn GcStore> = w.store.clone();
     let claimed = gc.claim_blobs("run", 0, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    let batch = gc.begin_delete("run", &[d.clone()]).await.unwrap();
+    let batch = gc.begin_delete("run", std::slice::from_ref(&d)).await.unwrap();
     assert_eq!(batch.blobs().len(), 1);
     let upload = tokio::spawn({
         let (reg, r) = (w.reg.clone(), r.clone());
@@ -340,7 +340,7 @@ async fn a_reupload_during_removal_keeps_its_bytes() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!upload.is_finished(), "the upload waits for phase B");
     w.reg.blobs().delete(&d).await.unwrap();
-    batch.finish(&[d.clone()]).await.unwrap();
+    batch.finish(std::slice::from_ref(&d)).await.unwrap();
     upload.await.unwrap().unwrap();
     assert!(w.exists(&d), "the upload wrote the bytes again");
     assert_eq!(w.reg.blob(&r, &d).await.unwrap().size, 10);

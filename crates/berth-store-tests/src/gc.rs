@@ -75,9 +75,9 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     let resurrected = if want[1].digest == free1.digest { &free1 } else { &free2 };
     cx.store.commit_blob(&repo, resurrected, None).await.unwrap();
     assert_eq!(cx.store.repo_blob(&repo, &resurrected.digest).await.unwrap(), Some(resurrected.clone()));
-    let batch = gc.begin_delete("r2", &[resurrected.digest.clone()]).await.unwrap();
+    let batch = gc.begin_delete("r2", std::slice::from_ref(&resurrected.digest)).await.unwrap();
     assert!(batch.blobs().is_empty(), "a live row is never deleted");
-    batch.finish(&[resurrected.digest.clone()]).await.unwrap();
+    batch.finish(std::slice::from_ref(&resurrected.digest)).await.unwrap();
     assert_eq!(cx.store.repo_blob(&repo, &resurrected.digest).await.unwrap(), Some(resurrected.clone()));
 
     // The one whose bytes went is gone with its link; a new upload starts afresh.
@@ -103,7 +103,7 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     let batch = gc.begin_delete("r3", &digests(&claimed)).await.unwrap();
     let upload = tokio::spawn({
         let (store, d) = (Arc::clone(&cx.store), claimed[0].digest.clone());
-        async move { store.lock_digest(&d).await.map(|l| drop(l)) }
+        async move { store.lock_digest(&d).await.map(drop) }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!upload.is_finished(), "an upload must wait for phase B");
@@ -151,5 +151,5 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     // Deleting the tagged image frees its blob.
     assert!(cx.store.delete_manifest(&repo, &img.digest).await.unwrap());
     assert_eq!(gc.gc_candidates(0, None, 100).await.unwrap(), vec![gc_blob(&kept)]);
-    assert!(matches!(gc.begin_delete("r4", &[kept.digest.clone()]).await, Ok(b) if b.blobs().is_empty()));
+    assert!(matches!(gc.begin_delete("r4", std::slice::from_ref(&kept.digest)).await, Ok(b) if b.blobs().is_empty()));
 }
