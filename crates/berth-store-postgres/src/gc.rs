@@ -5,7 +5,8 @@
 //!   predicate sits on the row; a second statement, with a fresh snapshot once the rows
 //!   are held, puts back any row a manifest committed a reference to meanwhile.
 //! - The digest lock is a transaction-free advisory lock (class [`LOCK_CLASS`], key
-//!   [`lock_key`]) on a connection held for the lock's life: uploads take it around the
+//!   [`lock_key`]) on a connection of a pool of its own (half the size of the main one),
+//!   held for the lock's life: uploads take it around the
 //!   rename and `commit_blob`; phase B takes the transaction-scoped form of the same
 //!   locks, in key order, and holds its transaction across the byte removal.
 
@@ -88,7 +89,7 @@ impl Drop for Held {
 }
 
 pub(crate) async fn lock_digest(store: &PgStore, digest: &Digest) -> StoreResult<DigestLock> {
-    let obj = store.acquire().await.map_err(to_store)?;
+    let obj = store.acquire_lock_conn().await.map_err(to_store)?;
     let k = key(digest);
     if let Err(e) = Conn::of(&obj).exec("SELECT pg_advisory_lock($1, $2)", &[&LOCK_CLASS, &k]).await {
         drop(Object::take(obj));

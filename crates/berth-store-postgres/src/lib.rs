@@ -96,6 +96,10 @@ pub struct PoolStatus {
 /// The PostgreSQL metadata store. Cheap to share behind an `Arc`.
 pub struct PgStore {
     pool: Pool,
+    /// Connections that hold an upload's digest lock (see `gc.rs`) while the upload
+    /// commits through `pool`: separate, so that uploads holding locks can never use up
+    /// the connections they need to finish.
+    locks: Pool,
     opts: PgOptions,
     /// Hosts and database, without credentials, for error messages.
     target: String,
@@ -137,7 +141,14 @@ impl PgStore {
             opts.acquire_timeout,
             create_timeout(&opts, hosts),
         )?;
-        let store = PgStore { pool, opts, target, hosts };
+        let locks = pool::build_pool(
+            config.clone(),
+            tls.connector.clone(),
+            (opts.max_connections / 2).max(2),
+            opts.acquire_timeout,
+            create_timeout(&opts, hosts),
+        )?;
+        let store = PgStore { pool, locks, opts, target, hosts };
         migrate::run(&config, tls.connector, &store.target, store.create_timeout()).await.map_err(|e| match e {
             StoreError::Unavailable(m) => StoreError::Unavailable(tls::explain(m, &tls.checks)),
             other => other,

@@ -285,6 +285,11 @@ impl PgStore {
         self.pool.get().await.map_err(|e| self.pool_error(e))
     }
 
+    /// A connection of the digest-lock pool.
+    pub(crate) async fn acquire_lock_conn(&self) -> Result<Object, DbErr> {
+        self.locks.get().await.map_err(|e| self.pool_error(e))
+    }
+
     fn pool_error(&self, e: PoolError) -> DbErr {
         let (msg, lost) = match e {
             PoolError::Timeout(TimeoutType::Wait) => (
