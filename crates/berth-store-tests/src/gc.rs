@@ -152,4 +152,66 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     assert!(cx.store.delete_manifest(&repo, &img.digest).await.unwrap());
     assert_eq!(gc.gc_candidates(0, None, 100).await.unwrap(), vec![gc_blob(&kept)]);
     assert!(matches!(gc.begin_delete("r4", std::slice::from_ref(&kept.digest)).await, Ok(b) if b.blobs().is_empty()));
+
+    claims_race_manifest_puts(&cx, &gc).await;
+}
+
+/// Claims in a loop against pushes that upload a blob and reference it at once: a
+/// manifest the store accepted never references a claimed blob (I2 with I3), however
+/// the claim and the PUT interleave.
+async fn claims_race_manifest_puts(cx: &Cx, gc: &Arc<dyn GcStore>) {
+    let repo = cx.repo("gc-race");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let claimer = tokio::spawn({
+        let (gc, stop) = (Arc::clone(gc), Arc::clone(&stop));
+        async move {
+            let mut claimed = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                claimed += gc.claim_blobs("race", 0, 50).await.unwrap().len();
+                tokio::task::yield_now().await;
+            }
+            claimed
+        }
+    });
+    let mut pushers = Vec::new();
+    for p in 0..4 {
+        let (store, repo) = (Arc::clone(&cx.store), repo.clone());
+        let images: Vec<(NewManifest, BlobInfo)> = (0..40)
+            .map(|i| {
+                let b = cx.blob(&format!("race-{p}-{i}"));
+                let m = NewManifest { blobs: vec![b.digest.clone()], ..cx.image(&repo, &format!("race-{p}-{i}")) };
+                (m, b)
+            })
+            .collect();
+        pushers.push(tokio::spawn(async move {
+            let mut stored = Vec::new();
+            for (m, b) in images {
+                store.commit_blob(&repo, &b, None).await.unwrap();
+                match store.put_manifest(&m).await.unwrap() {
+                    PutManifestOutcome::Stored => stored.push(b),
+                    PutManifestOutcome::MissingBlobs(_) => {} // claimed first: a failed push
+                    other => panic!("{other:?}"),
+                }
+            }
+            stored
+        }));
+    }
+    let mut stored = Vec::new();
+    for p in pushers {
+        stored.extend(p.await.unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let claimed = claimer.await.unwrap();
+    assert!(!stored.is_empty());
+    for b in &stored {
+        assert_eq!(
+            cx.store.repo_blob(&repo, &b.digest).await.unwrap().as_ref(),
+            Some(b),
+            "a referenced blob was claimed"
+        );
+    }
+    assert!(
+        gc.adopt_stragglers("race-check", 1000).await.unwrap().len() == claimed,
+        "every claimed blob is unreferenced"
+    );
 }
