@@ -94,8 +94,9 @@ const CLAIM_BATCH: usize = 1000;
 const UNTAGGED_BATCH: usize = 500;
 /// Byte removals in flight per sub-batch (files or S3 requests).
 const DELETES_IN_FLIGHT: usize = 16;
-/// Blob digests a dry run lists one by one in the log before it only counts.
-const DRY_RUN_LISTED: u64 = 1000;
+/// Blobs and manifests a run lists one by one in its log before it only counts (a job's
+/// log is bounded, and a million lines help nobody).
+const LISTED: u64 = 1000;
 
 /// What a run did so far: its checkpoint, so that a resumed attempt reports the whole.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,7 +190,9 @@ impl GarbageCollection {
             after = last.id;
             let ids: Vec<i64> = found.iter().map(|m| m.id).collect();
             for m in self.store.delete_untagged(&ids).await? {
-                ctx.info(format!("delete the untagged artifact {}@{}", m.repo, m.digest));
+                if done.manifests < LISTED {
+                    ctx.info(format!("delete the untagged artifact {}@{}", m.repo, m.digest));
+                }
                 done.manifests += 1;
             }
             ctx.checkpoint(&*done).await?;
@@ -207,9 +210,11 @@ impl GarbageCollection {
                 let Some(last) = found.last() else { break };
                 after = last.id;
                 for m in &found {
-                    ctx.info(format!("untagged artifact eligible for deletion: {}@{}", m.repo, m.digest));
+                    if manifests < LISTED {
+                        ctx.info(format!("untagged artifact eligible for deletion: {}@{}", m.repo, m.digest));
+                    }
+                    manifests += 1;
                 }
-                manifests += found.len() as u64;
             }
         }
         let (mut blobs, mut bytes) = (0u64, 0u64);
@@ -220,7 +225,7 @@ impl GarbageCollection {
             let Some(last) = found.last() else { break };
             after = Some(last.digest.clone());
             for b in &found {
-                if blobs < DRY_RUN_LISTED {
+                if blobs < LISTED {
                     ctx.info(format!("blob eligible for deletion: {} ({} bytes)", b.digest, b.size));
                 }
                 blobs += 1;
@@ -255,10 +260,19 @@ impl GarbageCollection {
         while let Some(r) = set.join_next().await {
             match r.map_err(|e| JobError::Retry(format!("a GC worker failed: {e}")))? {
                 Ok(outcome) => {
+                    let (mut unlisted, mut unlisted_bytes) = (0u64, 0u64);
                     for b in &outcome.removed {
-                        ctx.info(format!("delete blob from storage: {} ({} bytes)", b.digest, b.size));
+                        if done.blobs < LISTED {
+                            ctx.info(format!("delete blob from storage: {} ({} bytes)", b.digest, b.size));
+                        } else {
+                            unlisted += 1;
+                            unlisted_bytes += b.size;
+                        }
                         done.blobs += 1;
                         done.bytes += b.size;
+                    }
+                    if unlisted > 0 {
+                        ctx.info(format!("deleted {unlisted} more blobs from storage ({unlisted_bytes} bytes)"));
                     }
                     for (d, e) in &outcome.failed {
                         ctx.warn(format!("failed to delete blob {d} from storage: {e}"));
