@@ -85,6 +85,7 @@ endpoints! {
     "/projects" => [get projects::list, "List projects"; post projects::create, "Create a project"; head projects::head, "Check whether a project name exists"],
     "/projects/{project}" => [get projects::get, "Get a project"; put projects::update, "Update a project"; delete projects::delete, "Delete an empty project"],
     "/projects/{project}/summary" => [get projects::summary, "Project summary"],
+    "/projects/{project}/_deletable" => [get projects::deletable, "Whether the project can be deleted now"],
     "/projects/{project}/metadatas" => [get projects::metadata_list, "List project metadata"; post projects::metadata_add, "Add project metadata"],
     "/projects/{project}/metadatas/" => [get projects::metadata_list, "List project metadata"; post projects::metadata_add, "Add project metadata"],
     "/projects/{project}/metadatas/{name}" => [get projects::metadata_get, "Get one metadata value"; put projects::metadata_update, "Update one metadata value"; delete projects::metadata_delete, "Delete one metadata value"],

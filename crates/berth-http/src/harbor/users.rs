@@ -158,7 +158,8 @@ pub async fn password(
     require_self_or_system(&caller, id, "update")?;
     let user = load(&state, id).await?;
     if caller.user_id() == Some(id) {
-        let old = req.old_password.ok_or_else(|| bad_request("old_password is required"))?;
+        // Harbor answers a missing old password like a wrong one: 403, not 400.
+        let old = req.old_password.ok_or_else(|| forbidden("old_password is required to change your own password"))?;
         if !verify(old, &user).await? {
             return Err(forbidden("current password is incorrect"));
         }
