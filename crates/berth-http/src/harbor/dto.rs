@@ -308,7 +308,7 @@ pub struct RobotCreate {
     pub level: String,
     #[serde(default)]
     pub disable: bool,
-    pub duration: i64,
+    pub duration: Option<i64>,
     pub permissions: Vec<RobotPermission>,
 }
 
@@ -400,11 +400,12 @@ pub fn flatten_permissions(grouped: &[RobotPermission]) -> Vec<RobotAccess> {
         .collect()
 }
 
-impl From<&Robot> for RobotResp {
-    fn from(r: &Robot) -> Self {
+impl RobotResp {
+    /// `prefix`: the current `robot_name_prefix`.
+    pub fn new(r: &Robot, prefix: &str) -> Self {
         RobotResp {
             id: r.id,
-            name: format!("{}{}", berth_core::identity::ROBOT_PREFIX, r.name),
+            name: format!("{prefix}{}", r.name),
             description: r.description.clone(),
             level: r.level.clone(),
             duration: r.duration_days,

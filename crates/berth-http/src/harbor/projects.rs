@@ -10,6 +10,7 @@ use axum::response::Response;
 use berth_core::access::Principal;
 use berth_core::identity::names::validate_project_name;
 use berth_core::identity::rbac::{Action, Resource, Role};
+use berth_core::settings::CreationRestriction;
 use berth_core::store::identity::{IdentityError, NewProject, Project, ProjectFilter};
 
 use super::dto::{CveAllowlist, CveAllowlistResp, ProjectDeletable, ProjectReq, ProjectResp, ProjectSummary};
@@ -180,6 +181,11 @@ pub async fn create(
         }
         _ => return Err(forbidden("only system level robots with project create permission can create projects")),
     };
+    if state.settings.get().project_creation_restriction == CreationRestriction::AdminOnly
+        && !system_allows(&caller.0, "project", "create")
+    {
+        return Err(forbidden("Only system admin can create project (project_creation_restriction is adminonly)"));
+    }
     let name = req.project_name.ok_or_else(|| bad_request("invalid request body: missing field `project_name`"))?;
     validate_project_name(&name).map_err(|e| bad_request(e.to_string()))?;
     if req.registry_id.is_some() {

@@ -72,7 +72,11 @@ pub async fn create(
     caller: Caller,
     Body(req): Body<UserCreationReq>,
 ) -> Result<Response, ApiError> {
-    require_system(&caller, "user", "create")?;
+    // Sign-up: with self-registration on, anyone not logged in may create a (non-admin)
+    // account for themselves; logged-in users still need the permission.
+    if !(state.settings.get().self_registration && !caller.0.is_authenticated()) {
+        require_system(&caller, "user", "create")?;
+    }
     validate_username(&req.username).map_err(|e| bad_request(e.to_string()))?;
     validate_profile(Some(&req.email), Some(&req.realname), Some(&req.comment))?;
     password::check_policy(&req.password).map_err(|e| bad_request(e.to_string()))?;
