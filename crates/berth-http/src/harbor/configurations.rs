@@ -53,12 +53,12 @@ pub async fn update(
     require_admin(&caller)?;
     // File settings may be repeated as they are (clients send back what GET returned).
     for (key, (cur, var)) in fixed(&state) {
-        if let Some(sent) = body.remove(key) {
-            if !same(&sent, &cur) {
-                return Err(bad_request(format!(
-                    "{key} cannot be changed through the API; set it in the configuration file or with {var}"
-                )));
-            }
+        if let Some(sent) = body.remove(key)
+            && !same(&sent, &cur)
+        {
+            return Err(bad_request(format!(
+                "{key} cannot be changed through the API; set it in the configuration file or with {var}"
+            )));
         }
     }
     let changed = state.settings.update(&body).await.map_err(|e| match e {

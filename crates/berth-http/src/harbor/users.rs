@@ -74,7 +74,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     // Sign-up: with self-registration on, anyone not logged in may create a (non-admin)
     // account for themselves; logged-in users still need the permission.
-    if !(state.settings.get().self_registration && !caller.0.is_authenticated()) {
+    if !state.settings.get().self_registration || caller.0.is_authenticated() {
         require_system(&caller, "user", "create")?;
     }
     validate_username(&req.username).map_err(|e| bad_request(e.to_string()))?;
