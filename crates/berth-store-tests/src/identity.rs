@@ -832,7 +832,7 @@ async fn audit_purge(cx: &Cx) {
     }
     let ops = [op_a.clone()];
     let count = |op: String| async move {
-        s.list_audit(&AuditFilter { operation: Some(op), ..Default::default() }, &ALL).await.unwrap().1
+        s.list_audit(&AuditFilter { operation: Some(op.into()), ..Default::default() }, &ALL).await.unwrap().1
     };
     assert_eq!(s.purge_audit(t - 50, &ops, 1, true).await.unwrap(), 3, "a dry run counts them all");
     assert_eq!(count(op_a.clone()).await, 4, "and deletes nothing");
