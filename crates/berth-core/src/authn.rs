@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::access::Principal;
 use crate::identity::names::RobotName;
 use crate::identity::password::{self, LoginThrottle, PasswordVersion, ThrottlePolicy, VerifyCache};
+use crate::settings::SettingsCache;
 use crate::store::StoreError;
 use crate::store::identity::{IdentityStore, UserUpdate};
 
@@ -31,6 +32,8 @@ pub struct Authenticator {
     cache: VerifyCache,
     throttle: LoginThrottle,
     shared: Option<Arc<dyn FailureLedger>>,
+    /// Where the current `robot_name_prefix` comes from (else [`ROBOT_PREFIX`]).
+    settings: Option<Arc<SettingsCache>>,
 }
 
 /// Failed-login counts shared by every instance (Redis), so that an attacker spreading
@@ -57,7 +60,19 @@ impl Authenticator {
             cache: VerifyCache::new(),
             throttle: LoginThrottle::new(ThrottlePolicy::default()),
             shared: None,
+            settings: None,
         }
+    }
+
+    /// Takes the robot name prefix from the runtime settings.
+    pub fn with_settings(mut self, settings: Arc<SettingsCache>) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// What robot account names start with now.
+    pub fn robot_prefix(&self) -> String {
+        self.settings.as_ref().map_or_else(|| ROBOT_PREFIX.to_string(), |s| s.get().robot_name_prefix.clone())
     }
 
     /// Also counts failures in `ledger`, shared with the other instances.
@@ -70,8 +85,12 @@ impl Authenticator {
     pub async fn login(&self, name: &str, secret: &str) -> Result<Principal, AuthnError> {
         self.throttle.check(name).map_err(AuthnError::Throttled)?;
         let shared_failures = self.check_shared(name).await?;
-        let result =
-            if name.starts_with(ROBOT_PREFIX) { self.robot(name, secret).await } else { self.user(name, secret).await };
+        let prefix = self.robot_prefix();
+        let result = if name.starts_with(&prefix) {
+            self.robot(name, secret, &prefix).await
+        } else {
+            self.user(name, secret).await
+        };
         match &result {
             Ok(_) => self.throttle.record(name, true),
             Err(AuthnError::Invalid) => self.throttle.record(name, false),
@@ -132,8 +151,8 @@ impl Authenticator {
         Ok(Principal::User { id: user.id, name: user.username, sysadmin: user.sysadmin })
     }
 
-    async fn robot(&self, full_name: &str, secret: &str) -> Result<Principal, AuthnError> {
-        let Ok(parsed) = RobotName::parse(full_name) else { return Err(AuthnError::Invalid) };
+    async fn robot(&self, full_name: &str, secret: &str, prefix: &str) -> Result<Principal, AuthnError> {
+        let Ok(parsed) = RobotName::parse_with_prefix(full_name, prefix) else { return Err(AuthnError::Invalid) };
         let Some(robot) = self.identity.robot_by_name(&parsed.stored_name()).await? else {
             return Err(AuthnError::Invalid);
         };
@@ -147,7 +166,7 @@ impl Authenticator {
         }
         Ok(Principal::Robot {
             id: robot.id,
-            name: format!("{ROBOT_PREFIX}{}", robot.name),
+            name: format!("{prefix}{}", robot.name),
             project_id: robot.project_id,
             permissions: robot.permissions,
         })

@@ -16,6 +16,7 @@ use berth_core::store::catalog::{CatalogStore, Pull};
 use berth_core::store::identity::{AuditEntry, IdentityStore};
 use berth_core::{Reference, RepoName};
 
+use crate::audit_log::AuditLog;
 use crate::auth::unix_now;
 
 /// Events beyond this many waiting are dropped (and logged): the registry keeps serving.
@@ -40,9 +41,9 @@ pub struct EventSink {
 
 impl EventSink {
     /// Starts the writer task on the current runtime.
-    pub fn start(identity: Arc<dyn IdentityStore>, catalog: Arc<dyn CatalogStore>) -> EventSink {
+    pub fn start(audit: AuditLog, identity: Arc<dyn IdentityStore>, catalog: Arc<dyn CatalogStore>) -> EventSink {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, identity, catalog));
+        tokio::spawn(run(rx, audit, identity, catalog));
         EventSink { tx }
     }
 
@@ -66,15 +67,20 @@ impl EventSink {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<ArtifactEvent>, identity: Arc<dyn IdentityStore>, catalog: Arc<dyn CatalogStore>) {
+async fn run(
+    mut rx: mpsc::Receiver<ArtifactEvent>,
+    audit: AuditLog,
+    identity: Arc<dyn IdentityStore>,
+    catalog: Arc<dyn CatalogStore>,
+) {
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        write(&batch, identity.as_ref(), catalog.as_ref()).await;
+        write(&batch, &audit, identity.as_ref(), catalog.as_ref()).await;
         batch.clear();
     }
 }
 
-async fn write(events: &[ArtifactEvent], identity: &dyn IdentityStore, catalog: &dyn CatalogStore) {
+async fn write(events: &[ArtifactEvent], audit: &AuditLog, identity: &dyn IdentityStore, catalog: &dyn CatalogStore) {
     let mut project_ids: HashMap<&str, i64> = HashMap::new();
     let mut pulls: HashMap<&RepoName, u64> = HashMap::new();
     // The latest pull of each (repository, reference).
@@ -108,7 +114,7 @@ async fn write(events: &[ArtifactEvent], identity: &dyn IdentityStore, catalog: 
             *at = (*at).max(e.at);
         }
     }
-    if let Err(e) = identity.append_audit_batch(&entries).await {
+    if let Err(e) = audit.append(&entries).await {
         tracing::warn!(error = %e, events = entries.len(), "could not record audit entries");
     }
     for (repo, n) in pulls {

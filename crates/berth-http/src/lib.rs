@@ -7,6 +7,7 @@
 // path and buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod audit_log;
 pub mod auth;
 mod body;
 pub mod error;
@@ -52,6 +53,10 @@ pub struct AppState {
     pub jobs: Arc<berth_jobs::JobService>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).
     pub health: Arc<[health::Component]>,
+    /// The runtime settings (`/configurations`), refreshed from the database by the binary.
+    pub settings: Arc<berth_core::settings::SettingsCache>,
+    /// Where audit entries go (database and/or syslog, as the settings say).
+    pub audit_log: audit_log::AuditLog,
     /// Whether this listener speaks TLS: absolute URLs built from the request's Host then
     /// start with `https://`, and session cookies are `Secure`.
     pub https: bool,
@@ -79,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::handler))
         .merge(harbor::router(&state))
         .fallback(oci::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::read_only))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)

@@ -1,11 +1,13 @@
-//! Cross-cutting request handling: request ids and the one place 5xx errors are logged.
+//! Cross-cutting request handling: request ids, the one place 5xx errors are logged, and
+//! the read-only mode.
 
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
-use crate::error::InternalError;
+use crate::AppState;
+use crate::error::{ApiError, InternalError};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
@@ -38,4 +40,24 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         h.insert(API_VERSION.clone(), HeaderValue::from_static("registry/2.0"));
     }
     res
+}
+
+/// Harbor's read-only mode (`read_only` in `/configurations`): every request that could
+/// change something is refused with Harbor's `DENIED`, except changing the settings
+/// (how the mode is left) and logging in.
+pub async fn read_only(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let m = req.method();
+    let safe = matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path();
+    let exempt = (*m == Method::PUT && path.trim_end_matches('/') == "/api/v2.0/configurations")
+        || (*m == Method::POST && path == "/c/login");
+    if !safe && !exempt && state.settings.get().read_only {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "DENIED",
+            "The system is in read only mode. Any modification is prohibited.",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }

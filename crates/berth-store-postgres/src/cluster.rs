@@ -53,6 +53,38 @@ impl ClusterStore for PgStore {
         .await
     }
 
+    async fn replace_settings(&self, entries: &[(String, String)]) -> StoreResult<()> {
+        let (names, values): (Vec<String>, Vec<String>) = entries.iter().cloned().unzip();
+        self.db(Tx::Idempotent, &(names, values), |c, (names, values)| {
+            Box::pin(async move {
+                c.exec(
+                    "INSERT INTO cluster_settings (name, value, created_at)
+                     SELECT n, v, $3 FROM unnest($1::text[], $2::text[]) AS t(n, v)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+                    &[names, values, &now()],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn settings_with_prefix(&self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
+        self.db(Tx::Read, &prefix, |c, prefix| {
+            Box::pin(async move {
+                let rows = c
+                    .rows(
+                        "SELECT name, value FROM cluster_settings WHERE left(name, length($1)) = $1 ORDER BY name",
+                        &[prefix],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect::<Result<_, crate::DbErr>>()?)
+            })
+        })
+        .await
+    }
+
     async fn revoke_session(&self, key: &str, until: i64) -> StoreResult<()> {
         self.db(Tx::Idempotent, &(key, until), |c, (key, until)| {
             Box::pin(async move {

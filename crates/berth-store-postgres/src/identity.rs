@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use berth_core::store::StoreResult;
 use berth_core::store::identity::{
     AuditEntry, AuditFilter, IdentityError, IdentityResult, IdentityStore, Member, NewProject, NewUser, Page, Project,
-    ProjectFilter, Robot, RobotAccess, User, UserUpdate,
+    ProjectFilter, Robot, RobotAccess, TextMatch, User, UserUpdate,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -872,12 +872,27 @@ impl IdentityStore for PgStore {
             args.push(Box::new(p));
             conds.push(format!("project_id = ${}", args.len()));
         }
-        for (column, value) in
-            [("username", &filter.username), ("operation", &filter.operation), ("resource_type", &filter.resource_type)]
-        {
-            if let Some(v) = value {
-                args.push(Box::new(v.clone()));
-                conds.push(format!("{column} = ${}", args.len()));
+        for (column, m) in filter.text_columns() {
+            match m {
+                None => {}
+                Some(TextMatch::Exact(v)) => {
+                    args.push(Box::new(v.clone()));
+                    conds.push(format!("{column} = ${}", args.len()));
+                }
+                Some(TextMatch::Contains(v)) => {
+                    args.push(Box::new(contains_pattern(v)));
+                    conds.push(format!("{column} ILIKE ${}", args.len()));
+                }
+                Some(TextMatch::AnyOf(vs)) => {
+                    args.push(Box::new(vs.clone()));
+                    conds.push(format!("{column} = ANY(${})", args.len()));
+                }
+            }
+        }
+        for (op, bound) in [(">=", filter.op_time_from), ("<=", filter.op_time_to)] {
+            if let Some(t) = bound {
+                args.push(Box::new(t));
+                conds.push(format!("op_time {op} ${}", args.len()));
             }
         }
         let listing = Listing::new(

@@ -49,6 +49,36 @@ impl ClusterStore for SqliteStore {
             .await
     }
 
+    async fn replace_settings(&self, entries: &[(String, String)]) -> StoreResult<()> {
+        let entries = entries.to_vec();
+        self.writer
+            .write(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "INSERT INTO cluster_settings (name, value, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+                )?;
+                let t = now();
+                for (name, value) in &entries {
+                    stmt.execute(params![name, value, t])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn settings_with_prefix(&self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
+        let prefix = prefix.to_owned();
+        self.readers
+            .run(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT name, value FROM cluster_settings WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name",
+                )?
+                .query_map([&prefix], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
     async fn revoke_session(&self, key: &str, until: i64) -> StoreResult<()> {
         let key = key.to_owned();
         self.writer

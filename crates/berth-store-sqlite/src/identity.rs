@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use berth_core::store::identity::{
     AuditEntry, AuditFilter, IdentityError, IdentityResult, IdentityStore, Member, NewProject, NewUser, Page, Project,
-    ProjectFilter, Robot, RobotAccess, User, UserUpdate,
+    ProjectFilter, Robot, RobotAccess, TextMatch, User, UserUpdate,
 };
 use berth_core::store::{StoreError, StoreResult};
 use rusqlite::types::Value;
@@ -881,12 +881,28 @@ impl IdentityStore for SqliteStore {
             conds.push("project_id = ?".to_owned());
             args.push(p.into());
         }
-        for (column, value) in
-            [("username", &filter.username), ("operation", &filter.operation), ("resource_type", &filter.resource_type)]
-        {
-            if let Some(v) = value {
-                conds.push(format!("{column} = ?"));
-                args.push(v.clone().into());
+        for (column, m) in filter.text_columns() {
+            match m {
+                None => {}
+                Some(TextMatch::Exact(v)) => {
+                    conds.push(format!("{column} = ?"));
+                    args.push(v.clone().into());
+                }
+                Some(TextMatch::Contains(v)) => {
+                    conds.push(format!("{column} LIKE ? ESCAPE '\\'"));
+                    args.push(contains_pattern(v).into());
+                }
+                Some(TextMatch::AnyOf(vs)) if vs.is_empty() => conds.push("0".to_owned()),
+                Some(TextMatch::AnyOf(vs)) => {
+                    conds.push(format!("{column} IN ({})", vec!["?"; vs.len()].join(", ")));
+                    args.extend(vs.iter().map(|v| Value::from(v.clone())));
+                }
+            }
+        }
+        for (cond, bound) in [("op_time >= ?", filter.op_time_from), ("op_time <= ?", filter.op_time_to)] {
+            if let Some(t) = bound {
+                conds.push(cond.to_owned());
+                args.push(t.into());
             }
         }
         let (limit, offset) = limit_offset(page);

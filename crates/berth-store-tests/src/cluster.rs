@@ -19,6 +19,25 @@ pub async fn cluster_conformance(store: Arc<dyn ClusterStore>) {
     store.replace_setting(&fresh, "new").await.unwrap();
     assert_eq!(store.setting(&fresh).await.unwrap().as_deref(), Some("new"), "replace creates too");
 
+    // Several at once, and listing by prefix.
+    let group = format!("{name}.group.");
+    let entries: Vec<(String, String)> =
+        ["b", "a", "c"].iter().map(|k| (format!("{group}{k}"), format!("v{k}"))).collect();
+    store.replace_settings(&entries).await.unwrap();
+    store.replace_settings(&[(format!("{group}a"), "changed".into())]).await.unwrap();
+    store.replace_settings(&[]).await.unwrap();
+    let listed = store.settings_with_prefix(&group).await.unwrap();
+    let want: Vec<(String, String)> = [("a", "changed"), ("b", "vb"), ("c", "vc")]
+        .iter()
+        .map(|(k, v)| (format!("{group}{k}"), v.to_string()))
+        .collect();
+    assert_eq!(listed, want);
+    assert_eq!(store.settings_with_prefix(&format!("{group}b")).await.unwrap(), want[1..2].to_vec());
+    assert_eq!(store.settings_with_prefix(&format!("{name}.none.")).await.unwrap(), vec![]);
+    // A prefix is literal: LIKE's wildcards match only themselves.
+    assert_eq!(store.settings_with_prefix(&format!("{name}.group_")).await.unwrap(), vec![]);
+    assert_eq!(store.settings_with_prefix(&format!("{name}%")).await.unwrap(), vec![]);
+
     // Revoked sessions: refused until their end, then forgotten by the purge.
     let key = format!("{name}.session");
     let now = 1_000_000;

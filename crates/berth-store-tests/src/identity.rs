@@ -32,7 +32,7 @@ use berth_core::Digest;
 use berth_core::RepoName;
 use berth_core::store::identity::{
     AuditEntry, AuditFilter, IdentityError, IdentityResult, IdentityStore, Member, NewProject, NewUser, Page, Project,
-    ProjectFilter, Robot, RobotAccess, User, UserUpdate,
+    ProjectFilter, Robot, RobotAccess, TextMatch, User, UserUpdate,
 };
 use berth_core::store::{BlobInfo, MetaStore};
 
@@ -759,10 +759,10 @@ async fn audit_log(cx: &Cx) {
     assert_eq!((p1, p2, t1, t2), (got[..3].to_vec(), got[3..].to_vec(), 4, 4));
 
     let count = |f: AuditFilter| async move { s.list_audit(&f, &ALL).await.unwrap() };
-    let (bobs, n) = count(AuditFilter { username: Some(bob.clone()), ..Default::default() }).await;
+    let (bobs, n) = count(AuditFilter { username: Some(bob.clone().into()), ..Default::default() }).await;
     assert_eq!((n, bobs.iter().map(strip).collect::<Vec<_>>()), (2, vec![entries[3].clone(), entries[2].clone()]));
     assert_eq!(
-        count(AuditFilter { username: Some(cx.name("a-")), ..Default::default() }).await.1,
+        count(AuditFilter { username: Some(cx.name("a-").into()), ..Default::default() }).await.1,
         0,
         "user name is exact"
     );
@@ -771,11 +771,39 @@ async fn audit_log(cx: &Cx) {
     assert_eq!(count(AuditFilter { resource_type: Some("artifact".into()), ..by_project.clone() }).await.1, 3);
     let narrow = AuditFilter {
         project_id: Some(p.id),
-        username: Some(alice.clone()),
+        username: Some(alice.clone().into()),
         operation: Some("push".into()),
         resource_type: Some("artifact".into()),
+        ..Default::default()
     };
     assert_eq!(count(narrow).await.1, 1, "filters combine");
+    let with = |f: AuditFilter| AuditFilter { project_id: Some(p.id), ..f };
+    // Fuzzy: a substring, ignoring ASCII case; LIKE's wildcards are plain characters.
+    let resource = |m: TextMatch| with(AuditFilter { resource: Some(m), ..Default::default() });
+    assert_eq!(count(resource(TextMatch::Contains("/APP:".into()))).await.1, 3);
+    assert_eq!(count(resource(TextMatch::Contains("%".into()))).await.1, 0);
+    assert_eq!(count(resource(TextMatch::Contains("_".into()))).await.1, 0);
+    assert_eq!(count(resource(TextMatch::Exact(p.name.clone()))).await.1, 1);
+    assert_eq!(count(resource(TextMatch::Exact(p.name.to_uppercase()))).await.1, 0, "exact is exact");
+    let op = |m: TextMatch| with(AuditFilter { operation: Some(m), ..Default::default() });
+    assert_eq!(count(op(TextMatch::AnyOf(vec!["push".into(), "pull".into()]))).await.1, 2);
+    assert_eq!(count(op(TextMatch::AnyOf(vec![]))).await.1, 0);
+    assert_eq!(count(op(TextMatch::Contains("e".into()))).await.1, 2, "create, delete");
+    // Time bounds are inclusive.
+    let range = |from: Option<i64>, to: Option<i64>| {
+        with(AuditFilter { op_time_from: from, op_time_to: to, ..Default::default() })
+    };
+    assert_eq!(count(range(Some(t + 1), None)).await.1, 3);
+    assert_eq!(count(range(None, Some(t + 1))).await.1, 2);
+    assert_eq!(count(range(Some(t + 1), Some(t + 1))).await.1, 1);
+    assert_eq!(count(range(Some(t + 3), None)).await.1, 0);
+    let (bob_late, n) = count(AuditFilter {
+        username: Some(TextMatch::AnyOf(vec![bob.clone()])),
+        op_time_from: Some(t + 2),
+        ..with(AuditFilter::default())
+    })
+    .await;
+    assert_eq!((n, bob_late.iter().map(strip).collect::<Vec<_>>()), (2, vec![entries[3].clone(), entries[2].clone()]));
     assert_eq!(count(AuditFilter { project_id: Some(MISSING), ..Default::default() }).await, (vec![], 0));
     let (all, all_total) = count(AuditFilter::default()).await;
     assert!(all_total >= 4);
@@ -804,7 +832,7 @@ async fn audit_purge(cx: &Cx) {
     }
     let ops = [op_a.clone()];
     let count = |op: String| async move {
-        s.list_audit(&AuditFilter { operation: Some(op), ..Default::default() }, &ALL).await.unwrap().1
+        s.list_audit(&AuditFilter { operation: Some(op.into()), ..Default::default() }, &ALL).await.unwrap().1
     };
     assert_eq!(s.purge_audit(t - 50, &ops, 1, true).await.unwrap(), 3, "a dry run counts them all");
     assert_eq!(count(op_a.clone()).await, 4, "and deletes nothing");

@@ -187,7 +187,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let redis = open_redis(&cfg)?;
     let tokens = key.await.context("generating the token key")??;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
-    let events = berth_http::events::EventSink::start(identity.clone(), catalog.clone());
+    let settings = Arc::new(
+        berth_core::settings::SettingsCache::load(stores.cluster.clone())
+            .await
+            .context("reading the runtime settings")?,
+    );
+    let audit_log = berth_http::audit_log::AuditLog::start(identity.clone(), settings.clone());
+    let events = berth_http::events::EventSink::start(audit_log.clone(), identity.clone(), catalog.clone());
     let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone());
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
@@ -195,7 +201,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             Some(r) => Authenticator::new(identity.clone())
                 .with_shared_throttle(Arc::new(berth_redis::throttle::RedisLedger(r.clone()))),
             None => Authenticator::new(identity.clone()),
-        },
+        }
+        .with_settings(settings.clone()),
         access: AccessControl::new(identity.clone()),
         identity,
         tokens,
@@ -216,6 +223,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         policies: stores.policies.clone(),
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
         https: tls.is_some(),
+        settings: settings.clone(),
+        audit_log,
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
@@ -229,6 +238,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     println!("listening on {addr}");
     tracing::info!(%addr, https = tls.is_some(), data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
 
+    let refresher = tokio::spawn(refresh_settings(settings));
     let janitor = tokio::spawn(janitor(registry, stores.cluster.clone(), redis, cfg.uploads.max_idle_hours));
     let grace = Duration::from_secs(cfg.http.shutdown_grace_secs);
     let job_loop = cfg.jobs.enabled.then(|| tokio::spawn(job_service.clone().run(grace)));
@@ -266,6 +276,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(w) = watcher {
         w.abort();
     }
+    refresher.abort();
     Ok(())
 }
 
@@ -447,6 +458,20 @@ async fn shutdown_signal() {
 }
 
 /// Periodic clean-up: abandoned uploads and expired session revocations.
+/// Re-reads the runtime settings every [`REFRESH_EVERY`]: the bound on how long after a
+/// change on another instance this one still acts on the old values. A failed read keeps
+/// the last values.
+async fn refresh_settings(settings: Arc<berth_core::settings::SettingsCache>) {
+    let mut tick = tokio::time::interval(berth_core::settings::REFRESH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = settings.refresh().await {
+            tracing::warn!(error = %e, "could not re-read the runtime settings; keeping the last ones");
+        }
+    }
+}
+
 async fn janitor(
     registry: Arc<Registry>,
     cluster: Arc<dyn ClusterStore>,

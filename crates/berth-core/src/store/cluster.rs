@@ -19,6 +19,12 @@ pub trait ClusterStore: Send + Sync + 'static {
     /// What is recorded under `name`, if anything.
     async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
 
+    /// Records every `(name, value)` in one transaction, replacing what was there.
+    async fn replace_settings(&self, entries: &[(String, String)]) -> StoreResult<()>;
+
+    /// Every setting whose name starts with `prefix`, ordered by name.
+    async fn settings_with_prefix(&self, prefix: &str) -> StoreResult<Vec<(String, String)>>;
+
     /// Records that the login session `key` ended (logged out) and must be refused by
     /// every instance until `until` (unix seconds), when it could not be used anyway.
     async fn revoke_session(&self, key: &str, until: i64) -> StoreResult<()>;

@@ -170,12 +170,52 @@ pub struct AuditEntry {
     pub op_time: i64,
 }
 
+/// How a text column is matched (Harbor's `k=v`, `k=~v` and `k={a b}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextMatch {
+    Exact(String),
+    /// Contains the value, ignoring ASCII case.
+    Contains(String),
+    /// Equals one of the values (none: matches nothing).
+    AnyOf(Vec<String>),
+}
+
+impl From<&str> for TextMatch {
+    fn from(v: &str) -> Self {
+        TextMatch::Exact(v.to_string())
+    }
+}
+
+impl From<String> for TextMatch {
+    fn from(v: String) -> Self {
+        TextMatch::Exact(v)
+    }
+}
+
+/// Which audit entries to list; every given condition must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub project_id: Option<i64>,
-    pub username: Option<String>,
-    pub operation: Option<String>,
-    pub resource_type: Option<String>,
+    pub username: Option<TextMatch>,
+    pub operation: Option<TextMatch>,
+    pub resource_type: Option<TextMatch>,
+    pub resource: Option<TextMatch>,
+    /// `op_time` at or after this (unix seconds).
+    pub op_time_from: Option<i64>,
+    /// `op_time` at or before this (unix seconds).
+    pub op_time_to: Option<i64>,
+}
+
+impl AuditFilter {
+    /// The text conditions with their column names, for the stores' SQL.
+    pub fn text_columns(&self) -> [(&'static str, Option<&TextMatch>); 4] {
+        [
+            ("username", self.username.as_ref()),
+            ("operation", self.operation.as_ref()),
+            ("resource_type", self.resource_type.as_ref()),
+            ("resource", self.resource.as_ref()),
+        ]
+    }
 }
 
 #[async_trait]

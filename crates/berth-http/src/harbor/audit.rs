@@ -8,9 +8,9 @@ use axum::response::Response;
 
 use berth_core::access::Principal;
 use berth_core::identity::rbac::{Action, Resource};
-use berth_core::store::identity::{AuditEntry, AuditFilter, Page, ProjectFilter};
+use berth_core::store::identity::{AuditEntry, AuditFilter, Page, ProjectFilter, TextMatch};
 
-use super::dto::AuditLogResp;
+use super::dto::{AuditLogResp, parse_time};
 use super::errors::{bad_request, store};
 use super::query::{ALL, ListQuery, Match, Sort, SortValue};
 use super::{Caller, ProjectRef, page, require_project, system_allows};
@@ -59,8 +59,10 @@ pub async fn project_logs(
     Ok(page(&body, total, q.link(uri.path(), total)))
 }
 
-/// `q=username=…,operation=…,resource_type=…` (exact). Other keys are ignored, as Harbor
-/// ignores keys it does not know; known ones the store cannot filter on are refused.
+/// Harbor's audit log query: `username`, `operation`, `resource_type` and `resource` as
+/// exact (`k=v`), fuzzy (`k=~v`) or one-of (`k={a b}`) matches, `op_time=[from~to]` with
+/// either bound a UTC time (`2024-01-31 23:59:59`, `2024-01-31T23:59:59`) or unix seconds.
+/// The store applies every condition. Unknown keys are refused, never silently ignored.
 fn filter(q: &ListQuery) -> Result<AuditFilter, ApiError> {
     let mut f = AuditFilter::default();
     for (key, m) in &q.terms {
@@ -68,17 +70,44 @@ fn filter(q: &ListQuery) -> Result<AuditFilter, ApiError> {
             "username" => &mut f.username,
             "operation" => &mut f.operation,
             "resource_type" => &mut f.resource_type,
-            "resource" | "op_time" => {
-                return Err(bad_request(format!("filtering audit logs by {key} is not supported")));
+            "resource" => &mut f.resource,
+            "op_time" => {
+                let Match::Range(from, to) = m else {
+                    return Err(bad_request(format!(
+                        "op_time takes a range such as [2024-01-01 00:00:00~2024-01-31 23:59:59], not a {}",
+                        m.describe()
+                    )));
+                };
+                f.op_time_from = from.as_deref().map(op_time).transpose()?;
+                f.op_time_to = to.as_deref().map(op_time).transpose()?;
+                continue;
             }
-            _ => continue,
+            _ => {
+                return Err(bad_request(format!(
+                    "cannot filter audit logs by {key:?}; filterable fields: username, operation, resource_type, resource, op_time"
+                )));
+            }
         };
-        match m {
-            Match::Exact(v) => *slot = Some(v.clone()),
-            m => return Err(bad_request(format!("{key} supports exact matches only, not {}", m.describe()))),
-        }
+        *slot = Some(match m {
+            Match::Exact(v) => TextMatch::Exact(v.clone()),
+            Match::Fuzzy(v) => TextMatch::Contains(v.clone()),
+            Match::Or(vs) if !vs.is_empty() => TextMatch::AnyOf(vs.clone()),
+            m => {
+                return Err(bad_request(format!(
+                    "{key} takes k=v, k=~v or k={{a b}}, not an empty list or a {}",
+                    m.describe()
+                )));
+            }
+        });
     }
     Ok(f)
+}
+
+fn op_time(v: &str) -> Result<i64, ApiError> {
+    let v = v.trim().trim_matches(['"', '\'']);
+    v.parse::<i64>().ok().or_else(|| parse_time(v)).ok_or_else(|| {
+        bad_request(format!("op_time: {v:?} is not a time like 2024-01-31 23:59:59 (UTC) or unix seconds"))
+    })
 }
 
 /// One page over one or several filters (one per project), newest first unless sorted

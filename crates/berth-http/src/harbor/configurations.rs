@@ -1,8 +1,9 @@
-//! `/configurations` (goharbor/harbor `src/server/v2.0/handler/config.go`): the settings
-//! Berth has, in Harbor's `{"<key>": {"value": …, "editable": false}}` shape. None can be
-//! changed through the API: they come from Berth's configuration file. A `PUT` that
-//! repeats current values is accepted; one that would change a value, or names a key
-//! Berth does not have, is refused with a 400 naming the key, never silently ignored.
+//! `/configurations` (goharbor/harbor `src/server/v2.0/handler/config.go`), for system
+//! administrators: the runtime settings ([`berth_core::settings`]) in Harbor's
+//! `{"<key>": {"value": …, "editable": …}}` shape, changed by `PUT` with Harbor's body
+//! (`{"<key>": value, …}`). The rules are berth-core's; a refused value is a 400 naming
+//! the key. Infrastructure settings from the configuration file are shown as not
+//! editable, and a `PUT` that would change one is refused naming the key and the fix.
 
 use std::collections::BTreeMap;
 
@@ -11,22 +12,17 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json as j};
 
-use super::errors::bad_request;
+use berth_core::settings::{SettingsError, UpdateError};
+
+use super::errors::{bad_request, store};
 use super::json::Body;
-use super::{Caller, json, ok};
+use super::{Caller, audit, json, ok};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// The current values, computed from the running configuration.
-fn current(state: &AppState) -> BTreeMap<&'static str, Value> {
-    BTreeMap::from([
-        ("auth_mode", j!("db_auth")),
-        ("token_expiration", j!(state.auth.token_ttl_secs / 60)),
-        ("self_registration", j!(false)),
-        ("project_creation_restriction", j!("everyone")),
-        ("read_only", j!(false)),
-        ("robot_name_prefix", j!("robot$")),
-    ])
+/// Settings that come from the configuration file, with the variable that sets them.
+fn fixed(state: &AppState) -> BTreeMap<&'static str, (Value, &'static str)> {
+    BTreeMap::from([("token_expiration", (j!(state.auth.token_ttl_secs / 60), "BERTH_AUTH_TOKEN_TTL_MINUTES"))])
 }
 
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
@@ -36,8 +32,11 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     require_admin(&caller)?;
-    let body: BTreeMap<&str, Value> =
-        current(&state).into_iter().map(|(k, v)| (k, j!({"value": v, "editable": false}))).collect();
+    let mut body: BTreeMap<&str, Value> =
+        state.settings.get().values().into_iter().map(|(k, v)| (k, j!({"value": v, "editable": true}))).collect();
+    for (k, (v, _)) in fixed(&state) {
+        body.insert(k, j!({"value": v, "editable": false}));
+    }
     Ok(json(StatusCode::OK, &body))
 }
 
@@ -49,20 +48,26 @@ fn same(sent: &Value, cur: &Value) -> bool {
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Body(body): Body<BTreeMap<String, Value>>,
+    Body(mut body): Body<BTreeMap<String, Value>>,
 ) -> Result<Response, ApiError> {
     require_admin(&caller)?;
-    let cur = current(&state);
-    for (key, value) in &body {
-        match cur.get(key.as_str()) {
-            None => return Err(bad_request(format!("{key} is not a configuration item Berth supports"))),
-            Some(c) if !same(value, c) => {
-                return Err(bad_request(format!(
-                    "{key} cannot be changed through the API in this version; set it in the configuration file"
-                )));
-            }
-            Some(_) => {}
+    // File settings may be repeated as they are (clients send back what GET returned).
+    for (key, (cur, var)) in fixed(&state) {
+        if let Some(sent) = body.remove(key)
+            && !same(&sent, &cur)
+        {
+            return Err(bad_request(format!(
+                "{key} cannot be changed through the API; set it in the configuration file or with {var}"
+            )));
         }
+    }
+    let changed = state.settings.update(&body).await.map_err(|e| match e {
+        UpdateError::Invalid(e @ SettingsError::UnknownKey(_)) => bad_request(e.to_string()),
+        UpdateError::Invalid(e @ SettingsError::Invalid { .. }) => bad_request(e.to_string()),
+        UpdateError::Store(e) => store(e),
+    })?;
+    if !changed.is_empty() {
+        audit(&state, &caller, 0, "update", "configuration", &changed.join(",")).await;
     }
     Ok(ok())
 }

@@ -26,6 +26,50 @@ pub fn time(unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
+/// Unix seconds of a UTC time as Harbor's queries write it: `2024-01-31 23:59:59` or
+/// `2024-01-31T23:59:59` (optionally with fractional seconds and `Z`), or a bare date
+/// (midnight).
+pub fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    let (date, clock) = match s.split_once(['T', ' ']) {
+        Some((d, c)) => (d, Some(c)),
+        None => (s, None),
+    };
+    let num = |v: &str, len: usize| {
+        (v.len() == len && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse::<i64>().ok()).flatten()
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let secs = match clock {
+        None => 0,
+        Some(c) => {
+            let c = c.split_once('.').map_or(c, |(whole, frac)| {
+                if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) { "" } else { whole }
+            });
+            let mut p = c.split(':');
+            let (h, mi, sec) = (num(p.next()?, 2)?, num(p.next()?, 2)?, num(p.next()?, 2)?);
+            if p.next().is_some() || h > 23 || mi > 59 || sec > 60 {
+                return None;
+            }
+            h * 3600 + mi * 60 + sec
+        }
+    };
+    // Days-from-civil (H. Hinnant), the inverse of `time`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let unix = days * 86_400 + secs;
+    // Refuses 2024-02-31 and the like: they do not come back as written.
+    time(unix).starts_with(date).then_some(unix)
+}
+
 // --- users ---
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +218,16 @@ pub struct ProjectSummary {
     pub guest_count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limited_guest_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<super::quotas::HardUsed>,
+}
+
+/// `GET /projects/{project}/_deletable`.
+#[derive(Debug, Serialize)]
+pub struct ProjectDeletable {
+    pub deletable: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 // --- members ---
@@ -254,7 +308,7 @@ pub struct RobotCreate {
     pub level: String,
     #[serde(default)]
     pub disable: bool,
-    pub duration: i64,
+    pub duration: Option<i64>,
     pub permissions: Vec<RobotPermission>,
 }
 
@@ -346,11 +400,12 @@ pub fn flatten_permissions(grouped: &[RobotPermission]) -> Vec<RobotAccess> {
         .collect()
 }
 
-impl From<&Robot> for RobotResp {
-    fn from(r: &Robot) -> Self {
+impl RobotResp {
+    /// `prefix`: the current `robot_name_prefix`.
+    pub fn new(r: &Robot, prefix: &str) -> Self {
         RobotResp {
             id: r.id,
-            name: format!("{}{}", berth_core::identity::ROBOT_PREFIX, r.name),
+            name: format!("{prefix}{}", r.name),
             description: r.description.clone(),
             level: r.level.clone(),
             duration: r.duration_days,
@@ -541,6 +596,32 @@ mod tests {
         assert_eq!(time(1_795_000_000), "2026-11-18T11:06:40.000Z");
         assert_eq!(time_or_zero(None), ZERO_TIME);
         assert_eq!(time_or_zero(Some(0)), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn parsed_times() {
+        for t in [0, 951_782_400, 1_795_000_000, 4_102_444_799, 68_169_600] {
+            let s = time(t);
+            assert_eq!(parse_time(&s), Some(t), "{s}");
+            assert_eq!(parse_time(&s[..19].replace('T', " ")), Some(t));
+        }
+        assert_eq!(parse_time("2026-11-18"), Some(1_794_960_000));
+        assert_eq!(parse_time("2026-11-18T11:06:40Z"), Some(1_795_000_000));
+        for bad in [
+            "",
+            "2026",
+            "2026-11-18 11:06",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-1-18",
+            "26-11-18",
+            "x",
+            "2026-11-18 25:00:00",
+            "2026-11-18T11:06:40.",
+            "2026-11-18 11:06:40 +1",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -51,6 +51,8 @@ use crate::auth::{Credentials, unix_now};
 use crate::error::ApiError;
 use errors::{forbidden, not_found, store, unauthorized};
 
+pub(crate) use dto::time;
+
 const API: &str = "/api/v2.0";
 
 fn api(path: &str) -> String {
@@ -86,6 +88,7 @@ endpoints! {
     "/projects" => [get projects::list, "List projects"; post projects::create, "Create a project"; head projects::head, "Check whether a project name exists"],
     "/projects/{project}" => [get projects::get, "Get a project"; put projects::update, "Update a project"; delete projects::delete, "Delete an empty project"],
     "/projects/{project}/summary" => [get projects::summary, "Project summary"],
+    "/projects/{project}/_deletable" => [get projects::deletable, "Whether the project can be deleted now"],
     "/projects/{project}/metadatas" => [get projects::metadata_list, "List project metadata"; post projects::metadata_add, "Add project metadata"],
     "/projects/{project}/metadatas/" => [get projects::metadata_list, "List project metadata"; post projects::metadata_add, "Add project metadata"],
     "/projects/{project}/metadatas/{name}" => [get projects::metadata_get, "Get one metadata value"; put projects::metadata_update, "Update one metadata value"; delete projects::metadata_delete, "Delete one metadata value"],
@@ -128,7 +131,7 @@ endpoints! {
     "/jobservice/queues/{job_type}" => [put jobservice::queue_action, "Stop, pause or resume a job type's queue (or all)"],
     "/schedules" => [get jobservice::schedules, "Every schedule"],
     "/schedules/{job_type}/paused" => [get jobservice::schedules_paused, "Whether schedules are paused"],
-    "/configurations" => [get configurations::get, "System configuration (read only)"; put configurations::update, "Refuses changes: settings come from the configuration file"],
+    "/configurations" => [get configurations::get, "Runtime settings (system administrators)"; put configurations::update, "Change runtime settings (system administrators)"],
 }
 
 /// The management API's routes, to merge into the main router. (Not nested: handlers see
@@ -358,7 +361,7 @@ pub async fn audit(state: &AppState, caller: &Caller, project_id: i64, operation
         username: caller.0.name().to_string(),
         op_time: unix_now(),
     };
-    if let Err(e) = state.auth.identity.append_audit(&entry).await {
+    if let Err(e) = state.audit_log.append(std::slice::from_ref(&entry)).await {
         tracing::error!(error = %e, operation, kind, resource, "could not write an audit log entry");
     }
 }

@@ -10,12 +10,14 @@ use axum::response::Response;
 use berth_core::access::Principal;
 use berth_core::identity::names::validate_project_name;
 use berth_core::identity::rbac::{Action, Resource, Role};
+use berth_core::settings::CreationRestriction;
 use berth_core::store::identity::{IdentityError, NewProject, Project, ProjectFilter};
 
-use super::dto::{CveAllowlist, CveAllowlistResp, ProjectReq, ProjectResp, ProjectSummary};
+use super::dto::{CveAllowlist, CveAllowlistResp, ProjectDeletable, ProjectReq, ProjectResp, ProjectSummary};
 use super::errors::{bad_request, conflict, forbidden, identity, not_found, store};
 use super::json::Body;
 use super::query::{ALL, ListQuery, Match, Sort, SortValue, parse_bool};
+use super::quotas;
 use super::{Caller, ProjectRef, audit, created, json, ok, page, require_project, system_allows};
 use crate::AppState;
 use crate::error::ApiError;
@@ -179,6 +181,11 @@ pub async fn create(
         }
         _ => return Err(forbidden("only system level robots with project create permission can create projects")),
     };
+    if state.settings.get().project_creation_restriction == CreationRestriction::AdminOnly
+        && !system_allows(&caller.0, "project", "create")
+    {
+        return Err(forbidden("Only system admin can create project (project_creation_restriction is adminonly)"));
+    }
     let name = req.project_name.ok_or_else(|| bad_request("invalid request body: missing field `project_name`"))?;
     validate_project_name(&name).map_err(|e| bad_request(e.to_string()))?;
     if req.registry_id.is_some() {
@@ -287,7 +294,29 @@ pub async fn summary(
         summary.guest_count = count(Role::Guest);
         summary.limited_guest_count = count(Role::LimitedGuest);
     }
+    if state.auth.access.allowed(&caller.0, &project, Resource::Quota, Action::Read).await.map_err(store)? {
+        summary.quota = Some(quotas::hard_used(&state, &project).await?);
+    }
     Ok(json(StatusCode::OK, &summary))
+}
+
+/// `GET /projects/{project}/_deletable`: whether a delete would succeed now, for callers
+/// who may delete the project (Harbor's rule: not while it holds repositories).
+pub async fn deletable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let project =
+        require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Project, Action::Delete).await?;
+    let repos = state.auth.identity.project_repository_count(&project.name).await.map_err(store)?;
+    let body = if repos > 0 {
+        ProjectDeletable { deletable: false, message: "the project contains repositories, can not be deleted".into() }
+    } else {
+        ProjectDeletable { deletable: true, message: String::new() }
+    };
+    Ok(json(StatusCode::OK, &body))
 }
 
 // --- metadata ---

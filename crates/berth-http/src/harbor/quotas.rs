@@ -29,8 +29,21 @@ struct QuotaRef {
 }
 
 #[derive(Debug, Serialize)]
-struct Storage {
-    storage: i64,
+pub struct Storage {
+    pub storage: i64,
+}
+
+/// A project's `hard` and `used` storage, as the quota and the project summary show them.
+#[derive(Debug, Serialize)]
+pub struct HardUsed {
+    pub hard: Storage,
+    pub used: Storage,
+}
+
+pub async fn hard_used(state: &AppState, p: &Project) -> Result<HardUsed, ApiError> {
+    let used = state.catalog.storage_usage(Some(&p.name)).await.map_err(store)?;
+    let used = i64::try_from(used).map_err(|_| ApiError::internal_error("storage usage out of range".into()))?;
+    Ok(HardUsed { hard: Storage { storage: hard_limit(p)? }, used: Storage { storage: used } })
 }
 
 #[derive(Debug, Serialize)]
@@ -38,8 +51,8 @@ struct Quota {
     id: i64,
     #[serde(rename = "ref")]
     reference: QuotaRef,
-    hard: Storage,
-    used: Storage,
+    #[serde(flatten)]
+    storage: HardUsed,
     creation_time: String,
     update_time: String,
 }
@@ -64,13 +77,10 @@ async fn quota(state: &AppState, p: &Project, owners: &mut HashMap<i64, String>)
             n
         }
     };
-    let used = state.catalog.storage_usage(Some(&p.name)).await.map_err(store)?;
-    let used = i64::try_from(used).map_err(|_| ApiError::internal_error("storage usage out of range".into()))?;
     Ok(Quota {
         id: p.id,
         reference: QuotaRef { id: p.id, name: p.name.clone(), owner_name },
-        hard: Storage { storage: hard_limit(p)? },
-        used: Storage { storage: used },
+        storage: hard_used(state, p).await?,
         creation_time: time(p.creation_time),
         update_time: time(p.update_time),
     })
@@ -78,8 +88,8 @@ async fn quota(state: &AppState, p: &Project, owners: &mut HashMap<i64, String>)
 
 fn sort_key(q: &Quota, key: &str) -> SortValue {
     match key {
-        "used.storage" => SortValue::Int(q.used.storage),
-        "hard.storage" => SortValue::Int(q.hard.storage),
+        "used.storage" => SortValue::Int(q.storage.used.storage),
+        "hard.storage" => SortValue::Int(q.storage.hard.storage),
         // RFC 3339 in UTC sorts as text in time order.
         "creation_time" => SortValue::Text(q.creation_time.clone()),
         "update_time" => SortValue::Text(q.update_time.clone()),

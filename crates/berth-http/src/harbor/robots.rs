@@ -8,7 +8,6 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
 use berth_core::access::Principal;
-use berth_core::identity::ROBOT_PREFIX;
 use berth_core::identity::names::validate_robot_name;
 use berth_core::identity::password::{self, RobotSecret};
 use berth_core::identity::rbac::{Action, Resource};
@@ -66,7 +65,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Re
         let all: Vec<Robot> = all
             .into_iter()
             .filter(|r| match &name {
-                Some(Match::Exact(n)) => full_name(r) == *n || r.name == *n,
+                Some(Match::Exact(n)) => full_name(&state, r) == *n || r.name == *n,
                 Some(Match::Fuzzy(n)) => r.name.contains(n.as_str()),
                 _ => true,
             })
@@ -74,7 +73,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Re
         let total = all.len() as u64;
         (q.sort_and_page(all, sort_key), total)
     };
-    let body: Vec<RobotResp> = robots.iter().map(RobotResp::from).collect();
+    let prefix = state.settings.get().robot_name_prefix.clone();
+    let body: Vec<RobotResp> = robots.iter().map(|r| RobotResp::new(r, &prefix)).collect();
     Ok(page(&body, total, q.link(uri.path(), total)))
 }
 
@@ -88,8 +88,9 @@ fn sort_key(r: &Robot, key: &str) -> SortValue {
     }
 }
 
-fn full_name(r: &Robot) -> String {
-    format!("{ROBOT_PREFIX}{}", r.name)
+/// The name robots log in with: the current `robot_name_prefix` and the stored name.
+fn full_name(state: &AppState, r: &Robot) -> String {
+    format!("{}{}", state.settings.get().robot_name_prefix, r.name)
 }
 
 pub async fn create(
@@ -99,7 +100,10 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     validate_robot_name(&req.name)
         .map_err(|_| bad_request("robot name is not in lower case or contains illegal characters"))?;
-    validate(req.duration, &req.level, &req.permissions)?;
+    // No duration given: the system default (`robot_token_duration`), as Harbor's portal
+    // pre-fills it.
+    let duration = req.duration.unwrap_or_else(|| state.settings.get().robot_token_duration);
+    validate(duration, &req.level, &req.permissions)?;
     let (project_id, stored_name) = if req.level == PROJECT {
         let ns = ProjectRef::Name(req.permissions[0].namespace.clone());
         let project = require_project(&state, &caller, &ns, Resource::Robot, Action::Create).await?;
@@ -138,8 +142,8 @@ pub async fn create(
             project_id,
             secret: hash,
             salt,
-            expires_at: expiry(now, req.duration),
-            duration_days: req.duration,
+            expires_at: expiry(now, duration),
+            duration_days: duration,
             disabled: req.disable,
             level: req.level,
             permissions,
@@ -149,14 +153,14 @@ pub async fn create(
         .await
         .map_err(|e| match e {
             IdentityError::Conflict { value, .. } => {
-                conflict(format!("robot account {ROBOT_PREFIX}{value} already exists"))
+                conflict(format!("robot account {}{value} already exists", state.settings.get().robot_name_prefix))
             }
             e => identity(e),
         })?;
-    audit(&state, &caller, robot.project_id, "create", "robot", &full_name(&robot)).await;
+    audit(&state, &caller, robot.project_id, "create", "robot", &full_name(&state, &robot)).await;
     let body = RobotCreated {
         id: robot.id,
-        name: full_name(&robot),
+        name: full_name(&state, &robot),
         secret: plaintext,
         creation_time: super::dto::time(robot.creation_time),
         expires_at: robot.expires_at,
@@ -171,7 +175,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
     caller.require_authenticated()?;
     let robot = load(&state, &id).await?;
     require_access(&state, &caller, &robot, Action::Read).await?;
-    Ok(json(StatusCode::OK, &RobotResp::from(&robot)))
+    Ok(json(StatusCode::OK, &RobotResp::new(&robot, &state.settings.get().robot_name_prefix)))
 }
 
 /// Changes description, expiry, the disabled flag and permissions; never the name, level
@@ -196,7 +200,7 @@ pub async fn update(
     }
     require_access(&state, &caller, &robot, Action::Update).await?;
     let short = robot.name.rsplit_once('+').map(|(_, n)| n).unwrap_or(&robot.name);
-    let name_ok = [full_name(&robot).as_str(), robot.name.as_str(), short].contains(&req.name.as_str());
+    let name_ok = [full_name(&state, &robot).as_str(), robot.name.as_str(), short].contains(&req.name.as_str());
     if req.level != robot.level || !name_ok {
         return Err(bad_request("cannot update the level or name of robot"));
     }
@@ -213,7 +217,7 @@ pub async fn update(
         ..robot
     };
     let robot = state.auth.identity.update_robot(&updated).await.map_err(identity)?;
-    audit(&state, &caller, robot.project_id, "update", "robot", &full_name(&robot)).await;
+    audit(&state, &caller, robot.project_id, "update", "robot", &full_name(&state, &robot)).await;
     Ok(ok())
 }
 
@@ -239,7 +243,7 @@ pub async fn refresh(
         }
     };
     let robot = state.auth.identity.update_robot(&Robot { secret: hash, ..robot }).await.map_err(identity)?;
-    audit(&state, &caller, robot.project_id, "update", "robot", &full_name(&robot)).await;
+    audit(&state, &caller, robot.project_id, "update", "robot", &full_name(&state, &robot)).await;
     Ok(json(StatusCode::OK, &RobotSecResp { secret: shown }))
 }
 
@@ -252,7 +256,7 @@ pub async fn delete(
     let robot = load(&state, &id).await?;
     require_access(&state, &caller, &robot, Action::Delete).await?;
     state.auth.identity.delete_robot(robot.id).await.map_err(identity)?;
-    audit(&state, &caller, robot.project_id, "delete", "robot", &full_name(&robot)).await;
+    audit(&state, &caller, robot.project_id, "delete", "robot", &full_name(&state, &robot)).await;
     Ok(ok())
 }
 

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use berth_core::access::Principal;
 use berth_core::identity::password::constant_time_eq;
+use berth_core::settings::SettingsCache;
 use berth_core::store::cluster::ClusterStore;
 use berth_core::store::identity::User;
 
@@ -69,6 +70,8 @@ pub struct Keys {
     secure: bool,
     /// Where logged-out sessions are recorded (the shared database).
     revocations: Option<Arc<dyn ClusterStore>>,
+    /// Where the current `session_timeout` comes from (else [`TTL_SECS`]).
+    settings: Option<Arc<SettingsCache>>,
 }
 
 impl Keys {
@@ -77,7 +80,14 @@ impl Keys {
             key: state.auth.session_key(),
             secure: state.https || state.external_url.starts_with("https://"),
             revocations: Some(state.cluster.clone()),
+            settings: Some(state.settings.clone()),
         }
+    }
+
+    /// How long a session lasts without a request: `session_timeout`, read per request so
+    /// a change applies to every login and renewal from then on.
+    fn ttl(&self) -> i64 {
+        self.settings.as_ref().map_or(TTL_SECS, |s| s.get().session_timeout.saturating_mul(60))
     }
 
     /// Names a session in the revocation list: stable across renewals, and meaningless
@@ -233,13 +243,15 @@ pub async fn layer(State(keys): State<Arc<Keys>>, mut req: Request, next: Next) 
     if let Ok(v) = HeaderValue::from_str(&token) {
         res.headers_mut().insert(CSRF_HEADER.clone(), v);
     }
-    // Sliding expiry, at most once a minute; never over a cookie the handler set.
+    // Sliding expiry, at most once a minute (or a 60th of a shorter lifetime); never over
+    // a cookie the handler set.
+    let ttl = keys.ttl();
     if let Some(mut s) = session
         && renew
         && !res.headers().contains_key(header::SET_COOKIE)
-        && s.expires_at - now < TTL_SECS - 60
+        && s.expires_at - now < ttl - (ttl / 60).clamp(1, 60)
     {
-        s.expires_at = (now + TTL_SECS).min(s.issued_at + MAX_LIFETIME_SECS);
+        s.expires_at = (now + ttl).min(s.issued_at + MAX_LIFETIME_SECS);
         res.headers_mut().append(header::SET_COOKIE, keys.cookie(&keys.sign(&s), s.expires_at - now));
     }
     res
@@ -282,12 +294,12 @@ pub async fn login(
     let session = Session {
         user_id: id,
         issued_at: now,
-        expires_at: now + TTL_SECS,
+        expires_at: now + keys.ttl().min(MAX_LIFETIME_SECS),
         fingerprint: fingerprint(&user),
         nonce: hex(&nonce),
     };
     let mut res = StatusCode::OK.into_response();
-    res.headers_mut().insert(header::SET_COOKIE, keys.cookie(&keys.sign(&session), TTL_SECS));
+    res.headers_mut().insert(header::SET_COOKIE, keys.cookie(&keys.sign(&session), session.expires_at - now));
     res.extensions_mut().insert(NewSession(session));
     Ok(res)
 }
@@ -311,7 +323,7 @@ mod tests {
     use super::*;
 
     fn keys(k: u8) -> Keys {
-        Keys { key: [k; 32], secure: false, revocations: None }
+        Keys { key: [k; 32], secure: false, revocations: None, settings: None }
     }
 
     fn session() -> Session {
@@ -373,7 +385,7 @@ mod tests {
         h.clear();
         h.append(header::COOKIE, HeaderValue::from_static("xsid=1"));
         assert_eq!(sid_cookie(&h), None);
-        let c = Keys { key: [0; 32], secure: true, revocations: None }.cookie("v", 10);
+        let c = Keys { key: [0; 32], secure: true, revocations: None, settings: None }.cookie("v", 10);
         assert_eq!(c.to_str().unwrap(), "sid=v; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; Secure");
     }
 }

@@ -69,11 +69,12 @@ pub async fn health(State(state): State<AppState>) -> Response {
 /// Anonymous callers get the login page's settings only; authenticated ones also the
 /// version, URLs and current time.
 pub async fn systeminfo(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
+    let settings = state.settings.get();
     let mut info = json!({
-        "auth_mode": "db_auth",
+        "auth_mode": settings.auth_mode,
         "primary_auth_mode": false,
-        "self_registration": false,
-        "banner_message": "",
+        "self_registration": settings.self_registration,
+        "banner_message": settings.banner_message,
         "oidc_provider_name": "",
     });
     if caller.0.is_authenticated() {
@@ -83,12 +84,12 @@ pub async fn systeminfo(State(state): State<AppState>, caller: Caller, headers: 
             "harbor_version": HARBOR_VERSION,
             "external_url": external,
             "registry_url": registry,
-            "read_only": false,
+            "read_only": settings.read_only,
             "current_time": dto::time(unix_now()),
             "has_ca_root": false,
-            "project_creation_restriction": "everyone",
+            "project_creation_restriction": settings.project_creation_restriction.as_str(),
             "registry_storage_provider_name": "filesystem",
-            "notification_enable": false,
+            "notification_enable": settings.notification_enable,
         });
         if let (Some(i), Value::Object(p)) = (info.as_object_mut(), protected) {
             i.extend(p);

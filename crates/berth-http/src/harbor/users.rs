@@ -72,7 +72,11 @@ pub async fn create(
     caller: Caller,
     Body(req): Body<UserCreationReq>,
 ) -> Result<Response, ApiError> {
-    require_system(&caller, "user", "create")?;
+    // Sign-up: with self-registration on, anyone not logged in may create a (non-admin)
+    // account for themselves; logged-in users still need the permission.
+    if !state.settings.get().self_registration || caller.0.is_authenticated() {
+        require_system(&caller, "user", "create")?;
+    }
     validate_username(&req.username).map_err(|e| bad_request(e.to_string()))?;
     validate_profile(Some(&req.email), Some(&req.realname), Some(&req.comment))?;
     password::check_policy(&req.password).map_err(|e| bad_request(e.to_string()))?;
@@ -158,7 +162,8 @@ pub async fn password(
     require_self_or_system(&caller, id, "update")?;
     let user = load(&state, id).await?;
     if caller.user_id() == Some(id) {
-        let old = req.old_password.ok_or_else(|| bad_request("old_password is required"))?;
+        // Harbor answers a missing old password like a wrong one: 403, not 400.
+        let old = req.old_password.ok_or_else(|| forbidden("old_password is required to change your own password"))?;
         if !verify(old, &user).await? {
             return Err(forbidden("current password is incorrect"));
         }

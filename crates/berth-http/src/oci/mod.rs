@@ -90,6 +90,10 @@ async fn route_request(
             Method::DELETE => manifests::delete(state, &name, &r).await,
             _ => Err(method_not_allowed(m)),
         },
+        OciRoute::BadReference(_, raw) => match *m {
+            Method::GET | Method::HEAD => Err(ApiError::from(berth_core::CoreError::ManifestUnknown(raw))),
+            _ => Err(route::reference_error(&raw)),
+        },
         OciRoute::Blob(name, d) => match *m {
             Method::GET | Method::HEAD => blobs::get(state, &name, &d, h, *m == Method::HEAD).await,
             Method::DELETE => blobs::delete(state, &name, &d).await,

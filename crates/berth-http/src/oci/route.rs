@@ -12,6 +12,10 @@ pub enum OciRoute {
     Catalog,
     Tags(RepoName),
     Manifest(RepoName, Reference),
+    /// A manifest path whose reference is neither a valid tag nor a valid digest (kept
+    /// raw): reads answer `MANIFEST_UNKNOWN` as the OCI conformance suite expects of a
+    /// reference that cannot exist, writes the parse error.
+    BadReference(RepoName, String),
     Blob(RepoName, Digest),
     UploadStart(RepoName),
     Upload(RepoName, String),
@@ -23,6 +27,19 @@ fn name(segs: &[&str]) -> Result<RepoName, ApiError> {
     joined
         .parse::<RepoName>()
         .map_err(|e| ApiError::name_invalid(e.to_string()).detail(serde_json::json!({ "name": joined })))
+}
+
+/// Why `raw` is not a manifest reference, in the code the OCI spec gives it.
+pub fn reference_error(raw: &str) -> ApiError {
+    match raw.parse::<Reference>() {
+        Err(berth_core::name::ReferenceError::Digest(d)) => {
+            ApiError::digest_invalid(d.to_string()).detail(serde_json::json!({ "digest": raw }))
+        }
+        Err(berth_core::name::ReferenceError::Tag(t)) => {
+            ApiError::from(berth_core::CoreError::TagInvalid(t.to_string()))
+        }
+        Ok(_) => ApiError::from(berth_core::CoreError::TagInvalid(raw.to_string())),
+    }
 }
 
 fn digest(s: &str) -> Result<Digest, ApiError> {
@@ -44,15 +61,11 @@ impl OciRoute {
             }
             [head @ .., "blobs", "uploads", id] if !head.is_empty() => OciRoute::Upload(name(head)?, id.to_string()),
             [head @ .., "manifests", reference] if !head.is_empty() => {
-                let r = reference.parse::<Reference>().map_err(|e| match e {
-                    berth_core::name::ReferenceError::Digest(d) => {
-                        ApiError::digest_invalid(d.to_string()).detail(serde_json::json!({ "digest": reference }))
-                    }
-                    berth_core::name::ReferenceError::Tag(t) => {
-                        ApiError::from(berth_core::CoreError::TagInvalid(t.to_string()))
-                    }
-                })?;
-                OciRoute::Manifest(name(head)?, r)
+                let n = name(head)?;
+                match reference.parse::<Reference>() {
+                    Ok(r) => OciRoute::Manifest(n, r),
+                    Err(_) => OciRoute::BadReference(n, reference.to_string()),
+                }
             }
             [head @ .., "blobs", d] if !head.is_empty() => OciRoute::Blob(name(head)?, digest(d)?),
             [head @ .., "referrers", d] if !head.is_empty() => OciRoute::Referrers(name(head)?, digest(d)?),
@@ -71,7 +84,7 @@ impl OciRoute {
         match self {
             OciRoute::Catalog => Access::Catalog,
             OciRoute::Tags(n) | OciRoute::Referrers(n, _) => repo(n, vec![Action::Pull]),
-            OciRoute::Manifest(n, _) | OciRoute::Blob(n, _) => {
+            OciRoute::Manifest(n, _) | OciRoute::BadReference(n, _) | OciRoute::Blob(n, _) => {
                 if read {
                     repo(n, vec![Action::Pull])
                 } else if *method == Method::DELETE {
@@ -121,8 +134,11 @@ mod tests {
         let e = |s: &str| OciRoute::parse(s).unwrap_err();
         assert_eq!(e("UPPER/manifests/x").code, "NAME_INVALID");
         assert_eq!(e("x/blobs/sha256:zz").code, "DIGEST_INVALID");
-        assert_eq!(e("x/manifests/sha256:zz").code, "DIGEST_INVALID");
-        assert_eq!(e("x/manifests/-bad").code, "TAG_INVALID");
+        assert_eq!(reference_error("sha256:zz").code, "DIGEST_INVALID");
+        assert_eq!(reference_error("-bad").code, "TAG_INVALID");
+        let p = |s: &str| OciRoute::parse(s).unwrap();
+        assert!(matches!(p("x/manifests/-bad"), Some(OciRoute::BadReference(_, r)) if r == "-bad"));
+        assert!(matches!(p("x/manifests/.INVALID_MANIFEST_NAME"), Some(OciRoute::BadReference(..))));
         assert_eq!(e("a//b/tags/list").code, "NAME_INVALID");
     }
 }

@@ -73,6 +73,7 @@ GET      /projects/{project}                                                    
 PUT      /projects/{project}                                                                   -       401  403    403    403   403 403   200    200    403
 DELETE   /projects/{project}                                                                   -       401  403    403    403   403 403   200    200    403
 GET      /projects/{project}/summary                                                           -       401  403    200    200   200 200   200    200    403
+GET      /projects/{project}/_deletable                                                        -       401  403    403    403   403 403   200    200    403
 GET      /projects/{project}/metadatas                                                         -       401  403    403    403   403 200   200    200    403
 GET      /projects/{project}/metadatas/                                                        -       401  403    403    403   403 200   200    200    403
 POST     /projects/{project}/metadatas                                                         -       401  403    403    403   403 403   200    200    403

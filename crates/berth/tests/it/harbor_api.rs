@@ -185,7 +185,7 @@ async fn users() {
     // Password: own change needs the old one; policy errors name the rule.
     let path = format!("/api/v2.0/users/{alice}/password");
     let r = call(&s, Method::PUT, &path, &user("alice"), Some(&json!({"new_password": "Newpassw0rd"}))).await;
-    assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("old_password"));
+    assert!(expect_error(r, 403, "FORBIDDEN").await.contains("old_password"));
     let wrong = json!({"old_password": "Wrong0ne!", "new_password": "Newpassw0rd"});
     expect_error(call(&s, Method::PUT, &path, &user("alice"), Some(&wrong)).await, 403, "FORBIDDEN").await;
     let weak = json!({"old_password": PW, "new_password": "newpassw0rd"});
@@ -385,13 +385,21 @@ async fn projects_and_metadata() {
     assert_eq!(sum["repo_count"], 0);
     assert_eq!(sum["project_admin_count"], 1);
     assert_eq!(sum["developer_count"], 0);
+    assert_eq!(sum["quota"], json!({"hard": {"storage": -1}, "used": {"storage": 0}}));
     let sum = body_json(get(&s, "/api/v2.0/projects/team/summary", &Who::Anon).await).await;
     assert!(sum.get("project_admin_count").is_none(), "member counts are for those who may list members");
+    assert!(sum.get("quota").is_none(), "the quota is for members");
+    let ok = json!({"deletable": true});
+    assert_eq!(body_json(get(&s, "/api/v2.0/projects/team/_deletable", &user("alice")).await).await, ok);
 
     // Delete: refused while repositories exist (412), then done.
     push_as(&s, &admin(), "team/app").await;
     let p = body_json(get(&s, "/api/v2.0/projects/team", &admin()).await).await;
     assert_eq!(p["repo_count"], 1);
+    let sum = body_json(get(&s, "/api/v2.0/projects/team/summary", &user("alice")).await).await;
+    assert!(sum["quota"]["used"]["storage"].as_i64().unwrap() > 0, "{sum}");
+    let d = body_json(get(&s, "/api/v2.0/projects/team/_deletable", &user("alice")).await).await;
+    assert_eq!(d, json!({"deletable": false, "message": "the project contains repositories, can not be deleted"}));
     let r = call(&s, Method::DELETE, "/api/v2.0/projects/team", &user("alice"), None).await;
     expect_error(r, 412, "PRECONDITION").await;
     assert_eq!(call(&s, Method::DELETE, "/api/v2.0/projects/pub", &user("alice"), None).await.status(), 200);
@@ -412,6 +420,52 @@ async fn projects_and_metadata() {
     let all = body_json(get(&s, "/api/v2.0/audit-logs?q=operation=delete", &admin()).await).await;
     assert_eq!(all[0]["resource"], "pub");
     assert_eq!(all[0]["resource_type"], "project");
+
+    // Harbor's audit log queries: fuzzy, one-of, time ranges; filtered by the store, so the
+    // total counts only matches.
+    let total = |r: &reqwest::Response| header(r, "x-total-count").parse::<u64>().unwrap();
+    let logs = |q: &str| {
+        let (s, q) = (&s, q.to_string());
+        async move {
+            let r = get(s, &format!("/api/v2.0/audit-logs?page_size=100&q={q}"), &admin()).await;
+            assert_eq!(r.status(), 200, "{q}");
+            let n = total(&r);
+            let v = body_json(r).await;
+            assert_eq!(v.as_array().unwrap().len() as u64, n.min(100));
+            v.as_array().unwrap().clone()
+        }
+    };
+    let all = logs("").await;
+    let fuzzy = logs("resource=~EA").await;
+    assert!(!fuzzy.is_empty() && fuzzy.iter().all(|e| e["resource"].as_str().unwrap().contains("ea")), "{fuzzy:?}");
+    assert!(fuzzy.len() < all.len());
+    let either = logs("operation=%7Bdelete%20create%7D,resource_type=project").await;
+    assert!(either.iter().all(|e| e["operation"] == "delete" || e["operation"] == "create"));
+    assert!(either.iter().any(|e| e["operation"] == "delete") && either.iter().any(|e| e["operation"] == "create"));
+    assert_eq!(logs("resource=pub,operation=delete,username=alice").await.len(), 1);
+    assert_eq!(logs("op_time=[2000-01-01%2000:00:00~2100-01-01T00:00:00]").await.len(), all.len());
+    assert_eq!(logs("op_time=[~2000-01-01%2000:00:00]").await.len(), 0);
+    let newest = all[0]["op_time"].as_str().unwrap()[..19].to_string();
+    assert!(!logs(&format!("op_time=[{newest}~]")).await.is_empty());
+    assert_eq!(logs("op_time=[4102444800~]").await.len(), 0, "unix seconds work too");
+    let mine = get(&s, "/api/v2.0/projects/team/logs?q=resource=~team/,operation=create", &user("alice")).await;
+    assert_eq!(mine.status(), 200);
+    assert!(
+        body_json(mine).await.as_array().unwrap().iter().all(|e| e["resource"].as_str().unwrap().starts_with("team/"))
+    );
+    for (q, named) in [
+        ("nosuch=1", "nosuch"),
+        ("op_time=yesterday", "op_time"),
+        ("op_time=[yesterday~]", "op_time"),
+        ("op_time=[2024-02-30%2000:00:00~]", "op_time"),
+        ("operation=(a%20b)", "operation"),
+        ("operation=%7B%7D", "operation"),
+    ] {
+        for path in ["/api/v2.0/audit-logs", "/api/v2.0/projects/team/logs"] {
+            let m = expect_error(get(&s, &format!("{path}?q={q}"), &admin()).await, 400, "BAD_REQUEST").await;
+            assert!(m.contains(named), "{q}: {m}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -189,38 +189,13 @@ async fn search_statistics_quotas_and_configurations() {
     assert_eq!(v["total_storage_consumption"], w.a + w.b + w.shared);
     assert_eq!((v["private_repo_count"].as_u64(), v["total_repo_count"].as_u64()), (Some(1), Some(2)));
 
-    // --- configurations ---
+    // --- configurations (settings.rs tests changes) ---
     let c = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
-    assert_eq!(c["auth_mode"], json!({"value": "db_auth", "editable": false}));
-    assert_eq!(c["self_registration"], json!({"value": false, "editable": false}));
-    assert_eq!(c["project_creation_restriction"], json!({"value": "everyone", "editable": false}));
-    assert_eq!(c["read_only"], json!({"value": false, "editable": false}));
-    assert_eq!(c["robot_name_prefix"], json!({"value": "robot$", "editable": false}));
-    let ttl = c["token_expiration"]["value"].as_i64().expect("token_expiration is minutes");
-    assert!(ttl > 0);
-    assert_eq!(c.as_object().unwrap().len(), 6);
-
-    let same = json!({"auth_mode": "db_auth", "token_expiration": ttl, "read_only": false});
-    assert_eq!(status(&s, Method::PUT, "/api/v2.0/configurations", &admin(), Some(&same)).await, 200);
-    for (key, value) in
-        [("self_registration", json!(true)), ("token_expiration", json!(ttl + 1)), ("auth_mode", json!("ldap_auth"))]
-    {
-        let body = json!({ key: value });
-        let msg =
-            expect_error(call(&s, Method::PUT, "/api/v2.0/configurations", &admin(), Some(&body)).await, 400).await;
-        assert_eq!(
-            msg,
-            format!("{key} cannot be changed through the API in this version; set it in the configuration file")
-        );
-    }
-    let body = json!({"email_host": "smtp.example.com"});
-    let msg = expect_error(call(&s, Method::PUT, "/api/v2.0/configurations", &admin(), Some(&body)).await, 400).await;
-    assert!(msg.contains("email_host"), "{msg}");
-    let c2 = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
-    assert_eq!(c2, c, "nothing changed");
+    assert_eq!(c["auth_mode"], json!({"value": "db_auth", "editable": true}));
+    assert!(c["token_expiration"]["value"].as_i64().is_some_and(|m| m > 0), "token_expiration is minutes");
     for (who, code) in [(alice.clone(), 403), (Who::Anon, 401)] {
         assert_eq!(status(&s, Method::GET, "/api/v2.0/configurations", &who, None).await, code);
-        assert_eq!(status(&s, Method::PUT, "/api/v2.0/configurations", &who, Some(&same)).await, code);
+        assert_eq!(status(&s, Method::PUT, "/api/v2.0/configurations", &who, Some(&json!({}))).await, code);
     }
 
     // All of it is in the published document.

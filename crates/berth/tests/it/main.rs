@@ -22,5 +22,6 @@ mod jobs;
 mod oci_api;
 mod ops;
 mod pgpair;
+mod settings;
 mod support;
 mod tls;

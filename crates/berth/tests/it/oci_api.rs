@@ -458,6 +458,16 @@ async fn bad_manifests_are_refused_with_their_codes() {
     // Invalid tag and name.
     let r = c.put(s.url("/v2/bad/manifests/-tag")).body("{}").send().await.unwrap();
     assert_eq!(error_code(r).await, "TAG_INVALID");
+    let r = c.delete(s.url("/v2/bad/manifests/-tag")).send().await.unwrap();
+    assert_eq!(error_code(r).await, "TAG_INVALID");
+    // A reference that cannot exist is simply unknown to reads (the OCI conformance suite).
+    let r = c.get(s.url("/v2/bad/manifests/.INVALID_MANIFEST_NAME")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
+    let r = c.head(s.url("/v2/bad/manifests/.INVALID_MANIFEST_NAME")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c.get(s.url("/v2/bad/manifests/sha256:zz")).send().await.unwrap();
+    assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
     let r = c.get(s.url("/v2/Bad/manifests/t")).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "NAME_INVALID");
