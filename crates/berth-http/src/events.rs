@@ -5,6 +5,8 @@
 //! one pull-time batch (the latest pull of each repository and reference: a tag's and its
 //! artifact's `pull_time`, or an artifact's when pulled by digest).
 //! A crash loses at most the events still queued (the client already has its answer).
+//! Each batch also becomes webhook deliveries (`berth-webhooks`): the project's policies
+//! are read once per batch, and a delivery is durable once its execution is recorded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,8 +15,11 @@ use tokio::sync::mpsc;
 
 use berth_core::access::project_of;
 use berth_core::store::catalog::{CatalogStore, Pull};
-use berth_core::store::identity::{AuditEntry, IdentityStore};
+use berth_core::store::identity::{AuditEntry, IdentityStore, Project};
+use berth_core::store::webhooks::WebhookPolicy;
 use berth_core::{Reference, RepoName};
+use berth_webhooks::policy::{DELETE_ARTIFACT, PULL_ARTIFACT, PUSH_ARTIFACT};
+use berth_webhooks::{ArtifactRef, Event, Webhooks};
 
 use crate::auth::unix_now;
 
@@ -29,8 +34,17 @@ pub struct ArtifactEvent {
     pub operation: &'static str,
     pub repo: RepoName,
     pub reference: String,
+    /// The artifact's digest when known (the response's `Docker-Content-Digest`).
+    pub digest: Option<String>,
     pub username: String,
     pub at: i64,
+}
+
+/// Where artifact events go besides the audit log.
+pub struct WebhookSink {
+    pub webhooks: Arc<Webhooks>,
+    /// `host[:port]` of the registry, for payloads' `resource_url`.
+    pub registry_host: String,
 }
 
 #[derive(Clone)]
@@ -40,9 +54,13 @@ pub struct EventSink {
 
 impl EventSink {
     /// Starts the writer task on the current runtime.
-    pub fn start(identity: Arc<dyn IdentityStore>, catalog: Arc<dyn CatalogStore>) -> EventSink {
+    pub fn start(
+        identity: Arc<dyn IdentityStore>,
+        catalog: Arc<dyn CatalogStore>,
+        webhooks: Option<WebhookSink>,
+    ) -> EventSink {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, identity, catalog));
+        tokio::spawn(run(rx, identity, catalog, webhooks));
         EventSink { tx }
     }
 
@@ -58,38 +76,105 @@ impl EventSink {
         }
     }
 
-    pub fn record(&self, operation: &'static str, repo: RepoName, reference: String, username: String) {
-        let event = ArtifactEvent { operation, repo, reference, username, at: unix_now() };
+    pub fn record(
+        &self,
+        operation: &'static str,
+        repo: RepoName,
+        reference: String,
+        digest: Option<String>,
+        username: String,
+    ) {
+        let event = ArtifactEvent { operation, repo, reference, digest, username, at: unix_now() };
         if let Err(e) = self.tx.try_send(event) {
             tracing::warn!(error = %e, "audit event queue is full; an event was not recorded");
         }
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<ArtifactEvent>, identity: Arc<dyn IdentityStore>, catalog: Arc<dyn CatalogStore>) {
+async fn run(
+    mut rx: mpsc::Receiver<ArtifactEvent>,
+    identity: Arc<dyn IdentityStore>,
+    catalog: Arc<dyn CatalogStore>,
+    webhooks: Option<WebhookSink>,
+) {
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        write(&batch, identity.as_ref(), catalog.as_ref()).await;
+        let projects = write(&batch, identity.as_ref(), catalog.as_ref()).await;
+        if let Some(w) = &webhooks {
+            notify(&batch, &projects, w).await;
+        }
         batch.clear();
     }
 }
 
-async fn write(events: &[ArtifactEvent], identity: &dyn IdentityStore, catalog: &dyn CatalogStore) {
-    let mut project_ids: HashMap<&str, i64> = HashMap::new();
+fn event_type(operation: &str) -> Option<&'static str> {
+    match operation {
+        "create" => Some(PUSH_ARTIFACT),
+        "pull" => Some(PULL_ARTIFACT),
+        "delete" => Some(DELETE_ARTIFACT),
+        _ => None,
+    }
+}
+
+/// Records the webhook deliveries of a batch. A failure is logged: the events are in the
+/// audit log already, and the registry keeps serving.
+async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Project>>, sink: &WebhookSink) {
+    // TODO(api branch): skip everything while the `notification_enable` setting is off.
+    let mut policies: HashMap<i64, Vec<WebhookPolicy>> = HashMap::new();
+    for e in events {
+        let Some(kind) = event_type(e.operation) else { continue };
+        let Some(Some(project)) = project_of(e.repo.as_str()).and_then(|p| projects.get(p)) else { continue };
+        if !policies.contains_key(&project.id) {
+            match sink.webhooks.store.webhook_policies(project.id).await {
+                Ok(p) => policies.insert(project.id, p),
+                Err(err) => {
+                    tracing::warn!(error = %err, project = project.id, "could not read webhook policies; events not delivered");
+                    policies.insert(project.id, Vec::new())
+                }
+            };
+        }
+        let listening = &policies[&project.id];
+        if !listening.iter().any(|p| berth_webhooks::listens(p, kind)) {
+            continue;
+        }
+        let is_digest = e.reference.contains(':');
+        let digest = e.digest.as_deref().unwrap_or(if is_digest { e.reference.as_str() } else { "" });
+        let tag = if is_digest { "" } else { e.reference.as_str() };
+        let event = Event::artifact(
+            kind,
+            project.id,
+            project.is_public(),
+            e.repo.as_str(),
+            &[ArtifactRef { digest, tag }],
+            &sink.registry_host,
+            &e.username,
+            e.at,
+        );
+        if let Err(err) = sink.webhooks.notify_policies(listening, &event).await {
+            tracing::warn!(error = %err, project = project.id, event = kind, "could not record webhook deliveries");
+        }
+    }
+}
+
+/// Writes a batch; returns the projects it looked up by name.
+async fn write(
+    events: &[ArtifactEvent],
+    identity: &dyn IdentityStore,
+    catalog: &dyn CatalogStore,
+) -> HashMap<String, Option<Project>> {
+    let mut projects: HashMap<String, Option<Project>> = HashMap::new();
     let mut pulls: HashMap<&RepoName, u64> = HashMap::new();
     // The latest pull of each (repository, reference).
     let mut last_pulled: HashMap<(&RepoName, &str), i64> = HashMap::new();
     let mut entries = Vec::with_capacity(events.len());
     for e in events {
         let project_id = match project_of(e.repo.as_str()) {
-            Some(p) => match project_ids.get(p) {
-                Some(id) => *id,
-                None => {
-                    let id = identity.project_by_name(p).await.ok().flatten().map(|p| p.id).unwrap_or(0);
-                    project_ids.insert(p, id);
-                    id
+            Some(p) => {
+                if !projects.contains_key(p) {
+                    projects.insert(p.to_owned(), identity.project_by_name(p).await.ok().flatten());
                 }
-            },
+                projects[p].as_ref().map_or(0, |p| p.id)
+            }
             None => 0,
         };
         let sep = if e.reference.contains(':') { '@' } else { ':' };
@@ -125,4 +210,5 @@ async fn write(events: &[ArtifactEvent], identity: &dyn IdentityStore, catalog: 
     {
         tracing::warn!(error = %e, pulls = times.len(), "could not record pull times");
     }
+    projects
 }

@@ -44,12 +44,16 @@ impl Webhooks {
     /// Records the deliveries of `event` to every enabled policy of its project that
     /// listens to its type; returns the executions created.
     pub async fn notify(&self, event: &Event) -> StoreResult<Vec<i64>> {
+        let policies = self.store.webhook_policies(event.project_id).await?;
+        self.notify_policies(&policies, event).await
+    }
+
+    /// As [`Webhooks::notify`], with the project's policies already read (a batch of
+    /// events reads them once per project).
+    pub async fn notify_policies(&self, policies: &[WebhookPolicy], event: &Event) -> StoreResult<Vec<i64>> {
         let mut out = Vec::new();
-        for p in self.store.webhook_policies(event.project_id).await? {
-            if !p.enabled || !p.event_types.iter().any(|t| *t == event.event_type) {
-                continue;
-            }
-            let (exec, tasks) = plan(&p, event);
+        for p in policies.iter().filter(|p| listens(p, &event.event_type)) {
+            let (exec, tasks) = plan(p, event);
             if tasks.is_empty() {
                 continue;
             }
@@ -57,6 +61,11 @@ impl Webhooks {
         }
         Ok(out)
     }
+}
+
+/// Whether `policy` is enabled and wants events of `event_type`.
+pub fn listens(policy: &WebhookPolicy, event_type: &str) -> bool {
+    policy.enabled && policy.event_types.iter().any(|t| t == event_type)
 }
 
 /// The execution and tasks that deliver `event` to `policy`'s targets.

@@ -187,8 +187,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let redis = open_redis(&cfg)?;
     let tokens = key.await.context("generating the token key")??;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
-    let events = berth_http::events::EventSink::start(identity.clone(), catalog.clone());
-    let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone());
+    let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone())?;
+    let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
+    let registry_host = match cfg.http.external_url.split_once("://") {
+        Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
+        None => cfg.http.listen.clone(),
+    };
+    let events = berth_http::events::EventSink::start(
+        identity.clone(),
+        catalog.clone(),
+        Some(berth_http::events::WebhookSink { webhooks: webhooks.clone(), registry_host }),
+    );
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
         authn: match &redis {
@@ -214,6 +223,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         blob_redirect: cfg.storage.redirect.then_some(Duration::from_secs(20 * 60)),
         jobs: job_service.clone(),
         policies: stores.policies.clone(),
+        webhooks,
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
         https: tls.is_some(),
     };
@@ -318,6 +328,7 @@ struct Stores {
     catalog: Arc<dyn CatalogStore>,
     labels: Arc<dyn LabelStore>,
     cluster: Arc<dyn ClusterStore>,
+    webhooks: Arc<dyn berth_core::store::webhooks::WebhookStore>,
     jobs: Arc<dyn JobStore>,
     gc: Arc<dyn GcStore>,
     policies: Arc<dyn berth_core::store::policies::PolicyStore>,
@@ -356,6 +367,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 catalog: store.clone(),
                 labels: store.clone(),
                 cluster: store.clone(),
+                webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
                 policies: store,
@@ -393,6 +405,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 catalog: store.clone(),
                 labels: store.clone(),
                 cluster: store.clone(),
+                webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
                 policies: store,
