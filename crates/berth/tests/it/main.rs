@@ -24,3 +24,4 @@ mod ops;
 mod pgpair;
 mod support;
 mod tls;
+mod webhooks;
