@@ -9,6 +9,7 @@
 //! are read once per batch, and a delivery is durable once its execution is recorded.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -19,7 +20,7 @@ use berth_core::store::identity::{AuditEntry, IdentityStore, Project};
 use berth_core::store::webhooks::WebhookPolicy;
 use berth_core::{Reference, RepoName};
 use berth_webhooks::policy::{DELETE_ARTIFACT, PULL_ARTIFACT, PUSH_ARTIFACT};
-use berth_webhooks::{ArtifactRef, Event, Webhooks};
+use berth_webhooks::{ArtifactRef, Event, RepoRef, Webhooks};
 
 use crate::auth::unix_now;
 
@@ -124,16 +125,16 @@ async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Proj
     for e in events {
         let Some(kind) = event_type(e.operation) else { continue };
         let Some(Some(project)) = project_of(e.repo.as_str()).and_then(|p| projects.get(p)) else { continue };
-        if !policies.contains_key(&project.id) {
-            match sink.webhooks.store.webhook_policies(project.id).await {
-                Ok(p) => policies.insert(project.id, p),
+        let listening = match policies.entry(project.id) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(match sink.webhooks.store.webhook_policies(project.id).await {
+                Ok(p) => p,
                 Err(err) => {
                     tracing::warn!(error = %err, project = project.id, "could not read webhook policies; events not delivered");
-                    policies.insert(project.id, Vec::new())
+                    Vec::new()
                 }
-            };
-        }
-        let listening = &policies[&project.id];
+            }),
+        };
         if !listening.iter().any(|p| berth_webhooks::listens(p, kind)) {
             continue;
         }
@@ -142,9 +143,7 @@ async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Proj
         let tag = if is_digest { "" } else { e.reference.as_str() };
         let event = Event::artifact(
             kind,
-            project.id,
-            project.is_public(),
-            e.repo.as_str(),
+            &RepoRef { project_id: project.id, public: project.is_public(), name: e.repo.as_str() },
             &[ArtifactRef { digest, tag }],
             &sink.registry_host,
             &e.username,

@@ -20,7 +20,7 @@ use berth_core::store::webhooks::{WebhookPolicy, WebhookStore};
 use berth_jobs::JobService;
 
 pub use deliver::{DELIVERY_ID_HEADER, Deliver, Delivery, SLACK, WEBHOOK};
-pub use payload::{ArtifactRef, Event};
+pub use payload::{ArtifactRef, Event, RepoRef};
 pub use policy::{FieldError, Target};
 
 /// Harbor's execution vendor type for webhook deliveries.

@@ -18,6 +18,14 @@ pub struct Event {
     pub data: Map<String, Value>,
 }
 
+/// The repository of an artifact event.
+pub struct RepoRef<'a> {
+    pub project_id: i64,
+    pub public: bool,
+    /// `project/name…`.
+    pub name: &'a str,
+}
+
 /// One artifact of an artifact event.
 pub struct ArtifactRef<'a> {
     pub digest: &'a str,
@@ -28,14 +36,13 @@ impl Event {
     /// A push, pull or delete of artifacts in one repository (`project/name…`).
     pub fn artifact(
         event_type: &str,
-        project_id: i64,
-        public: bool,
-        repo: &str,
+        repo: &RepoRef<'_>,
         artifacts: &[ArtifactRef<'_>],
         registry_host: &str,
         operator: &str,
         occur_at: i64,
     ) -> Event {
+        let RepoRef { project_id, public, name: repo } = *repo;
         let (namespace, name) = repo.split_once('/').unwrap_or(("", repo));
         let resources: Vec<Value> = artifacts
             .iter()
@@ -136,9 +143,7 @@ mod tests {
     fn push() -> Event {
         Event::artifact(
             "PUSH_ARTIFACT",
-            7,
-            false,
-            "lib/app/web",
+            &RepoRef { project_id: 7, public: false, name: "lib/app/web" },
             &[ArtifactRef { digest: "sha256:ab", tag: "v1" }],
             "reg.example:5000",
             "admin",
