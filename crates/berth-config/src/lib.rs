@@ -160,11 +160,14 @@ pub struct Jobs {
     /// Registers Harbor's `SAMPLE` job kind (counts seconds, checkpointing each): for
     /// trying out a deployment's job service, and for the tests.
     pub sample_job: bool,
+    /// Longest wait between attempts to deliver a webhook: an endpoint that was down
+    /// hears of every event within about this long (plus a third) of coming back.
+    pub webhook_retry_cap_secs: u64,
 }
 
 impl Default for Jobs {
     fn default() -> Self {
-        Jobs { enabled: true, workers: 2, lease_secs: 30, sample_job: false }
+        Jobs { enabled: true, workers: 2, lease_secs: 30, sample_job: false, webhook_retry_cap_secs: 30 }
     }
 }
 
@@ -559,6 +562,12 @@ impl Config {
             p.push(format!(
                 "jobs.lease_secs: {} is out of range; use 3 to 3600 (30 is the default)",
                 self.jobs.lease_secs
+            ));
+        }
+        if !(1..=3600).contains(&self.jobs.webhook_retry_cap_secs) {
+            p.push(format!(
+                "jobs.webhook_retry_cap_secs: {} is out of range; use 1 to 3600 (30 is the default)",
+                self.jobs.webhook_retry_cap_secs
             ));
         }
         if !(1..=64).contains(&self.jobs.workers) {

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod jobs;
 pub mod labels;
 pub mod policies;
+pub mod webhooks;
 
 use async_trait::async_trait;
 

@@ -5,16 +5,22 @@
 //! one pull-time batch (the latest pull of each repository and reference: a tag's and its
 //! artifact's `pull_time`, or an artifact's when pulled by digest).
 //! A crash loses at most the events still queued (the client already has its answer).
+//! Each batch also becomes webhook deliveries (`berth-webhooks`): the project's policies
+//! are read once per batch, and a delivery is durable once its execution is recorded.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use berth_core::access::project_of;
 use berth_core::store::catalog::{CatalogStore, Pull};
-use berth_core::store::identity::{AuditEntry, IdentityStore};
+use berth_core::store::identity::{AuditEntry, IdentityStore, Project};
+use berth_core::store::webhooks::WebhookPolicy;
 use berth_core::{Reference, RepoName};
+use berth_webhooks::policy::{DELETE_ARTIFACT, PULL_ARTIFACT, PUSH_ARTIFACT};
+use berth_webhooks::{ArtifactRef, Event, RepoRef, Webhooks};
 
 use crate::audit_log::AuditLog;
 use crate::auth::unix_now;
@@ -30,8 +36,19 @@ pub struct ArtifactEvent {
     pub operation: &'static str,
     pub repo: RepoName,
     pub reference: String,
+    /// The artifact's digest when known (the response's `Docker-Content-Digest`).
+    pub digest: Option<String>,
     pub username: String,
     pub at: i64,
+}
+
+/// Where artifact events go besides the audit log.
+pub struct WebhookSink {
+    pub webhooks: Arc<Webhooks>,
+    /// `host[:port]` of the registry, for payloads' `resource_url`.
+    pub registry_host: String,
+    /// Runtime settings: nothing is delivered while `notification_enable` is off.
+    pub settings: Arc<berth_core::settings::SettingsCache>,
 }
 
 #[derive(Clone)]
@@ -41,9 +58,14 @@ pub struct EventSink {
 
 impl EventSink {
     /// Starts the writer task on the current runtime.
-    pub fn start(audit: AuditLog, identity: Arc<dyn IdentityStore>, catalog: Arc<dyn CatalogStore>) -> EventSink {
+    pub fn start(
+        audit: AuditLog,
+        identity: Arc<dyn IdentityStore>,
+        catalog: Arc<dyn CatalogStore>,
+        webhooks: Option<WebhookSink>,
+    ) -> EventSink {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, audit, identity, catalog));
+        tokio::spawn(run(rx, audit, identity, catalog, webhooks));
         EventSink { tx }
     }
 
@@ -59,8 +81,15 @@ impl EventSink {
         }
     }
 
-    pub fn record(&self, operation: &'static str, repo: RepoName, reference: String, username: String) {
-        let event = ArtifactEvent { operation, repo, reference, username, at: unix_now() };
+    pub fn record(
+        &self,
+        operation: &'static str,
+        repo: RepoName,
+        reference: String,
+        digest: Option<String>,
+        username: String,
+    ) {
+        let event = ArtifactEvent { operation, repo, reference, digest, username, at: unix_now() };
         if let Err(e) = self.tx.try_send(event) {
             tracing::warn!(error = %e, "audit event queue is full; an event was not recorded");
         }
@@ -72,30 +101,87 @@ async fn run(
     audit: AuditLog,
     identity: Arc<dyn IdentityStore>,
     catalog: Arc<dyn CatalogStore>,
+    webhooks: Option<WebhookSink>,
 ) {
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        write(&batch, &audit, identity.as_ref(), catalog.as_ref()).await;
+        let projects = write(&batch, &audit, identity.as_ref(), catalog.as_ref()).await;
+        if let Some(w) = &webhooks {
+            notify(&batch, &projects, w).await;
+        }
         batch.clear();
     }
 }
 
-async fn write(events: &[ArtifactEvent], audit: &AuditLog, identity: &dyn IdentityStore, catalog: &dyn CatalogStore) {
-    let mut project_ids: HashMap<&str, i64> = HashMap::new();
+fn event_type(operation: &str) -> Option<&'static str> {
+    match operation {
+        "create" => Some(PUSH_ARTIFACT),
+        "pull" => Some(PULL_ARTIFACT),
+        "delete" => Some(DELETE_ARTIFACT),
+        _ => None,
+    }
+}
+
+/// Records the webhook deliveries of a batch. A failure is logged: the events are in the
+/// audit log already, and the registry keeps serving.
+async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Project>>, sink: &WebhookSink) {
+    if !sink.settings.get().notification_enable {
+        return;
+    }
+    let mut policies: HashMap<i64, Vec<WebhookPolicy>> = HashMap::new();
+    for e in events {
+        let Some(kind) = event_type(e.operation) else { continue };
+        let Some(Some(project)) = project_of(e.repo.as_str()).and_then(|p| projects.get(p)) else { continue };
+        let listening = match policies.entry(project.id) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(match sink.webhooks.store.webhook_policies(project.id).await {
+                Ok(p) => p,
+                Err(err) => {
+                    tracing::warn!(error = %err, project = project.id, "could not read webhook policies; events not delivered");
+                    Vec::new()
+                }
+            }),
+        };
+        if !listening.iter().any(|p| berth_webhooks::listens(p, kind)) {
+            continue;
+        }
+        let is_digest = e.reference.contains(':');
+        let digest = e.digest.as_deref().unwrap_or(if is_digest { e.reference.as_str() } else { "" });
+        let tag = if is_digest { "" } else { e.reference.as_str() };
+        let event = Event::artifact(
+            kind,
+            &RepoRef { project_id: project.id, public: project.is_public(), name: e.repo.as_str() },
+            &[ArtifactRef { digest, tag }],
+            &sink.registry_host,
+            &e.username,
+            e.at,
+        );
+        if let Err(err) = sink.webhooks.notify_policies(listening, &event).await {
+            tracing::warn!(error = %err, project = project.id, event = kind, "could not record webhook deliveries");
+        }
+    }
+}
+
+/// Writes a batch; returns the projects it looked up by name.
+async fn write(
+    events: &[ArtifactEvent],
+    audit: &AuditLog,
+    identity: &dyn IdentityStore,
+    catalog: &dyn CatalogStore,
+) -> HashMap<String, Option<Project>> {
+    let mut projects: HashMap<String, Option<Project>> = HashMap::new();
     let mut pulls: HashMap<&RepoName, u64> = HashMap::new();
     // The latest pull of each (repository, reference).
     let mut last_pulled: HashMap<(&RepoName, &str), i64> = HashMap::new();
     let mut entries = Vec::with_capacity(events.len());
     for e in events {
         let project_id = match project_of(e.repo.as_str()) {
-            Some(p) => match project_ids.get(p) {
-                Some(id) => *id,
-                None => {
-                    let id = identity.project_by_name(p).await.ok().flatten().map(|p| p.id).unwrap_or(0);
-                    project_ids.insert(p, id);
-                    id
+            Some(p) => {
+                if !projects.contains_key(p) {
+                    projects.insert(p.to_owned(), identity.project_by_name(p).await.ok().flatten());
                 }
-            },
+                projects[p].as_ref().map_or(0, |p| p.id)
+            }
             None => 0,
         };
         let sep = if e.reference.contains(':') { '@' } else { ':' };
@@ -131,4 +217,5 @@ async fn write(events: &[ArtifactEvent], audit: &AuditLog, identity: &dyn Identi
     {
         tracing::warn!(error = %e, pulls = times.len(), "could not record pull times");
     }
+    projects
 }

@@ -51,6 +51,8 @@ pub struct AppState {
     pub policies: Arc<dyn berth_core::store::policies::PolicyStore>,
     /// The job service: executions, schedules and workers of the background jobs.
     pub jobs: Arc<berth_jobs::JobService>,
+    /// Webhook policies and their deliveries (jobs of `jobs`).
+    pub webhooks: Arc<berth_webhooks::Webhooks>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).
     pub health: Arc<[health::Component]>,
     /// The runtime settings (`/configurations`), refreshed from the database by the binary.

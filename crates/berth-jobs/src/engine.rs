@@ -47,9 +47,15 @@ impl EngineConfig {
     /// Delay before attempt `attempt + 1`: exponential with a deterministic spread of
     /// up to a third, so that jobs failing together do not retry together.
     pub fn retry_delay_ms(&self, attempt: i32, salt: i64) -> i64 {
-        let base = self.retry_base.as_millis() as i64;
+        self.retry_delay_capped_ms(attempt, salt, self.retry_cap)
+    }
+
+    /// As [`EngineConfig::retry_delay_ms`] with a lower cap (and a base no larger).
+    pub fn retry_delay_capped_ms(&self, attempt: i32, salt: i64, cap: Duration) -> i64 {
+        let cap = cap.min(self.retry_cap);
+        let base = self.retry_base.min(cap).as_millis() as i64;
         let exp = base.saturating_mul(1i64 << attempt.clamp(1, 30).saturating_sub(1));
-        let capped = exp.min(self.retry_cap.as_millis() as i64);
+        let capped = exp.min(cap.as_millis() as i64);
         let spread = (salt.wrapping_mul(0x9E37_79B9).rem_euclid(1000)) * capped / 3000;
         capped + spread
     }
@@ -356,6 +362,11 @@ impl JobService {
             Err(JobError::Retry(msg)) => {
                 ctx.error(msg.clone());
                 Finish::Failed { error: msg.clone(), retry_in_ms: Some(self.cfg.retry_delay_ms(attempt, id)) }
+            }
+            Err(JobError::RetryCapped(msg, cap)) => {
+                ctx.error(msg.clone());
+                let retry_in_ms = Some(self.cfg.retry_delay_capped_ms(attempt, id, *cap));
+                Finish::Failed { error: msg.clone(), retry_in_ms }
             }
             Err(JobError::Fatal(msg)) => {
                 ctx.error(msg.clone());

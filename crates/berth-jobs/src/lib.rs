@@ -46,6 +46,10 @@ pub enum JobError {
     /// Worth another attempt after a backoff (a network error, an unavailable database).
     #[error("{0}")]
     Retry(String),
+    /// As `Retry`, with the backoff capped at this delay (a webhook endpoint that comes
+    /// back must hear of its events within a minute, not after an hour's backoff).
+    #[error("{0}")]
+    RetryCapped(String, std::time::Duration),
     /// Will fail the same way again (bad arguments): dead at once.
     #[error("{0}")]
     Fatal(String),

@@ -23,6 +23,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (5, 4, include_str!("../migrations/0005_policies.sql")),
     // Additive: nullable columns and an index.
     (6, 5, include_str!("../migrations/0006_gc.sql")),
+    // Additive: a new table.
+    (7, 6, include_str!("../migrations/0007_webhooks.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -144,3 +144,11 @@ async fn gc_conformance() {
     let Some(db) = TestDb::create().await else { return };
     berth_store_tests::gc_conformance(Arc::new(db.store().await)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    berth_store_tests::webhooks_conformance(Arc::clone(&store) as _).await;
+    berth_store_tests::webhooks_conformance(store as _).await;
+}

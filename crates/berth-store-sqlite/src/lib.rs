@@ -17,6 +17,7 @@ mod migrate;
 mod policies;
 mod pool;
 mod refuse;
+mod webhooks;
 mod writer;
 
 use std::fmt;

@@ -22,6 +22,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (8, 7, include_str!("../migrations/0008_jobs.sql")),
     (9, 8, include_str!("../migrations/0009_policies.sql")),
     (10, 9, include_str!("../migrations/0010_gc.sql")),
+    // Additive: a new table.
+    (11, 10, include_str!("../migrations/0011_webhooks.sql")),
 ];
 
 /// The newest schema version this binary knows.

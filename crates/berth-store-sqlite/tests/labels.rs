@@ -23,3 +23,11 @@ async fn labels_conformance() {
         .unwrap();
     assert_eq!(orphans, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
+    berth_store_tests::webhooks_conformance(Arc::clone(&store) as _).await;
+    berth_store_tests::webhooks_conformance(store as _).await;
+}

@@ -21,6 +21,7 @@ mod identity;
 mod jobs;
 mod labels;
 mod policies;
+mod webhooks;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use identity::identity_conformance;
 pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
 pub use policies::policies_conformance;
+pub use webhooks::webhooks_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

@@ -12,6 +12,7 @@ use berth_core::store::jobs::{JobStore, NewSchedule};
 use berth_gc::GarbageCollection;
 use berth_jobs::builtin::{ExecutionSweep, PurgeAuditLog, Sample, swept_vendor_types};
 use berth_jobs::{CronExpr, EngineConfig, JobService, KindSpec, kinds};
+use berth_webhooks::Deliver;
 
 /// Builds the job service with every kind this binary knows.
 pub fn service(
@@ -20,7 +21,7 @@ pub fn service(
     identity: Arc<dyn IdentityStore>,
     gc: Arc<dyn GcStore>,
     blobs: Arc<dyn BlobStore>,
-) -> Arc<JobService> {
+) -> anyhow::Result<Arc<JobService>> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
@@ -48,8 +49,29 @@ pub fn service(
         ))
         .kind(single(
             kinds::EXECUTION_SWEEP,
-            Arc::new(ExecutionSweep { jobs: store, vendor_types: swept_vendor_types() }),
+            Arc::new(ExecutionSweep {
+                jobs: store,
+                vendor_types: swept_vendor_types()
+                    .into_iter()
+                    .chain([berth_webhooks::VENDOR_TYPE.to_owned()])
+                    .collect(),
+            }),
         ));
+    // Deliveries are many and short; each waits on a remote endpoint, not on this host.
+    berth_blob_s3::install_crypto_provider();
+    let deliver: Arc<dyn berth_jobs::Handler> = Arc::new(
+        Deliver::new(WEBHOOK_TIMEOUT, Duration::from_secs(cfg.jobs.webhook_retry_cap_secs))
+            .map_err(anyhow::Error::msg)?,
+    );
+    for name in [berth_webhooks::WEBHOOK, berth_webhooks::SLACK] {
+        b = b.kind(KindSpec {
+            name,
+            handler: deliver.clone(),
+            cluster_limit: 256,
+            local_workers: workers.saturating_mul(4),
+            max_runtime: Some(WEBHOOK_TIMEOUT * 2),
+        });
+    }
     if cfg.jobs.sample_job {
         b = b.kind(KindSpec {
             name: kinds::SAMPLE,
@@ -59,8 +81,11 @@ pub fn service(
             max_runtime: None,
         });
     }
-    b.build()
+    Ok(b.build())
 }
+
+/// How long one webhook delivery attempt may take.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The daily sweep of old execution history, created once per cluster (a second
 /// instance finds it there).

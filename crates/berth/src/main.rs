@@ -193,8 +193,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             .context("reading the runtime settings")?,
     );
     let audit_log = berth_http::audit_log::AuditLog::start(identity.clone(), settings.clone());
-    let events = berth_http::events::EventSink::start(audit_log.clone(), identity.clone(), catalog.clone());
-    let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone());
+    let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone())?;
+    let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
+    let registry_host = match cfg.http.external_url.split_once("://") {
+        Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
+        None => cfg.http.listen.clone(),
+    };
+    let events = berth_http::events::EventSink::start(
+        audit_log.clone(),
+        identity.clone(),
+        catalog.clone(),
+        Some(berth_http::events::WebhookSink { webhooks: webhooks.clone(), registry_host, settings: settings.clone() }),
+    );
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
         authn: match &redis {
@@ -221,6 +231,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         blob_redirect: cfg.storage.redirect.then_some(Duration::from_secs(20 * 60)),
         jobs: job_service.clone(),
         policies: stores.policies.clone(),
+        webhooks,
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
         https: tls.is_some(),
         settings: settings.clone(),
@@ -329,6 +340,7 @@ struct Stores {
     catalog: Arc<dyn CatalogStore>,
     labels: Arc<dyn LabelStore>,
     cluster: Arc<dyn ClusterStore>,
+    webhooks: Arc<dyn berth_core::store::webhooks::WebhookStore>,
     jobs: Arc<dyn JobStore>,
     gc: Arc<dyn GcStore>,
     policies: Arc<dyn berth_core::store::policies::PolicyStore>,
@@ -367,6 +379,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 catalog: store.clone(),
                 labels: store.clone(),
                 cluster: store.clone(),
+                webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
                 policies: store,
@@ -404,6 +417,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 catalog: store.clone(),
                 labels: store.clone(),
                 cluster: store.clone(),
+                webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
                 policies: store,

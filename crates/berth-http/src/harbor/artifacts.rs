@@ -387,7 +387,7 @@ pub async fn delete(
             return Err(e);
         }
     }
-    state.events.record("delete", t.repo.clone(), a.digest.to_string(), caller.0.name().to_string());
+    state.events.record("delete", t.repo.clone(), a.digest.to_string(), None, caller.0.name().to_string());
     Ok(ok())
 }
 

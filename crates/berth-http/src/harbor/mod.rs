@@ -30,6 +30,7 @@ mod session;
 mod system;
 mod system_jobs;
 mod users;
+mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -97,6 +98,13 @@ endpoints! {
     "/projects/{project}/immutabletagrules" => [get immutable_rules::list, "List a project's immutable-tag rules"; post immutable_rules::create, "Add an immutable-tag rule"],
     "/projects/{project}/immutabletagrules/{immutable_rule_id}" => [put immutable_rules::update, "Change (or disable) an immutable-tag rule"; delete immutable_rules::delete, "Remove an immutable-tag rule"],
     "/projects/{project}/logs" => [get audit::project_logs, "A project's audit log"],
+    "/projects/{project}/webhook/policies" => [get webhooks::list, "List webhook policies"; post webhooks::create, "Create a webhook policy"],
+    "/projects/{project}/webhook/policies/{webhook_policy_id}" => [get webhooks::get, "Get a webhook policy"; put webhooks::update, "Update a webhook policy"; delete webhooks::delete, "Delete a webhook policy"],
+    "/projects/{project}/webhook/policies/{webhook_policy_id}/executions" => [get webhooks::executions, "A webhook policy's executions (one per event)"],
+    "/projects/{project}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks" => [get webhooks::tasks, "An execution's tasks (one per target)"],
+    "/projects/{project}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks/{task_id}/log" => [get webhooks::task_log, "A webhook task's log (text)"],
+    "/projects/{project}/webhook/events" => [get webhooks::events, "Supported event types, notify types and payload formats"],
+    "/projects/{project}/webhook/lasttrigger" => [get webhooks::last_trigger, "When each policy's event types last triggered (deprecated in Harbor)"],
     "/repositories" => [get repositories::list_all, "List repositories the caller can see"],
     "/projects/{project}/repositories" => [get repositories::list, "List a project's repositories"],
     "/projects/{project}/repositories/{repository}" => [get repositories::get, "Get a repository"; put repositories::update, "Update a repository's description"; delete repositories::delete, "Delete a repository"],

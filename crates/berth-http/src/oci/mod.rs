@@ -67,7 +67,8 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
         && res.status().is_success()
     {
         // Off the request path: the client already has its answer.
-        state.events.record(operation, repo, reference, principal.name().to_string());
+        let digest = res.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        state.events.record(operation, repo, reference, digest, principal.name().to_string());
     }
     result
 }

@@ -91,6 +91,16 @@ POST     /projects/{project}/immutabletagrules                                  
 PUT      /projects/{project}/immutabletagrules/{immutable_rule_id}                             -       401  403    403    403   403 200   200    200    403
 DELETE   /projects/{project}/immutabletagrules/{immutable_rule_id}                             -       401  403    403    403   403 200   200    200    403
 GET      /projects/{project}/logs                                                              -       401  403    403    403   403 403   200    200    403
+GET      /projects/{project}/webhook/policies                                                  -       401  403    403    403   403 200   200    200    403
+POST     /projects/{project}/webhook/policies                                                  -       401  403    403    403   403 403   201    201    403
+GET      /projects/{project}/webhook/policies/{webhook_policy_id}                              -       401  403    403    403   403 200   200    200    403
+PUT      /projects/{project}/webhook/policies/{webhook_policy_id}                              -       401  403    403    403   403 403   200    200    403
+DELETE   /projects/{project}/webhook/policies/{webhook_policy_id}                              -       401  403    403    403   403 403   200    200    403
+GET      /projects/{project}/webhook/policies/{webhook_policy_id}/executions                   -       401  403    403    403   403 200   200    200    403
+GET      /projects/{project}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks -    401  403    403    403   403 200   200    200    403
+GET      /projects/{project}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks/{task_id}/log - 401 403 403 403 403 200 200 200 403
+GET      /projects/{project}/webhook/events                                                    -       401  403    403    403   403 200   200    200    403
+GET      /projects/{project}/webhook/lasttrigger                                               -       401  403    403    403   403 200   200    200    403
 
 GET      /repositories                                                                         -       200  200    200    200   200 200   200    200    200
 GET      /projects/{project}/repositories                                                      -       401  403    200    200   200 200   200    200    403
@@ -231,6 +241,10 @@ struct World {
     purge_task: i64,
     /// A garbage collection (dry run) execution id.
     gc: i64,
+    /// A webhook policy of `team`, one of its executions and that execution's task.
+    webhook: i64,
+    webhook_exec: i64,
+    webhook_task: i64,
     /// For fresh names.
     n: u32,
 }
@@ -250,6 +264,10 @@ fn robot_body(name: &str, level: &str) -> Value {
 fn immutable_body(tags: &str) -> Value {
     json!({"tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": tags}],
            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}})
+}
+
+fn webhook_body(name: &str) -> Value {
+    json!({"name": name, "event_types": ["PUSH_ARTIFACT"], "targets": [{"type": "http", "address": "http://127.0.0.1:9/"}]})
 }
 
 async fn create(s: &Server, path: &str, body: Value) -> reqwest::Response {
@@ -297,6 +315,21 @@ impl World {
         assert_eq!(get(&s, "/api/v2.0/jobservice/jobs/1/log", &admin()).await.status(), 200);
         let body = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
         let gc = location_id(&create(&s, "/api/v2.0/system/gc/schedule", body).await);
+        // After the purge (job 1): a policy whose push events go nowhere (retried, harmless).
+        let webhook =
+            location_id(&create(&s, "/api/v2.0/projects/team/webhook/policies", webhook_body("matrix")).await);
+        push_small_image_as(&s, &admin(), "team/app", "hook", "matrix hook").await;
+        let execs = format!("/api/v2.0/projects/team/webhook/policies/{webhook}/executions");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let (webhook_exec, webhook_task) = loop {
+            let e = ok_json(&s, &execs, &admin()).await;
+            if let Some(id) = e[0]["id"].as_i64() {
+                let tasks = ok_json(&s, &format!("{execs}/{id}/tasks"), &admin()).await;
+                break (id, tasks[0]["id"].as_i64().unwrap());
+            }
+            assert!(std::time::Instant::now() < deadline, "no webhook execution for the push");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
         let mut who = vec![Who::Anon];
         who.extend(names.iter().map(|u| user(u)));
         who.push(Who::Basic("robot$team+matrix".into(), secret));
@@ -315,6 +348,9 @@ impl World {
             purge,
             purge_task,
             gc,
+            webhook,
+            webhook_exec,
+            webhook_task,
             n: 0,
         }
     }
@@ -370,6 +406,9 @@ impl World {
             ("gc_id", self.gc.to_string()),
             ("job_id", self.purge_task.to_string()),
             ("pool_id", "all".into()),
+            ("webhook_policy_id", self.webhook.to_string()),
+            ("execution_id", self.webhook_exec.to_string()),
+            ("task_id", self.webhook_task.to_string()),
             ("job_type", "all".into()),
         ];
         let mut set = |k: &'static str, v: String| vars.push((k, v));
@@ -471,6 +510,17 @@ impl World {
                 let path = "/api/v2.0/projects/team/repositories/app/artifacts/v1/labels";
                 assert_eq!(status(&self.s, Method::POST, path, &admin(), Some(&json!({"id": id}))).await, 200);
                 set("label_id", id.to_string());
+            }
+            ("POST", "/projects/{project}/webhook/policies", _) => {
+                body = Payload::Json(webhook_body(&format!("new{n}")));
+            }
+            ("PUT", "/projects/{project}/webhook/policies/{webhook_policy_id}", _) => {
+                body = Payload::Json(webhook_body("matrix"));
+            }
+            ("DELETE", "/projects/{project}/webhook/policies/{webhook_policy_id}", _) => {
+                let path = "/api/v2.0/projects/team/webhook/policies";
+                let r = create(&self.s, path, webhook_body(&format!("gone{n}"))).await;
+                set("webhook_policy_id", location_id(&r).to_string());
             }
             ("GET", "/labels", "global") => query = "?scope=g".into(),
             ("GET", "/labels", "project") => query = format!("?scope=p&project_id={team}"),

@@ -25,3 +25,4 @@ mod pgpair;
 mod settings;
 mod support;
 mod tls;
+mod webhooks;

@@ -1,0 +1,109 @@
+//! Harbor's webhooks: per-project policies ([`policy`]), events and the payloads they
+//! become ([`payload`]), and delivery as jobs of the job service ([`deliver`]).
+//!
+//! [`Webhooks::notify`] is the one entry point for every subsystem that produces events:
+//! it finds the project's enabled policies that listen to the event type and records, per
+//! policy, one execution (vendor type `WEBHOOK`, vendor id the policy id, trigger `EVENT`)
+//! with one task per target, each carrying its rendered body and a delivery id. Once that
+//! transaction commits the event is durable: any instance's job service delivers it, with
+//! retries, however long the endpoint is down (up to [`MAX_ATTEMPTS`]).
+
+pub mod deliver;
+pub mod payload;
+pub mod policy;
+
+use std::sync::Arc;
+
+use berth_core::store::StoreResult;
+use berth_core::store::jobs::{NewExecution, NewJob};
+use berth_core::store::webhooks::{WebhookPolicy, WebhookStore};
+use berth_jobs::JobService;
+
+pub use deliver::{DELIVERY_ID_HEADER, Deliver, Delivery, SLACK, WEBHOOK};
+pub use payload::{ArtifactRef, Event, RepoRef};
+pub use policy::{FieldError, Target};
+
+/// Harbor's execution vendor type for webhook deliveries.
+pub const VENDOR_TYPE: &str = "WEBHOOK";
+
+/// Attempts per delivery: with the default 30 s retry cap, about an hour of an endpoint
+/// being down before a delivery is given up (an error task the API shows).
+pub const MAX_ATTEMPTS: i32 = 120;
+
+/// Policies and their deliveries.
+pub struct Webhooks {
+    pub store: Arc<dyn WebhookStore>,
+    jobs: Arc<JobService>,
+}
+
+impl Webhooks {
+    pub fn new(store: Arc<dyn WebhookStore>, jobs: Arc<JobService>) -> Webhooks {
+        Webhooks { store, jobs }
+    }
+
+    /// Records the deliveries of `event` to every enabled policy of its project that
+    /// listens to its type; returns the executions created.
+    pub async fn notify(&self, event: &Event) -> StoreResult<Vec<i64>> {
+        let policies = self.store.webhook_policies(event.project_id).await?;
+        self.notify_policies(&policies, event).await
+    }
+
+    /// As [`Webhooks::notify`], with the project's policies already read (a batch of
+    /// events reads them once per project).
+    pub async fn notify_policies(&self, policies: &[WebhookPolicy], event: &Event) -> StoreResult<Vec<i64>> {
+        let mut out = Vec::new();
+        for p in policies.iter().filter(|p| listens(p, &event.event_type)) {
+            let (exec, tasks) = plan(p, event);
+            if tasks.is_empty() {
+                continue;
+            }
+            out.push(self.jobs.start(&exec, &tasks).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `policy` is enabled and wants events of `event_type`.
+pub fn listens(policy: &WebhookPolicy, event_type: &str) -> bool {
+    policy.enabled && policy.event_types.iter().any(|t| t == event_type)
+}
+
+/// The execution and tasks that deliver `event` to `policy`'s targets.
+pub fn plan(policy: &WebhookPolicy, event: &Event) -> (NewExecution, Vec<NewJob>) {
+    let targets: Vec<Target> = match serde_json::from_str(&policy.targets) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(policy = policy.id, error = %e, "stored webhook targets do not parse; policy skipped");
+            Vec::new()
+        }
+    };
+    let tasks = targets
+        .iter()
+        .map(|t| {
+            let id = uuid::Uuid::new_v4().to_string();
+            let (kind, body) = match (t.kind.as_str(), t.payload_format.as_str()) {
+                ("slack", _) => (SLACK, payload::slack_body(event)),
+                (_, "CloudEvents") => (WEBHOOK, payload::cloudevents_body(event, &id, policy.id)),
+                _ => (WEBHOOK, payload::default_body(event)),
+            };
+            let d = Delivery {
+                id,
+                event_type: event.event_type.clone(),
+                address: t.address.clone(),
+                auth_header: t.auth_header.clone(),
+                skip_cert_verify: t.skip_cert_verify,
+                content_type: body.content_type.into(),
+                body: body.text,
+            };
+            let args = serde_json::to_string(&d).unwrap_or_default();
+            NewJob { max_attempts: MAX_ATTEMPTS, ..NewJob::new(kind, args) }
+        })
+        .collect();
+    let exec = NewExecution {
+        vendor_type: VENDOR_TYPE.into(),
+        vendor_id: policy.id,
+        trigger: "EVENT".into(),
+        extra_attrs: serde_json::json!({ "event_type": event.event_type, "occur_at": event.occur_at }).to_string(),
+    };
+    (exec, tasks)
+}
