@@ -166,8 +166,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let tls = load_tls(&cfg)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
-    // A first start generates an RSA-4096 key and hashes the admin password (600,000
-    // PBKDF2 rounds): both take a few hundred ms of one core, so they run side by side.
+    // Reading (or on a first start generating) the key runs beside opening the stores.
     let key = tokio::task::spawn_blocking({
         let cfg = cfg.clone();
         move || load_token_key(&cfg)
@@ -402,39 +401,24 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
     }
 }
 
-/// Loads the token signing key, generating Harbor's kind (RSA 4096, PKCS#1 PEM) on the
-/// first start when the default path is used.
+/// Loads the token signing key; on the first start with the default path, generates a
+/// P-256 key (ES256) there, or adopts the one an instance starting at the same moment on
+/// the same directory published first.
 fn load_token_key(cfg: &Config) -> anyhow::Result<TokenIssuer> {
+    use berth_token::keyfile::{Origin, load_or_generate};
     let path = cfg.private_key_path();
-    match std::fs::read_to_string(&path) {
-        Ok(pem) => {
-            TokenIssuer::from_pem(&pem).map_err(|e| anyhow::anyhow!("auth.private_key: {}: {e}", path.display()))
+    let (issuer, origin) = load_or_generate(&path, cfg.auth.private_key.is_empty())
+        .map_err(|e| anyhow::anyhow!("auth.private_key: {e}"))?;
+    match origin {
+        Origin::Loaded => {}
+        Origin::Generated => {
+            tracing::info!(path = %path.display(), kid = issuer.kid(), "generated the token signing key (P-256, ES256)")
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cfg.auth.private_key.is_empty() => {
-            use std::io::Write;
-            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-            tracing::info!(path = %path.display(), "generating the token signing key (RSA 4096, once)");
-            let issuer = TokenIssuer::generate(4096).map_err(|e| anyhow::anyhow!("generating the token key: {e}"))?;
-            if let Some(dir) = path.parent() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .with_context(|| format!("auth.private_key: cannot create {}", dir.display()))?;
-            }
-            let pem = issuer.to_pem().map_err(|e| anyhow::anyhow!("encoding the token key: {e}"))?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("auth.private_key: cannot write {}", path.display()))?;
-            f.write_all(pem.as_bytes())?;
-            f.sync_all()?;
-            Ok(issuer)
+        Origin::Adopted => {
+            tracing::info!(path = %path.display(), kid = issuer.kid(), "another instance generated the token signing key at the same moment; using it")
         }
-        Err(e) => Err(anyhow::anyhow!("auth.private_key: cannot read {}: {e}", path.display())),
     }
+    Ok(issuer)
 }
 
 async fn shutdown_signal() {

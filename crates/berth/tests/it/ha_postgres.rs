@@ -234,6 +234,57 @@ async fn simultaneous_first_starts_bootstrap_once() {
     }
 }
 
+/// The seed's topology: instances on one shared data directory with the default key path
+/// and no key configured, started at the same moment on a fresh directory. One generates
+/// the key, the others adopt it; none dies, and a token from any verifies on every other.
+#[tokio::test]
+async fn simultaneous_first_starts_on_one_data_dir_share_one_generated_key() {
+    if !pg_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = PgDb::create();
+    let (dir, url) = (tmp.path().join("shared"), db.url());
+    let servers: Vec<Server> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let (dir, url) = (dir.clone(), url.clone());
+                s.spawn(move || {
+                    let env =
+                        [("BERTH_AUTH_MODE", "harbor"), ("BERTH_DATABASE_URL", &url), ("BERTH_AUTH_PRIVATE_KEY", "")];
+                    Server::spawn(&dir, &env)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("instance started")).collect()
+    });
+    let key = std::fs::read_to_string(dir.join("secret/private_key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "a P-256 key in PKCS#8");
+    let names: Vec<_> = std::fs::read_dir(dir.join("secret")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["private_key.pem"], "no temporary file left behind");
+    let c = client();
+    for (i, from) in servers.iter().enumerate() {
+        let r = c
+            .get(from.url("/service/token?service=harbor-registry&scope=repository%3Alibrary%2Fk%3Apull%2Cpush"))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let token = body_json(r).await["token"].as_str().unwrap().to_string();
+        let head = token.split('.').next().unwrap();
+        let head: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, head).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(head["alg"], "ES256");
+        for on in &servers {
+            let r = c.get(on.url("/v2/library/k/tags/list")).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), 404, "instance {i}'s token is accepted everywhere (the repository is just empty)");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_instance_with_another_signing_key_refuses_to_start() {
     if !pg_available() {
