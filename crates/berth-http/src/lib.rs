@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+mod auth_cache;
 mod body;
 pub mod error;
 pub mod events;

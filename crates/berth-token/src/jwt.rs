@@ -25,7 +25,7 @@ use crate::scope::ResourceAccess;
 use crate::{ISSUER, SERVICE};
 
 /// Clock skew tolerated when checking `exp`, `nbf` and `iat`, as Harbor allows.
-const LEEWAY_SECS: i64 = 60;
+pub const LEEWAY_SECS: i64 = 60;
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");

@@ -9,7 +9,7 @@ mod jwt;
 pub mod keyfile;
 mod scope;
 
-pub use jwt::{Claims, TokenError, TokenIssuer, libtrust_kid};
+pub use jwt::{Claims, LEEWAY_SECS, TokenError, TokenIssuer, libtrust_kid};
 pub use scope::{ResourceAccess, Scope, ScopeError};
 
 /// Harbor's issuer name: tokens must carry it to be accepted by Harbor's registry and ours.

@@ -199,6 +199,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         identity,
         tokens,
         token_ttl_secs: cfg.auth.token_ttl_minutes as i64 * 60,
+        caches: Default::default(),
     };
     let registry = Arc::new(Registry::new(meta, blobs));
     let state = AppState {

@@ -285,6 +285,54 @@ async fn simultaneous_first_starts_on_one_data_dir_share_one_generated_key() {
     }
 }
 
+/// Instances remember verified tokens and project lookups; a project deleted and
+/// re-created through one instance must still invalidate old tokens on the others, within
+/// the stated bound (berth-http's `PROJECT_TTL`, 2 s).
+#[tokio::test]
+async fn a_recreated_project_invalidates_old_tokens_on_every_instance_within_the_bound() {
+    if !pg_available() {
+        return;
+    }
+    let cl = Cluster::start();
+    let c = client();
+    let admin = admin();
+    let project = |method: reqwest::Method| {
+        let (c, url, admin) = (c.clone(), cl.a.url("/api/v2.0/projects"), admin.clone());
+        async move {
+            let r = if method == reqwest::Method::POST {
+                c.post(url).header("content-type", "application/json").body(r#"{"project_name":"moving"}"#)
+            } else {
+                c.delete(format!("{url}/moving")).header("x-is-resource-name", "true")
+            };
+            let r = with_auth(r, &admin).send().await.unwrap();
+            assert!(r.status().is_success(), "{method} project: {}", r.status());
+        }
+    };
+    project(reqwest::Method::POST).await;
+    let r = c
+        .get(cl.a.url("/service/token?service=harbor-registry&scope=repository%3Amoving%2Fapp%3Apull%2Cpush"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let token = body_json(r).await["token"].as_str().unwrap().to_string();
+    let upload = |s: &Server| c.post(s.url("/v2/moving/app/blobs/uploads/")).bearer_auth(&token).send();
+    for s in [&cl.a, &cl.b] {
+        // Twice: the second answer comes from the caches.
+        assert_eq!(upload(s).await.unwrap().status(), 202);
+        assert_eq!(upload(s).await.unwrap().status(), 202);
+    }
+    // Token times have one-second resolution: the new project must be visibly younger.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    project(reqwest::Method::DELETE).await;
+    project(reqwest::Method::POST).await;
+    let changed = std::time::Instant::now();
+    assert_eq!(upload(&cl.a).await.unwrap().status(), 401, "at once on the instance that made the change");
+    let bound = Duration::from_secs(2);
+    tokio::time::sleep(bound.saturating_sub(changed.elapsed()) + Duration::from_millis(100)).await;
+    assert_eq!(upload(&cl.b).await.unwrap().status(), 401, "within the bound on the other instance");
+}
+
 #[tokio::test]
 async fn an_instance_with_another_signing_key_refuses_to_start() {
     if !pg_available() {
