@@ -174,7 +174,9 @@ fn parse_args() -> Result<Args> {
         bail!("nothing to benchmark: both columns are `none`");
     }
     if berth.as_ref().is_some_and(|b| b.kind == Kind::External) && modes.contains(&true) {
-        bail!("an external Berth (url:) can only be measured with --modes open (the tool does not know its admin password)");
+        bail!(
+            "an external Berth (url:) can only be measured with --modes open (the tool does not know its admin password)"
+        );
     }
     Ok(Args { berth, modes, distribution, opts })
 }

@@ -105,8 +105,16 @@ impl Server {
     pub async fn start(spec: &Spec, tmp_base: &Path) -> Result<Server> {
         if spec.kind == Kind::External {
             let addr = spec.url_addr.expect("url");
-            let mut s =
-                Server { spec: spec.clone(), addr, pid: None, startup: None, child: None, dir: None, log: None, creds: None };
+            let mut s = Server {
+                spec: spec.clone(),
+                addr,
+                pid: None,
+                startup: None,
+                child: None,
+                dir: None,
+                log: None,
+                creds: None,
+            };
             s.wait_ready(Instant::now()).await?;
             s.startup = None;
             return Ok(s);

@@ -22,10 +22,13 @@ pub const PROJECT_TTL: Duration = Duration::from_secs(2);
 const MAX_TOKENS: usize = 4096;
 const MAX_PROJECTS: usize = 4096;
 
+/// A project's creation time (`None`: no such project) and when that was looked up.
+type ProjectEntry = (Option<i64>, Instant);
+
 #[derive(Default)]
 pub struct AuthCaches {
     tokens: Mutex<HashMap<Box<str>, Arc<Claims>>>,
-    projects: Mutex<HashMap<Box<str>, (Option<i64>, Instant)>>,
+    projects: Mutex<HashMap<Box<str>, ProjectEntry>>,
 }
 
 impl AuthCaches {

@@ -1,10 +1,17 @@
 //! Cross-cutting request handling: request ids and the one place 5xx errors are logged.
 
+<<<<<<< HEAD
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
+=======
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+>>>>>>> 8360d2e (First start answers at once: the admin (a 600,000-round PBKDF2 hash) and library are created after the listener is up, requests needing identities wait for that (liveness, health, metrics, open-mode /v2 and the anonymous /v2/ challenge do not); a weak configured admin password still fails the start before listening)
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
+use crate::AppState;
+use crate::auth::Mode;
 use crate::error::InternalError;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -38,4 +45,32 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         h.insert(API_VERSION.clone(), HeaderValue::from_static("registry/2.0"));
     }
     res
+}
+
+/// A first start creates the administrator (a PBKDF2 hash of 600,000 rounds, a few hundred
+/// ms) after the listener is up, so the server answers at once; until then, requests that
+/// need users or projects wait here instead of seeing an empty identity store. What needs
+/// none goes through: liveness and health, metrics, the registry in open mode, and the
+/// anonymous `GET /v2/` (Harbor mode: the challenge that starts a token flow).
+pub async fn await_bootstrap(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !*state.bootstrapped.borrow() && needs_identities(&state, &req) {
+        let mut done = state.bootstrapped.clone();
+        if done.wait_for(|d| *d).await.is_err() {
+            // The bootstrap failed; the process is exiting with its error.
+            return (StatusCode::SERVICE_UNAVAILABLE, "starting up failed").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn needs_identities(state: &AppState, req: &Request) -> bool {
+    let path = req.uri().path();
+    let registry = path == "/v2" || path.starts_with("/v2/");
+    if registry && state.auth.mode == Mode::Open {
+        return false;
+    }
+    if (path == "/v2" || path == "/v2/") && !req.headers().contains_key(header::AUTHORIZATION) {
+        return false;
+    }
+    !matches!(path, "/api/v2.0/ping" | "/api/v2.0/health" | "/metrics")
 }

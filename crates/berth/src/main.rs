@@ -174,15 +174,29 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let blobs = open_blobs(&cfg).await?;
     let stores = open_stores(&cfg).await?;
     let (meta, identity, catalog, labels) = (stores.meta, stores.identity, stores.catalog, stores.labels);
-    let admin_password = Some(cfg.admin.password.as_str()).filter(|p| !p.is_empty());
-    let boot = berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password).await?;
-    if let Some(pw) = boot.generated_admin_password {
-        // Shown once on the terminal, never logged: log files travel further than terminals.
-        eprintln!("berth: created the system administrator \"admin\" with password: {pw}");
-        eprintln!(
-            "berth: it is shown only now; change it after logging in, or set BERTH_ADMIN_PASSWORD on a fresh data dir"
-        );
+    let admin_password = Some(cfg.admin.password.clone()).filter(|p| !p.is_empty());
+    if let Some(p) = &admin_password {
+        berth_core::bootstrap::check_admin_password(p)?;
     }
+    // A first start hashes the admin password (600,000 PBKDF2 rounds, a few hundred ms):
+    // that runs while the server already answers; requests needing identities wait for it.
+    let (bootstrapped_tx, bootstrapped) = tokio::sync::watch::channel(false);
+    let mut bootstrap = tokio::spawn({
+        let identity = identity.clone();
+        async move {
+            let boot =
+                berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password.as_deref()).await?;
+            if let Some(pw) = boot.generated_admin_password {
+                // Shown once on the terminal, never logged: log files travel further than terminals.
+                eprintln!("berth: created the system administrator \"admin\" with password: {pw}");
+                eprintln!(
+                    "berth: it is shown only now; change it after logging in, or set BERTH_ADMIN_PASSWORD on a fresh data dir"
+                );
+            }
+            let _ = bootstrapped_tx.send(true);
+            anyhow::Ok(())
+        }
+    });
     let redis = open_redis(&cfg)?;
     let tokens = key.await.context("generating the token key")??;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
@@ -215,7 +229,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         jobs: job_service.clone(),
         policies: stores.policies.clone(),
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
+<<<<<<< HEAD
         https: tls.is_some(),
+=======
+        bootstrapped,
+>>>>>>> 8360d2e (First start answers at once: the admin (a 600,000-round PBKDF2 hash) and library are created after the listener is up, requests needing identities wait for that (liveness, health, metrics, open-mode /v2 and the anonymous /v2/ challenge do not); a weak configured admin password still fails the start before listening)
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
@@ -250,8 +268,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
     };
     let mut stop_rx2 = stop_rx.clone();
+    let bootstrap_failed = async {
+        match (&mut bootstrap).await {
+            Ok(Ok(())) => std::future::pending().await,
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("first-start bootstrap: {e}")),
+        }
+    };
     tokio::select! {
         r = server => r.context("server failed")?,
+        r = bootstrap_failed => return r,
         _ = async { let _ = stop_rx2.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; exiting (unfinished uploads stay invisible)");
         }

@@ -220,11 +220,8 @@ async fn simultaneous_first_starts_bootstrap_once() {
             .collect();
         handles.into_iter().map(|h| h.join().expect("instance started")).collect()
     });
-    assert_eq!(psql(&db.name, "SELECT count(*) FROM users WHERE username = 'admin'"), "1");
-    assert_eq!(psql(&db.name, "SELECT count(*) FROM projects WHERE name = 'library'"), "1");
-    let versions = psql(&db.name, "SELECT count(*) = count(DISTINCT version) FROM schema_migrations");
-    assert_eq!(versions, "t");
-    // Every instance serves and the admin logs in on each.
+    // Every instance serves and the admin logs in on each (a login waits for the
+    // first-start bootstrap, which runs while the listener is already up).
     let c = admin_client();
     for s in &servers {
         let r = c.get(s.url("/api/v2.0/users/current")).send().await.unwrap();
@@ -232,6 +229,10 @@ async fn simultaneous_first_starts_bootstrap_once() {
         let r = c.get(s.url("/api/v2.0/health")).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
+    assert_eq!(psql(&db.name, "SELECT count(*) FROM users WHERE username = 'admin'"), "1");
+    assert_eq!(psql(&db.name, "SELECT count(*) FROM projects WHERE name = 'library'"), "1");
+    let versions = psql(&db.name, "SELECT count(*) = count(DISTINCT version) FROM schema_migrations");
+    assert_eq!(versions, "t");
 }
 
 /// The seed's topology: instances on one shared data directory with the default key path
