@@ -1,12 +1,7 @@
 //! Cross-cutting request handling: request ids and the one place 5xx errors are logged.
 
-<<<<<<< HEAD
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
-=======
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
->>>>>>> 8360d2e (First start answers at once: the admin (a 600,000-round PBKDF2 hash) and library are created after the listener is up, requests needing identities wait for that (liveness, health, metrics, open-mode /v2 and the anonymous /v2/ challenge do not); a weak configured admin password still fails the start before listening)
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 

@@ -229,11 +229,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         jobs: job_service.clone(),
         policies: stores.policies.clone(),
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
-<<<<<<< HEAD
         https: tls.is_some(),
-=======
         bootstrapped,
->>>>>>> 8360d2e (First start answers at once: the admin (a 600,000-round PBKDF2 hash) and library are created after the listener is up, requests needing identities wait for that (liveness, health, metrics, open-mode /v2 and the anonymous /v2/ challenge do not); a weak configured admin password still fails the start before listening)
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
