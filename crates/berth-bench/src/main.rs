@@ -83,7 +83,7 @@ const METRICS: &[MetricDef] = &[
     MetricDef { key: "tags_paged_ms", label: "tags list, n=1000 pages, N tags (ms)", higher_is_better: false },
     MetricDef {
         key: "startup_fresh_ms",
-        label: "startup, empty data dir: spawn → 200 on /v2/ (ms)",
+        label: "startup, empty data dir: spawn → first answer on /v2/ (ms)",
         higher_is_better: false,
     },
     MetricDef { key: "startup_ms", label: "startup, restart on that data dir (ms)", higher_is_better: false },

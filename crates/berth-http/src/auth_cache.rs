@@ -19,7 +19,7 @@ use berth_token::Claims;
 pub const PROJECT_TTL: Duration = Duration::from_secs(2);
 /// Bounds on the entries kept; beyond them the oldest state is dropped wholesale, which
 /// only costs lookups.
-const MAX_TOKENS: usize = 4096;
+const MAX_TOKENS: usize = 1024;
 const MAX_PROJECTS: usize = 4096;
 
 /// A project's creation time (`None`: no such project) and when that was looked up.
