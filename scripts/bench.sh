@@ -3,9 +3,15 @@
 #
 # How to run (from anywhere inside the repository):
 #
-#   scripts/bench.sh                  # full run: 3 alternating rounds per server, ~15 min
+#   scripts/bench.sh                  # full run: 3 rotating rounds per column, ~15 min
 #   scripts/bench.sh --quick          # smoke test: 1 round, short durations, 1000 tags
+#   scripts/bench.sh --modes open     # Berth in open mode only (no token flows)
 #   scripts/bench.sh --help           # all options of crates/berth-bench
+#
+# Columns: Berth in Harbor mode with docker-style token flows (a token per repository
+# scope; a push that mounts asks for the source repository too), Berth in open mode
+# (no authentication, as Distribution runs), and Distribution; the ratios are each
+# Berth column over Distribution.
 #
 # Any argument is passed through to target/release/berth-bench. The script
 #   1. builds `cargo build --release -p berth -p berth-bench`

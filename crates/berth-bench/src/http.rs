@@ -129,6 +129,8 @@ pub struct Conn {
     addr: SocketAddr,
     host: String,
     sender: Option<http1::SendRequest<ReqBody>>,
+    /// A registry token sent with every request that carries no Authorization of its own.
+    pub bearer: Option<String>,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -137,7 +139,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Conn {
     pub fn new(addr: SocketAddr) -> Self {
-        Self { addr, host: addr.to_string(), sender: None }
+        Self { addr, host: addr.to_string(), sender: None, bearer: None }
     }
 
     pub async fn connect(&mut self) -> Result<()> {
@@ -182,6 +184,11 @@ impl Conn {
         }
         for (k, v) in headers {
             b = b.header(*k, *v);
+        }
+        if let Some(t) = &self.bearer
+            && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            b = b.header("authorization", format!("Bearer {t}"));
         }
         let req = b.body(body)?;
         let sender = self.ready_sender().await?;

@@ -1,6 +1,7 @@
 //! berth-bench: Berth versus the CNCF Distribution registry, side by side,
 //! over the OCI Distribution HTTP API on 127.0.0.1. See `--help`.
 
+mod auth;
 mod blob;
 mod http;
 mod server;
@@ -21,8 +22,11 @@ USAGE: berth-bench [OPTIONS]
 
 Servers (each SPEC is `berth:PATH`, `distribution:PATH`, `url:http://127.0.0.1:PORT`,
 a bare PATH of the column's own kind, or `none` to leave the column pending):
-  --berth SPEC          first column   [default: target/release/berth]
-  --distribution SPEC   second column  [default: /usr/bin/docker-registry]
+  --berth SPEC          Berth's columns        [default: target/release/berth]
+  --modes LIST          Berth's modes, one column each: harbor (users, projects and
+                        docker-style token flows), open (no authentication, as
+                        Distribution runs)     [default: harbor,open]
+  --distribution SPEC   the reference column   [default: /usr/bin/docker-registry]
 
 Workload:
   --rounds N            rounds per server, alternating, median reported [default: 3]
@@ -39,9 +43,11 @@ Each round starts every server afresh on its own temporary data dir (startup
 time), restarts it (SIGTERM, start again: restart time, then idle RSS), runs all
 workloads, reads peak RSS, restarts it once more (restart time with data), and
 stops it and removes the dir. Berth is run as `berth serve --listen 127.0.0.1:0 --data-dir DIR`
-with BERTH_AUTH_MODE=open (unless set in the environment)
-and must print `listening on 127.0.0.1:PORT`; Distribution gets a generated
-config (filesystem storage, inmemory blob descriptor cache, access log off).
+with BERTH_AUTH_MODE=harbor or open and must print `listening on 127.0.0.1:PORT`. In Harbor
+mode the clients behave like docker: Basic credentials only for the token service, a token
+per repository scope, a new one per step of a mounting push. Distribution gets a generated
+config (filesystem storage, inmemory blob descriptor cache, access log off, no auth).
+Ratios are each Berth column over Distribution.
 ";
 
 struct MetricDef {
@@ -51,6 +57,16 @@ struct MetricDef {
 }
 
 const METRICS: &[MetricDef] = &[
+    MetricDef {
+        key: "new_repo_ops",
+        label: "push to a new repository: mount, mount, manifest (pushes/s)",
+        higher_is_better: true,
+    },
+    MetricDef {
+        key: "new_repo_cpu_ms",
+        label: "push to a new repository: server CPU per push (ms)",
+        higher_is_better: false,
+    },
     MetricDef { key: "push16x4", label: "blob push, 16 MiB × 4 concurrent (MiB/s)", higher_is_better: true },
     MetricDef { key: "push64", label: "blob push, 64 MiB × 1 stream (MiB/s)", higher_is_better: true },
     MetricDef { key: "push_chunked", label: "blob push, 64 MiB chunked 8 MiB PATCH (MiB/s)", higher_is_better: true },
@@ -67,7 +83,7 @@ const METRICS: &[MetricDef] = &[
     MetricDef { key: "tags_paged_ms", label: "tags list, n=1000 pages, N tags (ms)", higher_is_better: false },
     MetricDef {
         key: "startup_fresh_ms",
-        label: "startup, empty data dir: spawn → 200 on /v2/ (ms)",
+        label: "startup, empty data dir: spawn → first answer on /v2/ (ms)",
         higher_is_better: false,
     },
     MetricDef { key: "startup_ms", label: "startup, restart on that data dir (ms)", higher_is_better: false },
@@ -82,6 +98,7 @@ const METRICS: &[MetricDef] = &[
 
 struct Args {
     berth: Option<Spec>,
+    modes: Vec<bool>,
     distribution: Option<Spec>,
     opts: Opts,
 }
@@ -89,6 +106,7 @@ struct Args {
 fn parse_args() -> Result<Args> {
     let mut berth = "target/release/berth".to_string();
     let mut distribution = "/usr/bin/docker-registry".to_string();
+    let mut modes = vec![true, false];
     let mut opts = Opts {
         rounds: 3,
         duration: Duration::from_secs(5),
@@ -116,6 +134,16 @@ fn parse_args() -> Result<Args> {
             }
             "--berth" => berth = val()?,
             "--distribution" => distribution = val()?,
+            "--modes" => {
+                modes = val()?
+                    .split(',')
+                    .map(|m| match m.trim() {
+                        "harbor" => Ok(true),
+                        "open" => Ok(false),
+                        other => bail!("--modes: unknown mode {other:?}; use harbor, open or harbor,open"),
+                    })
+                    .collect::<Result<_>>()?;
+            }
             "--rounds" => opts.rounds = num(val()?)?,
             "--duration" => opts.duration = Duration::from_secs_f64(num(val()?)? as f64),
             "--conns" => opts.conns = num(val()?)?,
@@ -145,7 +173,12 @@ fn parse_args() -> Result<Args> {
     if berth.is_none() && distribution.is_none() {
         bail!("nothing to benchmark: both columns are `none`");
     }
-    Ok(Args { berth, distribution, opts })
+    if berth.as_ref().is_some_and(|b| b.kind == Kind::External) && modes.contains(&true) {
+        bail!(
+            "an external Berth (url:) can only be measured with --modes open (the tool does not know its admin password)"
+        );
+    }
+    Ok(Args { berth, modes, distribution, opts })
 }
 
 #[tokio::main]
@@ -175,7 +208,7 @@ struct Column {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let Args { berth, distribution, opts } = args;
+    let Args { berth, modes, distribution, opts } = args;
     eprintln!("machine: {}", machine_summary());
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         let one: f64 = load.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
@@ -187,10 +220,16 @@ async fn run(args: Args) -> Result<()> {
     let fx = Fixtures::new();
     eprintln!("generated test blobs and digests in {:.1} s", t.elapsed().as_secs_f64());
 
-    let mut cols = [
-        Column { name: "Berth", spec: berth, rounds: Vec::new() },
-        Column { name: "Distribution", spec: distribution, rounds: Vec::new() },
-    ];
+    // Distribution last: it is the reference the ratios divide by.
+    let mut cols: Vec<Column> = modes
+        .iter()
+        .map(|&harbor| Column {
+            name: if harbor { "Berth (Harbor)" } else { "Berth (open)" },
+            spec: berth.clone().map(|s| Spec { harbor, ..s }),
+            rounds: Vec::new(),
+        })
+        .collect();
+    cols.push(Column { name: "Distribution", spec: distribution, rounds: Vec::new() });
     for (i, c) in cols.iter().enumerate() {
         let what = c.spec.as_ref().map_or("pending (not run)".to_string(), Spec::describe);
         eprintln!("column {}: {} = {what}", i + 1, c.name);
@@ -198,8 +237,8 @@ async fn run(args: Args) -> Result<()> {
     eprintln!("server data dirs under {}", opts.tmp.display());
     let mut notes = Vec::new();
     for round in 0..opts.rounds {
-        // Alternate which server goes first, so drift and warm caches favour neither.
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        // Rotate which server goes first, so drift and warm caches favour none.
+        let order: Vec<usize> = (0..cols.len()).map(|i| (i + round) % cols.len()).collect();
         for ci in order {
             let Some(spec) = cols[ci].spec.clone() else {
                 continue;
@@ -304,7 +343,7 @@ fn fmt(v: f64) -> String {
     }
 }
 
-fn print_tables(cols: &[Column; 2], opts: &Opts) {
+fn print_tables(cols: &[Column], opts: &Opts) {
     let cell = |c: &Column, key: &str| -> (String, Option<f64>) {
         if c.spec.is_none() {
             return ("pending".into(), None);
@@ -322,23 +361,30 @@ fn print_tables(cols: &[Column; 2], opts: &Opts) {
         opts.tags
     );
     println!("Machine: {}. Data dirs under {} ({}).\n", machine_summary(), opts.tmp.display(), fs_type(&opts.tmp));
-    println!("| metric | {} | {} | ratio {}/{} | better is |", cols[0].name, cols[1].name, cols[0].name, cols[1].name);
-    println!("|---|---:|---:|---:|---|");
+    let (reference, others) = cols.split_last().expect("the reference column");
+    let names: Vec<&str> = cols.iter().map(|c| c.name).collect();
+    let ratios: Vec<String> = others.iter().map(|c| format!("{} / {}", c.name, reference.name)).collect();
+    println!("| metric | {} | {} | better is |", names.join(" | "), ratios.join(" | "));
+    println!("|---|{}{}---|", "---:|".repeat(cols.len()), "---:|".repeat(others.len()));
     for d in METRICS {
-        let (a, av) = cell(&cols[0], d.key);
-        let (b, bv) = cell(&cols[1], d.key);
-        let ratio = match (av, bv) {
-            (Some(x), Some(y)) if y != 0.0 => format!("{:.2}", x / y),
-            _ => "—".into(),
-        };
+        let cells: Vec<(String, Option<f64>)> = cols.iter().map(|c| cell(c, d.key)).collect();
+        let reference_value = cells.last().and_then(|c| c.1);
+        let ratios: Vec<String> = cells[..others.len()]
+            .iter()
+            .map(|(_, v)| match (v, reference_value) {
+                (Some(x), Some(y)) if y != 0.0 => format!("{:.2}", x / y),
+                _ => "—".into(),
+            })
+            .collect();
+        let values: Vec<&str> = cells.iter().map(|c| c.0.as_str()).collect();
         let better = if d.higher_is_better { "higher (ratio > 1)" } else { "lower (ratio < 1)" };
         let label = d.label.replace("N tags", &format!("{} tags", opts.tags));
-        println!("| {label} | {a} | {b} | {ratio} | {better} |");
+        println!("| {label} | {} | {} | {better} |", values.join(" | "), ratios.join(" | "));
     }
     if opts.rounds > 1 {
         println!("\nPer-round values (in run order):\n");
-        println!("| metric | {} | {} |", cols[0].name, cols[1].name);
-        println!("|---|---|---|");
+        println!("| metric | {} |", names.join(" | "));
+        println!("|---|{}", "---|".repeat(cols.len()));
         for d in METRICS {
             let per = |c: &Column| -> String {
                 if c.spec.is_none() {
@@ -346,7 +392,8 @@ fn print_tables(cols: &[Column; 2], opts: &Opts) {
                 }
                 c.rounds.iter().map(|m| m.get(d.key).map_or("n/a".into(), |v| fmt(*v))).collect::<Vec<_>>().join(" / ")
             };
-            println!("| {} | {} | {} |", d.key, per(&cols[0]), per(&cols[1]));
+            let per: Vec<String> = cols.iter().map(per).collect();
+            println!("| {} | {} |", d.key, per.join(" | "));
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use hyper::{Method, StatusCode};
 
+use crate::auth::Creds;
 use crate::http::Conn;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +28,12 @@ pub struct Spec {
     pub kind: Kind,
     pub program: PathBuf,
     pub url_addr: Option<SocketAddr>,
+    /// Berth in Harbor mode (users, projects, token service); clients then use tokens.
+    pub harbor: bool,
 }
+
+/// The administrator password a Harbor-mode Berth is started with.
+const ADMIN_PASSWORD: &str = "Bench-Admin-12345";
 
 impl Spec {
     /// `berth:PATH`, `distribution:PATH`, `url:http://127.0.0.1:PORT`, or a bare
@@ -52,14 +58,15 @@ impl Spec {
             if !addr.ip().is_loopback() {
                 bail!("only loopback servers are benchmarked, not {addr}");
             }
-            return Ok(Some(Spec { kind, program: PathBuf::new(), url_addr: Some(addr) }));
+            return Ok(Some(Spec { kind, program: PathBuf::new(), url_addr: Some(addr), harbor: false }));
         }
-        Ok(Some(Spec { kind, program: PathBuf::from(rest), url_addr: None }))
+        Ok(Some(Spec { kind, program: PathBuf::from(rest), url_addr: None, harbor: false }))
     }
 
     pub fn describe(&self) -> String {
         match self.kind {
-            Kind::Berth => format!("Berth ({})", self.program.display()),
+            Kind::Berth if self.harbor => format!("Berth, Harbor mode with tokens ({})", self.program.display()),
+            Kind::Berth => format!("Berth, open mode ({})", self.program.display()),
             Kind::Distribution => format!("Distribution ({})", self.program.display()),
             Kind::External => format!("external server at {}", self.url_addr.expect("url")),
         }
@@ -74,6 +81,8 @@ pub struct Server {
     child: Option<Child>,
     dir: Option<PathBuf>,
     log: Option<PathBuf>,
+    /// Set when clients must fetch tokens (Harbor mode).
+    pub creds: Option<Creds>,
 }
 
 static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -96,8 +105,16 @@ impl Server {
     pub async fn start(spec: &Spec, tmp_base: &Path) -> Result<Server> {
         if spec.kind == Kind::External {
             let addr = spec.url_addr.expect("url");
-            let mut s =
-                Server { spec: spec.clone(), addr, pid: None, startup: None, child: None, dir: None, log: None };
+            let mut s = Server {
+                spec: spec.clone(),
+                addr,
+                pid: None,
+                startup: None,
+                child: None,
+                dir: None,
+                log: None,
+                creds: None,
+            };
             s.wait_ready(Instant::now()).await?;
             s.startup = None;
             return Ok(s);
@@ -112,6 +129,7 @@ impl Server {
             child: None,
             dir: Some(dir.clone()),
             log: Some(log),
+            creds: spec.harbor.then(|| Creds { user: "admin".into(), password: ADMIN_PASSWORD.into() }),
         };
         fs::create_dir(dir.join("data"))?;
         server.launch().await?;
@@ -156,12 +174,10 @@ impl Server {
         let port = match self.spec.kind {
             Kind::Berth => {
                 cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(&data).stdout(Stdio::piped());
-                // Distribution runs without authentication, so Berth does too (open mode is
-                // loopback-only, which is all this tool uses). BERTH_AUTH_MODE=harbor in the
-                // environment overrides this.
-                if std::env::var_os("BERTH_AUTH_MODE").is_none() {
-                    cmd.env("BERTH_AUTH_MODE", "open");
-                }
+                // Open mode is what Distribution does (no authentication; Berth allows it on
+                // loopback only); Harbor mode is what Harbor users run.
+                cmd.env("BERTH_AUTH_MODE", if self.spec.harbor { "harbor" } else { "open" })
+                    .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
                 0
             }
             Kind::Distribution => {
@@ -212,10 +228,14 @@ impl Server {
         Ok(addr)
     }
 
-    /// Polls `GET /v2/` every millisecond until it answers 200.
+    /// Polls `GET /v2/` every millisecond until it answers: 200, or in Harbor mode the
+    /// 401 challenge that starts a client's token flow. Then, in Harbor mode, checks that
+    /// a `docker login` works (untimed: the first login after a start verifies the
+    /// password hash once, whenever it comes).
     async fn wait_ready(&mut self, since: Instant) -> Result<()> {
         let deadline = since + START_TIMEOUT;
         let mut last = String::from("no answer");
+        let ready = if self.creds.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
         while Instant::now() < deadline {
             self.check_alive()?;
             let mut conn = Conn::new(self.addr);
@@ -225,8 +245,17 @@ impl Server {
             )
             .await;
             match attempt {
-                Ok(Ok(r)) if r.status == StatusCode::OK => {
+                Ok(Ok(r)) if r.status == ready => {
                     self.startup = Some(since.elapsed());
+                    if let Some(c) = self.creds.clone() {
+                        let login = async {
+                            crate::auth::authorize(Some(&c), &mut conn, &[]).await?;
+                            conn.call(Method::GET, "/v2/", &[], crate::http::ReqBody::empty())
+                                .await?
+                                .expect(StatusCode::OK, "GET /v2/ with a token")
+                        };
+                        tokio::time::timeout(START_TIMEOUT, login).await.context("docker login timed out")??;
+                    }
                     return Ok(());
                 }
                 Ok(Ok(r)) => last = format!("GET /v2/ answered {}", r.describe()),

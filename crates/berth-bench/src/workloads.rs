@@ -12,6 +12,7 @@ use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 
+use crate::auth::{Creds, authorize, repo_scope};
 use crate::blob::{Blob, BlobSource, random_bytes};
 use crate::http::{Conn, ReqBody, drain, origin_form, read_all, with_query};
 use crate::server::Server;
@@ -82,6 +83,8 @@ pub async fn run_suite(
     notes: &mut Vec<String>,
 ) {
     let addr = server.addr;
+    let creds = server.creds.clone();
+    let creds = creds.as_ref();
     macro_rules! step {
         ($name:expr, $body:expr) => {{
             let started = Instant::now();
@@ -112,22 +115,29 @@ pub async fn run_suite(
         }};
     }
 
+    if let Some(c) = creds {
+        step!("create project bench (Harbor mode)", async {
+            let mut conn = Conn::new(addr);
+            c.create_project(&mut conn, "bench").await
+        });
+    }
     step!("push 16 MiB × 4", async {
         let blobs: Vec<Blob> = (0..opts.push_iters as u64 * 4).map(|i| fx.src16.variant(variant_base + i)).collect();
-        let mibs = push_concurrent(addr, "bench/push", &blobs, 4).await?;
+        let mibs = push_concurrent(addr, creds, "bench/push", &blobs, 4).await?;
         metrics.insert("push16x4", mibs);
         Ok(())
     });
     let pulled = fx.src64.variant(variant_base + 100);
     step!("push 64 MiB × 1", async {
         let blobs: Vec<Blob> = (0..opts.push_iters as u64).map(|i| fx.src64.variant(variant_base + 100 + i)).collect();
-        let mibs = push_concurrent(addr, "bench/push", &blobs, 1).await?;
+        let mibs = push_concurrent(addr, creds, "bench/push", &blobs, 1).await?;
         metrics.insert("push64", mibs);
         Ok(())
     });
     step!("push 64 MiB chunked", async {
         let mut conn = Conn::new(addr);
         conn.connect().await?;
+        authorize(creds, &mut conn, &[repo_scope("bench/push", "pull,push")]).await?;
         let mut total = Duration::ZERO;
         let mut bytes = 0u64;
         for i in 0..opts.push_iters as u64 {
@@ -141,7 +151,7 @@ pub async fn run_suite(
         Ok(())
     });
     step!("pull 64 MiB", async {
-        let (mibs, cpu) = pull(server, "bench/push", &pulled, opts.pull_iters).await?;
+        let (mibs, cpu) = pull(server, creds, "bench/push", &pulled, opts.pull_iters).await?;
         metrics.insert("pull", mibs);
         if let Some(cpu) = cpu {
             metrics.insert("pull_cpu", cpu);
@@ -151,7 +161,7 @@ pub async fn run_suite(
 
     let mut prepared = true;
     step!("prepare repositories", async {
-        let r = prepare(addr, fx).await;
+        let r = prepare(addr, creds, fx).await;
         prepared = r.is_ok();
         r
     });
@@ -160,10 +170,20 @@ pub async fn run_suite(
         return;
     }
 
+    step!("new repositories", async {
+        let (ops, cpu_ms) = new_repositories(server, creds, fx, opts).await?;
+        metrics.insert("new_repo_ops", ops);
+        if let Some(c) = cpu_ms {
+            metrics.insert("new_repo_cpu_ms", c);
+        }
+        Ok(())
+    });
     step!("blob HEAD", async {
         let path = format!("/v2/bench/app/blobs/{}", fx.layer.digest);
         let gen_req = move |_n: u64| (Method::HEAD, path.clone(), vec![], ReqBody::empty());
-        let r = closed_loop(addr, opts.conns, opts.duration, None, StatusCode::OK, Arc::new(gen_req)).await?;
+        let scopes = vec![repo_scope("bench/app", "pull")];
+        let r = closed_loop(addr, creds, scopes, opts.conns, opts.duration, None, StatusCode::OK, Arc::new(gen_req))
+            .await?;
         r.report(label, "blob HEAD", notes);
         metrics.insert("head_rps", r.rps());
         metrics.insert("head_p99", r.percentile_ms(0.99));
@@ -178,7 +198,9 @@ pub async fn run_suite(
                 ReqBody::empty(),
             )
         };
-        let r = closed_loop(addr, opts.conns, opts.duration, None, StatusCode::OK, Arc::new(gen_req)).await?;
+        let scopes = vec![repo_scope("bench/app", "pull")];
+        let r = closed_loop(addr, creds, scopes, opts.conns, opts.duration, None, StatusCode::OK, Arc::new(gen_req))
+            .await?;
         r.report(label, "manifest GET", notes);
         metrics.insert("mget_rps", r.rps());
         metrics.insert("mget_p99", r.percentile_ms(0.99));
@@ -196,8 +218,18 @@ pub async fn run_suite(
                 ReqBody::from_bytes(body),
             )
         };
-        let r = closed_loop(addr, opts.conns, opts.duration, Some(2_000_000), StatusCode::CREATED, Arc::new(gen_req))
-            .await?;
+        let scopes = vec![repo_scope("bench/put", "pull,push")];
+        let r = closed_loop(
+            addr,
+            creds,
+            scopes,
+            opts.conns,
+            opts.duration,
+            Some(2_000_000),
+            StatusCode::CREATED,
+            Arc::new(gen_req),
+        )
+        .await?;
         r.report(label, "manifest PUT", notes);
         metrics.insert("mput_rps", r.rps());
         metrics.insert("mput_p99", r.percentile_ms(0.99));
@@ -215,6 +247,8 @@ pub async fn run_suite(
         };
         let r = closed_loop(
             addr,
+            creds,
+            vec![repo_scope("bench/tags", "pull,push")],
             opts.conns,
             Duration::from_secs(600),
             Some(opts.tags as u64),
@@ -230,6 +264,7 @@ pub async fn run_suite(
     step!("tags list", async {
         let mut conn = Conn::new(addr);
         conn.connect().await?;
+        authorize(creds, &mut conn, &[repo_scope("bench/tags", "pull")]).await?;
         let mut full = Duration::ZERO;
         let mut full_sorted = true;
         for _ in 0..opts.list_iters {
@@ -346,11 +381,18 @@ pub async fn upload_chunked(conn: &mut Conn, repo: &str, blob: &Blob, chunk: u64
 
 /// Uploads `blobs` monolithically, `concurrency` at a time, each stream on its
 /// own pre-opened connection; returns MiB/s over the timed batches.
-async fn push_concurrent(addr: SocketAddr, repo: &str, blobs: &[Blob], concurrency: usize) -> Result<f64> {
+async fn push_concurrent(
+    addr: SocketAddr,
+    creds: Option<&Creds>,
+    repo: &str,
+    blobs: &[Blob],
+    concurrency: usize,
+) -> Result<f64> {
     let mut conns = Vec::new();
     for _ in 0..concurrency {
         let mut c = Conn::new(addr);
         c.connect().await?;
+        authorize(creds, &mut c, &[repo_scope(repo, "pull,push")]).await?;
         conns.push(c);
     }
     let mut total = Duration::ZERO;
@@ -379,8 +421,15 @@ async fn push_concurrent(addr: SocketAddr, repo: &str, blobs: &[Blob], concurren
 }
 
 /// GETs `blob` `iters` times on one connection; MiB/s and server CPU s per GiB.
-async fn pull(server: &Server, repo: &str, blob: &Blob, iters: usize) -> Result<(f64, Option<f64>)> {
+async fn pull(
+    server: &Server,
+    creds: Option<&Creds>,
+    repo: &str,
+    blob: &Blob,
+    iters: usize,
+) -> Result<(f64, Option<f64>)> {
     let mut conn = Conn::new(server.addr);
+    authorize(creds, &mut conn, &[repo_scope(repo, "pull,push")]).await?;
     let path = format!("/v2/{repo}/blobs/{}", blob.digest);
     let (status, _) = conn.call_drain(Method::HEAD, &path, &[], ReqBody::empty()).await?;
     if status != StatusCode::OK {
@@ -408,13 +457,15 @@ async fn pull(server: &Server, repo: &str, blob: &Blob, iters: usize) -> Result<
 }
 
 /// Pushes config + layer into each repository used below and tags bench/app:latest.
-async fn prepare(addr: SocketAddr, fx: &Fixtures) -> Result<()> {
+async fn prepare(addr: SocketAddr, creds: Option<&Creds>, fx: &Fixtures) -> Result<()> {
     let mut conn = Conn::new(addr);
     for repo in ["bench/app", "bench/put", "bench/tags"] {
+        authorize(creds, &mut conn, &[repo_scope(repo, "pull,push")]).await?;
         for blob in [&fx.layer, &fx.config] {
             upload_monolithic(&mut conn, repo, blob).await?;
         }
     }
+    authorize(creds, &mut conn, &[repo_scope("bench/app", "pull,push")]).await?;
     let r = conn
         .call(Method::HEAD, &format!("/v2/bench/app/blobs/{}", fx.layer.digest), &[], ReqBody::empty())
         .await?
@@ -496,6 +547,67 @@ async fn list_paged(conn: &mut Conn, repo: &str, n: usize, expected: usize) -> R
     bail!("more than {max_pages} pages; stopping")
 }
 
+/// A push of an image whose blobs are already in another repository, into a repository
+/// that does not exist yet, as docker does it: mount the layer, mount the config, put the
+/// manifest; in Harbor mode each of the three steps asks the token service first (for
+/// the new repository, and for the source repository too when mounting). Returns pushes
+/// per second and server CPU milliseconds per push.
+async fn new_repositories(
+    server: &Server,
+    creds: Option<&Creds>,
+    fx: &Fixtures,
+    opts: &Opts,
+) -> Result<(f64, Option<f64>)> {
+    let counter = Arc::new(AtomicU64::new(0));
+    let manifest = Bytes::from(fx.manifest(None));
+    let cpu0 = server.cpu_seconds();
+    let start = Instant::now();
+    let deadline = start + opts.duration;
+    let mut handles = Vec::new();
+    for _ in 0..opts.conns {
+        let (counter, creds, manifest) = (counter.clone(), creds.cloned(), manifest.clone());
+        let (layer, config) = (fx.layer.digest.clone(), fx.config.digest.clone());
+        let mut conn = Conn::new(server.addr);
+        handles.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let repo = format!("bench/new{n}");
+                let mount_scopes = [repo_scope(&repo, "pull,push"), repo_scope("bench/app", "pull")];
+                for digest in [&layer, &config] {
+                    authorize(creds.as_ref(), &mut conn, &mount_scopes).await?;
+                    let path = format!("/v2/{repo}/blobs/uploads/?mount={digest}&from=bench/app");
+                    conn.call(Method::POST, &path, &[], ReqBody::empty())
+                        .await?
+                        .expect(StatusCode::CREATED, "POST blobs/uploads/?mount=")?;
+                }
+                authorize(creds.as_ref(), &mut conn, &[repo_scope(&repo, "pull,push")]).await?;
+                conn.call(
+                    Method::PUT,
+                    &format!("/v2/{repo}/manifests/latest"),
+                    &[("content-type", OCI_MANIFEST)],
+                    ReqBody::from_bytes(manifest.clone()),
+                )
+                .await?
+                .expect(StatusCode::CREATED, "PUT manifest")?;
+                done += 1;
+            }
+            Ok::<u64, anyhow::Error>(done)
+        }));
+    }
+    let mut done = 0;
+    for h in handles {
+        done += h.await??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    ensure!(done > 0, "no push completed");
+    let cpu = match (cpu0, server.cpu_seconds()) {
+        (Some(a), Some(b)) => Some((b - a) * 1000.0 / done as f64),
+        _ => None,
+    };
+    Ok((done as f64 / secs, cpu))
+}
+
 type GenReq = Arc<dyn Fn(u64) -> (Method, String, Vec<(&'static str, String)>, ReqBody) + Send + Sync>;
 
 pub struct LoopResult {
@@ -544,8 +656,11 @@ impl LoopResult {
 
 /// `conns` keep-alive connections each sending requests back to back until
 /// `duration` has passed or `max_total` requests were issued.
+#[allow(clippy::too_many_arguments)]
 async fn closed_loop(
     addr: SocketAddr,
+    creds: Option<&Creds>,
+    scopes: Vec<String>,
     conns: usize,
     duration: Duration,
     max_total: Option<u64>,
@@ -557,6 +672,8 @@ async fn closed_loop(
     for _ in 0..conns {
         let mut c = Conn::new(addr);
         c.connect().await?;
+        // Like a client that already holds its token for this repository.
+        authorize(creds, &mut c, &scopes).await?;
         opened.push(c);
     }
     let counter = Arc::new(AtomicU64::new(0));

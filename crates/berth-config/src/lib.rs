@@ -186,8 +186,9 @@ pub struct Auth {
     pub mode: String,
     /// Lifetime of registry tokens, as Harbor's `token_expiration`.
     pub token_ttl_minutes: u64,
-    /// PEM RSA private key that signs registry tokens (Harbor's `private_key.pem` works).
-    /// Empty: `<data_dir>/secret/private_key.pem`, generated on first start.
+    /// PEM private key that signs registry tokens: RSA (RS256; Harbor's `private_key.pem`
+    /// works) or P-256 (ES256). Empty: `<data_dir>/secret/private_key.pem`, a P-256 key
+    /// generated on first start.
     pub private_key: String,
 }
 
@@ -549,12 +550,12 @@ impl Config {
         let key = self.private_key_path();
         if key.is_dir() {
             p.push(format!(
-                "auth.private_key: {} is a directory, but must be a PEM file with the RSA private key; point auth.private_key at the file (or leave it empty to generate one)",
+                "auth.private_key: {} is a directory, but must be a PEM file with the private key; point auth.private_key at the file (or leave it empty to generate one)",
                 key.display()
             ));
         } else if !self.auth.private_key.is_empty() && !key.exists() {
             p.push(format!(
-                "auth.private_key: {} does not exist; give the path of a PEM RSA private key (Harbor's private_key.pem works) or leave it empty to generate one",
+                "auth.private_key: {} does not exist; give the path of a PEM private key, RSA or P-256 (Harbor's private_key.pem works) or leave it empty to generate one",
                 key.display()
             ));
         }

@@ -22,6 +22,12 @@ pub struct Bootstrapped {
     pub created_admin: bool,
 }
 
+/// The configured admin password must pass Harbor's policy; checked before anything
+/// starts, since the admin is created only after the listener is up.
+pub fn check_admin_password(password: &str) -> Result<(), BootstrapError> {
+    password::check_policy(password).map_err(|e| BootstrapError::WeakAdminPassword(e.to_string()))
+}
+
 pub async fn ensure_initial_state(
     identity: &dyn IdentityStore,
     admin_password: Option<&str>,
@@ -32,7 +38,7 @@ pub async fn ensure_initial_state(
         None if identity.user_count().await.map_err(IdentityError::from)? == 0 => {
             let pw = match admin_password {
                 Some(p) => {
-                    password::check_policy(p).map_err(|e| BootstrapError::WeakAdminPassword(e.to_string()))?;
+                    check_admin_password(p)?;
                     p.to_string()
                 }
                 None => {

@@ -17,7 +17,9 @@ use berth_core::access::{AccessControl, Principal, project_of};
 use berth_core::authn::{Authenticator, AuthnError};
 use berth_core::identity::rbac::{Action as RbacAction, Resource};
 use berth_core::store::identity::IdentityStore;
-use berth_token::{SERVICE, TokenIssuer};
+use berth_token::{Claims, LEEWAY_SECS, SERVICE, TokenIssuer};
+
+pub use crate::auth_cache::AuthCaches;
 
 use crate::error::ApiError;
 
@@ -74,6 +76,7 @@ pub struct Auth {
     pub identity: Arc<dyn IdentityStore>,
     pub tokens: TokenIssuer,
     pub token_ttl_secs: i64,
+    pub caches: AuthCaches,
 }
 
 /// Credentials a request carries.
@@ -143,7 +146,7 @@ impl Auth {
         let deny = |msg: &str| challenge(access, realm_base, has_auth, msg);
         match creds {
             Credentials::Bearer(token) => {
-                let claims = self.tokens.verify(&token, unix_now()).map_err(|e| deny(&e.to_string()))?;
+                let claims = self.verify_token(&token).map_err(|e| deny(&e.to_string()))?;
                 let ok = match access {
                     Access::Base => true,
                     Access::Catalog => claims
@@ -157,18 +160,13 @@ impl Auth {
                         });
                         // A token minted before the project was (re)created is for another project.
                         all && match project_of(name.as_str()) {
-                            Some(p) => self
-                                .identity
-                                .project_by_name(p)
-                                .await
-                                .map_err(store_err)?
-                                .is_some_and(|p| claims.iat >= p.creation_time),
+                            Some(p) => self.project_created(p).await?.is_some_and(|created| claims.iat >= created),
                             None => false,
                         }
                     }
                 };
                 if ok {
-                    Ok(Principal::User { id: 0, name: claims.sub, sysadmin: false })
+                    Ok(Principal::User { id: 0, name: claims.sub.clone(), sysadmin: false })
                 } else {
                     Err(deny("the token does not grant this access"))
                 }
@@ -191,6 +189,29 @@ impl Auth {
                     .ok_or_else(|| deny("authentication required"))
             }
         }
+    }
+
+    /// A token's claims, verified once and then remembered until it expires.
+    fn verify_token(&self, token: &str) -> Result<Arc<Claims>, berth_token::TokenError> {
+        let now = unix_now();
+        let valid_until = |c: &Claims| c.exp + LEEWAY_SECS;
+        if let Some(c) = self.caches.token(token, now, valid_until) {
+            return Ok(c);
+        }
+        let claims = Arc::new(self.tokens.verify(token, now)?);
+        self.caches.remember_token(token, claims.clone(), now, valid_until);
+        Ok(claims)
+    }
+
+    /// When `project` was created, `None` if it does not exist; see [`AuthCaches`] for how
+    /// fresh the answer is.
+    async fn project_created(&self, project: &str) -> Result<Option<i64>, ApiError> {
+        if let Some(known) = self.caches.project(project) {
+            return Ok(known);
+        }
+        let created = self.identity.project_by_name(project).await.map_err(store_err)?.map(|p| p.creation_time);
+        self.caches.remember_project(project, created);
+        Ok(created)
     }
 
     async fn decide(&self, principal: &Principal, access: &Access) -> Result<bool, ApiError> {

@@ -9,6 +9,7 @@
 
 pub mod audit_log;
 pub mod auth;
+mod auth_cache;
 mod body;
 pub mod error;
 pub mod events;
@@ -62,6 +63,9 @@ pub struct AppState {
     /// Whether this listener speaks TLS: absolute URLs built from the request's Host then
     /// start with `https://`, and session cookies are `Secure`.
     pub https: bool,
+    /// Becomes true once the first-start state (admin, `library`) exists; requests that
+    /// need identities wait for it (see `middleware::await_bootstrap`).
+    pub bootstrapped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -87,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .merge(harbor::router(&state))
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::read_only))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::await_bootstrap))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)

@@ -7,6 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
+use crate::auth::Mode;
 use crate::error::{ApiError, InternalError};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -60,4 +61,32 @@ pub async fn read_only(State(state): State<AppState>, req: Request, next: Next) 
         .into_response();
     }
     next.run(req).await
+}
+
+/// A first start creates the administrator (a PBKDF2 hash of 600,000 rounds, a few hundred
+/// ms) after the listener is up, so the server answers at once; until then, requests that
+/// need users or projects wait here instead of seeing an empty identity store. What needs
+/// none goes through: liveness and health, metrics, the registry in open mode, and the
+/// anonymous `GET /v2/` (Harbor mode: the challenge that starts a token flow).
+pub async fn await_bootstrap(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !*state.bootstrapped.borrow() && needs_identities(&state, &req) {
+        let mut done = state.bootstrapped.clone();
+        if done.wait_for(|d| *d).await.is_err() {
+            // The bootstrap failed; the process is exiting with its error.
+            return (StatusCode::SERVICE_UNAVAILABLE, "starting up failed").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn needs_identities(state: &AppState, req: &Request) -> bool {
+    let path = req.uri().path();
+    let registry = path == "/v2" || path.starts_with("/v2/");
+    if registry && state.auth.mode == Mode::Open {
+        return false;
+    }
+    if (path == "/v2" || path == "/v2/") && !req.headers().contains_key(header::AUTHORIZATION) {
+        return false;
+    }
+    !matches!(path, "/api/v2.0/ping" | "/api/v2.0/health" | "/metrics")
 }

@@ -30,38 +30,37 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 pub(crate) fn run(c: &mut Connection) -> Result<(), Fail> {
-    c.execute_batch(
+    // One transaction for everything pending: with synchronous=FULL each commit is an
+    // fsync, and a fresh database would otherwise pay one per migration at first start.
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    INTEGER PRIMARY KEY,
              applied_at INTEGER NOT NULL
          )",
     )?;
-    // Added after the first releases: which binaries a migration leaves working.
-    let has_floor: bool = c.query_row(
+    let has_floor: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info('schema_migrations') WHERE name = 'requires_schema')",
         [],
         |r| r.get(0),
     )?;
     if !has_floor {
-        c.execute_batch("ALTER TABLE schema_migrations ADD COLUMN requires_schema INTEGER NOT NULL DEFAULT 0")?;
+        tx.execute_batch("ALTER TABLE schema_migrations ADD COLUMN requires_schema INTEGER NOT NULL DEFAULT 0")?;
+    }
+    let (newest, floor): (Option<i64>, Option<i64>) =
+        tx.query_row("SELECT max(version), max(requires_schema) FROM schema_migrations", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    if let (Some(newest), Some(floor)) = (newest, floor)
+        && floor > SCHEMA_VERSION
+    {
+        return Err(backend(format!(
+            "database schema version {newest} needs a Berth that knows schema {floor} or newer; \
+             this binary knows {SCHEMA_VERSION}. Run the newer Berth (as the other instances do) \
+             or restore a backup taken before the upgrade"
+        )));
     }
     for &(version, requires, sql) in MIGRATIONS {
-        // IMMEDIATE so that two processes starting at once cannot both apply a version.
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (newest, floor): (Option<i64>, Option<i64>) =
-            tx.query_row("SELECT max(version), max(requires_schema) FROM schema_migrations", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-        if let (Some(newest), Some(floor)) = (newest, floor)
-            && floor > SCHEMA_VERSION
-        {
-            // Running old code on a schema it does not understand could silently corrupt it.
-            return Err(backend(format!(
-                "database schema version {newest} needs a Berth that knows schema {floor} or newer; \
-                 this binary knows {SCHEMA_VERSION}. Run the newer Berth (as the other instances do) \
-                 or restore a backup taken before the upgrade"
-            )));
-        }
         let applied: bool =
             tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| {
                 r.get(0)
@@ -74,8 +73,8 @@ pub(crate) fn run(c: &mut Connection) -> Result<(), Fail> {
             "INSERT INTO schema_migrations (version, applied_at, requires_schema) VALUES (?1, ?2, ?3)",
             params![version, now(), requires],
         )?;
-        tx.commit()?;
     }
+    tx.commit()?;
     Ok(())
 }
 

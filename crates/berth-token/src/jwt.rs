@@ -1,21 +1,35 @@
-//! RS256 JSON Web Tokens, written out by hand: the format is three base64url parts, and
-//! owning the code keeps the exact claim shapes Harbor uses (a string `aud`) and the
-//! dependency tree small.
+//! Registry tokens as JSON Web Tokens, assembled by hand: the format is three base64url
+//! parts, and owning the code keeps the exact claim shapes Harbor uses (a string `aud`)
+//! and the dependency tree small. The signatures themselves are ring's.
+//!
+//! Two kinds of signing key: RSA (RS256), Harbor's `private_key.pem`, kept working so a
+//! Harbor key can be reused; and P-256 (ES256), what a new installation generates. Clients
+//! never verify registry tokens (only the registry does), so the algorithm is the
+//! registry's own business, and a P-256 key is generated in microseconds where RSA-4096
+//! took up to seconds, and signs a token ~100× cheaper.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::sha2::Sha256;
-use rsa::{PrivateKey, PublicKey};
+use pem_rfc7468::LineEnding;
+use pkcs8::PrivateKeyInfoRef;
+use pkcs8::der::asn1::{AnyRef, BitStringRef, OctetStringRef};
+use pkcs8::der::{Encode as _, Tag};
+use pkcs8::spki::{AlgorithmIdentifierRef, ObjectIdentifier, SubjectPublicKeyInfoRef};
+use ring::rand::{SecureRandom as _, SystemRandom};
+use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
+use zeroize::Zeroizing;
 
 use crate::scope::ResourceAccess;
 use crate::{ISSUER, SERVICE};
 
 /// Clock skew tolerated when checking `exp`, `nbf` and `iat`, as Harbor allows.
-const LEEWAY_SECS: i64 = 60;
+pub const LEEWAY_SECS: i64 = 60;
+
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -41,8 +55,8 @@ struct Header {
 pub enum TokenError {
     #[error("the token is malformed")]
     Malformed,
-    #[error("the token is signed with {0:?}; only RS256 is accepted")]
-    Algorithm(String),
+    #[error("the token is signed with {got:?}; this registry's key signs {expected}")]
+    Algorithm { got: String, expected: &'static str },
     #[error("the token signature is invalid")]
     Signature,
     #[error("the token was issued by {0:?}, not {ISSUER}")]
@@ -57,15 +71,23 @@ pub enum TokenError {
     Key(String),
 }
 
+enum Signer {
+    /// The PKCS#1 DER is kept for [`TokenIssuer::to_pem`]; ring does not export keys.
+    Rs256(RsaKeyPair, Zeroizing<Vec<u8>>),
+    /// The PKCS#8 DER, likewise.
+    Es256(EcdsaKeyPair, Zeroizing<Vec<u8>>),
+}
+
 pub struct TokenIssuer {
-    key: PrivateKey,
-    public: PublicKey,
+    signer: Signer,
+    public: UnparsedPublicKey<Vec<u8>>,
     kid: String,
+    rng: SystemRandom,
 }
 
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenIssuer").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("TokenIssuer").field("alg", &self.algorithm()).field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -95,12 +117,12 @@ pub fn libtrust_kid(public_der: &[u8]) -> String {
     out
 }
 
-fn random_jti() -> String {
+fn random_jti(rng: &SystemRandom) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut out = String::with_capacity(16);
     while out.len() < 16 {
         let mut buf = [0u8; 32];
-        getrandom::fill(&mut buf).expect("OS random source");
+        rng.fill(&mut buf).expect("OS random source");
         // 248 = 62 * 4: rejecting bytes above it keeps the choice uniform.
         out.extend(buf.iter().filter(|&&b| b < 248).map(|&b| CHARS[(b % 62) as usize] as char));
     }
@@ -108,35 +130,116 @@ fn random_jti() -> String {
     out
 }
 
+fn key_err(e: impl std::fmt::Display) -> TokenError {
+    TokenError::Key(e.to_string())
+}
+
+/// The PKIX `SubjectPublicKeyInfo` DER of a public key, what libtrust hashes for the kid.
+fn spki_der(algorithm: ObjectIdentifier, parameters: AnyRef<'_>, key: &[u8]) -> Result<Vec<u8>, TokenError> {
+    SubjectPublicKeyInfoRef {
+        algorithm: AlgorithmIdentifierRef { oid: algorithm, parameters: Some(parameters) },
+        subject_public_key: BitStringRef::from_bytes(key).map_err(key_err)?,
+    }
+    .to_der()
+    .map_err(key_err)
+}
+
 impl TokenIssuer {
-    /// Loads a PEM private key: PKCS#1 (`BEGIN RSA PRIVATE KEY`, Harbor's format) or PKCS#8.
+    /// Loads a PEM private key: RSA as PKCS#1 (`BEGIN RSA PRIVATE KEY`, Harbor's format) or
+    /// PKCS#8 (`BEGIN PRIVATE KEY`), signing RS256; P-256 as PKCS#8 or SEC1
+    /// (`BEGIN EC PRIVATE KEY`), signing ES256.
     pub fn from_pem(pem: &str) -> Result<TokenIssuer, TokenError> {
-        let key = PrivateKey::from_pkcs1_pem(pem)
-            .or_else(|_| PrivateKey::from_pkcs8_pem(pem))
-            .map_err(|e| TokenError::Key(format!("not an RSA private key in PEM (PKCS#1 or PKCS#8): {e}")))?;
-        Self::from_key(key)
+        let usage = "expected a PEM private key: RSA (PKCS#1 \"RSA PRIVATE KEY\", Harbor's private_key.pem, or \
+                     PKCS#8 \"PRIVATE KEY\") or P-256 (PKCS#8 \"PRIVATE KEY\" or SEC1 \"EC PRIVATE KEY\")";
+        let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes())
+            .map_err(|e| TokenError::Key(format!("not PEM ({e}); {usage}")))?;
+        let der = Zeroizing::new(der);
+        match label {
+            "RSA PRIVATE KEY" => Self::rsa(der),
+            "EC PRIVATE KEY" => {
+                // ring reads P-256 keys from PKCS#8 only: wrap the SEC1 key as PKCS#8 v1.
+                let params = AnyRef::new(Tag::ObjectIdentifier, PRIME256V1.as_bytes()).map_err(key_err)?;
+                let info = PrivateKeyInfoRef {
+                    algorithm: AlgorithmIdentifierRef { oid: EC_PUBLIC_KEY, parameters: Some(params) },
+                    private_key: OctetStringRef::new(&der).map_err(key_err)?,
+                    public_key: None,
+                };
+                Self::ec(Zeroizing::new(info.to_der().map_err(key_err)?))
+            }
+            "PRIVATE KEY" => {
+                let info = PrivateKeyInfoRef::try_from(der.as_slice())
+                    .map_err(|e| TokenError::Key(format!("not a PKCS#8 private key ({e}); {usage}")))?;
+                if info.algorithm.oid == RSA_ENCRYPTION {
+                    Self::rsa(Zeroizing::new(info.private_key.as_bytes().to_vec()))
+                } else if info.algorithm.oid == EC_PUBLIC_KEY {
+                    Self::ec(der)
+                } else {
+                    Err(TokenError::Key(format!("unsupported key algorithm {}; {usage}", info.algorithm.oid)))
+                }
+            }
+            other => Err(TokenError::Key(format!("PEM block {other:?} is not a private key; {usage}"))),
+        }
     }
 
-    /// A new RSA key of `bits` bits (Harbor uses 4096).
-    pub fn generate(bits: usize) -> Result<TokenIssuer, TokenError> {
-        let key = PrivateKey::new(&mut getrandom::SysRng, bits).map_err(|e| TokenError::Key(e.to_string()))?;
-        Self::from_key(key)
+    /// A new P-256 key (ES256): what a new installation signs with.
+    pub fn generate() -> Result<TokenIssuer, TokenError> {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| TokenError::Key("the OS random source failed".into()))?;
+        Self::ec(Zeroizing::new(doc.as_ref().to_vec()))
     }
 
-    fn from_key(key: PrivateKey) -> Result<TokenIssuer, TokenError> {
-        let public = key.to_public_key();
-        let der = public.to_public_key_der().map_err(|e| TokenError::Key(e.to_string()))?;
-        let kid = libtrust_kid(der.as_bytes());
-        Ok(TokenIssuer { key, public, kid })
+    fn rsa(pkcs1: Zeroizing<Vec<u8>>) -> Result<TokenIssuer, TokenError> {
+        let key = RsaKeyPair::from_der(&pkcs1).map_err(|e| {
+            TokenError::Key(format!("not a usable RSA private key ({e}; 2048 to 4096 bits are supported)"))
+        })?;
+        let public = key.public().as_ref().to_vec();
+        let kid = libtrust_kid(&spki_der(RSA_ENCRYPTION, AnyRef::NULL, &public)?);
+        Ok(TokenIssuer {
+            signer: Signer::Rs256(key, pkcs1),
+            public: UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, public),
+            kid,
+            rng: SystemRandom::new(),
+        })
     }
 
-    /// The key as PKCS#1 PEM, the format Harbor stores.
+    fn ec(pkcs8: Zeroizing<Vec<u8>>) -> Result<TokenIssuer, TokenError> {
+        let rng = SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng).map_err(|e| {
+            TokenError::Key(format!(
+                "not a usable P-256 private key ({e}; the curve must be P-256 and the public key included)"
+            ))
+        })?;
+        let public = key.public_key().as_ref().to_vec();
+        let params = AnyRef::new(Tag::ObjectIdentifier, PRIME256V1.as_bytes()).map_err(key_err)?;
+        let kid = libtrust_kid(&spki_der(EC_PUBLIC_KEY, params, &public)?);
+        Ok(TokenIssuer {
+            signer: Signer::Es256(key, pkcs8),
+            public: UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, public),
+            kid,
+            rng,
+        })
+    }
+
+    /// The key as PEM: RSA as PKCS#1, the format Harbor stores; P-256 as PKCS#8.
     pub fn to_pem(&self) -> Result<String, TokenError> {
-        self.key.to_pkcs1_pem(LineEnding::LF).map(|p| p.to_string()).map_err(|e| TokenError::Key(e.to_string()))
+        let (label, der) = match &self.signer {
+            Signer::Rs256(_, der) => ("RSA PRIVATE KEY", der),
+            Signer::Es256(_, der) => ("PRIVATE KEY", der),
+        };
+        pem_rfc7468::encode_string(label, LineEnding::LF, der).map_err(key_err)
     }
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The JWS algorithm of this key's tokens: `RS256` or `ES256`.
+    pub fn algorithm(&self) -> &'static str {
+        match self.signer {
+            Signer::Rs256(..) => "RS256",
+            Signer::Es256(..) => "ES256",
+        }
     }
 
     /// Issues a token for `subject` (empty for anonymous) granting `access`, valid for
@@ -148,7 +251,7 @@ impl TokenIssuer {
         now: i64,
         ttl_secs: i64,
     ) -> Result<String, TokenError> {
-        let header = Header { alg: "RS256".into(), typ: "JWT".into(), kid: self.kid.clone() };
+        let header = Header { alg: self.algorithm().into(), typ: "JWT".into(), kid: self.kid.clone() };
         let claims = Claims {
             iss: ISSUER.into(),
             sub: subject.into(),
@@ -156,14 +259,22 @@ impl TokenIssuer {
             exp: now + ttl_secs,
             nbf: now,
             iat: now,
-            jti: random_jti(),
+            jti: random_jti(&self.rng),
             access,
         };
-        let head = B64.encode(serde_json::to_vec(&header).map_err(|e| TokenError::Key(e.to_string()))?);
-        let body = B64.encode(serde_json::to_vec(&claims).map_err(|e| TokenError::Key(e.to_string()))?);
+        let head = B64.encode(serde_json::to_vec(&header).map_err(key_err)?);
+        let body = B64.encode(serde_json::to_vec(&claims).map_err(key_err)?);
         let signing_input = format!("{head}.{body}");
-        let sig =
-            self.key.pkcs1v15_sign::<Sha256>(signing_input.as_bytes()).map_err(|e| TokenError::Key(e.to_string()))?;
+        let failed = |_| TokenError::Key("signing failed".into());
+        let sig = match &self.signer {
+            Signer::Rs256(key, _) => {
+                let mut sig = vec![0; key.public().modulus_len()];
+                key.sign(&signature::RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut sig)
+                    .map_err(failed)?;
+                sig
+            }
+            Signer::Es256(key, _) => key.sign(&self.rng, signing_input.as_bytes()).map_err(failed)?.as_ref().to_vec(),
+        };
         Ok(format!("{signing_input}.{}", B64.encode(sig)))
     }
 
@@ -175,12 +286,13 @@ impl TokenIssuer {
         };
         let header: Header =
             B64.decode(head).ok().and_then(|h| serde_json::from_slice(&h).ok()).ok_or(TokenError::Malformed)?;
-        if header.alg != "RS256" {
-            return Err(TokenError::Algorithm(header.alg));
+        // Only this key's own algorithm: never `none`, never HMAC with the public key.
+        if header.alg != self.algorithm() {
+            return Err(TokenError::Algorithm { got: header.alg, expected: self.algorithm() });
         }
         let sig = B64.decode(sig).map_err(|_| TokenError::Malformed)?;
         let signing_input = &token[..head.len() + 1 + body.len()];
-        self.public.pkcs1v15_verify::<Sha256>(signing_input.as_bytes(), &sig).map_err(|_| TokenError::Signature)?;
+        self.public.verify(signing_input.as_bytes(), &sig).map_err(|_| TokenError::Signature)?;
         let claims: Claims =
             B64.decode(body).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or(TokenError::Malformed)?;
         if claims.iss != ISSUER {

@@ -166,8 +166,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let tls = load_tls(&cfg)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
-    // A first start generates an RSA-4096 key and hashes the admin password (600,000
-    // PBKDF2 rounds): both take a few hundred ms of one core, so they run side by side.
+    // Reading (or on a first start generating) the key runs beside opening the stores.
     let key = tokio::task::spawn_blocking({
         let cfg = cfg.clone();
         move || load_token_key(&cfg)
@@ -175,15 +174,29 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let blobs = open_blobs(&cfg).await?;
     let stores = open_stores(&cfg).await?;
     let (meta, identity, catalog, labels) = (stores.meta, stores.identity, stores.catalog, stores.labels);
-    let admin_password = Some(cfg.admin.password.as_str()).filter(|p| !p.is_empty());
-    let boot = berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password).await?;
-    if let Some(pw) = boot.generated_admin_password {
-        // Shown once on the terminal, never logged: log files travel further than terminals.
-        eprintln!("berth: created the system administrator \"admin\" with password: {pw}");
-        eprintln!(
-            "berth: it is shown only now; change it after logging in, or set BERTH_ADMIN_PASSWORD on a fresh data dir"
-        );
+    let admin_password = Some(cfg.admin.password.clone()).filter(|p| !p.is_empty());
+    if let Some(p) = &admin_password {
+        berth_core::bootstrap::check_admin_password(p)?;
     }
+    // A first start hashes the admin password (600,000 PBKDF2 rounds, a few hundred ms):
+    // that runs while the server already answers; requests needing identities wait for it.
+    let (bootstrapped_tx, bootstrapped) = tokio::sync::watch::channel(false);
+    let mut bootstrap = tokio::spawn({
+        let identity = identity.clone();
+        async move {
+            let boot =
+                berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password.as_deref()).await?;
+            if let Some(pw) = boot.generated_admin_password {
+                // Shown once on the terminal, never logged: log files travel further than terminals.
+                eprintln!("berth: created the system administrator \"admin\" with password: {pw}");
+                eprintln!(
+                    "berth: it is shown only now; change it after logging in, or set BERTH_ADMIN_PASSWORD on a fresh data dir"
+                );
+            }
+            let _ = bootstrapped_tx.send(true);
+            anyhow::Ok(())
+        }
+    });
     let redis = open_redis(&cfg)?;
     let tokens = key.await.context("generating the token key")??;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
@@ -217,6 +230,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         identity,
         tokens,
         token_ttl_secs: cfg.auth.token_ttl_minutes as i64 * 60,
+        caches: Default::default(),
     };
     let registry = Arc::new(Registry::new(meta, blobs));
     let state = AppState {
@@ -236,6 +250,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         https: tls.is_some(),
         settings: settings.clone(),
         audit_log,
+        bootstrapped,
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
@@ -271,8 +286,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
     };
     let mut stop_rx2 = stop_rx.clone();
+    let bootstrap_failed = async {
+        match (&mut bootstrap).await {
+            Ok(Ok(())) => std::future::pending().await,
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("first-start bootstrap: {e}")),
+        }
+    };
     tokio::select! {
         r = server => r.context("server failed")?,
+        r = bootstrap_failed => return r,
         _ = async { let _ = stop_rx2.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; exiting (unfinished uploads stay invisible)");
         }
@@ -427,39 +450,24 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
     }
 }
 
-/// Loads the token signing key, generating Harbor's kind (RSA 4096, PKCS#1 PEM) on the
-/// first start when the default path is used.
+/// Loads the token signing key; on the first start with the default path, generates a
+/// P-256 key (ES256) there, or adopts the one an instance starting at the same moment on
+/// the same directory published first.
 fn load_token_key(cfg: &Config) -> anyhow::Result<TokenIssuer> {
+    use berth_token::keyfile::{Origin, load_or_generate};
     let path = cfg.private_key_path();
-    match std::fs::read_to_string(&path) {
-        Ok(pem) => {
-            TokenIssuer::from_pem(&pem).map_err(|e| anyhow::anyhow!("auth.private_key: {}: {e}", path.display()))
+    let (issuer, origin) = load_or_generate(&path, cfg.auth.private_key.is_empty())
+        .map_err(|e| anyhow::anyhow!("auth.private_key: {e}"))?;
+    match origin {
+        Origin::Loaded => {}
+        Origin::Generated => {
+            tracing::info!(path = %path.display(), kid = issuer.kid(), "generated the token signing key (P-256, ES256)")
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && cfg.auth.private_key.is_empty() => {
-            use std::io::Write;
-            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-            tracing::info!(path = %path.display(), "generating the token signing key (RSA 4096, once)");
-            let issuer = TokenIssuer::generate(4096).map_err(|e| anyhow::anyhow!("generating the token key: {e}"))?;
-            if let Some(dir) = path.parent() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .with_context(|| format!("auth.private_key: cannot create {}", dir.display()))?;
-            }
-            let pem = issuer.to_pem().map_err(|e| anyhow::anyhow!("encoding the token key: {e}"))?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("auth.private_key: cannot write {}", path.display()))?;
-            f.write_all(pem.as_bytes())?;
-            f.sync_all()?;
-            Ok(issuer)
+        Origin::Adopted => {
+            tracing::info!(path = %path.display(), kid = issuer.kid(), "another instance generated the token signing key at the same moment; using it")
         }
-        Err(e) => Err(anyhow::anyhow!("auth.private_key: cannot read {}: {e}", path.display())),
     }
+    Ok(issuer)
 }
 
 async fn shutdown_signal() {

@@ -203,6 +203,7 @@ pub async fn create(
                 e => identity(e),
             },
         )?;
+    state.auth.caches.forget_project(&project.name);
     audit(&state, &caller, project.id, "create", "project", &project.name).await;
     let by_name = headers
         .get("x-resource-name-in-location")
@@ -267,6 +268,7 @@ pub async fn delete(
     let project =
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Project, Action::Delete).await?;
     state.auth.identity.delete_project(project.id).await.map_err(identity)?;
+    state.auth.caches.forget_project(&project.name);
     audit(&state, &caller, project.id, "delete", "project", &project.name).await;
     Ok(ok())
 }

@@ -246,3 +246,20 @@ async fn tokens_minted_before_a_project_was_recreated_are_refused() {
     let r = c.post(s.url("/v2/again/app/blobs/uploads/")).bearer_auth(&t).send().await.unwrap();
     assert_eq!(r.status(), 401, "a token from before the project was re-created is for another project");
 }
+
+/// The admin is created after the listener is up, but a weak configured password is
+/// still refused before anything listens, naming the setting.
+#[tokio::test]
+async fn a_weak_admin_password_fails_the_start_before_listening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .env("BERTH_ADMIN_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("admin.password (BERTH_ADMIN_PASSWORD) does not meet the password policy"), "{err}");
+    assert!(out.stdout.is_empty(), "never listened");
+}

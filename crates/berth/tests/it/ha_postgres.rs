@@ -220,11 +220,8 @@ async fn simultaneous_first_starts_bootstrap_once() {
             .collect();
         handles.into_iter().map(|h| h.join().expect("instance started")).collect()
     });
-    assert_eq!(psql(&db.name, "SELECT count(*) FROM users WHERE username = 'admin'"), "1");
-    assert_eq!(psql(&db.name, "SELECT count(*) FROM projects WHERE name = 'library'"), "1");
-    let versions = psql(&db.name, "SELECT count(*) = count(DISTINCT version) FROM schema_migrations");
-    assert_eq!(versions, "t");
-    // Every instance serves and the admin logs in on each.
+    // Every instance serves and the admin logs in on each (a login waits for the
+    // first-start bootstrap, which runs while the listener is already up).
     let c = admin_client();
     for s in &servers {
         let r = c.get(s.url("/api/v2.0/users/current")).send().await.unwrap();
@@ -232,6 +229,109 @@ async fn simultaneous_first_starts_bootstrap_once() {
         let r = c.get(s.url("/api/v2.0/health")).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
+    assert_eq!(psql(&db.name, "SELECT count(*) FROM users WHERE username = 'admin'"), "1");
+    assert_eq!(psql(&db.name, "SELECT count(*) FROM projects WHERE name = 'library'"), "1");
+    let versions = psql(&db.name, "SELECT count(*) = count(DISTINCT version) FROM schema_migrations");
+    assert_eq!(versions, "t");
+}
+
+/// The seed's topology: instances on one shared data directory with the default key path
+/// and no key configured, started at the same moment on a fresh directory. One generates
+/// the key, the others adopt it; none dies, and a token from any verifies on every other.
+#[tokio::test]
+async fn simultaneous_first_starts_on_one_data_dir_share_one_generated_key() {
+    if !pg_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = PgDb::create();
+    let (dir, url) = (tmp.path().join("shared"), db.url());
+    let servers: Vec<Server> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let (dir, url) = (dir.clone(), url.clone());
+                s.spawn(move || {
+                    let env =
+                        [("BERTH_AUTH_MODE", "harbor"), ("BERTH_DATABASE_URL", &url), ("BERTH_AUTH_PRIVATE_KEY", "")];
+                    Server::spawn(&dir, &env)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("instance started")).collect()
+    });
+    let key = std::fs::read_to_string(dir.join("secret/private_key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "a P-256 key in PKCS#8");
+    let names: Vec<_> = std::fs::read_dir(dir.join("secret")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["private_key.pem"], "no temporary file left behind");
+    let c = client();
+    for (i, from) in servers.iter().enumerate() {
+        let r = c
+            .get(from.url("/service/token?service=harbor-registry&scope=repository%3Alibrary%2Fk%3Apull%2Cpush"))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let token = body_json(r).await["token"].as_str().unwrap().to_string();
+        let head = token.split('.').next().unwrap();
+        let head: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, head).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(head["alg"], "ES256");
+        for on in &servers {
+            let r = c.get(on.url("/v2/library/k/tags/list")).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), 404, "instance {i}'s token is accepted everywhere (the repository is just empty)");
+        }
+    }
+}
+
+/// Instances remember verified tokens and project lookups; a project deleted and
+/// re-created through one instance must still invalidate old tokens on the others, within
+/// the stated bound (berth-http's `PROJECT_TTL`, 2 s).
+#[tokio::test]
+async fn a_recreated_project_invalidates_old_tokens_on_every_instance_within_the_bound() {
+    if !pg_available() {
+        return;
+    }
+    let cl = Cluster::start();
+    let c = client();
+    let admin = admin();
+    let project = |method: reqwest::Method| {
+        let (c, url, admin) = (c.clone(), cl.a.url("/api/v2.0/projects"), admin.clone());
+        async move {
+            let r = if method == reqwest::Method::POST {
+                c.post(url).header("content-type", "application/json").body(r#"{"project_name":"moving"}"#)
+            } else {
+                c.delete(format!("{url}/moving")).header("x-is-resource-name", "true")
+            };
+            let r = with_auth(r, &admin).send().await.unwrap();
+            assert!(r.status().is_success(), "{method} project: {}", r.status());
+        }
+    };
+    project(reqwest::Method::POST).await;
+    let r = c
+        .get(cl.a.url("/service/token?service=harbor-registry&scope=repository%3Amoving%2Fapp%3Apull%2Cpush"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let token = body_json(r).await["token"].as_str().unwrap().to_string();
+    let upload = |s: &Server| c.post(s.url("/v2/moving/app/blobs/uploads/")).bearer_auth(&token).send();
+    for s in [&cl.a, &cl.b] {
+        // Twice: the second answer comes from the caches.
+        assert_eq!(upload(s).await.unwrap().status(), 202);
+        assert_eq!(upload(s).await.unwrap().status(), 202);
+    }
+    // Token times have one-second resolution: the new project must be visibly younger.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    project(reqwest::Method::DELETE).await;
+    project(reqwest::Method::POST).await;
+    let changed = std::time::Instant::now();
+    assert_eq!(upload(&cl.a).await.unwrap().status(), 401, "at once on the instance that made the change");
+    let bound = Duration::from_secs(2);
+    tokio::time::sleep(bound.saturating_sub(changed.elapsed()) + Duration::from_millis(100)).await;
+    assert_eq!(upload(&cl.b).await.unwrap().status(), 401, "within the bound on the other instance");
 }
 
 #[tokio::test]
