@@ -184,8 +184,24 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut bootstrap = tokio::spawn({
         let identity = identity.clone();
         async move {
-            let boot =
-                berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password.as_deref()).await?;
+            // The server already answers, so a database that is briefly unavailable (a
+            // failover, an exhausted pool) must not end the process: the bootstrap is
+            // idempotent and is tried again until it gets through.
+            let mut pause = Duration::from_millis(200);
+            let boot = loop {
+                match berth_core::bootstrap::ensure_initial_state(identity.as_ref(), admin_password.as_deref()).await {
+                    Err(berth_core::bootstrap::BootstrapError::Identity(
+                        berth_core::store::identity::IdentityError::Store(
+                            e @ berth_core::store::StoreError::Unavailable(_),
+                        ),
+                    )) => {
+                        tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "first-start bootstrap waits for the database");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(5));
+                    }
+                    other => break other?,
+                }
+            };
             if let Some(pw) = boot.generated_admin_password {
                 // Shown once on the terminal, never logged: log files travel further than terminals.
                 eprintln!("berth: created the system administrator \"admin\" with password: {pw}");
