@@ -161,7 +161,9 @@ async fn gc_on_s3_frees_exactly_the_unreferenced_blobs() {
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let s = harbor_no_window(&tmp.path().join("data"), &env);
-    let store = std::sync::Arc::new(berth_blob_s3::S3BlobStore::open(g.options(&bucket)).await.unwrap());
+    // The server uses the bucket's root (no prefix); look where it writes.
+    let opts = berth_blob_s3::S3Options { prefix: String::new(), ..g.options(&bucket) };
+    let store = std::sync::Arc::new(berth_blob_s3::S3BlobStore::open(opts).await.unwrap());
     frees_exactly_the_unreferenced_blobs(&s, |d| {
         let store = store.clone();
         async move { store.stat(&d.parse().unwrap()).await.unwrap().is_some() }
