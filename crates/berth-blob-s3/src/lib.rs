@@ -37,7 +37,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use tokio::task::JoinHandle;
 
-use berth_core::blobstore::{BlobReader, BlobStore, ByteStream, WriteError, WrittenPart};
+use berth_core::blobstore::{BlobReader, BlobStore, ByteStream, ListedBlob, OWNED_MARKER, WriteError, WrittenPart};
 use berth_core::{Digest, Hasher, RepoName};
 
 use client::{Client, Error, Request};
@@ -254,6 +254,10 @@ impl Inner {
         format!("{}docker/registry/v2/blobs/{}/{}/{hex}/data", self.root, digest.algorithm().as_str(), &hex[..2])
     }
 
+    fn owned_key(&self) -> String {
+        format!("{}docker/registry/v2/{OWNED_MARKER}", self.root)
+    }
+
     fn repos_prefix(&self) -> String {
         format!("{}docker/registry/v2/repositories/", self.root)
     }
@@ -379,6 +383,30 @@ impl Inner {
                 return Ok((objects, prefixes));
             }
         }
+    }
+
+    /// One page of at most `max` objects under `prefix` after key `start_after`, and
+    /// whether more follow.
+    async fn list_page(&self, prefix: &str, start_after: Option<&str>, max: usize) -> Result<(Vec<Object>, bool), Error> {
+        let mut req = Request::new("ListObjectsV2", Method::GET, None, self.client.timeout)
+            .query("list-type", "2")
+            .query("prefix", prefix)
+            .query("max-keys", max.clamp(1, 1000).to_string());
+        if let Some(s) = start_after {
+            req = req.query("start-after", s);
+        }
+        let resp = self.client.call(req).await?;
+        let text = String::from_utf8_lossy(&resp.body);
+        let objects = xml::blocks(&text, "Contents")
+            .filter_map(|c| {
+                Some(Object {
+                    key: xml::text(c, "Key")?,
+                    size: xml::text(c, "Size").and_then(|s| s.parse().ok()).unwrap_or(0),
+                    modified: xml::text(c, "LastModified").and_then(|s| sigv4::parse_iso8601(&s)),
+                })
+            })
+            .collect();
+        Ok((objects, xml::text(&text, "IsTruncated").as_deref() == Some("true")))
     }
 
     /// Multipart uploads in progress under `prefix`, as (key, upload id): left by a
@@ -931,6 +959,40 @@ impl BlobStore for S3BlobStore {
 
     async fn delete(&self, digest: &Digest) -> io::Result<()> {
         Ok(self.inner.delete_key(&self.inner.blob_key(digest)).await?)
+    }
+
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> io::Result<Vec<ListedBlob>> {
+        let prefix = format!("{}docker/registry/v2/blobs/", self.inner.root);
+        let mut start = after.map(|d| self.inner.blob_key(d));
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let (objects, more) = self.inner.list_page(&prefix, start.as_deref(), limit - out.len()).await?;
+            start = objects.last().map(|o| o.key.clone());
+            for o in objects {
+                // `<alg>/<2 hex>/<hex>/data`; anything else is not a blob.
+                let parts: Vec<&str> = o.key[prefix.len()..].split('/').collect();
+                if let [alg, _, hex, "data"] = parts.as_slice()
+                    && let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>()
+                {
+                    out.push(ListedBlob { digest, size: o.size, modified: o.modified });
+                }
+            }
+            if !more || start.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn owned(&self) -> io::Result<bool> {
+        Ok(self.inner.head(&self.inner.owned_key()).await?.is_some())
+    }
+
+    async fn mark_owned(&self) -> io::Result<()> {
+        let body = Bytes::from_static(
+            b"This storage is Berth's own: its garbage collection removes blob objects the database does not know.\n",
+        );
+        Ok(self.inner.put(&self.inner.owned_key(), body).await?)
     }
 
     async fn check(&self) -> io::Result<()> {

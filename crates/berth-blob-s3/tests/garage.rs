@@ -98,6 +98,40 @@ async fn every_trait_method_round_trips() {
 }
 
 #[tokio::test]
+async fn blob_listing_pages_in_digest_order_and_ownership_is_recorded() {
+    let g = garage_or_skip!();
+    let store = S3BlobStore::open(g.options(&g.bucket("bloblist"))).await.unwrap();
+    assert!(store.list_blobs(None, 10).await.unwrap().is_empty());
+    assert!(!store.owned().await.unwrap());
+    let r = repo("lib/list");
+    let mut all = Vec::new();
+    for i in 0..12u8 {
+        let id = format!("0f0e0d0c-0000-4000-8000-0000000001{i:02x}");
+        let content = vec![i; 10 + usize::from(i)];
+        let (parts, digest) = push_parts(&store, &r, &id, &[&content]).await;
+        store.commit(&r, &id, &parts, &digest).await.unwrap();
+        store.delete_upload(&r, &id).await.unwrap();
+        all.push((digest, content.len() as u64));
+    }
+    all.sort();
+    let mut seen = Vec::new();
+    let mut after: Option<Digest> = None;
+    loop {
+        let page = store.list_blobs(after.as_ref(), 5).await.unwrap();
+        assert!(page.len() <= 5);
+        let Some(last) = page.last() else { break };
+        after = Some(last.digest.clone());
+        assert!(page.iter().all(|b| b.modified.is_some()));
+        seen.extend(page.into_iter().map(|b| (b.digest, b.size)));
+    }
+    assert_eq!(seen, all);
+    store.mark_owned().await.unwrap();
+    assert!(store.owned().await.unwrap());
+    // The marker is no blob.
+    assert_eq!(store.list_blobs(None, 100).await.unwrap().len(), all.len());
+}
+
+#[tokio::test]
 async fn upload_listing_walks_nested_repositories_and_skips_fresh_uploads() {
     let g = garage_or_skip!();
     let store = S3BlobStore::open(g.options(&g.bucket("listing"))).await.unwrap();

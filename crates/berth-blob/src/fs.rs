@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::watchdog::{self, DeadlineStream, Progress, run, watch, within};
 
-use berth_core::blobstore::{BlobReader, BlobStore, ByteStream, WriteError, WrittenPart};
+use berth_core::blobstore::{BlobReader, BlobStore, ByteStream, ListedBlob, OWNED_MARKER, WriteError, WrittenPart};
 use berth_core::{Digest, Hasher, RepoName};
 
 /// Writes go to the disk in blocks this large: few syscalls, and the block fits in L2
@@ -384,6 +384,81 @@ impl BlobStore for FsBlobStore {
         })
         .await
     }
+
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> io::Result<Vec<ListedBlob>> {
+        let base = self.root.join("docker/registry/v2/blobs");
+        let after = after.map(|d| (d.algorithm().as_str().to_owned(), d.hex().to_owned()));
+        run(self.stall, "listing blobs", move |_| list_blob_files(&base, after.as_ref(), limit)).await
+    }
+
+    async fn owned(&self) -> io::Result<bool> {
+        let marker = self.root.join("docker/registry/v2").join(OWNED_MARKER);
+        match within(self.stall, "reading the storage's owner marker", tokio::fs::metadata(marker)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn mark_owned(&self) -> io::Result<()> {
+        let dir = self.root.join("docker/registry/v2");
+        run(self.stall, "writing the storage's owner marker", move |_| {
+            let mut f = File::create(dir.join(OWNED_MARKER))?;
+            f.write_all(b"This storage is Berth's own: its garbage collection removes blob files the database does not know.\n")?;
+            f.sync_all()?;
+            fsync_dir(&dir)
+        })
+        .await
+    }
+}
+
+/// Sub-directory names of `dir`, sorted; none if it does not exist.
+fn sorted_dirs(dir: &Path) -> io::Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Blob files under `blobs/<alg>/<2 hex>/<hex>/data` after `after` (algorithm, hex), in
+/// digest order, skipping whole directories that sort before it.
+fn list_blob_files(base: &Path, after: Option<&(String, String)>, limit: usize) -> io::Result<Vec<ListedBlob>> {
+    let mut out = Vec::new();
+    for alg in sorted_dirs(base)? {
+        let same_alg = after.filter(|(a, _)| *a == alg);
+        if after.is_some_and(|(a, _)| alg < *a) {
+            continue;
+        }
+        for prefix in sorted_dirs(&base.join(&alg))? {
+            if same_alg.is_some_and(|(_, h)| prefix.as_str() < h.get(..2).unwrap_or("")) {
+                continue;
+            }
+            for hex in sorted_dirs(&base.join(&alg).join(&prefix))? {
+                if same_alg.is_some_and(|(_, h)| hex <= *h) {
+                    continue;
+                }
+                let Ok(digest) = format!("{alg}:{hex}").parse::<Digest>() else { continue };
+                let meta = match fs::metadata(base.join(&alg).join(&prefix).join(&hex).join("data")) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                out.push(ListedBlob { digest, size: meta.len(), modified: meta.modified().ok() });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Walks the repositories tree for `<name>/_uploads/<id>` directories.

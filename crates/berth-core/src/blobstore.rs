@@ -37,6 +37,19 @@ pub struct WrittenPart {
     pub hasher: Hasher,
 }
 
+/// A blob file as the storage lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBlob {
+    pub digest: Digest,
+    pub size: u64,
+    /// When the file was last written; `None` if the storage did not say.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+/// The marker [`BlobStore::mark_owned`] writes, under `docker/registry/v2/`: outside the
+/// `blobs` and `repositories` trees, where Distribution never looks.
+pub const OWNED_MARKER: &str = "berth-owned";
+
 /// A readable blob: its length and a stream of the requested bytes.
 pub struct BlobReader {
     pub len: u64,
@@ -82,6 +95,15 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, digest: &Digest) -> io::Result<()>;
     /// Checks that storage is reachable and writable, for health checks.
     async fn check(&self) -> io::Result<()>;
+    /// Up to `limit` stored blobs whose digests sort after `after`, in digest order: GC
+    /// pages through them to find files the database does not know.
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> io::Result<Vec<ListedBlob>>;
+    /// Whether this storage is Berth's own: created empty by Berth, or adopted by an
+    /// operator (`berth storage adopt`). Only then may GC remove blob files the database
+    /// does not know; a Distribution or Harbor storage served in place keeps them.
+    async fn owned(&self) -> io::Result<bool>;
+    /// Records that the storage is Berth's own (see [`BlobStore::owned`]).
+    async fn mark_owned(&self) -> io::Result<()>;
     /// A URL from which a client can fetch the blob directly for `expires`, if this
     /// storage can hand those out (S3 presigned GETs); `None` means serve the bytes.
     fn presigned_get(&self, _digest: &Digest, _expires: std::time::Duration) -> Option<String> {

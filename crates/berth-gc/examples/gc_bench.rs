@@ -106,7 +106,7 @@ async fn main() {
     }
 
     let engine = EngineConfig { poll: Duration::from_millis(20), ..EngineConfig::new("bench", "bench") };
-    let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: 0 };
+    let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: 0, uploads: None };
     let svc = JobService::builder(store.clone(), engine)
         .kind(KindSpec {
             name: kinds::GARBAGE_COLLECTION,

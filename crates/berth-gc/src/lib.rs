@@ -9,7 +9,10 @@
 //! 3. claims unreferenced blobs older than the window in batches (phase A) and removes
 //!    each batch's bytes under the digest locks before deleting its rows (phase B),
 //!    `workers` sub-batches at a time;
-//! 4. drops repository links to blobs that no longer exist.
+//! 4. drops repository links to blobs that no longer exist;
+//! 5. on a storage that is Berth's own (`BlobStore::owned`), removes blob files the
+//!    database does not know, older than the window, each under its digest lock;
+//! 6. removes abandoned uploads (idle longer than `uploads.max_idle_hours`) and their parts.
 //!
 //! All state is in the database (rows `deleting`, owned by a run), so a run that is
 //! stopped, killed or lost with its instance is redone safely by the next one. A dry
@@ -19,6 +22,7 @@ use std::sync::Arc;
 
 use berth_core::Digest;
 use berth_core::blobstore::BlobStore;
+use berth_core::registry::Registry;
 use berth_core::store::gc::{GcBlob, GcStore, GcStoreError};
 use berth_jobs::builtin::ParamError;
 use berth_jobs::{Handler, JobCtx, JobError};
@@ -113,6 +117,9 @@ pub struct GarbageCollection {
     pub blobs: Arc<dyn BlobStore>,
     /// `gc.time_window_hours`: blobs and manifests younger than this are never collected.
     pub time_window_hours: u64,
+    /// Abandoned uploads to remove at the end of a run: the registry and
+    /// `uploads.max_idle_hours`. `None` leaves them to the janitor alone.
+    pub uploads: Option<(Arc<Registry>, u64)>,
 }
 
 #[async_trait::async_trait]
@@ -164,6 +171,22 @@ impl Handler for GarbageCollection {
         }
         if links > 0 {
             ctx.info(format!("removed {links} repository links to blobs that no longer exist"));
+        }
+        let (files, file_bytes) = self.unknown_files(ctx, window, true).await?;
+        if files > 0 {
+            ctx.info(format!(
+                "removed {files} blob files the database did not know ({}, {file_bytes} bytes)",
+                human(file_bytes)
+            ));
+        }
+        if let Some((registry, idle_hours)) = &self.uploads {
+            ctx.check()?;
+            let idle = i64::try_from(idle_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
+            match registry.purge_stale_uploads(idle).await {
+                Ok(0) => {}
+                Ok(n) => ctx.info(format!("removed {n} uploads idle for more than {idle_hours} hours")),
+                Err(e) => ctx.warn(format!("could not remove abandoned uploads: {e}")),
+            }
         }
         ctx.info(format!(
             "{} manifests and {} blobs deleted, {} freed ({} bytes)",
@@ -232,12 +255,81 @@ impl GarbageCollection {
                 bytes += b.size;
             }
         }
+        let (files, file_bytes) = self.unknown_files(ctx, window, false).await?;
+        if files > 0 {
+            ctx.info(format!(
+                "dry run: {files} blob files the database does not know would be removed ({}, {file_bytes} bytes)",
+                human(file_bytes)
+            ));
+        }
         ctx.info(format!(
             "dry run: {manifests} manifests and {blobs} blobs eligible for deletion, {} would be freed ({bytes} bytes){}",
             human(bytes),
             if manifests > 0 { "; blobs only the untagged manifests use are freed by a real run on top" } else { "" }
         ));
         ctx.checkpoint(&GcProgress { manifests, blobs, bytes, failed: 0 }).await
+    }
+
+    /// Blob files with no row at all, older than the window: left by a crash between
+    /// writing a blob and committing its row, or by a row removed by hand. Only on a
+    /// storage that is Berth's own: another registry's files served in place are not
+    /// garbage. Each goes under its digest lock after a second look at the database, so
+    /// a push of the same blob racing with the sweep keeps its file. Returns how many
+    /// files (and bytes) were, or with `remove` false would be, removed.
+    async fn unknown_files(&self, ctx: &JobCtx, window: i64, remove: bool) -> Result<(u64, u64), JobError> {
+        let storage = |e: std::io::Error| JobError::Retry(format!("storage: {e}"));
+        if !self.blobs.owned().await.map_err(storage)? {
+            ctx.info(
+                "the storage holds files Berth did not write (another registry's, served in place): blob files \
+                 the database does not know are kept; `berth storage adopt` lets GC remove them",
+            );
+            return Ok((0, 0));
+        }
+        let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(window.max(0) as u64);
+        let (mut files, mut bytes) = (0u64, 0u64);
+        let mut after: Option<Digest> = None;
+        loop {
+            ctx.check()?;
+            let page = self.blobs.list_blobs(after.as_ref(), CLAIM_BATCH).await.map_err(storage)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.digest.clone());
+            // A file whose age the storage does not tell is only taken with no window.
+            let old: Vec<Digest> = page
+                .iter()
+                .filter(|b| b.modified.map_or(window == 0, |m| m <= cutoff))
+                .map(|b| b.digest.clone())
+                .collect();
+            for d in self.store.unknown_blobs(&old).await? {
+                let size = page.iter().find(|b| b.digest == d).map_or(0, |b| b.size);
+                if remove {
+                    let lock = self.store.lock_for_sweep(&d).await?;
+                    let outcome = async {
+                        if self.store.unknown_blobs(std::slice::from_ref(&d)).await?.is_empty() {
+                            return Ok(false);
+                        }
+                        self.blobs.delete(&d).await.map_err(storage)?;
+                        Ok::<_, JobError>(true)
+                    }
+                    .await;
+                    lock.release().await;
+                    match outcome {
+                        Ok(false) => continue,
+                        Ok(true) => {}
+                        Err(e) => {
+                            ctx.warn(format!("failed to delete the unknown blob file {d}: {e}"));
+                            continue;
+                        }
+                    }
+                }
+                if files < LISTED {
+                    let verb = if remove { "delete blob file the database does not know" } else { "unknown blob file eligible for deletion" };
+                    ctx.info(format!("{verb}: {d} ({size} bytes)"));
+                }
+                files += 1;
+                bytes += size;
+            }
+        }
+        Ok((files, bytes))
     }
 
     /// Phase B for claimed rows, `workers` sub-batches at once.

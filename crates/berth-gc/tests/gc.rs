@@ -27,6 +27,11 @@ struct World {
 }
 
 fn world(window_hours: u64) -> World {
+    world_with(window_hours, None)
+}
+
+/// With `upload_idle_hours`, runs also remove uploads idle that long.
+fn world_with(window_hours: u64, upload_idle_hours: Option<u64>) -> World {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("storage");
     let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
@@ -38,7 +43,8 @@ fn world(window_hours: u64) -> World {
         poll: Duration::from_millis(20),
         ..EngineConfig::new("gc-test", "test-host")
     };
-    let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: window_hours };
+    let uploads = upload_idle_hours.map(|h| (reg.clone(), h));
+    let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: window_hours, uploads };
     let svc = JobService::builder(store.clone(), engine)
         .kind(KindSpec {
             name: kinds::GARBAGE_COLLECTION,
@@ -99,8 +105,24 @@ impl World {
         Ok(self.reg.put_manifest(r, &reference, Some("application/vnd.oci.image.manifest.v1+json"), m).await?.digest)
     }
 
+    fn blob_file(&self, d: &Digest) -> std::path::PathBuf {
+        self.root.join(format!("docker/registry/v2/blobs/sha256/{}/{}/data", &d.hex()[..2], d.hex()))
+    }
+
     fn exists(&self, d: &Digest) -> bool {
-        self.root.join(format!("docker/registry/v2/blobs/sha256/{}/{}/data", &d.hex()[..2], d.hex())).exists()
+        self.blob_file(d).exists()
+    }
+
+    /// A blob file written behind the database's back (a crash between writing a blob and
+    /// committing its row, or another registry's file), last modified `age` ago.
+    fn unknown_file(&self, content: &[u8], age: Duration) -> Digest {
+        let d = Digest::sha256(content);
+        let path = self.blob_file(&d);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - age).unwrap();
+        d
     }
 
     async fn gc(&self, params: serde_json::Value) -> (String, Vec<String>) {
@@ -344,4 +366,72 @@ async fn a_reupload_during_removal_keeps_its_bytes() {
     upload.await.unwrap().unwrap();
     assert!(w.exists(&d), "the upload wrote the bytes again");
     assert_eq!(w.reg.blob(&r, &d).await.unwrap().size, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_files_go_only_from_berths_own_storage() {
+    use berth_core::blobstore::BlobStore;
+    let w = world(1);
+    let r = repo("lib/known");
+    w.push(&r, b"known-layer", "v1").await.unwrap();
+    let hour = Duration::from_secs(3600);
+    let old = w.unknown_file(b"left by a crash two hours ago", 2 * hour);
+    let young = w.unknown_file(b"written a minute ago", Duration::from_secs(60));
+
+    // Another registry's storage served in place: its files are not garbage.
+    let fs = FsBlobStore::open(&w.root).unwrap();
+    assert!(!fs.owned().await.unwrap());
+    let (status, log) = w.gc(serde_json::json!({})).await;
+    assert_eq!(status, "Success", "{log:?}");
+    assert!(log.iter().any(|l| l.contains("`berth storage adopt` lets GC remove them")), "{log:?}");
+    assert!(w.exists(&old) && w.exists(&young));
+
+    fs.mark_owned().await.unwrap();
+    assert!(fs.owned().await.unwrap());
+    let (_, log) = w.gc(serde_json::json!({"dry_run": true})).await;
+    assert!(log.iter().any(|l| l == &format!("unknown blob file eligible for deletion: {old} (29 bytes)")), "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with("dry run: 1 blob files the database does not know")), "{log:?}");
+    assert!(w.exists(&old), "a dry run deletes nothing");
+
+    let (status, log) = w.gc(serde_json::json!({})).await;
+    assert_eq!(status, "Success", "{log:?}");
+    assert!(log.iter().any(|l| l == &format!("delete blob file the database does not know: {old} (29 bytes)")), "{log:?}");
+    assert!(!w.exists(&old), "the old unknown file is removed");
+    assert!(w.exists(&young), "younger than the window: kept");
+    for content in [&b"known-layer"[..], b"{}"] {
+        assert!(w.exists(&Digest::sha256(content)), "files the database knows stay");
+    }
+    w.reg.blob(&r, &Digest::sha256(b"known-layer")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_listing_pages_in_digest_order() {
+    use berth_core::blobstore::BlobStore;
+    let w = world(0);
+    let mut all: Vec<Digest> = (0..25).map(|i| w.unknown_file(format!("file {i}").as_bytes(), Duration::ZERO)).collect();
+    all.sort();
+    let fs = FsBlobStore::open(&w.root).unwrap();
+    let mut seen = Vec::new();
+    let mut after: Option<Digest> = None;
+    loop {
+        let page = fs.list_blobs(after.as_ref(), 7).await.unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last() else { break };
+        after = Some(last.digest.clone());
+        seen.extend(page.into_iter().map(|b| b.digest));
+    }
+    assert_eq!(seen, all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_uploads_are_removed_by_a_run() {
+    let w = world_with(0, Some(0));
+    let r = repo("lib/uploads");
+    let up = w.reg.start_upload(&r).await.unwrap();
+    // Idle times are whole seconds: let one pass.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, log) = w.gc(serde_json::json!({})).await;
+    assert_eq!(status, "Success", "{log:?}");
+    assert!(log.iter().any(|l| l == "removed 1 uploads idle for more than 0 hours"), "{log:?}");
+    assert!(w.reg.upload_status(&r, &up.id).await.is_err(), "the upload is gone");
 }

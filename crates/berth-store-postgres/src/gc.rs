@@ -336,4 +336,24 @@ impl GcStore for PgStore {
         })
         .await
     }
+
+    async fn unknown_blobs(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>> {
+        let ds: Vec<String> = digests.iter().map(Digest::to_string).collect();
+        if ds.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.db(Tx::Read, &ds, |c, ds| {
+            Box::pin(async move {
+                let rows = c.rows("SELECT digest FROM blobs WHERE digest = ANY($1)", &[ds]).await?;
+                let known: std::collections::HashSet<String> =
+                    rows.iter().map(|r| col::<String>(r, 0)).collect::<Result<_, _>>()?;
+                Ok(ds.iter().filter(|d| !known.contains(*d)).map(|d| parse_digest(d)).collect::<Result<Vec<_>, _>>()?)
+            })
+        })
+        .await
+    }
+
+    async fn lock_for_sweep(&self, digest: &Digest) -> StoreResult<DigestLock> {
+        lock_digest(self, digest).await
+    }
 }

@@ -284,4 +284,25 @@ impl GcStore for SqliteStore {
             })
             .await
     }
+
+    async fn unknown_blobs(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>> {
+        let ds: Vec<String> = digests.iter().map(Digest::to_string).collect();
+        if ds.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.readers
+            .run(move |c| {
+                let p: Vec<&dyn rusqlite::ToSql> = ds.iter().map(|d| d as &dyn rusqlite::ToSql).collect();
+                let known: BTreeSet<String> = c
+                    .prepare(&format!("SELECT digest FROM blobs WHERE digest IN ({})", placeholders(1, ds.len())))?
+                    .query_map(p.as_slice(), |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                ds.iter().filter(|d| !known.contains(*d)).map(|d| parse_digest(d)).collect()
+            })
+            .await
+    }
+
+    async fn lock_for_sweep(&self, digest: &Digest) -> StoreResult<DigestLock> {
+        lock_digest(self, digest).await
+    }
 }

@@ -58,6 +58,16 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     assert!(gc.gc_candidates(0, None, 100).await.unwrap().is_empty(), "deleting rows are no candidates");
 
     // Phase B: only this run's deleting rows; what is not done stays deleting.
+    // Rows in either state are known; a digest with no row is not.
+    let stranger = Digest::sha256(b"a file no row describes");
+    assert_eq!(
+        gc.unknown_blobs(&[kept.digest.clone(), free1.digest.clone(), stranger.clone()]).await.unwrap(),
+        vec![stranger.clone()],
+        "live and deleting rows are known"
+    );
+    assert!(gc.unknown_blobs(&[]).await.unwrap().is_empty());
+    gc.lock_for_sweep(&stranger).await.unwrap().release().await;
+
     let batch = gc.begin_delete("r1", &digests(&claimed)).await.unwrap();
     assert_eq!(batch.blobs(), &claimed[..]);
     batch.finish(&[want[0].digest.clone()]).await.unwrap();

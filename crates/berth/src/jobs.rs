@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use berth_config::Config;
 use berth_core::blobstore::BlobStore;
+use berth_core::registry::Registry;
 use berth_core::store::gc::GcStore;
 use berth_core::store::identity::IdentityStore;
 use berth_core::store::jobs::{JobStore, NewSchedule};
@@ -21,6 +22,7 @@ pub fn service(
     identity: Arc<dyn IdentityStore>,
     gc: Arc<dyn GcStore>,
     blobs: Arc<dyn BlobStore>,
+    registry: Arc<Registry>,
 ) -> anyhow::Result<Arc<JobService>> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -45,7 +47,12 @@ pub fn service(
         .kind(single(kinds::PURGE_AUDIT_LOG, Arc::new(PurgeAuditLog { identity })))
         .kind(single(
             kinds::GARBAGE_COLLECTION,
-            Arc::new(GarbageCollection { store: gc, blobs, time_window_hours: cfg.gc.time_window_hours }),
+            Arc::new(GarbageCollection {
+                store: gc,
+                blobs,
+                time_window_hours: cfg.gc.time_window_hours,
+                uploads: Some((registry, cfg.uploads.max_idle_hours)),
+            }),
         ))
         .kind(single(
             kinds::EXECUTION_SWEEP,

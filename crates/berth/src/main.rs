@@ -68,6 +68,11 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         wait_secs: u64,
     },
+    /// Storage administration.
+    Storage {
+        #[command(subcommand)]
+        action: StorageCommand,
+    },
     /// Exit 0 if the instance at URL reports itself healthy (`GET /api/v2.0/health` answers
     /// 200: core, database, storage, job service and Redis all fine); for keepalived and
     /// haproxy check scripts. Prints the unhealthy components otherwise.
@@ -76,6 +81,19 @@ enum Command {
         url: String,
         #[arg(long, default_value_t = 2)]
         timeout_secs: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Declare the configured storage Berth's own, so that garbage collection also removes
+    /// blob files the database does not know. A storage Berth created empty is its own
+    /// already; one that held another registry's files (Distribution, Harbor) served in
+    /// place is not, until this is run - do not run it while another registry still
+    /// writes there, or before its content has been imported.
+    Adopt {
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -133,6 +151,30 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Storage { action: StorageCommand::Adopt { common } } => {
+            let cfg = match load(&common, None) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let run = async {
+                let blobs = open_blobs(&cfg).await?;
+                if blobs.owned().await? {
+                    eprintln!("the storage is already Berth's own; nothing to do");
+                } else {
+                    blobs.mark_owned().await?;
+                    eprintln!("the storage is now Berth's own: garbage collection removes blob files the database does not know");
+                }
+                anyhow::Ok(())
+            };
+            match rt.block_on(run) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Healthcheck { url, timeout_secs } => healthcheck(&url, Duration::from_secs(timeout_secs)),
     }
 }
@@ -172,6 +214,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         move || load_token_key(&cfg)
     });
     let blobs = open_blobs(&cfg).await?;
+    claim_empty_storage(&*blobs).await;
     let stores = open_stores(&cfg).await?;
     let (meta, identity, catalog, labels) = (stores.meta, stores.identity, stores.catalog, stores.labels);
     let admin_password = Some(cfg.admin.password.clone()).filter(|p| !p.is_empty());
@@ -222,7 +265,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             .context("reading the runtime settings")?,
     );
     let audit_log = berth_http::audit_log::AuditLog::start(identity.clone(), settings.clone());
-    let job_service = jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone())?;
+    let registry = Arc::new(Registry::new(meta, blobs.clone()));
+    let job_service =
+        jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone(), registry.clone())?;
     let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
     let registry_host = match cfg.http.external_url.split_once("://") {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
@@ -248,7 +293,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         token_ttl_secs: cfg.auth.token_ttl_minutes as i64 * 60,
         caches: Default::default(),
     };
-    let registry = Arc::new(Registry::new(meta, blobs));
     let state = AppState {
         registry: registry.clone(),
         auth: Arc::new(auth),
@@ -348,6 +392,23 @@ fn load_tls(cfg: &Config) -> anyhow::Result<Option<Arc<berth_tls::server::Reload
             anyhow::anyhow!("http.tls_cert, http.tls_key: {e}; give the key the certificate was issued for")
         }
     })
+}
+
+/// A storage with no blobs at first start is Berth's from then on (see
+/// `BlobStore::owned`); one that holds blobs Berth did not write stays another
+/// registry's until an operator adopts it. A storage error here only delays the claim to
+/// the next start: serving must not depend on it.
+async fn claim_empty_storage(blobs: &dyn berth_core::blobstore::BlobStore) {
+    let claim = async {
+        if !blobs.owned().await? && blobs.list_blobs(None, 1).await?.is_empty() {
+            blobs.mark_owned().await?;
+            tracing::info!("the storage was empty: it is Berth's own, so GC may remove files the database does not know");
+        }
+        std::io::Result::Ok(())
+    };
+    if let Err(e) = claim.await {
+        tracing::warn!(error = %e, "could not check whether the storage is Berth's own; GC keeps unknown files for now");
+    }
 }
 
 async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn berth_core::blobstore::BlobStore>> {

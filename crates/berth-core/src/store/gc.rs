@@ -109,6 +109,14 @@ pub trait GcStore: Send + Sync + 'static {
 
     /// Repository links to blobs that have no row; deletes up to `limit`, returns how many.
     async fn sweep_links(&self, limit: usize) -> StoreResult<u64>;
+
+    /// Those of `digests` that have no blob row at all (neither live nor `deleting`):
+    /// files the database does not know.
+    async fn unknown_blobs(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>>;
+    /// The digest lock a blob's publication holds across writing its file and committing
+    /// its row: held while GC re-checks and removes a file the database does not know, a
+    /// push of the same blob either committed its row before or writes its file after.
+    async fn lock_for_sweep(&self, digest: &Digest) -> StoreResult<DigestLock>;
 }
 
 /// A digest's lock key: its first 32 bits. Two digests that share one only wait for

@@ -371,3 +371,52 @@ async fn berth_gc_command_runs_and_follows_a_gc() {
     let history = ok_json(&s, "/api/v2.0/system/gc", &admin()).await;
     assert_eq!(history.as_array().unwrap().len(), 2, "the command's runs are in the history");
 }
+
+/// The storage a first start finds empty is Berth's own: GC removes blob files the
+/// database does not know there. A storage that already held another registry's blobs
+/// keeps them until `berth storage adopt`.
+#[tokio::test]
+async fn gc_removes_unknown_files_only_from_storage_berth_owns() {
+    let stray = b"a blob file no database row describes";
+    let digest = berth_core::Digest::sha256(stray);
+    let place = |data: &std::path::Path| {
+        let hex = digest.hex();
+        let path = data.join(format!("storage/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, stray).unwrap();
+        path
+    };
+    let marker = |data: &std::path::Path| data.join("storage/docker/registry/v2/berth-owned");
+
+    // Empty at first start: owned; a file written behind its back later is collected.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = harbor_no_window(&data, &[]);
+    assert!(marker(&data).exists(), "an empty storage becomes Berth's own");
+    let path = place(&data);
+    let log = gc(&s, serde_json::json!({})).await;
+    assert!(log.contains(&format!("delete blob file the database does not know: {digest} (37 bytes)")), "{log}");
+    assert!(!path.exists());
+    drop(s);
+
+    // Another registry's storage, served in place: the file stays, and the log says why.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let path = place(&data);
+    let s = harbor_no_window(&data, &[]);
+    assert!(!marker(&data).exists(), "a storage holding blobs is not claimed");
+    let log = gc(&s, serde_json::json!({})).await;
+    assert!(log.contains("`berth storage adopt` lets GC remove them"), "{log}");
+    assert!(path.exists());
+
+    let adopt = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["storage", "adopt", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(adopt.status.success(), "{}", String::from_utf8_lossy(&adopt.stderr));
+    assert!(String::from_utf8_lossy(&adopt.stderr).contains("now Berth's own"));
+    let log = gc(&s, serde_json::json!({})).await;
+    assert!(log.contains(&format!("delete blob file the database does not know: {digest}")), "{log}");
+    assert!(!path.exists());
+}
