@@ -19,10 +19,10 @@ pub mod schedule;
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use berth_core::store::StoreError;
-use berth_core::store::jobs::{Fence, Job, JobStore, LogLevel, LogLine};
+use berth_core::store::jobs::{Fence, Job, JobStore, LogLevel, LogLine, NewJob};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -87,12 +87,14 @@ pub struct JobCtx {
     store: Arc<dyn JobStore>,
     signal: Arc<AtomicU8>,
     logs: Mutex<Vec<LogLine>>,
+    /// Ended by [`JobCtx::hand_off`]: the engine records nothing more.
+    handed_off: AtomicBool,
 }
 
 impl JobCtx {
     fn new(job: Job, owner: &str, store: Arc<dyn JobStore>) -> JobCtx {
         let fence = Fence { job_id: job.id, attempt: job.attempt, owner: owner.to_owned() };
-        JobCtx { job, fence, store, signal: Arc::new(AtomicU8::new(RUNNING)), logs: Mutex::new(Vec::new()) }
+        JobCtx { job, fence, store, signal: Arc::new(AtomicU8::new(RUNNING)), logs: Mutex::new(Vec::new()), handed_off: AtomicBool::new(false) }
     }
 
     pub fn job(&self) -> &Job {
@@ -122,6 +124,19 @@ impl JobCtx {
         }
     }
 
+    /// Ends this job as succeeded and adds `tasks` to its execution, atomically (a
+    /// planning job handing its work on); return `Ok(())` from the handler afterwards.
+    pub async fn hand_off(&self, tasks: &[NewJob]) -> Result<(), JobError> {
+        self.flush_logs().await?;
+        if self.store.hand_off(&self.fence, tasks).await? {
+            self.handed_off.store(true, Ordering::SeqCst);
+            Ok(())
+        } else {
+            self.signal.store(LEASE_LOST, Ordering::SeqCst);
+            Err(JobError::LeaseLost)
+        }
+    }
+
     pub fn info(&self, msg: impl Into<String>) {
         self.log(LogLevel::Info, msg.into());
     }
@@ -137,6 +152,12 @@ impl JobCtx {
     fn log(&self, level: LogLevel, message: String) {
         let line = LogLine { at: now_ms(), level, attempt: self.job.attempt, message };
         self.logs.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+    }
+
+    /// A cheap handle on [`JobCtx::stopping`] that can travel into a stream (a transfer
+    /// checks it for every chunk it moves).
+    pub fn stop_flag(&self) -> StopFlag {
+        StopFlag(self.signal.clone())
     }
 
     /// Whether the job should stop at its next safe point.
@@ -170,6 +191,21 @@ impl JobCtx {
 
     fn pending_logs(&self) -> usize {
         self.logs.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// See [`JobCtx::stop_flag`].
+#[derive(Clone)]
+pub struct StopFlag(Arc<AtomicU8>);
+
+impl StopFlag {
+    /// A flag nobody sets (for code that runs outside a job).
+    pub fn never() -> StopFlag {
+        StopFlag(Arc::new(AtomicU8::new(RUNNING)))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != RUNNING
     }
 }
 

@@ -109,8 +109,13 @@ async fn insert_execution(c: Conn<'_>, exec: &NewExecution, tasks: &[NewJob], no
         )
         .await?;
     let id: i64 = col(&row, 0)?;
+    insert_tasks(c, id, tasks, now).await?;
+    Ok(id)
+}
+
+async fn insert_tasks(c: Conn<'_>, id: i64, tasks: &[NewJob], now: i64) -> Result<(), DbErr> {
     if tasks.is_empty() {
-        return Ok(id);
+        return Ok(());
     }
     // One statement for every task: an execution may have thousands.
     let kinds: Vec<&str> = tasks.iter().map(|t| t.kind.as_str()).collect();
@@ -129,7 +134,7 @@ async fn insert_execution(c: Conn<'_>, exec: &NewExecution, tasks: &[NewJob], no
         &[&id, &now, &kinds, &args, &priorities, &run_at, &attempts, &keys],
     )
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// Locks the row of a job the fence still owns.
@@ -409,6 +414,23 @@ impl JobStore for PgStore {
                     )
                     .await?;
                 }
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn hand_off(&self, fence: &Fence, tasks: &[NewJob]) -> StoreResult<bool> {
+        self.db(Tx::Write, &(fence, tasks), |c, (f, tasks)| {
+            Box::pin(async move {
+                let Some((max_attempts, cancel)) = fenced(c, f).await? else {
+                    return Ok(false);
+                };
+                let now = db_now(c).await?;
+                let row = c.one("SELECT execution_id FROM jobs WHERE id = $1", &[&f.job_id]).await?;
+                let exec: i64 = col(&row, 0)?;
+                insert_tasks(c, exec, tasks, now).await?;
+                end_attempt(c, f.job_id, f.attempt, max_attempts, cancel, &Finish::Succeeded, now).await?;
                 Ok(true)
             })
         })

@@ -98,6 +98,11 @@ fn insert_execution(c: &Connection, exec: &NewExecution, tasks: &[NewJob], now: 
              VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         )?
         .query_row(params![exec.vendor_type, exec.vendor_id, exec.trigger, exec.extra_attrs, now], |r| r.get(0))?;
+    insert_tasks(c, id, tasks, now)?;
+    Ok(id)
+}
+
+fn insert_tasks(c: &Connection, id: i64, tasks: &[NewJob], now: i64) -> Result<(), Fail> {
     let mut st = c.prepare_cached(
         "INSERT INTO jobs (execution_id, kind, args, state, priority, run_at, max_attempts, concurrency_key,
                            created_at, updated_at)
@@ -115,7 +120,7 @@ fn insert_execution(c: &Connection, exec: &NewExecution, tasks: &[NewJob], now: 
             now
         ])?;
     }
-    Ok(id)
+    Ok(())
 }
 
 /// The row of a job the fence still owns.
@@ -345,6 +350,23 @@ impl JobStore for SqliteStore {
                     return Ok(false);
                 };
                 end_attempt(c, f.job_id, f.attempt, max_attempts, cancel, &how, now_ms())?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn hand_off(&self, fence: &Fence, tasks: &[NewJob]) -> StoreResult<bool> {
+        let (f, tasks) = (fence.clone(), tasks.to_vec());
+        self.writer
+            .write(move |c| {
+                let Some((max_attempts, cancel)) = fenced(c, &f)? else {
+                    return Ok(false);
+                };
+                let now = now_ms();
+                let exec: i64 =
+                    c.prepare_cached("SELECT execution_id FROM jobs WHERE id = ?1")?.query_row([f.job_id], |r| r.get(0))?;
+                insert_tasks(c, exec, &tasks, now)?;
+                end_attempt(c, f.job_id, f.attempt, max_attempts, cancel, &Finish::Succeeded, now)?;
                 Ok(true)
             })
             .await

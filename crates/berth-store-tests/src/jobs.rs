@@ -29,6 +29,8 @@ pub async fn jobs_conformance(store: Arc<dyn JobStore>) {
     let kind = format!("KIND_{run}");
     let vt = format!("VENDOR_{run}");
 
+    hand_off_conformance(store.as_ref(), &run).await;
+
     // An execution with three tasks, none started: Pending.
     let tasks: Vec<NewJob> = (0..3).map(|i| NewJob::new(&kind, format!("{{\"n\":{i}}}"))).collect();
     let e = store.create_execution(&exec(&vt), &tasks).await.unwrap();
@@ -278,4 +280,23 @@ async fn pools(store: &Arc<dyn JobStore>, run: &str) {
     let mine = listed.iter().find(|x| x.id == id).unwrap();
     assert_eq!((mine.pid, mine.concurrency, mine.started_at), (42, 4, now));
     assert!(mine.heartbeat_at >= now);
+}
+
+/// A planning task hands its work to new tasks of its execution and ends with them, in
+/// one step; a worker that lost the lease adds nothing.
+async fn hand_off_conformance(store: &dyn JobStore, run: &str) {
+    let (plan, copy, vt) = (format!("PLAN_{run}"), format!("COPY_{run}"), format!("HANDOFF_{run}"));
+    let e = store.create_execution(&exec(&vt), &[NewJob::new(&plan, "{}")]).await.unwrap();
+    let p = store.claim(&plan, "w1", 1, 10, 60_000).await.unwrap().pop().unwrap();
+    let tasks: Vec<NewJob> = (0..3).map(|i| NewJob::new(&copy, format!("{{\"repo\":{i}}}"))).collect();
+    assert!(!store.hand_off(&fence(&p, "w2"), &tasks).await.unwrap(), "not the owner");
+    assert_eq!(store.execution_tasks(e).await.unwrap().len(), 1, "nothing added by a stranger");
+    assert!(store.hand_off(&fence(&p, "w1"), &tasks).await.unwrap());
+    let all = store.execution_tasks(e).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all.iter().find(|j| j.id == p.id).unwrap().state, JobState::Succeeded);
+    assert_eq!(all.iter().filter(|j| j.kind == copy && j.state == JobState::Queued).count(), 3);
+    assert!(!store.hand_off(&fence(&p, "w1"), &tasks).await.unwrap(), "ended: not twice");
+    assert_eq!(store.execution(e).await.unwrap().unwrap().counts.harbor_status(), "Running");
+    assert_eq!(store.claim(&copy, "w1", 10, 10, 60_000).await.unwrap().len(), 3);
 }

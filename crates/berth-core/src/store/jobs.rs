@@ -392,6 +392,11 @@ pub trait JobStore: Send + Sync + 'static {
     async fn append_log(&self, fence: &Fence, lines: &[LogLine]) -> StoreResult<bool>;
     /// Ends the attempt; `false` if the lease was lost (nothing written).
     async fn finish(&self, fence: &Fence, how: &Finish) -> StoreResult<bool>;
+    /// Adds `tasks` to the fenced job's execution and ends the job as succeeded, in one
+    /// transaction: a planning task (a replication run listing what to copy) hands its
+    /// work on. A planner that dies before this commits plans again; after it, nothing is
+    /// planned twice. `false` if the lease was lost (nothing written).
+    async fn hand_off(&self, fence: &Fence, tasks: &[NewJob]) -> StoreResult<bool>;
     /// Jobs whose lease ran out: each goes back to the queue after `retry_in_ms(attempt)`,
     /// or is cancelled (a stop was requested) or dead (no attempts left). Returns how many.
     async fn reap_expired(&self, retry_in_ms: &(dyn Fn(i32) -> i64 + Sync)) -> StoreResult<u64>;
