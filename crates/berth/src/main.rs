@@ -278,6 +278,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         identity.clone(),
         catalog.clone(),
         Some(berth_http::events::WebhookSink { webhooks: webhooks.clone(), registry_host, settings: settings.clone() }),
+        Some(berth_http::events::OutboxDrain { store: stores.outbox.clone(), owner: job_service.owner().to_owned() }),
     );
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
@@ -444,6 +445,7 @@ struct Stores {
     jobs: Arc<dyn JobStore>,
     gc: Arc<dyn GcStore>,
     policies: Arc<dyn berth_core::store::policies::PolicyStore>,
+    outbox: Arc<dyn berth_core::store::outbox::OutboxStore>,
     /// Whether other instances may share this database.
     shared: bool,
 }
@@ -482,6 +484,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
+                outbox: store.clone(),
                 policies: store,
                 shared: false,
             })
@@ -520,6 +523,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
+                outbox: store.clone(),
                 policies: store,
                 shared: true,
             })

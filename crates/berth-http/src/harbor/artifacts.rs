@@ -374,25 +374,26 @@ pub async fn delete(
             format!("the artifact {}@{} is referenced by others and cannot be deleted", t.repo, a.digest),
         ));
     }
-    delete_manifest(&state, &t, &a.digest).await?;
+    delete_manifest(&state, &t, &a.digest, Some(caller.0.name())).await?;
+    state.events.committed();
     for child in &a.references {
         if child.child_id.is_none() || child.child_digest == a.digest || referenced_by_other(&child.child_digest) {
             continue;
         }
         let c = state.catalog.artifact(&t.repo, &Reference::Digest(child.child_digest.clone())).await.map_err(store)?;
         if let Some(c) = c.filter(|c| c.tags.is_empty())
-            && let Err(e) = delete_manifest(&state, &t, &c.digest).await
+            && let Err(e) = delete_manifest(&state, &t, &c.digest, None).await
             && e.status != StatusCode::NOT_FOUND
         {
             return Err(e);
         }
     }
-    state.events.record("delete", t.repo.clone(), a.digest.to_string(), None, caller.0.name().to_string());
     Ok(ok())
 }
 
-async fn delete_manifest(state: &AppState, t: &Target, d: &Digest) -> Result<(), ApiError> {
-    match state.registry.delete_manifest(&t.repo, &Reference::Digest(d.clone())).await {
+/// Deletes one manifest; with `username`, its `delete` event commits with it.
+async fn delete_manifest(state: &AppState, t: &Target, d: &Digest, username: Option<&str>) -> Result<(), ApiError> {
+    match state.registry.delete_manifest_by(&t.repo, &Reference::Digest(d.clone()), username).await {
         Ok(()) => Ok(()),
         Err(CoreError::ManifestUnknown(_)) => Err(not_found(format!("artifact {}@{d} not found", t.repo))),
         Err(e) => Err(e.into()),

@@ -21,6 +21,7 @@ mod immutable;
 mod jobs;
 mod oci_api;
 mod ops;
+mod outbox;
 mod pgpair;
 mod settings;
 mod support;
