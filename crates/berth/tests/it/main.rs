@@ -25,4 +25,5 @@ mod pgpair;
 mod settings;
 mod support;
 mod tls;
+mod ui;
 mod webhooks;
