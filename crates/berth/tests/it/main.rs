@@ -26,4 +26,5 @@ mod settings;
 mod support;
 mod tls;
 mod ui;
+mod ui_browser;
 mod webhooks;
