@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use berth_core::access::project_of;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
-    TagRow, index_references, prefix_end,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo, TagRow,
+    index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Reference, RepoName, Tag};

@@ -156,7 +156,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("role.4", "Maintainer", "维护人员"),
     ("role.5", "Limited guest", "受限访客"),
     ("robots.new", "New robot account", "新建机器人账户"),
-    ("robots.created", "Robot account created. Copy its secret now: it is shown only once.", "机器人账户已创建。请立即复制密钥：它只显示这一次。"),
+    (
+        "robots.created",
+        "Robot account created. Copy its secret now: it is shown only once.",
+        "机器人账户已创建。请立即复制密钥：它只显示这一次。",
+    ),
     ("robots.secret", "Secret", "密钥"),
     ("robots.duration", "Expires after (days, -1 never)", "有效期（天，-1 表示永不过期）"),
     ("robots.perm", "Permissions", "权限"),

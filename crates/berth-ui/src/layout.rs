@@ -113,14 +113,9 @@ pub fn when(v: &serde_json::Value) -> String {
 /// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
 pub fn unix(t: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(t) {
-        Ok(d) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute()
-        ),
+        Ok(d) => {
+            format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute())
+        }
         Err(_) => "—".into(),
     }
 }
@@ -139,7 +134,8 @@ pub fn bytes(n: u64) -> String {
 /// Offset pagination for API lists: previous/next links keeping the other query fields.
 pub fn pager(ctx: &Ctx, base: &str, params: &[(&str, &str)], page: u64, page_size: u64, total: u64) -> Markup {
     let href = |p: u64| {
-        let mut q: Vec<String> = params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
+        let mut q: Vec<String> =
+            params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
         q.push(format!("page={p}"));
         format!("{base}?{}", q.join("&"))
     };

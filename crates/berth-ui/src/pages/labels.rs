@@ -107,6 +107,7 @@ pub async fn delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form)
     if !ctx.csrf_ok(&form) {
         return csrf_refused(&ctx, &back);
     }
-    let a = ctx.call_with(Method::DELETE, &format!("/api/v2.0/labels/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
+    let a =
+        ctx.call_with(Method::DELETE, &format!("/api/v2.0/labels/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("deleted"), &back)
 }

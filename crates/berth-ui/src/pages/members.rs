@@ -76,7 +76,8 @@ pub async fn add(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     }
     let role: i64 = form.get("role_id").parse().unwrap_or(0);
     let body = json!({ "role_id": role, "member_user": { "username": form.get("username").trim() } });
-    let a = ctx.call_with(Method::POST, &format!("{}/members", api_project(&p)), Some(body), Some(form.get("_csrf"))).await;
+    let a =
+        ctx.call_with(Method::POST, &format!("{}/members", api_project(&p)), Some(body), Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("members.added"), &back)
 }
 

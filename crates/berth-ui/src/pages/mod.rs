@@ -13,9 +13,9 @@ pub mod robots;
 pub mod search;
 
 use axum::extract::Path;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::http::Method;
 use serde_json::Value;
 
 use crate::layout::error_page;
@@ -55,7 +55,8 @@ pub async fn project(ctx: &Ctx, p: &str) -> Result<Value, Response> {
 
 /// The API's refusal as a page with the same status.
 pub fn refusal(ctx: &Ctx, a: &crate::Answer) -> Response {
-    let status = if a.status.is_client_error() || a.status.is_server_error() { a.status } else { StatusCode::BAD_GATEWAY };
+    let status =
+        if a.status.is_client_error() || a.status.is_server_error() { a.status } else { StatusCode::BAD_GATEWAY };
     error_page(ctx, status, &a.error())
 }
 

@@ -100,7 +100,8 @@ pub async fn project_root(ctx: Ctx, Path(p): Path<String>) -> Response {
     ctx.redirect(&format!("/projects/{}/repos", enc(&p)))
 }
 
-const FLAGS: &[(&str, &str)] = &[("public", "settings.public"), ("auto_scan", "settings.auto_scan"), ("prevent_vul", "settings.prevent_vul")];
+const FLAGS: &[(&str, &str)] =
+    &[("public", "settings.public"), ("auto_scan", "settings.auto_scan"), ("prevent_vul", "settings.prevent_vul")];
 
 pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
     if let Err(r) = ctx.require_user() {
@@ -143,6 +144,8 @@ pub async fn save_settings(ctx: Ctx, Path(p): Path<String>, form: Form) -> Respo
     }
     let metadata: serde_json::Map<String, serde_json::Value> =
         FLAGS.iter().map(|(k, _)| (k.to_string(), json!((form.get(k) == "true").to_string()))).collect();
-    let a = ctx.call_with(Method::PUT, &api_project(&p), Some(json!({ "metadata": metadata })), Some(form.get("_csrf"))).await;
+    let a = ctx
+        .call_with(Method::PUT, &api_project(&p), Some(json!({ "metadata": metadata })), Some(form.get("_csrf")))
+        .await;
     ctx.after(&a, ctx.t("saved"), &back)
 }

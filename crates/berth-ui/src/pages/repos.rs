@@ -288,4 +288,3 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
         },
     )
 }
-

@@ -25,7 +25,8 @@ async fn render(ctx: Ctx, p: String, created: Option<(String, String)>) -> Respo
     };
     let id = proj["project_id"].as_i64().unwrap_or(0);
     let perms = ctx.project_permissions(id).await;
-    let a = ctx.call(Method::GET, &format!("/api/v2.0/robots?page_size=100&q=Level=project,ProjectID={id}"), None).await;
+    let a =
+        ctx.call(Method::GET, &format!("/api/v2.0/robots?page_size=100&q=Level=project,ProjectID={id}"), None).await;
     if !a.ok() {
         return refusal(&ctx, &a);
     }
@@ -123,12 +124,12 @@ pub async fn confirm_delete(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> 
     confirm(&ctx, &format!("robot {id}"), &format!("{base}/{}/delete", enc(&id)), &base)
 }
 
-
 pub async fn delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
     let back = format!("/projects/{}/robots", enc(&p));
     if !ctx.csrf_ok(&form) {
         return csrf_refused(&ctx, &back);
     }
-    let a = ctx.call_with(Method::DELETE, &format!("/api/v2.0/robots/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
+    let a =
+        ctx.call_with(Method::DELETE, &format!("/api/v2.0/robots/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("deleted"), &back)
 }

@@ -99,17 +99,16 @@ impl<'a> Web<'a> {
 
     pub async fn sign_in(&mut self, user: &str, password: &str) {
         let csrf = self.page("/login").await.csrf();
-        let r = self.post("/login", &[("_csrf", &csrf), ("principal", user), ("password", password), ("next", "/projects")]).await;
+        let r = self
+            .post("/login", &[("_csrf", &csrf), ("principal", user), ("password", password), ("next", "/projects")])
+            .await;
         assert_eq!((r.status, r.location.as_str()), (303, "/projects"), "sign in {user}: {}", r.body);
         assert!(self.cookies.contains_key("sid"), "a session cookie");
     }
 }
 
 fn form_encode(f: &[(&str, &str)]) -> String {
-    f.iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    f.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 fn enc(s: &str) -> String {
@@ -159,7 +158,10 @@ async fn ui_sign_in_and_out_ends_the_session_everywhere() {
     // `next` never leads to another site.
     let csrf = w.page("/login").await.csrf();
     let r = w
-        .post("/login", &[("_csrf", &csrf), ("principal", "admin"), ("password", ADMIN_PASSWORD), ("next", "//evil.example")])
+        .post(
+            "/login",
+            &[("_csrf", &csrf), ("principal", "admin"), ("password", ADMIN_PASSWORD), ("next", "//evil.example")],
+        )
         .await;
     assert_eq!((r.status, r.location.as_str()), (303, "/projects"));
     let sid = w.cookies["sid"].clone();
@@ -297,15 +299,15 @@ async fn ui_members_robots_labels_settings_policies() {
     w.sign_in("admin", ADMIN_PASSWORD).await;
 
     // Members: add, see, remove.
-    let m = w.submit("/projects/team/members", "/projects/team/members", &[("username", "mia"), ("role_id", "4")]).await;
+    let m =
+        w.submit("/projects/team/members", "/projects/team/members", &[("username", "mia"), ("role_id", "4")]).await;
     m.has("Member added.").has(">mia<").has("Maintainer");
-    let bad = w.submit("/projects/team/members", "/projects/team/members", &[("username", "nobody"), ("role_id", "2")]).await;
+    let bad =
+        w.submit("/projects/team/members", "/projects/team/members", &[("username", "nobody"), ("role_id", "2")]).await;
     bad.has(r#"role="alert""#);
     let members = ok_json(&s, "/api/v2.0/projects/team/members?entityname=mia", &admin()).await;
     let mid = members[0]["id"].as_i64().unwrap().to_string();
-    let m = w
-        .submit("/projects/team/members", &format!("/projects/team/members/{mid}/delete"), &[])
-        .await;
+    let m = w.submit("/projects/team/members", &format!("/projects/team/members/{mid}/delete"), &[]).await;
     m.has("Deleted.").lacks(">mia<");
 
     // Robots: the secret is shown once, on the answer to the create.
@@ -329,12 +331,18 @@ async fn ui_members_robots_labels_settings_policies() {
     let robots = ok_json(&s, "/api/v2.0/robots?q=Level=project,ProjectID=2", &admin()).await;
     let rid = robots[0]["id"].as_i64().unwrap();
     w.page(&format!("/projects/team/robots/{rid}/delete")).await.has("Are you sure?");
-    let r = w.submit(&format!("/projects/team/robots/{rid}/delete"), &format!("/projects/team/robots/{rid}/delete"), &[]).await;
+    let r = w
+        .submit(&format!("/projects/team/robots/{rid}/delete"), &format!("/projects/team/robots/{rid}/delete"), &[])
+        .await;
     r.has("Deleted.").lacks("robot$team+ci");
 
     // Labels.
     let l = w
-        .submit("/projects/team/labels", "/projects/team/labels", &[("name", "prod"), ("color", "#aa0000"), ("description", "live")])
+        .submit(
+            "/projects/team/labels",
+            "/projects/team/labels",
+            &[("name", "prod"), ("color", "#aa0000"), ("description", "live")],
+        )
         .await;
     l.has(">prod<").has("#aa0000");
 
@@ -345,14 +353,20 @@ async fn ui_members_robots_labels_settings_policies() {
     assert_eq!(proj["metadata"]["public"], "true");
 
     // Immutable-tag rules: create, and the rule holds for the registry.
-    let im = w.submit("/projects/team/immutability", "/projects/team/immutability", &[("repos", "**"), ("tags", "rel-*")]).await;
+    let im = w
+        .submit("/projects/team/immutability", "/projects/team/immutability", &[("repos", "**"), ("tags", "rel-*")])
+        .await;
     im.has("rel-*");
     let rules = ok_json(&s, "/api/v2.0/projects/team/immutabletagrules", &admin()).await;
     assert_eq!(rules.as_array().unwrap().len(), 1);
 
     // Webhooks.
     let wh = w
-        .submit("/projects/team/webhooks", "/projects/team/webhooks", &[("name", "notify"), ("address", "http://127.0.0.1:9/hook"), ("event", "PUSH_ARTIFACT")])
+        .submit(
+            "/projects/team/webhooks",
+            "/projects/team/webhooks",
+            &[("name", "notify"), ("address", "http://127.0.0.1:9/hook"), ("event", "PUSH_ARTIFACT")],
+        )
         .await;
     wh.has(">notify<").has("http://127.0.0.1:9/hook").has("PUSH_ARTIFACT");
     w.page("/projects/team/audit").await.has("create");
@@ -377,13 +391,27 @@ async fn ui_admin_pages_language_and_portal_redirects() {
     let mut w = Web::new(&s);
     w.sign_in("admin", ADMIN_PASSWORD).await;
     let u = w
-        .submit("/admin/users", "/admin/users", &[("username", "bob"), ("email", "bob@example.com"), ("realname", "Bob"), ("password", "Passw0rd1")])
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[("username", "bob"), ("email", "bob@example.com"), ("realname", "Bob"), ("password", "Passw0rd1")],
+        )
         .await;
     u.has("User created.").has(">bob<");
     w.page("/admin/users?name=an").await.has(">ann<").lacks(">bob<");
     w.page("/admin/audit").await.has("bob");
     w.page("/admin/audit?op=delete").await.lacks(">bob<");
-    let c = w.submit("/admin/config", "/admin/config", &[("project_creation_restriction", "adminonly"), ("session_timeout", "45"), ("robot_name_prefix", "robot$")]).await;
+    let c = w
+        .submit(
+            "/admin/config",
+            "/admin/config",
+            &[
+                ("project_creation_restriction", "adminonly"),
+                ("session_timeout", "45"),
+                ("robot_name_prefix", "robot$"),
+            ],
+        )
+        .await;
     c.has("Saved.").has(r#"value="45""#);
     let cfg = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
     assert_eq!(cfg["project_creation_restriction"]["value"], "adminonly");

@@ -140,7 +140,11 @@ impl Browser {
 
     async fn find_all(&self, xpath: &str) -> Vec<String> {
         let v = self.cmd(reqwest::Method::POST, "/elements", Some(json!({"using": "xpath", "value": xpath}))).await;
-        v.as_array().unwrap_or_else(|| panic!("elements: {v}")).iter().map(|e| e[ELEMENT].as_str().unwrap_or_else(|| panic!("element: {e}")).to_string()).collect()
+        v.as_array()
+            .unwrap_or_else(|| panic!("elements: {v}"))
+            .iter()
+            .map(|e| e[ELEMENT].as_str().unwrap_or_else(|| panic!("element: {e}")).to_string())
+            .collect()
     }
 
     /// The one element at `xpath`, waiting up to 10 s for it.
@@ -171,9 +175,7 @@ impl Browser {
             "link" => "a",
             other => panic!("role {other}"),
         };
-        let e = self
-            .find(&format!("//{tag}[normalize-space()={n} or @aria-label={n}]", n = xq(name)))
-            .await;
+        let e = self.find(&format!("//{tag}[normalize-space()={n} or @aria-label={n}]", n = xq(name))).await;
         let r = self.cmd(reqwest::Method::GET, &format!("/element/{e}/computedrole"), None).await;
         assert_eq!(r.as_str(), Some(role), "role of {name}");
         e
@@ -215,7 +217,12 @@ impl Browser {
             if self.source().await.contains(text) {
                 return;
             }
-            assert!(Instant::now() < deadline, "{text:?} never appeared on {}:\n{}", self.url().await, self.source().await);
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never appeared on {}:\n{}",
+                self.url().await,
+                self.source().await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
