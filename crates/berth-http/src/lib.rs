@@ -82,7 +82,14 @@ impl AppState {
 
 /// The whole HTTP surface, ready to serve.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The whole HTTP surface plus `extra` routes (the web UI, `berth-ui`), which pass through
+/// the same middleware (request ids, metrics, bootstrap wait, read-only mode).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
+        .merge(extra)
         .route("/v2", get(oci::base))
         .route("/v2/", get(oci::base))
         .route("/v2/{*rest}", any(oci::dispatch))
@@ -95,4 +102,15 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::request_context))
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
+}
+
+/// Harbor's `/api/v2.0` and `/c/*` alone, behind the middleware that decides what may
+/// happen (bootstrap wait, read-only mode), for calling in process: the web UI sends its
+/// requests here, forwarding the browser's `sid` cookie and CSRF token, so every rule,
+/// check and audit entry is the API's own and none is implemented twice.
+pub fn harbor_api(state: &AppState) -> Router {
+    harbor::router(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::read_only))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::await_bootstrap))
+        .with_state(state.clone())
 }

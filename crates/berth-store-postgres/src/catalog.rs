@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use berth_core::access::project_of;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
-    index_references,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo, TagRow,
+    index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Reference, RepoName, Tag};
@@ -467,6 +467,55 @@ impl CatalogStore for PgStore {
                     return Err(Fail::No(CatalogError::Conflict { field: "tag", value: (*t).to_owned() }));
                 }
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list_tags_after(
+        &self,
+        repo: &RepoName,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<Option<Vec<TagRow>>> {
+        let start = match after {
+            Some(a) if a >= prefix => a.to_owned(),
+            _ => String::new(),
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let args = (repo.as_str(), prefix.to_owned(), start, prefix_end(prefix), limit);
+        self.db(Tx::Read, &args, |c, (r, prefix, start, end, limit)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Ok(None);
+                };
+                // `tags.name` is `COLLATE "C"`: bytewise, like SQLite's, and the primary
+                // key's order.
+                let rows = c
+                    .rows(
+                        "SELECT t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at
+                           FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                          WHERE t.repository_id = $1 AND t.name >= $2 AND t.name > $3 AND t.name < $4
+                          ORDER BY t.name LIMIT $5",
+                        &[&id, prefix, start, end, limit],
+                    )
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let digest: String = col(r, 2)?;
+                    let size: i64 = col(r, 4)?;
+                    out.push(TagRow {
+                        id: col(r, 0)?,
+                        name: col(r, 1)?,
+                        digest: parse_digest(&digest)?,
+                        media_type: col(r, 3)?,
+                        manifest_size: to_u64(size, "manifest size")?,
+                        push_time: col(r, 5)?,
+                        pull_time: col(r, 6)?,
+                    });
+                }
+                Ok(Some(out))
             })
         })
         .await

@@ -35,8 +35,8 @@ use async_trait::async_trait;
 use berth_core::access::project_of;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo,
-    index_references,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo, TagRow,
+    index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Reference, RepoName, Tag};
@@ -539,6 +539,62 @@ impl CatalogStore for SqliteStore {
                 Ok(Ok(()))
             })
             .await?
+    }
+
+    async fn list_tags_after(
+        &self,
+        repo: &RepoName,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<Option<Vec<TagRow>>> {
+        let r = repo.as_str().to_owned();
+        let start = match after {
+            Some(a) if a >= prefix => a.to_owned(),
+            _ => String::new(),
+        };
+        let (prefix, end) = (prefix.to_owned(), prefix_end(prefix));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(id) = repo_id(&tx, &r)? else {
+                    return Ok(None);
+                };
+                let rows = tx
+                    .prepare_cached(
+                        "SELECT t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at
+                           FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                          WHERE t.repository_id = ?1 AND t.name >= ?2 AND t.name > ?3 AND t.name < ?4
+                          ORDER BY t.name LIMIT ?5",
+                    )?
+                    .query_map(params![id, prefix, start, end, limit], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, Option<i64>>(6)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (id, name, digest, media_type, size, push_time, pull_time) in rows {
+                    out.push(TagRow {
+                        id,
+                        name,
+                        digest: parse_digest(&digest)?,
+                        media_type,
+                        manifest_size: to_u64(size, "manifest size")?,
+                        push_time,
+                        pull_time,
+                    });
+                }
+                Ok(Some(out))
+            })
+            .await
     }
 
     async fn list_artifact_tags(

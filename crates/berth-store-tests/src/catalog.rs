@@ -63,6 +63,7 @@ pub async fn catalog_conformance(meta: Arc<dyn MetaStore>, catalog: Arc<dyn Cata
     pulls(&cx, &w).await;
     deletion(&cx, &w).await;
     storage(&cx).await;
+    keyset_tags(&cx).await;
 }
 
 /// `storage_usage`: distinct live blobs linked to the project's repositories, each once.
@@ -82,6 +83,34 @@ async fn storage(cx: &Cx) {
     assert_eq!(cx.cat.storage_usage(Some(&project)).await.unwrap(), 32_000, "a is no longer linked");
     assert_eq!(cx.cat.delete_repository(&two).await.unwrap(), Some(0));
     assert_eq!(cx.cat.storage_usage(Some(&project)).await.unwrap(), 0);
+}
+
+/// `list_tags_after`: bytewise name order, prefix bounds, keyset continuation.
+async fn keyset_tags(cx: &Cx) {
+    let repo = cx.repo("keyset");
+    assert_eq!(cx.cat.list_tags_after(&repo, "", None, 10).await.unwrap(), None, "unknown repository");
+    let names = ["v1.0", "v1.1", "v10", "V2", "latest", "v1.0-rc", "w"];
+    for (i, n) in names.iter().enumerate() {
+        cx.put(&cx.image(&repo, &format!("k{i}"), &[], Some(n))).await;
+    }
+    let all = |rows: Vec<berth_core::store::catalog::TagRow>| rows.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    let got = all(cx.cat.list_tags_after(&repo, "", None, 100).await.unwrap().unwrap());
+    assert_eq!(got, ["V2", "latest", "v1.0", "v1.0-rc", "v1.1", "v10", "w"], "bytewise order");
+    let page1 = cx.cat.list_tags_after(&repo, "", None, 3).await.unwrap().unwrap();
+    assert_eq!(page1.len(), 3);
+    assert_eq!(page1[0].digest, cx.image(&repo, "k3", &[], Some("V2")).digest);
+    assert_eq!(page1[0].media_type, OCI_MANIFEST);
+    assert!(page1[0].manifest_size > 0 && page1[0].id != 0 && page1[0].pull_time.is_none());
+    let page2 = all(cx.cat.list_tags_after(&repo, "", Some(&page1[2].name), 3).await.unwrap().unwrap());
+    assert_eq!(page2, ["v1.0-rc", "v1.1", "v10"]);
+    let v1 = all(cx.cat.list_tags_after(&repo, "v1", None, 100).await.unwrap().unwrap());
+    assert_eq!(v1, ["v1.0", "v1.0-rc", "v1.1", "v10"], "prefix");
+    let v1_after = all(cx.cat.list_tags_after(&repo, "v1", Some("v1.0-rc"), 100).await.unwrap().unwrap());
+    assert_eq!(v1_after, ["v1.1", "v10"]);
+    let before_prefix = all(cx.cat.list_tags_after(&repo, "v1", Some("a"), 2).await.unwrap().unwrap());
+    assert_eq!(before_prefix, ["v1.0", "v1.0-rc"], "a cursor before the prefix starts at the prefix");
+    assert!(cx.cat.list_tags_after(&repo, "zz", None, 10).await.unwrap().unwrap().is_empty());
+    cx.cat.delete_repository(&repo).await.unwrap();
 }
 
 struct Cx {

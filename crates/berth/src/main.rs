@@ -329,7 +329,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let janitor = tokio::spawn(janitor(registry, stores.cluster.clone(), redis, cfg.uploads.max_idle_hours));
     let grace = Duration::from_secs(cfg.http.shutdown_grace_secs);
     let job_loop = cfg.jobs.enabled.then(|| tokio::spawn(job_service.clone().run(grace)));
-    let app = berth_http::router(state);
+    // The web UI (`/`, `/login`, `/projects/…`) rides on the same router and middleware.
+    let ui = berth_ui::router(&state);
+    let app = berth_http::router_with(state, ui);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopping = async move {
         shutdown_signal().await;

@@ -75,6 +75,26 @@ pub struct TagInfo {
     pub pull_time: Option<i64>,
 }
 
+/// One row of a repository's tag list in name order (the web UI's tags view): the tag,
+/// and its manifest's digest, media type and size (the manifest's own bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub id: i64,
+    pub name: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub manifest_size: u64,
+    pub push_time: i64,
+    pub pull_time: Option<i64>,
+}
+
+/// The exclusive upper bound of the names starting with `prefix`, for keyset scans:
+/// tag names are ASCII, so appending the highest code point bounds them in bytewise
+/// (`C`) order.
+pub fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
 /// A pull to record with [`CatalogStore::record_pulls`]: the repository, the reference
 /// the client pulled (a tag, or a digest) and when (unix seconds).
 pub type Pull = (RepoName, Reference, i64);
@@ -214,6 +234,17 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// artifact; `Conflict { field: "tag" }` if the repository already has the tag, on
     /// whichever artifact (Harbor never moves a tag here).
     async fn add_tag(&self, repo: &RepoName, reference: &Reference, tag: &Tag) -> CatalogResult<()>;
+    /// Keyset page of a repository's tags: names starting with `prefix`, after `after`
+    /// (exclusive), in bytewise name order, at most `limit`. It walks the
+    /// `(repository, name)` index, so the 5,000th page costs what the first does. `None`
+    /// if the repository is unknown.
+    async fn list_tags_after(
+        &self,
+        repo: &RepoName,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<Option<Vec<TagRow>>>;
     /// Tags of one artifact, in the order of [`ArtifactInfo::tags`], with the total
     /// count; `None` if there is no such artifact.
     async fn list_artifact_tags(

@@ -26,4 +26,6 @@ mod pgpair;
 mod settings;
 mod support;
 mod tls;
+mod ui;
+mod ui_browser;
 mod webhooks;

@@ -1,0 +1,194 @@
+//! The page shell (skip link, header, navigation, flash message, main) and the small
+//! pieces every page uses: tables, pagination, copyable commands, hidden CSRF fields.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::{Ctx, Theme, enc};
+
+/// Which main navigation entry is current.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Projects,
+    Search,
+    Users,
+    Audit,
+    Config,
+    Gc,
+    Jobs,
+    Prefs,
+    None,
+}
+
+pub fn page(ctx: &Ctx, title: &str, nav: Nav, body: Markup) -> Response {
+    page_status(ctx, StatusCode::OK, title, nav, body)
+}
+
+pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: Markup) -> Response {
+    let theme = match ctx.theme {
+        Theme::Auto => None,
+        t => Some(t.name()),
+    };
+    let link = |n: Nav, href: &str, key: &str| {
+        html! { a href=(href) aria-current=[(nav == n).then_some("page")] { (ctx.t(key)) } }
+    };
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(ctx.lang.code()) data-theme=[theme] {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Berth" }
+                link rel="stylesheet" href="/assets/ui.css";
+                script src="/assets/ui.js" defer {}
+            }
+            body {
+                a.skip href="#main" { (ctx.t("skip")) }
+                header {
+                    a.brand href="/projects" { "Berth" }
+                    nav aria-label=(ctx.t("nav.main")) {
+                        (link(Nav::Projects, "/projects", "nav.projects"))
+                        (link(Nav::Search, "/search", "nav.search"))
+                        @if ctx.user.as_ref().is_some_and(|u| u.sysadmin) {
+                            (link(Nav::Users, "/admin/users", "nav.users"))
+                            (link(Nav::Audit, "/admin/audit", "nav.audit"))
+                            (link(Nav::Config, "/admin/config", "nav.config"))
+                            (link(Nav::Gc, "/admin/gc", "nav.gc"))
+                            (link(Nav::Jobs, "/admin/jobs", "nav.jobs"))
+                        }
+                        (link(Nav::Prefs, "/prefs", "nav.prefs"))
+                    }
+                    @if let Some(u) = &ctx.user {
+                        div.who {
+                            span { (ctx.t("signed_in_as")) " " strong { (u.name) } }
+                            form method="post" action="/logout" {
+                                (csrf(ctx))
+                                button type="submit" { (ctx.t("signout")) }
+                            }
+                        }
+                    }
+                }
+                main id="main" tabindex="-1" {
+                    @if let Some((ok, msg)) = &ctx.flash {
+                        @if *ok {
+                            p.flash.ok role="status" { "✔ " (msg) }
+                        } @else {
+                            p.flash.err role="alert" { "✖ " (ctx.t("error")) ": " (msg) }
+                        }
+                    }
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    ctx.finish((status, Html(markup.into_string())).into_response())
+}
+
+pub fn csrf(ctx: &Ctx) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(ctx.csrf); }
+}
+
+/// A command shown as selectable text, with a copy button that JavaScript reveals.
+pub fn copyable(ctx: &Ctx, label: &str, cmd: &str) -> Markup {
+    html! {
+        span.copy {
+            code { (cmd) }
+            button type="button" hidden data-copy=(cmd) data-done=(ctx.t("copied")) aria-label={ (ctx.t("copy")) ": " (label) } {
+                (ctx.t("copy"))
+            }
+        }
+    }
+}
+
+/// Harbor's RFC 3339 times, shortened to minutes, in UTC.
+pub fn when(v: &serde_json::Value) -> String {
+    match v.as_str() {
+        Some(s) if s.len() >= 16 && !s.starts_with("0001") => format!("{} UTC", s[..16].replace('T', " ")),
+        _ => "—".into(),
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
+pub fn unix(t: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => {
+            format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute())
+        }
+        Err(_) => "—".into(),
+    }
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// Offset pagination for API lists: previous/next links keeping the other query fields.
+pub fn pager(ctx: &Ctx, base: &str, params: &[(&str, &str)], page: u64, page_size: u64, total: u64) -> Markup {
+    let href = |p: u64| {
+        let mut q: Vec<String> =
+            params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
+        q.push(format!("page={p}"));
+        format!("{base}?{}", q.join("&"))
+    };
+    let last = total.div_ceil(page_size.max(1)).max(1);
+    html! {
+        nav.pager aria-label=(ctx.t("pagination")) {
+            @if page > 1 { a href=(href(page - 1)) rel="prev" { "← " (ctx.t("prev")) } }
+            span aria-current="page" { (page) " / " (last) " · " (total) }
+            @if page < last { a href=(href(page + 1)) rel="next" { (ctx.t("next")) " →" } }
+        }
+    }
+}
+
+/// A refusal or failure shown as a page.
+pub fn error_page(ctx: &Ctx, status: StatusCode, msg: &str) -> Response {
+    page_status(ctx, status, ctx.t("error"), Nav::None, html! { p.flash.err role="alert" { "✖ " (msg) } })
+}
+
+/// The tabs of a project's pages.
+pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
+    let tabs = [
+        ("repos", "tab.repos"),
+        ("members", "tab.members"),
+        ("robots", "tab.robots"),
+        ("labels", "tab.labels"),
+        ("immutability", "tab.immutability"),
+        ("webhooks", "tab.webhooks"),
+        ("audit", "tab.audit"),
+        ("settings", "tab.settings"),
+    ];
+    html! {
+        nav.tabs aria-label=(ctx.t("nav.project")) {
+            @for (slug, key) in tabs {
+                a href={ "/projects/" (enc(p)) "/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+            }
+        }
+    }
+}
+
+/// A confirm page for a destructive action: works with JavaScript off.
+pub fn confirm(ctx: &Ctx, what: &str, action: &str, back: &str) -> Response {
+    page(
+        ctx,
+        ctx.t("confirm.title"),
+        Nav::None,
+        html! {
+            form method="post" action=(action) {
+                (csrf(ctx))
+                p { (ctx.t("confirm.delete")) " " strong { (what) } "?" }
+                button.danger type="submit" { (ctx.t("delete")) }
+                " "
+                a href=(back) { (ctx.t("cancel")) }
+            }
+        },
+    )
+}

@@ -1,0 +1,147 @@
+//! Sign in and out through the API's own session endpoints (`POST /c/login`,
+//! `GET /c/log_out`): the `sid` cookie the browser gets is Harbor's, and signing out
+//! revokes it on every instance. Preferences are plain cookies.
+
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use axum::response::Response;
+use maud::html;
+
+use crate::layout::{Nav, csrf, page};
+use crate::{Client, Ctx, Form, Lang, Theme, enc, query};
+
+/// Where to go after signing in: a local path only (never another site).
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") { next } else { "/projects" }
+}
+
+pub async fn login_form(ctx: Ctx, uri: axum::http::Uri) -> Response {
+    let q = query(&uri);
+    let next = safe_next(q.get("next")).to_string();
+    if ctx.user.is_some() {
+        return ctx.redirect(&next);
+    }
+    page(
+        &ctx,
+        ctx.t("signin"),
+        Nav::None,
+        html! {
+            form.narrow method="post" action="/login" {
+                (csrf(&ctx))
+                input type="hidden" name="next" value=(next);
+                p {
+                    label for="principal" { (ctx.t("username")) }
+                    input id="principal" name="principal" type="text" autocomplete="username" required autofocus;
+                }
+                p {
+                    label for="password" { (ctx.t("password")) }
+                    input id="password" name="password" type="password" autocomplete="current-password" required;
+                }
+                button.primary type="submit" { (ctx.t("signin")) }
+            }
+        },
+    )
+}
+
+pub async fn login(ctx: Ctx, form: Form) -> Response {
+    let next = safe_next(form.get("next")).to_string();
+    let back = format!("/login?next={}", enc(&next));
+    if !ctx.csrf_ok(&form) {
+        return super::csrf_refused(&ctx, &back);
+    }
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("principal", form.get("principal"))
+        .append_pair("password", form.get("password"))
+        .finish();
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/c/login")
+        .header(header::HOST, ctx.host.as_str())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body));
+    let Ok(req) = req else {
+        return ctx.redirect(&back);
+    };
+    let a = ctx.send(req).await;
+    if !a.ok() {
+        ctx.set_flash(false, ctx.t("signin.failed"));
+        return ctx.redirect(&back);
+    }
+    for c in a.headers.get_all(header::SET_COOKIE) {
+        if let Ok(c) = c.to_str() {
+            ctx.add_cookie(c);
+        }
+    }
+    ctx.redirect(&next)
+}
+
+pub async fn logout(ctx: Ctx, form: Form) -> Response {
+    if !ctx.csrf_ok(&form) {
+        return super::csrf_refused(&ctx, "/projects");
+    }
+    let a = ctx.call(Method::GET, "/c/log_out", None).await;
+    for c in a.headers.get_all(header::SET_COOKIE) {
+        if let Ok(c) = c.to_str() {
+            ctx.add_cookie(c);
+        }
+    }
+    ctx.set_flash(true, ctx.t("signed_out"));
+    ctx.redirect("/login")
+}
+
+pub async fn prefs_form(ctx: Ctx) -> Response {
+    page(
+        &ctx,
+        ctx.t("prefs.title"),
+        Nav::Prefs,
+        html! {
+            form.narrow method="post" action="/prefs" {
+                (csrf(&ctx))
+                p {
+                    label for="lang" { (ctx.t("prefs.lang")) }
+                    select id="lang" name="lang" {
+                        @for l in Lang::ALL {
+                            option value=(l.code()) selected[l == ctx.lang] lang=(l.code()) { (l.label()) }
+                        }
+                    }
+                }
+                p {
+                    label for="theme" { (ctx.t("prefs.theme")) }
+                    select id="theme" name="theme" {
+                        @for t in Theme::ALL {
+                            option value=(t.name()) selected[t == ctx.theme] { (ctx.t(&format!("theme.{}", t.name()))) }
+                        }
+                    }
+                }
+                p {
+                    label for="client" { (ctx.t("prefs.client")) }
+                    select id="client" name="client" {
+                        @for c in Client::ALL {
+                            option value=(c.name()) selected[c == ctx.client] { (c.name()) }
+                        }
+                    }
+                }
+                button.primary type="submit" { (ctx.t("save")) }
+            }
+        },
+    )
+}
+
+pub async fn prefs(mut ctx: Ctx, form: Form) -> Response {
+    if !ctx.csrf_ok(&form) {
+        return super::csrf_refused(&ctx, "/prefs");
+    }
+    const YEAR: u32 = 365 * 24 * 3600;
+    if let Some(l) = Lang::parse(form.get("lang")) {
+        ctx.add_cookie(&format!("lang={}; Path=/; Max-Age={YEAR}; SameSite=Lax", l.code()));
+        ctx.lang = l;
+    }
+    if let Some(t) = Theme::parse(form.get("theme")) {
+        ctx.add_cookie(&format!("theme={}; Path=/; Max-Age={YEAR}; SameSite=Lax", t.name()));
+    }
+    if let Some(c) = Client::parse(form.get("client")) {
+        ctx.add_cookie(&format!("client={}; Path=/; Max-Age={YEAR}; SameSite=Lax", c.name()));
+    }
+    ctx.set_flash(true, ctx.t("prefs.saved"));
+    ctx.redirect("/prefs")
+}

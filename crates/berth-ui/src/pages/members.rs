@@ -1,0 +1,92 @@
+//! `/projects/{p}/members`: list, add a user with a role, remove.
+
+use axum::extract::Path;
+use axum::http::Method;
+use axum::response::Response;
+use maud::html;
+use serde_json::json;
+
+use super::{api_project, csrf_refused, has, project, refusal};
+use crate::layout::{Nav, csrf, page, project_tabs};
+use crate::{Ctx, Form, enc};
+
+pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let proj = match project(&ctx, &p).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
+    let a = ctx.call(Method::GET, &format!("{}/members?page_size=100", api_project(&p)), None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let (can_add, can_remove) = (has(&perms, "member", "create"), has(&perms, "member", "delete"));
+    let base = format!("/projects/{}/members", enc(&p));
+    page(
+        &ctx,
+        &p,
+        Nav::Projects,
+        html! {
+            (project_tabs(&ctx, &p, "members"))
+            h2 { (ctx.t("tab.members")) }
+            table {
+                thead { tr {
+                    th scope="col" { (ctx.t("col.name")) }
+                    th scope="col" { (ctx.t("col.role")) }
+                    @if can_remove { th scope="col" { (ctx.t("col.actions")) } }
+                } }
+                tbody { @for m in a.items() {
+                    @let name = m["entity_name"].as_str().unwrap_or("");
+                    tr {
+                        th scope="row" { (name) }
+                        td { (ctx.t(&format!("role.{}", m["role_id"].as_i64().unwrap_or(3).clamp(1, 5)))) }
+                        @if can_remove { td {
+                            form method="post" action={ (base) "/" (m["id"].as_i64().unwrap_or(0)) "/delete" } {
+                                (csrf(&ctx))
+                                button.danger type="submit" aria-label={ (ctx.t("members.remove")) " " (name) } { (ctx.t("members.remove")) }
+                            }
+                        } }
+                    }
+                } }
+            }
+            @if can_add {
+                h2 id="add-member" { (ctx.t("members.add")) }
+                form.inline method="post" action=(base) aria-labelledby="add-member" {
+                    (csrf(&ctx))
+                    label for="username" { (ctx.t("username")) }
+                    input id="username" name="username" required;
+                    label for="role" { (ctx.t("col.role")) }
+                    select id="role" name="role_id" {
+                        @for r in [1, 4, 2, 3, 5] { option value=(r) selected[r == 2] { (ctx.t(&format!("role.{r}"))) } }
+                    }
+                    button.primary type="submit" { (ctx.t("members.add")) }
+                }
+            }
+        },
+    )
+}
+
+pub async fn add(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
+    let back = format!("/projects/{}/members", enc(&p));
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, &back);
+    }
+    let role: i64 = form.get("role_id").parse().unwrap_or(0);
+    let body = json!({ "role_id": role, "member_user": { "username": form.get("username").trim() } });
+    let a =
+        ctx.call_with(Method::POST, &format!("{}/members", api_project(&p)), Some(body), Some(form.get("_csrf"))).await;
+    ctx.after(&a, ctx.t("members.added"), &back)
+}
+
+pub async fn remove(ctx: Ctx, Path((p, mid)): Path<(String, String)>, form: Form) -> Response {
+    let back = format!("/projects/{}/members", enc(&p));
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, &back);
+    }
+    let path = format!("{}/members/{}", api_project(&p), enc(&mid));
+    let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
+    ctx.after(&a, ctx.t("deleted"), &back)
+}

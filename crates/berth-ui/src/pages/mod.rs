@@ -1,0 +1,104 @@
+//! The pages, one module per area. Each handler: build the [`Ctx`](crate::Ctx), ask the
+//! API, render; each POST: check the form's CSRF token, send the change to the API with
+//! it, redirect with a flash message (the API's own error on failure).
+
+pub mod admin;
+pub mod auth;
+pub mod labels;
+pub mod members;
+pub mod policies;
+pub mod projects;
+pub mod repos;
+pub mod robots;
+pub mod search;
+
+use axum::extract::Path;
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::Value;
+
+use crate::layout::error_page;
+use crate::{Ctx, enc};
+
+/// `/api/v2.0/projects/{p}` (by name).
+pub fn api_project(p: &str) -> String {
+    format!("/api/v2.0/projects/{}", enc(p))
+}
+
+/// `/api/v2.0/projects/{p}/repositories/{r}`, with `r` encoded twice as Harbor wants.
+pub fn api_repo(p: &str, r: &str) -> String {
+    format!("{}/repositories/{}", api_project(p), enc(&enc(r)))
+}
+
+/// `/projects/{p}/repos/{repo…}` (the repository name without the project, slashes kept).
+pub fn ui_repo(p: &str, r: &str) -> String {
+    let segs: Vec<String> = r.split('/').map(enc).collect();
+    format!("/projects/{}/repos/{}", enc(p), segs.join("/"))
+}
+
+/// The project as the API shows it to this caller, or the page to show instead. A
+/// project named by id (Harbor's portal URLs use ids) redirects to its name's URL.
+pub async fn project(ctx: &Ctx, p: &str) -> Result<Value, Response> {
+    let a = ctx.call(Method::GET, &api_project(p), None).await;
+    if !a.ok() {
+        return Err(refusal(ctx, &a));
+    }
+    let name = a.json["name"].as_str().unwrap_or(p);
+    if name != p {
+        let old = format!("/projects/{}", enc(p));
+        let rest = ctx.here.strip_prefix(&old).unwrap_or("");
+        return Err(ctx.redirect(&format!("/projects/{}{rest}", enc(name))));
+    }
+    Ok(a.json)
+}
+
+/// The API's refusal as a page with the same status.
+pub fn refusal(ctx: &Ctx, a: &crate::Answer) -> Response {
+    let status =
+        if a.status.is_client_error() || a.status.is_server_error() { a.status } else { StatusCode::BAD_GATEWAY };
+    error_page(ctx, status, &a.error())
+}
+
+pub fn csrf_refused(ctx: &Ctx, back: &str) -> Response {
+    ctx.set_flash(false, ctx.t("csrf"));
+    ctx.redirect(back)
+}
+
+pub fn has(perms: &[(String, String)], resource: &str, action: &str) -> bool {
+    perms.iter().any(|(r, a)| r == resource && a == action)
+}
+
+/// Harbor portal URLs (old bookmarks, webhook links) to their pages here.
+pub async fn harbor_redirect(Path(rest): Path<String>) -> Response {
+    let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let to = match parts.as_slice() {
+        ["projects", p, "repositories", r, rest @ ..] => {
+            // Harbor double-encodes slashes in repository names.
+            let repo = percent(&percent(r));
+            match rest {
+                ["artifacts-tab", "artifacts", d, ..] => format!("{}/-/artifacts/{d}", ui_repo(p, &repo)),
+                _ => format!("{}/-/tags", ui_repo(p, &repo)),
+            }
+        }
+        ["projects", p, "members"] => format!("/projects/{p}/members"),
+        ["projects", p, "robot-account"] => format!("/projects/{p}/robots"),
+        ["projects", p, "labels"] => format!("/projects/{p}/labels"),
+        ["projects", p, "configs"] => format!("/projects/{p}/settings"),
+        ["projects", p, "webhook", ..] => format!("/projects/{p}/webhooks"),
+        ["projects", p, "tag-strategy", ..] => format!("/projects/{p}/immutability"),
+        ["projects", p, "logs", ..] => format!("/projects/{p}/audit"),
+        ["projects", p, ..] => format!("/projects/{p}/repos"),
+        ["users"] => "/admin/users".into(),
+        ["logs", ..] => "/admin/audit".into(),
+        ["configs", ..] => "/admin/config".into(),
+        ["clearing-job", ..] => "/admin/gc".into(),
+        ["job-service-dashboard", ..] => "/admin/jobs".into(),
+        _ => "/projects".into(),
+    };
+    Redirect::permanent(&to).into_response()
+}
+
+fn percent(s: &str) -> String {
+    crate::percent_decode(s)
+}

@@ -1,0 +1,151 @@
+//! `/projects` (list, filter, page, create) and `/projects/{p}/settings`.
+
+use axum::extract::Path;
+use axum::http::{Method, Uri};
+use axum::response::Response;
+use maud::html;
+use serde_json::json;
+
+use super::{api_project, csrf_refused, has, project, refusal};
+use crate::layout::{Nav, csrf, page, pager, project_tabs, when};
+use crate::{Ctx, Form, enc, query};
+
+const PAGE_SIZE: u64 = 20;
+
+pub async fn list(ctx: Ctx, uri: Uri) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let q = query(&uri);
+    let name = q.get("name").trim().to_string();
+    let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
+    let mut path = format!("/api/v2.0/projects?page={pg}&page_size={PAGE_SIZE}&sort=name");
+    if !name.is_empty() {
+        path.push_str(&format!("&name={}", enc(&name)));
+    }
+    let a = ctx.call(Method::GET, &path, None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let total = a.total().unwrap_or(0);
+    page(
+        &ctx,
+        ctx.t("projects.title"),
+        Nav::Projects,
+        html! {
+            form.filters method="get" action="/projects" role="search" {
+                label for="name" { (ctx.t("projects.filter")) }
+                input id="name" name="name" type="search" value=(name);
+                button type="submit" { (ctx.t("filter")) }
+            }
+            @if a.items().is_empty() {
+                p { (ctx.t("none")) }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" aria-sort="ascending" { (ctx.t("col.name")) }
+                        th scope="col" { (ctx.t("col.access")) }
+                        th scope="col" { (ctx.t("col.role")) }
+                        th scope="col" { (ctx.t("col.repos")) }
+                        th scope="col" { (ctx.t("col.created")) }
+                    } }
+                    tbody {
+                        @for p in a.items() {
+                            @let n = p["name"].as_str().unwrap_or("");
+                            @let public = p["metadata"]["public"].as_str() == Some("true");
+                            tr {
+                                th scope="row" { a href={ "/projects/" (enc(n)) "/repos" } { (n) } }
+                                td { @if public { span.badge.public { "◯ " (ctx.t("public")) } } @else { span.badge.private { "🔒 " (ctx.t("private")) } } }
+                                td { @match p["current_user_role_id"].as_i64() {
+                                    Some(r) if r > 0 => (ctx.t(&format!("role.{}", r.clamp(1, 5)))),
+                                    _ => "—",
+                                } }
+                                td.num { (p["repo_count"].as_u64().unwrap_or(0)) }
+                                td { (when(&p["creation_time"])) }
+                            }
+                        }
+                    }
+                }
+                (pager(&ctx, "/projects", &[("name", &name)], pg, PAGE_SIZE, total))
+            }
+            section aria-labelledby="new-project" {
+                h2 id="new-project" { (ctx.t("projects.new")) }
+                form.inline method="post" action="/projects" {
+                    (csrf(&ctx))
+                    label for="project_name" { (ctx.t("projects.name")) }
+                    input id="project_name" name="project_name" required pattern="[a-z0-9]+([._-][a-z0-9]+)*" maxlength="255";
+                    label.check { input type="checkbox" name="public" value="true"; " " (ctx.t("projects.public")) }
+                    button.primary type="submit" { (ctx.t("create")) }
+                }
+            }
+        },
+    )
+}
+
+pub async fn create(ctx: Ctx, form: Form) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, "/projects");
+    }
+    let name = form.get("project_name").trim().to_string();
+    let body = json!({ "project_name": name, "public": form.get("public") == "true" });
+    let a = ctx.call_with(Method::POST, "/api/v2.0/projects", Some(body), Some(form.get("_csrf"))).await;
+    let to = if a.ok() { format!("/projects/{}/repos", enc(&name)) } else { "/projects".to_string() };
+    ctx.after(&a, ctx.t("projects.created"), &to)
+}
+
+pub async fn project_root(ctx: Ctx, Path(p): Path<String>) -> Response {
+    ctx.redirect(&format!("/projects/{}/repos", enc(&p)))
+}
+
+const FLAGS: &[(&str, &str)] =
+    &[("public", "settings.public"), ("auto_scan", "settings.auto_scan"), ("prevent_vul", "settings.prevent_vul")];
+
+pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let proj = match project(&ctx, &p).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let id = proj["project_id"].as_i64().unwrap_or(0);
+    let perms = ctx.project_permissions(id).await;
+    let can = has(&perms, ".", "update");
+    page(
+        &ctx,
+        &p,
+        Nav::Projects,
+        html! {
+            (project_tabs(&ctx, &p, "settings"))
+            h2 { (ctx.t("settings.title")) }
+            form.narrow method="post" action={ "/projects/" (enc(&p)) "/settings" } {
+                (csrf(&ctx))
+                fieldset disabled[!can] {
+                    @for (key, label) in FLAGS {
+                        p { label.check {
+                            input type="checkbox" name=(key) value="true" checked[proj["metadata"][*key].as_str() == Some("true")];
+                            " " (ctx.t(label))
+                        } }
+                    }
+                    button.primary type="submit" { (ctx.t("save")) }
+                }
+            }
+        },
+    )
+}
+
+pub async fn save_settings(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
+    let back = format!("/projects/{}/settings", enc(&p));
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, &back);
+    }
+    let metadata: serde_json::Map<String, serde_json::Value> =
+        FLAGS.iter().map(|(k, _)| (k.to_string(), json!((form.get(k) == "true").to_string()))).collect();
+    let a = ctx
+        .call_with(Method::PUT, &api_project(&p), Some(json!({ "metadata": metadata })), Some(form.get("_csrf")))
+        .await;
+    ctx.after(&a, ctx.t("saved"), &back)
+}

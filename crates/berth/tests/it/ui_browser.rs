@@ -1,0 +1,418 @@
+//! The web UI in a real browser: Debian's chromium driven through chromedriver over the
+//! W3C WebDriver protocol. Flows: sign in and out, create a project, push with skopeo and
+//! find the tag, delete a tag, create a robot and see its secret once, switch language and
+//! theme, JavaScript off. Every page visited is checked with axe-core (WCAG 2 A/AA rules;
+//! `tests/fixtures/axe.min.js`, injected) and screenshotted to `target/ui-shots/`.
+//!
+//! Elements are found by label, role and text (XPath over the accessible markup), never by
+//! CSS class. Without chromium and chromedriver the tests skip, except in CI (`CI=true`),
+//! where that is a failure.
+//!
+//! The WebDriver client is the few calls below on reqwest (already a test dependency):
+//! chromedriver listens on loopback over plain HTTP, and the client crates' TLS features
+//! (fantoccini's `rustls-tls`) bring hyper-rustls' default aws-lc crypto provider, a C
+//! build, into a tree that standardised on ring.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Whether the browser is there; in CI its absence is a failure.
+fn browser_available() -> bool {
+    let found = std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+    if !found {
+        assert!(
+            std::env::var("CI").map(|v| v != "true").unwrap_or(true),
+            "chromium and chromium-driver are required in CI (scripts/test.sh installs them)"
+        );
+        eprintln!("skipping: {CHROMIUM} or {CHROMEDRIVER} is not installed");
+    }
+    found
+}
+
+/// A chromedriver process of this test, killed (by its own pid) when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client().get(format!("{url}/status")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Driver { child, url }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser session.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    _profile: tempfile::TempDir,
+    name: String,
+    shots: u32,
+    axe: String,
+}
+
+impl Browser {
+    async fn open(d: &Driver, name: &str, javascript: bool) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--no-first-run".into(),
+            "--no-default-browser-check".into(),
+            "--window-size=1280,900".into(),
+            "--lang=en-US".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        if !javascript {
+            args.push("--blink-settings=scriptEnabled=false".into());
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        }}});
+        let http = client_builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let v = wd(&http, reqwest::Method::POST, &format!("{}/session", d.url), Some(caps)).await;
+        let id = v["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
+        let axe = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/axe.min.js")).unwrap();
+        Browser {
+            http,
+            base: format!("{}/session/{id}", d.url),
+            _profile: profile,
+            name: name.to_string(),
+            shots: 0,
+            axe,
+        }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        wd(&self.http, method, &format!("{}{path}", self.base), body).await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+    }
+
+    async fn url(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/url", None).await.as_str().unwrap().to_string()
+    }
+
+    async fn source(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/source", None).await.as_str().unwrap().to_string()
+    }
+
+    async fn find_all(&self, xpath: &str) -> Vec<String> {
+        let v = self.cmd(reqwest::Method::POST, "/elements", Some(json!({"using": "xpath", "value": xpath}))).await;
+        v.as_array()
+            .unwrap_or_else(|| panic!("elements: {v}"))
+            .iter()
+            .map(|e| e[ELEMENT].as_str().unwrap_or_else(|| panic!("element: {e}")).to_string())
+            .collect()
+    }
+
+    /// The one element at `xpath`, waiting up to 10 s for it.
+    async fn find(&self, xpath: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.find_all(xpath).await;
+            if let Some(e) = found.into_iter().next() {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "no element {xpath} on {}:\n{}", self.url().await, self.source().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The input labelled `label` (`<label for>`), checked through WebDriver's computed label.
+    async fn by_label(&self, label: &str) -> String {
+        let e = self.find(&format!("//*[@id=//label[normalize-space()={}]/@for]", xq(label))).await;
+        let computed = self.cmd(reqwest::Method::GET, &format!("/element/{e}/computedlabel"), None).await;
+        assert_eq!(computed.as_str(), Some(label), "accessible name of the field labelled {label}");
+        e
+    }
+
+    /// A button or link by its role and accessible name.
+    async fn by_role(&self, role: &str, name: &str) -> String {
+        let tag = match role {
+            "button" => "button",
+            "link" => "a",
+            other => panic!("role {other}"),
+        };
+        let e = self.find(&format!("//{tag}[normalize-space()={n} or @aria-label={n}]", n = xq(name))).await;
+        let r = self.cmd(reqwest::Method::GET, &format!("/element/{e}/computedrole"), None).await;
+        assert_eq!(r.as_str(), Some(role), "role of {name}");
+        e
+    }
+
+    async fn click(&self, e: &str) {
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), Some(json!({}))).await;
+    }
+
+    async fn type_in(&self, e: &str, text: &str) {
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/clear"), Some(json!({}))).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), Some(json!({"text": text}))).await;
+    }
+
+    async fn fill(&self, label: &str, text: &str) {
+        let e = self.by_label(label).await;
+        self.type_in(&e, text).await;
+    }
+
+    /// Chooses the option with visible text `option` in the select labelled `label`.
+    async fn choose(&self, label: &str, option: &str) {
+        let select = self.by_label(label).await;
+        let id = self.cmd(reqwest::Method::GET, &format!("/element/{select}/attribute/id"), None).await;
+        let o = self
+            .find(&format!("//select[@id={}]/option[normalize-space()={}]", xq(id.as_str().unwrap()), xq(option)))
+            .await;
+        self.click(&o).await;
+    }
+
+    async fn press(&self, role: &str, name: &str) {
+        let e = self.by_role(role, name).await;
+        self.click(&e).await;
+    }
+
+    /// Waits until the page's text contains `text`.
+    async fn sees(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.source().await.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} never appeared on {}:\n{}",
+                self.url().await,
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn shot(&mut self, what: &str) {
+        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-shots");
+        std::fs::create_dir_all(&dir).unwrap();
+        self.shots += 1;
+        std::fs::write(dir.join(format!("{}-{:02}-{what}.png", self.name, self.shots)), png).unwrap();
+    }
+
+    /// axe-core on the current page: no serious or critical WCAG 2 A/AA violation.
+    async fn accessible(&self) {
+        let script = format!(
+            "{}\nconst done = arguments[arguments.length - 1];\
+             axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}}})\
+               .then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                 .map(v => ({{id: v.id, help: v.help, nodes: v.nodes.map(n => n.html).slice(0, 3)}}))))\
+               .catch(e => done([{{id: 'axe-error', help: String(e)}}]));",
+            self.axe
+        );
+        let v = self.cmd(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": []}))).await;
+        let violations = v.as_array().cloned().unwrap_or_default();
+        assert!(violations.is_empty(), "accessibility violations on {}: {v:#}", self.url().await);
+    }
+
+    async fn close(self) {
+        self.cmd(reqwest::Method::DELETE, "", None).await;
+    }
+}
+
+/// An XPath string literal.
+fn xq(s: &str) -> String {
+    if !s.contains('\'') { format!("'{s}'") } else { format!("\"{s}\"") }
+}
+
+async fn wd(http: &reqwest::Client, method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
+    let mut r = http.request(method.clone(), url);
+    if let Some(b) = body {
+        r = r.header("content-type", "application/json").body(b.to_string());
+    }
+    let res = r.send().await.unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("WebDriver {method} {url}: {status} {text}"));
+    assert!(status.is_success(), "WebDriver {method} {url}: {status} {v}");
+    v["value"].clone()
+}
+
+async fn sign_in(b: &Browser, s: &Server, user: &str, password: &str) {
+    b.goto(&s.url("/login")).await;
+    b.fill("Username", user).await;
+    b.fill("Password", password).await;
+    b.press("button", "Sign in").await;
+    b.sees("Signed in as").await;
+}
+
+#[tokio::test]
+async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
+    if !browser_available() || !tool_available("skopeo") {
+        return;
+    }
+    let s = Server::start_harbor();
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "flows", true).await;
+
+    // Sign in (redirected there from a page), with the form's labels.
+    b.goto(&s.url("/projects")).await;
+    b.sees("Sign in").await;
+    assert!(b.url().await.contains("/login?next=%2Fprojects"));
+    b.accessible().await;
+    b.shot("sign-in").await;
+    b.fill("Username", "admin").await;
+    b.fill("Password", ADMIN_PASSWORD).await;
+    b.press("button", "Sign in").await;
+    b.sees("Signed in as").await;
+    b.sees("library").await;
+    b.accessible().await;
+    b.shot("projects").await;
+
+    // Create a project.
+    b.fill("Project name", "web").await;
+    b.press("button", "Create").await;
+    b.sees("Project created.").await;
+    assert!(b.url().await.ends_with("/projects/web/repos"));
+
+    // Push with skopeo, then find the tag by filtering the tags view.
+    let tmp = tempfile::tempdir().unwrap();
+    write_tiny_layout(tmp.path(), "v1.2.3");
+    let src = format!("oci:{}:v1.2.3", tmp.path().display());
+    let creds = format!("admin:{ADMIN_PASSWORD}");
+    for tag in ["v1.2.3", "v1.3.0", "latest"] {
+        let dest = format!("docker://{}/web/shop/api:{tag}", s.addr);
+        run(&["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", &creds, &src, &dest]);
+    }
+    b.goto(&s.url("/projects/web/repos")).await;
+    b.press("link", "web/shop/api").await;
+    b.sees("v1.3.0").await;
+    b.fill("Tag name starts with", "v1.2").await;
+    b.press("button", "Filter").await;
+    b.sees(r#"value="v1.2""#).await;
+    let src_now = b.source().await;
+    assert!(src_now.contains(">v1.2.3<") && !src_now.contains(">v1.3.0<"), "{src_now}");
+    // The pull command is there as text, and JavaScript revealed its copy button.
+    let copy = b.by_role("button", "Copy: v1.2.3").await;
+    let shown = b.cmd(reqwest::Method::GET, &format!("/element/{copy}/displayed"), None).await;
+    assert_eq!(shown, json!(true));
+    b.sees(&format!("docker pull {}/web/shop/api:v1.2.3", s.addr)).await;
+    b.accessible().await;
+    b.shot("tags").await;
+
+    // Delete a tag through the confirm page.
+    b.press("link", "Delete tag v1.2.3").await;
+    b.sees("Are you sure?").await;
+    b.accessible().await;
+    b.press("button", "Delete").await;
+    b.sees("Tag deleted.").await;
+    assert!(!b.source().await.contains(">v1.2.3<"));
+
+    // Search by tag.
+    b.goto(&s.url("/search")).await;
+    b.fill("Project, repository or tag", "api:lat").await;
+    b.press("button", "Search").await;
+    b.sees("web/shop/api:latest").await;
+    b.accessible().await;
+
+    // A robot account: the secret is shown once.
+    b.goto(&s.url("/projects/web/robots")).await;
+    b.fill("Name", "deployer").await;
+    b.press("button", "Create").await;
+    b.sees("shown only once").await;
+    let secret_field = b.find("(//section[@aria-labelledby='secret-title']//code)[2]").await;
+    let secret = b.cmd(reqwest::Method::GET, &format!("/element/{secret_field}/text"), None).await;
+    let secret = secret.as_str().unwrap().to_string();
+    assert!(secret.len() >= 8, "{secret}");
+    b.accessible().await;
+    b.shot("robot-secret").await;
+    b.goto(&s.url("/projects/web/robots")).await;
+    b.sees("robot$web+deployer").await;
+    assert!(!b.source().await.contains(&secret), "the secret is not shown again");
+
+    // Language and theme.
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    b.goto(&s.url("/projects")).await;
+    b.sees("退出").await;
+    let html = b.source().await;
+    assert!(html.contains(r#"lang="zh-CN""#) && html.contains(r#"data-theme="dark""#));
+    b.accessible().await;
+    b.shot("projects-zh-dark").await;
+    b.goto(&s.url("/projects/web/repos/shop/api/-/tags")).await;
+    b.accessible().await;
+    b.shot("tags-zh-dark").await;
+
+    // Sign out: back to the sign-in page, and pages ask for it again.
+    b.press("button", "退出").await;
+    b.sees("您已退出").await;
+    b.goto(&s.url("/projects")).await;
+    b.sees("name=\"password\"").await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn browser_works_without_javascript() {
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start_harbor();
+    push_small_image_as(&s, &admin(), "library/nojs", "keep", "a").await;
+    push_small_image_as(&s, &admin(), "library/nojs", "drop", "b").await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "nojs", false).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    b.goto(&s.url("/projects/library/repos/nojs/-/tags")).await;
+    b.sees(">keep<").await;
+    // No JavaScript: the copy button stays hidden, the command stays as text.
+    let copy = b.find("//button[@data-copy]").await;
+    let shown = b.cmd(reqwest::Method::GET, &format!("/element/{copy}/displayed"), None).await;
+    assert_eq!(shown, json!(false));
+    b.shot("tags-nojs").await;
+    b.press("link", "Delete tag drop").await;
+    b.press("button", "Delete").await;
+    b.sees("Tag deleted.").await;
+    assert!(!b.source().await.contains(">drop<"));
+    b.press("button", "Sign out").await;
+    b.sees("You are signed out.").await;
+    b.close().await;
+}
