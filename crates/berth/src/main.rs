@@ -313,6 +313,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         settings: settings.clone(),
         audit_log,
         bootstrapped,
+        // A scanner installs its vulnerability gate here.
+        pull_policy: Default::default(),
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();

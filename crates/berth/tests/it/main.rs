@@ -23,6 +23,7 @@ mod oci_api;
 mod ops;
 mod pgpair;
 mod settings;
+mod signatures;
 mod support;
 mod tls;
 mod webhooks;
