@@ -323,3 +323,48 @@ async fn skopeo_is_refused_unsigned_images_with_harbors_message() {
     let ok = fetch("signed");
     assert!(ok.status.success(), "signed pull: {}", String::from_utf8_lossy(&ok.stderr));
 }
+
+#[tokio::test]
+async fn a_signed_index_lets_its_platform_manifests_through() {
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "team", false).await;
+    let child = push_small_image_as(&s, &admin(), "team/app", "amd64", "child").await;
+    let stray = push_small_image_as(&s, &admin(), "team/app", "stray", "stray").await;
+    let child_len = admin()
+        .apply(client().get(s.url(&format!("/v2/team/app/manifests/{child}"))))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    let index = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": child, "size": child_len,
+                       "platform": {"architecture": "amd64", "os": "linux"}}]
+    })
+    .to_string();
+    let r = put_manifest(&s, "team/app", "multi", "application/vnd.oci.image.index.v1+json", &index).await;
+    assert_eq!(r.status(), 201);
+    let index_digest = sha256(index.as_bytes());
+    let signer = CosignSigner::generate();
+    let payload = cosign::payload_for("team/app", &index_digest);
+    push_cosign_tag(&s, &index_digest, &payload, &payload, &signer).await;
+    let trust = json!({"cosign_public_keys": [{"name": "ci", "public_key": signer.public_key_pem}]});
+    assert_eq!(status(&s, Method::PUT, TRUST, &admin(), Some(&trust)).await, 200);
+    // prevent_vul without a scanner installed is stored, not enforced.
+    set_metadata(&s, "prevent_vul", "true").await;
+    assert_eq!(pull(&s, &admin(), "stray", false).await.0, 200);
+    set_metadata(&s, "enable_content_trust_cosign", "true").await;
+
+    let r = admin()
+        .apply(client().get(s.url("/v2/team/app/manifests/multi")))
+        .header("accept", "application/vnd.oci.image.index.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the signed index");
+    assert_eq!(pull(&s, &admin(), &child, false).await.0, 200, "its platform manifest, by digest");
+    assert_eq!(pull(&s, &admin(), &stray, false).await.0, 412, "a manifest no signed index lists");
+}
