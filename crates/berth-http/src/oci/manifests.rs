@@ -23,6 +23,7 @@ pub async fn get(
     head: bool,
 ) -> Result<Response, ApiError> {
     let m = state.registry.manifest(repo, r).await?;
+    crate::pull_policy::check_pull(state, repo, r, &m.digest, &m.content, h, head).await?;
     let accept: Vec<&str> = h.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
     // A client that asked by digest gets exactly those bytes; by tag, only a type it accepts.
     if matches!(r, Reference::Tag(_)) && !manifest::accepts(&accept, &m.media_type) {

@@ -24,6 +24,7 @@ mod ops;
 mod outbox;
 mod pgpair;
 mod settings;
+mod signatures;
 mod support;
 mod tls;
 mod ui;
