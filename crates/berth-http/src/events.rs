@@ -160,6 +160,8 @@ async fn run(mut rx: mpsc::Receiver<ArtifactEvent>, out: Arc<Outlets>) {
 /// commit or the next poll. A batch whose deliveries could not be recorded is left to
 /// its lease's end and redone (here or on another instance).
 async fn drain_outbox(drain: OutboxDrain, wake: Arc<Notify>, out: Arc<Outlets>) {
+    // While the database is unavailable, look less often (and log less).
+    let mut pause = OUTBOX_POLL;
     loop {
         match drain.store.claim_events(&drain.owner, BATCH as u32, OUTBOX_LEASE_MS).await {
             Ok(claimed) if !claimed.is_empty() => {
@@ -170,14 +172,18 @@ async fn drain_outbox(drain: OutboxDrain, wake: Arc<Notify>, out: Arc<Outlets>) 
                 {
                     tracing::warn!(error = %e, events = ids.len(), "could not acknowledge outbox events; they will be redone");
                 }
+                pause = OUTBOX_POLL;
                 continue;
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not read the event outbox"),
+            Ok(_) => pause = OUTBOX_POLL,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "could not read the event outbox");
+                pause = (pause * 2).min(std::time::Duration::from_secs(10));
+            }
         }
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(OUTBOX_POLL) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }
