@@ -443,3 +443,24 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_hosted_and_path_style_addressing() {
+        let v = endpoint("", "eu-west-1", "registry", false).unwrap();
+        assert_eq!(
+            (v.scheme.as_str(), v.host.as_str(), v.base_path.as_str()),
+            ("https", "registry.s3.eu-west-1.amazonaws.com", "")
+        );
+        let p = endpoint("", "eu-west-1", "registry", true).unwrap();
+        assert_eq!((p.host.as_str(), p.base_path.as_str()), ("s3.eu-west-1.amazonaws.com", "/registry"));
+        let g = endpoint("http://127.0.0.1:3900/", "garage", "b", true).unwrap();
+        assert_eq!((g.scheme.as_str(), g.host.as_str(), g.base_path.as_str()), ("http", "127.0.0.1:3900", "/b"));
+        let m = endpoint("https://minio.example:9000", "us-east-1", "b", false).unwrap();
+        assert_eq!(m.host, "b.minio.example:9000");
+        assert!(endpoint("ftp://x", "r", "b", true).is_err());
+    }
+}

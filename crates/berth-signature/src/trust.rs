@@ -88,7 +88,7 @@ fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
         let label = &after[11..label_end];
         let end_marker = format!("-----END {label}-----");
         let end = after.find(&end_marker).ok_or_else(|| format!("no {end_marker} line"))? + end_marker.len();
-        let (l, der) = pem_rfc7468::decode_vec(after[..end].as_bytes()).map_err(|e| format!("bad PEM: {e}"))?;
+        let (l, der) = pem_rfc7468::decode_vec(&after.as_bytes()[..end]).map_err(|e| format!("bad PEM: {e}"))?;
         out.push((l.to_string(), der));
         rest = &after[end..];
     }

@@ -440,8 +440,25 @@ pub async fn delete(
             format!("the artifact {}@{} is referenced by others and cannot be deleted", t.repo, a.digest),
         ));
     }
+    // Accessories (signatures, SBOMs) are hard references in Harbor: they go with their
+    // subject. Their tags are checked against immutable rules first, like the subject's.
+    let found = crate::pull_policy::accessories(&state, &t.repo, &a.digest).await?;
+    let mut accessory_tags = Vec::new();
+    for f in &found {
+        if let Some(acc) = state.catalog.artifact(&t.repo, &Reference::Digest(f.digest.clone())).await.map_err(store)? {
+            accessory_tags.extend(acc.tags.iter().map(|t| t.name.clone()));
+        }
+    }
+    crate::immutable::guard(&state, &t.repo, &accessory_tags).await?;
     delete_manifest(&state, &t, &a.digest, Some(caller.0.name())).await?;
     state.events.committed();
+    for f in &found {
+        match delete_manifest(&state, &t, &f.digest, None).await {
+            Ok(()) => {}
+            Err(e) if e.status == StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+    }
     for child in &a.references {
         if child.child_id.is_none() || child.child_digest == a.digest || referenced_by_other(&child.child_digest) {
             continue;

@@ -224,6 +224,13 @@ async fn cosign_signatures_are_accessories_verified_and_enforced() {
     assert_eq!(pull(&s, &admin(), "v2", false).await.0, 200);
     set_metadata(&s, "enable_content_trust_cosign", "false").await;
     assert_eq!(pull(&s, &admin(), "v3", false).await.0, 200);
+
+    // Deleting an artifact deletes its accessories with it (Harbor's hard references).
+    assert_eq!(status(&s, Method::DELETE, &format!("{ARTIFACTS}/v1"), &admin(), None).await, 200);
+    assert_eq!(pull(&s, &admin(), &sig_tag, false).await.0, 404, "the .sig signature went with v1");
+    assert_eq!(status(&s, Method::DELETE, &format!("{ARTIFACTS}/v4"), &admin(), None).await, 200);
+    let referrers = ok_json(&s, &format!("/v2/team/app/referrers/{v4}"), &admin()).await;
+    assert_eq!(referrers["manifests"], json!([]), "the referrer signature went with v4");
 }
 
 #[tokio::test]
