@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite. On a fresh Debian machine it first installs the real
 # clients and services the integration tests drive (skopeo, podman, umoci, haproxy, keepalived,
+# docker-registry (CNCF Distribution, the replication tests' remote),
 # PostgreSQL, Redis) and starts PostgreSQL and Redis if they are not running, so this
 # one command is all a newcomer or CI needs. Extra arguments go to `cargo test`.
 set -euo pipefail
@@ -10,6 +11,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
 for pair in skopeo:skopeo podman:podman umoci:umoci haproxy:haproxy keepalived:keepalived redis-server:redis-server \
+            docker-registry:docker-registry \
             pg_ctlcluster:postgresql; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done

@@ -51,6 +51,12 @@ pub struct WebhookSink {
     pub settings: Arc<berth_core::settings::SettingsCache>,
 }
 
+/// Where pushes and deletes go for event-based replication.
+pub struct ReplicationSink {
+    pub replication: Arc<berth_replication::Context>,
+    pub jobs: Arc<berth_jobs::JobService>,
+}
+
 #[derive(Clone)]
 pub struct EventSink {
     tx: mpsc::Sender<ArtifactEvent>,
@@ -63,9 +69,10 @@ impl EventSink {
         identity: Arc<dyn IdentityStore>,
         catalog: Arc<dyn CatalogStore>,
         webhooks: Option<WebhookSink>,
+        replication: Option<ReplicationSink>,
     ) -> EventSink {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, audit, identity, catalog, webhooks));
+        tokio::spawn(run(rx, audit, identity, catalog, webhooks, replication));
         EventSink { tx }
     }
 
@@ -102,12 +109,16 @@ async fn run(
     identity: Arc<dyn IdentityStore>,
     catalog: Arc<dyn CatalogStore>,
     webhooks: Option<WebhookSink>,
+    replication: Option<ReplicationSink>,
 ) {
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let projects = write(&batch, &audit, identity.as_ref(), catalog.as_ref()).await;
         if let Some(w) = &webhooks {
             notify(&batch, &projects, w).await;
+        }
+        if let Some(r) = &replication {
+            replicate(&batch, r).await;
         }
         batch.clear();
     }
@@ -158,6 +169,38 @@ async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Proj
         );
         if let Err(err) = sink.webhooks.notify_policies(listening, &event).await {
             tracing::warn!(error = %err, project = project.id, event = kind, "could not record webhook deliveries");
+        }
+    }
+}
+
+/// Starts event-based replications of pushes and deletes. A failure is logged: the
+/// artifact is in place, and the next scheduled or manual run copies it.
+async fn replicate(events: &[ArtifactEvent], sink: &ReplicationSink) {
+    for e in events {
+        let deletion = match e.operation {
+            "create" => false,
+            "delete" => true,
+            _ => continue,
+        };
+        let is_digest = e.reference.contains(':');
+        // A push by digest is the child of an index being pushed (the tag comes with the
+        // index), or an untagged artifact: only tags are replicated on push.
+        if is_digest && !deletion {
+            continue;
+        }
+        let Some(digest) = e.digest.clone().or_else(|| is_digest.then(|| e.reference.clone())) else { continue };
+        let scope = berth_replication::EventScope {
+            repository: e.repo.to_string(),
+            digest,
+            tag: (!is_digest).then(|| e.reference.clone()),
+            deletion,
+        };
+        match sink.replication.on_event(&sink.jobs, &scope).await {
+            Ok(started) if !started.is_empty() => {
+                tracing::info!(repository = %e.repo, reference = %e.reference, executions = ?started, "event-based replication started")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, repository = %e.repo, "could not start event-based replication"),
         }
     }
 }

@@ -37,6 +37,7 @@ use berth_core::store::policies::{PolicyStore, StoredPolicy};
 use berth_jobs::JobService;
 use berth_remote::{Client, Credential, Endpoint};
 
+pub use flow::{EventScope, FlowArgs};
 pub use policy::{POLICY_KIND, Policy, PolicyError};
 pub use registries::{REGISTRY_KIND, Registries, Registry, RegistryError, RegistryInput};
 
@@ -213,9 +214,44 @@ impl Context {
     }
 }
 
+impl Context {
+    /// A push (or, with `deletion`, a delete) on this registry: starts a run of every
+    /// enabled event-based policy whose source is this registry and whose name filter
+    /// selects the repository (a deletion only for policies with `replicate_deletion`).
+    /// Each run plans just this artifact. Returns the executions started.
+    pub async fn on_event(&self, jobs: &JobService, event: &flow::EventScope) -> Result<Vec<i64>, StoreError> {
+        let mut started = Vec::new();
+        for p in self.list_policies().await? {
+            let pol = &p.policy;
+            if !pol.enabled || pol.trigger.kind != "event_based" || pol.src_registry_id != 0 {
+                continue;
+            }
+            if event.deletion && !pol.replicate_deletion {
+                continue;
+            }
+            let Ok(filters) = pol.validate() else { continue };
+            if !filters.repository(&event.repository) {
+                continue;
+            }
+            let (mut exec, mut tasks) = plan_start(&p, "EVENT");
+            let args = flow::FlowArgs { policy_id: p.id, policy: pol.clone(), event: Some(event.clone()) };
+            tasks[0].args = serde_json::to_string(&args).unwrap_or_default();
+            exec.extra_attrs = serde_json::json!({
+                "policy_id": p.id,
+                "repository": event.repository,
+                "digest": event.digest,
+                "operation": if event.deletion { "deletion" } else { "copy" },
+            })
+            .to_string();
+            started.push(jobs.start(&exec, &tasks).await?);
+        }
+        Ok(started)
+    }
+}
+
 /// The execution and planning task of a run of `p`.
 pub fn plan_start(p: &StoredReplicationPolicy, trigger: &str) -> (NewExecution, Vec<NewJob>) {
-    let args = flow::FlowArgs { policy_id: p.id, policy: p.policy.clone() };
+    let args = flow::FlowArgs { policy_id: p.id, policy: p.policy.clone(), event: None };
     let task = NewJob {
         max_attempts: MAX_ATTEMPTS,
         ..NewJob::new(FLOW, serde_json::to_string(&args).unwrap_or_default())

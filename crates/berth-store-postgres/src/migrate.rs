@@ -25,6 +25,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (6, 5, include_str!("../migrations/0006_gc.sql")),
     // Additive: a new table.
     (7, 6, include_str!("../migrations/0007_webhooks.sql")),
+    // Additive: a column becomes nullable; only system-wide documents use NULL.
+    (8, 7, include_str!("../migrations/0008_system_policies.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -24,6 +24,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (10, 9, include_str!("../migrations/0010_gc.sql")),
     // Additive: a new table.
     (11, 10, include_str!("../migrations/0011_webhooks.sql")),
+    // Additive for the binary before it: the rebuilt `policies` keeps its columns; only
+    // system-wide documents (kinds it never asks for) have a NULL project.
+    (12, 11, include_str!("../migrations/0012_system_policies.sql")),
 ];
 
 /// The newest schema version this binary knows.
