@@ -576,3 +576,130 @@ async fn the_api_validates_and_names_the_field() {
     let r = get(&s, &format!("/api/v2.0/registries/{reg}"), &admin()).await;
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn a_scheduled_policy_runs_on_its_cron() {
+    let Some(dist) = Distribution::start() else { return };
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "team", false).await;
+    let (base, auth) = berth_v2(&s);
+    let d = V2 { base: &base, auth: Some(auth) }.image("team/app", "v1", "scheduled", 100).await;
+    let reg = add_registry(&s, "dist", "docker-registry", &dist.url, None).await;
+    let p = add_policy(
+        &s,
+        json!({"name": "every-2s", "dest_registry": {"id": reg},
+               "trigger": {"type": "scheduled", "trigger_settings": {"cron": "*/2 * * * * *"}}}),
+    )
+    .await;
+    let exec = eventually(Duration::from_secs(30), "a scheduled execution", || async {
+        let e = ok_json(&s, &format!("/api/v2.0/replication/executions?policy_id={p}"), &admin()).await;
+        e.as_array().unwrap().last().map(|e| e["id"].as_i64().unwrap())
+    })
+    .await;
+    let e = succeeded(&s, exec).await;
+    assert_eq!(e["trigger"], "scheduled");
+    let remote = V2 { base: &dist.url, auth: None };
+    assert_eq!(remote.digest("team/app", "v1").await, Some(d));
+    // Disabling the policy removes its schedule: no new runs.
+    let r = call(
+        &s,
+        Method::PUT,
+        &format!("/api/v2.0/replication/policies/{p}"),
+        &admin(),
+        Some(&json!({"name": "every-2s", "dest_registry": {"id": reg}, "enabled": false,
+                     "trigger": {"type": "scheduled", "trigger_settings": {"cron": "*/2 * * * * *"}}})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let schedules = ok_json(&s, "/api/v2.0/schedules", &admin()).await;
+    assert!(!schedules.to_string().contains("REPLICATION"), "{schedules}");
+}
+
+/// Two instances on one PostgreSQL and storage; the one running a copy is killed with
+/// SIGKILL mid-copy. The other takes the task over once the lease runs out and resumes
+/// from the checkpoint: the blobs the first attempt finished are not sent again.
+#[tokio::test]
+async fn a_copy_killed_mid_way_resumes_on_another_instance_without_resending() {
+    use crate::ha_postgres::{PgDb, pg_available, start_instance_with};
+    if !pg_available() {
+        return;
+    }
+    let Some(dist) = Distribution::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let db = PgDb::create();
+    let storage = tmp.path().join("storage");
+    let lease = [("BERTH_JOBS_LEASE_SECS", "3")];
+    let mut servers = vec![
+        start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &lease),
+        start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &lease),
+    ];
+    let s = &servers[0];
+    create_project(s, &admin(), "big", false).await;
+    let (base, auth) = berth_v2(s);
+    let src = V2 { base: &base, auth: Some(auth) };
+    // Twelve 1 MiB layers, at 1 MiB/s: about a second each.
+    let config = r#"{"architecture":"amd64","os":"linux","seed":"resume"}"#;
+    let cd = src.blob("big/image", config.as_bytes()).await;
+    let mut layers = Vec::new();
+    for i in 0..12u32 {
+        let bytes: Vec<u8> =
+            (0..(1u32 << 20)).map(|j| (j.wrapping_mul(2_654_435_761).wrapping_add(i) >> 13) as u8).collect();
+        layers.push((src.blob("big/image", &bytes).await, bytes.len()));
+    }
+    let refs: Vec<(&str, usize)> = layers.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+    let m = image_manifest((&cd, config.len()), &refs);
+    let digest = src.manifest("big/image", "v1", "application/vnd.oci.image.manifest.v1+json", &m).await;
+
+    let reg = add_registry(s, "dist", "docker-registry", &dist.url, None).await;
+    let p = add_policy(s, json!({"name": "big", "dest_registry": {"id": reg}, "speed": 1024})).await;
+    let exec = start(s, p).await;
+    let tasks_path = format!("/api/v2.0/replication/executions/{exec}/tasks");
+    let task = eventually(Duration::from_secs(30), "the copy task", || async {
+        let t = ok_json(s, &tasks_path, &admin()).await;
+        t.as_array().unwrap().iter().find(|t| t["operation"] == "copy").map(|t| t["id"].as_i64().unwrap())
+    })
+    .await;
+    let log_path = format!("/api/v2.0/replication/executions/{exec}/tasks/{task}/log");
+    // Until three blobs are through (each is checkpointed with the log).
+    eventually(Duration::from_secs(60), "three blobs sent", || async {
+        let log = get(s, &log_path, &admin()).await.text().await.unwrap();
+        (log.matches(": sent ").count() >= 3).then_some(())
+    })
+    .await;
+    // Which instance runs it: the worker's pool id carries the process id.
+    let workers = ok_json(s, "/api/v2.0/jobservice/pools/all/workers", &admin()).await;
+    let pool = workers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["job_id"] == task.to_string())
+        .unwrap_or_else(|| panic!("no worker runs task {task}: {workers}"))["pool_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let victim =
+        servers.iter().position(|x| pool.contains(&format!("-{}-", x.pid()))).expect("the pool is one of ours");
+    servers[victim].kill();
+    let survivor = &servers[1 - victim];
+
+    let e = finished(survivor, exec, Duration::from_secs(120)).await;
+    assert_eq!(e["status"], "Succeed", "{e}");
+    let remote = V2 { base: &dist.url, auth: None };
+    assert_eq!(remote.digest("big/image", "v1").await, Some(digest));
+
+    let log = get(survivor, &log_path, &admin()).await.text().await.unwrap();
+    let (first, second) = log.split_once("attempt 2: resuming").unwrap_or_else(|| panic!("no resumed attempt:\n{log}"));
+    let sent = |part: &str| -> std::collections::BTreeSet<String> {
+        part.lines()
+            .filter(|l| l.contains(": sent "))
+            .filter_map(|l| {
+                l.split("blob ").nth(1).and_then(|r| r.split(':').take(2).collect::<Vec<_>>().join(":").into())
+            })
+            .collect()
+    };
+    let (before, after) = (sent(first), sent(second));
+    assert!(before.len() >= 3, "{log}");
+    assert!(before.is_disjoint(&after), "blobs finished before the kill were sent again:\n{log}");
+    assert_eq!(before.len() + after.len(), 13, "every blob sent exactly once over both attempts:\n{log}");
+    assert!(second.contains("done by an earlier attempt"), "{log}");
+}
