@@ -190,6 +190,12 @@ impl Handler for Flow {
         let src = Side::open(ctx, p.src_registry_id).await?;
         let dst = Side::open(ctx, p.dest_registry_id).await?;
         job.info(format!("replication policy {:?}: from {} to {}", p.name, src.describe(), dst.describe()));
+        // A scheduled run while another is in progress does nothing (Harbor's rule for
+        // single_active_replication; a manual start is refused at the API instead).
+        if p.single_active_replication && ctx.running_besides(args.policy_id, job.job().execution_id).await? {
+            job.info("skipped: another run of this policy is in progress (single_active_replication)");
+            return job.hand_off(&[]).await;
+        }
         // An unreachable or refusing endpoint fails here, with its own words.
         for side in [&src, &dst] {
             if let Side::Remote { adapter, .. } = side {

@@ -56,7 +56,7 @@ pub const MAX_ATTEMPTS: i32 = 3;
 #[derive(Clone)]
 pub struct LocalAccess {
     pub url: String,
-    pub mint: Arc<dyn Fn(&[String]) -> Result<String, String> + Send + Sync>,
+    pub mint: berth_remote::Mint,
 }
 
 /// Everything replication needs; shared by the API and the job handlers.
@@ -69,6 +69,9 @@ pub struct Context {
     /// Connect and read timeout of remote requests (a stalled transfer fails after it).
     pub timeout: Duration,
     local: OnceLock<LocalAccess>,
+    /// The job store, for planning tasks that must know whether another run of their
+    /// policy is in progress (`single_active_replication`).
+    jobs: OnceLock<Arc<dyn berth_core::store::jobs::JobStore>>,
     /// (destination registry, digest) → a repository there that has the blob: where a
     /// later copy of the same blob to another repository mounts it from.
     mounts: Mutex<HashMap<(i64, String), String>>,
@@ -126,6 +129,7 @@ impl Context {
             identity,
             timeout,
             local: OnceLock::new(),
+            jobs: OnceLock::new(),
             mounts: Mutex::new(HashMap::new()),
         }
     }
@@ -133,6 +137,18 @@ impl Context {
     /// Sets how jobs reach this registry (once the listener's address is known).
     pub fn set_local(&self, access: LocalAccess) {
         let _ = self.local.set(access);
+    }
+
+    /// Sets the job store (once the job service is built).
+    pub fn set_jobs(&self, jobs: Arc<dyn berth_core::store::jobs::JobStore>) {
+        let _ = self.jobs.set(jobs);
+    }
+
+    /// Whether policy `id` has a run other than `except` that has not ended.
+    pub async fn running_besides(&self, id: i64, except: i64) -> Result<bool, StoreError> {
+        let Some(jobs) = self.jobs.get() else { return Ok(false) };
+        let (execs, _) = jobs.executions(VENDOR_TYPE, Some(id), 0, 10).await?;
+        Ok(execs.iter().any(|e| e.id != except && e.counts.queued + e.counts.running > 0))
     }
 
     /// A client of this registry itself.
@@ -231,6 +247,10 @@ impl Context {
             }
             let Ok(filters) = pol.validate() else { continue };
             if !filters.repository(&event.repository) {
+                continue;
+            }
+            if pol.single_active_replication && self.running(jobs, p.id).await? {
+                tracing::info!(policy = p.id, repository = %event.repository, "event-based replication skipped: a run of the policy is in progress (single_active_replication)");
                 continue;
             }
             let (mut exec, mut tasks) = plan_start(&p, "EVENT");

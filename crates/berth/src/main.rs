@@ -290,6 +290,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         registry.clone(),
         replication.clone(),
     )?;
+    replication.set_jobs(stores.jobs.clone());
     let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
     let registry_host = match cfg.http.external_url.split_once("://") {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),

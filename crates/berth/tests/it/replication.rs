@@ -703,3 +703,50 @@ async fn a_copy_killed_mid_way_resumes_on_another_instance_without_resending() {
     assert_eq!(before.len() + after.len(), 13, "every blob sent exactly once over both attempts:\n{log}");
     assert!(second.contains("done by an earlier attempt"), "{log}");
 }
+
+/// `single_active_replication`: a scheduled run that fires while the previous one still
+/// copies does nothing (its planning task says why); a manual start is refused.
+#[tokio::test]
+async fn single_active_replication_skips_runs_while_one_is_in_progress() {
+    let Some(dist) = Distribution::start() else { return };
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "big", false).await;
+    let (base, auth) = berth_v2(&s);
+    V2 { base: &base, auth: Some(auth) }.image("big/blob", "v1", "single", 3 << 20).await;
+    let reg = add_registry(&s, "dist", "docker-registry", &dist.url, None).await;
+    // 3 MiB at 256 KiB/s: twelve seconds, while the schedule fires every two.
+    let p = add_policy(
+        &s,
+        json!({"name": "single", "dest_registry": {"id": reg}, "speed": 256, "single_active_replication": true,
+               "trigger": {"type": "scheduled", "trigger_settings": {"cron": "*/2 * * * * *"}}}),
+    )
+    .await;
+    let list = format!("/api/v2.0/replication/executions?policy_id={p}");
+    let execs = eventually(Duration::from_secs(40), "three executions", || async {
+        let e = ok_json(&s, &list, &admin()).await;
+        (e.as_array().unwrap().len() >= 3).then_some(e)
+    })
+    .await;
+    let r = post(&s, "/replication/executions", json!({"policy_id": p})).await;
+    assert_eq!(r.status(), 412, "a manual start is refused while a run is in progress");
+    // Newest first: the later ones were skipped, copying nothing.
+    let first = execs.as_array().unwrap().last().unwrap();
+    assert_eq!(first["status"], "InProgress", "{execs}");
+    for e in &execs.as_array().unwrap()[..execs.as_array().unwrap().len() - 1] {
+        let e = finished(&s, e["id"].as_i64().unwrap(), Duration::from_secs(20)).await;
+        assert_eq!((e["status"].as_str(), e["total"].as_i64()), (Some("Succeed"), Some(0)), "{e}");
+        let log = task_logs(&s, e["id"].as_i64().unwrap()).await;
+        assert!(log.contains("skipped: another run of this policy is in progress"), "{log}");
+    }
+    let r = call(
+        &s,
+        Method::PUT,
+        &format!("/api/v2.0/replication/policies/{p}"),
+        &admin(),
+        Some(&json!({"name": "single", "dest_registry": {"id": reg}, "enabled": false})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = call(&s, Method::PUT, &format!("/api/v2.0/replication/executions/{}", first["id"]), &admin(), None).await;
+    assert_eq!(r.status(), 200);
+}
