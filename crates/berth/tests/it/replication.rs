@@ -750,3 +750,45 @@ async fn single_active_replication_skips_runs_while_one_is_in_progress() {
     let r = call(&s, Method::PUT, &format!("/api/v2.0/replication/executions/{}", first["id"]), &admin(), None).await;
     assert_eq!(r.status(), 200);
 }
+
+/// An artifact that refers to an image (a signature or SBOM: OCI `subject`) goes along
+/// with it, digest unchanged.
+#[tokio::test]
+async fn referrers_are_replicated_with_their_subject() {
+    let Some(dist) = Distribution::start() else { return };
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "team", false).await;
+    let (base, auth) = berth_v2(&s);
+    let berth = V2 { base: &base, auth: Some(auth) };
+    let subject = berth.image("team/app", "v1", "with-referrer", 100).await;
+    let subject_size = berth
+        .req(Method::GET, &format!("/v2/team/app/manifests/{subject}"))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    let empty = berth.blob("team/app", b"{}").await;
+    let sig = berth.blob("team/app", b"a signature").await;
+    let referrer = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example.signature","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"application/octet-stream","digest":"{sig}","size":11}}],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{subject}","size":{subject_size}}}}}"#
+    );
+    let rd = sha256(referrer.as_bytes());
+    berth.manifest("team/app", &rd, "application/vnd.oci.image.manifest.v1+json", &referrer).await;
+
+    let reg = add_registry(&s, "dist", "docker-registry", &dist.url, None).await;
+    let p = add_policy(&s, json!({"name": "with-referrers", "dest_registry": {"id": reg}})).await;
+    let exec = start(&s, p).await;
+    succeeded(&s, exec).await;
+    let remote = V2 { base: &dist.url, auth: None };
+    assert_eq!(remote.digest("team/app", "v1").await, Some(subject));
+    assert_eq!(
+        remote.digest("team/app", &rd).await,
+        Some(rd.clone()),
+        "the referrer, by digest:\n{}",
+        task_logs(&s, exec).await
+    );
+}
