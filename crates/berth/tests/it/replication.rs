@@ -339,6 +339,8 @@ async fn pull_replication_from_distribution_with_tag_filter() {
             "src_registry": {"id": reg},
             "dest_registry": {"id": 0},
             "dest_namespace": "pulled",
+            // Chunked PATCHes into Berth's own upload path.
+            "copy_by_chunk": true,
             "dest_namespace_replace_count": 0,
             "filters": [{"type": "name", "value": "upstream/**"}, {"type": "tag", "value": "v*"}],
         }),
@@ -346,6 +348,8 @@ async fn pull_replication_from_distribution_with_tag_filter() {
     .await;
     let exec = start(&s, policy).await;
     succeeded(&s, exec).await;
+    let log = task_logs(&s, exec).await;
+    assert!(log.contains("in chunks"), "copy_by_chunk sends chunks: {log}");
     // Replace count 0: the whole path goes under the namespace; the project is created.
     assert_eq!(berth.digest("pulled/upstream/tool", "v1.0").await, Some(v1));
     assert_eq!(berth.digest("pulled/upstream/tool", "v2.0").await, Some(index));
@@ -780,7 +784,7 @@ async fn referrers_are_replicated_with_their_subject() {
     berth.manifest("team/app", &rd, "application/vnd.oci.image.manifest.v1+json", &referrer).await;
 
     let reg = add_registry(&s, "dist", "docker-registry", &dist.url, None).await;
-    let p = add_policy(&s, json!({"name": "with-referrers", "dest_registry": {"id": reg}})).await;
+    let p = add_policy(&s, json!({"name": "with-referrers", "dest_registry": {"id": reg}, "copy_by_chunk": true})).await;
     let exec = start(&s, p).await;
     succeeded(&s, exec).await;
     let remote = V2 { base: &dist.url, auth: None };
