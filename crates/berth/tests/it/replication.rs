@@ -633,7 +633,7 @@ async fn a_copy_killed_mid_way_resumes_on_another_instance_without_resending() {
     let db = PgDb::create();
     let storage = tmp.path().join("storage");
     let lease = [("BERTH_JOBS_LEASE_SECS", "3")];
-    let mut servers = vec![
+    let mut servers = [
         start_instance_with(&tmp.path().join("a"), &db.url(), &storage, &lease),
         start_instance_with(&tmp.path().join("b"), &db.url(), &storage, &lease),
     ];
@@ -676,7 +676,7 @@ async fn a_copy_killed_mid_way_resumes_on_another_instance_without_resending() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|w| w["job_id"] == task.to_string())
+        .find(|w| w["job_id"].as_str() == Some(task.to_string().as_str()))
         .unwrap_or_else(|| panic!("no worker runs task {task}: {workers}"))["pool_id"]
         .as_str()
         .unwrap()
@@ -784,7 +784,8 @@ async fn referrers_are_replicated_with_their_subject() {
     berth.manifest("team/app", &rd, "application/vnd.oci.image.manifest.v1+json", &referrer).await;
 
     let reg = add_registry(&s, "dist", "docker-registry", &dist.url, None).await;
-    let p = add_policy(&s, json!({"name": "with-referrers", "dest_registry": {"id": reg}, "copy_by_chunk": true})).await;
+    let p =
+        add_policy(&s, json!({"name": "with-referrers", "dest_registry": {"id": reg}, "copy_by_chunk": true})).await;
     let exec = start(&s, p).await;
     succeeded(&s, exec).await;
     let remote = V2 { base: &dist.url, auth: None };
