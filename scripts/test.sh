@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite. On a fresh Debian machine it first installs the real
 # clients and services the integration tests drive (skopeo, podman, umoci, haproxy, keepalived,
-# chromium and chromedriver for the web UI tests,
-# PostgreSQL, Redis) and starts PostgreSQL and Redis if they are not running, so this
-# one command is all a newcomer or CI needs. Extra arguments go to `cargo test`.
+# PostgreSQL, Redis), chromium and chromedriver for the web UI tests, docker-registry
+# (CNCF Distribution, the replication tests' remote), and starts PostgreSQL and Redis if
+# they are not running, so this one command is all a newcomer or CI needs. Extra
+# arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
 for pair in skopeo:skopeo podman:podman umoci:umoci haproxy:haproxy keepalived:keepalived redis-server:redis-server \
+            docker-registry:docker-registry \
             pg_ctlcluster:postgresql chromium:chromium chromedriver:chromium-driver; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done

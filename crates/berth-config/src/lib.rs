@@ -199,6 +199,11 @@ pub struct Auth {
     /// works) or P-256 (ES256). Empty: `<data_dir>/secret/private_key.pem`, a P-256 key
     /// generated on first start.
     pub private_key: String,
+    /// The cluster secret key that encrypts stored credentials (remote registries'
+    /// passwords): 16, 24 or 32 bytes, Harbor's `secretkey` works. Empty:
+    /// `<data_dir>/secret/secretkey`, generated on first start. Instances sharing a
+    /// database must share it.
+    pub secret_key: String,
 }
 
 /// The initial administrator. Used only on the first start, when no user exists yet.
@@ -343,7 +348,7 @@ impl Default for Uploads {
 }
 impl Default for Auth {
     fn default() -> Self {
-        Auth { mode: "harbor".into(), token_ttl_minutes: 30, private_key: String::new() }
+        Auth { mode: "harbor".into(), token_ttl_minutes: 30, private_key: String::new(), secret_key: String::new() }
     }
 }
 impl Default for Log {
@@ -600,6 +605,18 @@ impl Config {
                 key.display()
             ));
         }
+        let secret = self.secret_key_path();
+        if secret.is_dir() {
+            p.push(format!(
+                "auth.secret_key: {} is a directory, but must be the key file; point auth.secret_key at the file (or leave it empty to generate one)",
+                secret.display()
+            ));
+        } else if !self.auth.secret_key.is_empty() && !secret.exists() {
+            p.push(format!(
+                "auth.secret_key: {} does not exist; give the path of a file holding a 16, 24 or 32 byte key (Harbor's secretkey works) or leave it empty to generate one",
+                secret.display()
+            ));
+        }
         if !(3..=3600).contains(&self.jobs.lease_secs) {
             p.push(format!(
                 "jobs.lease_secs: {} is out of range; use 3 to 3600 (30 is the default)",
@@ -635,6 +652,14 @@ impl Config {
             self.data_dir.join("secret/private_key.pem")
         } else {
             PathBuf::from(&self.auth.private_key)
+        }
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        if self.auth.secret_key.is_empty() {
+            self.data_dir.join("secret/secretkey")
+        } else {
+            PathBuf::from(&self.auth.secret_key)
         }
     }
 

@@ -70,6 +70,12 @@ pub struct OutboxDrain {
     pub owner: String,
 }
 
+/// Where pushes and deletes go for event-based replication.
+pub struct ReplicationSink {
+    pub replication: Arc<berth_replication::Context>,
+    pub jobs: Arc<berth_jobs::JobService>,
+}
+
 #[derive(Clone)]
 pub struct EventSink {
     tx: mpsc::Sender<ArtifactEvent>,
@@ -84,11 +90,12 @@ impl EventSink {
         identity: Arc<dyn IdentityStore>,
         catalog: Arc<dyn CatalogStore>,
         webhooks: Option<WebhookSink>,
+        replication: Option<ReplicationSink>,
         outbox: Option<OutboxDrain>,
     ) -> EventSink {
         let (tx, rx) = mpsc::channel(QUEUE);
         let wake = Arc::new(Notify::new());
-        let out = Arc::new(Outlets { audit, identity, catalog, webhooks });
+        let out = Arc::new(Outlets { audit, identity, catalog, webhooks, replication });
         if let Some(drain) = outbox {
             tokio::spawn(drain_outbox(drain, wake.clone(), out.clone()));
         }
@@ -135,16 +142,21 @@ struct Outlets {
     identity: Arc<dyn IdentityStore>,
     catalog: Arc<dyn CatalogStore>,
     webhooks: Option<WebhookSink>,
+    replication: Option<ReplicationSink>,
 }
 
 impl Outlets {
     /// Records a batch; `false` if its webhook deliveries could not all be recorded.
     async fn handle(&self, batch: &[ArtifactEvent]) -> bool {
         let projects = write(batch, &self.audit, self.identity.as_ref(), self.catalog.as_ref()).await;
-        match &self.webhooks {
+        let recorded = match &self.webhooks {
             Some(w) => notify(batch, &projects, w).await,
             None => true,
+        };
+        if let Some(r) = &self.replication {
+            replicate(batch, r).await;
         }
+        recorded
     }
 }
 
@@ -263,6 +275,38 @@ async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Proj
         }
     }
     all_recorded
+}
+
+/// Starts event-based replications of pushes and deletes. A failure is logged: the
+/// artifact is in place, and the next scheduled or manual run copies it.
+async fn replicate(events: &[ArtifactEvent], sink: &ReplicationSink) {
+    for e in events {
+        let deletion = match e.operation {
+            "create" => false,
+            "delete" => true,
+            _ => continue,
+        };
+        let is_digest = e.reference.contains(':');
+        // A push by digest is the child of an index being pushed (the tag comes with the
+        // index), or an untagged artifact: only tags are replicated on push.
+        if is_digest && !deletion {
+            continue;
+        }
+        let Some(digest) = e.digest.clone().or_else(|| is_digest.then(|| e.reference.clone())) else { continue };
+        let scope = berth_replication::EventScope {
+            repository: e.repo.to_string(),
+            digest,
+            tag: (!is_digest).then(|| e.reference.clone()),
+            deletion,
+        };
+        match sink.replication.on_event(&sink.jobs, &scope).await {
+            Ok(started) if !started.is_empty() => {
+                tracing::info!(repository = %e.repo, reference = %e.reference, executions = ?started, "event-based replication started")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, repository = %e.repo, "could not start event-based replication"),
+        }
+    }
 }
 
 /// Writes a batch; returns the projects it looked up by name.

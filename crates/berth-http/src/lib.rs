@@ -53,6 +53,8 @@ pub struct AppState {
     pub policies: Arc<dyn berth_core::store::policies::PolicyStore>,
     /// The job service: executions, schedules and workers of the background jobs.
     pub jobs: Arc<berth_jobs::JobService>,
+    /// Replication: registry endpoints, policies, and what its jobs share.
+    pub replication: Arc<berth_replication::Context>,
     /// Webhook policies and their deliveries (jobs of `jobs`).
     pub webhooks: Arc<berth_webhooks::Webhooks>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).

@@ -30,6 +30,9 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 
+/// Mints a registry token for the scopes a request needs.
+pub type Mint = Arc<dyn Fn(&[String]) -> Result<String, String> + Send + Sync>;
+
 /// How a client proves who it is.
 #[derive(Clone, Default)]
 pub enum Credential {
@@ -40,7 +43,7 @@ pub enum Credential {
     Basic { username: String, password: String },
     /// Tokens minted by the caller for the scopes a request needs (Berth's own
     /// registry, whose token key the caller holds): no challenge round trip.
-    Minted(Arc<dyn Fn(&[String]) -> Result<String, String> + Send + Sync>),
+    Minted(Mint),
 }
 
 impl std::fmt::Debug for Credential {

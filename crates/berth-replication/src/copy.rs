@@ -150,6 +150,9 @@ impl Handler for Copy {
         }
         job.info(format!("copying {} from {} to {} on {}", args.src_repo, src.describe(), args.dst_repo, dst.describe()));
         let mut run = Run { ctx: &self.0, job, args, src, dst, progress };
+        if run.args.operation == "deletion" {
+            return run.delete_all().await;
+        }
         let result = run.all().await;
         let p = &run.progress;
         job.info(format!(
@@ -174,6 +177,38 @@ impl Run<'_> {
 
     async fn save(&self) -> Result<(), JobError> {
         self.job.checkpoint(&self.progress).await
+    }
+
+    /// Deletion replication: the artifacts go from the destination too (by digest, as
+    /// Harbor deletes an artifact with its tags). One already gone counts as done.
+    async fn delete_all(&mut self) -> Result<(), JobError> {
+        let items = self.args.items.clone();
+        for item in &items {
+            self.job.check()?;
+            let dst = self.dst.client();
+            let digest = if item.reference.contains(':') {
+                Some(item.reference.clone())
+            } else {
+                dst.manifest_head(&self.args.dst_repo, &item.reference)
+                    .await
+                    .map_err(|e| job_error(&self.at_dst("checking"), e))?
+                    .map(|(d, _)| d)
+            };
+            let Some(digest) = digest else {
+                self.job.info(format!("{}:{} is not at the destination; nothing to delete", self.args.dst_repo, item.reference));
+                continue;
+            };
+            let deleted = dst
+                .manifest_delete(&self.args.dst_repo, &digest)
+                .await
+                .map_err(|e| job_error(&self.at_dst(&format!("deleting {digest} from")), e))?;
+            if deleted {
+                self.job.info(format!("deleted {}@{digest}", self.args.dst_repo));
+            } else {
+                self.job.info(format!("{}@{digest} was already gone", self.args.dst_repo));
+            }
+        }
+        Ok(())
     }
 
     async fn all(&mut self) -> Result<(), JobError> {

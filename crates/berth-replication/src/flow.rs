@@ -20,6 +20,23 @@ pub struct FlowArgs {
     pub policy_id: i64,
     /// The policy as it was when the run started.
     pub policy: Policy,
+    /// Set for a run an event triggered: only this artifact, not the whole source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventScope>,
+}
+
+/// What a push or delete on this registry asks an event-based policy to replicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventScope {
+    pub repository: String,
+    /// The artifact's digest (what a deletion removes at the destination).
+    pub digest: String,
+    /// The tag pushed or deleted, if the event names one.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// A deletion (`replicate_deletion`) rather than a copy.
+    #[serde(default)]
+    pub deletion: bool,
 }
 
 /// One end of a replication.
@@ -173,21 +190,60 @@ impl Handler for Flow {
         let src = Side::open(ctx, p.src_registry_id).await?;
         let dst = Side::open(ctx, p.dest_registry_id).await?;
         job.info(format!("replication policy {:?}: from {} to {}", p.name, src.describe(), dst.describe()));
+        // A scheduled run while another is in progress does nothing (Harbor's rule for
+        // single_active_replication; a manual start is refused at the API instead).
+        if p.single_active_replication && ctx.running_besides(args.policy_id, job.job().execution_id).await? {
+            job.info("skipped: another run of this policy is in progress (single_active_replication)");
+            return job.hand_off(&[]).await;
+        }
         // An unreachable or refusing endpoint fails here, with its own words.
         for side in [&src, &dst] {
             if let Side::Remote { adapter, .. } = side {
                 adapter.health().await.map_err(|e| job_error(&format!("checking {}", side.describe()), e))?;
             }
         }
-        let repos = src.repositories(ctx, &filters).await?;
+        let repos = match &args.event {
+            Some(e) => vec![e.repository.clone()].into_iter().filter(|r| filters.repository(r)).collect(),
+            None => src.repositories(ctx, &filters).await?,
+        };
         job.info(format!("{} repositories match the name filter", repos.len()));
         let mut tasks = Vec::new();
         let mut namespaces = BTreeSet::new();
         for repo in repos {
             job.check()?;
             let mut items = Vec::new();
-            for a in src.artifacts(ctx, &repo).await? {
-                if !filters.artifact(&a.tags, &a.labels, a.kind.as_deref()) {
+            let artifacts = match &args.event {
+                // A deleted artifact is gone from the source: what the event says is all
+                // there is (a tag filter still applies to the tag it names).
+                Some(e) if e.deletion => vec![RemoteArtifact {
+                    digest: Some(e.digest.clone()),
+                    tags: e.tag.iter().cloned().collect(),
+                    labels: Vec::new(),
+                    kind: None,
+                }],
+                Some(e) => src
+                    .artifacts(ctx, &repo)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.digest.as_deref() == Some(e.digest.as_str()))
+                    .map(|mut a| {
+                        // Only the tag pushed, if it is one of the artifact's.
+                        if let Some(t) = &e.tag
+                            && a.tags.contains(t)
+                        {
+                            a.tags = vec![t.clone()];
+                        }
+                        a
+                    })
+                    .collect(),
+                None => src.artifacts(ctx, &repo).await?,
+            };
+            for a in artifacts {
+                let deletion = args.event.as_ref().is_some_and(|e| e.deletion);
+                if !deletion && !filters.artifact(&a.tags, &a.labels, a.kind.as_deref()) {
+                    continue;
+                }
+                if deletion && !a.tags.is_empty() && filters.tags(&a.tags).is_empty() {
                     continue;
                 }
                 let tags = filters.tags(&a.tags);
@@ -204,7 +260,9 @@ impl Handler for Flow {
             let mapped = dest_repository(&repo, &p.dest_namespace, p.dest_namespace_replace_count)
                 .map_err(|e| JobError::Fatal(e.to_string()))?;
             let dst_repo = dst.kind().repository_name(&mapped);
-            if let Some((ns, _)) = dst_repo.split_once('/') {
+            if let Some((ns, _)) = dst_repo.split_once('/')
+                && !args.event.as_ref().is_some_and(|e| e.deletion)
+            {
                 namespaces.insert(ns.to_owned());
             }
             let args = CopyArgs {
@@ -217,7 +275,7 @@ impl Handler for Flow {
                 r#override: p.r#override,
                 copy_by_chunk: p.copy_by_chunk,
                 speed_kib: p.speed_limit(),
-                operation: "copy".into(),
+                operation: if args.event.as_ref().is_some_and(|e| e.deletion) { "deletion" } else { "copy" }.into(),
             };
             tasks.push(NewJob {
                 max_attempts: MAX_ATTEMPTS,

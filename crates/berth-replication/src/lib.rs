@@ -37,6 +37,7 @@ use berth_core::store::policies::{PolicyStore, StoredPolicy};
 use berth_jobs::JobService;
 use berth_remote::{Client, Credential, Endpoint};
 
+pub use flow::{EventScope, FlowArgs};
 pub use policy::{POLICY_KIND, Policy, PolicyError};
 pub use registries::{REGISTRY_KIND, Registries, Registry, RegistryError, RegistryInput};
 
@@ -55,7 +56,7 @@ pub const MAX_ATTEMPTS: i32 = 3;
 #[derive(Clone)]
 pub struct LocalAccess {
     pub url: String,
-    pub mint: Arc<dyn Fn(&[String]) -> Result<String, String> + Send + Sync>,
+    pub mint: berth_remote::Mint,
 }
 
 /// Everything replication needs; shared by the API and the job handlers.
@@ -68,6 +69,9 @@ pub struct Context {
     /// Connect and read timeout of remote requests (a stalled transfer fails after it).
     pub timeout: Duration,
     local: OnceLock<LocalAccess>,
+    /// The job store, for planning tasks that must know whether another run of their
+    /// policy is in progress (`single_active_replication`).
+    jobs: OnceLock<Arc<dyn berth_core::store::jobs::JobStore>>,
     /// (destination registry, digest) → a repository there that has the blob: where a
     /// later copy of the same blob to another repository mounts it from.
     mounts: Mutex<HashMap<(i64, String), String>>,
@@ -125,6 +129,7 @@ impl Context {
             identity,
             timeout,
             local: OnceLock::new(),
+            jobs: OnceLock::new(),
             mounts: Mutex::new(HashMap::new()),
         }
     }
@@ -132,6 +137,18 @@ impl Context {
     /// Sets how jobs reach this registry (once the listener's address is known).
     pub fn set_local(&self, access: LocalAccess) {
         let _ = self.local.set(access);
+    }
+
+    /// Sets the job store (once the job service is built).
+    pub fn set_jobs(&self, jobs: Arc<dyn berth_core::store::jobs::JobStore>) {
+        let _ = self.jobs.set(jobs);
+    }
+
+    /// Whether policy `id` has a run other than `except` that has not ended.
+    pub async fn running_besides(&self, id: i64, except: i64) -> Result<bool, StoreError> {
+        let Some(jobs) = self.jobs.get() else { return Ok(false) };
+        let (execs, _) = jobs.executions(VENDOR_TYPE, Some(id), 0, 10).await?;
+        Ok(execs.iter().any(|e| e.id != except && e.counts.queued + e.counts.running > 0))
     }
 
     /// A client of this registry itself.
@@ -213,9 +230,48 @@ impl Context {
     }
 }
 
+impl Context {
+    /// A push (or, with `deletion`, a delete) on this registry: starts a run of every
+    /// enabled event-based policy whose source is this registry and whose name filter
+    /// selects the repository (a deletion only for policies with `replicate_deletion`).
+    /// Each run plans just this artifact. Returns the executions started.
+    pub async fn on_event(&self, jobs: &JobService, event: &flow::EventScope) -> Result<Vec<i64>, StoreError> {
+        let mut started = Vec::new();
+        for p in self.list_policies().await? {
+            let pol = &p.policy;
+            if !pol.enabled || pol.trigger.kind != "event_based" || pol.src_registry_id != 0 {
+                continue;
+            }
+            if event.deletion && !pol.replicate_deletion {
+                continue;
+            }
+            let Ok(filters) = pol.validate() else { continue };
+            if !filters.repository(&event.repository) {
+                continue;
+            }
+            if pol.single_active_replication && self.running(jobs, p.id).await? {
+                tracing::info!(policy = p.id, repository = %event.repository, "event-based replication skipped: a run of the policy is in progress (single_active_replication)");
+                continue;
+            }
+            let (mut exec, mut tasks) = plan_start(&p, "EVENT");
+            let args = flow::FlowArgs { policy_id: p.id, policy: pol.clone(), event: Some(event.clone()) };
+            tasks[0].args = serde_json::to_string(&args).unwrap_or_default();
+            exec.extra_attrs = serde_json::json!({
+                "policy_id": p.id,
+                "repository": event.repository,
+                "digest": event.digest,
+                "operation": if event.deletion { "deletion" } else { "copy" },
+            })
+            .to_string();
+            started.push(jobs.start(&exec, &tasks).await?);
+        }
+        Ok(started)
+    }
+}
+
 /// The execution and planning task of a run of `p`.
 pub fn plan_start(p: &StoredReplicationPolicy, trigger: &str) -> (NewExecution, Vec<NewJob>) {
-    let args = flow::FlowArgs { policy_id: p.id, policy: p.policy.clone() };
+    let args = flow::FlowArgs { policy_id: p.id, policy: p.policy.clone(), event: None };
     let task = NewJob {
         max_attempts: MAX_ATTEMPTS,
         ..NewJob::new(FLOW, serde_json::to_string(&args).unwrap_or_default())

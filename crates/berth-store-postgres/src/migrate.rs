@@ -27,6 +27,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (7, 6, include_str!("../migrations/0007_webhooks.sql")),
     // Additive: a new table.
     (8, 7, include_str!("../migrations/0008_event_outbox.sql")),
+    // Additive: a column becomes nullable; only system-wide documents use NULL.
+    (9, 8, include_str!("../migrations/0009_system_policies.sql")),
 ];
 
 /// The newest schema version this binary knows.

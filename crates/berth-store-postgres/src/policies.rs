@@ -7,7 +7,9 @@ use tokio_postgres::Row;
 
 use crate::{DbErr, PgStore, Tx, col, now};
 
-const COLS: &str = "id, kind, project_id, body, created_at, updated_at";
+/// System-wide documents (project 0: replication registries and policies) have no
+/// project: their `project_id` is NULL (migration 0008).
+const COLS: &str = "id, kind, COALESCE(project_id, 0), body, created_at, updated_at";
 
 fn row(r: &Row) -> Result<StoredPolicy, DbErr> {
     Ok(StoredPolicy {
@@ -27,7 +29,7 @@ impl PolicyStore for PgStore {
             Box::pin(async move {
                 let r = c
                     .one(
-                        "INSERT INTO policies (kind, project_id, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+                        "INSERT INTO policies (kind, project_id, body, created_at, updated_at) VALUES ($1, NULLIF($2::BIGINT, 0), $3, $4, $4)
                          RETURNING id",
                         &[kind, project_id, body, &now()],
                     )
@@ -53,7 +55,7 @@ impl PolicyStore for PgStore {
             Box::pin(async move {
                 let rows = c
                     .rows(
-                        &format!("SELECT {COLS} FROM policies WHERE kind = $1 AND project_id = $2 ORDER BY id"),
+                        &format!("SELECT {COLS} FROM policies WHERE kind = $1 AND project_id IS NOT DISTINCT FROM NULLIF($2::BIGINT, 0) ORDER BY id"),
                         &[kind, project_id],
                     )
                     .await?;

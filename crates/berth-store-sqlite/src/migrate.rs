@@ -26,6 +26,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (11, 10, include_str!("../migrations/0011_webhooks.sql")),
     // Additive: a new table.
     (12, 11, include_str!("../migrations/0012_event_outbox.sql")),
+    // Additive for the binary before it: the rebuilt `policies` keeps its columns; only
+    // system-wide documents (kinds it never asks for) have a NULL project.
+    (13, 12, include_str!("../migrations/0013_system_policies.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -7,7 +7,9 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use crate::{SqliteStore, now};
 
-const COLS: &str = "id, kind, project_id, body, created_at, updated_at";
+/// System-wide documents (project 0: replication registries and policies) have no
+/// project: their `project_id` is NULL (migration 0013; PostgreSQL 0009).
+const COLS: &str = "id, kind, COALESCE(project_id, 0), body, created_at, updated_at";
 
 fn row(r: &Row) -> rusqlite::Result<StoredPolicy> {
     Ok(StoredPolicy {
@@ -27,7 +29,7 @@ impl PolicyStore for SqliteStore {
         self.writer
             .write(move |c| {
                 Ok(c.prepare_cached(
-                    "INSERT INTO policies (kind, project_id, body, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                    "INSERT INTO policies (kind, project_id, body, created_at, updated_at) VALUES (?1, NULLIF(?2, 0), ?3, ?4, ?4)
                      RETURNING id",
                 )?
                 .query_row(params![kind, project_id, body, now()], |r| r.get(0))?)
@@ -49,7 +51,7 @@ impl PolicyStore for SqliteStore {
         let kind = kind.to_owned();
         self.readers
             .run(move |c| {
-                let sql = format!("SELECT {COLS} FROM policies WHERE kind = ?1 AND project_id = ?2 ORDER BY id");
+                let sql = format!("SELECT {COLS} FROM policies WHERE kind = ?1 AND project_id IS NULLIF(?2, 0) ORDER BY id");
                 Ok(c.prepare_cached(&sql)?.query_map(params![kind, project_id], row)?.collect::<Result<_, _>>()?)
             })
             .await

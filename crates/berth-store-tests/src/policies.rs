@@ -48,4 +48,21 @@ pub async fn policies_conformance(store: Arc<dyn PolicyStore>, identity: Arc<dyn
 
     identity.delete_project(q.id).await.unwrap();
     assert!(store.policies(&kind, q.id).await.unwrap().is_empty(), "gone with the project");
+
+    // Project 0: system-wide documents (replication registries and policies), in no
+    // project and apart from every project's.
+    let sys = format!("sys-{run}");
+    let s1 = store.create_policy(&sys, 0, r#"{"s":1}"#).await.unwrap();
+    let s2 = store.create_policy(&sys, 0, r#"{"s":2}"#).await.unwrap();
+    store.create_policy(&sys, p.id, r#"{"s":3}"#).await.unwrap();
+    let listed: Vec<String> = store.policies(&sys, 0).await.unwrap().into_iter().map(|x| x.body).collect();
+    assert_eq!(listed, [r#"{"s":1}"#, r#"{"s":2}"#], "system-wide ones only, oldest first");
+    assert_eq!(store.policies(&sys, p.id).await.unwrap().len(), 1);
+    let got = store.policy(&sys, s1).await.unwrap().unwrap();
+    assert_eq!((got.project_id, got.body.as_str()), (0, r#"{"s":1}"#));
+    assert!(store.update_policy(&sys, s2, r#"{"s":20}"#).await.unwrap());
+    assert_eq!(store.policy(&sys, s2).await.unwrap().unwrap().body, r#"{"s":20}"#);
+    assert!(store.delete_policy(&sys, s1).await.unwrap());
+    identity.delete_project(p.id).await.unwrap();
+    assert_eq!(store.policies(&sys, 0).await.unwrap().len(), 1, "deleting a project leaves system-wide ones");
 }

@@ -41,3 +41,34 @@ async fn store_replace(store: &dyn ClusterStore, kid: &str) {
         tracing::warn!(error = %e, "could not record the new token key fingerprint");
     }
 }
+
+/// The name under which the cluster secret key's fingerprint is recorded.
+pub const SECRET_KEY: &str = "secret_key.fingerprint";
+
+/// Like [`check_token_key`], for the key that encrypts stored credentials: an instance
+/// with another key could not read the registries' passwords the others stored.
+pub async fn check_secret_key(
+    store: &dyn ClusterStore,
+    fingerprint: &str,
+    key_path: &std::path::Path,
+    shared: bool,
+) -> anyhow::Result<()> {
+    let recorded = store.claim_setting(SECRET_KEY, fingerprint).await?;
+    if recorded == fingerprint {
+        return Ok(());
+    }
+    if !shared {
+        tracing::warn!(recorded = %recorded, now = %fingerprint, "the cluster secret key changed; stored registry credentials encrypted with the old key can no longer be read (enter them again)");
+        if let Err(e) = store.replace_setting(SECRET_KEY, fingerprint).await {
+            tracing::warn!(error = %e, "could not record the new secret key fingerprint");
+        }
+        return Ok(());
+    }
+    anyhow::bail!(
+        "auth.secret_key: this instance's secret key ({}, fingerprint {fingerprint}) differs from the key the other \
+         instances on this database use (fingerprint {recorded}). Stored credentials encrypted by one instance must \
+         decrypt on all of them: copy the secretkey file of a running instance to this machine and point \
+         auth.secret_key (BERTH_AUTH_SECRET_KEY) at it, then start again.",
+        key_path.display()
+    )
+}

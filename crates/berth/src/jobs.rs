@@ -23,6 +23,7 @@ pub fn service(
     gc: Arc<dyn GcStore>,
     blobs: Arc<dyn BlobStore>,
     registry: Arc<Registry>,
+    replication: Arc<berth_replication::Context>,
 ) -> anyhow::Result<Arc<JobService>> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -60,7 +61,7 @@ pub fn service(
                 jobs: store,
                 vendor_types: swept_vendor_types()
                     .into_iter()
-                    .chain([berth_webhooks::VENDOR_TYPE.to_owned()])
+                    .chain([berth_webhooks::VENDOR_TYPE.to_owned(), berth_replication::VENDOR_TYPE.to_owned()])
                     .collect(),
             }),
         ));
@@ -79,6 +80,31 @@ pub fn service(
             max_runtime: Some(WEBHOOK_TIMEOUT * 2),
         });
     }
+    // Replication: planning is short; copies wait on the network, so an instance runs
+    // several (Harbor runs them with unlimited concurrency).
+    b = b
+        .kind(KindSpec {
+            name: berth_replication::FLOW,
+            handler: Arc::new(berth_replication::flow::Flow(replication.clone())),
+            cluster_limit: 64,
+            local_workers: workers,
+            max_runtime: Some(Duration::from_secs(3600)),
+        })
+        .kind(KindSpec {
+            name: berth_replication::COPY,
+            handler: Arc::new(berth_replication::copy::Copy(replication)),
+            cluster_limit: 256,
+            local_workers: workers.saturating_mul(2),
+            max_runtime: Some(Duration::from_secs(24 * 3600)),
+        })
+        // A policy's schedule carries the policy (kept in step by the API): firing it is
+        // its planning task.
+        .planner(berth_replication::VENDOR_TYPE, |s| {
+            vec![berth_core::store::jobs::NewJob {
+                max_attempts: berth_replication::MAX_ATTEMPTS,
+                ..berth_core::store::jobs::NewJob::new(berth_replication::FLOW, &s.args)
+            }]
+        });
     if cfg.jobs.sample_job {
         b = b.kind(KindSpec {
             name: kinds::SAMPLE,

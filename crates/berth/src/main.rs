@@ -215,6 +215,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let cfg = cfg.clone();
         move || load_token_key(&cfg)
     });
+    let secret = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || load_secret_key(&cfg)
+    });
     let blobs = open_blobs(&cfg).await?;
     claim_empty_storage(&*blobs).await;
     let stores = open_stores(&cfg).await?;
@@ -261,6 +265,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let redis = open_redis(&cfg)?;
     let tokens = key.await.context("generating the token key")??;
     cluster::check_token_key(stores.cluster.as_ref(), tokens.kid(), &cfg.private_key_path(), stores.shared).await?;
+    let secret = Arc::new(secret.await.context("generating the secret key")??);
+    cluster::check_secret_key(stores.cluster.as_ref(), &secret.fingerprint(), &cfg.secret_key_path(), stores.shared)
+        .await?;
+    let replication = Arc::new(berth_replication::Context::new(
+        berth_replication::Registries::new(stores.policies.clone(), secret),
+        stores.policies.clone(),
+        catalog.clone(),
+        labels.clone(),
+        identity.clone(),
+        REMOTE_TIMEOUT,
+    ));
     let settings = Arc::new(
         berth_core::settings::SettingsCache::load(stores.cluster.clone())
             .await
@@ -268,8 +283,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     let audit_log = berth_http::audit_log::AuditLog::start(identity.clone(), settings.clone());
     let registry = Arc::new(Registry::new(meta, blobs.clone()));
-    let job_service =
-        jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone(), registry.clone())?;
+    let job_service = jobs::service(
+        &cfg,
+        stores.jobs.clone(),
+        identity.clone(),
+        stores.gc.clone(),
+        blobs.clone(),
+        registry.clone(),
+        replication.clone(),
+    )?;
+    replication.set_jobs(stores.jobs.clone());
     let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
     let registry_host = match cfg.http.external_url.split_once("://") {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
@@ -280,6 +303,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         identity.clone(),
         catalog.clone(),
         Some(berth_http::events::WebhookSink { webhooks: webhooks.clone(), registry_host, settings: settings.clone() }),
+        Some(berth_http::events::ReplicationSink { replication: replication.clone(), jobs: job_service.clone() }),
         Some(berth_http::events::OutboxDrain { store: stores.outbox.clone(), owner: job_service.owner().to_owned() }),
     );
     let auth = Auth {
@@ -296,9 +320,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         token_ttl_secs: cfg.auth.token_ttl_minutes as i64 * 60,
         caches: Default::default(),
     };
+    let auth = Arc::new(auth);
     let state = AppState {
         registry: registry.clone(),
-        auth: Arc::new(auth),
+        auth: auth.clone(),
+        replication: replication.clone(),
         catalog,
         labels,
         cluster: stores.cluster.clone(),
@@ -325,6 +351,29 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("http.listen: cannot listen on {}", cfg.http.listen))?;
     let addr = listener.local_addr()?;
+    // Replication jobs reach this registry over its own /v2, on loopback, with tokens
+    // minted here (any instance can run any job: each reaches itself).
+    let local_ip = if addr.ip().is_unspecified() {
+        if addr.is_ipv6() { "[::1]".to_owned() } else { "127.0.0.1".to_owned() }
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    replication.set_local(berth_replication::LocalAccess {
+        url: format!("{}://{local_ip}:{}", if tls.is_some() { "https" } else { "http" }, addr.port()),
+        mint: {
+            let auth = auth.clone();
+            Arc::new(move |scopes: &[String]| {
+                let access = berth_token::ResourceAccess::parse_all(scopes.iter().map(String::as_str))
+                    .map_err(|e| e.to_string())?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                auth.tokens.issue(REPLICATION_SUBJECT, access, now, 3600).map_err(|e| e.to_string())
+            })
+        },
+    });
     // The one line on stdout: scripts and tests read the address from it.
     println!("listening on {addr}");
     tracing::info!(%addr, https = tls.is_some(), data_dir = %cfg.data_dir.display(), startup_ms = started.elapsed().as_millis() as u64, "berth is ready");
@@ -566,6 +615,27 @@ fn load_token_key(cfg: &Config) -> anyhow::Result<TokenIssuer> {
         }
     }
     Ok(issuer)
+}
+
+/// Connect and read timeout of replication's requests to remote registries.
+const REMOTE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Who replication's requests to this registry are recorded as (audit log, events).
+const REPLICATION_SUBJECT: &str = "harbor-jobservice";
+
+/// Loads the cluster secret key; on the first start with the default path, generates one
+/// there (or adopts the one an instance starting at the same moment published first).
+fn load_secret_key(cfg: &Config) -> anyhow::Result<berth_secret::SecretKey> {
+    use berth_secret::{Origin, SecretKey};
+    let path = cfg.secret_key_path();
+    let (key, origin) = SecretKey::load_or_generate(&path, cfg.auth.secret_key.is_empty())
+        .map_err(|e| anyhow::anyhow!("auth.secret_key: {e}"))?;
+    match origin {
+        Origin::Loaded => {}
+        Origin::Generated => tracing::info!(path = %path.display(), fingerprint = %key.fingerprint(), "generated the cluster secret key"),
+        Origin::Adopted => tracing::info!(path = %path.display(), fingerprint = %key.fingerprint(), "another instance generated the cluster secret key at the same moment; using it"),
+    }
+    Ok(key)
 }
 
 async fn shutdown_signal() {

@@ -23,6 +23,7 @@ mod projects;
 mod purge;
 mod query;
 mod quotas;
+mod replication;
 mod repositories;
 mod robots;
 mod search;
@@ -142,6 +143,18 @@ endpoints! {
     "/jobservice/queues/{job_type}" => [put jobservice::queue_action, "Stop, pause or resume a job type's queue (or all)"],
     "/schedules" => [get jobservice::schedules, "Every schedule"],
     "/schedules/{job_type}/paused" => [get jobservice::schedules_paused, "Whether schedules are paused"],
+    "/registries" => [get replication::list_registries, "List replication registry endpoints"; post replication::create_registry, "Add a registry endpoint (its secret is stored encrypted)"],
+    "/registries/ping" => [post replication::ping_registry, "Check that a registry answers and takes the credentials"],
+    "/registries/{id}" => [get replication::get_registry, "Get a registry endpoint (never its secret)"; put replication::update_registry, "Update a registry endpoint"; delete replication::delete_registry, "Delete a registry endpoint no policy uses"],
+    "/registries/{id}/info" => [get replication::registry_info, "What a registry's adapter supports (filters, triggers)"],
+    "/replication/adapters" => [get replication::adapters, "Registry adapter types"],
+    "/replication/adapterinfos" => [get replication::adapter_infos, "How each adapter's endpoint is given"],
+    "/replication/policies" => [get replication::list_policies, "List replication policies"; post replication::create_policy, "Create a replication policy"],
+    "/replication/policies/{id}" => [get replication::get_policy, "Get a replication policy"; put replication::update_policy, "Update a replication policy"; delete replication::delete_policy, "Delete a replication policy with no run in progress"],
+    "/replication/executions" => [get replication::list_executions, "List replication executions"; post replication::start_execution, "Start a replication policy now"],
+    "/replication/executions/{id}" => [get replication::get_execution, "Get a replication execution"; put replication::stop_execution, "Stop a replication execution"],
+    "/replication/executions/{id}/tasks" => [get replication::list_tasks, "A replication execution's tasks (one per repository)"],
+    "/replication/executions/{id}/tasks/{task_id}/log" => [get replication::task_log, "A replication task's log (text)"],
     "/configurations" => [get configurations::get, "Runtime settings (system administrators)"; put configurations::update, "Change runtime settings (system administrators)"],
 }
 

@@ -173,6 +173,27 @@ PUT      /jobservice/queues/{job_type}                                          
 GET      /schedules                                                                            -       401  403    403    403   403 403   403    200    403
 GET      /schedules/{job_type}/paused                                                          -       401  403    403    403   403 403   403    200    403
 
+GET      /registries                                                                           -       401  403    403    403   403 403   403    200    403
+POST     /registries                                                                           -       401  403    403    403   403 403   403    201    403
+POST     /registries/ping                                                                      -       401  403    403    403   403 403   403    200    403
+GET      /registries/{id}                                                                      -       401  403    403    403   403 403   403    200    403
+PUT      /registries/{id}                                                                      -       401  403    403    403   403 403   403    200    403
+DELETE   /registries/{id}                                                                      -       401  403    403    403   403 403   403    200    403
+GET      /registries/{id}/info                                                                 -       401  403    403    403   403 403   403    200    403
+GET      /replication/adapters                                                                 -       401  403    403    403   403 403   403    200    403
+GET      /replication/adapterinfos                                                             -       401  403    403    403   403 403   403    200    403
+GET      /replication/policies                                                                 -       401  403    403    403   403 403   403    200    403
+POST     /replication/policies                                                                 -       401  403    403    403   403 403   403    201    403
+GET      /replication/policies/{id}                                                            -       401  403    403    403   403 403   403    200    403
+PUT      /replication/policies/{id}                                                            -       401  403    403    403   403 403   403    200    403
+DELETE   /replication/policies/{id}                                                            -       401  403    403    403   403 403   403    200    403
+GET      /replication/executions                                                               -       401  403    403    403   403 403   403    200    403
+POST     /replication/executions                                                               -       401  403    403    403   403 403   403    201    403
+GET      /replication/executions/{id}                                                          -       401  403    403    403   403 403   403    200    403
+PUT      /replication/executions/{id}                                                          -       401  403    403    403   403 403   403    200    403
+GET      /replication/executions/{id}/tasks                                                    -       401  403    403    403   403 403   403    200    403
+GET      /replication/executions/{id}/tasks/{task_id}/log                                      -       401  403    403    403   403 403   403    200    403
+
 # method path           scope  anon nonmem limGst guest dev       maint            pAdmin           sysadm           robot
 GET      /service/token pull   -    -      pull   pull  pull      pull             pull             pull             pull
 GET      /service/token push   -    -      -      -     push      push             push             push             push
@@ -248,6 +269,12 @@ struct World {
     webhook: i64,
     webhook_exec: i64,
     webhook_task: i64,
+    /// A replication registry (this server itself), a policy using it, one of its
+    /// executions and that execution's (planning) task.
+    registry: i64,
+    replication_policy: i64,
+    replication_exec: i64,
+    replication_task: i64,
     /// For fresh names.
     n: u32,
 }
@@ -271,6 +298,18 @@ fn immutable_body(tags: &str) -> Value {
 
 fn webhook_body(name: &str) -> Value {
     json!({"name": name, "event_types": ["PUSH_ARTIFACT"], "targets": [{"type": "http", "address": "http://127.0.0.1:9/"}]})
+}
+
+/// A replication endpoint: this server itself, as a Harbor, with the admin's credentials
+/// (so that a ping succeeds).
+fn registry_body(s: &Server, name: &str) -> Value {
+    json!({"name": name, "type": "harbor", "url": s.url(""),
+           "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}})
+}
+
+/// A push policy to `registry` whose name filter selects nothing (its runs copy nothing).
+fn replication_body(name: &str, registry: i64) -> Value {
+    json!({"name": name, "dest_registry": {"id": registry}, "filters": [{"type": "name", "value": "nothing/**"}]})
 }
 
 async fn create(s: &Server, path: &str, body: Value) -> reqwest::Response {
@@ -333,6 +372,13 @@ impl World {
             assert!(std::time::Instant::now() < deadline, "no webhook execution for the push");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         };
+        let registry = location_id(&create(&s, "/api/v2.0/registries", registry_body(&s, "matrix")).await);
+        let replication_policy =
+            location_id(&create(&s, "/api/v2.0/replication/policies", replication_body("matrix", registry)).await);
+        let body = json!({"policy_id": replication_policy});
+        let replication_exec = location_id(&create(&s, "/api/v2.0/replication/executions", body).await);
+        let tasks = ok_json(&s, &format!("/api/v2.0/replication/executions/{replication_exec}/tasks"), &admin()).await;
+        let replication_task = tasks[0]["id"].as_i64().expect("the planning task is listed at once");
         let mut who = vec![Who::Anon];
         who.extend(names.iter().map(|u| user(u)));
         who.push(Who::Basic("robot$team+matrix".into(), secret));
@@ -354,6 +400,10 @@ impl World {
             webhook,
             webhook_exec,
             webhook_task,
+            registry,
+            replication_policy,
+            replication_exec,
+            replication_task,
             n: 0,
         }
     }
@@ -589,6 +639,37 @@ impl World {
             }
             ("DELETE", "/v2/{name}/manifests/{reference}", _) => {
                 set("reference", self.fresh_artifact("team/app").await)
+            }
+            ("POST", "/registries", _) => body = Payload::Json(registry_body(&self.s, &format!("new{n}"))),
+            ("POST", "/registries/ping", _) => body = Payload::Json(json!({"id": self.registry})),
+            ("PUT", "/registries/{id}", _) => {
+                body = Payload::Json(json!({"description": format!("d{n}")}));
+                set("id", self.registry.to_string());
+            }
+            ("DELETE", "/registries/{id}", _) => {
+                let r = create(&self.s, "/api/v2.0/registries", registry_body(&self.s, &format!("gone{n}"))).await;
+                set("id", location_id(&r).to_string());
+            }
+            (_, p, _) if p.starts_with("/registries/{id}") => set("id", self.registry.to_string()),
+            ("POST", "/replication/policies", _) => {
+                body = Payload::Json(replication_body(&format!("new{n}"), self.registry))
+            }
+            ("PUT", "/replication/policies/{id}", _) => {
+                body = Payload::Json(replication_body("matrix", self.registry));
+                set("id", self.replication_policy.to_string());
+            }
+            ("DELETE", "/replication/policies/{id}", _) => {
+                let r = create(&self.s, "/api/v2.0/replication/policies", replication_body(&format!("gone{n}"), self.registry))
+                    .await;
+                set("id", location_id(&r).to_string());
+            }
+            (_, "/replication/policies/{id}", _) => set("id", self.replication_policy.to_string()),
+            ("POST", "/replication/executions", _) => {
+                body = Payload::Json(json!({"policy_id": self.replication_policy}))
+            }
+            (_, p, _) if p.starts_with("/replication/executions/{id}") => {
+                set("id", self.replication_exec.to_string());
+                set("task_id", self.replication_task.to_string());
             }
             _ => {}
         }

@@ -252,7 +252,7 @@ async fn simultaneous_first_starts_on_one_data_dir_share_one_generated_key() {
                 let (dir, url) = (dir.clone(), url.clone());
                 s.spawn(move || {
                     let env =
-                        [("BERTH_AUTH_MODE", "harbor"), ("BERTH_DATABASE_URL", &url), ("BERTH_AUTH_PRIVATE_KEY", "")];
+                        [("BERTH_AUTH_MODE", "harbor"), ("BERTH_DATABASE_URL", &url), ("BERTH_AUTH_PRIVATE_KEY", ""), ("BERTH_AUTH_SECRET_KEY", "")];
                     Server::spawn(&dir, &env)
                 })
             })
@@ -261,8 +261,11 @@ async fn simultaneous_first_starts_on_one_data_dir_share_one_generated_key() {
     });
     let key = std::fs::read_to_string(dir.join("secret/private_key.pem")).unwrap();
     assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "a P-256 key in PKCS#8");
-    let names: Vec<_> = std::fs::read_dir(dir.join("secret")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names, ["private_key.pem"], "no temporary file left behind");
+    let mut names: Vec<_> = std::fs::read_dir(dir.join("secret")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["private_key.pem", "secretkey"], "no temporary file left behind");
+    let secret = std::fs::read(dir.join("secret/secretkey")).unwrap();
+    assert_eq!(secret.len(), 32, "a generated AES-256 secret key; all three started, so they agreed on it");
     let c = client();
     for (i, from) in servers.iter().enumerate() {
         let r = c
@@ -358,6 +361,33 @@ async fn an_instance_with_another_signing_key_refuses_to_start() {
     // The cluster is unaffected.
     let r = admin_client().get(cl.a.url("/api/v2.0/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// The cluster secret key encrypts stored registry credentials: an instance with another
+/// key could not read them, so it refuses to start, naming the key and the fix.
+#[tokio::test]
+async fn an_instance_with_another_secret_key_refuses_to_start() {
+    if !pg_available() {
+        return;
+    }
+    let cl = Cluster::start();
+    let other = cl.tmp.path().join("other-secretkey");
+    std::fs::write(&other, "AnotherSecretKey").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(cl.tmp.path().join("c"))
+        .env("BERTH_DATABASE_URL", cl.db.url())
+        .env("BERTH_STORAGE_ROOT", cl.storage())
+        .env("BERTH_AUTH_PRIVATE_KEY", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/token_key.pem"))
+        .env("BERTH_AUTH_SECRET_KEY", &other)
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "must refuse");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.secret_key:") && err.contains("differs from the key the other instances"), "{err}");
+    assert!(err.contains("other-secretkey"), "names the file: {err}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "never started listening");
 }
 
 #[tokio::test]

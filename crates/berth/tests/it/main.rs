@@ -23,6 +23,7 @@ mod oci_api;
 mod ops;
 mod outbox;
 mod pgpair;
+mod replication;
 mod settings;
 mod signatures;
 mod support;

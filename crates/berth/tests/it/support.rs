@@ -47,10 +47,12 @@ impl Server {
 
     pub fn spawn(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/token_key.pem");
+        let secret = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/secretkey");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("BERTH_AUTH_PRIVATE_KEY", key)
+            .env("BERTH_AUTH_SECRET_KEY", secret)
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
         for (k, v) in env {
             cmd.env(k, v);
