@@ -209,9 +209,11 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                         }
                     }
                 }
-                nav.pager aria-label=(ctx.t("pagination")) {
-                    @if !after.is_empty() { a href=(link(None)) { "⇤ " (ctx.t("first")) } }
-                    @if more { a href=(link(rows.last().map(|t| t.name.as_str()))) rel="next" { (ctx.t("next")) " →" } }
+                @if !after.is_empty() || more {
+                    nav.pager aria-label=(ctx.t("pagination")) {
+                        @if !after.is_empty() { a href=(link(None)) { "⇤ " (ctx.t("first")) } }
+                        @if more { a href=(link(rows.last().map(|t| t.name.as_str()))) rel="next" { (ctx.t("next")) " →" } }
+                    }
                 }
             }
         },

@@ -420,6 +420,31 @@ async fn ui_admin_pages_language_and_portal_redirects() {
     let jobs = w.page("/admin/jobs").await;
     jobs.has("GARBAGE_COLLECTION");
 
+    // Read-only mode: signing in and out still works, changes come back with the API's refusal.
+    w.submit(
+        "/admin/config",
+        "/admin/config",
+        &[
+            ("project_creation_restriction", "everyone"),
+            ("session_timeout", "45"),
+            ("robot_name_prefix", "robot$"),
+            ("read_only", "true"),
+        ],
+    )
+    .await
+    .has("Saved.");
+    let mut ro = Web::new(&s);
+    ro.sign_in("admin", ADMIN_PASSWORD).await;
+    let p = ro.submit("/projects", "/projects", &[("project_name", "during-read-only")]).await;
+    p.has(r#"role="alert""#).has("read only");
+    w.submit(
+        "/admin/config",
+        "/admin/config",
+        &[("project_creation_restriction", "adminonly"), ("session_timeout", "45"), ("robot_name_prefix", "robot$")],
+    )
+    .await
+    .has("Saved.");
+
     // A user who is not an administrator: no admin navigation, and the API's refusal.
     let mut a = Web::new(&s);
     a.sign_in("ann", PW).await;
