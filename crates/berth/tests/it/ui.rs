@@ -256,6 +256,11 @@ async fn ui_projects_repositories_tags_and_delete_as_each_role() {
     let a = admin_w.page(&format!("/projects/shop/repos/app/web/-/artifacts/{d2}")).await;
     a.has(&d2).has(">v3<").has(&format!("docker pull {}/shop/app/web@{d2}", s.addr));
 
+    // The artifact view: one row per artifact with its tags.
+    let arts = admin_w.page("/projects/shop/repos/app/web/-/artifacts").await;
+    arts.has(&format!("/projects/shop/repos/app/web/-/artifacts/{d2}")).has("<code>v3</code>").has("<code>v2</code>");
+    arts.has(r#"href="/projects/shop/repos/app/web/-/tags""#);
+
     // Search by tag.
     let found = admin_w.page("/search?q=web:v").await;
     found.has("shop/app/web:v2").has("shop/app/web:v3");
