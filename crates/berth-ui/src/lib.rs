@@ -54,6 +54,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/login", get(pages::auth::login_form).post(pages::auth::login))
         .route("/logout", post(pages::auth::logout))
         .route("/prefs", get(pages::auth::prefs_form).post(pages::auth::prefs))
+        .route("/account", get(pages::auth::account).post(pages::auth::change_password))
         .route("/projects", get(pages::projects::list).post(pages::projects::create))
         .route("/projects/{p}", get(pages::projects::project_root))
         .route("/projects/{p}/repos", get(pages::repos::list))

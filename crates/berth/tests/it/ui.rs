@@ -166,7 +166,7 @@ async fn ui_sign_in_and_out_ends_the_session_everywhere() {
     assert_eq!((r.status, r.location.as_str()), (303, "/projects"));
     let sid = w.cookies["sid"].clone();
     let p = w.page("/projects").await;
-    p.has("library").has("Signed in as").has("<strong>admin</strong>");
+    p.has("library").has("Signed in as").has(r#"<a href="/account"><strong>admin</strong></a>"#);
     // The session is Harbor's: the API accepts the same cookie.
     ok_json(&s, "/api/v2.0/users/current", &Who::Cookie(sid.clone(), None)).await;
     // Signing out revokes the session: a kept copy of the cookie is refused too.
@@ -462,6 +462,34 @@ async fn ui_admin_pages_language_and_portal_redirects() {
     // Project creation is for admins now: the form answers with the API's refusal.
     let p = a.submit("/projects", "/projects", &[("project_name", "annsproject")]).await;
     p.has(r#"role="alert""#);
+
+    // The account page: a password change (the API's rule ends every session of the user).
+    a.page("/account").await.has("ann@example.com");
+    let bad = a
+        .submit(
+            "/account",
+            "/account",
+            &[("old_password", PW), ("new_password", "Newpassw0rd"), ("confirm_password", "Other")],
+        )
+        .await;
+    bad.has("The new passwords differ.");
+    let old_sid = a.cookies["sid"].clone();
+    let csrf = a.page("/account").await.csrf();
+    let r = a
+        .post(
+            "/account",
+            &[
+                ("_csrf", &csrf),
+                ("old_password", PW),
+                ("new_password", "Newpassw0rd"),
+                ("confirm_password", "Newpassw0rd"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/login"));
+    a.page("/login").await.has("Password changed.");
+    assert_eq!(get(&s, "/api/v2.0/users/current", &Who::Cookie(old_sid, None)).await.status(), 401);
+    a.sign_in("ann", "Newpassw0rd").await;
 
     // Simplified Chinese from the same catalogue.
     let csrf = a.page("/prefs").await.csrf();
