@@ -153,6 +153,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("members.add", "Add member", "添加成员"),
     ("members.added", "Member added.", "成员已添加。"),
     ("members.remove", "Remove", "移除"),
+    ("members.change_role", "Change role", "修改角色"),
     ("role.1", "Project admin", "项目管理员"),
     ("role.2", "Developer", "开发者"),
     ("role.3", "Guest", "访客"),

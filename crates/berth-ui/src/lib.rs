@@ -61,6 +61,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{p}/repos/{*rest}", get(pages::repos::get).post(pages::repos::post))
         .route("/projects/{p}/members", get(pages::members::list).post(pages::members::add))
         .route("/projects/{p}/members/{mid}/delete", post(pages::members::remove))
+        .route("/projects/{p}/members/{mid}/role", post(pages::members::change_role))
         .route("/projects/{p}/robots", get(pages::robots::list).post(pages::robots::create))
         .route("/projects/{p}/robots/{id}/delete", get(pages::robots::confirm_delete).post(pages::robots::delete))
         .route("/projects/{p}/labels", get(pages::labels::list).post(pages::labels::create))

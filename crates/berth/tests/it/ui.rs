@@ -312,6 +312,11 @@ async fn ui_members_robots_labels_settings_policies() {
     bad.has(r#"role="alert""#);
     let members = ok_json(&s, "/api/v2.0/projects/team/members?entityname=mia", &admin()).await;
     let mid = members[0]["id"].as_i64().unwrap().to_string();
+    let m =
+        w.submit("/projects/team/members", &format!("/projects/team/members/{mid}/role"), &[("role_id", "2")]).await;
+    m.has("Saved.");
+    let members = ok_json(&s, "/api/v2.0/projects/team/members?entityname=mia", &admin()).await;
+    assert_eq!(members[0]["role_id"], 2);
     let m = w.submit("/projects/team/members", &format!("/projects/team/members/{mid}/delete"), &[]).await;
     m.has("Deleted.").lacks(">mia<");
 
@@ -379,7 +384,7 @@ async fn ui_members_robots_labels_settings_policies() {
     // A guest sees the pages without the forms that would change anything.
     let mut g = Web::new(&s);
     g.sign_in("gus", PW).await;
-    g.page("/projects/team/members").await.lacks("Add member").lacks("Remove");
+    g.page("/projects/team/members").await.lacks("Add member").lacks("Remove").lacks("Change role");
     g.page("/projects/team/robots").await.lacks("New robot account");
     g.page("/projects/team/labels").await.lacks("New label");
     g.page("/projects/team/settings").await.has("<fieldset disabled>");

@@ -372,6 +372,29 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
     b.sees("robot$web+deployer").await;
     assert!(!b.source().await.contains(&secret), "the secret is not shown again");
 
+    // Every other page passes axe too (and gets a screenshot).
+    for (path, shot) in [
+        ("/projects/web/repos/shop/api/-/artifacts", "artifacts"),
+        ("/projects/web/members", "members"),
+        ("/projects/web/labels", "labels"),
+        ("/projects/web/immutability", "immutability"),
+        ("/projects/web/webhooks", "webhooks"),
+        ("/projects/web/audit", "project-audit"),
+        ("/projects/web/settings", "settings"),
+        ("/admin/users", "users"),
+        ("/admin/audit", "audit"),
+        ("/admin/config", "config"),
+        ("/admin/gc", "gc"),
+        ("/admin/jobs", "jobs"),
+        ("/account", "account"),
+        ("/prefs", "prefs"),
+    ] {
+        b.goto(&s.url(path)).await;
+        b.sees("Signed in as").await;
+        b.accessible().await;
+        b.shot(shot).await;
+    }
+
     // Language and theme.
     b.goto(&s.url("/prefs")).await;
     b.choose("Language", "简体中文").await;
