@@ -10,6 +10,9 @@ use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 
+use std::sync::Arc;
+
+use crate::creds::Provider;
 use crate::sigv4::{self, Credentials, EMPTY_SHA256};
 use crate::xml;
 
@@ -21,7 +24,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 pub(crate) struct Client {
     http: reqwest::Client,
-    creds: Credentials,
+    pub creds: Arc<Provider>,
+    region: String,
     scheme: String,
     /// The `Host` of bucket requests (with the bucket for virtual-hosted style).
     host: String,
@@ -94,6 +98,8 @@ pub(crate) enum Error {
     Transport { what: String, endpoint: String, detail: String, connect: bool },
     /// No answer within the deadline.
     Timeout { what: String, after: Duration },
+    /// No valid credentials to sign with (their source failed).
+    Credentials { what: String, detail: String },
 }
 
 impl Error {
@@ -118,6 +124,8 @@ impl Error {
                     || matches!(code.as_str(), "SlowDown" | "InternalError" | "RequestTimeout" | "ServiceUnavailable")
             }
             Error::Transport { .. } => true,
+            // The provider already kept old credentials while they were valid.
+            Error::Credentials { .. } => false,
             // The deadline is already generous: a server that missed it is unlikely to
             // meet it a moment later, and retrying would multiply the caller's wait.
             Error::Timeout { .. } => false,
@@ -140,6 +148,7 @@ impl fmt::Display for Error {
             }
             Error::Transport { what, endpoint, detail, .. } => write!(f, "{what}: endpoint {endpoint}: {detail}"),
             Error::Timeout { what, after } => write!(f, "{what}: no answer within {after:?}"),
+            Error::Credentials { what, detail } => write!(f, "{what}: no S3 credentials: {detail}"),
         }
     }
 }
@@ -153,6 +162,7 @@ impl From<Error> for io::Error {
             Error::Transport { connect: true, .. } => io::ErrorKind::ConnectionRefused,
             Error::Transport { .. } => io::ErrorKind::ConnectionAborted,
             Error::Timeout { .. } => io::ErrorKind::TimedOut,
+            Error::Credentials { .. } => io::ErrorKind::PermissionDenied,
         };
         io::Error::new(kind, e.to_string())
     }
@@ -207,10 +217,18 @@ pub(crate) fn endpoint(endpoint: &str, region: &str, bucket: &str, path_style: b
 }
 
 impl Client {
-    pub fn new(http: reqwest::Client, creds: Credentials, ep: Endpoint, bucket: String, timeout: Duration) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        creds: Arc<Provider>,
+        region: String,
+        ep: Endpoint,
+        bucket: String,
+        timeout: Duration,
+    ) -> Self {
         Client {
             http,
             creds,
+            region,
             scheme: ep.scheme,
             host: ep.host,
             base_path: ep.base_path,
@@ -235,11 +253,24 @@ impl Client {
         }
     }
 
-    /// A presigned GET URL for `key`.
-    pub fn presign_get(&self, key: &str, expires_secs: u64, now: SystemTime) -> String {
+    /// A presigned GET URL for `key`, signed with the cached credentials (the refresher
+    /// keeps them ahead of expiry); `None` when there are none valid.
+    pub fn presign_get(&self, key: &str, expires_secs: u64, now: SystemTime) -> Option<String> {
+        let c = self.creds.cached().filter(|c| c.expires.is_none_or(|e| e > now))?;
+        // A URL cannot outlive the credentials that signed it.
+        let secs = match c.expires {
+            Some(e) => expires_secs.min(e.duration_since(now).unwrap_or_default().as_secs().max(1)),
+            None => expires_secs,
+        };
         let path = self.path(Some(key));
-        let q = sigv4::presign_query(&self.creds, &self.host, &path, expires_secs, now);
-        format!("{}://{}{path}?{q}", self.scheme, self.host)
+        let keys = Credentials {
+            access_key: &c.access_key,
+            secret_key: &c.secret_key,
+            session_token: c.session_token.as_deref(),
+            region: &self.region,
+        };
+        let q = sigv4::presign_query(&keys, &self.host, &path, secs, now);
+        Some(format!("{}://{}{path}?{q}", self.scheme, self.host))
     }
 
     /// The `x-amz-copy-source` value naming `key` in this bucket.
@@ -259,15 +290,25 @@ impl Client {
                 .collect();
             url.push_str(&q.join("&"));
         }
+        let c = self.creds.get().await.map_err(|detail| Error::Credentials { what: self.what(req), detail })?;
         let (date, stamp) = sigv4::amz_dates(SystemTime::now());
         let mut headers: Vec<(&str, String)> = vec![
             ("host", self.host.clone()),
             ("x-amz-content-sha256", payload_hash.to_string()),
             ("x-amz-date", stamp.clone()),
         ];
+        if let Some(t) = &c.session_token {
+            headers.push(("x-amz-security-token", t.clone()));
+        }
         headers.extend(req.headers.iter().map(|(k, v)| (*k, v.clone())));
+        let keys = Credentials {
+            access_key: &c.access_key,
+            secret_key: &c.secret_key,
+            session_token: c.session_token.as_deref(),
+            region: &self.region,
+        };
         let auth = sigv4::authorization(
-            &self.creds,
+            &keys,
             req.method.as_str(),
             &path,
             &req.query,

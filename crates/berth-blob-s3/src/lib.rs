@@ -18,6 +18,7 @@
 //! requests are retried with backoff; reads resume with a ranged GET where they broke.
 
 mod client;
+mod creds;
 mod sigv4;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -41,6 +42,7 @@ use berth_core::blobstore::{BlobReader, BlobStore, ByteStream, ListedBlob, OWNED
 use berth_core::{Digest, Hasher, RepoName};
 
 use client::{Client, Error, Request};
+pub use creds::AwsEnv;
 
 /// S3's smallest part of a multipart upload (but the last).
 const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -74,8 +76,14 @@ pub struct S3Options {
     /// Keys live under `<prefix>/docker/registry/v2/…` (Distribution's `rootdirectory`);
     /// empty for the bucket's root.
     pub prefix: String,
+    /// Static keys; both empty means the credential chain (environment, profile, web
+    /// identity, container, instance metadata) from `env`.
     pub access_key: String,
     pub secret_key: String,
+    /// The `AWS_*` variables the credential chain reads.
+    pub env: AwsEnv,
+    /// Server-side encryption asked for on every object written.
+    pub sse: Sse,
     /// `endpoint/bucket/key` instead of `bucket.endpoint/key`; most self-hosted
     /// servers (Garage, MinIO, Ceph) want path style.
     pub path_style: bool,
@@ -92,6 +100,8 @@ impl Default for S3Options {
             prefix: String::new(),
             access_key: String::new(),
             secret_key: String::new(),
+            env: AwsEnv::default(),
+            sse: Sse::None,
             path_style: false,
             timeout: Duration::from_secs(30),
         }
@@ -107,10 +117,68 @@ impl fmt::Debug for S3Options {
             .field("prefix", &self.prefix)
             .field("access_key", &self.access_key)
             .field("secret_key", &if self.secret_key.is_empty() { "" } else { "<hidden>" })
+            .field("env", &self.env)
+            .field("sse", &self.sse)
             .field("path_style", &self.path_style)
             .field("timeout", &self.timeout)
             .finish()
     }
+}
+
+/// Server-side encryption of the objects Berth writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Sse {
+    /// Whatever the bucket's default is.
+    #[default]
+    None,
+    /// SSE-S3: `x-amz-server-side-encryption: AES256`.
+    Aes256,
+    /// SSE-KMS with this key (id, ARN or alias), or the account's `aws/s3` key when `None`.
+    Kms { key_id: Option<String> },
+}
+
+impl Sse {
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Sse::None => vec![],
+            Sse::Aes256 => vec![("x-amz-server-side-encryption", "AES256".into())],
+            Sse::Kms { key_id } => {
+                let mut h = vec![("x-amz-server-side-encryption", "aws:kms".to_string())];
+                if let Some(k) = key_id {
+                    h.push(("x-amz-server-side-encryption-aws-kms-key-id", k.clone()));
+                }
+                h
+            }
+        }
+    }
+}
+
+/// Where the store's credentials come from, without opening it (for `berth config` and tests).
+pub fn credential_source(opts: &S3Options) -> io::Result<String> {
+    Ok(select_source(opts)?.describe())
+}
+
+fn select_source(opts: &S3Options) -> io::Result<creds::Source> {
+    let region = if opts.region.is_empty() { "us-east-1" } else { opts.region.as_str() };
+    let keys = match (opts.access_key.is_empty(), opts.secret_key.is_empty()) {
+        (false, false) => Some((opts.access_key.as_str(), opts.secret_key.as_str())),
+        (true, true) => None,
+        (false, true) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "storage.s3_secret_key: required when storage.s3_access_key is set (set both, or neither to use \
+                 the AWS credential chain)",
+            ));
+        }
+        (true, false) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "storage.s3_access_key: required when storage.s3_secret_key is set (set both, or neither to use \
+                 the AWS credential chain)",
+            ));
+        }
+    };
+    creds::select(keys, &opts.env, region)
 }
 
 /// The S3 driver. Cheap to clone; clones share the connection pool.
@@ -123,7 +191,7 @@ struct Inner {
     client: Client,
     /// The key prefix: empty, or the configured prefix with one trailing `/`.
     root: String,
-    access_key: String,
+    sse: Vec<(&'static str, String)>,
     copied: AtomicU64,
     streamed: AtomicU64,
 }
@@ -167,9 +235,6 @@ impl S3BlobStore {
         if opts.bucket.is_empty() {
             return Err(invalid("S3 bucket name is empty"));
         }
-        if opts.access_key.is_empty() || opts.secret_key.is_empty() {
-            return Err(invalid("S3 access_key and secret_key are required"));
-        }
         if opts.timeout.is_zero() {
             return Err(invalid("S3 timeout must be positive"));
         }
@@ -183,17 +248,16 @@ impl S3BlobStore {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| io::Error::other(format!("S3 HTTP client: {e}")))?;
-        let creds = sigv4::Credentials {
-            access_key: opts.access_key.clone(),
-            secret_key: opts.secret_key.clone(),
-            region: region.clone(),
-        };
+        let source = select_source(&opts)?;
+        // A fetch gets the storage deadline, but never more than 10 s: a start on a
+        // machine without metadata service should not hang long.
+        let creds = creds::Provider::new(source, opts.timeout.min(Duration::from_secs(10)))?;
         let prefix = opts.prefix.trim_matches('/');
         let root = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
         let inner = Inner {
-            client: Client::new(http, creds, ep, opts.bucket.clone(), opts.timeout),
+            client: Client::new(http, creds.clone(), region.clone(), ep, opts.bucket.clone(), opts.timeout),
             root,
-            access_key: opts.access_key.clone(),
+            sse: opts.sse.headers(),
             copied: AtomicU64::new(0),
             streamed: AtomicU64::new(0),
         };
@@ -204,6 +268,8 @@ impl S3BlobStore {
         if let Err(e) = inner.client.call(probe).await {
             return Err(inner.explain_open_error(e, &region));
         }
+        creds.spawn_refresher();
+        tracing::info!(source = %creds.source().describe(), "S3 credentials");
         Ok(S3BlobStore { inner: Arc::new(inner) })
     }
 
@@ -216,7 +282,7 @@ impl S3BlobStore {
             return None;
         }
         let secs = expires.as_secs().max(1);
-        Some(self.inner.client.presign_get(&self.inner.blob_key(digest), secs, SystemTime::now()))
+        self.inner.client.presign_get(&self.inner.blob_key(digest), secs, SystemTime::now())
     }
 
     /// How commits assembled their blobs so far (server-side copy or streaming).
@@ -225,6 +291,16 @@ impl S3BlobStore {
             server_side: self.inner.copied.load(Ordering::Relaxed),
             streamed: self.inner.streamed.load(Ordering::Relaxed),
         }
+    }
+
+    /// Where the credentials come from (`environment (AWS_ACCESS_KEY_ID)`, a profile, …).
+    pub fn credential_source(&self) -> String {
+        self.inner.client.creds.source().describe()
+    }
+
+    /// How many times credentials were fetched from their source (for tests).
+    pub fn credential_fetches(&self) -> u64 {
+        self.inner.client.creds.fetches()
     }
 
     /// The object key of blob `digest` (for operators and tests).
@@ -280,6 +356,7 @@ impl Inner {
 
     fn explain_open_error(&self, e: Error, region: &str) -> io::Error {
         let c = &self.client;
+        let creds = c.creds.source().describe();
         let (b, ep) = (&c.bucket, &c.endpoint);
         let (kind, msg) = match &e {
             Error::Transport { connect: true, detail, .. } => {
@@ -291,13 +368,17 @@ impl Inner {
             Error::Timeout { after, .. } => {
                 (io::ErrorKind::TimedOut, format!("S3 endpoint {ep} did not answer within {after:?}"))
             }
+            Error::Credentials { detail, .. } => {
+                (io::ErrorKind::PermissionDenied, format!("S3 credentials from {creds}: {detail}"))
+            }
             Error::Status { status, code, message, region: bucket_region, .. } => match code.as_str() {
                 "NoSuchBucket" => (io::ErrorKind::NotFound, format!("S3 bucket {b:?} does not exist at {ep}")),
                 "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidSignature" => (
                     io::ErrorKind::PermissionDenied,
                     format!(
-                        "S3 rejected the credentials (access key {:?}) for bucket {b:?} at {ep}: {code}: {message}",
-                        self.access_key
+                        "S3 rejected the credentials ({creds}, access key {:?}) for bucket {b:?} at {ep}: {code}: \
+                         {message}",
+                        self.access_key()
                     ),
                 ),
                 "AuthorizationHeaderMalformed" | "PermanentRedirect" | "IllegalLocationConstraintException" => (
@@ -310,9 +391,9 @@ impl Inner {
                 _ if *status == 403 => (
                     io::ErrorKind::PermissionDenied,
                     format!(
-                        "S3 refused access key {:?} to bucket {b:?} at {ep} (wrong credentials, or no permission \
-                         on the bucket): {code}: {message}",
-                        self.access_key
+                        "S3 refused access key {:?} ({creds}) to bucket {b:?} at {ep} (wrong credentials, or no \
+                         permission on the bucket): {code}: {message}",
+                        self.access_key()
                     ),
                 ),
                 _ if *status == 404 => {
@@ -322,6 +403,10 @@ impl Inner {
             },
         };
         io::Error::new(kind, msg)
+    }
+
+    fn access_key(&self) -> String {
+        self.client.creds.cached().map(|c| c.access_key.clone()).unwrap_or_default()
     }
 
     async fn head(&self, key: &str) -> Result<Option<u64>, Error> {
@@ -342,7 +427,9 @@ impl Inner {
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), Error> {
         let t = data_timeout(self.client.timeout, body.len() as u64, MIN_UPLOAD_RATE);
-        self.client.call(Request::new("PutObject", Method::PUT, Some(key), t).body(body)).await.map(drop)
+        let mut req = Request::new("PutObject", Method::PUT, Some(key), t).body(body);
+        req.headers.extend(self.sse.iter().cloned());
+        self.client.call(req).await.map(drop)
     }
 
     async fn delete_key(&self, key: &str) -> Result<(), Error> {
@@ -387,7 +474,12 @@ impl Inner {
 
     /// One page of at most `max` objects under `prefix` after key `start_after`, and
     /// whether more follow.
-    async fn list_page(&self, prefix: &str, start_after: Option<&str>, max: usize) -> Result<(Vec<Object>, bool), Error> {
+    async fn list_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<Object>, bool), Error> {
         let mut req = Request::new("ListObjectsV2", Method::GET, None, self.client.timeout)
             .query("list-type", "2")
             .query("prefix", prefix)
@@ -423,8 +515,9 @@ impl Inner {
     }
 
     async fn create_multipart(&self, key: &str) -> Result<String, Error> {
-        let req =
+        let mut req =
             Request::new("CreateMultipartUpload", Method::POST, Some(key), self.client.timeout).query("uploads", "");
+        req.headers.extend(self.sse.iter().cloned());
         let resp = self.client.call(req).await?;
         xml::text(&String::from_utf8_lossy(&resp.body), "UploadId").ok_or_else(|| Error::Status {
             what: format!("S3 CreateMultipartUpload s3://{}/{key}", self.client.bucket),
@@ -500,6 +593,7 @@ impl Inner {
         let t = data_timeout(self.client.timeout, size, MIN_COPY_RATE);
         let mut req = Request::new("CopyObject", Method::PUT, Some(dst), t)
             .header("x-amz-copy-source", self.client.copy_source(src));
+        req.headers.extend(self.sse.iter().cloned());
         req.error_in_body = true;
         self.client.call(req).await.map(drop)
     }

@@ -9,10 +9,13 @@ use sha2::{Digest as _, Sha256};
 pub(crate) const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 pub(crate) const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-pub(crate) struct Credentials {
-    pub access_key: String,
-    pub secret_key: String,
-    pub region: String,
+/// What a signature is made with (borrowed from the current credentials).
+pub(crate) struct Credentials<'a> {
+    pub access_key: &'a str,
+    pub secret_key: &'a str,
+    /// Temporary credentials' session token: a signed `x-amz-security-token`.
+    pub session_token: Option<&'a str>,
+    pub region: &'a str,
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -108,10 +111,10 @@ fn scope(date: &str, region: &str) -> String {
     format!("{date}/{region}/s3/aws4_request")
 }
 
-fn signature(creds: &Credentials, date: &str, stamp: &str, canonical_request: &str) -> String {
+fn signature(creds: &Credentials<'_>, date: &str, stamp: &str, canonical_request: &str) -> String {
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{stamp}\n{}\n{}",
-        scope(date, &creds.region),
+        scope(date, creds.region),
         sha256_hex(canonical_request.as_bytes())
     );
     let k_date = hmac(format!("AWS4{}", creds.secret_key).as_bytes(), date.as_bytes());
@@ -125,7 +128,7 @@ fn signature(creds: &Credentials, date: &str, stamp: &str, canonical_request: &s
 /// `headers` are every signed header (lowercase names), including `host`,
 /// `x-amz-date` and `x-amz-content-sha256`.
 pub(crate) fn authorization(
-    creds: &Credentials,
+    creds: &Credentials<'_>,
     method: &str,
     path: &str,
     query: &[(String, String)],
@@ -142,22 +145,32 @@ pub(crate) fn authorization(
     format!(
         "AWS4-HMAC-SHA256 Credential={}/{},SignedHeaders={signed_headers},Signature={}",
         creds.access_key,
-        scope(date, &creds.region),
+        scope(date, creds.region),
         signature(creds, date, stamp, &canonical_request)
     )
 }
 
 /// The query string (without `?`) of a presigned GET: only `host` is signed, the
 /// payload is unsigned, the URL is valid for `expires_secs` from `now`.
-pub(crate) fn presign_query(creds: &Credentials, host: &str, path: &str, expires_secs: u64, now: SystemTime) -> String {
+pub(crate) fn presign_query(
+    creds: &Credentials<'_>,
+    host: &str,
+    path: &str,
+    expires_secs: u64,
+    now: SystemTime,
+) -> String {
     let (date, stamp) = amz_dates(now);
-    let query = vec![
+    let mut query = vec![
         ("X-Amz-Algorithm".to_string(), "AWS4-HMAC-SHA256".to_string()),
-        ("X-Amz-Credential".to_string(), format!("{}/{}", creds.access_key, scope(&date, &creds.region))),
+        ("X-Amz-Credential".to_string(), format!("{}/{}", creds.access_key, scope(&date, creds.region))),
         ("X-Amz-Date".to_string(), stamp.clone()),
         ("X-Amz-Expires".to_string(), expires_secs.to_string()),
         ("X-Amz-SignedHeaders".to_string(), "host".to_string()),
     ];
+    // S3 signs the session token as part of the query.
+    if let Some(t) = creds.session_token {
+        query.push(("X-Amz-Security-Token".to_string(), t.to_string()));
+    }
     let canonical_request =
         format!("GET\n{path}\n{}\nhost:{host}\n\nhost\n{UNSIGNED_PAYLOAD}", canonical_query(&query));
     format!("{}&X-Amz-Signature={}", canonical_query(&query), signature(creds, &date, &stamp, &canonical_request))
@@ -167,12 +180,13 @@ pub(crate) fn presign_query(creds: &Credentials, host: &str, path: &str, expires
 mod tests {
     use super::*;
 
-    fn example_creds() -> Credentials {
+    fn example_creds() -> Credentials<'static> {
         // The example credentials of AWS's SigV4 documentation for S3.
         Credentials {
-            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
-            secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-            region: "us-east-1".into(),
+            access_key: "AKIAIOSFODNN7EXAMPLE",
+            secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            session_token: None,
+            region: "us-east-1",
         }
     }
 

@@ -107,6 +107,7 @@ impl Garage {
             secret_key: self.secret_key.clone(),
             path_style: true,
             timeout: Duration::from_secs(30),
+            ..S3Options::default()
         }
     }
 }

@@ -97,8 +97,15 @@ pub struct Storage {
     pub s3_bucket: String,
     /// Key prefix inside the bucket (Distribution's `rootdirectory`).
     pub s3_prefix: String,
+    /// Static keys (both or neither). Neither: the AWS credential chain (environment,
+    /// shared profile, web identity, container credentials, instance metadata).
     pub s3_access_key: String,
     pub s3_secret_key: String,
+    /// Server-side encryption of every object Berth writes: `none` (the bucket's
+    /// default), `aes256` (SSE-S3) or `kms` (SSE-KMS).
+    pub s3_sse: String,
+    /// The KMS key (id, ARN or alias) for `s3_sse = "kms"`; empty: the account's `aws/s3` key.
+    pub s3_sse_kms_key_id: String,
     /// `true`: `endpoint/bucket/key` URLs (most self-hosted services); `false`: `bucket.endpoint/key`.
     pub s3_path_style: bool,
     /// Seconds a storage operation may go without progress before it fails with 503
@@ -122,6 +129,8 @@ impl fmt::Debug for Storage {
             .field("s3_prefix", &self.s3_prefix)
             .field("s3_access_key", &self.s3_access_key)
             .field("s3_secret_key", &secret)
+            .field("s3_sse", &self.s3_sse)
+            .field("s3_sse_kms_key_id", &self.s3_sse_kms_key_id)
             .field("s3_path_style", &self.s3_path_style)
             .field("timeout_secs", &self.timeout_secs)
             .field("redirect", &self.redirect)
@@ -319,6 +328,8 @@ impl Default for Storage {
             s3_prefix: String::new(),
             s3_access_key: String::new(),
             s3_secret_key: String::new(),
+            s3_sse: "none".into(),
+            s3_sse_kms_key_id: String::new(),
             s3_path_style: true,
             timeout_secs: 30,
             redirect: false,
@@ -462,16 +473,46 @@ impl Config {
                 if st.redirect {
                     p.push("storage.redirect: only the s3 storage can redirect downloads; set it to false".into());
                 }
+                if st.s3_sse != "none" {
+                    p.push(
+                        "storage.s3_sse: only the s3 storage encrypts objects; remove it or set it to \"none\"".into(),
+                    );
+                }
             }
             "s3" => {
                 if st.s3_bucket.is_empty() {
                     p.push("storage.s3_bucket: required with storage.kind = \"s3\"; name the bucket".into());
                 }
-                if st.s3_access_key.is_empty() != st.s3_secret_key.is_empty() || st.s3_access_key.is_empty() {
-                    p.push(
-                        "storage.s3_access_key, storage.s3_secret_key: both are required with storage.kind = \"s3\""
+                match (st.s3_access_key.is_empty(), st.s3_secret_key.is_empty()) {
+                    (false, true) => p.push(
+                        "storage.s3_secret_key: required when storage.s3_access_key is set; set both, or neither \
+                         to use the AWS credential chain (environment, profile, web identity, container, instance \
+                         metadata)"
                             .into(),
-                    );
+                    ),
+                    (true, false) => p.push(
+                        "storage.s3_access_key: required when storage.s3_secret_key is set; set both, or neither \
+                         to use the AWS credential chain (environment, profile, web identity, container, instance \
+                         metadata)"
+                            .into(),
+                    ),
+                    _ => {}
+                }
+                match st.s3_sse.as_str() {
+                    "none" | "aes256" => {
+                        if !st.s3_sse_kms_key_id.is_empty() {
+                            p.push(format!(
+                                "storage.s3_sse_kms_key_id: only used with storage.s3_sse = \"kms\" (it is {:?}); \
+                                 set s3_sse to \"kms\" or remove the key id",
+                                st.s3_sse
+                            ));
+                        }
+                    }
+                    "kms" => {}
+                    other => p.push(format!(
+                        "storage.s3_sse: {other:?} is not supported; use \"none\", \"aes256\" (SSE-S3) or \"kms\" \
+                         (SSE-KMS)"
+                    )),
                 }
                 let e = &st.s3_endpoint;
                 if !e.is_empty() && !e.starts_with("http://") && !e.starts_with("https://") {

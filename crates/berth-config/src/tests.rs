@@ -232,7 +232,7 @@ fn s3_storage_settings_are_checked_and_the_secret_hidden() {
         j.set_env("BERTH_STORAGE_S3_SECRET_KEY", "t0psecret");
         let e = load(None, &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("storage.s3_bucket: required"), "{e}");
-        assert!(e.contains("storage.s3_access_key, storage.s3_secret_key: both are required"), "{e}");
+        assert!(e.contains("storage.s3_access_key: required when storage.s3_secret_key is set"), "{e}");
         assert!(e.contains("storage.s3_endpoint: \"garage:3900\" must start with http://"), "{e}");
         assert!(!e.contains("t0psecret"), "{e}");
 
@@ -247,6 +247,30 @@ fn s3_storage_settings_are_checked_and_the_secret_hidden() {
         );
         let shown = format!("{c:?}");
         assert!(!shown.contains("t0psecret") && shown.contains("GK123"), "{shown}");
+
+        // Neither key: the AWS credential chain, fine. One of them: named.
+        j.set_env("BERTH_STORAGE_S3_ACCESS_KEY", "");
+        j.set_env("BERTH_STORAGE_S3_SECRET_KEY", "");
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!((c.storage.s3_sse.as_str(), c.storage.s3_sse_kms_key_id.as_str()), ("none", ""));
+        j.set_env("BERTH_STORAGE_S3_ACCESS_KEY", "GK123");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("storage.s3_secret_key: required when storage.s3_access_key is set"), "{e}");
+        j.set_env("BERTH_STORAGE_S3_SECRET_KEY", "t0psecret");
+
+        // Server-side encryption.
+        j.set_env("BERTH_STORAGE_S3_SSE", "kms");
+        j.set_env("BERTH_STORAGE_S3_SSE_KMS_KEY_ID", "alias/registry");
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!((c.storage.s3_sse.as_str(), c.storage.s3_sse_kms_key_id.as_str()), ("kms", "alias/registry"));
+        j.set_env("BERTH_STORAGE_S3_SSE", "aes256");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("storage.s3_sse_kms_key_id: only used with storage.s3_sse = \"kms\""), "{e}");
+        j.set_env("BERTH_STORAGE_S3_SSE", "AES-256");
+        j.set_env("BERTH_STORAGE_S3_SSE_KMS_KEY_ID", "");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("storage.s3_sse: \"AES-256\" is not supported"), "{e}");
+        j.set_env("BERTH_STORAGE_S3_SSE", "none");
 
         j.set_env("BERTH_STORAGE_KIND", "filesystem");
         let e = load(None, &Overrides::default()).unwrap_err().to_string();

@@ -10,6 +10,7 @@ use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::CoreError;
 use crate::manifest;
 use crate::name::{Reference, RepoName, Tag};
+use crate::store::outbox::OutboxEvent;
 use crate::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoredManifest, Upload};
 
 pub struct Registry {
@@ -363,6 +364,19 @@ impl Registry {
         content_type: Option<&str>,
         content: Bytes,
     ) -> Result<PushedManifest, CoreError> {
+        self.put_manifest_by(repo, reference, content_type, content, None).await
+    }
+
+    /// A push by `username` (a client's, not a replication's or an import's): its `create`
+    /// event commits with the manifest, in the outbox.
+    pub async fn put_manifest_by(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Bytes,
+        username: Option<&str>,
+    ) -> Result<PushedManifest, CoreError> {
         let parsed = manifest::parse(&content, content_type)?;
         let (digest, tag) = match reference {
             Reference::Digest(expected) => {
@@ -385,6 +399,14 @@ impl Registry {
             subject: subject.clone(),
             blobs: parsed.blobs.into_iter().map(|d| d.digest).collect(),
             children: parsed.manifests.into_iter().map(|d| d.digest).collect(),
+            event: username.map(|u| OutboxEvent {
+                operation: "create".into(),
+                repo: repo.to_string(),
+                reference: reference.to_string(),
+                digest: tag.is_some().then(|| digest.to_string()),
+                username: u.to_owned(),
+                at: now(),
+            }),
             tag,
         };
         match self.meta.put_manifest(&new).await? {
@@ -401,9 +423,27 @@ impl Registry {
     }
 
     pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<(), CoreError> {
+        self.delete_manifest_by(repo, reference, None).await
+    }
+
+    /// A delete by `username`: its `delete` event commits with the deletion, in the outbox.
+    pub async fn delete_manifest_by(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        username: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let event = username.map(|u| OutboxEvent {
+            operation: "delete".into(),
+            repo: repo.to_string(),
+            reference: reference.to_string(),
+            digest: None,
+            username: u.to_owned(),
+            at: now(),
+        });
         let found = match reference {
-            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+            Reference::Digest(d) => self.meta.delete_manifest(repo, d, event.as_ref()).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t, event.as_ref()).await?,
         };
         if found { Ok(()) } else { Err(CoreError::ManifestUnknown(reference.to_string())) }
     }

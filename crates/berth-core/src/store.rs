@@ -8,6 +8,7 @@ pub mod gc;
 pub mod identity;
 pub mod jobs;
 pub mod labels;
+pub mod outbox;
 pub mod policies;
 pub mod webhooks;
 
@@ -67,6 +68,8 @@ pub struct NewManifest {
     /// Child manifests (of an index) that must exist in the repository.
     pub children: Vec<Digest>,
     pub tag: Option<Tag>,
+    /// The push event, written to the outbox in the same transaction.
+    pub event: Option<outbox::OutboxEvent>,
 }
 
 /// `digests` as strings, each once, in the order first seen: how every backend reports
@@ -117,9 +120,15 @@ pub trait MetaStore: Send + Sync + 'static {
     // --- manifests and tags ---
     async fn put_manifest(&self, m: &NewManifest) -> StoreResult<PutManifestOutcome>;
     async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<StoredManifest>>;
-    /// Deletes a manifest and every tag pointing at it; `false` if it did not exist.
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> StoreResult<bool>;
+    /// Deletes a manifest and every tag pointing at it; `false` if it did not exist. A
+    /// deletion that happened writes `event` to the outbox in the same transaction.
+    async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        event: Option<&outbox::OutboxEvent>,
+    ) -> StoreResult<bool>;
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag, event: Option<&outbox::OutboxEvent>) -> StoreResult<bool>;
     /// Tags in lexical order after `last`, at most `limit`; `None` if the repository is unknown.
     async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: usize) -> StoreResult<Option<Vec<String>>>;
     async fn list_repositories(&self, last: Option<&str>, limit: usize) -> StoreResult<Vec<String>>;

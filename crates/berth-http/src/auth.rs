@@ -135,6 +135,37 @@ impl Auth {
         Ok(out)
     }
 
+    /// Whether `principal` holds repository `scanner-pull` on `repo`'s project (robots
+    /// made for scanners; system administrators, whom Harbor allows everything).
+    pub async fn may_scanner_pull(&self, principal: &Principal, repo: &str) -> bool {
+        let Some(project) = project_of(repo) else { return false };
+        let Ok(Some(project)) = self.identity.project_by_name(project).await else { return false };
+        self.access.allowed(principal, &project, Resource::Repository, RbacAction::ScannerPull).await.unwrap_or(false)
+    }
+
+    /// Harbor's exemption from pull policies (`SkipPolicyChecking`): the caller holds
+    /// `scanner-pull` on the repository — a Bearer token granting it (what the token
+    /// service gives scanners' robots), or a robot with that permission using Basic
+    /// credentials. Nothing else exempts: Harbor's old `User-Agent: cosign` bypass is a
+    /// client-chosen header, so Berth does not honour it.
+    pub async fn holds_scanner_pull(&self, h: &HeaderMap, repo: &RepoName) -> bool {
+        if self.mode == Mode::Open {
+            return false;
+        }
+        match Credentials::from_headers(h) {
+            Ok(Credentials::Bearer(token)) => self.verify_token(&token).is_ok_and(|c| {
+                c.access.iter().any(|a| {
+                    a.kind == "repository" && a.name == repo.as_str() && a.actions.iter().any(|x| x == "scanner-pull")
+                })
+            }),
+            Ok(Credentials::Basic(u, p)) => match self.login(&u, &p).await {
+                Ok(principal @ Principal::Robot { .. }) => self.may_scanner_pull(&principal, repo.as_str()).await,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Decides a `/v2` request. `realm_base` is the external URL (or the request's own
     /// scheme and host) used in the challenge.
     pub async fn authorize_v2(&self, h: &HeaderMap, access: &Access, realm_base: &str) -> Result<Principal, ApiError> {

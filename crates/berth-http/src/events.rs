@@ -1,10 +1,17 @@
-//! Artifact events (push, pull, delete) recorded off the request path. Pulls arrive by
-//! the thousand per second: writing each as its own audit row and pull-count update
-//! would make every manifest GET a database write. The sink queues events and writes
-//! whatever has accumulated as one audit batch, one pull-count update per repository and
-//! one pull-time batch (the latest pull of each repository and reference: a tag's and its
-//! artifact's `pull_time`, or an artifact's when pulled by digest).
-//! A crash loses at most the events still queued (the client already has its answer).
+//! Artifact events (push, pull, delete) recorded off the request path, into the audit
+//! log, pull counts and times, and webhook deliveries.
+//!
+//! Pushes and deletes reach here through the event outbox: the store writes each one in
+//! the transaction that commits the change (`Registry::put_manifest_by`), and every
+//! instance drains the outbox (leased batches, acknowledged once their webhook deliveries
+//! are recorded), so an answered push is never lost to a crash and a drainer that dies
+//! mid-batch has it redone by another instance (at least once).
+//!
+//! Pulls arrive by the thousand per second: writing each as its own audit row and
+//! pull-count update would make every manifest GET a database write. The sink queues
+//! them in memory and writes whatever has accumulated as one audit batch, one pull-count
+//! update per repository and one pull-time batch (the latest pull of each repository and
+//! reference). A crash loses at most the pulls still queued, as in Harbor.
 //! Each batch also becomes webhook deliveries (`berth-webhooks`): the project's policies
 //! are read once per batch, and a delivery is durable once its execution is recorded.
 
@@ -12,11 +19,12 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use berth_core::access::project_of;
 use berth_core::store::catalog::{CatalogStore, Pull};
 use berth_core::store::identity::{AuditEntry, IdentityStore, Project};
+use berth_core::store::outbox::{ClaimedEvent, OutboxStore};
 use berth_core::store::webhooks::WebhookPolicy;
 use berth_core::{Reference, RepoName};
 use berth_webhooks::policy::{DELETE_ARTIFACT, PULL_ARTIFACT, PUSH_ARTIFACT};
@@ -29,6 +37,11 @@ use crate::auth::unix_now;
 const QUEUE: usize = 65_536;
 /// Most events written in one batch.
 const BATCH: usize = 4_096;
+/// How long a drainer holds the outbox events it claimed before another instance may
+/// take them over.
+const OUTBOX_LEASE_MS: i64 = 15_000;
+/// How often an idle drainer looks at the outbox for events committed by other instances.
+const OUTBOX_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct ArtifactEvent {
@@ -51,22 +64,42 @@ pub struct WebhookSink {
     pub settings: Arc<berth_core::settings::SettingsCache>,
 }
 
+/// The outbox to drain and this instance's name as its lease owner.
+pub struct OutboxDrain {
+    pub store: Arc<dyn OutboxStore>,
+    pub owner: String,
+}
+
 #[derive(Clone)]
 pub struct EventSink {
     tx: mpsc::Sender<ArtifactEvent>,
+    /// Wakes this instance's drainer after a local push or delete committed.
+    wake: Arc<Notify>,
 }
 
 impl EventSink {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer task (and, given an outbox, its drainer) on the current runtime.
     pub fn start(
         audit: AuditLog,
         identity: Arc<dyn IdentityStore>,
         catalog: Arc<dyn CatalogStore>,
         webhooks: Option<WebhookSink>,
+        outbox: Option<OutboxDrain>,
     ) -> EventSink {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, audit, identity, catalog, webhooks));
-        EventSink { tx }
+        let wake = Arc::new(Notify::new());
+        let out = Arc::new(Outlets { audit, identity, catalog, webhooks });
+        if let Some(drain) = outbox {
+            tokio::spawn(drain_outbox(drain, wake.clone(), out.clone()));
+        }
+        tokio::spawn(run(rx, out));
+        EventSink { tx, wake }
+    }
+
+    /// A push or delete whose event went to the outbox has committed: drain it now
+    /// rather than at the next poll.
+    pub fn committed(&self) {
+        self.wake.notify_one();
     }
 
     /// The background writer is Berth's job service so far: unhealthy once it has stopped
@@ -96,21 +129,81 @@ impl EventSink {
     }
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<ArtifactEvent>,
+/// Where events go.
+struct Outlets {
     audit: AuditLog,
     identity: Arc<dyn IdentityStore>,
     catalog: Arc<dyn CatalogStore>,
     webhooks: Option<WebhookSink>,
-) {
+}
+
+impl Outlets {
+    /// Records a batch; `false` if its webhook deliveries could not all be recorded.
+    async fn handle(&self, batch: &[ArtifactEvent]) -> bool {
+        let projects = write(batch, &self.audit, self.identity.as_ref(), self.catalog.as_ref()).await;
+        match &self.webhooks {
+            Some(w) => notify(batch, &projects, w).await,
+            None => true,
+        }
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<ArtifactEvent>, out: Arc<Outlets>) {
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let projects = write(&batch, &audit, identity.as_ref(), catalog.as_ref()).await;
-        if let Some(w) = &webhooks {
-            notify(&batch, &projects, w).await;
-        }
+        out.handle(&batch).await;
         batch.clear();
     }
+}
+
+/// Takes leased batches from the outbox until it is empty, then waits for a local
+/// commit or the next poll. A batch whose deliveries could not be recorded is left to
+/// its lease's end and redone (here or on another instance).
+async fn drain_outbox(drain: OutboxDrain, wake: Arc<Notify>, out: Arc<Outlets>) {
+    loop {
+        match drain.store.claim_events(&drain.owner, BATCH as u32, OUTBOX_LEASE_MS).await {
+            Ok(claimed) if !claimed.is_empty() => {
+                let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+                let batch: Vec<ArtifactEvent> = claimed.iter().filter_map(from_outbox).collect();
+                if out.handle(&batch).await
+                    && let Err(e) = drain.store.ack_events(&drain.owner, &ids).await
+                {
+                    tracing::warn!(error = %e, events = ids.len(), "could not acknowledge outbox events; they will be redone");
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the event outbox"),
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(OUTBOX_POLL) => {}
+        }
+    }
+}
+
+fn from_outbox(c: &ClaimedEvent) -> Option<ArtifactEvent> {
+    let e = &c.event;
+    let operation = match e.operation.as_str() {
+        "create" => "create",
+        "delete" => "delete",
+        other => {
+            tracing::warn!(id = c.id, operation = other, "outbox event of an unknown kind skipped");
+            return None;
+        }
+    };
+    let Ok(repo) = e.repo.parse::<RepoName>() else {
+        tracing::warn!(id = c.id, repo = %e.repo, "outbox event with an invalid repository skipped");
+        return None;
+    };
+    Some(ArtifactEvent {
+        operation,
+        repo,
+        reference: e.reference.clone(),
+        digest: e.digest.clone(),
+        username: e.username.clone(),
+        at: e.at,
+    })
 }
 
 fn event_type(operation: &str) -> Option<&'static str> {
@@ -122,12 +215,13 @@ fn event_type(operation: &str) -> Option<&'static str> {
     }
 }
 
-/// Records the webhook deliveries of a batch. A failure is logged: the events are in the
-/// audit log already, and the registry keeps serving.
-async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Project>>, sink: &WebhookSink) {
+/// Records the webhook deliveries of a batch; `false` if some could not be recorded
+/// (logged: the events are in the audit log already, and the registry keeps serving).
+async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Project>>, sink: &WebhookSink) -> bool {
     if !sink.settings.get().notification_enable {
-        return;
+        return true;
     }
+    let mut all_recorded = true;
     let mut policies: HashMap<i64, Vec<WebhookPolicy>> = HashMap::new();
     for e in events {
         let Some(kind) = event_type(e.operation) else { continue };
@@ -138,6 +232,7 @@ async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Proj
                 Ok(p) => p,
                 Err(err) => {
                     tracing::warn!(error = %err, project = project.id, "could not read webhook policies; events not delivered");
+                    all_recorded = false;
                     Vec::new()
                 }
             }),
@@ -158,8 +253,10 @@ async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Proj
         );
         if let Err(err) = sink.webhooks.notify_policies(listening, &event).await {
             tracing::warn!(error = %err, project = project.id, event = kind, "could not record webhook deliveries");
+            all_recorded = false;
         }
     }
+    all_recorded
 }
 
 /// Writes a batch; returns the projects it looked up by name.

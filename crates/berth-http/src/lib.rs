@@ -19,6 +19,7 @@ mod immutable;
 pub mod metrics;
 mod middleware;
 pub mod oci;
+pub mod pull_policy;
 mod token;
 
 use std::sync::Arc;
@@ -66,6 +67,9 @@ pub struct AppState {
     /// Becomes true once the first-start state (admin, `library`) exists; requests that
     /// need identities wait for it (see `middleware::await_bootstrap`).
     pub bootstrapped: tokio::sync::watch::Receiver<bool>,
+    /// Harbor's pull policies (content trust, vulnerability prevention): the scanner's
+    /// gate and a short cache of projects' policies.
+    pub pull_policy: Arc<pull_policy::PullPolicy>,
 }
 
 impl AppState {

@@ -46,11 +46,17 @@ pub async fn token(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
         let actions: Vec<String> = match s.kind.as_str() {
             "repository" => {
                 let allowed = auth.repository_actions(&principal, &s.name).await?;
-                allowed
+                let mut acts: Vec<String> = allowed
                     .iter()
                     .map(|a| a.as_str().to_string())
                     .filter(|a| s.actions.iter().any(|r| r == a || r == "*"))
-                    .collect()
+                    .collect();
+                // Only when asked by name (`*` stays pull, push, delete): scanners' robots
+                // pull with it, and it exempts them from the project's pull policies.
+                if s.actions.iter().any(|r| r == "scanner-pull") && auth.may_scanner_pull(&principal, &s.name).await {
+                    acts.push("scanner-pull".to_string());
+                }
+                acts
             }
             "registry" if s.name == "catalog" && principal.is_sysadmin() => vec!["*".to_string()],
             _ => Vec::new(),

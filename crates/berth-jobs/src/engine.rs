@@ -140,6 +140,12 @@ pub struct JobService {
 }
 
 impl JobService {
+    /// This instance's worker pool id: unique per process, also the lease owner of other
+    /// per-instance claims (the event outbox).
+    pub fn owner(&self) -> &str {
+        &self.cfg.owner
+    }
+
     pub fn builder(store: Arc<dyn JobStore>, cfg: EngineConfig) -> JobServiceBuilder {
         JobServiceBuilder { store, cfg, kinds: Vec::new(), planners: HashMap::new() }
     }

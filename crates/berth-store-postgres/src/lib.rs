@@ -14,6 +14,7 @@ mod identity;
 mod jobs;
 mod labels;
 mod migrate;
+mod outbox;
 mod policies;
 mod pool;
 mod tls;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::store::identity::Page;
+use berth_core::store::outbox::OutboxEvent;
 use berth_core::store::{
     BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoreResult, StoredManifest, Upload,
     distinct_digests,
@@ -664,6 +666,11 @@ impl MetaStore for PgStore {
                     None => ensure_repo(c, repo, now()).await?,
                 };
                 store_manifest(c, m, repo_id, &blobs, &children).await?;
+                // A retried transaction whose first commit did land writes the event
+                // twice: delivery is at least once anyway.
+                if let Some(e) = &m.event {
+                    outbox::insert_event(c, e).await?;
+                }
                 Ok(PutManifestOutcome::Stored)
             })
         })
@@ -709,9 +716,9 @@ impl MetaStore for PgStore {
         .await
     }
 
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
-        let args = (repo.as_str(), digest.to_string());
-        self.db(Tx::Write, &args, |c, (r, d)| {
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+        let args = (repo.as_str(), digest.to_string(), event);
+        self.db(Tx::Write, &args, |c, (r, d, event)| {
             Box::pin(async move {
                 // Tags, manifest_blobs, manifest_children and label references go by
                 // ON DELETE CASCADE.
@@ -722,15 +729,18 @@ impl MetaStore for PgStore {
                         &[r, d],
                     )
                     .await?;
+                if let (true, Some(e)) = (n > 0, event) {
+                    outbox::insert_event(c, e).await?;
+                }
                 Ok(n > 0)
             })
         })
         .await
     }
 
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> StoreResult<bool> {
-        let args = (repo.as_str(), tag.as_str());
-        self.db(Tx::Write, &args, |c, (r, t)| {
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+        let args = (repo.as_str(), tag.as_str(), event);
+        self.db(Tx::Write, &args, |c, (r, t, event)| {
             Box::pin(async move {
                 let n = c
                     .exec(
@@ -739,6 +749,9 @@ impl MetaStore for PgStore {
                         &[r, t],
                     )
                     .await?;
+                if let (true, Some(e)) = (n > 0, event) {
+                    outbox::insert_event(c, e).await?;
+                }
                 Ok(n > 0)
             })
         })

@@ -41,6 +41,7 @@ async fn concurrent_identical_put_stores_one_row() {
     store.commit_blob(&r, &layer, None).await.unwrap();
     let content = r#"{"schemaVersion":2}"#;
     let m = NewManifest {
+        event: None,
         repo: r.clone(),
         digest: Digest::sha256(content.as_bytes()),
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
@@ -151,4 +152,10 @@ async fn webhooks_conformance() {
     let store = Arc::new(db.store().await);
     berth_store_tests::webhooks_conformance(Arc::clone(&store) as _).await;
     berth_store_tests::webhooks_conformance(store as _).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    berth_store_tests::outbox_conformance(Arc::new(db.store().await)).await;
 }

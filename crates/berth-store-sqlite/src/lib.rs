@@ -14,6 +14,7 @@ mod identity;
 mod jobs;
 mod labels;
 mod migrate;
+mod outbox;
 mod policies;
 mod pool;
 mod refuse;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_core::store::outbox::OutboxEvent;
 use berth_core::store::{
     BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoreResult, StoredManifest, Upload,
     distinct_digests,
@@ -475,6 +477,9 @@ impl MetaStore for SqliteStore {
                     )?
                     .execute(params![repo_id, tag.as_str(), manifest_id, now])?;
                 }
+                if let Some(e) = &m.event {
+                    outbox::insert_event(c, e)?;
+                }
                 Ok(PutManifestOutcome::Stored)
             })
             .await
@@ -513,8 +518,8 @@ impl MetaStore for SqliteStore {
             .await
     }
 
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
-        let (r, d) = (repo.as_str().to_owned(), digest.to_string());
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+        let (r, d, event) = (repo.as_str().to_owned(), digest.to_string(), event.cloned());
         self.writer
             .write(move |c| {
                 // Tags, manifest_blobs and manifest_children go by ON DELETE CASCADE.
@@ -524,13 +529,16 @@ impl MetaStore for SqliteStore {
                           WHERE digest = ?2 AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
                     )?
                     .execute([r, d])?;
+                if let (true, Some(e)) = (n > 0, &event) {
+                    outbox::insert_event(c, e)?;
+                }
                 Ok(n > 0)
             })
             .await
     }
 
-    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> StoreResult<bool> {
-        let (r, t) = (repo.as_str().to_owned(), tag.as_str().to_owned());
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+        let (r, t, event) = (repo.as_str().to_owned(), tag.as_str().to_owned(), event.cloned());
         self.writer
             .write(move |c| {
                 let n = c
@@ -539,6 +547,9 @@ impl MetaStore for SqliteStore {
                           WHERE name = ?2 AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
                     )?
                     .execute([r, t])?;
+                if let (true, Some(e)) = (n > 0, &event) {
+                    outbox::insert_event(c, e)?;
+                }
                 Ok(n > 0)
             })
             .await
@@ -750,6 +761,7 @@ mod tests {
             .map(|(i, b)| {
                 let content = format!(r#"{{"schemaVersion":2,"n":{i}}}"#);
                 NewManifest {
+                    event: None,
                     repo: repo.clone(),
                     digest: Digest::sha256(content.as_bytes()),
                     media_type: "application/vnd.oci.image.manifest.v1+json".into(),

@@ -24,6 +24,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (10, 9, include_str!("../migrations/0010_gc.sql")),
     // Additive: a new table.
     (11, 10, include_str!("../migrations/0011_webhooks.sql")),
+    // Additive: a new table.
+    (12, 11, include_str!("../migrations/0012_event_outbox.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -34,6 +34,7 @@ fn blob(label: &str) -> BlobInfo {
 fn image(r: &RepoName, label: &str, blobs: Vec<Digest>) -> NewManifest {
     let content = format!(r#"{{"schemaVersion":2,"x":"{label}"}}"#);
     NewManifest {
+        event: None,
         repo: r.clone(),
         digest: Digest::sha256(content.as_bytes()),
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
@@ -279,8 +280,8 @@ async fn delete_manifest_removes_its_reference_rows() {
     let c = side(&db(&dir));
     let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!((count("SELECT count(*) FROM manifest_blobs"), count("SELECT count(*) FROM manifest_children")), (1, 1));
-    assert!(store.delete_manifest(&r, &index.digest).await.unwrap());
-    assert!(store.delete_manifest(&r, &child.digest).await.unwrap());
+    assert!(store.delete_manifest(&r, &index.digest, None).await.unwrap());
+    assert!(store.delete_manifest(&r, &child.digest, None).await.unwrap());
     for t in ["manifests", "manifest_blobs", "manifest_children", "tags"] {
         assert_eq!(count(&format!("SELECT count(*) FROM {t}")), 0, "{t}");
     }
@@ -350,4 +351,11 @@ async fn gc_conformance() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
     berth_store_tests::gc_conformance(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
+    berth_store_tests::outbox_conformance(store).await;
 }

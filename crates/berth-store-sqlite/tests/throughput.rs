@@ -23,6 +23,7 @@ async fn concurrent_put_manifest_throughput() {
         .map(|i| {
             let content = format!(r#"{{"schemaVersion":2,"n":{i}}}"#);
             let m = NewManifest {
+                event: None,
                 repo: repo.clone(),
                 digest: Digest::sha256(content.as_bytes()),
                 media_type: "application/vnd.oci.image.manifest.v1+json".into(),

@@ -143,6 +143,7 @@ impl Cx {
     fn image(&self, repo: &RepoName, label: &str, blobs: &[&BlobInfo], tag: Option<&str>) -> NewManifest {
         let content = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","x":"{}-{label}"}}"#, self.prefix);
         NewManifest {
+            event: None,
             repo: repo.clone(),
             digest: Digest::sha256(content.as_bytes()),
             media_type: OCI_MANIFEST.into(),
@@ -275,6 +276,7 @@ impl World {
             cx.prefix
         );
         let index = NewManifest {
+            event: None,
             repo: multi.clone(),
             digest: Digest::sha256(content.as_bytes()),
             media_type: OCI_INDEX.into(),
@@ -627,7 +629,7 @@ async fn tags(cx: &Cx, w: &World) {
     assert_eq!(cx.tag_names(&w.multi, &digest_ref(&w.amd), &ALL).await, (vec![], 0));
 
     // Deleting is the registry's.
-    assert!(cx.meta.delete_tag(&w.app, &tag_of("extra")).await.unwrap());
+    assert!(cx.meta.delete_tag(&w.app, &tag_of("extra"), None).await.unwrap());
     assert_eq!(cx.tag_names(&w.app, &m1, &ALL).await, (vec!["v1".into()], 1));
 
     // Tagging a child lists it; untagging hides it again.
@@ -636,7 +638,7 @@ async fn tags(cx: &Cx, w: &World) {
     assert_eq!(total, 3);
     assert!(digests(&list).contains(&w.amd.digest));
     assert_eq!(cx.repository(&w.multi).await.artifact_count, 3);
-    assert!(cx.meta.delete_tag(&w.multi, &tag_of("amd-only")).await.unwrap());
+    assert!(cx.meta.delete_tag(&w.multi, &tag_of("amd-only"), None).await.unwrap());
     assert_eq!(cx.artifacts(&w.multi, &ALL, false).await.1, 2);
     assert_eq!(cx.repository(&w.multi).await.artifact_count, 2);
 }
@@ -763,7 +765,7 @@ async fn pulls(cx: &Cx, w: &World) {
     assert_eq!(cx.artifact(&repo, &r1).await.pull_time, Some(t + 20));
 
     // A tag deleted and created again is a new tag: a new id, never pulled.
-    assert!(cx.meta.delete_tag(&repo, &tag_of("b")).await.unwrap());
+    assert!(cx.meta.delete_tag(&repo, &tag_of("b"), None).await.unwrap());
     c.add_tag(&repo, &r1, &tag_of("b")).await.unwrap();
     let b = tag(&cx.artifact(&repo, &r1).await, "b");
     assert!(!ids.contains(&b.id), "a new tag gets an id never used before: {} in {ids:?}", b.id);

@@ -151,7 +151,7 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     retagged.tag = Some(tag("late"));
     cx.put(&retagged).await;
     assert!(gc.delete_untagged(&ids).await.unwrap().is_empty(), "tagged since");
-    assert!(cx.store.delete_tag(&repo, &tag("late")).await.unwrap());
+    assert!(cx.store.delete_tag(&repo, &tag("late"), None).await.unwrap());
     let deleted = gc.delete_untagged(&ids).await.unwrap();
     assert_eq!(deleted, untagged);
     assert_eq!(cx.get(&repo, &Reference::Digest(loose.digest.clone())).await, None);
@@ -159,7 +159,7 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     assert!(gc.gc_candidates(0, None, 100).await.unwrap().is_empty(), "kept is still referenced by img");
 
     // Deleting the tagged image frees its blob.
-    assert!(cx.store.delete_manifest(&repo, &img.digest).await.unwrap());
+    assert!(cx.store.delete_manifest(&repo, &img.digest, None).await.unwrap());
     assert_eq!(gc.gc_candidates(0, None, 100).await.unwrap(), vec![gc_blob(&kept)]);
     assert!(matches!(gc.begin_delete("r4", std::slice::from_ref(&kept.digest)).await, Ok(b) if b.blobs().is_empty()));
 

@@ -131,7 +131,7 @@ pub async fn labels_conformance(meta: Arc<dyn MetaStore>, s: Arc<dyn LabelStore>
     let again = s.create_label(&new(&format!("{p}-env"), proj_a)).await.expect("a deleted label's name is free");
     assert_ne!(again.id, pa.id);
 
-    assert!(cx.store.delete_manifest(&repo, &m1.digest).await.unwrap());
+    assert!(cx.store.delete_manifest(&repo, &m1.digest, None).await.unwrap());
     assert!(s.labels_of(&repo, &m1.digest).await.unwrap().is_empty());
     cx.put(&m1).await;
     assert!(s.labels_of(&repo, &m1.digest).await.unwrap().is_empty(), "a re-pushed artifact starts without labels");

@@ -20,6 +20,7 @@ mod gc;
 mod identity;
 mod jobs;
 mod labels;
+mod outbox;
 mod policies;
 mod webhooks;
 
@@ -36,6 +37,7 @@ pub use gc::gc_conformance;
 pub use identity::identity_conformance;
 pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
+pub use outbox::outbox_conformance;
 pub use policies::policies_conformance;
 pub use webhooks::webhooks_conformance;
 
@@ -157,6 +159,7 @@ impl Cx {
     fn image(&self, repo: &RepoName, label: &str) -> NewManifest {
         let content = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","x":"{}-{label}"}}"#, self.prefix);
         NewManifest {
+            event: None,
             repo: repo.clone(),
             digest: Digest::sha256(content.as_bytes()),
             media_type: OCI_MANIFEST.into(),
@@ -298,9 +301,9 @@ async fn manifests_and_tags(cx: &Cx) {
     assert_eq!(cx.list_tags(&repo).await, vec!["stable", "v1"]);
 
     // Deleting a tag leaves the manifest.
-    assert!(s.delete_tag(&repo, &tag("stable")).await.unwrap());
-    assert!(!s.delete_tag(&repo, &tag("stable")).await.unwrap());
-    assert!(!s.delete_tag(&other, &tag("v1")).await.unwrap(), "unknown repository");
+    assert!(s.delete_tag(&repo, &tag("stable"), None).await.unwrap());
+    assert!(!s.delete_tag(&repo, &tag("stable"), None).await.unwrap());
+    assert!(!s.delete_tag(&other, &tag("v1"), None).await.unwrap(), "unknown repository");
     assert_eq!(cx.get(&repo, &tag_ref("stable")).await, None);
     assert_eq!(cx.get(&repo, &digest_ref(&m1)).await, Some(stored(&m1)));
 
@@ -308,9 +311,9 @@ async fn manifests_and_tags(cx: &Cx) {
     cx.put(&NewManifest { tag: Some(tag("a1")), ..m1.clone() }).await;
     cx.put(&NewManifest { tag: Some(tag("a2")), ..m1.clone() }).await;
     assert_eq!(cx.list_tags(&repo).await, vec!["a1", "a2", "v1"]);
-    assert!(!s.delete_manifest(&other, &m1.digest).await.unwrap(), "wrong repository");
-    assert!(s.delete_manifest(&repo, &m1.digest).await.unwrap());
-    assert!(!s.delete_manifest(&repo, &m1.digest).await.unwrap(), "already deleted");
+    assert!(!s.delete_manifest(&other, &m1.digest, None).await.unwrap(), "wrong repository");
+    assert!(s.delete_manifest(&repo, &m1.digest, None).await.unwrap());
+    assert!(!s.delete_manifest(&repo, &m1.digest, None).await.unwrap(), "already deleted");
     assert_eq!(cx.get(&repo, &digest_ref(&m1)).await, None);
     assert_eq!(cx.get(&repo, &tag_ref("a1")).await, None);
     assert_eq!(cx.get(&repo, &tag_ref("a2")).await, None);
@@ -326,7 +329,7 @@ async fn manifests_and_tags(cx: &Cx) {
     assert_eq!(cx.get(&repo, &tag_ref("v1")).await, Some(stored(&m1)));
 
     // The repository outlives its last tag.
-    assert!(s.delete_tag(&repo, &tag("v1")).await.unwrap());
+    assert!(s.delete_tag(&repo, &tag("v1"), None).await.unwrap());
     assert_eq!(s.list_tags(&repo, None, 10).await.unwrap(), Some(Vec::new()));
     assert_eq!(s.list_tags(&other, None, 10).await.unwrap(), None, "unknown repository");
 }
@@ -466,7 +469,7 @@ async fn repository_listing(cx: &Cx) {
     let gone = cx.image(&emptied, "gone");
     cx.put(&gone).await;
     assert!(s.unlink_blob(&emptied, &blob.digest).await.unwrap());
-    assert!(s.delete_manifest(&emptied, &gone.digest).await.unwrap());
+    assert!(s.delete_manifest(&emptied, &gone.digest, None).await.unwrap());
     let up = format!("{}-list-upload", cx.prefix);
     s.create_upload(&cx.upload(&up, &upload_only, now())).await.unwrap();
     let broken = NewManifest { blobs: vec![cx.blob("list-absent").digest], ..cx.image(&failed, "failed") };
@@ -542,7 +545,7 @@ async fn referrers(cx: &Cx) {
     assert_eq!(s.referrers(&repo, &r1.digest, None).await.unwrap(), Vec::new(), "not a subject");
     assert_eq!(s.referrers(&cx.repo("referrers-nowhere"), &subject.digest, None).await.unwrap(), Vec::new());
 
-    assert!(s.delete_manifest(&repo, &r1.digest).await.unwrap());
+    assert!(s.delete_manifest(&repo, &r1.digest, None).await.unwrap());
     assert_eq!(s.referrers(&repo, &subject.digest, Some(sbom)).await.unwrap(), Vec::new());
     assert_eq!(s.referrers(&repo, &subject.digest, None).await.unwrap().len(), 2);
 }

@@ -163,7 +163,9 @@ fn main() -> ExitCode {
                     eprintln!("the storage is already Berth's own; nothing to do");
                 } else {
                     blobs.mark_owned().await?;
-                    eprintln!("the storage is now Berth's own: garbage collection removes blob files the database does not know");
+                    eprintln!(
+                        "the storage is now Berth's own: garbage collection removes blob files the database does not know"
+                    );
                 }
                 anyhow::Ok(())
             };
@@ -278,6 +280,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         identity.clone(),
         catalog.clone(),
         Some(berth_http::events::WebhookSink { webhooks: webhooks.clone(), registry_host, settings: settings.clone() }),
+        Some(berth_http::events::OutboxDrain { store: stores.outbox.clone(), owner: job_service.owner().to_owned() }),
     );
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
@@ -311,6 +314,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         settings: settings.clone(),
         audit_log,
         bootstrapped,
+        // A scanner installs its vulnerability gate here.
+        pull_policy: Default::default(),
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
@@ -404,7 +409,9 @@ async fn claim_empty_storage(blobs: &dyn berth_core::blobstore::BlobStore) {
     let claim = async {
         if !blobs.owned().await? && blobs.list_blobs(None, 1).await?.is_empty() {
             blobs.mark_owned().await?;
-            tracing::info!("the storage was empty: it is Berth's own, so GC may remove files the database does not know");
+            tracing::info!(
+                "the storage was empty: it is Berth's own, so GC may remove files the database does not know"
+            );
         }
         std::io::Result::Ok(())
     };
@@ -423,6 +430,15 @@ async fn open_blobs(cfg: &Config) -> anyhow::Result<Arc<dyn berth_core::blobstor
             prefix: st.s3_prefix.clone(),
             access_key: st.s3_access_key.clone(),
             secret_key: st.s3_secret_key.clone(),
+            // The AWS SDKs' variables, read here as berth-config reads BERTH_*.
+            env: berth_blob_s3::AwsEnv::from_process(),
+            sse: match st.s3_sse.as_str() {
+                "aes256" => berth_blob_s3::Sse::Aes256,
+                "kms" => {
+                    berth_blob_s3::Sse::Kms { key_id: Some(st.s3_sse_kms_key_id.clone()).filter(|k| !k.is_empty()) }
+                }
+                _ => berth_blob_s3::Sse::None,
+            },
             path_style: st.s3_path_style,
             timeout: Duration::from_secs(st.timeout_secs),
         };
@@ -446,6 +462,7 @@ struct Stores {
     jobs: Arc<dyn JobStore>,
     gc: Arc<dyn GcStore>,
     policies: Arc<dyn berth_core::store::policies::PolicyStore>,
+    outbox: Arc<dyn berth_core::store::outbox::OutboxStore>,
     /// Whether other instances may share this database.
     shared: bool,
 }
@@ -484,6 +501,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
+                outbox: store.clone(),
                 policies: store,
                 shared: false,
             })
@@ -522,6 +540,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
+                outbox: store.clone(),
                 policies: store,
                 shared: true,
             })

@@ -2,6 +2,8 @@
 //! request bodies, reading blobs back, and a fault-injecting proxy.
 
 pub mod proxy;
+#[allow(dead_code)]
+pub mod responder;
 
 pub use berth_blob_s3::testing::garage;
 use berth_core::blobstore::{BlobReader, BodyError, ByteStream};

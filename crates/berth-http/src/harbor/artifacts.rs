@@ -56,7 +56,7 @@ async fn load(state: &AppState, t: &Target, raw: &str) -> Result<ArtifactInfo, A
 }
 
 /// `with_tag` (default true) and the other `with_*` flags (accepted; labels are always
-/// included, and Berth has no scans, signatures or accessories to add yet).
+/// included, accessories with `with_accessory`, and Berth has no scans to add yet).
 fn with_tag(q: &ListQuery) -> Result<bool, ApiError> {
     for (k, v) in &q.params {
         if k.starts_with("with_") && parse_bool(v).is_none() {
@@ -64,6 +64,62 @@ fn with_tag(q: &ListQuery) -> Result<bool, ApiError> {
         }
     }
     Ok(q.param("with_tag").and_then(parse_bool).unwrap_or(true))
+}
+
+/// `with_accessory` (default false, as Harbor).
+fn with_accessory(q: &ListQuery) -> bool {
+    q.param("with_accessory").and_then(parse_bool).unwrap_or(false)
+}
+
+/// Harbor's `Accessory` JSON for one accessory of `subject`.
+async fn accessory_json(
+    state: &AppState,
+    t: &Target,
+    subject: &ArtifactInfo,
+    f: &crate::pull_policy::Found,
+) -> Result<Value, ApiError> {
+    let acc = state.catalog.artifact(&t.repo, &Reference::Digest(f.digest.clone())).await.map_err(store)?;
+    let id = acc.as_ref().map_or(0, |a| a.id);
+    Ok(serde_json::json!({
+        "id": id,
+        "artifact_id": id,
+        "subject_artifact_id": subject.id,
+        "subject_artifact_repo": t.repo.to_string(),
+        "subject_artifact_digest": subject.digest.to_string(),
+        "size": acc.as_ref().map_or(f.size, |a| a.size),
+        "digest": f.digest.to_string(),
+        "type": f.kind.as_str(),
+        "icon": "",
+        "creation_time": time(acc.as_ref().map_or(0, |a| a.push_time)),
+    }))
+}
+
+/// `…/artifacts/{reference}/accessories` (Harbor: accessory list, `q=type={…}`, paged).
+pub async fn list_accessories(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r, reference)): ArtifactPath,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, p, &r, Resource::Accessory, Action::List).await?;
+    let q = ListQuery::parse(uri.query())?;
+    let types: Option<Vec<String>> = match q.term("type") {
+        Some(Match::Exact(v)) => Some(vec![v.clone()]),
+        Some(Match::Or(vs)) => Some(vs.clone()),
+        Some(m) => return Err(bad_request(format!("type does not support {} queries", m.describe()))),
+        None => None,
+    };
+    let a = load(&state, &t, &reference).await?;
+    let found = crate::pull_policy::accessories(&state, &t.repo, &a.digest).await?;
+    let found: Vec<_> =
+        found.into_iter().filter(|f| types.as_ref().is_none_or(|ts| ts.iter().any(|x| x == f.kind.as_str()))).collect();
+    let total = found.len() as u64;
+    let found = q.sort_and_page(found, |f, _| SortValue::Text(f.digest.to_string()));
+    let mut body = Vec::with_capacity(found.len());
+    for f in &found {
+        body.push(accessory_json(&state, &t, &a, f).await?);
+    }
+    Ok(page(&body, total, q.link(uri.path(), total)))
 }
 
 // --- the artifact JSON ---
@@ -186,8 +242,19 @@ async fn artifact_resp(
     t: &Target,
     a: &ArtifactInfo,
     with_tag: bool,
+    with_accessory: bool,
     rules: &[ImmutableMatcher],
 ) -> Result<ArtifactResp, ApiError> {
+    let (mut accessories, mut signature) = (None, None);
+    if with_accessory {
+        let found = crate::pull_policy::accessories(state, &t.repo, &a.digest).await?;
+        let mut list = Vec::with_capacity(found.len());
+        for f in &found {
+            list.push(accessory_json(state, t, a, f).await?);
+        }
+        signature = Some(crate::pull_policy::signature_json(state, &t.repo, &a.digest, &found).await);
+        accessories = Some(list);
+    }
     let labels = state.labels.labels_of(&t.repo, &a.digest).await.map_err(store)?;
     let parsed = parse_manifest(state, &t.repo, a).await;
     let media_type = match &parsed.config {
@@ -241,6 +308,8 @@ async fn artifact_resp(
         references,
         tags: with_tag.then(|| a.tags.iter().map(|tag| tag_resp(t, a.id, tag, rules)).collect()),
         labels: labels.iter().filter_map(|l| serde_json::to_value(super::labels::label_resp(l)).ok()).collect(),
+        accessories,
+        signature,
     })
 }
 
@@ -265,10 +334,6 @@ impl Filter {
             None => None,
         };
         Ok(Filter { tags, digest })
-    }
-
-    fn is_empty(&self) -> bool {
-        self.tags.is_none() && self.digest.is_none()
     }
 
     fn keeps(&self, a: &ArtifactInfo) -> bool {
@@ -314,21 +379,22 @@ pub async fn list(
     let q = ListQuery::parse(uri.query())?;
     q.check_sort(SORTABLE)?;
     let with_tag = with_tag(&q)?;
+    let with_accessory = with_accessory(&q);
     let filter = Filter::parse(&q)?;
-    let newest_first = super::query::Sort { key: "push_time".into(), desc: true };
     let missing = || not_found(format!("repository {} not found", t.repo));
-    let (artifacts, total) = if filter.is_empty() && q.sorted_like(&newest_first) {
-        state.catalog.list_artifacts(&t.repo, &q.store_page(), with_tag).await.map_err(store)?.ok_or_else(missing)?
-    } else {
-        let (all, _) = state.catalog.list_artifacts(&t.repo, &ALL, true).await.map_err(store)?.ok_or_else(missing)?;
-        let all: Vec<ArtifactInfo> = all.into_iter().filter(|a| filter.keeps(a)).collect();
-        let total = all.len() as u64;
-        (q.sort_and_page(all, sort_key), total)
-    };
+    // Accessories (signatures, SBOMs) are listed under their subject, never on their own,
+    // as Harbor: the whole listing is read to leave them out before paging. (The store
+    // could page past them itself once it records accessories; a repository has few
+    // enough artifacts that this has not mattered yet.)
+    let (all, _) = state.catalog.list_artifacts(&t.repo, &ALL, true).await.map_err(store)?.ok_or_else(missing)?;
+    let all: Vec<ArtifactInfo> =
+        all.into_iter().filter(|a| !crate::pull_policy::is_accessory(a) && filter.keeps(a)).collect();
+    let total = all.len() as u64;
+    let artifacts = q.sort_and_page(all, sort_key);
     let rules = immutable_status(&state, &t, &q).await?;
     let mut body = Vec::with_capacity(artifacts.len());
     for a in &artifacts {
-        body.push(artifact_resp(&state, &t, a, with_tag, &rules).await?);
+        body.push(artifact_resp(&state, &t, a, with_tag, with_accessory, &rules).await?);
     }
     Ok(page(&body, total, q.link(uri.path(), total)))
 }
@@ -344,7 +410,7 @@ pub async fn get(
     let with_tag = with_tag(&q)?;
     let a = load(&state, &t, &reference).await?;
     let rules = immutable_status(&state, &t, &q).await?;
-    Ok(json(StatusCode::OK, &artifact_resp(&state, &t, &a, with_tag, &rules).await?))
+    Ok(json(StatusCode::OK, &artifact_resp(&state, &t, &a, with_tag, with_accessory(&q), &rules).await?))
 }
 
 /// Deletes the manifest (by digest, so every tag of it goes too) and, as Harbor does, the
@@ -374,25 +440,26 @@ pub async fn delete(
             format!("the artifact {}@{} is referenced by others and cannot be deleted", t.repo, a.digest),
         ));
     }
-    delete_manifest(&state, &t, &a.digest).await?;
+    delete_manifest(&state, &t, &a.digest, Some(caller.0.name())).await?;
+    state.events.committed();
     for child in &a.references {
         if child.child_id.is_none() || child.child_digest == a.digest || referenced_by_other(&child.child_digest) {
             continue;
         }
         let c = state.catalog.artifact(&t.repo, &Reference::Digest(child.child_digest.clone())).await.map_err(store)?;
         if let Some(c) = c.filter(|c| c.tags.is_empty())
-            && let Err(e) = delete_manifest(&state, &t, &c.digest).await
+            && let Err(e) = delete_manifest(&state, &t, &c.digest, None).await
             && e.status != StatusCode::NOT_FOUND
         {
             return Err(e);
         }
     }
-    state.events.record("delete", t.repo.clone(), a.digest.to_string(), None, caller.0.name().to_string());
     Ok(ok())
 }
 
-async fn delete_manifest(state: &AppState, t: &Target, d: &Digest) -> Result<(), ApiError> {
-    match state.registry.delete_manifest(&t.repo, &Reference::Digest(d.clone())).await {
+/// Deletes one manifest; with `username`, its `delete` event commits with it.
+async fn delete_manifest(state: &AppState, t: &Target, d: &Digest, username: Option<&str>) -> Result<(), ApiError> {
+    match state.registry.delete_manifest_by(&t.repo, &Reference::Digest(d.clone()), username).await {
         Ok(()) => Ok(()),
         Err(CoreError::ManifestUnknown(_)) => Err(not_found(format!("artifact {}@{d} not found", t.repo))),
         Err(e) => Err(e.into()),

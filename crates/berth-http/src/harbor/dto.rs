@@ -583,6 +583,12 @@ pub struct ArtifactResp {
     /// `null` when not asked for (`with_tag=false`), as in Harbor.
     pub tags: Option<Vec<TagResp>>,
     pub labels: Vec<serde_json::Value>,
+    /// Harbor's `Accessory` objects (signatures, SBOMs), only `with_accessory=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accessories: Option<Vec<serde_json::Value>>,
+    /// Berth's signed state (`signed`, `cosign`, `notation`), only `with_accessory=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod repositories;
 mod robots;
 mod search;
 mod session;
+mod signature_trust;
 mod system;
 mod system_jobs;
 mod users;
@@ -95,6 +96,7 @@ endpoints! {
     "/projects/{project}/metadatas/{name}" => [get projects::metadata_get, "Get one metadata value"; put projects::metadata_update, "Update one metadata value"; delete projects::metadata_delete, "Delete one metadata value"],
     "/projects/{project}/members" => [get members::list, "List members"; post members::create, "Add a member"],
     "/projects/{project}/members/{mid}" => [get members::get, "Get a member"; put members::update, "Change a member's role"; delete members::delete, "Remove a member"],
+    "/projects/{project}/signature-trust" => [get signature_trust::get, "The keys and certificates signatures are verified against (Berth)"; put signature_trust::put, "Replace the project's signature trust (Berth)"],
     "/projects/{project}/immutabletagrules" => [get immutable_rules::list, "List a project's immutable-tag rules"; post immutable_rules::create, "Add an immutable-tag rule"],
     "/projects/{project}/immutabletagrules/{immutable_rule_id}" => [put immutable_rules::update, "Change (or disable) an immutable-tag rule"; delete immutable_rules::delete, "Remove an immutable-tag rule"],
     "/projects/{project}/logs" => [get audit::project_logs, "A project's audit log"],
@@ -110,6 +112,7 @@ endpoints! {
     "/projects/{project}/repositories/{repository}" => [get repositories::get, "Get a repository"; put repositories::update, "Update a repository's description"; delete repositories::delete, "Delete a repository"],
     "/projects/{project}/repositories/{repository}/artifacts" => [get artifacts::list, "List artifacts"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}" => [get artifacts::get, "Get an artifact by tag or digest"; delete artifacts::delete, "Delete an artifact and its tags"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/accessories" => [get artifacts::list_accessories, "List an artifact's accessories (signatures, SBOMs)"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags" => [get artifacts::list_tags, "List an artifact's tags"; post artifacts::create_tag, "Tag an artifact"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}" => [delete artifacts::delete_tag, "Remove a tag"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/labels" => [post labels::attach, "Add a label to an artifact"],

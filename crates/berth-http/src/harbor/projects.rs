@@ -253,6 +253,8 @@ pub async fn update(
         metadata.entry("public".into()).or_insert_with(|| public.to_string());
     }
     if !metadata.is_empty() {
+        // Pull policies (content trust, prevent_vul) change now on this instance.
+        state.pull_policy.forget(&project.name);
         state.auth.identity.update_project_metadata(project.id, &metadata).await.map_err(identity)?;
     }
     audit(&state, &caller, project.id, "update", "project", &project.name).await;
@@ -353,6 +355,8 @@ pub async fn metadata_add(
         return Err(conflict(format!("metadata {key} of project {} already exists", project.name)));
     }
     let update = BTreeMap::from([(key, value)]);
+    // Pull policies (content trust, prevent_vul) change now on this instance.
+    state.pull_policy.forget(&project.name);
     state.auth.identity.update_project_metadata(project.id, &update).await.map_err(identity)?;
     audit(&state, &caller, project.id, "update", "project", &project.name).await;
     Ok(ok())
@@ -389,6 +393,8 @@ pub async fn metadata_update(
         return Err(metadata_missing(&project, &name));
     }
     let update = BTreeMap::from([(name, value)]);
+    // Pull policies (content trust, prevent_vul) change now on this instance.
+    state.pull_policy.forget(&project.name);
     state.auth.identity.update_project_metadata(project.id, &update).await.map_err(identity)?;
     audit(&state, &caller, project.id, "update", "project", &project.name).await;
     Ok(ok())
@@ -402,6 +408,8 @@ pub async fn metadata_delete(
 ) -> Result<Response, ApiError> {
     let project =
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Metadata, Action::Delete).await?;
+    // Pull policies (content trust, prevent_vul) change now on this instance.
+    state.pull_policy.forget(&project.name);
     state.auth.identity.delete_project_metadata(project.id, &name).await.map_err(|e| match e {
         IdentityError::NotFound => metadata_missing(&project, &name),
         e => identity(e),

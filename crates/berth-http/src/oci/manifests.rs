@@ -23,6 +23,7 @@ pub async fn get(
     head: bool,
 ) -> Result<Response, ApiError> {
     let m = state.registry.manifest(repo, r).await?;
+    crate::pull_policy::check_pull(state, repo, r, &m.digest, &m.content, h, head).await?;
     let accept: Vec<&str> = h.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
     // A client that asked by digest gets exactly those bytes; by tag, only a type it accepts.
     if matches!(r, Reference::Tag(_)) && !manifest::accepts(&accept, &m.media_type) {
@@ -48,6 +49,7 @@ pub async fn put(
     r: &Reference,
     h: &HeaderMap,
     body: Body,
+    username: &str,
 ) -> Result<Response, ApiError> {
     let content = collect_limited(body, MAX_MANIFEST_BYTES)
         .await
@@ -60,7 +62,8 @@ pub async fn put(
     {
         crate::immutable::guard(state, repo, &[t.as_str().to_owned()]).await?;
     }
-    let pushed = state.registry.put_manifest(repo, r, ct, content).await?;
+    let pushed = state.registry.put_manifest_by(repo, r, ct, content, Some(username)).await?;
+    state.events.committed();
     let mut res = empty(StatusCode::CREATED);
     let hd = res.headers_mut();
     hd.insert(header::LOCATION, link(state, &format!("/v2/{repo}/manifests/{}", pushed.digest)));
@@ -72,7 +75,7 @@ pub async fn put(
     Ok(res)
 }
 
-pub async fn delete(state: &AppState, repo: &RepoName, r: &Reference) -> Result<Response, ApiError> {
+pub async fn delete(state: &AppState, repo: &RepoName, r: &Reference, username: &str) -> Result<Response, ApiError> {
     let tags = match r {
         Reference::Tag(t) => vec![t.as_str().to_owned()],
         Reference::Digest(_) => match state.catalog.artifact(repo, r).await.map_err(CoreError::Store)? {
@@ -81,7 +84,8 @@ pub async fn delete(state: &AppState, repo: &RepoName, r: &Reference) -> Result<
         },
     };
     crate::immutable::guard(state, repo, &tags).await?;
-    state.registry.delete_manifest(repo, r).await?;
+    state.registry.delete_manifest_by(repo, r, Some(username)).await?;
+    state.events.committed();
     let mut res = empty(StatusCode::ACCEPTED);
     res.headers_mut().insert(header::CONTENT_LENGTH, hv(0));
     Ok(res)

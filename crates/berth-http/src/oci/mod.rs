@@ -56,13 +56,12 @@ async fn handle(state: AppState, req: Request) -> Result<Response, ApiError> {
         .await?;
     let q = Query::parse(parts.uri.query());
     let m = &parts.method;
+    // Pushes and deletes record their events in the outbox, with the change itself.
     let audit = match (&route, m) {
-        (OciRoute::Manifest(name, r), &Method::PUT) => Some(("create", name.clone(), r.to_string())),
-        (OciRoute::Manifest(name, r), &Method::DELETE) => Some(("delete", name.clone(), r.to_string())),
         (OciRoute::Manifest(name, r), &Method::GET) => Some(("pull", name.clone(), r.to_string())),
         _ => None,
     };
-    let result = route_request(&state, route, &q, &parts.headers, &parts.method, body).await;
+    let result = route_request(&state, route, &q, &parts.headers, &parts.method, body, principal.name()).await;
     if let (Ok(res), Some((operation, repo, reference))) = (&result, audit)
         && res.status().is_success()
     {
@@ -80,6 +79,7 @@ async fn route_request(
     h: &HeaderMap,
     m: &Method,
     body: Body,
+    username: &str,
 ) -> Result<Response, ApiError> {
     match route {
         OciRoute::Catalog if m == Method::GET => listing::catalog(state, q).await,
@@ -87,8 +87,8 @@ async fn route_request(
         OciRoute::Referrers(name, d) if m == Method::GET => listing::referrers(state, &name, &d, q).await,
         OciRoute::Manifest(name, r) => match *m {
             Method::GET | Method::HEAD => manifests::get(state, &name, &r, h, *m == Method::HEAD).await,
-            Method::PUT => manifests::put(state, &name, &r, h, body).await,
-            Method::DELETE => manifests::delete(state, &name, &r).await,
+            Method::PUT => manifests::put(state, &name, &r, h, body, username).await,
+            Method::DELETE => manifests::delete(state, &name, &r, username).await,
             _ => Err(method_not_allowed(m)),
         },
         OciRoute::BadReference(_, raw) => match *m {

@@ -90,6 +90,8 @@ GET      /projects/{project}/immutabletagrules                                  
 POST     /projects/{project}/immutabletagrules                                                 -       401  403    403    403   403 201   201    201    403
 PUT      /projects/{project}/immutabletagrules/{immutable_rule_id}                             -       401  403    403    403   403 200   200    200    403
 DELETE   /projects/{project}/immutabletagrules/{immutable_rule_id}                             -       401  403    403    403   403 200   200    200    403
+GET      /projects/{project}/signature-trust                                                   -       401  403    403    403   403 200   200    200    403
+PUT      /projects/{project}/signature-trust                                                   -       401  403    403    403   403 403   200    200    403
 GET      /projects/{project}/logs                                                              -       401  403    403    403   403 403   200    200    403
 GET      /projects/{project}/webhook/policies                                                  -       401  403    403    403   403 200   200    200    403
 POST     /projects/{project}/webhook/policies                                                  -       401  403    403    403   403 403   201    201    403
@@ -110,6 +112,7 @@ DELETE   /projects/{project}/repositories/{repository}                          
 GET      /projects/{project}/repositories/{repository}/artifacts                               -       401  403    200    200   200 200   200    200    403
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}                   -       401  403    200    200   200 200   200    200    403
 DELETE   /projects/{project}/repositories/{repository}/artifacts/{reference}                   -       401  403    403    403   403 200   200    200    403
+GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/accessories       -       401  403    200    200   200 200   200    200    403
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/tags              -       401  403    200    200   200 200   200    200    403
 POST     /projects/{project}/repositories/{repository}/artifacts/{reference}/tags              -       401  403    403    403   201 201   201    201    403
 DELETE   /projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}        -       401  403    403    403   403 200   200    200    403
@@ -446,6 +449,7 @@ impl World {
             }
             ("HEAD", "/projects", _) => query = "?project_name=team".into(),
             ("PUT", "/projects/{project}", _) => body = Payload::Json(json!({"metadata": {"auto_scan": "true"}})),
+            ("PUT", "/projects/{project}/signature-trust", _) => body = Payload::Json(json!({})),
             ("DELETE", "/projects/{project}", _) => {
                 // A project of its own, with the same members.
                 let name = format!("gone{n}");

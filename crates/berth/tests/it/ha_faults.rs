@@ -586,7 +586,14 @@ async fn stuck_database_and_exhausted_pool_answer_503_quickly() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Requests go only once the lock is held (psql may be slow to start on a busy machine).
+    let held = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                WHERE c.relname = 'repositories' AND l.mode = 'AccessExclusiveLock' AND l.granted";
+    let waiting = Instant::now();
+    while crate::ha_postgres::psql(&db.name, held).trim() != "1" {
+        assert!(waiting.elapsed() < Duration::from_secs(20), "the lock was never taken");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let t0 = Instant::now();
     let requests = (0..10).map(|_| {
         let c = c.clone();

@@ -21,7 +21,7 @@ pub fn pg_available() -> bool {
     up
 }
 
-fn psql(db: &str, sql: &str) -> String {
+pub fn psql(db: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args(["-h", PG_HOST, "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql])
         .output()
