@@ -82,6 +82,12 @@ const METRICS: &[MetricDef] = &[
     MetricDef { key: "tags_full_ms", label: "tags list, full, N tags (ms)", higher_is_better: false },
     MetricDef { key: "tags_paged_ms", label: "tags list, n=1000 pages, N tags (ms)", higher_is_better: false },
     MetricDef {
+        key: "ui_tags_p95_ms",
+        label: "web UI tags view, N tags, first/middle/last page p95 (ms)",
+        higher_is_better: false,
+    },
+    MetricDef { key: "ui_tags_kb", label: "web UI tags view, largest page (KiB)", higher_is_better: false },
+    MetricDef {
         key: "startup_fresh_ms",
         label: "startup, empty data dir: spawn → first answer on /v2/ (ms)",
         higher_is_better: false,

@@ -300,6 +300,74 @@ pub async fn run_suite(
         metrics.insert("tags_paged_ms", paged.as_secs_f64() * 1000.0 / opts.list_iters as f64);
         Ok(())
     });
+    if let Some(c) = creds {
+        // The web UI's tags view of the same repository (Harbor mode only: the UI needs a
+        // session): its first, middle and last keyset pages, server-rendered HTML.
+        step!(format!("web UI tags view, {} tags", opts.tags), async {
+            let mut conn = Conn::new(addr);
+            conn.connect().await?;
+            let (ms, size) = ui_tags_pages(&mut conn, c, opts.tags, opts.list_iters * 4).await?;
+            metrics.insert("ui_tags_p95_ms", percentile(&ms, 0.95));
+            metrics.insert("ui_tags_kb", size as f64 / 1024.0);
+            Ok(())
+        });
+    }
+}
+
+/// Signs in through `POST /c/login` and times `iters` rounds of the tags view at its
+/// first, middle and last keyset pages; returns every latency (ms) and the largest page.
+async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) -> Result<(Vec<f64>, usize)> {
+    let form = format!("principal={}&password={}", c.user, urlencode(&c.password));
+    let r = conn
+        .call(
+            Method::POST,
+            "/c/login",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            ReqBody::from_bytes(form),
+        )
+        .await?
+        .expect(StatusCode::OK, "POST /c/login")?;
+    let sid = r
+        .header("set-cookie")
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| anyhow!("POST /c/login set no cookie"))?
+        .to_string();
+    let base = "/projects/bench/repos/tags/-/tags";
+    let mut pages = vec![(base.to_string(), tag_name(0))];
+    for at in [tags / 2, tags.saturating_sub(10)] {
+        let after = tag_name(at as u64);
+        let first = tag_name(at as u64 + 1);
+        pages.push((format!("{base}?after={after}"), first));
+    }
+    let mut ms = Vec::with_capacity(iters * pages.len());
+    let mut largest = 0;
+    for _ in 0..iters {
+        for (path, first) in &pages {
+            let t = Instant::now();
+            let r = conn.call(Method::GET, path, &[("cookie", &sid)], ReqBody::empty()).await?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            let r = r.expect(StatusCode::OK, "GET tags view")?;
+            largest = largest.max(r.body.len());
+            let html = String::from_utf8_lossy(&r.body);
+            ensure!(html.contains(&format!(">{first}<")), "tags view {path} lacks its first tag {first}");
+        }
+    }
+    Ok((ms, largest))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn percentile(ms: &[f64], p: f64) -> f64 {
+    let mut v = ms.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN)
 }
 
 fn own_cpu_seconds() -> Option<f64> {

@@ -92,10 +92,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The whole HTTP surface plus `extra` routes (the web UI, `berth-ui`), which pass through
-/// the same middleware (request ids, metrics, bootstrap wait, read-only mode).
+/// the same middleware (request ids, metrics, bootstrap wait) except the read-only check:
+/// their changes are calls to [`harbor_api`], which makes it, so a page can answer a
+/// refused change with the API's message.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
-        .merge(extra)
         .route("/v2", get(oci::base))
         .route("/v2/", get(oci::base))
         .route("/v2/{*rest}", any(oci::dispatch))
@@ -104,6 +105,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(harbor::router(&state))
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::read_only))
+        .merge(extra)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::await_bootstrap))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .layer(axum::middleware::from_fn(metrics::track))

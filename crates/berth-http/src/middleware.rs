@@ -51,7 +51,7 @@ pub async fn read_only(State(state): State<AppState>, req: Request, next: Next) 
     let safe = matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
     let exempt = (*m == Method::PUT && path.trim_end_matches('/') == "/api/v2.0/configurations")
-        || (*m == Method::POST && matches!(path, "/c/login" | "/login" | "/logout"));
+        || (*m == Method::POST && path == "/c/login");
     if !safe && !exempt && state.settings.get().read_only {
         return ApiError::new(
             StatusCode::FORBIDDEN,

@@ -61,7 +61,7 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
                     }
                     @if let Some(u) = &ctx.user {
                         div.who {
-                            span { (ctx.t("signed_in_as")) " " strong { (u.name) } }
+                            span { (ctx.t("signed_in_as")) " " a href="/account" { strong { (u.name) } } }
                             form method="post" action="/logout" {
                                 (csrf(ctx))
                                 button type="submit" { (ctx.t("signout")) }

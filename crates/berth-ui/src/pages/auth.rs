@@ -145,3 +145,58 @@ pub async fn prefs(mut ctx: Ctx, form: Form) -> Response {
     ctx.set_flash(true, ctx.t("prefs.saved"));
     ctx.redirect("/prefs")
 }
+
+/// `/account`: who you are, and a password change (through the API, whose rule also ends
+/// every session of the user: the next page asks to sign in again).
+pub async fn account(ctx: Ctx) -> Response {
+    let user = match ctx.require_user() {
+        Ok(u) => u.clone(),
+        Err(r) => return r,
+    };
+    let me = ctx.call(Method::GET, "/api/v2.0/users/current", None).await;
+    page(
+        &ctx,
+        ctx.t("account.title"),
+        Nav::None,
+        html! {
+            dl {
+                dt { (ctx.t("username")) } dd { (user.name) }
+                dt { (ctx.t("col.email")) } dd { (me.json["email"].as_str().unwrap_or("")) }
+                dt { (ctx.t("col.admin")) } dd { @if user.sysadmin { (ctx.t("yes")) } @else { (ctx.t("no")) } }
+            }
+            h2 id="pw" { (ctx.t("account.password")) }
+            form.narrow method="post" action="/account" aria-labelledby="pw" {
+                (csrf(&ctx))
+                p { label for="old_password" { (ctx.t("account.old")) } input id="old_password" name="old_password" type="password" autocomplete="current-password" required; }
+                p { label for="new_password" { (ctx.t("account.new")) } input id="new_password" name="new_password" type="password" autocomplete="new-password" required; }
+                p { label for="confirm_password" { (ctx.t("account.confirm")) } input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" required; }
+                button.primary type="submit" { (ctx.t("save")) }
+            }
+        },
+    )
+}
+
+pub async fn change_password(ctx: Ctx, form: Form) -> Response {
+    let id = match ctx.require_user() {
+        Ok(u) => u.id,
+        Err(r) => return r,
+    };
+    if !ctx.csrf_ok(&form) {
+        return super::csrf_refused(&ctx, "/account");
+    }
+    if form.get("new_password") != form.get("confirm_password") {
+        ctx.set_flash(false, ctx.t("account.mismatch"));
+        return ctx.redirect("/account");
+    }
+    let body =
+        serde_json::json!({ "old_password": form.get("old_password"), "new_password": form.get("new_password") });
+    let a = ctx
+        .call_with(Method::PUT, &format!("/api/v2.0/users/{id}/password"), Some(body), Some(form.get("_csrf")))
+        .await;
+    if !a.ok() {
+        return ctx.after(&a, "", "/account");
+    }
+    ctx.add_cookie("sid=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+    ctx.set_flash(true, ctx.t("account.changed"));
+    ctx.redirect("/login")
+}

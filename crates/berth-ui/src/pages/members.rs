@@ -23,7 +23,8 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let (can_add, can_remove) = (has(&perms, "member", "create"), has(&perms, "member", "delete"));
+    let (can_add, can_remove, can_update) =
+        (has(&perms, "member", "create"), has(&perms, "member", "delete"), has(&perms, "member", "update"));
     let base = format!("/projects/{}/members", enc(&p));
     page(
         &ctx,
@@ -42,7 +43,22 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
                     @let name = m["entity_name"].as_str().unwrap_or("");
                     tr {
                         th scope="row" { (name) }
-                        td { (ctx.t(&format!("role.{}", m["role_id"].as_i64().unwrap_or(3).clamp(1, 5)))) }
+                        @let mid = m["id"].as_i64().unwrap_or(0);
+                        @let role = m["role_id"].as_i64().unwrap_or(3).clamp(1, 5);
+                        td {
+                            @if can_update {
+                                form.inline method="post" action={ (base) "/" (mid) "/role" } {
+                                    (csrf(&ctx))
+                                    label.visually-hidden for={ "role-" (mid) } { (ctx.t("col.role")) " " (name) }
+                                    select id={ "role-" (mid) } name="role_id" {
+                                        @for r in [1, 4, 2, 3, 5] { option value=(r) selected[r == role] { (ctx.t(&format!("role.{r}"))) } }
+                                    }
+                                    button type="submit" aria-label={ (ctx.t("members.change_role")) " " (name) } { (ctx.t("members.change_role")) }
+                                }
+                            } @else {
+                                (ctx.t(&format!("role.{role}")))
+                            }
+                        }
                         @if can_remove { td {
                             form method="post" action={ (base) "/" (m["id"].as_i64().unwrap_or(0)) "/delete" } {
                                 (csrf(&ctx))
@@ -89,4 +105,15 @@ pub async fn remove(ctx: Ctx, Path((p, mid)): Path<(String, String)>, form: Form
     let path = format!("{}/members/{}", api_project(&p), enc(&mid));
     let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("deleted"), &back)
+}
+
+pub async fn change_role(ctx: Ctx, Path((p, mid)): Path<(String, String)>, form: Form) -> Response {
+    let back = format!("/projects/{}/members", enc(&p));
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, &back);
+    }
+    let role: i64 = form.get("role_id").parse().unwrap_or(0);
+    let path = format!("{}/members/{}", api_project(&p), enc(&mid));
+    let a = ctx.call_with(Method::PUT, &path, Some(json!({ "role_id": role })), Some(form.get("_csrf"))).await;
+    ctx.after(&a, ctx.t("saved"), &back)
 }

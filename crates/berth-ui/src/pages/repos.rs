@@ -97,6 +97,7 @@ pub async fn get(ctx: Ctx, Path((p, rest)): Path<(String, String)>, uri: Uri) ->
     match parts.as_slice() {
         [""] => ctx.redirect(&format!("{}/-/tags", ui_repo(&p, &r))),
         ["tags"] => tags(ctx, &p, &r, &uri).await,
+        ["artifacts"] => artifacts(ctx, &p, &r, &uri).await,
         ["tags", tag, "delete"] => {
             let back = format!("{}/-/tags", ui_repo(&p, &r));
             confirm(&ctx, &format!("{p}/{r}:{tag}"), &format!("{}/-/tags/{}/delete", ui_repo(&p, &r), enc(tag)), &back)
@@ -171,6 +172,7 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         Nav::Projects,
         html! {
             (project_tabs(&ctx, p, "repos"))
+            (views(&ctx, p, r, "tags"))
             h2 { (ctx.t("tags.title")) }
             form.filters method="get" action=(base) role="search" {
                 label for="prefix" { (ctx.t("tags.filter")) }
@@ -209,10 +211,76 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                         }
                     }
                 }
-                nav.pager aria-label=(ctx.t("pagination")) {
-                    @if !after.is_empty() { a href=(link(None)) { "⇤ " (ctx.t("first")) } }
-                    @if more { a href=(link(rows.last().map(|t| t.name.as_str()))) rel="next" { (ctx.t("next")) " →" } }
+                @if !after.is_empty() || more {
+                    nav.pager aria-label=(ctx.t("pagination")) {
+                        @if !after.is_empty() { a href=(link(None)) { "⇤ " (ctx.t("first")) } }
+                        @if more { a href=(link(rows.last().map(|t| t.name.as_str()))) rel="next" { (ctx.t("next")) " →" } }
+                    }
                 }
+            }
+        },
+    )
+}
+
+/// The two views of a repository: by tag (the default) and by artifact.
+fn views(ctx: &Ctx, p: &str, r: &str, current: &str) -> Markup {
+    html! {
+        nav.tabs aria-label=(ctx.t("repo.views")) {
+            @for (slug, key) in [("tags", "tags.title"), ("artifacts", "artifacts.title")] {
+                a href={ (ui_repo(p, r)) "/-/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+            }
+        }
+    }
+}
+
+/// Harbor's artifact list: one row per artifact (tagged, or not a child of an index),
+/// newest first, with its first tags; offset pages of 20 from the API.
+async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
+    let q = query(uri);
+    let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
+    let path = format!("{}/artifacts?page={pg}&page_size={PAGE_SIZE}&with_tag=true", api_repo(p, r));
+    let a = ctx.call(Method::GET, &path, None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let full = format!("{p}/{r}");
+    let base = format!("{}/-/artifacts", ui_repo(p, r));
+    const SHOWN: usize = 5;
+    page(
+        &ctx,
+        &full,
+        Nav::Projects,
+        html! {
+            (project_tabs(&ctx, p, "repos"))
+            (views(&ctx, p, r, "artifacts"))
+            h2 { (ctx.t("artifacts.title")) }
+            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { (ctx.t("col.digest")) }
+                        th scope="col" { (ctx.t("col.type")) }
+                        th scope="col" { (ctx.t("tags.title")) }
+                        th scope="col" { (ctx.t("artifact.size")) }
+                        th scope="col" aria-sort="descending" { (ctx.t("col.pushed")) }
+                        th scope="col" { (ctx.t("col.pulled")) }
+                    } }
+                    tbody { @for x in a.items() {
+                        @let d = x["digest"].as_str().unwrap_or("");
+                        @let tags: Vec<&str> = x["tags"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+                        tr {
+                            th scope="row" { a href={ (base) "/" (d) } title=(d) { code { (short(d)) } } }
+                            td { (media(x["manifest_media_type"].as_str().unwrap_or(""))) }
+                            td {
+                                @for t in tags.iter().take(SHOWN) { code { (t) } " " }
+                                @if tags.len() > SHOWN { a href={ (base) "/" (d) } { "+" (tags.len() - SHOWN) " " (ctx.t("more")) } }
+                            }
+                            td.num { (bytes(x["size"].as_u64().unwrap_or(0))) }
+                            td { (when(&x["push_time"])) }
+                            td { (when(&x["pull_time"])) }
+                        }
+                    } }
+                }
+                (pager(&ctx, &base, &[], pg, PAGE_SIZE, a.total().unwrap_or(0)))
             }
         },
     )

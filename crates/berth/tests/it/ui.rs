@@ -166,7 +166,7 @@ async fn ui_sign_in_and_out_ends_the_session_everywhere() {
     assert_eq!((r.status, r.location.as_str()), (303, "/projects"));
     let sid = w.cookies["sid"].clone();
     let p = w.page("/projects").await;
-    p.has("library").has("Signed in as").has("<strong>admin</strong>");
+    p.has("library").has("Signed in as").has(r#"<a href="/account"><strong>admin</strong></a>"#);
     // The session is Harbor's: the API accepts the same cookie.
     ok_json(&s, "/api/v2.0/users/current", &Who::Cookie(sid.clone(), None)).await;
     // Signing out revokes the session: a kept copy of the cookie is refused too.
@@ -256,6 +256,11 @@ async fn ui_projects_repositories_tags_and_delete_as_each_role() {
     let a = admin_w.page(&format!("/projects/shop/repos/app/web/-/artifacts/{d2}")).await;
     a.has(&d2).has(">v3<").has(&format!("docker pull {}/shop/app/web@{d2}", s.addr));
 
+    // The artifact view: one row per artifact with its tags.
+    let arts = admin_w.page("/projects/shop/repos/app/web/-/artifacts").await;
+    arts.has(&format!("/projects/shop/repos/app/web/-/artifacts/{d2}")).has("<code>v3</code>").has("<code>v2</code>");
+    arts.has(r#"href="/projects/shop/repos/app/web/-/tags""#);
+
     // Search by tag.
     let found = admin_w.page("/search?q=web:v").await;
     found.has("shop/app/web:v2").has("shop/app/web:v3");
@@ -307,6 +312,11 @@ async fn ui_members_robots_labels_settings_policies() {
     bad.has(r#"role="alert""#);
     let members = ok_json(&s, "/api/v2.0/projects/team/members?entityname=mia", &admin()).await;
     let mid = members[0]["id"].as_i64().unwrap().to_string();
+    let m =
+        w.submit("/projects/team/members", &format!("/projects/team/members/{mid}/role"), &[("role_id", "2")]).await;
+    m.has("Saved.");
+    let members = ok_json(&s, "/api/v2.0/projects/team/members?entityname=mia", &admin()).await;
+    assert_eq!(members[0]["role_id"], 2);
     let m = w.submit("/projects/team/members", &format!("/projects/team/members/{mid}/delete"), &[]).await;
     m.has("Deleted.").lacks(">mia<");
 
@@ -374,7 +384,7 @@ async fn ui_members_robots_labels_settings_policies() {
     // A guest sees the pages without the forms that would change anything.
     let mut g = Web::new(&s);
     g.sign_in("gus", PW).await;
-    g.page("/projects/team/members").await.lacks("Add member").lacks("Remove");
+    g.page("/projects/team/members").await.lacks("Add member").lacks("Remove").lacks("Change role");
     g.page("/projects/team/robots").await.lacks("New robot account");
     g.page("/projects/team/labels").await.lacks("New label");
     g.page("/projects/team/settings").await.has("<fieldset disabled>");
@@ -420,6 +430,31 @@ async fn ui_admin_pages_language_and_portal_redirects() {
     let jobs = w.page("/admin/jobs").await;
     jobs.has("GARBAGE_COLLECTION");
 
+    // Read-only mode: signing in and out still works, changes come back with the API's refusal.
+    w.submit(
+        "/admin/config",
+        "/admin/config",
+        &[
+            ("project_creation_restriction", "everyone"),
+            ("session_timeout", "45"),
+            ("robot_name_prefix", "robot$"),
+            ("read_only", "true"),
+        ],
+    )
+    .await
+    .has("Saved.");
+    let mut ro = Web::new(&s);
+    ro.sign_in("admin", ADMIN_PASSWORD).await;
+    let p = ro.submit("/projects", "/projects", &[("project_name", "during-read-only")]).await;
+    p.has(r#"role="alert""#).has("read only");
+    w.submit(
+        "/admin/config",
+        "/admin/config",
+        &[("project_creation_restriction", "adminonly"), ("session_timeout", "45"), ("robot_name_prefix", "robot$")],
+    )
+    .await
+    .has("Saved.");
+
     // A user who is not an administrator: no admin navigation, and the API's refusal.
     let mut a = Web::new(&s);
     a.sign_in("ann", PW).await;
@@ -432,6 +467,34 @@ async fn ui_admin_pages_language_and_portal_redirects() {
     // Project creation is for admins now: the form answers with the API's refusal.
     let p = a.submit("/projects", "/projects", &[("project_name", "annsproject")]).await;
     p.has(r#"role="alert""#);
+
+    // The account page: a password change (the API's rule ends every session of the user).
+    a.page("/account").await.has("ann@example.com");
+    let bad = a
+        .submit(
+            "/account",
+            "/account",
+            &[("old_password", PW), ("new_password", "Newpassw0rd"), ("confirm_password", "Other")],
+        )
+        .await;
+    bad.has("The new passwords differ.");
+    let old_sid = a.cookies["sid"].clone();
+    let csrf = a.page("/account").await.csrf();
+    let r = a
+        .post(
+            "/account",
+            &[
+                ("_csrf", &csrf),
+                ("old_password", PW),
+                ("new_password", "Newpassw0rd"),
+                ("confirm_password", "Newpassw0rd"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.location.as_str()), (303, "/login"));
+    a.page("/login").await.has("Password changed.");
+    assert_eq!(get(&s, "/api/v2.0/users/current", &Who::Cookie(old_sid, None)).await.status(), 401);
+    a.sign_in("ann", "Newpassw0rd").await;
 
     // Simplified Chinese from the same catalogue.
     let csrf = a.page("/prefs").await.csrf();

@@ -23,6 +23,9 @@ use crate::support::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long an element or a text may take to appear: generous, as CI runs these next to
+/// the rest of the suite on a small machine.
+const WAIT: Duration = Duration::from_secs(30);
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Whether the browser is there; in CI its absence is a failure.
@@ -108,9 +111,12 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
         }}});
-        let http = client_builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let http = client_builder().timeout(Duration::from_secs(180)).build().unwrap();
         let v = wd(&http, reqwest::Method::POST, &format!("{}/session", d.url), Some(caps)).await;
         let id = v["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
+        // axe-core on a loaded machine may need more than WebDriver's default 30 s.
+        let t = json!({"script": 120_000, "pageLoad": 120_000, "implicit": 0});
+        wd(&http, reqwest::Method::POST, &format!("{}/session/{id}/timeouts", d.url), Some(t)).await;
         let axe = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/axe.min.js")).unwrap();
         Browser {
             http,
@@ -147,9 +153,9 @@ impl Browser {
             .collect()
     }
 
-    /// The one element at `xpath`, waiting up to 10 s for it.
+    /// The one element at `xpath`, waiting up to [`WAIT`] for it.
     async fn find(&self, xpath: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + WAIT;
         loop {
             let found = self.find_all(xpath).await;
             if let Some(e) = found.into_iter().next() {
@@ -212,7 +218,7 @@ impl Browser {
 
     /// Waits until the page's text contains `text`.
     async fn sees(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + WAIT;
         loop {
             if self.source().await.contains(text) {
                 return;
@@ -365,6 +371,29 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
     b.goto(&s.url("/projects/web/robots")).await;
     b.sees("robot$web+deployer").await;
     assert!(!b.source().await.contains(&secret), "the secret is not shown again");
+
+    // Every other page passes axe too (and gets a screenshot).
+    for (path, shot) in [
+        ("/projects/web/repos/shop/api/-/artifacts", "artifacts"),
+        ("/projects/web/members", "members"),
+        ("/projects/web/labels", "labels"),
+        ("/projects/web/immutability", "immutability"),
+        ("/projects/web/webhooks", "webhooks"),
+        ("/projects/web/audit", "project-audit"),
+        ("/projects/web/settings", "settings"),
+        ("/admin/users", "users"),
+        ("/admin/audit", "audit"),
+        ("/admin/config", "config"),
+        ("/admin/gc", "gc"),
+        ("/admin/jobs", "jobs"),
+        ("/account", "account"),
+        ("/prefs", "prefs"),
+    ] {
+        b.goto(&s.url(path)).await;
+        b.sees("Signed in as").await;
+        b.accessible().await;
+        b.shot(shot).await;
+    }
 
     // Language and theme.
     b.goto(&s.url("/prefs")).await;
