@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use crate::{DbErr, PgStore, Tx, col, now};
 
 /// System-wide documents (project 0: replication registries and policies) have no
-/// project: their `project_id` is NULL (migration 0008).
+/// project: their `project_id` is NULL (migration 0009).
 const COLS: &str = "id, kind, COALESCE(project_id, 0), body, created_at, updated_at";
 
 fn row(r: &Row) -> Result<StoredPolicy, DbErr> {
