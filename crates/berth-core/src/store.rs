@@ -9,6 +9,7 @@ pub mod identity;
 pub mod jobs;
 pub mod labels;
 pub mod policies;
+pub mod vulns;
 pub mod webhooks;
 
 use async_trait::async_trait;

@@ -5,6 +5,7 @@
 
 pub mod cvss;
 pub mod gobin;
+pub mod import;
 pub mod layers;
 pub mod osv;
 pub mod packages;

@@ -17,6 +17,7 @@ mod migrate;
 mod policies;
 mod pool;
 mod tls;
+mod vulns;
 mod webhooks;
 
 use std::fmt;

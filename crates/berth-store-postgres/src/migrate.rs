@@ -25,6 +25,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (6, 5, include_str!("../migrations/0006_gc.sql")),
     // Additive: a new table.
     (7, 6, include_str!("../migrations/0007_webhooks.sql")),
+    // Additive: new tables (vulnerability data and scan reports).
+    (9, 7, include_str!("../migrations/0009_vulns.sql")),
 ];
 
 /// The newest schema version this binary knows.

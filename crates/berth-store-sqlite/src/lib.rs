@@ -17,6 +17,7 @@ mod migrate;
 mod policies;
 mod pool;
 mod refuse;
+mod vulns;
 mod webhooks;
 mod writer;
 

@@ -24,6 +24,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (10, 9, include_str!("../migrations/0010_gc.sql")),
     // Additive: a new table.
     (11, 10, include_str!("../migrations/0011_webhooks.sql")),
+    // Additive: new tables (vulnerability data and scan reports).
+    (13, 11, include_str!("../migrations/0013_vulns.sql")),
 ];
 
 /// The newest schema version this binary knows.

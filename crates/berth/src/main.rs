@@ -4,6 +4,7 @@ mod cluster;
 mod gc_cli;
 mod https;
 mod jobs;
+mod vulndb_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,11 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         wait_secs: u64,
     },
+    /// Vulnerability data for the built-in scanner (OSV records in the metadata database).
+    Vulndb {
+        #[command(subcommand)]
+        action: VulndbCommand,
+    },
     /// Storage administration.
     Storage {
         #[command(subcommand)]
@@ -92,6 +98,24 @@ enum StorageCommand {
     /// place is not, until this is run - do not run it while another registry still
     /// writes there, or before its content has been imported.
     Adopt {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum VulndbCommand {
+    /// Import OSV records from a directory of JSON files or a zip of them (the OSV
+    /// project's per-ecosystem `all.zip`); records whose `modified` did not change are
+    /// skipped, so importing a newer copy of the same data is quick.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// A directory (searched recursively for *.json and *.zip), a .zip or a .json file.
+        path: PathBuf,
+    },
+    /// Show how many records there are, per ecosystem, and how old the data is.
+    Status {
         #[command(flatten)]
         common: Common,
     },
@@ -163,12 +187,41 @@ fn main() -> ExitCode {
                     eprintln!("the storage is already Berth's own; nothing to do");
                 } else {
                     blobs.mark_owned().await?;
-                    eprintln!("the storage is now Berth's own: garbage collection removes blob files the database does not know");
+                    eprintln!(
+                        "the storage is now Berth's own: garbage collection removes blob files the database does not know"
+                    );
                 }
                 anyhow::Ok(())
             };
             match rt.block_on(run) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Vulndb { action } => {
+            let common = match &action {
+                VulndbCommand::Import { common, .. } | VulndbCommand::Status { common } => common,
+            };
+            let cfg = match load(common, None) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let run = async {
+                // An import may come before the first `serve` (an air-gapped install).
+                std::fs::create_dir_all(&cfg.data_dir)
+                    .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
+                let stores = open_stores(&cfg).await?;
+                match &action {
+                    VulndbCommand::Import { path, .. } => vulndb_cli::import(stores.vulns, path).await,
+                    VulndbCommand::Status { .. } => vulndb_cli::status(stores.vulns).await,
+                }
+            };
+            match rt.block_on(run) {
+                Ok(code) => code,
                 Err(e) => {
                     eprintln!("berth: {e:#}");
                     ExitCode::FAILURE
@@ -402,7 +455,9 @@ async fn claim_empty_storage(blobs: &dyn berth_core::blobstore::BlobStore) {
     let claim = async {
         if !blobs.owned().await? && blobs.list_blobs(None, 1).await?.is_empty() {
             blobs.mark_owned().await?;
-            tracing::info!("the storage was empty: it is Berth's own, so GC may remove files the database does not know");
+            tracing::info!(
+                "the storage was empty: it is Berth's own, so GC may remove files the database does not know"
+            );
         }
         std::io::Result::Ok(())
     };
@@ -444,6 +499,7 @@ struct Stores {
     jobs: Arc<dyn JobStore>,
     gc: Arc<dyn GcStore>,
     policies: Arc<dyn berth_core::store::policies::PolicyStore>,
+    vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
     /// Whether other instances may share this database.
     shared: bool,
 }
@@ -482,6 +538,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
+                vulns: store.clone(),
                 policies: store,
                 shared: false,
             })
@@ -520,6 +577,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 webhooks: store.clone(),
                 jobs: store.clone(),
                 gc: store.clone(),
+                vulns: store.clone(),
                 policies: store,
                 shared: true,
             })
