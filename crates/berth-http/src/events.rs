@@ -49,6 +49,9 @@ pub struct WebhookSink {
     pub registry_host: String,
     /// Runtime settings: nothing is delivered while `notification_enable` is off.
     pub settings: Arc<berth_core::settings::SettingsCache>,
+    /// Scan on push: projects with `auto_scan` / `auto_sbom_generation` get a scan of
+    /// every image pushed.
+    pub scans: Option<Arc<crate::scan::Scans>>,
 }
 
 #[derive(Clone)]
@@ -107,6 +110,9 @@ async fn run(
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let projects = write(&batch, &audit, identity.as_ref(), catalog.as_ref()).await;
         if let Some(w) = &webhooks {
+            if let Some(scans) = &w.scans {
+                auto_scan(&batch, &projects, scans, catalog.as_ref()).await;
+            }
             notify(&batch, &projects, w).await;
         }
         batch.clear();
@@ -163,6 +169,44 @@ async fn notify(events: &[ArtifactEvent], projects: &HashMap<String, Option<Proj
 }
 
 /// Writes a batch; returns the projects it looked up by name.
+/// Starts the scans the projects of pushed images ask for. Indexes are not scanned
+/// themselves (their images are pushed, and scanned, one by one).
+async fn auto_scan(
+    events: &[ArtifactEvent],
+    projects: &HashMap<String, Option<Project>>,
+    scans: &crate::scan::Scans,
+    catalog: &dyn CatalogStore,
+) {
+    use crate::scan::ScanType;
+    for e in events.iter().filter(|e| e.operation == "create") {
+        let (Some(digest), Some(Some(project))) =
+            (&e.digest, project_of(e.repo.as_str()).map(|p| projects.get(p).cloned().flatten()))
+        else {
+            continue;
+        };
+        let on = |k: &str| project.metadata.get(k).is_some_and(|v| v == "true");
+        let types: Vec<ScanType> = [("auto_scan", ScanType::Vulnerability), ("auto_sbom_generation", ScanType::Sbom)]
+            .into_iter()
+            .filter(|(k, _)| on(k))
+            .map(|(_, t)| t)
+            .collect();
+        if types.is_empty() {
+            continue;
+        }
+        let Ok(d) = digest.parse() else { continue };
+        match catalog.artifact(&e.repo, &Reference::Digest(d)).await {
+            Ok(Some(a)) if a.media_type.ends_with("manifest.v1+json") || a.media_type.ends_with("manifest.v2+json") => {
+            }
+            _ => continue,
+        }
+        for t in types {
+            if let Err(err) = scans.request(e.repo.as_str(), digest, t, "EVENT").await {
+                tracing::warn!(error = %err, repo = %e.repo, digest, "could not start a scan on push");
+            }
+        }
+    }
+}
+
 async fn write(
     events: &[ArtifactEvent],
     audit: &AuditLog,

@@ -19,6 +19,7 @@ mod immutable;
 pub mod metrics;
 mod middleware;
 pub mod oci;
+pub mod scan;
 mod token;
 
 use std::sync::Arc;
@@ -66,9 +67,16 @@ pub struct AppState {
     /// Becomes true once the first-start state (admin, `library`) exists; requests that
     /// need identities wait for it (see `middleware::await_bootstrap`).
     pub bootstrapped: tokio::sync::watch::Receiver<bool>,
+    /// Scans (jobs) and their reports, and the vulnerability data they use.
+    pub scans: Arc<scan::Scans>,
 }
 
 impl AppState {
+    /// The vulnerability data and scan reports.
+    pub(crate) fn vulns(&self) -> &dyn berth_core::store::vulns::VulnStore {
+        self.scans.vulns.as_ref()
+    }
+
     /// Where clients reach us: the configured external URL, else the scheme this listener
     /// speaks and the request's own host.
     pub(crate) fn origin(&self, h: &axum::http::HeaderMap) -> String {

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use berth_core::store::StoreResult;
-use berth_core::store::vulns::{PutOutcome, ScanReport, VulnDbStatus, VulnImport, VulnRecord, VulnStore};
+use berth_core::store::vulns::{PutOutcome, ReportUpdate, ScanReport, VulnDbStatus, VulnImport, VulnRecord, VulnStore};
 use tokio_postgres::Row;
 
 use crate::{DbErr, PgStore, Tx, col};
@@ -196,32 +196,15 @@ impl VulnStore for PgStore {
         .await
     }
 
-    async fn finish_scan_report(
-        &self,
-        uuid: &str,
-        task_id: i64,
-        status: &str,
-        end_time: Option<i64>,
-        severity: &str,
-        summary: &str,
-        report: &str,
-    ) -> StoreResult<bool> {
-        let args = (
-            uuid.to_string(),
-            task_id,
-            status.to_string(),
-            end_time,
-            severity.to_string(),
-            summary.to_string(),
-            report.to_string(),
-        );
-        self.db(Tx::Idempotent, &args, |c, (uuid, task_id, status, end_time, severity, summary, report)| {
+    async fn finish_scan_report(&self, uuid: &str, task_id: i64, u: &ReportUpdate) -> StoreResult<bool> {
+        let args = (uuid.to_string(), task_id, u.clone());
+        self.db(Tx::Idempotent, &args, |c, (uuid, task_id, u)| {
             Box::pin(async move {
                 let n = c
                     .exec(
                         "UPDATE scan_reports SET status = $3, end_time = coalesce($4, end_time), severity = $5, summary = $6, report = $7
                          WHERE uuid = $1 AND task_id = $2",
-                        &[uuid, task_id, status, end_time, severity, summary, report],
+                        &[uuid, task_id, &u.status, &u.end_time, &u.severity, &u.summary, &u.report],
                     )
                     .await?;
                 Ok(n > 0)

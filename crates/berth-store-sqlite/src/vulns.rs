@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use berth_core::store::StoreResult;
-use berth_core::store::vulns::{PutOutcome, ScanReport, VulnDbStatus, VulnImport, VulnRecord, VulnStore};
+use berth_core::store::vulns::{PutOutcome, ReportUpdate, ScanReport, VulnDbStatus, VulnImport, VulnRecord, VulnStore};
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::SqliteStore;
@@ -185,18 +185,8 @@ impl VulnStore for SqliteStore {
             .await
     }
 
-    async fn finish_scan_report(
-        &self,
-        uuid: &str,
-        task_id: i64,
-        status: &str,
-        end_time: Option<i64>,
-        severity: &str,
-        summary: &str,
-        report: &str,
-    ) -> StoreResult<bool> {
-        let (uuid, status, severity, summary, report) =
-            (uuid.to_string(), status.to_string(), severity.to_string(), summary.to_string(), report.to_string());
+    async fn finish_scan_report(&self, uuid: &str, task_id: i64, u: &ReportUpdate) -> StoreResult<bool> {
+        let (uuid, u) = (uuid.to_string(), u.clone());
         self.writer
             .write(move |c| {
                 let n = c
@@ -204,7 +194,7 @@ impl VulnStore for SqliteStore {
                         "UPDATE scan_reports SET status = ?3, end_time = coalesce(?4, end_time), severity = ?5, summary = ?6, report = ?7
                          WHERE uuid = ?1 AND task_id = ?2",
                     )?
-                    .execute(params![uuid, task_id, status, end_time, severity, summary, report])?;
+                    .execute(params![uuid, task_id, u.status, u.end_time, u.severity, u.summary, u.report])?;
                 Ok(n > 0)
             })
             .await

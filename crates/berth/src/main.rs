@@ -4,6 +4,7 @@ mod cluster;
 mod gc_cli;
 mod https;
 mod jobs;
+mod scan;
 mod vulndb_cli;
 
 use std::path::PathBuf;
@@ -319,8 +320,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     let audit_log = berth_http::audit_log::AuditLog::start(identity.clone(), settings.clone());
     let registry = Arc::new(Registry::new(meta, blobs.clone()));
-    let job_service =
-        jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone(), registry.clone())?;
+    let job_service = jobs::service(
+        &cfg,
+        stores.jobs.clone(),
+        identity.clone(),
+        stores.gc.clone(),
+        blobs.clone(),
+        registry.clone(),
+        stores.vulns.clone(),
+    )?;
+    let scans = Arc::new(berth_http::scan::Scans { jobs: job_service.clone(), vulns: stores.vulns.clone() });
+    vulndb_cli::register_age_gauge(stores.vulns.clone());
     let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
     let registry_host = match cfg.http.external_url.split_once("://") {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
@@ -330,7 +340,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         audit_log.clone(),
         identity.clone(),
         catalog.clone(),
-        Some(berth_http::events::WebhookSink { webhooks: webhooks.clone(), registry_host, settings: settings.clone() }),
+        Some(berth_http::events::WebhookSink {
+            webhooks: webhooks.clone(),
+            registry_host,
+            settings: settings.clone(),
+            scans: Some(scans.clone()),
+        }),
     );
     let auth = Auth {
         mode: if cfg.auth.mode == "open" { Mode::Open } else { Mode::Harbor },
@@ -364,6 +379,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         settings: settings.clone(),
         audit_log,
         bootstrapped,
+        scans,
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();

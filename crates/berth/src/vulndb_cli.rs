@@ -132,3 +132,39 @@ fn print_status(st: &VulnDbStatus) {
         println!("  {eco}: {n}");
     }
 }
+
+/// `/metrics`: the age of the vulnerability data (seconds since the newest record was
+/// modified) and of the last import, refreshed from the database every 30 s so scraping
+/// never waits on it. -1 while the database is empty.
+pub fn register_age_gauge(store: Arc<dyn VulnStore>) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let newest = Arc::new(AtomicI64::new(-1));
+    let imported = Arc::new(AtomicI64::new(-1));
+    let (n, i) = (newest.clone(), imported.clone());
+    tokio::spawn(async move {
+        loop {
+            if let Ok(st) = store.vuln_db_status().await {
+                n.store(st.newest_modified_at.unwrap_or(-1), Ordering::Relaxed);
+                i.store(st.last_import.map_or(-1, |l| l.at), Ordering::Relaxed);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        }
+    });
+    berth_http::metrics::global().add_gauges(Box::new(move || {
+        let age = |at: i64| if at < 0 { -1.0 } else { (now() - at).max(0) as f64 };
+        vec![
+            berth_http::metrics::Sample {
+                name: "berth_vulndb_data_age_seconds",
+                help: "Seconds since the newest imported vulnerability record was modified (-1: no data).",
+                kind: "gauge",
+                value: age(newest.load(Ordering::Relaxed)),
+            },
+            berth_http::metrics::Sample {
+                name: "berth_vulndb_import_age_seconds",
+                help: "Seconds since the last `berth vulndb import` (-1: never).",
+                kind: "gauge",
+                value: age(imported.load(Ordering::Relaxed)),
+            },
+        ]
+    }));
+}

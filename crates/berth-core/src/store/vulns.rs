@@ -76,6 +76,24 @@ pub struct ScanReport {
     pub report: String,
 }
 
+/// What [`VulnStore::finish_scan_report`] writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportUpdate {
+    pub status: String,
+    /// Kept as it was when `None`.
+    pub end_time: Option<i64>,
+    pub severity: String,
+    pub summary: String,
+    pub report: String,
+}
+
+impl ReportUpdate {
+    /// Only a new status.
+    pub fn status(status: &str, end_time: Option<i64>) -> ReportUpdate {
+        ReportUpdate { status: status.into(), end_time, ..Default::default() }
+    }
+}
+
 #[async_trait]
 pub trait VulnStore: Send + Sync + 'static {
     /// Adds or replaces records, in one transaction; a record whose stored `modified` is
@@ -93,17 +111,8 @@ pub trait VulnStore: Send + Sync + 'static {
     async fn scan_report(&self, uuid: &str) -> StoreResult<Option<ScanReport>>;
     /// The reports of these digests (any scanner, any MIME type).
     async fn scan_reports_of(&self, digests: &[String]) -> StoreResult<Vec<ScanReport>>;
-    /// Sets status (and, when given, end time, severity, summary and report) of a report,
-    /// only if its task is still `task_id` (a newer scan replaced it otherwise). Returns
-    /// whether it changed.
-    async fn finish_scan_report(
-        &self,
-        uuid: &str,
-        task_id: i64,
-        status: &str,
-        end_time: Option<i64>,
-        severity: &str,
-        summary: &str,
-        report: &str,
-    ) -> StoreResult<bool>;
+    /// Sets a report's status (and end time when given, severity, summary and report),
+    /// only if its task is still `task_id` (a newer scan replaced the row otherwise).
+    /// Returns whether it changed.
+    async fn finish_scan_report(&self, uuid: &str, task_id: i64, u: &ReportUpdate) -> StoreResult<bool>;
 }

@@ -583,6 +583,12 @@ pub struct ArtifactResp {
     /// `null` when not asked for (`with_tag=false`), as in Harbor.
     pub tags: Option<Vec<TagResp>>,
     pub labels: Vec<serde_json::Value>,
+    /// With `with_scan_overview=true`, once scanned: keyed by report MIME type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_overview: Option<serde_json::Value>,
+    /// With `with_sbom_overview=true`, once an SBOM was generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom_overview: Option<serde_json::Value>,
 }
 
 #[cfg(test)]
