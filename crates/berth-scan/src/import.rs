@@ -137,3 +137,59 @@ fn read_zip<E>(
     }
     Ok(Ok(()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn reads_zips_directories_and_names_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let zip_path = dir.path().join("Debian").join("all.zip");
+        std::fs::create_dir_all(zip_path.parent().unwrap()).unwrap();
+        {
+            let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+            z.start_file("DSA-1.json", opts).unwrap();
+            z.write_all(br#"{"id":"DSA-1","modified":"2024-01-02T03:04:05Z","affected":[{"package":{"ecosystem":"Ubuntu:22.04:LTS","name":"curl"}},{"package":{"ecosystem":"PyPI","name":"Foo_Bar"}}]}"#).unwrap();
+            z.start_file("broken.json", opts).unwrap();
+            z.write_all(b"{").unwrap();
+            z.finish().unwrap();
+        }
+        std::fs::write(
+            dir.path().join("GO-1.json"),
+            br#"{"id":"GO-1","modified":"2024-01-01T00:00:00Z","withdrawn":"2024-02-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let mut bad = Vec::new();
+        let counts = read_source(
+            dir.path(),
+            |p| {
+                got.push((p.record.id.clone(), p.keys.clone(), p.withdrawn, p.modified_at));
+                Ok::<(), ()>(())
+            },
+            |name, _| bad.push(name.to_string()),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(counts, ReadCounts { files: 3, invalid: 1 });
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].ends_with("all.zip!broken.json"), "{bad:?}");
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "DSA-1".to_string(),
+                    vec![("PyPI".to_string(), "foo-bar".to_string()), ("Ubuntu:22.04".to_string(), "curl".to_string())],
+                    false,
+                    1_704_164_645
+                ),
+                ("GO-1".to_string(), vec![], true, 1_704_067_200),
+            ]
+        );
+    }
+}
