@@ -326,3 +326,41 @@ pub async fn project_scanner(
     require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Scanner, Action::Read).await?;
     Ok(json(StatusCode::OK, &registration()))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectScannerReq {
+    uuid: String,
+}
+
+/// `PUT /projects/{project_name_or_id}/scanner` `{"uuid": …}`: only the built-in scanner
+/// can be chosen.
+pub async fn set_project_scanner(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Scanner, Action::Create).await?;
+    let req: ProjectScannerReq = super::json::parse(&body)?;
+    if req.uuid != BUILTIN_UUID {
+        return Err(bad_request(format!(
+            "uuid {:?} is not a scanner registration; the built-in scanner is {BUILTIN_UUID}",
+            req.uuid
+        )));
+    }
+    Ok(super::ok())
+}
+
+/// `GET /projects/{project_name_or_id}/scanner/candidates`: the registrations a project
+/// may choose.
+pub async fn project_scanner_candidates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(p): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Scanner, Action::Create).await?;
+    Ok(page(&[registration()], 1, None))
+}

@@ -121,6 +121,8 @@ GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/sca
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/additions/vulnerabilities -       401  403    200    200   200 200   200    200    403
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/additions/sbom    -       401  403    404    404   404 404   404    404    403
 GET      /projects/{project}/scanner                                                           -       401  403    200    200   200 200   200    200    403
+PUT      /projects/{project}/scanner                                                           -       401  403    403    403   403 403   200    200    403
+GET      /projects/{project}/scanner/candidates                                                -       401  403    403    403   403 403   200    200    403
 
 GET      /scanners                                                                             -       401  403    403    403   403 403   403    200    403
 GET      /scanners/{registration_id}                                                           -       401  403    403    403   403 403   403    200    403
@@ -548,6 +550,10 @@ impl World {
                     .to_string();
                 set("reference", digest);
                 set("report_id", id);
+            }
+            ("PUT", "/projects/{project}/scanner", _) => {
+                let list = ok_json(&self.s, "/api/v2.0/scanners", &admin()).await;
+                body = Payload::Json(json!({"uuid": list[0]["uuid"]}));
             }
             (_, "/scanners/{registration_id}" | "/scanners/{registration_id}/metadata", _) => {
                 let list = ok_json(&self.s, "/api/v2.0/scanners", &admin()).await;

@@ -279,6 +279,12 @@ async fn scan_through_harbor_api() {
     );
     assert_eq!(ok_json(&s, "/api/v2.0/projects/scan/scanner", &admin()).await["uuid"], id);
     assert_eq!(get(&s, "/api/v2.0/scanners/nope", &admin()).await.status(), 404);
+    let cands = ok_json(&s, "/api/v2.0/projects/scan/scanner/candidates", &admin()).await;
+    assert_eq!(cands[0]["uuid"], id);
+    let r = call(&s, Method::PUT, "/api/v2.0/projects/scan/scanner", &admin(), Some(&json!({"uuid": "other"}))).await;
+    assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("uuid"));
+    let r = call(&s, Method::PUT, "/api/v2.0/projects/scan/scanner", &admin(), Some(&json!({"uuid": id}))).await;
+    assert_eq!(r.status(), 200);
 
     let metrics = client().get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("berth_vulndb_data_age_seconds"), "{metrics}");
