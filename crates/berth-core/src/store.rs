@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod labels;
 pub mod outbox;
 pub mod policies;
+pub mod vulns;
 pub mod webhooks;
 
 use async_trait::async_trait;

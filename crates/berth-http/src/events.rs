@@ -62,6 +62,9 @@ pub struct WebhookSink {
     pub registry_host: String,
     /// Runtime settings: nothing is delivered while `notification_enable` is off.
     pub settings: Arc<berth_core::settings::SettingsCache>,
+    /// Scan on push: projects with `auto_scan` / `auto_sbom_generation` get a scan of
+    /// every image pushed.
+    pub scans: Option<Arc<crate::scan::Scans>>,
 }
 
 /// The outbox to drain and this instance's name as its lease owner.
@@ -150,7 +153,12 @@ impl Outlets {
     async fn handle(&self, batch: &[ArtifactEvent]) -> bool {
         let projects = write(batch, &self.audit, self.identity.as_ref(), self.catalog.as_ref()).await;
         let recorded = match &self.webhooks {
-            Some(w) => notify(batch, &projects, w).await,
+            Some(w) => {
+                if let Some(scans) = &w.scans {
+                    auto_scan(batch, &projects, scans, self.catalog.as_ref()).await;
+                }
+                notify(batch, &projects, w).await
+            }
             None => true,
         };
         if let Some(r) = &self.replication {
@@ -310,6 +318,44 @@ async fn replicate(events: &[ArtifactEvent], sink: &ReplicationSink) {
 }
 
 /// Writes a batch; returns the projects it looked up by name.
+/// Starts the scans the projects of pushed images ask for. Indexes are not scanned
+/// themselves (their images are pushed, and scanned, one by one).
+async fn auto_scan(
+    events: &[ArtifactEvent],
+    projects: &HashMap<String, Option<Project>>,
+    scans: &crate::scan::Scans,
+    catalog: &dyn CatalogStore,
+) {
+    use crate::scan::ScanType;
+    for e in events.iter().filter(|e| e.operation == "create") {
+        let (Some(digest), Some(Some(project))) =
+            (&e.digest, project_of(e.repo.as_str()).map(|p| projects.get(p).cloned().flatten()))
+        else {
+            continue;
+        };
+        let on = |k: &str| project.metadata.get(k).is_some_and(|v| v == "true");
+        let types: Vec<ScanType> = [("auto_scan", ScanType::Vulnerability), ("auto_sbom_generation", ScanType::Sbom)]
+            .into_iter()
+            .filter(|(k, _)| on(k))
+            .map(|(_, t)| t)
+            .collect();
+        if types.is_empty() {
+            continue;
+        }
+        let Ok(d) = digest.parse() else { continue };
+        match catalog.artifact(&e.repo, &Reference::Digest(d)).await {
+            Ok(Some(a)) if a.media_type.ends_with("manifest.v1+json") || a.media_type.ends_with("manifest.v2+json") => {
+            }
+            _ => continue,
+        }
+        for t in types {
+            if let Err(err) = scans.request(e.repo.as_str(), digest, t, "EVENT").await {
+                tracing::warn!(error = %err, repo = %e.repo, digest, "could not start a scan on push");
+            }
+        }
+    }
+}
+
 async fn write(
     events: &[ArtifactEvent],
     audit: &AuditLog,

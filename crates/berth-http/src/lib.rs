@@ -20,6 +20,7 @@ pub mod metrics;
 mod middleware;
 pub mod oci;
 pub mod pull_policy;
+pub mod scan;
 mod token;
 
 use std::sync::Arc;
@@ -72,9 +73,16 @@ pub struct AppState {
     /// Harbor's pull policies (content trust, vulnerability prevention): the scanner's
     /// gate and a short cache of projects' policies.
     pub pull_policy: Arc<pull_policy::PullPolicy>,
+    /// Scans (jobs) and their reports, and the vulnerability data they use.
+    pub scans: Arc<scan::Scans>,
 }
 
 impl AppState {
+    /// The vulnerability data and scan reports.
+    pub(crate) fn vulns(&self) -> &dyn berth_core::store::vulns::VulnStore {
+        self.scans.vulns.as_ref()
+    }
+
     /// Where clients reach us: the configured external URL, else the scheme this listener
     /// speaks and the request's own host.
     pub(crate) fn origin(&self, h: &axum::http::HeaderMap) -> String {

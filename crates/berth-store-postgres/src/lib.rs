@@ -18,6 +18,7 @@ mod outbox;
 mod policies;
 mod pool;
 mod tls;
+mod vulns;
 mod webhooks;
 
 use std::fmt;

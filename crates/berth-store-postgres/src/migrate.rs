@@ -29,6 +29,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (8, 7, include_str!("../migrations/0008_event_outbox.sql")),
     // Additive: a column becomes nullable; only system-wide documents use NULL.
     (9, 8, include_str!("../migrations/0009_system_policies.sql")),
+    // Additive: new tables (vulnerability data and scan reports).
+    (10, 9, include_str!("../migrations/0010_vulns.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -159,3 +159,11 @@ async fn outbox_conformance() {
     let Some(db) = TestDb::create().await else { return };
     berth_store_tests::outbox_conformance(Arc::new(db.store().await)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vulns_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = Arc::new(db.store().await);
+    berth_store_tests::vulns_conformance(Arc::clone(&store) as _).await;
+    berth_store_tests::vulns_conformance(store as _).await;
+}

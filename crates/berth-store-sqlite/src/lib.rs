@@ -18,6 +18,7 @@ mod outbox;
 mod policies;
 mod pool;
 mod refuse;
+mod vulns;
 mod webhooks;
 mod writer;
 

@@ -29,6 +29,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // Additive for the binary before it: the rebuilt `policies` keeps its columns; only
     // system-wide documents (kinds it never asks for) have a NULL project.
     (13, 12, include_str!("../migrations/0013_system_policies.sql")),
+    // Additive: new tables (vulnerability data and scan reports).
+    (14, 13, include_str!("../migrations/0014_vulns.sql")),
 ];
 
 /// The newest schema version this binary knows.

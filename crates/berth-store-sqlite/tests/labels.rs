@@ -31,3 +31,11 @@ async fn webhooks_conformance() {
     berth_store_tests::webhooks_conformance(Arc::clone(&store) as _).await;
     berth_store_tests::webhooks_conformance(store as _).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vulns_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
+    berth_store_tests::vulns_conformance(Arc::clone(&store) as _).await;
+    berth_store_tests::vulns_conformance(store as _).await;
+}

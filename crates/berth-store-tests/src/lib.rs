@@ -22,6 +22,7 @@ mod jobs;
 mod labels;
 mod outbox;
 mod policies;
+mod vulns;
 mod webhooks;
 
 use std::collections::HashSet;
@@ -39,6 +40,7 @@ pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
 pub use outbox::outbox_conformance;
 pub use policies::policies_conformance;
+pub use vulns::vulns_conformance;
 pub use webhooks::webhooks_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -24,6 +24,7 @@ pub fn service(
     blobs: Arc<dyn BlobStore>,
     registry: Arc<Registry>,
     replication: Arc<berth_replication::Context>,
+    vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
 ) -> anyhow::Result<Arc<JobService>> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -44,6 +45,7 @@ pub fn service(
     };
     let lease = Duration::from_secs(cfg.jobs.lease_secs);
     let engine = EngineConfig { lease, heartbeat: lease / 3, ..EngineConfig::new(owner, host) };
+    let registry_for_scan = registry.clone();
     let mut b = JobService::builder(store.clone(), engine)
         .kind(single(kinds::PURGE_AUDIT_LOG, Arc::new(PurgeAuditLog { identity })))
         .kind(single(
@@ -105,6 +107,14 @@ pub fn service(
                 ..berth_core::store::jobs::NewJob::new(berth_replication::FLOW, &s.args)
             }]
         });
+    // Scans read whole layers into memory and use a core each: a few per instance.
+    b = b.kind(KindSpec {
+        name: berth_http::scan::KIND,
+        handler: Arc::new(crate::scan::ScanJob { registry: registry_for_scan, vulns }),
+        cluster_limit: 64,
+        local_workers: workers.clamp(1, 2),
+        max_runtime: Some(Duration::from_secs(3600)),
+    });
     if cfg.jobs.sample_job {
         b = b.kind(KindSpec {
             name: kinds::SAMPLE,

@@ -4,6 +4,8 @@ mod cluster;
 mod gc_cli;
 mod https;
 mod jobs;
+mod scan;
+mod vulndb_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +70,11 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         wait_secs: u64,
     },
+    /// Vulnerability data for the built-in scanner (OSV records in the metadata database).
+    Vulndb {
+        #[command(subcommand)]
+        action: VulndbCommand,
+    },
     /// Storage administration.
     Storage {
         #[command(subcommand)]
@@ -92,6 +99,24 @@ enum StorageCommand {
     /// place is not, until this is run - do not run it while another registry still
     /// writes there, or before its content has been imported.
     Adopt {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum VulndbCommand {
+    /// Import OSV records from a directory of JSON files or a zip of them (the OSV
+    /// project's per-ecosystem `all.zip`); records whose `modified` did not change are
+    /// skipped, so importing a newer copy of the same data is quick.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// A directory (searched recursively for *.json and *.zip), a .zip or a .json file.
+        path: PathBuf,
+    },
+    /// Show how many records there are, per ecosystem, and how old the data is.
+    Status {
         #[command(flatten)]
         common: Common,
     },
@@ -171,6 +196,33 @@ fn main() -> ExitCode {
             };
             match rt.block_on(run) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Vulndb { action } => {
+            let common = match &action {
+                VulndbCommand::Import { common, .. } | VulndbCommand::Status { common } => common,
+            };
+            let cfg = match load(common, None) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let run = async {
+                // An import may come before the first `serve` (an air-gapped install).
+                std::fs::create_dir_all(&cfg.data_dir)
+                    .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
+                let stores = open_stores(&cfg).await?;
+                match &action {
+                    VulndbCommand::Import { path, .. } => vulndb_cli::import(stores.vulns, path).await,
+                    VulndbCommand::Status { .. } => vulndb_cli::status(stores.vulns).await,
+                }
+            };
+            match rt.block_on(run) {
+                Ok(code) => code,
                 Err(e) => {
                     eprintln!("berth: {e:#}");
                     ExitCode::FAILURE
@@ -291,8 +343,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         blobs.clone(),
         registry.clone(),
         replication.clone(),
+        stores.vulns.clone(),
     )?;
     replication.set_jobs(stores.jobs.clone());
+    let scans = Arc::new(berth_http::scan::Scans { jobs: job_service.clone(), vulns: stores.vulns.clone() });
+    vulndb_cli::register_age_gauge(stores.vulns.clone());
     let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
     let registry_host = match cfg.http.external_url.split_once("://") {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
@@ -302,7 +357,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         audit_log.clone(),
         identity.clone(),
         catalog.clone(),
-        Some(berth_http::events::WebhookSink { webhooks: webhooks.clone(), registry_host, settings: settings.clone() }),
+        Some(berth_http::events::WebhookSink {
+            webhooks: webhooks.clone(),
+            registry_host,
+            settings: settings.clone(),
+            scans: Some(scans.clone()),
+        }),
         Some(berth_http::events::ReplicationSink { replication: replication.clone(), jobs: job_service.clone() }),
         Some(berth_http::events::OutboxDrain { store: stores.outbox.clone(), owner: job_service.owner().to_owned() }),
     );
@@ -342,6 +402,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         bootstrapped,
         // A scanner installs its vulnerability gate here.
         pull_policy: Default::default(),
+        scans,
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
@@ -512,6 +573,7 @@ struct Stores {
     gc: Arc<dyn GcStore>,
     policies: Arc<dyn berth_core::store::policies::PolicyStore>,
     outbox: Arc<dyn berth_core::store::outbox::OutboxStore>,
+    vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
     /// Whether other instances may share this database.
     shared: bool,
 }
@@ -551,6 +613,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 jobs: store.clone(),
                 gc: store.clone(),
                 outbox: store.clone(),
+                vulns: store.clone(),
                 policies: store,
                 shared: false,
             })
@@ -590,6 +653,7 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                 jobs: store.clone(),
                 gc: store.clone(),
                 outbox: store.clone(),
+                vulns: store.clone(),
                 policies: store,
                 shared: true,
             })

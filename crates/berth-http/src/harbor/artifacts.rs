@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
@@ -48,7 +48,7 @@ fn reference(raw: &str) -> Result<Reference, ApiError> {
     raw.parse::<Reference>().map_err(|e| bad_request(format!("invalid reference {raw:?}: {e}")))
 }
 
-async fn load(state: &AppState, t: &Target, raw: &str) -> Result<ArtifactInfo, ApiError> {
+pub(super) async fn load(state: &AppState, t: &Target, raw: &str) -> Result<ArtifactInfo, ApiError> {
     let r = reference(raw)?;
     state.catalog.artifact(&t.repo, &r).await.map_err(store)?.ok_or_else(|| {
         not_found(format!("artifact {}{}{raw} not found", t.repo, if raw.contains(':') { '@' } else { ':' }))
@@ -310,7 +310,25 @@ async fn artifact_resp(
         labels: labels.iter().filter_map(|l| serde_json::to_value(super::labels::label_resp(l)).ok()).collect(),
         accessories,
         signature,
+        scan_overview: None,
+        sbom_overview: None,
     })
+}
+
+/// Adds `scan_overview` / `sbom_overview` when the query asks for them.
+async fn overviews(
+    state: &AppState,
+    q: &ListQuery,
+    headers: &HeaderMap,
+    resp: &mut ArtifactResp,
+) -> Result<(), ApiError> {
+    if q.param("with_scan_overview").and_then(parse_bool) == Some(true) {
+        resp.scan_overview = super::scan::scan_overview(state, &resp.digest, headers).await?;
+    }
+    if q.param("with_sbom_overview").and_then(parse_bool) == Some(true) {
+        resp.sbom_overview = super::scan::sbom_overview(state, &resp.digest).await?;
+    }
+    Ok(())
 }
 
 // --- handlers ---
@@ -374,6 +392,7 @@ pub async fn list(
     caller: Caller,
     Path((p, r)): Path<(String, String)>,
     uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let t = target(&state, &caller, p, &r, Resource::Artifact, Action::List).await?;
     let q = ListQuery::parse(uri.query())?;
@@ -394,7 +413,9 @@ pub async fn list(
     let rules = immutable_status(&state, &t, &q).await?;
     let mut body = Vec::with_capacity(artifacts.len());
     for a in &artifacts {
-        body.push(artifact_resp(&state, &t, a, with_tag, with_accessory, &rules).await?);
+        let mut resp = artifact_resp(&state, &t, a, with_tag, with_accessory, &rules).await?;
+        overviews(&state, &q, &headers, &mut resp).await?;
+        body.push(resp);
     }
     Ok(page(&body, total, q.link(uri.path(), total)))
 }
@@ -404,13 +425,16 @@ pub async fn get(
     caller: Caller,
     Path((p, r, reference)): ArtifactPath,
     uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let t = target(&state, &caller, p, &r, Resource::Artifact, Action::Read).await?;
     let q = ListQuery::parse(uri.query())?;
     let with_tag = with_tag(&q)?;
     let a = load(&state, &t, &reference).await?;
     let rules = immutable_status(&state, &t, &q).await?;
-    Ok(json(StatusCode::OK, &artifact_resp(&state, &t, &a, with_tag, with_accessory(&q), &rules).await?))
+    let mut resp = artifact_resp(&state, &t, &a, with_tag, with_accessory(&q), &rules).await?;
+    overviews(&state, &q, &headers, &mut resp).await?;
+    Ok(json(StatusCode::OK, &resp))
 }
 
 /// Deletes the manifest (by digest, so every tag of it goes too) and, as Harbor does, the

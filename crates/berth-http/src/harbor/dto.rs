@@ -589,6 +589,12 @@ pub struct ArtifactResp {
     /// Berth's signed state (`signed`, `cosign`, `notation`), only `with_accessory=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<serde_json::Value>,
+    /// With `with_scan_overview=true`, once scanned: keyed by report MIME type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_overview: Option<serde_json::Value>,
+    /// With `with_sbom_overview=true`, once an SBOM was generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom_overview: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ mod quotas;
 mod replication;
 mod repositories;
 mod robots;
+mod scan;
 mod search;
 mod session;
 mod signature_trust;
@@ -118,6 +119,16 @@ endpoints! {
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}" => [delete artifacts::delete_tag, "Remove a tag"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/labels" => [post labels::attach, "Add a label to an artifact"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/labels/{label_id}" => [delete labels::detach, "Remove a label from an artifact"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/scan" => [post scan::scan, "Scan an artifact (scan_type vulnerability or sbom) with the built-in scanner"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/scan/stop" => [post scan::stop, "Stop an artifact's scan"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/scan/{report_id}/log" => [get scan::log, "A scan's log (text)"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/additions/vulnerabilities" => [get scan::vulnerabilities, "An artifact's vulnerability report, keyed by report MIME type"],
+    "/projects/{project}/repositories/{repository}/artifacts/{reference}/additions/sbom" => [get scan::sbom, "An artifact's generated SBOM (SPDX JSON)"],
+    "/scanners" => [get scan::list_scanners, "Scanner registrations (the built-in scanner, default)"],
+    "/scanners/{registration_id}" => [get scan::get_scanner, "A scanner registration"],
+    "/scanners/{registration_id}/metadata" => [get scan::scanner_metadata, "A scanner's capabilities and vulnerability data age"],
+    "/projects/{project}/scanner" => [get scan::project_scanner, "The scanner a project uses"; put scan::set_project_scanner, "Choose a project's scanner (the built-in one)"],
+    "/projects/{project}/scanner/candidates" => [get scan::project_scanner_candidates, "Scanners a project may choose"],
     "/labels" => [get labels::list, "List global or project labels"; post labels::create, "Create a label"],
     "/labels/{id}" => [get labels::get, "Get a label"; put labels::update, "Update a label"; delete labels::delete, "Delete a label"],
     "/robots" => [get robots::list, "List robot accounts"; post robots::create, "Create a robot account"],

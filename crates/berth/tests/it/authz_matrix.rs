@@ -118,7 +118,18 @@ POST     /projects/{project}/repositories/{repository}/artifacts/{reference}/tag
 DELETE   /projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}        -       401  403    403    403   403 200   200    200    403
 POST     /projects/{project}/repositories/{repository}/artifacts/{reference}/labels            -       401  403    403    403   200 200   200    200    403
 DELETE   /projects/{project}/repositories/{repository}/artifacts/{reference}/labels/{label_id} -       401  403    403    403   200 200   200    200    403
+POST     /projects/{project}/repositories/{repository}/artifacts/{reference}/scan              -       401  403    403    403   403 202   202    202    403
+POST     /projects/{project}/repositories/{repository}/artifacts/{reference}/scan/stop         -       401  403    403    403   403 400   400    400    403
+GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/scan/{report_id}/log -       401  403    200    200   200 200   200    200    403
+GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/additions/vulnerabilities -       401  403    200    200   200 200   200    200    403
+GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/additions/sbom    -       401  403    404    404   404 404   404    404    403
+GET      /projects/{project}/scanner                                                           -       401  403    200    200   200 200   200    200    403
+PUT      /projects/{project}/scanner                                                           -       401  403    403    403   403 403   200    200    403
+GET      /projects/{project}/scanner/candidates                                                -       401  403    403    403   403 403   200    200    403
 
+GET      /scanners                                                                             -       401  403    403    403   403 403   403    200    403
+GET      /scanners/{registration_id}                                                           -       401  403    403    403   403 403   403    200    403
+GET      /scanners/{registration_id}/metadata                                                  -       401  403    403    403   403 403   403    200    403
 GET      /labels                                                                               global  200  200    200    200   200 200   200    200    200
 GET      /labels                                                                               project 401  403    403    200   200 200   200    200    403
 POST     /labels                                                                               global  401  403    403    403   403 403   403    201    403
@@ -431,6 +442,12 @@ impl World {
         push_small_image_as(&self.s, &admin(), repo, &tag, &format!("fresh {}", self.n)).await
     }
 
+    /// Turns scan on push off in `team` (the `PUT /projects/{project}` rows turn it on).
+    async fn no_auto_scan(&self) {
+        let body = json!({"metadata": {"auto_scan": "false"}});
+        assert_eq!(status(&self.s, Method::PUT, "/api/v2.0/projects/team", &admin(), Some(&body)).await, 200);
+    }
+
     /// Makes sure the `prevent_vul` metadata of `team` is set (or not).
     async fn prevent_vul(&self, present: bool) {
         let path = "/api/v2.0/projects/team/metadatas/prevent_vul";
@@ -564,6 +581,37 @@ impl World {
                 let path = "/api/v2.0/projects/team/repositories/app/artifacts/v1/labels";
                 assert_eq!(status(&self.s, Method::POST, path, &admin(), Some(&json!({"id": id}))).await, 200);
                 set("label_id", id.to_string());
+            }
+            ("POST", "/projects/{project}/repositories/{repository}/artifacts/{reference}/scan", _) => {
+                // Each allowed caller starts a scan of an artifact of its own (a second scan of
+                // one still pending would be a 409), with scan on push off.
+                self.no_auto_scan().await;
+                set("reference", self.fresh_artifact("team/app").await);
+            }
+            ("POST", "/projects/{project}/repositories/{repository}/artifacts/{reference}/scan/stop", _) => {
+                // Nothing is being scanned: allowed callers get past authorization to a 400.
+                body = Payload::Json(json!({"scan_type": "vulnerability"}));
+            }
+            ("GET", "/projects/{project}/repositories/{repository}/artifacts/{reference}/scan/{report_id}/log", _) => {
+                self.no_auto_scan().await;
+                let digest = self.fresh_artifact("team/app").await;
+                let art = format!("/api/v2.0/projects/team/repositories/app/artifacts/{digest}");
+                assert_eq!(status(&self.s, Method::POST, &format!("{art}/scan"), &admin(), None).await, 202);
+                let a = ok_json(&self.s, &format!("{art}?with_scan_overview=true"), &admin()).await;
+                let id = a["scan_overview"]["application/vnd.security.vulnerability.report; version=1.1"]["report_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                set("reference", digest);
+                set("report_id", id);
+            }
+            ("PUT", "/projects/{project}/scanner", _) => {
+                let list = ok_json(&self.s, "/api/v2.0/scanners", &admin()).await;
+                body = Payload::Json(json!({"uuid": list[0]["uuid"]}));
+            }
+            (_, "/scanners/{registration_id}" | "/scanners/{registration_id}/metadata", _) => {
+                let list = ok_json(&self.s, "/api/v2.0/scanners", &admin()).await;
+                set("registration_id", list[0]["uuid"].as_str().unwrap().to_string());
             }
             ("POST", "/projects/{project}/webhook/policies", _) => {
                 body = Payload::Json(webhook_body(&format!("new{n}")));

@@ -24,6 +24,7 @@ mod ops;
 mod outbox;
 mod pgpair;
 mod replication;
+mod scanning;
 mod settings;
 mod signatures;
 mod support;

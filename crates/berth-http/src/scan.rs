@@ -1,0 +1,162 @@
+//! Scans as jobs: what the API and scan-on-push call to start one, and how a report's
+//! status is read. The job itself (`IMAGE_SCAN`) runs in the binary's job service
+//! (`crates/berth/src/scan.rs`), which reads the image through the registry and matches
+//! it against the vulnerability data with `berth-scan`.
+
+use std::sync::Arc;
+
+use berth_core::store::StoreError;
+use berth_core::store::jobs::{JobState, NewExecution, NewJob};
+use berth_core::store::vulns::{ScanReport, VulnStore};
+use berth_jobs::JobService;
+use serde::{Deserialize, Serialize};
+
+pub use berth_scan::report::{MIME_REPORT_1_1, MIME_REPORT_NATIVE, MIME_SBOM_REPORT};
+
+/// The job kind (and execution vendor type) of a scan.
+pub const KIND: &str = "IMAGE_SCAN";
+/// The vendor type of an SBOM generation's execution, as Harbor names it.
+pub const SBOM_VENDOR_TYPE: &str = "SBOM";
+/// The built-in scanner's registration id.
+pub const BUILTIN_UUID: &str = "8b1d3d0a-5c1e-4d4e-9b7a-berthbuiltin";
+pub const BUILTIN_NAME: &str = "Berth";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanType {
+    Vulnerability,
+    Sbom,
+}
+
+impl ScanType {
+    pub fn parse(s: &str) -> Option<ScanType> {
+        match s {
+            "vulnerability" => Some(ScanType::Vulnerability),
+            "sbom" => Some(ScanType::Sbom),
+            _ => None,
+        }
+    }
+
+    /// The MIME type of the report a scan of this type produces.
+    pub fn mime(self) -> &'static str {
+        match self {
+            ScanType::Vulnerability => MIME_REPORT_1_1,
+            ScanType::Sbom => MIME_SBOM_REPORT,
+        }
+    }
+
+    fn vendor_type(self) -> &'static str {
+        match self {
+            ScanType::Vulnerability => KIND,
+            ScanType::Sbom => SBOM_VENDOR_TYPE,
+        }
+    }
+}
+
+/// A scan job's arguments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanArgs {
+    pub repository: String,
+    pub digest: String,
+    pub report_uuid: String,
+    pub scan_type: ScanType,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("a {0} scan of this artifact is already {1}")]
+    Busy(&'static str, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts scans and reads their state.
+pub struct Scans {
+    pub jobs: Arc<JobService>,
+    pub vulns: Arc<dyn VulnStore>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Scans {
+    /// The report of (digest, type) with its status brought up to date from its job:
+    /// a job that died or was stopped without its handler saying so still shows as such.
+    pub async fn report(&self, digest: &str, t: ScanType) -> Result<Option<ScanReport>, StoreError> {
+        let reports = self.vulns.scan_reports_of(&[digest.to_string()]).await?;
+        let Some(mut r) = reports.into_iter().find(|r| r.mime_type == t.mime() && r.registration_uuid == BUILTIN_UUID)
+        else {
+            return Ok(None);
+        };
+        if matches!(r.status.as_str(), "Pending" | "Running")
+            && let Some(job) = self.jobs.store().job(r.task_id).await?
+        {
+            match job.state {
+                JobState::Dead => r.status = "Error".into(),
+                JobState::Cancelled => r.status = "Stopped".into(),
+                JobState::Running => r.status = "Running".into(),
+                _ => {}
+            }
+            if r.end_time.is_none() && matches!(job.state, JobState::Dead | JobState::Cancelled) {
+                r.end_time = job.finished_at.map(|ms| ms / 1000);
+            }
+        }
+        Ok(Some(r))
+    }
+
+    /// Starts a scan of `repository@digest`; `trigger` is `MANUAL`, `EVENT` or `SCHEDULE`.
+    /// Returns the new report's id.
+    pub async fn request(
+        &self,
+        repository: &str,
+        digest: &str,
+        t: ScanType,
+        trigger: &str,
+    ) -> Result<String, ScanError> {
+        if let Some(r) = self.report(digest, t).await?
+            && matches!(r.status.as_str(), "Pending" | "Running")
+        {
+            return Err(ScanError::Busy(
+                match t {
+                    ScanType::Vulnerability => "vulnerability",
+                    ScanType::Sbom => "sbom",
+                },
+                r.status.to_lowercase(),
+            ));
+        }
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let args =
+            ScanArgs { repository: repository.into(), digest: digest.into(), report_uuid: uuid.clone(), scan_type: t };
+        let args = serde_json::to_string(&args).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let exec = NewExecution {
+            vendor_type: t.vendor_type().into(),
+            vendor_id: 0,
+            trigger: trigger.into(),
+            extra_attrs: serde_json::json!({"artifact": format!("{repository}@{digest}"), "report_id": uuid})
+                .to_string(),
+        };
+        let mut job = NewJob::new(KIND, args);
+        job.max_attempts = 3;
+        let exec_id = self.jobs.start(&exec, &[job]).await?;
+        let task_id = self.jobs.store().execution_tasks(exec_id).await?.first().map(|j| j.id).unwrap_or(0);
+        // The job may already run: its handler fences on the report id and retries if
+        // this row is not there yet.
+        self.vulns
+            .put_scan_report(&ScanReport {
+                uuid: uuid.clone(),
+                digest: digest.into(),
+                registration_uuid: BUILTIN_UUID.into(),
+                mime_type: t.mime().into(),
+                status: "Pending".into(),
+                task_id,
+                start_time: now(),
+                end_time: None,
+                severity: String::new(),
+                summary: String::new(),
+                report: String::new(),
+            })
+            .await?;
+        Ok(uuid)
+    }
+}

@@ -1,0 +1,291 @@
+//! The built-in scanner through Harbor's API, on SQLite: an image built here (tar layers
+//! with a dpkg status listing known versions, a Python package whited out by a later
+//! layer, npm and Go packages), vulnerability data imported with `berth vulndb import`
+//! from the OSV fixture of berth-scan (advisories that must and must not match: epochs,
+//! `~`, `+b` rebuilds, withdrawn records), reports asserted exactly.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const OSV_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../berth-scan/tests/fixtures/osv");
+const V11: &str = "application/vnd.security.vulnerability.report; version=1.1";
+const NATIVE: &str = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
+
+fn tar_layer(files: &[(&str, &[u8], u32)], gzip: bool) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, *data).unwrap();
+    }
+    let raw = b.into_inner().unwrap();
+    if !gzip {
+        return raw;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    gz.finish().unwrap()
+}
+
+const DPKG_STATUS: &str = "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u4\n\nPackage: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: bash\nStatus: install ok installed\nArchitecture: amd64\nSource: bash (5.2.15-2)\nVersion: 5.2.15-2+b2\n\nPackage: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1-10+deb12u5\n";
+
+fn debian_layers() -> Vec<Vec<u8>> {
+    let l1 = tar_layer(
+        &[
+            (
+                "etc/os-release",
+                b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+                0o644,
+            ),
+            ("var/lib/dpkg/status", DPKG_STATUS.as_bytes(), 0o644),
+            (
+                "usr/lib/python3/dist-packages/requests-2.25.0.dist-info/METADATA",
+                b"Name: requests\nVersion: 2.25.0\n",
+                0o644,
+            ),
+            ("app/node_modules/lodash/package.json", br#"{"name":"lodash","version":"4.17.20"}"#, 0o644),
+        ],
+        true,
+    );
+    let l2 = tar_layer(
+        &[
+            ("usr/lib/python3/dist-packages/.wh.requests-2.25.0.dist-info", b"", 0o644),
+            ("usr/lib/python3/dist-packages/Django-3.2.0.dist-info/METADATA", b"Name: Django\nVersion: 3.2.0\n", 0o644),
+        ],
+        false,
+    );
+    vec![l1, l2]
+}
+
+/// Pushes an image of these layers over /v2 as admin; returns its digest.
+async fn push_layers(s: &Server, repo: &str, tag: &str, layers: &[Vec<u8>]) -> String {
+    let who = admin();
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let cd = push_blob_as(s, &who, repo, config).await;
+    let mut ls = Vec::new();
+    for l in layers {
+        ls.push((push_blob_as(s, &who, repo, l).await, l.len()));
+    }
+    let refs: Vec<(&str, usize)> = ls.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+    let m = image_manifest((&cd, config.len()), &refs);
+    let r = who
+        .apply(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(m.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "push {repo}:{tag}");
+    sha256(m.as_bytes())
+}
+
+fn import(data_dir: &Path, source: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["vulndb", "import", "--data-dir"])
+        .arg(data_dir)
+        .arg(source)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "import failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+/// Polls the artifact until its overview of `key` reaches a final status.
+async fn wait_overview(s: &Server, path: &str, key: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = ok_json(s, &format!("{path}?with_scan_overview=true&with_sbom_overview=true"), &admin()).await;
+        let o = match key {
+            "sbom" => a.get("sbom_overview").cloned(),
+            _ => a.get("scan_overview").and_then(|o| o.get(V11)).cloned(),
+        };
+        if let Some(o) = o
+            && matches!(o["scan_status"].as_str(), Some("Success" | "Error" | "Stopped"))
+        {
+            return o;
+        }
+        assert!(Instant::now() < deadline, "scan did not finish: {a}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_through_harbor_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Air-gapped import before the first start; the second import changes nothing.
+    let out = import(&data, OSV_FIXTURE);
+    assert!(out.contains("15 files, 15 new, 0 updated, 0 unchanged, 1 withdrawn"), "{out}");
+    let out = import(&data, OSV_FIXTURE);
+    assert!(out.contains("0 new, 0 updated, 15 unchanged"), "{out}");
+    let s = Server::spawn(&data, &[("BERTH_AUTH_MODE", "harbor")]);
+    create_project(&s, &admin(), "scan", false).await;
+    let digest = push_layers(&s, "scan/app", "v1", &debian_layers()).await;
+    let art = "/api/v2.0/projects/scan/repositories/app/artifacts/v1";
+
+    let a = ok_json(&s, &format!("{art}?with_scan_overview=true"), &admin()).await;
+    assert!(a.get("scan_overview").is_none(), "not scanned yet: {a}");
+    let none = ok_json(&s, &format!("{art}/additions/vulnerabilities"), &admin()).await;
+    assert_eq!(none, json!({}));
+
+    // Bad input names the field.
+    for (body, want) in [(json!({"scan_type": "nope"}), "scan_type"), (json!({"scan_typo": "sbom"}), "scan_typo")] {
+        let r = call(&s, Method::POST, &format!("{art}/scan"), &admin(), Some(&body)).await;
+        let msg = expect_error(r, 400, "BAD_REQUEST").await;
+        assert!(msg.contains(want), "{msg}");
+    }
+    let r = call(&s, Method::POST, &format!("{art}/scan/stop"), &admin(), None).await;
+    assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("scan_type"));
+    let r =
+        call(&s, Method::POST, "/api/v2.0/projects/scan/repositories/app/artifacts/nope/scan", &admin(), None).await;
+    assert_eq!(r.status(), 404);
+
+    // A scan with no body is a vulnerability scan.
+    assert_eq!(status(&s, Method::POST, &format!("{art}/scan"), &admin(), None).await, 202);
+    let o = wait_overview(&s, art, "vuln").await;
+    assert_eq!(o["scan_status"], "Success", "{o}");
+    assert_eq!(o["severity"], "Critical");
+    assert_eq!(o["complete_percent"], 100);
+    assert_eq!(o["scanner"], json!({"name": "Berth", "vendor": "Berth", "version": env!("CARGO_PKG_VERSION")}));
+    assert_eq!(
+        o["summary"],
+        json!({"total": 5, "fixable": 5, "summary": {"Critical": 1, "High": 1, "Medium": 2, "Unknown": 1}})
+    );
+
+    let r = get(&s, &format!("{art}/additions/vulnerabilities"), &admin()).await;
+    assert_eq!(header(&r, "content-type"), "application/json");
+    let v = body_json(r).await;
+    let report = &v[V11];
+    assert_eq!(report["severity"], "Critical");
+    assert!(report.get("artifact").is_none(), "Harbor's stored report has no artifact key");
+    let rows: Vec<(String, String, String, String, String, String)> = report["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let f = |k: &str| x[k].as_str().unwrap_or("").to_string();
+            (f("id"), f("package"), f("version"), f("fix_version"), f("severity"), f("status"))
+        })
+        .collect();
+    let row = |a: &str, b: &str, c: &str, d: &str, e: &str| {
+        (a.to_string(), b.to_string(), c.to_string(), d.to_string(), e.to_string(), "fixed".to_string())
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row("CVE-2024-0001", "libssl3", "3.0.11-1~deb12u2", "3.0.11-1~deb12u3", "Critical"),
+            row("CVE-2024-0301", "lodash", "4.17.20", "4.17.21", "High"),
+            row("CVE-2024-0201", "django", "3.2.0", "3.2.1", "Medium"),
+            row("DEBIAN-CVE-2024-0004", "zlib1g", "1:1.2.13.dfsg-1", "1:1.2.13.dfsg-2", "Medium"),
+            row("DEBIAN-CVE-2024-0006", "bash", "5.2.15-2+b2", "5.2.15-3", "Unknown"),
+        ]
+    );
+    assert_eq!(
+        report["vulnerabilities"][0],
+        json!({
+            "id": "CVE-2024-0001", "package": "libssl3", "version": "3.0.11-1~deb12u2", "fix_version": "3.0.11-1~deb12u3",
+            "severity": "Critical", "description": "openssl: must match (~deb12u2 < ~deb12u3)",
+            "links": ["https://security-tracker.debian.org/tracker/CVE-2024-0001"],
+            "preferred_cvss": {"score_v3": 9.8, "vector_v3": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"},
+            "cwe_ids": [], "vendor_attributes": {"osv_id": "DEBIAN-CVE-2024-0001", "package_type": "deb"},
+            "artifact_digests": [digest], "status": "fixed",
+        })
+    );
+    // The first accepted MIME type that has a report names it.
+    let r = client()
+        .get(s.url(&format!("{art}/additions/vulnerabilities")))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .header("X-Accept-Vulnerabilities", format!("application/x-unknown, {NATIVE}"))
+        .send()
+        .await
+        .unwrap();
+    let v = body_json(r).await;
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), vec![NATIVE]);
+
+    // The scan's log.
+    let report_id = o["report_id"].as_str().unwrap();
+    let r = get(&s, &format!("{art}/scan/{report_id}/log"), &admin()).await;
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-type").starts_with("text/plain"));
+    let log = r.text().await.unwrap();
+    assert!(log.contains("7 packages found on debian 12"), "{log}");
+    assert_eq!(get(&s, &format!("{art}/scan/nope/log"), &admin()).await.status(), 404);
+    // Nothing is running: stop is refused.
+    let r = call(&s, Method::POST, &format!("{art}/scan/stop"), &admin(), Some(&json!({"scan_type": "vulnerability"})))
+        .await;
+    assert_eq!(r.status(), 400);
+
+    // An SBOM, as SPDX.
+    let body = json!({"scan_type": "sbom"});
+    assert_eq!(status(&s, Method::POST, &format!("{art}/scan"), &admin(), Some(&body)).await, 202);
+    let o = wait_overview(&s, art, "sbom").await;
+    assert_eq!(o["scan_status"], "Success", "{o}");
+    let r = get(&s, &format!("{art}/additions/sbom"), &admin()).await;
+    assert_eq!(header(&r, "content-type"), "application/spdx+json");
+    let doc = body_json(r).await;
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    let names: Vec<&str> = doc["packages"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(names.contains(&"libssl3") && names.contains(&"django") && !names.contains(&"requests"), "{names:?}");
+
+    // The list shows both overviews.
+    let list = ok_json(
+        &s,
+        "/api/v2.0/projects/scan/repositories/app/artifacts?with_scan_overview=true&with_sbom_overview=true",
+        &admin(),
+    )
+    .await;
+    assert_eq!(list[0]["scan_overview"][V11]["scan_status"], "Success");
+    assert_eq!(list[0]["sbom_overview"]["scan_status"], "Success");
+
+    // Scan on push.
+    let up = json!({"metadata": {"auto_scan": "true"}});
+    assert_eq!(status(&s, Method::PUT, "/api/v2.0/projects/scan", &admin(), Some(&up)).await, 200);
+    let alpine = vec![tar_layer(
+        &[
+            ("etc/os-release", b"ID=alpine\nVERSION_ID=3.19.1\n", 0o644),
+            (
+                "lib/apk/db/installed",
+                b"P:libcrypto3\nV:3.1.4-r5\nA:x86_64\no:openssl\n\nP:musl\nV:1.2.4-r2\no:musl\n",
+                0o644,
+            ),
+        ],
+        true,
+    )];
+    push_layers(&s, "scan/alpine", "3.19", &alpine).await;
+    let o = wait_overview(&s, "/api/v2.0/projects/scan/repositories/alpine/artifacts/3.19", "vuln").await;
+    assert_eq!(o["scan_status"], "Success", "{o}");
+    assert_eq!(o["summary"]["total"], 1);
+
+    // The scanner registrations.
+    let r = get(&s, "/api/v2.0/scanners", &admin()).await;
+    assert_eq!(header(&r, "x-total-count"), "1");
+    let list = body_json(r).await;
+    assert_eq!(list[0]["is_default"], true);
+    assert_eq!(list[0]["capabilities"], json!({"support_vulnerability": true, "support_sbom": true}));
+    let id = list[0]["uuid"].as_str().unwrap();
+    let md = ok_json(&s, &format!("/api/v2.0/scanners/{id}/metadata"), &admin()).await;
+    assert_eq!(
+        md["properties"]["harbor.scanner-adapter/vulnerability-database-updated-at"],
+        "2024-05-03T00:00:00.000Z"
+    );
+    assert_eq!(ok_json(&s, "/api/v2.0/projects/scan/scanner", &admin()).await["uuid"], id);
+    assert_eq!(get(&s, "/api/v2.0/scanners/nope", &admin()).await.status(), 404);
+    let cands = ok_json(&s, "/api/v2.0/projects/scan/scanner/candidates", &admin()).await;
+    assert_eq!(cands[0]["uuid"], id);
+    let r = call(&s, Method::PUT, "/api/v2.0/projects/scan/scanner", &admin(), Some(&json!({"uuid": "other"}))).await;
+    assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("uuid"));
+    let r = call(&s, Method::PUT, "/api/v2.0/projects/scan/scanner", &admin(), Some(&json!({"uuid": id}))).await;
+    assert_eq!(r.status(), 200);
+
+    let metrics = client().get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("berth_vulndb_data_age_seconds"), "{metrics}");
+}
