@@ -13,6 +13,7 @@ pub mod identity;
 pub mod manifest;
 pub mod name;
 pub mod policy;
+pub mod quota;
 pub mod registry;
 pub mod settings;
 pub mod store;

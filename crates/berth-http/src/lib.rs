@@ -19,6 +19,7 @@ mod immutable;
 pub mod metrics;
 mod middleware;
 pub mod oci;
+pub mod quota_events;
 mod token;
 
 use std::sync::Arc;

@@ -21,6 +21,7 @@ mod identity;
 mod jobs;
 mod labels;
 mod policies;
+mod quota;
 mod webhooks;
 
 use std::collections::HashSet;
@@ -37,6 +38,7 @@ pub use identity::identity_conformance;
 pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
 pub use policies::policies_conformance;
+pub use quota::quota_conformance;
 pub use webhooks::webhooks_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -273,6 +273,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
         None => cfg.http.listen.clone(),
     };
+    registry.set_quota_events(Arc::new(berth_http::quota_events::QuotaNotifier {
+        webhooks: webhooks.clone(),
+        identity: identity.clone(),
+        settings: settings.clone(),
+        registry_host: registry_host.clone(),
+    }));
     let events = berth_http::events::EventSink::start(
         audit_log.clone(),
         identity.clone(),

@@ -122,7 +122,7 @@ endpoints! {
     "/search" => [get search::search, "Search projects and repositories the caller can see"],
     "/statistics" => [get search::statistics, "Project, repository and storage counts over the caller's projects"],
     "/quotas" => [get quotas::list, "List project quotas"],
-    "/quotas/{id}" => [get quotas::get, "Get a project's quota"],
+    "/quotas/{id}" => [get quotas::get, "Get a project's quota"; put quotas::update, "Set a project's storage limit"],
     "/system/gc" => [get gc::list, "Garbage collection history"],
     "/system/gc/{gc_id}" => [get gc::get, "A garbage collection"; put gc::stop, "Stop a garbage collection"],
     "/system/gc/{gc_id}/log" => [get gc::log, "A garbage collection's log (text)"],

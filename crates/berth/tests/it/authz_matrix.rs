@@ -144,6 +144,7 @@ GET      /statistics                                                            
 GET      /quotas                                                                               all     401  403    403    403   403 403   403    200    403
 GET      /quotas                                                                               project 401  403    403    403   403 403   403    200    403
 GET      /quotas/{id}                                                                          -       401  403    403    403   403 403   403    200    403
+PUT      /quotas/{id}                                                                          -       401  403    403    403   403 403   403    200    403
 GET      /configurations                                                                       -       401  403    403    403   403 403   403    200    403
 PUT      /configurations                                                                       -       401  403    403    403   403 403   403    200    403
 
@@ -550,6 +551,10 @@ impl World {
             ("GET", "/search", _) => query = "?q=app".into(),
             ("GET", "/quotas", "project") => query = format!("?reference=project&reference_id={team}"),
             ("GET", "/quotas/{id}", _) => set("id", team.to_string()),
+            ("PUT", "/quotas/{id}", _) => {
+                set("id", team.to_string());
+                body = Payload::Json(json!({"hard": {"storage": -1}}));
+            }
             ("PUT", "/configurations", _) => body = Payload::Json(json!({})),
             ("POST", "/projects/{project}/immutabletagrules", _) => {
                 body = Payload::Json(immutable_body(&format!("new{n}-*")));

@@ -22,6 +22,7 @@ mod jobs;
 mod oci_api;
 mod ops;
 mod pgpair;
+mod quotas;
 mod settings;
 mod support;
 mod tls;
