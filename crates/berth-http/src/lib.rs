@@ -55,6 +55,8 @@ pub struct AppState {
     pub jobs: Arc<berth_jobs::JobService>,
     /// Webhook policies and their deliveries (jobs of `jobs`).
     pub webhooks: Arc<berth_webhooks::Webhooks>,
+    /// Tag retention policies and runs.
+    pub retention: Arc<berth_retention::Context>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).
     pub health: Arc<[health::Component]>,
     /// The runtime settings (`/configurations`), refreshed from the database by the binary.

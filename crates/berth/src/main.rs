@@ -266,13 +266,28 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     let audit_log = berth_http::audit_log::AuditLog::start(identity.clone(), settings.clone());
     let registry = Arc::new(Registry::new(meta, blobs.clone()));
-    let job_service =
-        jobs::service(&cfg, stores.jobs.clone(), identity.clone(), stores.gc.clone(), blobs.clone(), registry.clone())?;
+    let retention = Arc::new(berth_retention::Context::new(
+        stores.policies.clone(),
+        catalog.clone(),
+        labels.clone(),
+        identity.clone(),
+        registry.clone(),
+    ));
+    let job_service = jobs::service(
+        &cfg,
+        stores.jobs.clone(),
+        identity.clone(),
+        stores.gc.clone(),
+        blobs.clone(),
+        registry.clone(),
+        retention.clone(),
+    )?;
     let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
     let registry_host = match cfg.http.external_url.split_once("://") {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
         None => cfg.http.listen.clone(),
     };
+    retention.set_webhooks(webhooks.clone());
     registry.set_quota_events(Arc::new(berth_http::quota_events::QuotaNotifier {
         webhooks: webhooks.clone(),
         identity: identity.clone(),
@@ -312,6 +327,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         jobs: job_service.clone(),
         policies: stores.policies.clone(),
         webhooks,
+        retention,
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
         https: tls.is_some(),
         settings: settings.clone(),

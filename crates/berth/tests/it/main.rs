@@ -23,6 +23,7 @@ mod oci_api;
 mod ops;
 mod pgpair;
 mod quotas;
+mod retention;
 mod settings;
 mod support;
 mod tls;
