@@ -47,6 +47,8 @@ pub const REPO: &str = "RETENTION_REPO";
 pub const MAX_ATTEMPTS: i32 = 3;
 /// Artifacts read per page.
 const PAGE: u64 = 1000;
+/// Deletions run at once (and between checkpoints).
+const DELETE_BATCH: usize = 64;
 
 /// Everything retention needs; shared by the API and the job handlers.
 pub struct Context {
@@ -246,75 +248,129 @@ impl Handler for Launch {
 /// One repository's retention.
 pub struct RepoTask(pub Arc<Context>);
 
+/// Where a repository's retention reports: the job's log, stop flag and checkpoint, or
+/// a benchmark's sink.
+#[async_trait::async_trait]
+pub trait Report: Send + Sync {
+    fn info(&self, msg: String);
+    fn warn(&self, msg: String);
+    /// `Err` once the run must stop.
+    fn check(&self) -> Result<(), JobError>;
+    async fn checkpoint(&self, out: &Outcome) -> Result<(), JobError>;
+}
+
+struct JobReport<'a>(&'a JobCtx);
+
+#[async_trait::async_trait]
+impl Report for JobReport<'_> {
+    fn info(&self, msg: String) {
+        self.0.info(msg);
+    }
+    fn warn(&self, msg: String) {
+        self.0.warn(msg);
+    }
+    fn check(&self) -> Result<(), JobError> {
+        self.0.check()
+    }
+    async fn checkpoint(&self, out: &Outcome) -> Result<(), JobError> {
+        self.0.checkpoint(out).await
+    }
+}
+
+/// One repository's retention: reads its artifacts, keeps the union of what the covering
+/// rules retain and every artifact with an immutable tag, deletes the rest (unless a dry
+/// run). `prev` is an earlier attempt's checkpoint. Returns the outcome and the deleted
+/// artifacts with their tags.
+pub async fn retain_repository(
+    c: &Context,
+    args: &RepoArgs,
+    prev: Outcome,
+    r: &dyn Report,
+) -> Result<(Outcome, Vec<(String, Vec<String>)>), JobError> {
+    let repo: RepoName = args.repository.parse().map_err(|e| JobError::Fatal(format!("{}: {e}", args.repository)))?;
+    let short = match args.repository.split_once('/') {
+        Some((_, rest)) => rest.to_owned(),
+        None => args.repository.clone(),
+    };
+    let rules = args.policy.compiled().map_err(|e| JobError::Fatal(format!("invalid rules: {e}")))?;
+    let now = now();
+    let candidates = c.candidates(&repo, args.policy.uses_labels()).await?;
+    let keep = retained(&rules, &short, &candidates, now);
+    let locked = immutable_rules(c.policies.as_ref(), args.project_id).await?;
+    // A previous attempt's deletions are gone from the list; they still count.
+    let mut out = Outcome {
+        total: candidates.len() as u64 + prev.deleted.len() as u64,
+        deleted: prev.deleted,
+        ..Outcome::default()
+    };
+    let dry = if args.dry_run { "[dry run] " } else { "" };
+    let mut doomed = Vec::new();
+    for cand in &candidates {
+        let tags = if cand.tags.is_empty() { "<untagged>".to_owned() } else { cand.tags.join(",") };
+        if keep.contains(&cand.digest) {
+            out.retained += 1;
+            r.info(format!("{dry}retain {}@{} ({tags})", args.repository, cand.digest));
+        } else if let Some(t) = cand.tags.iter().find(|t| immutable(&locked, &short, t).is_some()) {
+            out.retained += 1;
+            out.immutable += 1;
+            r.warn(format!("{dry}keep {}@{}: tag {t} is immutable", args.repository, cand.digest));
+        } else {
+            doomed.push((cand.digest.clone(), cand.tags.clone(), tags));
+        }
+    }
+    // Deletes go in concurrent batches: each is its own transaction, and concurrent ones
+    // share a commit (SQLite's group commit, PostgreSQL's pool), which a loop of single
+    // deletes would not.
+    let mut deleted_now = Vec::new();
+    for batch in doomed.chunks(DELETE_BATCH) {
+        r.check()?;
+        if !args.dry_run {
+            let mut set = tokio::task::JoinSet::new();
+            for (digest, _, _) in batch {
+                let d: berth_core::Digest = digest.parse().map_err(|e| JobError::Fatal(format!("{digest}: {e}")))?;
+                let (registry, repo) = (c.registry.clone(), repo.clone());
+                set.spawn(async move {
+                    match registry.delete_manifest(&repo, &Reference::Digest(d.clone())).await {
+                        // Deleted meanwhile (by a user, or an earlier attempt): done either way.
+                        Ok(()) | Err(berth_core::CoreError::ManifestUnknown(_)) => Ok(()),
+                        Err(e) => Err(format!("deleting {repo}@{d}: {e}")),
+                    }
+                });
+            }
+            while let Some(res) = set.join_next().await {
+                res.map_err(|e| JobError::Retry(e.to_string()))?.map_err(JobError::Retry)?;
+            }
+        }
+        for (digest, tags, shown) in batch {
+            r.info(format!("{dry}delete {}@{digest} ({shown})", args.repository));
+            out.deleted.push(digest.clone());
+            deleted_now.push((digest.clone(), tags.clone()));
+        }
+        if !args.dry_run {
+            r.checkpoint(&out).await?;
+        }
+    }
+    out.done = true;
+    r.info(format!(
+        "{dry}{}: {} of {} artifacts retained ({} by immutability), {} deleted",
+        args.repository,
+        out.retained,
+        out.total,
+        out.immutable,
+        out.deleted.len()
+    ));
+    r.checkpoint(&out).await?;
+    Ok((out, deleted_now))
+}
+
 #[async_trait::async_trait]
 impl Handler for RepoTask {
     async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
         let args: RepoArgs = ctx.args()?;
-        let c = &self.0;
-        let repo: RepoName =
-            args.repository.parse().map_err(|e| JobError::Fatal(format!("{}: {e}", args.repository)))?;
-        let short = match args.repository.split_once('/') {
-            Some((_, rest)) => rest.to_owned(),
-            None => args.repository.clone(),
-        };
-        let rules = args.policy.compiled().map_err(|e| JobError::Fatal(format!("invalid rules: {e}")))?;
-        let now = now();
-        let candidates = c.candidates(&repo, args.policy.uses_labels()).await?;
-        let keep = retained(&rules, &short, &candidates, now);
-        let locked = immutable_rules(c.policies.as_ref(), args.project_id).await?;
-        // A previous attempt's deletions are gone from the list; they still count.
         let prev: Outcome = ctx.progress().unwrap_or_default();
-        let mut out = Outcome {
-            total: candidates.len() as u64 + prev.deleted.len() as u64,
-            deleted: prev.deleted,
-            ..Outcome::default()
-        };
-        let dry = if args.dry_run { "[dry run] " } else { "" };
-        let mut deleted_now = Vec::new();
-        for cand in &candidates {
-            let tags = if cand.tags.is_empty() { "<untagged>".to_owned() } else { cand.tags.join(",") };
-            if keep.contains(&cand.digest) {
-                out.retained += 1;
-                ctx.info(format!("{dry}retain {}@{} ({tags})", args.repository, cand.digest));
-                continue;
-            }
-            if let Some(t) = cand.tags.iter().find(|t| immutable(&locked, &short, t).is_some()) {
-                out.retained += 1;
-                out.immutable += 1;
-                ctx.warn(format!("{dry}keep {}@{}: tag {t} is immutable", args.repository, cand.digest));
-                continue;
-            }
-            ctx.check()?;
-            if !args.dry_run {
-                let digest = cand.digest.parse().map_err(|e| JobError::Fatal(format!("{}: {e}", cand.digest)))?;
-                match c.registry.delete_manifest(&repo, &Reference::Digest(digest)).await {
-                    Ok(()) => {}
-                    // Deleted meanwhile (by a user, or an earlier attempt): done either way.
-                    Err(berth_core::CoreError::ManifestUnknown(_)) => {}
-                    Err(e) => {
-                        return Err(JobError::Retry(format!("deleting {}@{}: {e}", args.repository, cand.digest)));
-                    }
-                }
-            }
-            ctx.info(format!("{dry}delete {}@{} ({tags})", args.repository, cand.digest));
-            out.deleted.push(cand.digest.clone());
-            deleted_now.push((cand.digest.clone(), cand.tags.clone()));
-            if !args.dry_run && out.deleted.len() % 500 == 0 {
-                ctx.checkpoint(&out).await?;
-            }
-        }
-        out.done = true;
-        ctx.info(format!(
-            "{dry}{}: {} of {} artifacts retained ({} by immutability), {} deleted",
-            args.repository,
-            out.retained,
-            out.total,
-            out.immutable,
-            out.deleted.len()
-        ));
-        ctx.checkpoint(&out).await?;
+        let (out, deleted) = retain_repository(&self.0, &args, prev, &JobReport(ctx)).await?;
         if !args.dry_run {
-            self.notify(&args, &out, &deleted_now).await;
+            self.notify(&args, &out, &deleted).await;
         }
         Ok(())
     }
