@@ -46,7 +46,7 @@ pub const REPO: &str = "RETENTION_REPO";
 /// Attempts per task.
 pub const MAX_ATTEMPTS: i32 = 3;
 /// Artifacts read per page.
-const PAGE: u64 = 1000;
+const PAGE: u64 = 10_000;
 /// Deletions run at once (and between checkpoints).
 const DELETE_BATCH: usize = 64;
 
