@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod name;
 pub mod policy;
 pub mod pull_policy;
+pub mod quota;
 pub mod registry;
 pub mod settings;
 pub mod store;

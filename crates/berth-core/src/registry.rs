@@ -10,12 +10,26 @@ use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::CoreError;
 use crate::manifest;
 use crate::name::{Reference, RepoName, Tag};
+use crate::quota::QuotaUse;
 use crate::store::outbox::OutboxEvent;
-use crate::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoredManifest, Upload};
+use crate::store::{
+    BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoredManifest, Upload,
+};
 
 pub struct Registry {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
+    /// Told of quota warnings and refusals (webhooks); set once at startup.
+    quota_events: std::sync::OnceLock<Arc<dyn QuotaEvents>>,
+}
+
+/// Where the registry reports what a push did to a project's quota. Called on the push's
+/// path: implementations must return at once (queue or spawn the real work).
+pub trait QuotaEvents: Send + Sync {
+    /// A blob took its project's usage across `quota::WARNING_PERCENT` of the limit.
+    fn warning(&self, repo: &RepoName, digest: &Digest, usage: &crate::quota::QuotaUse);
+    /// A blob was refused because it would exceed the limit.
+    fn exceeded(&self, repo: &RepoName, digest: &Digest, refusal: &crate::quota::QuotaExceeded);
 }
 
 /// Where a chunk must land: the client's `Content-Range`, if it sent one.
@@ -68,7 +82,22 @@ pub fn io_error(e: std::io::Error) -> CoreError {
 
 impl Registry {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>) -> Self {
-        Registry { meta, blobs }
+        Registry { meta, blobs, quota_events: std::sync::OnceLock::new() }
+    }
+
+    /// Sets where quota events go (once; later calls are ignored).
+    pub fn set_quota_events(&self, events: Arc<dyn QuotaEvents>) {
+        let _ = self.quota_events.set(events);
+    }
+
+    /// Reports a store result's quota outcome to the quota events, if any.
+    fn report_quota<T>(&self, repo: &RepoName, digest: &Digest, r: &Result<T, StoreError>, usage: Option<&QuotaUse>) {
+        let Some(ev) = self.quota_events.get() else { return };
+        match (r, usage) {
+            (Err(StoreError::QuotaExceeded(q)), _) => ev.exceeded(repo, digest, q),
+            (Ok(_), Some(u)) if u.crossed_warning() => ev.warning(repo, digest, u),
+            _ => {}
+        }
     }
 
     pub fn meta(&self) -> &Arc<dyn MetaStore> {
@@ -212,7 +241,13 @@ impl Registry {
             return Err(CoreError::DigestMismatch { expected: digest.clone(), actual });
         }
         let info = BlobInfo { digest: digest.clone(), size: upload.offset };
-        self.publish(repo, id, &upload.parts, &info, Some(id)).await?;
+        if let Err(e) = self.publish(repo, id, &upload.parts, &info, Some(id)).await {
+            if matches!(e, CoreError::Store(StoreError::QuotaExceeded(_))) {
+                // The session cannot succeed (its parts may be gone): end it, as Harbor does.
+                self.cancel_upload(repo, id).await.ok();
+            }
+            return Err(e);
+        }
         if let Err(e) = self.blobs.delete_upload(repo, id).await {
             tracing::warn!(upload = id, error = %e, "could not remove a finished upload's files");
         }
@@ -258,7 +293,12 @@ impl Registry {
         let lock = self.meta.lock_digest(&info.digest).await?;
         let result = async {
             self.blobs.commit(repo, upload_id, parts, &info.digest).await.map_err(io_error)?;
-            self.meta.commit_blob(repo, info, finished_upload).await?;
+            // A refusal leaves the bytes in place without a row: invisible, and either
+            // another row's (same digest) or removed by GC as a file no row describes.
+            let r = self.meta.commit_blob(repo, info, finished_upload).await;
+            let usage = r.as_ref().ok().and_then(Option::as_ref);
+            self.report_quota(repo, &info.digest, &r, usage);
+            r?;
             Ok(())
         }
         .await;
@@ -300,7 +340,9 @@ impl Registry {
         to: &RepoName,
         digest: &Digest,
     ) -> Result<Option<BlobInfo>, CoreError> {
-        Ok(self.meta.mount_blob(from, to, digest).await?)
+        let r = self.meta.mount_blob(from, to, digest).await;
+        self.report_quota(to, digest, &r, None);
+        Ok(r?)
     }
 
     pub async fn blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobInfo, CoreError> {

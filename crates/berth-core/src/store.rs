@@ -26,6 +26,9 @@ pub enum StoreError {
     /// Anything else the backend reports. Never shown to clients.
     #[error("metadata database error: {0}")]
     Backend(String),
+    /// The write would take its project over its storage limit; nothing was written.
+    #[error("{0}")]
+    QuotaExceeded(crate::quota::QuotaExceeded),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -109,8 +112,19 @@ pub trait MetaStore: Send + Sync + 'static {
     /// that GC leaves it alone while a push that checked it is still running.
     async fn repo_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>>;
     /// Records a verified, durable blob and links it to `repo` (creating the repository).
-    async fn commit_blob(&self, repo: &RepoName, blob: &BlobInfo, finished_upload: Option<&str>) -> StoreResult<()>;
+    /// If the blob is new to a project with a storage limit, the project's usage is read
+    /// and the limit checked in the same transaction, serialised per project with every
+    /// other such check (PostgreSQL: a transaction-scoped advisory lock; SQLite: the
+    /// single writer): `StoreError::QuotaExceeded` and nothing written if it would be
+    /// exceeded, else `Some` usage before and after (`None` when no limit applies).
+    async fn commit_blob(
+        &self,
+        repo: &RepoName,
+        blob: &BlobInfo,
+        finished_upload: Option<&str>,
+    ) -> StoreResult<Option<crate::quota::QuotaUse>>;
     /// Links a blob that is linked to `from` into `to`; `None` if `from` has no such blob.
+    /// Checked against `to`'s project quota as `commit_blob` is.
     async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>>;
     /// Holds the digest lock (see `gc.rs`) for an upload about to make `digest`'s bytes
     /// visible: GC cannot remove them between the write and `commit_blob`.

@@ -116,6 +116,9 @@ impl From<CoreError> for ApiError {
                 msg,
             )
             .header(header::RETRY_AFTER, HeaderValue::from_static("5")),
+            // Harbor answers a push over quota with 403 DENIED.
+            CoreError::Store(StoreError::QuotaExceeded(q)) => ApiError::new(S::FORBIDDEN, "DENIED", q.to_string())
+                .detail(json!({ "project": q.project, "used": q.used, "limit": q.limit, "adding": q.adding })),
             CoreError::Store(StoreError::Backend(_)) | CoreError::Io(_) => {
                 ApiError::internal(S::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error", msg)
             }

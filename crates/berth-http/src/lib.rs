@@ -21,6 +21,7 @@ mod middleware;
 pub mod oci;
 pub mod pull_policy;
 pub mod scan;
+pub mod quota_events;
 mod token;
 
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub replication: Arc<berth_replication::Context>,
     /// Webhook policies and their deliveries (jobs of `jobs`).
     pub webhooks: Arc<berth_webhooks::Webhooks>,
+    /// Tag retention policies and runs.
+    pub retention: Arc<berth_retention::Context>,
     /// Health checks beyond database, storage and job service (e.g. Redis when configured).
     pub health: Arc<[health::Component]>,
     /// The runtime settings (`/configurations`), refreshed from the database by the binary.

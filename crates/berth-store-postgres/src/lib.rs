@@ -17,6 +17,7 @@ mod migrate;
 mod outbox;
 mod policies;
 mod pool;
+mod quota;
 mod tls;
 mod vulns;
 mod webhooks;
@@ -25,6 +26,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_core::quota::QuotaUse;
 use berth_core::store::identity::Page;
 use berth_core::store::outbox::OutboxEvent;
 use berth_core::store::{
@@ -552,7 +554,12 @@ impl MetaStore for PgStore {
         Ok(size.map(|size| BlobInfo { digest: digest.clone(), size }))
     }
 
-    async fn commit_blob(&self, repo: &RepoName, blob: &BlobInfo, finished_upload: Option<&str>) -> StoreResult<()> {
+    async fn commit_blob(
+        &self,
+        repo: &RepoName,
+        blob: &BlobInfo,
+        finished_upload: Option<&str>,
+    ) -> StoreResult<Option<QuotaUse>> {
         let args = (
             repo.as_str(),
             blob.digest.to_string(),
@@ -562,6 +569,9 @@ impl MetaStore for PgStore {
         self.db(Tx::Idempotent, &args, |c, (r, d, size, upload)| {
             Box::pin(async move {
                 let now = now();
+                // The quota lock comes before any row lock; a refusal writes nothing.
+                let held = quota::lock(c, r).await?;
+                let quota = quota::check(c, held, d, *size as u64).await?;
                 // A 'deleting' row is resurrected: the bytes were just verified durable again.
                 c.exec(
                     "INSERT INTO blobs (digest, size, state, last_ref_at, created_at) VALUES ($1, $2, 'live', $3, $3)
@@ -579,7 +589,7 @@ impl MetaStore for PgStore {
                 if let Some(upload) = upload {
                     c.exec("DELETE FROM uploads WHERE id = $1", &[upload]).await?;
                 }
-                Ok(())
+                Ok(quota)
             })
         })
         .await
@@ -591,9 +601,11 @@ impl MetaStore for PgStore {
             .db(Tx::Idempotent, &args, |c, (f, t, d)| {
                 Box::pin(async move {
                     let now = now();
+                    let held = quota::lock(c, t).await?;
                     let Some((size, _)) = linked_blob_held(c, f, d, true).await? else {
                         return Ok(None);
                     };
+                    quota::check(c, held, d, size).await?;
                     let id = ensure_repo(c, t, now).await?;
                     link_blob(c, id, d, now).await?;
                     touch_blob(c, d, now).await?;

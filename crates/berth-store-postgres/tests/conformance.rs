@@ -167,3 +167,13 @@ async fn vulns_conformance() {
     berth_store_tests::vulns_conformance(Arc::clone(&store) as _).await;
     berth_store_tests::vulns_conformance(store as _).await;
 }
+
+/// Two stores on one database stand for two instances: the quota check of one sees what
+/// the other committed, and together they never exceed a limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let (one, two) = (Arc::new(db.store().await), Arc::new(db.store().await));
+    berth_store_tests::quota_conformance(one.clone(), two.clone(), one.clone()).await;
+    berth_store_tests::quota_conformance(two.clone(), one, two).await;
+}

@@ -17,6 +17,7 @@ mod migrate;
 mod outbox;
 mod policies;
 mod pool;
+mod quota;
 mod refuse;
 mod vulns;
 mod webhooks;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_core::store::outbox::OutboxEvent;
+use berth_core::quota::QuotaUse;
 use berth_core::store::{
     BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoreResult, StoredManifest, Upload,
     distinct_digests,
@@ -137,6 +139,7 @@ impl WithContext for StoreError {
         match self {
             StoreError::Unavailable(m) => StoreError::Unavailable(format!("{what}: {m}")),
             StoreError::Backend(m) => StoreError::Backend(format!("{what}: {m}")),
+            q @ StoreError::QuotaExceeded(_) => q,
         }
     }
 }
@@ -317,13 +320,20 @@ impl MetaStore for SqliteStore {
         Ok(size.map(|size| BlobInfo { digest: digest.clone(), size }))
     }
 
-    async fn commit_blob(&self, repo: &RepoName, blob: &BlobInfo, finished_upload: Option<&str>) -> StoreResult<()> {
+    async fn commit_blob(
+        &self,
+        repo: &RepoName,
+        blob: &BlobInfo,
+        finished_upload: Option<&str>,
+    ) -> StoreResult<Option<QuotaUse>> {
         let (r, d) = (repo.as_str().to_owned(), blob.digest.to_string());
         let size = to_i64(blob.size, "blob size")?;
         let upload = finished_upload.map(str::to_owned);
         self.writer
             .write(move |c| {
                 let now = now();
+                // Before anything is written: a refusal leaves the savepoint empty.
+                let quota = quota::check(c, &r, &d, size as u64)?;
                 // A 'deleting' row is resurrected: the bytes were just verified durable again.
                 c.prepare_cached(
                     "INSERT INTO blobs (digest, size, state, last_ref_at, created_at) VALUES (?1, ?2, 'live', ?3, ?3)
@@ -340,7 +350,7 @@ impl MetaStore for SqliteStore {
                 if let Some(upload) = upload {
                     c.prepare_cached("DELETE FROM uploads WHERE id = ?1")?.execute([upload])?;
                 }
-                Ok(())
+                Ok(quota)
             })
             .await
     }
@@ -354,6 +364,7 @@ impl MetaStore for SqliteStore {
                 let Some((size, _)) = linked_blob(c, &f, &d)? else {
                     return Ok(None);
                 };
+                quota::check(c, &t, &d, size)?;
                 let id = ensure_repo(c, &t, now)?;
                 link_blob(c, id, &d, now)?;
                 touch_blob(c, &d, now)?;
@@ -783,7 +794,8 @@ mod tests {
         let (release, held) = store.writer.hold().await;
         let mut calls: Vec<Call<'_>> = Vec::new();
         for (b, m) in blobs.iter().zip(&manifests) {
-            calls.push(Box::pin(store.commit_blob(&repo, b, None)));
+            let (store, repo) = (&store, &repo);
+            calls.push(Box::pin(async move { store.commit_blob(repo, b, None).await.map(drop) }));
             calls.push(Box::pin(async {
                 assert_eq!(store.put_manifest(m).await?, PutManifestOutcome::Stored);
                 Ok(())
@@ -831,7 +843,7 @@ mod tests {
         let before = store.writer_stats();
         let (release, held) = store.writer.hold().await;
         let mut calls: Vec<Call<'_>> = vec![
-            Box::pin(store.commit_blob(&repo, &a, None)),
+            Box::pin(async { store.commit_blob(&repo, &a, None).await.map(drop) }),
             Box::pin(store.create_upload(&upload)),
             // Fails on the row its neighbour just wrote, after writing one of its own.
             Box::pin(store.writer.write({
@@ -848,7 +860,7 @@ mod tests {
                     Ok(())
                 }
             })),
-            Box::pin(store.commit_blob(&repo, &b, Some("u"))),
+            Box::pin(async { store.commit_blob(&repo, &b, Some("u")).await.map(drop) }),
         ];
         std::future::poll_fn(|cx| {
             for call in &mut calls {

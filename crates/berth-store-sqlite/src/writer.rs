@@ -267,6 +267,7 @@ fn dup(e: &StoreError) -> StoreError {
     match e {
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Backend(m) => StoreError::Backend(m.clone()),
+        StoreError::QuotaExceeded(q) => StoreError::QuotaExceeded(q.clone()),
     }
 }
 

@@ -359,3 +359,11 @@ async fn outbox_conformance() {
     let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
     berth_store_tests::outbox_conformance(store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
+    berth_store_tests::quota_conformance(store.clone(), store.clone(), store.clone()).await;
+    berth_store_tests::quota_conformance(store.clone(), store.clone(), store).await;
+}

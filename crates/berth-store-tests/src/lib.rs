@@ -23,6 +23,7 @@ mod labels;
 mod outbox;
 mod policies;
 mod vulns;
+mod quota;
 mod webhooks;
 
 use std::collections::HashSet;
@@ -41,6 +42,7 @@ pub use labels::labels_conformance;
 pub use outbox::outbox_conformance;
 pub use policies::policies_conformance;
 pub use vulns::vulns_conformance;
+pub use quota::quota_conformance;
 pub use webhooks::webhooks_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

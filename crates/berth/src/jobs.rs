@@ -25,6 +25,7 @@ pub fn service(
     registry: Arc<Registry>,
     replication: Arc<berth_replication::Context>,
     vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
+    retention: Arc<berth_retention::Context>,
 ) -> anyhow::Result<Arc<JobService>> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -63,10 +64,30 @@ pub fn service(
                 jobs: store,
                 vendor_types: swept_vendor_types()
                     .into_iter()
-                    .chain([berth_webhooks::VENDOR_TYPE.to_owned(), berth_replication::VENDOR_TYPE.to_owned()])
+                    .chain([
+                        berth_webhooks::VENDOR_TYPE.to_owned(),
+                        berth_replication::VENDOR_TYPE.to_owned(),
+                        berth_retention::VENDOR_TYPE.to_owned(),
+                    ])
                     .collect(),
             }),
         ));
+    // Retention: one launch per run, repository tasks in parallel across the cluster.
+    b = b
+        .kind(KindSpec {
+            name: berth_retention::LAUNCH,
+            handler: Arc::new(berth_retention::Launch(retention.clone())),
+            cluster_limit: 8,
+            local_workers: workers.max(1),
+            max_runtime: Some(Duration::from_secs(3600)),
+        })
+        .kind(KindSpec {
+            name: berth_retention::REPO,
+            handler: Arc::new(berth_retention::RepoTask(retention)),
+            cluster_limit: 16,
+            local_workers: workers.max(1),
+            max_runtime: Some(Duration::from_secs(6 * 3600)),
+        });
     // Deliveries are many and short; each waits on a remote endpoint, not on this host.
     berth_blob_s3::install_crypto_provider();
     let deliver: Arc<dyn berth_jobs::Handler> = Arc::new(

@@ -335,6 +335,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     let audit_log = berth_http::audit_log::AuditLog::start(identity.clone(), settings.clone());
     let registry = Arc::new(Registry::new(meta, blobs.clone()));
+    let retention = Arc::new(berth_retention::Context::new(
+        stores.policies.clone(),
+        catalog.clone(),
+        labels.clone(),
+        identity.clone(),
+        registry.clone(),
+    ));
     let job_service = jobs::service(
         &cfg,
         stores.jobs.clone(),
@@ -344,6 +351,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         registry.clone(),
         replication.clone(),
         stores.vulns.clone(),
+        retention.clone(),
     )?;
     replication.set_jobs(stores.jobs.clone());
     let scans = Arc::new(berth_http::scan::Scans { jobs: job_service.clone(), vulns: stores.vulns.clone() });
@@ -353,6 +361,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
         None => cfg.http.listen.clone(),
     };
+    retention.set_webhooks(webhooks.clone());
+    registry.set_quota_events(Arc::new(berth_http::quota_events::QuotaNotifier {
+        webhooks: webhooks.clone(),
+        identity: identity.clone(),
+        settings: settings.clone(),
+        registry_host: registry_host.clone(),
+    }));
     let events = berth_http::events::EventSink::start(
         audit_log.clone(),
         identity.clone(),
@@ -395,6 +410,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         jobs: job_service.clone(),
         policies: stores.policies.clone(),
         webhooks,
+        retention,
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
         https: tls.is_some(),
         settings: settings.clone(),

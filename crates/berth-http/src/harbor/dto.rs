@@ -155,8 +155,8 @@ pub struct ProjectReq {
     pub public: Option<bool>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub cve_allowlist: Option<CveAllowlist>,
-    /// Accepted and ignored: there are no quotas.
-    #[allow(dead_code)]
+    /// The project's storage quota in bytes (-1 unlimited), at creation by callers who
+    /// may change quotas; ignored otherwise and on updates (`PUT /quotas/{id}`).
     pub storage_limit: Option<i64>,
     pub registry_id: Option<i64>,
 }

@@ -25,6 +25,7 @@ mod query;
 mod quotas;
 mod replication;
 mod repositories;
+mod retentions;
 mod robots;
 mod scan;
 mod search;
@@ -137,7 +138,14 @@ endpoints! {
     "/search" => [get search::search, "Search projects and repositories the caller can see"],
     "/statistics" => [get search::statistics, "Project, repository and storage counts over the caller's projects"],
     "/quotas" => [get quotas::list, "List project quotas"],
-    "/quotas/{id}" => [get quotas::get, "Get a project's quota"],
+    "/quotas/{id}" => [get quotas::get, "Get a project's quota"; put quotas::update, "Set a project's storage limit"],
+    "/retentions/metadatas" => [get retentions::metadatas, "Retention rule templates and selectors"],
+    "/retentions" => [post retentions::create, "Create a project's tag retention policy"],
+    "/retentions/{id}" => [get retentions::get, "Get a retention policy"; put retentions::update, "Update a retention policy"; delete retentions::delete, "Delete a retention policy"],
+    "/retentions/{id}/executions" => [get retentions::executions, "A retention policy's executions"; post retentions::run, "Run a retention policy now (or a dry run)"],
+    "/retentions/{id}/executions/{eid}" => [patch retentions::stop, "Stop a retention execution"],
+    "/retentions/{id}/executions/{eid}/tasks" => [get retentions::tasks, "A retention execution's tasks (one per repository)"],
+    "/retentions/{id}/executions/{eid}/tasks/{tid}" => [get retentions::task_log, "A retention task's log (text)"],
     "/system/gc" => [get gc::list, "Garbage collection history"],
     "/system/gc/{gc_id}" => [get gc::get, "A garbage collection"; put gc::stop, "Stop a garbage collection"],
     "/system/gc/{gc_id}/log" => [get gc::log, "A garbage collection's log (text)"],

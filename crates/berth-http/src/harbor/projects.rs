@@ -10,6 +10,7 @@ use axum::response::Response;
 use berth_core::access::Principal;
 use berth_core::identity::names::validate_project_name;
 use berth_core::identity::rbac::{Action, Resource, Role};
+use berth_core::quota::STORAGE_LIMIT;
 use berth_core::settings::CreationRestriction;
 use berth_core::store::identity::{IdentityError, NewProject, Project, ProjectFilter};
 
@@ -151,7 +152,7 @@ pub(super) async fn project_resp(
         repo_count: identity.project_repository_count(&p.name).await.map_err(store)?,
         current_user_role_id: role,
         current_user_role_ids: role.into_iter().collect(),
-        metadata: p.metadata.clone(),
+        metadata: visible_metadata(p),
         cve_allowlist: CveAllowlistResp { project_id: p.id, items: Vec::new() },
     })
 }
@@ -195,6 +196,15 @@ pub async fn create(
     let mut metadata = project_metadata(req.metadata.unwrap_or_default(), None)?;
     if !metadata.contains_key("public") {
         metadata.insert("public".into(), req.public.unwrap_or(false).to_string());
+    }
+    // Harbor: the quota comes from `storage_per_project`; only callers who may change
+    // quotas choose another one.
+    let limit = match req.storage_limit {
+        Some(l) if system_allows(&caller.0, "quota", "update") => quotas::check_limit("storage_limit", l)?,
+        _ => state.settings.get().storage_per_project,
+    };
+    if limit != -1 {
+        metadata.insert(STORAGE_LIMIT.into(), limit.to_string());
     }
     let project =
         state.auth.identity.create_project(&NewProject { name: name.clone(), owner_id, metadata }).await.map_err(
@@ -333,7 +343,13 @@ pub async fn metadata_list(
 ) -> Result<Response, ApiError> {
     let project =
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Metadata, Action::Read).await?;
-    Ok(json(StatusCode::OK, &project.metadata))
+    Ok(json(StatusCode::OK, &visible_metadata(&project)))
+}
+
+/// The metadata Harbor shows: the storage limit is kept as metadata but is the quota's
+/// (`/quotas`), not a project setting.
+fn visible_metadata(p: &Project) -> BTreeMap<String, String> {
+    p.metadata.iter().filter(|(k, _)| k.as_str() != STORAGE_LIMIT).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// Adds one key (409 if it is already set).
@@ -370,8 +386,8 @@ pub async fn metadata_get(
 ) -> Result<Response, ApiError> {
     let project =
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Metadata, Action::Read).await?;
-    let value = project.metadata.get(&name).ok_or_else(|| metadata_missing(&project, &name))?;
-    Ok(json(StatusCode::OK, &BTreeMap::from([(name.clone(), value.clone())])))
+    let value = visible_metadata(&project).remove(&name).ok_or_else(|| metadata_missing(&project, &name))?;
+    Ok(json(StatusCode::OK, &BTreeMap::from([(name.clone(), value)])))
 }
 
 /// Changes one existing key; the body is `{"<name>": "<value>"}`.
@@ -410,6 +426,9 @@ pub async fn metadata_delete(
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Metadata, Action::Delete).await?;
     // Pull policies (content trust, prevent_vul) change now on this instance.
     state.pull_policy.forget(&project.name);
+    if name == STORAGE_LIMIT {
+        return Err(metadata_missing(&project, &name));
+    }
     state.auth.identity.delete_project_metadata(project.id, &name).await.map_err(|e| match e {
         IdentityError::NotFound => metadata_missing(&project, &name),
         e => identity(e),

@@ -1,7 +1,8 @@
-//! `/quotas` (goharbor/harbor `src/server/v2.0/handler/quota.go`), read only. Berth keeps
-//! one quota per project: its id is the project's id, `used.storage` the bytes of the
-//! distinct live blobs linked to the project's repositories, `hard.storage` the project's
-//! `storage_limit` metadata if set, else -1 (unlimited).
+//! `/quotas` (goharbor/harbor `src/server/v2.0/handler/quota.go`). Berth keeps one quota
+//! per project: its id is the project's id, `used.storage` the bytes of the distinct live
+//! blobs linked to the project's repositories (computed live, see `berth_core::quota`),
+//! `hard.storage` the project's `storage_limit` metadata if set, else -1 (unlimited).
+//! The stores enforce the limit when a blob is committed or mounted.
 
 use std::collections::HashMap;
 
@@ -10,12 +11,16 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde::Serialize;
 
+use berth_core::quota::{self, STORAGE_LIMIT};
 use berth_core::store::identity::{Project, ProjectFilter};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 
 use super::dto::time;
-use super::errors::{bad_request, not_found, store};
+use super::errors::{bad_request, identity, not_found, store};
+use super::json::Body;
 use super::query::{ALL, ListQuery, SortValue};
-use super::{Caller, ProjectRef, find_project, json, page, require_system};
+use super::{Caller, ProjectRef, find_project, json, ok, page, require_system};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -59,13 +64,51 @@ struct Quota {
 
 /// `storage_limit` from the project's metadata, or -1 (unlimited).
 fn hard_limit(p: &Project) -> Result<i64, ApiError> {
-    match p.metadata.get("storage_limit") {
-        None => Ok(-1),
-        Some(v) => v
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| ApiError::internal_error(format!("project {} has an invalid storage_limit {v:?}", p.name))),
+    Ok(quota::limit_of(p.metadata.get(STORAGE_LIMIT).map(String::as_str)))
+}
+
+/// Checks a storage limit from a request: -1 or a positive number of bytes.
+pub fn check_limit(field: &str, limit: i64) -> Result<i64, ApiError> {
+    if quota::valid_limit(limit) {
+        Ok(limit)
+    } else {
+        Err(bad_request(format!("{field} must be -1 (unlimited) or a positive number of bytes, got {limit}")))
     }
+}
+
+/// Harbor's `QuotaUpdateReq`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaUpdateReq {
+    hard: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// `PUT /quotas/{id}`: sets the project's storage limit (system `quota:update` only).
+/// Lowering it below the current usage is allowed, as in Harbor: pushes that add
+/// storage are then refused until usage falls.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<QuotaUpdateReq>,
+) -> Result<Response, ApiError> {
+    require_system(&caller, "quota", "update")?;
+    let id: i64 = id.parse().map_err(|_| bad_request(format!("invalid quota id {id:?}")))?;
+    let hard = req.hard.ok_or_else(|| bad_request("hard: the hard limits are required"))?;
+    let mut limit = None;
+    for (k, v) in hard {
+        if k != "storage" {
+            return Err(bad_request(format!("hard.{k}: unknown resource; only storage is supported")));
+        }
+        let n = v.as_i64().ok_or_else(|| bad_request(format!("hard.storage must be an integer, got {v}")))?;
+        limit = Some(check_limit("hard.storage", n)?);
+    }
+    let limit = limit.ok_or_else(|| bad_request("hard.storage is required"))?;
+    let project =
+        find_project(&state, &ProjectRef::Id(id)).await?.ok_or_else(|| not_found(format!("quota {id} not found")))?;
+    let md = BTreeMap::from([(STORAGE_LIMIT.to_string(), limit.to_string())]);
+    state.auth.identity.update_project_metadata(project.id, &md).await.map_err(identity)?;
+    Ok(ok())
 }
 
 async fn quota(state: &AppState, p: &Project, owners: &mut HashMap<i64, String>) -> Result<Quota, ApiError> {

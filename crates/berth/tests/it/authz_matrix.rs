@@ -158,6 +158,17 @@ GET      /statistics                                                            
 GET      /quotas                                                                               all     401  403    403    403   403 403   403    200    403
 GET      /quotas                                                                               project 401  403    403    403   403 403   403    200    403
 GET      /quotas/{id}                                                                          -       401  403    403    403   403 403   403    200    403
+PUT      /quotas/{id}                                                                          -       401  403    403    403   403 403   403    200    403
+GET      /retentions/metadatas                                                                 -       200  200    200    200   200 200   200    200    200
+POST     /retentions                                                                           -       401  403    403    403   201 201   201    201    403
+GET      /retentions/{id}                                                                      -       401  403    403    403   200 200   200    200    403
+PUT      /retentions/{id}                                                                      -       401  403    403    403   200 200   200    200    403
+DELETE   /retentions/{id}                                                                      -       401  403    403    403   200 200   200    200    403
+GET      /retentions/{id}/executions                                                           -       401  403    403    403   200 200   200    200    403
+POST     /retentions/{id}/executions                                                           -       401  403    403    403   201 201   201    201    403
+PATCH    /retentions/{id}/executions/{eid}                                                     -       401  403    403    403   200 200   200    200    403
+GET      /retentions/{id}/executions/{eid}/tasks                                               -       401  403    403    403   200 200   200    200    403
+GET      /retentions/{id}/executions/{eid}/tasks/{tid}                                         -       401  403    403    403   200 200   200    200    403
 GET      /configurations                                                                       -       401  403    403    403   403 403   403    200    403
 PUT      /configurations                                                                       -       401  403    403    403   403 403   403    200    403
 
@@ -286,6 +297,10 @@ struct World {
     replication_policy: i64,
     replication_exec: i64,
     replication_task: i64,
+    /// A retention policy of `team`, a dry run of it and that run's repository task.
+    retention: i64,
+    retention_exec: i64,
+    retention_task: i64,
     /// For fresh names.
     n: u32,
 }
@@ -305,6 +320,15 @@ fn robot_body(name: &str, level: &str) -> Value {
 fn immutable_body(tags: &str) -> Value {
     json!({"tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": tags}],
            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}})
+}
+
+/// A retention policy of project `project_id` keeping the latest artifact of every repository.
+fn retention_body(project_id: i64) -> Value {
+    json!({"algorithm": "or", "rules": [{"template": "latestPushedK", "params": {"latestPushedK": 1},
+            "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}}],
+           "trigger": {"kind": "Schedule", "settings": {"cron": ""}},
+           "scope": {"level": "project", "ref": project_id}})
 }
 
 fn webhook_body(name: &str) -> Value {
@@ -390,6 +414,18 @@ impl World {
         let replication_exec = location_id(&create(&s, "/api/v2.0/replication/executions", body).await);
         let tasks = ok_json(&s, &format!("/api/v2.0/replication/executions/{replication_exec}/tasks"), &admin()).await;
         let replication_task = tasks[0]["id"].as_i64().expect("the planning task is listed at once");
+        // A dry run of a retention policy of `team`: its task for team/app.
+        let retention = location_id(&create(&s, "/api/v2.0/retentions", retention_body(team)).await);
+        let runs = format!("/api/v2.0/retentions/{retention}/executions");
+        let retention_exec = location_id(&create(&s, &runs, json!({"dry_run": true})).await);
+        let retention_task = loop {
+            let tasks = ok_json(&s, &format!("{runs}/{retention_exec}/tasks"), &admin()).await;
+            if let Some(id) = tasks[0]["id"].as_i64() {
+                break id;
+            }
+            assert!(std::time::Instant::now() < deadline, "no retention task");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
         let mut who = vec![Who::Anon];
         who.extend(names.iter().map(|u| user(u)));
         who.push(Who::Basic("robot$team+matrix".into(), secret));
@@ -415,8 +451,22 @@ impl World {
             replication_policy,
             replication_exec,
             replication_task,
+            retention,
+            retention_exec,
+            retention_task,
             n: 0,
         }
+    }
+
+    /// A retention policy of a fresh project with `team`'s members.
+    async fn fresh_retention(&mut self) -> i64 {
+        self.n += 1;
+        let name = format!("ret{}", self.n);
+        let id = create_project(&self.s, &admin(), &name, false).await;
+        for (u, role) in [("limited", 5), ("guest", 3), ("dev", 2), ("maint", 4), ("padmin", 1)] {
+            add_member(&self.s, &name, u, role).await;
+        }
+        location_id(&create(&self.s, "/api/v2.0/retentions", retention_body(id)).await)
     }
 
     async fn fresh_user(&mut self) -> (String, i64) {
@@ -652,6 +702,46 @@ impl World {
             ("GET", "/search", _) => query = "?q=app".into(),
             ("GET", "/quotas", "project") => query = format!("?reference=project&reference_id={team}"),
             ("GET", "/quotas/{id}", _) => set("id", team.to_string()),
+            ("POST", "/retentions", _) => {
+                let fresh = self.fresh_retention().await;
+                // The same project again, its policy gone: a project has one policy.
+                let project =
+                    ok_json(&self.s, &format!("/api/v2.0/retentions/{fresh}"), &admin()).await["scope"]["ref"]
+                        .as_i64()
+                        .unwrap();
+                assert_eq!(
+                    status(&self.s, Method::DELETE, &format!("/api/v2.0/retentions/{fresh}"), &admin(), None).await,
+                    200
+                );
+                body = Payload::Json(retention_body(project));
+            }
+            ("GET", "/retentions/{id}" | "/retentions/{id}/executions", _) => set("id", self.retention.to_string()),
+            ("PUT", "/retentions/{id}", _) => {
+                set("id", self.retention.to_string());
+                body = Payload::Json(retention_body(team));
+            }
+            ("DELETE", "/retentions/{id}", _) => set("id", self.fresh_retention().await.to_string()),
+            ("POST", "/retentions/{id}/executions", _) => {
+                set("id", self.fresh_retention().await.to_string());
+                body = Payload::Json(json!({"dry_run": true}));
+            }
+            ("PATCH", "/retentions/{id}/executions/{eid}", _) => {
+                let id = self.fresh_retention().await;
+                let runs = format!("/api/v2.0/retentions/{id}/executions");
+                let eid = location_id(&create(&self.s, &runs, json!({"dry_run": true})).await);
+                set("id", id.to_string());
+                set("eid", eid.to_string());
+                body = Payload::Json(json!({"action": "stop"}));
+            }
+            ("GET", "/retentions/{id}/executions/{eid}/tasks" | "/retentions/{id}/executions/{eid}/tasks/{tid}", _) => {
+                set("id", self.retention.to_string());
+                set("eid", self.retention_exec.to_string());
+                set("tid", self.retention_task.to_string());
+            }
+            ("PUT", "/quotas/{id}", _) => {
+                set("id", team.to_string());
+                body = Payload::Json(json!({"hard": {"storage": -1}}));
+            }
             ("PUT", "/configurations", _) => body = Payload::Json(json!({})),
             ("POST", "/projects/{project}/immutabletagrules", _) => {
                 body = Payload::Json(immutable_body(&format!("new{n}-*")));

@@ -25,6 +25,8 @@ mod outbox;
 mod pgpair;
 mod replication;
 mod scanning;
+mod quotas;
+mod retention;
 mod settings;
 mod signatures;
 mod support;

@@ -1,0 +1,195 @@
+//! A retention run over one repository with many tags, and push latency with a quota on
+//! and off, on SQLite and local disk (no HTTP).
+//!
+//!     cargo run --release -p berth-retention --example retention_bench -- [TAGS] [KEEP] [PUSHES]
+//!
+//! TAGS (default 100000) artifacts, one tag each, are pushed into `bench/app` through
+//! `Registry`; a policy "latest KEEP (default 10) pushed, every repository" is then run
+//! dry (evaluation only) and for real (deleting TAGS − KEEP artifacts) through
+//! `retain_repository`, the repository task's own code. Then PUSHES (default 300) small
+//! images (two blobs and a manifest each) are pushed into a project without a limit and
+//! into one with a (never reached) limit, timing each blob commit. Not a test: figures go
+//! to docs/benchmarks.md.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use berth_blob::FsBlobStore;
+use berth_core::blobstore::{BodyError, ByteStream};
+use berth_core::quota::STORAGE_LIMIT;
+use berth_core::registry::Registry;
+use berth_core::store::identity::{IdentityStore, NewProject, NewUser};
+use berth_core::{Digest, Reference, RepoName};
+use berth_jobs::JobError;
+use berth_retention::{Context, Outcome, Policy, RepoArgs, Report, retain_repository};
+use berth_store_sqlite::SqliteStore;
+use bytes::Bytes;
+
+fn body(b: Bytes) -> ByteStream {
+    struct Once(Option<Bytes>);
+    impl futures_core::Stream for Once {
+        type Item = Result<Bytes, BodyError>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.take().map(Ok))
+        }
+    }
+    Box::pin(Once(Some(b)))
+}
+
+fn manifest(config: (&Digest, usize), layer: (&Digest, usize), n: u64) -> String {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}],"annotations":{{"n":"{n}"}}}}"#,
+        config.0, config.1, layer.0, layer.1
+    )
+}
+
+struct Quiet(AtomicU64);
+
+#[async_trait::async_trait]
+impl Report for Quiet {
+    fn info(&self, _: String) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn warn(&self, _: String) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn check(&self) -> Result<(), JobError> {
+        Ok(())
+    }
+    async fn checkpoint(&self, _: &Outcome) -> Result<(), JobError> {
+        Ok(())
+    }
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn push_latency(reg: &Registry, repo: &RepoName, pushes: u64, salt: &str) -> Vec<Duration> {
+    let mut out = Vec::new();
+    for n in 0..pushes {
+        for part in ["config", "layer"] {
+            let bytes = Bytes::from(format!("{salt} {part} {n}"));
+            let d = Digest::sha256(&bytes);
+            let t = Instant::now();
+            reg.monolithic_upload(repo, &d, body(bytes)).await.unwrap();
+            out.push(t.elapsed());
+        }
+    }
+    out
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().expect("numbers"));
+    let tags = args.next().unwrap_or(100_000);
+    let keep = args.next().unwrap_or(10);
+    let pushes = args.next().unwrap_or(300);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
+    let blobs = Arc::new(FsBlobStore::open(&root).unwrap());
+    let reg = Arc::new(Registry::new(store.clone(), blobs));
+    let owner = store
+        .create_user(&NewUser {
+            username: "bench".into(),
+            email: "bench@example.com".into(),
+            realname: "Bench".into(),
+            comment: String::new(),
+            password: "x".into(),
+            salt: "x".into(),
+            password_version: "sha256".into(),
+            sysadmin: true,
+        })
+        .await
+        .unwrap();
+    let project = |name: &str, limit: Option<i64>| {
+        let store = store.clone();
+        let name = name.to_owned();
+        async move {
+            let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
+            store.create_project(&NewProject { name, owner_id: owner.id, metadata }).await.unwrap()
+        }
+    };
+    let bench = project("bench", None).await;
+
+    // Setup: TAGS artifacts sharing one config and one layer.
+    let repo: RepoName = "bench/app".parse().unwrap();
+    let (config, layer) = (Bytes::from_static(b"{\"bench\":true}"), Bytes::from_static(b"layer"));
+    let (cd, ld) = (Digest::sha256(&config), Digest::sha256(&layer));
+    reg.monolithic_upload(&repo, &cd, body(config.clone())).await.unwrap();
+    reg.monolithic_upload(&repo, &ld, body(layer.clone())).await.unwrap();
+    let t = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..64)
+        .map(|_| {
+            let (reg, repo, next, cd, ld) = (reg.clone(), repo.clone(), next.clone(), cd.clone(), ld.clone());
+            let (cl, ll) = (config.len(), layer.len());
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= tags {
+                        break;
+                    }
+                    let m = manifest((&cd, cl), (&ld, ll), n);
+                    let tag = Reference::Tag(format!("t{n}").parse().unwrap());
+                    reg.put_manifest(&repo, &tag, Some("application/vnd.oci.image.manifest.v1+json"), Bytes::from(m))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    println!("setup: {tags} tagged artifacts in {:.1} s", t.elapsed().as_secs_f64());
+
+    let ctx = Context::new(store.clone(), store.clone(), store.clone(), store.clone(), reg.clone());
+    let policy: Policy = serde_json::from_value(serde_json::json!({
+        "algorithm": "or",
+        "rules": [{"template": "latestPushedK", "params": {"latestPushedK": keep},
+                   "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+                   "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}}],
+        "scope": {"level": "project", "ref": bench.id}
+    }))
+    .unwrap();
+    let mut args =
+        RepoArgs { policy_id: 1, project_id: bench.id, repository: "bench/app".into(), dry_run: true, policy };
+    for dry in [true, false] {
+        args.dry_run = dry;
+        let report = Quiet(AtomicU64::new(0));
+        let t = Instant::now();
+        let (out, _) = retain_repository(&ctx, &args, Outcome::default(), &report).await.unwrap();
+        println!(
+            "retention {}: {} of {} retained, {} deleted, {} log lines, {:.1} s",
+            if dry { "dry run" } else { "run" },
+            out.retained,
+            out.total,
+            out.deleted.len(),
+            report.0.load(Ordering::Relaxed),
+            t.elapsed().as_secs_f64()
+        );
+    }
+
+    // Push latency, quota off and on (a limit never reached: every commit checks it).
+    project("qoff", None).await;
+    project("qon", Some(1 << 40)).await;
+    for (name, salt) in [("qoff/app", "off"), ("qon/app", "on"), ("qoff/app2", "off2"), ("qon/app2", "on2")] {
+        let repo: RepoName = name.parse().unwrap();
+        let mut lat = push_latency(&reg, &repo, pushes, salt).await;
+        let mean = lat.iter().sum::<Duration>() / lat.len() as u32;
+        println!(
+            "blob commit {name}: mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms ({} blobs)",
+            mean.as_secs_f64() * 1e3,
+            percentile(&mut lat, 0.5).as_secs_f64() * 1e3,
+            percentile(&mut lat, 0.99).as_secs_f64() * 1e3,
+            lat.len()
+        );
+    }
+}

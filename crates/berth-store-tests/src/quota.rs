@@ -1,0 +1,136 @@
+//! Conformance of the storage quota check in `commit_blob` and `mount_blob`:
+//!
+//! - a blob new to a project with a limit is refused (`StoreError::QuotaExceeded`, with
+//!   the project, its usage and limit) if it would take usage over the limit, and then
+//!   nothing is written (no blob row, no link, the upload row stays);
+//! - usage is the distinct live blobs of all the project's repositories: a blob already
+//!   in the project costs nothing more, in any of its repositories;
+//! - the outcome reports usage before and after for limited projects, nothing otherwise;
+//! - concurrent commits through two stores on one database never exceed the limit.
+
+use std::sync::Arc;
+
+use berth_core::quota::{QuotaUse, STORAGE_LIMIT};
+use berth_core::store::identity::{IdentityStore, NewProject, NewUser};
+use berth_core::store::{BlobInfo, MetaStore, StoreError, Upload};
+use berth_core::{Digest, RepoName};
+
+fn repo(s: &str) -> RepoName {
+    s.parse().unwrap()
+}
+
+fn blob(seed: &str, size: u64) -> BlobInfo {
+    BlobInfo { digest: Digest::sha256(seed.as_bytes()), size }
+}
+
+/// `meta` and `other` may be one store or two stores on one database (two instances).
+pub async fn quota_conformance(meta: Arc<dyn MetaStore>, other: Arc<dyn MetaStore>, identity: Arc<dyn IdentityStore>) {
+    let mut prefix = uuid::Uuid::new_v4().simple().to_string();
+    prefix.truncate(12);
+    let p = format!("q{prefix}");
+    let owner = identity
+        .create_user(&NewUser {
+            username: format!("{p}owner"),
+            email: format!("{p}@quota.test"),
+            realname: "Quota Owner".into(),
+            comment: String::new(),
+            password: "hash".into(),
+            salt: "salt".into(),
+            password_version: "sha256".into(),
+            sysadmin: false,
+        })
+        .await
+        .expect("create_user");
+    let project = |name: String, limit: Option<i64>| {
+        let identity = identity.clone();
+        async move {
+            let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
+            identity.create_project(&NewProject { name, owner_id: owner.id, metadata }).await.expect("create_project")
+        }
+    };
+    let limited = format!("{p}lim");
+    let free = format!("{p}free");
+    project(limited.clone(), Some(100)).await;
+    project(free.clone(), None).await;
+    let (a, b) = (repo(&format!("{limited}/a")), repo(&format!("{limited}/b")));
+    let salt = &p;
+
+    // Within the limit: usage reported.
+    let first = blob(&format!("{salt}1"), 60);
+    let u = meta.commit_blob(&a, &first, None).await.expect("commit within the limit");
+    assert_eq!(u, Some(QuotaUse { project: limited.clone(), before: 0, after: 60, limit: 100 }));
+    // The same blob in another repository of the project costs nothing.
+    assert_eq!(meta.commit_blob(&b, &first, None).await.expect("same blob"), None);
+    assert_eq!(meta.commit_blob(&a, &first, None).await.expect("same blob, same repo"), None);
+
+    // Over the limit: refused, nothing written, the upload row kept.
+    let big = blob(&format!("{salt}2"), 50);
+    let upload = Upload {
+        id: format!("{p}-upload"),
+        repo: a.clone(),
+        offset: 50,
+        hash_state: None,
+        parts: vec!["part".into()],
+        started_at: 1,
+    };
+    meta.create_upload(&upload).await.expect("create_upload");
+    match meta.commit_blob(&a, &big, Some(&upload.id)).await {
+        Err(StoreError::QuotaExceeded(q)) => {
+            assert_eq!((q.project.as_str(), q.used, q.limit, q.adding), (limited.as_str(), 60, 100, 50));
+        }
+        other => panic!("expected a quota refusal, got {other:?}"),
+    }
+    assert_eq!(meta.repo_blob(&a, &big.digest).await.unwrap(), None, "a refused blob is not linked");
+    assert!(meta.get_upload(&a, &upload.id).await.unwrap().is_some(), "a refused commit keeps its upload");
+    // Exactly up to the limit is allowed.
+    let fits = blob(&format!("{salt}3"), 40);
+    let u = meta.commit_blob(&b, &fits, None).await.expect("commit up to the limit");
+    assert_eq!(u.map(|u| (u.before, u.after)), Some((60, 100)));
+    assert!(matches!(
+        meta.commit_blob(&a, &blob(&format!("{salt}4"), 1), None).await,
+        Err(StoreError::QuotaExceeded(_))
+    ));
+
+    // Mounts are checked like commits; into an unlimited project they are not.
+    let elsewhere = repo(&format!("{free}/src"));
+    let foreign = blob(&format!("{salt}5"), 10);
+    assert_eq!(meta.commit_blob(&elsewhere, &foreign, None).await.expect("unlimited project"), None);
+    match meta.mount_blob(&elsewhere, &a, &foreign.digest).await {
+        Err(StoreError::QuotaExceeded(q)) => assert_eq!((q.used, q.adding), (100, 10)),
+        other => panic!("expected a quota refusal of the mount, got {other:?}"),
+    }
+    assert_eq!(meta.repo_blob(&a, &foreign.digest).await.unwrap(), None);
+    // A blob the project holds mounts into its other repositories for free.
+    let c = repo(&format!("{limited}/c"));
+    assert_eq!(meta.mount_blob(&a, &c, &first.digest).await.unwrap(), Some(first.clone()));
+    // Unlinking frees space at once: usage is computed, not counted.
+    assert!(meta.unlink_blob(&b, &fits.digest).await.unwrap());
+    meta.mount_blob(&elsewhere, &a, &foreign.digest).await.expect("fits after an unlink");
+
+    // Repositories of other projects whose names share the prefix are not counted.
+    let lookalike = format!("{limited}x");
+    project(lookalike.clone(), Some(1000)).await;
+    let u = meta.commit_blob(&repo(&format!("{lookalike}/a")), &blob(&format!("{salt}6"), 5), None).await.unwrap();
+    assert_eq!(u.map(|u| u.before), Some(0));
+
+    // Concurrent commits of distinct blobs through both stores: exactly as many as fit.
+    let race = format!("{p}race");
+    project(race.clone(), Some(1000)).await;
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let store = if i % 2 == 0 { meta.clone() } else { other.clone() };
+            let r = repo(&format!("{race}/r{}", i % 3));
+            let b = blob(&format!("{salt}race{i}"), 100);
+            tokio::spawn(async move { store.commit_blob(&r, &b, None).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::QuotaExceeded(q)) => assert!(q.used + q.adding > 1000, "refused although it fit: {q:?}"),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(ok, 10, "exactly ten blobs of 100 bytes fit a 1000-byte quota");
+}
