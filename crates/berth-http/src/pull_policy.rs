@@ -336,7 +336,10 @@ pub async fn check_pull(
             }
         }
     }
+    // An index is not scanned itself (its images are, and are checked when pulled).
+    let is_index = serde_json::from_slice::<serde_json::Value>(content).is_ok_and(|v| v.get("manifests").is_some());
     if let Some(threshold) = policy.prevent_vul
+        && !is_index
         && let Some(gate) = state.pull_policy.gate()
     {
         let verdict = gate

@@ -160,3 +160,33 @@ impl Scans {
         Ok(uuid)
     }
 }
+
+/// The built-in scanner judges pulls for `prevent_vul`: by the artifact's latest
+/// vulnerability report, counting the findings at or above the project's threshold.
+#[async_trait::async_trait]
+impl berth_core::pull_policy::VulnerabilityGate for Scans {
+    async fn verdict(
+        &self,
+        _repo: &berth_core::RepoName,
+        digest: &berth_core::Digest,
+        threshold: berth_core::pull_policy::Severity,
+    ) -> Result<berth_core::pull_policy::ScanVerdict, String> {
+        use berth_core::pull_policy::{ScanVerdict, Severity};
+        let report = self.report(&digest.to_string(), ScanType::Vulnerability).await.map_err(|e| e.to_string())?;
+        let Some(r) = report else { return Ok(ScanVerdict::NotScanned) };
+        if r.status != "Success" {
+            return Ok(ScanVerdict::Status(r.status));
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&r.report).map_err(|e| format!("stored report of {digest} is not JSON: {e}"))?;
+        let at_or_above = report["vulnerabilities"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter(|f| f["severity"].as_str().and_then(Severity::parse).unwrap_or(Severity::None) >= threshold)
+                    .count() as u64
+            })
+            .unwrap_or(0);
+        Ok(ScanVerdict::Scanned { at_or_above })
+    }
+}

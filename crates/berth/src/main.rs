@@ -416,8 +416,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         settings: settings.clone(),
         audit_log,
         bootstrapped,
-        // A scanner installs its vulnerability gate here.
-        pull_policy: Default::default(),
+        pull_policy: {
+            let p = berth_http::pull_policy::PullPolicy::default();
+            // The built-in scanner judges prevent_vul.
+            p.set_vulnerability_gate(scans.clone());
+            Arc::new(p)
+        },
         scans,
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;

@@ -289,3 +289,53 @@ async fn scan_through_harbor_api() {
     let metrics = client().get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("berth_vulndb_data_age_seconds"), "{metrics}");
 }
+
+/// `prevent_vul` judged by the built-in scanner: an unscanned image is refused, a scanned
+/// one by how many findings reach the project's severity, with Harbor's messages; an
+/// image whose findings all stay below the threshold is pulled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prevent_vul_refuses_pulls_by_the_scan_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    import(&data, OSV_FIXTURE);
+    let s = Server::spawn(&data, &[("BERTH_AUTH_MODE", "harbor")]);
+    create_project(&s, &admin(), "guard", false).await;
+    push_layers(&s, "guard/app", "v1", &debian_layers()).await;
+    let art = "/api/v2.0/projects/guard/repositories/app/artifacts/v1";
+    let set = async |severity: &str| {
+        let body = json!({"metadata": {"prevent_vul": "true", "severity": severity}});
+        assert_eq!(status(&s, Method::PUT, "/api/v2.0/projects/guard", &admin(), Some(&body)).await, 200);
+    };
+    let pull = async || {
+        let r = admin()
+            .apply(client().get(s.url("/v2/guard/app/manifests/v1")))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap();
+        let code = r.status().as_u16();
+        let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap_or(Value::Null);
+        (code, v["errors"][0]["code"].as_str().unwrap_or_default().to_owned(), v["errors"][0]["message"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(pull().await.0, 200, "nothing enforced yet");
+    set("high").await;
+    let (code, err, msg) = pull().await;
+    assert_eq!((code, err.as_str()), (412, "PROJECTPOLICYVIOLATION"), "{msg}");
+    assert!(msg.starts_with("current image without vulnerability scanning cannot be pulled"), "{msg}");
+
+    assert_eq!(status(&s, Method::POST, &format!("{art}/scan"), &admin(), None).await, 202);
+    assert_eq!(wait_overview(&s, art, "vuln").await["scan_status"], "Success");
+    // The report: Critical 1, High 1, Medium 2, Unknown 1.
+    let (code, _, msg) = pull().await;
+    assert_eq!(code, 412);
+    assert!(msg.starts_with("current image with 2 vulnerabilities cannot be pulled"), "{msg}");
+    assert!(msg.contains("\"High\" or higher"), "{msg}");
+    set("critical").await;
+    assert!(pull().await.2.starts_with("current image with 1 vulnerabilities"));
+    set("low").await;
+    assert!(pull().await.2.starts_with("current image with 4 vulnerabilities"));
+    // Without the setting, the same image is pulled again.
+    let body = json!({"metadata": {"prevent_vul": "false"}});
+    assert_eq!(status(&s, Method::PUT, "/api/v2.0/projects/guard", &admin(), Some(&body)).await, 200);
+    assert_eq!(pull().await.0, 200);
+}
