@@ -778,6 +778,9 @@ impl World {
             ("DELETE", "/v2/{name}/manifests/{reference}", _) => {
                 set("reference", self.fresh_artifact("team/app").await)
             }
+            // The metadata rows leave prevent_vul on, which the built-in scanner enforces:
+            // this row is about who may pull, not about scans.
+            ("GET" | "HEAD", "/v2/{name}/manifests/{reference}", _) => self.prevent_vul(false).await,
             ("POST", "/registries", _) => body = Payload::Json(registry_body(&self.s, &format!("new{n}"))),
             ("POST", "/registries/ping", _) => body = Payload::Json(json!({"id": self.registry})),
             ("PUT", "/registries/{id}", _) => {

@@ -360,9 +360,7 @@ async fn a_signed_index_lets_its_platform_manifests_through() {
     push_cosign_tag(&s, &index_digest, &payload, &payload, &signer).await;
     let trust = json!({"cosign_public_keys": [{"name": "ci", "public_key": signer.public_key_pem}]});
     assert_eq!(status(&s, Method::PUT, TRUST, &admin(), Some(&trust)).await, 200);
-    // prevent_vul without a scanner installed is stored, not enforced.
-    set_metadata(&s, "prevent_vul", "true").await;
-    assert_eq!(pull(&s, &admin(), "stray", false).await.0, 200);
+    assert_eq!(pull(&s, &admin(), "stray", false).await.0, 200, "nothing enforced yet");
     set_metadata(&s, "enable_content_trust_cosign", "true").await;
 
     let r = admin()
