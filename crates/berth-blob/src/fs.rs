@@ -404,7 +404,9 @@ impl BlobStore for FsBlobStore {
         let dir = self.root.join("docker/registry/v2");
         run(self.stall, "writing the storage's owner marker", move |_| {
             let mut f = File::create(dir.join(OWNED_MARKER))?;
-            f.write_all(b"This storage is Berth's own: its garbage collection removes blob files the database does not know.\n")?;
+            f.write_all(
+                b"This storage is Berth's own: its garbage collection removes blob files the database does not know.\n",
+            )?;
             f.sync_all()?;
             fsync_dir(&dir)
         })

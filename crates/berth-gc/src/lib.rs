@@ -322,7 +322,11 @@ impl GarbageCollection {
                     }
                 }
                 if files < LISTED {
-                    let verb = if remove { "delete blob file the database does not know" } else { "unknown blob file eligible for deletion" };
+                    let verb = if remove {
+                        "delete blob file the database does not know"
+                    } else {
+                        "unknown blob file eligible for deletion"
+                    };
                     ctx.info(format!("{verb}: {d} ({size} bytes)"));
                 }
                 files += 1;

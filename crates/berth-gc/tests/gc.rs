@@ -395,7 +395,10 @@ async fn unknown_files_go_only_from_berths_own_storage() {
 
     let (status, log) = w.gc(serde_json::json!({})).await;
     assert_eq!(status, "Success", "{log:?}");
-    assert!(log.iter().any(|l| l == &format!("delete blob file the database does not know: {old} (29 bytes)")), "{log:?}");
+    assert!(
+        log.iter().any(|l| l == &format!("delete blob file the database does not know: {old} (29 bytes)")),
+        "{log:?}"
+    );
     assert!(!w.exists(&old), "the old unknown file is removed");
     assert!(w.exists(&young), "younger than the window: kept");
     for content in [&b"known-layer"[..], b"{}"] {
@@ -408,7 +411,8 @@ async fn unknown_files_go_only_from_berths_own_storage() {
 async fn storage_listing_pages_in_digest_order() {
     use berth_core::blobstore::BlobStore;
     let w = world(0);
-    let mut all: Vec<Digest> = (0..25).map(|i| w.unknown_file(format!("file {i}").as_bytes(), Duration::ZERO)).collect();
+    let mut all: Vec<Digest> =
+        (0..25).map(|i| w.unknown_file(format!("file {i}").as_bytes(), Duration::ZERO)).collect();
     all.sort();
     let fs = FsBlobStore::open(&w.root).unwrap();
     let mut seen = Vec::new();

@@ -20,8 +20,8 @@ pub mod metrics;
 mod middleware;
 pub mod oci;
 pub mod pull_policy;
-pub mod scan;
 pub mod quota_events;
+pub mod scan;
 mod token;
 
 use std::sync::Arc;

@@ -94,7 +94,14 @@ pub struct JobCtx {
 impl JobCtx {
     fn new(job: Job, owner: &str, store: Arc<dyn JobStore>) -> JobCtx {
         let fence = Fence { job_id: job.id, attempt: job.attempt, owner: owner.to_owned() };
-        JobCtx { job, fence, store, signal: Arc::new(AtomicU8::new(RUNNING)), logs: Mutex::new(Vec::new()), handed_off: AtomicBool::new(false) }
+        JobCtx {
+            job,
+            fence,
+            store,
+            signal: Arc::new(AtomicU8::new(RUNNING)),
+            logs: Mutex::new(Vec::new()),
+            handed_off: AtomicBool::new(false),
+        }
     }
 
     pub fn job(&self) -> &Job {

@@ -94,7 +94,9 @@ impl AdapterKind {
                     "endpoints": [{"key": "hub.docker.com", "value": "https://hub.docker.com"}]},
                 "credential_pattern": null,
             }),
-            _ => json!({"endpoint_pattern": {"endpoint_type": "EndpointPatternTypeStandard"}, "credential_pattern": null}),
+            _ => {
+                json!({"endpoint_pattern": {"endpoint_type": "EndpointPatternTypeStandard"}, "credential_pattern": null})
+            }
         }
     }
 
@@ -138,7 +140,11 @@ pub struct Adapter {
 impl Adapter {
     pub fn new(kind: AdapterKind, endpoint: &Endpoint, timeout: std::time::Duration) -> Result<Adapter> {
         let v2 = Endpoint { url: kind.v2_url(&endpoint.url), ..endpoint.clone() };
-        Ok(Adapter { kind, url: endpoint.url.trim().trim_end_matches('/').to_owned(), client: Client::new(&v2, timeout)? })
+        Ok(Adapter {
+            kind,
+            url: endpoint.url.trim().trim_end_matches('/').to_owned(),
+            client: Client::new(&v2, timeout)?,
+        })
     }
 
     pub fn client(&self) -> &Client {
@@ -201,7 +207,9 @@ impl Adapter {
                     while let Some(u) = url.take() {
                         let (page, _): (Page, _) = self.client.api_get(&u).await?;
                         out.extend(
-                            page.results.into_iter().map(|r| format!("{}/{}", r.namespace.as_deref().unwrap_or(ns), r.name)),
+                            page.results
+                                .into_iter()
+                                .map(|r| format!("{}/{}", r.namespace.as_deref().unwrap_or(ns), r.name)),
                         );
                         url = page.next;
                     }

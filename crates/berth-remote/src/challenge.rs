@@ -73,7 +73,9 @@ mod tests {
     #[test]
     fn parses_the_challenges_registries_send() {
         assert_eq!(
-            parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull,push""#),
+            parse(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull,push""#
+            ),
             Some(Challenge::Bearer {
                 realm: "https://auth.docker.io/token".into(),
                 service: Some("registry.docker.io".into()),
@@ -82,11 +84,18 @@ mod tests {
         );
         assert_eq!(
             parse(r#"Bearer realm="http://h:1/service/token",service="harbor-registry""#),
-            Some(Challenge::Bearer { realm: "http://h:1/service/token".into(), service: Some("harbor-registry".into()), scope: None })
+            Some(Challenge::Bearer {
+                realm: "http://h:1/service/token".into(),
+                service: Some("harbor-registry".into()),
+                scope: None
+            })
         );
         assert_eq!(parse(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
         assert_eq!(parse("basic"), Some(Challenge::Basic));
-        assert_eq!(parse(r#"Bearer realm=x, error="insufficient_scope""#).map(|c| matches!(c, Challenge::Bearer { .. })), Some(true));
+        assert_eq!(
+            parse(r#"Bearer realm=x, error="insufficient_scope""#).map(|c| matches!(c, Challenge::Bearer { .. })),
+            Some(true)
+        );
         assert_eq!(parse(r#"Bearer service="x""#), None, "a Bearer challenge needs a realm");
         assert_eq!(parse("Negotiate abc"), None);
     }

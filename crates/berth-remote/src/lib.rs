@@ -264,7 +264,10 @@ impl Client {
         if let Challenge::Bearer { realm, service, .. } = &challenge {
             self.fetch_token(realm, service.as_deref(), scopes).await?;
         } else if matches!(self.credential, Credential::Anonymous) {
-            return Err(RemoteError::Unauthorized(format!("{} asks for a user name and password; none are configured", self.base)));
+            return Err(RemoteError::Unauthorized(format!(
+                "{} asks for a user name and password; none are configured",
+                self.base
+            )));
         }
         *self.challenge.lock().unwrap_or_else(|p| p.into_inner()) = Some(challenge);
         Ok(())
@@ -303,9 +306,11 @@ impl Client {
         let body = res.bytes().await.map_err(|e| net(e, &format!("token service {realm}")))?;
         let t: TokenResponse =
             serde_json::from_slice(&body).map_err(|e| RemoteError::Protocol(format!("token service {realm}: {e}")))?;
-        let token = t.token.or(t.access_token).filter(|t| !t.is_empty()).ok_or_else(|| {
-            RemoteError::Protocol(format!("token service {realm} answered without a token"))
-        })?;
+        let token = t
+            .token
+            .or(t.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| RemoteError::Protocol(format!("token service {realm} answered without a token")))?;
         // Distribution's default when the service does not say.
         let ttl = Duration::from_secs(t.expires_in.unwrap_or(60).max(1));
         self.tokens
@@ -334,14 +339,14 @@ impl Client {
                 req = req.body(b.clone());
             }
             let res = req.send().await.map_err(|e| net(e, &format!("{method} {url}")))?;
-            if res.status() != StatusCode::UNAUTHORIZED || attempt == 1 || matches!(self.credential, Credential::Minted(_)) {
+            if res.status() != StatusCode::UNAUTHORIZED
+                || attempt == 1
+                || matches!(self.credential, Credential::Minted(_))
+            {
                 return Ok(res);
             }
-            let challenge = res
-                .headers()
-                .get(header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(challenge::parse);
+            let challenge =
+                res.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(challenge::parse);
             match challenge {
                 Some(c) => self.answer(c, scopes).await?,
                 None => return Ok(res),
@@ -378,12 +383,18 @@ impl Client {
             return Ok(());
         }
         Err(match status_error(res, &format!("GET {url}")).await {
-            RemoteError::Unauthorized(m) => RemoteError::Unauthorized(format!("{m} (check the user name and password)")),
+            RemoteError::Unauthorized(m) => {
+                RemoteError::Unauthorized(format!("{m} (check the user name and password)"))
+            }
             e => e,
         })
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str, scopes: &[String]) -> Result<(T, Option<String>)> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        scopes: &[String],
+    ) -> Result<(T, Option<String>)> {
         let res = self.send(Method::GET, url, scopes, HeaderMap::new(), None).await?;
         if !res.status().is_success() {
             return Err(status_error(res, &format!("GET {url}")).await);
@@ -451,7 +462,8 @@ impl Client {
         match res.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => {
-                let digest = res.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let digest =
+                    res.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                 let mt = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                 Ok(Some((digest, mt)))
             }
@@ -488,7 +500,8 @@ impl Client {
         let mut h = HeaderMap::new();
         h.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_str(media_type).map_err(|_| RemoteError::Protocol(format!("media type {media_type:?}")))?,
+            HeaderValue::from_str(media_type)
+                .map_err(|_| RemoteError::Protocol(format!("media type {media_type:?}")))?,
         );
         let digest = sha256(&bytes);
         let res = self.send(Method::PUT, &url, &[repo_scope(repo, "pull,push")], h, Some(bytes)).await?;
@@ -650,7 +663,12 @@ impl Client {
     }
 
     /// A request to the management API with Basic credentials.
-    pub async fn api_send(&self, method: Method, url: &str, json: Option<serde_json::Value>) -> Result<reqwest::Response> {
+    pub async fn api_send(
+        &self,
+        method: Method,
+        url: &str,
+        json: Option<serde_json::Value>,
+    ) -> Result<reqwest::Response> {
         let mut req = self.http.request(method.clone(), url).header(header::ACCEPT, "application/json");
         if let Some(h) = self.basic_header() {
             req = req.header(header::AUTHORIZATION, h);

@@ -58,7 +58,9 @@ impl CopyArgs {
         let tags: Vec<&str> = self
             .items
             .iter()
-            .flat_map(|i| if i.tags.is_empty() { vec![i.reference.as_str()] } else { i.tags.iter().map(String::as_str).collect() })
+            .flat_map(|i| {
+                if i.tags.is_empty() { vec![i.reference.as_str()] } else { i.tags.iter().map(String::as_str).collect() }
+            })
             .collect();
         let list = tags.join(",");
         (format!("{}:[{list}]", self.src_repo), format!("{}:[{list}]", self.dst_repo))
@@ -145,10 +147,19 @@ impl Handler for Copy {
                 job.job().attempt,
                 progress.items_done,
                 progress.blobs_done.len(),
-                progress.upload.as_ref().map_or(String::new(), |u| format!(", an upload of {} at byte {}", u.digest, u.offset))
+                progress
+                    .upload
+                    .as_ref()
+                    .map_or(String::new(), |u| format!(", an upload of {} at byte {}", u.digest, u.offset))
             ));
         }
-        job.info(format!("copying {} from {} to {} on {}", args.src_repo, src.describe(), args.dst_repo, dst.describe()));
+        job.info(format!(
+            "copying {} from {} to {} on {}",
+            args.src_repo,
+            src.describe(),
+            args.dst_repo,
+            dst.describe()
+        ));
         let mut run = Run { ctx: &self.0, job, args, src, dst, progress };
         if run.args.operation == "deletion" {
             return run.delete_all().await;
@@ -195,7 +206,10 @@ impl Run<'_> {
                     .map(|(d, _)| d)
             };
             let Some(digest) = digest else {
-                self.job.info(format!("{}:{} is not at the destination; nothing to delete", self.args.dst_repo, item.reference));
+                self.job.info(format!(
+                    "{}:{} is not at the destination; nothing to delete",
+                    self.args.dst_repo, item.reference
+                ));
                 continue;
             };
             let deleted = dst
@@ -250,7 +264,9 @@ impl Run<'_> {
         self.tree(&m).await?;
         for t in todo {
             self.job.check()?;
-            self.dst.client().manifest_put(&self.args.dst_repo, &t, &m.media_type, m.bytes.clone())
+            self.dst
+                .client()
+                .manifest_put(&self.args.dst_repo, &t, &m.media_type, m.bytes.clone())
                 .await
                 .map_err(|e| job_error(&self.at_dst(&format!("pushing manifest {t} to")), e))?;
             self.job.info(format!("pushed {}:{t} ({})", self.args.dst_repo, m.digest));
@@ -271,7 +287,12 @@ impl Run<'_> {
                     continue;
                 }
                 let dst = self.dst.client();
-                if dst.manifest_head(&self.args.dst_repo, &d).await.map_err(|e| job_error(&self.at_dst("checking"), e))?.is_none() {
+                if dst
+                    .manifest_head(&self.args.dst_repo, &d)
+                    .await
+                    .map_err(|e| job_error(&self.at_dst("checking"), e))?
+                    .is_none()
+                {
                     let cm = self
                         .src
                         .client()
@@ -304,7 +325,12 @@ impl Run<'_> {
         }
         let dst_repo = self.args.dst_repo.clone();
         let dst = self.dst.client();
-        if dst.blob_head(&dst_repo, digest).await.map_err(|e| job_error(&self.at_dst("checking a blob of"), e))?.is_some() {
+        if dst
+            .blob_head(&dst_repo, digest)
+            .await
+            .map_err(|e| job_error(&self.at_dst("checking a blob of"), e))?
+            .is_some()
+        {
             self.job.info(format!("blob {digest}: already at the destination"));
             self.progress.blobs_present += 1;
             return self.blob_done(digest).await;
@@ -339,7 +365,8 @@ impl Run<'_> {
             ),
         };
         let chunked = self.args.copy_by_chunk || size >= CHUNK_THRESHOLD || offset > 0;
-        let sent = if chunked { self.chunked(digest, url, offset).await? } else { self.monolithic(digest, size, url).await? };
+        let sent =
+            if chunked { self.chunked(digest, url, offset).await? } else { self.monolithic(digest, size, url).await? };
         self.progress.upload = None;
         self.progress.blobs_sent += 1;
         self.progress.bytes_sent += sent;
@@ -374,7 +401,9 @@ impl Run<'_> {
                         throttle.consume(b.len() as u64, &stop).await;
                         Some((Ok::<Bytes, std::io::Error>(b), (s, throttle, stop)))
                     }
-                    Some(Err(e)) => Some((Err(std::io::Error::other(format!("reading the source: {e}"))), (s, throttle, stop))),
+                    Some(Err(e)) => {
+                        Some((Err(std::io::Error::other(format!("reading the source: {e}"))), (s, throttle, stop)))
+                    }
                     None => None,
                 }
             },
@@ -412,7 +441,9 @@ impl Run<'_> {
                     buf.extend_from_slice(&b);
                     false
                 }
-                Some(Err(e)) => return Err(JobError::Retry(format!("{}: {e}", self.at_src(&format!("reading blob {digest} of"))))),
+                Some(Err(e)) => {
+                    return Err(JobError::Retry(format!("{}: {e}", self.at_src(&format!("reading blob {digest} of")))));
+                }
                 None => true,
             };
             if buf.len() >= CHUNK || (end && !buf.is_empty()) {

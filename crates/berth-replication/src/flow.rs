@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use berth_core::RepoName;
 use berth_core::store::identity::{NewProject, Page};
 use berth_core::store::jobs::NewJob;
-use berth_core::RepoName;
 use berth_jobs::{Handler, JobCtx, JobError};
 use berth_remote::{Adapter, AdapterKind, Client, RemoteArtifact, RemoteError};
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,8 @@ impl Side {
             Side::Local(_) => {
                 let mut out = Vec::new();
                 for page in 1.. {
-                    let (repos, total) = ctx.catalog.list_repositories(None, None, &Page { page, page_size: 100 }).await?;
+                    let (repos, total) =
+                        ctx.catalog.list_repositories(None, None, &Page { page, page_size: 100 }).await?;
                     let n = repos.len();
                     out.extend(repos.into_iter().map(|r| r.name));
                     if n == 0 || out.len() as u64 >= total {
@@ -129,7 +130,8 @@ impl Side {
                     };
                     let n = arts.len();
                     for a in arts {
-                        let labels = ctx.labels.labels_of(&name, &a.digest).await?.into_iter().map(|l| l.name).collect();
+                        let labels =
+                            ctx.labels.labels_of(&name, &a.digest).await?.into_iter().map(|l| l.name).collect();
                         let image = a
                             .artifact_type
                             .as_deref()
@@ -163,7 +165,11 @@ impl Side {
                 }
                 let owner = ctx.identity.user_by_login("admin").await?.map_or(1, |u| u.id);
                 let metadata = [("public".to_owned(), "false".to_owned())].into();
-                match ctx.identity.create_project(&NewProject { name: namespace.to_owned(), owner_id: owner, metadata }).await {
+                match ctx
+                    .identity
+                    .create_project(&NewProject { name: namespace.to_owned(), owner_id: owner, metadata })
+                    .await
+                {
                     Ok(_) => Ok(()),
                     // Created meanwhile by someone else: what we wanted.
                     Err(_) if ctx.identity.project_by_name(namespace).await?.is_some() => Ok(()),

@@ -104,7 +104,9 @@ const MOUNT_HINTS: usize = 100_000;
 
 fn parse_policy(p: &StoredPolicy) -> Option<StoredReplicationPolicy> {
     match serde_json::from_str(&p.body) {
-        Ok(policy) => Some(StoredReplicationPolicy { id: p.id, policy, created_at: p.created_at, updated_at: p.updated_at }),
+        Ok(policy) => {
+            Some(StoredReplicationPolicy { id: p.id, policy, created_at: p.created_at, updated_at: p.updated_at })
+        }
         Err(e) => {
             tracing::error!(policy = p.id, error = %e, "a stored replication policy does not parse; skipped");
             None
@@ -272,10 +274,8 @@ impl Context {
 /// The execution and planning task of a run of `p`.
 pub fn plan_start(p: &StoredReplicationPolicy, trigger: &str) -> (NewExecution, Vec<NewJob>) {
     let args = flow::FlowArgs { policy_id: p.id, policy: p.policy.clone(), event: None };
-    let task = NewJob {
-        max_attempts: MAX_ATTEMPTS,
-        ..NewJob::new(FLOW, serde_json::to_string(&args).unwrap_or_default())
-    };
+    let task =
+        NewJob { max_attempts: MAX_ATTEMPTS, ..NewJob::new(FLOW, serde_json::to_string(&args).unwrap_or_default()) };
     let exec = NewExecution {
         vendor_type: VENDOR_TYPE.into(),
         vendor_id: p.id,

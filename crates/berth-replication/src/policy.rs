@@ -158,7 +158,12 @@ impl Filters {
                     let excludes = match f.decoration.as_str() {
                         "" | "matches" => false,
                         "excludes" => true,
-                        d => return Err(refuse(format!("{at}.decoration"), format!("{d:?} is not one of matches, excludes"))),
+                        d => {
+                            return Err(refuse(
+                                format!("{at}.decoration"),
+                                format!("{d:?} is not one of matches, excludes"),
+                            ));
+                        }
                     };
                     out.labels = Some((names, excludes));
                 }
@@ -167,7 +172,9 @@ impl Filters {
                     "" | "artifact" => out.images_only = false,
                     v => return Err(refuse(format!("{at}.value"), format!("{v:?} is not one of image, artifact"))),
                 },
-                t => return Err(refuse(format!("{at}.type"), format!("{t:?} is not one of name, tag, label, resource"))),
+                t => {
+                    return Err(refuse(format!("{at}.type"), format!("{t:?} is not one of name, tag, label, resource")));
+                }
             }
         }
         Ok(out)
@@ -245,7 +252,9 @@ impl Policy {
             return Err(refuse("name", "must be at most 256 characters"));
         }
         match (self.src_registry_id, self.dest_registry_id) {
-            (0, 0) => return Err(refuse("src_registry", "either the source or the destination must be a remote registry")),
+            (0, 0) => {
+                return Err(refuse("src_registry", "either the source or the destination must be a remote registry"));
+            }
             (a, b) if a != 0 && b != 0 => {
                 return Err(refuse("dest_registry", "either the source or the destination must be this registry"));
             }
@@ -258,11 +267,13 @@ impl Policy {
         let ns = self.dest_namespace.trim_matches('/');
         if !ns.is_empty()
             && !ns.split('/').all(|p| {
-                !p.is_empty()
-                    && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
             })
         {
-            return Err(refuse("dest_namespace", format!("{ns:?} is not a valid namespace (lower-case letters, digits, . _ - and /)")));
+            return Err(refuse(
+                "dest_namespace",
+                format!("{ns:?} is not a valid namespace (lower-case letters, digits, . _ - and /)"),
+            ));
         }
         match self.trigger.kind.as_str() {
             "manual" => {}
@@ -361,11 +372,16 @@ mod tests {
             "trigger.trigger_settings.cron"
         );
         assert_eq!(
-            field(json!({"name": "p", "src_registry_id": 1, "dest_registry_id": 0, "trigger": {"type": "event_based"}})),
+            field(
+                json!({"name": "p", "src_registry_id": 1, "dest_registry_id": 0, "trigger": {"type": "event_based"}})
+            ),
             "trigger.type"
         );
         assert_eq!(field(with("filters", json!([{"type": "size", "value": "1"}]))), "filters[0].type");
-        assert_eq!(field(with("filters", json!([{"type": "tag", "value": "[", "decoration": "matches"}]))), "filters[0].pattern");
+        assert_eq!(
+            field(with("filters", json!([{"type": "tag", "value": "[", "decoration": "matches"}]))),
+            "filters[0].pattern"
+        );
         assert_eq!(field(with("filters", json!([{"type": "label", "value": "x"}]))), "filters[0].value");
         assert_eq!(field(with("filters", json!([{"type": "resource", "value": "chart"}]))), "filters[0].value");
     }

@@ -140,7 +140,9 @@ impl Registries {
         validate(input)?;
         let access_secret = match (&input.access_secret, old) {
             (Some(s), _) if s.is_empty() => String::new(),
-            (Some(s), _) => self.key.encrypt(s).map_err(|e| RegistryError::Invalid("credential.access_secret", e.to_string()))?,
+            (Some(s), _) => {
+                self.key.encrypt(s).map_err(|e| RegistryError::Invalid("credential.access_secret", e.to_string()))?
+            }
             (None, Some(o)) => o.access_secret.clone(),
             (None, None) => String::new(),
         };
@@ -181,7 +183,11 @@ impl Registries {
 
     async fn put(&self, id: i64, doc: &RegistryDoc) -> Result<(), RegistryError> {
         let body = serde_json::to_string(doc).map_err(|e| StoreError::Backend(e.to_string()))?;
-        if self.store.update_policy(REGISTRY_KIND, id, &body).await? { Ok(()) } else { Err(RegistryError::NotFound(id)) }
+        if self.store.update_policy(REGISTRY_KIND, id, &body).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::NotFound(id))
+        }
     }
 
     /// Records the outcome of a health check.
@@ -215,8 +221,7 @@ impl Registries {
     }
 
     pub fn adapter(&self, r: &Registry, timeout: Duration) -> Result<Adapter, RegistryError> {
-        let kind =
-            AdapterKind::parse(&r.doc.kind).ok_or_else(|| RegistryError::Invalid("type", r.doc.kind.clone()))?;
+        let kind = AdapterKind::parse(&r.doc.kind).ok_or_else(|| RegistryError::Invalid("type", r.doc.kind.clone()))?;
         let ep = self.endpoint(r)?;
         Adapter::new(kind, &ep, timeout).map_err(|e| RegistryError::Invalid("url", e.to_string()))
     }

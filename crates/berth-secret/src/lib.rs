@@ -241,7 +241,10 @@ mod tests {
     #[test]
     fn reads_harbor_enc_v1_values() {
         let k = key("0123456789abcdef");
-        assert_eq!(k.decrypt(include_str!("../testdata/harbor_enc_v1.txt").trim()).unwrap(), "Harbor12345-registry-secret");
+        assert_eq!(
+            k.decrypt(include_str!("../testdata/harbor_enc_v1.txt").trim()).unwrap(),
+            "Harbor12345-registry-secret"
+        );
     }
 
     #[test]
@@ -285,6 +288,9 @@ mod tests {
         assert!(matches!(SecretKey::read(&dir.path().join("short")), Err(SecretError::Length(_, 3))));
         // Harbor's file has no newline; hand-written files may.
         std::fs::write(dir.path().join("nl"), "0123456789abcdef\n").unwrap();
-        assert_eq!(SecretKey::read(&dir.path().join("nl")).unwrap().fingerprint(), key("0123456789abcdef").fingerprint());
+        assert_eq!(
+            SecretKey::read(&dir.path().join("nl")).unwrap().fingerprint(),
+            key("0123456789abcdef").fingerprint()
+        );
     }
 }

@@ -729,7 +729,12 @@ impl MetaStore for PgStore {
         .await
     }
 
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+    async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        event: Option<&OutboxEvent>,
+    ) -> StoreResult<bool> {
         let args = (repo.as_str(), digest.to_string(), event);
         self.db(Tx::Write, &args, |c, (r, d, event)| {
             Box::pin(async move {

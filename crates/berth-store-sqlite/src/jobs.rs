@@ -363,8 +363,9 @@ impl JobStore for SqliteStore {
                     return Ok(false);
                 };
                 let now = now_ms();
-                let exec: i64 =
-                    c.prepare_cached("SELECT execution_id FROM jobs WHERE id = ?1")?.query_row([f.job_id], |r| r.get(0))?;
+                let exec: i64 = c
+                    .prepare_cached("SELECT execution_id FROM jobs WHERE id = ?1")?
+                    .query_row([f.job_id], |r| r.get(0))?;
                 insert_tasks(c, exec, &tasks, now)?;
                 end_attempt(c, f.job_id, f.attempt, max_attempts, cancel, &Finish::Succeeded, now)?;
                 Ok(true)

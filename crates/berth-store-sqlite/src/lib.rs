@@ -29,8 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use berth_core::store::outbox::OutboxEvent;
 use berth_core::quota::QuotaUse;
+use berth_core::store::outbox::OutboxEvent;
 use berth_core::store::{
     BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoreResult, StoredManifest, Upload,
     distinct_digests,
@@ -530,7 +530,12 @@ impl MetaStore for SqliteStore {
             .await
     }
 
-    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest, event: Option<&OutboxEvent>) -> StoreResult<bool> {
+    async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        event: Option<&OutboxEvent>,
+    ) -> StoreResult<bool> {
         let (r, d, event) = (repo.as_str().to_owned(), digest.to_string(), event.cloned());
         self.writer
             .write(move |c| {

@@ -51,7 +51,8 @@ impl PolicyStore for SqliteStore {
         let kind = kind.to_owned();
         self.readers
             .run(move |c| {
-                let sql = format!("SELECT {COLS} FROM policies WHERE kind = ?1 AND project_id IS NULLIF(?2, 0) ORDER BY id");
+                let sql =
+                    format!("SELECT {COLS} FROM policies WHERE kind = ?1 AND project_id IS NULLIF(?2, 0) ORDER BY id");
                 Ok(c.prepare_cached(&sql)?.query_map(params![kind, project_id], row)?.collect::<Result<_, _>>()?)
             })
             .await

@@ -22,8 +22,8 @@ mod jobs;
 mod labels;
 mod outbox;
 mod policies;
-mod vulns;
 mod quota;
+mod vulns;
 mod webhooks;
 
 use std::collections::HashSet;
@@ -41,8 +41,8 @@ pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
 pub use outbox::outbox_conformance;
 pub use policies::policies_conformance;
-pub use vulns::vulns_conformance;
 pub use quota::quota_conformance;
+pub use vulns::vulns_conformance;
 pub use webhooks::webhooks_conformance;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -54,7 +54,8 @@ pub async fn outbox_conformance<S: MetaStore + OutboxStore>(store: Arc<S>) {
     assert!(!cx.store.delete_manifest(&repo, &pushed.digest, Some(&del)).await.unwrap());
 
     let got = ob.claim_events("a", 10, 60_000).await.unwrap();
-    let refs: Vec<(&str, &str)> = got.iter().map(|e| (e.event.operation.as_str(), e.event.reference.as_str())).collect();
+    let refs: Vec<(&str, &str)> =
+        got.iter().map(|e| (e.event.operation.as_str(), e.event.reference.as_str())).collect();
     let d = pushed.digest.to_string();
     assert_eq!(refs, [("create", "v1"), ("delete", "quiet"), ("delete", d.as_str())], "oldest first");
     assert_eq!(got[0].event, event("create", repo.as_str(), "v1"), "stored as given");
@@ -68,8 +69,12 @@ pub async fn outbox_conformance<S: MetaStore + OutboxStore>(store: Arc<S>) {
     // A lapsed lease: the batch goes to the next drainer, the first one's late ack is void.
     let short = ob.claim_events("c", 10, 60_000).await.unwrap();
     assert!(short.is_empty(), "still leased by a");
-    cx.put(&NewManifest { event: Some(event("create", repo.as_str(), "v2")), tag: Some(tag("v2")), ..cx.image(&repo, "two") })
-        .await;
+    cx.put(&NewManifest {
+        event: Some(event("create", repo.as_str(), "v2")),
+        tag: Some(tag("v2")),
+        ..cx.image(&repo, "two")
+    })
+    .await;
     let c = ob.claim_events("c", 10, 1).await.unwrap();
     assert_eq!(c.len(), 1, "only the new event is free");
     tokio::time::sleep(Duration::from_millis(30)).await;
@@ -83,8 +88,12 @@ pub async fn outbox_conformance<S: MetaStore + OutboxStore>(store: Arc<S>) {
     // Racing drainers never share an event.
     for i in 0..40 {
         let t = format!("r{i}");
-        cx.put(&NewManifest { event: Some(event("create", repo.as_str(), &t)), tag: Some(tag(&t)), ..cx.image(&repo, &t) })
-            .await;
+        cx.put(&NewManifest {
+            event: Some(event("create", repo.as_str(), &t)),
+            tag: Some(tag(&t)),
+            ..cx.image(&repo, &t)
+        })
+        .await;
     }
     let claims: Vec<_> = (0..4)
         .map(|w| {

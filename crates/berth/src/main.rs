@@ -716,8 +716,12 @@ fn load_secret_key(cfg: &Config) -> anyhow::Result<berth_secret::SecretKey> {
         .map_err(|e| anyhow::anyhow!("auth.secret_key: {e}"))?;
     match origin {
         Origin::Loaded => {}
-        Origin::Generated => tracing::info!(path = %path.display(), fingerprint = %key.fingerprint(), "generated the cluster secret key"),
-        Origin::Adopted => tracing::info!(path = %path.display(), fingerprint = %key.fingerprint(), "another instance generated the cluster secret key at the same moment; using it"),
+        Origin::Generated => {
+            tracing::info!(path = %path.display(), fingerprint = %key.fingerprint(), "generated the cluster secret key")
+        }
+        Origin::Adopted => {
+            tracing::info!(path = %path.display(), fingerprint = %key.fingerprint(), "another instance generated the cluster secret key at the same moment; using it")
+        }
     }
     Ok(key)
 }

@@ -800,8 +800,12 @@ impl World {
                 set("id", self.replication_policy.to_string());
             }
             ("DELETE", "/replication/policies/{id}", _) => {
-                let r = create(&self.s, "/api/v2.0/replication/policies", replication_body(&format!("gone{n}"), self.registry))
-                    .await;
+                let r = create(
+                    &self.s,
+                    "/api/v2.0/replication/policies",
+                    replication_body(&format!("gone{n}"), self.registry),
+                )
+                .await;
                 set("id", location_id(&r).to_string());
             }
             (_, "/replication/policies/{id}", _) => set("id", self.replication_policy.to_string()),

@@ -251,8 +251,12 @@ async fn simultaneous_first_starts_on_one_data_dir_share_one_generated_key() {
             .map(|_| {
                 let (dir, url) = (dir.clone(), url.clone());
                 s.spawn(move || {
-                    let env =
-                        [("BERTH_AUTH_MODE", "harbor"), ("BERTH_DATABASE_URL", &url), ("BERTH_AUTH_PRIVATE_KEY", ""), ("BERTH_AUTH_SECRET_KEY", "")];
+                    let env = [
+                        ("BERTH_AUTH_MODE", "harbor"),
+                        ("BERTH_DATABASE_URL", &url),
+                        ("BERTH_AUTH_PRIVATE_KEY", ""),
+                        ("BERTH_AUTH_SECRET_KEY", ""),
+                    ];
                     Server::spawn(&dir, &env)
                 })
             })

@@ -14,7 +14,8 @@ use crate::ha_postgres::{PgDb, pg_available, start_instance};
 use crate::support::*;
 
 async fn audit_resources(s: &Server, operation: &str) -> Vec<String> {
-    let v = body_json(get(s, &format!("/api/v2.0/audit-logs?page_size=100&q=operation={operation}"), &admin()).await).await;
+    let v =
+        body_json(get(s, &format!("/api/v2.0/audit-logs?page_size=100&q=operation={operation}"), &admin()).await).await;
     v.as_array().unwrap().iter().map(|e| e["resource"].as_str().unwrap().to_owned()).collect()
 }
 
@@ -41,7 +42,8 @@ async fn an_undrained_push_event_survives_its_instance() {
     // drained, and one whose drainer died holding its lease.
     let store = berth_store_sqlite::SqliteStore::open(&s.data_dir.join("berth.db")).unwrap();
     let repo: RepoName = "ob/app".parse().unwrap();
-    let content = store.get_manifest(&repo, &Reference::Digest(digest.parse::<Digest>().unwrap())).await.unwrap().unwrap();
+    let content =
+        store.get_manifest(&repo, &Reference::Digest(digest.parse::<Digest>().unwrap())).await.unwrap().unwrap();
     let event = |tag: &str| OutboxEvent {
         operation: "create".into(),
         repo: repo.to_string(),

@@ -315,7 +315,11 @@ async fn prevent_vul_refuses_pulls_by_the_scan_report() {
             .unwrap();
         let code = r.status().as_u16();
         let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap_or(Value::Null);
-        (code, v["errors"][0]["code"].as_str().unwrap_or_default().to_owned(), v["errors"][0]["message"].as_str().unwrap_or_default().to_owned())
+        (
+            code,
+            v["errors"][0]["code"].as_str().unwrap_or_default().to_owned(),
+            v["errors"][0]["message"].as_str().unwrap_or_default().to_owned(),
+        )
     };
     assert_eq!(pull().await.0, 200, "nothing enforced yet");
     set("high").await;
