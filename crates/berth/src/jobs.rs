@@ -15,18 +15,21 @@ use berth_jobs::builtin::{ExecutionSweep, PurgeAuditLog, Sample, swept_vendor_ty
 use berth_jobs::{CronExpr, EngineConfig, JobService, KindSpec, kinds};
 use berth_webhooks::Deliver;
 
+/// What the job kinds of this binary work on.
+pub struct Deps {
+    pub store: Arc<dyn JobStore>,
+    pub identity: Arc<dyn IdentityStore>,
+    pub gc: Arc<dyn GcStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub registry: Arc<Registry>,
+    pub replication: Arc<berth_replication::Context>,
+    pub vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
+    pub retention: Arc<berth_retention::Context>,
+}
+
 /// Builds the job service with every kind this binary knows.
-pub fn service(
-    cfg: &Config,
-    store: Arc<dyn JobStore>,
-    identity: Arc<dyn IdentityStore>,
-    gc: Arc<dyn GcStore>,
-    blobs: Arc<dyn BlobStore>,
-    registry: Arc<Registry>,
-    replication: Arc<berth_replication::Context>,
-    vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
-    retention: Arc<berth_retention::Context>,
-) -> anyhow::Result<Arc<JobService>> {
+pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
+    let Deps { store, identity, gc, blobs, registry, replication, vulns, retention } = deps;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()

@@ -344,14 +344,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     ));
     let job_service = jobs::service(
         &cfg,
-        stores.jobs.clone(),
-        identity.clone(),
-        stores.gc.clone(),
-        blobs.clone(),
-        registry.clone(),
-        replication.clone(),
-        stores.vulns.clone(),
-        retention.clone(),
+        jobs::Deps {
+            store: stores.jobs.clone(),
+            identity: identity.clone(),
+            gc: stores.gc.clone(),
+            blobs: blobs.clone(),
+            registry: registry.clone(),
+            replication: replication.clone(),
+            vulns: stores.vulns.clone(),
+            retention: retention.clone(),
+        },
     )?;
     replication.set_jobs(stores.jobs.clone());
     let scans = Arc::new(berth_http::scan::Scans { jobs: job_service.clone(), vulns: stores.vulns.clone() });
