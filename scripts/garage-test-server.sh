@@ -45,12 +45,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# A port nothing listens on (checked, then used right away).
+# A port nothing listens on (checked, then used right away), below Linux's ephemeral
+# range (32768+), where every other test's port-0 listener and outgoing connection lands.
 taken=" "
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     case "$taken" in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       taken="$taken$p "
@@ -61,9 +62,21 @@ free_port() {
 }
 hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 
-rpc_port=$(free_port)
-s3_port=$(free_port)
-cat >"$dir/garage.toml" <<EOF
+fail() {
+  echo "garage-test-server: $1" >&2
+  tail -n 30 "$dir/garage.log" >&2 || true
+  exit 1
+}
+g() { "$bin" -c "$dir/garage.toml" "$@"; }
+
+# A port checked free can still be taken before Garage binds it (tests run in parallel):
+# a start that dies is retried on fresh ports.
+ready=""
+for attempt in 1 2 3; do
+  rpc_port=$(free_port)
+  s3_port=$(free_port)
+  rm -rf "$dir/meta" "$dir/data"
+  cat >"$dir/garage.toml" <<EOF
 metadata_dir = "$dir/meta"
 data_dir = "$dir/data"
 db_engine = "sqlite"
@@ -77,28 +90,28 @@ s3_region = "garage"
 api_bind_addr = "127.0.0.1:$s3_port"
 root_domain = ".s3.garage.localhost"
 EOF
-chmod 600 "$dir/garage.toml"
-g() { "$bin" -c "$dir/garage.toml" "$@"; }
-
-RUST_LOG=${RUST_LOG:-warn} "$bin" -c "$dir/garage.toml" server >"$dir/garage.log" 2>&1 &
-pid=$!
-
-fail() {
-  echo "garage-test-server: $1" >&2
-  tail -n 30 "$dir/garage.log" >&2 || true
-  exit 1
-}
-# Generous: in CI the whole test suite runs at once on two cores, and a start that
-# takes a few seconds alone can take tens of seconds then.
-ready=""
-deadline=$((SECONDS + 90))
-while [ $SECONDS -lt $deadline ]; do
-  kill -0 "$pid" 2>/dev/null || fail "garage exited during start"
-  if node=$(g node id -q 2>/dev/null) && g status >/dev/null 2>&1; then
-    ready=1
-    break
-  fi
-  sleep 0.2
+  chmod 600 "$dir/garage.toml"
+  RUST_LOG=${RUST_LOG:-warn} "$bin" -c "$dir/garage.toml" server >"$dir/garage.log" 2>&1 &
+  pid=$!
+  # Generous: in CI the whole test suite runs at once on two cores, and a start that
+  # takes a few seconds alone can take tens of seconds then.
+  deadline=$((SECONDS + 90))
+  while [ $SECONDS -lt $deadline ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || true
+      pid=""
+      [ "$attempt" -lt 3 ] || fail "garage exited during start (3 tries)"
+      echo "garage-test-server: garage exited during start; trying other ports" >&2
+      break
+    fi
+    if node=$(g node id -q 2>/dev/null) && g status >/dev/null 2>&1; then
+      ready=1
+      break
+    fi
+    sleep 0.2
+  done
+  [ -n "$ready" ] && break
+  [ -z "$pid" ] || break
 done
 [ -n "$ready" ] || fail "garage did not start within 90 s"
 
