@@ -281,8 +281,33 @@ pub async fn delete(
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Project, Action::Delete).await?;
     state.auth.identity.delete_project(project.id).await.map_err(identity)?;
     state.auth.caches.forget_project(&project.name);
+    forget_policies(&state, &project).await;
     audit(&state, &caller, project.id, "delete", "project", &project.name).await;
     Ok(ok())
+}
+
+/// What a deleted project leaves outside its own rows: its retention policy and schedule,
+/// its webhook policies. The project is gone already, so a failure here is logged (what is
+/// left behind refers to no project and does nothing but fail its next run).
+async fn forget_policies(state: &AppState, project: &Project) {
+    if let Some(id) = project.metadata.get("retention_id").and_then(|v| v.parse::<i64>().ok()) {
+        if let Err(e) = state.jobs.store().delete_schedule(berth_retention::VENDOR_TYPE, id).await {
+            tracing::warn!(error = %e, project = %project.name, "could not remove the retention schedule");
+        }
+        if let Err(e) = state.policies.delete_policy(berth_retention::POLICY_KIND, id).await {
+            tracing::warn!(error = %e, project = %project.name, "could not remove the retention policy");
+        }
+    }
+    match state.webhooks.store.webhook_policies(project.id).await {
+        Ok(policies) => {
+            for p in policies {
+                if let Err(e) = state.webhooks.store.delete_webhook_policy(p.id).await {
+                    tracing::warn!(error = %e, project = %project.name, "could not remove a webhook policy");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, project = %project.name, "could not list webhook policies"),
+    }
 }
 
 /// Repository count, and member counts per role for callers who may list members.

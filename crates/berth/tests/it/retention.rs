@@ -241,3 +241,30 @@ async fn retention_on_postgres() {
     let s = start_instance(&tmp.path().join("a"), &db.url(), &tmp.path().join("storage"));
     scenario(&s).await;
 }
+
+/// A deleted project takes its retention policy, the policy's schedule and its webhook
+/// policies with it.
+#[tokio::test]
+async fn deleting_a_project_removes_its_retention_and_webhook_policies() {
+    let s = Server::start_harbor();
+    let project_id = create_project(&s, &admin(), "gone", false).await;
+    let body = policy(project_id, vec![rule("always", None, sel("matches", "**", ""), "**")], "0 0 3 * * *");
+    let r = call(&s, Method::POST, &format!("{API}/retentions"), &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let id = location_id(&r);
+    let hook = json!({"name": "h", "enabled": true, "event_types": ["PUSH_ARTIFACT"],
+                      "targets": [{"type": "http", "address": "http://127.0.0.1:9/hook"}]});
+    let r = call(&s, Method::POST, &format!("{API}/projects/gone/webhook/policies"), &admin(), Some(&hook)).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let hook_id = location_id(&r);
+    assert!(ok_json(&s, &format!("{API}/schedules"), &admin()).await.to_string().contains("RETENTION"));
+
+    assert_eq!(call(&s, Method::DELETE, &format!("{API}/projects/gone"), &admin(), None).await.status(), 200);
+    assert_eq!(get(&s, &format!("{API}/retentions/{id}"), &admin()).await.status(), 404);
+    let scheds = ok_json(&s, &format!("{API}/schedules"), &admin()).await;
+    assert!(!scheds.to_string().contains("RETENTION"), "{scheds}");
+    // The webhook policy's row is gone too (the API cannot name a deleted project's).
+    use berth_core::store::webhooks::WebhookStore;
+    let store = berth_store_sqlite::SqliteStore::open(&s.data_dir.join("berth.db")).unwrap();
+    assert_eq!(store.webhook_policy(hook_id).await.unwrap(), None, "webhook policy {hook_id} left behind");
+}
