@@ -7,6 +7,7 @@ pub mod access;
 pub mod authn;
 pub mod blobstore;
 pub mod bootstrap;
+pub mod cve_allowlist;
 pub mod digest;
 pub mod error;
 pub mod identity;

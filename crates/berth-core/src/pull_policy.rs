@@ -63,9 +63,17 @@ pub enum ScanVerdict {
 
 #[async_trait]
 pub trait VulnerabilityGate: Send + Sync + 'static {
-    /// Judges `digest` in `repo` against `threshold`. Errors make the pull fail with 500
-    /// (Harbor does the same): a policy must not be skipped because the scanner is sick.
-    async fn verdict(&self, repo: &RepoName, digest: &Digest, threshold: Severity) -> Result<ScanVerdict, String>;
+    /// Judges `digest` in `repo` against `threshold`, not counting vulnerabilities whose
+    /// id is in `allowed` (the project's CVE allowlist in force, empty once expired).
+    /// Errors make the pull fail with 500 (Harbor does the same): a policy must not be
+    /// skipped because the scanner is sick.
+    async fn verdict(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        threshold: Severity,
+        allowed: &std::collections::HashSet<String>,
+    ) -> Result<ScanVerdict, String>;
 }
 
 /// Harbor's message refusing a pull for `verdict` under `threshold`; `None` lets it through.

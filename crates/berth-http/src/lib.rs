@@ -11,6 +11,7 @@ pub mod audit_log;
 pub mod auth;
 mod auth_cache;
 mod body;
+pub mod cve_export;
 pub mod error;
 pub mod events;
 mod harbor;
@@ -22,6 +23,8 @@ pub mod oci;
 pub mod pull_policy;
 pub mod quota_events;
 pub mod scan;
+pub mod scan_all;
+pub mod security;
 mod token;
 
 use std::sync::Arc;

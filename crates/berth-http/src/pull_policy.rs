@@ -46,6 +46,8 @@ pub struct ProjectPolicy {
     pub notation: bool,
     pub prevent_vul: Option<Severity>,
     pub trust: Arc<Trust>,
+    /// The CVE allowlist in force (the system's or the project's), read with the flags.
+    pub allowlist: Arc<berth_core::cve_allowlist::CveAllowlist>,
 }
 
 impl ProjectPolicy {
@@ -72,6 +74,12 @@ impl PullPolicy {
         self.gate.read().expect("gate lock").clone()
     }
 
+    /// Forgets every project's cached policy (after a change of the system's CVE
+    /// allowlist on this instance).
+    pub fn forget_all(&self) {
+        self.cache.lock().expect("cache lock").clear();
+    }
+
     /// Forgets a project's cached policy (after a change on this instance).
     pub fn forget(&self, project: &str) {
         self.cache.lock().expect("cache lock").remove(project);
@@ -96,6 +104,11 @@ impl PullPolicy {
                     notation: flag("enable_content_trust"),
                     prevent_vul,
                     trust: Arc::new(load_trust(state, p.id).await.map_err(CoreError::Store)?.1),
+                    allowlist: Arc::new(
+                        berth_core::cve_allowlist::effective(state.policies.as_ref(), p.id, &p.metadata)
+                            .await
+                            .map_err(CoreError::Store)?,
+                    ),
                 })
             }
         };
@@ -342,8 +355,9 @@ pub async fn check_pull(
         && !is_index
         && let Some(gate) = state.pull_policy.gate()
     {
+        let allowed = policy.allowlist.active(crate::auth::unix_now());
         let verdict = gate
-            .verdict(repo, digest, threshold)
+            .verdict(repo, digest, threshold, &allowed)
             .await
             .map_err(|e| ApiError::internal_error(format!("vulnerability check of {repo}@{digest} failed: {e}")))?;
         if let Some(message) = refusal(&verdict, threshold) {

@@ -53,6 +53,13 @@ impl ScanType {
     }
 }
 
+/// Whether the built-in scanner can scan an artifact of this media type (an image
+/// manifest; an index's images are scanned one by one).
+pub fn scannable(media_type: &str) -> bool {
+    media_type == "application/vnd.oci.image.manifest.v1+json"
+        || media_type == "application/vnd.docker.distribution.manifest.v2+json"
+}
+
 /// A scan job's arguments.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanArgs {
@@ -114,6 +121,19 @@ impl Scans {
         t: ScanType,
         trigger: &str,
     ) -> Result<String, ScanError> {
+        self.request_in(repository, digest, t, trigger, 0).await
+    }
+
+    /// As [`Scans::request`], the scan's execution carrying `vendor_id`: a scan all's
+    /// execution id for the scans it starts (`crate::scan_all`), 0 otherwise.
+    pub async fn request_in(
+        &self,
+        repository: &str,
+        digest: &str,
+        t: ScanType,
+        trigger: &str,
+        vendor_id: i64,
+    ) -> Result<String, ScanError> {
         if let Some(r) = self.report(digest, t).await?
             && matches!(r.status.as_str(), "Pending" | "Running")
         {
@@ -131,7 +151,7 @@ impl Scans {
         let args = serde_json::to_string(&args).map_err(|e| StoreError::Backend(e.to_string()))?;
         let exec = NewExecution {
             vendor_type: t.vendor_type().into(),
-            vendor_id: 0,
+            vendor_id,
             trigger: trigger.into(),
             extra_attrs: serde_json::json!({"artifact": format!("{repository}@{digest}"), "report_id": uuid})
                 .to_string(),
@@ -170,6 +190,7 @@ impl berth_core::pull_policy::VulnerabilityGate for Scans {
         _repo: &berth_core::RepoName,
         digest: &berth_core::Digest,
         threshold: berth_core::pull_policy::Severity,
+        allowed: &std::collections::HashSet<String>,
     ) -> Result<berth_core::pull_policy::ScanVerdict, String> {
         use berth_core::pull_policy::{ScanVerdict, Severity};
         let report = self.report(&digest.to_string(), ScanType::Vulnerability).await.map_err(|e| e.to_string())?;
@@ -183,6 +204,7 @@ impl berth_core::pull_policy::VulnerabilityGate for Scans {
             .as_array()
             .map(|v| {
                 v.iter()
+                    .filter(|f| !f["id"].as_str().is_some_and(|id| allowed.contains(id)))
                     .filter(|f| f["severity"].as_str().and_then(Severity::parse).unwrap_or(Severity::None) >= threshold)
                     .count() as u64
             })

@@ -25,11 +25,18 @@ pub struct Deps {
     pub replication: Arc<berth_replication::Context>,
     pub vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
     pub retention: Arc<berth_retention::Context>,
+    /// Scan all and CVE exports read the catalog, labels and policy documents.
+    pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
+    pub labels: Arc<dyn berth_core::store::labels::LabelStore>,
+    pub policies: Arc<dyn berth_core::store::policies::PolicyStore>,
+    /// Set by the caller once the scans exist (they need this job service).
+    pub scans: Arc<std::sync::OnceLock<Arc<berth_http::scan::Scans>>>,
 }
 
 /// Builds the job service with every kind this binary knows.
 pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
-    let Deps { store, identity, gc, blobs, registry, replication, vulns, retention } = deps;
+    let Deps { store, identity, gc, blobs, registry, replication, vulns, retention, catalog, labels, policies, scans } =
+        deps;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
@@ -51,7 +58,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
     let engine = EngineConfig { lease, heartbeat: lease / 3, ..EngineConfig::new(owner, host) };
     let registry_for_scan = registry.clone();
     let mut b = JobService::builder(store.clone(), engine)
-        .kind(single(kinds::PURGE_AUDIT_LOG, Arc::new(PurgeAuditLog { identity })))
+        .kind(single(kinds::PURGE_AUDIT_LOG, Arc::new(PurgeAuditLog { identity: identity.clone() })))
         .kind(single(
             kinds::GARBAGE_COLLECTION,
             Arc::new(GarbageCollection {
@@ -61,6 +68,25 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
                 uploads: Some((registry, cfg.uploads.max_idle_hours)),
             }),
         ))
+        // Scan all lists the registry and starts scans: one at a time, as in Harbor.
+        .kind(single(
+            berth_http::scan_all::VENDOR_TYPE,
+            Arc::new(berth_http::scan_all::ScanAll { catalog: catalog.clone(), scans }),
+        ))
+        .kind(KindSpec {
+            name: berth_http::cve_export::VENDOR_TYPE,
+            handler: Arc::new(berth_http::cve_export::CveExport {
+                catalog,
+                identity,
+                vulns: vulns.clone(),
+                labels,
+                policies,
+                jobs: store.clone(),
+            }),
+            cluster_limit: 4,
+            local_workers: 1,
+            max_runtime: Some(Duration::from_secs(3600)),
+        })
         .kind(single(
             kinds::EXECUTION_SWEEP,
             Arc::new(ExecutionSweep {
@@ -71,6 +97,8 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
                         berth_webhooks::VENDOR_TYPE.to_owned(),
                         berth_replication::VENDOR_TYPE.to_owned(),
                         berth_retention::VENDOR_TYPE.to_owned(),
+                        berth_http::scan_all::VENDOR_TYPE.to_owned(),
+                        berth_http::cve_export::VENDOR_TYPE.to_owned(),
                     ])
                     .collect(),
             }),

@@ -342,6 +342,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         identity.clone(),
         registry.clone(),
     ));
+    let scans_slot = Arc::new(std::sync::OnceLock::new());
     let job_service = jobs::service(
         &cfg,
         jobs::Deps {
@@ -353,10 +354,15 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             replication: replication.clone(),
             vulns: stores.vulns.clone(),
             retention: retention.clone(),
+            catalog: catalog.clone(),
+            labels: labels.clone(),
+            policies: stores.policies.clone(),
+            scans: scans_slot.clone(),
         },
     )?;
     replication.set_jobs(stores.jobs.clone());
     let scans = Arc::new(berth_http::scan::Scans { jobs: job_service.clone(), vulns: stores.vulns.clone() });
+    let _ = scans_slot.set(scans.clone());
     vulndb_cli::register_age_gauge(stores.vulns.clone());
     let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
     let registry_host = match cfg.http.external_url.split_once("://") {

@@ -161,7 +161,8 @@ pub struct ProjectReq {
     pub registry_id: Option<i64>,
 }
 
-/// Accepted so that clients can send the allowlist they read; only an empty one is allowed.
+/// Harbor's `CVEAllowlist` in a request (what clients read back is accepted as is; the
+/// id and times are the server's).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
@@ -196,13 +197,9 @@ pub struct ProjectResp {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub current_user_role_ids: Vec<i64>,
     pub metadata: BTreeMap<String, String>,
-    pub cve_allowlist: CveAllowlistResp,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CveAllowlistResp {
-    pub project_id: i64,
-    pub items: Vec<()>,
+    /// The project's own list (Harbor's `CVEAllowlist`), whether or not it reuses the
+    /// system's.
+    pub cve_allowlist: serde_json::Value,
 }
 
 #[derive(Debug, Default, Serialize)]

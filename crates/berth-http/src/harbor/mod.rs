@@ -10,6 +10,8 @@
 mod artifacts;
 mod audit;
 mod configurations;
+mod cve_allowlist;
+mod cve_export;
 mod dto;
 mod errors;
 mod gc;
@@ -28,7 +30,9 @@ mod repositories;
 mod retentions;
 mod robots;
 mod scan;
+mod scan_all;
 mod search;
+mod security;
 mod session;
 mod signature_trust;
 mod system;
@@ -174,6 +178,17 @@ endpoints! {
     "/replication/executions/{id}" => [get replication::get_execution, "Get a replication execution"; put replication::stop_execution, "Stop a replication execution"],
     "/replication/executions/{id}/tasks" => [get replication::list_tasks, "A replication execution's tasks (one per repository)"],
     "/replication/executions/{id}/tasks/{task_id}/log" => [get replication::task_log, "A replication task's log (text)"],
+    "/system/CVEAllowlist" => [get cve_allowlist::get_system, "The system's CVE allowlist"; put cve_allowlist::put_system, "Replace the system's CVE allowlist"],
+    "/system/scanAll/schedule" => [get scan_all::get_schedule, "The scan all schedule"; post scan_all::create_schedule, "Scan every image now (Manual) or create the scan all schedule"; put scan_all::update_schedule, "Change or remove the scan all schedule"],
+    "/system/scanAll/stop" => [post scan_all::stop, "Stop the latest scan all and its scans"],
+    "/scans/all/metrics" => [get scan_all::metrics, "Progress of the latest scan all"],
+    "/scans/schedule/metrics" => [get scan_all::schedule_metrics, "Progress of the latest scheduled scan all (deprecated in Harbor)"],
+    "/security/summary" => [get security::summary, "Vulnerability counts over every artifact (security hub)"],
+    "/security/vul" => [get security::vulnerabilities, "Vulnerabilities across artifacts, filtered with q (security hub)"],
+    "/export/cve" => [post cve_export::start, "Export a project's vulnerabilities as CSV (a job)"],
+    "/export/cve/executions" => [get cve_export::list, "The caller's CVE exports"],
+    "/export/cve/execution/{execution_id}" => [get cve_export::get, "A CVE export"],
+    "/export/cve/download/{execution_id}" => [get cve_export::download, "Download a CVE export's CSV (once)"],
     "/configurations" => [get configurations::get, "Runtime settings (system administrators)"; put configurations::update, "Change runtime settings (system administrators)"],
 }
 

@@ -14,7 +14,7 @@ use berth_core::quota::STORAGE_LIMIT;
 use berth_core::settings::CreationRestriction;
 use berth_core::store::identity::{IdentityError, NewProject, Project, ProjectFilter};
 
-use super::dto::{CveAllowlist, CveAllowlistResp, ProjectDeletable, ProjectReq, ProjectResp, ProjectSummary};
+use super::dto::{CveAllowlist, ProjectDeletable, ProjectReq, ProjectResp, ProjectSummary};
 use super::errors::{bad_request, conflict, forbidden, identity, not_found, store};
 use super::json::Body;
 use super::query::{ALL, ListQuery, Match, Sort, SortValue, parse_bool};
@@ -153,7 +153,9 @@ pub(super) async fn project_resp(
         current_user_role_id: role,
         current_user_role_ids: role.into_iter().collect(),
         metadata: visible_metadata(p),
-        cve_allowlist: CveAllowlistResp { project_id: p.id, items: Vec::new() },
+        cve_allowlist: super::cve_allowlist::to_json(
+            &berth_core::cve_allowlist::load(state.policies.as_ref(), p.id).await.map_err(store)?,
+        ),
     })
 }
 
@@ -192,7 +194,7 @@ pub async fn create(
     if req.registry_id.is_some() {
         return Err(bad_request("proxy cache projects (registry_id) are not supported"));
     }
-    check_allowlist(req.cve_allowlist.as_ref(), 0)?;
+    let allowlist = check_allowlist(req.cve_allowlist.as_ref(), None)?;
     let mut metadata = project_metadata(req.metadata.unwrap_or_default(), None)?;
     if !metadata.contains_key("public") {
         metadata.insert("public".into(), req.public.unwrap_or(false).to_string());
@@ -214,6 +216,9 @@ pub async fn create(
             },
         )?;
     state.auth.caches.forget_project(&project.name);
+    if let Some(list) = allowlist {
+        berth_core::cve_allowlist::save(state.policies.as_ref(), project.id, &list).await.map_err(store)?;
+    }
     audit(&state, &caller, project.id, "create", "project", &project.name).await;
     let by_name = headers
         .get("x-resource-name-in-location")
@@ -257,10 +262,14 @@ pub async fn update(
     if req.registry_id.is_some() {
         return Err(bad_request("proxy cache projects (registry_id) are not supported"));
     }
-    check_allowlist(req.cve_allowlist.as_ref(), project.id)?;
+    let allowlist = check_allowlist(req.cve_allowlist.as_ref(), Some(project.id))?;
     let mut metadata = project_metadata(req.metadata.unwrap_or_default(), Some(&project))?;
     if let Some(public) = req.public {
         metadata.entry("public".into()).or_insert_with(|| public.to_string());
+    }
+    if let Some(list) = allowlist {
+        berth_core::cve_allowlist::save(state.policies.as_ref(), project.id, &list).await.map_err(store)?;
+        state.pull_policy.forget(&project.name);
     }
     if !metadata.is_empty() {
         // Pull policies (content trust, prevent_vul) change now on this instance.
@@ -510,19 +519,15 @@ fn project_metadata(
     Ok(out)
 }
 
-/// CVE allowlists are not implemented: an empty one is accepted, as clients send it.
-fn check_allowlist(a: Option<&CveAllowlist>, project_id: i64) -> Result<(), ApiError> {
-    let Some(a) = a else { return Ok(()) };
-    if let Some(id) = a.project_id
-        && id != 0
-        && id != project_id
-    {
-        return Err(bad_request(format!("project_id in cve_allowlist must be {project_id} but it's {id}")));
-    }
-    if !a.items.is_empty() {
-        return Err(bad_request("CVE allowlists are not supported (no vulnerability scanning)"));
-    }
-    Ok(())
+/// The `cve_allowlist` of a create (`project_id` `None`) or update body, validated.
+fn check_allowlist(
+    a: Option<&CveAllowlist>,
+    project_id: Option<i64>,
+) -> Result<Option<berth_core::cve_allowlist::CveAllowlist>, ApiError> {
+    let Some(a) = a else { return Ok(None) };
+    // A new project has no id yet: whatever the body says (0 in Harbor's portal) is ignored.
+    let id = project_id.unwrap_or_else(|| a.project_id.unwrap_or(0));
+    super::cve_allowlist::parse(a, "cve_allowlist.", id).map(Some)
 }
 
 #[cfg(test)]

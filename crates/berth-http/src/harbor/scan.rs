@@ -21,7 +21,7 @@ use super::repositories::target;
 use super::{Caller, ProjectRef, json, page, require_project, require_system};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::scan::{BUILTIN_NAME, BUILTIN_UUID, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType};
+use crate::scan::{BUILTIN_NAME, BUILTIN_UUID, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable};
 
 type ArtifactPath = Path<(String, String, String)>;
 
@@ -49,11 +49,6 @@ fn scan_type(body: &Bytes, required: bool) -> Result<ScanType, ApiError> {
             ScanType::parse(s).ok_or_else(|| bad_request(format!("scan_type must be vulnerability or sbom, not {s:?}")))
         }
     }
-}
-
-fn scannable(media_type: &str) -> bool {
-    media_type == "application/vnd.oci.image.manifest.v1+json"
-        || media_type == "application/vnd.docker.distribution.manifest.v2+json"
 }
 
 /// `POST …/artifacts/{reference}/scan`: 202 once the scan job is queued.

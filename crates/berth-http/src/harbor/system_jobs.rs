@@ -81,6 +81,29 @@ pub struct ScheduleReq {
     update_time: Option<Value>,
 }
 
+impl ScheduleReq {
+    /// The schedule's `type`, if one was given.
+    pub fn kind(&self) -> Option<&str> {
+        self.schedule.as_ref().map(|s| s.kind.as_str())
+    }
+}
+
+/// Harbor's `Schedule` model of a system job's schedule (what `/system/scanAll/schedule`
+/// answers), `{"schedule": {"type": "None"}}` when there is none.
+pub fn schedule_model(s: Option<&Schedule>) -> Value {
+    match s {
+        Some(s) => serde_json::json!({
+            "id": s.id,
+            "status": "",
+            "creation_time": time(s.created_at / 1000),
+            "update_time": time(s.updated_at / 1000),
+            "schedule": {"type": s.cron_type, "cron": s.cron, "next_scheduled_time": time(s.next_fire_at / 1000)},
+            "parameters": serde_json::from_str::<Value>(&s.args).unwrap_or(Value::Null),
+        }),
+        None => serde_json::json!({"schedule": {"type": "None"}}),
+    }
+}
+
 fn history(e: &Execution) -> History {
     History {
         id: e.id,
@@ -211,7 +234,8 @@ pub async fn update_schedule(
     apply_schedule(state, caller, req, job).await
 }
 
-async fn apply_schedule(
+/// What POST and PUT do once the caller's permission is checked.
+pub async fn apply_schedule(
     state: &AppState,
     caller: &Caller,
     req: ScheduleReq,

@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
+const EXPORT_TYPE: &str = "application/vnd.security.vulnerability.report; version=1.1";
+
 const CALLERS: [&str; 9] = ["anon", "nonmem", "limGst", "guest", "dev", "maint", "pAdmin", "sysadm", "robot"];
 
 /// One row per operation (and variant): the expected outcome for each caller in the order
@@ -186,6 +188,20 @@ GET      /system/purgeaudit/{purge_id}/log                                      
 GET      /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
 POST     /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
 PUT      /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
+GET      /system/CVEAllowlist                                                                  -       401  200    200    200   200 200   200    200    200
+PUT      /system/CVEAllowlist                                                                  -       401  403    403    403   403 403   403    200    403
+GET      /system/scanAll/schedule                                                              -       401  403    403    403   403 403   403    200    403
+POST     /system/scanAll/schedule                                                              -       401  403    403    403   403 403   403    201    403
+PUT      /system/scanAll/schedule                                                              -       401  403    403    403   403 403   403    200    403
+POST     /system/scanAll/stop                                                                  -       401  403    403    403   403 403   403    400    403
+GET      /scans/all/metrics                                                                    -       401  403    403    403   403 403   403    200    403
+GET      /scans/schedule/metrics                                                               -       401  403    403    403   403 403   403    200    403
+GET      /security/summary                                                                     -       401  403    403    403   403 403   403    200    403
+GET      /security/vul                                                                         -       401  403    403    403   403 403   403    200    403
+POST     /export/cve                                                                           -       401  403    403    403   200 200   200    200    403
+GET      /export/cve/executions                                                                -       401  200    200    200   200 200   200    200    200
+GET      /export/cve/execution/{execution_id}                                                  -       401  403    403    403   403 403   200    403    403
+GET      /export/cve/download/{execution_id}                                                   -       401  403    403    403   403 403   200    403    403
 GET      /jobservice/pools                                                                     -       401  403    403    403   403 403   403    200    403
 GET      /jobservice/pools/{pool_id}/workers                                                   -       401  403    403    403   403 403   403    200    403
 PUT      /jobservice/jobs/{job_id}                                                             -       401  403    403    403   403 403   403    200    403
@@ -467,6 +483,28 @@ impl World {
             add_member(&self.s, &name, u, role).await;
         }
         location_id(&create(&self.s, "/api/v2.0/retentions", retention_body(id)).await)
+    }
+
+    /// A finished CVE export of `team`, made by the project admin (only its owner may
+    /// read or download it).
+    async fn fresh_export(&mut self) -> i64 {
+        let owner = self.who[6].clone();
+        let r = owner
+            .apply(client().post(self.s.url("/api/v2.0/export/cve")))
+            .header("X-Scan-Data-Type", EXPORT_TYPE)
+            .header("content-type", "application/json")
+            .body(json!({"projects": [self.team]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = body_json(r).await["id"].as_i64().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while ok_json(&self.s, &format!("/api/v2.0/export/cve/execution/{id}"), &owner).await["status"] != "Success" {
+            assert!(std::time::Instant::now() < deadline, "export {id} did not finish");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        id
     }
 
     async fn fresh_user(&mut self) -> (String, i64) {
@@ -764,6 +802,14 @@ impl World {
                 body = Payload::Json(json!({"schedule": {"type": "Hourly"}, "parameters": {"delete_untagged": true}}));
             }
             ("PUT", "/system/gc/schedule", _) => body = Payload::Json(json!({"schedule": {"type": "None"}})),
+            ("PUT", "/system/CVEAllowlist", _) => body = Payload::Json(json!({"items": []})),
+            ("POST" | "PUT", "/system/scanAll/schedule", _) => {
+                body = Payload::Json(json!({"schedule": {"type": "None"}}))
+            }
+            ("POST", "/export/cve", _) => body = Payload::Json(json!({"projects": [team]})),
+            (_, "/export/cve/execution/{execution_id}" | "/export/cve/download/{execution_id}", _) => {
+                set("execution_id", self.fresh_export().await.to_string())
+            }
             ("PUT", "/jobservice/jobs/{job_id}", _) => body = Payload::Json(json!({"action": "stop"})),
             ("PUT", "/jobservice/queues/{job_type}", _) => body = Payload::Json(json!({"action": "resume"})),
             ("GET", "/service/token", scope) => {
@@ -834,6 +880,9 @@ impl World {
         let method = Method::from_bytes(row.method.as_bytes()).unwrap();
         let who = caller.as_ref().unwrap_or(&self.who[i]);
         let mut req = who.apply(client().request(method, self.s.url(&path)));
+        if row.path == "/export/cve" {
+            req = req.header("X-Scan-Data-Type", EXPORT_TYPE);
+        }
         match payload {
             Payload::None => {}
             Payload::Json(v) => req = req.header("content-type", "application/json").body(v.to_string()),

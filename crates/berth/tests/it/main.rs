@@ -27,6 +27,7 @@ mod quotas;
 mod replication;
 mod retention;
 mod scanning;
+mod security;
 mod settings;
 mod signatures;
 mod support;
