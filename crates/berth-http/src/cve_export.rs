@@ -130,16 +130,16 @@ impl Handler for CveExport {
                 }
                 let cwe = f.cwe_ids.join(",");
                 csv.push_str(&csv_line(&[
-                    &v.artifact.repository_name,
-                    &digest,
-                    &f.cve_id,
-                    &f.package,
-                    &f.version,
-                    &f.fixed_version,
-                    &f.severity,
-                    &cwe,
-                    &f.vendor_attributes,
-                    &v.scanner,
+                    v.artifact.repository_name.as_str(),
+                    digest.as_str(),
+                    f.cve_id.as_str(),
+                    f.package.as_str(),
+                    f.version.as_str(),
+                    f.fixed_version.as_str(),
+                    f.severity.as_str(),
+                    cwe.as_str(),
+                    f.vendor_attributes.as_str(),
+                    v.scanner.as_str(),
                 ]));
                 rows += 1;
                 too_big = csv.len() > MAX_CSV_BYTES;

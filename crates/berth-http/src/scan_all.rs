@@ -105,7 +105,7 @@ impl ScanAll {
                 }
             }
             progress.repo_pages_done = page;
-            ctx.checkpoint(progress).await?;
+            ctx.checkpoint(&*progress).await?;
             if n < PAGE {
                 return Ok(());
             }

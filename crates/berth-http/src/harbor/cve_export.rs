@@ -64,7 +64,7 @@ pub async fn start(
             "X-Scan-Data-Type: unsupported MIME type {data_type:?}; only {DATA_TYPE:?} can be exported"
         )));
     }
-    let [project_id] = req.projects[..] else {
+    let &[project_id] = req.projects.as_slice() else {
         return Err(bad_request(format!("projects: exactly one project can be exported, got {:?}", req.projects)));
     };
     for (field, v) in [("repositories", &req.repositories), ("tags", &req.tags), ("cveIds", &req.cve_ids)] {
