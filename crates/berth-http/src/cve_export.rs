@@ -153,7 +153,8 @@ impl Handler for CveExport {
             )));
         }
         ctx.check()?;
-        let body = serde_json::to_string(&Doc { execution_id: exec_id, csv }).map_err(|e| JobError::Fatal(e.to_string()))?;
+        let body =
+            serde_json::to_string(&Doc { execution_id: exec_id, csv }).map_err(|e| JobError::Fatal(e.to_string()))?;
         // A retried attempt replaces what an earlier one stored.
         remove(self.policies.as_ref(), req.project_id, exec_id).await?;
         self.policies.create_policy(DOC_KIND, req.project_id, &body).await?;

@@ -94,7 +94,9 @@ impl ScanAll {
                         let digest = a.digest.to_string();
                         match scans.request_in(&repo.name, &digest, ScanType::Vulnerability, trigger, exec_id).await {
                             Ok(_) => progress.requested += 1,
-                            Err(ScanError::Busy(..)) => ctx.info(format!("{}@{digest}: a scan is already running", repo.name)),
+                            Err(ScanError::Busy(..)) => {
+                                ctx.info(format!("{}@{digest}: a scan is already running", repo.name))
+                            }
                             Err(ScanError::Store(e)) => return Err(e.into()),
                         }
                     }

@@ -11,12 +11,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use berth_core::policy::{Compiled, Selector};
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{ArtifactInfo, CatalogStore};
 use berth_core::store::identity::{IdentityStore, Page};
 use berth_core::store::labels::LabelStore;
 use berth_core::store::vulns::VulnStore;
-use berth_core::policy::{Compiled, Selector};
 use berth_core::{Digest, RepoName};
 use serde_json::Value;
 
@@ -72,7 +72,11 @@ impl Finding {
             description: s("description"),
             links: list("links"),
             cwe_ids: list("cwe_ids"),
-            vendor_attributes: v.get("vendor_attributes").filter(|a| !a.is_null()).map(Value::to_string).unwrap_or_default(),
+            vendor_attributes: v
+                .get("vendor_attributes")
+                .filter(|a| !a.is_null())
+                .map(Value::to_string)
+                .unwrap_or_default(),
         })
     }
 }
@@ -201,7 +205,9 @@ pub async fn walk(src: &Sources<'_>, scope: &Scope, visit: &mut (dyn FnMut(Visit
                     let d = a.digest.to_string();
                     let mine: Vec<_> = reports
                         .iter()
-                        .filter(|r| r.digest == d && (r.mime_type == MIME_REPORT_1_1 || r.mime_type == MIME_REPORT_NATIVE))
+                        .filter(|r| {
+                            r.digest == d && (r.mime_type == MIME_REPORT_1_1 || r.mime_type == MIME_REPORT_NATIVE)
+                        })
                         .collect();
                     let latest = mine
                         .iter()

@@ -96,8 +96,12 @@ pub async fn start(
     };
     request.scope().map_err(|e| bad_request(e.to_string()))?;
     let args = serde_json::to_string(&request).map_err(|e| ApiError::internal_error(e.to_string()))?;
-    let exec =
-        NewExecution { vendor_type: VENDOR_TYPE.into(), vendor_id: user_id, trigger: "MANUAL".into(), extra_attrs: args.clone() };
+    let exec = NewExecution {
+        vendor_type: VENDOR_TYPE.into(),
+        vendor_id: user_id,
+        trigger: "MANUAL".into(),
+        extra_attrs: args.clone(),
+    };
     let id = state.jobs.start(&exec, &[NewJob::new(VENDOR_TYPE, args)]).await.map_err(store)?;
     audit(&state, &caller, project.id, "create", "export-cve", &format!("CVE export {id} of {}", project.name)).await;
     Ok(json(StatusCode::OK, &json!({"id": id})))
@@ -180,11 +184,11 @@ pub async fn download(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (e, r) = own_execution(&state, &caller, &id).await?;
-    let csv = cve_export::csv(state.policies.as_ref(), r.project_id, e.id)
-        .await
-        .map_err(store)?
-        .ok_or_else(|| not_found(format!("CVE export {} has no file (not finished, failed, or downloaded already)", e.id)))?;
+    let csv = cve_export::csv(state.policies.as_ref(), r.project_id, e.id).await.map_err(store)?.ok_or_else(|| {
+        not_found(format!("CVE export {} has no file (not finished, failed, or downloaded already)", e.id))
+    })?;
     cve_export::remove(state.policies.as_ref(), r.project_id, e.id).await.map_err(store)?;
     let disposition = format!("attachment; filename=\"scandata_export_{}.csv\"", e.id);
-    Ok(([(header::CONTENT_TYPE, "text/csv".to_string()), (header::CONTENT_DISPOSITION, disposition)], csv).into_response())
+    Ok(([(header::CONTENT_TYPE, "text/csv".to_string()), (header::CONTENT_DISPOSITION, disposition)], csv)
+        .into_response())
 }

@@ -191,7 +191,10 @@ fn parse_q(q: &ListQuery) -> Result<(Scope, VulFilter), ApiError> {
                     f.score = (Some(s), Some(s));
                 }
                 other => {
-                    return Err(bad_request(format!("q: cvss_score_v3 takes a range [from~to], not a {}", other.describe())));
+                    return Err(bad_request(format!(
+                        "q: cvss_score_v3 takes a range [from~to], not a {}",
+                        other.describe()
+                    )));
                 }
             },
             // The portal's spelling of the range's two ends.

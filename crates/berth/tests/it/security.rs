@@ -17,7 +17,11 @@ fn alpine_layers() -> Vec<Vec<u8>> {
     vec![tar_layer(
         &[
             ("etc/os-release", b"ID=alpine\nVERSION_ID=3.19.1\n", 0o644),
-            ("lib/apk/db/installed", b"P:libcrypto3\nV:3.1.4-r5\nA:x86_64\no:openssl\n\nP:musl\nV:1.2.4-r2\no:musl\n", 0o644),
+            (
+                "lib/apk/db/installed",
+                b"P:libcrypto3\nV:3.1.4-r5\nA:x86_64\no:openssl\n\nP:musl\nV:1.2.4-r2\no:musl\n",
+                0o644,
+            ),
         ],
         true,
     )]
@@ -144,7 +148,10 @@ async fn scan_all_scans_every_image_and_reports_progress() {
     create_user(&s, "bob").await;
 
     // Nothing yet.
-    assert_eq!(ok_json(&s, "/api/v2.0/scans/all/metrics", &admin()).await, json!({"total": 0, "completed": 0, "ongoing": false}));
+    assert_eq!(
+        ok_json(&s, "/api/v2.0/scans/all/metrics", &admin()).await,
+        json!({"total": 0, "completed": 0, "ongoing": false})
+    );
     let r = call(&s, Method::POST, "/api/v2.0/system/scanAll/stop", &admin(), None).await;
     assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("no scan all job"));
     assert_eq!(get(&s, "/api/v2.0/scans/all/metrics", &user("bob")).await.status(), 403);
@@ -159,7 +166,10 @@ async fn scan_all_scans_every_image_and_reports_progress() {
         json!({"total": 2, "completed": 2, "ongoing": false, "trigger": "Manual",
                "metrics": {"Pending": 0, "Running": 0, "Success": 2, "Error": 0, "Stopped": 0}})
     );
-    for art in ["/api/v2.0/projects/one/repositories/app/artifacts/v1", "/api/v2.0/projects/two/repositories/alpine/artifacts/3.19"] {
+    for art in [
+        "/api/v2.0/projects/one/repositories/app/artifacts/v1",
+        "/api/v2.0/projects/two/repositories/alpine/artifacts/3.19",
+    ] {
         assert_eq!(wait_overview(&s, art, "vuln").await["scan_status"], "Success", "{art}");
     }
     // The scheduled metrics: no scheduled run yet.
@@ -171,12 +181,16 @@ async fn scan_all_scans_every_image_and_reports_progress() {
     let daily = json!({"schedule": {"type": "Daily", "cron": "0 0 0 * * *"}});
     assert_eq!(status(&s, Method::POST, sched, &admin(), Some(&daily)).await, 201);
     let got = ok_json(&s, sched, &admin()).await;
-    assert_eq!((got["schedule"]["type"].as_str(), got["schedule"]["cron"].as_str()), (Some("Daily"), Some("0 0 0 * * *")));
+    assert_eq!(
+        (got["schedule"]["type"].as_str(), got["schedule"]["cron"].as_str()),
+        (Some("Daily"), Some("0 0 0 * * *"))
+    );
     let r = call(&s, Method::POST, sched, &admin(), Some(&json!({"schedule": {"type": "Weekly"}}))).await;
     expect_error(r, 412, "PRECONDITION").await;
     let r = call(&s, Method::PUT, sched, &admin(), Some(&manual)).await;
     assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("schedule.type"));
-    let r = call(&s, Method::PUT, sched, &admin(), Some(&json!({"schedule": {"type": "Custom", "cron": "nope"}}))).await;
+    let r =
+        call(&s, Method::PUT, sched, &admin(), Some(&json!({"schedule": {"type": "Custom", "cron": "nope"}}))).await;
     assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("cron"));
     let r = call(&s, Method::POST, sched, &admin(), Some(&json!({"schedul": {}}))).await;
     assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("schedul"));
@@ -223,10 +237,14 @@ async fn security_hub_counts_and_lists_vulnerabilities() {
         (&json!(1), &json!(1), &json!(2), &json!(6), &json!(6)),
         "{sum}"
     );
-    assert_eq!(sum["low_cnt"].as_u64().unwrap() + sum["none_cnt"].as_u64().unwrap() + sum["unknown_cnt"].as_u64().unwrap(), 2);
+    assert_eq!(
+        sum["low_cnt"].as_u64().unwrap() + sum["none_cnt"].as_u64().unwrap() + sum["unknown_cnt"].as_u64().unwrap(),
+        2
+    );
     assert_eq!((&sum["scanned_cnt"], &sum["total_artifact"]), (&json!(2), &json!(3)));
     assert!(sum.get("dangerous_cves").is_none() && sum.get("dangerous_artifacts").is_none(), "{sum}");
-    let sum = ok_json(&s, "/api/v2.0/security/summary?with_dangerous_cve=true&with_dangerous_artifact=true", &admin()).await;
+    let sum =
+        ok_json(&s, "/api/v2.0/security/summary?with_dangerous_cve=true&with_dangerous_artifact=true", &admin()).await;
     assert_eq!(
         sum["dangerous_cves"][0],
         json!({"cve_id": "CVE-2024-0001", "severity": "Critical", "cvss_score_v3": 9.8,
@@ -257,7 +275,9 @@ async fn security_hub_counts_and_lists_vulnerabilities() {
                "links": ["https://security-tracker.debian.org/tracker/CVE-2024-0001"]})
     );
     let ids = async |q: &str| -> Vec<String> {
-        let v = ok_json(&s, &format!("/api/v2.0/security/vul?page_size=100&with_tag=true&q={}", urlencode(q)), &admin()).await;
+        let v =
+            ok_json(&s, &format!("/api/v2.0/security/vul?page_size=100&with_tag=true&q={}", urlencode(q)), &admin())
+                .await;
         v.as_array().unwrap().iter().map(|x| x["cve_id"].as_str().unwrap().to_string()).collect()
     };
     assert_eq!(ids("cve_id=CVE-2024-0301").await, vec!["CVE-2024-0301"]);
@@ -271,7 +291,9 @@ async fn security_hub_counts_and_lists_vulnerabilities() {
     assert_eq!(ids("tag=nope").await.len(), 0);
     let tagged = ok_json(&s, "/api/v2.0/security/vul?with_tag=true&q=tag%3D3.19", &admin()).await;
     assert_eq!(tagged[0]["tags"], json!(["3.19"]));
-    for (q, field) in [("color=red", "color"), ("cvss_score_v3=[x~10]", "cvss_score_v3"), ("project_id=abc", "project_id")] {
+    for (q, field) in
+        [("color=red", "color"), ("cvss_score_v3=[x~10]", "cvss_score_v3"), ("project_id=abc", "project_id")]
+    {
         let r = get(&s, &format!("/api/v2.0/security/vul?q={}", urlencode(q)), &admin()).await;
         let msg = expect_error(r, 400, "BAD_REQUEST").await;
         assert!(msg.contains(field), "{q}: {msg}");
@@ -280,7 +302,9 @@ async fn security_hub_counts_and_lists_vulnerabilities() {
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
         .collect()
 }
 
