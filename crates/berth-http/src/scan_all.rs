@@ -158,6 +158,9 @@ pub struct Stats {
     pub ongoing: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// The scan all's execution id (Harbor 2.0–2.3 named the run this way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requester: Option<String>,
 }
 
 /// The latest scan all's execution (of `trigger` if given: `SCHEDULE` for the scheduled
@@ -186,5 +189,12 @@ pub async fn stats(store: &dyn JobStore, trigger: Option<&str>) -> StoreResult<S
     if let Some(first) = t.get_mut(0..1) {
         first.make_ascii_uppercase();
     }
-    Ok(Stats { total, completed, metrics: Some(metrics), ongoing: planning || total != completed, trigger: Some(t) })
+    Ok(Stats {
+        total,
+        completed,
+        metrics: Some(metrics),
+        ongoing: planning || total != completed,
+        trigger: Some(t),
+        requester: Some(exec.id.to_string()),
+    })
 }

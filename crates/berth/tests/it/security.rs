@@ -160,7 +160,9 @@ async fn scan_all_scans_every_image_and_reports_progress() {
 
     // Scan now: one scan per image, both succeed.
     assert_eq!(status(&s, Method::POST, "/api/v2.0/system/scanAll/schedule", &admin(), Some(&manual)).await, 201);
-    let m = wait_json(&s, "/api/v2.0/scans/all/metrics", |v| v["ongoing"] == false && v["total"] == 2).await;
+    let mut m = wait_json(&s, "/api/v2.0/scans/all/metrics", |v| v["ongoing"] == false && v["total"] == 2).await;
+    assert!(m["requester"].as_str().is_some_and(|r| r.parse::<i64>().is_ok()), "the execution id: {m}");
+    m.as_object_mut().unwrap().remove("requester");
     assert_eq!(
         m,
         json!({"total": 2, "completed": 2, "ongoing": false, "trigger": "Manual",
@@ -215,6 +217,13 @@ async fn scan_all_scans_every_image_and_reports_progress() {
     assert_eq!(m["completed"], 2);
     let resume = json!({"action": "resume"});
     assert_eq!(status(&s, Method::PUT, "/api/v2.0/jobservice/queues/IMAGE_SCAN", &admin(), Some(&resume)).await, 200);
+
+    // A schedule fires scan all runs of its own, which the scheduled metrics show.
+    let every_second = json!({"schedule": {"type": "Custom", "cron": "* * * * * *"}});
+    assert_eq!(status(&s, Method::POST, sched, &admin(), Some(&every_second)).await, 201);
+    let m = wait_json(&s, "/api/v2.0/scans/schedule/metrics", |v| v["trigger"] == "Schedule").await;
+    assert!(m["metrics"].is_object(), "{m}");
+    assert_eq!(status(&s, Method::PUT, sched, &admin(), Some(&json!({"schedule": {"type": "None"}}))).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,6 +414,24 @@ async fn cve_export_writes_harbors_csv_once() {
     let csv = get(&s, &format!("/api/v2.0/export/cve/download/{id}"), &admin()).await.text().await.unwrap();
     let cves: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(2).unwrap()).collect();
     assert_eq!(cves, vec!["CVE-2024-0001", "CVE-2024-0301"], "{csv}");
+    // Labels: only artifacts carrying one of them.
+    let r = call(
+        &s,
+        Method::POST,
+        "/api/v2.0/labels",
+        &admin(),
+        Some(&json!({"name": "prod", "scope": "p", "project_id": pid})),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let label = location_id(&r);
+    let attach = json!({"id": label});
+    let path = "/api/v2.0/projects/one/repositories/other/artifacts/v2/labels";
+    assert_eq!(status(&s, Method::POST, path, &admin(), Some(&attach)).await, 200);
+    let id = run(&admin(), &json!({"projects": [pid], "labels": [label]})).await;
+    let csv = get(&s, &format!("/api/v2.0/export/cve/download/{id}"), &admin()).await.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 2, "only the labelled one/other:v2's finding: {csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("one/other,"), "{csv}");
     let id = run(&admin(), &json!({"projects": [pid], "tags": "v2"})).await;
     let csv = get(&s, &format!("/api/v2.0/export/cve/download/{id}"), &admin()).await.text().await.unwrap();
     assert_eq!(csv.lines().count(), 2, "only one/other:v2's finding: {csv}");
