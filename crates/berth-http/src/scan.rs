@@ -60,12 +60,31 @@ pub struct ScanArgs {
     pub digest: String,
     pub report_uuid: String,
     pub scan_type: ScanType,
+    /// The scanner registration's uuid; empty (jobs queued before registrations
+    /// existed) or [`BUILTIN_UUID`]: the built-in scanner.
+    #[serde(default)]
+    pub scanner: String,
 }
+
+impl ScanArgs {
+    /// Whether an external adapter does this scan.
+    pub fn external(&self) -> bool {
+        !self.scanner.is_empty() && self.scanner != BUILTIN_UUID
+    }
+}
+
+/// Report rows of scans Berth ran for another registry as its scanner adapter
+/// (`crate::scanner_adapter`) have a registration uuid with this prefix: they are not
+/// this registry's reports of its own artifacts.
+pub const ADAPTER_REGISTRATION_PREFIX: &str = "adapter:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error("a {0} scan of this artifact is already {1}")]
     Busy(&'static str, String),
+    /// The project's scanner cannot do this kind of scan.
+    #[error("{0}")]
+    Unsupported(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -74,6 +93,13 @@ pub enum ScanError {
 pub struct Scans {
     pub jobs: Arc<JobService>,
     pub vulns: Arc<dyn VulnStore>,
+    /// Scanner registrations and projects' choices.
+    pub scanners: Arc<crate::scanners::Scanners>,
+    /// Finds a repository's project (its scanner).
+    pub identity: Arc<dyn berth_core::store::identity::IdentityStore>,
+    /// `scan.adapter_api_key`: the key callers of Berth's scanner adapter API present;
+    /// `None` keeps that API off.
+    pub adapter_key: Option<String>,
 }
 
 fn now() -> i64 {
@@ -85,7 +111,11 @@ impl Scans {
     /// a job that died or was stopped without its handler saying so still shows as such.
     pub async fn report(&self, digest: &str, t: ScanType) -> Result<Option<ScanReport>, StoreError> {
         let reports = self.vulns.scan_reports_of(&[digest.to_string()]).await?;
-        let Some(mut r) = reports.into_iter().find(|r| r.mime_type == t.mime() && r.registration_uuid == BUILTIN_UUID)
+        // One row per scanner: the latest scan's, whichever scanner the project used then.
+        let Some(mut r) = reports
+            .into_iter()
+            .filter(|r| r.mime_type == t.mime() && !r.registration_uuid.starts_with(ADAPTER_REGISTRATION_PREFIX))
+            .max_by_key(|r| (r.start_time, r.task_id))
         else {
             return Ok(None);
         };
@@ -125,9 +155,18 @@ impl Scans {
                 r.status.to_lowercase(),
             ));
         }
+        let scanner = self.scanner_of(repository).await?;
+        if !scanner.is_builtin() && scanner.doc.disabled {
+            return Err(ScanError::Unsupported(format!("scanner {:?} is disabled", scanner.doc.name)));
+        }
         let uuid = uuid::Uuid::new_v4().to_string();
-        let args =
-            ScanArgs { repository: repository.into(), digest: digest.into(), report_uuid: uuid.clone(), scan_type: t };
+        let args = ScanArgs {
+            repository: repository.into(),
+            digest: digest.into(),
+            report_uuid: uuid.clone(),
+            scan_type: t,
+            scanner: scanner.doc.uuid.clone(),
+        };
         let args = serde_json::to_string(&args).map_err(|e| StoreError::Backend(e.to_string()))?;
         let exec = NewExecution {
             vendor_type: t.vendor_type().into(),
@@ -146,7 +185,7 @@ impl Scans {
             .put_scan_report(&ScanReport {
                 uuid: uuid.clone(),
                 digest: digest.into(),
-                registration_uuid: BUILTIN_UUID.into(),
+                registration_uuid: scanner.doc.uuid.clone(),
                 mime_type: t.mime().into(),
                 status: "Pending".into(),
                 task_id,
@@ -158,6 +197,24 @@ impl Scans {
             })
             .await?;
         Ok(uuid)
+    }
+}
+
+impl Scans {
+    /// The registration the project of `repository` scans with.
+    pub async fn scanner_of(&self, repository: &str) -> Result<crate::scanners::Registration, StoreError> {
+        let project = match repository.split_once('/') {
+            Some((p, _)) => self.identity.project_by_name(p).await?,
+            None => None,
+        };
+        let r = match project {
+            Some(p) => self.scanners.of_project(p.id).await,
+            None => self.scanners.default_registration().await,
+        };
+        r.map_err(|e| match e {
+            crate::scanners::ScannerError::Store(s) => s,
+            other => StoreError::Backend(other.to_string()),
+        })
     }
 }
 
