@@ -30,7 +30,8 @@ use crate::scanners::{MIME_ERROR, MIME_METADATA, MIME_SBOM, MIME_SCAN_RESPONSE};
 pub const KIND: &str = "SCANNER_ADAPTER_SCAN";
 
 /// The manifest types the adapter scans.
-const CONSUMES: [&str; 2] = ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
+const CONSUMES: [&str; 2] =
+    ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
 
 /// An adapter scan job's arguments.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,7 +96,8 @@ fn deny(state: &AppState, h: &HeaderMap) -> Option<Response> {
         }
     }
     let mut r = error(StatusCode::UNAUTHORIZED, "a valid scanner adapter API key is required");
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"berth-scanner-adapter\""));
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"berth-scanner-adapter\""));
     Some(r)
 }
 
@@ -196,6 +198,7 @@ async fn scan(State(state): State<AppState>, h: HeaderMap, body: Bytes) -> Respo
         Err(r) => return r,
     };
     let registry_url = registry.url.trim().trim_end_matches('/').to_owned();
+    let (repository, digest) = (artifact.repository, artifact.digest);
     let authorization = match state.scans.scanners.seal(&registry.authorization) {
         Ok(a) => a,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -207,8 +210,8 @@ async fn scan(State(state): State<AppState>, h: HeaderMap, body: Bytes) -> Respo
         registry_url: registry_url.clone(),
         authorization,
         insecure: registry.insecure,
-        repository: artifact.repository.clone(),
-        digest: artifact.digest.clone(),
+        repository: repository.clone(),
+        digest: digest.clone(),
         tag: artifact.tag,
         mime_type: artifact.mime_type,
     };
@@ -217,7 +220,7 @@ async fn scan(State(state): State<AppState>, h: HeaderMap, body: Bytes) -> Respo
             vendor_type: KIND.into(),
             vendor_id: 0,
             trigger: "MANUAL".into(),
-            extra_attrs: json!({"artifact": format!("{registry_url}/{}@{}", artifact.repository, artifact.digest), "report_id": uuid})
+            extra_attrs: json!({"artifact": format!("{registry_url}/{repository}@{digest}"), "report_id": uuid})
                 .to_string(),
         };
         let args = serde_json::to_string(&args).map_err(|e| e.to_string())?;
@@ -237,7 +240,7 @@ async fn scan(State(state): State<AppState>, h: HeaderMap, body: Bytes) -> Respo
             .vulns()
             .put_scan_report(&ScanReport {
                 uuid: uuid.clone(),
-                digest: artifact.digest.clone(),
+                digest: digest.clone(),
                 registration_uuid: format!("{ADAPTER_REGISTRATION_PREFIX}{registry_url}"),
                 mime_type: kind.mime().into(),
                 status: "Pending".into(),
@@ -254,7 +257,8 @@ async fn scan(State(state): State<AppState>, h: HeaderMap, body: Bytes) -> Respo
     if let Err(e) = started.await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, format!("queueing the scan: {e}"));
     }
-    (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, MIME_SCAN_RESPONSE)], json!({"id": uuid}).to_string()).into_response()
+    (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, MIME_SCAN_RESPONSE)], json!({"id": uuid}).to_string())
+        .into_response()
 }
 
 /// The report MIME type an `Accept` asks for, if this row's kind can give it.
@@ -302,7 +306,7 @@ async fn report(State(state): State<AppState>, h: HeaderMap, Path(id): Path<Stri
                 Ok(lines) => lines
                     .iter()
                     .rev()
-                    .find(|l| l.level.as_str() == "error")
+                    .find(|l| l.level == berth_core::store::jobs::LogLevel::Error)
                     .map(|l| l.message.clone())
                     .unwrap_or_else(|| format!("the scan ended with status {}", row.status)),
                 Err(e) => e.to_string(),

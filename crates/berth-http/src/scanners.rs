@@ -176,21 +176,25 @@ impl AdapterMetadata {
     /// vulnerability report types the adapter produces (1.1 before the native 1.0), for an
     /// SBOM the SBOM report type; `None` if it produces neither for `manifest_type`.
     pub fn report_mime(&self, sbom: bool, manifest_type: &str) -> Option<&'static str> {
-        let wanted: &[&'static str] = if sbom {
-            &[MIME_SBOM]
-        } else {
-            &[crate::scan::MIME_REPORT_1_1, crate::scan::MIME_REPORT_NATIVE]
+        let wanted: &[&'static str] =
+            if sbom { &[MIME_SBOM] } else { &[crate::scan::MIME_REPORT_1_1, crate::scan::MIME_REPORT_NATIVE] };
+        let consumes = |c: &Capability| {
+            c.consumes_mime_types.is_empty() || c.consumes_mime_types.iter().any(|m| m == manifest_type)
         };
-        let consumes = |c: &Capability| c.consumes_mime_types.is_empty() || c.consumes_mime_types.iter().any(|m| m == manifest_type);
-        wanted.iter().copied().find(|w| {
-            self.capabilities.iter().any(|c| consumes(c) && c.produces_mime_types.iter().any(|p| p == w))
-        })
+        wanted
+            .iter()
+            .copied()
+            .find(|w| self.capabilities.iter().any(|c| consumes(c) && c.produces_mime_types.iter().any(|p| p == w)))
     }
 
     pub fn supports(&self, sbom: bool) -> bool {
         self.capabilities.iter().any(|c| {
             c.produces_mime_types.iter().any(|p| {
-                if sbom { p == MIME_SBOM } else { p == crate::scan::MIME_REPORT_1_1 || p == crate::scan::MIME_REPORT_NATIVE }
+                if sbom {
+                    p == MIME_SBOM
+                } else {
+                    p == crate::scan::MIME_REPORT_1_1 || p == crate::scan::MIME_REPORT_NATIVE
+                }
             })
         })
     }
@@ -322,7 +326,9 @@ impl AdapterClient {
             302 => {
                 let after = ["refresh-after", "retry-after"]
                     .iter()
-                    .find_map(|h| res.headers().get(*h).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()))
+                    .find_map(|h| {
+                        res.headers().get(*h).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
+                    })
                     .unwrap_or(1u64);
                 Ok(ReportPoll::Later(Duration::from_secs(after.clamp(1, 60))))
             }
@@ -355,7 +361,9 @@ fn builtin(is_default: bool) -> Registration {
         doc: RegistrationDoc {
             uuid: BUILTIN_UUID.into(),
             name: BUILTIN_NAME.into(),
-            description: "Berth's built-in scanner: vulnerability data imported with `berth vulndb import`, no network access".into(),
+            description:
+                "Berth's built-in scanner: vulnerability data imported with `berth vulndb import`, no network access"
+                    .into(),
             url: "internal://berth".into(),
             auth: String::new(),
             access_credential: String::new(),
@@ -533,10 +541,12 @@ impl Scanners {
     pub async fn of_project(&self, project_id: i64) -> Result<Registration, ScannerError> {
         if let Some(p) = self.store.policies(PROJECT_SCANNER_KIND, project_id).await?.first() {
             let uuid = serde_json::from_str::<Value>(&p.body).ok().and_then(|v| v["uuid"].as_str().map(str::to_owned));
-            if let Some(r) = match uuid {
+            let chosen = match uuid {
                 Some(u) => self.get(&u).await?,
                 None => None,
-            } && !r.doc.disabled
+            };
+            if let Some(r) = chosen
+                && !r.doc.disabled
             {
                 return Ok(r);
             }
@@ -545,9 +555,10 @@ impl Scanners {
     }
 
     pub async fn set_project(&self, project_id: i64, uuid: &str) -> Result<(), ScannerError> {
-        let r = self.get(uuid).await?.ok_or_else(|| {
-            ScannerError::Invalid("uuid", format!("{uuid:?} is not a scanner registration"))
-        })?;
+        let r = self
+            .get(uuid)
+            .await?
+            .ok_or_else(|| ScannerError::Invalid("uuid", format!("{uuid:?} is not a scanner registration")))?;
         if r.doc.disabled {
             return Err(ScannerError::Invalid("uuid", format!("scanner {:?} is disabled", r.doc.name)));
         }
@@ -600,14 +611,21 @@ impl Scanners {
 
     /// A client of a registration given in full (ping before saving), or of a stored one
     /// with the given fields (an empty credential keeps the stored one).
-    pub async fn client_for(&self, input: &RegistrationInput, uuid: Option<&str>) -> Result<AdapterClient, ScannerError> {
+    pub async fn client_for(
+        &self,
+        input: &RegistrationInput,
+        uuid: Option<&str>,
+    ) -> Result<AdapterClient, ScannerError> {
         let url = input.url.trim();
         let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
         if rest.is_none_or(|r| r.trim_matches('/').is_empty() || r.contains(char::is_whitespace)) {
             return Err(ScannerError::Invalid("url", format!("{url:?} is not an http:// or https:// URL")));
         }
         if !input.auth.is_empty() && !AUTH_TYPES.contains(&input.auth.as_str()) {
-            return Err(ScannerError::Invalid("auth", format!("{:?} is not supported; use one of {}", input.auth, AUTH_TYPES.join(", "))));
+            return Err(ScannerError::Invalid(
+                "auth",
+                format!("{:?} is not supported; use one of {}", input.auth, AUTH_TYPES.join(", ")),
+            ));
         }
         let mut cred = input.access_credential.clone().unwrap_or_default();
         if cred.is_empty()
@@ -629,7 +647,8 @@ impl Scanners {
 pub async fn builtin_metadata(vulns: &dyn berth_core::store::vulns::VulnStore) -> Result<Value, StoreError> {
     use crate::harbor::dto::time;
     let st = vulns.vuln_db_status().await?;
-    let manifests = ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
+    let manifests =
+        ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
     Ok(serde_json::json!({
         "scanner": {"name": BUILTIN_NAME, "vendor": BUILTIN_NAME, "version": env!("CARGO_PKG_VERSION")},
         "capabilities": [

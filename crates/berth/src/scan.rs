@@ -13,8 +13,8 @@ use berth_core::{Digest, Reference, RepoName};
 use berth_http::scan::{ScanArgs, ScanType};
 use berth_http::scanner_adapter::AdapterScanArgs;
 use berth_http::scanners::Scanners;
-use berth_remote::{Credential, Endpoint};
 use berth_jobs::{Handler, JobCtx, JobError};
+use berth_remote::{Credential, Endpoint};
 use berth_scan::osv::Record;
 use berth_scan::{report, sbom};
 use serde_json::json;
@@ -53,18 +53,15 @@ pub enum Source {
 }
 
 fn remote_error(what: &str, e: berth_remote::RemoteError) -> JobError {
-    if e.is_transient() {
-        JobError::Retry(format!("{what}: {e}"))
-    } else {
-        JobError::Fatal(format!("{what}: {e}"))
-    }
+    if e.is_transient() { JobError::Retry(format!("{what}: {e}")) } else { JobError::Fatal(format!("{what}: {e}")) }
 }
 
 impl Source {
     /// The manifest's bytes and media type.
     async fn manifest(&self, digest: &Digest) -> Result<(Vec<u8>, String), JobError> {
         match self {
-            Source::Local { registry, repo } => match registry.manifest(repo, &Reference::Digest(digest.clone())).await {
+            Source::Local { registry, repo } => match registry.manifest(repo, &Reference::Digest(digest.clone())).await
+            {
                 Ok(m) => Ok((m.content.to_vec(), m.media_type.to_string())),
                 Err(berth_core::CoreError::ManifestUnknown(_)) => {
                     Err(JobError::Fatal(format!("{repo}@{digest} no longer exists")))
@@ -232,7 +229,8 @@ impl Handler for ScanJob {
         let a: ScanArgs = ctx.args()?;
         ctx.info(format!("scanning {}@{} ({:?})", a.repository, a.digest, a.scan_type));
         if a.external() {
-            return run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::scan_external::scan(self, ctx, &a)).await;
+            return run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::scan_external::scan(self, ctx, &a))
+                .await;
         }
         let repo: RepoName =
             a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
@@ -273,7 +271,7 @@ pub fn credential_of(authorization: &str) -> Result<Credential, JobError> {
         return Ok(Credential::Basic { username: u.to_owned(), password: p.to_owned() });
     }
     if scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(Credential::Minted(Arc::new(move |_: &[String]| Ok(rest.clone()))));
+        return Ok(Credential::Minted(Arc::new(move |_: &[String]| Ok::<String, String>(rest.clone()))));
     }
     Err(JobError::Fatal(format!("registry.authorization: the {scheme:?} scheme is not supported; use Basic or Bearer")))
 }
@@ -282,10 +280,14 @@ pub fn credential_of(authorization: &str) -> Result<Credential, JobError> {
 impl Handler for AdapterScanJob {
     async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
         let a: AdapterScanArgs = ctx.args()?;
-        ctx.info(format!("scanning {}/{}@{} ({:?}) for a scan request", a.registry_url, a.repository, a.digest, a.scan_type));
+        ctx.info(format!(
+            "scanning {}/{}@{} ({:?}) for a scan request",
+            a.registry_url, a.repository, a.digest, a.scan_type
+        ));
         let scan = async {
             let auth = self.scanners.open(&a.authorization).map_err(|e| JobError::Fatal(e.to_string()))?;
-            let endpoint = Endpoint { url: a.registry_url.clone(), credential: credential_of(&auth)?, insecure: a.insecure };
+            let endpoint =
+                Endpoint { url: a.registry_url.clone(), credential: credential_of(&auth)?, insecure: a.insecure };
             let client = berth_remote::Client::new(&endpoint, REMOTE_TIMEOUT)
                 .map_err(|e| JobError::Fatal(format!("registry.url {}: {e}", a.registry_url)))?;
             let src = Source::Remote { client, repo: a.repository.clone() };

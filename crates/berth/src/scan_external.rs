@@ -48,10 +48,9 @@ pub async fn scan(job: &ScanJob, ctx: &JobCtx, a: &ScanArgs) -> Result<Outcome, 
         .await
         .map_err(adapter_error)?
         .ok_or_else(|| JobError::Fatal(format!("scanner registration {} no longer exists", a.scanner)))?;
-    let access = job
-        .access
-        .get()
-        .ok_or_else(|| JobError::Retry("this instance is not listening yet; an external scanner cannot reach it".into()))?;
+    let access = job.access.get().ok_or_else(|| {
+        JobError::Retry("this instance is not listening yet; an external scanner cannot reach it".into())
+    })?;
     let client = job.scanners.client(&reg).map_err(adapter_error)?;
     ctx.info(format!("scanner {:?} at {}", reg.doc.name, reg.doc.url));
     let md = client.metadata().await.map_err(adapter_error)?;
@@ -59,7 +58,8 @@ pub async fn scan(job: &ScanJob, ctx: &JobCtx, a: &ScanArgs) -> Result<Outcome, 
 
     let repo: berth_core::RepoName =
         a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
-    let digest: berth_core::Digest = a.digest.parse().map_err(|e| JobError::Fatal(format!("digest {}: {e}", a.digest)))?;
+    let digest: berth_core::Digest =
+        a.digest.parse().map_err(|e| JobError::Fatal(format!("digest {}: {e}", a.digest)))?;
     let media_type = match job.registry.manifest(&repo, &berth_core::Reference::Digest(digest)).await {
         Ok(m) => m.media_type.to_string(),
         Err(berth_core::CoreError::ManifestUnknown(_)) => {
@@ -126,8 +126,8 @@ pub async fn scan(job: &ScanJob, ctx: &JobCtx, a: &ScanArgs) -> Result<Outcome, 
         ctx.info(format!("SBOM report received ({packages} packages)"));
         return Ok((String::new(), summary, v.to_string()));
     }
-    let (severity, summary, report) =
-        scanners::stored_vulnerability_report(&body, &md.scanner).map_err(|e| JobError::Fatal(format!("report: {e}")))?;
+    let (severity, summary, report) = scanners::stored_vulnerability_report(&body, &md.scanner)
+        .map_err(|e| JobError::Fatal(format!("report: {e}")))?;
     ctx.info(format!("report received, overall severity {severity}"));
     Ok((severity, summary, report))
 }

@@ -140,7 +140,11 @@ async fn fake_scan(State(fake): State<Fake>, h: HeaderMap, body: String) -> Resp
         st.pulls.extend(statuses);
         st.outcomes.insert(id2, outcome);
     });
-    (StatusCode::ACCEPTED, [("content-type", "application/vnd.scanner.adapter.scan.response+json; version=1.0")], json!({"id": id}).to_string())
+    (
+        StatusCode::ACCEPTED,
+        [("content-type", "application/vnd.scanner.adapter.scan.response+json; version=1.0")],
+        json!({"id": id}).to_string(),
+    )
         .into_response()
 }
 
@@ -192,7 +196,8 @@ async fn scanner_registrations_through_harbor_api() {
     let (_fake, fake_url) = Fake::start().await;
     let tmp = tempfile::tempdir().unwrap();
     let s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
-    let good = json!({"name": "fake", "url": fake_url, "auth": "X-ScannerAdapter-API-Key", "access_credential": FAKE_KEY});
+    let good =
+        json!({"name": "fake", "url": fake_url, "auth": "X-ScannerAdapter-API-Key", "access_credential": FAKE_KEY});
 
     for (body, field) in [
         (json!({"url": fake_url}), "name"),
@@ -365,7 +370,10 @@ async fn external_scanner_adapter_scans_with_a_pull_token_for_one_repository() {
     assert_eq!(req["enabled_capabilities"], json!([{"type": "vulnerability", "produces_mime_types": [V11]}]));
     assert_eq!(pulls, vec![("ext/app".to_string(), 200), ("ext/other".to_string(), 401)]);
     let claims = jwt_claims(req["registry"]["authorization"].as_str().unwrap());
-    assert_eq!(claims["access"], json!([{"type": "repository", "name": "ext/app", "actions": ["pull", "scanner-pull"]}]));
+    assert_eq!(
+        claims["access"],
+        json!([{"type": "repository", "name": "ext/app", "actions": ["pull", "scanner-pull"]}])
+    );
     let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
     assert!(lifetime <= 4 + 60, "the token outlives the scan's deadline by at most a minute: {lifetime} s");
 
@@ -450,12 +458,14 @@ async fn berth_serves_as_a_scanner_adapter_for_another_registry() {
     assert!(md["capabilities"][0]["produces_mime_types"].as_array().unwrap().contains(&json!(V11)), "{md}");
     let r = client().get(&md_url).bearer_auth(key).send().await.unwrap();
     assert_eq!(r.status(), 200, "Bearer works too");
-    let r = client().get(a.url("/scanner-adapter/api/v1/metadata")).header("x-scanneradapter-api-key", key).send().await;
+    let r =
+        client().get(a.url("/scanner-adapter/api/v1/metadata")).header("x-scanneradapter-api-key", key).send().await;
     assert_eq!(r.unwrap().status(), 404, "off without a key");
     let scan_url = b.url("/scanner-adapter/api/v1/scan");
     let bad = json!({"registry": {"url": "http://127.0.0.1:9"},
                      "artifact": {"repository": "p/app", "digest": "nope", "mime_type": OCI_MANIFEST}});
-    let r = client().post(&scan_url).header("x-scanneradapter-api-key", key).body(bad.to_string()).send().await.unwrap();
+    let r =
+        client().post(&scan_url).header("x-scanneradapter-api-key", key).body(bad.to_string()).send().await.unwrap();
     assert_eq!(r.status(), 422);
     assert!(body_json(r).await["error"]["message"].as_str().unwrap().contains("artifact.digest"));
     let r = client().post(&scan_url).header("x-scanneradapter-api-key", key).body("{").send().await.unwrap();
