@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use berth_core::store::jobs::{JobState, NewExecution, NewJob};
 use berth_core::store::vulns::ScanReport;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::AppState;
 use crate::scan::{ADAPTER_REGISTRATION_PREFIX, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanType};
