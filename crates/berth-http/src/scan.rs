@@ -168,14 +168,47 @@ impl Scans {
             scanner: scanner.doc.uuid.clone(),
         };
         let args = serde_json::to_string(&args).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.queue(Queued {
+            uuid: &uuid,
+            kind: KIND,
+            vendor_type: t.vendor_type(),
+            trigger,
+            artifact: format!("{repository}@{digest}"),
+            args,
+            digest,
+            registration: scanner.doc.uuid.clone(),
+            mime: t.mime(),
+        })
+        .await?;
+        Ok(uuid)
+    }
+}
+
+/// A scan job to queue with its report row.
+pub(crate) struct Queued<'a> {
+    pub uuid: &'a str,
+    pub kind: &'static str,
+    pub vendor_type: &'a str,
+    pub trigger: &'a str,
+    /// What the execution shows as its artifact.
+    pub artifact: String,
+    pub args: String,
+    pub digest: &'a str,
+    pub registration: String,
+    pub mime: &'a str,
+}
+
+impl Scans {
+    /// Starts a scan job (an execution of one task) and records its report row,
+    /// `Pending`, fenced by the task's id.
+    pub(crate) async fn queue(&self, q: Queued<'_>) -> Result<(), StoreError> {
         let exec = NewExecution {
-            vendor_type: t.vendor_type().into(),
+            vendor_type: q.vendor_type.into(),
             vendor_id: 0,
-            trigger: trigger.into(),
-            extra_attrs: serde_json::json!({"artifact": format!("{repository}@{digest}"), "report_id": uuid})
-                .to_string(),
+            trigger: q.trigger.into(),
+            extra_attrs: serde_json::json!({"artifact": q.artifact, "report_id": q.uuid}).to_string(),
         };
-        let mut job = NewJob::new(KIND, args);
+        let mut job = NewJob::new(q.kind, q.args);
         job.max_attempts = 3;
         let exec_id = self.jobs.start(&exec, &[job]).await?;
         let task_id = self.jobs.store().execution_tasks(exec_id).await?.first().map(|j| j.id).unwrap_or(0);
@@ -183,10 +216,10 @@ impl Scans {
         // this row is not there yet.
         self.vulns
             .put_scan_report(&ScanReport {
-                uuid: uuid.clone(),
-                digest: digest.into(),
-                registration_uuid: scanner.doc.uuid.clone(),
-                mime_type: t.mime().into(),
+                uuid: q.uuid.into(),
+                digest: q.digest.into(),
+                registration_uuid: q.registration,
+                mime_type: q.mime.into(),
                 status: "Pending".into(),
                 task_id,
                 start_time: now(),
@@ -195,12 +228,9 @@ impl Scans {
                 summary: String::new(),
                 report: String::new(),
             })
-            .await?;
-        Ok(uuid)
+            .await
     }
-}
 
-impl Scans {
     /// The registration the project of `repository` scans with.
     pub async fn scanner_of(&self, repository: &str) -> Result<crate::scanners::Registration, StoreError> {
         let project = match repository.split_once('/') {

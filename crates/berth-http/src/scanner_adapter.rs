@@ -17,13 +17,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use berth_core::store::jobs::{JobState, NewExecution, NewJob};
-use berth_core::store::vulns::ScanReport;
+use berth_core::store::StoreError;
+use berth_core::store::jobs::JobState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::AppState;
-use crate::scan::{ADAPTER_REGISTRATION_PREFIX, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanType};
+use crate::scan::{ADAPTER_REGISTRATION_PREFIX, MIME_REPORT_1_1, MIME_REPORT_NATIVE, Queued, ScanType};
 use crate::scanners::{MIME_ERROR, MIME_METADATA, MIME_SBOM, MIME_SCAN_RESPONSE};
 
 /// The job kind (and execution vendor type) of a scan requested through the adapter API.
@@ -155,8 +155,7 @@ fn parse_request(body: &Bytes) -> Result<(ScanType, RegistryReq, ArtifactReq), R
     let invalid = |m: String| error(StatusCode::UNPROCESSABLE_ENTITY, m);
     let registry = req.registry.ok_or_else(|| invalid("registry is required".into()))?;
     let url = registry.url.trim();
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    if rest.is_none_or(|r| r.trim_matches('/').is_empty() || r.contains(char::is_whitespace)) {
+    if !crate::scanners::is_http_url(url) {
         return Err(invalid(format!("registry.url: {url:?} is not an http:// or https:// URL")));
     }
     let artifact = req.artifact.ok_or_else(|| invalid("artifact is required".into()))?;
@@ -182,10 +181,6 @@ fn parse_request(body: &Bytes) -> Result<(ScanType, RegistryReq, ArtifactReq), R
         }
     }
     Ok((kind, registry, artifact))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// `POST /scan`: 202 `{"id": …}` once the job is queued.
@@ -216,43 +211,21 @@ async fn scan(State(state): State<AppState>, h: HeaderMap, body: Bytes) -> Respo
         mime_type: artifact.mime_type,
     };
     let started = async {
-        let exec = NewExecution {
-            vendor_type: KIND.into(),
-            vendor_id: 0,
-            trigger: "MANUAL".into(),
-            extra_attrs: json!({"artifact": format!("{registry_url}/{repository}@{digest}"), "report_id": uuid})
-                .to_string(),
-        };
-        let args = serde_json::to_string(&args).map_err(|e| e.to_string())?;
-        let mut job = NewJob::new(KIND, args);
-        job.max_attempts = 3;
-        let exec_id = state.jobs.start(&exec, &[job]).await.map_err(|e| e.to_string())?;
-        let task_id = state
-            .jobs
-            .store()
-            .execution_tasks(exec_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .first()
-            .map(|j| j.id)
-            .unwrap_or(0);
+        let args = serde_json::to_string(&args).map_err(|e| StoreError::Backend(e.to_string()))?;
         state
-            .vulns()
-            .put_scan_report(&ScanReport {
-                uuid: uuid.clone(),
-                digest: digest.clone(),
-                registration_uuid: format!("{ADAPTER_REGISTRATION_PREFIX}{registry_url}"),
-                mime_type: kind.mime().into(),
-                status: "Pending".into(),
-                task_id,
-                start_time: now(),
-                end_time: None,
-                severity: String::new(),
-                summary: String::new(),
-                report: String::new(),
+            .scans
+            .queue(Queued {
+                uuid: &uuid,
+                kind: KIND,
+                vendor_type: KIND,
+                trigger: "MANUAL",
+                artifact: format!("{registry_url}/{repository}@{digest}"),
+                args,
+                digest: &digest,
+                registration: format!("{ADAPTER_REGISTRATION_PREFIX}{registry_url}"),
+                mime: kind.mime(),
             })
             .await
-            .map_err(|e| e.to_string())
     };
     if let Err(e) = started.await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, format!("queueing the scan: {e}"));

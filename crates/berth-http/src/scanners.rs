@@ -123,9 +123,19 @@ pub fn validate(input: &RegistrationInput) -> Result<(), ScannerError> {
     if name == BUILTIN_NAME {
         return Err(ScannerError::Invalid("name", format!("{name:?} is reserved, please try a different name")));
     }
-    let url = input.url.trim();
+    check_endpoint(input)
+}
+
+/// Whether `url` is an absolute http(s) URL with a host.
+pub fn is_http_url(url: &str) -> bool {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    if rest.is_none_or(|r| r.trim_matches('/').is_empty() || r.contains(char::is_whitespace)) {
+    rest.is_some_and(|r| !r.trim_matches('/').is_empty() && !r.contains(char::is_whitespace))
+}
+
+/// The adapter's URL and authentication type (what a ping needs too).
+fn check_endpoint(input: &RegistrationInput) -> Result<(), ScannerError> {
+    let url = input.url.trim();
+    if !is_http_url(url) {
         return Err(ScannerError::Invalid("url", format!("{url:?} is not an http:// or https:// URL")));
     }
     if !input.auth.is_empty() && !AUTH_TYPES.contains(&input.auth.as_str()) {
@@ -208,6 +218,24 @@ pub enum ReportPoll {
     Later(Duration),
 }
 
+/// The header that authenticates Berth to an adapter, by Harbor's rules: Basic sends the
+/// credential (`user:password`) base64-encoded, Bearer as is, the API key in its own header.
+fn auth_header(auth: &str, credential: &str) -> Result<Option<(&'static str, String)>, ScannerError> {
+    use base64::Engine as _;
+    Ok(match auth {
+        "" => None,
+        _ if credential.is_empty() => {
+            return Err(ScannerError::Invalid("access_credential", format!("is required with auth {auth}")));
+        }
+        "Basic" => {
+            Some(("authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credential))))
+        }
+        "Bearer" => Some(("authorization", format!("Bearer {credential}"))),
+        "X-ScannerAdapter-API-Key" => Some(("x-scanneradapter-api-key", credential.to_owned())),
+        other => return Err(ScannerError::Invalid("auth", format!("{other:?} is not supported"))),
+    })
+}
+
 /// A client of one scanner adapter. A rustls crypto provider must be installed first.
 pub struct AdapterClient {
     base: String,
@@ -225,7 +253,7 @@ impl AdapterClient {
         skip_verify: bool,
         timeout: Duration,
     ) -> Result<AdapterClient, ScannerError> {
-        use base64::Engine as _;
+        let auth = auth_header(auth, credential)?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -234,19 +262,6 @@ impl AdapterClient {
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ScannerError::Adapter(format!("HTTP client: {e}")))?;
-        let auth = match auth {
-            "" => None,
-            _ if credential.is_empty() => {
-                return Err(ScannerError::Invalid("access_credential", format!("is required with auth {auth}")));
-            }
-            "Basic" => Some((
-                "authorization",
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credential)),
-            )),
-            "Bearer" => Some(("authorization", format!("Bearer {credential}"))),
-            "X-ScannerAdapter-API-Key" => Some(("x-scanneradapter-api-key", credential.to_owned())),
-            other => return Err(ScannerError::Invalid("auth", format!("{other:?} is not supported"))),
-        };
         Ok(AdapterClient { base: url.trim().trim_end_matches('/').to_owned(), http, auth })
     }
 
@@ -597,16 +612,17 @@ impl Scanners {
         self.key.decrypt(sealed).map_err(|e| ScannerError::Secret("(job)".into(), e.to_string()))
     }
 
+    /// A registration's credential in plain text (empty if it has none).
+    fn credential(&self, r: &Registration) -> Result<String, ScannerError> {
+        if r.doc.access_credential.is_empty() {
+            return Ok(String::new());
+        }
+        self.key.decrypt(&r.doc.access_credential).map_err(|e| ScannerError::Secret(r.doc.uuid.clone(), e.to_string()))
+    }
+
     /// A client of a stored registration, its credential decrypted only now.
     pub fn client(&self, r: &Registration) -> Result<AdapterClient, ScannerError> {
-        let cred = if r.doc.access_credential.is_empty() {
-            String::new()
-        } else {
-            self.key
-                .decrypt(&r.doc.access_credential)
-                .map_err(|e| ScannerError::Secret(r.doc.uuid.clone(), e.to_string()))?
-        };
-        AdapterClient::new(&r.doc.url, &r.doc.auth, &cred, r.doc.skip_cert_verify, self.timeout)
+        AdapterClient::new(&r.doc.url, &r.doc.auth, &self.credential(r)?, r.doc.skip_cert_verify, self.timeout)
     }
 
     /// A client of a registration given in full (ping before saving), or of a stored one
@@ -616,29 +632,16 @@ impl Scanners {
         input: &RegistrationInput,
         uuid: Option<&str>,
     ) -> Result<AdapterClient, ScannerError> {
-        let url = input.url.trim();
-        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-        if rest.is_none_or(|r| r.trim_matches('/').is_empty() || r.contains(char::is_whitespace)) {
-            return Err(ScannerError::Invalid("url", format!("{url:?} is not an http:// or https:// URL")));
-        }
-        if !input.auth.is_empty() && !AUTH_TYPES.contains(&input.auth.as_str()) {
-            return Err(ScannerError::Invalid(
-                "auth",
-                format!("{:?} is not supported; use one of {}", input.auth, AUTH_TYPES.join(", ")),
-            ));
-        }
+        check_endpoint(input)?;
         let mut cred = input.access_credential.clone().unwrap_or_default();
         if cred.is_empty()
             && let Some(u) = uuid
             && let Some(r) = self.get(u).await?
             && !r.doc.access_credential.is_empty()
         {
-            cred = self
-                .key
-                .decrypt(&r.doc.access_credential)
-                .map_err(|e| ScannerError::Secret(r.doc.uuid.clone(), e.to_string()))?;
+            cred = self.credential(&r)?;
         }
-        AdapterClient::new(url, &input.auth, &cred, input.skip_cert_verify, self.timeout)
+        AdapterClient::new(input.url.trim(), &input.auth, &cred, input.skip_cert_verify, self.timeout)
     }
 }
 
@@ -708,4 +711,82 @@ pub fn stored_vulnerability_report(body: &str, scanner: &ScannerInfo) -> Result<
     let shown = o.get("scanner").cloned().unwrap_or_default();
     let summary = serde_json::json!({"total": total, "fixable": fixable, "summary": by, "scanner": shown});
     Ok((severity, summary.to_string(), v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(caps: Value) -> AdapterMetadata {
+        serde_json::from_value(serde_json::json!({"scanner": {"name": "T"}, "capabilities": caps})).unwrap()
+    }
+
+    #[test]
+    fn the_report_type_follows_the_capabilities() {
+        const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+        let native_only = md(serde_json::json!([
+            {"consumes_mime_types": [OCI], "produces_mime_types": [crate::scan::MIME_REPORT_NATIVE]}
+        ]));
+        assert_eq!(native_only.report_mime(false, OCI), Some(crate::scan::MIME_REPORT_NATIVE));
+        assert_eq!(native_only.report_mime(true, OCI), None);
+        assert_eq!(native_only.report_mime(false, "application/vnd.docker.distribution.manifest.v2+json"), None);
+        let both = md(serde_json::json!([
+            {"type": "vulnerability", "consumes_mime_types": [OCI],
+             "produces_mime_types": [crate::scan::MIME_REPORT_NATIVE, crate::scan::MIME_REPORT_1_1]},
+            {"type": "sbom", "consumes_mime_types": [OCI], "produces_mime_types": [MIME_SBOM]},
+        ]));
+        assert_eq!(both.report_mime(false, OCI), Some(crate::scan::MIME_REPORT_1_1), "1.1 preferred");
+        assert_eq!(both.report_mime(true, OCI), Some(MIME_SBOM));
+        assert!(both.supports(true) && both.supports(false) && !native_only.supports(true));
+    }
+
+    #[test]
+    fn an_adapter_report_is_summarised_and_names_its_scanner() {
+        let scanner = ScannerInfo { name: "Trivy".into(), vendor: "Aqua".into(), version: "0.50".into() };
+        let body = r#"{"vulnerabilities": [
+            {"id": "A", "severity": "High", "fix_version": "2"},
+            {"id": "B", "severity": "Low", "fix_version": ""},
+            {"id": "C"}]}"#;
+        let (severity, summary, report) = stored_vulnerability_report(body, &scanner).unwrap();
+        assert_eq!(severity, "High");
+        let summary: Value = serde_json::from_str(&summary).unwrap();
+        assert_eq!(
+            summary,
+            serde_json::json!({"total": 3, "fixable": 1, "summary": {"High": 1, "Low": 1, "Unknown": 1},
+                               "scanner": {"name": "Trivy", "vendor": "Aqua", "version": "0.50"}})
+        );
+        let report: Value = serde_json::from_str(&report).unwrap();
+        assert_eq!(report["scanner"]["name"], "Trivy");
+        // The report's own severity wins; no vulnerabilities is severity None.
+        let (severity, ..) = stored_vulnerability_report(r#"{"severity": "Critical"}"#, &scanner).unwrap();
+        assert_eq!(severity, "Critical");
+        assert_eq!(stored_vulnerability_report("{}", &scanner).unwrap().0, "None");
+        assert!(stored_vulnerability_report("[]", &scanner).unwrap_err().contains("object"));
+        assert!(stored_vulnerability_report(r#"{"vulnerabilities": 3}"#, &scanner).unwrap_err().contains("array"));
+    }
+
+    #[test]
+    fn registrations_are_validated_naming_the_field() {
+        let ok = RegistrationInput { name: "trivy".into(), url: "http://trivy:8080".into(), ..Default::default() };
+        assert!(validate(&ok).is_ok());
+        let field = |i: RegistrationInput| match validate(&i) {
+            Err(ScannerError::Invalid(f, _)) => f,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(RegistrationInput { name: " ".into(), ..ok.clone() }), "name");
+        assert_eq!(field(RegistrationInput { name: BUILTIN_NAME.into(), ..ok.clone() }), "name");
+        assert_eq!(field(RegistrationInput { url: "trivy:8080".into(), ..ok.clone() }), "url");
+        assert_eq!(field(RegistrationInput { url: "https://".into(), ..ok.clone() }), "url");
+        assert_eq!(field(RegistrationInput { auth: "basic".into(), ..ok.clone() }), "auth");
+    }
+
+    #[test]
+    fn harbors_three_ways_to_authenticate() {
+        let auth = |kind: &str, cred: &str| auth_header(kind, cred).unwrap();
+        assert_eq!(auth("", ""), None);
+        assert_eq!(auth("Basic", "u:p"), Some(("authorization", "Basic dTpw".to_owned())));
+        assert_eq!(auth("Bearer", "tok"), Some(("authorization", "Bearer tok".to_owned())));
+        assert_eq!(auth("X-ScannerAdapter-API-Key", "k"), Some(("x-scanneradapter-api-key", "k".to_owned())));
+        assert!(matches!(auth_header("Bearer", ""), Err(ScannerError::Invalid("access_credential", _))));
+    }
 }

@@ -162,6 +162,20 @@ impl RegistrationReq {
     }
 }
 
+/// One page of registrations, as listed (adapters not asked).
+fn registrations_page(all: &[Registration], q: &ListQuery, uri: &Uri) -> Response {
+    let pg = q.store_page();
+    let total = all.len() as u64;
+    let md = builtin_md();
+    let body: Vec<Value> = all
+        .iter()
+        .skip(pg.offset() as usize)
+        .take(pg.page_size as usize)
+        .map(|r| registration_json(r, r.is_builtin().then_some(Ok(&md))))
+        .collect();
+    page(&body, total, q.link(uri.path(), total))
+}
+
 /// `GET /scanners` (`q=name=~x`, pages): the built-in scanner first. The adapters are
 /// not asked here (a list must not wait on them); `GET /scanners/{id}` asks.
 pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
@@ -176,16 +190,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Re
     if let Some((n, exact)) = name {
         all.retain(|r| if exact { r.doc.name == n } else { r.doc.name.contains(&n) });
     }
-    let pg = q.store_page();
-    let total = all.len() as u64;
-    let md = builtin_md();
-    let body: Vec<Value> = all
-        .iter()
-        .skip(pg.offset() as usize)
-        .take(pg.page_size as usize)
-        .map(|r| registration_json(r, r.is_builtin().then_some(Ok(&md))))
-        .collect();
-    Ok(page(&body, total, q.link(uri.path(), total)))
+    Ok(registrations_page(&all, &q, &uri))
 }
 
 /// `POST /scanners`: 201 with the new registration's `Location`.
@@ -335,14 +340,5 @@ pub async fn project_scanner_candidates(
     let q = ListQuery::parse(uri.query())?;
     let all: Vec<Registration> =
         state.scans.scanners.list().await.map_err(scanner_error)?.into_iter().filter(|r| !r.doc.disabled).collect();
-    let pg = q.store_page();
-    let total = all.len() as u64;
-    let md = builtin_md();
-    let body: Vec<Value> = all
-        .iter()
-        .skip(pg.offset() as usize)
-        .take(pg.page_size as usize)
-        .map(|r| registration_json(r, r.is_builtin().then_some(Ok(&md))))
-        .collect();
-    Ok(page(&body, total, q.link(uri.path(), total)))
+    Ok(registrations_page(&all, &q, &uri))
 }
