@@ -239,7 +239,7 @@ fn wanted(accept: &str, kind_mime: &str) -> Option<&'static str> {
     let asked: Vec<&str> = accept.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     let offers: &[&'static str] =
         if kind_mime == MIME_SBOM { &[MIME_SBOM] } else { &[MIME_REPORT_1_1, MIME_REPORT_NATIVE] };
-    if asked.is_empty() || asked.iter().any(|a| *a == "*/*") {
+    if asked.is_empty() || asked.contains(&"*/*") {
         return offers.first().copied();
     }
     asked.iter().find_map(|a| offers.iter().copied().find(|o| o.replace(' ', "") == a.replace(' ', "")))

@@ -26,12 +26,14 @@ pub struct Deps {
     pub vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
     pub retention: Arc<berth_retention::Context>,
     pub scanners: Arc<berth_http::scanners::Scanners>,
+    pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
     pub scan_access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
 }
 
 /// Builds the job service with every kind this binary knows.
 pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
-    let Deps { store, identity, gc, blobs, registry, replication, vulns, retention, scanners, scan_access } = deps;
+    let Deps { store, identity, gc, blobs, registry, replication, vulns, retention, scanners, catalog, scan_access } =
+        deps;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
@@ -141,6 +143,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
         handler: Arc::new(crate::scan::ScanJob {
             registry: registry_for_scan,
             vulns: vulns.clone(),
+            catalog,
             scanners: scanners.clone(),
             access: scan_access,
             external_timeout,

@@ -358,6 +358,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             vulns: stores.vulns.clone(),
             retention: retention.clone(),
             scanners: scanners.clone(),
+            catalog: catalog.clone(),
             scan_access: scan_access.clone(),
         },
     )?;

@@ -25,6 +25,8 @@ const MAX_LAYER: u64 = 4 << 30;
 pub struct ScanJob {
     pub registry: Arc<Registry>,
     pub vulns: Arc<dyn VulnStore>,
+    /// The artifact's media type and tags, for an external adapter's scan request.
+    pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
     /// Scanner registrations: a project whose scanner is an external adapter is scanned
     /// by it (`scan_external.rs`).
     pub scanners: Arc<Scanners>,

@@ -60,11 +60,10 @@ pub async fn scan(job: &ScanJob, ctx: &JobCtx, a: &ScanArgs) -> Result<Outcome, 
         a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
     let digest: berth_core::Digest =
         a.digest.parse().map_err(|e| JobError::Fatal(format!("digest {}: {e}", a.digest)))?;
-    let media_type = match job.registry.manifest(&repo, &berth_core::Reference::Digest(digest)).await {
-        Ok(m) => m.media_type.to_string(),
-        Err(berth_core::CoreError::ManifestUnknown(_)) => {
-            return Err(JobError::Fatal(format!("{}@{} no longer exists", a.repository, a.digest)));
-        }
+    // Harbor sends a tag of the artifact with its digest; the newest one here.
+    let (media_type, tag) = match job.catalog.artifact(&repo, &berth_core::Reference::Digest(digest)).await {
+        Ok(Some(art)) => (art.media_type, art.tags.first().map(|t| t.name.clone()).unwrap_or_default()),
+        Ok(None) => return Err(JobError::Fatal(format!("{}@{} no longer exists", a.repository, a.digest))),
         Err(e) => return Err(JobError::Retry(e.to_string())),
     };
     let sbom = a.scan_type == ScanType::Sbom;
@@ -92,7 +91,7 @@ pub async fn scan(job: &ScanJob, ctx: &JobCtx, a: &ScanArgs) -> Result<Outcome, 
     }
     let request = json!({
         "registry": {"url": registry_url, "authorization": format!("Bearer {token}")},
-        "artifact": {"repository": a.repository, "digest": a.digest, "tag": "", "mime_type": media_type},
+        "artifact": {"repository": a.repository, "digest": a.digest, "tag": tag, "mime_type": media_type},
         "enabled_capabilities": [capability],
     });
     let id = client.scan(&request).await.map_err(adapter_error)?;

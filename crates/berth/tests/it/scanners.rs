@@ -365,7 +365,7 @@ async fn external_scanner_adapter_scans_with_a_pull_token_for_one_repository() {
     assert_eq!(req["registry"]["url"], format!("http://{}", s.addr));
     assert_eq!(
         req["artifact"],
-        json!({"repository": "ext/app", "digest": digest, "tag": "", "mime_type": OCI_MANIFEST})
+        json!({"repository": "ext/app", "digest": digest, "tag": "v1", "mime_type": OCI_MANIFEST})
     );
     assert_eq!(req["enabled_capabilities"], json!([{"type": "vulnerability", "produces_mime_types": [V11]}]));
     assert_eq!(pulls, vec![("ext/app".to_string(), 200), ("ext/other".to_string(), 401)]);
