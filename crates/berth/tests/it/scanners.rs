@@ -190,7 +190,7 @@ async fn register(s: &Server, body: Value) -> String {
 
 /// The registrations: validation naming the field, conflicts, the stored credential
 /// encrypted and never shown, metadata and ping asked of the adapter, the default, what
-/// cannot be deleted, and projects' choices.
+/// cannot be deleted, and projects' choices (gone with the project).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scanner_registrations_through_harbor_api() {
     let (_fake, fake_url) = Fake::start().await;
@@ -312,6 +312,16 @@ async fn scanner_registrations_through_harbor_api() {
     assert_eq!(body_json(r).await["name"], "fake");
     assert_eq!(get(&s, &format!("/api/v2.0/scanners/{id}"), &admin()).await.status(), 404);
     assert_eq!(header(&get(&s, "/api/v2.0/scanners", &admin()).await, "x-total-count"), "1");
+
+    // A deleted project's choice goes with it.
+    let p2 = create_project(&s, &admin(), "p2", false).await;
+    let choose = json!({"uuid": builtin});
+    assert_eq!(status(&s, Method::PUT, "/api/v2.0/projects/p2/scanner", &admin(), Some(&choose)).await, 200);
+    use berth_core::store::policies::PolicyStore;
+    let store = berth_store_sqlite::SqliteStore::open(&s.data_dir.join("berth.db")).unwrap();
+    assert_eq!(store.policies("project-scanner", p2).await.unwrap().len(), 1);
+    assert_eq!(call(&s, Method::DELETE, "/api/v2.0/projects/p2", &admin(), None).await.status(), 200);
+    assert!(store.policies("project-scanner", p2).await.unwrap().is_empty(), "the choice was left behind");
 }
 
 fn jwt_claims(authorization: &str) -> Value {
