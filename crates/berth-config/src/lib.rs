@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "BERTH_";
 
 /// Top-level tables; `BERTH_<TABLE>_<KEY>` maps to `<table>.<key>`.
-const SECTIONS: [&str; 10] = ["http", "database", "redis", "storage", "uploads", "jobs", "gc", "log", "auth", "admin"];
+const SECTIONS: [&str; 11] =
+    ["http", "database", "redis", "storage", "uploads", "jobs", "gc", "log", "auth", "admin", "scan"];
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -34,6 +35,7 @@ pub struct Config {
     pub log: Log,
     pub auth: Auth,
     pub admin: Admin,
+    pub scan: Scan,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -206,6 +208,35 @@ pub struct Auth {
     pub secret_key: String,
 }
 
+/// Scanning with external scanners, and Berth as a scanner for others.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scan {
+    /// The key callers of Berth's scanner adapter API (`/scanner-adapter/api/v1`, what a
+    /// Harbor registers as its scanner) present: `X-ScannerAdapter-API-Key`, Bearer, or
+    /// the password of Basic credentials. Empty: that API is off. At least 16 characters.
+    pub adapter_api_key: String,
+    /// How long a scan by an external scanner adapter may take, report polling
+    /// included, before it ends in Error.
+    pub external_timeout_secs: u64,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Scan { adapter_api_key: String::new(), external_timeout_secs: 1800 }
+    }
+}
+
+impl fmt::Debug for Scan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = if self.adapter_api_key.is_empty() { "(off)" } else { "(set, hidden)" };
+        f.debug_struct("Scan")
+            .field("adapter_api_key", &key)
+            .field("external_timeout_secs", &self.external_timeout_secs)
+            .finish()
+    }
+}
+
 /// The initial administrator. Used only on the first start, when no user exists yet.
 #[derive(Clone, PartialEq, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -292,6 +323,7 @@ impl Default for Config {
             log: Log::default(),
             auth: Auth::default(),
             admin: Admin::default(),
+            scan: Scan::default(),
         }
     }
 }
@@ -471,6 +503,16 @@ impl Config {
             }
         }
         must_be_dir_or_absent("data_dir", &self.data_dir, &mut p);
+        let key = &self.scan.adapter_api_key;
+        if !key.is_empty() && (key.chars().count() < 16 || key.chars().any(char::is_whitespace)) {
+            p.push(
+                "scan.adapter_api_key: must be at least 16 characters without spaces; generate one with e.g. `openssl rand -hex 32`, or leave it empty to keep the scanner adapter API off"
+                    .into(),
+            );
+        }
+        if self.scan.external_timeout_secs == 0 {
+            p.push("scan.external_timeout_secs: must be at least 1; the default is 1800".into());
+        }
         let st = &self.storage;
         match st.kind.as_str() {
             "filesystem" => {

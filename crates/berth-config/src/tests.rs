@@ -322,3 +322,23 @@ fn redis_tls_ca_goes_with_rediss() {
         Ok(())
     });
 }
+
+#[test]
+fn scanner_adapter_key_is_checked_and_never_shown() {
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_SCAN_ADAPTER_API_KEY", "short");
+        j.set_env("BERTH_SCAN_EXTERNAL_TIMEOUT_SECS", "0");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("scan.adapter_api_key: must be at least 16 characters"), "{e}");
+        assert!(e.contains("scan.external_timeout_secs: must be at least 1"), "{e}");
+        assert!(!e.contains("short"), "{e}");
+        j.set_env("BERTH_SCAN_ADAPTER_API_KEY", "k3y-0123456789abcdef");
+        j.set_env("BERTH_SCAN_EXTERNAL_TIMEOUT_SECS", "60");
+        let c = load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.scan.adapter_api_key, "k3y-0123456789abcdef");
+        assert_eq!(c.scan.external_timeout_secs, 60);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("k3y-0123456789abcdef") && shown.contains("(set, hidden)"), "{shown}");
+        Ok(())
+    });
+}

@@ -25,6 +25,8 @@ pub mod quota_events;
 pub mod scan;
 pub mod scan_all;
 pub mod security;
+pub mod scanner_adapter;
+pub mod scanners;
 mod token;
 
 use std::sync::Arc;
@@ -117,6 +119,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/service/token", get(token::token))
         .route("/metrics", get(metrics::handler))
         .merge(harbor::router(&state))
+        .merge(scanner_adapter::router())
         .fallback(oci::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::read_only))
         .merge(extra)

@@ -67,12 +67,31 @@ pub struct ScanArgs {
     pub digest: String,
     pub report_uuid: String,
     pub scan_type: ScanType,
+    /// The scanner registration's uuid; empty (jobs queued before registrations
+    /// existed) or [`BUILTIN_UUID`]: the built-in scanner.
+    #[serde(default)]
+    pub scanner: String,
 }
+
+impl ScanArgs {
+    /// Whether an external adapter does this scan.
+    pub fn external(&self) -> bool {
+        !self.scanner.is_empty() && self.scanner != BUILTIN_UUID
+    }
+}
+
+/// Report rows of scans Berth ran for another registry as its scanner adapter
+/// (`crate::scanner_adapter`) have a registration uuid with this prefix: they are not
+/// this registry's reports of its own artifacts.
+pub const ADAPTER_REGISTRATION_PREFIX: &str = "adapter:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error("a {0} scan of this artifact is already {1}")]
     Busy(&'static str, String),
+    /// The project's scanner cannot do this kind of scan.
+    #[error("{0}")]
+    Unsupported(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -81,6 +100,13 @@ pub enum ScanError {
 pub struct Scans {
     pub jobs: Arc<JobService>,
     pub vulns: Arc<dyn VulnStore>,
+    /// Scanner registrations and projects' choices.
+    pub scanners: Arc<crate::scanners::Scanners>,
+    /// Finds a repository's project (its scanner).
+    pub identity: Arc<dyn berth_core::store::identity::IdentityStore>,
+    /// `scan.adapter_api_key`: the key callers of Berth's scanner adapter API present;
+    /// `None` keeps that API off.
+    pub adapter_key: Option<String>,
 }
 
 fn now() -> i64 {
@@ -92,7 +118,11 @@ impl Scans {
     /// a job that died or was stopped without its handler saying so still shows as such.
     pub async fn report(&self, digest: &str, t: ScanType) -> Result<Option<ScanReport>, StoreError> {
         let reports = self.vulns.scan_reports_of(&[digest.to_string()]).await?;
-        let Some(mut r) = reports.into_iter().find(|r| r.mime_type == t.mime() && r.registration_uuid == BUILTIN_UUID)
+        // One row per scanner: the latest scan's, whichever scanner the project used then.
+        let Some(mut r) = reports
+            .into_iter()
+            .filter(|r| r.mime_type == t.mime() && !r.registration_uuid.starts_with(ADAPTER_REGISTRATION_PREFIX))
+            .max_by_key(|r| (r.start_time, r.task_id))
         else {
             return Ok(None);
         };
@@ -145,18 +175,63 @@ impl Scans {
                 r.status.to_lowercase(),
             ));
         }
+        let scanner = self.scanner_of(repository).await?;
+        if !scanner.is_builtin() && scanner.doc.disabled {
+            return Err(ScanError::Unsupported(format!("scanner {:?} is disabled", scanner.doc.name)));
+        }
         let uuid = uuid::Uuid::new_v4().to_string();
-        let args =
-            ScanArgs { repository: repository.into(), digest: digest.into(), report_uuid: uuid.clone(), scan_type: t };
-        let args = serde_json::to_string(&args).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let exec = NewExecution {
-            vendor_type: t.vendor_type().into(),
-            vendor_id,
-            trigger: trigger.into(),
-            extra_attrs: serde_json::json!({"artifact": format!("{repository}@{digest}"), "report_id": uuid})
-                .to_string(),
+        let args = ScanArgs {
+            repository: repository.into(),
+            digest: digest.into(),
+            report_uuid: uuid.clone(),
+            scan_type: t,
+            scanner: scanner.doc.uuid.clone(),
         };
-        let mut job = NewJob::new(KIND, args);
+        let args = serde_json::to_string(&args).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.queue(Queued {
+            uuid: &uuid,
+            kind: KIND,
+            vendor_type: t.vendor_type(),
+            trigger,
+            vendor_id,
+            artifact: format!("{repository}@{digest}"),
+            args,
+            digest,
+            registration: scanner.doc.uuid.clone(),
+            mime: t.mime(),
+        })
+        .await?;
+        Ok(uuid)
+    }
+}
+
+/// A scan job to queue with its report row.
+pub(crate) struct Queued<'a> {
+    pub uuid: &'a str,
+    pub kind: &'static str,
+    pub vendor_type: &'a str,
+    pub trigger: &'a str,
+    /// A scan all's execution id for the scans it starts, 0 otherwise.
+    pub vendor_id: i64,
+    /// What the execution shows as its artifact.
+    pub artifact: String,
+    pub args: String,
+    pub digest: &'a str,
+    pub registration: String,
+    pub mime: &'a str,
+}
+
+impl Scans {
+    /// Starts a scan job (an execution of one task) and records its report row,
+    /// `Pending`, fenced by the task's id.
+    pub(crate) async fn queue(&self, q: Queued<'_>) -> Result<(), StoreError> {
+        let exec = NewExecution {
+            vendor_type: q.vendor_type.into(),
+            vendor_id: q.vendor_id,
+            trigger: q.trigger.into(),
+            extra_attrs: serde_json::json!({"artifact": q.artifact, "report_id": q.uuid}).to_string(),
+        };
+        let mut job = NewJob::new(q.kind, q.args);
         job.max_attempts = 3;
         let exec_id = self.jobs.start(&exec, &[job]).await?;
         let task_id = self.jobs.store().execution_tasks(exec_id).await?.first().map(|j| j.id).unwrap_or(0);
@@ -164,10 +239,10 @@ impl Scans {
         // this row is not there yet.
         self.vulns
             .put_scan_report(&ScanReport {
-                uuid: uuid.clone(),
-                digest: digest.into(),
-                registration_uuid: BUILTIN_UUID.into(),
-                mime_type: t.mime().into(),
+                uuid: q.uuid.into(),
+                digest: q.digest.into(),
+                registration_uuid: q.registration,
+                mime_type: q.mime.into(),
                 status: "Pending".into(),
                 task_id,
                 start_time: now(),
@@ -176,8 +251,23 @@ impl Scans {
                 summary: String::new(),
                 report: String::new(),
             })
-            .await?;
-        Ok(uuid)
+            .await
+    }
+
+    /// The registration the project of `repository` scans with.
+    pub async fn scanner_of(&self, repository: &str) -> Result<crate::scanners::Registration, StoreError> {
+        let project = match repository.split_once('/') {
+            Some((p, _)) => self.identity.project_by_name(p).await?,
+            None => None,
+        };
+        let r = match project {
+            Some(p) => self.scanners.of_project(p.id).await,
+            None => self.scanners.default_registration().await,
+        };
+        r.map_err(|e| match e {
+            crate::scanners::ScannerError::Store(s) => s,
+            other => StoreError::Backend(other.to_string()),
+        })
     }
 }
 

@@ -31,11 +31,28 @@ pub struct Deps {
     pub policies: Arc<dyn berth_core::store::policies::PolicyStore>,
     /// Set by the caller once the scans exist (they need this job service).
     pub scans: Arc<std::sync::OnceLock<Arc<berth_http::scan::Scans>>>,
+    pub scanners: Arc<berth_http::scanners::Scanners>,
+    pub scan_access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
 }
 
 /// Builds the job service with every kind this binary knows.
 pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
-    let Deps { store, identity, gc, blobs, registry, replication, vulns, retention, catalog, labels, policies, scans } =
+    let Deps {
+        store,
+        identity,
+        gc,
+        blobs,
+        registry,
+        replication,
+        vulns,
+        retention,
+        catalog,
+        labels,
+        policies,
+        scans,
+        scanners,
+        scan_access,
+    } =
         deps;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -99,6 +116,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
                         berth_retention::VENDOR_TYPE.to_owned(),
                         berth_http::scan_all::VENDOR_TYPE.to_owned(),
                         berth_http::cve_export::VENDOR_TYPE.to_owned(),
+                        berth_http::scanner_adapter::KIND.to_owned(),
                     ])
                     .collect(),
             }),
@@ -160,9 +178,26 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
             }]
         });
     // Scans read whole layers into memory and use a core each: a few per instance.
+    let external_timeout = Duration::from_secs(cfg.scan.external_timeout_secs);
     b = b.kind(KindSpec {
         name: berth_http::scan::KIND,
-        handler: Arc::new(crate::scan::ScanJob { registry: registry_for_scan, vulns }),
+        handler: Arc::new(crate::scan::ScanJob {
+            registry: registry_for_scan,
+            vulns: vulns.clone(),
+            catalog,
+            scanners: scanners.clone(),
+            access: scan_access,
+            external_timeout,
+        }),
+        cluster_limit: 64,
+        local_workers: workers.clamp(1, 2),
+        // An external scan may wait on its adapter up to its deadline.
+        max_runtime: Some(Duration::from_secs(3600).max(external_timeout + Duration::from_secs(300))),
+    });
+    // Scans other registries ask Berth's adapter API for: the same work, pulled remotely.
+    b = b.kind(KindSpec {
+        name: berth_http::scanner_adapter::KIND,
+        handler: Arc::new(crate::scan::AdapterScanJob { vulns, scanners }),
         cluster_limit: 64,
         local_workers: workers.clamp(1, 2),
         max_runtime: Some(Duration::from_secs(3600)),

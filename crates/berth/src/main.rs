@@ -5,6 +5,7 @@ mod gc_cli;
 mod https;
 mod jobs;
 mod scan;
+mod scan_external;
 mod vulndb_cli;
 
 use std::path::PathBuf;
@@ -320,6 +321,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let secret = Arc::new(secret.await.context("generating the secret key")??);
     cluster::check_secret_key(stores.cluster.as_ref(), &secret.fingerprint(), &cfg.secret_key_path(), stores.shared)
         .await?;
+    let scanners =
+        Arc::new(berth_http::scanners::Scanners::new(stores.policies.clone(), secret.clone(), REMOTE_TIMEOUT));
+    let scan_access = Arc::new(std::sync::OnceLock::new());
     let replication = Arc::new(berth_replication::Context::new(
         berth_replication::Registries::new(stores.policies.clone(), secret),
         stores.policies.clone(),
@@ -358,10 +362,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             labels: labels.clone(),
             policies: stores.policies.clone(),
             scans: scans_slot.clone(),
+            scanners: scanners.clone(),
+            scan_access: scan_access.clone(),
         },
     )?;
     replication.set_jobs(stores.jobs.clone());
-    let scans = Arc::new(berth_http::scan::Scans { jobs: job_service.clone(), vulns: stores.vulns.clone() });
+    let scans = Arc::new(berth_http::scan::Scans {
+        jobs: job_service.clone(),
+        vulns: stores.vulns.clone(),
+        scanners,
+        identity: identity.clone(),
+        adapter_key: Some(cfg.scan.adapter_api_key.clone()).filter(|k| !k.is_empty()),
+    });
     let _ = scans_slot.set(scans.clone());
     vulndb_cli::register_age_gauge(stores.vulns.clone());
     let webhooks = Arc::new(berth_webhooks::Webhooks::new(stores.webhooks.clone(), job_service.clone()));
@@ -462,6 +474,23 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 auth.tokens.issue(REPLICATION_SUBJECT, access, now, 3600).map_err(|e| e.to_string())
             })
         },
+    });
+    // External scanner adapters pull the artifact they scan with a token for that one
+    // repository (see scan_external.rs), from the external URL or this listener.
+    let _ = scan_access.set(scan_external::RegistryAccess {
+        mint: {
+            let auth = auth.clone();
+            Arc::new(move |subject: &str, repo: &str, ttl: i64| {
+                let scope = format!("repository:{repo}:pull,scanner-pull");
+                let access = berth_token::ResourceAccess::parse_all([scope.as_str()]).map_err(|e| e.to_string())?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                auth.tokens.issue(subject, access, now, ttl).map_err(|e| e.to_string())
+            })
+        },
+        internal_url: format!("{}://{local_ip}:{}", if tls.is_some() { "https" } else { "http" }, addr.port()),
+        external_url: cfg.http.external_url.trim_end_matches('/').to_owned(),
     });
     // The one line on stdout: scripts and tests read the address from it.
     println!("listening on {addr}");

@@ -1,6 +1,9 @@
 //! The `IMAGE_SCAN` job: reads an image's layers through the registry, takes its
 //! inventory, and writes either Harbor's vulnerability report (matched against the
 //! imported OSV data) or an SPDX SBOM report into the scan report row the API created.
+//! A project whose scanner is an external adapter is scanned by it instead
+//! (`scan_external.rs`). `SCANNER_ADAPTER_SCAN` is the same scan of an artifact in another
+//! registry, for Berth's adapter API.
 
 use std::sync::Arc;
 
@@ -8,7 +11,10 @@ use berth_core::registry::Registry;
 use berth_core::store::vulns::{ReportUpdate, VulnStore};
 use berth_core::{Digest, Reference, RepoName};
 use berth_http::scan::{ScanArgs, ScanType};
+use berth_http::scanner_adapter::AdapterScanArgs;
+use berth_http::scanners::Scanners;
 use berth_jobs::{Handler, JobCtx, JobError};
+use berth_remote::{Credential, Endpoint};
 use berth_scan::osv::Record;
 use berth_scan::{report, sbom};
 use serde_json::json;
@@ -19,17 +25,72 @@ const MAX_LAYER: u64 = 4 << 30;
 pub struct ScanJob {
     pub registry: Arc<Registry>,
     pub vulns: Arc<dyn VulnStore>,
+    /// The artifact's media type and tags, for an external adapter's scan request.
+    pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
+    /// Scanner registrations: a project whose scanner is an external adapter is scanned
+    /// by it (`scan_external.rs`).
+    pub scanners: Arc<Scanners>,
+    /// How an external adapter reaches this registry; set once the listener is bound.
+    pub access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
+    /// How long an external scan may take, report polling included.
+    pub external_timeout: std::time::Duration,
 }
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
+}
+
+/// Where an image's manifest and layers are read from: this registry, or another one
+/// (Berth as a scanner adapter, pulling with the credential the request gave).
+pub enum Source {
+    Local { registry: Arc<Registry>, repo: RepoName },
+    Remote { client: berth_remote::Client, repo: String },
+}
+
+fn remote_error(what: &str, e: berth_remote::RemoteError) -> JobError {
+    if e.is_transient() { JobError::Retry(format!("{what}: {e}")) } else { JobError::Fatal(format!("{what}: {e}")) }
+}
+
+impl Source {
+    /// The manifest's bytes and media type.
+    async fn manifest(&self, digest: &Digest) -> Result<(Vec<u8>, String), JobError> {
+        match self {
+            Source::Local { registry, repo } => match registry.manifest(repo, &Reference::Digest(digest.clone())).await
+            {
+                Ok(m) => Ok((m.content.to_vec(), m.media_type.to_string())),
+                Err(berth_core::CoreError::ManifestUnknown(_)) => {
+                    Err(JobError::Fatal(format!("{repo}@{digest} no longer exists")))
+                }
+                Err(e) => Err(JobError::Retry(e.to_string())),
+            },
+            Source::Remote { client, repo } => {
+                let m = client
+                    .manifest_get(repo, &digest.to_string())
+                    .await
+                    .map_err(|e| remote_error(&format!("manifest {repo}@{digest} from {}", client.base()), e))?;
+                Ok((m.bytes.to_vec(), m.media_type))
+            }
+        }
+    }
+
+    async fn blob(&self, digest: &Digest) -> Result<Vec<u8>, JobError> {
+        match self {
+            Source::Local { registry, repo } => read_blob(registry, repo, digest).await,
+            Source::Remote { client, repo } => {
+                let what = format!("layer {digest} from {}", client.base());
+                let res = client.blob_get(repo, &digest.to_string(), 0).await.map_err(|e| remote_error(&what, e))?;
+                let bytes = res.bytes().await.map_err(|e| JobError::Retry(format!("{what}: {e}")))?;
+                Ok(bytes.to_vec())
+            }
+        }
+    }
 }
 
 async fn read_blob(registry: &Registry, repo: &RepoName, digest: &Digest) -> Result<Vec<u8>, JobError> {
@@ -43,84 +104,123 @@ async fn read_blob(registry: &Registry, repo: &RepoName, digest: &Digest) -> Res
     Ok(buf)
 }
 
-impl ScanJob {
-    async fn scan(&self, ctx: &JobCtx, a: &ScanArgs) -> Result<(String, String, String), JobError> {
-        let repo: RepoName =
-            a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
-        let digest: Digest = a.digest.parse().map_err(|e| JobError::Fatal(format!("digest {}: {e}", a.digest)))?;
-        let m = match self.registry.manifest(&repo, &Reference::Digest(digest.clone())).await {
-            Ok(m) => m,
-            Err(berth_core::CoreError::ManifestUnknown(_)) => {
-                return Err(JobError::Fatal(format!("{repo}@{digest} no longer exists")));
-            }
-            Err(e) => return Err(JobError::Retry(e.to_string())),
+/// What a scan writes into its report row: (severity, summary, report).
+pub type Outcome = (String, String, String);
+
+/// Scans `repository@digest` from `src` with the built-in scanner.
+pub async fn scan_image(
+    ctx: &JobCtx,
+    vulns: &dyn VulnStore,
+    src: &Source,
+    repository: &str,
+    digest: &str,
+    report_uuid: &str,
+    scan_type: ScanType,
+) -> Result<Outcome, JobError> {
+    let digest_parsed: Digest = digest.parse().map_err(|e| JobError::Fatal(format!("digest {digest}: {e}")))?;
+    let (content, media_type) = src.manifest(&digest_parsed).await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&content).map_err(|e| JobError::Fatal(format!("manifest is not JSON: {e}")))?;
+    let Some(layers) = v.get("layers").and_then(|l| l.as_array()) else {
+        return Err(JobError::Fatal(format!("{media_type} is not an image manifest; it cannot be scanned")));
+    };
+    let mut fs = berth_scan::Squashed::default();
+    for (i, l) in layers.iter().enumerate() {
+        ctx.check()?;
+        let (Some(d), size) =
+            (l.get("digest").and_then(|d| d.as_str()), l.get("size").and_then(|s| s.as_u64()).unwrap_or(0))
+        else {
+            continue;
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&m.content).map_err(|e| JobError::Fatal(format!("manifest is not JSON: {e}")))?;
-        let Some(layers) = v.get("layers").and_then(|l| l.as_array()) else {
-            return Err(JobError::Fatal(format!("{} is not an image manifest; it cannot be scanned", m.media_type)));
-        };
-        let mut fs = berth_scan::Squashed::default();
-        for (i, l) in layers.iter().enumerate() {
-            ctx.check()?;
-            let (Some(d), size) =
-                (l.get("digest").and_then(|d| d.as_str()), l.get("size").and_then(|s| s.as_u64()).unwrap_or(0))
-            else {
-                continue;
-            };
-            if size > MAX_LAYER {
-                ctx.warn(format!("layer {i} ({d}) is {size} bytes; skipped"));
-                continue;
-            }
-            let d: Digest = d.parse().map_err(|e| JobError::Fatal(format!("layer {i} digest: {e}")))?;
-            let bytes = read_blob(&self.registry, &repo, &d).await?;
-            // Decompressing and reading a layer is CPU work: off the async workers.
-            let (res, back) = tokio::task::spawn_blocking(move || {
-                let r = fs.apply(i, &bytes);
-                (r, fs)
-            })
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
-            fs = back;
-            if let Err(e) = res {
-                ctx.warn(format!("layer {i} ({d}) is not a tar archive Berth can read: {e}; skipped"));
-            }
+        if size > MAX_LAYER {
+            ctx.warn(format!("layer {i} ({d}) is {size} bytes; skipped"));
+            continue;
         }
-        let inv = berth_scan::inventory(&fs);
-        ctx.info(format!(
-            "{} packages found{}",
-            inv.packages.len(),
-            inv.os.as_ref().map(|o| format!(" on {} {}", o.id, o.version_id)).unwrap_or_default()
-        ));
-        let generated = rfc3339(now());
-        let artifact = json!({"repository": a.repository, "digest": a.digest, "mime_type": m.media_type});
-        match a.scan_type {
-            ScanType::Vulnerability => {
-                let keys: Vec<(String, String)> = berth_scan::packages::lookup_keys(&inv).into_iter().collect();
-                let docs = self.vulns.vuln_records_for(&keys).await?;
-                let records: Vec<Record> = docs.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
-                ctx.info(format!("{} advisories concern these packages", records.len()));
-                let r = report::build(&inv, &records, &generated);
-                ctx.info(format!("{} vulnerabilities, overall severity {}", r.vulnerabilities.len(), r.severity));
-                let summary = serde_json::to_string(&report::summarize(&r)).unwrap_or_default();
-                let mut body = serde_json::to_value(&r).unwrap_or_default();
-                body["artifact"] = artifact;
-                Ok((r.severity, summary, body.to_string()))
+        let d: Digest = d.parse().map_err(|e| JobError::Fatal(format!("layer {i} digest: {e}")))?;
+        let bytes = src.blob(&d).await?;
+        // Decompressing and reading a layer is CPU work: off the async workers.
+        let (res, back) = tokio::task::spawn_blocking(move || {
+            let r = fs.apply(i, &bytes);
+            (r, fs)
+        })
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?;
+        fs = back;
+        if let Err(e) = res {
+            ctx.warn(format!("layer {i} ({d}) is not a tar archive Berth can read: {e}; skipped"));
+        }
+    }
+    let inv = berth_scan::inventory(&fs);
+    ctx.info(format!(
+        "{} packages found{}",
+        inv.packages.len(),
+        inv.os.as_ref().map(|o| format!(" on {} {}", o.id, o.version_id)).unwrap_or_default()
+    ));
+    let generated = rfc3339(now());
+    let artifact = json!({"repository": repository, "digest": digest, "mime_type": media_type});
+    match scan_type {
+        ScanType::Vulnerability => {
+            let keys: Vec<(String, String)> = berth_scan::packages::lookup_keys(&inv).into_iter().collect();
+            let docs = vulns.vuln_records_for(&keys).await?;
+            let records: Vec<Record> = docs.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
+            ctx.info(format!("{} advisories concern these packages", records.len()));
+            let r = report::build(&inv, &records, &generated);
+            ctx.info(format!("{} vulnerabilities, overall severity {}", r.vulnerabilities.len(), r.severity));
+            let summary = serde_json::to_string(&report::summarize(&r)).unwrap_or_default();
+            let mut body = serde_json::to_value(&r).unwrap_or_default();
+            body["artifact"] = artifact;
+            Ok((r.severity, summary, body.to_string()))
+        }
+        ScanType::Sbom => {
+            let subject = sbom::Subject { name: format!("{repository}@{digest}"), digest: digest.to_owned() };
+            let doc = sbom::spdx(&inv, &subject, &generated, report_uuid);
+            let body = json!({
+                "generated_at": generated,
+                "artifact": artifact,
+                "scanner": report::ScannerInfo::builtin(),
+                "media_type": sbom::SPDX_JSON,
+                "sbom": doc,
+            });
+            let summary = json!({"packages": inv.packages.len()}).to_string();
+            Ok((String::new(), summary, body.to_string()))
+        }
+    }
+}
+
+/// Marks the report Running, runs the scan, and writes its outcome into the row, fenced
+/// by the task id; a failure is logged and becomes the report's status.
+pub async fn run_fenced<F>(ctx: &JobCtx, vulns: &dyn VulnStore, report_uuid: &str, scan: F) -> Result<(), JobError>
+where
+    F: std::future::Future<Output = Result<Outcome, JobError>>,
+{
+    let task = ctx.job().id;
+    let _ = vulns.finish_scan_report(report_uuid, task, &ReportUpdate::status("Running", None)).await;
+    match scan.await {
+        Ok((severity, summary, report)) => {
+            let done = vulns
+                .finish_scan_report(
+                    report_uuid,
+                    task,
+                    &ReportUpdate { status: "Success".into(), end_time: Some(now()), severity, summary, report },
+                )
+                .await?;
+            if !done {
+                // The API records the report right after starting the job; on a
+                // quick scan it may not be there yet.
+                return Err(JobError::Retry("the scan report is not recorded yet".into()));
             }
-            ScanType::Sbom => {
-                let subject =
-                    sbom::Subject { name: format!("{}@{}", a.repository, a.digest), digest: a.digest.clone() };
-                let doc = sbom::spdx(&inv, &subject, &generated, &a.report_uuid);
-                let body = json!({
-                    "generated_at": generated,
-                    "artifact": artifact,
-                    "scanner": report::ScannerInfo::builtin(),
-                    "media_type": sbom::SPDX_JSON,
-                    "sbom": doc,
-                });
-                let summary = json!({"packages": inv.packages.len()}).to_string();
-                Ok((String::new(), summary, body.to_string()))
-            }
+            Ok(())
+        }
+        Err(e) => {
+            let status = match &e {
+                JobError::Cancelled => "Stopped",
+                JobError::Fatal(_) => "Error",
+                _ => "Running",
+            };
+            ctx.error(e.to_string());
+            let end = (status != "Running").then(now);
+            let _ = vulns.finish_scan_report(report_uuid, task, &ReportUpdate::status(status, end)).await;
+            Err(e)
         }
     }
 }
@@ -129,37 +229,72 @@ impl ScanJob {
 impl Handler for ScanJob {
     async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
         let a: ScanArgs = ctx.args()?;
-        let task = ctx.job().id;
-        let _ = self.vulns.finish_scan_report(&a.report_uuid, task, &ReportUpdate::status("Running", None)).await;
         ctx.info(format!("scanning {}@{} ({:?})", a.repository, a.digest, a.scan_type));
-        match self.scan(ctx, &a).await {
-            Ok((severity, summary, report)) => {
-                let done = self
-                    .vulns
-                    .finish_scan_report(
-                        &a.report_uuid,
-                        task,
-                        &ReportUpdate { status: "Success".into(), end_time: Some(now()), severity, summary, report },
-                    )
-                    .await?;
-                if !done {
-                    // The API records the report right after starting the job; on a
-                    // quick scan it may not be there yet.
-                    return Err(JobError::Retry("the scan report is not recorded yet".into()));
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let status = match &e {
-                    JobError::Cancelled => "Stopped",
-                    JobError::Fatal(_) => "Error",
-                    _ => "Running",
-                };
-                ctx.error(e.to_string());
-                let end = (status != "Running").then(now);
-                let _ = self.vulns.finish_scan_report(&a.report_uuid, task, &ReportUpdate::status(status, end)).await;
-                Err(e)
-            }
+        if a.external() {
+            return run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::scan_external::scan(self, ctx, &a))
+                .await;
         }
+        let repo: RepoName =
+            a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
+        let src = Source::Local { registry: self.registry.clone(), repo };
+        let scan = scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
+        run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, scan).await
+    }
+}
+
+/// The `SCANNER_ADAPTER_SCAN` job: a scan another registry asked Berth's adapter API for
+/// (`berth_http::scanner_adapter`). The artifact is pulled from that registry with the
+/// authorization it gave, then scanned like a local one.
+pub struct AdapterScanJob {
+    pub vulns: Arc<dyn VulnStore>,
+    pub scanners: Arc<Scanners>,
+}
+
+/// How long one request to the registry being scanned may stall.
+const REMOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A scan request's `registry.authorization` as a client credential: Basic is the
+/// registry's user and password, Bearer a token sent as it is.
+pub fn credential_of(authorization: &str) -> Result<Credential, JobError> {
+    use base64::Engine as _;
+    let a = authorization.trim();
+    if a.is_empty() {
+        return Ok(Credential::Anonymous);
+    }
+    let (scheme, rest) = a.split_once(' ').unwrap_or((a, ""));
+    let rest = rest.trim().to_owned();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&rest)
+            .map_err(|e| JobError::Fatal(format!("registry.authorization: Basic credentials are not base64: {e}")))?;
+        let raw = String::from_utf8(raw)
+            .map_err(|_| JobError::Fatal("registry.authorization: Basic credentials are not UTF-8".into()))?;
+        let (u, p) = raw.split_once(':').unwrap_or((raw.as_str(), ""));
+        return Ok(Credential::Basic { username: u.to_owned(), password: p.to_owned() });
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Credential::Minted(Arc::new(move |_: &[String]| Ok::<String, String>(rest.clone()))));
+    }
+    Err(JobError::Fatal(format!("registry.authorization: the {scheme:?} scheme is not supported; use Basic or Bearer")))
+}
+
+#[async_trait::async_trait]
+impl Handler for AdapterScanJob {
+    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
+        let a: AdapterScanArgs = ctx.args()?;
+        ctx.info(format!(
+            "scanning {}/{}@{} ({:?}) for a scan request",
+            a.registry_url, a.repository, a.digest, a.scan_type
+        ));
+        let scan = async {
+            let auth = self.scanners.open(&a.authorization).map_err(|e| JobError::Fatal(e.to_string()))?;
+            let endpoint =
+                Endpoint { url: a.registry_url.clone(), credential: credential_of(&auth)?, insecure: a.insecure };
+            let client = berth_remote::Client::new(&endpoint, REMOTE_TIMEOUT)
+                .map_err(|e| JobError::Fatal(format!("registry.url {}: {e}", a.registry_url)))?;
+            let src = Source::Remote { client, repo: a.repository.clone() };
+            scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type).await
+        };
+        run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, scan).await
     }
 }

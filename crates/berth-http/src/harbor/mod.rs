@@ -12,7 +12,7 @@ mod audit;
 mod configurations;
 mod cve_allowlist;
 mod cve_export;
-mod dto;
+pub(crate) mod dto;
 mod errors;
 mod gc;
 mod immutable_rules;
@@ -31,6 +31,7 @@ mod retentions;
 mod robots;
 mod scan;
 mod scan_all;
+mod scanners;
 mod search;
 mod security;
 mod session;
@@ -129,11 +130,12 @@ endpoints! {
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/scan/{report_id}/log" => [get scan::log, "A scan's log (text)"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/additions/vulnerabilities" => [get scan::vulnerabilities, "An artifact's vulnerability report, keyed by report MIME type"],
     "/projects/{project}/repositories/{repository}/artifacts/{reference}/additions/sbom" => [get scan::sbom, "An artifact's generated SBOM (SPDX JSON)"],
-    "/scanners" => [get scan::list_scanners, "Scanner registrations (the built-in scanner, default)"],
-    "/scanners/{registration_id}" => [get scan::get_scanner, "A scanner registration"],
-    "/scanners/{registration_id}/metadata" => [get scan::scanner_metadata, "A scanner's capabilities and vulnerability data age"],
-    "/projects/{project}/scanner" => [get scan::project_scanner, "The scanner a project uses"; put scan::set_project_scanner, "Choose a project's scanner (the built-in one)"],
-    "/projects/{project}/scanner/candidates" => [get scan::project_scanner_candidates, "Scanners a project may choose"],
+    "/scanners" => [get scanners::list, "Scanner registrations (the built-in scanner first)"; post scanners::create, "Register a scanner adapter (Pluggable Scanner API v1.1)"],
+    "/scanners/ping" => [post scanners::ping, "Ask a scanner adapter for its metadata with these settings"],
+    "/scanners/{registration_id}" => [get scanners::get, "A scanner registration, with its adapter's health"; put scanners::update, "Change a scanner registration"; delete scanners::delete, "Delete a scanner registration (not the default or built-in one)"; patch scanners::set_default, "Make a scanner registration the system default"],
+    "/scanners/{registration_id}/metadata" => [get scanners::metadata, "A scanner's capabilities and properties, as its adapter answers"],
+    "/projects/{project}/scanner" => [get scanners::project_scanner, "The scanner a project uses"; put scanners::set_project_scanner, "Choose a project's scanner"],
+    "/projects/{project}/scanner/candidates" => [get scanners::project_scanner_candidates, "Scanners a project may choose (the enabled ones)"],
     "/labels" => [get labels::list, "List global or project labels"; post labels::create, "Create a label"],
     "/labels/{id}" => [get labels::get, "Get a label"; put labels::update, "Update a label"; delete labels::delete, "Delete a label"],
     "/robots" => [get robots::list, "List robot accounts"; post robots::create, "Create a robot account"],

@@ -296,7 +296,7 @@ pub async fn delete(
 }
 
 /// What a deleted project leaves outside its own rows: its retention policy and schedule,
-/// its webhook policies. The project is gone already, so a failure here is logged (what is
+/// its webhook policies, its scanner choice. The project is gone already, so a failure here is logged (what is
 /// left behind refers to no project and does nothing but fail its next run).
 async fn forget_policies(state: &AppState, project: &Project) {
     if let Some(id) = project.metadata.get("retention_id").and_then(|v| v.parse::<i64>().ok()) {
@@ -316,6 +316,9 @@ async fn forget_policies(state: &AppState, project: &Project) {
             }
         }
         Err(e) => tracing::warn!(error = %e, project = %project.name, "could not list webhook policies"),
+    }
+    if let Err(e) = state.scans.scanners.forget_project(project.id).await {
+        tracing::warn!(error = %e, project = %project.name, "could not remove the project's scanner choice");
     }
 }
 

@@ -2,8 +2,7 @@
 //! `src/server/v2.0/handler/scan.go`, `artifact.go`, `scanner.go`):
 //! `…/artifacts/{reference}/scan` (`scan_type` vulnerability or sbom), `…/scan/stop`,
 //! `…/scan/{report_id}/log`, `…/additions/vulnerabilities`, the artifact list's
-//! `scan_overview`/`sbom_overview`, and the scanner registrations (`/scanners`, the
-//! project's scanner), where Berth's own scanner is the one, default, registration.
+//! `scan_overview`/`sbom_overview`. The scanner registrations are `scanners.rs`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -18,7 +17,7 @@ use super::artifacts::load;
 use super::dto::time;
 use super::errors::{bad_request, conflict, not_found, store};
 use super::repositories::target;
-use super::{Caller, ProjectRef, json, page, require_project, require_system};
+use super::{Caller, json};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::scan::{BUILTIN_NAME, BUILTIN_UUID, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable};
@@ -79,6 +78,7 @@ pub async fn scan(
         Err(ScanError::Busy(..)) => {
             return Err(conflict(format!("a scan of {}@{} is already in progress", t.repo, a.digest)));
         }
+        Err(ScanError::Unsupported(msg)) => return Err(bad_request(msg)),
         Err(ScanError::Store(e)) => return Err(store(e)),
     }
     super::audit(&state, &caller, t.project.id, "create", "scan", &format!("{}@{}", t.repo, a.digest)).await;
@@ -182,13 +182,21 @@ fn scanner_json() -> Value {
     json!({"name": BUILTIN_NAME, "vendor": BUILTIN_NAME, "version": env!("CARGO_PKG_VERSION")})
 }
 
+/// A stored summary and the scanner that made the report: an external adapter's report
+/// keeps its scanner in the summary (see `crate::scanners::stored_vulnerability_report`).
+fn summary_and_scanner(raw: &str) -> (Value, Value) {
+    let mut summary: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+    let scanner = summary.as_object_mut().and_then(|o| o.remove("scanner")).unwrap_or_else(scanner_json);
+    (summary, scanner)
+}
+
 /// `scan_overview` (keyed by the report MIME type) of an artifact, `None` if never scanned.
 pub async fn scan_overview(state: &AppState, digest: &str, headers: &HeaderMap) -> Result<Option<Value>, ApiError> {
     let Some(r) = state.scans.report(digest, ScanType::Vulnerability).await.map_err(store)? else { return Ok(None) };
     let Some(mime) = accepted(headers).into_iter().find(|m| DEFAULT_ACCEPT.contains(&m.as_str())) else {
         return Ok(None);
     };
-    let summary: Value = serde_json::from_str(&r.summary).unwrap_or(Value::Null);
+    let (summary, scanner) = summary_and_scanner(&r.summary);
     let mut v = json!({
         "report_id": r.uuid,
         "scan_status": r.status,
@@ -197,7 +205,7 @@ pub async fn scan_overview(state: &AppState, digest: &str, headers: &HeaderMap) 
         "start_time": time(r.start_time),
         "end_time": r.end_time.map(time).unwrap_or_else(|| time(0)),
         "complete_percent": if r.status == "Success" { 100 } else { 0 },
-        "scanner": scanner_json(),
+        "scanner": scanner,
     });
     if !summary.is_null() {
         v["summary"] = summary;
@@ -208,6 +216,7 @@ pub async fn scan_overview(state: &AppState, digest: &str, headers: &HeaderMap) 
 /// `sbom_overview` of an artifact, `None` if no SBOM was generated.
 pub async fn sbom_overview(state: &AppState, digest: &str) -> Result<Option<Value>, ApiError> {
     let Some(r) = state.scans.report(digest, ScanType::Sbom).await.map_err(store)? else { return Ok(None) };
+    let (_, scanner) = summary_and_scanner(&r.summary);
     Ok(Some(json!({
         "report_id": r.uuid,
         "scan_status": r.status,
@@ -215,7 +224,7 @@ pub async fn sbom_overview(state: &AppState, digest: &str) -> Result<Option<Valu
         "duration": r.end_time.map_or(0, |e| e - r.start_time),
         "start_time": time(r.start_time),
         "end_time": r.end_time.map(time).unwrap_or_else(|| time(0)),
-        "scanner": scanner_json(),
+        "scanner": scanner,
     })))
 }
 
@@ -237,125 +246,4 @@ pub async fn sbom(
     let v: Value = serde_json::from_str(&rep.report).unwrap_or(Value::Null);
     let doc = serde_json::to_vec(&v["sbom"]).unwrap_or_default();
     Ok(([(header::CONTENT_TYPE, berth_scan::sbom::SPDX_JSON)], doc).into_response())
-}
-
-// --- scanner registrations ---
-
-fn registration() -> Value {
-    json!({
-        "uuid": BUILTIN_UUID,
-        "name": BUILTIN_NAME,
-        "description": "Berth's built-in scanner: vulnerability data imported with `berth vulndb import`, no network access",
-        "url": "internal://berth",
-        "disabled": false,
-        "is_default": true,
-        "auth": "",
-        "access_credential": "",
-        "skip_certVerify": false,
-        "use_internal_addr": true,
-        "create_time": time(0),
-        "update_time": time(0),
-        "adapter": BUILTIN_NAME,
-        "vendor": BUILTIN_NAME,
-        "version": env!("CARGO_PKG_VERSION"),
-        "health": "healthy",
-        "capabilities": {"support_vulnerability": true, "support_sbom": true},
-    })
-}
-
-/// `GET /scanners`: the built-in scanner, the default.
-pub async fn list_scanners(caller: Caller) -> Result<Response, ApiError> {
-    require_system(&caller, "scanner", "list")?;
-    Ok(page(&[registration()], 1, None))
-}
-
-pub async fn get_scanner(caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
-    require_system(&caller, "scanner", "read")?;
-    if id != BUILTIN_UUID {
-        return Err(not_found(format!("scanner registration {id} not found")));
-    }
-    Ok(json(StatusCode::OK, &registration()))
-}
-
-/// `GET /scanners/{registration_id}/metadata`: Harbor's ScannerAdapterMetadata, with the
-/// vulnerability data's age.
-pub async fn scanner_metadata(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    require_system(&caller, "scanner", "read")?;
-    if id != BUILTIN_UUID {
-        return Err(not_found(format!("scanner registration {id} not found")));
-    }
-    let st = state.vulns().vuln_db_status().await.map_err(store)?;
-    let manifests =
-        ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "scanner": {"name": BUILTIN_NAME, "vendor": BUILTIN_NAME, "version": env!("CARGO_PKG_VERSION")},
-            "capabilities": [
-                {"type": "vulnerability", "consumes_mime_types": manifests, "produces_mime_types": [MIME_REPORT_1_1]},
-                {"type": "sbom", "consumes_mime_types": manifests, "produces_mime_types": [crate::scan::MIME_SBOM_REPORT],
-                 "additional_attributes": {"sbom_media_types": [berth_scan::sbom::SPDX_JSON]}},
-            ],
-            "properties": {
-                "harbor.scanner-adapter/scanner-type": "os-package-vulnerability",
-                "harbor.scanner-adapter/vulnerability-database-updated-at":
-                    st.newest_modified_at.map(time).unwrap_or_default(),
-                "berth.vulndb/records": st.records.to_string(),
-                "berth.vulndb/last-import": st.last_import.map(|i| time(i.at)).unwrap_or_default(),
-            },
-        }),
-    ))
-}
-
-/// `GET /projects/{project_name_or_id}/scanner`: every project uses the built-in scanner.
-pub async fn project_scanner(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(p): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Scanner, Action::Read).await?;
-    Ok(json(StatusCode::OK, &registration()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProjectScannerReq {
-    uuid: String,
-}
-
-/// `PUT /projects/{project_name_or_id}/scanner` `{"uuid": …}`: only the built-in scanner
-/// can be chosen.
-pub async fn set_project_scanner(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(p): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Scanner, Action::Create).await?;
-    let req: ProjectScannerReq = super::json::parse(&body)?;
-    if req.uuid != BUILTIN_UUID {
-        return Err(bad_request(format!(
-            "uuid {:?} is not a scanner registration; the built-in scanner is {BUILTIN_UUID}",
-            req.uuid
-        )));
-    }
-    Ok(super::ok())
-}
-
-/// `GET /projects/{project_name_or_id}/scanner/candidates`: the registrations a project
-/// may choose.
-pub async fn project_scanner_candidates(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(p): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Scanner, Action::Create).await?;
-    Ok(page(&[registration()], 1, None))
 }

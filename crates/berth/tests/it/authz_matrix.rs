@@ -132,6 +132,11 @@ GET      /projects/{project}/scanner/candidates                                 
 GET      /scanners                                                                             -       401  403    403    403   403 403   403    200    403
 GET      /scanners/{registration_id}                                                           -       401  403    403    403   403 403   403    200    403
 GET      /scanners/{registration_id}/metadata                                                  -       401  403    403    403   403 403   403    200    403
+POST     /scanners                                                                             -       401  403    403    403   403 403   403    201    403
+POST     /scanners/ping                                                                        -       401  403    403    403   403 403   403    400    403
+PUT      /scanners/{registration_id}                                                           -       401  403    403    403   403 403   403    200    403
+DELETE   /scanners/{registration_id}                                                           -       401  403    403    403   403 403   403    200    403
+PATCH    /scanners/{registration_id}                                                           -       401  403    403    403   403 403   403    200    403
 GET      /labels                                                                               global  200  200    200    200   200 200   200    200    200
 GET      /labels                                                                               project 401  403    403    200   200 200   200    200    403
 POST     /labels                                                                               global  401  403    403    403   403 403   403    201    403
@@ -696,6 +701,32 @@ impl World {
             ("PUT", "/projects/{project}/scanner", _) => {
                 let list = ok_json(&self.s, "/api/v2.0/scanners", &admin()).await;
                 body = Payload::Json(json!({"uuid": list[0]["uuid"]}));
+            }
+            // Registrations of adapters nobody runs: registering and changing one never asks the
+            // adapter; a ping does, and fails (400) for the callers allowed to try.
+            ("POST", "/scanners", _) => {
+                body = Payload::Json(json!({"name": format!("new{n}"), "url": format!("http://127.0.0.1:9/new{n}")}));
+            }
+            ("POST", "/scanners/ping", _) => {
+                body = Payload::Json(json!({"name": format!("ping{n}"), "url": "http://127.0.0.1:9"}));
+            }
+            ("PUT" | "DELETE", "/scanners/{registration_id}", _) => {
+                let r = create(
+                    &self.s,
+                    "/api/v2.0/scanners",
+                    json!({"name": format!("reg{n}"), "url": format!("http://127.0.0.1:9/reg{n}")}),
+                )
+                .await;
+                let uuid = header(&r, "location").rsplit('/').next().unwrap().to_string();
+                set("registration_id", uuid);
+                if row.method == "PUT" {
+                    body = Payload::Json(json!({"description": "matrix"}));
+                }
+            }
+            ("PATCH", "/scanners/{registration_id}", _) => {
+                let list = ok_json(&self.s, "/api/v2.0/scanners", &admin()).await;
+                set("registration_id", list[0]["uuid"].as_str().unwrap().to_string());
+                body = Payload::Json(json!({"is_default": true}));
             }
             (_, "/scanners/{registration_id}" | "/scanners/{registration_id}/metadata", _) => {
                 let list = ok_json(&self.s, "/api/v2.0/scanners", &admin()).await;

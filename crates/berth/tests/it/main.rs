@@ -26,6 +26,7 @@ mod pgpair;
 mod quotas;
 mod replication;
 mod retention;
+mod scanners;
 mod scanning;
 mod security;
 mod settings;

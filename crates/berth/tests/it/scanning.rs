@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 pub(crate) const OSV_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../berth-scan/tests/fixtures/osv");
-const V11: &str = "application/vnd.security.vulnerability.report; version=1.1";
+pub(crate) const V11: &str = "application/vnd.security.vulnerability.report; version=1.1";
 const NATIVE: &str = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
 
 pub(crate) fn tar_layer(files: &[(&str, &[u8], u32)], gzip: bool) -> Vec<u8> {
