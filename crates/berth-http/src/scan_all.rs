@@ -97,6 +97,9 @@ impl ScanAll {
                             Err(ScanError::Busy(..)) => {
                                 ctx.info(format!("{}@{digest}: a scan is already running", repo.name))
                             }
+                            Err(ScanError::Unsupported(why)) => {
+                                ctx.warn(format!("{}@{digest}: not scanned: {why}", repo.name))
+                            }
                             Err(ScanError::Store(e)) => return Err(e.into()),
                         }
                     }

@@ -20,7 +20,7 @@ use super::repositories::target;
 use super::{Caller, json};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::scan::{BUILTIN_NAME, BUILTIN_UUID, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable};
+use crate::scan::{BUILTIN_NAME, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable};
 
 type ArtifactPath = Path<(String, String, String)>;
 
