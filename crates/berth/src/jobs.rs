@@ -93,7 +93,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
         .kind(KindSpec {
             name: berth_http::cve_export::VENDOR_TYPE,
             handler: Arc::new(berth_http::cve_export::CveExport {
-                catalog,
+                catalog: catalog.clone(),
                 identity,
                 vulns: vulns.clone(),
                 labels,
