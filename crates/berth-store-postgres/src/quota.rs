@@ -1,4 +1,5 @@
-//! The storage quota check of blob commits and mounts (see `berth_core::quota`).
+//! The storage quota check of blob commits, mounts and manifest pushes (see
+//! `berth_core::quota`).
 //!
 //! Two instances adding blobs to one project at once must not both pass the check on
 //! the same old usage. A write into a project with a limit therefore first takes a
@@ -41,8 +42,9 @@ pub(crate) async fn lock<'r>(c: Conn<'_>, repo: &'r str) -> Result<Option<Held<'
     Ok(Some(Held { project, limit }))
 }
 
-/// With the lock held: `Ok(None)` if the project already holds `digest`; the usage before
-/// and after adding it if within the limit; else the quota refusal.
+/// With the lock held: `Ok(None)` if the project already holds `digest` (as a blob or a
+/// manifest); the usage before and after adding `size` bytes if within the limit; else
+/// the quota refusal.
 pub(crate) async fn check<E: From<StoreError>>(
     c: Conn<'_>,
     held: Option<Held<'_>>,
@@ -57,23 +59,37 @@ pub(crate) async fn check<E: From<StoreError>>(
                JOIN repository_blobs rb ON rb.repository_id = r.id
                JOIN blobs b ON b.digest = rb.digest
               WHERE r.name >= $1 AND r.name < $2 AND rb.digest = $3 AND b.state = 'live'
-              LIMIT 1",
+             UNION ALL
+             SELECT 1 FROM repositories r JOIN manifests m ON m.repository_id = r.id
+              WHERE r.name >= $1 AND r.name < $2 AND m.digest = $3
+             LIMIT 1",
             &[&lo, &hi, &digest],
         )
         .await?;
     if present.is_some() {
         return Ok(None);
     }
-    // Driven by the project's links, not by every blob of the registry.
-    let row = c
-        .one(
-            "SELECT coalesce(sum(b.size), 0)::bigint FROM blobs b
-              WHERE b.state = 'live' AND b.digest IN (
-                    SELECT rb.digest FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id
-                     WHERE r.name >= $1 AND r.name < $2)",
-            &[&lo, &hi],
-        )
-        .await?;
+    let row = c.one(USAGE, &[&lo, &hi]).await?;
     let used = to_u64(col(&row, 0)?, "storage usage")?;
     quota::check(project, limit, used, size).map_err(|q| Fail::No(E::from(StoreError::QuotaExceeded(q))))
 }
+
+/// A project's storage usage, for repositories named `[$1, $2)`: the distinct live blobs
+/// linked to them and their distinct manifests, each digest once (`UNION` of (digest,
+/// size) pairs; one digest is one size), driven by the project's rows, not by every blob
+/// of the registry. Also what the catalog's `storage_usage` reports.
+pub(crate) const USAGE: &str = "SELECT coalesce(sum(size), 0)::bigint FROM (
+        SELECT b.digest, b.size FROM blobs b
+         WHERE b.state = 'live' AND b.digest IN (
+               SELECT rb.digest FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id
+                WHERE r.name >= $1 AND r.name < $2)
+        UNION
+        SELECT m.digest, m.size FROM repositories r JOIN manifests m ON m.repository_id = r.id
+         WHERE r.name >= $1 AND r.name < $2) AS used";
+
+/// The whole registry's storage usage: every distinct live linked blob and manifest.
+pub(crate) const USAGE_ALL: &str = "SELECT coalesce(sum(size), 0)::bigint FROM (
+        SELECT b.digest, b.size FROM blobs b
+         WHERE b.state = 'live' AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)
+        UNION
+        SELECT m.digest, m.size FROM manifests m) AS used";

@@ -363,7 +363,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
         None => cfg.http.listen.clone(),
     };
-    retention.set_webhooks(webhooks.clone());
+    retention.set_webhooks(berth_retention::Notifier {
+        webhooks: webhooks.clone(),
+        settings: settings.clone(),
+        hostname: registry_host.clone(),
+    });
     registry.set_quota_events(Arc::new(berth_http::quota_events::QuotaNotifier {
         webhooks: webhooks.clone(),
         identity: identity.clone(),
@@ -707,7 +711,7 @@ fn load_token_key(cfg: &Config) -> anyhow::Result<TokenIssuer> {
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Who replication's requests to this registry are recorded as (audit log, events).
-const REPLICATION_SUBJECT: &str = "harbor-jobservice";
+const REPLICATION_SUBJECT: &str = berth_core::access::JOBSERVICE_USER;
 
 /// Loads the cluster secret key; on the first start with the default path, generates one
 /// there (or adopts the one an instance starting at the same moment published first).

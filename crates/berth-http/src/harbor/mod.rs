@@ -28,6 +28,7 @@ mod repositories;
 mod retentions;
 mod robots;
 mod scan;
+mod schedules;
 mod search;
 mod session;
 mod signature_trust;
