@@ -102,7 +102,7 @@ where
     }
     let (mut all_off, mut all_on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        let mut side = |repo: &RepoName| {
+        let side = |repo: &RepoName| {
             let (reg, repo) = (&reg, repo.clone());
             async move {
                 let mut v = Vec::new();
