@@ -17,29 +17,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_blob::FsBlobStore;
-use berth_core::blobstore::{BodyError, ByteStream};
-use berth_core::quota::STORAGE_LIMIT;
 use berth_core::registry::Registry;
 use berth_core::store::MetaStore;
-use berth_core::store::identity::{IdentityStore, NewProject, NewUser};
+use berth_core::store::identity::IdentityStore;
 use berth_core::{Digest, Reference, RepoName};
 use berth_store_postgres::{PgOptions, PgStore};
 use berth_store_sqlite::SqliteStore;
 use bytes::Bytes;
+use common::body;
 
-fn body(b: Bytes) -> ByteStream {
-    struct Once(Option<Bytes>);
-    impl futures_core::Stream for Once {
-        type Item = Result<Bytes, BodyError>;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            std::task::Poll::Ready(self.0.take().map(Ok))
-        }
-    }
-    Box::pin(Once(Some(b)))
-}
+mod common;
 
 /// One image push: two blobs, then the manifest by tag. Returns its wall time.
 async fn push_image(reg: &Registry, repo: &RepoName, salt: &str, n: u64) -> Duration {
@@ -77,23 +64,7 @@ where
 {
     let blobs = Arc::new(FsBlobStore::open(storage).unwrap());
     let reg = Registry::new(store.clone(), blobs);
-    let owner = store
-        .create_user(&NewUser {
-            username: "bench".into(),
-            email: "bench@example.com".into(),
-            realname: "Bench".into(),
-            comment: String::new(),
-            password: "x".into(),
-            salt: "x".into(),
-            password_version: "sha256".into(),
-            sysadmin: true,
-        })
-        .await
-        .unwrap();
-    for (name, limit) in [("qoff", None), ("qon", Some(1i64 << 40))] {
-        let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
-        store.create_project(&NewProject { name: name.into(), owner_id: owner.id, metadata }).await.unwrap();
-    }
+    common::projects(store.as_ref(), &[("qoff", None), ("qon", Some(1i64 << 40))]).await;
     let (off, on): (RepoName, RepoName) = ("qoff/app".parse().unwrap(), "qon/app".parse().unwrap());
     // Warm-up: caches, prepared statements, pool connections on both sides.
     for n in 0..5 {

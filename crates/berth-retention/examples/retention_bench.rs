@@ -14,29 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use berth_blob::FsBlobStore;
-use berth_core::blobstore::{BodyError, ByteStream};
-use berth_core::quota::STORAGE_LIMIT;
 use berth_core::registry::Registry;
-use berth_core::store::identity::{IdentityStore, NewProject, NewUser};
 use berth_core::{Digest, Reference, RepoName};
 use berth_jobs::JobError;
 use berth_retention::{Context, Outcome, Policy, RepoArgs, Report, retain_repository};
 use berth_store_sqlite::SqliteStore;
 use bytes::Bytes;
+use common::body;
 
-fn body(b: Bytes) -> ByteStream {
-    struct Once(Option<Bytes>);
-    impl futures_core::Stream for Once {
-        type Item = Result<Bytes, BodyError>;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            std::task::Poll::Ready(self.0.take().map(Ok))
-        }
-    }
-    Box::pin(Once(Some(b)))
-}
+mod common;
 
 fn manifest(config: (&Digest, usize), layer: (&Digest, usize), n: u64) -> String {
     format!(
@@ -73,28 +59,7 @@ async fn main() {
     let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
     let blobs = Arc::new(FsBlobStore::open(&root).unwrap());
     let reg = Arc::new(Registry::new(store.clone(), blobs));
-    let owner = store
-        .create_user(&NewUser {
-            username: "bench".into(),
-            email: "bench@example.com".into(),
-            realname: "Bench".into(),
-            comment: String::new(),
-            password: "x".into(),
-            salt: "x".into(),
-            password_version: "sha256".into(),
-            sysadmin: true,
-        })
-        .await
-        .unwrap();
-    let project = |name: &str, limit: Option<i64>| {
-        let store = store.clone();
-        let name = name.to_owned();
-        async move {
-            let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
-            store.create_project(&NewProject { name, owner_id: owner.id, metadata }).await.unwrap()
-        }
-    };
-    let bench = project("bench", None).await;
+    let bench = common::projects(store.as_ref(), &[("bench", None)]).await.remove(0);
 
     // Setup: TAGS artifacts sharing one config and one layer.
     let repo: RepoName = "bench/app".parse().unwrap();
