@@ -25,11 +25,12 @@ pub struct Deps {
     pub replication: Arc<berth_replication::Context>,
     pub vulns: Arc<dyn berth_core::store::vulns::VulnStore>,
     pub retention: Arc<berth_retention::Context>,
+    pub scan_events: Arc<std::sync::OnceLock<berth_http::scan::ScanEvents>>,
 }
 
 /// Builds the job service with every kind this binary knows.
 pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
-    let Deps { store, identity, gc, blobs, registry, replication, vulns, retention } = deps;
+    let Deps { store, identity, gc, blobs, registry, replication, vulns, retention, scan_events } = deps;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
@@ -134,7 +135,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
     // Scans read whole layers into memory and use a core each: a few per instance.
     b = b.kind(KindSpec {
         name: berth_http::scan::KIND,
-        handler: Arc::new(crate::scan::ScanJob { registry: registry_for_scan, vulns }),
+        handler: Arc::new(crate::scan::ScanJob { registry: registry_for_scan, vulns, events: scan_events }),
         cluster_limit: 64,
         local_workers: workers.clamp(1, 2),
         max_runtime: Some(Duration::from_secs(3600)),

@@ -342,6 +342,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         identity.clone(),
         registry.clone(),
     ));
+    let scan_events = Arc::new(std::sync::OnceLock::new());
     let job_service = jobs::service(
         &cfg,
         jobs::Deps {
@@ -353,6 +354,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             replication: replication.clone(),
             vulns: stores.vulns.clone(),
             retention: retention.clone(),
+            scan_events: scan_events.clone(),
         },
     )?;
     replication.set_jobs(stores.jobs.clone());
@@ -363,6 +365,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
         None => cfg.http.listen.clone(),
     };
+    let _ = scan_events.set(berth_http::scan::ScanEvents {
+        webhooks: webhooks.clone(),
+        identity: identity.clone(),
+        vulns: stores.vulns.clone(),
+        settings: settings.clone(),
+        registry_host: registry_host.clone(),
+    });
     retention.set_webhooks(berth_retention::Notifier {
         webhooks: webhooks.clone(),
         settings: settings.clone(),

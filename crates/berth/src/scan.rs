@@ -19,6 +19,9 @@ const MAX_LAYER: u64 = 4 << 30;
 pub struct ScanJob {
     pub registry: Arc<Registry>,
     pub vulns: Arc<dyn VulnStore>,
+    /// Webhook events of finished scans, set once the webhooks exist (they need the job
+    /// service, which needs this job).
+    pub events: Arc<std::sync::OnceLock<berth_http::scan::ScanEvents>>,
 }
 
 fn now() -> i64 {
@@ -147,6 +150,9 @@ impl Handler for ScanJob {
                     // quick scan it may not be there yet.
                     return Err(JobError::Retry("the scan report is not recorded yet".into()));
                 }
+                if let Some(ev) = self.events.get() {
+                    ev.finished(&a, "Success").await;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -158,6 +164,11 @@ impl Handler for ScanJob {
                 ctx.error(e.to_string());
                 let end = (status != "Running").then(now);
                 let _ = self.vulns.finish_scan_report(&a.report_uuid, task, &ReportUpdate::status(status, end)).await;
+                if status != "Running"
+                    && let Some(ev) = self.events.get()
+                {
+                    ev.finished(&a, status).await;
+                }
                 Err(e)
             }
         }

@@ -10,7 +10,7 @@
 mod artifacts;
 mod audit;
 mod configurations;
-mod dto;
+pub(crate) mod dto;
 mod errors;
 mod gc;
 mod immutable_rules;
