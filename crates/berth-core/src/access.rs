@@ -41,6 +41,11 @@ impl Principal {
     }
 }
 
+/// Who the job service's own changes (retention deletes, replication's requests to this
+/// registry) are recorded as in the audit log and events: Harbor's job service calls its
+/// core with a secret that stands for this user.
+pub const JOBSERVICE_USER: &str = "harbor-jobservice";
+
 /// The project part of a repository name (`library/nginx` → `library`); `None` for a
 /// name without a project, which Harbor does not allow.
 pub fn project_of(repository: &str) -> Option<&str> {

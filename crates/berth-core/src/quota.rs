@@ -3,9 +3,11 @@
 //! A project's hard limit is its `storage_limit` metadata (bytes, -1 for unlimited),
 //! written when the project is created (from the request, else the runtime setting
 //! `storage_per_project`) and by `PUT /quotas/{id}`. Usage is never stored: it is the
-//! sum of the sizes of the distinct live blobs linked to any repository of the project,
-//! computed from the blob tables inside the transaction that would add a blob to the
-//! project. There is no counter that could drift, hence no recomputation job.
+//! sum of the sizes of the distinct live blobs linked to any repository of the project
+//! and of the distinct manifests of those repositories (Harbor counts manifests as
+//! blobs), each digest once, computed inside the transaction that would add a blob or a
+//! manifest to the project. There is no counter that could drift, hence no
+//! recomputation job.
 
 use std::fmt;
 

@@ -340,9 +340,10 @@ impl Registry {
         to: &RepoName,
         digest: &Digest,
     ) -> Result<Option<BlobInfo>, CoreError> {
-        let r = self.meta.mount_blob(from, to, digest).await;
-        self.report_quota(to, digest, &r, None);
-        Ok(r?)
+        let r = self.meta.mount_blob_with_quota(from, to, digest).await;
+        let usage = r.as_ref().ok().and_then(|m| m.as_ref()).and_then(|(_, u)| u.as_ref());
+        self.report_quota(to, digest, &r, usage);
+        Ok(r?.map(|(blob, _)| blob))
     }
 
     pub async fn blob(&self, repo: &RepoName, digest: &Digest) -> Result<BlobInfo, CoreError> {
@@ -451,8 +452,14 @@ impl Registry {
             }),
             tag,
         };
-        match self.meta.put_manifest(&new).await? {
-            PutManifestOutcome::Stored => Ok(PushedManifest { digest, subject }),
+        let r = self.meta.put_manifest(&new).await;
+        let usage = match &r {
+            Ok(PutManifestOutcome::StoredInQuota(u)) => Some(u),
+            _ => None,
+        };
+        self.report_quota(repo, &digest, &r, usage);
+        match r? {
+            PutManifestOutcome::Stored | PutManifestOutcome::StoredInQuota(_) => Ok(PushedManifest { digest, subject }),
             PutManifestOutcome::MissingBlobs(digests) => Err(CoreError::ManifestBlobUnknown { kind: "blobs", digests }),
             PutManifestOutcome::MissingManifests(digests) => {
                 Err(CoreError::ManifestBlobUnknown { kind: "manifests", digests })

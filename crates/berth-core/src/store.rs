@@ -86,6 +86,8 @@ pub fn distinct_digests(digests: &[Digest]) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutManifestOutcome {
     Stored,
+    /// Stored, new to a project with a storage limit: its usage before and after.
+    StoredInQuota(crate::quota::QuotaUse),
     MissingBlobs(Vec<Digest>),
     MissingManifests(Vec<Digest>),
 }
@@ -124,8 +126,19 @@ pub trait MetaStore: Send + Sync + 'static {
         finished_upload: Option<&str>,
     ) -> StoreResult<Option<crate::quota::QuotaUse>>;
     /// Links a blob that is linked to `from` into `to`; `None` if `from` has no such blob.
-    /// Checked against `to`'s project quota as `commit_blob` is.
-    async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>>;
+    /// Checked against `to`'s project quota as `commit_blob` is, and reporting the usage
+    /// before and after as it does (`None` when no limit applies or the project already
+    /// held the blob).
+    async fn mount_blob_with_quota(
+        &self,
+        from: &RepoName,
+        to: &RepoName,
+        digest: &Digest,
+    ) -> StoreResult<Option<(BlobInfo, Option<crate::quota::QuotaUse>)>>;
+    /// [`MetaStore::mount_blob_with_quota`] without the usage.
+    async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>> {
+        Ok(self.mount_blob_with_quota(from, to, digest).await?.map(|(b, _)| b))
+    }
     /// Holds the digest lock (see `gc.rs`) for an upload about to make `digest`'s bytes
     /// visible: GC cannot remove them between the write and `commit_blob`.
     async fn lock_digest(&self, digest: &Digest) -> StoreResult<gc::DigestLock>;
@@ -133,6 +146,10 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
 
     // --- manifests and tags ---
+    /// Stores a manifest whose blobs and children are in the repository. A manifest new to
+    /// a project with a storage limit is checked against it as `commit_blob` checks a
+    /// blob (its size counts, once per project): `StoreError::QuotaExceeded` and nothing
+    /// written if it would exceed the limit.
     async fn put_manifest(&self, m: &NewManifest) -> StoreResult<PutManifestOutcome>;
     async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<StoredManifest>>;
     /// Deletes a manifest and every tag pointing at it; `false` if it did not exist. A

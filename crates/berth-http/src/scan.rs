@@ -5,11 +5,17 @@
 
 use std::sync::Arc;
 
+use berth_core::settings::SettingsCache;
 use berth_core::store::StoreError;
+use berth_core::store::identity::IdentityStore;
 use berth_core::store::jobs::{JobState, NewExecution, NewJob};
 use berth_core::store::vulns::{ScanReport, VulnStore};
 use berth_jobs::JobService;
+use berth_webhooks::{ArtifactRef, Event, RepoRef, Webhooks};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::harbor::dto::time;
 
 pub use berth_scan::report::{MIME_REPORT_1_1, MIME_REPORT_NATIVE, MIME_SBOM_REPORT};
 
@@ -300,5 +306,95 @@ impl berth_core::pull_policy::VulnerabilityGate for Scans {
             })
             .unwrap_or(0);
         Ok(ScanVerdict::Scanned { at_or_above })
+    }
+}
+
+/// The built-in scanner as Harbor's `scanner` object.
+pub fn scanner_json() -> Value {
+    json!({"name": BUILTIN_NAME, "vendor": BUILTIN_NAME, "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// A stored summary and the scanner that made the report: an external adapter's report
+/// keeps its scanner in the summary (see `crate::scanners::stored_vulnerability_report`).
+pub fn summary_and_scanner(raw: &str) -> (Value, Value) {
+    let mut summary: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+    let scanner = summary.as_object_mut().and_then(|o| o.remove("scanner")).unwrap_or_else(scanner_json);
+    (summary, scanner)
+}
+
+/// A vulnerability report's overview, as `scan_overview` shows it under its MIME type.
+pub fn overview(r: &ScanReport) -> Value {
+    let (summary, scanner) = summary_and_scanner(&r.summary);
+    let mut v = json!({
+        "report_id": r.uuid,
+        "scan_status": r.status,
+        "severity": if r.severity.is_empty() { "Unknown" } else { r.severity.as_str() },
+        "duration": r.end_time.map_or(0, |e| e - r.start_time),
+        "start_time": time(r.start_time),
+        "end_time": r.end_time.map(time).unwrap_or_else(|| time(0)),
+        "complete_percent": if r.status == "Success" { 100 } else { 0 },
+        "scanner": scanner,
+    });
+    if !summary.is_null() {
+        v["summary"] = summary;
+    }
+    v
+}
+
+/// Harbor's `SCANNING_COMPLETED`, `SCANNING_FAILED` and `SCANNING_STOPPED` webhook events,
+/// sent when a scan job ends (not for an attempt that will be retried).
+pub struct ScanEvents {
+    pub webhooks: Arc<Webhooks>,
+    pub identity: Arc<dyn IdentityStore>,
+    pub vulns: Arc<dyn VulnStore>,
+    /// Runtime settings: nothing is sent while `notification_enable` is off.
+    pub settings: Arc<SettingsCache>,
+    /// `host[:port]` of the registry, for payloads' `resource_url`.
+    pub registry_host: String,
+}
+
+impl ScanEvents {
+    /// The scan of `args` ended with Harbor's `status` (`Success`, `Error`, `Stopped`).
+    /// Failures to record the deliveries are logged: the report is written already.
+    pub async fn finished(&self, args: &ScanArgs, status: &str) {
+        let kind = match status {
+            "Success" => "SCANNING_COMPLETED",
+            "Stopped" => "SCANNING_STOPPED",
+            _ => "SCANNING_FAILED",
+        };
+        if !self.settings.get().notification_enable {
+            return;
+        }
+        let Some(project) = berth_core::access::project_of(&args.repository) else { return };
+        let p = match self.identity.project_by_name(project).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, project, event = kind, "could not read the project; scan event not sent");
+                return;
+            }
+        };
+        let reports = self.vulns.scan_reports_of(std::slice::from_ref(&args.digest)).await.unwrap_or_default();
+        let report = reports.iter().find(|r| r.uuid == args.report_uuid);
+        let mut event = Event::artifact(
+            kind,
+            &RepoRef { project_id: p.id, public: p.is_public(), name: &args.repository },
+            &[ArtifactRef { digest: &args.digest, tag: "" }],
+            &self.registry_host,
+            // Harbor's operator for scan events it did not attribute to a user.
+            "auto",
+            now(),
+        );
+        if let (Some(r), Some(Value::Object(res))) =
+            (report, event.data.get_mut("resources").and_then(|v| v.get_mut(0)))
+        {
+            let key = if args.scan_type == ScanType::Sbom { "sbom_overview" } else { "scan_overview" };
+            res.insert(key.into(), json!({ args.scan_type.mime(): overview(r) }));
+        }
+        let scan_type = if args.scan_type == ScanType::Sbom { "sbom" } else { "vulnerability" };
+        event.data.insert("scan".into(), json!({ "scan_type": scan_type }));
+        if let Err(e) = self.webhooks.notify(&event).await {
+            tracing::warn!(error = %e, project, event = kind, "could not record scan event deliveries");
+        }
     }
 }

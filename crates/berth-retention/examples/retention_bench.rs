@@ -1,44 +1,28 @@
-//! A retention run over one repository with many tags, and push latency with a quota on
-//! and off, on SQLite and local disk (no HTTP).
+//! A retention run over one repository with many tags, on SQLite and local disk (no
+//! HTTP). Push latency with a quota on and off is `quota_bench`.
 //!
-//!     cargo run --release -p berth-retention --example retention_bench -- [TAGS] [KEEP] [PUSHES]
+//!     cargo run --release -p berth-retention --example retention_bench -- [TAGS] [KEEP]
 //!
 //! TAGS (default 100000) artifacts, one tag each, are pushed into `bench/app` through
 //! `Registry`; a policy "latest KEEP (default 10) pushed, every repository" is then run
 //! dry (evaluation only) and for real (deleting TAGS − KEEP artifacts) through
-//! `retain_repository`, the repository task's own code. Then PUSHES (default 300) small
-//! images (two blobs and a manifest each) are pushed into a project without a limit and
-//! into one with a (never reached) limit, timing each blob commit. Not a test: figures go
-//! to docs/benchmarks.md.
+//! `retain_repository`, the repository task's own code. Not a test: figures go to
+//! docs/benchmarks.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use berth_blob::FsBlobStore;
-use berth_core::blobstore::{BodyError, ByteStream};
-use berth_core::quota::STORAGE_LIMIT;
 use berth_core::registry::Registry;
-use berth_core::store::identity::{IdentityStore, NewProject, NewUser};
 use berth_core::{Digest, Reference, RepoName};
 use berth_jobs::JobError;
 use berth_retention::{Context, Outcome, Policy, RepoArgs, Report, retain_repository};
 use berth_store_sqlite::SqliteStore;
 use bytes::Bytes;
+use common::body;
 
-fn body(b: Bytes) -> ByteStream {
-    struct Once(Option<Bytes>);
-    impl futures_core::Stream for Once {
-        type Item = Result<Bytes, BodyError>;
-        fn poll_next(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<Self::Item>> {
-            std::task::Poll::Ready(self.0.take().map(Ok))
-        }
-    }
-    Box::pin(Once(Some(b)))
-}
+mod common;
 
 fn manifest(config: (&Digest, usize), layer: (&Digest, usize), n: u64) -> String {
     format!(
@@ -65,58 +49,17 @@ impl Report for Quiet {
     }
 }
 
-fn percentile(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-async fn push_latency(reg: &Registry, repo: &RepoName, pushes: u64, salt: &str) -> Vec<Duration> {
-    let mut out = Vec::new();
-    for n in 0..pushes {
-        for part in ["config", "layer"] {
-            let bytes = Bytes::from(format!("{salt} {part} {n}"));
-            let d = Digest::sha256(&bytes);
-            let t = Instant::now();
-            reg.monolithic_upload(repo, &d, body(bytes)).await.unwrap();
-            out.push(t.elapsed());
-        }
-    }
-    out
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().expect("numbers"));
     let tags = args.next().unwrap_or(100_000);
     let keep = args.next().unwrap_or(10);
-    let pushes = args.next().unwrap_or(300);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("storage");
     let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
     let blobs = Arc::new(FsBlobStore::open(&root).unwrap());
     let reg = Arc::new(Registry::new(store.clone(), blobs));
-    let owner = store
-        .create_user(&NewUser {
-            username: "bench".into(),
-            email: "bench@example.com".into(),
-            realname: "Bench".into(),
-            comment: String::new(),
-            password: "x".into(),
-            salt: "x".into(),
-            password_version: "sha256".into(),
-            sysadmin: true,
-        })
-        .await
-        .unwrap();
-    let project = |name: &str, limit: Option<i64>| {
-        let store = store.clone();
-        let name = name.to_owned();
-        async move {
-            let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
-            store.create_project(&NewProject { name, owner_id: owner.id, metadata }).await.unwrap()
-        }
-    };
-    let bench = project("bench", None).await;
+    let bench = common::projects(store.as_ref(), &[("bench", None)]).await.remove(0);
 
     // Setup: TAGS artifacts sharing one config and one layer.
     let repo: RepoName = "bench/app".parse().unwrap();
@@ -159,8 +102,14 @@ async fn main() {
         "scope": {"level": "project", "ref": bench.id}
     }))
     .unwrap();
-    let mut args =
-        RepoArgs { policy_id: 1, project_id: bench.id, repository: "bench/app".into(), dry_run: true, policy };
+    let mut args = RepoArgs {
+        policy_id: 1,
+        project_id: bench.id,
+        repository: "bench/app".into(),
+        dry_run: true,
+        policy,
+        trigger: "MANUAL".into(),
+    };
     for dry in [true, false] {
         args.dry_run = dry;
         let report = Quiet(AtomicU64::new(0));
@@ -174,22 +123,6 @@ async fn main() {
             out.deleted.len(),
             report.0.load(Ordering::Relaxed),
             t.elapsed().as_secs_f64()
-        );
-    }
-
-    // Push latency, quota off and on (a limit never reached: every commit checks it).
-    project("qoff", None).await;
-    project("qon", Some(1 << 40)).await;
-    for (name, salt) in [("qoff/app", "off"), ("qon/app", "on"), ("qoff/app2", "off2"), ("qon/app2", "on2")] {
-        let repo: RepoName = name.parse().unwrap();
-        let mut lat = push_latency(&reg, &repo, pushes, salt).await;
-        let mean = lat.iter().sum::<Duration>() / lat.len() as u32;
-        println!(
-            "blob commit {name}: mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms ({} blobs)",
-            mean.as_secs_f64() * 1e3,
-            percentile(&mut lat, 0.5).as_secs_f64() * 1e3,
-            percentile(&mut lat, 0.99).as_secs_f64() * 1e3,
-            lat.len()
         );
     }
 }

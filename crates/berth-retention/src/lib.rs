@@ -12,6 +12,13 @@
 //!   retain, and deletes every other artifact (by digest: the manifest and all its tags),
 //!   except those with an immutable tag. A dry run deletes nothing. Its retained and total
 //!   counts are its checkpoint, which the API shows; its log lists every decision.
+//! - Deletes go through `Registry::delete_manifest_by` as [`JOBSERVICE_USER`], Harbor's
+//!   operator for them: each commits its `delete` event to the outbox with the deletion,
+//!   so the audit log, `DELETE_ARTIFACT` webhooks and event-based replication of deletes
+//!   see them as they see a user's.
+//! - `TAG_RETENTION` is sent per repository task that deleted something, as Harbor's
+//!   task check-in does (one Harbor task per repository), never for a dry run, with the
+//!   execution's trigger as operator.
 //! - Scheduled runs: the policy's cron is a schedule of (vendor type, policy id) whose
 //!   default planner creates the launch task with the schedule's arguments.
 
@@ -19,8 +26,10 @@ pub mod policy;
 
 use std::sync::{Arc, OnceLock};
 
+use berth_core::access::JOBSERVICE_USER;
 use berth_core::policy::{Candidate, immutable, immutable_rules, retained};
 use berth_core::registry::Registry;
+use berth_core::settings::SettingsCache;
 use berth_core::store::StoreError;
 use berth_core::store::catalog::CatalogStore;
 use berth_core::store::identity::{IdentityStore, Page};
@@ -58,7 +67,16 @@ pub struct Context {
     pub identity: Arc<dyn IdentityStore>,
     pub registry: Arc<Registry>,
     /// Set once the webhooks exist (they need the job service, which needs this).
-    webhooks: OnceLock<Arc<Webhooks>>,
+    webhooks: OnceLock<Notifier>,
+}
+
+/// Where `TAG_RETENTION` goes.
+pub struct Notifier {
+    pub webhooks: Arc<Webhooks>,
+    /// Runtime settings: nothing is sent while `notification_enable` is off.
+    pub settings: Arc<SettingsCache>,
+    /// The registry's host name, Harbor's `harbor_hostname`.
+    pub hostname: String,
 }
 
 /// The arguments of a launch task (and of a retention schedule).
@@ -67,6 +85,14 @@ pub struct LaunchArgs {
     pub policy_id: i64,
     #[serde(default)]
     pub dry_run: bool,
+    /// Harbor's `MANUAL` or `SCHEDULE`: the operator of the run's `TAG_RETENTION` events.
+    /// Schedules stored before it existed only ever fire as `SCHEDULE`.
+    #[serde(default = "schedule_trigger")]
+    pub trigger: String,
+}
+
+fn schedule_trigger() -> String {
+    "SCHEDULE".into()
 }
 
 /// The arguments of a repository task: the policy as the launch read it, so that every
@@ -79,6 +105,8 @@ pub struct RepoArgs {
     pub repository: String,
     pub dry_run: bool,
     pub policy: Policy,
+    #[serde(default = "schedule_trigger")]
+    pub trigger: String,
 }
 
 /// A repository task's result, its checkpoint: what the API shows as `total`/`retained`.
@@ -119,8 +147,8 @@ impl Context {
         Context { policies, catalog, labels, identity, registry, webhooks: OnceLock::new() }
     }
 
-    pub fn set_webhooks(&self, w: Arc<Webhooks>) {
-        let _ = self.webhooks.set(w);
+    pub fn set_webhooks(&self, n: Notifier) {
+        let _ = self.webhooks.set(n);
     }
 
     pub async fn policy(&self, id: i64) -> Result<Option<Policy>, StoreError> {
@@ -168,7 +196,7 @@ impl Context {
 
 /// The execution and launch task of a run of policy `id`.
 pub fn plan_start(id: i64, dry_run: bool, trigger: &str) -> (NewExecution, Vec<NewJob>) {
-    let args = LaunchArgs { policy_id: id, dry_run };
+    let args = LaunchArgs { policy_id: id, dry_run, trigger: trigger.to_owned() };
     let task =
         NewJob { max_attempts: MAX_ATTEMPTS, ..NewJob::new(LAUNCH, serde_json::to_string(&args).unwrap_or_default()) };
     let exec = NewExecution {
@@ -221,6 +249,7 @@ impl Handler for Launch {
                     repository: r.name.clone(),
                     dry_run: args.dry_run,
                     policy: policy.clone(),
+                    trigger: args.trigger.clone(),
                 };
                 tasks.push(NewJob {
                     max_attempts: MAX_ATTEMPTS,
@@ -330,7 +359,8 @@ pub async fn retain_repository(
                 let d: berth_core::Digest = digest.parse().map_err(|e| JobError::Fatal(format!("{digest}: {e}")))?;
                 let (registry, repo) = (c.registry.clone(), repo.clone());
                 set.spawn(async move {
-                    match registry.delete_manifest(&repo, &Reference::Digest(d.clone())).await {
+                    match registry.delete_manifest_by(&repo, &Reference::Digest(d.clone()), Some(JOBSERVICE_USER)).await
+                    {
                         // Deleted meanwhile (by a user, or an earlier attempt): done either way.
                         Ok(()) | Err(berth_core::CoreError::ManifestUnknown(_)) => Ok(()),
                         Err(e) => Err(format!("deleting {repo}@{d}: {e}")),
@@ -377,35 +407,63 @@ impl Handler for RepoTask {
 }
 
 impl RepoTask {
-    /// `TAG_RETENTION`, per repository: what was retained and deleted.
+    /// Harbor's `TAG_RETENTION` for one repository's task: its counts, the policy's rules
+    /// and the deleted artifacts (Harbor's payload names only the last one, a bug this
+    /// does not copy). Nothing when nothing was deleted, as in Harbor.
     async fn notify(&self, args: &RepoArgs, out: &Outcome, deleted: &[(String, Vec<String>)]) {
-        let Some(w) = self.0.webhooks.get() else { return };
-        let (namespace, name) = args.repository.split_once('/').unwrap_or(("", &args.repository));
-        let deleted: Vec<serde_json::Value> = deleted
-            .iter()
-            .map(|(d, tags)| {
-                json!({"type": "image", "name_space": namespace, "repository": name,
-                       "tag": tags.join(","), "digest": d, "status": "SUCCESS"})
-            })
-            .collect();
-        let mut data = serde_json::Map::new();
-        data.insert(
-            "retention".into(),
-            json!({
-                "total": out.total, "retained": out.retained, "project_name": namespace,
-                "retention_policy_id": args.policy_id, "result": "SUCCESS", "deleted_artifact": deleted,
-            }),
-        );
-        let event = Event {
-            event_type: "TAG_RETENTION".into(),
-            project_id: args.project_id,
-            occur_at: now(),
-            operator: "retention".into(),
-            data,
-        };
-        if let Err(e) = w.notify(&event).await {
+        let Some(n) = self.0.webhooks.get() else { return };
+        if deleted.is_empty() || !n.settings.get().notification_enable {
+            return;
+        }
+        let event = retention_event(args, out, deleted, &n.hostname, now());
+        if let Err(e) = n.webhooks.notify(&event).await {
             tracing::warn!(error = %e, policy = args.policy_id, "could not record TAG_RETENTION deliveries");
         }
+    }
+}
+
+/// The `TAG_RETENTION` event of a repository task, in Harbor's shape
+/// (`event_data.retention`).
+pub fn retention_event(
+    args: &RepoArgs,
+    out: &Outcome,
+    deleted: &[(String, Vec<String>)],
+    hostname: &str,
+    at: i64,
+) -> Event {
+    let (namespace, name) = args.repository.split_once('/').unwrap_or(("", &args.repository));
+    let deleted: Vec<serde_json::Value> = deleted
+        .iter()
+        .map(|(_, tags)| {
+            let name_tag = tags.first().map(|t| format!("{name}:{t}")).unwrap_or_default();
+            json!({"type": "image", "status": "SUCCESS", "name_tag": name_tag})
+        })
+        .collect();
+    let rules: Vec<serde_json::Value> = args
+        .policy
+        .rules
+        .iter()
+        .map(|r| {
+            json!({"template": r.template, "params": r.params, "tag_selectors": r.tag_selectors,
+                   "scope_selectors": r.scope_selectors})
+        })
+        .collect();
+    let hostname = hostname.split(':').next().unwrap_or(hostname);
+    let mut data = serde_json::Map::new();
+    data.insert(
+        "retention".into(),
+        json!({
+            "total": out.total, "retained": out.retained, "harbor_hostname": hostname,
+            "project_name": namespace, "retention_policy_id": args.policy_id, "retention_rule": rules,
+            "result": "SUCCESS", "deleted_artifact": deleted,
+        }),
+    );
+    Event {
+        event_type: "TAG_RETENTION".into(),
+        project_id: args.project_id,
+        occur_at: at,
+        operator: args.trigger.clone(),
+        data,
     }
 }
 

@@ -359,29 +359,9 @@ impl CatalogStore for PgStore {
         let range = project.map(|p| (format!("{p}/"), format!("{p}0")));
         self.db(Tx::Read, &range, |c, range| {
             Box::pin(async move {
-                let linked = "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-                               WHERE rb.digest = b.digest";
                 let row = match range {
-                    Some((lo, hi)) => {
-                        c.one(
-                            &format!(
-                                "SELECT coalesce(sum(b.size), 0)::bigint FROM blobs b
-                                  WHERE b.state = 'live' AND EXISTS ({linked} AND r.name >= $1 AND r.name < $2)"
-                            ),
-                            &[lo, hi],
-                        )
-                        .await?
-                    }
-                    None => {
-                        c.one(
-                            &format!(
-                                "SELECT coalesce(sum(b.size), 0)::bigint FROM blobs b
-                                  WHERE b.state = 'live' AND EXISTS ({linked})"
-                            ),
-                            &[],
-                        )
-                        .await?
-                    }
+                    Some((lo, hi)) => c.one(crate::quota::USAGE, &[lo, hi]).await?,
+                    None => c.one(crate::quota::USAGE_ALL, &[]).await?,
                 };
                 Ok(to_u64(col(&row, 0)?, "storage usage")?)
             })

@@ -595,9 +595,14 @@ impl MetaStore for PgStore {
         .await
     }
 
-    async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>> {
+    async fn mount_blob_with_quota(
+        &self,
+        from: &RepoName,
+        to: &RepoName,
+        digest: &Digest,
+    ) -> StoreResult<Option<(BlobInfo, Option<QuotaUse>)>> {
         let args = (from.as_str(), to.as_str(), digest.to_string());
-        let size = self
+        let mounted = self
             .db(Tx::Idempotent, &args, |c, (f, t, d)| {
                 Box::pin(async move {
                     let now = now();
@@ -605,15 +610,15 @@ impl MetaStore for PgStore {
                     let Some((size, _)) = linked_blob_held(c, f, d, true).await? else {
                         return Ok(None);
                     };
-                    quota::check(c, held, d, size).await?;
+                    let usage = quota::check(c, held, d, size).await?;
                     let id = ensure_repo(c, t, now).await?;
                     link_blob(c, id, d, now).await?;
                     touch_blob(c, d, now).await?;
-                    Ok(Some(size))
+                    Ok(Some((size, usage)))
                 })
             })
             .await?;
-        Ok(size.map(|size| BlobInfo { digest: digest.clone(), size }))
+        Ok(mounted.map(|(size, usage)| (BlobInfo { digest: digest.clone(), size }, usage)))
     }
 
     async fn lock_digest(&self, digest: &Digest) -> StoreResult<berth_core::store::gc::DigestLock> {
@@ -643,6 +648,8 @@ impl MetaStore for PgStore {
         self.db(Tx::Idempotent, m, |c, m| {
             Box::pin(async move {
                 let repo = m.repo.as_str();
+                // The quota lock (limited projects only) comes before any row lock.
+                let held = quota::lock(c, repo).await?;
                 let existing_repo = repo_id(c, repo).await?;
                 let blobs = distinct_digests(&m.blobs);
                 // Held in digest order, so that two pushes sharing blobs take them alike.
@@ -674,6 +681,9 @@ impl MetaStore for PgStore {
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingManifests(to_digests(missing)?));
                 }
+                // A manifest new to a limited project counts against its quota, as in Harbor
+                // (where manifests are blobs); a refusal writes nothing.
+                let usage = quota::check(c, held, &m.digest.to_string(), m.content.len() as u64).await?;
                 let repo_id = match existing_repo {
                     Some(id) => id,
                     None => ensure_repo(c, repo, now()).await?,
@@ -684,7 +694,7 @@ impl MetaStore for PgStore {
                 if let Some(e) = &m.event {
                     outbox::insert_event(c, e).await?;
                 }
-                Ok(PutManifestOutcome::Stored)
+                Ok(usage.map_or(PutManifestOutcome::Stored, PutManifestOutcome::StoredInQuota))
             })
         })
         .await

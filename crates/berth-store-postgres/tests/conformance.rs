@@ -174,6 +174,6 @@ async fn vulns_conformance() {
 async fn quota_conformance() {
     let Some(db) = TestDb::create().await else { return };
     let (one, two) = (Arc::new(db.store().await), Arc::new(db.store().await));
-    berth_store_tests::quota_conformance(one.clone(), two.clone(), one.clone()).await;
-    berth_store_tests::quota_conformance(two.clone(), one, two).await;
+    berth_store_tests::quota_conformance(one.clone(), two.clone(), one.clone(), two.clone()).await;
+    berth_store_tests::quota_conformance(two.clone(), one.clone(), two, one).await;
 }

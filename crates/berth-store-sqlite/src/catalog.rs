@@ -439,20 +439,11 @@ impl CatalogStore for SqliteStore {
         let range = project.map(|p| (format!("{p}/"), format!("{p}0")));
         self.readers
             .run(move |c| {
-                let linked = "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-                               WHERE rb.digest = b.digest";
                 let n: i64 = match &range {
-                    Some((lo, hi)) => c
-                        .prepare_cached(&format!(
-                            "SELECT coalesce(sum(b.size), 0) FROM blobs b
-                              WHERE b.state = 'live' AND EXISTS ({linked} AND r.name >= ?1 AND r.name < ?2)"
-                        ))?
-                        .query_row(params![lo, hi], |r| r.get(0))?,
-                    None => c
-                        .prepare_cached(&format!(
-                            "SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.state = 'live' AND EXISTS ({linked})"
-                        ))?
-                        .query_row([], |r| r.get(0))?,
+                    Some((lo, hi)) => {
+                        c.prepare_cached(crate::quota::USAGE)?.query_row(params![lo, hi], |r| r.get(0))?
+                    }
+                    None => c.prepare_cached(crate::quota::USAGE_ALL)?.query_row([], |r| r.get(0))?,
                 };
                 to_u64(n, "storage usage")
             })

@@ -355,23 +355,28 @@ impl MetaStore for SqliteStore {
             .await
     }
 
-    async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>> {
+    async fn mount_blob_with_quota(
+        &self,
+        from: &RepoName,
+        to: &RepoName,
+        digest: &Digest,
+    ) -> StoreResult<Option<(BlobInfo, Option<QuotaUse>)>> {
         let (f, t, d) = (from.as_str().to_owned(), to.as_str().to_owned(), digest.to_string());
-        let size = self
+        let mounted = self
             .writer
             .write(move |c| {
                 let now = now();
                 let Some((size, _)) = linked_blob(c, &f, &d)? else {
                     return Ok(None);
                 };
-                quota::check(c, &t, &d, size)?;
+                let usage = quota::check(c, &t, &d, size)?;
                 let id = ensure_repo(c, &t, now)?;
                 link_blob(c, id, &d, now)?;
                 touch_blob(c, &d, now)?;
-                Ok(Some(size))
+                Ok(Some((size, usage)))
             })
             .await?;
-        Ok(size.map(|size| BlobInfo { digest: digest.clone(), size }))
+        Ok(mounted.map(|(size, usage)| (BlobInfo { digest: digest.clone(), size }, usage)))
     }
 
     async fn lock_digest(&self, digest: &Digest) -> StoreResult<berth_core::store::gc::DigestLock> {
@@ -432,6 +437,9 @@ impl MetaStore for SqliteStore {
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingManifests(to_digests(missing)?));
                 }
+                // A manifest new to a limited project counts against its quota, as in Harbor
+                // (where manifests are blobs); a refusal writes nothing.
+                let usage = quota::check(c, repo, &digest, m.content.len() as u64)?;
 
                 let repo_id = match existing_repo {
                     Some(id) => id,
@@ -492,7 +500,7 @@ impl MetaStore for SqliteStore {
                 if let Some(e) = &m.event {
                     outbox::insert_event(c, e)?;
                 }
-                Ok(PutManifestOutcome::Stored)
+                Ok(usage.map_or(PutManifestOutcome::Stored, PutManifestOutcome::StoredInQuota))
             })
             .await
     }

@@ -364,6 +364,6 @@ async fn outbox_conformance() {
 async fn quota_conformance() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&db(&dir)).unwrap());
-    berth_store_tests::quota_conformance(store.clone(), store.clone(), store.clone()).await;
-    berth_store_tests::quota_conformance(store.clone(), store.clone(), store).await;
+    berth_store_tests::quota_conformance(store.clone(), store.clone(), store.clone(), store.clone()).await;
+    berth_store_tests::quota_conformance(store.clone(), store.clone(), store.clone(), store).await;
 }

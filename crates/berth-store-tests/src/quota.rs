@@ -6,14 +6,41 @@
 //! - usage is the distinct live blobs of all the project's repositories: a blob already
 //!   in the project costs nothing more, in any of its repositories;
 //! - the outcome reports usage before and after for limited projects, nothing otherwise;
+//! - manifests count too (Harbor stores them as blobs): a manifest new to the project
+//!   adds its size, once per project whatever its repositories, and one that would exceed
+//!   the limit is refused with nothing written; a digest held as a manifest and as a blob
+//!   counts once; `CatalogStore::storage_usage` reports the same usage;
+//! - mounts report usage before and after as commits do (for `QUOTA_WARNING`);
 //! - concurrent commits through two stores on one database never exceed the limit.
 
 use std::sync::Arc;
 
 use berth_core::quota::{QuotaUse, STORAGE_LIMIT};
+use berth_core::store::catalog::CatalogStore;
 use berth_core::store::identity::{IdentityStore, NewProject, NewUser};
-use berth_core::store::{BlobInfo, MetaStore, StoreError, Upload};
-use berth_core::{Digest, RepoName};
+use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, StoreError, Upload};
+use berth_core::{Digest, Reference, RepoName};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A manifest of exactly `size` bytes in `repo` referencing `blobs`.
+fn manifest(repo: &RepoName, seed: &str, size: usize, blobs: &[&BlobInfo]) -> NewManifest {
+    let mut content = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","x":"{seed}"}}"#).into_bytes();
+    content.resize(size.max(content.len()), b' ');
+    NewManifest {
+        event: None,
+        repo: repo.clone(),
+        digest: Digest::sha256(&content),
+        media_type: OCI_MANIFEST.into(),
+        content: bytes::Bytes::from(content),
+        artifact_type: None,
+        annotations: None,
+        subject: None,
+        blobs: blobs.iter().map(|b| b.digest.clone()).collect(),
+        children: Vec::new(),
+        tag: None,
+    }
+}
 
 fn repo(s: &str) -> RepoName {
     s.parse().unwrap()
@@ -24,7 +51,12 @@ fn blob(seed: &str, size: u64) -> BlobInfo {
 }
 
 /// `meta` and `other` may be one store or two stores on one database (two instances).
-pub async fn quota_conformance(meta: Arc<dyn MetaStore>, other: Arc<dyn MetaStore>, identity: Arc<dyn IdentityStore>) {
+pub async fn quota_conformance(
+    meta: Arc<dyn MetaStore>,
+    other: Arc<dyn MetaStore>,
+    identity: Arc<dyn IdentityStore>,
+    catalog: Arc<dyn CatalogStore>,
+) {
     let mut prefix = uuid::Uuid::new_v4().simple().to_string();
     prefix.truncate(12);
     let p = format!("q{prefix}");
@@ -106,6 +138,54 @@ pub async fn quota_conformance(meta: Arc<dyn MetaStore>, other: Arc<dyn MetaStor
     // Unlinking frees space at once: usage is computed, not counted.
     assert!(meta.unlink_blob(&b, &fits.digest).await.unwrap());
     meta.mount_blob(&elsewhere, &a, &foreign.digest).await.expect("fits after an unlink");
+
+    // Mounts report usage as commits do.
+    let roomy = format!("{p}mnt");
+    project(roomy.clone(), Some(1000)).await;
+    let into = repo(&format!("{roomy}/a"));
+    let (mounted, u) = meta.mount_blob_with_quota(&elsewhere, &into, &foreign.digest).await.unwrap().expect("mounted");
+    assert_eq!(mounted, foreign);
+    assert_eq!(u, Some(QuotaUse { project: roomy.clone(), before: 0, after: 10, limit: 1000 }));
+    let again = meta.mount_blob_with_quota(&elsewhere, &into, &foreign.digest).await.unwrap().expect("mounted");
+    assert_eq!(again.1, None, "a blob the project holds costs nothing");
+
+    // Manifests count, once per project; a refused one writes nothing.
+    let man = format!("{p}man");
+    project(man.clone(), Some(1000)).await;
+    let (ma, mb) = (repo(&format!("{man}/a")), repo(&format!("{man}/b")));
+    let layer = blob(&format!("{salt}m1"), 100);
+    meta.commit_blob(&ma, &layer, None).await.expect("layer");
+    let m1 = manifest(&ma, &format!("{salt}m1"), 200, &[&layer]);
+    assert_eq!(
+        meta.put_manifest(&m1).await.expect("manifest within the limit"),
+        PutManifestOutcome::StoredInQuota(QuotaUse { project: man.clone(), before: 100, after: 300, limit: 1000 })
+    );
+    assert_eq!(catalog.storage_usage(Some(&man)).await.unwrap(), 300, "blobs + manifests");
+    assert_eq!(meta.put_manifest(&m1).await.unwrap(), PutManifestOutcome::Stored, "a re-push is free");
+    meta.mount_blob(&ma, &mb, &layer.digest).await.unwrap().expect("mount");
+    let m1b = NewManifest { repo: mb.clone(), ..m1.clone() };
+    assert_eq!(meta.put_manifest(&m1b).await.unwrap(), PutManifestOutcome::Stored, "held by the project");
+    assert_eq!(catalog.storage_usage(Some(&man)).await.unwrap(), 300, "one digest counts once");
+    let huge = manifest(&ma, &format!("{salt}m2"), 800, &[&layer]);
+    match meta.put_manifest(&huge).await {
+        Err(StoreError::QuotaExceeded(q)) => {
+            assert_eq!((q.project.as_str(), q.used, q.limit, q.adding), (man.as_str(), 300, 1000, 800));
+        }
+        other => panic!("expected a quota refusal of the manifest, got {other:?}"),
+    }
+    assert!(meta.get_manifest(&ma, &Reference::Digest(huge.digest.clone())).await.unwrap().is_none());
+    // A blob whose digest the project holds as a manifest is the same bytes: free.
+    let as_blob = BlobInfo { digest: m1.digest.clone(), size: 200 };
+    assert_eq!(meta.commit_blob(&repo(&format!("{man}/c")), &as_blob, None).await.unwrap(), None);
+    assert_eq!(catalog.storage_usage(Some(&man)).await.unwrap(), 300);
+    assert!(catalog.storage_usage(None).await.unwrap() >= 300);
+    // Deleting the manifest from every repository (and the blob's link) frees its bytes.
+    for r in [&ma, &mb] {
+        assert!(meta.delete_manifest(r, &m1.digest, None).await.unwrap());
+    }
+    assert!(meta.unlink_blob(&repo(&format!("{man}/c")), &m1.digest).await.unwrap());
+    assert_eq!(catalog.storage_usage(Some(&man)).await.unwrap(), 100);
+    meta.put_manifest(&manifest(&ma, &format!("{salt}m3"), 900, &[&layer])).await.expect("fits once freed");
 
     // Repositories of other projects whose names share the prefix are not counted.
     let lookalike = format!("{limited}x");

@@ -33,6 +33,7 @@ pub struct Deps {
     pub scans: Arc<std::sync::OnceLock<Arc<berth_http::scan::Scans>>>,
     pub scanners: Arc<berth_http::scanners::Scanners>,
     pub scan_access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
+    pub scan_events: Arc<std::sync::OnceLock<berth_http::scan::ScanEvents>>,
 }
 
 /// Builds the job service with every kind this binary knows.
@@ -52,6 +53,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
         scans,
         scanners,
         scan_access,
+        scan_events,
     } =
         deps;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -188,6 +190,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
             scanners: scanners.clone(),
             access: scan_access,
             external_timeout,
+            events: scan_events,
         }),
         cluster_limit: 64,
         local_workers: workers.clamp(1, 2),

@@ -347,6 +347,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         registry.clone(),
     ));
     let scans_slot = Arc::new(std::sync::OnceLock::new());
+    let scan_events = Arc::new(std::sync::OnceLock::new());
     let job_service = jobs::service(
         &cfg,
         jobs::Deps {
@@ -364,6 +365,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             scans: scans_slot.clone(),
             scanners: scanners.clone(),
             scan_access: scan_access.clone(),
+            scan_events: scan_events.clone(),
         },
     )?;
     replication.set_jobs(stores.jobs.clone());
@@ -381,7 +383,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
         None => cfg.http.listen.clone(),
     };
-    retention.set_webhooks(webhooks.clone());
+    let _ = scan_events.set(berth_http::scan::ScanEvents {
+        webhooks: webhooks.clone(),
+        identity: identity.clone(),
+        vulns: stores.vulns.clone(),
+        settings: settings.clone(),
+        registry_host: registry_host.clone(),
+    });
+    retention.set_webhooks(berth_retention::Notifier {
+        webhooks: webhooks.clone(),
+        settings: settings.clone(),
+        hostname: registry_host.clone(),
+    });
     registry.set_quota_events(Arc::new(berth_http::quota_events::QuotaNotifier {
         webhooks: webhooks.clone(),
         identity: identity.clone(),
@@ -742,7 +755,7 @@ fn load_token_key(cfg: &Config) -> anyhow::Result<TokenIssuer> {
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Who replication's requests to this registry are recorded as (audit log, events).
-const REPLICATION_SUBJECT: &str = "harbor-jobservice";
+const REPLICATION_SUBJECT: &str = berth_core::access::JOBSERVICE_USER;
 
 /// Loads the cluster secret key; on the first start with the default path, generates one
 /// there (or adopts the one an instance starting at the same moment published first).

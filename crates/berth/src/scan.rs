@@ -34,6 +34,9 @@ pub struct ScanJob {
     pub access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
     /// How long an external scan may take, report polling included.
     pub external_timeout: std::time::Duration,
+    /// Webhook events of finished scans, set once the webhooks exist (they need the job
+    /// service, which needs this job).
+    pub events: Arc<std::sync::OnceLock<berth_http::scan::ScanEvents>>,
 }
 
 fn now() -> i64 {
@@ -230,15 +233,26 @@ impl Handler for ScanJob {
     async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
         let a: ScanArgs = ctx.args()?;
         ctx.info(format!("scanning {}@{} ({:?})", a.repository, a.digest, a.scan_type));
-        if a.external() {
-            return run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::scan_external::scan(self, ctx, &a))
-                .await;
+        let res = if a.external() {
+            run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::scan_external::scan(self, ctx, &a)).await
+        } else {
+            let repo: RepoName =
+                a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
+            let src = Source::Local { registry: self.registry.clone(), repo };
+            let scan = scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
+            run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, scan).await
+        };
+        // An attempt that will be retried sends no event.
+        let status = match &res {
+            Ok(()) => Some("Success"),
+            Err(JobError::Cancelled) => Some("Stopped"),
+            Err(JobError::Fatal(_)) => Some("Error"),
+            Err(_) => None,
+        };
+        if let (Some(status), Some(ev)) = (status, self.events.get()) {
+            ev.finished(&a, status).await;
         }
-        let repo: RepoName =
-            a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
-        let src = Source::Local { registry: self.registry.clone(), repo };
-        let scan = scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
-        run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, scan).await
+        res
     }
 }
 

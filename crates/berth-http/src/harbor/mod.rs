@@ -32,6 +32,7 @@ mod robots;
 mod scan;
 mod scan_all;
 mod scanners;
+mod schedules;
 mod search;
 mod security;
 mod session;

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use berth_core::store::jobs::{Execution, Job, JobState, NewSchedule};
+use berth_core::store::jobs::{Execution, Job, JobState};
 use berth_jobs::CronExpr;
 use berth_remote::AdapterKind;
 use berth_replication::registries::{Registry, RegistryError, RegistryInput, adapter_for};
@@ -20,6 +20,7 @@ use super::dto::{time, time_or_zero};
 use super::errors::{bad_request, conflict, not_found, precondition, store};
 use super::json::Body;
 use super::query::{ListQuery, Match};
+use super::schedules::{self, CronSchedule, Deleted};
 use super::system_jobs::{log_text, plain};
 use super::{Caller, audit, created, json, ok, page, parse_id, require_system};
 use crate::AppState;
@@ -461,29 +462,21 @@ async fn policy_of(state: &AppState, caller: &Caller, req: PolicyReq, id: i64) -
 /// Keeps the policy's schedule in step with its trigger: a scheduled, enabled policy has
 /// one (carrying the policy, so that firing needs no lookup), any other none.
 async fn sync_schedule(state: &AppState, id: i64, p: &Policy) -> Result<(), ApiError> {
-    let jobs = &state.jobs;
     if p.enabled && p.trigger.kind == "scheduled" {
         let cron = CronExpr::parse(&p.trigger.trigger_settings.cron)
             .map_err(|e| bad_request(format!("trigger.trigger_settings.cron: {e}")))?;
-        let next = jobs
-            .next_fire(&cron)
-            .await
-            .map_err(store)?
-            .ok_or_else(|| bad_request("trigger.trigger_settings.cron: never fires"))?;
         let args = FlowArgs { policy_id: id, policy: p.clone(), event: None };
-        jobs.store()
-            .put_schedule(&NewSchedule {
-                vendor_type: VENDOR_TYPE.into(),
-                vendor_id: id,
-                cron_type: "Custom".into(),
-                cron: cron.as_str().into(),
-                args: serde_json::to_string(&args).map_err(|e| ApiError::internal_error(e.to_string()))?,
-                next_fire_at: next,
-            })
-            .await
-            .map_err(store)?;
+        let s = CronSchedule {
+            vendor_type: VENDOR_TYPE,
+            vendor_id: id,
+            cron_type: "Custom",
+            cron: &cron,
+            args: serde_json::to_string(&args).map_err(|e| ApiError::internal_error(e.to_string()))?,
+            field: "trigger.trigger_settings.cron",
+        };
+        schedules::put(state, s).await?;
     } else {
-        jobs.store().delete_schedule(VENDOR_TYPE, id).await.map_err(store)?;
+        state.jobs.store().delete_schedule(VENDOR_TYPE, id).await.map_err(store)?;
     }
     Ok(())
 }
@@ -614,9 +607,8 @@ pub async fn delete_policy(
     if state.replication.running(&state.jobs, p.id).await.map_err(store)? {
         return Err(precondition(format!("replication policy {} has an execution in progress; stop it first", p.id)));
     }
-    state.jobs.store().delete_schedule(VENDOR_TYPE, p.id).await.map_err(store)?;
-    state.replication.delete_policy(p.id).await.map_err(store)?;
-    audit(&state, &caller, 0, "delete", "replication_policy", &p.policy.name).await;
+    let entry = Deleted { project_id: 0, resource_type: "replication_policy", resource: &p.policy.name };
+    schedules::delete_policy(&state, &caller, VENDOR_TYPE, p.id, state.replication.delete_policy(p.id), entry).await?;
     Ok(ok())
 }
 

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use berth_core::identity::rbac::{Action, Resource};
 use berth_core::store::identity::Project;
-use berth_core::store::jobs::{Execution, JobState, NewSchedule};
+use berth_core::store::jobs::{Execution, JobState};
 use berth_retention::{POLICY_KIND, Policy, REPO, VENDOR_TYPE};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,7 @@ use super::dto::time;
 use super::errors::{bad_request, conflict, identity, not_found, store};
 use super::json::Body;
 use super::query::ListQuery;
+use super::schedules::{self, CronSchedule, Deleted};
 use super::system_jobs::{log_text, plain};
 use super::{Caller, ProjectRef, api, audit, created, find_project, json, ok, page, parse_id, require_project};
 use crate::AppState;
@@ -58,29 +59,21 @@ fn body(p: &Policy) -> Result<String, ApiError> {
 
 /// Makes the schedule match the policy's cron (or removes it).
 async fn apply_schedule(state: &AppState, id: i64, v: &berth_retention::Validated) -> Result<(), ApiError> {
-    let store = state.jobs.store();
     let Some(cron) = &v.cron else {
-        store.delete_schedule(VENDOR_TYPE, id).await.map_err(super::errors::store)?;
+        state.jobs.store().delete_schedule(VENDOR_TYPE, id).await.map_err(store)?;
         return Ok(());
     };
-    let next = state
-        .jobs
-        .next_fire(cron)
-        .await
-        .map_err(super::errors::store)?
-        .ok_or_else(|| bad_request("trigger.settings.cron never fires"))?;
-    let args = serde_json::to_string(&berth_retention::LaunchArgs { policy_id: id, dry_run: false })
-        .map_err(|e| ApiError::internal_error(e.to_string()))?;
-    let s = NewSchedule {
-        vendor_type: VENDOR_TYPE.into(),
+    let launch = berth_retention::LaunchArgs { policy_id: id, dry_run: false, trigger: "SCHEDULE".into() };
+    let args = serde_json::to_string(&launch).map_err(|e| ApiError::internal_error(e.to_string()))?;
+    let s = CronSchedule {
+        vendor_type: VENDOR_TYPE,
         vendor_id: id,
-        cron_type: "Custom".into(),
-        cron: cron.as_str().into(),
+        cron_type: "Custom",
+        cron,
         args,
-        next_fire_at: next,
+        field: "trigger.settings.cron",
     };
-    store.put_schedule(&s).await.map_err(super::errors::store)?;
-    Ok(())
+    schedules::put(state, s).await
 }
 
 /// `POST /retentions`: one policy per project (409 if it has one).
@@ -147,12 +140,13 @@ pub async fn delete(
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let (p, project) = policy_for(&state, &caller, &raw, Action::Delete).await?;
-    state.jobs.store().delete_schedule(VENDOR_TYPE, p.id).await.map_err(store)?;
-    state.policies.delete_policy(POLICY_KIND, p.id).await.map_err(store)?;
+    let resource = format!("retention policy {}", p.id);
+    let entry = Deleted { project_id: project.id, resource_type: "retention", resource: &resource };
+    let gone = state.policies.delete_policy(POLICY_KIND, p.id);
+    schedules::delete_policy(&state, &caller, VENDOR_TYPE, p.id, gone, entry).await?;
     if project.metadata.get(RETENTION_ID) == Some(&p.id.to_string()) {
         let _ = state.auth.identity.delete_project_metadata(project.id, RETENTION_ID).await;
     }
-    audit(&state, &caller, project.id, "delete", "retention", &format!("retention policy {}", p.id)).await;
     Ok(ok())
 }
 

@@ -20,7 +20,7 @@ use super::repositories::target;
 use super::{Caller, json};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::scan::{BUILTIN_NAME, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable};
+use crate::scan::{BUILTIN_NAME, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable, summary_and_scanner};
 
 type ArtifactPath = Path<(String, String, String)>;
 
@@ -178,39 +178,13 @@ pub async fn vulnerabilities(
     Ok(json(StatusCode::OK, &Value::Object(out)))
 }
 
-fn scanner_json() -> Value {
-    json!({"name": BUILTIN_NAME, "vendor": BUILTIN_NAME, "version": env!("CARGO_PKG_VERSION")})
-}
-
-/// A stored summary and the scanner that made the report: an external adapter's report
-/// keeps its scanner in the summary (see `crate::scanners::stored_vulnerability_report`).
-fn summary_and_scanner(raw: &str) -> (Value, Value) {
-    let mut summary: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-    let scanner = summary.as_object_mut().and_then(|o| o.remove("scanner")).unwrap_or_else(scanner_json);
-    (summary, scanner)
-}
-
 /// `scan_overview` (keyed by the report MIME type) of an artifact, `None` if never scanned.
 pub async fn scan_overview(state: &AppState, digest: &str, headers: &HeaderMap) -> Result<Option<Value>, ApiError> {
     let Some(r) = state.scans.report(digest, ScanType::Vulnerability).await.map_err(store)? else { return Ok(None) };
     let Some(mime) = accepted(headers).into_iter().find(|m| DEFAULT_ACCEPT.contains(&m.as_str())) else {
         return Ok(None);
     };
-    let (summary, scanner) = summary_and_scanner(&r.summary);
-    let mut v = json!({
-        "report_id": r.uuid,
-        "scan_status": r.status,
-        "severity": if r.severity.is_empty() { "Unknown" } else { r.severity.as_str() },
-        "duration": r.end_time.map_or(0, |e| e - r.start_time),
-        "start_time": time(r.start_time),
-        "end_time": r.end_time.map(time).unwrap_or_else(|| time(0)),
-        "complete_percent": if r.status == "Success" { 100 } else { 0 },
-        "scanner": scanner,
-    });
-    if !summary.is_null() {
-        v["summary"] = summary;
-    }
-    Ok(Some(json!({ mime: v })))
+    Ok(Some(json!({ mime: crate::scan::overview(&r) })))
 }
 
 /// `sbom_overview` of an artifact, `None` if no SBOM was generated.

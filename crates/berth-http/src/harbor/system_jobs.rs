@@ -7,7 +7,7 @@
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::store::jobs::{Execution, NewExecution, NewJob, NewSchedule, Schedule};
+use berth_core::store::jobs::{Execution, NewExecution, NewJob, Schedule};
 use berth_jobs::ScheduleSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::dto::time;
 use super::errors::{bad_request, conflict, not_found, store};
 use super::query::ListQuery;
+use super::schedules::{self, CronSchedule};
 use super::{Caller, api, audit, json, page, parse_id, require_system};
 use crate::AppState;
 use crate::error::ApiError;
@@ -255,21 +256,15 @@ pub async fn apply_schedule(
         (berth_jobs::ScheduleType::Manual, _) => start(state, caller, job, &args).await,
         (_, None) => Err(bad_request("schedule.cron is required")),
         (kind, Some(cron)) => {
-            let next = state
-                .jobs
-                .next_fire(&cron)
-                .await
-                .map_err(store)?
-                .ok_or_else(|| bad_request("schedule.cron never fires"))?;
-            let s = NewSchedule {
-                vendor_type: job.vendor_type.to_owned(),
+            let s = CronSchedule {
+                vendor_type: job.vendor_type,
                 vendor_id: 0,
-                cron_type: kind.as_str().to_owned(),
-                cron: cron.as_str().to_owned(),
+                cron_type: kind.as_str(),
+                cron: &cron,
                 args,
-                next_fire_at: next,
+                field: "schedule.cron",
             };
-            state.jobs.store().put_schedule(&s).await.map_err(store)?;
+            schedules::put(state, s).await?;
             audit(state, caller, 0, "update", job.resource, &format!("{} schedule {}", job.audit_name, cron.as_str()))
                 .await;
             Ok(StatusCode::OK.into_response())

@@ -18,11 +18,13 @@ async fn expect_error(r: reqwest::Response, status: u16) -> String {
     v["errors"][0]["message"].as_str().expect("message").to_string()
 }
 
-/// Pushes an image of the given config and layer bytes as admin, tagged `v1`.
-async fn push_image_admin(s: &Server, repo: &str, config: &[u8], layer: &[u8]) {
+/// Pushes an image of the given config and layer bytes as admin, tagged `v1`; returns
+/// the manifest's size (which counts in storage usage, as in Harbor).
+async fn push_image_admin(s: &Server, repo: &str, config: &[u8], layer: &[u8]) -> u64 {
     let cd = push_blob_as(s, &admin(), repo, config).await;
     let ld = push_blob_as(s, &admin(), repo, layer).await;
     let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    let size = m.len() as u64;
     let r = client()
         .put(s.url(&format!("/v2/{repo}/manifests/v1")))
         .basic_auth("admin", Some(ADMIN_PASSWORD))
@@ -32,6 +34,7 @@ async fn push_image_admin(s: &Server, repo: &str, config: &[u8], layer: &[u8]) {
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "push manifest to {repo}: {:?}", r.text().await);
+    size
 }
 
 fn names(v: &Value, key: &str, field: &str) -> Vec<String> {
@@ -54,6 +57,10 @@ struct World {
     c: u64,
     shared: u64,
     l2: u64,
+    /// Manifest sizes of srchpub/app, srchpriv/app, srchpriv/tool.
+    m_pub: u64,
+    m_priv: u64,
+    m_tool: u64,
 }
 
 /// Projects `srchpub` (public) and `srchpriv` (private, alice a developer); bob is in
@@ -68,11 +75,11 @@ async fn world(s: &Server) -> World {
     let (a, b, c) = (br#"{"seed":"a"}"#.as_slice(), br#"{"seed":"bb"}"#.as_slice(), br#"{"seed":"ccc"}"#.as_slice());
     let shared = b"a layer both projects share".as_slice();
     let l2 = b"the tool's own layer, a little longer".as_slice();
-    push_image_admin(s, "srchpub/app", a, shared).await;
-    push_image_admin(s, "srchpriv/app", b, shared).await;
-    push_image_admin(s, "srchpriv/tool", c, l2).await;
+    let m_pub = push_image_admin(s, "srchpub/app", a, shared).await;
+    let m_priv = push_image_admin(s, "srchpriv/app", b, shared).await;
+    let m_tool = push_image_admin(s, "srchpriv/tool", c, l2).await;
     let n = |x: &[u8]| x.len() as u64;
-    World { pub_id, priv_id, a: n(a), b: n(b), c: n(c), shared: n(shared), l2: n(l2) }
+    World { pub_id, priv_id, a: n(a), b: n(b), c: n(c), shared: n(shared), l2: n(l2), m_pub, m_priv, m_tool }
 }
 
 #[tokio::test]
@@ -120,7 +127,7 @@ async fn search_statistics_quotas_and_configurations() {
     let all = all.as_array().unwrap();
     let public_projects = all.iter().filter(|p| p["metadata"]["public"] == "true").count() as u64;
     let private_projects = all.len() as u64 - public_projects;
-    let stored = w.a + w.b + w.c + w.shared + w.l2;
+    let stored = w.a + w.b + w.c + w.shared + w.l2 + w.m_pub + w.m_priv + w.m_tool;
     let v = ok_json(&s, "/api/v2.0/statistics", &admin()).await;
     assert_eq!(
         v,
@@ -130,7 +137,7 @@ async fn search_statistics_quotas_and_configurations() {
             "total_project_count": all.len(), "total_repo_count": 3,
             "total_storage_consumption": stored,
         }),
-        "the shared layer counts once"
+        "the shared layer counts once; manifests count"
     );
     let v = ok_json(&s, "/api/v2.0/statistics", &alice).await;
     assert_eq!(
@@ -148,8 +155,8 @@ async fn search_statistics_quotas_and_configurations() {
     assert!(v.get("total_storage_consumption").is_none());
 
     // --- quotas ---
-    let priv_used = w.b + w.shared + w.c + w.l2;
-    let pub_used = w.a + w.shared;
+    let priv_used = w.b + w.shared + w.c + w.l2 + w.m_priv + w.m_tool;
+    let pub_used = w.a + w.shared + w.m_pub;
     let q = ok_json(&s, &format!("/api/v2.0/quotas/{}", w.priv_id), &admin()).await;
     assert_eq!(q["id"], w.priv_id);
     assert_eq!(q["ref"], json!({"id": w.priv_id, "name": "srchpriv", "owner_name": "admin"}));
@@ -182,11 +189,11 @@ async fn search_statistics_quotas_and_configurations() {
     let r = call(&s, Method::DELETE, "/api/v2.0/projects/srchpriv/repositories/tool", &admin(), None).await;
     assert_eq!(r.status(), 200);
     let q = ok_json(&s, &format!("/api/v2.0/quotas/{}", w.priv_id), &admin()).await;
-    assert_eq!(q["used"]["storage"], w.b + w.shared);
+    assert_eq!(q["used"]["storage"], w.b + w.shared + w.m_priv);
     let q = ok_json(&s, &format!("/api/v2.0/quotas/{}", w.pub_id), &admin()).await;
     assert_eq!(q["used"]["storage"], pub_used);
     let v = ok_json(&s, "/api/v2.0/statistics", &admin()).await;
-    assert_eq!(v["total_storage_consumption"], w.a + w.b + w.shared);
+    assert_eq!(v["total_storage_consumption"], w.a + w.b + w.shared + w.m_pub + w.m_priv);
     assert_eq!((v["private_repo_count"].as_u64(), v["total_repo_count"].as_u64()), (Some(1), Some(2)));
 
     // --- configurations (settings.rs tests changes) ---

@@ -241,3 +241,131 @@ async fn two_instances_on_postgres_never_exceed_a_quota() {
         assert_eq!(q["used"]["storage"], 10_000, "{q}");
     }
 }
+
+async fn mount(s: &Server, from: &str, to: &str, bytes: &[u8]) -> reqwest::Response {
+    let url = s.url(&format!("/v2/{to}/blobs/uploads/?mount={}&from={from}", sha256(bytes)));
+    admin().apply(client().post(url)).send().await.unwrap()
+}
+
+async fn put_manifest(s: &Server, repo: &str, reference: &str, manifest: &[u8]) -> reqwest::Response {
+    admin()
+        .apply(client().put(s.url(&format!("/v2/{repo}/manifests/{reference}"))))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn used(s: &Server, id: i64) -> i64 {
+    quota_of(s, id).await["used"]["storage"].as_i64().unwrap()
+}
+
+/// Creates `name` with `limit` and a webhook policy for both quota events.
+async fn limited_project(s: &Server, name: &str, limit: i64) -> (i64, Arc<Mutex<Vec<Value>>>) {
+    let body = json!({"project_name": name, "metadata": {"public": "false"}, "storage_limit": limit});
+    let r = call(s, Method::POST, &format!("{API}/projects"), &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let id = location_id(&r);
+    let (hook, got) = receiver().await;
+    let policy = json!({"name": "quota", "enabled": true, "event_types": ["QUOTA_WARNING", "QUOTA_EXCEED"],
+                        "targets": [{"type": "http", "address": hook}]});
+    let r = call(s, Method::POST, &format!("{API}/projects/{name}/webhook/policies"), &admin(), Some(&policy)).await;
+    assert_eq!(r.status(), 201);
+    (id, got)
+}
+
+/// The digest an event names (its first resource's).
+fn event_digest(event: &Value) -> &str {
+    event["event_data"]["resources"][0]["digest"].as_str().unwrap_or_default()
+}
+
+/// Cross-repository mounts raise QUOTA_WARNING and QUOTA_EXCEED as blob commits do;
+/// manifests count against the quota (Harbor stores them as blobs: their size, once per
+/// project), and a manifest PUT that would exceed it is refused with the blob's DENIED.
+async fn mounts_and_manifests(s: &Server) {
+    create_project(s, &admin(), "src", false).await;
+    let (mid, mgot) = limited_project(s, "mnt", 1000).await;
+    let (x, y) = (vec![7u8; 870], vec![8u8; 200]);
+    assert_eq!(push_bytes(s, "src/base", &x).await.status(), 201);
+    assert_eq!(push_bytes(s, "src/base", &y).await.status(), 201);
+    // 870 of 1000 by a mount: across 85 %.
+    assert_eq!(mount(s, "src/base", "mnt/a", &x).await.status(), 201);
+    let warning = wait_for_event(&mgot, "QUOTA_WARNING").await;
+    assert_eq!(event_digest(&warning), sha256(&x), "{warning}");
+    assert_eq!(warning["event_data"]["repository"]["repo_full_name"], "mnt/a", "{warning}");
+    // 870 + 200 > 1000: the mount is refused and QUOTA_EXCEED names the blob.
+    let msg = expect_error(mount(s, "src/base", "mnt/a", &y).await, 403, "DENIED").await;
+    assert!(msg.contains("quota exceeded for project mnt") && msg.contains("870 B"), "{msg}");
+    let exceed = wait_for_event(&mgot, "QUOTA_EXCEED").await;
+    assert_eq!(event_digest(&exceed), sha256(&y), "{exceed}");
+    assert_eq!(used(s, mid).await, 870);
+
+    // Manifests: blobs fit, the manifest would not.
+    let (nid, ngot) = limited_project(s, "man", 100_000).await;
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let layer = vec![9u8; 300];
+    assert_eq!(push_bytes(s, "man/a", &config).await.status(), 201);
+    assert_eq!(push_bytes(s, "man/a", &layer).await.status(), 201);
+    let blobs = (config.len() + layer.len()) as i64;
+    assert_eq!(used(s, nid).await, blobs);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(&layer), "size": layer.len()}],
+    })
+    .to_string()
+    .into_bytes();
+    let size = manifest.len() as i64;
+    assert_eq!(put_quota(s, nid, json!({"hard": {"storage": blobs + size - 1}})).await.status(), 200);
+    let msg = expect_error(put_manifest(s, "man/a", "v1", &manifest).await, 403, "DENIED").await;
+    let expected = format!(
+        "quota exceeded for project man: adding {size} B of storage resource, which when updated to current usage \
+         of {blobs} B will exceed the configured upper limit of {} B",
+        blobs + size - 1
+    );
+    assert_eq!(msg, expected);
+    let exceed = wait_for_event(&ngot, "QUOTA_EXCEED").await;
+    assert_eq!(event_digest(&exceed), sha256(&manifest), "{exceed}");
+    let r = admin().apply(client().get(s.url("/v2/man/a/manifests/v1"))).send().await.unwrap();
+    assert_eq!(r.status(), 404, "a refused manifest is not stored");
+    assert_eq!(used(s, nid).await, blobs, "a refused manifest uses nothing");
+
+    // With room for it, it is stored and counted: usage is blobs + manifest, exactly.
+    assert_eq!(put_quota(s, nid, json!({"hard": {"storage": blobs + size}})).await.status(), 200);
+    assert_eq!(put_manifest(s, "man/a", "v1", &manifest).await.status(), 201);
+    assert_eq!(used(s, nid).await, blobs + size);
+    let summary = ok_json(s, &format!("{API}/projects/man/summary"), &admin()).await;
+    assert_eq!(summary["quota"]["used"]["storage"], blobs + size);
+    // The same manifest in another repository of the project costs nothing more (the
+    // quota is full to the byte), nor does a re-push.
+    assert_eq!(mount(s, "man/a", "man/b", &config).await.status(), 201);
+    assert_eq!(mount(s, "man/a", "man/b", &layer).await.status(), 201);
+    assert_eq!(put_manifest(s, "man/b", "v1", &manifest).await.status(), 201);
+    assert_eq!(put_manifest(s, "man/a", "v2", &manifest).await.status(), 201);
+    assert_eq!(used(s, nid).await, blobs + size);
+    // Deleting it from both repositories gives its bytes back.
+    for repo in ["man/a", "man/b"] {
+        let url = s.url(&format!("/v2/{repo}/manifests/{}", sha256(&manifest)));
+        assert_eq!(admin().apply(client().delete(url)).send().await.unwrap().status(), 202);
+    }
+    assert_eq!(used(s, nid).await, blobs);
+}
+
+#[tokio::test]
+async fn mounts_and_manifests_count_against_the_quota_on_sqlite() {
+    let s = Server::start_harbor();
+    mounts_and_manifests(&s).await;
+}
+
+#[tokio::test]
+async fn mounts_and_manifests_count_against_the_quota_on_postgres() {
+    if !pg_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = PgDb::create();
+    let s = start_instance(&tmp.path().join("a"), &db.url(), &tmp.path().join("storage"));
+    mounts_and_manifests(&s).await;
+}

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::ha_postgres::{PgDb, pg_available, start_instance};
 use crate::support::*;
+use crate::webhooks::{Received, Receiver};
 
 const API: &str = "/api/v2.0";
 
@@ -176,6 +177,15 @@ async fn scenario(s: &Server) {
     assert!(log.contains("[dry run] delete ret/app@") && log.contains(&digests[4]), "{log}");
     assert!(log.contains("v1 is immutable"), "{log}");
 
+    // Deletes reach webhooks and the audit log like a user's, as harbor-jobservice.
+    let rx = Receiver::start().await;
+    let hook = json!({"name": "ret", "enabled": true, "event_types": ["DELETE_ARTIFACT", "TAG_RETENTION"],
+                      "targets": [{"type": "http", "address": rx.url("/hook")}]});
+    let r = call(s, Method::POST, &format!("{API}/projects/ret/webhook/policies"), &admin(), Some(&hook)).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    // A dry run sends nothing.
+    run(s, id, true).await;
+
     // The real run keeps exactly A (immutable), B, C, D.
     let e = run(s, id, false).await;
     let after: Vec<String> = artifacts(s, "ret", "app").await.into_iter().map(|(d, _)| d).collect();
@@ -186,7 +196,42 @@ async fn scenario(s: &Server) {
     let tasks = ok_json(s, &format!("{API}/retentions/{id}/executions/{}/tasks", e["id"]), &admin()).await;
     assert_eq!((tasks[0]["total"].as_i64(), tasks[0]["retained"].as_i64()), (Some(5), Some(4)));
     let list = ok_json(s, &format!("{API}/retentions/{id}/executions"), &admin()).await;
-    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    let of_type = |got: &[Received], t: &str| -> Vec<Value> {
+        got.iter().filter(|r| r.body["type"] == t).map(|r| r.body.clone()).collect()
+    };
+    let got = rx
+        .wait_for(Duration::from_secs(30), "DELETE_ARTIFACT and TAG_RETENTION", |g| {
+            !of_type(g, "DELETE_ARTIFACT").is_empty() && !of_type(g, "TAG_RETENTION").is_empty()
+        })
+        .await;
+    let deletes = of_type(&got, "DELETE_ARTIFACT");
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(deletes[0]["operator"], "harbor-jobservice", "{}", deletes[0]);
+    assert_eq!(deletes[0]["event_data"]["resources"][0]["digest"], digests[4].as_str(), "{}", deletes[0]);
+    assert_eq!(deletes[0]["event_data"]["repository"]["repo_full_name"], "ret/app");
+    let tr = of_type(&got, "TAG_RETENTION");
+    assert_eq!(tr.len(), 1, "one for the real run's one repository, none for the dry runs: {tr:?}");
+    assert_eq!(tr[0]["operator"], "MANUAL", "{}", tr[0]);
+    let data = &tr[0]["event_data"]["retention"];
+    assert_eq!((data["total"].as_i64(), data["retained"].as_i64()), (Some(5), Some(4)), "{data}");
+    assert_eq!((data["project_name"].as_str(), data["retention_policy_id"].as_i64()), (Some("ret"), Some(id)));
+    assert_eq!(data["result"], "SUCCESS");
+    assert_eq!(data["retention_rule"].as_array().unwrap().len(), 2, "{data}");
+    assert_eq!(data["retention_rule"][0]["template"], "latestPushedK");
+    assert_eq!(data["deleted_artifact"], json!([{"type": "image", "status": "SUCCESS", "name_tag": ""}]), "{data}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = ok_json(s, &format!("{API}/audit-logs?q=operation=delete&page_size=100"), &admin()).await;
+        let resource = format!("ret/app@{}", digests[4]);
+        if let Some(entry) = logs.as_array().unwrap().iter().find(|l| l["resource"] == resource.as_str()) {
+            assert_eq!(entry["username"], "harbor-jobservice", "{entry}");
+            assert_eq!(entry["resource_type"], "artifact", "{entry}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no audit entry for {resource}: {logs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Widening the rules to every repository deletes `other`'s only artifact: nothing matches.
     let wider = policy(
@@ -197,10 +242,48 @@ async fn scenario(s: &Server) {
     assert_eq!(call(s, Method::PUT, &format!("{API}/retentions/{id}"), &admin(), Some(&wider)).await.status(), 200);
     run(s, id, false).await;
     assert!(artifacts(s, "ret", "other").await.is_empty());
+    // Two repositories deleted something: one TAG_RETENTION each, as Harbor sends them.
+    let got = rx
+        .wait_for(Duration::from_secs(30), "a TAG_RETENTION per repository", |g| of_type(g, "TAG_RETENTION").len() >= 3)
+        .await;
+    let mut named: Vec<String> = of_type(&got, "TAG_RETENTION")[1..]
+        .iter()
+        .flat_map(|e| e["event_data"]["retention"]["deleted_artifact"].as_array().unwrap().clone())
+        .map(|a| a["name_tag"].as_str().unwrap().to_owned())
+        .collect();
+    named.sort();
+    assert_eq!(named, ["app:dev-1", "app:v2", "other:old"], "{got:#?}");
     let left: Vec<Vec<String>> = artifacts(s, "ret", "app").await.into_iter().map(|(_, t)| t).collect();
     assert!(left.iter().any(|t| t.contains(&"v3".to_string())), "the newest v* stays: {left:?}");
     assert!(left.iter().any(|t| t == &["v1".to_string()]), "the immutable v1 stays: {left:?}");
     assert_eq!(left.len(), 2, "{left:?}");
+
+    // Abort: with the queue paused the run cannot start; stopping it ends it as Stopped
+    // and deletes nothing.
+    let queue = format!("{API}/jobservice/queues/RETENTION");
+    let pause = call(s, Method::PUT, &queue, &admin(), Some(&json!({"action": "pause"}))).await;
+    assert_eq!(pause.status(), 200, "{:?}", pause.text().await);
+    let before = artifacts(s, "ret", "app").await;
+    let execs = format!("{API}/retentions/{id}/executions");
+    let r = call(s, Method::POST, &execs, &admin(), Some(&json!({"dry_run": false}))).await;
+    assert_eq!(r.status(), 201);
+    let exec = location_id(&r);
+    // Bad input on the execution endpoints: 400 naming the field.
+    for (method, path, body, field) in [
+        (Method::PATCH, format!("{execs}/{exec}"), json!({"action": "pause"}), "action"),
+        (Method::PATCH, format!("{execs}/abc"), json!({"action": "stop"}), "eid"),
+        (Method::POST, execs.clone(), json!({"dry_run": "yes"}), "dry_run"),
+        (Method::POST, format!("{API}/retentions/abc/executions"), json!({}), "id"),
+    ] {
+        let msg = expect_error(call(s, method, &path, &admin(), Some(&body)).await, 400, "BAD_REQUEST").await;
+        assert!(msg.contains(field), "{path} {body}: {field} in {msg}");
+    }
+    let r = call(s, Method::PATCH, &format!("{execs}/{exec}"), &admin(), Some(&json!({"action": "stop"}))).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    assert_eq!(finished(s, id, exec).await["status"], "Stopped");
+    let resume = call(s, Method::PUT, &queue, &admin(), Some(&json!({"action": "resume"}))).await;
+    assert_eq!(resume.status(), 200);
+    assert_eq!(artifacts(s, "ret", "app").await, before, "a stopped run deleted nothing");
 
     // A schedule runs it by itself; removing the cron removes the schedule.
     let every = policy(project_id, vec![rule("always", None, sel("matches", "**", ""), "**")], "*/2 * * * * *");

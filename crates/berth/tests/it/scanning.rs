@@ -343,3 +343,52 @@ async fn prevent_vul_refuses_pulls_by_the_scan_report() {
     assert_eq!(status(&s, Method::PUT, "/api/v2.0/projects/guard", &admin(), Some(&body)).await, 200);
     assert_eq!(pull().await.0, 200);
 }
+
+/// A finished scan is a `SCANNING_COMPLETED` webhook event (Harbor's payload: the
+/// artifact's resource with its `scan_overview`, the repository, `scan.scan_type`),
+/// received by a real HTTP server; scanning something that is not an image fails and is a
+/// `SCANNING_FAILED` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_events_reach_webhooks() {
+    use crate::webhooks::Receiver;
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "scanhook", false).await;
+    let rx = Receiver::start().await;
+    let hook = json!({"name": "scans", "enabled": true, "event_types": ["SCANNING_COMPLETED", "SCANNING_FAILED"],
+                      "targets": [{"type": "http", "address": rx.url("/hook")}]});
+    let r = call(&s, Method::POST, "/api/v2.0/projects/scanhook/webhook/policies", &admin(), Some(&hook)).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let digest = push_layers(&s, "scanhook/app", "v1", &debian_layers()).await;
+    let art = "/api/v2.0/projects/scanhook/repositories/app/artifacts/v1";
+    let r = call(&s, Method::POST, &format!("{art}/scan"), &admin(), None).await;
+    assert_eq!(r.status(), 202, "{:?}", r.text().await);
+    let got = rx
+        .wait_for(Duration::from_secs(60), "SCANNING_COMPLETED", |g| {
+            g.iter().any(|r| r.body["type"] == "SCANNING_COMPLETED")
+        })
+        .await;
+    let e = got.iter().find(|r| r.body["type"] == "SCANNING_COMPLETED").unwrap().body.clone();
+    assert_eq!(e["operator"], "auto", "{e}");
+    let res = &e["event_data"]["resources"][0];
+    assert_eq!(res["digest"], digest.as_str(), "{e}");
+    assert_eq!(res["scan_overview"][V11]["scan_status"], "Success", "{e}");
+    assert_eq!(e["event_data"]["repository"]["repo_full_name"], "scanhook/app", "{e}");
+    assert_eq!(e["event_data"]["scan"]["scan_type"], "vulnerability", "{e}");
+
+    // An artifact deleted between the scan request and the scan: the scan fails. The
+    // queue is paused so that the deletion comes first.
+    let digest2 = push_layers(&s, "scanhook/gone", "v1", &[b"another layer".to_vec()]).await;
+    let queue = "/api/v2.0/jobservice/queues/IMAGE_SCAN";
+    assert_eq!(call(&s, Method::PUT, queue, &admin(), Some(&json!({"action": "pause"}))).await.status(), 200);
+    let gone = "/api/v2.0/projects/scanhook/repositories/gone/artifacts/v1";
+    let r = call(&s, Method::POST, &format!("{gone}/scan"), &admin(), None).await;
+    assert_eq!(r.status(), 202, "{:?}", r.text().await);
+    assert_eq!(call(&s, Method::DELETE, gone, &admin(), None).await.status(), 200);
+    assert_eq!(call(&s, Method::PUT, queue, &admin(), Some(&json!({"action": "resume"}))).await.status(), 200);
+    let got = rx
+        .wait_for(Duration::from_secs(60), "SCANNING_FAILED", |g| g.iter().any(|r| r.body["type"] == "SCANNING_FAILED"))
+        .await;
+    let e = got.iter().find(|r| r.body["type"] == "SCANNING_FAILED").unwrap().body.clone();
+    assert_eq!(e["event_data"]["resources"][0]["digest"], digest2.as_str(), "{e}");
+    assert_eq!(e["event_data"]["repository"]["repo_full_name"], "scanhook/gone", "{e}");
+}

@@ -17,15 +17,15 @@ const API: &str = "/api/v2.0";
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Value,
+pub(crate) struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Value,
 }
 
 /// A webhook endpoint: records what it accepts; while `down`, answers 503 and counts.
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     addr: String,
     got: Arc<Mutex<Vec<Received>>>,
     down: Arc<AtomicBool>,
@@ -33,7 +33,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let r = Receiver {
             addr: listener.local_addr().unwrap().to_string(),
@@ -58,16 +58,16 @@ impl Receiver {
         r
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 
     /// Waits (up to `limit`) until `f` holds for what was received.
-    async fn wait_for(&self, limit: Duration, what: &str, f: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, limit: Duration, what: &str, f: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let deadline = Instant::now() + limit;
         loop {
             let got = self.got();
