@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const OSV_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../berth-scan/tests/fixtures/osv");
+pub(crate) const OSV_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../berth-scan/tests/fixtures/osv");
 const V11: &str = "application/vnd.security.vulnerability.report; version=1.1";
 const NATIVE: &str = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
 
-fn tar_layer(files: &[(&str, &[u8], u32)], gzip: bool) -> Vec<u8> {
+pub(crate) fn tar_layer(files: &[(&str, &[u8], u32)], gzip: bool) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (path, data, mode) in files {
         let mut h = tar::Header::new_gnu();
@@ -37,7 +37,7 @@ fn tar_layer(files: &[(&str, &[u8], u32)], gzip: bool) -> Vec<u8> {
 
 const DPKG_STATUS: &str = "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u4\n\nPackage: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: bash\nStatus: install ok installed\nArchitecture: amd64\nSource: bash (5.2.15-2)\nVersion: 5.2.15-2+b2\n\nPackage: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1-10+deb12u5\n";
 
-fn debian_layers() -> Vec<Vec<u8>> {
+pub(crate) fn debian_layers() -> Vec<Vec<u8>> {
     let l1 = tar_layer(
         &[
             (
@@ -66,7 +66,7 @@ fn debian_layers() -> Vec<Vec<u8>> {
 }
 
 /// Pushes an image of these layers over /v2 as admin; returns its digest.
-async fn push_layers(s: &Server, repo: &str, tag: &str, layers: &[Vec<u8>]) -> String {
+pub(crate) async fn push_layers(s: &Server, repo: &str, tag: &str, layers: &[Vec<u8>]) -> String {
     let who = admin();
     let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let cd = push_blob_as(s, &who, repo, config).await;
@@ -87,7 +87,7 @@ async fn push_layers(s: &Server, repo: &str, tag: &str, layers: &[Vec<u8>]) -> S
     sha256(m.as_bytes())
 }
 
-fn import(data_dir: &Path, source: &str) -> String {
+pub(crate) fn import(data_dir: &Path, source: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["vulndb", "import", "--data-dir"])
         .arg(data_dir)
@@ -100,7 +100,7 @@ fn import(data_dir: &Path, source: &str) -> String {
 }
 
 /// Polls the artifact until its overview of `key` reaches a final status.
-async fn wait_overview(s: &Server, path: &str, key: &str) -> Value {
+pub(crate) async fn wait_overview(s: &Server, path: &str, key: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let a = ok_json(s, &format!("{path}?with_scan_overview=true&with_sbom_overview=true"), &admin()).await;
