@@ -42,14 +42,7 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
             h2 { (ctx.t("tab.webhooks")) }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
-                    thead { tr {
-                        th scope="col" { (ctx.t("col.name")) }
-                        th scope="col" { (ctx.t("col.enabled")) }
-                        th scope="col" { (ctx.t("col.targets")) }
-                        th scope="col" { (ctx.t("col.events")) }
-                        th scope="col" { (ctx.t("col.created")) }
-                        @if can_delete { th scope="col" { (ctx.t("col.actions")) } }
-                    } }
+                    (head(&ctx, &["col.name", "col.enabled", "col.targets", "col.events", "col.created"], can_delete))
                     tbody { @for w in a.items() {
                         @let name = w["name"].as_str().unwrap_or("");
                         tr {
@@ -144,13 +137,7 @@ pub async fn immutability(ctx: Ctx, Path(p): Path<String>) -> Response {
             h2 { (ctx.t("tab.immutability")) }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
-                    thead { tr {
-                        th scope="col" { "#" }
-                        th scope="col" { (ctx.t("col.repo_pattern")) }
-                        th scope="col" { (ctx.t("col.tag_pattern")) }
-                        th scope="col" { (ctx.t("col.enabled")) }
-                        @if can_delete { th scope="col" { (ctx.t("col.actions")) } }
-                    } }
+                    (head(&ctx, &["col.id", "col.repo_pattern", "col.tag_pattern", "col.enabled"], can_delete))
                     tbody { @for r in a.items() {
                         @let id = r["id"].as_i64().unwrap_or(0);
                         tr {
