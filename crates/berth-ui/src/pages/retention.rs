@@ -62,9 +62,11 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
     };
     let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
     if !has(&perms, "tag-retention", "read") {
-        // The API's own refusal, as it would answer the policy.
-        let a = ctx.call(Method::GET, &format!("/api/v2.0/retentions/{}", policy_id(&proj).unwrap_or(0)), None).await;
-        return refusal(&ctx, &a);
+        // The API's own refusal when there is a policy to ask for; else its permission list's.
+        return match policy_id(&proj) {
+            Some(id) => refusal(&ctx, &ctx.call(Method::GET, &format!("/api/v2.0/retentions/{id}"), None).await),
+            None => crate::layout::error_page(&ctx, axum::http::StatusCode::FORBIDDEN, ctx.t("forbidden")),
+        };
     }
     let (can_change, can_run) = (has(&perms, "tag-retention", "update"), has(&perms, "tag-retention", "operate"));
     let pid = policy_id(&proj);
