@@ -380,6 +380,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("sev.low", "Low", "低危"),
     ("sev.negligible", "Negligible", "可忽略"),
     ("sev.unknown", "Unknown", "未知"),
+    ("sev.none", "None", "无"),
     ("sbom.title", "SBOM", "SBOM"),
     ("sbom.none", "No SBOM generated yet.", "尚未生成 SBOM。"),
     ("sbom.generate", "Generate SBOM", "生成 SBOM"),
