@@ -322,7 +322,12 @@ pub struct Answer {
 impl Answer {
     /// No answer (nothing was asked): an empty list.
     pub fn empty() -> Answer {
-        Answer { status: StatusCode::OK, headers: HeaderMap::new(), json: Value::Array(Vec::new()), text: String::new() }
+        Answer {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            json: Value::Array(Vec::new()),
+            text: String::new(),
+        }
     }
 
     pub fn ok(&self) -> bool {

@@ -345,7 +345,8 @@ pub async fn gc_stop(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
     if !ctx.csrf_ok(&form) {
         return csrf_refused(&ctx, "/admin/gc");
     }
-    let a = ctx.call_with(Method::PUT, &format!("/api/v2.0/system/gc/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
+    let a =
+        ctx.call_with(Method::PUT, &format!("/api/v2.0/system/gc/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("stopped"), "/admin/gc")
 }
 
@@ -446,7 +447,9 @@ pub async fn gc_preview(ctx: Ctx) -> Response {
     let pending = hist.items().iter().any(|g| matches!(g["job_status"].as_str(), Some("Pending" | "Running")));
     let log = match latest {
         Some(g) => {
-            ctx.call(Method::GET, &format!("/api/v2.0/system/gc/{}/log", g["id"].as_i64().unwrap_or(0)), None).await.text
+            ctx.call(Method::GET, &format!("/api/v2.0/system/gc/{}/log", g["id"].as_i64().unwrap_or(0)), None)
+                .await
+                .text
         }
         None => String::new(),
     };

@@ -302,13 +302,8 @@ pub async fn webhook_task_log(ctx: Ctx, Path((p, id, eid, tid)): Path<(String, S
     if let Err(r) = ctx.require_user() {
         return r;
     }
-    let path = format!(
-        "{}/webhook/policies/{}/executions/{}/tasks/{}/log",
-        api_project(&p),
-        enc(&id),
-        enc(&eid),
-        enc(&tid)
-    );
+    let path =
+        format!("{}/webhook/policies/{}/executions/{}/tasks/{}/log", api_project(&p), enc(&id), enc(&eid), enc(&tid));
     let a = ctx.call(Method::GET, &path, None).await;
     if !a.ok() {
         return refusal(&ctx, &a);

@@ -111,7 +111,8 @@ pub async fn registry_create(ctx: Ctx, form: Form) -> Response {
         let a = ctx.call_with(Method::POST, "/api/v2.0/registries/ping", Some(body), Some(form.get("_csrf"))).await;
         return ctx.after(&a, ctx.t("registries.reachable"), back);
     }
-    let a = ctx.call_with(Method::POST, "/api/v2.0/registries", Some(registry_body(&form)), Some(form.get("_csrf"))).await;
+    let a =
+        ctx.call_with(Method::POST, "/api/v2.0/registries", Some(registry_body(&form)), Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("saved"), back)
 }
 
@@ -130,8 +131,9 @@ pub async fn registry_delete(ctx: Ctx, Path(id): Path<String>, form: Form) -> Re
     if !ctx.csrf_ok(&form) {
         return csrf_refused(&ctx, back);
     }
-    let a =
-        ctx.call_with(Method::DELETE, &format!("/api/v2.0/registries/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
+    let a = ctx
+        .call_with(Method::DELETE, &format!("/api/v2.0/registries/{}", enc(&id)), None, Some(form.get("_csrf")))
+        .await;
     ctx.after(&a, ctx.t("deleted"), back)
 }
 
@@ -386,5 +388,10 @@ pub async fn task_log(ctx: Ctx, Path((id, tid)): Path<(String, String)>) -> Resp
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    log_page(&ctx, &format!("{} {tid}", ctx.t("col.log")), &format!("/admin/replications/executions/{}", enc(&id)), &a.text)
+    log_page(
+        &ctx,
+        &format!("{} {tid}", ctx.t("col.log")),
+        &format!("/admin/replications/executions/{}", enc(&id)),
+        &a.text,
+    )
 }

@@ -18,8 +18,15 @@ use crate::{Ctx, Form, enc, query};
 const PAGE_SIZE: u64 = 10;
 
 /// The templates, in the order Harbor's portal offers them.
-const TEMPLATES: &[&str] =
-    &["latestPushedK", "latestPulledN", "nDaysSinceLastPush", "nDaysSinceLastPull", "latestActiveK", "always", "nothing"];
+const TEMPLATES: &[&str] = &[
+    "latestPushedK",
+    "latestPulledN",
+    "nDaysSinceLastPush",
+    "nDaysSinceLastPull",
+    "latestActiveK",
+    "always",
+    "nothing",
+];
 
 fn base(p: &str) -> String {
     format!("/projects/{}/retention", enc(p))
@@ -84,13 +91,16 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
     let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
     let execs = match pid {
         Some(id) => {
-            ctx.call(Method::GET, &format!("/api/v2.0/retentions/{id}/executions?page={pg}&page_size={PAGE_SIZE}"), None)
-                .await
+            ctx.call(
+                Method::GET,
+                &format!("/api/v2.0/retentions/{id}/executions?page={pg}&page_size={PAGE_SIZE}"),
+                None,
+            )
+            .await
         }
         None => crate::Answer::empty(),
     };
-    let rules: Vec<Value> =
-        policy.as_ref().and_then(|v| v["rules"].as_array().cloned()).unwrap_or_default();
+    let rules: Vec<Value> = policy.as_ref().and_then(|v| v["rules"].as_array().cloned()).unwrap_or_default();
     let cron = policy.as_ref().and_then(|v| v["trigger"]["settings"]["cron"].as_str()).unwrap_or("").to_string();
     let b = base(&p);
     page(
@@ -220,7 +230,8 @@ async fn save(ctx: &Ctx, form: &Form, project_id: i64, existing: Option<i64>, mu
     match existing {
         Some(id) => {
             policy["id"] = json!(id);
-            ctx.call_with(Method::PUT, &format!("/api/v2.0/retentions/{id}"), Some(policy), Some(form.get("_csrf"))).await
+            ctx.call_with(Method::PUT, &format!("/api/v2.0/retentions/{id}"), Some(policy), Some(form.get("_csrf")))
+                .await
         }
         None => ctx.call_with(Method::POST, "/api/v2.0/retentions", Some(policy), Some(form.get("_csrf"))).await,
     }
@@ -327,8 +338,9 @@ pub async fn run(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     };
     let id = policy_id(&proj).unwrap_or(0);
     let body = json!({ "dry_run": form.get("dry_run") == "true" });
-    let a =
-        ctx.call_with(Method::POST, &format!("/api/v2.0/retentions/{id}/executions"), Some(body), Some(form.get("_csrf"))).await;
+    let a = ctx
+        .call_with(Method::POST, &format!("/api/v2.0/retentions/{id}/executions"), Some(body), Some(form.get("_csrf")))
+        .await;
     ctx.after(&a, ctx.t("retention.started"), &back)
 }
 

@@ -276,10 +276,15 @@ async fn side(ctx: &Ctx, p: &str, r: &str, tag: &str) -> Result<Side, Response> 
             (format!("{} {}", s("id"), s("package")), (s("severity"), s("version")))
         })
         .collect();
-    let sb = ctx.call(Method::GET, &format!("{}/artifacts/{}/additions/sbom", api_repo(p, r), enc(&digest)), None).await;
-    let packages = if sb.ok() { packages(&sb.json).into_iter().map(|(n, v, _, _)| (n, v)).collect() } else { BTreeMap::new() };
+    let sb =
+        ctx.call(Method::GET, &format!("{}/artifacts/{}/additions/sbom", api_repo(p, r), enc(&digest)), None).await;
+    let packages =
+        if sb.ok() { packages(&sb.json).into_iter().map(|(n, v, _, _)| (n, v)).collect() } else { BTreeMap::new() };
     Ok(Side { digest, layers, packages, vulns, scanned: rep.is_some(), sbom: sb.ok() })
 }
+
+/// A vulnerability key ("id package") and what each side says of it (severity, version).
+type VulnRow<'a> = (&'a String, Option<&'a (String, String)>, Option<&'a (String, String)>);
 
 pub async fn compare(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let q = query(uri);
@@ -301,9 +306,14 @@ pub async fn compare(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         if !repo.ok() {
             return refusal(&ctx, &repo);
         }
-        return page(&ctx, &full, Nav::Projects, html! {
-            (project_tabs(&ctx, p, "repos")) (views(&ctx, p, r, "compare")) h2 { (ctx.t("compare.title")) } (form) p.hint { (ctx.t("compare.hint")) }
-        });
+        return page(
+            &ctx,
+            &full,
+            Nav::Projects,
+            html! {
+                (project_tabs(&ctx, p, "repos")) (views(&ctx, p, r, "compare")) h2 { (ctx.t("compare.title")) } (form) p.hint { (ctx.t("compare.hint")) }
+            },
+        );
     }
     let a = match side(&ctx, p, r, &ta).await {
         Ok(s) => s,
@@ -317,13 +327,10 @@ pub async fn compare(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let lb: BTreeSet<&str> = b.layers.iter().map(|(d, _)| d.as_str()).collect();
     let shared = la.intersection(&lb).count();
     let pkg_names: BTreeSet<&String> = a.packages.keys().chain(b.packages.keys()).collect();
-    let pkg_rows: Vec<(&String, Option<&String>, Option<&String>)> = pkg_names
-        .into_iter()
-        .map(|n| (n, a.packages.get(n), b.packages.get(n)))
-        .filter(|(_, x, y)| x != y)
-        .collect();
+    let pkg_rows: Vec<(&String, Option<&String>, Option<&String>)> =
+        pkg_names.into_iter().map(|n| (n, a.packages.get(n), b.packages.get(n))).filter(|(_, x, y)| x != y).collect();
     let vuln_keys: BTreeSet<&String> = a.vulns.keys().chain(b.vulns.keys()).collect();
-    let mut vuln_rows: Vec<(&String, Option<&(String, String)>, Option<&(String, String)>)> = vuln_keys
+    let mut vuln_rows: Vec<VulnRow> = vuln_keys
         .into_iter()
         .map(|k| (k, a.vulns.get(k), b.vulns.get(k)))
         .filter(|(_, x, y)| x.is_none() || y.is_none())

@@ -13,8 +13,10 @@ use super::{api_project, csrf_refused, has, project, refusal};
 use crate::layout::{Nav, csrf, enabled, head, page, post_button, project_tabs};
 use crate::{Ctx, Form, enc};
 
-const KINDS: [(&str, &str, &str); 2] =
-    [("cosign_public_keys", "public_key", "sig.cosign_keys"), ("notation_certificates", "certificate", "sig.notation_certs")];
+const KINDS: [(&str, &str, &str); 2] = [
+    ("cosign_public_keys", "public_key", "sig.cosign_keys"),
+    ("notation_certificates", "certificate", "sig.notation_certs"),
+];
 
 fn base(p: &str) -> String {
     format!("/projects/{}/signatures", enc(p))
@@ -24,7 +26,11 @@ fn base(p: &str) -> String {
 fn preview(pem: &str) -> String {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().join("");
     let n = body.chars().count();
-    if n <= 24 { body } else { format!("{}…{}", body.chars().take(12).collect::<String>(), body.chars().skip(n - 8).collect::<String>()) }
+    if n <= 24 {
+        body
+    } else {
+        format!("{}…{}", body.chars().take(12).collect::<String>(), body.chars().skip(n - 8).collect::<String>())
+    }
 }
 
 pub async fn show(ctx: Ctx, Path(p): Path<String>) -> Response {

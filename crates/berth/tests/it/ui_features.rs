@@ -198,8 +198,13 @@ async fn ui_tag_retention_rules_runs_tasks_and_logs() {
     assert_eq!(g.get("/projects/keep/retention").await.status, 403);
     let csrf = g.page("/projects/keep/repos").await.csrf();
     refused(&mut g, &csrf, "/projects/keep/retention/run", &[]).await;
-    refused(&mut g, &csrf, "/projects/keep/retention/rules", &[("template", "always"), ("repos", "**"), ("tags", "**")])
-        .await;
+    refused(
+        &mut g,
+        &csrf,
+        "/projects/keep/retention/rules",
+        &[("template", "always"), ("repos", "**"), ("tags", "**")],
+    )
+    .await;
     let runs = ok_json(&s, &format!("/api/v2.0/retentions/{pid}/executions"), &admin()).await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "only the admin's run: {runs}");
 }
@@ -224,13 +229,11 @@ async fn ui_webhook_executions_tasks_logs_and_toggle() {
     let pol = ok_json(&s, "/api/v2.0/projects/hooks/webhook/policies", &admin()).await;
     let id = pol[0]["id"].as_i64().unwrap();
     push_small_image_as(&s, &admin(), "hooks/app", "v1", "x").await;
-    let execs = until(
-        &s,
-        &format!("/api/v2.0/projects/hooks/webhook/policies/{id}/executions"),
-        "a webhook execution",
-        |v| v.as_array().is_some_and(|a| !a.is_empty()),
-    )
-    .await;
+    let execs =
+        until(&s, &format!("/api/v2.0/projects/hooks/webhook/policies/{id}/executions"), "a webhook execution", |v| {
+            v.as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
     let eid = execs[0]["id"].as_i64().unwrap();
     let e = w.page(&format!("/projects/hooks/webhooks/{id}/executions")).await;
     e.has("PUSH_ARTIFACT").has(&format!("href=\"/projects/hooks/webhooks/{id}/executions/{eid}\""));
@@ -242,9 +245,7 @@ async fn ui_webhook_executions_tasks_logs_and_toggle() {
     w.page(&format!("/projects/hooks/webhooks/{id}/executions/{eid}/tasks/{tid}/log")).await.has("Back");
 
     // Disable through the list, and the API says so.
-    w.submit("/projects/hooks/webhooks", &format!("/projects/hooks/webhooks/{id}/toggle"), &[])
-        .await
-        .has("✖ Disabled");
+    w.submit("/projects/hooks/webhooks", &format!("/projects/hooks/webhooks/{id}/toggle"), &[]).await.has("✖ Disabled");
     let p = ok_json(&s, &format!("/api/v2.0/projects/hooks/webhook/policies/{id}"), &admin()).await;
     assert_eq!(p["enabled"], false);
 
@@ -260,7 +261,10 @@ async fn ui_webhook_executions_tasks_logs_and_toggle() {
     g.sign_in("gst", PW).await;
     assert_eq!(g.get("/projects/hooks/webhooks").await.status, 403);
     assert_eq!(g.get(&format!("/projects/hooks/webhooks/{id}/executions")).await.status, 403);
-    assert_eq!(ok_json(&s, &format!("/api/v2.0/projects/hooks/webhook/policies/{id}"), &admin()).await["enabled"], false);
+    assert_eq!(
+        ok_json(&s, &format!("/api/v2.0/projects/hooks/webhook/policies/{id}"), &admin()).await["enabled"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -292,7 +296,11 @@ async fn ui_registries_and_replication_to_another_berth() {
     let mut test = fields(ADMIN_PASSWORD);
     test.push(("test", "1"));
     w.submit("/admin/registries", "/admin/registries", &test).await.has("The registry answered");
-    assert_eq!(ok_json(&a, "/api/v2.0/registries", &admin()).await.as_array().unwrap().len(), 0, "a test saves nothing");
+    assert_eq!(
+        ok_json(&a, "/api/v2.0/registries", &admin()).await.as_array().unwrap().len(),
+        0,
+        "a test saves nothing"
+    );
     let r = w.submit("/admin/registries", "/admin/registries", &fields(ADMIN_PASSWORD)).await;
     r.has("Saved.").has(">other<").has("User name and password (admin)").lacks(ADMIN_PASSWORD);
     let regs = ok_json(&a, "/api/v2.0/registries", &admin()).await;
@@ -387,7 +395,10 @@ async fn ui_scan_vulnerabilities_sbom_and_compare() {
     // Critical comes first: severity order, not the report's.
     assert!(v.body.find("CVE-2024-0001").unwrap() < v.body.find("CVE-2024-0301").unwrap());
     let f = w.page(&format!("{art}/vulnerabilities?severity=Medium")).await;
-    f.has("CVE-2024-0201").has("DEBIAN-CVE-2024-0004").lacks("CVE-2024-0001").has(r#"<option value="Medium" selected>"#);
+    f.has("CVE-2024-0201")
+        .has("DEBIAN-CVE-2024-0004")
+        .lacks("CVE-2024-0001")
+        .has(r#"<option value="Medium" selected>"#);
     w.page(&format!("{art}/vulnerabilities?package=lod")).await.has("CVE-2024-0301").lacks("CVE-2024-0001");
 
     // SBOM: generate, then its packages.
@@ -458,7 +469,11 @@ async fn ui_signature_trust_and_signed_state() {
     w.submit(
         "/projects/team/signatures",
         "/projects/team/signatures",
-        &[("kind", "cosign_public_keys"), ("name", "bad"), ("pem", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")],
+        &[
+            ("kind", "cosign_public_keys"),
+            ("name", "bad"),
+            ("pem", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
+        ],
     )
     .await
     .has(r#"role="alert""#)
@@ -489,8 +504,13 @@ async fn ui_signature_trust_and_signed_state() {
     assert_eq!(g.get("/projects/team/signatures").await.status, 403);
     let csrf = g.page("/projects/team/repos").await.csrf();
     let pem = signer.public_key_pem.clone();
-    refused(&mut g, &csrf, "/projects/team/signatures", &[("kind", "cosign_public_keys"), ("name", "x"), ("pem", &pem)])
-        .await;
+    refused(
+        &mut g,
+        &csrf,
+        "/projects/team/signatures",
+        &[("kind", "cosign_public_keys"), ("name", "x"), ("pem", &pem)],
+    )
+    .await;
     let trust = ok_json(&s, "/api/v2.0/projects/team/signature-trust", &admin()).await;
     assert_eq!(trust["cosign_public_keys"].as_array().unwrap().len(), 1, "only the admin's key: {trust}");
 }
