@@ -206,7 +206,7 @@ pub fn confirm(ctx: &Ctx, what: &str, action: &str, back: &str) -> Response {
 /// A job or task status in words with a symbol, never by colour alone.
 pub fn status(s: &str) -> Markup {
     let (sym, class) = match s.to_ascii_lowercase().as_str() {
-        "success" | "succeed" | "succeeded" | "healthy" => ("✔", "good"),
+        "success" | "succeed" | "succeeded" | "healthy" | "streaming" => ("✔", "good"),
         "error" | "failed" | "stopped" | "unhealthy" => ("✖", "bad"),
         _ => ("◷", "neutral"),
     };

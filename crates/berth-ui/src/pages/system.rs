@@ -109,6 +109,7 @@ pub async fn health(ctx: Ctx) -> Response {
         return refusal(&ctx, &pools);
     }
     let h = ctx.call(Method::GET, "/api/v2.0/health", None).await;
+    let db = ctx.call(Method::GET, "/api/v2.0/system/database", None).await;
     let overall = h.json["status"].as_str().unwrap_or("unknown");
     let info = ctx.call(Method::GET, "/api/v2.0/systeminfo", None).await;
     let storage = ctx.call(Method::GET, "/api/v2.0/statistics", None).await;
@@ -142,6 +143,32 @@ pub async fn health(ctx: Ctx) -> Response {
                             td.num { (p["concurrency"].as_i64().unwrap_or(0)) }
                         }
                     } }
+                }
+            }
+            h2 { (ctx.t("health.database")) }
+            @if !db.ok() { p role="alert" { "✖ " (db.error()) } } @else {
+                dl {
+                    dt { (ctx.t("health.backend")) } dd { (db.json["backend"].as_str().unwrap_or("")) }
+                    dt { (ctx.t("health.role")) } dd { strong { (db.json["role"].as_str().unwrap_or("")) } }
+                    @if let Some(sv) = db.json["server"].as_str().filter(|s| !s.is_empty()) { dt { (ctx.t("health.server")) } dd { code { (sv) } } }
+                }
+                @if db.json["role"].as_str() != Some("embedded") {
+                    @let standbys = db.json["standbys"].as_array().cloned().unwrap_or_default();
+                    @if standbys.is_empty() { p { "⚠ " (ctx.t("health.no_standby")) } } @else {
+                        table {
+                            (head(&ctx, &["health.standby", "health.address", "col.status", "health.sync", "health.lag_time", "health.lag_bytes"], false))
+                            tbody { @for sb in &standbys {
+                                tr {
+                                    th scope="row" { (sb["name"].as_str().unwrap_or("")) }
+                                    td { code { (sb["address"].as_str().unwrap_or("")) } }
+                                    td { (status(sb["state"].as_str().unwrap_or(""))) }
+                                    td { (sb["sync_state"].as_str().unwrap_or("")) }
+                                    td.num { (sb["replay_lag_ms"].as_i64().map(|m| format!("{m} ms")).unwrap_or_else(|| ctx.t("health.caught_up").to_string())) }
+                                    td.num { (sb["replay_lag_bytes"].as_i64().map(|b| bytes(b.max(0) as u64)).unwrap_or_else(|| "—".into())) }
+                                }
+                            } }
+                        }
+                    }
                 }
             }
             h2 { (ctx.t("health.storage")) }

@@ -186,6 +186,7 @@ GET      /system/purgeaudit/{purge_id}/log                                      
 GET      /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
 POST     /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
 PUT      /system/purgeaudit/schedule                                                           -       401  403    403    403   403 403   403    200    403
+GET      /system/database                                                                      -       401  403    403    403   403 403   403    200    403
 GET      /jobservice/pools                                                                     -       401  403    403    403   403 403   403    200    403
 GET      /jobservice/pools/{pool_id}/workers                                                   -       401  403    403    403   403 403   403    200    403
 PUT      /jobservice/jobs/{job_id}                                                             -       401  403    403    403   403 403   403    200    403

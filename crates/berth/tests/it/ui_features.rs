@@ -79,6 +79,9 @@ async fn ui_quotas_health_gc_schedule_log_and_preview() {
     // Health: components in words, the instance from the job service.
     let h = w.page("/admin/health").await;
     h.has("database").has("storage").has("✔ healthy").has("Instances").has("<td class=\"num\">");
+    h.has("Metadata database").has("sqlite").has("<strong>embedded</strong>");
+    let db = ok_json(&s, "/api/v2.0/system/database", &admin()).await;
+    assert_eq!((db["backend"].as_str(), db["role"].as_str()), (Some("sqlite"), Some("embedded")), "{db}");
 
     // GC: a schedule, a run, its log as a page, and the preview from a dry run.
     let g = w.submit("/admin/gc", "/admin/gc/schedule", &[("type", "Custom"), ("cron", "0 0 3 * * *")]).await;
@@ -513,4 +516,36 @@ async fn ui_signature_trust_and_signed_state() {
     .await;
     let trust = ok_json(&s, "/api/v2.0/projects/team/signature-trust", &admin()).await;
     assert_eq!(trust["cosign_public_keys"].as_array().unwrap().len(), 1, "only the admin's key: {trust}");
+}
+
+/// The health page on PostgreSQL with a streaming standby: the primary, the standby by
+/// name with its state and lag, and a warning once the standby is gone.
+#[tokio::test]
+async fn ui_health_names_the_database_primary_and_its_standby() {
+    if !crate::pgpair::available() {
+        return;
+    }
+    let pg = crate::pgpair::PgPair::start(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let s = crate::ha_postgres::start_instance(&tmp.path().join("a"), &pg.url(), &tmp.path().join("storage"));
+    let db =
+        until(&s, "/api/v2.0/system/database", "the standby streaming", |v| v["standbys"][0]["state"] == "streaming")
+            .await;
+    assert_eq!((db["backend"].as_str(), db["role"].as_str()), (Some("postgresql"), Some("primary")), "{db}");
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let h = w.page("/admin/health").await;
+    h.has("postgresql").has("<strong>primary</strong>").has(">standby1<").has("✔ streaming").has("async");
+    h.has(&format!("127.0.0.1:{}", pg.primary.port));
+    // The standby stops: the primary stops listing it, and the page says so.
+    pg.standby.stop_quietly();
+    until(&s, "/api/v2.0/system/database", "the standby gone", |v| v["standbys"].as_array().is_some_and(Vec::is_empty))
+        .await;
+    w.page("/admin/health").await.has("No standby streams from this database");
+    // Not for everyone.
+    create_user(&s, "ann").await;
+    assert_eq!(
+        status(&s, reqwest::Method::GET, "/api/v2.0/system/database", &Who::Basic("ann".into(), PW.into()), None).await,
+        403
+    );
 }
