@@ -312,7 +312,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("health.started", "Started", "启动时间"),
     ("health.heartbeat", "Last heartbeat", "最近心跳"),
     ("health.workers", "Workers", "工作线程"),
-    ("health.storage", "Storage", "存储"),
+    ("health.storage", "System and storage", "系统与存储"),
     ("health.version", "Version", "版本"),
     ("health.total_storage", "Storage used by all projects", "所有项目已用存储"),
     ("registries.title", "Registries", "仓库管理"),
