@@ -412,6 +412,20 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("sev.negligible", "Negligible", "可忽略"),
     ("sev.unknown", "Unknown", "未知"),
     ("sev.none", "None", "无"),
+    ("st.success", "Success", "成功"),
+    ("st.succeed", "Succeed", "成功"),
+    ("st.error", "Error", "错误"),
+    ("st.failed", "Failed", "失败"),
+    ("st.stopped", "Stopped", "已停止"),
+    ("st.running", "Running", "运行中"),
+    ("st.pending", "Pending", "等待中"),
+    ("st.inprogress", "InProgress", "进行中"),
+    ("st.scheduled", "Scheduled", "已计划"),
+    ("st.healthy", "healthy", "健康"),
+    ("st.unhealthy", "unhealthy", "不健康"),
+    ("st.unknown", "unknown", "未知"),
+    ("st.streaming", "streaming", "流复制中"),
+    ("st.catchup", "catchup", "追赶中"),
     ("sbom.title", "SBOM", "SBOM"),
     ("sbom.none", "No SBOM generated yet.", "尚未生成 SBOM。"),
     ("sbom.generate", "Generate SBOM", "生成 SBOM"),
@@ -468,6 +482,15 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("compare.need_scan", "Scan both artifacts to compare their vulnerabilities.", "请扫描两个制品以对比漏洞。"),
     ("compare.no_diff", "No difference.", "没有差异。"),
 ];
+
+/// The text of `key` in `lang`, if the catalogue has it (for words that come from the API,
+/// such as job statuses, which are shown as they are when not in the catalogue).
+pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
+    MESSAGES.iter().find(|(k, _, _)| *k == key).map(|(_, en, zh)| match lang {
+        Lang::En => *en,
+        Lang::Zh => *zh,
+    })
+}
 
 /// The text of `key` in `lang`.
 pub fn t(lang: Lang, key: &str) -> &'static str {

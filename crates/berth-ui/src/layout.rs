@@ -203,14 +203,16 @@ pub fn confirm(ctx: &Ctx, what: &str, action: &str, back: &str) -> Response {
     )
 }
 
-/// A job or task status in words with a symbol, never by colour alone.
-pub fn status(s: &str) -> Markup {
+/// A job or task status in words (the page's language where the catalogue has the word)
+/// with a symbol, never by colour alone.
+pub fn status(ctx: &Ctx, s: &str) -> Markup {
+    let words = crate::i18n::lookup(ctx.lang, &format!("st.{}", s.to_ascii_lowercase())).unwrap_or(s);
     let (sym, class) = match s.to_ascii_lowercase().as_str() {
         "success" | "succeed" | "succeeded" | "healthy" | "streaming" => ("✔", "good"),
         "error" | "failed" | "stopped" | "unhealthy" => ("✖", "bad"),
         _ => ("◷", "neutral"),
     };
-    html! { span class={ "status " (class) } { (sym) " " (s) } }
+    html! { span class={ "status " (class) } { (sym) " " (words) } }
 }
 
 /// Enabled or disabled, in words with a symbol.

@@ -283,7 +283,7 @@ pub async fn gc(ctx: Ctx) -> Response {
                             th scope="row" { (id) }
                             td { (g["schedule"]["type"].as_str().or(g["trigger"].as_str()).unwrap_or("")) }
                             td { @if g["job_parameters"].as_str().is_some_and(|p| p.contains("\"dry_run\":true")) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
-                            td { (status(st)) }
+                            td { (status(&ctx, st)) }
                             td { (when(&g["creation_time"])) }
                             td { (when(&g["update_time"])) }
                             td { a href={ "/admin/gc/" (id) "/log" } aria-label={ (ctx.t("col.log")) " " (id) } { (ctx.t("col.log")) } }

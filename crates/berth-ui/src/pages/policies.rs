@@ -246,7 +246,7 @@ pub async fn webhook_executions(ctx: Ctx, Path((p, id)): Path<(String, String)>,
                         tr {
                             th scope="row" { a href={ (base) "/" (eid) } aria-label={ (ctx.t("replications.execution")) " " (eid) } { (eid) } }
                             td { code { (e["extra_attrs"]["event_type"].as_str().unwrap_or(e["trigger"].as_str().unwrap_or(""))) } }
-                            td { (status(e["status"].as_str().unwrap_or(""))) }
+                            td { (status(&ctx, e["status"].as_str().unwrap_or(""))) }
                             td { (when(&e["start_time"])) }
                             td { (when(&e["end_time"])) }
                         }
@@ -285,7 +285,7 @@ pub async fn webhook_tasks(ctx: Ctx, Path((p, id, eid)): Path<(String, String, S
                         tr {
                             th scope="row" { (tid) }
                             td { code { (t["extra_attrs"]["address"].as_str().unwrap_or("")) } }
-                            td { (status(t["status"].as_str().unwrap_or(""))) @if let Some(m) = t["status_message"].as_str().filter(|m| !m.is_empty()) { br; small { (m) } } }
+                            td { (status(&ctx, t["status"].as_str().unwrap_or(""))) @if let Some(m) = t["status_message"].as_str().filter(|m| !m.is_empty()) { br; small { (m) } } }
                             td.num { (t["run_count"].as_i64().unwrap_or(0)) }
                             td { (when(&t["start_time"])) }
                             td { (when(&t["end_time"])) }

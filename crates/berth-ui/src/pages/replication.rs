@@ -39,7 +39,7 @@ pub async fn registries(ctx: Ctx) -> Response {
                             th scope="row" { (name) }
                             td { code { (r["url"].as_str().unwrap_or("")) } }
                             td { (r["type"].as_str().unwrap_or("")) }
-                            td { (status(r["status"].as_str().filter(|s| !s.is_empty()).unwrap_or("unknown"))) }
+                            td { (status(&ctx, r["status"].as_str().filter(|s| !s.is_empty()).unwrap_or("unknown"))) }
                             td { @match r["credential"]["access_key"].as_str().filter(|k| !k.is_empty()) {
                                 Some(k) => { (ctx.t("registries.basic")) " (" (k) ")" }
                                 None => { (ctx.t("registries.anonymous")) }
@@ -207,7 +207,7 @@ pub async fn replications(ctx: Ctx, uri: Uri) -> Response {
                         tr {
                             th scope="row" { a href={ "/admin/replications/executions/" (id) } aria-label={ (ctx.t("replications.execution")) " " (id) } { (id) } }
                             td { (names.get(&e["policy_id"].as_i64().unwrap_or(0)).map_or("", String::as_str)) }
-                            td { (status(e["status"].as_str().unwrap_or(""))) @if let Some(t) = e["status_text"].as_str().filter(|t| !t.is_empty()) { br; small { (t) } } }
+                            td { (status(&ctx, e["status"].as_str().unwrap_or(""))) @if let Some(t) = e["status_text"].as_str().filter(|t| !t.is_empty()) { br; small { (t) } } }
                             td { (e["trigger"].as_str().unwrap_or("")) }
                             td { (when(&e["start_time"])) }
                             td { (when(&e["end_time"])) }
@@ -330,7 +330,7 @@ pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
         html! {
             p { a href="/admin/replications" { "← " (ctx.t("replications.title")) } }
             dl {
-                dt { (ctx.t("col.status")) } dd { (status(e.json["status"].as_str().unwrap_or(""))) }
+                dt { (ctx.t("col.status")) } dd { (status(&ctx, e.json["status"].as_str().unwrap_or(""))) }
                 dt { (ctx.t("col.trigger")) } dd { (e.json["trigger"].as_str().unwrap_or("")) }
                 dt { (ctx.t("replications.started")) } dd { (when(&e.json["start_time"])) }
                 dt { (ctx.t("replications.ended")) } dd { (when(&e.json["end_time"])) }
@@ -356,7 +356,7 @@ pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
                             td { (t["operation"].as_str().unwrap_or("")) }
                             td { code { (t["src_resource"].as_str().unwrap_or("")) } }
                             td { code { (t["dst_resource"].as_str().unwrap_or("")) } }
-                            td { (status(t["status"].as_str().unwrap_or(""))) }
+                            td { (status(&ctx, t["status"].as_str().unwrap_or(""))) }
                             td { (when(&t["start_time"])) }
                             td { (when(&t["end_time"])) }
                             td { a href={ (base) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (tid) } { (ctx.t("col.log")) } }

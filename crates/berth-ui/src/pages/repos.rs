@@ -360,7 +360,7 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
                 @match ov {
                     None => { (ctx.t("scan.never")) }
                     Some(o) => {
-                        (crate::layout::status(o["scan_status"].as_str().unwrap_or(""))) " · "
+                        (crate::layout::status(&ctx, o["scan_status"].as_str().unwrap_or(""))) " · "
                         @if o["scan_status"].as_str() == Some("Success") {
                             (super::security::summary(&ctx, o)) " · "
                             a href={ (here) "/vulnerabilities" } { (ctx.t("scan.details")) }
@@ -372,7 +372,7 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
             h2 { (ctx.t("sbom.title")) }
             p {
                 @if sbom.is_object() {
-                    (crate::layout::status(sbom["scan_status"].as_str().unwrap_or("")))
+                    (crate::layout::status(&ctx, sbom["scan_status"].as_str().unwrap_or("")))
                     @if sbom["scan_status"].as_str() == Some("Success") { " · " a href={ (here) "/sbom" } { (ctx.t("sbom.view")) } }
                 } @else { (ctx.t("sbom.none")) }
             }

@@ -190,7 +190,7 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                             @let st = e["status"].as_str().unwrap_or("");
                             tr {
                                 th scope="row" { a href={ (b) "/executions/" (id) } aria-label={ (ctx.t("replications.execution")) " " (id) } { (id) } }
-                                td { (status(st)) }
+                                td { (status(&ctx, st)) }
                                 td { @if e["dry_run"].as_bool() == Some(true) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
                                 td { (e["trigger"].as_str().unwrap_or("")) }
                                 td { (when(&e["start_time"])) }
@@ -392,7 +392,7 @@ pub async fn execution(ctx: Ctx, Path((p, eid)): Path<(String, String)>, uri: Ur
                         @let repo = t["repository"].as_str().unwrap_or("");
                         tr {
                             th scope="row" { (repo) }
-                            td { (status(t["status"].as_str().unwrap_or(""))) }
+                            td { (status(&ctx, t["status"].as_str().unwrap_or(""))) }
                             td.num { (t["retained"].as_u64().unwrap_or(0)) " / " (t["total"].as_u64().unwrap_or(0)) }
                             td { (when(&t["start_time"])) }
                             td { (when(&t["end_time"])) }

@@ -118,14 +118,14 @@ pub async fn health(ctx: Ctx) -> Response {
         ctx.t("health.title"),
         Nav::Health,
         html! {
-            p role="status" { (ctx.t("health.overall")) ": " strong { (status(overall)) } }
+            p role="status" { (ctx.t("health.overall")) ": " strong { (status(&ctx, overall)) } }
             h2 { (ctx.t("health.components")) }
             table {
                 (head(&ctx, &["col.name", "col.status", "health.detail"], false))
                 tbody { @for c in h.json["components"].as_array().into_iter().flatten() {
                     tr {
                         th scope="row" { (c["name"].as_str().unwrap_or("")) }
-                        td { (status(c["status"].as_str().unwrap_or(""))) }
+                        td { (status(&ctx, c["status"].as_str().unwrap_or(""))) }
                         td { (c["error"].as_str().unwrap_or("")) }
                     }
                 } }
@@ -161,7 +161,7 @@ pub async fn health(ctx: Ctx) -> Response {
                                 tr {
                                     th scope="row" { (sb["name"].as_str().unwrap_or("")) }
                                     td { code { (sb["address"].as_str().unwrap_or("")) } }
-                                    td { (status(sb["state"].as_str().unwrap_or(""))) }
+                                    td { (status(&ctx, sb["state"].as_str().unwrap_or(""))) }
                                     td { (sb["sync_state"].as_str().unwrap_or("")) }
                                     td.num { (sb["replay_lag_ms"].as_i64().map(|m| format!("{m} ms")).unwrap_or_else(|| ctx.t("health.caught_up").to_string())) }
                                     td.num { (sb["replay_lag_bytes"].as_i64().map(|b| bytes(b.max(0) as u64)).unwrap_or_else(|| "—".into())) }

@@ -80,6 +80,10 @@ async fn ui_quotas_health_gc_schedule_log_and_preview() {
     let h = w.page("/admin/health").await;
     h.has("database").has("storage").has("✔ healthy").has("Instances").has("<td class=\"num\">");
     h.has("Metadata database").has("sqlite").has("<strong>embedded</strong>");
+    // Statuses from the API are shown in the page's language where the catalogue has them.
+    w.cookies.insert("lang".into(), "zh-CN".into());
+    w.page("/admin/health").await.has("✔ 健康").has("元数据数据库");
+    w.cookies.remove("lang");
     let db = ok_json(&s, "/api/v2.0/system/database", &admin()).await;
     assert_eq!((db["backend"].as_str(), db["role"].as_str()), (Some("sqlite"), Some("embedded")), "{db}");
 
