@@ -107,6 +107,35 @@ pub struct Upload {
     pub started_at: i64,
 }
 
+/// Where the metadata database is and, when it is replicated, how far behind its standbys
+/// are: what the health page shows an administrator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DbTopology {
+    /// `sqlite` or `postgresql`.
+    pub backend: String,
+    /// `embedded` (SQLite), `primary` or `standby`.
+    pub role: String,
+    /// The server that answered (`address:port`), when there is one and it says.
+    pub server: String,
+    /// Standbys streaming from this primary.
+    pub standbys: Vec<Standby>,
+}
+
+/// One standby as its primary sees it (PostgreSQL's `pg_stat_replication`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Standby {
+    pub name: String,
+    pub address: String,
+    /// `streaming`, `catchup`, …
+    pub state: String,
+    /// `async`, `sync`, `potential` or `quorum`.
+    pub sync_state: String,
+    /// How long ago the standby had replayed what the primary had then written, if known.
+    pub replay_lag_ms: Option<i64>,
+    /// WAL the primary has written that the standby has not replayed yet, if known.
+    pub replay_lag_bytes: Option<i64>,
+}
+
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
     // --- blobs ---
@@ -191,4 +220,7 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Cheap round trip for health checks.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The database's role and its standbys (health page).
+    async fn topology(&self) -> StoreResult<DbTopology>;
 }

@@ -966,4 +966,49 @@ impl MetaStore for PgStore {
         })
         .await
     }
+
+    async fn topology(&self) -> StoreResult<berth_core::store::DbTopology> {
+        self.db(Tx::Read, &(), |c, ()| {
+            Box::pin(async move {
+                let row = c
+                    .one(
+                        "SELECT pg_is_in_recovery(), \
+                         COALESCE(host(inet_server_addr()) || ':' || inet_server_port()::text, '')",
+                        &[],
+                    )
+                    .await?;
+                let standby: bool = row.get(0);
+                // Without the pg_monitor role the columns other than the name are NULL.
+                let rows = c
+                    .rows(
+                        "SELECT COALESCE(application_name, ''), COALESCE(host(client_addr), ''), \
+                         COALESCE(state, ''), COALESCE(sync_state, ''), \
+                         (EXTRACT(EPOCH FROM replay_lag) * 1000)::bigint, \
+                         CASE WHEN pg_is_in_recovery() THEN NULL \
+                              ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint END \
+                         FROM pg_stat_replication ORDER BY application_name",
+                        &[],
+                    )
+                    .await?;
+                let standbys = rows
+                    .iter()
+                    .map(|r| berth_core::store::Standby {
+                        name: r.get(0),
+                        address: r.get(1),
+                        state: r.get(2),
+                        sync_state: r.get(3),
+                        replay_lag_ms: r.get(4),
+                        replay_lag_bytes: r.get(5),
+                    })
+                    .collect();
+                Ok(berth_core::store::DbTopology {
+                    backend: "postgresql".into(),
+                    role: if standby { "standby" } else { "primary" }.into(),
+                    server: row.get(1),
+                    standbys,
+                })
+            })
+        })
+        .await
+    }
 }

@@ -750,6 +750,10 @@ impl MetaStore for SqliteStore {
             })
             .await
     }
+
+    async fn topology(&self) -> StoreResult<berth_core::store::DbTopology> {
+        Ok(berth_core::store::DbTopology { backend: "sqlite".into(), role: "embedded".into(), ..Default::default() })
+    }
 }
 
 #[cfg(test)]

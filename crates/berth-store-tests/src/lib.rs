@@ -52,6 +52,7 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub async fn conformance(store: Arc<dyn MetaStore>) {
     let cx = Cx::new(store);
     cx.store.ping().await.expect("ping");
+    topology(&cx).await;
     blobs(&cx).await;
     manifests_and_tags(&cx).await;
     missing_references(&cx).await;
@@ -59,6 +60,17 @@ pub async fn conformance(store: Arc<dyn MetaStore>) {
     repository_listing(&cx).await;
     referrers(&cx).await;
     uploads(&cx).await;
+}
+
+/// The database says what it is: SQLite is embedded; a PostgreSQL the store can write
+/// to is a primary (its standbys, if any, listed by name).
+async fn topology(cx: &Cx) {
+    let t = cx.store.topology().await.expect("topology");
+    match t.backend.as_str() {
+        "sqlite" => assert_eq!((t.role.as_str(), t.standbys.len()), ("embedded", 0), "{t:?}"),
+        "postgresql" => assert_eq!(t.role, "primary", "{t:?}"),
+        other => panic!("unknown backend {other:?}: {t:?}"),
+    }
 }
 
 /// Races on the same rows from many tasks. Needs a multi-threaded runtime to mean much.

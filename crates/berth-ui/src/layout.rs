@@ -17,6 +17,10 @@ pub enum Nav {
     Config,
     Gc,
     Jobs,
+    Quotas,
+    Registries,
+    Replications,
+    Health,
     Prefs,
     None,
 }
@@ -54,8 +58,12 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
                             (link(Nav::Users, "/admin/users", "nav.users"))
                             (link(Nav::Audit, "/admin/audit", "nav.audit"))
                             (link(Nav::Config, "/admin/config", "nav.config"))
+                            (link(Nav::Quotas, "/admin/quotas", "nav.quotas"))
+                            (link(Nav::Registries, "/admin/registries", "nav.registries"))
+                            (link(Nav::Replications, "/admin/replications", "nav.replications"))
                             (link(Nav::Gc, "/admin/gc", "nav.gc"))
                             (link(Nav::Jobs, "/admin/jobs", "nav.jobs"))
+                            (link(Nav::Health, "/admin/health", "nav.health"))
                         }
                         (link(Nav::Prefs, "/prefs", "nav.prefs"))
                     }
@@ -162,6 +170,8 @@ pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
         ("robots", "tab.robots"),
         ("labels", "tab.labels"),
         ("immutability", "tab.immutability"),
+        ("retention", "tab.retention"),
+        ("signatures", "tab.signatures"),
         ("webhooks", "tab.webhooks"),
         ("audit", "tab.audit"),
         ("settings", "tab.settings"),
@@ -191,4 +201,74 @@ pub fn confirm(ctx: &Ctx, what: &str, action: &str, back: &str) -> Response {
             }
         },
     )
+}
+
+/// A job or task status in words (the page's language where the catalogue has the word)
+/// with a symbol, never by colour alone.
+pub fn status(ctx: &Ctx, s: &str) -> Markup {
+    let words = crate::i18n::lookup(ctx.lang, &format!("st.{}", s.to_ascii_lowercase())).unwrap_or(s);
+    let (sym, class) = match s.to_ascii_lowercase().as_str() {
+        "success" | "succeed" | "succeeded" | "healthy" | "streaming" => ("✔", "good"),
+        "error" | "failed" | "stopped" | "unhealthy" => ("✖", "bad"),
+        _ => ("◷", "neutral"),
+    };
+    html! { span class={ "status " (class) } { (sym) " " (words) } }
+}
+
+/// Enabled or disabled, in words with a symbol.
+pub fn enabled(ctx: &Ctx, on: bool) -> Markup {
+    html! { @if on { "✔ " (ctx.t("enabled")) } @else { "✖ " (ctx.t("disabled")) } }
+}
+
+/// A one-button form that POSTs to `action` with the CSRF token: deletes, runs, toggles.
+/// `name` is the accessible name (the button's words plus what it acts on).
+pub fn post_button(ctx: &Ctx, action: &str, words: &str, name: &str, danger: bool) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            (csrf(ctx))
+            @if danger {
+                button.danger type="submit" aria-label=(name) { (words) }
+            } @else {
+                button type="submit" aria-label=(name) { (words) }
+            }
+        }
+    }
+}
+
+/// A header row of column names (message keys), `scope="col"`, with an actions column
+/// when the caller may act on rows.
+pub fn head(ctx: &Ctx, keys: &[&str], actions: bool) -> Markup {
+    html! {
+        thead { tr {
+            @for k in keys { th scope="col" { (ctx.t(k)) } }
+            @if actions { th scope="col" { (ctx.t("col.actions")) } }
+        } }
+    }
+}
+
+/// A job's log (plain text from the API) as a page, with the way back.
+pub fn log_page(ctx: &Ctx, title: &str, back: &str, text: &str) -> Response {
+    page(
+        ctx,
+        title,
+        Nav::None,
+        html! {
+            p { a href=(back) { "← " (ctx.t("back")) } }
+            @if text.trim().is_empty() { p { (ctx.t("log.empty")) } } @else { pre.log tabindex="0" { (text) } }
+        },
+    )
+}
+
+/// A `dl` of a quota: used of limit, with the share in words (not by colour or bar alone).
+pub fn quota(ctx: &Ctx, used: i64, hard: i64) -> Markup {
+    html! {
+        @if hard < 0 {
+            (bytes(used.max(0) as u64)) " " (ctx.t("quota.of")) " " (ctx.t("quota.unlimited"))
+        } @else {
+            @let pct = if hard > 0 { used.max(0) as f64 * 100.0 / hard as f64 } else { 100.0 };
+            meter min="0" max=(hard) value=(used.max(0)) aria-hidden="true" {}
+            " " (bytes(used.max(0) as u64)) " " (ctx.t("quota.of")) " " (bytes(hard as u64)) " (" (format!("{pct:.0}")) "%)"
+            @if pct >= 100.0 { " ⚠ " (ctx.t("quota.full")) }
+        }
+    }
 }

@@ -69,6 +69,20 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{p}/settings", get(pages::projects::settings).post(pages::projects::save_settings))
         .route("/projects/{p}/webhooks", get(pages::policies::webhooks).post(pages::policies::webhook_create))
         .route("/projects/{p}/webhooks/{id}/delete", post(pages::policies::webhook_delete))
+        .route("/projects/{p}/webhooks/{id}/toggle", post(pages::policies::webhook_toggle))
+        .route("/projects/{p}/webhooks/{id}/executions", get(pages::policies::webhook_executions))
+        .route("/projects/{p}/webhooks/{id}/executions/{eid}", get(pages::policies::webhook_tasks))
+        .route("/projects/{p}/webhooks/{id}/executions/{eid}/tasks/{tid}/log", get(pages::policies::webhook_task_log))
+        .route("/projects/{p}/retention", get(pages::retention::show))
+        .route("/projects/{p}/retention/rules", post(pages::retention::add_rule))
+        .route("/projects/{p}/retention/rules/{i}/{action}", post(pages::retention::rule_action))
+        .route("/projects/{p}/retention/schedule", post(pages::retention::set_schedule))
+        .route("/projects/{p}/retention/run", post(pages::retention::run))
+        .route("/projects/{p}/retention/executions/{eid}", get(pages::retention::execution))
+        .route("/projects/{p}/retention/executions/{eid}/stop", post(pages::retention::stop))
+        .route("/projects/{p}/retention/executions/{eid}/tasks/{tid}/log", get(pages::retention::task_log))
+        .route("/projects/{p}/signatures", get(pages::signatures::show).post(pages::signatures::add))
+        .route("/projects/{p}/signatures/{field}/{i}/delete", post(pages::signatures::remove))
         .route("/projects/{p}/immutability", get(pages::policies::immutability).post(pages::policies::immutable_create))
         .route("/projects/{p}/immutability/{id}/delete", post(pages::policies::immutable_delete))
         .route("/projects/{p}/audit", get(pages::admin::project_audit))
@@ -76,6 +90,22 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/audit", get(pages::admin::audit))
         .route("/admin/config", get(pages::admin::config).post(pages::admin::config_save))
         .route("/admin/gc", get(pages::admin::gc).post(pages::admin::gc_run))
+        .route("/admin/gc/schedule", post(pages::admin::gc_schedule))
+        .route("/admin/gc/preview", get(pages::admin::gc_preview).post(pages::admin::gc_preview_run))
+        .route("/admin/gc/{id}/log", get(pages::admin::gc_log))
+        .route("/admin/gc/{id}/stop", post(pages::admin::gc_stop))
+        .route("/admin/quotas", get(pages::system::quotas))
+        .route("/admin/quotas/{id}", post(pages::system::quota_set))
+        .route("/admin/health", get(pages::system::health))
+        .route("/admin/registries", get(pages::replication::registries).post(pages::replication::registry_create))
+        .route("/admin/registries/{id}/ping", post(pages::replication::registry_ping))
+        .route("/admin/registries/{id}/delete", post(pages::replication::registry_delete))
+        .route("/admin/replications", get(pages::replication::replications).post(pages::replication::policy_create))
+        .route("/admin/replications/{id}/run", post(pages::replication::policy_run))
+        .route("/admin/replications/{id}/delete", post(pages::replication::policy_delete))
+        .route("/admin/replications/executions/{id}", get(pages::replication::execution))
+        .route("/admin/replications/executions/{id}/stop", post(pages::replication::execution_stop))
+        .route("/admin/replications/executions/{id}/tasks/{tid}/log", get(pages::replication::task_log))
         .route("/admin/jobs", get(pages::admin::jobs))
         .route("/search", get(pages::search::search))
         .route("/account/sign-in", get(|| async { Redirect::permanent("/login") }))
@@ -290,6 +320,16 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// No answer (nothing was asked): an empty list.
+    pub fn empty() -> Answer {
+        Answer {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            json: Value::Array(Vec::new()),
+            text: String::new(),
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.status.is_success()
     }

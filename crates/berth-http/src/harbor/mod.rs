@@ -161,6 +161,7 @@ endpoints! {
     "/system/purgeaudit/{purge_id}" => [get purge::get, "An audit log purge"; put purge::stop, "Stop an audit log purge"],
     "/system/purgeaudit/{purge_id}/log" => [get purge::log, "An audit log purge's log (text)"],
     "/system/purgeaudit/schedule" => [get purge::get_schedule, "The audit log purge schedule"; post purge::create_schedule, "Run an audit log purge now (Manual) or schedule it"; put purge::update_schedule, "Change the audit log purge schedule"],
+    "/system/database" => [get system::database, "The metadata database: backend, role, standbys and their lag (Berth)"],
     "/jobservice/pools" => [get jobservice::pools, "Job service worker pools (one per instance)"],
     "/jobservice/pools/{pool_id}/workers" => [get jobservice::workers, "Busy workers of a pool (or all)"],
     "/jobservice/jobs/{job_id}" => [put jobservice::stop_job, "Stop a job"],

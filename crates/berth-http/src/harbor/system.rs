@@ -97,3 +97,12 @@ pub async fn systeminfo(State(state): State<AppState>, caller: Caller, headers: 
     }
     json(StatusCode::OK, &info)
 }
+
+/// `GET /system/database` (Berth's): the metadata database's backend and role, and the
+/// standbys streaming from it with their lag, for administrators (like the job service's
+/// pools, which name the instances).
+pub async fn database(State(state): State<AppState>, caller: Caller) -> Result<Response, crate::error::ApiError> {
+    super::require_system(&caller, "jobservice-monitor", "list")?;
+    let t = state.registry.meta().topology().await.map_err(super::errors::store)?;
+    Ok(json(StatusCode::OK, &t))
+}

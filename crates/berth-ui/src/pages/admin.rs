@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::{api_project, csrf_refused, project, refusal};
-use crate::layout::{Nav, csrf, page, pager, project_tabs, when};
+use crate::layout::{Nav, csrf, head, log_page, page, pager, post_button, project_tabs, status, when};
 use crate::{Ctx, Form, enc, query};
 
 const PAGE_SIZE: u64 = 20;
@@ -262,30 +262,34 @@ pub async fn gc(ctx: Ctx) -> Response {
         ctx.t("gc.title"),
         Nav::Gc,
         html! {
-            p { (ctx.t("gc.schedule")) ": " strong { (kind) } " " code { (cron) } }
-            form.narrow method="post" action="/admin/gc" {
+            p { a href="/admin/gc/preview" { (ctx.t("gc.preview")) } }
+            h2 id="gc-now" { (ctx.t("gc.run")) }
+            form.narrow method="post" action="/admin/gc" aria-labelledby="gc-now" {
                 (csrf(&ctx))
                 p { label.check { input type="checkbox" name="delete_untagged" value="true"; " " (ctx.t("gc.untagged")) } }
                 p { label.check { input type="checkbox" name="dry_run" value="true"; " " (ctx.t("gc.dry_run")) } }
                 button.primary type="submit" { (ctx.t("gc.run")) }
             }
+            h2 id="gc-schedule" { (ctx.t("gc.schedule")) }
+            (schedule_form(&ctx, "/admin/gc/schedule", &kind, &cron))
             h2 { (ctx.t("gc.history")) }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
-                    thead { tr {
-                        th scope="col" { "ID" }
-                        th scope="col" { (ctx.t("col.trigger")) }
-                        th scope="col" { (ctx.t("col.status")) }
-                        th scope="col" { (ctx.t("col.created")) }
-                        th scope="col" { (ctx.t("col.updated")) }
-                    } }
+                    (head(&ctx, &["col.id", "col.trigger", "gc.dry_run_col", "col.status", "col.created", "col.updated", "col.log"], true))
                     tbody { @for g in a.items() {
+                        @let id = g["id"].as_i64().unwrap_or(0);
+                        @let st = g["job_status"].as_str().unwrap_or("");
                         tr {
-                            th scope="row" { a href={ "/api/v2.0/system/gc/" (g["id"].as_i64().unwrap_or(0)) "/log" } { (g["id"].as_i64().unwrap_or(0)) } }
+                            th scope="row" { (id) }
                             td { (g["schedule"]["type"].as_str().or(g["trigger"].as_str()).unwrap_or("")) }
-                            td { (status(g["job_status"].as_str().unwrap_or(""))) }
+                            td { @if g["job_parameters"].as_str().is_some_and(|p| p.contains("\"dry_run\":true")) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
+                            td { (status(&ctx, st)) }
                             td { (when(&g["creation_time"])) }
                             td { (when(&g["update_time"])) }
+                            td { a href={ "/admin/gc/" (id) "/log" } aria-label={ (ctx.t("col.log")) " " (id) } { (ctx.t("col.log")) } }
+                            td { @if matches!(st, "Pending" | "Running" | "Scheduled") {
+                                (post_button(&ctx, &format!("/admin/gc/{id}/stop"), ctx.t("stop"), &format!("{} {id}", ctx.t("stop")), true))
+                            } }
                         }
                     } }
                 }
@@ -294,14 +298,56 @@ pub async fn gc(ctx: Ctx) -> Response {
     )
 }
 
-/// A job status in words with a symbol, never by colour alone.
-fn status(s: &str) -> Markup {
-    let (sym, class) = match s.to_ascii_lowercase().as_str() {
-        "success" | "succeed" | "succeeded" => ("✔", "good"),
-        "error" | "failed" | "stopped" => ("✖", "bad"),
-        _ => ("◷", "neutral"),
-    };
-    html! { span class={ "status " (class) } { (sym) " " (s) } }
+/// Harbor's schedule types, and a cron field for `Custom` (six fields, seconds first).
+pub fn schedule_form(ctx: &Ctx, action: &str, kind: &str, cron: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            (csrf(ctx))
+            label for="sched_type" { (ctx.t("schedule.type")) }
+            select id="sched_type" name="type" {
+                @for t in ["None", "Hourly", "Daily", "Weekly", "Custom"] {
+                    option value=(t) selected[t == kind] { (ctx.t(&format!("schedule.{}", t.to_ascii_lowercase()))) }
+                }
+            }
+            label for="sched_cron" { (ctx.t("schedule.cron")) }
+            input id="sched_cron" name="cron" value=(cron) placeholder="0 0 3 * * *";
+            button type="submit" { (ctx.t("save")) }
+        }
+    }
+}
+
+pub async fn gc_schedule(ctx: Ctx, form: Form) -> Response {
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, "/admin/gc");
+    }
+    let kind = form.get("type");
+    let mut schedule = json!({ "type": kind });
+    if kind == "Custom" {
+        schedule["cron"] = json!(form.get("cron").trim());
+    }
+    let body = json!({ "schedule": schedule, "parameters": { "delete_untagged": false, "dry_run": false } });
+    let a = ctx.call_with(Method::PUT, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
+    ctx.after(&a, ctx.t("saved"), "/admin/gc")
+}
+
+pub async fn gc_log(ctx: Ctx, Path(id): Path<String>) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let a = ctx.call(Method::GET, &format!("/api/v2.0/system/gc/{}/log", enc(&id)), None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    log_page(&ctx, &format!("{} {id}", ctx.t("gc.log")), "/admin/gc", &a.text)
+}
+
+pub async fn gc_stop(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, "/admin/gc");
+    }
+    let a =
+        ctx.call_with(Method::PUT, &format!("/api/v2.0/system/gc/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
+    ctx.after(&a, ctx.t("stopped"), "/admin/gc")
 }
 
 pub async fn gc_run(ctx: Ctx, form: Form) -> Response {
@@ -369,4 +415,106 @@ pub async fn jobs(ctx: Ctx) -> Response {
             } }
         },
     )
+}
+
+/// What the latest dry run's log says: the summary line and the untagged artifacts
+/// it listed, as (repository, digest).
+fn dry_run_findings(log: &str) -> (Option<String>, Vec<(String, String)>) {
+    let summary = log.lines().rev().find_map(|l| l.split_once("dry run: ").map(|(_, s)| s.to_string()));
+    let untagged = log
+        .lines()
+        .filter_map(|l| l.split_once("untagged artifact eligible for deletion: ").map(|(_, s)| s.trim()))
+        .filter_map(|s| s.split_once('@').map(|(r, d)| (r.to_string(), d.to_string())))
+        .collect();
+    (summary, untagged)
+}
+
+/// A GC preview (Berth's): the storage each project uses, and what the latest dry run
+/// found to free, grouped by project and repository.
+pub async fn gc_preview(ctx: Ctx) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let hist = ctx.call(Method::GET, "/api/v2.0/system/gc?page_size=50", None).await;
+    if !hist.ok() {
+        return refusal(&ctx, &hist);
+    }
+    let quotas = ctx.call(Method::GET, "/api/v2.0/quotas?page_size=100&sort=-used.storage", None).await;
+    let latest = hist.items().iter().find(|g| {
+        g["job_parameters"].as_str().is_some_and(|p| p.contains("\"dry_run\":true"))
+            && g["job_status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("success"))
+    });
+    let pending = hist.items().iter().any(|g| matches!(g["job_status"].as_str(), Some("Pending" | "Running")));
+    let log = match latest {
+        Some(g) => {
+            ctx.call(Method::GET, &format!("/api/v2.0/system/gc/{}/log", g["id"].as_i64().unwrap_or(0)), None)
+                .await
+                .text
+        }
+        None => String::new(),
+    };
+    let (summary, untagged) = dry_run_findings(&log);
+    let mut by_repo: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (r, d) in &untagged {
+        by_repo.entry(r.as_str()).or_default().push(d.as_str());
+    }
+    let total: i64 = quotas.items().iter().map(|q| q["used"]["storage"].as_i64().unwrap_or(0)).sum();
+    page(
+        &ctx,
+        ctx.t("gc.preview"),
+        Nav::Gc,
+        html! {
+            p { a href="/admin/gc" { "← " (ctx.t("gc.title")) } }
+            h2 { (ctx.t("gc.by_project")) }
+            @if quotas.items().is_empty() { p { (ctx.t("none")) } } @else {
+                table {
+                    (head(&ctx, &["col.project", "quotas.usage", "gc.share"], false))
+                    tbody { @for q in quotas.items() {
+                        @let used = q["used"]["storage"].as_i64().unwrap_or(0);
+                        @let name = q["ref"]["name"].as_str().unwrap_or("");
+                        tr {
+                            th scope="row" { a href={ "/projects/" (enc(name)) "/repos" } { (name) } }
+                            td.num { (crate::layout::bytes(used.max(0) as u64)) }
+                            td.num { (if total > 0 { format!("{:.1} %", used as f64 * 100.0 / total as f64) } else { "—".into() }) }
+                        }
+                    } }
+                }
+                p { (ctx.t("gc.total")) ": " strong { (crate::layout::bytes(total.max(0) as u64)) } }
+            }
+            h2 { (ctx.t("gc.reclaimable")) }
+            @match latest {
+                None => p { (ctx.t("gc.no_dry_run")) },
+                Some(g) => {
+                    p { (ctx.t("gc.from_dry_run")) " " a href={ "/admin/gc/" (g["id"].as_i64().unwrap_or(0)) "/log" } { "#" (g["id"].as_i64().unwrap_or(0)) } " (" (when(&g["update_time"])) ")" }
+                    @if let Some(s) = &summary { p role="status" { strong { (s) } } }
+                    @if by_repo.is_empty() { p { (ctx.t("gc.no_untagged")) } } @else {
+                        table {
+                            (head(&ctx, &["col.repo", "gc.untagged_count", "col.digest"], false))
+                            tbody { @for (repo, ds) in &by_repo {
+                                tr {
+                                    th scope="row" { (repo) }
+                                    td.num { (ds.len()) }
+                                    td { @for d in ds.iter().take(5) { code title=(d) { (super::repos::short(d)) } " " } @if ds.len() > 5 { "+" (ds.len() - 5) } }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+            @if pending { p role="status" { "◷ " (ctx.t("gc.running")) } }
+            form.inline method="post" action="/admin/gc/preview" {
+                (csrf(&ctx))
+                button.primary type="submit" { (ctx.t("gc.preview_run")) }
+            }
+        },
+    )
+}
+
+pub async fn gc_preview_run(ctx: Ctx, form: Form) -> Response {
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, "/admin/gc/preview");
+    }
+    let body = json!({ "schedule": { "type": "Manual" }, "parameters": { "delete_untagged": true, "dry_run": true } });
+    let a = ctx.call_with(Method::POST, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
+    ctx.after(&a, ctx.t("gc.preview_started"), "/admin/gc/preview")
 }

@@ -7,7 +7,7 @@ use maud::html;
 use serde_json::json;
 
 use super::{csrf_refused, has, project, refusal};
-use crate::layout::{Nav, csrf, page, project_tabs, when};
+use crate::layout::{Nav, csrf, head, page, post_button, project_tabs, when};
 use crate::{Ctx, Form, enc};
 
 pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
@@ -35,13 +35,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
             h2 { (ctx.t("tab.labels")) }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
-                    thead { tr {
-                        th scope="col" { (ctx.t("col.name")) }
-                        th scope="col" { (ctx.t("col.color")) }
-                        th scope="col" { (ctx.t("col.description")) }
-                        th scope="col" { (ctx.t("col.created")) }
-                        @if can_delete { th scope="col" { (ctx.t("col.actions")) } }
-                    } }
+                    (head(&ctx, &["col.name", "col.color", "col.description", "col.created"], can_delete))
                     tbody { @for l in a.items() {
                         @let name = l["name"].as_str().unwrap_or("");
                         @let color = l["color"].as_str().unwrap_or("");
@@ -51,10 +45,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
                             td { (l["description"].as_str().unwrap_or("")) }
                             td { (when(&l["creation_time"])) }
                             @if can_delete { td {
-                                form method="post" action={ (base) "/" (l["id"].as_i64().unwrap_or(0)) "/delete" } {
-                                    (csrf(&ctx))
-                                    button.danger type="submit" aria-label={ (ctx.t("delete")) " " (name) } { (ctx.t("delete")) }
-                                }
+                                (post_button(&ctx, &format!("{base}/{}/delete", l["id"].as_i64().unwrap_or(0)), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
                             } }
                         }
                     } }

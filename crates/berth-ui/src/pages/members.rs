@@ -7,7 +7,7 @@ use maud::html;
 use serde_json::json;
 
 use super::{api_project, csrf_refused, has, project, refusal};
-use crate::layout::{Nav, csrf, page, project_tabs};
+use crate::layout::{Nav, csrf, head, page, post_button, project_tabs};
 use crate::{Ctx, Form, enc};
 
 pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
@@ -34,11 +34,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
             (project_tabs(&ctx, &p, "members"))
             h2 { (ctx.t("tab.members")) }
             table {
-                thead { tr {
-                    th scope="col" { (ctx.t("col.name")) }
-                    th scope="col" { (ctx.t("col.role")) }
-                    @if can_remove { th scope="col" { (ctx.t("col.actions")) } }
-                } }
+                (head(&ctx, &["col.name", "col.role"], can_remove))
                 tbody { @for m in a.items() {
                     @let name = m["entity_name"].as_str().unwrap_or("");
                     tr {
@@ -60,10 +56,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
                             }
                         }
                         @if can_remove { td {
-                            form method="post" action={ (base) "/" (m["id"].as_i64().unwrap_or(0)) "/delete" } {
-                                (csrf(&ctx))
-                                button.danger type="submit" aria-label={ (ctx.t("members.remove")) " " (name) } { (ctx.t("members.remove")) }
-                            }
+                            (post_button(&ctx, &format!("{base}/{mid}/delete"), ctx.t("members.remove"), &format!("{} {name}", ctx.t("members.remove")), true))
                         } }
                     }
                 } }

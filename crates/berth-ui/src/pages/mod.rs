@@ -8,9 +8,14 @@ pub mod labels;
 pub mod members;
 pub mod policies;
 pub mod projects;
+pub mod replication;
 pub mod repos;
+pub mod retention;
 pub mod robots;
 pub mod search;
+pub mod security;
+pub mod signatures;
+pub mod system;
 
 use axum::extract::Path;
 use axum::http::Method;
@@ -86,6 +91,7 @@ pub async fn harbor_redirect(Path(rest): Path<String>) -> Response {
         ["projects", p, "labels"] => format!("/projects/{p}/labels"),
         ["projects", p, "configs"] => format!("/projects/{p}/settings"),
         ["projects", p, "webhook", ..] => format!("/projects/{p}/webhooks"),
+        ["projects", p, "tag-strategy", "tag-retention", ..] => format!("/projects/{p}/retention"),
         ["projects", p, "tag-strategy", ..] => format!("/projects/{p}/immutability"),
         ["projects", p, "logs", ..] => format!("/projects/{p}/audit"),
         ["projects", p, ..] => format!("/projects/{p}/repos"),
@@ -93,6 +99,9 @@ pub async fn harbor_redirect(Path(rest): Path<String>) -> Response {
         ["logs", ..] => "/admin/audit".into(),
         ["configs", ..] => "/admin/config".into(),
         ["clearing-job", ..] => "/admin/gc".into(),
+        ["project-quotas"] => "/admin/quotas".into(),
+        ["registries"] => "/admin/registries".into(),
+        ["replications", ..] => "/admin/replications".into(),
         ["job-service-dashboard", ..] => "/admin/jobs".into(),
         _ => "/projects".into(),
     };

@@ -2,14 +2,14 @@
 //! (`/projects/{p}/immutability`): list, create, delete.
 
 use axum::extract::Path;
-use axum::http::Method;
+use axum::http::{Method, Uri};
 use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
 use super::{api_project, csrf_refused, has, project, refusal};
-use crate::layout::{Nav, csrf, page, project_tabs, when};
-use crate::{Ctx, Form, enc};
+use crate::layout::{Nav, csrf, enabled, head, log_page, page, pager, post_button, project_tabs, status, when};
+use crate::{Ctx, Form, enc, query};
 
 /// The event types offered in the form (the API validates them).
 const EVENTS: &[&str] = &["PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT"];
@@ -27,8 +27,11 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let (can_create, can_delete) =
-        (has(&perms, "notification-policy", "create"), has(&perms, "notification-policy", "delete"));
+    let (can_create, can_delete, can_update) = (
+        has(&perms, "notification-policy", "create"),
+        has(&perms, "notification-policy", "delete"),
+        has(&perms, "notification-policy", "update"),
+    );
     let base = format!("/projects/{}/webhooks", enc(&p));
     page(
         &ctx,
@@ -39,27 +42,21 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
             h2 { (ctx.t("tab.webhooks")) }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
-                    thead { tr {
-                        th scope="col" { (ctx.t("col.name")) }
-                        th scope="col" { (ctx.t("col.enabled")) }
-                        th scope="col" { (ctx.t("col.targets")) }
-                        th scope="col" { (ctx.t("col.events")) }
-                        th scope="col" { (ctx.t("col.created")) }
-                        @if can_delete { th scope="col" { (ctx.t("col.actions")) } }
-                    } }
+                    (head(&ctx, &["col.name", "col.enabled", "col.targets", "col.events", "col.created"], can_delete))
                     tbody { @for w in a.items() {
                         @let name = w["name"].as_str().unwrap_or("");
                         tr {
-                            th scope="row" { (name) }
-                            td { @if w["enabled"].as_bool() == Some(true) { "✔ " (ctx.t("enabled")) } @else { "✖ " (ctx.t("disabled")) } }
+                            th scope="row" { a href={ (base) "/" (w["id"].as_i64().unwrap_or(0)) "/executions" } { (name) } }
+                            td { (enabled(&ctx, w["enabled"].as_bool() == Some(true))) }
                             td { @for t in w["targets"].as_array().into_iter().flatten() { code { (t["address"].as_str().unwrap_or("")) } " " } }
                             td { @for e in w["event_types"].as_array().into_iter().flatten() { code { (e.as_str().unwrap_or("")) } " " } }
                             td { (when(&w["creation_time"])) }
                             @if can_delete { td {
-                                form method="post" action={ (base) "/" (w["id"].as_i64().unwrap_or(0)) "/delete" } {
-                                    (csrf(&ctx))
-                                    button.danger type="submit" aria-label={ (ctx.t("delete")) " " (name) } { (ctx.t("delete")) }
-                                }
+                                @let id = w["id"].as_i64().unwrap_or(0);
+                                @let on = w["enabled"].as_bool() == Some(true);
+                                @let words = if on { ctx.t("disable") } else { ctx.t("enable") };
+                                @if can_update { (post_button(&ctx, &format!("{base}/{id}/toggle"), words, &format!("{words} {name}"), false)) " " }
+                                (post_button(&ctx, &format!("{base}/{id}/delete"), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
                             } }
                         }
                     } }
@@ -140,25 +137,16 @@ pub async fn immutability(ctx: Ctx, Path(p): Path<String>) -> Response {
             h2 { (ctx.t("tab.immutability")) }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
-                    thead { tr {
-                        th scope="col" { "#" }
-                        th scope="col" { (ctx.t("col.repo_pattern")) }
-                        th scope="col" { (ctx.t("col.tag_pattern")) }
-                        th scope="col" { (ctx.t("col.enabled")) }
-                        @if can_delete { th scope="col" { (ctx.t("col.actions")) } }
-                    } }
+                    (head(&ctx, &["col.id", "col.repo_pattern", "col.tag_pattern", "col.enabled"], can_delete))
                     tbody { @for r in a.items() {
                         @let id = r["id"].as_i64().unwrap_or(0);
                         tr {
                             th scope="row" { (id) }
                             td { code { (patterns(&r["scope_selectors"]["repository"])) } }
                             td { code { (patterns(&r["tag_selectors"])) } }
-                            td { @if r["disabled"].as_bool() == Some(true) { "✖ " (ctx.t("disabled")) } @else { "✔ " (ctx.t("enabled")) } }
+                            td { (enabled(&ctx, r["disabled"].as_bool() != Some(true))) }
                             @if can_delete { td {
-                                form method="post" action={ (base) "/" (id) "/delete" } {
-                                    (csrf(&ctx))
-                                    button.danger type="submit" aria-label={ (ctx.t("delete")) " #" (id) } { (ctx.t("delete")) }
-                                }
+                                (post_button(&ctx, &format!("{base}/{id}/delete"), ctx.t("delete"), &format!("{} #{id}", ctx.t("delete")), true))
                             } }
                         }
                     } }
@@ -202,4 +190,124 @@ pub async fn immutable_delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, f
     let path = format!("{}/immutabletagrules/{}", api_project(&p), enc(&id));
     let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("deleted"), &back)
+}
+
+pub async fn webhook_toggle(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
+    let back = format!("/projects/{}/webhooks", enc(&p));
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, &back);
+    }
+    let path = format!("{}/webhook/policies/{}", api_project(&p), enc(&id));
+    let cur = ctx.call(Method::GET, &path, None).await;
+    if !cur.ok() {
+        return ctx.after(&cur, "", &back);
+    }
+    let mut body = cur.json;
+    let on = body["enabled"].as_bool() == Some(true);
+    body["enabled"] = json!(!on);
+    let a = ctx.call_with(Method::PUT, &path, Some(body), Some(form.get("_csrf"))).await;
+    ctx.after(&a, ctx.t("saved"), &back)
+}
+
+/// A webhook policy's executions (one per event it was notified of), newest first.
+pub async fn webhook_executions(ctx: Ctx, Path((p, id)): Path<(String, String)>, uri: Uri) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    if let Err(r) = project(&ctx, &p).await {
+        return r;
+    }
+    let api = format!("{}/webhook/policies/{}", api_project(&p), enc(&id));
+    let pol = ctx.call(Method::GET, &api, None).await;
+    if !pol.ok() {
+        return refusal(&ctx, &pol);
+    }
+    let q = query(&uri);
+    let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
+    let a = ctx.call(Method::GET, &format!("{api}/executions?page={pg}&page_size=20"), None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let base = format!("/projects/{}/webhooks/{}/executions", enc(&p), enc(&id));
+    let name = pol.json["name"].as_str().unwrap_or("");
+    page(
+        &ctx,
+        &format!("{p} · {name}"),
+        Nav::Projects,
+        html! {
+            (project_tabs(&ctx, &p, "webhooks"))
+            p { a href={ "/projects/" (enc(&p)) "/webhooks" } { "← " (ctx.t("tab.webhooks")) } }
+            h2 { (ctx.t("replications.executions")) }
+            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
+                table {
+                    (head(&ctx, &["col.id", "col.events", "col.status", "replications.started", "replications.ended"], false))
+                    tbody { @for e in a.items() {
+                        @let eid = e["id"].as_i64().unwrap_or(0);
+                        tr {
+                            th scope="row" { a href={ (base) "/" (eid) } aria-label={ (ctx.t("replications.execution")) " " (eid) } { (eid) } }
+                            td { code { (e["extra_attrs"]["event_type"].as_str().unwrap_or(e["trigger"].as_str().unwrap_or(""))) } }
+                            td { (status(&ctx, e["status"].as_str().unwrap_or(""))) }
+                            td { (when(&e["start_time"])) }
+                            td { (when(&e["end_time"])) }
+                        }
+                    } }
+                }
+                (pager(&ctx, &base, &[], pg, 20, a.total().unwrap_or(0)))
+            }
+        },
+    )
+}
+
+/// An execution's tasks (one per target) with their logs.
+pub async fn webhook_tasks(ctx: Ctx, Path((p, id, eid)): Path<(String, String, String)>) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let api = format!("{}/webhook/policies/{}/executions/{}/tasks", api_project(&p), enc(&id), enc(&eid));
+    let a = ctx.call(Method::GET, &format!("{api}?page_size=100"), None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let base = format!("/projects/{}/webhooks/{}/executions/{}", enc(&p), enc(&id), enc(&eid));
+    page(
+        &ctx,
+        &format!("{p} · {} {eid}", ctx.t("replications.execution")),
+        Nav::Projects,
+        html! {
+            (project_tabs(&ctx, &p, "webhooks"))
+            p { a href={ "/projects/" (enc(&p)) "/webhooks/" (enc(&id)) "/executions" } { "← " (ctx.t("replications.executions")) } }
+            h2 { (ctx.t("replications.tasks")) }
+            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
+                table {
+                    (head(&ctx, &["col.id", "col.targets", "col.status", "webhooks.attempts", "replications.started", "replications.ended", "col.log"], false))
+                    tbody { @for t in a.items() {
+                        @let tid = t["id"].as_i64().unwrap_or(0);
+                        tr {
+                            th scope="row" { (tid) }
+                            td { code { (t["extra_attrs"]["address"].as_str().unwrap_or("")) } }
+                            td { (status(&ctx, t["status"].as_str().unwrap_or(""))) @if let Some(m) = t["status_message"].as_str().filter(|m| !m.is_empty()) { br; small { (m) } } }
+                            td.num { (t["run_count"].as_i64().unwrap_or(0)) }
+                            td { (when(&t["start_time"])) }
+                            td { (when(&t["end_time"])) }
+                            td { a href={ (base) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (tid) } { (ctx.t("col.log")) } }
+                        }
+                    } }
+                }
+            }
+        },
+    )
+}
+
+pub async fn webhook_task_log(ctx: Ctx, Path((p, id, eid, tid)): Path<(String, String, String, String)>) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let path =
+        format!("{}/webhook/policies/{}/executions/{}/tasks/{}/log", api_project(&p), enc(&id), enc(&eid), enc(&tid));
+    let a = ctx.call(Method::GET, &path, None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let back = format!("/projects/{}/webhooks/{}/executions/{}", enc(&p), enc(&id), enc(&eid));
+    log_page(&ctx, &format!("{} {tid}", ctx.t("col.log")), &back, &a.text)
 }

@@ -100,8 +100,17 @@ pub async fn project_root(ctx: Ctx, Path(p): Path<String>) -> Response {
     ctx.redirect(&format!("/projects/{}/repos", enc(&p)))
 }
 
-const FLAGS: &[(&str, &str)] =
-    &[("public", "settings.public"), ("auto_scan", "settings.auto_scan"), ("prevent_vul", "settings.prevent_vul")];
+const FLAGS: &[(&str, &str)] = &[
+    ("public", "settings.public"),
+    ("auto_scan", "settings.auto_scan"),
+    ("auto_sbom_generation", "settings.auto_sbom"),
+    ("prevent_vul", "settings.prevent_vul"),
+    ("enable_content_trust_cosign", "sig.require_cosign"),
+    ("enable_content_trust", "sig.require_notation"),
+];
+
+/// The severities `prevent_vul` can stop at (Harbor's metadata values).
+const SEVERITIES: &[&str] = &["critical", "high", "medium", "low", "negligible"];
 
 pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
     if let Err(r) = ctx.require_user() {
@@ -114,6 +123,8 @@ pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
     let id = proj["project_id"].as_i64().unwrap_or(0);
     let perms = ctx.project_permissions(id).await;
     let can = has(&perms, ".", "update");
+    let summary = ctx.call(Method::GET, &format!("{}/summary", api_project(&p)), None).await;
+    let sev = proj["metadata"]["severity"].as_str().unwrap_or("low").to_string();
     page(
         &ctx,
         &p,
@@ -130,8 +141,18 @@ pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
                             " " (ctx.t(label))
                         } }
                     }
+                    p {
+                        label for="severity" { (ctx.t("settings.severity")) }
+                        select id="severity" name="severity" {
+                            @for s in SEVERITIES { option value=(s) selected[*s == sev] { (ctx.t(&format!("sev.{s}"))) } }
+                        }
+                    }
                     button.primary type="submit" { (ctx.t("save")) }
                 }
+            }
+            @if let Some(q) = summary.json.get("quota") {
+                h2 { (ctx.t("quotas.usage")) }
+                p { (crate::layout::quota(&ctx, q["used"]["storage"].as_i64().unwrap_or(0), q["hard"]["storage"].as_i64().unwrap_or(-1))) }
             }
         },
     )
@@ -142,8 +163,11 @@ pub async fn save_settings(ctx: Ctx, Path(p): Path<String>, form: Form) -> Respo
     if !ctx.csrf_ok(&form) {
         return csrf_refused(&ctx, &back);
     }
-    let metadata: serde_json::Map<String, serde_json::Value> =
+    let mut metadata: serde_json::Map<String, serde_json::Value> =
         FLAGS.iter().map(|(k, _)| (k.to_string(), json!((form.get(k) == "true").to_string()))).collect();
+    if !form.get("severity").is_empty() {
+        metadata.insert("severity".into(), json!(form.get("severity")));
+    }
     let a = ctx
         .call_with(Method::PUT, &api_project(&p), Some(json!({ "metadata": metadata })), Some(form.get("_csrf")))
         .await;

@@ -103,6 +103,9 @@ pub async fn get(ctx: Ctx, Path((p, rest)): Path<(String, String)>, uri: Uri) ->
             confirm(&ctx, &format!("{p}/{r}:{tag}"), &format!("{}/-/tags/{}/delete", ui_repo(&p, &r), enc(tag)), &back)
         }
         ["artifacts", digest] => artifact(ctx, &p, &r, digest).await,
+        ["artifacts", digest, "vulnerabilities"] => super::security::vulnerabilities(ctx, &p, &r, digest, &uri).await,
+        ["artifacts", digest, "sbom"] => super::security::sbom(ctx, &p, &r, digest, &uri).await,
+        ["compare"] => super::security::compare(ctx, &p, &r, &uri).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such page"),
     }
 }
@@ -123,6 +126,7 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
             let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
             ctx.after(&a, ctx.t("tags.deleted"), &back)
         }
+        ["artifacts", digest, "scan"] => super::security::scan(&ctx, &p, &r, digest, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
     }
 }
@@ -223,10 +227,10 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
 }
 
 /// The two views of a repository: by tag (the default) and by artifact.
-fn views(ctx: &Ctx, p: &str, r: &str, current: &str) -> Markup {
+pub(crate) fn views(ctx: &Ctx, p: &str, r: &str, current: &str) -> Markup {
     html! {
         nav.tabs aria-label=(ctx.t("repo.views")) {
-            @for (slug, key) in [("tags", "tags.title"), ("artifacts", "artifacts.title")] {
+            @for (slug, key) in [("tags", "tags.title"), ("artifacts", "artifacts.title"), ("compare", "compare.title")] {
                 a href={ (ui_repo(p, r)) "/-/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
             }
         }
@@ -286,7 +290,7 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     )
 }
 
-fn short(digest: &str) -> String {
+pub(crate) fn short(digest: &str) -> String {
     let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
     format!("sha256:{}", &hex[..hex.len().min(12)])
 }
@@ -303,7 +307,11 @@ fn media(m: &str) -> Markup {
 }
 
 async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
-    let path = format!("{}/artifacts/{}?with_tag=true", api_repo(p, r), enc(digest));
+    let path = format!(
+        "{}/artifacts/{}?with_tag=true&with_accessory=true&with_scan_overview=true&with_sbom_overview=true&with_label=true&with_immutable_status=true",
+        api_repo(p, r),
+        enc(digest)
+    );
     let a = ctx.call(Method::GET, &path, None).await;
     if !a.ok() {
         return refusal(&ctx, &a);
@@ -314,6 +322,22 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
     let tags = v["tags"].as_array().cloned().unwrap_or_default();
     let refs = v["references"].as_array().cloned().unwrap_or_default();
     let ann = v["annotations"].as_object().cloned().unwrap_or_default();
+    let accessories = v["accessories"].as_array().cloned().unwrap_or_default();
+    let perms = ctx.project_permissions(v["project_id"].as_i64().unwrap_or(0)).await;
+    let can_scan = has(&perms, "scan", "create");
+    let can_sbom = has(&perms, "sbom", "create");
+    let here = format!("{}/-/artifacts/{d}", ui_repo(p, r));
+    let scan_form = |kind: &str, words: &str| {
+        html! {
+            form.inline method="post" action={ (here) "/scan" } {
+                (crate::layout::csrf(&ctx))
+                input type="hidden" name="scan_type" value=(kind);
+                button type="submit" { (words) }
+            }
+        }
+    };
+    let ov = super::security::overview(v);
+    let sbom = &v["sbom_overview"];
     page(
         &ctx,
         &format!("{full}@{}", short(d)),
@@ -328,13 +352,36 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
                 dt { (ctx.t("artifact.size")) } dd { (bytes(v["size"].as_u64().unwrap_or(0))) }
                 dt { (ctx.t("col.pushed")) } dd { (when(&v["push_time"])) }
                 dt { (ctx.t("col.pulled")) } dd { (when(&v["pull_time"])) }
+                dt { (ctx.t("sig.title")) } dd { (signed(&ctx, &v["signature"])) }
                 dt { (ctx.t("tags.pull_by_digest")) } dd { (copyable(&ctx, d, &ctx.client.pull(&ctx.host, &full, d))) }
             }
+            h2 { (ctx.t("scan.vulns")) }
+            p {
+                @match ov {
+                    None => { (ctx.t("scan.never")) }
+                    Some(o) => {
+                        (crate::layout::status(&ctx, o["scan_status"].as_str().unwrap_or(""))) " · "
+                        @if o["scan_status"].as_str() == Some("Success") {
+                            (super::security::summary(&ctx, o)) " · "
+                            a href={ (here) "/vulnerabilities" } { (ctx.t("scan.details")) }
+                        }
+                    }
+                }
+            }
+            @if can_scan { (scan_form("vulnerability", ctx.t("scan.run"))) }
+            h2 { (ctx.t("sbom.title")) }
+            p {
+                @if sbom.is_object() {
+                    (crate::layout::status(&ctx, sbom["scan_status"].as_str().unwrap_or("")))
+                    @if sbom["scan_status"].as_str() == Some("Success") { " · " a href={ (here) "/sbom" } { (ctx.t("sbom.view")) } }
+                } @else { (ctx.t("sbom.none")) }
+            }
+            @if can_sbom { (scan_form("sbom", ctx.t("sbom.generate"))) }
             h2 { (ctx.t("artifact.tags")) }
             @if tags.is_empty() { p { (ctx.t("none")) } } @else {
                 ul { @for t in &tags {
                     @let n = t["name"].as_str().unwrap_or("");
-                    li { strong { (n) } " " (copyable(&ctx, n, &ctx.client.pull(&ctx.host, &full, n))) }
+                    li { strong { (n) } @if t["immutable"].as_bool() == Some(true) { " 🔒 " (ctx.t("tags.immutable")) } " " (copyable(&ctx, n, &ctx.client.pull(&ctx.host, &full, n))) }
                 } }
             }
             @if !refs.is_empty() {
@@ -349,10 +396,41 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
                     }
                 } }
             }
+            h2 { (ctx.t("sig.accessories")) }
+            @if accessories.is_empty() { p { (ctx.t("none")) } } @else {
+                table {
+                    (crate::layout::head(&ctx, &["col.type", "col.digest", "artifact.size", "col.created"], false))
+                    tbody { @for x in &accessories {
+                        @let ad = x["digest"].as_str().unwrap_or("");
+                        tr {
+                            th scope="row" { (x["type"].as_str().unwrap_or("")) }
+                            td { a href={ (ui_repo(p, r)) "/-/artifacts/" (ad) } title=(ad) { code { (short(ad)) } } }
+                            td.num { (bytes(x["size"].as_u64().unwrap_or(0))) }
+                            td { (when(&x["creation_time"])) }
+                        }
+                    } }
+                }
+            }
             @if !ann.is_empty() {
                 h2 { (ctx.t("artifact.annotations")) }
                 dl { @for (k, val) in &ann { dt { (k) } dd { (val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string())) } } }
             }
         },
     )
+}
+
+/// Signed state in words: cosign and notation, each unsigned, signed, verified (against
+/// the project's trust) or unverified.
+fn signed(ctx: &Ctx, s: &serde_json::Value) -> Markup {
+    let one = |k: &str| {
+        let st = s[k].as_str().unwrap_or("unsigned");
+        let sym = match st {
+            "verified" => "✔✔",
+            "signed" => "✔",
+            "unverified" => "⚠",
+            _ => "✖",
+        };
+        html! { (k) ": " (sym) " " (ctx.t(&format!("sig.{st}"))) }
+    };
+    html! { (one("cosign")) " · " (one("notation")) }
 }

@@ -8,7 +8,7 @@ use maud::html;
 use serde_json::json;
 
 use super::{csrf_refused, has, project, refusal};
-use crate::layout::{Nav, confirm, copyable, csrf, page, project_tabs, unix, when};
+use crate::layout::{Nav, confirm, copyable, csrf, enabled, head, page, project_tabs, unix, when};
 use crate::{Ctx, Form, enc};
 
 pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
@@ -50,20 +50,13 @@ async fn render(ctx: Ctx, p: String, created: Option<(String, String)>) -> Respo
             h2 { (ctx.t("tab.robots")) }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
-                    thead { tr {
-                        th scope="col" { (ctx.t("col.name")) }
-                        th scope="col" { (ctx.t("col.enabled")) }
-                        th scope="col" { (ctx.t("col.description")) }
-                        th scope="col" { (ctx.t("col.created")) }
-                        th scope="col" { (ctx.t("col.expires")) }
-                        @if can_delete { th scope="col" { (ctx.t("col.actions")) } }
-                    } }
+                    (head(&ctx, &["col.name", "col.enabled", "col.description", "col.created", "col.expires"], can_delete))
                     tbody { @for r in a.items() {
                         @let name = r["name"].as_str().unwrap_or("");
                         @let exp = r["expires_at"].as_i64().unwrap_or(-1);
                         tr {
                             th scope="row" { code { (name) } }
-                            td { @if r["disable"].as_bool() == Some(true) { "✖ " (ctx.t("disabled")) } @else { "✔ " (ctx.t("enabled")) } }
+                            td { (enabled(&ctx, r["disable"].as_bool() != Some(true))) }
                             td { (r["description"].as_str().unwrap_or("")) }
                             td { (when(&r["creation_time"])) }
                             td { @if exp < 0 { (ctx.t("never")) } @else { (unix(exp)) } }

@@ -207,6 +207,7 @@ POST     /export/cve                                                            
 GET      /export/cve/executions                                                                -       401  200    200    200   200 200   200    200    200
 GET      /export/cve/execution/{execution_id}                                                  -       401  403    403    403   403 403   200    403    403
 GET      /export/cve/download/{execution_id}                                                   -       401  403    403    403   403 403   200    403    403
+GET      /system/database                                                                      -       401  403    403    403   403 403   403    200    403
 GET      /jobservice/pools                                                                     -       401  403    403    403   403 403   403    200    403
 GET      /jobservice/pools/{pool_id}/workers                                                   -       401  403    403    403   403 403   403    200    403
 PUT      /jobservice/jobs/{job_id}                                                             -       401  403    403    403   403 403   403    200    403

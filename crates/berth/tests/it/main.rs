@@ -35,4 +35,5 @@ mod support;
 mod tls;
 mod ui;
 mod ui_browser;
+mod ui_features;
 mod webhooks;

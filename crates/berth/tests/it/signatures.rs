@@ -26,7 +26,13 @@ async fn put_manifest(s: &Server, repo: &str, reference: &str, media_type: &str,
 /// Pushes a cosign signature of `subject` the way `cosign sign --key` does: payload blob,
 /// a config, and a manifest tagged `sha256-<hex>.sig`. `stored_payload` is what goes in
 /// the registry (a tampered copy when it differs from what was signed).
-async fn push_cosign_tag(s: &Server, subject: &str, signed: &[u8], stored_payload: &[u8], signer: &CosignSigner) {
+pub(crate) async fn push_cosign_tag(
+    s: &Server,
+    subject: &str,
+    signed: &[u8],
+    stored_payload: &[u8],
+    signer: &CosignSigner,
+) {
     let sig = signer.sign(signed);
     let pd = push_blob_as(s, &admin(), "team/app", stored_payload).await;
     let config = br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;

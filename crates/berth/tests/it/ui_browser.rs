@@ -445,3 +445,156 @@ async fn browser_works_without_javascript() {
     b.sees("You are signed out.").await;
     b.close().await;
 }
+
+/// One flow per feature page: quotas, tag retention (a rule, a dry run, its tasks),
+/// scanning (the scan button, the vulnerabilities and SBOM pages), comparing tags,
+/// signatures, registries and replication, GC (schedule, preview), health; every page
+/// checked with axe and screenshotted, then again in Chinese with the dark theme.
+#[tokio::test]
+async fn browser_feature_pages() {
+    if !browser_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
+    let peer = Server::start_harbor();
+    let d1 = push_small_image_as(&s, &admin(), "library/app", "v1", "one").await;
+    push_small_image_as(&s, &admin(), "library/app", "v2", "two").await;
+    push_small_image_as(&s, &admin(), "library/app", "v3", "three").await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "features", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // Quotas: set a project's limit.
+    b.goto(&s.url("/admin/quotas")).await;
+    b.fill("Storage limit in GiB (-1: unlimited) for library", "1").await;
+    b.press("button", "Set limit library").await;
+    b.sees("Saved.").await;
+    b.sees("1.0 GiB").await;
+    b.accessible().await;
+    b.shot("quotas").await;
+
+    // Retention: a rule, a dry run, the run's tasks.
+    b.goto(&s.url("/projects/library/retention")).await;
+    b.choose("Retain", "the N most recently pushed artifacts").await;
+    b.fill("N (count or days)", "1").await;
+    b.press("button", "Add rule").await;
+    b.sees("the 1 most recently pushed artifacts").await;
+    b.press("button", "Dry run").await;
+    b.sees("Retention run started.").await;
+    b.accessible().await;
+    b.shot("retention").await;
+    let proj = ok_json(&s, "/api/v2.0/projects/library", &admin()).await;
+    let pid = proj["metadata"]["retention_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + WAIT;
+    let eid = loop {
+        let e = ok_json(&s, &format!("/api/v2.0/retentions/{pid}/executions"), &admin()).await;
+        if e[0]["status"] == "Success" {
+            break e[0]["id"].as_i64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the dry run did not finish: {e}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    b.goto(&s.url("/projects/library/retention")).await;
+    b.press("link", &format!("Execution {eid}")).await;
+    b.sees("library/app").await;
+    b.sees("1 / 3").await;
+    b.accessible().await;
+    b.shot("retention-tasks").await;
+    b.press("link", "Log library/app").await;
+    b.sees("Back").await;
+    b.accessible().await;
+
+    // Scanning: the button, then the report pages (empty until the scan is done).
+    let art = format!("/projects/library/repos/app/-/artifacts/{d1}");
+    b.goto(&s.url(&art)).await;
+    b.press("button", "Scan for vulnerabilities").await;
+    b.sees("Scan started.").await;
+    b.accessible().await;
+    b.shot("artifact-scan").await;
+    for (path, shot) in [
+        (format!("{art}/vulnerabilities"), "vulnerabilities"),
+        (format!("{art}/sbom"), "sbom"),
+        ("/projects/library/repos/app/-/compare?a=v1&b=v2".to_string(), "compare"),
+    ] {
+        b.goto(&s.url(&path)).await;
+        b.sees("Signed in as").await;
+        b.accessible().await;
+        b.shot(shot).await;
+    }
+
+    // Signatures: the trust page.
+    b.goto(&s.url("/projects/library/signatures")).await;
+    b.sees("Trusted cosign public keys").await;
+    b.accessible().await;
+    b.shot("signatures").await;
+
+    // Registries and replication: add the peer, a push rule, run it.
+    b.goto(&s.url("/admin/registries")).await;
+    b.choose("Provider", "harbor").await;
+    b.fill("Name", "peer").await;
+    b.fill("Endpoint URL", &peer.url("")).await;
+    b.fill("Access ID (user name)", "admin").await;
+    b.fill("Access secret (password)", ADMIN_PASSWORD).await;
+    b.press("button", "Test connection").await;
+    b.sees("The registry answered").await;
+    b.fill("Name", "peer").await;
+    b.fill("Endpoint URL", &peer.url("")).await;
+    b.fill("Access ID (user name)", "admin").await;
+    b.fill("Access secret (password)", ADMIN_PASSWORD).await;
+    b.press("button", "Create").await;
+    b.sees("Saved.").await;
+    b.accessible().await;
+    b.shot("registries").await;
+    b.goto(&s.url("/admin/replications")).await;
+    b.fill("Name", "to-peer").await;
+    b.fill("Resources matching (name, e.g. library/**)", "library/**").await;
+    b.press("button", "Create").await;
+    b.sees("Saved.").await;
+    b.press("button", "Replicate to-peer").await;
+    b.sees("Replication started.").await;
+    b.accessible().await;
+    b.shot("replications").await;
+
+    // GC: a schedule and the preview.
+    b.goto(&s.url("/admin/gc")).await;
+    b.choose("Schedule", "Daily").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.accessible().await;
+    b.shot("gc").await;
+    b.press("link", "Preview: storage by project and what a collection would free").await;
+    b.sees("Storage by project").await;
+    b.accessible().await;
+    b.shot("gc-preview").await;
+
+    // Health.
+    b.goto(&s.url("/admin/health")).await;
+    b.sees("Instances").await;
+    b.accessible().await;
+    b.shot("health").await;
+
+    // The same pages in Chinese, dark theme.
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    for (path, shot) in [
+        ("/admin/quotas".to_string(), "quotas-zh-dark"),
+        ("/projects/library/retention".to_string(), "retention-zh-dark"),
+        (art.clone(), "artifact-zh-dark"),
+        (format!("{art}/vulnerabilities"), "vulnerabilities-zh-dark"),
+        ("/projects/library/signatures".to_string(), "signatures-zh-dark"),
+        ("/admin/registries".to_string(), "registries-zh-dark"),
+        ("/admin/replications".to_string(), "replications-zh-dark"),
+        ("/admin/gc/preview".to_string(), "gc-preview-zh-dark"),
+        ("/admin/health".to_string(), "health-zh-dark"),
+    ] {
+        b.goto(&s.url(&path)).await;
+        b.sees("退出").await;
+        b.accessible().await;
+        b.shot(shot).await;
+    }
+    b.close().await;
+}

@@ -1,0 +1,555 @@
+//! The web UI's feature pages over HTTP: quotas, health, GC (schedule, log, preview),
+//! tag retention, webhook executions, replication, scanning and SBOMs, signatures, and
+//! comparing two tags. Each page and action as an administrator, and as a role the API
+//! refuses (no button shown, and the server refuses anyway). Waits for jobs poll the API
+//! with a deadline.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+use crate::ui::Web;
+
+/// Polls `path` as admin until `done` holds for its JSON; returns it.
+async fn until(s: &Server, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = ok_json(s, path, &admin()).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// POSTs a form the caller may not use; the API's refusal must be what they see.
+async fn refused(w: &mut Web<'_>, csrf: &str, action: &str, fields: &[(&str, &str)]) {
+    let mut f = vec![("_csrf", csrf)];
+    f.extend_from_slice(fields);
+    let r = w.post(action, &f).await;
+    // Either the refusal at once (the change needed a read the API refused first), or a
+    // redirect to a page with the refusal as its message.
+    let p = if r.status == 303 { w.get(&r.location).await } else { r };
+    assert!(p.body.contains("no permission"), "POST {action} was not refused: {} {}", p.status, p.body);
+}
+
+fn final_status(s: &str) -> bool {
+    matches!(s, "Success" | "Succeed" | "Failed" | "Error" | "Stopped")
+}
+
+fn harbor_with(tmp: &tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+    let mut all = vec![("BERTH_AUTH_MODE", "harbor")];
+    all.extend_from_slice(env);
+    Server::spawn(&tmp.path().join("data"), &all)
+}
+
+#[tokio::test]
+async fn ui_quotas_health_gc_schedule_log_and_preview() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = harbor_with(&tmp, &[("BERTH_GC_TIME_WINDOW_HOURS", "0")]);
+    create_user(&s, "ann").await;
+    create_project(&s, &admin(), "big", false).await;
+    add_member(&s, "big", "ann", 1).await;
+    push_small_image_as(&s, &admin(), "big/app", "v1", "one").await;
+    // Re-tagging v1 leaves the first artifact untagged: the GC preview lists it.
+    let old = push_small_image_as(&s, &admin(), "big/old", "t", "first").await;
+    push_small_image_as(&s, &admin(), "big/old", "t", "second").await;
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+
+    // Quotas: usage and limit per project, the limit set in GiB.
+    let q = w.page("/admin/quotas").await;
+    q.has(">big<").has("unlimited").has(r#"<label class="visually-hidden" for="limit-"#);
+    let quotas = ok_json(&s, "/api/v2.0/quotas?reference=project", &admin()).await;
+    let id = quotas.as_array().unwrap().iter().find(|x| x["ref"]["name"] == "big").unwrap()["id"].as_i64().unwrap();
+    let q = w.submit("/admin/quotas", &format!("/admin/quotas/{id}"), &[("limit_gib", "2")]).await;
+    q.has("Saved.").has("2.0 GiB").has("<meter");
+    assert_eq!(ok_json(&s, &format!("/api/v2.0/quotas/{id}"), &admin()).await["hard"]["storage"], 2i64 << 30);
+    // A limit the API refuses comes back with its words, naming the field.
+    w.submit("/admin/quotas", &format!("/admin/quotas/{id}"), &[("limit_gib", "0")])
+        .await
+        .has(r#"role="alert""#)
+        .has("hard.storage");
+    w.page("/admin/quotas?sort=-used.storage").await.has(r#"<option value="-used.storage" selected>"#);
+    // The project's settings show its quota to those who may read it.
+    w.page("/projects/big/settings").await.has("Storage used").has("2.0 GiB");
+
+    // Health: components in words, the instance from the job service.
+    let h = w.page("/admin/health").await;
+    h.has("database").has("storage").has("✔ healthy").has("Instances").has("<td class=\"num\">");
+    h.has("Metadata database").has("sqlite").has("<strong>embedded</strong>");
+    // Statuses from the API are shown in the page's language where the catalogue has them.
+    w.cookies.insert("lang".into(), "zh-CN".into());
+    w.page("/admin/health").await.has("✔ 健康").has("元数据数据库");
+    w.cookies.remove("lang");
+    let db = ok_json(&s, "/api/v2.0/system/database", &admin()).await;
+    assert_eq!((db["backend"].as_str(), db["role"].as_str()), (Some("sqlite"), Some("embedded")), "{db}");
+
+    // GC: a schedule, a run, its log as a page, and the preview from a dry run.
+    let g = w.submit("/admin/gc", "/admin/gc/schedule", &[("type", "Custom"), ("cron", "0 0 3 * * *")]).await;
+    g.has("Saved.").has(r#"value="0 0 3 * * *""#);
+    let sched = ok_json(&s, "/api/v2.0/system/gc/schedule", &admin()).await;
+    assert_eq!(sched["schedule"]["type"], "Custom", "{sched}");
+    w.submit("/admin/gc", "/admin/gc/schedule", &[("type", "Custom"), ("cron", "nope")]).await.has(r#"role="alert""#);
+    w.page("/admin/gc/preview").await.has("No dry run yet").has(">big<");
+    w.submit("/admin/gc/preview", "/admin/gc/preview", &[]).await.has("Dry run started.");
+    let hist = until(&s, "/api/v2.0/system/gc", "a dry run", |v| {
+        v[0]["job_status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("success"))
+    })
+    .await;
+    let gid = hist[0]["id"].as_i64().unwrap();
+    let p = w.page("/admin/gc/preview").await;
+    p.has("1 manifests and 0 blobs eligible for deletion").has("big/old").has(&format!("href=\"/admin/gc/{gid}/log\""));
+    p.has(&old["sha256:".len()..][..12]);
+    w.page(&format!("/admin/gc/{gid}/log")).await.has("<pre class=\"log\"").has("untagged artifact eligible");
+    w.page("/admin/gc").await.has(&format!("href=\"/admin/gc/{gid}/log\"")).has("✔ Success");
+
+    // Not an administrator: no navigation to these pages, and the API's refusal.
+    let mut a = Web::new(&s);
+    a.sign_in("ann", PW).await;
+    a.page("/projects").await.lacks("/admin/quotas").lacks("/admin/health");
+    for path in ["/admin/quotas", "/admin/health", "/admin/gc/preview", &format!("/admin/gc/{gid}/log")] {
+        assert_eq!(a.get(path).await.status, 403, "{path}");
+    }
+    let csrf = a.page("/projects").await.csrf();
+    refused(&mut a, &csrf, &format!("/admin/quotas/{id}"), &[("limit_gib", "-1")]).await;
+    assert_eq!(ok_json(&s, &format!("/api/v2.0/quotas/{id}"), &admin()).await["hard"]["storage"], 2i64 << 30);
+    refused(&mut a, &csrf, "/admin/gc/preview", &[]).await;
+    refused(&mut a, &csrf, "/admin/gc/schedule", &[("type", "None")]).await;
+    assert_eq!(ok_json(&s, "/api/v2.0/system/gc/schedule", &admin()).await["schedule"]["type"], "Custom");
+}
+
+#[tokio::test]
+async fn ui_tag_retention_rules_runs_tasks_and_logs() {
+    let s = Server::start_harbor();
+    create_user(&s, "gst").await;
+    create_project(&s, &admin(), "keep", false).await;
+    add_member(&s, "keep", "gst", 3).await;
+    for (t, seed) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        push_small_image_as(&s, &admin(), "keep/app", t, seed).await;
+    }
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    w.page("/projects/keep/retention").await.has("No retention rules").lacks("Run now");
+
+    // The first rule creates the policy.
+    let r = w
+        .submit(
+            "/projects/keep/retention",
+            "/projects/keep/retention/rules",
+            &[
+                ("repo_decoration", "repoMatches"),
+                ("repos", "**"),
+                ("template", "latestPushedK"),
+                ("n", "1"),
+                ("tag_decoration", "matches"),
+                ("tags", "**"),
+                ("untagged", "true"),
+            ],
+        )
+        .await;
+    r.has("Saved.").has("the 1 most recently pushed artifacts").has("Run now").has("Dry run");
+    let proj = ok_json(&s, "/api/v2.0/projects/keep", &admin()).await;
+    let pid: i64 = proj["metadata"]["retention_id"].as_str().unwrap().parse().unwrap();
+    let pol = ok_json(&s, &format!("/api/v2.0/retentions/{pid}"), &admin()).await;
+    assert_eq!(pol["rules"][0]["params"]["latestPushedK"], 1, "{pol}");
+    // A rule the API refuses: its message, naming the field.
+    w.submit(
+        "/projects/keep/retention",
+        "/projects/keep/retention/rules",
+        &[("repos", "**"), ("template", "latestPushedK"), ("n", "x"), ("tags", "**")],
+    )
+    .await
+    .has(r#"role="alert""#)
+    .has("rules[1]");
+    // A schedule, then a bad one.
+    w.submit("/projects/keep/retention", "/projects/keep/retention/schedule", &[("cron", "0 0 4 * * *")])
+        .await
+        .has(r#"value="0 0 4 * * *""#);
+    w.submit("/projects/keep/retention", "/projects/keep/retention/schedule", &[("cron", "bad")])
+        .await
+        .has("trigger.settings.cron");
+
+    // A dry run: its execution, tasks (retained of total) and a task's log.
+    w.submit("/projects/keep/retention", "/projects/keep/retention/run", &[("dry_run", "true")])
+        .await
+        .has("Retention run started.");
+    let execs = until(&s, &format!("/api/v2.0/retentions/{pid}/executions"), "a dry run", |v| {
+        v[0]["status"].as_str().is_some_and(final_status)
+    })
+    .await;
+    let eid = execs[0]["id"].as_i64().unwrap();
+    assert_eq!(execs[0]["dry_run"], true);
+    let page = w.page("/projects/keep/retention").await;
+    page.has(&format!("href=\"/projects/keep/retention/executions/{eid}\"")).has("✔ Success");
+    let tasks = w.page(&format!("/projects/keep/retention/executions/{eid}")).await;
+    tasks.has("keep/app").has("1 / 3");
+    let t = ok_json(&s, &format!("/api/v2.0/retentions/{pid}/executions/{eid}/tasks"), &admin()).await;
+    let tid = t[0]["id"].as_i64().unwrap();
+    w.page(&format!("/projects/keep/retention/executions/{eid}/tasks/{tid}/log")).await.has("<pre class=\"log\"");
+    // Nothing was deleted by the dry run.
+    assert_eq!(ok_json(&s, "/api/v2.0/projects/keep/repositories/app", &admin()).await["artifact_count"], 3);
+
+    // Disable, then remove the rule.
+    w.submit("/projects/keep/retention", "/projects/keep/retention/rules/0/toggle", &[]).await.has("✖ Disabled");
+    assert_eq!(ok_json(&s, &format!("/api/v2.0/retentions/{pid}"), &admin()).await["rules"][0]["disabled"], true);
+    w.submit("/projects/keep/retention", "/projects/keep/retention/rules/0/delete", &[])
+        .await
+        .has("No retention rules");
+
+    // A guest may not see the policy (Harbor: developers and up), nor run it.
+    let mut g = Web::new(&s);
+    g.sign_in("gst", PW).await;
+    assert_eq!(g.get("/projects/keep/retention").await.status, 403);
+    let csrf = g.page("/projects/keep/repos").await.csrf();
+    refused(&mut g, &csrf, "/projects/keep/retention/run", &[]).await;
+    refused(
+        &mut g,
+        &csrf,
+        "/projects/keep/retention/rules",
+        &[("template", "always"), ("repos", "**"), ("tags", "**")],
+    )
+    .await;
+    let runs = ok_json(&s, &format!("/api/v2.0/retentions/{pid}/executions"), &admin()).await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "only the admin's run: {runs}");
+}
+
+#[tokio::test]
+async fn ui_webhook_executions_tasks_logs_and_toggle() {
+    let s = Server::start_harbor();
+    create_user(&s, "gst").await;
+    create_user(&s, "mnt").await;
+    create_project(&s, &admin(), "hooks", false).await;
+    add_member(&s, "hooks", "gst", 3).await;
+    add_member(&s, "hooks", "mnt", 4).await;
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    w.submit(
+        "/projects/hooks/webhooks",
+        "/projects/hooks/webhooks",
+        &[("name", "down"), ("address", "http://127.0.0.1:9/hook"), ("event", "PUSH_ARTIFACT")],
+    )
+    .await
+    .has(">down<");
+    let pol = ok_json(&s, "/api/v2.0/projects/hooks/webhook/policies", &admin()).await;
+    let id = pol[0]["id"].as_i64().unwrap();
+    push_small_image_as(&s, &admin(), "hooks/app", "v1", "x").await;
+    let execs =
+        until(&s, &format!("/api/v2.0/projects/hooks/webhook/policies/{id}/executions"), "a webhook execution", |v| {
+            v.as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    let eid = execs[0]["id"].as_i64().unwrap();
+    let e = w.page(&format!("/projects/hooks/webhooks/{id}/executions")).await;
+    e.has("PUSH_ARTIFACT").has(&format!("href=\"/projects/hooks/webhooks/{id}/executions/{eid}\""));
+    let t = w.page(&format!("/projects/hooks/webhooks/{id}/executions/{eid}")).await;
+    t.has("http://127.0.0.1:9/hook");
+    let tasks =
+        ok_json(&s, &format!("/api/v2.0/projects/hooks/webhook/policies/{id}/executions/{eid}/tasks"), &admin()).await;
+    let tid = tasks[0]["id"].as_i64().unwrap();
+    w.page(&format!("/projects/hooks/webhooks/{id}/executions/{eid}/tasks/{tid}/log")).await.has("Back");
+
+    // Disable through the list, and the API says so.
+    w.submit("/projects/hooks/webhooks", &format!("/projects/hooks/webhooks/{id}/toggle"), &[]).await.has("✖ Disabled");
+    let p = ok_json(&s, &format!("/api/v2.0/projects/hooks/webhook/policies/{id}"), &admin()).await;
+    assert_eq!(p["enabled"], false);
+
+    // A maintainer reads policies and executions but has no toggle or delete, and the
+    // server refuses a toggle; a guest may not see them at all (Harbor's rules).
+    let mut m = Web::new(&s);
+    m.sign_in("mnt", PW).await;
+    m.page("/projects/hooks/webhooks").await.has(">down<").lacks("/toggle").lacks("/delete");
+    m.page(&format!("/projects/hooks/webhooks/{id}/executions")).await.has("PUSH_ARTIFACT");
+    let csrf = m.page("/projects/hooks/repos").await.csrf();
+    refused(&mut m, &csrf, &format!("/projects/hooks/webhooks/{id}/toggle"), &[]).await;
+    let mut g = Web::new(&s);
+    g.sign_in("gst", PW).await;
+    assert_eq!(g.get("/projects/hooks/webhooks").await.status, 403);
+    assert_eq!(g.get(&format!("/projects/hooks/webhooks/{id}/executions")).await.status, 403);
+    assert_eq!(
+        ok_json(&s, &format!("/api/v2.0/projects/hooks/webhook/policies/{id}"), &admin()).await["enabled"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn ui_registries_and_replication_to_another_berth() {
+    let a = Server::start_harbor();
+    let b = Server::start_harbor();
+    create_user(&a, "ann").await;
+    create_project(&a, &admin(), "team", false).await;
+    push_small_image_as(&a, &admin(), "team/app", "v1", "rep").await;
+    let mut w = Web::new(&a);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    w.page("/admin/replications").await.has("Add a registry endpoint first");
+
+    // A connection test before saving; a bad password is the API's refusal.
+    let peer = b.url("");
+    let fields = |pw: &'static str| {
+        vec![
+            ("type", "harbor"),
+            ("name", "other"),
+            ("url", peer.as_str()),
+            ("access_key", "admin"),
+            ("access_secret", pw),
+            ("insecure", "true"),
+        ]
+    };
+    let mut test = fields("wrong");
+    test.push(("test", "1"));
+    w.submit("/admin/registries", "/admin/registries", &test).await.has(r#"role="alert""#).has("failed to ping");
+    let mut test = fields(ADMIN_PASSWORD);
+    test.push(("test", "1"));
+    w.submit("/admin/registries", "/admin/registries", &test).await.has("The registry answered");
+    assert_eq!(
+        ok_json(&a, "/api/v2.0/registries", &admin()).await.as_array().unwrap().len(),
+        0,
+        "a test saves nothing"
+    );
+    let r = w.submit("/admin/registries", "/admin/registries", &fields(ADMIN_PASSWORD)).await;
+    r.has("Saved.").has(">other<").has("User name and password (admin)").lacks(ADMIN_PASSWORD);
+    let regs = ok_json(&a, "/api/v2.0/registries", &admin()).await;
+    let reg = regs[0]["id"].as_i64().unwrap();
+    w.submit("/admin/registries", &format!("/admin/registries/{reg}/ping"), &[]).await.has("✔ healthy");
+
+    // A push rule, run by hand: the execution, its tasks and a task's log.
+    let reg_s = reg.to_string();
+    let p = w
+        .submit(
+            "/admin/replications",
+            "/admin/replications",
+            &[
+                ("name", "to-b"),
+                ("mode", "push"),
+                ("registry", &reg_s),
+                ("filter", "team/**"),
+                ("trigger", "manual"),
+                ("override", "true"),
+            ],
+        )
+        .await;
+    p.has("Saved.").has(">to-b<").has("Push").has("name=team/**");
+    // A rule the API refuses (no such registry), with its message.
+    w.submit("/admin/replications", "/admin/replications", &[("name", "bad"), ("mode", "push"), ("registry", "999")])
+        .await
+        .has(r#"role="alert""#);
+    let pols = ok_json(&a, "/api/v2.0/replication/policies", &admin()).await;
+    let pid = pols[0]["id"].as_i64().unwrap();
+    w.submit("/admin/replications", &format!("/admin/replications/{pid}/run"), &[]).await.has("Replication started.");
+    let execs = until(&a, "/api/v2.0/replication/executions", "a replication", |v| {
+        v[0]["status"].as_str().is_some_and(final_status)
+    })
+    .await;
+    assert_eq!(execs[0]["status"], "Succeed", "{execs}");
+    let eid = execs[0]["id"].as_i64().unwrap();
+    let list = w.page(&format!("/admin/replications?policy_id={pid}")).await;
+    list.has(&format!("href=\"/admin/replications/executions/{eid}\"")).has("1 / 1 succeeded");
+    let ex = w.page(&format!("/admin/replications/executions/{eid}")).await;
+    ex.has("team/app").has("✔ Succeed");
+    w.page(&format!("/admin/replications/executions/{eid}?status=Failed")).await.has("Nothing here yet");
+    let tasks = ok_json(&a, &format!("/api/v2.0/replication/executions/{eid}/tasks"), &admin()).await;
+    let tid = tasks[0]["id"].as_i64().unwrap();
+    w.page(&format!("/admin/replications/executions/{eid}/tasks/{tid}/log")).await.has("<pre class=\"log\"");
+    // The image is on the other registry.
+    ok_json(&b, "/api/v2.0/projects/team/repositories/app/artifacts/v1", &admin()).await;
+
+    // A registry in use cannot be deleted (the API's rule and words); the rule can.
+    w.submit("/admin/registries", &format!("/admin/registries/{reg}/delete"), &[]).await.has(r#"role="alert""#);
+    w.submit("/admin/replications", &format!("/admin/replications/{pid}/delete"), &[]).await.has("Deleted.");
+    w.submit("/admin/registries", &format!("/admin/registries/{reg}/delete"), &[]).await.has("Deleted.");
+
+    // Not an administrator: refused, pages and actions.
+    let mut n = Web::new(&a);
+    n.sign_in("ann", PW).await;
+    for path in ["/admin/registries", "/admin/replications", &format!("/admin/replications/executions/{eid}")] {
+        assert_eq!(n.get(path).await.status, 403, "{path}");
+    }
+    let csrf = n.page("/projects").await.csrf();
+    refused(&mut n, &csrf, "/admin/registries", &[("type", "harbor"), ("name", "x"), ("url", peer.as_str())]).await;
+    refused(&mut n, &csrf, "/admin/replications/1/run", &[]).await;
+    assert_eq!(ok_json(&a, "/api/v2.0/registries", &admin()).await.as_array().unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_scan_vulnerabilities_sbom_and_compare() {
+    use crate::scanning::{OSV_FIXTURE, debian_layers, import, push_layers, wait_overview};
+    let tmp = tempfile::tempdir().unwrap();
+    import(&tmp.path().join("data"), OSV_FIXTURE);
+    let s = harbor_with(&tmp, &[]);
+    create_user(&s, "gst").await;
+    create_project(&s, &admin(), "scan", false).await;
+    add_member(&s, "scan", "gst", 3).await;
+    let layers = debian_layers();
+    let d1 = push_layers(&s, "scan/app", "v1", &layers).await;
+    let d2 = push_layers(&s, "scan/app", "v2", &layers[..1]).await;
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let art = format!("/projects/scan/repos/app/-/artifacts/{d1}");
+    let page = w.page(&art).await;
+    page.has("Not scanned yet.").has("Scan for vulnerabilities").has("No SBOM generated yet.");
+    page.has("cosign: ✖ unsigned").has("notation: ✖ unsigned");
+
+    // Scan, and the overview in words: counts by severity, fixable, a link to the list.
+    w.submit(&art, &format!("{art}/scan"), &[("scan_type", "vulnerability")]).await.has("Scan started.");
+    let api = "/api/v2.0/projects/scan/repositories/app/artifacts/v1";
+    wait_overview(&s, api, "vuln").await;
+    let page = w.page(&art).await;
+    page.has("5 vulnerabilities").has("‼ Critical").has("5 fixable").has(&format!("href=\"{art}/vulnerabilities\""));
+    let v = w.page(&format!("{art}/vulnerabilities")).await;
+    v.has("CVE-2024-0001").has("libssl3").has("3.0.11-1~deb12u3").has("9.8").has("DEBIAN-CVE-2024-0006");
+    // Critical comes first: severity order, not the report's.
+    assert!(v.body.find("CVE-2024-0001").unwrap() < v.body.find("CVE-2024-0301").unwrap());
+    let f = w.page(&format!("{art}/vulnerabilities?severity=Medium")).await;
+    f.has("CVE-2024-0201")
+        .has("DEBIAN-CVE-2024-0004")
+        .lacks("CVE-2024-0001")
+        .has(r#"<option value="Medium" selected>"#);
+    w.page(&format!("{art}/vulnerabilities?package=lod")).await.has("CVE-2024-0301").lacks("CVE-2024-0001");
+
+    // SBOM: generate, then its packages.
+    w.submit(&art, &format!("{art}/scan"), &[("scan_type", "sbom")]).await.has("Scan started.");
+    wait_overview(&s, api, "sbom").await;
+    w.page(&art).await.has(&format!("href=\"{art}/sbom\""));
+    let sb = w.page(&format!("{art}/sbom")).await;
+    sb.has("libssl3").has("pkg:deb/debian/libssl3").has("lodash").has("Download (SPDX JSON)");
+    w.page(&format!("{art}/sbom?name=lod")).await.has("lodash").lacks(">libssl3<");
+
+    // Compare v1 and v2: one shared layer, one only in v1; packages and CVEs need both scanned.
+    let c = w.page("/projects/scan/repos/app/-/compare?a=v1&b=v2").await;
+    c.has("1 shared").has("1 only in").has("Generate an SBOM of both").has("Scan both artifacts");
+    let art2 = format!("/projects/scan/repos/app/-/artifacts/{d2}");
+    w.submit(&art2, &format!("{art2}/scan"), &[("scan_type", "vulnerability")]).await;
+    w.submit(&art2, &format!("{art2}/scan"), &[("scan_type", "sbom")]).await;
+    let api2 = "/api/v2.0/projects/scan/repositories/app/artifacts/v2";
+    wait_overview(&s, api2, "vuln").await;
+    wait_overview(&s, api2, "sbom").await;
+    let c = w.page("/projects/scan/repos/app/-/compare?a=v1&b=v2").await;
+    // Django comes only with v1's second layer.
+    c.has("Packages that differ").has("CVE-2024-0201 django");
+    assert!(c.body.to_ascii_lowercase().contains(">django<"), "{}", c.body);
+    w.page("/projects/scan/repos/app/-/compare").await.has("First tag");
+    w.page("/projects/scan/repos/app/-/compare?a=v1&b=v1").await.has("Both tags point to the same artifact");
+    assert_eq!(w.get("/projects/scan/repos/app/-/compare?a=v1&b=nope").await.status, 404);
+
+    // A guest reads the reports but has no scan buttons, and the server refuses a scan.
+    let mut g = Web::new(&s);
+    g.sign_in("gst", PW).await;
+    let gp = g.page(&art).await;
+    gp.has("5 vulnerabilities").lacks("Scan for vulnerabilities").lacks("Generate SBOM");
+    refused(&mut g, &gp.csrf(), &format!("{art}/scan"), &[("scan_type", "vulnerability")]).await;
+}
+
+#[tokio::test]
+async fn ui_signature_trust_and_signed_state() {
+    use berth_signature::cosign;
+    use berth_signature::testing::CosignSigner;
+    let s = Server::start_harbor();
+    create_user(&s, "gst").await;
+    create_project(&s, &admin(), "team", false).await;
+    add_member(&s, "team", "gst", 3).await;
+    let signer = CosignSigner::generate();
+    let d = push_small_image_as(&s, &admin(), "team/app", "v1", "signed").await;
+    let payload = cosign::payload_for("team/app", &d);
+    crate::signatures::push_cosign_tag(&s, &d, &payload, &payload, &signer).await;
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let art = format!("/projects/team/repos/app/-/artifacts/{d}");
+    // Signed, but no trusted key yet: not verified; the signature is an accessory.
+    w.page(&art).await.has("cosign: ✔ signed (no trusted key").has("signature.cosign");
+
+    let p = w.page("/projects/team/signatures").await;
+    p.has("Trusted cosign public keys").has("None: signatures are found").has(r#"<label for="sig_pem">"#);
+    let added = w
+        .submit(
+            "/projects/team/signatures",
+            "/projects/team/signatures",
+            &[("kind", "cosign_public_keys"), ("name", "release"), ("pem", &signer.public_key_pem)],
+        )
+        .await;
+    added.has("Saved.").has(">release<");
+    let trust = ok_json(&s, "/api/v2.0/projects/team/signature-trust", &admin()).await;
+    assert_eq!(trust["cosign_public_keys"][0]["name"], "release");
+    w.page(&art).await.has("cosign: ✔✔ signed and verified");
+    // A key the API refuses: its words, naming the field.
+    w.submit(
+        "/projects/team/signatures",
+        "/projects/team/signatures",
+        &[
+            ("kind", "cosign_public_keys"),
+            ("name", "bad"),
+            ("pem", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
+        ],
+    )
+    .await
+    .has(r#"role="alert""#)
+    .has("cosign_public_keys[1].public_key");
+    w.submit("/projects/team/signatures", "/projects/team/signatures/cosign_public_keys/0/delete", &[])
+        .await
+        .has("Saved.")
+        .lacks(">release<");
+    // A key that does not verify the signature: signed, but unverified.
+    let other = CosignSigner::generate();
+    w.submit(
+        "/projects/team/signatures",
+        "/projects/team/signatures",
+        &[("kind", "cosign_public_keys"), ("name", "other"), ("pem", &other.public_key_pem)],
+    )
+    .await;
+    w.page(&art).await.has("cosign: ⚠ signed, but no trusted key verifies it");
+
+    // Content trust switches live in the settings, and the signatures page shows them.
+    w.submit("/projects/team/settings", "/projects/team/settings", &[("enable_content_trust_cosign", "true")])
+        .await
+        .has("Saved.");
+    w.page("/projects/team/signatures").await.has("Pull only images signed with cosign: ✔ Enabled");
+
+    // A guest may not read the trust (Harbor's metadata rule), nor change it.
+    let mut g = Web::new(&s);
+    g.sign_in("gst", PW).await;
+    assert_eq!(g.get("/projects/team/signatures").await.status, 403);
+    let csrf = g.page("/projects/team/repos").await.csrf();
+    let pem = signer.public_key_pem.clone();
+    refused(
+        &mut g,
+        &csrf,
+        "/projects/team/signatures",
+        &[("kind", "cosign_public_keys"), ("name", "x"), ("pem", &pem)],
+    )
+    .await;
+    let trust = ok_json(&s, "/api/v2.0/projects/team/signature-trust", &admin()).await;
+    assert_eq!(trust["cosign_public_keys"].as_array().unwrap().len(), 1, "only the admin's key: {trust}");
+}
+
+/// The health page on PostgreSQL with a streaming standby: the primary, the standby by
+/// name with its state and lag, and a warning once the standby is gone.
+#[tokio::test]
+async fn ui_health_names_the_database_primary_and_its_standby() {
+    if !crate::pgpair::available() {
+        return;
+    }
+    let pg = crate::pgpair::PgPair::start(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let s = crate::ha_postgres::start_instance(&tmp.path().join("a"), &pg.url(), &tmp.path().join("storage"));
+    let db =
+        until(&s, "/api/v2.0/system/database", "the standby streaming", |v| v["standbys"][0]["state"] == "streaming")
+            .await;
+    assert_eq!((db["backend"].as_str(), db["role"].as_str()), (Some("postgresql"), Some("primary")), "{db}");
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let h = w.page("/admin/health").await;
+    h.has("postgresql").has("<strong>primary</strong>").has(">standby1<").has("✔ streaming").has("async");
+    h.has(&format!("127.0.0.1:{}", pg.primary.port));
+    // The standby stops: the primary stops listing it, and the page says so.
+    pg.standby.stop_quietly();
+    until(&s, "/api/v2.0/system/database", "the standby gone", |v| v["standbys"].as_array().is_some_and(Vec::is_empty))
+        .await;
+    w.page("/admin/health").await.has("No standby streams from this database");
+    // Not for everyone.
+    create_user(&s, "ann").await;
+    assert_eq!(
+        status(&s, reqwest::Method::GET, "/api/v2.0/system/database", &Who::Basic("ann".into(), PW.into()), None).await,
+        403
+    );
+}
