@@ -1,11 +1,15 @@
 //! The `IMAGE_SCAN` job: reads an image's layers through the registry, takes its
 //! inventory, and writes either Harbor's vulnerability report (matched against the
-//! imported OSV data) or an SPDX SBOM report into the scan report row the API created.
+//! imported OSV data) into the scan report row the API created, or, as Harbor 2.11+ does,
+//! an SPDX SBOM pushed as an accessory of the image (a manifest whose `subject` is the
+//! image, config media type `application/vnd.goharbor.harbor.sbom.v1`, the document as its
+//! one layer) with the row recording where it is.
 
 use std::sync::Arc;
 
 use berth_core::registry::Registry;
 use berth_core::store::vulns::{ReportUpdate, VulnStore};
+use berth_core::blobstore::ByteStream;
 use berth_core::{Digest, Reference, RepoName};
 use berth_http::scan::{ScanArgs, ScanType};
 use berth_jobs::{Handler, JobCtx, JobError};
@@ -43,7 +47,46 @@ async fn read_blob(registry: &Registry, repo: &RepoName, digest: &Digest) -> Res
     Ok(buf)
 }
 
+fn once(b: Vec<u8>) -> ByteStream {
+    Box::pin(futures_util::stream::once(std::future::ready(Ok(bytes::Bytes::from(b)))))
+}
+
 impl ScanJob {
+    /// Pushes an SBOM accessory into the image's repository, then removes the image's
+    /// earlier SBOM accessories (Harbor keeps one per image; removing them after the push
+    /// leaves no moment without one).
+    async fn push_accessory(&self, repo: &RepoName, image: &Digest, acc: &sbom::Accessory) -> Result<(), JobError> {
+        let retry = |what: &str, e: berth_core::CoreError| JobError::Retry(format!("pushing the SBOM {what}: {e}"));
+        for blob in [&acc.config, &acc.layer] {
+            let d = Digest::sha256(blob);
+            if self.registry.blob(repo, &d).await.is_err() {
+                self.registry.monolithic_upload(repo, &d, once(blob.clone())).await.map_err(|e| retry("blob", e))?;
+            }
+        }
+        let new: Digest = acc.manifest_digest.parse().map_err(|e| JobError::Fatal(format!("SBOM digest: {e}")))?;
+        self.registry
+            .put_manifest(
+                repo,
+                &Reference::Digest(new.clone()),
+                Some("application/vnd.oci.image.manifest.v1+json"),
+                bytes::Bytes::from(acc.manifest.clone()),
+            )
+            .await
+            .map_err(|e| retry("manifest", e))?;
+        let earlier = self
+            .registry
+            .referrers(repo, image, Some(sbom::HARBOR_SBOM_MEDIA_TYPE))
+            .await
+            .map_err(|e| retry("accessories", e))?;
+        for r in earlier.into_iter().filter(|r| r.digest != new) {
+            match self.registry.delete_manifest(repo, &Reference::Digest(r.digest.clone())).await {
+                Ok(()) | Err(berth_core::CoreError::ManifestUnknown(_)) => {}
+                Err(e) => return Err(retry("replacement (removing the earlier SBOM)", e)),
+            }
+        }
+        Ok(())
+    }
+
     async fn scan(&self, ctx: &JobCtx, a: &ScanArgs) -> Result<(String, String, String), JobError> {
         let repo: RepoName =
             a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
@@ -87,6 +130,9 @@ impl ScanJob {
             }
         }
         let inv = berth_scan::inventory(&fs);
+        for w in &inv.warnings {
+            ctx.warn(format!("{w}; its packages are not in the report"));
+        }
         ctx.info(format!(
             "{} packages found{}",
             inv.packages.len(),
@@ -110,16 +156,31 @@ impl ScanJob {
             ScanType::Sbom => {
                 let subject =
                     sbom::Subject { name: format!("{}@{}", a.repository, a.digest), digest: a.digest.clone() };
-                let doc = sbom::spdx(&inv, &subject, &generated, &a.report_uuid);
+                let doc = serde_json::to_vec(&sbom::spdx(&inv, &subject, &generated, &a.report_uuid))
+                    .map_err(|e| JobError::Fatal(e.to_string()))?;
+                let image = sbom::Descriptor {
+                    media_type: m.media_type.clone(),
+                    digest: a.digest.clone(),
+                    size: m.content.len() as u64,
+                };
+                let acc = sbom::harbor_accessory(doc, &image, &generated);
+                self.push_accessory(&repo, &digest, &acc).await?;
+                ctx.info(format!("SBOM pushed as {}@{}", a.repository, acc.manifest_digest));
+                // Harbor's summary of an SBOM report says where the accessory is.
+                let summary = json!({
+                    "sbom_repository": a.repository,
+                    "sbom_digest": acc.manifest_digest,
+                    "packages": inv.packages.len(),
+                });
                 let body = json!({
                     "generated_at": generated,
                     "artifact": artifact,
                     "scanner": report::ScannerInfo::builtin(),
                     "media_type": sbom::SPDX_JSON,
-                    "sbom": doc,
+                    "sbom_repository": a.repository,
+                    "sbom_digest": acc.manifest_digest,
                 });
-                let summary = json!({"packages": inv.packages.len()}).to_string();
-                Ok((String::new(), summary, body.to_string()))
+                Ok((String::new(), summary.to_string(), body.to_string()))
             }
         }
     }
