@@ -312,6 +312,19 @@ async fn run_in(spec: &Spec, opts: &ScanOpts, work: &Path) -> Result<()> {
         eprintln!("scan {} (warm): {:.2} s", i + 2, d.as_secs_f64());
         warm.push(d.as_secs_f64());
     }
+    {
+        // The last scan's own account of where its time went.
+        let path = "/api/v2.0/projects/bench/repositories/scanned/artifacts/v1?with_scan_overview=true";
+        let r = conn.call(Method::GET, path, &[("authorization", &basic(&creds))], ReqBody::empty()).await?;
+        let v: serde_json::Value = serde_json::from_slice(&r.expect(StatusCode::OK, "GET artifact")?.body)?;
+        let id = v["scan_overview"]["application/vnd.security.vulnerability.report; version=1.1"]["report_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let path = format!("/api/v2.0/projects/bench/repositories/scanned/artifacts/v1/scan/{id}/log");
+        let r = conn.call(Method::GET, &path, &[("authorization", &basic(&creds))], ReqBody::empty()).await?;
+        eprintln!("the last scan's log:\n{}", String::from_utf8_lossy(&r.expect(StatusCode::OK, "GET scan log")?.body));
+    }
     let report = {
         let path = "/api/v2.0/projects/bench/repositories/scanned/artifacts/v1/additions/vulnerabilities";
         let r = conn.call(Method::GET, path, &[("authorization", &basic(&creds))], ReqBody::empty()).await?;
