@@ -65,8 +65,8 @@ fn parse(compressed: &[u8]) -> Result<Vec<Crate>, String> {
 }
 
 /// The contents of the named section of an ELF file (32 or 64 bit, either byte order):
-/// `None` if `data` is not ELF or has no such section, an error if the section table or
-/// the section is out of bounds.
+/// `None` if `data` is not ELF, its section table cannot be read or it has no such section;
+/// an error if the section is there but its contents are not.
 pub fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<Result<&'a [u8], String>> {
     if data.len() < 52 || &data[..4] != b"\x7fELF" {
         return None;
@@ -101,7 +101,9 @@ pub fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<Result<&'a [u8], St
     }
     let table_end = shoff.checked_add(shentsize.checked_mul(shnum)?)?;
     if shentsize < if wide { 64 } else { 40 } || table_end > data.len() as u64 || shstrndx >= shnum {
-        return Some(Err(format!("the ELF section table ({shnum} entries at {shoff}) is out of bounds")));
+        // Not an ELF file Berth can read (firmware, a damaged or odd file): no section
+        // is found, as in a file that is not ELF at all.
+        return None;
     }
     // (offset, size) of section i.
     let section = |i: u64| -> Option<(u64, u64, u64)> {
@@ -116,9 +118,7 @@ pub fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<Result<&'a [u8], St
         data.get(usize::try_from(off).ok()?..usize::try_from(end).ok()?)
     };
     let (_, str_off, str_size) = section(shstrndx)?;
-    let Some(names) = bytes(str_off, str_size) else {
-        return Some(Err("the ELF section name table is out of bounds".into()));
-    };
+    let names = bytes(str_off, str_size)?;
     for i in 0..shnum {
         let name_at = int((shoff + i * shentsize) as usize, 4)? as usize;
         let Some(rest) = names.get(name_at..) else { continue };
@@ -236,6 +236,10 @@ mod tests {
         elf[shoff + 64 + 32..shoff + 64 + 40].copy_from_slice(&u64::MAX.to_le_bytes());
         let e = read(&elf).unwrap().unwrap_err();
         assert!(e.contains("out of bounds"), "{e}");
+        // A section table out of bounds: no section to be found.
+        let mut elf = elf_for_tests(&[(SECTION, &dep_section_for_tests(DEPS))]);
+        elf[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(read(&elf).is_none());
         // Every truncation and byte change reads or fails, never panics.
         let good = elf_for_tests(&[(SECTION, &dep_section_for_tests(DEPS))]);
         for at in 0..good.len().min(1200) {
