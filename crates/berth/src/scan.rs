@@ -92,6 +92,19 @@ impl Unpacker {
     }
 }
 
+/// Runs `f` on a thread of its own at the scan's lower priority.
+fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("berth-scan".into()).spawn(move || {
+        lower_priority();
+        let _ = tx.send(f());
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start a scan thread");
+    }
+    rx
+}
+
 /// The CPU time the calling thread has used.
 fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
@@ -218,11 +231,16 @@ impl ScanJob {
                 let docs = self.vulns.vuln_records_for(&keys).await?;
                 let fetched = t.elapsed();
                 let t = Instant::now();
-                let records: Vec<Record> = docs.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
-                let r = report::build(&inv, &records, &generated);
+                // Parsing and matching are CPU work too: at the unpacker's priority.
+                let generated = generated.clone();
+                let (count, r) = in_background(move || {
+                    let records: Vec<Record> = docs.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
+                    (records.len(), report::build(&inv, &records, &generated))
+                })
+                .await
+                .map_err(|_| JobError::Retry("the matching thread ended early".into()))?;
                 ctx.info(format!(
-                    "{} advisories concern these packages (read in {:.2} s, matched in {:.2} s)",
-                    records.len(),
+                    "{count} advisories concern these packages (read in {:.2} s, matched in {:.2} s)",
                     fetched.as_secs_f64(),
                     t.elapsed().as_secs_f64()
                 ));
