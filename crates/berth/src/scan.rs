@@ -57,42 +57,34 @@ struct Unpacked {
     cpu: Duration,
 }
 
-/// The thread that applies an image's layers and takes its inventory: decompressing and
-/// reading tar archives is CPU work, kept off the async workers and run at a lower
-/// priority than the rest of the process (nice + 10), so that pushes and pulls keep the
-/// CPU when both want it; a scan takes what is left.
-struct Unpacker;
-
-impl Unpacker {
-    fn start() -> (tokio::sync::mpsc::Sender<(usize, Digest, Vec<u8>)>, tokio::sync::oneshot::Receiver<Unpacked>) {
-        // One layer waiting while one is unpacked bounds the memory a scan holds.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Digest, Vec<u8>)>(1);
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let spawned = std::thread::Builder::new().name("berth-scan".into()).spawn(move || {
-            lower_priority();
-            let mut fs = berth_scan::Squashed::default();
-            let mut layer_errors = Vec::new();
-            let mut busy = Duration::ZERO;
-            while let Some((i, d, bytes)) = rx.blocking_recv() {
-                let t = Instant::now();
-                if let Err(e) = fs.apply(i, &bytes) {
-                    layer_errors.push(format!("layer {i} ({d}) is not a tar archive Berth can read: {e}; skipped"));
-                }
-                busy += t.elapsed();
-            }
+/// Starts the thread that applies an image's layers, sent to it in order, and takes its
+/// inventory once the sender is dropped. Decompressing and reading tar archives is CPU
+/// work: it is kept off the async workers and run at the scan's lower priority.
+fn unpacker() -> (tokio::sync::mpsc::Sender<(usize, Digest, Vec<u8>)>, tokio::sync::oneshot::Receiver<Unpacked>) {
+    // One layer waiting while one is unpacked bounds the memory a scan holds.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Digest, Vec<u8>)>(1);
+    let done = in_background(move || {
+        let mut fs = berth_scan::Squashed::default();
+        let mut layer_errors = Vec::new();
+        let mut busy = Duration::ZERO;
+        while let Some((i, d, bytes)) = rx.blocking_recv() {
             let t = Instant::now();
-            let inv = berth_scan::inventory(&fs);
+            if let Err(e) = fs.apply(i, &bytes) {
+                layer_errors.push(format!("layer {i} ({d}) is not a tar archive Berth can read: {e}; skipped"));
+            }
             busy += t.elapsed();
-            let _ = done_tx.send(Unpacked { inv, layer_errors, busy, cpu: thread_cpu() });
-        });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "could not start a scan's unpacking thread");
         }
-        (tx, done_rx)
-    }
+        let t = Instant::now();
+        let inv = berth_scan::inventory(&fs);
+        busy += t.elapsed();
+        Unpacked { inv, layer_errors, busy, cpu: thread_cpu() }
+    });
+    (tx, done)
 }
 
-/// Runs `f` on a thread of its own at the scan's lower priority.
+/// Runs `f` on a thread of its own at the scan's lower priority (nice + 10 over the rest of
+/// the process): a scan is background work, and pushes and pulls keep the CPU when both
+/// want it.
 fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("berth-scan".into()).spawn(move || {
@@ -177,7 +169,7 @@ impl ScanJob {
         };
         // Unpacking runs on a thread of its own while the next layer is read.
         let started = Instant::now();
-        let (tx, unpacker) = Unpacker::start();
+        let (tx, unpacker) = unpacker();
         let mut read_bytes = 0u64;
         let mut read_time = Duration::ZERO;
         for (i, l) in layers.iter().enumerate() {
