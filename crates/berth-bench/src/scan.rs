@@ -66,9 +66,22 @@ fn dpkg_status(n: usize) -> String {
 /// Text-like content gzip compresses about 3:1, as binaries and libraries do.
 fn filler(len: usize, seed: u64) -> Vec<u8> {
     const WORDS: [&[u8]; 16] = [
-        b"the ", b"registry ", b"layer ", b"\x7fELF\x02\x01", b"libc.so.6 ", b"__gmon_start__ ", b"GLIBC_2.34 ",
-        b"\x00\x00\x00\x00", b"main ", b"error: ", b"%s: %d\n", b"/usr/lib/", b"\x48\x89\xe5", b"config ",
-        b"package ", b"\xff\xff",
+        b"the ",
+        b"registry ",
+        b"layer ",
+        b"\x7fELF\x02\x01",
+        b"libc.so.6 ",
+        b"__gmon_start__ ",
+        b"GLIBC_2.34 ",
+        b"\x00\x00\x00\x00",
+        b"main ",
+        b"error: ",
+        b"%s: %d\n",
+        b"/usr/lib/",
+        b"\x48\x89\xe5",
+        b"config ",
+        b"package ",
+        b"\xff\xff",
     ];
     let noise = random_bytes(len / 4 + 8, seed);
     let mut out = Vec::with_capacity(len + 16);
@@ -103,7 +116,11 @@ fn gzip_tar(files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>> {
 /// (one in ten executable, which the scanner opens to look for build information).
 fn image_layers(image_mib: usize, packages: usize) -> Result<Vec<Blob>> {
     let mut layers = vec![gzip_tar(&[
-        ("etc/os-release".into(), b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n".to_vec(), 0o644),
+        (
+            "etc/os-release".into(),
+            b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n".to_vec(),
+            0o644,
+        ),
         ("var/lib/dpkg/status".into(), dpkg_status(packages).into_bytes(), 0o644),
     ])?];
     let per_layer = 100 * MIB;
@@ -116,7 +133,7 @@ fn image_layers(image_mib: usize, packages: usize) -> Result<Vec<Blob>> {
         let mut in_layer = 0;
         while in_layer < size {
             let len = (size - in_layer).min(MIB + (n as usize % 7) * 256 * 1024);
-            let exec = n % 10 == 0;
+            let exec = n.is_multiple_of(10);
             let dir = if exec { "usr/bin" } else { "usr/share/bench" };
             files.push((format!("{dir}/file-{n:06}"), filler(len, n + 1), if exec { 0o755 } else { 0o644 }));
             in_layer += len;
@@ -148,8 +165,8 @@ fn osv_zip(path: &Path, records: usize, packages: usize) -> Result<usize> {
             (package(packages + r % 20_000), "9.0.0-1".to_string())
         };
         let id = format!("DEBIAN-CVE-2099-{r:06}");
-        let score = ["CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:U/C:L/I:N/A:N"]
-            [r % 2];
+        let score =
+            ["CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:U/C:L/I:N/A:N"][r % 2];
         let rec = serde_json::json!({
             "id": id, "modified": "2024-05-01T00:00:00Z", "published": "2024-04-01T00:00:00Z",
             "aliases": [format!("CVE-2099-{r:06}")],
@@ -191,9 +208,14 @@ async fn push_image(conn: &mut Conn, creds: &Creds, repo: &str, tag: &str, layer
         config.len,
         ls.join(",")
     );
-    conn.call(Method::PUT, &format!("/v2/{repo}/manifests/{tag}"), &[("content-type", OCI_MANIFEST)], ReqBody::from_bytes(m))
-        .await?
-        .expect(StatusCode::CREATED, "PUT manifest")?;
+    conn.call(
+        Method::PUT,
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[("content-type", OCI_MANIFEST)],
+        ReqBody::from_bytes(m),
+    )
+    .await?
+    .expect(StatusCode::CREATED, "PUT manifest")?;
     Ok(())
 }
 
@@ -273,7 +295,11 @@ async fn run_in(spec: &Spec, opts: &ScanOpts, work: &Path) -> Result<()> {
     let t = Instant::now();
     let zip = work.join("osv.zip");
     let matching = osv_zip(&zip, opts.records, opts.packages)?;
-    eprintln!("generated {} OSV records ({matching} affect the image) in {:.1} s", opts.records, t.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {} OSV records ({matching} affect the image) in {:.1} s",
+        opts.records,
+        t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     let layers = image_layers(opts.image_mib, opts.packages)?;
     let compressed: u64 = layers.iter().map(|l| l.len).sum();
@@ -341,7 +367,7 @@ async fn run_in(spec: &Spec, opts: &ScanOpts, work: &Path) -> Result<()> {
     io_round(&mut conn, &creds, 999, 1).await?; // warm-up
     for pair in 0..opts.rounds {
         let mut times = [Duration::ZERO; 2];
-        let order = if pair % 2 == 0 { [false, true] } else { [true, false] };
+        let order = if pair.is_multiple_of(2) { [false, true] } else { [true, false] };
         for (k, scanning) in order.into_iter().enumerate() {
             let round = pair * 2 + k;
             if scanning {

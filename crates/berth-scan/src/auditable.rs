@@ -131,7 +131,9 @@ pub fn elf_section<'a>(data: &'a [u8], name: &str) -> Option<Result<&'a [u8], St
         if kind == SHT_NOBITS {
             return Some(Err(format!("section {name} has no contents")));
         }
-        return Some(bytes(off, size).ok_or_else(|| format!("section {name} ({size} bytes at {off}) is out of bounds")));
+        return Some(
+            bytes(off, size).ok_or_else(|| format!("section {name} ({size} bytes at {off}) is out of bounds")),
+        );
     }
     None
 }
@@ -161,7 +163,7 @@ pub fn elf_for_tests(sections: &[(&str, &[u8])]) -> Vec<u8> {
     names.extend_from_slice(b".shstrtab\0");
     let shstr_off = out.len();
     out.extend_from_slice(&names);
-    while out.len() % 8 != 0 {
+    while !out.len().is_multiple_of(8) {
         out.push(0);
     }
     let shoff = out.len();

@@ -118,7 +118,9 @@ pub fn inventory(fs: &Squashed) -> Inventory {
     for (path, kept) in &fs.files {
         match kept {
             Kept::Go(info) => pkgs.extend(go_packages(path, info)),
-            Kept::Rust(Ok(crates)) => pkgs.extend(crates.iter().map(|c| Package::new(Kind::Cargo, &c.name, &c.version, path))),
+            Kept::Rust(Ok(crates)) => {
+                pkgs.extend(crates.iter().map(|c| Package::new(Kind::Cargo, &c.name, &c.version, path)))
+            }
             Kept::Rust(Err(e)) => warnings.push(format!("{path}: cargo-auditable data: {e}")),
             Kept::Bytes(b) => {
                 let name = path.rsplit('/').next().unwrap_or(path);

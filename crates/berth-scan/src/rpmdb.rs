@@ -224,7 +224,7 @@ pub fn bdb_blobs(file: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             continue;
         }
         let entries = order.u16(p, 20).unwrap_or(0) as usize;
-        if entries % 2 != 0 {
+        if !entries.is_multiple_of(2) {
             return Err(format!("hash page {n} has an odd number of items ({entries})"));
         }
         if BDB_PAGE_HEADER + entries * 2 > page_size {
@@ -241,9 +241,10 @@ pub fn bdb_blobs(file: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             let (Some(first), Some(total)) = (order.u32(p, at + 4), order.u32(p, at + 8)) else {
                 return Err(format!("hash page {n}: item {value} is cut off by the page end"));
             };
-            out.push(overflow_chain(file, page_size, order, first as usize, total as usize, last).map_err(|e| {
-                format!("hash page {n}, item {value}: {e}")
-            })?);
+            out.push(
+                overflow_chain(file, page_size, order, first as usize, total as usize, last)
+                    .map_err(|e| format!("hash page {n}, item {value}: {e}"))?,
+            );
         }
     }
     Ok(out)
@@ -335,7 +336,7 @@ pub fn ndb_blobs(file: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if version != 0 {
         return Err(format!("version {version} is not the known version 0"));
     }
-    if file.len() % NDB_BLK != 0 {
+    if !file.len().is_multiple_of(NDB_BLK) {
         return Err(format!("{} bytes is not a whole number of 16-byte blocks (truncated?)", file.len()));
     }
     let slot_pages = le32(file, 12) as usize;

@@ -202,7 +202,8 @@ fn berkeley_db_ndb_and_auditable_images() {
     );
     let deps = r#"{"packages":[{"name":"server","version":"0.1.0","source":"local","root":true,"dependencies":[1,2]},
         {"name":"hyper","version":"0.14.10","source":"crates.io"},{"name":"cc","version":"1.0.0","source":"crates.io","kind":"build"}]}"#;
-    let rust_bin = auditable::elf_for_tests(&[(".text", &[0xc3; 64]), (".dep-v0", &auditable::dep_section_for_tests(deps))]);
+    let rust_bin =
+        auditable::elf_for_tests(&[(".text", &[0xc3; 64]), (".dep-v0", &auditable::dep_section_for_tests(deps))]);
     let layer = tar_layer(
         &[
             ("etc/os-release", b"ID=\"centos\"\nVERSION_ID=\"7\"\n", 0o644),
@@ -268,7 +269,11 @@ fn unreadable_databases_are_warnings() {
             ("var/lib/rpm/Packages", &bdb, 0o644),
             ("usr/lib/sysimage/rpm/Packages.db", b"SQLite format 3\0 is not what NDB looks like", 0o644),
             ("usr/bin/tool", &auditable::elf_for_tests(&[(".dep-v0", b"garbage")]), 0o755),
-            ("app/Cargo.lock", b"[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"registry+x\"\n", 0o644),
+            (
+                "app/Cargo.lock",
+                b"[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"registry+x\"\n",
+                0o644,
+            ),
         ],
         true,
     );

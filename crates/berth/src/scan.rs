@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth_core::blobstore::ByteStream;
 use berth_core::registry::Registry;
 use berth_core::store::vulns::{ReportUpdate, VulnStore};
-use berth_core::blobstore::ByteStream;
 use berth_core::{Digest, Reference, RepoName};
 use berth_http::scan::{ScanArgs, ScanType};
 use berth_jobs::{Handler, JobCtx, JobError};
@@ -48,6 +48,9 @@ async fn read_blob(registry: &Registry, repo: &RepoName, digest: &Digest) -> Res
     Ok(buf)
 }
 
+/// A layer for the unpacking thread: its index in the manifest, digest and bytes.
+type Layer = (usize, Digest, Vec<u8>);
+
 /// What the unpacking thread hands back.
 struct Unpacked {
     inv: berth_scan::Inventory,
@@ -60,9 +63,9 @@ struct Unpacked {
 /// Starts the thread that applies an image's layers, sent to it in order, and takes its
 /// inventory once the sender is dropped. Decompressing and reading tar archives is CPU
 /// work: it is kept off the async workers and run at the scan's lower priority.
-fn unpacker() -> (tokio::sync::mpsc::Sender<(usize, Digest, Vec<u8>)>, tokio::sync::oneshot::Receiver<Unpacked>) {
+fn unpacker() -> (tokio::sync::mpsc::Sender<Layer>, tokio::sync::oneshot::Receiver<Unpacked>) {
     // One layer waiting while one is unpacked bounds the memory a scan holds.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Digest, Vec<u8>)>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Layer>(1);
     let done = in_background(move || {
         let mut fs = berth_scan::Squashed::default();
         let mut layer_errors = Vec::new();

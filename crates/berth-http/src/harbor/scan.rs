@@ -276,7 +276,9 @@ pub async fn sbom(
         Some([l]) => l["digest"].as_str().and_then(|d| d.parse::<berth_core::Digest>().ok()),
         _ => None,
     }
-    .ok_or_else(|| not_found(format!("{}@{accessory} has no SBOM layer (an SBOM accessory has exactly one)", t.repo)))?;
+    .ok_or_else(|| {
+        not_found(format!("{}@{accessory} has no SBOM layer (an SBOM accessory has exactly one)", t.repo))
+    })?;
     let blob = state.registry.open_blob(&t.repo, &layer, None).await?;
     if blob.info.size > MAX_SBOM {
         return Err(ApiError::new(
@@ -288,7 +290,9 @@ pub async fn sbom(
     let mut body = blob.reader.body;
     let mut doc = Vec::with_capacity(blob.info.size as usize);
     while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
-        doc.extend_from_slice(&chunk.map_err(|e| ApiError::from(berth_core::CoreError::Io(std::io::Error::other(e.to_string()))))?);
+        doc.extend_from_slice(
+            &chunk.map_err(|e| ApiError::from(berth_core::CoreError::Io(std::io::Error::other(e.to_string()))))?,
+        );
     }
     Ok(([(header::CONTENT_TYPE, HARBOR_SBOM_MEDIA_TYPE)], doc).into_response())
 }
