@@ -4,6 +4,7 @@
 mod auth;
 mod blob;
 mod http;
+mod scan;
 mod server;
 mod workloads;
 
@@ -38,6 +39,14 @@ Workload:
   --list-iters N        tags listings (full and paged) per round         [default: 5]
   --quick               1 round, 1 s, 1000 tags, 1 push batch, 4 pulls (smoke test)
   --tmp DIR             where the servers' temporary data dirs go        [default: $TMPDIR or /tmp]
+
+The scanner's benchmark (issue 12) instead of the comparison (Berth only, Harbor mode):
+  --scan                scan time of a generated image against generated OSV data, and
+                        pushes/pulls with and without a scan running (--rounds pairs)
+  --scan-image-mib N    the image's uncompressed size                    [default: 500]
+  --scan-packages N     Debian packages installed in it                  [default: 400]
+  --scan-records N      OSV records imported                             [default: 200000]
+  --scan-io N           pushes+pulls of a 16 MiB layer per round         [default: 8]
 
 Each round starts every server afresh on its own temporary data dir (startup
 time), restarts it (SIGTERM, start again: restart time, then idle RSS), runs all
@@ -103,6 +112,7 @@ const METRICS: &[MetricDef] = &[
 ];
 
 struct Args {
+    scan: Option<scan::ScanOpts>,
     berth: Option<Spec>,
     modes: Vec<bool>,
     distribution: Option<Spec>,
@@ -121,6 +131,15 @@ fn parse_args() -> Result<Args> {
         push_iters: 4,
         pull_iters: 16,
         list_iters: 5,
+        tmp: std::env::temp_dir(),
+    };
+    let mut scan_mode = false;
+    let mut sopts = scan::ScanOpts {
+        image_mib: 500,
+        packages: 400,
+        records: 200_000,
+        rounds: 3,
+        io_per_round: 8,
         tmp: std::env::temp_dir(),
     };
     let mut it = std::env::args().skip(1);
@@ -158,6 +177,11 @@ fn parse_args() -> Result<Args> {
             "--pull-iters" => opts.pull_iters = num(val()?)?,
             "--list-iters" => opts.list_iters = num(val()?)?,
             "--tmp" => opts.tmp = PathBuf::from(val()?),
+            "--scan" => scan_mode = true,
+            "--scan-image-mib" => sopts.image_mib = num(val()?)?,
+            "--scan-packages" => sopts.packages = num(val()?)?,
+            "--scan-records" => sopts.records = num(val()?)?,
+            "--scan-io" => sopts.io_per_round = num(val()?)?,
             "--quick" => {
                 opts.rounds = 1;
                 opts.duration = Duration::from_secs(1);
@@ -170,7 +194,8 @@ fn parse_args() -> Result<Args> {
         }
     }
     let berth = Spec::parse(&berth, Kind::Berth)?;
-    let distribution = Spec::parse(&distribution, Kind::Distribution)?;
+    // The scan benchmark measures Berth alone.
+    let distribution = if scan_mode { None } else { Spec::parse(&distribution, Kind::Distribution)? };
     for s in [&berth, &distribution].into_iter().flatten() {
         if s.kind != Kind::External && !s.program.exists() {
             bail!("{} does not exist (use `none` to leave that column pending)", s.program.display());
@@ -184,7 +209,8 @@ fn parse_args() -> Result<Args> {
             "an external Berth (url:) can only be measured with --modes open (the tool does not know its admin password)"
         );
     }
-    Ok(Args { berth, modes, distribution, opts })
+    let scan = scan_mode.then(|| scan::ScanOpts { rounds: opts.rounds, tmp: opts.tmp.clone(), ..sopts });
+    Ok(Args { scan, berth, modes, distribution, opts })
 }
 
 #[tokio::main]
@@ -214,7 +240,12 @@ struct Column {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let Args { berth, modes, distribution, opts } = args;
+    let Args { scan, berth, modes, distribution, opts } = args;
+    if let Some(sopts) = scan {
+        eprintln!("machine: {}", machine_summary());
+        let spec = berth.filter(|b| b.kind == Kind::Berth).context("--scan needs --berth PATH (a berth binary)")?;
+        return scan::run(spec, sopts).await;
+    }
     eprintln!("machine: {}", machine_summary());
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         let one: f64 = load.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0.0);

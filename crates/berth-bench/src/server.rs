@@ -310,6 +310,11 @@ impl Server {
             .collect()
     }
 
+    /// The data dir of a server this tool started (for `berth vulndb import`).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join("data"))
+    }
+
     pub fn cpu_seconds(&self) -> Option<f64> {
         self.pid.and_then(|p| proc_cpu_seconds(p).ok())
     }

@@ -1,18 +1,21 @@
 //! The squashed filesystem of an image: layers applied in order with OCI whiteouts
 //! (`.wh.<name>` removes a lower path, `.wh..wh..opq` empties a lower directory). Only what
 //! the package readers need is kept: the bytes of package databases and metadata files,
-//! and, for executables, the Go build information found in them (never the binaries).
+//! and, for executables, the Go build information or cargo-auditable dependency list found
+//! in them (never the binaries).
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use crate::gobin;
+use crate::{auditable, gobin};
 
 /// What is kept of one file.
 #[derive(Debug, Clone)]
 pub enum Kept {
     Bytes(Vec<u8>),
     Go(gobin::BuildInfo),
+    /// A Rust executable's cargo-auditable crates, or why they could not be read.
+    Rust(Result<Vec<auditable::Crate>, String>),
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +48,7 @@ pub fn is_metadata(path: &str) -> bool {
             | "etc/alpine-release"
             | "etc/debian_version"
     ) || path.starts_with("var/lib/dpkg/status.d/")
-        || name == "rpmdb.sqlite"
+        || crate::rpmdb::Format::of_path(path).is_some()
         || (name == "METADATA" && parent_ends(path, ".dist-info"))
         || (name == "PKG-INFO" && parent_ends(path, ".egg-info"))
         || (path.ends_with(".egg-info") && !path.contains(".egg-info/"))
@@ -115,7 +118,7 @@ impl Squashed {
             } else if exec && (1024..=MAX_EXEC).contains(&size) {
                 let mut buf = Vec::with_capacity(size as usize);
                 entry.read_to_end(&mut buf).map_err(|e| bad(format!("{path}: {e}")))?;
-                gobin::read(&buf).map(Kept::Go)
+                gobin::read(&buf).map(Kept::Go).or_else(|| auditable::read(&buf).map(Kept::Rust))
             } else {
                 None
             };

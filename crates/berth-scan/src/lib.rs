@@ -3,6 +3,7 @@
 //! versions the way each ecosystem does ([`version`]), match OSV advisories ([`osv`]) and
 //! shape Harbor's vulnerability report ([`report`]).
 
+pub mod auditable;
 pub mod cvss;
 pub mod gobin;
 pub mod import;
@@ -12,6 +13,8 @@ pub mod packages;
 pub mod report;
 pub mod rpmdb;
 pub mod sbom;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod version;
 
 pub use layers::Squashed;

@@ -239,30 +239,62 @@ fn first_fix(s: Scheme, a: &Affected, v: &str) -> Option<String> {
 
 /// The advisories among `records` that apply to package `p` found in an image with `os`.
 pub fn match_package(os: Option<&Os>, p: &Package, records: &[Record]) -> Vec<Hit> {
-    let Some((eco, name)) = package_key(os, p) else { return Vec::new() };
-    let version = package_version(p);
-    let mut hits = Vec::new();
-    for r in records {
-        if r.withdrawn.as_deref().is_some_and(|w| !w.is_empty()) {
-            continue;
-        }
-        for a in &r.affected {
-            let Some(pkg) = &a.package else { continue };
-            if ecosystem_key(&pkg.ecosystem) != eco || name_key(&eco, &pkg.name) != name {
+    Index::new(records).match_package(os, p)
+}
+
+/// Records grouped by the (ecosystem key, name key) pairs their `affected` entries name,
+/// so that each package is compared with its own few records, not with all of an image's.
+pub struct Index<'a> {
+    records: &'a [Record],
+    by_key: std::collections::HashMap<(String, String), Vec<usize>>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(records: &'a [Record]) -> Index<'a> {
+        let mut by_key: std::collections::HashMap<(String, String), Vec<usize>> = Default::default();
+        for (i, r) in records.iter().enumerate() {
+            if r.withdrawn.as_deref().is_some_and(|w| !w.is_empty()) {
                 continue;
             }
-            let Some(scheme) = Scheme::for_ecosystem(&pkg.ecosystem) else { continue };
-            let (yes, fix) = is_affected(scheme, a, version);
-            if yes {
-                hits.push(hit(r, a, fix));
-                break;
+            for a in &r.affected {
+                let Some(pkg) = &a.package else { continue };
+                let eco = ecosystem_key(&pkg.ecosystem);
+                let name = name_key(&eco, &pkg.name);
+                let list = by_key.entry((eco, name)).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
             }
         }
+        Index { records, by_key }
     }
-    // One row per CVE for a package, as Harbor keeps one per (cve, package, version).
-    hits.sort_by(|a, b| a.id.cmp(&b.id).then(a.record_id.cmp(&b.record_id)));
-    hits.dedup_by(|a, b| a.id == b.id);
-    hits
+
+    /// What [`match_package`] finds, from the records given to [`Index::new`].
+    pub fn match_package(&self, os: Option<&Os>, p: &Package) -> Vec<Hit> {
+        let Some(key) = package_key(os, p) else { return Vec::new() };
+        let Some(candidates) = self.by_key.get(&key) else { return Vec::new() };
+        let (eco, name) = &key;
+        let version = package_version(p);
+        let mut hits = Vec::new();
+        for r in candidates.iter().map(|&i| &self.records[i]) {
+            for a in &r.affected {
+                let Some(pkg) = &a.package else { continue };
+                if &ecosystem_key(&pkg.ecosystem) != eco || &name_key(eco, &pkg.name) != name {
+                    continue;
+                }
+                let Some(scheme) = Scheme::for_ecosystem(&pkg.ecosystem) else { continue };
+                let (yes, fix) = is_affected(scheme, a, version);
+                if yes {
+                    hits.push(hit(r, a, fix));
+                    break;
+                }
+            }
+        }
+        // One row per CVE for a package, as Harbor keeps one per (cve, package, version).
+        hits.sort_by(|a, b| a.id.cmp(&b.id).then(a.record_id.cmp(&b.record_id)));
+        hits.dedup_by(|a, b| a.id == b.id);
+        hits
+    }
 }
 
 fn hit(r: &Record, a: &Affected, fix: Option<String>) -> Hit {

@@ -1,7 +1,8 @@
 //! Package inventories read from a squashed filesystem: OS packages (dpkg `status` and
-//! `status.d`, apk `installed`, rpm's SQLite database) and language packages (Go build
-//! information, Python dist-info/egg-info, npm lock files and `node_modules`, Cargo.lock,
-//! Maven properties in jars, gem specifications), and the OS from os-release.
+//! `status.d`, apk `installed`, rpm's SQLite, Berkeley DB and NDB databases) and language
+//! packages (Go build information and cargo-auditable data in executables, Python
+//! dist-info/egg-info, npm lock files and `node_modules`, Cargo.lock, Maven properties in
+//! jars, gem specifications), and the OS from os-release.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
@@ -104,15 +105,23 @@ impl Os {
 pub struct Inventory {
     pub os: Option<Os>,
     pub packages: Vec<Package>,
+    /// Package databases and executables that could not be read, one sentence each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Reads everything Berth knows how to read.
 pub fn inventory(fs: &Squashed) -> Inventory {
     let mut pkgs = Vec::new();
+    let mut warnings = Vec::new();
     let os = read_os(fs);
     for (path, kept) in &fs.files {
         match kept {
             Kept::Go(info) => pkgs.extend(go_packages(path, info)),
+            Kept::Rust(Ok(crates)) => {
+                pkgs.extend(crates.iter().map(|c| Package::new(Kind::Cargo, &c.name, &c.version, path)))
+            }
+            Kept::Rust(Err(e)) => warnings.push(format!("{path}: cargo-auditable data: {e}")),
             Kept::Bytes(b) => {
                 let name = path.rsplit('/').next().unwrap_or(path);
                 let text = || String::from_utf8_lossy(b);
@@ -122,8 +131,11 @@ pub fn inventory(fs: &Squashed) -> Inventory {
                     }
                 } else if path.ends_with("apk/db/installed") {
                     pkgs.extend(apk(path, &text()));
-                } else if name == "rpmdb.sqlite" {
-                    pkgs.extend(crate::rpmdb::read_sqlite(path, b));
+                } else if let Some(format) = crate::rpmdb::Format::of_path(path) {
+                    match crate::rpmdb::read(path, format, b) {
+                        Ok(p) => pkgs.extend(p),
+                        Err(e) => warnings.push(e.to_string()),
+                    }
                 } else if name == "METADATA" || name == "PKG-INFO" || name.ends_with(".egg-info") {
                     pkgs.extend(python(path, &text()));
                 } else if name == "package-lock.json" {
@@ -142,7 +154,7 @@ pub fn inventory(fs: &Squashed) -> Inventory {
     }
     pkgs.sort();
     pkgs.dedup_by(|a, b| a.kind == b.kind && a.name == b.name && a.version == b.version && a.path == b.path);
-    Inventory { os, packages: pkgs }
+    Inventory { os, packages: pkgs, warnings }
 }
 
 fn read_os(fs: &Squashed) -> Option<Os> {

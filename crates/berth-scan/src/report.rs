@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::osv::{Hit, Record, match_package};
+use crate::osv::{Hit, Index, Record};
 use crate::packages::Inventory;
 
 pub const MIME_REPORT_1_1: &str = "application/vnd.security.vulnerability.report; version=1.1";
@@ -72,9 +72,10 @@ pub fn severity_rank(s: &str) -> u8 {
 /// Matches every package of an inventory against the records that may concern it.
 pub fn build(inv: &Inventory, records: &[Record], generated_at: &str) -> Report {
     let mut vulns = Vec::new();
+    let index = Index::new(records);
     for p in &inv.packages {
         for Hit { id, fixed_version, severity, cvss_v3_score, cvss_v3_vector, description, links, record_id } in
-            match_package(inv.os.as_ref(), p, records)
+            index.match_package(inv.os.as_ref(), p)
         {
             let preferred_cvss = (cvss_v3_score.is_some() || !cvss_v3_vector.is_empty()).then(|| PreferredCvss {
                 score_v3: cvss_v3_score,

@@ -164,3 +164,101 @@ pub fn cyclonedx(inv: &Inventory, subject: &Subject, created: &str, serial: &str
         "dependencies": [{"ref": "image", "dependsOn": refs}],
     })
 }
+
+/// Harbor's SBOM accessory type: the config media type of the manifest Harbor 2.11+ pushes
+/// next to a scanned image (goharbor/harbor `src/pkg/scan/sbom`); berth-signature's
+/// accessory classification knows it as `sbom.harbor`.
+pub const HARBOR_SBOM_MEDIA_TYPE: &str = "application/vnd.goharbor.harbor.sbom.v1";
+/// The media type of the accessory's one layer, which holds the SBOM document as is.
+pub const HARBOR_SBOM_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// An OCI descriptor's three fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Descriptor {
+    fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        use sha2::Digest as _;
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes))),
+            size: bytes.len() as u64,
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.size})
+    }
+}
+
+/// The blobs and manifest of an SBOM accessory, to be pushed to the subject's repository.
+#[derive(Debug, Clone)]
+pub struct Accessory {
+    pub config: Vec<u8>,
+    pub layer: Vec<u8>,
+    pub manifest: Vec<u8>,
+    pub manifest_digest: String,
+}
+
+/// Harbor's SBOM accessory of `subject` (`GenAccessoryArt`): an OCI image manifest whose
+/// config media type is [`HARBOR_SBOM_MEDIA_TYPE`], whose one layer is the SBOM `document`
+/// and whose `subject` is the scanned image, annotated with its creation time.
+pub fn harbor_accessory(document: Vec<u8>, subject: &Descriptor, created: &str) -> Accessory {
+    let layer = Descriptor::of(HARBOR_SBOM_LAYER, &document);
+    let config = serde_json::to_vec(&json!({
+        "architecture": "",
+        "os": "",
+        "created": created,
+        "history": [{"created": created, "created_by": "Berth", "author": "Berth"}],
+        "rootfs": {"type": "layers", "diff_ids": [layer.digest]},
+        "config": {},
+    }))
+    .unwrap_or_default();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": Descriptor::of(HARBOR_SBOM_MEDIA_TYPE, &config).json(),
+        "layers": [layer.json()],
+        "subject": subject.json(),
+        "annotations": {
+            "created": created,
+            "created-by": "Berth",
+            "org.opencontainers.artifact.created": created,
+            "org.opencontainers.artifact.description": "SPDX JSON SBOM",
+        },
+    }))
+    .unwrap_or_default();
+    let manifest_digest = Descriptor::of("", &manifest).digest;
+    Accessory { config, layer: document, manifest, manifest_digest }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn harbor_accessory_shape() {
+        let subject = Descriptor {
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            size: 1234,
+        };
+        let a = harbor_accessory(br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec(), &subject, "2024-06-01T00:00:00Z");
+        let m: Value = serde_json::from_slice(&a.manifest).unwrap();
+        assert_eq!(m["config"]["mediaType"], HARBOR_SBOM_MEDIA_TYPE);
+        assert_eq!(m["config"]["size"], a.config.len());
+        assert_eq!(m["layers"].as_array().unwrap().len(), 1);
+        assert_eq!(m["layers"][0]["mediaType"], HARBOR_SBOM_LAYER);
+        assert_eq!(m["layers"][0]["size"], a.layer.len());
+        assert_eq!(m["layers"][0]["digest"], "sha256:d4f269605ffe72fbe7a3021d68284798ec364111376ee2eace17688bb52a9e1d");
+        assert_eq!(m["subject"], json!({"mediaType": subject.media_type, "digest": subject.digest, "size": 1234}));
+        assert_eq!(m["annotations"]["org.opencontainers.artifact.description"], "SPDX JSON SBOM");
+        let c: Value = serde_json::from_slice(&a.config).unwrap();
+        assert_eq!(c["rootfs"]["diff_ids"][0], m["layers"][0]["digest"]);
+        assert_eq!(a.manifest_digest, Descriptor::of("", &a.manifest).digest);
+    }
+}

@@ -2,31 +2,13 @@
 //! against the OSV fixture in `fixtures/osv`, whose advisories each say whether they must
 //! match; reports are asserted exactly and SBOMs validated against the official schemas.
 
-use std::io::Write;
 use std::path::Path;
 
 use berth_scan::osv::Record;
 use berth_scan::packages::Kind;
-use berth_scan::{gobin, inventory_of_layers, report, rpmdb, sbom};
+use berth_scan::testing::tar_layer;
+use berth_scan::{auditable, gobin, inventory_of_layers, report, rpmdb, sbom};
 use serde_json::{Value, json};
-
-fn tar_layer(files: &[(&str, &[u8], u32)], gzip: bool) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data, mode) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(*mode);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, path, *data).unwrap();
-    }
-    let raw = b.into_inner().unwrap();
-    if !gzip {
-        return raw;
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&raw).unwrap();
-    gz.finish().unwrap()
-}
 
 const DPKG_STATUS: &str = "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u4\n\nPackage: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: bash\nStatus: install ok installed\nArchitecture: amd64\nSource: bash (5.2.15-2)\nVersion: 5.2.15-2+b2\n\nPackage: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1-10+deb12u5\n";
 
@@ -184,6 +166,127 @@ fn alpine_and_rpm_images() {
     assert_eq!(r.vulnerabilities.len(), 1);
     assert_eq!(r.vulnerabilities[0].severity, "High");
     assert_eq!(r.vulnerabilities[0].version, "1:3.0.7-24.el9");
+}
+
+fn rpm(name: &str, version: &str, release: &str, epoch: Option<i32>, source: &str) -> rpmdb::Header {
+    rpmdb::Header {
+        name: name.into(),
+        version: version.into(),
+        release: release.into(),
+        epoch,
+        arch: "x86_64".into(),
+        license: "GPLv2+".into(),
+        source_rpm: source.into(),
+    }
+}
+
+fn listed(inv: &berth_scan::Inventory) -> Vec<(Kind, &str, &str, &str, &str)> {
+    inv.packages
+        .iter()
+        .map(|p| (p.kind, p.name.as_str(), p.version.as_str(), p.source_name.as_str(), p.path.as_str()))
+        .collect()
+}
+
+/// CentOS 7 (rpm's Berkeley DB `Packages`, page size 4096 as rpm creates it) with a Rust
+/// binary built with cargo-auditable; openSUSE (NDB `Packages.db`); each inventory exact.
+#[test]
+fn berkeley_db_ndb_and_auditable_images() {
+    let bdb = rpmdb::bdb_for_tests(
+        &[
+            rpm("bash", "4.2.46", "35.el7_9", None, "bash-4.2.46-35.el7_9.src.rpm"),
+            rpm("openssl-libs", "1.0.2k", "26.el7_9", Some(1), "openssl-1.0.2k-26.el7_9.src.rpm"),
+            rpm("gpg-pubkey", "f4a80eb5", "53a7ff4b", None, ""),
+        ],
+        4096,
+        false,
+    );
+    let deps = r#"{"packages":[{"name":"server","version":"0.1.0","source":"local","root":true,"dependencies":[1,2]},
+        {"name":"hyper","version":"0.14.10","source":"crates.io"},{"name":"cc","version":"1.0.0","source":"crates.io","kind":"build"}]}"#;
+    let rust_bin =
+        auditable::elf_for_tests(&[(".text", &[0xc3; 64]), (".dep-v0", &auditable::dep_section_for_tests(deps))]);
+    let layer = tar_layer(
+        &[
+            ("etc/os-release", b"ID=\"centos\"\nVERSION_ID=\"7\"\n", 0o644),
+            ("var/lib/rpm/Packages", &bdb, 0o644),
+            ("usr/local/bin/server", &rust_bin, 0o755),
+            // Not executable: not searched.
+            ("usr/share/doc/server.elf", &rust_bin, 0o644),
+        ],
+        true,
+    );
+    let inv = inventory_of_layers([layer.as_slice()]).unwrap();
+    assert_eq!(
+        listed(&inv),
+        vec![
+            (Kind::Rpm, "bash", "4.2.46-35.el7_9", "bash", "var/lib/rpm/Packages"),
+            (Kind::Rpm, "openssl-libs", "1:1.0.2k-26.el7_9", "openssl", "var/lib/rpm/Packages"),
+            (Kind::Cargo, "hyper", "0.14.10", "hyper", "usr/local/bin/server"),
+        ]
+    );
+    assert!(inv.warnings.is_empty(), "{:?}", inv.warnings);
+    // crates.io advisories match the binary's crates.
+    let rec: Record = serde_json::from_value(json!({"id": "RUSTSEC-2021-0078", "modified": "2024-01-01T00:00:00Z",
+        "aliases": ["CVE-2021-32715"],
+        "affected": [{"package": {"ecosystem": "crates.io", "name": "hyper"},
+        "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "0.14.10"}]}]},
+        {"package": {"ecosystem": "crates.io", "name": "hyper"},
+        "ranges": [{"type": "SEMVER", "events": [{"introduced": "0.14.9"}, {"fixed": "0.14.12"}]}]}]}))
+    .unwrap();
+    let r = report::build(&inv, &[rec], "t");
+    let ids: Vec<(&str, &str, &str)> =
+        r.vulnerabilities.iter().map(|v| (v.id.as_str(), v.package.as_str(), v.fix_version.as_str())).collect();
+    assert_eq!(ids, vec![("CVE-2021-32715", "hyper", "0.14.12")]);
+
+    let ndb = rpmdb::ndb_for_tests(&[
+        rpm("libopenssl3", "3.0.8", "150500.5.14.1", None, "openssl-3-3.0.8-150500.5.14.1.src.rpm"),
+        rpm("zypper", "1.14.64", "150500.6.3.1", None, "zypper-1.14.64-150500.6.3.1.src.rpm"),
+    ]);
+    let layer = tar_layer(
+        &[
+            ("etc/os-release", b"ID=\"opensuse-leap\"\nVERSION_ID=\"15.5\"\n", 0o644),
+            ("usr/lib/sysimage/rpm/Packages.db", &ndb, 0o644),
+        ],
+        false,
+    );
+    let inv = inventory_of_layers([layer.as_slice()]).unwrap();
+    assert_eq!(
+        listed(&inv),
+        vec![
+            (Kind::Rpm, "libopenssl3", "3.0.8-150500.5.14.1", "openssl-3", "usr/lib/sysimage/rpm/Packages.db"),
+            (Kind::Rpm, "zypper", "1.14.64-150500.6.3.1", "zypper", "usr/lib/sysimage/rpm/Packages.db"),
+        ]
+    );
+}
+
+/// A damaged package database or dependency section costs its own packages, with a
+/// warning naming the file, never the scan.
+#[test]
+fn unreadable_databases_are_warnings() {
+    let mut bdb = rpmdb::bdb_for_tests(&[rpm("bash", "4.2.46", "35.el7_9", None, "")], 4096, false);
+    bdb.truncate(4096 * 2);
+    let layer = tar_layer(
+        &[
+            ("var/lib/rpm/Packages", &bdb, 0o644),
+            ("usr/lib/sysimage/rpm/Packages.db", b"SQLite format 3\0 is not what NDB looks like", 0o644),
+            ("usr/bin/tool", &auditable::elf_for_tests(&[(".dep-v0", b"garbage")]), 0o755),
+            (
+                "app/Cargo.lock",
+                b"[[package]]\nname = \"smallvec\"\nversion = \"1.6.0\"\nsource = \"registry+x\"\n",
+                0o644,
+            ),
+        ],
+        true,
+    );
+    let inv = inventory_of_layers([layer.as_slice()]).unwrap();
+    assert_eq!(listed(&inv), vec![(Kind::Cargo, "smallvec", "1.6.0", "smallvec", "app/Cargo.lock")]);
+    assert_eq!(
+        inv.warnings,
+        vec![
+            "usr/bin/tool: cargo-auditable data: section .dep-v0 is not zlib data: corrupt deflate stream".to_string(),
+            "usr/lib/sysimage/rpm/Packages.db: NDB rpm database: no RpmP magic number at offset 0 (not an NDB package database)".to_string(),
+            "var/lib/rpm/Packages: Berkeley DB rpm database: the last page is 2 but the file holds 2 pages of 4096 bytes".to_string(),
+        ]
+    );
 }
 
 fn schema(name: &str) -> Value {

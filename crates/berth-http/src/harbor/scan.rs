@@ -187,14 +187,16 @@ pub async fn scan_overview(state: &AppState, digest: &str, headers: &HeaderMap) 
     Ok(Some(json!({ mime: crate::scan::overview(&r) })))
 }
 
-/// `sbom_overview` of an artifact, `None` if no SBOM was generated.
+/// `sbom_overview` of an artifact, `None` if no SBOM was generated: Harbor's fields, with
+/// `sbom_digest` naming the accessory that holds the document (what Harbor's UI reads
+/// `additions/sbom` of).
 pub async fn sbom_overview(state: &AppState, digest: &str) -> Result<Option<Value>, ApiError> {
     let Some(r) = state.scans.report(digest, ScanType::Sbom).await.map_err(store)? else { return Ok(None) };
-    let (_, scanner) = summary_and_scanner(&r.summary);
+    let (summary, scanner) = summary_and_scanner(&r.summary);
     Ok(Some(json!({
         "report_id": r.uuid,
         "scan_status": r.status,
-        "sbom_digest": "",
+        "sbom_digest": summary["sbom_digest"].as_str().unwrap_or_default(),
         "duration": r.end_time.map_or(0, |e| e - r.start_time),
         "start_time": time(r.start_time),
         "end_time": r.end_time.map(time).unwrap_or_else(|| time(0)),
@@ -202,22 +204,72 @@ pub async fn sbom_overview(state: &AppState, digest: &str) -> Result<Option<Valu
     })))
 }
 
-/// `GET …/artifacts/{reference}/additions/sbom`: the generated SPDX document.
+/// Larger SBOM documents are not served (one of an image with 10,000 packages is a few MiB).
+const MAX_SBOM: u64 = 64 << 20;
+
+/// `GET …/artifacts/{reference}/additions/sbom`: the SPDX document of an SBOM accessory,
+/// as Harbor answers it (its one layer, content type the accessory's media type). Harbor's
+/// UI asks it of the accessory (the overview's `sbom_digest`); asked of a scanned image,
+/// Berth answers with the image's current SBOM accessory.
 pub async fn sbom(
     State(state): State<AppState>,
     caller: Caller,
     Path((p, r, reference)): ArtifactPath,
 ) -> Result<Response, ApiError> {
+    use berth_scan::sbom::HARBOR_SBOM_MEDIA_TYPE;
     let t = target(&state, &caller, p, &r, Resource::ArtifactAddition, Action::Read).await?;
     let a = load(&state, &t, &reference).await?;
-    let rep = state
-        .scans
-        .report(&a.digest.to_string(), ScanType::Sbom)
-        .await
-        .map_err(store)?
-        .filter(|r| r.status == "Success")
-        .ok_or_else(|| not_found(format!("no SBOM of {}@{} (generate one with scan_type sbom)", t.repo, a.digest)))?;
-    let v: Value = serde_json::from_str(&rep.report).unwrap_or(Value::Null);
-    let doc = serde_json::to_vec(&v["sbom"]).unwrap_or_default();
-    Ok(([(header::CONTENT_TYPE, berth_scan::sbom::SPDX_JSON)], doc).into_response())
+    let missing = || not_found(format!("no SBOM of {}@{} (generate one with scan_type sbom)", t.repo, a.digest));
+    let accessory = if a.artifact_type.as_deref() == Some(HARBOR_SBOM_MEDIA_TYPE) {
+        a.digest.clone()
+    } else {
+        let rep = state
+            .scans
+            .report(&a.digest.to_string(), ScanType::Sbom)
+            .await
+            .map_err(store)?
+            .filter(|r| r.status == "Success")
+            .ok_or_else(missing)?;
+        let v: Value = serde_json::from_str(&rep.report).unwrap_or(Value::Null);
+        match v["sbom_digest"].as_str().and_then(|d| d.parse::<berth_core::Digest>().ok()) {
+            Some(d) => d,
+            // Reports written before SBOMs were accessories hold the document.
+            None if v["sbom"].is_object() => {
+                let doc = serde_json::to_vec(&v["sbom"]).unwrap_or_default();
+                return Ok(([(header::CONTENT_TYPE, HARBOR_SBOM_MEDIA_TYPE)], doc).into_response());
+            }
+            None => return Err(missing()),
+        }
+    };
+    let m = match state.registry.manifest(&t.repo, &berth_core::Reference::Digest(accessory.clone())).await {
+        Ok(m) => m,
+        Err(berth_core::CoreError::ManifestUnknown(_)) => {
+            return Err(not_found(format!("the SBOM accessory {}@{accessory} no longer exists", t.repo)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let v: Value = serde_json::from_slice(&m.content).unwrap_or(Value::Null);
+    let layer = match v["layers"].as_array().map(Vec::as_slice) {
+        Some([l]) => l["digest"].as_str().and_then(|d| d.parse::<berth_core::Digest>().ok()),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        not_found(format!("{}@{accessory} has no SBOM layer (an SBOM accessory has exactly one)", t.repo))
+    })?;
+    let blob = state.registry.open_blob(&t.repo, &layer, None).await?;
+    if blob.info.size > MAX_SBOM {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNPROCESSABLE_ENTITY",
+            format!("the SBOM {}@{layer} is {} bytes, more than the {MAX_SBOM} served", t.repo, blob.info.size),
+        ));
+    }
+    let mut body = blob.reader.body;
+    let mut doc = Vec::with_capacity(blob.info.size as usize);
+    while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
+        doc.extend_from_slice(
+            &chunk.map_err(|e| ApiError::from(berth_core::CoreError::Io(std::io::Error::other(e.to_string()))))?,
+        );
+    }
+    Ok(([(header::CONTENT_TYPE, HARBOR_SBOM_MEDIA_TYPE)], doc).into_response())
 }

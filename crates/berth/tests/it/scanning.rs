@@ -4,10 +4,10 @@
 //! from the OSV fixture of berth-scan (advisories that must and must not match: epochs,
 //! `~`, `+b` rebuilds, withdrawn records), reports asserted exactly.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use berth_scan::testing::tar_layer;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -16,24 +16,6 @@ use crate::support::*;
 pub(crate) const OSV_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../berth-scan/tests/fixtures/osv");
 pub(crate) const V11: &str = "application/vnd.security.vulnerability.report; version=1.1";
 const NATIVE: &str = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0";
-
-pub(crate) fn tar_layer(files: &[(&str, &[u8], u32)], gzip: bool) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data, mode) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(*mode);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, path, *data).unwrap();
-    }
-    let raw = b.into_inner().unwrap();
-    if !gzip {
-        return raw;
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&raw).unwrap();
-    gz.finish().unwrap()
-}
 
 const DPKG_STATUS: &str = "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u4\n\nPackage: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: bash\nStatus: install ok installed\nArchitecture: amd64\nSource: bash (5.2.15-2)\nVersion: 5.2.15-2+b2\n\nPackage: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1-10+deb12u5\n";
 
@@ -224,17 +206,56 @@ async fn scan_through_harbor_api() {
         .await;
     assert_eq!(r.status(), 400);
 
-    // An SBOM, as SPDX.
+    // An SBOM, as Harbor 2.11+ keeps it: an accessory of the image (subject = the image,
+    // config media type Harbor's SBOM type, the SPDX document as its one layer).
+    const HARBOR_SBOM: &str = "application/vnd.goharbor.harbor.sbom.v1";
     let body = json!({"scan_type": "sbom"});
     assert_eq!(status(&s, Method::POST, &format!("{art}/scan"), &admin(), Some(&body)).await, 202);
     let o = wait_overview(&s, art, "sbom").await;
     assert_eq!(o["scan_status"], "Success", "{o}");
-    let r = get(&s, &format!("{art}/additions/sbom"), &admin()).await;
-    assert_eq!(header(&r, "content-type"), "application/spdx+json");
+    let sbom_digest = o["sbom_digest"].as_str().unwrap().to_string();
+    assert!(sbom_digest.starts_with("sha256:") && sbom_digest != digest, "{o}");
+    let accs = ok_json(&s, &format!("{art}/accessories"), &admin()).await;
+    assert_eq!(accs.as_array().unwrap().len(), 1, "{accs}");
+    assert_eq!(accs[0]["type"], "sbom.harbor");
+    assert_eq!(accs[0]["digest"], sbom_digest.as_str());
+    assert_eq!(accs[0]["subject_artifact_digest"], digest.as_str());
+    let with = ok_json(&s, &format!("{art}?with_accessory=true"), &admin()).await;
+    assert_eq!(with["accessories"][0]["digest"], sbom_digest.as_str(), "{with}");
+    let r = get(&s, &format!("/v2/scan/app/manifests/{sbom_digest}"), &admin()).await;
+    assert_eq!(r.status(), 200);
+    let m = body_json(r).await;
+    assert_eq!(m["config"]["mediaType"], HARBOR_SBOM);
+    assert_eq!(m["subject"]["digest"], digest.as_str());
+    assert_eq!(m["layers"].as_array().unwrap().len(), 1);
+    // Harbor's UI reads the accessory's addition; Berth answers the image's too.
+    let acc_art = format!("/api/v2.0/projects/scan/repositories/app/artifacts/{sbom_digest}");
+    let r = get(&s, &format!("{acc_art}/additions/sbom"), &admin()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-type"), HARBOR_SBOM);
     let doc = body_json(r).await;
     assert_eq!(doc["spdxVersion"], "SPDX-2.3");
     let names: Vec<&str> = doc["packages"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
     assert!(names.contains(&"libssl3") && names.contains(&"django") && !names.contains(&"requests"), "{names:?}");
+    assert_eq!(body_json(get(&s, &format!("{art}/additions/sbom"), &admin()).await).await, doc);
+    // A second SBOM replaces the first accessory.
+    assert_eq!(status(&s, Method::POST, &format!("{art}/scan"), &admin(), Some(&body)).await, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let second = loop {
+        let o = wait_overview(&s, art, "sbom").await;
+        if o["sbom_digest"] != sbom_digest.as_str() {
+            break o["sbom_digest"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "no new SBOM: {o}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let accs = ok_json(&s, &format!("{art}/accessories"), &admin()).await;
+    assert_eq!(accs.as_array().unwrap().len(), 1, "{accs}");
+    assert_eq!(accs[0]["digest"], second.as_str());
+    assert_eq!(get(&s, &format!("{acc_art}/additions/sbom"), &admin()).await.status(), 404);
+    // An image without an SBOM has none.
+    let r = get(&s, "/api/v2.0/projects/scan/repositories/none/artifacts/v1/additions/sbom", &admin()).await;
+    assert_eq!(r.status(), 404);
 
     // The list shows both overviews.
     let list = ok_json(
@@ -245,6 +266,7 @@ async fn scan_through_harbor_api() {
     .await;
     assert_eq!(list[0]["scan_overview"][V11]["scan_status"], "Success");
     assert_eq!(list[0]["sbom_overview"]["scan_status"], "Success");
+    assert_eq!(list.as_array().unwrap().len(), 1, "the SBOM accessory is listed under its image only: {list}");
 
     // Scan on push.
     let up = json!({"metadata": {"auto_scan": "true"}});
