@@ -207,8 +207,7 @@ async fn push_accessory(
         )
         .await
         .map_err(|e| retry("manifest", e))?;
-    let earlier = self
-        .registry
+    let earlier = registry
         .referrers(repo, image, Some(sbom::HARBOR_SBOM_MEDIA_TYPE))
         .await
         .map_err(|e| retry("accessories", e))?;
@@ -283,132 +282,6 @@ pub async fn scan_image(
     for w in &inv.warnings {
         ctx.warn(format!("{w}; its packages are not in the report"));
     }
-        busy += t.elapsed();
-        Unpacked { inv, layer_errors, busy, cpu: thread_cpu() }
-    });
-    (tx, done)
-}
-
-/// Runs `f` on a thread of its own at the scan's lower priority (nice + 10 over the rest of
-/// the process): a scan is background work, and pushes and pulls keep the CPU when both
-/// want it.
-fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new().name("berth-scan".into()).spawn(move || {
-        lower_priority();
-        let _ = tx.send(f());
-    });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "could not start a scan thread");
-    }
-    rx
-}
-
-/// The CPU time the calling thread has used.
-fn thread_cpu() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
-}
-
-/// Lowers the calling thread's CPU priority by 10 (Linux sets priorities per thread).
-fn lower_priority() {
-    let tid = rustix::thread::gettid();
-    if let Ok(now) = rustix::process::getpriority_process(Some(tid)) {
-        let _ = rustix::process::setpriority_process(Some(tid), (now + 10).min(19));
-    }
-}
-
-fn once(b: Vec<u8>) -> ByteStream {
-    Box::pin(futures_util::stream::once(std::future::ready(Ok(bytes::Bytes::from(b)))))
-}
-
-/// Pushes an SBOM accessory into the image's repository, then removes the image's
-/// earlier SBOM accessories (Harbor keeps one per image; removing them after the push
-/// leaves no moment without one).
-async fn push_accessory(
-    registry: &Registry,
-    repo: &RepoName,
-    image: &Digest,
-    acc: &sbom::Accessory,
-) -> Result<(), JobError> {
-    let retry = |what: &str, e: berth_core::CoreError| JobError::Retry(format!("pushing the SBOM {what}: {e}"));
-    for blob in [&acc.config, &acc.layer] {
-        let d = Digest::sha256(blob);
-        if registry.blob(repo, &d).await.is_err() {
-            registry.monolithic_upload(repo, &d, once(blob.clone())).await.map_err(|e| retry("blob", e))?;
-        }
-    }
-    let new: Digest = acc.manifest_digest.parse().map_err(|e| JobError::Fatal(format!("SBOM digest: {e}")))?;
-    registry
-        .put_manifest(
-            repo,
-            &Reference::Digest(new.clone()),
-            Some("application/vnd.oci.image.manifest.v1+json"),
-            bytes::Bytes::from(acc.manifest.clone()),
-        )
-        .await
-        .map_err(|e| retry("manifest", e))?;
-    let earlier = self
-        .registry
-        .referrers(repo, image, Some(sbom::HARBOR_SBOM_MEDIA_TYPE))
-        .await
-        .map_err(|e| retry("accessories", e))?;
-    for r in earlier.into_iter().filter(|r| r.digest != new) {
-        match registry.delete_manifest(repo, &Reference::Digest(r.digest.clone())).await {
-            Ok(()) | Err(berth_core::CoreError::ManifestUnknown(_)) => {}
-            Err(e) => return Err(retry("replacement (removing the earlier SBOM)", e)),
-        }
-    }
-    Ok(())
-}
-
-/// What a scan writes into its report row: (severity, summary, report).
-pub type Outcome = (String, String, String);
-
-/// Scans `repository@digest` from `src` with the built-in scanner.
-pub async fn scan_image(
-    ctx: &JobCtx,
-    vulns: &dyn VulnStore,
-    src: &Source,
-    repository: &str,
-    digest: &str,
-    report_uuid: &str,
-    scan_type: ScanType,
-) -> Result<Outcome, JobError> {
-    let digest_parsed: Digest = digest.parse().map_err(|e| JobError::Fatal(format!("digest {digest}: {e}")))?;
-    let (content, media_type) = src.manifest(&digest_parsed).await?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&content).map_err(|e| JobError::Fatal(format!("manifest is not JSON: {e}")))?;
-    let Some(layers) = v.get("layers").and_then(|l| l.as_array()) else {
-        return Err(JobError::Fatal(format!("{media_type} is not an image manifest; it cannot be scanned")));
-    };
-    let mut fs = berth_scan::Squashed::default();
-    for (i, l) in layers.iter().enumerate() {
-        ctx.check()?;
-        let (Some(d), size) =
-            (l.get("digest").and_then(|d| d.as_str()), l.get("size").and_then(|s| s.as_u64()).unwrap_or(0))
-        else {
-            continue;
-        };
-        if size > MAX_LAYER {
-            ctx.warn(format!("layer {i} ({d}) is {size} bytes; skipped"));
-            continue;
-        }
-        let d: Digest = d.parse().map_err(|e| JobError::Fatal(format!("layer {i} digest: {e}")))?;
-        let bytes = src.blob(&d).await?;
-        // Decompressing and reading a layer is CPU work: off the async workers.
-        let (res, back) = tokio::task::spawn_blocking(move || {
-            let r = fs.apply(i, &bytes);
-            (r, fs)
-        })
-        .await
-        .map_err(|e| JobError::Retry(e.to_string()))?;
-        fs = back;
-        if let Err(e) = res {
-            ctx.warn(format!("layer {i} ({d}) is not a tar archive Berth can read: {e}; skipped"));
-        }
-    }
-    let inv = berth_scan::inventory(&fs);
     ctx.info(format!(
         "{} packages found{}",
         inv.packages.len(),

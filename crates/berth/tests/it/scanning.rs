@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use berth_scan::testing::tar_layer;
+pub(crate) use berth_scan::testing::tar_layer;
 use reqwest::Method;
 use serde_json::{Value, json};
 
