@@ -137,6 +137,7 @@ async fn main() {
         trigger: "MANUAL".into(),
         extra_attrs: params.clone(),
     };
+    let w0 = store.writer_stats();
     let t = Instant::now();
     let id = svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, params)]).await.unwrap();
     let jobs: &dyn JobStore = &*store;
@@ -149,6 +150,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let gc_secs = t.elapsed().as_secs_f64();
+    let w1 = store.writer_stats();
     done.store(true, Ordering::SeqCst);
     let mut during = pusher.await.unwrap();
     let task = jobs.execution_tasks(id).await.unwrap().remove(0);
@@ -166,6 +168,12 @@ async fn main() {
         pct(&mut during, 0.5),
         pct(&mut during, 0.99),
         during.len()
+    );
+    println!(
+        "SQLite writer during GC (GC and pushes): {} write jobs, {} commits; push max {:.2} ms",
+        w1.jobs - w0.jobs,
+        w1.commits - w0.commits,
+        during.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     );
     let _ = store.repo_blob(&repo, &Digest::sha256(b"x")).await;
 }

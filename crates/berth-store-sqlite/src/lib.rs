@@ -58,7 +58,7 @@ pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: Arc<Pool>,
     /// Digest locks (see `gc.rs`).
-    stripes: gc::Stripes,
+    digest_locks: Arc<gc::DigestLocks>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -98,7 +98,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Arc::new(writer),
             readers: Pool::new(readers),
-            stripes: gc::Stripes::new(),
+            digest_locks: gc::DigestLocks::new(),
         })
     }
 
