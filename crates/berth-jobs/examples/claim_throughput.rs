@@ -106,7 +106,12 @@ async fn main() -> anyhow::Result<()> {
         client.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
     } else if let Some(s) = sqlite.as_ref() {
         let w = s.writer_stats();
-        println!("SQLite: {} write jobs, {} commits ({:.3} commits per job)", w.jobs, w.commits, w.commits as f64 / jobs as f64);
+        println!(
+            "SQLite: {} write jobs, {} commits ({:.3} commits per job)",
+            w.jobs,
+            w.commits,
+            w.commits as f64 / jobs as f64
+        );
     }
     Ok(())
 }

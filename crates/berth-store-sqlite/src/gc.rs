@@ -8,12 +8,10 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use async_trait::async_trait;
 use berth_core::Digest;
-use berth_core::store::gc::{
-    DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest,
-};
+use berth_core::store::gc::{DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest};
 use berth_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, params};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
 use crate::{Fail, SqliteStore, backend, now, parse_digest, sql_limit, to_u64};
 
@@ -114,8 +112,17 @@ fn untagged_rows(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Resul
         .collect()
 }
 
+/// Rows one write of phase B deletes. A row costs about three random index pages
+/// (the blob's digest, its link's key and digest), so a few hundred rows make a
+/// transaction of megabytes: pushes waiting for the writer would wait for all of it.
+const FINISH_CHUNK: usize = 100;
+
 struct Batch {
     store: Arc<crate::writer::Writer>,
+    /// One GC write in the writer's queue at a time, whatever the number of workers:
+    /// pushes' writes interleave between GC's, and no transaction holds more than one
+    /// chunk of GC's deletions.
+    turn: Arc<Semaphore>,
     run: String,
     blobs: Vec<GcBlob>,
     _guards: Vec<DigestGuard>,
@@ -128,29 +135,31 @@ impl DeleteBatch for Batch {
     }
 
     async fn finish(self: Box<Self>, done: &[Digest]) -> StoreResult<()> {
-        if done.is_empty() {
-            return Ok(());
+        for chunk in done.chunks(FINISH_CHUNK) {
+            let _turn =
+                self.turn.acquire().await.map_err(|_| StoreError::Unavailable("metadata store is closed".into()))?;
+            let done: Vec<String> = chunk.iter().map(Digest::to_string).collect();
+            let run = self.run.clone();
+            self.store
+                .write(move |c| {
+                    let list = placeholders(2, done.len());
+                    let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
+                    p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));
+                    c.prepare(&format!(
+                        "DELETE FROM blobs WHERE state = 'deleting' AND gc_run = ?1 AND digest IN ({list})"
+                    ))?
+                    .execute(&p[..])?;
+                    c.prepare(&format!(
+                        "DELETE FROM repository_blobs WHERE digest IN ({list})
+                           AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)"
+                    ))?
+                    .execute(&p[..])?;
+                    Ok(())
+                })
+                .await?;
         }
-        let done: Vec<String> = done.iter().map(Digest::to_string).collect();
-        let run = self.run.clone();
-        self.store
-            .write(move |c| {
-                let list = placeholders(2, done.len());
-                let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
-                p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));
-                c.prepare(&format!(
-                    "DELETE FROM blobs WHERE state = 'deleting' AND gc_run = ?1 AND digest IN ({list})"
-                ))?
-                .execute(&p[..])?;
-                c.prepare(&format!(
-                    "DELETE FROM repository_blobs WHERE digest IN ({list})
-                       AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)"
-                ))?
-                .execute(&p[..])?;
-                Ok(())
-            })
-            .await
-        // The locks go with `self` only now, after the commit.
+        // The locks go with `self` only now, after the last commit.
+        Ok(())
     }
 }
 
@@ -297,7 +306,13 @@ impl GcStore for SqliteStore {
             let d = d.parse().map_err(|e| StoreError::Backend(format!("stored digest {d:?} is invalid: {e}")))?;
             return Err(GcStoreError::Referenced(d));
         }
-        Ok(Box::new(Batch { store: Arc::clone(&self.writer), run: run.to_owned(), blobs, _guards: guards }))
+        Ok(Box::new(Batch {
+            store: Arc::clone(&self.writer),
+            turn: Arc::clone(&self.gc_writes),
+            run: run.to_owned(),
+            blobs,
+            _guards: guards,
+        }))
     }
 
     async fn sweep_links(&self, limit: usize) -> StoreResult<u64> {
