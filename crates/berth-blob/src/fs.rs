@@ -77,6 +77,21 @@ fn blob_dir(root: &Path, digest: &Digest) -> PathBuf {
     root.join("docker/registry/v2/blobs").join(digest.algorithm().as_str()).join(&hex[..2]).join(hex)
 }
 
+/// Removes a blob's directory, which holds its `data` file alone: two calls, where
+/// `remove_dir_all`'s walk takes seven (open, stat, two reads, unlink, close, rmdir) —
+/// GC removes millions. Anything else found there falls back to the walk. Absent is fine.
+fn remove_blob_dir(dir: &Path) -> io::Result<()> {
+    let absent_ok = |r: io::Result<()>| match r {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    absent_ok(fs::remove_file(dir.join("data")))?;
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => absent_ok(fs::remove_dir_all(dir)),
+        _ => Ok(()),
+    }
+}
+
 fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -369,10 +384,8 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete(&self, digest: &Digest) -> io::Result<()> {
-        match within(self.stall, "deleting a blob", tokio::fs::remove_dir_all(blob_dir(&self.root, digest))).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        let dir = blob_dir(&self.root, digest);
+        run(self.stall, "deleting a blob", move |_| remove_blob_dir(&dir)).await
     }
 
     async fn check(&self) -> io::Result<()> {

@@ -42,8 +42,10 @@ async fn main() -> anyhow::Result<()> {
     let jobs: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(20_000);
     let tmp = tempfile::tempdir()?;
     let db = format!("berth_jobs_bench_{}", std::process::id());
+    let mut sqlite = None;
     let (a, b): (Arc<dyn JobStore>, Arc<dyn JobStore>) = if target == "sqlite" {
         let s = Arc::new(berth_store_sqlite::SqliteStore::open(&tmp.path().join("meta.db"))?);
+        sqlite = Some(s.clone());
         (s.clone(), s)
     } else {
         let (client, conn) = tokio_postgres::connect(&target, tokio_postgres::NoTls).await?;
@@ -90,7 +92,26 @@ async fn main() -> anyhow::Result<()> {
         drop((a, sa, sb));
         let (client, conn) = tokio_postgres::connect(&target, tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
+        // The work counted rather than timed: commits (each a WAL flush) per job. A
+        // closed connection reports its statistics within a second.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let row = client
+            .query_one("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = $1", &[&db])
+            .await?;
+        let (commits, rollbacks): (i64, i64) = (row.get(0), row.get(1));
+        println!(
+            "PostgreSQL: {commits} commits ({:.2} per job, enqueue and polling included), {rollbacks} rollbacks",
+            commits as f64 / jobs as f64
+        );
         client.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await?;
+    } else if let Some(s) = sqlite.as_ref() {
+        let w = s.writer_stats();
+        println!(
+            "SQLite: {} write jobs, {} commits ({:.3} commits per job)",
+            w.jobs,
+            w.commits,
+            w.commits as f64 / jobs as f64
+        );
     }
     Ok(())
 }

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use berth_core::store::StoreResult;
-use berth_core::store::jobs::{Finish, Job, JobStore, NewExecution, NewJob, QueueStat, Schedule, WorkerPool};
-use tokio::sync::{Notify, watch};
+use berth_core::store::jobs::{Fence, Finish, Job, JobStore, NewExecution, NewJob, QueueStat, Schedule, WorkerPool};
+use berth_core::store::{StoreError, StoreResult};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::schedule::CronExpr;
@@ -110,6 +110,8 @@ impl JobServiceBuilder {
             stop,
             started_at: now_ms(),
             last_tick: AtomicI64::new(0),
+            ending: Mutex::new(Vec::new()),
+            end_turn: tokio::sync::Mutex::new(()),
         })
     }
 }
@@ -137,7 +139,14 @@ pub struct JobService {
     started_at: i64,
     /// When the loop last went round (0: not running).
     last_tick: AtomicI64,
+    /// Attempts that ended and wait to be recorded, with whom to tell (see
+    /// [`JobService::record_end`]).
+    ending: Mutex<Vec<Ending>>,
+    /// Held by the one caller recording a batch of `ending`.
+    end_turn: tokio::sync::Mutex<()>,
 }
+
+type Ending = (Fence, Finish, oneshot::Sender<StoreResult<bool>>);
 
 impl JobService {
     /// This instance's worker pool id: unique per process, also the lease owner of other
@@ -394,12 +403,43 @@ impl JobService {
             Finish::Cancelled => "stopped",
             Finish::Failed { .. } => "failed",
         };
-        match self.store.finish(&ctx.fence, &finish).await {
+        match self.record_end(ctx.fence.clone(), finish).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(job = id, "job finished after losing its lease; its result was dropped"),
             Err(e) => tracing::warn!(job = id, error = %e, "recording a job's end failed; its lease will expire"),
         }
         self.count(spec.name, outcome_name, started);
+    }
+
+    /// Records an attempt's end, together with the others that ended meanwhile: one
+    /// transaction for all (group commit). Each end stays fenced on its own. While one
+    /// caller records a batch, the next ones queue; the first of them to get its turn
+    /// records all that queued, and the others find their answer waiting.
+    async fn record_end(&self, fence: Fence, how: Finish) -> StoreResult<bool> {
+        let (tell, mut answer) = oneshot::channel();
+        self.ending.lock().unwrap_or_else(|p| p.into_inner()).push((fence, how, tell));
+        let turn = self.end_turn.lock().await;
+        if let Ok(r) = answer.try_recv() {
+            return r;
+        }
+        let batch = std::mem::take(&mut *self.ending.lock().unwrap_or_else(|p| p.into_inner()));
+        let (ends, tells): (Vec<(Fence, Finish)>, Vec<_>) = batch.into_iter().map(|(f, h, t)| ((f, h), t)).unzip();
+        match self.store.finish_many(&ends).await {
+            Ok(recorded) => {
+                for (t, ok) in tells.into_iter().zip(recorded.into_iter().chain(std::iter::repeat(false))) {
+                    let _ = t.send(Ok(ok));
+                }
+            }
+            Err(e) => {
+                for t in tells {
+                    let _ = t.send(Err(dup(&e)));
+                }
+            }
+        }
+        drop(turn);
+        // Our own end was in the batch (it was queued before the turn was taken); a
+        // batch dropped midway by a cancelled recorder leaves it to the lease.
+        answer.await.unwrap_or_else(|_| Err(StoreError::Backend("recording the job's end was abandoned".into())))
     }
 
     fn count(&self, kind: &str, outcome: &'static str, started: Instant) {
@@ -447,5 +487,13 @@ impl JobService {
         let mut names: Vec<_> = self.kinds.keys().copied().collect();
         names.push(kinds::SCHEDULER);
         names
+    }
+}
+
+fn dup(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Backend(m) => StoreError::Backend(m.clone()),
+        StoreError::QuotaExceeded(q) => StoreError::Backend(q.to_string()),
     }
 }

@@ -297,16 +297,25 @@ impl JobStore for PgStore {
                 // One claimer per kind at a time across the cluster: the count below stays
                 // true until this transaction commits its claims.
                 c.exec("SELECT pg_advisory_xact_lock(hashtext('berth.jobs.claim'), hashtext($1))", &[kind]).await?;
-                let row = c
-                    .one(
+                // The queue's state and its head in one round trip; the head is read
+                // for the most this claim could take (`n`), `room` trims it below.
+                let rows = c
+                    .rows(
                         &format!(
-                            "SELECT coalesce((SELECT paused FROM job_queues WHERE kind = $1), false),
-                                    (SELECT count(*) FROM jobs WHERE kind = $1 AND state = 'running'), {NOW_MS}"
+                            "WITH s AS (SELECT coalesce((SELECT paused FROM job_queues WHERE kind = $1), false) AS paused,
+                                               (SELECT count(*) FROM jobs WHERE kind = $1 AND state = 'running') AS running,
+                                               {NOW_MS} AS now)
+                             SELECT s.paused, s.running, s.now, q.id, q.concurrency_key
+                               FROM s LEFT JOIN LATERAL (
+                                    SELECT id, concurrency_key FROM jobs
+                                     WHERE kind = $1 AND state = 'queued' AND run_at <= s.now AND NOT s.paused
+                                     ORDER BY priority DESC, run_at, id LIMIT $2) q ON true"
                         ),
-                        &[kind],
+                        &[kind, &(n * i64::from(CLAIM_LOOKAHEAD))],
                     )
                     .await?;
-                let (paused, running, now): (bool, i64, i64) = (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?);
+                let head = rows.first().ok_or_else(|| backend("the claim's queue read returned no row"))?;
+                let (paused, running, now): (bool, i64, i64) = (col(head, 0)?, col(head, 1)?, col(head, 2)?);
                 if paused {
                     return Ok(Vec::new());
                 }
@@ -314,17 +323,15 @@ impl JobStore for PgStore {
                 if room <= 0 {
                     return Ok(Vec::new());
                 }
-                let candidates: Vec<(i64, Option<String>)> = c
-                    .rows(
-                        "SELECT id, concurrency_key FROM jobs
-                          WHERE kind = $1 AND state = 'queued' AND run_at <= $2
-                          ORDER BY priority DESC, run_at, id LIMIT $3",
-                        &[kind, &now, &(room * i64::from(CLAIM_LOOKAHEAD))],
-                    )
-                    .await?
-                    .iter()
-                    .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
-                    .collect::<Result<_, DbErr>>()?;
+                let mut candidates: Vec<(i64, Option<String>)> = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    if let Some(id) = col::<Option<i64>>(r, 3)? {
+                        candidates.push((id, col(r, 4)?));
+                    }
+                }
+                if candidates.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let busy_keys: Vec<String> = if candidates.iter().any(|(_, k)| k.is_some()) {
                     c.rows(
                         "SELECT concurrency_key FROM jobs WHERE state = 'running' AND concurrency_key IS NOT NULL",
@@ -465,6 +472,63 @@ impl JobStore for PgStore {
                 let now = db_now(c).await?;
                 end_attempt(c, f.job_id, f.attempt, max_attempts, cancel, how, now).await?;
                 Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn finish_many(&self, ends: &[(Fence, Finish)]) -> StoreResult<Vec<bool>> {
+        self.db(Tx::Write, ends, |c, ends| {
+            Box::pin(async move {
+                let mut out = vec![false; ends.len()];
+                // Successes and stops: one fenced UPDATE for all of them.
+                let simple: Vec<usize> =
+                    (0..ends.len()).filter(|&i| !matches!(ends[i].1, Finish::Failed { .. })).collect();
+                if !simple.is_empty() {
+                    let ids: Vec<i64> = simple.iter().map(|&i| ends[i].0.job_id).collect();
+                    let attempts: Vec<i32> = simple.iter().map(|&i| ends[i].0.attempt).collect();
+                    let owners: Vec<&str> = simple.iter().map(|&i| ends[i].0.owner.as_str()).collect();
+                    let states: Vec<&str> = simple
+                        .iter()
+                        .map(|&i| match ends[i].1 {
+                            Finish::Cancelled => JobState::Cancelled.as_str(),
+                            _ => JobState::Succeeded.as_str(),
+                        })
+                        .collect();
+                    let rows = c
+                        .rows(
+                            &format!(
+                                "UPDATE jobs j SET state = t.s, finished_at = {NOW_MS}, lease_owner = NULL,
+                                        lease_expires_at = NULL, updated_at = {NOW_MS}
+                                   FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) AS t(id, a, o, s)
+                                  WHERE j.id = t.id AND j.attempt = t.a AND j.lease_owner = t.o
+                                    AND j.state = 'running'
+                              RETURNING j.id, j.attempt"
+                            ),
+                            &[&ids, &attempts, &owners, &states],
+                        )
+                        .await?;
+                    for r in &rows {
+                        let (id, attempt): (i64, i32) = (col(r, 0)?, col(r, 1)?);
+                        for &i in &simple {
+                            if ends[i].0.job_id == id && ends[i].0.attempt == attempt {
+                                out[i] = true;
+                            }
+                        }
+                    }
+                }
+                // Failures depend on each row's attempts and stop request.
+                for (i, (f, how)) in ends.iter().enumerate() {
+                    if !matches!(how, Finish::Failed { .. }) {
+                        continue;
+                    }
+                    if let Some((max_attempts, cancel)) = fenced(c, f).await? {
+                        let now = db_now(c).await?;
+                        end_attempt(c, f.job_id, f.attempt, max_attempts, cancel, how, now).await?;
+                        out[i] = true;
+                    }
+                }
+                Ok(out)
             })
         })
         .await

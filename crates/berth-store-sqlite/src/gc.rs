@@ -1,45 +1,71 @@
 //! [`GcStore`] on SQLite. The single writer orders every claim, reference and upload
 //! commit totally, so the claim's predicate and its reference check are one atomic step.
 //! The digest lock is in-process (Berth on SQLite is one process: the database is
-//! opened by one instance): striped mutexes, taken in stripe order.
+//! opened by one instance): one mutex per digest in use, taken in digest order.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex as StdMutex};
 
 use async_trait::async_trait;
 use berth_core::Digest;
-use berth_core::store::gc::{
-    DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest, lock_key,
-};
+use berth_core::store::gc::{DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest};
 use berth_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, params};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
 use crate::{Fail, SqliteStore, backend, now, parse_digest, sql_limit, to_u64};
 
-const STRIPES: usize = 4096;
+/// The in-process digest locks: one mutex per digest in use, so that GC holding the
+/// locks of a batch of blobs never delays a push of any other blob (striped locks made
+/// a push wait for whole batches that merely shared a stripe).
+#[derive(Default)]
+pub(crate) struct DigestLocks(StdMutex<HashMap<String, Arc<Mutex<()>>>>);
 
-/// The in-process digest locks.
-pub(crate) struct Stripes(Box<[Arc<Mutex<()>>]>);
-
-impl Stripes {
-    pub(crate) fn new() -> Stripes {
-        Stripes((0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect())
+impl DigestLocks {
+    pub(crate) fn new() -> Arc<DigestLocks> {
+        Arc::new(DigestLocks::default())
     }
 
-    /// Locks the stripes of `digests` in stripe order, so that two batches never wait
-    /// for each other in a cycle.
-    async fn lock(&self, digests: &[Digest]) -> Vec<OwnedMutexGuard<()>> {
-        let stripes: BTreeSet<usize> = digests.iter().map(|d| lock_key(d) as usize % STRIPES).collect();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for s in stripes {
-            guards.push(Arc::clone(&self.0[s]).lock_owned().await);
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Mutex<()>>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Locks `digests` in digest order, so that two batches never wait for each other in
+    /// a cycle.
+    async fn lock(self: &Arc<Self>, digests: &[Digest]) -> Vec<DigestGuard> {
+        let keys: BTreeSet<String> = digests.iter().map(Digest::to_string).collect();
+        let mut guards = Vec::with_capacity(keys.len());
+        for key in keys {
+            // Cloned under the table's lock, so a releaser sees the entry in use. (A
+            // lock abandoned while waiting leaves an idle entry, reused or removed by
+            // the next holder of that digest.)
+            let m = Arc::clone(self.table().entry(key.clone()).or_default());
+            let held = m.lock_owned().await;
+            guards.push(DigestGuard { locks: Arc::clone(self), key, held: Some(held) });
         }
         guards
     }
 }
 
-struct Held(#[allow(dead_code)] Vec<OwnedMutexGuard<()>>);
+pub(crate) struct DigestGuard {
+    locks: Arc<DigestLocks>,
+    key: String,
+    held: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for DigestGuard {
+    fn drop(&mut self) {
+        let mut table = self.locks.table();
+        drop(self.held.take());
+        // Nobody else holds or waits for it (waiters hold a clone, made under the table's
+        // lock): the entry goes, so the table only ever holds digests in use.
+        if table.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
+            table.remove(&self.key);
+        }
+    }
+}
+
+struct Held(#[allow(dead_code)] Vec<DigestGuard>);
 
 #[async_trait]
 impl HeldLock for Held {
@@ -47,7 +73,7 @@ impl HeldLock for Held {
 }
 
 pub(crate) async fn lock_digest(store: &SqliteStore, digest: &Digest) -> StoreResult<DigestLock> {
-    let guards = store.stripes.lock(std::slice::from_ref(digest)).await;
+    let guards = store.digest_locks.lock(std::slice::from_ref(digest)).await;
     Ok(DigestLock::new(Box::new(Held(guards))))
 }
 
@@ -86,11 +112,20 @@ fn untagged_rows(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Resul
         .collect()
 }
 
+/// Rows one write of phase B deletes. A row costs about three random index pages
+/// (the blob's digest, its link's key and digest), so a few hundred rows make a
+/// transaction of megabytes: pushes waiting for the writer would wait for all of it.
+const FINISH_CHUNK: usize = 100;
+
 struct Batch {
     store: Arc<crate::writer::Writer>,
+    /// One GC write in the writer's queue at a time, whatever the number of workers:
+    /// pushes' writes interleave between GC's, and no transaction holds more than one
+    /// chunk of GC's deletions.
+    turn: Arc<Semaphore>,
     run: String,
     blobs: Vec<GcBlob>,
-    _guards: Vec<OwnedMutexGuard<()>>,
+    _guards: Vec<DigestGuard>,
 }
 
 #[async_trait]
@@ -100,29 +135,31 @@ impl DeleteBatch for Batch {
     }
 
     async fn finish(self: Box<Self>, done: &[Digest]) -> StoreResult<()> {
-        if done.is_empty() {
-            return Ok(());
+        for chunk in done.chunks(FINISH_CHUNK) {
+            let _turn =
+                self.turn.acquire().await.map_err(|_| StoreError::Unavailable("metadata store is closed".into()))?;
+            let done: Vec<String> = chunk.iter().map(Digest::to_string).collect();
+            let run = self.run.clone();
+            self.store
+                .write(move |c| {
+                    let list = placeholders(2, done.len());
+                    let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
+                    p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));
+                    c.prepare(&format!(
+                        "DELETE FROM blobs WHERE state = 'deleting' AND gc_run = ?1 AND digest IN ({list})"
+                    ))?
+                    .execute(&p[..])?;
+                    c.prepare(&format!(
+                        "DELETE FROM repository_blobs WHERE digest IN ({list})
+                           AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)"
+                    ))?
+                    .execute(&p[..])?;
+                    Ok(())
+                })
+                .await?;
         }
-        let done: Vec<String> = done.iter().map(Digest::to_string).collect();
-        let run = self.run.clone();
-        self.store
-            .write(move |c| {
-                let list = placeholders(2, done.len());
-                let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
-                p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));
-                c.prepare(&format!(
-                    "DELETE FROM blobs WHERE state = 'deleting' AND gc_run = ?1 AND digest IN ({list})"
-                ))?
-                .execute(&p[..])?;
-                c.prepare(&format!(
-                    "DELETE FROM repository_blobs WHERE digest IN ({list})
-                       AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)"
-                ))?
-                .execute(&p[..])?;
-                Ok(())
-            })
-            .await
-        // The locks go with `self` only now, after the commit.
+        // The locks go with `self` only now, after the last commit.
+        Ok(())
     }
 }
 
@@ -232,13 +269,15 @@ impl GcStore for SqliteStore {
     }
 
     async fn begin_delete(&self, run: &str, digests: &[Digest]) -> Result<Box<dyn DeleteBatch>, GcStoreError> {
-        let guards = self.stripes.lock(digests).await;
+        let guards = self.digest_locks.lock(digests).await;
         let list: Vec<String> = digests.iter().map(Digest::to_string).collect();
         let r = run.to_owned();
-        // On the writer, so that it sees every commit made before the locks were taken.
+        // A read begun after the locks were taken sees every commit made before (an
+        // upload that resurrected one of these rows committed before releasing its
+        // lock). On a reader: the writer, which pushes wait for, is not held for it.
         let (blobs, referenced) = self
-            .writer
-            .write(move |c| {
+            .readers
+            .run(move |c| {
                 if list.is_empty() {
                     return Ok((Vec::new(), None));
                 }
@@ -267,7 +306,13 @@ impl GcStore for SqliteStore {
             let d = d.parse().map_err(|e| StoreError::Backend(format!("stored digest {d:?} is invalid: {e}")))?;
             return Err(GcStoreError::Referenced(d));
         }
-        Ok(Box::new(Batch { store: Arc::clone(&self.writer), run: run.to_owned(), blobs, _guards: guards }))
+        Ok(Box::new(Batch {
+            store: Arc::clone(&self.writer),
+            turn: Arc::clone(&self.gc_writes),
+            run: run.to_owned(),
+            blobs,
+            _guards: guards,
+        }))
     }
 
     async fn sweep_links(&self, limit: usize) -> StoreResult<u64> {
@@ -304,5 +349,33 @@ impl GcStore for SqliteStore {
 
     async fn lock_for_sweep(&self, digest: &Digest) -> StoreResult<DigestLock> {
         lock_digest(self, digest).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn digest_locks_are_per_digest_and_leave_nothing_behind() {
+        let locks = DigestLocks::new();
+        let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
+        let held = locks.lock(&[a.clone(), b.clone(), a.clone()]).await;
+        assert_eq!(held.len(), 2, "one lock per distinct digest");
+        // A digest nobody holds is had at once, whatever else is held.
+        let c = Digest::sha256(b"c");
+        let other = tokio::time::timeout(Duration::from_secs(5), locks.lock(std::slice::from_ref(&c))).await.unwrap();
+        drop(other);
+        // A held one is not.
+        assert!(tokio::time::timeout(Duration::from_millis(50), locks.lock(std::slice::from_ref(&a))).await.is_err());
+        let waiter = tokio::spawn({
+            let (locks, a) = (Arc::clone(&locks), a.clone());
+            async move { locks.lock(&[a]).await.len() }
+        });
+        drop(held);
+        assert_eq!(waiter.await.unwrap(), 1);
+        assert!(locks.table().is_empty(), "entries go with their last holder");
     }
 }

@@ -355,6 +355,25 @@ impl JobStore for SqliteStore {
             .await
     }
 
+    async fn finish_many(&self, ends: &[(Fence, Finish)]) -> StoreResult<Vec<bool>> {
+        let ends = ends.to_vec();
+        self.writer
+            .write(move |c| {
+                let now = now_ms();
+                let mut out = Vec::with_capacity(ends.len());
+                for (f, how) in &ends {
+                    let Some((max_attempts, cancel)) = fenced(c, f)? else {
+                        out.push(false);
+                        continue;
+                    };
+                    end_attempt(c, f.job_id, f.attempt, max_attempts, cancel, how, now)?;
+                    out.push(true);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     async fn hand_off(&self, fence: &Fence, tasks: &[NewJob]) -> StoreResult<bool> {
         let (f, tasks) = (fence.clone(), tasks.to_vec());
         self.writer

@@ -58,7 +58,9 @@ pub struct SqliteStore {
     writer: Arc<Writer>,
     readers: Arc<Pool>,
     /// Digest locks (see `gc.rs`).
-    stripes: gc::Stripes,
+    digest_locks: Arc<gc::DigestLocks>,
+    /// GC's deletions take turns on the writer (see `gc.rs`).
+    gc_writes: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -92,13 +94,15 @@ impl SqliteStore {
         for _ in 0..READERS {
             readers.push(open_conn(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?);
         }
-        let writer = Writer::spawn(writer)
+        let checkpoints = open_conn(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let writer = Writer::spawn(writer, Some(checkpoints))
             .map_err(|e| StoreError::Backend(format!("{}: starting the writer thread: {e}", path.display())))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: Arc::new(writer),
             readers: Pool::new(readers),
-            stripes: gc::Stripes::new(),
+            digest_locks: gc::DigestLocks::new(),
+            gc_writes: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 

@@ -25,6 +25,12 @@ use crate::{Fail, map_sqlite};
 /// the write lock (and its callers' replies) for long.
 pub(crate) const MAX_BATCH: usize = 128;
 
+/// WAL size (pages) at which the writer checkpoints by itself: only if the checkpoint
+/// thread falls far behind. SQLite's default (1000) would have every large write (GC
+/// deleting a batch of rows) followed by a checkpoint in the writer thread, copying
+/// thousands of pages and fsyncing the database while every other write waits.
+const WRITER_AUTOCHECKPOINT: i64 = 16_384;
+
 /// Counters of the writer thread, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
@@ -45,18 +51,38 @@ pub(crate) struct Writer {
     /// `None` only during drop: closing the channel is what tells the thread to stop.
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
     thread: Option<JoinHandle<()>>,
+    /// Copies the WAL back into the database off the writer thread (see
+    /// [`WRITER_AUTOCHECKPOINT`]); stops when the writer thread does.
+    checkpointer: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection) -> std::io::Result<Writer> {
+    /// Starts the writer thread on `conn`, and, given a second connection to the same
+    /// database, a checkpoint thread that keeps the WAL short after commits.
+    pub(crate) fn spawn(conn: Connection, checkpoints: Option<Connection>) -> std::io::Result<Writer> {
         let (queue, rx) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let (committed, checkpointer) = match checkpoints {
+            Some(cp) => {
+                conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT).map_err(std::io::Error::other)?;
+                let (tx, rx) = mpsc::sync_channel::<()>(1);
+                let t = std::thread::Builder::new().name("berth-sqlite-checkpoint".into()).spawn(move || {
+                    while rx.recv().is_ok() {
+                        // PASSIVE: copies what no reader still needs, never waits for
+                        // the writer or readers; what it leaves goes next time.
+                        let _ = cp.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    }
+                })?;
+                (Some(tx), Some(t))
+            }
+            None => (None, None),
+        };
         let thread = std::thread::Builder::new().name("berth-sqlite-writer".into()).spawn({
             let counters = Arc::clone(&counters);
-            move || run(&conn, &rx, &counters)
+            move || run(&conn, &rx, &counters, committed.as_ref())
         })?;
-        Ok(Writer { queue: Some(queue), thread: Some(thread), counters })
+        Ok(Writer { queue: Some(queue), thread: Some(thread), checkpointer, counters })
     }
 
     /// Runs `f` on the writer connection, inside the transaction of the next batch, and
@@ -123,6 +149,9 @@ impl Drop for Writer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        if let Some(t) = self.checkpointer.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -180,7 +209,12 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-fn run(c: &Connection, rx: &mpsc::Receiver<Box<dyn Job>>, counters: &Counters) {
+fn run(
+    c: &Connection,
+    rx: &mpsc::Receiver<Box<dyn Job>>,
+    counters: &Counters,
+    committed: Option<&mpsc::SyncSender<()>>,
+) {
     // No waiting for more jobs to arrive: whatever queues during one batch's fsync forms
     // the next batch, so a lone writer pays no extra latency.
     while let Ok(first) = rx.recv() {
@@ -194,6 +228,10 @@ fn run(c: &Connection, rx: &mpsc::Receiver<Box<dyn Job>>, counters: &Counters) {
         }
         while !batch.is_empty() {
             transaction(c, &mut batch, counters);
+        }
+        // Wakes the checkpoint thread; one wake-up pending is enough.
+        if let Some(tx) = committed {
+            let _ = tx.try_send(());
         }
     }
 }
@@ -292,7 +330,7 @@ mod tests {
         .unwrap();
         let side = Connection::open(&path).unwrap();
         side.busy_timeout(Duration::from_secs(5)).unwrap();
-        (Writer::spawn(c).unwrap(), side)
+        (Writer::spawn(c, None).unwrap(), side)
     }
 
     fn insert(c: &Connection, v: &str) -> Result<(), Fail> {
@@ -421,6 +459,30 @@ mod tests {
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
         side.execute_batch("ROLLBACK").unwrap();
         w.write(|c| insert(c, "a")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_checkpoint_thread_copies_the_wal_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT PRIMARY KEY) STRICT;").unwrap();
+        let cp = Connection::open(&path).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let w = Writer::spawn(c, Some(cp)).unwrap();
+        // Far below the writer's own threshold: only the checkpoint thread copies pages
+        // into the database file (in WAL mode nothing else writes it).
+        for i in 0..50 {
+            let v = format!("{i:0>2000}");
+            w.write(move |c| insert(c, &v)).await.unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() <= before + 50 * 2000 {
+            assert!(std::time::Instant::now() < deadline, "the WAL was never checkpointed");
+            w.write(|_| Ok(())).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(w);
     }
 
     #[tokio::test]

@@ -100,11 +100,46 @@ pub async fn jobs_conformance(store: Arc<dyn JobStore>) {
     assert!(!store.stop_job(b.id).await.unwrap(), "already finished");
 
     leases(&store, &run).await;
+    finish_many(&store, &run).await;
     single_active(&store, &run).await;
     pause_and_stats(&store, &run).await;
     schedules(&store, &run).await;
     listing_and_pruning(&store, &run).await;
     pools(&store, &run).await;
+}
+
+/// Several ends recorded at once: each fenced on its own, each following `next_state`.
+async fn finish_many(store: &Arc<dyn JobStore>, run: &str) {
+    let kind = format!("MANY_{run}");
+    let tasks: Vec<NewJob> = (0..4).map(|i| NewJob::new(&kind, format!("{{\"n\":{i}}}"))).collect();
+    store.create_execution(&exec(&format!("VM_{run}")), &tasks).await.unwrap();
+    let got = store.claim(&kind, "w", 4, 10, 60_000).await.unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(store.finish_many(&[]).await.unwrap(), Vec::<bool>::new());
+    let retry = Finish::Failed { error: "again".into(), retry_in_ms: Some(3_600_000) };
+    let ends = [
+        (fence(&got[0], "w"), Finish::Succeeded),
+        (fence(&got[1], "w"), Finish::Cancelled),
+        (fence(&got[2], "intruder"), Finish::Succeeded),
+        (Fence { attempt: got[2].attempt + 1, ..fence(&got[2], "w") }, Finish::Cancelled),
+        (fence(&got[3], "w"), retry),
+    ];
+    assert_eq!(store.finish_many(&ends).await.unwrap(), [true, true, false, false, true]);
+    let state = |i: usize| {
+        let store = Arc::clone(store);
+        let id = got[i].id;
+        async move { store.job(id).await.unwrap().unwrap() }
+    };
+    assert_eq!(state(0).await.state, JobState::Succeeded);
+    assert_eq!(state(1).await.state, JobState::Cancelled);
+    let untouched = state(2).await;
+    assert_eq!((untouched.state, untouched.lease_owner.as_deref()), (JobState::Running, Some("w")));
+    let retried = state(3).await;
+    assert_eq!((retried.state, retried.last_error.as_deref()), (JobState::Queued, Some("again")));
+    assert!(state(0).await.finished_at.is_some() && state(0).await.lease_owner.is_none());
+    // Recorded once: the same ends again find no lease.
+    assert_eq!(store.finish_many(&ends[..2]).await.unwrap(), [false, false]);
+    assert!(store.finish(&fence(&got[2], "w"), &Finish::Succeeded).await.unwrap());
 }
 
 /// A worker whose lease ran out is replaced, and its late writes change nothing.

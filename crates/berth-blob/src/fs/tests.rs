@@ -78,6 +78,23 @@ async fn parts_commit_into_distribution_layout() {
     assert!(files_under(&tmp.path().join("docker/registry/v2/repositories")).is_empty());
     store.delete(&digest).await.unwrap();
     assert_eq!(store.stat(&digest).await.unwrap(), None);
+    assert!(!path.parent().unwrap().exists(), "the blob's directory goes with its data");
+    store.delete(&digest).await.unwrap();
+}
+
+#[tokio::test]
+async fn deleting_a_blob_removes_whatever_its_directory_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(tmp.path()).unwrap();
+    let digest = Digest::sha256(b"odd");
+    let dir = blob_dir(tmp.path(), &digest);
+    // A directory without `data` (a crash between mkdir and rename) and with a stray file.
+    fs::create_dir_all(dir.join("sub")).unwrap();
+    fs::write(dir.join("stray"), b"x").unwrap();
+    store.delete(&digest).await.unwrap();
+    assert!(!dir.exists());
+    // Absent altogether: fine.
+    store.delete(&digest).await.unwrap();
 }
 
 #[tokio::test]

@@ -392,6 +392,11 @@ pub trait JobStore: Send + Sync + 'static {
     async fn append_log(&self, fence: &Fence, lines: &[LogLine]) -> StoreResult<bool>;
     /// Ends the attempt; `false` if the lease was lost (nothing written).
     async fn finish(&self, fence: &Fence, how: &Finish) -> StoreResult<bool>;
+    /// Ends several attempts, each fenced on its own as by [`JobStore::finish`], in one
+    /// transaction: the engine ends the short jobs that finished meanwhile together, in
+    /// one round trip and one commit instead of one each. Returns, per entry, whether it
+    /// was recorded; on an error none was.
+    async fn finish_many(&self, ends: &[(Fence, Finish)]) -> StoreResult<Vec<bool>>;
     /// Adds `tasks` to the fenced job's execution and ends the job as succeeded, in one
     /// transaction: a planning task (a replication run listing what to copy) hands its
     /// work on. A planner that dies before this commits plans again; after it, nothing is
