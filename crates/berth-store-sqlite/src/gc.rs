@@ -29,7 +29,7 @@ impl Stripes {
 
     /// Locks the stripes of `digests` in stripe order, so that two batches never wait
     /// for each other in a cycle.
-    async fn lock(&self, digests: &[Digest]) -> Vec<OwnedMutexGuard<()>> {
+    pub(crate) async fn lock(&self, digests: &[Digest]) -> Vec<OwnedMutexGuard<()>> {
         let stripes: BTreeSet<usize> = digests.iter().map(|d| lock_key(d) as usize % STRIPES).collect();
         let mut guards = Vec::with_capacity(stripes.len());
         for s in stripes {
@@ -39,7 +39,7 @@ impl Stripes {
     }
 }
 
-struct Held(#[allow(dead_code)] Vec<OwnedMutexGuard<()>>);
+pub(crate) struct Held(#[allow(dead_code)] pub(crate) Vec<OwnedMutexGuard<()>>);
 
 #[async_trait]
 impl HeldLock for Held {

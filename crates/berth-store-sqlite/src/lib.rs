@@ -59,6 +59,9 @@ pub struct SqliteStore {
     readers: Arc<Pool>,
     /// Digest locks (see `gc.rs`).
     stripes: gc::Stripes,
+    /// Named locks (`ClusterStore::lock`): stripes of their own, so that a named lock's
+    /// holder taking a digest lock never waits for itself.
+    named: gc::Stripes,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -99,6 +102,7 @@ impl SqliteStore {
             writer: Arc::new(writer),
             readers: Pool::new(readers),
             stripes: gc::Stripes::new(),
+            named: gc::Stripes::new(),
         })
     }
 

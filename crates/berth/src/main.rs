@@ -425,6 +425,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             Arc::new(p)
         },
         scans,
+        proxy: Arc::new(berth_proxy::ProxyCache::new(
+            registry.clone(),
+            replication.registries.clone(),
+            auth.identity.clone(),
+            stores.cluster.clone(),
+            REMOTE_TIMEOUT,
+        )),
     };
     jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();

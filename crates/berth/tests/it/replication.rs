@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// A throwaway CNCF Distribution on 127.0.0.1, killed on drop.
-struct Distribution {
-    url: String,
+pub(crate) struct Distribution {
+    pub(crate) url: String,
     child: Child,
     _tmp: tempfile::TempDir,
 }
 
 impl Distribution {
-    fn start() -> Option<Distribution> {
+    pub(crate) fn start() -> Option<Distribution> {
         if !tool_available("docker-registry") {
             eprintln!("docker-registry is not installed; skipped (scripts/test.sh installs it)");
             return None;
@@ -65,13 +65,13 @@ impl Drop for Distribution {
 }
 
 /// Where to push directly over `/v2`: a base URL and optional Basic credentials.
-struct V2<'a> {
-    base: &'a str,
-    auth: Option<(&'a str, &'a str)>,
+pub(crate) struct V2<'a> {
+    pub(crate) base: &'a str,
+    pub(crate) auth: Option<(&'a str, &'a str)>,
 }
 
 impl V2<'_> {
-    fn req(&self, m: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn req(&self, m: Method, path: &str) -> reqwest::RequestBuilder {
         let r = client().request(m, format!("{}{path}", self.base));
         match self.auth {
             Some((u, p)) => r.basic_auth(u, Some(p)),
@@ -79,7 +79,7 @@ impl V2<'_> {
         }
     }
 
-    async fn blob(&self, repo: &str, bytes: &[u8]) -> String {
+    pub(crate) async fn blob(&self, repo: &str, bytes: &[u8]) -> String {
         let d = sha256(bytes);
         let r = self.req(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).send().await.unwrap();
         assert_eq!(r.status(), 202, "start upload to {repo}");
@@ -95,7 +95,7 @@ impl V2<'_> {
         d
     }
 
-    async fn manifest(&self, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
+    pub(crate) async fn manifest(&self, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
         let r = self
             .req(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
             .header("content-type", media_type)
@@ -108,7 +108,7 @@ impl V2<'_> {
     }
 
     /// A small image (config + a layer of `layer_size` bytes, distinct per seed).
-    async fn image(&self, repo: &str, tag: &str, seed: &str, layer_size: usize) -> String {
+    pub(crate) async fn image(&self, repo: &str, tag: &str, seed: &str, layer_size: usize) -> String {
         let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
         let mut layer = format!("layer for {seed}\n").into_bytes();
         let mut x: u32 = seed.bytes().fold(7, |a, b| a.wrapping_mul(31).wrapping_add(b.into()));
@@ -126,7 +126,7 @@ impl V2<'_> {
     }
 
     /// A two-platform index tagged `tag`; returns (index digest, child digests).
-    async fn index(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<String>) {
+    pub(crate) async fn index(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<String>) {
         let mut children = Vec::new();
         let mut entries = Vec::new();
         for arch in ["amd64", "arm64"] {
@@ -152,7 +152,7 @@ impl V2<'_> {
     }
 
     /// The digest `reference` resolves to, if any.
-    async fn digest(&self, repo: &str, reference: &str) -> Option<String> {
+    pub(crate) async fn digest(&self, repo: &str, reference: &str) -> Option<String> {
         let r = self
             .req(Method::HEAD, &format!("/v2/{repo}/manifests/{reference}"))
             .header(
@@ -177,11 +177,11 @@ fn berth_v2(s: &Server) -> (String, (&'static str, &'static str)) {
     (s.url(""), ("admin", ADMIN_PASSWORD))
 }
 
-async fn post(s: &Server, path: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn post(s: &Server, path: &str, body: Value) -> reqwest::Response {
     call(s, Method::POST, &format!("/api/v2.0{path}"), &admin(), Some(&body)).await
 }
 
-async fn created_id(r: reqwest::Response, what: &str) -> i64 {
+pub(crate) async fn created_id(r: reqwest::Response, what: &str) -> i64 {
     let status = r.status();
     if status != 201 {
         panic!("create {what}: {status} {}", r.text().await.unwrap_or_default());
@@ -189,7 +189,7 @@ async fn created_id(r: reqwest::Response, what: &str) -> i64 {
     location_id(&r)
 }
 
-async fn add_registry(s: &Server, name: &str, kind: &str, url: &str, cred: Option<(&str, &str)>) -> i64 {
+pub(crate) async fn add_registry(s: &Server, name: &str, kind: &str, url: &str, cred: Option<(&str, &str)>) -> i64 {
     let mut body = json!({"name": name, "type": kind, "url": url, "insecure": true});
     if let Some((k, p)) = cred {
         body["credential"] = json!({"type": "basic", "access_key": k, "access_secret": p});
