@@ -54,7 +54,12 @@ const ENDPOINT_CACHE_FOR: Duration = Duration::from_secs(5);
 /// How long an index waits for its children to be cached before it is given up.
 const INDEX_WAIT: Duration = Duration::from_secs(600);
 /// Blobs of one manifest fetched at once by the background cache.
-const BLOB_FETCHES: usize = 3;
+const BLOB_FETCHES: usize = 2;
+/// Upstream blob fetches one instance runs at once. Each holds a cluster lock and, while
+/// storing, a digest lock: on PostgreSQL two connections of the lock pool (at least 2,
+/// half the pool), so fetches are kept fewer than the pool's connections and one can
+/// always finish.
+const FETCHES: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -116,6 +121,7 @@ pub struct ProxyCache {
     endpoints: Mutex<HashMap<i64, CachedEndpoint>>,
     /// Blob fetches under way on this instance, by lock name (single flight).
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    fetches: tokio::sync::Semaphore,
 }
 
 fn project_name(repo: &RepoName) -> &str {
@@ -143,6 +149,7 @@ impl ProxyCache {
             projects: Mutex::new(HashMap::new()),
             endpoints: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            fetches: tokio::sync::Semaphore::new(FETCHES),
         }
     }
 
@@ -306,7 +313,17 @@ impl ProxyCache {
         }
         let up = self.upstream(repo, id).await?;
         let remote = remote_name(&up, repo)?;
-        self.ensure_blob(&up, repo, &remote, digest).await
+        match self.ensure_blob(&up, repo, &remote, digest).await {
+            Err(ProxyError::Core(CoreError::Store(StoreError::QuotaExceeded(q)))) => {
+                tracing::info!(repository = %repo, %digest, error = %q,
+                    "proxy cache: blob passed through, not cached (quota)");
+                let res = self.get_blob(&up, &remote, digest).await?;
+                let len = res.content_length().unwrap_or(0);
+                let body = res.bytes_stream().map_err(std::io::Error::other);
+                Ok(BlobSource::Upstream(BlobReader { len, body: Box::pin(body) }))
+            }
+            r => r.map(|()| BlobSource::Local),
+        }
     }
 
     /// One fetch per blob: callers on this instance queue behind one slot, the instance
@@ -318,14 +335,15 @@ impl ProxyCache {
         repo: &RepoName,
         remote: &str,
         digest: &Digest,
-    ) -> Result<BlobSource, ProxyError> {
+    ) -> Result<(), ProxyError> {
         let key = format!("proxy-blob {repo}@{digest}");
         let slot = Arc::clone(lock(&self.inflight).entry(key.clone()).or_default());
         let result = async {
             let _turn = slot.lock().await;
             if self.registry.meta().repo_blob(repo, digest).await?.is_some() {
-                return Ok(BlobSource::Local);
+                return Ok(());
             }
+            let _permit = self.fetches.acquire().await.map_err(|e| CoreError::Unsupported(e.to_string()))?;
             let cluster = self.cluster.lock(&key).await?;
             let r = self.fetch_blob(up, repo, remote, digest).await;
             cluster.release().await;
@@ -348,27 +366,16 @@ impl ProxyCache {
         repo: &RepoName,
         remote: &str,
         digest: &Digest,
-    ) -> Result<BlobSource, ProxyError> {
+    ) -> Result<(), ProxyError> {
         // Another instance may have stored it while this one waited for the lock.
         if self.registry.meta().repo_blob(repo, digest).await?.is_some() {
-            return Ok(BlobSource::Local);
+            return Ok(());
         }
         let res = self.get_blob(up, remote, digest).await?;
         let body: ByteStream = Box::pin(res.bytes_stream().map_err(|e| BodyError(format!("upstream: {e}"))));
-        match self.registry.monolithic_upload(repo, digest, body).await {
-            Ok(_) => {
-                tracing::debug!(repository = %repo, %digest, upstream = %up.name, "proxy cache: blob cached");
-                Ok(BlobSource::Local)
-            }
-            Err(CoreError::Store(StoreError::QuotaExceeded(q))) => {
-                tracing::info!(repository = %repo, %digest, error = %q, "proxy cache: blob passed through, not cached (quota)");
-                let res = self.get_blob(up, remote, digest).await?;
-                let len = res.content_length().unwrap_or(0);
-                let body = res.bytes_stream().map_err(std::io::Error::other);
-                Ok(BlobSource::Upstream(BlobReader { len, body: Box::pin(body) }))
-            }
-            Err(e) => Err(e.into()),
-        }
+        self.registry.monolithic_upload(repo, digest, body).await?;
+        tracing::debug!(repository = %repo, %digest, upstream = %up.name, "proxy cache: blob cached");
+        Ok(())
     }
 
     async fn get_blob(&self, up: &Upstream, remote: &str, digest: &Digest) -> Result<reqwest::Response, ProxyError> {

@@ -433,7 +433,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             REMOTE_TIMEOUT,
         )),
     };
-    jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
+    jobs::ensure_schedules(&job_service, &cfg).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
     berth_http::metrics::global().add_text(Box::new(move || metrics_jobs.metrics_text()));
 

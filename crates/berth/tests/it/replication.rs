@@ -417,6 +417,19 @@ async fn berth_to_berth_event_based_replication_and_deletion() {
         dst.digest("team/app", &d).await.is_none().then_some(())
     })
     .await;
+
+    // A push by digest alone (no tag) is replicated too, by digest.
+    let config = r#"{"architecture":"amd64","os":"linux","seed":"untagged"}"#;
+    let layer = b"an untagged image's layer";
+    let cd = src.blob("team/app", config.as_bytes()).await;
+    let ld = src.blob("team/app", layer).await;
+    let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    let md = src.manifest("team/app", &sha256(m.as_bytes()), "application/vnd.oci.image.manifest.v1+json", &m).await;
+    let got = eventually(Duration::from_secs(30), "replication of a digest-only push", || async {
+        dst.digest("team/app", &md).await
+    })
+    .await;
+    assert_eq!(got, md);
 }
 
 #[tokio::test]
@@ -796,4 +809,44 @@ async fn referrers_are_replicated_with_their_subject() {
         "the referrer, by digest:\n{}",
         task_logs(&s, exec).await
     );
+}
+
+/// Registry endpoints are checked on a schedule (once per cluster, by the job service)
+/// and their `status` follows the endpoint: healthy while it answers, unhealthy once it
+/// stops or if it never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_health_is_checked_periodically() {
+    let Some(dist) = Distribution::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::spawn(
+        &tmp.path().join("data"),
+        &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_JOBS_REGISTRY_HEALTH_SECS", "2")],
+    );
+    let good = add_registry(&s, "good", "docker-registry", &dist.url, None).await;
+    let bad = add_registry(&s, "bad", "docker-registry", "http://127.0.0.1:9", None).await;
+    let status_of = |id: i64| {
+        let s = &s;
+        async move {
+            let v = ok_json(s, &format!("/api/v2.0/registries/{id}"), &admin()).await;
+            v["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let wait_for = |id: i64, want: &'static str| {
+        let status_of = &status_of;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let got = status_of(id).await;
+                if got == want {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "registry {id} is {got:?}, expected {want:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(good, "healthy").await;
+    wait_for(bad, "unhealthy").await;
+    drop(dist);
+    wait_for(good, "unhealthy").await;
 }
