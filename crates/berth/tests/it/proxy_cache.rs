@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::replication::{Distribution, V2, add_registry, created_id, post};
+use crate::replication::{Distribution, V2, add_policy, add_registry, created_id, post, start, succeeded};
 use crate::support::*;
 
 const UP: u8 = 0;
@@ -61,26 +61,7 @@ impl Front {
                     if method == axum::http::Method::GET && path.contains("/blobs/sha256:") {
                         tokio::time::sleep(blob_delay).await;
                     }
-                    let pq = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or(path);
-                    let m = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
-                    let mut req = http.request(m, format!("{upstream}{pq}")).body(body.to_vec());
-                    for (k, v) in &headers {
-                        if k != "host" {
-                            req = req.header(k.as_str(), v.as_bytes());
-                        }
-                    }
-                    let res = req.send().await.unwrap();
-                    let status = axum::http::StatusCode::from_u16(res.status().as_u16()).unwrap();
-                    let mut out = axum::http::Response::builder().status(status);
-                    for (k, v) in res.headers() {
-                        let skip = ["transfer-encoding", "connection"].contains(&k.as_str())
-                            || (k == "content-length" && method != axum::http::Method::HEAD);
-                        if !skip {
-                            out = out.header(k.as_str(), v.as_bytes());
-                        }
-                    }
-                    let bytes = res.bytes().await.unwrap();
-                    out.body(axum::body::Body::from(bytes)).unwrap()
+                    forward(&http, &upstream, method, uri, headers, body).await
                 }
             }
         });
@@ -100,6 +81,109 @@ impl Front {
     async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
+    }
+}
+
+/// Sends a request on to `upstream` and its answer back.
+async fn forward(
+    http: &reqwest::Client,
+    upstream: &str,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let pq = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let m = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
+    let mut req = http.request(m, format!("{upstream}{pq}")).body(body.to_vec());
+    for (k, v) in &headers {
+        if k != "host" && k != "authorization" {
+            req = req.header(k.as_str(), v.as_bytes());
+        }
+    }
+    let res = req.send().await.unwrap();
+    let status = axum::http::StatusCode::from_u16(res.status().as_u16()).unwrap();
+    let mut out = axum::http::Response::builder().status(status);
+    for (k, v) in res.headers() {
+        let skip = ["transfer-encoding", "connection"].contains(&k.as_str())
+            || (k == "content-length" && method != axum::http::Method::HEAD);
+        if !skip {
+            out = out.header(k.as_str(), v.as_bytes());
+        }
+    }
+    let bytes = res.bytes().await.unwrap();
+    out.body(axum::body::Body::from(bytes)).unwrap()
+}
+
+/// A stand-in for Docker Hub: its registry asks for a Bearer token from a token realm
+/// (`/token`, given the account's Basic credentials), and its repository API lists a
+/// namespace's repositories page by page (`/v2/repositories/<ns>/`); the images come from
+/// a Distribution behind it.
+struct FakeHub {
+    url: String,
+    /// The scopes tokens were asked for.
+    scopes: Arc<Mutex<Vec<String>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeHub {
+    const USER: (&'static str, &'static str) = ("hubuser", "hubpass");
+    const TOKEN: &'static str = "hub-token-1";
+
+    async fn start(upstream: &str) -> FakeHub {
+        use axum::http::{HeaderMap, StatusCode, Uri};
+        use axum::response::IntoResponse;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scopes: Arc<Mutex<Vec<String>>> = Arc::default();
+        let http = reqwest::Client::new();
+        let (upstream, base) = (upstream.to_owned(), url.clone());
+        let app = axum::Router::new().fallback({
+            let scopes = scopes.clone();
+            move |method: axum::http::Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
+                let (scopes, http, upstream, base) = (scopes.clone(), http.clone(), upstream.clone(), base.clone());
+                async move {
+                    use base64::Engine as _;
+                    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    let basic = format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", Self::USER.0, Self::USER.1))
+                    );
+                    let path = uri.path().to_owned();
+                    let query = uri.query().unwrap_or("").to_owned();
+                    if path == "/token" {
+                        if auth != basic {
+                            return (StatusCode::UNAUTHORIZED, "bad credentials").into_response();
+                        }
+                        for kv in query.split('&') {
+                            if let Some(v) = kv.strip_prefix("scope=") {
+                                scopes.lock().unwrap().push(v.replace("%3A", ":").replace("%2F", "/"));
+                            }
+                        }
+                        let body = json!({"token": Self::TOKEN, "access_token": Self::TOKEN, "expires_in": 300});
+                        return ([("content-type", "application/json")], body.to_string()).into_response();
+                    }
+                    if let Some(ns) = path.strip_prefix("/v2/repositories/") {
+                        let ns = ns.trim_end_matches('/');
+                        // Two pages, so the adapter must follow `next`.
+                        let body = if query.contains("page=2") {
+                            json!({"count": 2, "next": null, "results": [{"name": "busybox", "namespace": ns}]})
+                        } else {
+                            json!({"count": 2, "next": format!("{base}/v2/repositories/{ns}/?page=2&page_size=100"),
+                                   "results": [{"name": "alpine", "namespace": ns}]})
+                        };
+                        return ([("content-type", "application/json")], body.to_string()).into_response();
+                    }
+                    if auth != format!("Bearer {}", Self::TOKEN) {
+                        let challenge = format!("Bearer realm=\"{base}/token\",service=\"registry.docker.io\"");
+                        return (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], "{}").into_response();
+                    }
+                    forward(&http, &upstream, method, uri, headers, body).await
+                }
+            }
+        });
+        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeHub { url, scopes, _task: task }
     }
 }
 
@@ -374,18 +458,52 @@ async fn proxy_cache_obeys_the_project_quota() {
     assert!(used <= 10_000, "usage stays within the limit: {summary}");
 }
 
+/// The `docker-hub` adapter against a stand-in Hub: the token realm with the account's
+/// credentials, `library/` for single names, Hub's paged repository API. A pull
+/// replication mirrors `library/**`; a proxy project pulls `alpine` as `library/alpine`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxy_cache_maps_single_names_to_library_on_docker_hub() {
+async fn docker_hub_adapter_mirrors_and_proxies_through_a_fake_hub() {
     let Some(dist) = Distribution::start() else { return };
     let up = V2 { base: &dist.url, auth: None };
-    let digest = up.image("library/alpine", "3", "hub", 1_000).await;
-    let front = Front::start(&dist.url, Duration::ZERO).await;
+    let alpine = up.image("library/alpine", "3", "hub-alpine", 1_000).await;
+    let busybox = up.image("library/busybox", "1", "hub-busybox", 1_000).await;
+    let hub = FakeHub::start(&dist.url).await;
     let s = Server::start_harbor();
-    let reg = add_registry(&s, "hub", "docker-hub", &front.url, None).await;
+    let reg = add_registry(&s, "hub", "docker-hub", &hub.url, Some(FakeHub::USER)).await;
+    let r = post(&s, "/registries/ping", json!({"id": reg})).await;
+    assert_eq!(r.status(), 200, "ping through the token realm: {:?}", r.text().await);
+    let r = post(
+        &s,
+        "/registries/ping",
+        json!({"type": "docker-hub", "url": hub.url, "access_key": "hubuser", "access_secret": "wrong"}),
+    )
+    .await;
+    assert_eq!(r.status(), 400, "wrong Hub credentials are refused");
+
+    // Mirror: Hub has no catalog; the name filter's namespace is listed through its API.
+    create_project(&s, &admin(), "hubmirror", false).await;
+    let p = add_policy(
+        &s,
+        json!({"name": "from-hub", "src_registry": {"id": reg}, "dest_namespace": "hubmirror",
+               "dest_namespace_replace_count": 1, "filters": [{"type": "name", "value": "library/**"}]}),
+    )
+    .await;
+    let exec = start(&s, p).await;
+    succeeded(&s, exec).await;
+    let (base, auth) = v2_admin(&s);
+    let berth = V2 { base: &base, auth: Some(auth) };
+    assert_eq!(berth.digest("hubmirror/alpine", "3").await.as_deref(), Some(alpine.as_str()));
+    assert_eq!(berth.digest("hubmirror/busybox", "1").await.as_deref(), Some(busybox.as_str()), "second page");
+
+    // Proxy: `dockerhub/alpine` is Hub's `library/alpine`.
     proxy_project(&s, "dockerhub", reg, json!({})).await;
-    let (st, d, _) = pull_manifest(&s, "dockerhub/alpine", "3").await;
-    assert_eq!((st, d.as_str()), (200, digest.as_str()));
-    assert_eq!(front.count("GET", "/v2/library/alpine/manifests/3"), 1);
+    let (st, d, body) = pull_manifest(&s, "dockerhub/alpine", "3").await;
+    assert_eq!((st, d.as_str()), (200, alpine.as_str()));
+    for b in blobs_of(&body) {
+        pull_blob(&s, "dockerhub/alpine", &b).await;
+    }
+    let scopes = hub.scopes.lock().unwrap().clone();
+    assert!(scopes.iter().any(|s| s == "repository:library/alpine:pull"), "{scopes:?}");
 }
 
 #[tokio::test]

@@ -197,11 +197,11 @@ pub(crate) async fn add_registry(s: &Server, name: &str, kind: &str, url: &str, 
     created_id(post(s, "/registries", body).await, "registry").await
 }
 
-async fn add_policy(s: &Server, body: Value) -> i64 {
+pub(crate) async fn add_policy(s: &Server, body: Value) -> i64 {
     created_id(post(s, "/replication/policies", body).await, "policy").await
 }
 
-async fn start(s: &Server, policy: i64) -> i64 {
+pub(crate) async fn start(s: &Server, policy: i64) -> i64 {
     created_id(post(s, "/replication/executions", json!({"policy_id": policy})).await, "execution").await
 }
 
@@ -232,7 +232,7 @@ async fn task_logs(s: &Server, exec: i64) -> String {
     out
 }
 
-async fn succeeded(s: &Server, exec: i64) -> Value {
+pub(crate) async fn succeeded(s: &Server, exec: i64) -> Value {
     let e = finished(s, exec, Duration::from_secs(60)).await;
     assert_eq!(e["status"], "Succeed", "{e}\n{}", task_logs(s, exec).await);
     e
