@@ -38,7 +38,7 @@ use berth_core::store::{StoreError, StoredManifest};
 use berth_core::{CoreError, Digest, Reference, RepoName, Tag, manifest};
 use berth_remote::{Adapter, RemoteError};
 use berth_replication::Registries;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 
 /// The project metadata key holding the registry endpoint a proxy project caches
 /// (Harbor keeps it in the project row; Berth in the metadata, hidden from the
@@ -275,11 +275,15 @@ impl ProxyCache {
     ) -> Result<(), ProxyError> {
         let parsed = manifest::parse(&m.content, Some(&m.media_type)).map_err(CoreError::from)?;
         if parsed.manifests.is_empty() {
-            futures_util::stream::iter(parsed.blobs.iter().map(|d| d.digest.clone()))
-                .map(|d| async move { self.ensure_blob(up, repo, remote, &d).await })
-                .buffer_unordered(BLOB_FETCHES)
-                .try_collect::<Vec<_>>()
-                .await?;
+            for chunk in parsed.blobs.chunks(BLOB_FETCHES) {
+                // Boxed: a spawned task cannot hold a closure's borrowing future.
+                type Fetch<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), ProxyError>> + Send + 'a>>;
+                let fetches: Vec<Fetch<'_>> =
+                    chunk.iter().map(|d| Box::pin(self.ensure_blob(up, repo, remote, &d.digest)) as Fetch<'_>).collect();
+                for r in futures_util::future::join_all(fetches).await {
+                    r?;
+                }
+            }
         } else {
             // Children are cached as clients pull them (by digest, after the index).
             let deadline = Instant::now() + INDEX_WAIT;
