@@ -278,8 +278,10 @@ impl ProxyCache {
             for chunk in parsed.blobs.chunks(BLOB_FETCHES) {
                 // Boxed: a spawned task cannot hold a closure's borrowing future.
                 type Fetch<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), ProxyError>> + Send + 'a>>;
-                let fetches: Vec<Fetch<'_>> =
-                    chunk.iter().map(|d| Box::pin(self.ensure_blob(up, repo, remote, &d.digest)) as Fetch<'_>).collect();
+                let fetches: Vec<Fetch<'_>> = chunk
+                    .iter()
+                    .map(|d| Box::pin(self.ensure_blob(up, repo, remote, &d.digest)) as Fetch<'_>)
+                    .collect();
                 for r in futures_util::future::join_all(fetches).await {
                     r?;
                 }
@@ -312,7 +314,7 @@ impl ProxyCache {
 
     /// Makes blob `digest` of `repo` available: cached already, or fetched now.
     pub async fn blob(self: &Arc<Self>, id: i64, repo: &RepoName, digest: &Digest) -> Result<BlobSource, ProxyError> {
-        if self.registry.meta().repo_blob(repo, digest).await?.is_some() {
+        if self.has_blob(repo, digest).await? {
             return Ok(BlobSource::Local);
         }
         let up = self.upstream(repo, id).await?;
@@ -330,6 +332,10 @@ impl ProxyCache {
         }
     }
 
+    async fn has_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool, ProxyError> {
+        Ok(self.registry.meta().repo_blob(repo, digest).await?.is_some())
+    }
+
     /// One fetch per blob: callers on this instance queue behind one slot, the instance
     /// holding the slot takes the cluster-wide lock, and whoever comes after finds the
     /// blob stored.
@@ -344,7 +350,7 @@ impl ProxyCache {
         let slot = Arc::clone(lock(&self.inflight).entry(key.clone()).or_default());
         let result = async {
             let _turn = slot.lock().await;
-            if self.registry.meta().repo_blob(repo, digest).await?.is_some() {
+            if self.has_blob(repo, digest).await? {
                 return Ok(());
             }
             let _permit = self.fetches.acquire().await.map_err(|e| CoreError::Unsupported(e.to_string()))?;
@@ -372,7 +378,7 @@ impl ProxyCache {
         digest: &Digest,
     ) -> Result<(), ProxyError> {
         // Another instance may have stored it while this one waited for the lock.
-        if self.registry.meta().repo_blob(repo, digest).await?.is_some() {
+        if self.has_blob(repo, digest).await? {
             return Ok(());
         }
         let res = self.get_blob(up, remote, digest).await?;
