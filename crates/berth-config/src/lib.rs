@@ -174,11 +174,35 @@ pub struct Jobs {
     /// Longest wait between attempts to deliver a webhook: an endpoint that was down
     /// hears of every event within about this long (plus a third) of coming back.
     pub webhook_retry_cap_secs: u64,
+    /// How often the registry endpoints' health (`/registries`' `status`) is checked,
+    /// once per cluster; a regular interval: a divisor of a minute or whole minutes
+    /// dividing an hour.
+    pub registry_health_secs: u64,
 }
 
 impl Default for Jobs {
     fn default() -> Self {
-        Jobs { enabled: true, workers: 2, lease_secs: 30, sample_job: false, webhook_retry_cap_secs: 30 }
+        Jobs {
+            enabled: true,
+            workers: 2,
+            lease_secs: 30,
+            sample_job: false,
+            webhook_retry_cap_secs: 30,
+            registry_health_secs: 300,
+        }
+    }
+}
+
+impl Jobs {
+    /// The six-field cron (seconds first) of `registry_health_secs`, if it is a regular
+    /// interval.
+    pub fn registry_health_cron(&self) -> Option<String> {
+        match self.registry_health_secs {
+            s @ 1..60 if 60 % s == 0 => Some(format!("*/{s} * * * * *")),
+            3600 => Some("0 0 * * * *".into()),
+            s if s >= 60 && s % 60 == 0 && 60 % (s / 60) == 0 => Some(format!("0 */{} * * * *", s / 60)),
+            _ => None,
+        }
     }
 }
 
@@ -669,6 +693,12 @@ impl Config {
             p.push(format!(
                 "jobs.webhook_retry_cap_secs: {} is out of range; use 1 to 3600 (30 is the default)",
                 self.jobs.webhook_retry_cap_secs
+            ));
+        }
+        if self.jobs.registry_health_cron().is_none() {
+            p.push(format!(
+                "jobs.registry_health_secs: {} is not a regular interval; use a divisor of 60 (such as 10, 15, 30) or whole minutes dividing an hour (60, 120, 300, 600, 900, 1800, 3600; 300 is the default)",
+                self.jobs.registry_health_secs
             ));
         }
         if !(1..=64).contains(&self.jobs.workers) {

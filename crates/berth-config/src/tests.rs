@@ -324,6 +324,25 @@ fn redis_tls_ca_goes_with_rediss() {
 }
 
 #[test]
+fn registry_health_interval_is_a_regular_cron() {
+    let cron = |s| Jobs { registry_health_secs: s, ..Jobs::default() }.registry_health_cron();
+    assert_eq!(cron(300).as_deref(), Some("0 */5 * * * *"));
+    assert_eq!(cron(10).as_deref(), Some("*/10 * * * * *"));
+    assert_eq!(cron(3600).as_deref(), Some("0 0 * * * *"));
+    for bad in [0, 45, 90, 7200] {
+        assert_eq!(cron(bad), None, "{bad}");
+    }
+    Jail::expect_with(|j| {
+        j.set_env("BERTH_JOBS_REGISTRY_HEALTH_SECS", "45");
+        let text = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(text.contains("jobs.registry_health_secs: 45"), "{text}");
+        j.set_env("BERTH_JOBS_REGISTRY_HEALTH_SECS", "15");
+        assert_eq!(load(None, &Overrides::default()).unwrap().jobs.registry_health_secs, 15);
+        Ok(())
+    });
+}
+
+#[test]
 fn scanner_adapter_key_is_checked_and_never_shown() {
     Jail::expect_with(|j| {
         j.set_env("BERTH_SCAN_ADAPTER_API_KEY", "short");

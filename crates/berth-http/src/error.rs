@@ -126,6 +126,22 @@ impl From<CoreError> for ApiError {
     }
 }
 
+impl From<berth_proxy::ProxyError> for ApiError {
+    fn from(e: berth_proxy::ProxyError) -> Self {
+        use berth_proxy::ProxyError as P;
+        let msg = e.to_string();
+        match e {
+            P::Core(c) => c.into(),
+            P::PushRefused(_) => ApiError::new(StatusCode::FORBIDDEN, "DENIED", msg),
+            P::Upstream { status: Some(429), .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", msg)
+            }
+            // The upstream failed and nothing cached could answer: the gateway's failure.
+            P::Upstream { .. } | P::Endpoint { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "UNKNOWN", msg),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut err = json!({ "code": self.code, "message": self.message });

@@ -294,12 +294,10 @@ async fn replicate(events: &[ArtifactEvent], sink: &ReplicationSink) {
             "delete" => true,
             _ => continue,
         };
+        // A push by digest is an untagged artifact (replicated by digest) or the child of
+        // an index being pushed: planning copies only artifacts the catalog lists, which
+        // an index's child is not once its index is in (it travels with the index).
         let is_digest = e.reference.contains(':');
-        // A push by digest is the child of an index being pushed (the tag comes with the
-        // index), or an untagged artifact: only tags are replicated on push.
-        if is_digest && !deletion {
-            continue;
-        }
         let Some(digest) = e.digest.clone().or_else(|| is_digest.then(|| e.reference.clone())) else { continue };
         let scope = berth_replication::EventScope {
             repository: e.repo.to_string(),

@@ -83,6 +83,8 @@ pub struct AppState {
     pub pull_policy: Arc<pull_policy::PullPolicy>,
     /// Scans (jobs) and their reports, and the vulnerability data they use.
     pub scans: Arc<scan::Scans>,
+    /// Proxy-cache projects: pulls through them fetch from their upstream registry.
+    pub proxy: Arc<berth_proxy::ProxyCache>,
 }
 
 impl AppState {

@@ -151,6 +151,17 @@ impl Adapter {
         &self.client
     }
 
+    /// Where Docker Hub's repository API is: hub.docker.com for Docker Hub itself (also
+    /// when given as its registry's address), else the configured URL (a Hub-compatible
+    /// service or a test's stand-in).
+    fn hub_api(&self) -> &str {
+        if self.url.contains("docker.io") || self.url.contains("://hub.docker.com") {
+            "https://hub.docker.com"
+        } else {
+            &self.url
+        }
+    }
+
     /// Whether the registry answers and takes the credentials.
     pub async fn health(&self) -> Result<()> {
         self.client.ping().await?;
@@ -203,7 +214,7 @@ impl Adapter {
                 }
                 let mut out = Vec::new();
                 for ns in namespaces {
-                    let mut url = Some(format!("https://hub.docker.com/v2/repositories/{ns}/?page_size=100"));
+                    let mut url = Some(format!("{}/v2/repositories/{ns}/?page_size=100", self.hub_api()));
                     while let Some(u) = url.take() {
                         let (page, _): (Page, _) = self.client.api_get(&u).await?;
                         out.extend(

@@ -21,6 +21,7 @@
 
 pub mod copy;
 pub mod flow;
+pub mod health;
 pub mod policy;
 pub mod registries;
 

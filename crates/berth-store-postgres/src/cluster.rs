@@ -121,4 +121,13 @@ impl ClusterStore for PgStore {
         })
         .await
     }
+
+    /// A session advisory lock of class "nl" keyed by the name's hash.
+    async fn lock(&self, name: &str) -> StoreResult<berth_core::store::gc::DigestLock> {
+        let key = berth_core::store::gc::lock_key(&berth_core::Digest::sha256(name.as_bytes())) as i32;
+        crate::gc::advisory_lock(self, NAMED_LOCK_CLASS, key).await
+    }
 }
+
+/// The first half of every named lock's key ("nl"), apart from the digest locks ("gc").
+const NAMED_LOCK_CLASS: i32 = 0x6e6c;

@@ -63,8 +63,9 @@ const UNTAGGED: &str = "NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m
 
 /// An advisory lock on a connection of its own; the connection goes back to the pool
 /// only once the lock is released, and is closed (which releases it) otherwise.
-struct Held {
+pub(crate) struct Held {
     obj: Option<Object>,
+    class: i32,
     key: i32,
 }
 
@@ -72,7 +73,7 @@ struct Held {
 impl HeldLock for Held {
     async fn release(mut self: Box<Self>) {
         if let Some(obj) = self.obj.take() {
-            let ok = Conn::of(&obj).exec("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &self.key]).await.is_ok();
+            let ok = Conn::of(&obj).exec("SELECT pg_advisory_unlock($1, $2)", &[&self.class, &self.key]).await.is_ok();
             if !ok {
                 drop(Object::take(obj));
             }
@@ -89,13 +90,17 @@ impl Drop for Held {
 }
 
 pub(crate) async fn lock_digest(store: &PgStore, digest: &Digest) -> StoreResult<DigestLock> {
+    advisory_lock(store, LOCK_CLASS, key(digest)).await
+}
+
+/// A session advisory lock `(class, key)` on a connection of the lock pool.
+pub(crate) async fn advisory_lock(store: &PgStore, class: i32, k: i32) -> StoreResult<DigestLock> {
     let obj = store.acquire_lock_conn().await.map_err(to_store)?;
-    let k = key(digest);
-    if let Err(e) = Conn::of(&obj).exec("SELECT pg_advisory_lock($1, $2)", &[&LOCK_CLASS, &k]).await {
+    if let Err(e) = Conn::of(&obj).exec("SELECT pg_advisory_lock($1, $2)", &[&class, &k]).await {
         drop(Object::take(obj));
         return Err(to_store(e));
     }
-    Ok(DigestLock::new(Box::new(Held { obj: Some(obj), key: k })))
+    Ok(DigestLock::new(Box::new(Held { obj: Some(obj), class, key: k })))
 }
 
 /// Phase B's open transaction, holding the digest locks and the rows.

@@ -112,4 +112,11 @@ impl ClusterStore for SqliteStore {
             })
             .await
     }
+
+    /// In process: one process owns a SQLite database.
+    async fn lock(&self, name: &str) -> StoreResult<berth_core::store::gc::DigestLock> {
+        let key = berth_core::Digest::sha256(name.as_bytes());
+        let guards = self.named.lock(std::slice::from_ref(&key)).await;
+        Ok(berth_core::store::gc::DigestLock::new(Box::new(crate::gc::Held(guards))))
+    }
 }

@@ -32,7 +32,7 @@ impl DigestLocks {
 
     /// Locks `digests` in digest order, so that two batches never wait for each other in
     /// a cycle.
-    async fn lock(self: &Arc<Self>, digests: &[Digest]) -> Vec<DigestGuard> {
+    pub(crate) async fn lock(self: &Arc<Self>, digests: &[Digest]) -> Vec<DigestGuard> {
         let keys: BTreeSet<String> = digests.iter().map(Digest::to_string).collect();
         let mut guards = Vec::with_capacity(keys.len());
         for key in keys {
@@ -65,7 +65,7 @@ impl Drop for DigestGuard {
     }
 }
 
-struct Held(#[allow(dead_code)] Vec<DigestGuard>);
+pub(crate) struct Held(#[allow(dead_code)] pub(crate) Vec<DigestGuard>);
 
 #[async_trait]
 impl HeldLock for Held {

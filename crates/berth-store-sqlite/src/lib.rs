@@ -61,6 +61,9 @@ pub struct SqliteStore {
     digest_locks: Arc<gc::DigestLocks>,
     /// GC's deletions take turns on the writer (see `gc.rs`).
     gc_writes: Arc<tokio::sync::Semaphore>,
+    /// Named locks (`ClusterStore::lock`): a table of their own, so that a named lock's
+    /// holder taking a digest lock never waits for itself.
+    named: Arc<gc::DigestLocks>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -103,6 +106,7 @@ impl SqliteStore {
             readers: Pool::new(readers),
             digest_locks: gc::DigestLocks::new(),
             gc_writes: Arc::new(tokio::sync::Semaphore::new(1)),
+            named: gc::DigestLocks::new(),
         })
     }
 

@@ -65,4 +65,26 @@ pub async fn cluster_conformance(store: Arc<dyn ClusterStore>) {
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]), "all claimers agree: {seen:?}");
     assert_eq!(store.setting(&race).await.unwrap().as_ref(), Some(&seen[0]));
+
+    // Named locks: one holder at a time across every handle on the database; another
+    // name is free meanwhile; released, the waiter gets it.
+    let lname = format!("{name}.lock");
+    let held = store.lock(&lname).await.unwrap();
+    let other = tokio::time::timeout(std::time::Duration::from_secs(10), store.lock(&format!("{lname}.other")))
+        .await
+        .expect("another name is not held");
+    other.unwrap().release().await;
+    let waiter = {
+        let (store, lname) = (Arc::clone(&store), lname.clone());
+        tokio::spawn(async move { store.lock(&lname).await.map(|_l| ()) })
+    };
+    // The waiter cannot get it while it is held (it would finish at once if it could).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "a held lock is not taken twice");
+    held.release().await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
+        .await
+        .expect("the waiter gets the lock once it is released")
+        .expect("task")
+        .expect("lock");
 }

@@ -119,6 +119,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
                         berth_http::scan_all::VENDOR_TYPE.to_owned(),
                         berth_http::cve_export::VENDOR_TYPE.to_owned(),
                         berth_http::scanner_adapter::KIND.to_owned(),
+                        berth_replication::health::HEALTH.to_owned(),
                     ])
                     .collect(),
             }),
@@ -157,6 +158,10 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
     // Replication: planning is short; copies wait on the network, so an instance runs
     // several (Harbor runs them with unlimited concurrency).
     b = b
+        .kind(single(
+            berth_replication::health::HEALTH,
+            Arc::new(berth_replication::health::HealthCheck(replication.clone())),
+        ))
         .kind(KindSpec {
             name: berth_replication::FLOW,
             handler: Arc::new(berth_replication::flow::Flow(replication.clone())),
@@ -220,20 +225,34 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
 /// How long one webhook delivery attempt may take.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The daily sweep of old execution history, created once per cluster (a second
-/// instance finds it there).
-pub async fn ensure_schedules(jobs: &JobService) -> anyhow::Result<()> {
+/// The schedules every cluster has: the daily sweep of old execution history (created
+/// once per cluster: a second instance finds it there) and the registry health check
+/// (set to this instance's `jobs.registry_health_secs` when it differs).
+pub async fn ensure_schedules(jobs: &JobService, cfg: &Config) -> anyhow::Result<()> {
+    ensure_schedule(jobs, kinds::EXECUTION_SWEEP, "Daily", "0 0 3 * * *", false).await?;
+    let health = cfg.jobs.registry_health_cron().unwrap_or_else(|| "0 */5 * * * *".into());
+    ensure_schedule(jobs, berth_replication::health::HEALTH, "Custom", &health, true).await
+}
+
+async fn ensure_schedule(
+    jobs: &JobService,
+    vendor_type: &str,
+    cron_type: &str,
+    cron: &str,
+    replace: bool,
+) -> anyhow::Result<()> {
     let store = jobs.store();
-    if store.schedule(kinds::EXECUTION_SWEEP, 0).await?.is_some() {
-        return Ok(());
+    match store.schedule(vendor_type, 0).await? {
+        Some(s) if !replace || s.cron == cron => return Ok(()),
+        _ => {}
     }
-    let cron = CronExpr::parse("0 0 3 * * *").map_err(anyhow::Error::msg)?;
+    let cron = CronExpr::parse(cron).map_err(anyhow::Error::msg)?;
     let Some(next) = jobs.next_fire(&cron).await? else { return Ok(()) };
     store
         .put_schedule(&NewSchedule {
-            vendor_type: kinds::EXECUTION_SWEEP.into(),
+            vendor_type: vendor_type.into(),
             vendor_id: 0,
-            cron_type: "Daily".into(),
+            cron_type: cron_type.into(),
             cron: cron.as_str().into(),
             args: "{}".into(),
             next_fire_at: next,

@@ -456,8 +456,15 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             Arc::new(p)
         },
         scans,
+        proxy: Arc::new(berth_proxy::ProxyCache::new(
+            registry.clone(),
+            replication.registries.clone(),
+            auth.identity.clone(),
+            stores.cluster.clone(),
+            REMOTE_TIMEOUT,
+        )),
     };
-    jobs::ensure_schedules(&job_service).await.context("creating the job service's schedules")?;
+    jobs::ensure_schedules(&job_service, &cfg).await.context("creating the job service's schedules")?;
     let metrics_jobs = job_service.clone();
     berth_http::metrics::global().add_text(Box::new(move || metrics_jobs.metrics_text()));
 

@@ -34,4 +34,11 @@ pub trait ClusterStore: Send + Sync + 'static {
 
     /// Forgets revocations that ended before `now`; returns how many.
     async fn purge_revoked_sessions(&self, now: i64) -> StoreResult<u64>;
+
+    /// Waits for and takes the cluster-wide lock named `name` (every instance on this
+    /// database waits for it), held until released or dropped; a holder that dies loses
+    /// it. For work that must happen once per cluster, such as a proxy cache's upstream
+    /// fetch of a blob. Two names may share a lock slot (they then only wait for each
+    /// other), so a holder must not take a second named lock.
+    async fn lock(&self, name: &str) -> StoreResult<super::gc::DigestLock>;
 }

@@ -197,6 +197,9 @@ pub struct ProjectResp {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub current_user_role_ids: Vec<i64>,
     pub metadata: BTreeMap<String, String>,
+    /// The registry endpoint of a proxy-cache project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<i64>,
     /// The project's own list (Harbor's `CVEAllowlist`), whether or not it reuses the
     /// system's.
     pub cve_allowlist: serde_json::Value,

@@ -153,6 +153,7 @@ pub(super) async fn project_resp(
         current_user_role_id: role,
         current_user_role_ids: role.into_iter().collect(),
         metadata: visible_metadata(p),
+        registry_id: registry_id(p),
         cve_allowlist: super::cve_allowlist::to_json(
             &berth_core::cve_allowlist::load(state.policies.as_ref(), p.id).await.map_err(store)?,
         ),
@@ -191,11 +192,15 @@ pub async fn create(
     }
     let name = req.project_name.ok_or_else(|| bad_request("invalid request body: missing field `project_name`"))?;
     validate_project_name(&name).map_err(|e| bad_request(e.to_string()))?;
-    if req.registry_id.is_some() {
-        return Err(bad_request("proxy cache projects (registry_id) are not supported"));
-    }
+    let registry_id = match req.registry_id {
+        Some(id) => Some(proxy_registry(&state, &caller, id).await?),
+        None => None,
+    };
     let allowlist = check_allowlist(req.cve_allowlist.as_ref(), None)?;
     let mut metadata = project_metadata(req.metadata.unwrap_or_default(), None)?;
+    if let Some(id) = registry_id {
+        metadata.insert(berth_proxy::REGISTRY_ID.into(), id.to_string());
+    }
     if !metadata.contains_key("public") {
         metadata.insert("public".into(), req.public.unwrap_or(false).to_string());
     }
@@ -219,6 +224,7 @@ pub async fn create(
     if let Some(list) = allowlist {
         berth_core::cve_allowlist::save(state.policies.as_ref(), project.id, &list).await.map_err(store)?;
     }
+    state.proxy.forget(&project.name);
     audit(&state, &caller, project.id, "create", "project", &project.name).await;
     let by_name = headers
         .get("x-resource-name-in-location")
@@ -226,6 +232,22 @@ pub async fn create(
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let key = if by_name { project.name.clone() } else { project.id.to_string() };
     Ok(created(&format!("/api/v2.0/projects/{key}")))
+}
+
+/// The registry endpoint a new proxy-cache project caches: only system administrators
+/// create them, and the endpoint must exist (Harbor's rules).
+async fn proxy_registry(state: &AppState, caller: &Caller, id: i64) -> Result<i64, ApiError> {
+    if !system_allows(&caller.0, "registry", "create") {
+        return Err(forbidden("Only system admin can create proxy cache project"));
+    }
+    if id <= 0 {
+        return Err(bad_request(format!("{id} is invalid value of registry_id, it should be greater than 0")));
+    }
+    match state.replication.registries.get(id).await {
+        Ok(Some(_)) => Ok(id),
+        Ok(None) => Err(bad_request(format!("registry_id: registry {id} not found"))),
+        Err(e) => Err(ApiError::internal_error(e.to_string())),
+    }
 }
 
 /// The owner of projects that robots create: the first system administrator.
@@ -259,8 +281,12 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let project =
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Project, Action::Update).await?;
-    if req.registry_id.is_some() {
-        return Err(bad_request("proxy cache projects (registry_id) are not supported"));
+    if let Some(id) = req.registry_id
+        && registry_id(&project) != Some(id)
+    {
+        return Err(bad_request(
+            "registry_id: a project's registry cannot be changed (only set when a proxy cache project is created)",
+        ));
     }
     let allowlist = check_allowlist(req.cve_allowlist.as_ref(), Some(project.id))?;
     let mut metadata = project_metadata(req.metadata.unwrap_or_default(), Some(&project))?;
@@ -290,6 +316,7 @@ pub async fn delete(
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Project, Action::Delete).await?;
     state.auth.identity.delete_project(project.id).await.map_err(identity)?;
     state.auth.caches.forget_project(&project.name);
+    state.proxy.forget(&project.name);
     forget_policies(&state, &project).await;
     audit(&state, &caller, project.id, "delete", "project", &project.name).await;
     Ok(ok())
@@ -386,7 +413,16 @@ pub async fn metadata_list(
 /// The metadata Harbor shows: the storage limit is kept as metadata but is the quota's
 /// (`/quotas`), not a project setting.
 fn visible_metadata(p: &Project) -> BTreeMap<String, String> {
-    p.metadata.iter().filter(|(k, _)| k.as_str() != STORAGE_LIMIT).map(|(k, v)| (k.clone(), v.clone())).collect()
+    p.metadata
+        .iter()
+        .filter(|(k, _)| k.as_str() != STORAGE_LIMIT && k.as_str() != berth_proxy::REGISTRY_ID)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The registry endpoint a proxy-cache project caches (kept in its metadata).
+pub(super) fn registry_id(p: &Project) -> Option<i64> {
+    p.metadata.get(berth_proxy::REGISTRY_ID).and_then(|v| v.parse().ok())
 }
 
 /// Adds one key (409 if it is already set).
@@ -463,7 +499,7 @@ pub async fn metadata_delete(
         require_project(&state, &caller, &ProjectRef::parse(&p, &headers), Resource::Metadata, Action::Delete).await?;
     // Pull policies (content trust, prevent_vul) change now on this instance.
     state.pull_policy.forget(&project.name);
-    if name == STORAGE_LIMIT {
+    if name == STORAGE_LIMIT || name == berth_proxy::REGISTRY_ID {
         return Err(metadata_missing(&project, &name));
     }
     state.auth.identity.delete_project_metadata(project.id, &name).await.map_err(|e| match e {

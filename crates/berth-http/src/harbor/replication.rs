@@ -168,6 +168,32 @@ fn input_of(r: &Registry) -> RegistryInput {
     }
 }
 
+/// What an update or a ping changes of a registry's fields (`None`: kept).
+struct Changes {
+    name: Option<String>,
+    description: Option<String>,
+    kind: Option<String>,
+    url: Option<String>,
+    insecure: Option<bool>,
+    credential_type: Option<String>,
+    access_key: Option<String>,
+}
+
+fn apply(input: &mut RegistryInput, c: Changes) {
+    fn set<T>(field: &mut T, v: Option<T>) {
+        if let Some(v) = v {
+            *field = v;
+        }
+    }
+    set(&mut input.name, c.name);
+    set(&mut input.description, c.description);
+    set(&mut input.kind, c.kind);
+    set(&mut input.url, c.url);
+    set(&mut input.insecure, c.insecure);
+    set(&mut input.credential_type, c.credential_type);
+    set(&mut input.access_key, c.access_key);
+}
+
 async fn registry(state: &AppState, raw: &str) -> Result<Registry, ApiError> {
     let id = parse_id(raw, "id")?;
     state
@@ -240,24 +266,18 @@ pub async fn update_registry(
     require_system(&caller, "registry", "update")?;
     let r = registry(&state, &raw).await?;
     let mut input = input_of(&r);
-    if let Some(v) = req.name {
-        input.name = v;
-    }
-    if let Some(v) = req.description {
-        input.description = v;
-    }
-    if let Some(v) = req.url {
-        input.url = v;
-    }
-    if let Some(v) = req.insecure {
-        input.insecure = v;
-    }
-    if let Some(v) = req.credential_type {
-        input.credential_type = v;
-    }
-    if let Some(v) = req.access_key {
-        input.access_key = v;
-    }
+    apply(
+        &mut input,
+        Changes {
+            name: req.name,
+            description: req.description,
+            kind: None,
+            url: req.url,
+            insecure: req.insecure,
+            credential_type: req.credential_type,
+            access_key: req.access_key,
+        },
+    );
     // The UI sends the mask back when the secret is unchanged.
     input.access_secret = req.access_secret.filter(|s| s != MASK);
     state.replication.registries.update(r.id, &input).await.map_err(registry_error)?;
@@ -281,6 +301,17 @@ pub async fn delete_registry(
             names.join(", ")
         )));
     }
+    let (projects, _) =
+        state.auth.identity.list_projects(&Default::default(), &super::query::ALL).await.map_err(store)?;
+    let proxies: Vec<&str> =
+        projects.iter().filter(|p| super::projects::registry_id(p) == Some(r.id)).map(|p| p.name.as_str()).collect();
+    if !proxies.is_empty() {
+        return Err(precondition(format!(
+            "registry {} is used by proxy cache projects ({}); delete them first",
+            r.id,
+            proxies.join(", ")
+        )));
+    }
     state.replication.registries.delete(r.id).await.map_err(registry_error)?;
     audit(&state, &caller, 0, "delete", "registry", &r.doc.name).await;
     Ok(ok())
@@ -300,21 +331,18 @@ pub async fn ping_registry(
     if input.name.is_empty() {
         input.name = "ping".into();
     }
-    if let Some(v) = req.kind {
-        input.kind = v;
-    }
-    if let Some(v) = req.url {
-        input.url = v;
-    }
-    if let Some(v) = req.insecure {
-        input.insecure = v;
-    }
-    if let Some(v) = req.credential_type {
-        input.credential_type = v;
-    }
-    if let Some(v) = req.access_key {
-        input.access_key = v;
-    }
+    apply(
+        &mut input,
+        Changes {
+            name: None,
+            description: None,
+            kind: req.kind,
+            url: req.url,
+            insecure: req.insecure,
+            credential_type: req.credential_type,
+            access_key: req.access_key,
+        },
+    );
     input.access_secret = match (req.access_secret.filter(|s| s != MASK), &saved) {
         (Some(s), _) => Some(s),
         // A saved registry pinged without a new secret uses its stored one.

@@ -53,6 +53,18 @@ pub async fn get(
     head: bool,
 ) -> Result<Response, ApiError> {
     let reg = &state.registry;
+    if let Some(upstream) = state.proxy.registry_of(repo).await?
+        && let berth_proxy::BlobSource::Upstream(reader) = state.proxy.blob(upstream, repo, digest).await?
+    {
+        // Not cached (over quota): the upstream's bytes, whole.
+        let len = reader.len;
+        let mut r = if head { empty(StatusCode::OK) } else { Response::new(outgoing(reader.body)) };
+        let hd = r.headers_mut();
+        hd.insert(header::CONTENT_LENGTH, hv(len));
+        hd.insert(header::CONTENT_TYPE, hv("application/octet-stream"));
+        hd.insert(DOCKER_CONTENT_DIGEST.clone(), hv(digest));
+        return Ok(r);
+    }
     if head {
         let info = reg.blob(repo, digest).await?;
         let mut r = empty(StatusCode::OK);

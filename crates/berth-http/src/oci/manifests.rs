@@ -22,7 +22,10 @@ pub async fn get(
     h: &HeaderMap,
     head: bool,
 ) -> Result<Response, ApiError> {
-    let m = state.registry.manifest(repo, r).await?;
+    let m = match state.proxy.registry_of(repo).await? {
+        Some(upstream) => state.proxy.manifest(upstream, repo, r).await?.manifest,
+        None => state.registry.manifest(repo, r).await?,
+    };
     crate::pull_policy::check_pull(state, repo, r, &m.digest, &m.content, h, head).await?;
     let accept: Vec<&str> = h.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
     // A client that asked by digest gets exactly those bytes; by tag, only a type it accepts.

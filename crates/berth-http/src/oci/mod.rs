@@ -87,7 +87,10 @@ async fn route_request(
         OciRoute::Referrers(name, d) if m == Method::GET => listing::referrers(state, &name, &d, q).await,
         OciRoute::Manifest(name, r) => match *m {
             Method::GET | Method::HEAD => manifests::get(state, &name, &r, h, *m == Method::HEAD).await,
-            Method::PUT => manifests::put(state, &name, &r, h, body, username).await,
+            Method::PUT => {
+                state.proxy.check_push(&name).await?;
+                manifests::put(state, &name, &r, h, body, username).await
+            }
             Method::DELETE => manifests::delete(state, &name, &r, username).await,
             _ => Err(method_not_allowed(m)),
         },
@@ -100,11 +103,20 @@ async fn route_request(
             Method::DELETE => blobs::delete(state, &name, &d).await,
             _ => Err(method_not_allowed(m)),
         },
-        OciRoute::UploadStart(name) if m == Method::POST => uploads::start(state, &name, q, h, body).await,
+        OciRoute::UploadStart(name) if m == Method::POST => {
+            state.proxy.check_push(&name).await?;
+            uploads::start(state, &name, q, h, body).await
+        }
         OciRoute::Upload(name, id) => match *m {
             Method::GET => uploads::status(state, &name, &id).await,
-            Method::PATCH => uploads::patch(state, &name, &id, h, body).await,
-            Method::PUT => uploads::finish(state, &name, &id, q, h, body).await,
+            Method::PATCH => {
+                state.proxy.check_push(&name).await?;
+                uploads::patch(state, &name, &id, h, body).await
+            }
+            Method::PUT => {
+                state.proxy.check_push(&name).await?;
+                uploads::finish(state, &name, &id, q, h, body).await
+            }
             Method::DELETE => uploads::cancel(state, &name, &id).await,
             _ => Err(method_not_allowed(m)),
         },

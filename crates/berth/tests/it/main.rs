@@ -23,6 +23,7 @@ mod oci_api;
 mod ops;
 mod outbox;
 mod pgpair;
+mod proxy_cache;
 mod quotas;
 mod replication;
 mod retention;

@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// A throwaway CNCF Distribution on 127.0.0.1, killed on drop.
-struct Distribution {
-    url: String,
+pub(crate) struct Distribution {
+    pub(crate) url: String,
     child: Child,
     _tmp: tempfile::TempDir,
 }
 
 impl Distribution {
-    fn start() -> Option<Distribution> {
+    pub(crate) fn start() -> Option<Distribution> {
         if !tool_available("docker-registry") {
             eprintln!("docker-registry is not installed; skipped (scripts/test.sh installs it)");
             return None;
@@ -65,13 +65,13 @@ impl Drop for Distribution {
 }
 
 /// Where to push directly over `/v2`: a base URL and optional Basic credentials.
-struct V2<'a> {
-    base: &'a str,
-    auth: Option<(&'a str, &'a str)>,
+pub(crate) struct V2<'a> {
+    pub(crate) base: &'a str,
+    pub(crate) auth: Option<(&'a str, &'a str)>,
 }
 
 impl V2<'_> {
-    fn req(&self, m: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn req(&self, m: Method, path: &str) -> reqwest::RequestBuilder {
         let r = client().request(m, format!("{}{path}", self.base));
         match self.auth {
             Some((u, p)) => r.basic_auth(u, Some(p)),
@@ -79,7 +79,7 @@ impl V2<'_> {
         }
     }
 
-    async fn blob(&self, repo: &str, bytes: &[u8]) -> String {
+    pub(crate) async fn blob(&self, repo: &str, bytes: &[u8]) -> String {
         let d = sha256(bytes);
         let r = self.req(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).send().await.unwrap();
         assert_eq!(r.status(), 202, "start upload to {repo}");
@@ -95,7 +95,7 @@ impl V2<'_> {
         d
     }
 
-    async fn manifest(&self, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
+    pub(crate) async fn manifest(&self, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
         let r = self
             .req(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
             .header("content-type", media_type)
@@ -108,7 +108,7 @@ impl V2<'_> {
     }
 
     /// A small image (config + a layer of `layer_size` bytes, distinct per seed).
-    async fn image(&self, repo: &str, tag: &str, seed: &str, layer_size: usize) -> String {
+    pub(crate) async fn image(&self, repo: &str, tag: &str, seed: &str, layer_size: usize) -> String {
         let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
         let mut layer = format!("layer for {seed}\n").into_bytes();
         let mut x: u32 = seed.bytes().fold(7, |a, b| a.wrapping_mul(31).wrapping_add(b.into()));
@@ -126,7 +126,7 @@ impl V2<'_> {
     }
 
     /// A two-platform index tagged `tag`; returns (index digest, child digests).
-    async fn index(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<String>) {
+    pub(crate) async fn index(&self, repo: &str, tag: &str, seed: &str) -> (String, Vec<String>) {
         let mut children = Vec::new();
         let mut entries = Vec::new();
         for arch in ["amd64", "arm64"] {
@@ -152,7 +152,7 @@ impl V2<'_> {
     }
 
     /// The digest `reference` resolves to, if any.
-    async fn digest(&self, repo: &str, reference: &str) -> Option<String> {
+    pub(crate) async fn digest(&self, repo: &str, reference: &str) -> Option<String> {
         let r = self
             .req(Method::HEAD, &format!("/v2/{repo}/manifests/{reference}"))
             .header(
@@ -177,11 +177,11 @@ fn berth_v2(s: &Server) -> (String, (&'static str, &'static str)) {
     (s.url(""), ("admin", ADMIN_PASSWORD))
 }
 
-async fn post(s: &Server, path: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn post(s: &Server, path: &str, body: Value) -> reqwest::Response {
     call(s, Method::POST, &format!("/api/v2.0{path}"), &admin(), Some(&body)).await
 }
 
-async fn created_id(r: reqwest::Response, what: &str) -> i64 {
+pub(crate) async fn created_id(r: reqwest::Response, what: &str) -> i64 {
     let status = r.status();
     if status != 201 {
         panic!("create {what}: {status} {}", r.text().await.unwrap_or_default());
@@ -189,7 +189,7 @@ async fn created_id(r: reqwest::Response, what: &str) -> i64 {
     location_id(&r)
 }
 
-async fn add_registry(s: &Server, name: &str, kind: &str, url: &str, cred: Option<(&str, &str)>) -> i64 {
+pub(crate) async fn add_registry(s: &Server, name: &str, kind: &str, url: &str, cred: Option<(&str, &str)>) -> i64 {
     let mut body = json!({"name": name, "type": kind, "url": url, "insecure": true});
     if let Some((k, p)) = cred {
         body["credential"] = json!({"type": "basic", "access_key": k, "access_secret": p});
@@ -197,11 +197,11 @@ async fn add_registry(s: &Server, name: &str, kind: &str, url: &str, cred: Optio
     created_id(post(s, "/registries", body).await, "registry").await
 }
 
-async fn add_policy(s: &Server, body: Value) -> i64 {
+pub(crate) async fn add_policy(s: &Server, body: Value) -> i64 {
     created_id(post(s, "/replication/policies", body).await, "policy").await
 }
 
-async fn start(s: &Server, policy: i64) -> i64 {
+pub(crate) async fn start(s: &Server, policy: i64) -> i64 {
     created_id(post(s, "/replication/executions", json!({"policy_id": policy})).await, "execution").await
 }
 
@@ -232,7 +232,7 @@ async fn task_logs(s: &Server, exec: i64) -> String {
     out
 }
 
-async fn succeeded(s: &Server, exec: i64) -> Value {
+pub(crate) async fn succeeded(s: &Server, exec: i64) -> Value {
     let e = finished(s, exec, Duration::from_secs(60)).await;
     assert_eq!(e["status"], "Succeed", "{e}\n{}", task_logs(s, exec).await);
     e
@@ -417,6 +417,19 @@ async fn berth_to_berth_event_based_replication_and_deletion() {
         dst.digest("team/app", &d).await.is_none().then_some(())
     })
     .await;
+
+    // A push by digest alone (no tag) is replicated too, by digest.
+    let config = r#"{"architecture":"amd64","os":"linux","seed":"untagged"}"#;
+    let layer = b"an untagged image's layer";
+    let cd = src.blob("team/app", config.as_bytes()).await;
+    let ld = src.blob("team/app", layer).await;
+    let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    let md = src.manifest("team/app", &sha256(m.as_bytes()), "application/vnd.oci.image.manifest.v1+json", &m).await;
+    let got = eventually(Duration::from_secs(30), "replication of a digest-only push", || async {
+        dst.digest("team/app", &md).await
+    })
+    .await;
+    assert_eq!(got, md);
 }
 
 #[tokio::test]
@@ -796,4 +809,44 @@ async fn referrers_are_replicated_with_their_subject() {
         "the referrer, by digest:\n{}",
         task_logs(&s, exec).await
     );
+}
+
+/// Registry endpoints are checked on a schedule (once per cluster, by the job service)
+/// and their `status` follows the endpoint: healthy while it answers, unhealthy once it
+/// stops or if it never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_health_is_checked_periodically() {
+    let Some(dist) = Distribution::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::spawn(
+        &tmp.path().join("data"),
+        &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_JOBS_REGISTRY_HEALTH_SECS", "2")],
+    );
+    let good = add_registry(&s, "good", "docker-registry", &dist.url, None).await;
+    let bad = add_registry(&s, "bad", "docker-registry", "http://127.0.0.1:9", None).await;
+    let status_of = |id: i64| {
+        let s = &s;
+        async move {
+            let v = ok_json(s, &format!("/api/v2.0/registries/{id}"), &admin()).await;
+            v["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let wait_for = |id: i64, want: &'static str| {
+        let status_of = &status_of;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let got = status_of(id).await;
+                if got == want {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "registry {id} is {got:?}, expected {want:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_for(good, "healthy").await;
+    wait_for(bad, "unhealthy").await;
+    drop(dist);
+    wait_for(good, "unhealthy").await;
 }
