@@ -239,8 +239,7 @@ impl Handler for ScanJob {
             let repo: RepoName =
                 a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
             let src = Source::Local { registry: self.registry.clone(), repo };
-            let scan =
-                scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
+            let scan = scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
             run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, scan).await
         };
         // An attempt that will be retried sends no event.
