@@ -970,3 +970,45 @@ async fn a_failed_copy_is_a_failed_replication_event() {
     let c = &at(&rx.got(), "/team/ce")[0];
     assert_eq!(c["data"]["replication"]["job_status"], "Error", "{c}");
 }
+
+/// A copy whose destination goes away after planning is retried (3 attempts with
+/// backoff); only the last attempt's failure is an event: one `REPLICATION` with
+/// `job_status` `Error`, none for the attempts before it.
+#[tokio::test]
+async fn a_retried_copy_is_one_event_when_it_ends() {
+    let Some(dist) = Distribution::start() else { return };
+    let s = Server::start_harbor();
+    let rx = crate::webhooks::Receiver::start().await;
+    create_project(&s, &admin(), "retried", false).await;
+    let hook = replication_hook(&s, "retried", &rx).await;
+    let (base, auth) = berth_v2(&s);
+    V2 { base: &base, auth: Some(auth) }.image("retried/app", "v1", "retried-event", 100).await;
+    let reg = add_registry(&s, "dist", "docker-registry", &dist.url, None).await;
+    let p = add_policy(&s, json!({"name": "to-dist", "dest_registry": {"id": reg}})).await;
+
+    let queue = "/api/v2.0/jobservice/queues/REPLICATION";
+    assert_eq!(call(&s, Method::PUT, queue, &admin(), Some(&json!({"action": "pause"}))).await.status(), 200);
+    let exec = start(&s, p).await;
+    eventually(Duration::from_secs(30), "the copy task planned", || async {
+        let tasks = ok_json(&s, &format!("/api/v2.0/replication/executions/{exec}/tasks"), &admin()).await;
+        tasks.as_array().unwrap().iter().any(|t| t["operation"] == "copy").then_some(())
+    })
+    .await;
+    drop(dist);
+    assert_eq!(call(&s, Method::PUT, queue, &admin(), Some(&json!({"action": "resume"}))).await.status(), 200);
+
+    // Backoff of 10 s, then 20 s (with up to a third more) between the three attempts.
+    let e = finished(&s, exec, Duration::from_secs(120)).await;
+    assert_eq!(e["status"], "Failed", "{e}");
+    let log = task_logs(&s, exec).await;
+    assert!(log.contains("attempt 3"), "three attempts: {log}");
+    // Deliveries are recorded before a task ends: exactly one event's, now.
+    let hooks = ok_json(&s, &format!("/api/v2.0/projects/retried/webhook/policies/{hook}/executions"), &admin()).await;
+    assert_eq!(hooks.as_array().unwrap().len(), 1, "one event for the task: {hooks}");
+    let got =
+        rx.wait_for(Duration::from_secs(30), "the failure's delivery", |g| !at(g, "/retried/default").is_empty()).await;
+    let r = &at(&got, "/retried/default")[0]["event_data"]["replication"];
+    assert_eq!(r["job_status"], "Error", "{r}");
+    assert!(r.get("authentication_type").is_none(), "anonymous: {r}");
+    assert_eq!(r["failed_artifact"][0]["name_tag"], "app:[v1]", "{r}");
+}
