@@ -137,6 +137,16 @@ struct Run<'a> {
 #[async_trait::async_trait]
 impl Handler for Copy {
     async fn run(&self, job: &JobCtx) -> Result<(), JobError> {
+        let res = self.attempt(job).await;
+        if let Some(status) = crate::events::final_status(&res, &job.check(), job.job()) {
+            crate::events::task_ended(&self.0, job, status, res.as_ref().err()).await;
+        }
+        res
+    }
+}
+
+impl Copy {
+    async fn attempt(&self, job: &JobCtx) -> Result<(), JobError> {
         let args: CopyArgs = job.args()?;
         let src = Side::open(&self.0, args.src_registry_id).await?;
         let dst = Side::open(&self.0, args.dest_registry_id).await?;

@@ -14,12 +14,15 @@
 //!   index and the tagged manifest last, and checkpoints what it finished in the job
 //!   row, so that an attempt on another instance resumes without sending finished blobs
 //!   again (and continues a chunked upload where the last acknowledged chunk ended).
+//! - A copy task that ends for good sends Harbor's `REPLICATION` webhook event
+//!   ([`events`]) to the project on this registry's side.
 //!
 //! This registry itself is reached like any other, over its own `/v2` with tokens the
 //! binary mints ([`LocalAccess`]), so both directions share one copy path; what only
 //! the database knows (repositories, artifacts, labels) is read from the stores.
 
 pub mod copy;
+pub mod events;
 pub mod flow;
 pub mod health;
 pub mod policy;
@@ -76,6 +79,8 @@ pub struct Context {
     /// (destination registry, digest) → a repository there that has the blob: where a
     /// later copy of the same blob to another repository mounts it from.
     mounts: Mutex<HashMap<(i64, String), String>>,
+    /// Where `REPLICATION` events go ([`Context::set_webhooks`]).
+    webhooks: OnceLock<events::Notifier>,
 }
 
 /// A stored policy with its id and times.
@@ -134,6 +139,7 @@ impl Context {
             local: OnceLock::new(),
             jobs: OnceLock::new(),
             mounts: Mutex::new(HashMap::new()),
+            webhooks: OnceLock::new(),
         }
     }
 

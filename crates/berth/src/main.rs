@@ -395,6 +395,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         settings: settings.clone(),
         hostname: registry_host.clone(),
     });
+    replication.set_webhooks(berth_replication::events::Notifier {
+        webhooks: webhooks.clone(),
+        settings: settings.clone(),
+        hostname: registry_host.clone(),
+        endpoint: if cfg.http.external_url.is_empty() {
+            format!("http://{registry_host}")
+        } else {
+            cfg.http.external_url.trim_end_matches('/').to_owned()
+        },
+    });
     registry.set_quota_events(Arc::new(berth_http::quota_events::QuotaNotifier {
         webhooks: webhooks.clone(),
         identity: identity.clone(),

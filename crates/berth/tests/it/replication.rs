@@ -850,3 +850,218 @@ async fn registry_health_is_checked_periodically() {
     drop(dist);
     wait_for(good, "unhealthy").await;
 }
+
+/// A webhook policy of `project` that sends `REPLICATION` to `rx` in the Default and
+/// CloudEvents formats and as a Slack message; returns its id.
+async fn replication_hook(s: &Server, project: &str, rx: &crate::webhooks::Receiver) -> i64 {
+    let body = json!({"name": "replication", "enabled": true, "event_types": ["REPLICATION"], "targets": [
+        {"type": "http", "address": rx.url(&format!("/{project}/default"))},
+        {"type": "http", "address": rx.url(&format!("/{project}/ce")), "payload_format": "CloudEvents"},
+        {"type": "slack", "address": rx.url(&format!("/{project}/slack"))},
+    ]});
+    let r =
+        call(s, Method::POST, &format!("/api/v2.0/projects/{project}/webhook/policies"), &admin(), Some(&body)).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    location_id(&r)
+}
+
+/// What arrived at `path`.
+fn at(got: &[crate::webhooks::Received], path: &str) -> Vec<Value> {
+    got.iter().filter(|r| r.path == path).map(|r| r.body.clone()).collect()
+}
+
+async fn set_notifications(s: &Server, on: bool) {
+    let r = call(s, Method::PUT, "/api/v2.0/configurations", &admin(), Some(&json!({"notification_enable": on}))).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+}
+
+/// A finished copy task is Harbor's `REPLICATION` event, for the source project of a
+/// push and the destination project of a pull, in all three formats, once per task;
+/// nothing while `notification_enable` is off.
+#[tokio::test]
+async fn a_finished_copy_is_a_replication_webhook_event() {
+    let Some(dist) = Distribution::start() else { return };
+    let s = Server::start_harbor();
+    let rx = crate::webhooks::Receiver::start().await;
+    let (base, auth) = berth_v2(&s);
+    let berth = V2 { base: &base, auth: Some(auth) };
+    let remote = V2 { base: &dist.url, auth: None };
+    create_project(&s, &admin(), "src", false).await;
+    create_project(&s, &admin(), "pulled", false).await;
+    let hook_src = replication_hook(&s, "src", &rx).await;
+    replication_hook(&s, "pulled", &rx).await;
+    let img = berth.image("src/app", "v1", "replication-event", 1024).await;
+    let reg = add_registry(&s, "dist", "docker-registry", &dist.url, None).await;
+
+    // Off: the run succeeds and records no delivery (checked once the run has ended:
+    // deliveries are recorded before a copy task ends).
+    set_notifications(&s, false).await;
+    let push = add_policy(
+        &s,
+        json!({"name": "push", "description": "src to dist", "dest_registry": {"id": reg},
+               "dest_namespace": "mirror", "dest_namespace_replace_count": 1, "override": true,
+               "filters": [{"type": "name", "value": "src/**"}]}),
+    )
+    .await;
+    let exec = start(&s, push).await;
+    succeeded(&s, exec).await;
+    let hooks = ok_json(&s, &format!("/api/v2.0/projects/src/webhook/policies/{hook_src}/executions"), &admin()).await;
+    assert_eq!(hooks, json!([]), "nothing while notification_enable is off");
+    set_notifications(&s, true).await;
+
+    // Push: the source project hears of it.
+    let exec = start(&s, push).await;
+    succeeded(&s, exec).await;
+    assert_eq!(remote.digest("mirror/app", "v1").await, Some(img.clone()));
+    let got = rx
+        .wait_for(Duration::from_secs(30), "the push's three deliveries", |g| {
+            ["/src/default", "/src/ce", "/src/slack"].iter().all(|p| !at(g, p).is_empty())
+        })
+        .await;
+    let d = &at(&got, "/src/default")[0];
+    assert_eq!(d["type"], "REPLICATION", "{d}");
+    assert_eq!(d["operator"], "MANUAL", "{d}");
+    let r = &d["event_data"]["replication"];
+    assert_eq!(r["job_status"], "Success", "{d}");
+    assert_eq!(r["trigger_type"], "MANUAL");
+    assert_eq!(r["policy_creator"], "admin");
+    assert_eq!(r["description"], "src to dist");
+    assert_eq!(r["override_mode"], true);
+    assert_eq!(r["artifact_type"], "artifact");
+    assert_eq!(r["harbor_hostname"], "127.0.0.1");
+    assert!(r["execution_timestamp"].as_i64().unwrap() > 1_600_000_000, "{r}");
+    assert_eq!(r["execution_id"], exec);
+    assert_eq!(
+        (r["src_resource"]["registry_type"].as_str(), r["src_resource"]["namespace"].as_str()),
+        (Some("harbor"), Some("src"))
+    );
+    assert_eq!(r["dest_resource"]["registry_name"], "dist");
+    assert_eq!(r["dest_resource"]["registry_type"], "docker-registry");
+    assert_eq!(r["dest_resource"]["endpoint"], dist.url.as_str());
+    assert_eq!(r["dest_resource"]["namespace"], "mirror");
+    assert_eq!(r["successful_artifact"], json!([{"type": "artifact", "status": "Success", "name_tag": "app:[v1]"}]));
+    assert!(r.get("failed_artifact").is_none(), "{r}");
+    let c = &at(&got, "/src/ce")[0];
+    assert_eq!(c["type"], "harbor.replication.status.changed", "{c}");
+    assert_eq!(c["data"]["replication"]["successful_artifact"][0]["name_tag"], "app:[v1]");
+    let slack = at(&got, "/src/slack")[0]["text"].as_str().unwrap().to_owned();
+    assert!(slack.contains("REPLICATION") && slack.contains("app:[v1]"), "{slack}");
+
+    // Pull: the destination project hears of it.
+    remote.image("upstream/tool", "v2", "replication-event-pull", 512).await;
+    let pull = add_policy(
+        &s,
+        json!({"name": "pull", "src_registry": {"id": reg}, "dest_registry": {"id": 0},
+               "dest_namespace": "pulled", "filters": [{"type": "name", "value": "upstream/**"}]}),
+    )
+    .await;
+    let exec = start(&s, pull).await;
+    succeeded(&s, exec).await;
+    let got =
+        rx.wait_for(Duration::from_secs(30), "the pull's delivery", |g| !at(g, "/pulled/default").is_empty()).await;
+    let r = &at(&got, "/pulled/default")[0]["event_data"]["replication"];
+    assert_eq!(r["job_status"], "Success", "{r}");
+    assert_eq!(r["src_resource"]["registry_name"], "dist");
+    assert_eq!(r["src_resource"]["namespace"], "upstream");
+    assert_eq!(
+        (r["dest_resource"]["registry_type"].as_str(), r["dest_resource"]["namespace"].as_str()),
+        (Some("harbor"), Some("pulled"))
+    );
+    assert_eq!(r["successful_artifact"][0]["name_tag"], "tool:[v2]");
+
+    // Once per task: the push's project got exactly one event per format.
+    for p in ["/src/default", "/src/ce", "/src/slack"] {
+        assert_eq!(at(&rx.got(), p).len(), 1, "{p}");
+    }
+}
+
+/// A copy task that fails (the destination refuses the credentials it was changed to
+/// after planning) is a `REPLICATION` event with `job_status` `Error` and the artifact
+/// as `failed_artifact`.
+#[tokio::test]
+async fn a_failed_copy_is_a_failed_replication_event() {
+    let a = Server::start_harbor();
+    let b = Server::start_harbor();
+    let rx = crate::webhooks::Receiver::start().await;
+    create_project(&a, &admin(), "team", false).await;
+    replication_hook(&a, "team", &rx).await;
+    let (base, auth) = berth_v2(&a);
+    V2 { base: &base, auth: Some(auth) }.image("team/app", "v1", "failed-event", 100).await;
+    let reg = add_registry(&a, "b", "harbor", &b.url(""), Some(("admin", ADMIN_PASSWORD))).await;
+    let p = add_policy(&a, json!({"name": "to-b", "dest_registry": {"id": reg}})).await;
+
+    // Copies wait while the plan is made with good credentials; then they go bad.
+    let queue = "/api/v2.0/jobservice/queues/REPLICATION";
+    let pause = json!({"action": "pause"});
+    assert_eq!(call(&a, Method::PUT, queue, &admin(), Some(&pause)).await.status(), 200);
+    let exec = start(&a, p).await;
+    eventually(Duration::from_secs(30), "the copy task planned", || async {
+        let tasks = ok_json(&a, &format!("/api/v2.0/replication/executions/{exec}/tasks"), &admin()).await;
+        tasks.as_array().unwrap().iter().any(|t| t["operation"] == "copy").then_some(())
+    })
+    .await;
+    let bad = json!({"access_key": "admin", "access_secret": "not-the-password", "credential_type": "basic"});
+    let r = call(&a, Method::PUT, &format!("/api/v2.0/registries/{reg}"), &admin(), Some(&bad)).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let resume = json!({"action": "resume"});
+    assert_eq!(call(&a, Method::PUT, queue, &admin(), Some(&resume)).await.status(), 200);
+
+    let e = finished(&a, exec, Duration::from_secs(90)).await;
+    assert_eq!(e["status"], "Failed", "{e}");
+    let got =
+        rx.wait_for(Duration::from_secs(30), "the failure's delivery", |g| !at(g, "/team/default").is_empty()).await;
+    let d = &at(&got, "/team/default")[0];
+    assert_eq!(d["type"], "REPLICATION", "{d}");
+    let r = &d["event_data"]["replication"];
+    assert_eq!(r["job_status"], "Error", "{d}");
+    assert_eq!(r["authentication_type"], "basic");
+    assert_eq!(r["dest_resource"]["registry_type"], "harbor");
+    let f = &r["failed_artifact"][0];
+    assert_eq!((f["status"].as_str(), f["name_tag"].as_str()), (Some("Error"), Some("app:[v1]")), "{d}");
+    assert!(f["fail_reason"].as_str().unwrap().contains("401"), "{d}");
+    assert!(r.get("successful_artifact").is_none(), "{r}");
+    let c = &at(&rx.got(), "/team/ce")[0];
+    assert_eq!(c["data"]["replication"]["job_status"], "Error", "{c}");
+}
+
+/// A copy whose destination goes away after planning is retried (3 attempts with
+/// backoff); only the last attempt's failure is an event: one `REPLICATION` with
+/// `job_status` `Error`, none for the attempts before it.
+#[tokio::test]
+async fn a_retried_copy_is_one_event_when_it_ends() {
+    let Some(dist) = Distribution::start() else { return };
+    let s = Server::start_harbor();
+    let rx = crate::webhooks::Receiver::start().await;
+    create_project(&s, &admin(), "retried", false).await;
+    let hook = replication_hook(&s, "retried", &rx).await;
+    let (base, auth) = berth_v2(&s);
+    V2 { base: &base, auth: Some(auth) }.image("retried/app", "v1", "retried-event", 100).await;
+    let reg = add_registry(&s, "dist", "docker-registry", &dist.url, None).await;
+    let p = add_policy(&s, json!({"name": "to-dist", "dest_registry": {"id": reg}})).await;
+
+    let queue = "/api/v2.0/jobservice/queues/REPLICATION";
+    assert_eq!(call(&s, Method::PUT, queue, &admin(), Some(&json!({"action": "pause"}))).await.status(), 200);
+    let exec = start(&s, p).await;
+    eventually(Duration::from_secs(30), "the copy task planned", || async {
+        let tasks = ok_json(&s, &format!("/api/v2.0/replication/executions/{exec}/tasks"), &admin()).await;
+        tasks.as_array().unwrap().iter().any(|t| t["operation"] == "copy").then_some(())
+    })
+    .await;
+    drop(dist);
+    assert_eq!(call(&s, Method::PUT, queue, &admin(), Some(&json!({"action": "resume"}))).await.status(), 200);
+
+    // Backoff of 10 s, then 20 s (with up to a third more) between the three attempts.
+    let e = finished(&s, exec, Duration::from_secs(120)).await;
+    assert_eq!(e["status"], "Failed", "{e}");
+    let log = task_logs(&s, exec).await;
+    assert!(log.contains("attempt 3"), "three attempts: {log}");
+    // Deliveries are recorded before a task ends: exactly one event's, now.
+    let hooks = ok_json(&s, &format!("/api/v2.0/projects/retried/webhook/policies/{hook}/executions"), &admin()).await;
+    assert_eq!(hooks.as_array().unwrap().len(), 1, "one event for the task: {hooks}");
+    let got =
+        rx.wait_for(Duration::from_secs(30), "the failure's delivery", |g| !at(g, "/retried/default").is_empty()).await;
+    let r = &at(&got, "/retried/default")[0]["event_data"]["replication"];
+    assert_eq!(r["job_status"], "Error", "{r}");
+    assert!(r.get("authentication_type").is_none(), "anonymous: {r}");
+    assert_eq!(r["failed_artifact"][0]["name_tag"], "app:[v1]", "{r}");
+}
