@@ -24,9 +24,9 @@ pub mod pull_policy;
 pub mod quota_events;
 pub mod scan;
 pub mod scan_all;
-pub mod security;
 pub mod scanner_adapter;
 pub mod scanners;
+pub mod security;
 mod token;
 
 use std::sync::Arc;

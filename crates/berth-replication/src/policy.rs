@@ -173,7 +173,10 @@ impl Filters {
                     v => return Err(refuse(format!("{at}.value"), format!("{v:?} is not one of image, artifact"))),
                 },
                 t => {
-                    return Err(refuse(format!("{at}.type"), format!("{t:?} is not one of name, tag, label, resource")));
+                    return Err(refuse(
+                        format!("{at}.type"),
+                        format!("{t:?} is not one of name, tag, label, resource"),
+                    ));
                 }
             }
         }

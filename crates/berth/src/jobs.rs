@@ -54,8 +54,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
         scanners,
         scan_access,
         scan_events,
-    } =
-        deps;
+    } = deps;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()

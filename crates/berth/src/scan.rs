@@ -332,8 +332,11 @@ pub async fn scan_image(
                 return Ok((String::new(), summary, body.to_string()));
             };
             let doc = serde_json::to_vec(&doc).map_err(|e| JobError::Fatal(e.to_string()))?;
-            let image =
-                sbom::Descriptor { media_type: media_type.clone(), digest: digest.to_owned(), size: content.len() as u64 };
+            let image = sbom::Descriptor {
+                media_type: media_type.clone(),
+                digest: digest.to_owned(),
+                size: content.len() as u64,
+            };
             let acc = sbom::harbor_accessory(doc, &image, &generated);
             push_accessory(registry, repo, &digest_parsed, &acc).await?;
             ctx.info(format!("SBOM pushed as {repository}@{}", acc.manifest_digest));
@@ -405,7 +408,8 @@ impl Handler for ScanJob {
             let repo: RepoName =
                 a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
             let src = Source::Local { registry: self.registry.clone(), repo };
-            let scan = scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
+            let scan =
+                scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
             run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, scan).await
         };
         // An attempt that will be retried sends no event.

@@ -20,7 +20,9 @@ use super::repositories::target;
 use super::{Caller, json};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::scan::{BUILTIN_NAME, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable, summary_and_scanner};
+use crate::scan::{
+    BUILTIN_NAME, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable, summary_and_scanner,
+};
 
 type ArtifactPath = Path<(String, String, String)>;
 
