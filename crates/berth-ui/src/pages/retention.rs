@@ -220,6 +220,18 @@ async fn current(ctx: &Ctx, p: &str) -> Result<(i64, Option<(i64, Value)>), Resp
     Ok((project_id, Some((id, a.json))))
 }
 
+/// The project's id, its policy's id and the policy, for changes that need one to exist:
+/// without one the answer is a redirect to `back` saying so.
+async fn existing(ctx: &Ctx, p: &str, back: &str) -> Result<(i64, i64, Value), Response> {
+    match current(ctx, p).await? {
+        (project_id, Some((id, policy))) => Ok((project_id, id, policy)),
+        (_, None) => {
+            ctx.set_flash(false, ctx.t("retention.no_policy"));
+            Err(ctx.redirect(back))
+        }
+    }
+}
+
 /// Sends the changed policy: a `PUT` of the existing one, or a `POST` of the first.
 async fn save(ctx: &Ctx, form: &Form, project_id: i64, existing: Option<i64>, mut policy: Value) -> crate::Answer {
     policy["algorithm"] = json!("or");
@@ -285,12 +297,9 @@ pub async fn rule_action(ctx: Ctx, Path((p, i, action)): Path<(String, usize, St
     if !ctx.csrf_ok(&form) {
         return csrf_refused(&ctx, &back);
     }
-    let (project_id, Some((id, mut policy))) = (match current(&ctx, &p).await {
+    let (project_id, id, mut policy) = match existing(&ctx, &p, &back).await {
         Ok(v) => v,
         Err(r) => return r,
-    }) else {
-        ctx.set_flash(false, ctx.t("retention.no_policy"));
-        return ctx.redirect(&back);
     };
     let Some(rules) = policy["rules"].as_array_mut().filter(|r| i < r.len()) else {
         ctx.set_flash(false, ctx.t("retention.no_rule"));
@@ -315,12 +324,9 @@ pub async fn set_schedule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Respon
     if !ctx.csrf_ok(&form) {
         return csrf_refused(&ctx, &back);
     }
-    let (project_id, Some((id, mut policy))) = (match current(&ctx, &p).await {
+    let (project_id, id, mut policy) = match existing(&ctx, &p, &back).await {
         Ok(v) => v,
         Err(r) => return r,
-    }) else {
-        ctx.set_flash(false, ctx.t("retention.no_policy"));
-        return ctx.redirect(&back);
     };
     policy["trigger"] = json!({ "kind": "Schedule", "settings": { "cron": form.get("cron").trim() } });
     let a = save(&ctx, &form, project_id, Some(id), policy).await;

@@ -133,6 +133,14 @@ async fn ui_tag_retention_rules_runs_tasks_and_logs() {
     let mut w = Web::new(&s);
     w.sign_in("admin", ADMIN_PASSWORD).await;
     w.page("/projects/keep/retention").await.has("No retention rules").lacks("Run now");
+    // Changes that need a policy say there is none, and create nothing.
+    w.submit("/projects/keep/retention", "/projects/keep/retention/schedule", &[("cron", "0 0 4 * * *")])
+        .await
+        .has("This project has no retention policy.");
+    w.submit("/projects/keep/retention", "/projects/keep/retention/rules/0/toggle", &[])
+        .await
+        .has("This project has no retention policy.");
+    assert!(ok_json(&s, "/api/v2.0/projects/keep", &admin()).await["metadata"]["retention_id"].is_null());
 
     // The first rule creates the policy.
     let r = w
