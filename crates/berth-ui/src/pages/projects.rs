@@ -61,7 +61,7 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                                     _ => "—",
                                 } }
                                 td.num { (p["repo_count"].as_u64().unwrap_or(0)) }
-                                td { (when(&p["creation_time"])) }
+                                td { (when(&ctx, &p["creation_time"])) }
                             }
                         }
                     }
