@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::admin::{schedule_form, schedule_of};
 use super::security::{SEVERITIES, severity};
 use super::{api_project, csrf_refused, refusal, ui_repo};
-use crate::layout::{Nav, csrf, head, page, pager_open, post_button, security_tabs, status, unix, when};
+use crate::layout::{Nav, csrf, head, page, pager_open, post_button, security_tabs, status, when};
 use crate::{Answer, Ctx, Form, enc, query};
 
 const PAGE_SIZE: u64 = 20;
@@ -254,7 +254,10 @@ pub async fn security(ctx: Ctx, uri: Uri) -> Response {
 
 /// `YYYY-MM-DD` (UTC) of a time in seconds.
 fn day(t: i64) -> String {
-    unix(t).chars().take(10).collect()
+    match time::OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+        Err(_) => String::new(),
+    }
 }
 
 /// A `YYYY-MM-DD` date as seconds at 00:00 UTC.
@@ -268,7 +271,8 @@ fn parse_day(s: &str) -> Option<i64> {
 
 /// An allowlist's CVE ids and expiry in words (⚠ once expired: it exempts nothing).
 fn allowlist_view(ctx: &Ctx, list: &Value) -> Markup {
-    let items: Vec<&str> = list["items"].as_array().into_iter().flatten().filter_map(|i| i["cve_id"].as_str()).collect();
+    let items: Vec<&str> =
+        list["items"].as_array().into_iter().flatten().filter_map(|i| i["cve_id"].as_str()).collect();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     html! {
         p { (ctx.t("allow.expires")) ": "
@@ -285,7 +289,8 @@ fn allowlist_view(ctx: &Ctx, list: &Value) -> Markup {
 
 /// The list's editable fields: CVE ids one a line, and the expiry date.
 fn allowlist_fields(ctx: &Ctx, list: &Value, prefix: &str) -> Markup {
-    let items: Vec<&str> = list["items"].as_array().into_iter().flatten().filter_map(|i| i["cve_id"].as_str()).collect();
+    let items: Vec<&str> =
+        list["items"].as_array().into_iter().flatten().filter_map(|i| i["cve_id"].as_str()).collect();
     html! {
         p { label for={ (prefix) "_items" } { (ctx.t("allow.items")) }
             textarea id={ (prefix) "_items" } name="items" rows="5" { (items.join("\n")) } }
@@ -406,8 +411,11 @@ pub async fn project_allowlist_save(ctx: Ctx, Path(p): Path<String>, form: Form)
 }
 
 /// What a CVE export may be asked for: (form field, message key, the API's field).
-const EXPORT_FIELDS: [(&str, &str, &str); 3] =
-    [("repositories", "exports.repos", "repositories"), ("tags", "exports.tags", "tags"), ("cves", "exports.cves", "cveIds")];
+const EXPORT_FIELDS: [(&str, &str, &str); 3] = [
+    ("repositories", "exports.repos", "repositories"),
+    ("tags", "exports.tags", "tags"),
+    ("cves", "exports.cves", "cveIds"),
+];
 
 pub async fn exports(ctx: Ctx, uri: Uri) -> Response {
     if let Err(r) = ctx.require_user() {
@@ -443,8 +451,8 @@ pub async fn exports(ctx: Ctx, uri: Uri) -> Response {
                         tr {
                             th scope="row" { (id) }
                             td { (status(&ctx, e["status"].as_str().unwrap_or(""))) @if let Some(t) = e["status_text"].as_str().filter(|t| !t.is_empty()) { br; small { (t) } } }
-                            td { (when(&e["start_time"])) }
-                            td { (when(&e["end_time"])) }
+                            td { (when(&ctx, &e["start_time"])) }
+                            td { (when(&ctx, &e["end_time"])) }
                             td { @if e["file_present"].as_bool() == Some(true) {
                                 a href={ "/cve-exports/" (id) "/download" } aria-label={ (ctx.t("exports.download")) " " (id) } { (ctx.t("exports.download")) }
                             } @else { (ctx.t("exports.no_file")) } }
@@ -465,14 +473,16 @@ pub async fn export_start(ctx: Ctx, form: Form) -> Response {
     if !p.ok() {
         return ctx.after(&p, "", &back);
     }
-    let mut body = json!({ "job_name": format!("ui-{}", form.get("project").trim()), "projects": [p.json["project_id"]] });
+    let mut body =
+        json!({ "job_name": format!("ui-{}", form.get("project").trim()), "projects": [p.json["project_id"]] });
     for (name, _, field) in EXPORT_FIELDS {
         if !form.get(name).is_empty() {
             body[field] = json!(form.get(name));
         }
     }
     let data_type = ("x-scan-data-type", "application/vnd.security.vulnerability.report; version=1.1");
-    let a = ctx.call_headers(Method::POST, "/api/v2.0/export/cve", Some(body), Some(form.get("_csrf")), &[data_type]).await;
+    let a =
+        ctx.call_headers(Method::POST, "/api/v2.0/export/cve", Some(body), Some(form.get("_csrf")), &[data_type]).await;
     ctx.after(&a, ctx.t("exports.started"), &back)
 }
 
