@@ -500,11 +500,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("scanners.new", "Add a scanner", "添加扫描器"),
     ("scanners.edit", "Change this scanner", "修改此扫描器"),
     ("scanners.credential", "Credential (password, token or API key)", "凭证（密码、令牌或 API 密钥）"),
-    (
-        "scanners.credential_keep",
-        "Leave empty to keep the stored credential.",
-        "留空则保留已保存的凭证。",
-    ),
+    ("scanners.credential_keep", "Leave empty to keep the stored credential.", "留空则保留已保存的凭证。"),
     ("scanners.skip_verify", "Skip certificate verification", "跳过证书验证"),
     ("scanners.reachable", "The scanner adapter answered.", "扫描器适配器已响应。"),
     ("scanners.health", "Health", "健康状况"),

@@ -268,7 +268,8 @@ fn parse_day(s: &str) -> Option<i64> {
 
 /// An allowlist's CVE ids and expiry in words (⚠ once expired: it exempts nothing).
 fn allowlist_view(ctx: &Ctx, list: &Value) -> Markup {
-    let items: Vec<&str> = list["items"].as_array().into_iter().flatten().filter_map(|i| i["cve_id"].as_str()).collect();
+    let items: Vec<&str> =
+        list["items"].as_array().into_iter().flatten().filter_map(|i| i["cve_id"].as_str()).collect();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     html! {
         p { (ctx.t("allow.expires")) ": "
@@ -285,7 +286,8 @@ fn allowlist_view(ctx: &Ctx, list: &Value) -> Markup {
 
 /// The list's editable fields: CVE ids one a line, and the expiry date.
 fn allowlist_fields(ctx: &Ctx, list: &Value, prefix: &str) -> Markup {
-    let items: Vec<&str> = list["items"].as_array().into_iter().flatten().filter_map(|i| i["cve_id"].as_str()).collect();
+    let items: Vec<&str> =
+        list["items"].as_array().into_iter().flatten().filter_map(|i| i["cve_id"].as_str()).collect();
     html! {
         p { label for={ (prefix) "_items" } { (ctx.t("allow.items")) }
             textarea id={ (prefix) "_items" } name="items" rows="5" { (items.join("\n")) } }
@@ -406,8 +408,11 @@ pub async fn project_allowlist_save(ctx: Ctx, Path(p): Path<String>, form: Form)
 }
 
 /// What a CVE export may be asked for: (form field, message key, the API's field).
-const EXPORT_FIELDS: [(&str, &str, &str); 3] =
-    [("repositories", "exports.repos", "repositories"), ("tags", "exports.tags", "tags"), ("cves", "exports.cves", "cveIds")];
+const EXPORT_FIELDS: [(&str, &str, &str); 3] = [
+    ("repositories", "exports.repos", "repositories"),
+    ("tags", "exports.tags", "tags"),
+    ("cves", "exports.cves", "cveIds"),
+];
 
 pub async fn exports(ctx: Ctx, uri: Uri) -> Response {
     if let Err(r) = ctx.require_user() {
@@ -465,14 +470,16 @@ pub async fn export_start(ctx: Ctx, form: Form) -> Response {
     if !p.ok() {
         return ctx.after(&p, "", &back);
     }
-    let mut body = json!({ "job_name": format!("ui-{}", form.get("project").trim()), "projects": [p.json["project_id"]] });
+    let mut body =
+        json!({ "job_name": format!("ui-{}", form.get("project").trim()), "projects": [p.json["project_id"]] });
     for (name, _, field) in EXPORT_FIELDS {
         if !form.get(name).is_empty() {
             body[field] = json!(form.get(name));
         }
     }
     let data_type = ("x-scan-data-type", "application/vnd.security.vulnerability.report; version=1.1");
-    let a = ctx.call_headers(Method::POST, "/api/v2.0/export/cve", Some(body), Some(form.get("_csrf")), &[data_type]).await;
+    let a =
+        ctx.call_headers(Method::POST, "/api/v2.0/export/cve", Some(body), Some(form.get("_csrf")), &[data_type]).await;
     ctx.after(&a, ctx.t("exports.started"), &back)
 }
 

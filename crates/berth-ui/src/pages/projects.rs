@@ -109,7 +109,8 @@ pub async fn create(ctx: Ctx, form: Form) -> Response {
     let mut body = json!({ "project_name": name, "public": form.get("public") == "true" });
     if !form.get("registry_id").is_empty() {
         // A number the API checks (exists, > 0); anything else it refuses by name.
-        body["registry_id"] = form.get("registry_id").parse::<i64>().map_or_else(|_| json!(form.get("registry_id")), |n| json!(n));
+        body["registry_id"] =
+            form.get("registry_id").parse::<i64>().map_or_else(|_| json!(form.get("registry_id")), |n| json!(n));
     }
     let a = ctx.call_with(Method::POST, "/api/v2.0/projects", Some(body), Some(form.get("_csrf"))).await;
     let to = if a.ok() { format!("/projects/{}/repos", enc(&name)) } else { "/projects".to_string() };

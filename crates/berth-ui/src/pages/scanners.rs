@@ -348,8 +348,7 @@ pub async fn project_choose(ctx: Ctx, Path(p): Path<String>, form: Form) -> Resp
         return csrf_refused(&ctx, &back);
     }
     let body = json!({ "uuid": form.get("uuid") });
-    let a = ctx
-        .call_with(Method::PUT, &format!("{}/scanner", api_project(&p)), Some(body), Some(form.get("_csrf")))
-        .await;
+    let a =
+        ctx.call_with(Method::PUT, &format!("{}/scanner", api_project(&p)), Some(body), Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("saved"), &back)
 }

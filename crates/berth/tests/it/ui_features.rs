@@ -583,7 +583,12 @@ async fn ui_scanners_project_scanner_and_proxy_cache_projects() {
 
     let adapter = b.url("/scanner-adapter");
     let fields = |cred: &'static str| {
-        vec![("name", "berth-b"), ("url", adapter.as_str()), ("auth", "X-ScannerAdapter-API-Key"), ("access_credential", cred)]
+        vec![
+            ("name", "berth-b"),
+            ("url", adapter.as_str()),
+            ("auth", "X-ScannerAdapter-API-Key"),
+            ("access_credential", cred),
+        ]
     };
     let mut test = fields("wrong-key-0123456789");
     test.push(("test", "1"));
@@ -607,9 +612,17 @@ async fn ui_scanners_project_scanner_and_proxy_cache_projects() {
     // that keeps the key; disable and enable.
     let page = format!("/admin/scanners/{id}");
     let d = w.page(&page).await;
-    d.has("✔ healthy").has("application/vnd.security.vulnerability.report; version=1.1").has("Set as default").lacks(key);
+    d.has("✔ healthy")
+        .has("application/vnd.security.vulnerability.report; version=1.1")
+        .has("Set as default")
+        .lacks(key);
     w.submit(&page, &format!("{page}/ping"), &[]).await.has("The scanner adapter answered.");
-    let edit = [("name", "berth-b"), ("url", adapter.as_str()), ("auth", "X-ScannerAdapter-API-Key"), ("description", "the peer")];
+    let edit = [
+        ("name", "berth-b"),
+        ("url", adapter.as_str()),
+        ("auth", "X-ScannerAdapter-API-Key"),
+        ("description", "the peer"),
+    ];
     w.submit(&page, &page, &edit).await.has("Saved.").has("the peer").has("✔ healthy");
     w.submit(&page, &format!("{page}/disable"), &[]).await.has("✖ Disabled");
     assert_eq!(ok_json(&s, &format!("/api/v2.0/scanners/{id}"), &admin()).await["disabled"], true);
@@ -754,7 +767,9 @@ async fn ui_scan_all_security_hub_allowlists_and_cve_export() {
         .has(r#"role="alert""#)
         .has("repositories");
     w.submit("/cve-exports", "/cve-exports", &[("project", "nope")]).await.has(r#"role="alert""#);
-    w.submit("/cve-exports", "/cve-exports", &[("project", "scan"), ("repositories", "app")]).await.has("Export started.");
+    w.submit("/cve-exports", "/cve-exports", &[("project", "scan"), ("repositories", "app")])
+        .await
+        .has("Export started.");
     let ex = until(&s, "/api/v2.0/export/cve/executions", "the export", |v| v["items"][0]["status"] == "Success").await;
     let eid = ex["items"][0]["id"].as_i64().unwrap();
     w.page("/cve-exports").await.has(&format!("href=\"/cve-exports/{eid}/download\""));
