@@ -582,12 +582,69 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "Pulls through it fetch from there and keep a copy; pushes are refused",
         "通过它拉取时会从上游获取并保留副本；不可推送",
     ),
+    ("prefs.dates", "Date format", "日期格式"),
+    ("dates.iso", "ISO 8601 (2026-01-31 14:05 UTC)", "ISO 8601（2026-01-31 14:05 UTC）"),
+    ("dates.relative", "Relative (5 minutes ago)", "相对时间（5 分钟前）"),
+    ("dates.locale", "Written out in the page's language", "按页面语言书写"),
+    ("dates.now", "just now", "刚刚"),
+    ("dates.ago", "# ago", "#前"),
+    ("dates.in", "in #", "#后"),
+    ("dates.second", "# second", "# 秒"),
+    ("dates.seconds", "# seconds", "# 秒"),
+    ("dates.minute", "# minute", "# 分钟"),
+    ("dates.minutes", "# minutes", "# 分钟"),
+    ("dates.hour", "# hour", "# 小时"),
+    ("dates.hours", "# hours", "# 小时"),
+    ("dates.day", "# day", "# 天"),
+    ("dates.days", "# days", "# 天"),
+    ("dates.month", "# month", "# 个月"),
+    ("dates.months", "# months", "# 个月"),
+    ("dates.year", "# year", "# 年"),
+    ("dates.years", "# years", "# 年"),
+    ("repo.info", "Description", "描述"),
+    ("repo.no_description", "No description yet.", "暂无描述。"),
+    ("repo.edit_description", "Edit the description", "编辑描述"),
+    ("tags.new", "New tag for this artifact", "为该制品添加的新标签"),
+    ("tags.add", "Add tag", "添加标签"),
+    ("tags.added", "Tag added.", "标签已添加。"),
+    ("artifacts.type", "Type", "类型"),
+    ("artifacts.label", "Label", "标签（Label）"),
+    ("artifacts.show_acc", "Show accessories (signatures, SBOMs)", "显示附件（签名、SBOM）"),
+    ("artifacts.accessory_of", "Accessory of", "附件，所属制品"),
+    ("artifacts.delete_selected", "Delete selected artifacts", "删除所选制品"),
+    ("artifacts.none_selected", "No artifact was selected.", "未选择任何制品。"),
+    (
+        "artifacts.confirm_bulk",
+        "This cannot be undone. Delete these artifacts and all their tags?",
+        "此操作无法撤销。确认删除以下制品及其所有标签？",
+    ),
+    ("artifacts.deleted", "Deleted # artifacts.", "已删除 # 个制品。"),
+    ("artifacts.not_deleted", "Not deleted:", "未删除："),
+    ("select", "Select", "选择"),
+    ("all", "All", "全部"),
+    ("kind.IMAGE", "Image", "镜像"),
+    ("kind.CHART", "Helm chart", "Helm Chart"),
+    ("kind.CNAB", "CNAB bundle", "CNAB 包"),
+    ("kind.WASM", "WebAssembly", "WebAssembly"),
+    ("kind.UNKNOWN", "Other", "其他"),
+    ("retention.labels", "Label names (comma-separated; empty: any)", "标签（Label）名称（逗号分隔；为空则不限）"),
+    ("retention.label_dec", "Labels: with or without", "标签（Label）：包含或不包含"),
+    ("retention.with_labels", "with all of the labels", "包含所有这些标签（Label）"),
+    ("retention.without_labels", "without any of the labels", "不包含任何这些标签（Label）"),
 ];
+
+/// The catalogue by key, built once: a page asks for a few hundred texts (several per
+/// table row), so each lookup is a hash, not a scan of the table.
+fn index() -> &'static std::collections::HashMap<&'static str, (&'static str, &'static str)> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, (&'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    INDEX.get_or_init(|| MESSAGES.iter().map(|(k, en, zh)| (*k, (*en, *zh))).collect())
+}
 
 /// The text of `key` in `lang`, if the catalogue has it (for words that come from the API,
 /// such as job statuses, which are shown as they are when not in the catalogue).
 pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
-    MESSAGES.iter().find(|(k, _, _)| *k == key).map(|(_, en, zh)| match lang {
+    index().get(key).map(|(en, zh)| match lang {
         Lang::En => *en,
         Lang::Zh => *zh,
     })
@@ -595,16 +652,10 @@ pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
 
 /// The text of `key` in `lang`.
 pub fn t(lang: Lang, key: &str) -> &'static str {
-    match MESSAGES.iter().find(|(k, _, _)| *k == key) {
-        Some((_, en, zh)) => match lang {
-            Lang::En => en,
-            Lang::Zh => zh,
-        },
-        None => {
-            tracing::warn!(key, "web UI: message key missing from the catalogue");
-            "?"
-        }
-    }
+    lookup(lang, key).unwrap_or_else(|| {
+        tracing::warn!(key, "web UI: message key missing from the catalogue");
+        "?"
+    })
 }
 
 #[cfg(test)]

@@ -205,6 +205,31 @@ impl Theme {
     }
 }
 
+/// How dates are shown: ISO 8601 in UTC (the default), relative to now ("5 minutes ago",
+/// the exact time in a tooltip), or spelled out in the page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateFormat {
+    Iso,
+    Relative,
+    Locale,
+}
+
+impl DateFormat {
+    pub const ALL: [DateFormat; 3] = [DateFormat::Iso, DateFormat::Relative, DateFormat::Locale];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DateFormat::Iso => "iso",
+            DateFormat::Relative => "relative",
+            DateFormat::Locale => "locale",
+        }
+    }
+
+    fn parse(s: &str) -> Option<DateFormat> {
+        DateFormat::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
 /// The signed-in user, as `GET /api/v2.0/users/current` shows them.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -224,6 +249,7 @@ pub struct Ctx {
     pub lang: Lang,
     pub theme: Theme,
     pub client: Client,
+    pub dates: DateFormat,
     /// The path and query of this request (for `next=` and redirects back).
     pub here: String,
     pub host: String,
@@ -270,6 +296,7 @@ impl FromRequestParts<AppState> for Ctx {
             .unwrap_or(Lang::En);
         let theme = cookie_value(h, "theme").and_then(Theme::parse).unwrap_or(Theme::Auto);
         let client = cookie_value(h, "client").and_then(Client::parse).unwrap_or(Client::Docker);
+        let dates = cookie_value(h, "datefmt").and_then(DateFormat::parse).unwrap_or(DateFormat::Iso);
         let flash = cookie_value(h, "flash").map(percent_decode).and_then(|f| {
             f.strip_prefix("ok:")
                 .map(|m| (true, m.to_string()))
@@ -292,6 +319,7 @@ impl FromRequestParts<AppState> for Ctx {
             lang,
             theme,
             client,
+            dates,
             here: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
             host,
             flash,

@@ -43,7 +43,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
                             th scope="row" { (name) }
                             td { span.swatch style={ "background:" (safe_color(color)) } {} " " code { (color) } }
                             td { (l["description"].as_str().unwrap_or("")) }
-                            td { (when(&l["creation_time"])) }
+                            td { (when(&ctx, &l["creation_time"])) }
                             @if can_delete { td {
                                 (post_button(&ctx, &format!("{base}/{}/delete", l["id"].as_i64().unwrap_or(0)), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
                             } }

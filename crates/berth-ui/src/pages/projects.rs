@@ -70,7 +70,7 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                                 } }
                                 td { @if p["registry_id"].as_i64().is_some() { "⇄ " (ctx.t("proxy.cache")) } @else { (ctx.t("proxy.project")) } }
                                 td.num { (p["repo_count"].as_u64().unwrap_or(0)) }
-                                td { (when(&p["creation_time"])) }
+                                td { (when(&ctx, &p["creation_time"])) }
                             }
                         }
                     }

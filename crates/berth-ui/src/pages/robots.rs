@@ -58,8 +58,8 @@ async fn render(ctx: Ctx, p: String, created: Option<(String, String)>) -> Respo
                             th scope="row" { code { (name) } }
                             td { (enabled(&ctx, r["disable"].as_bool() != Some(true))) }
                             td { (r["description"].as_str().unwrap_or("")) }
-                            td { (when(&r["creation_time"])) }
-                            td { @if exp < 0 { (ctx.t("never")) } @else { (unix(exp)) } }
+                            td { (when(&ctx, &r["creation_time"])) }
+                            td { @if exp < 0 { (ctx.t("never")) } @else { (unix(&ctx, exp)) } }
                             @if can_delete { td {
                                 a.danger href={ (base) "/" (r["id"].as_i64().unwrap_or(0)) "/delete" } aria-label={ (ctx.t("delete")) " " (name) } { (ctx.t("delete")) }
                             } }

@@ -25,7 +25,7 @@ async fn until(s: &Server, path: &str, what: &str, done: impl Fn(&Value) -> bool
 }
 
 /// POSTs a form the caller may not use; the API's refusal must be what they see.
-async fn refused(w: &mut Web<'_>, csrf: &str, action: &str, fields: &[(&str, &str)]) {
+pub(crate) async fn refused(w: &mut Web<'_>, csrf: &str, action: &str, fields: &[(&str, &str)]) {
     let mut f = vec![("_csrf", csrf)];
     f.extend_from_slice(fields);
     let r = w.post(action, &f).await;
