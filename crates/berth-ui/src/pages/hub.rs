@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::admin::{schedule_form, schedule_of};
 use super::security::{SEVERITIES, severity};
 use super::{api_project, csrf_refused, refusal, ui_repo};
-use crate::layout::{Nav, csrf, head, page, pager_open, post_button, security_tabs, status, unix, when};
+use crate::layout::{Nav, csrf, head, page, pager_open, post_button, security_tabs, status, when};
 use crate::{Answer, Ctx, Form, enc, query};
 
 const PAGE_SIZE: u64 = 20;
@@ -254,7 +254,10 @@ pub async fn security(ctx: Ctx, uri: Uri) -> Response {
 
 /// `YYYY-MM-DD` (UTC) of a time in seconds.
 fn day(t: i64) -> String {
-    unix(t).chars().take(10).collect()
+    match time::OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+        Err(_) => String::new(),
+    }
 }
 
 /// A `YYYY-MM-DD` date as seconds at 00:00 UTC.
@@ -448,8 +451,8 @@ pub async fn exports(ctx: Ctx, uri: Uri) -> Response {
                         tr {
                             th scope="row" { (id) }
                             td { (status(&ctx, e["status"].as_str().unwrap_or(""))) @if let Some(t) = e["status_text"].as_str().filter(|t| !t.is_empty()) { br; small { (t) } } }
-                            td { (when(&e["start_time"])) }
-                            td { (when(&e["end_time"])) }
+                            td { (when(&ctx, &e["start_time"])) }
+                            td { (when(&ctx, &e["end_time"])) }
                             td { @if e["file_present"].as_bool() == Some(true) {
                                 a href={ "/cve-exports/" (id) "/download" } aria-label={ (ctx.t("exports.download")) " " (id) } { (ctx.t("exports.download")) }
                             } @else { (ctx.t("exports.no_file")) } }

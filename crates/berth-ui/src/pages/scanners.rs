@@ -206,7 +206,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
                 dt { (ctx.t("scanners.capabilities")) } dd { (capabilities(&ctx, r)) }
                 dt { (ctx.t("registries.auth")) } dd { (r["auth"].as_str().filter(|a| !a.is_empty()).unwrap_or(ctx.t("scanners.no_auth"))) }
                 dt { (ctx.t("col.description")) } dd { (r["description"].as_str().unwrap_or("")) }
-                dt { (ctx.t("col.created")) } dd { (when(&r["create_time"])) }
+                dt { (ctx.t("col.created")) } dd { (when(&ctx, &r["create_time"])) }
             }
             p {
                 @if !builtin(r) {

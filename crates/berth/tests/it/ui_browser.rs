@@ -764,6 +764,9 @@ async fn browser_security_pages() {
         b.accessible().await;
         b.shot(shot).await;
     }
+    b.close().await;
+}
+
 /// The repository actions: the artifact list filtered by type and label, accessories
 /// shown, two artifacts deleted with one confirmation, the description edited, a tag
 /// added, a retention rule with a label selector, the date format preference; every page
