@@ -202,9 +202,10 @@ async fn ui_retention_label_selectors_and_date_formats() {
     // The guest sees no rule form and is refused.
     let mut g = Web::new(&s);
     g.sign_in("gst", PW).await;
-    let gp = g.page("/projects/team/retention").await;
+    let gp = g.get("/projects/team/retention").await;
+    assert_eq!(gp.status, 403, "{}", gp.body);
     gp.lacks("rt_labels");
-    let csrf = gp.csrf();
+    let csrf = g.page("/projects/team/repos").await.csrf();
     refused(&mut g, &csrf, "/projects/team/retention/rules", &[("template", "always"), ("labels", "x")]).await;
 
     // Date formats: ISO by default, then relative (exact time in the tooltip), then written
