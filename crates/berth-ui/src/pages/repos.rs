@@ -12,7 +12,7 @@ use axum::response::Response;
 use berth_core::RepoName;
 use maud::{Markup, html};
 
-use super::{api_repo, csrf_refused, has, project, refusal, ui_repo};
+use super::{api_repo, has, project, refusal, ui_repo};
 use crate::layout::{Nav, bytes, confirm, copyable, error_page, page, pager, project_tabs, unix, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -116,15 +116,11 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
     }
     let (r, view) = split(&rest);
     let parts: Vec<&str> = view.split('/').collect();
-    let back = format!("{}/-/tags", ui_repo(&p, &r));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     match parts.as_slice() {
         ["tags", tag, "delete"] => {
+            let back = format!("{}/-/tags", ui_repo(&p, &r));
             let path = format!("{}/artifacts/{}/tags/{}", api_repo(&p, &r), enc(tag), enc(tag));
-            let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
-            ctx.after(&a, ctx.t("tags.deleted"), &back)
+            ctx.submit(&form, Method::DELETE, &path, None, ctx.t("tags.deleted"), &back, &back).await
         }
         ["artifacts", digest, "scan"] => super::security::scan(&ctx, &p, &r, digest, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
@@ -170,14 +166,12 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         if q.is_empty() { base.clone() } else { format!("{base}?{}", q.join("&")) }
     };
     let full = format!("{p}/{r}");
-    page(
+    repo_view(
         &ctx,
-        &full,
-        Nav::Projects,
+        p,
+        r,
+        "tags",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            (views(&ctx, p, r, "tags"))
-            h2 { (ctx.t("tags.title")) }
             form.filters method="get" action=(base) role="search" {
                 label for="prefix" { (ctx.t("tags.filter")) }
                 input id="prefix" name="prefix" type="search" value=(prefix);
@@ -226,15 +220,29 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     )
 }
 
-/// The two views of a repository: by tag (the default) and by artifact.
-pub(crate) fn views(ctx: &Ctx, p: &str, r: &str, current: &str) -> Markup {
-    html! {
-        nav.tabs aria-label=(ctx.t("repo.views")) {
-            @for (slug, key) in [("tags", "tags.title"), ("artifacts", "artifacts.title"), ("compare", "compare.title")] {
-                a href={ (ui_repo(p, r)) "/-/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+/// The views of a repository: by tag (the default), by artifact, and two tags compared.
+const VIEWS: [(&str, &str); 3] =
+    [("tags", "tags.title"), ("artifacts", "artifacts.title"), ("compare", "compare.title")];
+
+/// A page of one of a repository's views: the project's tabs, the views (this one current)
+/// and its title, then `body`.
+pub(crate) fn repo_view(ctx: &Ctx, p: &str, r: &str, current: &str, body: Markup) -> Response {
+    let title = VIEWS.iter().find(|(slug, _)| *slug == current).map_or("", |(_, key)| ctx.t(key));
+    page(
+        ctx,
+        &format!("{p}/{r}"),
+        Nav::Projects,
+        html! {
+            (project_tabs(ctx, p, "repos"))
+            nav.tabs aria-label=(ctx.t("repo.views")) {
+                @for (slug, key) in VIEWS {
+                    a href={ (ui_repo(p, r)) "/-/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+                }
             }
-        }
-    }
+            h2 { (title) }
+            (body)
+        },
+    )
 }
 
 /// Harbor's artifact list: one row per artifact (tagged, or not a child of an index),
@@ -247,17 +255,14 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let full = format!("{p}/{r}");
     let base = format!("{}/-/artifacts", ui_repo(p, r));
     const SHOWN: usize = 5;
-    page(
+    repo_view(
         &ctx,
-        &full,
-        Nav::Projects,
+        p,
+        r,
+        "artifacts",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            (views(&ctx, p, r, "artifacts"))
-            h2 { (ctx.t("artifacts.title")) }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
                     thead { tr {
