@@ -69,33 +69,23 @@ pub async fn scan_all(ctx: Ctx) -> Response {
     )
 }
 
+const SCAN_ALL: &str = "/admin/scan-all";
+
 pub async fn scan_all_now(ctx: Ctx, form: Form) -> Response {
-    let back = "/admin/scan-all";
-    if let Err(refused) = ctx.check_form(&form, back) {
-        return refused;
-    }
     let body = json!({ "schedule": { "type": "Manual" } });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/system/scanAll/schedule", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("scanall.started"), back)
+    let path = "/api/v2.0/system/scanAll/schedule";
+    ctx.submit(&form, Method::POST, path, Some(body), ctx.t("scanall.started"), SCAN_ALL, SCAN_ALL).await
 }
 
 pub async fn scan_all_schedule(ctx: Ctx, form: Form) -> Response {
-    let back = "/admin/scan-all";
-    if let Err(refused) = ctx.check_form(&form, back) {
-        return refused;
-    }
     let body = json!({ "schedule": schedule_of(&form) });
-    let a = ctx.call_with(Method::PUT, "/api/v2.0/system/scanAll/schedule", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), back)
+    let path = "/api/v2.0/system/scanAll/schedule";
+    ctx.submit(&form, Method::PUT, path, Some(body), ctx.t("saved"), SCAN_ALL, SCAN_ALL).await
 }
 
 pub async fn scan_all_stop(ctx: Ctx, form: Form) -> Response {
-    let back = "/admin/scan-all";
-    if let Err(refused) = ctx.check_form(&form, back) {
-        return refused;
-    }
-    let a = ctx.call_with(Method::POST, "/api/v2.0/system/scanAll/stop", None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("stopped"), back)
+    let path = "/api/v2.0/system/scanAll/stop";
+    ctx.submit(&form, Method::POST, path, None, ctx.t("stopped"), SCAN_ALL, SCAN_ALL).await
 }
 
 /// The security hub's search fields: (query name, message key, the API's `q` key).
@@ -358,8 +348,7 @@ pub async fn allowlist_save(ctx: Ctx, form: Form) -> Response {
             return ctx.redirect(back);
         }
     };
-    let a = ctx.call_with(Method::PUT, "/api/v2.0/system/CVEAllowlist", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), back)
+    ctx.submit(&form, Method::PUT, "/api/v2.0/system/CVEAllowlist", Some(body), ctx.t("saved"), back, back).await
 }
 
 /// A project's allowlist in its settings: the system's or its own, with the system's
@@ -406,8 +395,8 @@ pub async fn project_allowlist_save(ctx: Ctx, Path(p): Path<String>, form: Form)
         }
     };
     let body = json!({ "metadata": { "reuse_sys_cve_allowlist": reuse }, "cve_allowlist": list });
-    let a = ctx.call_with(Method::PUT, &api_project(&p), Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), &format!("{back}#allowlist"))
+    let to = format!("{back}#allowlist");
+    ctx.submit(&form, Method::PUT, &api_project(&p), Some(body), ctx.t("saved"), &to, &to).await
 }
 
 /// What a CVE export may be asked for: (form field, message key, the API's field).

@@ -152,30 +152,21 @@ fn scanner_body(form: &Form, uuid: Option<&str>) -> Value {
 
 /// Tests the settings (`POST /scanners/ping`; with the uuid the stored credential is used
 /// when none is typed), or saves them.
-async fn test_or_save(ctx: &Ctx, form: &Form, uuid: Option<&str>, save: (Method, String), back: &str) -> Response {
+async fn test_or_save(ctx: &Ctx, form: &Form, uuid: Option<&str>, save: (Method, &str), back: &str) -> Response {
     if form.get("test") == "1" {
-        let body = scanner_body(form, uuid);
-        let a = ctx.call_with(Method::POST, "/api/v2.0/scanners/ping", Some(body), Some(form.get("_csrf"))).await;
-        return ctx.after(&a, ctx.t("scanners.reachable"), back);
+        let body = Some(scanner_body(form, uuid));
+        let ping = "/api/v2.0/scanners/ping";
+        return ctx.submit(form, Method::POST, ping, body, ctx.t("scanners.reachable"), back, back).await;
     }
-    let a = ctx.call_with(save.0, &save.1, Some(scanner_body(form, None)), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), back)
+    ctx.submit(form, save.0, save.1, Some(scanner_body(form, None)), ctx.t("saved"), back, back).await
 }
 
 pub async fn create(ctx: Ctx, form: Form) -> Response {
-    let back = "/admin/scanners";
-    if let Err(refused) = ctx.check_form(&form, back) {
-        return refused;
-    }
-    test_or_save(&ctx, &form, None, (Method::POST, "/api/v2.0/scanners".into()), back).await
+    test_or_save(&ctx, &form, None, (Method::POST, "/api/v2.0/scanners"), "/admin/scanners").await
 }
 
 pub async fn update(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
-    let back = ui_scanner(&id);
-    if let Err(refused) = ctx.check_form(&form, &back) {
-        return refused;
-    }
-    test_or_save(&ctx, &form, Some(&id), (Method::PUT, api_scanner(&id)), &back).await
+    test_or_save(&ctx, &form, Some(&id), (Method::PUT, &api_scanner(&id)), &ui_scanner(&id)).await
 }
 
 pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
@@ -344,11 +335,6 @@ pub async fn project_page(ctx: Ctx, Path(p): Path<String>) -> Response {
 
 pub async fn project_choose(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = format!("/projects/{}/scanner", enc(&p));
-    if let Err(refused) = ctx.check_form(&form, &back) {
-        return refused;
-    }
-    let body = json!({ "uuid": form.get("uuid") });
-    let a =
-        ctx.call_with(Method::PUT, &format!("{}/scanner", api_project(&p)), Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    let body = Some(json!({ "uuid": form.get("uuid") }));
+    ctx.submit(&form, Method::PUT, &format!("{}/scanner", api_project(&p)), body, ctx.t("saved"), &back, &back).await
 }
