@@ -243,10 +243,17 @@ pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
         ("audit", "tab.audit"),
         ("settings", "tab.settings"),
     ];
+    let tabs: Vec<(String, &str)> =
+        tabs.iter().map(|(slug, key)| (format!("/projects/{}/{slug}", enc(p)), *key)).collect();
+    tab_nav(ctx, "nav.project", &tabs, &format!("/projects/{}/{current}", enc(p)))
+}
+
+/// A row of tabs (`href`, message key), the one at `current` marked as the page.
+fn tab_nav<H: AsRef<str>>(ctx: &Ctx, label: &str, tabs: &[(H, &str)], current: &str) -> Markup {
     html! {
-        nav.tabs aria-label=(ctx.t("nav.project")) {
-            @for (slug, key) in tabs {
-                a href={ "/projects/" (enc(p)) "/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+        nav.tabs aria-label=(ctx.t(label)) {
+            @for (href, key) in tabs {
+                a href=(href.as_ref()) aria-current=[(href.as_ref() == current).then_some("page")] { (ctx.t(key)) }
             }
         }
     }
@@ -260,13 +267,7 @@ pub fn security_tabs(ctx: &Ctx, current: &str) -> Markup {
         ("/admin/security", "sec.hub"),
         ("/admin/cve-allowlist", "sec.allowlist"),
     ];
-    html! {
-        nav.tabs aria-label=(ctx.t("nav.security")) {
-            @for (href, key) in tabs {
-                a href=(href) aria-current=[(href == current).then_some("page")] { (ctx.t(key)) }
-            }
-        }
-    }
+    tab_nav(ctx, "nav.security", &tabs, current)
 }
 
 /// Paging when the API may not count (`-1` above a thousand): the next link while pages
