@@ -327,7 +327,7 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                         thead { tr {
                             @if can_delete { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
                             th scope="col" { (ctx.t("col.digest")) }
-                            th scope="col" { (ctx.t("col.type")) }
+                            th scope="col" { (ctx.t("artifacts.type")) }
                             th scope="col" { (ctx.t("tags.title")) }
                             th scope="col" { (ctx.t("artifact.size")) }
                             th scope="col" aria-sort="descending" { (ctx.t("col.pushed")) }
