@@ -21,6 +21,8 @@ pub enum Nav {
     Registries,
     Replications,
     Health,
+    Security,
+    Exports,
     Prefs,
     None,
 }
@@ -64,6 +66,10 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
                             (link(Nav::Gc, "/admin/gc", "nav.gc"))
                             (link(Nav::Jobs, "/admin/jobs", "nav.jobs"))
                             (link(Nav::Health, "/admin/health", "nav.health"))
+                            (link(Nav::Security, "/admin/scanners", "nav.security"))
+                        }
+                        @if ctx.user.is_some() {
+                            (link(Nav::Exports, "/cve-exports", "nav.exports"))
                         }
                         (link(Nav::Prefs, "/prefs", "nav.prefs"))
                     }
@@ -195,14 +201,17 @@ pub fn bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// `base?k=v&…&page=p`, empty fields left out.
+fn page_href(base: &str, params: &[(&str, &str)], p: u64) -> String {
+    let mut q: Vec<String> =
+        params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
+    q.push(format!("page={p}"));
+    format!("{base}?{}", q.join("&"))
+}
+
 /// Offset pagination for API lists: previous/next links keeping the other query fields.
 pub fn pager(ctx: &Ctx, base: &str, params: &[(&str, &str)], page: u64, page_size: u64, total: u64) -> Markup {
-    let href = |p: u64| {
-        let mut q: Vec<String> =
-            params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
-        q.push(format!("page={p}"));
-        format!("{base}?{}", q.join("&"))
-    };
+    let href = |p: u64| page_href(base, params, p);
     let last = total.div_ceil(page_size.max(1)).max(1);
     html! {
         nav.pager aria-label=(ctx.t("pagination")) {
@@ -228,6 +237,7 @@ pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
         ("immutability", "tab.immutability"),
         ("retention", "tab.retention"),
         ("signatures", "tab.signatures"),
+        ("scanner", "tab.scanner"),
         ("webhooks", "tab.webhooks"),
         ("audit", "tab.audit"),
         ("settings", "tab.settings"),
@@ -237,6 +247,36 @@ pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
             @for (slug, key) in tabs {
                 a href={ "/projects/" (enc(p)) "/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
             }
+        }
+    }
+}
+
+/// The tabs of the system's security pages: scanners, scan all, security hub, allowlist.
+pub fn security_tabs(ctx: &Ctx, current: &str) -> Markup {
+    let tabs = [
+        ("/admin/scanners", "sec.scanners"),
+        ("/admin/scan-all", "sec.scan_all"),
+        ("/admin/security", "sec.hub"),
+        ("/admin/cve-allowlist", "sec.allowlist"),
+    ];
+    html! {
+        nav.tabs aria-label=(ctx.t("nav.security")) {
+            @for (href, key) in tabs {
+                a href=(href) aria-current=[(href == current).then_some("page")] { (ctx.t(key)) }
+            }
+        }
+    }
+}
+
+/// Paging when the API may not count (`-1` above a thousand): the next link while pages
+/// come back full.
+pub fn pager_open(ctx: &Ctx, base: &str, params: &[(&str, &str)], page: u64, full: bool, total: Option<u64>) -> Markup {
+    let href = |p: u64| page_href(base, params, p);
+    html! {
+        nav.pager aria-label=(ctx.t("pagination")) {
+            @if page > 1 { a href=(href(page - 1)) rel="prev" { "← " (ctx.t("prev")) } }
+            span aria-current="page" { (page) @if let Some(t) = total { " · " (t) } @else { " · 1000+" } }
+            @if full { a href=(href(page + 1)) rel="next" { (ctx.t("next")) " →" } }
         }
     }
 }

@@ -107,6 +107,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/replications/executions/{id}/stop", post(pages::replication::execution_stop))
         .route("/admin/replications/executions/{id}/tasks/{tid}/log", get(pages::replication::task_log))
         .route("/admin/jobs", get(pages::admin::jobs))
+        .route("/admin/scanners", get(pages::scanners::list).post(pages::scanners::create))
+        .route("/admin/scanners/{id}", get(pages::scanners::detail).post(pages::scanners::update))
+        .route("/admin/scanners/{id}/{action}", post(pages::scanners::action))
+        .route("/projects/{p}/scanner", get(pages::scanners::project_page).post(pages::scanners::project_choose))
+        .route("/admin/scan-all", get(pages::hub::scan_all).post(pages::hub::scan_all_now))
+        .route("/admin/scan-all/schedule", post(pages::hub::scan_all_schedule))
+        .route("/admin/scan-all/stop", post(pages::hub::scan_all_stop))
+        .route("/admin/security", get(pages::hub::security))
+        .route("/admin/cve-allowlist", get(pages::hub::allowlist).post(pages::hub::allowlist_save))
+        .route("/projects/{p}/settings/allowlist", post(pages::hub::project_allowlist_save))
+        .route("/cve-exports", get(pages::hub::exports).post(pages::hub::export_start))
+        .route("/cve-exports/{id}/download", get(pages::hub::export_download))
         .route("/search", get(pages::search::search))
         .route("/account/sign-in", get(|| async { Redirect::permanent("/login") }))
         .route("/harbor/{*rest}", get(pages::harbor_redirect))
@@ -402,7 +414,23 @@ impl Ctx {
     }
 
     pub async fn call_with(&self, method: Method, path: &str, body: Option<Value>, csrf: Option<&str>) -> Answer {
+        self.call_headers(method, path, body, csrf, &[]).await
+    }
+
+    /// [`Ctx::call_with`] with request headers an operation needs besides the body
+    /// (`X-Scan-Data-Type` of a CVE export).
+    pub async fn call_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        csrf: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = Request::builder().method(method).uri(path).header(header::HOST, self.host.as_str());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(c) = &self.cookie {
             req = req.header(header::COOKIE, c.clone());
         }

@@ -316,16 +316,21 @@ pub fn schedule_form(ctx: &Ctx, action: &str, kind: &str, cron: &str) -> Markup 
     }
 }
 
-pub async fn gc_schedule(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc");
-    }
+/// Harbor's schedule object from [`schedule_form`]'s fields.
+pub fn schedule_of(form: &Form) -> serde_json::Value {
     let kind = form.get("type");
     let mut schedule = json!({ "type": kind });
     if kind == "Custom" {
         schedule["cron"] = json!(form.get("cron").trim());
     }
-    let body = json!({ "schedule": schedule, "parameters": { "delete_untagged": false, "dry_run": false } });
+    schedule
+}
+
+pub async fn gc_schedule(ctx: Ctx, form: Form) -> Response {
+    if !ctx.csrf_ok(&form) {
+        return csrf_refused(&ctx, "/admin/gc");
+    }
+    let body = json!({ "schedule": schedule_of(&form), "parameters": { "delete_untagged": false, "dry_run": false } });
     let a = ctx.call_with(Method::PUT, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("saved"), "/admin/gc")
 }

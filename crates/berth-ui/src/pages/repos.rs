@@ -23,9 +23,11 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
     if let Err(r) = ctx.require_user() {
         return r;
     }
-    if let Err(r) = project(&ctx, &p).await {
-        return r;
-    }
+    let proj = match project(&ctx, &p).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let proxy = super::projects::proxy_notice(&ctx, &proj).await;
     let q = query(&uri);
     let name = q.get("name").trim().to_string();
     let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
@@ -45,6 +47,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
         Nav::Projects,
         html! {
             (project_tabs(&ctx, &p, "repos"))
+            (proxy)
             h2 { (ctx.t("repos.title")) }
             form.filters method="get" role="search" {
                 label for="name" { (ctx.t("repos.filter")) }

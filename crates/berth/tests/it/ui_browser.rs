@@ -625,6 +625,153 @@ async fn browser_feature_pages() {
     b.close().await;
 }
 
+/// One flow per security page: scanners (add the peer's adapter, its details), a
+/// project's scanner, scan all (schedule, scan now), the security hub (a search), the CVE
+/// allowlists (system, project), a CVE export, and a proxy-cache project; axe on every
+/// page, screenshots, then all of them again in Chinese with the dark theme.
+#[tokio::test]
+async fn browser_security_pages() {
+    use crate::scanning::{OSV_FIXTURE, debian_layers, import, push_layers};
+    if !browser_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let key = "adapter-key-0123456789abcdef";
+    let peer =
+        Server::spawn(&tmp.path().join("peer"), &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_SCAN_ADAPTER_API_KEY", key)]);
+    import(&tmp.path().join("data"), OSV_FIXTURE);
+    let s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
+    push_layers(&s, "library/app", "v1", &debian_layers()).await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "security", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // Scanners: add the peer's adapter after a connection test, then its details.
+    b.goto(&s.url("/admin/scanners")).await;
+    b.sees("★ Default").await;
+    b.accessible().await;
+    b.fill("Name", "peer").await;
+    b.fill("Adapter endpoint", &peer.url("/scanner-adapter")).await;
+    b.choose("Authentication", "X-ScannerAdapter-API-Key").await;
+    b.fill("Credential (password, token or API key)", key).await;
+    b.press("button", "Create").await;
+    b.sees("Saved.").await;
+    b.shot("scanners").await;
+    b.press("link", "peer").await;
+    b.sees("✔ healthy").await;
+    b.press("button", "Test connection peer").await;
+    b.sees("The scanner adapter answered.").await;
+    b.accessible().await;
+    b.shot("scanner").await;
+
+    // The project's scanner: choose the peer, then the built-in one again.
+    b.goto(&s.url("/projects/library/scanner")).await;
+    b.choose("Scanner", "peer").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.sees("/scanner-adapter").await;
+    b.choose("Scanner", "Berth").await;
+    b.press("button", "Save").await;
+    b.sees("internal://berth").await;
+    b.accessible().await;
+    b.shot("project-scanner").await;
+
+    // Scan all: a schedule, then now.
+    b.goto(&s.url("/admin/scan-all")).await;
+    b.choose("Schedule", "Daily").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.press("button", "Scan all now").await;
+    b.sees("Scan all started.").await;
+    b.accessible().await;
+    b.shot("scan-all").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = ok_json(&s, "/api/v2.0/scans/all/metrics", &admin()).await;
+        if m["ongoing"] == false && m["completed"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the scan all did not finish: {m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The security hub: a search by package.
+    b.goto(&s.url("/admin/security")).await;
+    b.fill("Package", "libssl3").await;
+    b.press("button", "Filter").await;
+    b.sees(r#"value="libssl3""#).await;
+    b.sees("CVE-2024-0001").await;
+    b.accessible().await;
+    b.shot("security-hub").await;
+
+    // CVE allowlists: the system's, then copied into a project's.
+    b.goto(&s.url("/admin/cve-allowlist")).await;
+    b.fill("CVE IDs (one a line)", "CVE-2024-0001").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.sees("<code>CVE-2024-0001</code>").await;
+    b.accessible().await;
+    b.shot("cve-allowlist").await;
+    b.goto(&s.url("/projects/library/settings")).await;
+    b.press("button", "Copy the system's allowlist").await;
+    b.sees("Saved.").await;
+    b.accessible().await;
+    b.shot("project-allowlist").await;
+    let proj = ok_json(&s, "/api/v2.0/projects/library", &admin()).await;
+    assert_eq!(proj["cve_allowlist"]["items"][0]["cve_id"], "CVE-2024-0001", "{proj}");
+
+    // A CVE export.
+    b.goto(&s.url("/projects/library/scanner")).await;
+    b.press("link", "Export this project's vulnerabilities as CSV").await;
+    b.sees(r#"value="library""#).await;
+    b.press("button", "Export").await;
+    b.sees("Export started.").await;
+    b.accessible().await;
+    b.shot("cve-exports").await;
+
+    // A proxy-cache project of the peer.
+    let reg = json!({"name": "peer", "type": "harbor", "url": peer.url(""), "insecure": true,
+        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
+    assert_eq!(status(&s, reqwest::Method::POST, "/api/v2.0/registries", &admin(), Some(&reg)).await, 201);
+    b.goto(&s.url("/projects")).await;
+    b.fill("Project name", "mirror").await;
+    b.by_label("Proxy cache of").await;
+    let o = b.find("//select[@id='registry_id']/option[starts-with(normalize-space(), 'peer')]").await;
+    b.click(&o).await;
+    b.press("button", "Create").await;
+    b.sees("This project is a proxy cache of").await;
+    b.accessible().await;
+    b.shot("proxy-cache").await;
+    b.goto(&s.url("/projects")).await;
+    b.sees("⇄ Proxy cache").await;
+
+    // The same pages in Chinese, dark theme.
+    let id = ok_json(&s, "/api/v2.0/scanners", &admin()).await[1]["uuid"].as_str().unwrap().to_string();
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    for (path, shot) in [
+        ("/admin/scanners".to_string(), "scanners-zh-dark"),
+        (format!("/admin/scanners/{id}"), "scanner-zh-dark"),
+        ("/projects/library/scanner".to_string(), "project-scanner-zh-dark"),
+        ("/admin/scan-all".to_string(), "scan-all-zh-dark"),
+        ("/admin/security?severity=Critical".to_string(), "security-hub-zh-dark"),
+        ("/admin/cve-allowlist".to_string(), "cve-allowlist-zh-dark"),
+        ("/projects/library/settings".to_string(), "project-allowlist-zh-dark"),
+        ("/cve-exports".to_string(), "cve-exports-zh-dark"),
+        ("/projects/mirror/repos".to_string(), "proxy-cache-zh-dark"),
+        ("/projects".to_string(), "projects-proxy-zh-dark"),
+    ] {
+        b.goto(&s.url(&path)).await;
+        b.sees("退出").await;
+        b.accessible().await;
+        b.shot(shot).await;
+    }
+    b.close().await;
+}
+
 /// The repository actions: the artifact list filtered by type and label, accessories
 /// shown, two artifacts deleted with one confirmation, the description edited, a tag
 /// added, a retention rule with a label selector, the date format preference; every page
