@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
 
 use crate::{Ctx, DateFormat, Lang, Theme, enc};
 
@@ -339,6 +340,19 @@ pub fn head(ctx: &Ctx, keys: &[&str], actions: bool) -> Markup {
             @for k in keys { th scope="col" { (ctx.t(k)) } }
             @if actions { th scope="col" { (ctx.t("col.actions")) } }
         } }
+    }
+}
+
+/// A list as a table (column names as message keys, an actions column when the caller
+/// may act), one row per item, or "none" when there is nothing.
+pub fn list_table(ctx: &Ctx, keys: &[&str], actions: bool, items: &[Value], row: impl Fn(&Value) -> Markup) -> Markup {
+    html! {
+        @if items.is_empty() { p { (ctx.t("none")) } } @else {
+            table {
+                (head(ctx, keys, actions))
+                tbody { @for item in items { (row(item)) } }
+            }
+        }
     }
 }
 

@@ -467,7 +467,7 @@ impl Ctx {
 
     /// A POSTed form's CSRF token, if it is the session's (or, before sign-in, the
     /// anonymous one). The API checks it again on every change it is sent with.
-    pub fn csrf_ok(&self, form: &Form) -> bool {
+    fn csrf_ok(&self, form: &Form) -> bool {
         let sent = form.get("_csrf");
         !self.csrf.is_empty() && sent.len() == self.csrf.len() && {
             let mut diff = 0u8;
@@ -503,6 +503,38 @@ impl Ctx {
     /// Sign-in first: a redirect to `/login?next=here` unless someone is signed in.
     pub fn require_user(&self) -> Result<&User, Response> {
         self.user.as_ref().ok_or_else(|| self.redirect(&format!("/login?next={}", enc(&self.here))))
+    }
+
+    /// A form's change, the one way every form handler sends it: check the form's CSRF
+    /// token (refused: back to `back` with a flash), send `method path body` to the API
+    /// with the token, then flash `ok_msg` and go to `to`, or flash the API's error and go
+    /// back to `back`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn submit(
+        &self,
+        form: &Form,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        ok_msg: &str,
+        to: &str,
+        back: &str,
+    ) -> Response {
+        if let Err(r) = self.check_form(form, back) {
+            return r;
+        }
+        let a = self.call_with(method, path, body, Some(form.get("_csrf"))).await;
+        self.after(&a, ok_msg, if a.ok() { to } else { back })
+    }
+
+    /// For a handler that does more than one change or answers with a page: the form's
+    /// CSRF token checked, or the redirect back to `back` with the refusal flashed.
+    pub fn check_form(&self, form: &Form, back: &str) -> Result<(), Response> {
+        if self.csrf_ok(form) {
+            return Ok(());
+        }
+        self.set_flash(false, self.t("csrf"));
+        Err(self.redirect(back))
     }
 
     /// After a change: a flash message (the API's error on failure) and a redirect.

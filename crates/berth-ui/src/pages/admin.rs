@@ -8,7 +8,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::{api_project, csrf_refused, project, refusal};
+use super::{api_project, project, refusal};
 use crate::layout::{Nav, csrf, head, log_page, page, pager, post_button, project_tabs, status, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -70,17 +70,15 @@ pub async fn users(ctx: Ctx, uri: Uri) -> Response {
 }
 
 pub async fn user_create(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/users");
-    }
     let body = json!({
         "username": form.get("username").trim(),
         "email": form.get("email").trim(),
         "realname": form.get("realname").trim(),
         "password": form.get("password"),
     });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/users", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("users.created"), "/admin/users")
+    let path = "/api/v2.0/users";
+    let back = "/admin/users";
+    ctx.submit(&form, Method::POST, path, Some(body), ctx.t("users.created"), back, back).await
 }
 
 fn audit_table(ctx: &Ctx, items: &[Value]) -> Markup {
@@ -233,17 +231,15 @@ pub async fn config(ctx: Ctx) -> Response {
 }
 
 pub async fn config_save(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/config");
-    }
     let body = json!({
         "project_creation_restriction": form.get("project_creation_restriction"),
         "session_timeout": form.get("session_timeout").parse::<i64>().unwrap_or(60),
         "robot_name_prefix": form.get("robot_name_prefix"),
         "read_only": form.get("read_only") == "true",
     });
-    let a = ctx.call_with(Method::PUT, "/api/v2.0/configurations", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), "/admin/config")
+    let path = "/api/v2.0/configurations";
+    let back = "/admin/config";
+    ctx.submit(&form, Method::PUT, path, Some(body), ctx.t("saved"), back, back).await
 }
 
 pub async fn gc(ctx: Ctx) -> Response {
@@ -327,12 +323,9 @@ pub fn schedule_of(form: &Form) -> serde_json::Value {
 }
 
 pub async fn gc_schedule(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc");
-    }
     let body = json!({ "schedule": schedule_of(&form), "parameters": { "delete_untagged": false, "dry_run": false } });
-    let a = ctx.call_with(Method::PUT, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), "/admin/gc")
+    ctx.submit(&form, Method::PUT, "/api/v2.0/system/gc/schedule", Some(body), ctx.t("saved"), "/admin/gc", "/admin/gc")
+        .await
 }
 
 pub async fn gc_log(ctx: Ctx, Path(id): Path<String>) -> Response {
@@ -347,24 +340,19 @@ pub async fn gc_log(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 pub async fn gc_stop(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc");
-    }
-    let a =
-        ctx.call_with(Method::PUT, &format!("/api/v2.0/system/gc/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("stopped"), "/admin/gc")
+    let path = format!("/api/v2.0/system/gc/{}", enc(&id));
+    let back = "/admin/gc";
+    ctx.submit(&form, Method::PUT, &path, None, ctx.t("stopped"), back, back).await
 }
 
 pub async fn gc_run(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc");
-    }
     let body = json!({
         "schedule": { "type": "Manual" },
         "parameters": { "delete_untagged": form.get("delete_untagged") == "true", "dry_run": form.get("dry_run") == "true" },
     });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("gc.started"), "/admin/gc")
+    let path = "/api/v2.0/system/gc/schedule";
+    let back = "/admin/gc";
+    ctx.submit(&form, Method::POST, path, Some(body), ctx.t("gc.started"), back, back).await
 }
 
 pub async fn jobs(ctx: Ctx) -> Response {
@@ -516,10 +504,8 @@ pub async fn gc_preview(ctx: Ctx) -> Response {
 }
 
 pub async fn gc_preview_run(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc/preview");
-    }
     let body = json!({ "schedule": { "type": "Manual" }, "parameters": { "delete_untagged": true, "dry_run": true } });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("gc.preview_started"), "/admin/gc/preview")
+    let path = "/api/v2.0/system/gc/schedule";
+    let back = "/admin/gc/preview";
+    ctx.submit(&form, Method::POST, path, Some(body), ctx.t("gc.preview_started"), back, back).await
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::admin::{schedule_form, schedule_of};
 use super::security::{SEVERITIES, severity};
-use super::{api_project, csrf_refused, refusal, ui_repo};
+use super::{api_project, refusal, ui_repo};
 use crate::layout::{Nav, csrf, head, page, pager_open, post_button, security_tabs, status, when};
 use crate::{Answer, Ctx, Form, enc, query};
 
@@ -71,8 +71,8 @@ pub async fn scan_all(ctx: Ctx) -> Response {
 
 pub async fn scan_all_now(ctx: Ctx, form: Form) -> Response {
     let back = "/admin/scan-all";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
+    if let Err(refused) = ctx.check_form(&form, back) {
+        return refused;
     }
     let body = json!({ "schedule": { "type": "Manual" } });
     let a = ctx.call_with(Method::POST, "/api/v2.0/system/scanAll/schedule", Some(body), Some(form.get("_csrf"))).await;
@@ -81,8 +81,8 @@ pub async fn scan_all_now(ctx: Ctx, form: Form) -> Response {
 
 pub async fn scan_all_schedule(ctx: Ctx, form: Form) -> Response {
     let back = "/admin/scan-all";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
+    if let Err(refused) = ctx.check_form(&form, back) {
+        return refused;
     }
     let body = json!({ "schedule": schedule_of(&form) });
     let a = ctx.call_with(Method::PUT, "/api/v2.0/system/scanAll/schedule", Some(body), Some(form.get("_csrf"))).await;
@@ -91,8 +91,8 @@ pub async fn scan_all_schedule(ctx: Ctx, form: Form) -> Response {
 
 pub async fn scan_all_stop(ctx: Ctx, form: Form) -> Response {
     let back = "/admin/scan-all";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
+    if let Err(refused) = ctx.check_form(&form, back) {
+        return refused;
     }
     let a = ctx.call_with(Method::POST, "/api/v2.0/system/scanAll/stop", None, Some(form.get("_csrf"))).await;
     ctx.after(&a, ctx.t("stopped"), back)
@@ -348,8 +348,8 @@ pub async fn allowlist(ctx: Ctx) -> Response {
 
 pub async fn allowlist_save(ctx: Ctx, form: Form) -> Response {
     let back = "/admin/cve-allowlist";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
+    if let Err(refused) = ctx.check_form(&form, back) {
+        return refused;
     }
     let body = match allowlist_body(&ctx, &form) {
         Ok(b) => b,
@@ -388,8 +388,8 @@ pub fn project_allowlist(ctx: &Ctx, p: &str, proj: &Value, system: &Value, can: 
 
 pub async fn project_allowlist_save(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = format!("/projects/{}/settings", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
+    if let Err(refused) = ctx.check_form(&form, &back) {
+        return refused;
     }
     let (reuse, list) = if form.get("copy") == "1" {
         let sys = ctx.call(Method::GET, "/api/v2.0/system/CVEAllowlist", None).await;
@@ -466,8 +466,8 @@ pub async fn exports(ctx: Ctx, uri: Uri) -> Response {
 
 pub async fn export_start(ctx: Ctx, form: Form) -> Response {
     let back = format!("/cve-exports?project={}", enc(form.get("project").trim()));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
+    if let Err(refused) = ctx.check_form(&form, &back) {
+        return refused;
     }
     let p = ctx.call(Method::GET, &api_project(form.get("project").trim()), None).await;
     if !p.ok() {

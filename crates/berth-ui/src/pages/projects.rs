@@ -6,7 +6,7 @@ use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
-use super::{api_project, csrf_refused, has, project, refusal};
+use super::{ProjectPage, api_project, has, project_page, refusal};
 use crate::layout::{Nav, csrf, page, pager, project_tabs, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -102,9 +102,6 @@ pub async fn create(ctx: Ctx, form: Form) -> Response {
     if let Err(r) = ctx.require_user() {
         return r;
     }
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/projects");
-    }
     let name = form.get("project_name").trim().to_string();
     let mut body = json!({ "project_name": name, "public": form.get("public") == "true" });
     if !form.get("registry_id").is_empty() {
@@ -112,9 +109,8 @@ pub async fn create(ctx: Ctx, form: Form) -> Response {
         body["registry_id"] =
             form.get("registry_id").parse::<i64>().map_or_else(|_| json!(form.get("registry_id")), |n| json!(n));
     }
-    let a = ctx.call_with(Method::POST, "/api/v2.0/projects", Some(body), Some(form.get("_csrf"))).await;
-    let to = if a.ok() { format!("/projects/{}/repos", enc(&name)) } else { "/projects".to_string() };
-    ctx.after(&a, ctx.t("projects.created"), &to)
+    let to = format!("/projects/{}/repos", enc(&name));
+    ctx.submit(&form, Method::POST, "/api/v2.0/projects", Some(body), ctx.t("projects.created"), &to, "/projects").await
 }
 
 /// "This project is a proxy cache of …": the endpoint by name for those who may read
@@ -148,15 +144,10 @@ const FLAGS: &[(&str, &str)] = &[
 const SEVERITIES: &[&str] = &["critical", "high", "medium", "low", "negligible"];
 
 pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let ProjectPage { json: proj, perms, .. } = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let id = proj["project_id"].as_i64().unwrap_or(0);
-    let perms = ctx.project_permissions(id).await;
     let can = has(&perms, ".", "update");
     let summary = ctx.call(Method::GET, &format!("{}/summary", api_project(&p)), None).await;
     let system_list = ctx.call(Method::GET, "/api/v2.0/system/CVEAllowlist", None).await;
@@ -199,16 +190,11 @@ pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
 
 pub async fn save_settings(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = format!("/projects/{}/settings", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let mut metadata: serde_json::Map<String, serde_json::Value> =
         FLAGS.iter().map(|(k, _)| (k.to_string(), json!((form.get(k) == "true").to_string()))).collect();
     if !form.get("severity").is_empty() {
         metadata.insert("severity".into(), json!(form.get("severity")));
     }
-    let a = ctx
-        .call_with(Method::PUT, &api_project(&p), Some(json!({ "metadata": metadata })), Some(form.get("_csrf")))
-        .await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    let body = json!({ "metadata": metadata });
+    ctx.submit(&form, Method::PUT, &api_project(&p), Some(body), ctx.t("saved"), &back, &back).await
 }

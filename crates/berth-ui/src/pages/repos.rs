@@ -12,7 +12,7 @@ use axum::response::Response;
 use berth_core::RepoName;
 use maud::{Markup, html};
 
-use super::{api_repo, csrf_refused, has, project, refusal, ui_repo};
+use super::{api_repo, has, project, refusal, ui_repo};
 use crate::layout::{Nav, bytes, confirm, copyable, error_page, page, pager, project_tabs, unix, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -120,27 +120,23 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
     }
     let (r, view) = split(&rest);
     let parts: Vec<&str> = view.split('/').collect();
-    let back = format!("{}/-/tags", ui_repo(&p, &r));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     match parts.as_slice() {
         ["tags", tag, "delete"] => {
+            let back = format!("{}/-/tags", ui_repo(&p, &r));
             let path = format!("{}/artifacts/{}/tags/{}", api_repo(&p, &r), enc(tag), enc(tag));
-            let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
-            ctx.after(&a, ctx.t("tags.deleted"), &back)
+            ctx.submit(&form, Method::DELETE, &path, None, ctx.t("tags.deleted"), &back, &back).await
         }
         ["artifacts", digest, "scan"] => super::security::scan(&ctx, &p, &r, digest, &form).await,
         ["info"] => {
             let body = serde_json::json!({ "description": form.get("description") });
-            let a = ctx.call_with(Method::PUT, &api_repo(&p, &r), Some(body), Some(form.get("_csrf"))).await;
-            ctx.after(&a, ctx.t("saved"), &format!("{}/-/info", ui_repo(&p, &r)))
+            let back = format!("{}/-/info", ui_repo(&p, &r));
+            ctx.submit(&form, Method::PUT, &api_repo(&p, &r), Some(body), ctx.t("saved"), &back, &back).await
         }
         ["artifacts", digest, "tags"] => {
             let body = serde_json::json!({ "name": form.get("tag").trim() });
             let path = format!("{}/artifacts/{}/tags", api_repo(&p, &r), enc(digest));
-            let a = ctx.call_with(Method::POST, &path, Some(body), Some(form.get("_csrf"))).await;
-            ctx.after(&a, ctx.t("tags.added"), &format!("{}/-/artifacts/{digest}", ui_repo(&p, &r)))
+            let back = format!("{}/-/artifacts/{digest}", ui_repo(&p, &r));
+            ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("tags.added"), &back, &back).await
         }
         ["artifacts", "delete"] => delete_artifacts(&ctx, &p, &r, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
@@ -191,14 +187,12 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         if q.is_empty() { base.clone() } else { format!("{base}?{}", q.join("&")) }
     };
     let full = format!("{p}/{r}");
-    page(
+    repo_view(
         &ctx,
-        &full,
-        Nav::Projects,
+        p,
+        r,
+        "tags",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            (views(&ctx, p, r, "tags"))
-            h2 { (ctx.t("tags.title")) }
             form.filters method="get" action=(base) role="search" {
                 label for="prefix" { (ctx.t("tags.filter")) }
                 input id="prefix" name="prefix" type="search" value=(prefix);
@@ -247,15 +241,30 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     )
 }
 
-/// The views of a repository: by tag (the default), by artifact, its description, compare.
-pub(crate) fn views(ctx: &Ctx, p: &str, r: &str, current: &str) -> Markup {
-    html! {
-        nav.tabs aria-label=(ctx.t("repo.views")) {
-            @for (slug, key) in [("tags", "tags.title"), ("artifacts", "artifacts.title"), ("info", "repo.info"), ("compare", "compare.title")] {
-                a href={ (ui_repo(p, r)) "/-/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+/// The views of a repository: by tag (the default), by artifact, its description, and two
+/// tags compared.
+const VIEWS: [(&str, &str); 4] =
+    [("tags", "tags.title"), ("artifacts", "artifacts.title"), ("info", "repo.info"), ("compare", "compare.title")];
+
+/// A page of one of a repository's views: the project's tabs, the views (this one current)
+/// and its title, then `body`.
+pub(crate) fn repo_view(ctx: &Ctx, p: &str, r: &str, current: &str, body: Markup) -> Response {
+    let title = VIEWS.iter().find(|(slug, _)| *slug == current).map_or("", |(_, key)| ctx.t(key));
+    page(
+        ctx,
+        &format!("{p}/{r}"),
+        Nav::Projects,
+        html! {
+            (project_tabs(ctx, p, "repos"))
+            nav.tabs aria-label=(ctx.t("repo.views")) {
+                @for (slug, key) in VIEWS {
+                    a href={ (ui_repo(p, r)) "/-/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+                }
             }
-        }
-    }
+            h2 { (title) }
+            (body)
+        },
+    )
 }
 
 /// The artifact types Harbor's processors give (`type=` of the artifact list).
@@ -297,18 +306,15 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let labels = project_labels(&ctx, project_id).await;
     let perms = ctx.project_permissions(project_id).await;
     let can_delete = has(&perms, "artifact", "delete");
-    let full = format!("{p}/{r}");
     let base = format!("{}/-/artifacts", ui_repo(p, r));
     let acc_flag = if show_acc { "1" } else { "" };
     const SHOWN: usize = 5;
-    page(
+    repo_view(
         &ctx,
-        &full,
-        Nav::Projects,
+        p,
+        r,
+        "artifacts",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            (views(&ctx, p, r, "artifacts"))
-            h2 { (ctx.t("artifacts.title")) }
             form.filters method="get" action=(base) role="search" {
                 label for="type" { (ctx.t("artifacts.type")) }
                 select id="type" name="type" {
@@ -404,6 +410,9 @@ const BULK_MAX: usize = 100;
 /// (an immutable tag, no permission, an index's child) are reported by name with its reason.
 async fn delete_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response {
     let back = format!("{}/-/artifacts", ui_repo(p, r));
+    if let Err(refused) = ctx.check_form(form, &back) {
+        return refused;
+    }
     let digests: Vec<&str> = form.all("digest").into_iter().filter(|d| !d.is_empty()).take(BULK_MAX).collect();
     if digests.is_empty() {
         ctx.set_flash(false, ctx.t("artifacts.none_selected"));
@@ -482,15 +491,13 @@ async fn info(ctx: Ctx, p: &str, r: &str) -> Response {
     let perms = ctx.project_permissions(repo.json["project_id"].as_i64().unwrap_or(0)).await;
     let can_edit = has(&perms, "repository", "update");
     let description = repo.json["description"].as_str().unwrap_or("");
-    let full = format!("{p}/{r}");
-    page(
+    repo_view(
         &ctx,
-        &full,
-        Nav::Projects,
+        p,
+        r,
+        "info",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            (views(&ctx, p, r, "info"))
-            h2 id="desc" { (ctx.t("col.description")) }
+            h3 id="desc" { (ctx.t("col.description")) }
             @if description.trim().is_empty() { p { (ctx.t("repo.no_description")) } } @else { div.description { (description) } }
             @if can_edit {
                 form.narrow method="post" action={ (ui_repo(p, r)) "/-/info" } aria-labelledby="edit-desc" {

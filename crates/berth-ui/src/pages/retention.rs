@@ -11,7 +11,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::{csrf_refused, has, project, refusal};
+use super::{ProjectPage, has, project, project_page, refusal};
 use crate::layout::{Nav, csrf, enabled, head, log_page, page, pager, post_button, project_tabs, status, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -68,14 +68,10 @@ fn rule_text(ctx: &Ctx, r: &Value) -> Markup {
 }
 
 pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let ProjectPage { json: proj, perms, .. } = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
     if !has(&perms, "tag-retention", "read") {
         // The API's own refusal when there is a policy to ask for; else its permission list's.
         return match policy_id(&proj) {
@@ -250,7 +246,14 @@ async fn existing(ctx: &Ctx, p: &str, back: &str) -> Result<(i64, i64, Value), R
 }
 
 /// Sends the changed policy: a `PUT` of the existing one, or a `POST` of the first.
-async fn save(ctx: &Ctx, form: &Form, project_id: i64, existing: Option<i64>, mut policy: Value) -> crate::Answer {
+async fn save(
+    ctx: &Ctx,
+    form: &Form,
+    back: &str,
+    project_id: i64,
+    existing: Option<i64>,
+    mut policy: Value,
+) -> Response {
     policy["algorithm"] = json!("or");
     policy["scope"] = json!({ "level": "project", "ref": project_id });
     if policy["trigger"].is_null() {
@@ -259,18 +262,15 @@ async fn save(ctx: &Ctx, form: &Form, project_id: i64, existing: Option<i64>, mu
     match existing {
         Some(id) => {
             policy["id"] = json!(id);
-            ctx.call_with(Method::PUT, &format!("/api/v2.0/retentions/{id}"), Some(policy), Some(form.get("_csrf")))
-                .await
+            let path = format!("/api/v2.0/retentions/{id}");
+            ctx.submit(form, Method::PUT, &path, Some(policy), ctx.t("saved"), back, back).await
         }
-        None => ctx.call_with(Method::POST, "/api/v2.0/retentions", Some(policy), Some(form.get("_csrf"))).await,
+        None => ctx.submit(form, Method::POST, "/api/v2.0/retentions", Some(policy), ctx.t("saved"), back, back).await,
     }
 }
 
 pub async fn add_rule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let (project_id, existing) = match current(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -312,16 +312,12 @@ pub async fn add_rule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
         Some(rules) => rules.push(rule),
         None => policy["rules"] = json!([rule]),
     }
-    let a = save(&ctx, &form, project_id, id, policy).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    save(&ctx, &form, &back, project_id, id, policy).await
 }
 
 /// Removes or toggles rule `i` of the policy.
 pub async fn rule_action(ctx: Ctx, Path((p, i, action)): Path<(String, usize, String)>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let (project_id, id, mut policy) = match existing(&ctx, &p, &back).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -340,54 +336,40 @@ pub async fn rule_action(ctx: Ctx, Path((p, i, action)): Path<(String, usize, St
         }
         _ => return crate::layout::error_page(&ctx, axum::http::StatusCode::NOT_FOUND, "no such action"),
     }
-    let a = save(&ctx, &form, project_id, Some(id), policy).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    save(&ctx, &form, &back, project_id, Some(id), policy).await
 }
 
 pub async fn set_schedule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let (project_id, id, mut policy) = match existing(&ctx, &p, &back).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     policy["trigger"] = json!({ "kind": "Schedule", "settings": { "cron": form.get("cron").trim() } });
-    let a = save(&ctx, &form, project_id, Some(id), policy).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    save(&ctx, &form, &back, project_id, Some(id), policy).await
 }
 
 pub async fn run(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let proj = match project(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let id = policy_id(&proj).unwrap_or(0);
     let body = json!({ "dry_run": form.get("dry_run") == "true" });
-    let a = ctx
-        .call_with(Method::POST, &format!("/api/v2.0/retentions/{id}/executions"), Some(body), Some(form.get("_csrf")))
-        .await;
-    ctx.after(&a, ctx.t("retention.started"), &back)
+    let path = format!("/api/v2.0/retentions/{id}/executions");
+    ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("retention.started"), &back, &back).await
 }
 
 pub async fn stop(ctx: Ctx, Path((p, eid)): Path<(String, String)>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let proj = match project(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let id = policy_id(&proj).unwrap_or(0);
     let path = format!("/api/v2.0/retentions/{id}/executions/{}", enc(&eid));
-    let a = ctx.call_with(Method::PATCH, &path, Some(json!({ "action": "stop" })), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("stopped"), &back)
+    ctx.submit(&form, Method::PATCH, &path, Some(json!({ "action": "stop" })), ctx.t("stopped"), &back, &back).await
 }
 
 pub async fn execution(ctx: Ctx, Path((p, eid)): Path<(String, String)>, uri: Uri) -> Response {

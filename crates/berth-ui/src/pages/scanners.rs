@@ -10,7 +10,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::{api_project, csrf_refused, has, project, refusal};
+use super::{api_project, has, project, refusal};
 use crate::layout::{Nav, csrf, enabled, head, page, post_button, project_tabs, security_tabs, status, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -164,16 +164,16 @@ async fn test_or_save(ctx: &Ctx, form: &Form, uuid: Option<&str>, save: (Method,
 
 pub async fn create(ctx: Ctx, form: Form) -> Response {
     let back = "/admin/scanners";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
+    if let Err(refused) = ctx.check_form(&form, back) {
+        return refused;
     }
     test_or_save(&ctx, &form, None, (Method::POST, "/api/v2.0/scanners".into()), back).await
 }
 
 pub async fn update(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
     let back = ui_scanner(&id);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
+    if let Err(refused) = ctx.check_form(&form, &back) {
+        return refused;
     }
     test_or_save(&ctx, &form, Some(&id), (Method::PUT, api_scanner(&id)), &back).await
 }
@@ -255,8 +255,8 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
 /// `ping`, `default`, `enable`, `disable`, `delete` on one registration.
 pub async fn action(ctx: Ctx, Path((id, action)): Path<(String, String)>, form: Form) -> Response {
     let detail = ui_scanner(&id);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &detail);
+    if let Err(refused) = ctx.check_form(&form, &detail) {
+        return refused;
     }
     let api = api_scanner(&id);
     let token = Some(form.get("_csrf"));
@@ -344,8 +344,8 @@ pub async fn project_page(ctx: Ctx, Path(p): Path<String>) -> Response {
 
 pub async fn project_choose(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = format!("/projects/{}/scanner", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
+    if let Err(refused) = ctx.check_form(&form, &back) {
+        return refused;
     }
     let body = json!({ "uuid": form.get("uuid") });
     let a =
