@@ -94,7 +94,7 @@ fn audit_table(ctx: &Ctx, items: &[Value]) -> Markup {
                 } }
                 tbody { @for e in items {
                     tr {
-                        td { (when(&ctx, &e["op_time"])) }
+                        td { (when(ctx, &e["op_time"])) }
                         td { (e["username"].as_str().unwrap_or("")) }
                         td { (e["operation"].as_str().unwrap_or("")) }
                         td { (e["resource_type"].as_str().unwrap_or("")) }

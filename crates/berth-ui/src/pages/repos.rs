@@ -187,6 +187,7 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         if q.is_empty() { base.clone() } else { format!("{base}?{}", q.join("&")) }
     };
     let full = format!("{p}/{r}");
+    let artifacts = format!("{}/-/artifacts/", ui_repo(p, r));
     repo_view(
         &ctx,
         p,
@@ -217,7 +218,7 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                             @let d = t.digest.to_string();
                             tr {
                                 th scope="row" { (t.name) }
-                                td { a href={ (ui_repo(p, r)) "/-/artifacts/" (d) } title=(d) { code { (short(&d)) } } }
+                                td { a href={ (artifacts) (d) } title=(d) { code { (short(&d)) } } }
                                 td { (media(&t.media_type)) }
                                 td.num { (bytes(t.manifest_size)) }
                                 td { (unix(&ctx, t.push_time)) }
@@ -336,7 +337,7 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                         thead { tr {
                             @if can_delete { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
                             th scope="col" { (ctx.t("col.digest")) }
-                            th scope="col" { (ctx.t("col.type")) }
+                            th scope="col" { (ctx.t("artifacts.type")) }
                             th scope="col" { (ctx.t("tags.title")) }
                             th scope="col" { (ctx.t("artifact.size")) }
                             th scope="col" aria-sort="descending" { (ctx.t("col.pushed")) }

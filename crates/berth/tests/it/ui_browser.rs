@@ -242,11 +242,11 @@ impl Browser {
         std::fs::write(dir.join(format!("{}-{:02}-{what}.png", self.name, self.shots)), png).unwrap();
     }
 
-    /// A screenshot for the README, written to `docs/{file}` when `BERTH_UI_DOCS_SHOTS=1`
+    /// A screenshot for the README, written to `docs/{file}` when `UPDATE_DOCS_SCREENSHOTS=1`
     /// (so an ordinary test run leaves the checked-in images alone).
     async fn shot_for_docs(&mut self, file: &str) {
         self.shot(file.trim_end_matches(".png")).await;
-        if std::env::var("BERTH_UI_DOCS_SHOTS").as_deref() != Ok("1") {
+        if std::env::var("UPDATE_DOCS_SCREENSHOTS").as_deref() != Ok("1") {
             return;
         }
         let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
@@ -257,7 +257,12 @@ impl Browser {
 
     /// Ticks the checkbox whose accessible name is `name`.
     async fn tick(&self, name: &str) {
-        let e = self.find(&format!("//input[@type='checkbox' and @aria-label={}]", xq(name))).await;
+        let e = self
+            .find(&format!(
+                "//input[@type='checkbox' and (@aria-label={n} or normalize-space(ancestor::label)={n})]",
+                n = xq(name)
+            ))
+            .await;
         let r = self.cmd(reqwest::Method::GET, &format!("/element/{e}/computedrole"), None).await;
         assert_eq!(r.as_str(), Some("checkbox"), "role of {name}");
         self.click(&e).await;
@@ -785,8 +790,6 @@ async fn browser_repository_actions_and_readme_screenshots() {
     let d2 = push_small_image_as(&s, &admin(), "team/app", "v1.1.0", "two").await;
     let d3 = push_small_image_as(&s, &admin(), "team/app", "v2.0.0", "three").await;
     crate::ui::tag_many(&s, &admin(), "team/app", &d3, ["2.0", "latest", "stable"].into_iter().map(String::from)).await;
-    let payload = cosign::payload_for("team/app", &d1);
-    crate::signatures::push_cosign_tag(&s, &d1, &payload, &payload, &CosignSigner::generate()).await;
     let label = json!({"name": "prod", "scope": "p", "project_id": pid, "color": "#aa0000"});
     assert_eq!(call(&s, reqwest::Method::POST, "/api/v2.0/labels", &admin(), Some(&label)).await.status(), 201);
     let lid = ok_json(&s, &format!("/api/v2.0/labels?scope=p&project_id={pid}"), &admin()).await[0]["id"].clone();
@@ -807,7 +810,9 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.accessible().await;
     b.shot_for_docs("ui-tags.png").await;
 
-    // The artifact list by type and label, then with accessories.
+    // The artifact list by type and label, then with accessories (a cosign signature).
+    let payload = cosign::payload_for("team/app", &d1);
+    crate::signatures::push_cosign_tag(&s, &d1, &payload, &payload, &CosignSigner::generate()).await;
     b.press("link", "Artifacts").await;
     b.choose("Type", "Image").await;
     b.choose("Label", "prod").await;
