@@ -36,5 +36,6 @@ mod support;
 mod tls;
 mod ui;
 mod ui_browser;
+mod ui_edit;
 mod ui_features;
 mod webhooks;
