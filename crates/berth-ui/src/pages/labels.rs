@@ -104,11 +104,10 @@ pub async fn delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form)
 
 /// A label's edit page: the create form, filled in.
 pub async fn edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    if let Err(r) = project(&ctx, &p).await {
-        return r;
+    match project_page(&ctx, &p).await {
+        Ok(proj) if proj.can("label", "update") => {}
+        Ok(_) => return super::forbidden(&ctx),
+        Err(r) => return r,
     }
     let a = ctx.call(Method::GET, &format!("/api/v2.0/labels/{}", enc(&id)), None).await;
     if !a.ok() {

@@ -87,6 +87,12 @@ pub async fn project_page(ctx: &Ctx, p: &str) -> Result<ProjectPage, Response> {
     Ok(ProjectPage { json, id, perms })
 }
 
+/// A page the caller's permissions (as the API lists them) do not allow: a change form
+/// for someone who may not change (the API would refuse the change anyway).
+pub fn forbidden(ctx: &Ctx) -> Response {
+    error_page(ctx, StatusCode::FORBIDDEN, ctx.t("forbidden"))
+}
+
 /// The API's refusal as a page with the same status.
 pub fn refusal(ctx: &Ctx, a: &crate::Answer) -> Response {
     let status =

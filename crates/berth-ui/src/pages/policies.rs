@@ -141,8 +141,10 @@ pub async fn webhook_create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Resp
 
 /// A webhook's edit page: the create form, filled in.
 pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
+    match project_page(&ctx, &p).await {
+        Ok(proj) if proj.can("notification-policy", "update") => {}
+        Ok(_) => return super::forbidden(&ctx),
+        Err(r) => return r,
     }
     let a = ctx.call(Method::GET, &format!("{}/webhook/policies/{}", api_project(&p), enc(&id)), None).await;
     if !a.ok() {
@@ -166,7 +168,12 @@ pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Re
 pub async fn webhook_update(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
     let path = format!("{}/webhook/policies/{}", api_project(&p), enc(&id));
     let back = format!("{}/{}/edit", ui_project(&p, "webhooks"), enc(&id));
-    let body = webhook_body(&form, false);
+    let mut body = webhook_body(&form, false);
+    // The form edits the first target; any others (set through the API) are kept.
+    let cur = ctx.call(Method::GET, &path, None).await;
+    if let (Some(t), Some(rest)) = (body["targets"].as_array_mut(), cur.json["targets"].as_array()) {
+        t.extend(rest.iter().skip(1).cloned());
+    }
     ctx.submit(&form, Method::PUT, &path, Some(body), ctx.t("saved"), &ui_project(&p, "webhooks"), &back).await
 }
 

@@ -298,8 +298,10 @@ async fn robot(ctx: &Ctx, id: &str) -> Result<Value, Response> {
 }
 
 async fn edit_form(ctx: Ctx, scope: Scope, id: String) -> Response {
-    if let Err(r) = scope.access(&ctx).await {
-        return r;
+    match scope.access(&ctx).await {
+        Ok((_, [_, true, _])) => {}
+        Ok(_) => return super::forbidden(&ctx),
+        Err(r) => return r,
     }
     let r = match robot(&ctx, &id).await {
         Ok(v) => v,

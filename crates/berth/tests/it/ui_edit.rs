@@ -91,6 +91,32 @@ async fn ui_edit_webhooks_and_replication_rules() {
     assert_eq!(t["auth_header"], "Bearer t0k");
     assert_eq!(t["skip_cert_verify"], true);
     assert_eq!(t["payload_format"], "CloudEvents");
+    // A second target added through the API survives an edit of the first in the form.
+    let api = format!("/api/v2.0/projects/hooks/webhook/policies/{id}");
+    let mut two = p.clone();
+    two["targets"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "http", "address": "http://127.0.0.1:9/second"}));
+    assert_eq!(status(&s, reqwest::Method::PUT, &api, &admin(), Some(&two)).await, 200);
+    w.submit(
+        &edit,
+        &edit,
+        &[
+            ("name", "renamed"),
+            ("description", "second"),
+            ("address", "https://127.0.0.1:9/b"),
+            ("auth_header", "Bearer t0k"),
+            ("payload_format", "CloudEvents"),
+            ("event", "PULL_ARTIFACT"),
+        ],
+    )
+    .await
+    .has("Saved.");
+    let p = ok_json(&s, &api, &admin()).await;
+    let addrs: Vec<&str> = p["targets"].as_array().unwrap().iter().map(|t| t["address"].as_str().unwrap()).collect();
+    assert_eq!(addrs, ["https://127.0.0.1:9/b", "http://127.0.0.1:9/second"]);
+    assert_eq!(p["targets"][0]["skip_cert_verify"], false);
     // The edit page shows what was saved; a change the API refuses comes back to it with
     // the API's words, and nothing changes.
     w.page(&edit).await.has(r#"value="Bearer t0k""#).has(r#"<option value="CloudEvents" selected>"#);
@@ -101,6 +127,7 @@ async fn ui_edit_webhooks_and_replication_rules() {
     let mut m = Web::new(&s);
     m.sign_in("mnt", PW).await;
     m.page("/projects/hooks/webhooks").await.has(">renamed<").lacks(&edit);
+    assert_eq!(m.get(&edit).await.status, 403);
     let csrf = m.page("/projects/hooks/webhooks").await.csrf();
     refused(&mut m, &csrf, &edit, &[("name", "mine"), ("address", "http://127.0.0.1:9/c"), ("event", "PUSH_ARTIFACT")])
         .await;
@@ -285,6 +312,7 @@ async fn ui_edit_robots_matrix_toggle_refresh_and_system_robots() {
     d.sign_in("dev", PW).await;
     let dl = d.get("/projects/team/robots").await;
     dl.lacks(&edit).lacks("/refresh").lacks("/toggle").lacks("New robot account");
+    assert_eq!(d.get(&edit).await.status, 403);
     let csrf = d.page("/projects/team/members").await.csrf();
     refused(&mut d, &csrf, &format!("/projects/team/robots/{rid}/refresh"), &[]).await;
     refused(&mut d, &csrf, &toggle, &[]).await;
@@ -329,18 +357,9 @@ async fn ui_edit_robots_matrix_toggle_refresh_and_system_robots() {
     // Not an administrator: no navigation, no page, and the API's refusal.
     d.page("/projects").await.lacks(r#"href="/admin/robots""#);
     assert_eq!(d.get("/admin/robots").await.status, 403);
-    refused(&mut d, &csrf_of(&mut d).await, &format!("/admin/robots/{sid}/toggle"), &[]).await;
-    refused(
-        &mut d,
-        &csrf_of(&mut d).await,
-        "/admin/robots",
-        &[("name", "mine"), ("duration", "1"), ("sperm", "user:list")],
-    )
-    .await;
-}
-
-async fn csrf_of(w: &mut Web<'_>) -> String {
-    w.page("/projects").await.csrf()
+    let csrf = d.page("/projects").await.csrf();
+    refused(&mut d, &csrf, &format!("/admin/robots/{sid}/toggle"), &[]).await;
+    refused(&mut d, &csrf, "/admin/robots", &[("name", "mine"), ("duration", "1"), ("sperm", "user:list")]).await;
 }
 
 #[tokio::test]
@@ -388,6 +407,7 @@ async fn ui_edit_labels_and_attach_them_to_artifacts() {
     let mut g = Web::new(&s);
     g.sign_in("gus", PW).await;
     g.page("/projects/lab/labels").await.has(">production<").lacks(&edit);
+    assert_eq!(g.get(&edit).await.status, 403);
     g.page(&art).await.has("production").lacks("attach_label").lacks("/delete");
     let csrf = g.page("/projects/lab/labels").await.csrf();
     refused(&mut g, &csrf, &edit, &[("name", "mine"), ("color", "#000000")]).await;
