@@ -51,7 +51,7 @@ pub async fn users(ctx: Ctx, uri: Uri) -> Response {
                         th scope="row" { (u["username"].as_str().unwrap_or("")) }
                         td { @if u["sysadmin_flag"].as_bool() == Some(true) { "✔ " (ctx.t("yes")) } @else { (ctx.t("no")) } }
                         td { (u["email"].as_str().unwrap_or("")) }
-                        td { (when(&u["creation_time"])) }
+                        td { (when(&ctx, &u["creation_time"])) }
                     }
                 } }
             }
@@ -94,7 +94,7 @@ fn audit_table(ctx: &Ctx, items: &[Value]) -> Markup {
                 } }
                 tbody { @for e in items {
                     tr {
-                        td { (when(&e["op_time"])) }
+                        td { (when(ctx, &e["op_time"])) }
                         td { (e["username"].as_str().unwrap_or("")) }
                         td { (e["operation"].as_str().unwrap_or("")) }
                         td { (e["resource_type"].as_str().unwrap_or("")) }
@@ -280,8 +280,8 @@ pub async fn gc(ctx: Ctx) -> Response {
                             td { (g["schedule"]["type"].as_str().or(g["trigger"].as_str()).unwrap_or("")) }
                             td { @if g["job_parameters"].as_str().is_some_and(|p| p.contains("\"dry_run\":true")) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
                             td { (status(&ctx, st)) }
-                            td { (when(&g["creation_time"])) }
-                            td { (when(&g["update_time"])) }
+                            td { (when(&ctx, &g["creation_time"])) }
+                            td { (when(&ctx, &g["update_time"])) }
                             td { a href={ "/admin/gc/" (id) "/log" } aria-label={ (ctx.t("col.log")) " " (id) } { (ctx.t("col.log")) } }
                             td { @if matches!(st, "Pending" | "Running" | "Scheduled") {
                                 (post_button(&ctx, &format!("/admin/gc/{id}/stop"), ctx.t("stop"), &format!("{} {id}", ctx.t("stop")), true))
@@ -312,13 +312,18 @@ pub fn schedule_form(ctx: &Ctx, action: &str, kind: &str, cron: &str) -> Markup 
     }
 }
 
-pub async fn gc_schedule(ctx: Ctx, form: Form) -> Response {
+/// Harbor's schedule object from [`schedule_form`]'s fields.
+pub fn schedule_of(form: &Form) -> serde_json::Value {
     let kind = form.get("type");
     let mut schedule = json!({ "type": kind });
     if kind == "Custom" {
         schedule["cron"] = json!(form.get("cron").trim());
     }
-    let body = json!({ "schedule": schedule, "parameters": { "delete_untagged": false, "dry_run": false } });
+    schedule
+}
+
+pub async fn gc_schedule(ctx: Ctx, form: Form) -> Response {
+    let body = json!({ "schedule": schedule_of(&form), "parameters": { "delete_untagged": false, "dry_run": false } });
     ctx.submit(&form, Method::PUT, "/api/v2.0/system/gc/schedule", Some(body), ctx.t("saved"), "/admin/gc", "/admin/gc")
         .await
 }
@@ -392,7 +397,7 @@ pub async fn jobs(ctx: Ctx) -> Response {
                         tr {
                             th scope="row" { code { (s["vendor_type"].as_str().unwrap_or("")) } }
                             td { code { (s["cron"].as_str().unwrap_or("")) } }
-                            td { (when(&s["update_time"])) }
+                            td { (when(&ctx, &s["update_time"])) }
                         }
                     } }
                 }
@@ -473,7 +478,7 @@ pub async fn gc_preview(ctx: Ctx) -> Response {
             @match latest {
                 None => p { (ctx.t("gc.no_dry_run")) },
                 Some(g) => {
-                    p { (ctx.t("gc.from_dry_run")) " " a href={ "/admin/gc/" (g["id"].as_i64().unwrap_or(0)) "/log" } { "#" (g["id"].as_i64().unwrap_or(0)) } " (" (when(&g["update_time"])) ")" }
+                    p { (ctx.t("gc.from_dry_run")) " " a href={ "/admin/gc/" (g["id"].as_i64().unwrap_or(0)) "/log" } { "#" (g["id"].as_i64().unwrap_or(0)) } " (" (when(&ctx, &g["update_time"])) ")" }
                     @if let Some(s) = &summary { p role="status" { strong { (s) } } }
                     @if by_repo.is_empty() { p { (ctx.t("gc.no_untagged")) } } @else {
                         table {

@@ -8,7 +8,7 @@ use axum::response::Response;
 use maud::html;
 
 use crate::layout::{Nav, csrf, page};
-use crate::{Client, Ctx, Form, Lang, Theme, enc, query};
+use crate::{Client, Ctx, DateFormat, Form, Lang, Theme, enc, query};
 
 /// Where to go after signing in: a local path only (never another site).
 fn safe_next(next: &str) -> &str {
@@ -121,6 +121,14 @@ pub async fn prefs_form(ctx: Ctx) -> Response {
                         }
                     }
                 }
+                p {
+                    label for="datefmt" { (ctx.t("prefs.dates")) }
+                    select id="datefmt" name="datefmt" {
+                        @for f in DateFormat::ALL {
+                            option value=(f.name()) selected[f == ctx.dates] { (ctx.t(&format!("dates.{}", f.name()))) }
+                        }
+                    }
+                }
                 button.primary type="submit" { (ctx.t("save")) }
             }
         },
@@ -141,6 +149,9 @@ pub async fn prefs(mut ctx: Ctx, form: Form) -> Response {
     }
     if let Some(c) = Client::parse(form.get("client")) {
         ctx.add_cookie(&format!("client={}; Path=/; Max-Age={YEAR}; SameSite=Lax", c.name()));
+    }
+    if let Some(f) = DateFormat::parse(form.get("datefmt")) {
+        ctx.add_cookie(&format!("datefmt={}; Path=/; Max-Age={YEAR}; SameSite=Lax", f.name()));
     }
     ctx.set_flash(true, ctx.t("prefs.saved"));
     ctx.redirect("/prefs")

@@ -38,7 +38,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
                     th scope="row" { (name) }
                     td { span.swatch style={ "background:" (safe_color(color)) } {} " " code { (color) } }
                     td { (l["description"].as_str().unwrap_or("")) }
-                    td { (when(&l["creation_time"])) }
+                    td { (when(&ctx, &l["creation_time"])) }
                     @let id = l["id"].as_i64().unwrap_or(0);
                     @if can_delete || can_update { td {
                         @if can_update { a href={ (base) "/" (id) "/edit" } aria-label={ (ctx.t("edit")) " " (name) } { (ctx.t("edit")) } " " }

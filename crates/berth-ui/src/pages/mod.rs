@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod hub;
 pub mod labels;
 pub mod members;
 pub mod policies;
@@ -13,6 +14,7 @@ pub mod replication;
 pub mod repos;
 pub mod retention;
 pub mod robots;
+pub mod scanners;
 pub mod search;
 pub mod security;
 pub mod signatures;
@@ -124,6 +126,7 @@ pub async fn harbor_redirect(Path(rest): Path<String>) -> Response {
         ["projects", p, "tag-strategy", "tag-retention", ..] => format!("/projects/{p}/retention"),
         ["projects", p, "tag-strategy", ..] => format!("/projects/{p}/immutability"),
         ["projects", p, "logs", ..] => format!("/projects/{p}/audit"),
+        ["projects", p, "scanner"] => format!("/projects/{p}/scanner"),
         ["projects", p, ..] => format!("/projects/{p}/repos"),
         ["users"] => "/admin/users".into(),
         ["logs", ..] => "/admin/audit".into(),
@@ -133,6 +136,9 @@ pub async fn harbor_redirect(Path(rest): Path<String>) -> Response {
         ["registries"] => "/admin/registries".into(),
         ["replications", ..] => "/admin/replications".into(),
         ["job-service-dashboard", ..] => "/admin/jobs".into(),
+        ["interrogation-services", "vulnerability"] => "/admin/scan-all".into(),
+        ["interrogation-services", "security-hub"] => "/admin/security".into(),
+        ["interrogation-services", ..] => "/admin/scanners".into(),
         _ => "/projects".into(),
     };
     Redirect::permanent(&to).into_response()

@@ -114,7 +114,7 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
                     td { (enabled(&ctx, on)) }
                     td { @for t in w["targets"].as_array().into_iter().flatten() { code { (t["address"].as_str().unwrap_or("")) } " " } }
                     td { @for e in w["event_types"].as_array().into_iter().flatten() { code { (e.as_str().unwrap_or("")) } " " } }
-                    td { (when(&w["creation_time"])) }
+                    td { (when(&ctx, &w["creation_time"])) }
                     @if can_delete { td {
                         @if can_update {
                             a href={ (base) "/" (id) "/edit" } aria-label={ (ctx.t("edit")) " " (name) } { (ctx.t("edit")) } " "
@@ -304,8 +304,8 @@ pub async fn webhook_executions(ctx: Ctx, Path((p, id)): Path<(String, String)>,
                             th scope="row" { a href={ (base) "/" (eid) } aria-label={ (ctx.t("replications.execution")) " " (eid) } { (eid) } }
                             td { code { (e["extra_attrs"]["event_type"].as_str().unwrap_or(e["trigger"].as_str().unwrap_or(""))) } }
                             td { (status(&ctx, e["status"].as_str().unwrap_or(""))) }
-                            td { (when(&e["start_time"])) }
-                            td { (when(&e["end_time"])) }
+                            td { (when(&ctx, &e["start_time"])) }
+                            td { (when(&ctx, &e["end_time"])) }
                         }
                     } }
                 }
@@ -341,8 +341,8 @@ pub async fn webhook_tasks(ctx: Ctx, Path((p, id, eid)): Path<(String, String, S
                     td { code { (t["extra_attrs"]["address"].as_str().unwrap_or("")) } }
                     td { (status(&ctx, t["status"].as_str().unwrap_or(""))) @if let Some(m) = t["status_message"].as_str().filter(|m| !m.is_empty()) { br; small { (m) } } }
                     td.num { (t["run_count"].as_i64().unwrap_or(0)) }
-                    td { (when(&t["start_time"])) }
-                    td { (when(&t["end_time"])) }
+                    td { (when(&ctx, &t["start_time"])) }
+                    td { (when(&ctx, &t["end_time"])) }
                     td { a href={ (base) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (tid) } { (ctx.t("col.log")) } }
                 } }
             }))

@@ -45,7 +45,7 @@ pub async fn registries(ctx: Ctx) -> Response {
                                 None => { (ctx.t("registries.anonymous")) }
                             } }
                             td { @if r["insecure"].as_bool() == Some(true) { "✖ " (ctx.t("no")) } @else { "✔ " (ctx.t("yes")) } }
-                            td { (when(&r["creation_time"])) }
+                            td { (when(&ctx, &r["creation_time"])) }
                             td {
                                 (post_button(&ctx, &format!("/admin/registries/{id}/ping"), ctx.t("registries.test"), &format!("{} {name}", ctx.t("registries.test")), false))
                                 " "
@@ -208,8 +208,8 @@ pub async fn replications(ctx: Ctx, uri: Uri) -> Response {
                             td { (names.get(&e["policy_id"].as_i64().unwrap_or(0)).map_or("", String::as_str)) }
                             td { (status(&ctx, e["status"].as_str().unwrap_or(""))) @if let Some(t) = e["status_text"].as_str().filter(|t| !t.is_empty()) { br; small { (t) } } }
                             td { (e["trigger"].as_str().unwrap_or("")) }
-                            td { (when(&e["start_time"])) }
-                            td { (when(&e["end_time"])) }
+                            td { (when(&ctx, &e["start_time"])) }
+                            td { (when(&ctx, &e["end_time"])) }
                             td { (e["succeed"].as_i64().unwrap_or(0)) " / " (e["total"].as_i64().unwrap_or(0)) " " (ctx.t("replications.succeeded"))
                                 @if e["failed"].as_i64().unwrap_or(0) > 0 { ", " (e["failed"].as_i64().unwrap_or(0)) " " (ctx.t("replications.failed")) } }
                         }
@@ -379,8 +379,8 @@ pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
             dl {
                 dt { (ctx.t("col.status")) } dd { (status(&ctx, e.json["status"].as_str().unwrap_or(""))) }
                 dt { (ctx.t("col.trigger")) } dd { (e.json["trigger"].as_str().unwrap_or("")) }
-                dt { (ctx.t("replications.started")) } dd { (when(&e.json["start_time"])) }
-                dt { (ctx.t("replications.ended")) } dd { (when(&e.json["end_time"])) }
+                dt { (ctx.t("replications.started")) } dd { (when(&ctx, &e.json["start_time"])) }
+                dt { (ctx.t("replications.ended")) } dd { (when(&ctx, &e.json["end_time"])) }
                 @if let Some(t) = e.json["status_text"].as_str().filter(|t| !t.is_empty()) { dt { (ctx.t("health.detail")) } dd { (t) } }
             }
             @if running { (post_button(&ctx, &format!("{base}/stop"), ctx.t("stop"), ctx.t("stop"), true)) }
@@ -404,8 +404,8 @@ pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
                             td { code { (t["src_resource"].as_str().unwrap_or("")) } }
                             td { code { (t["dst_resource"].as_str().unwrap_or("")) } }
                             td { (status(&ctx, t["status"].as_str().unwrap_or(""))) }
-                            td { (when(&t["start_time"])) }
-                            td { (when(&t["end_time"])) }
+                            td { (when(&ctx, &t["start_time"])) }
+                            td { (when(&ctx, &t["end_time"])) }
                             td { a href={ (base) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (tid) } { (ctx.t("col.log")) } }
                         }
                     } }

@@ -37,11 +37,19 @@ fn policy_id(proj: &Value) -> Option<i64> {
     proj["metadata"]["retention_id"].as_str().and_then(|v| v.parse().ok())
 }
 
-fn selectors(v: &Value) -> String {
+fn selectors(ctx: &Ctx, v: &Value) -> String {
     v.as_array()
         .into_iter()
         .flatten()
         .map(|s| {
+            if s["kind"].as_str() == Some("label") {
+                let words = if s["decoration"].as_str() == Some("withoutLabels") {
+                    ctx.t("retention.without_labels")
+                } else {
+                    ctx.t("retention.with_labels")
+                };
+                return format!("{words}: {}", s["pattern"].as_str().unwrap_or(""));
+            }
             let mut t = format!("{} {}", s["decoration"].as_str().unwrap_or(""), s["pattern"].as_str().unwrap_or(""));
             if s["extras"].as_str().is_some_and(|e| e.contains("\"untagged\":true")) {
                 t.push_str(" +untagged");
@@ -113,8 +121,8 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                         @let off = r["disabled"].as_bool() == Some(true);
                         tr {
                             th scope="row" { (i + 1) }
-                            td { code { (selectors(&r["scope_selectors"]["repository"])) } }
-                            td { code { (selectors(&r["tag_selectors"])) } }
+                            td { code { (selectors(&ctx, &r["scope_selectors"]["repository"])) } }
+                            td { code { (selectors(&ctx, &r["tag_selectors"])) } }
                             td { (rule_text(&ctx, r)) }
                             td { (enabled(&ctx, !off)) }
                             @if can_change { td {
@@ -156,6 +164,15 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                         }
                     }
                     p { label.check { input type="checkbox" name="untagged" value="true" checked; " " (ctx.t("retention.untagged")) } }
+                    p { label for="rt_labels" { (ctx.t("retention.labels")) }
+                        span.inline {
+                            select id="rt_label_dec" name="label_decoration" aria-label=(ctx.t("retention.label_dec")) {
+                                option value="withLabels" { (ctx.t("retention.with_labels")) }
+                                option value="withoutLabels" { (ctx.t("retention.without_labels")) }
+                            }
+                            input id="rt_labels" name="labels";
+                        }
+                    }
                     button.primary type="submit" { (ctx.t("retention.add")) }
                 }
             }
@@ -189,8 +206,8 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                                 td { (status(&ctx, st)) }
                                 td { @if e["dry_run"].as_bool() == Some(true) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
                                 td { (e["trigger"].as_str().unwrap_or("")) }
-                                td { (when(&e["start_time"])) }
-                                td { (when(&e["end_time"])) }
+                                td { (when(&ctx, &e["start_time"])) }
+                                td { (when(&ctx, &e["end_time"])) }
                                 @if can_run { td { @if matches!(st, "Running" | "Pending" | "InProgress") {
                                     (post_button(&ctx, &format!("{b}/executions/{id}/stop"), ctx.t("stop"), &format!("{} {id}", ctx.t("stop")), true))
                                 } } }
@@ -268,17 +285,25 @@ pub async fn add_rule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
         let n = form.get("n").trim();
         params.insert(template.clone(), n.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(n)));
     }
+    let mut tag_selectors = vec![json!({
+        "kind": "doublestar",
+        "decoration": form.get("tag_decoration"),
+        "pattern": form.get("tags").trim(),
+        "extras": json!({ "untagged": form.get("untagged") == "true" }).to_string(),
+    })];
+    // Harbor's label selector: names separated by commas, with all or without any of them.
+    let labels: Vec<&str> = form.get("labels").split(',').map(str::trim).filter(|l| !l.is_empty()).collect();
+    if !labels.is_empty() {
+        tag_selectors.push(json!({
+            "kind": "label", "decoration": form.get("label_decoration"), "pattern": labels.join(","),
+        }));
+    }
     let rule = json!({
         "disabled": false,
         "action": "retain",
         "template": template,
         "params": params,
-        "tag_selectors": [{
-            "kind": "doublestar",
-            "decoration": form.get("tag_decoration"),
-            "pattern": form.get("tags").trim(),
-            "extras": json!({ "untagged": form.get("untagged") == "true" }).to_string(),
-        }],
+        "tag_selectors": tag_selectors,
         "scope_selectors": { "repository": [{
             "kind": "doublestar", "decoration": form.get("repo_decoration"), "pattern": form.get("repos").trim(),
         }] },
@@ -382,8 +407,8 @@ pub async fn execution(ctx: Ctx, Path((p, eid)): Path<(String, String)>, uri: Ur
                             th scope="row" { (repo) }
                             td { (status(&ctx, t["status"].as_str().unwrap_or(""))) }
                             td.num { (t["retained"].as_u64().unwrap_or(0)) " / " (t["total"].as_u64().unwrap_or(0)) }
-                            td { (when(&t["start_time"])) }
-                            td { (when(&t["end_time"])) }
+                            td { (when(&ctx, &t["start_time"])) }
+                            td { (when(&ctx, &t["end_time"])) }
                             td { a href={ (b) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (repo) } { (ctx.t("col.log")) } }
                         }
                     } }

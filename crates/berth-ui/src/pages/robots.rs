@@ -112,8 +112,8 @@ async fn render(ctx: Ctx, scope: Scope, shown: Option<Shown>) -> Response {
                     th scope="row" { code { (name) } }
                     td { (enabled(&ctx, on)) }
                     td { (r["description"].as_str().unwrap_or("")) }
-                    td { (when(&r["creation_time"])) }
-                    td { @if exp < 0 { (ctx.t("never")) } @else { (unix(exp)) } }
+                    td { (when(&ctx, &r["creation_time"])) }
+                    td { @if exp < 0 { (ctx.t("never")) } @else { (unix(&ctx, exp)) } }
                     @if can_update || can_delete { td {
                         @if can_update {
                             a href={ (base) "/" (id) "/edit" } aria-label={ (ctx.t("edit")) " " (name) } { (ctx.t("edit")) } " "

@@ -133,8 +133,8 @@ pub async fn health(ctx: Ctx) -> Response {
                         tr {
                             th scope="row" { (p["host"].as_str().unwrap_or("")) }
                             td.num { (p["pid"].as_i64().unwrap_or(0)) }
-                            td { (when(&p["start_at"])) }
-                            td { (when(&p["heartbeat_at"])) }
+                            td { (when(&ctx, &p["start_at"])) }
+                            td { (when(&ctx, &p["heartbeat_at"])) }
                             td.num { (p["concurrency"].as_i64().unwrap_or(0)) }
                         }
                     } }

@@ -38,4 +38,5 @@ mod ui;
 mod ui_browser;
 mod ui_edit;
 mod ui_features;
+mod ui_repo_actions;
 mod webhooks;
