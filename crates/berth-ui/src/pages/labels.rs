@@ -114,17 +114,8 @@ pub async fn edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Response {
         return refusal(&ctx, &a);
     }
     let action = format!("{}/{}/edit", ui_project(&p, "labels"), enc(&id));
-    page(
-        &ctx,
-        &format!("{p} · {}", a.json["name"].as_str().unwrap_or("")),
-        Nav::Projects,
-        html! {
-            (project_tabs(&ctx, &p, "labels"))
-            p { a href=(ui_project(&p, "labels")) { "← " (ctx.t("tab.labels")) } }
-            h2 id="edit-label" { (ctx.t("labels.edit")) }
-            (label_form(&ctx, &action, "edit-label", &a.json))
-        },
-    )
+    let form = label_form(&ctx, &action, "edit", &a.json);
+    super::project_edit_page(&ctx, &p, "labels", a.json["name"].as_str().unwrap_or(""), "labels.edit", form)
 }
 
 pub async fn update(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {

@@ -152,17 +152,8 @@ pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Re
     }
     let events = supported(&ctx, &p).await;
     let action = format!("{}/{}/edit", ui_project(&p, "webhooks"), enc(&id));
-    page(
-        &ctx,
-        &format!("{p} · {}", a.json["name"].as_str().unwrap_or("")),
-        Nav::Projects,
-        html! {
-            (project_tabs(&ctx, &p, "webhooks"))
-            p { a href=(ui_project(&p, "webhooks")) { "← " (ctx.t("tab.webhooks")) } }
-            h2 id="edit-webhook" { (ctx.t("webhooks.edit")) }
-            (webhook_form(&ctx, &action, "edit-webhook", &events, &a.json))
-        },
-    )
+    let form = webhook_form(&ctx, &action, "edit", &events, &a.json);
+    super::project_edit_page(&ctx, &p, "webhooks", a.json["name"].as_str().unwrap_or(""), "webhooks.edit", form)
 }
 
 pub async fn webhook_update(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {

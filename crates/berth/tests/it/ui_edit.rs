@@ -8,14 +8,25 @@ use serde_json::Value;
 
 use crate::support::*;
 use crate::ui::{Page, Web};
+use crate::ui_features::refused;
 
-/// POSTs a form the caller may not use; the API's refusal must be what they see.
-async fn refused(w: &mut Web<'_>, csrf: &str, action: &str, fields: &[(&str, &str)]) {
-    let mut f = vec![("_csrf", csrf)];
-    f.extend_from_slice(fields);
-    let r = w.post(action, &f).await;
-    let p = if r.status == 303 { w.get(&r.location).await } else { r };
-    assert!(p.body.contains("no permission"), "POST {action} was not refused: {} {}", p.status, p.body);
+/// A registry endpoint for this same server, added through the form; its id.
+pub(crate) async fn self_registry(w: &mut Web<'_>, s: &Server) -> String {
+    let me = s.url("");
+    w.submit(
+        "/admin/registries",
+        "/admin/registries",
+        &[
+            ("type", "harbor"),
+            ("name", "self"),
+            ("url", &me),
+            ("access_key", "admin"),
+            ("access_secret", ADMIN_PASSWORD),
+        ],
+    )
+    .await
+    .has("Saved.");
+    ok_json(s, "/api/v2.0/registries", &admin()).await[0]["id"].as_i64().unwrap().to_string()
 }
 
 /// The secret a page shows once (its copy button's text).
@@ -135,21 +146,7 @@ async fn ui_edit_webhooks_and_replication_rules() {
     assert_eq!(p["name"], "renamed");
 
     // Replication: a registry (this same server), a rule, then every field edited.
-    let me = s.url("");
-    w.submit(
-        "/admin/registries",
-        "/admin/registries",
-        &[
-            ("type", "harbor"),
-            ("name", "self"),
-            ("url", &me),
-            ("access_key", "admin"),
-            ("access_secret", ADMIN_PASSWORD),
-        ],
-    )
-    .await
-    .has("Saved.");
-    let reg = ok_json(&s, "/api/v2.0/registries", &admin()).await[0]["id"].as_i64().unwrap().to_string();
+    let reg = self_registry(&mut w, &s).await;
     w.submit(
         "/admin/replications",
         "/admin/replications",
