@@ -14,6 +14,7 @@ pub enum Nav {
     Projects,
     Search,
     Users,
+    Robots,
     Audit,
     Config,
     Gc,
@@ -59,6 +60,7 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
                         (link(Nav::Search, "/search", "nav.search"))
                         @if ctx.user.as_ref().is_some_and(|u| u.sysadmin) {
                             (link(Nav::Users, "/admin/users", "nav.users"))
+                            (link(Nav::Robots, "/admin/robots", "nav.robots"))
                             (link(Nav::Audit, "/admin/audit", "nav.audit"))
                             (link(Nav::Config, "/admin/config", "nav.config"))
                             (link(Nav::Quotas, "/admin/quotas", "nav.quotas"))

@@ -62,12 +62,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{p}/members", get(pages::members::list).post(pages::members::add))
         .route("/projects/{p}/members/{mid}/delete", post(pages::members::remove))
         .route("/projects/{p}/members/{mid}/role", post(pages::members::change_role))
-        .route("/projects/{p}/robots", get(pages::robots::list).post(pages::robots::create))
-        .route("/projects/{p}/robots/{id}/delete", get(pages::robots::confirm_delete).post(pages::robots::delete))
+        .route("/projects/{p}/robots", get(pages::robots::list).post(pages::robots::project_create))
+        .route("/projects/{p}/robots/{id}/edit", get(pages::robots::project_edit).post(pages::robots::project_update))
+        .route("/projects/{p}/robots/{id}/toggle", post(pages::robots::project_toggle))
+        .route("/projects/{p}/robots/{id}/refresh", post(pages::robots::project_refresh))
+        .route(
+            "/projects/{p}/robots/{id}/delete",
+            get(pages::robots::project_confirm_delete).post(pages::robots::project_delete),
+        )
         .route("/projects/{p}/labels", get(pages::labels::list).post(pages::labels::create))
+        .route("/projects/{p}/labels/{id}/edit", get(pages::labels::edit).post(pages::labels::update))
         .route("/projects/{p}/labels/{id}/delete", post(pages::labels::delete))
         .route("/projects/{p}/settings", get(pages::projects::settings).post(pages::projects::save_settings))
         .route("/projects/{p}/webhooks", get(pages::policies::webhooks).post(pages::policies::webhook_create))
+        .route(
+            "/projects/{p}/webhooks/{id}/edit",
+            get(pages::policies::webhook_edit).post(pages::policies::webhook_update),
+        )
         .route("/projects/{p}/webhooks/{id}/delete", post(pages::policies::webhook_delete))
         .route("/projects/{p}/webhooks/{id}/toggle", post(pages::policies::webhook_toggle))
         .route("/projects/{p}/webhooks/{id}/executions", get(pages::policies::webhook_executions))
@@ -87,6 +98,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{p}/immutability/{id}/delete", post(pages::policies::immutable_delete))
         .route("/projects/{p}/audit", get(pages::admin::project_audit))
         .route("/admin/users", get(pages::admin::users).post(pages::admin::user_create))
+        .route("/admin/robots", get(pages::robots::system_list).post(pages::robots::system_create))
+        .route("/admin/robots/{id}/edit", get(pages::robots::system_edit).post(pages::robots::system_update))
+        .route("/admin/robots/{id}/toggle", post(pages::robots::system_toggle))
+        .route("/admin/robots/{id}/refresh", post(pages::robots::system_refresh))
+        .route(
+            "/admin/robots/{id}/delete",
+            get(pages::robots::system_confirm_delete).post(pages::robots::system_delete),
+        )
         .route("/admin/audit", get(pages::admin::audit))
         .route("/admin/config", get(pages::admin::config).post(pages::admin::config_save))
         .route("/admin/gc", get(pages::admin::gc).post(pages::admin::gc_run))
@@ -101,6 +120,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/registries/{id}/ping", post(pages::replication::registry_ping))
         .route("/admin/registries/{id}/delete", post(pages::replication::registry_delete))
         .route("/admin/replications", get(pages::replication::replications).post(pages::replication::policy_create))
+        .route(
+            "/admin/replications/{id}/edit",
+            get(pages::replication::policy_edit).post(pages::replication::policy_update),
+        )
         .route("/admin/replications/{id}/run", post(pages::replication::policy_run))
         .route("/admin/replications/{id}/delete", post(pages::replication::policy_delete))
         .route("/admin/replications/executions/{id}", get(pages::replication::execution))

@@ -89,6 +89,28 @@ pub async fn project_page(ctx: &Ctx, p: &str) -> Result<ProjectPage, Response> {
     Ok(ProjectPage { json, id, perms })
 }
 
+/// A project's edit page: its tabs (`tab` current), the way back to that tab, the heading
+/// (`id="edit"`, which the form names as its label), then the form.
+pub fn project_edit_page(ctx: &Ctx, p: &str, tab: &str, name: &str, heading: &str, form: maud::Markup) -> Response {
+    crate::layout::page(
+        ctx,
+        &format!("{p} · {name}"),
+        crate::layout::Nav::Projects,
+        maud::html! {
+            (crate::layout::project_tabs(ctx, p, tab))
+            p { a href=(ui_project(p, tab)) { "← " (ctx.t(&format!("tab.{tab}"))) } }
+            h2 id="edit" { (ctx.t(heading)) }
+            (form)
+        },
+    )
+}
+
+/// A page the caller's permissions (as the API lists them) do not allow: a change form
+/// for someone who may not change (the API would refuse the change anyway).
+pub fn forbidden(ctx: &Ctx) -> Response {
+    error_page(ctx, StatusCode::FORBIDDEN, ctx.t("forbidden"))
+}
+
 /// The API's refusal as a page with the same status.
 pub fn refusal(ctx: &Ctx, a: &crate::Answer) -> Response {
     let status =

@@ -4,8 +4,8 @@
 use axum::extract::Path;
 use axum::http::{Method, Uri};
 use axum::response::Response;
-use maud::html;
-use serde_json::json;
+use maud::{Markup, html};
+use serde_json::{Value, json};
 
 use super::{api_project, project, project_page, refusal, ui_project};
 use crate::layout::{
@@ -13,8 +13,73 @@ use crate::layout::{
 };
 use crate::{Ctx, Form, enc, query};
 
-/// The event types offered in the form (the API validates them).
-const EVENTS: &[&str] = &["PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT"];
+/// The event types, notify types and payload formats the API supports (its
+/// `webhook/events` answer), offered by the webhook form.
+async fn supported(ctx: &Ctx, p: &str) -> Value {
+    ctx.call(Method::GET, &format!("{}/webhook/events", api_project(p)), None).await.json
+}
+
+/// The webhook form, empty (`policy` null) to create one or filled from `policy` to edit
+/// it: name, description, the target (notify type, address, auth header, certificate
+/// check, payload format), the event types and whether it is enabled.
+fn webhook_form(ctx: &Ctx, action: &str, labelled_by: &str, supported: &Value, policy: &Value) -> Markup {
+    let new = policy.is_null();
+    let target = &policy["targets"][0];
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
+    };
+    let chosen = if new { vec!["PUSH_ARTIFACT".to_string()] } else { strs(&policy["event_types"]) };
+    let mut formats: Vec<String> =
+        supported["payload_formats"].as_array().into_iter().flatten().flat_map(|f| strs(&f["formats"])).collect();
+    formats.dedup();
+    let kind = target["type"].as_str().unwrap_or("http");
+    let format = target["payload_format"].as_str().unwrap_or("Default");
+    html! {
+        form.narrow method="post" action=(action) aria-labelledby=(labelled_by) {
+            (csrf(ctx))
+            p { label for="wh_name" { (ctx.t("col.name")) } input id="wh_name" name="name" required value=(policy["name"].as_str().unwrap_or("")); }
+            p { label for="wh_desc" { (ctx.t("col.description")) } input id="wh_desc" name="description" value=(policy["description"].as_str().unwrap_or("")); }
+            p { label for="wh_type" { (ctx.t("webhooks.notify_type")) }
+                select id="wh_type" name="notify_type" {
+                    @for t in strs(&supported["notify_type"]) { option value=(t) selected[t == kind] { (t) } }
+                }
+            }
+            p { label for="wh_address" { (ctx.t("webhooks.address")) } input id="wh_address" name="address" type="url" required placeholder="https://" value=(target["address"].as_str().unwrap_or("")); }
+            p { label for="wh_auth" { (ctx.t("webhooks.auth_header")) } input id="wh_auth" name="auth_header" autocomplete="off" value=(target["auth_header"].as_str().unwrap_or("")); }
+            p { label.check { input type="checkbox" name="skip_cert_verify" value="true" checked[target["skip_cert_verify"] == true]; " " (ctx.t("webhooks.skip_verify")) } }
+            p { label for="wh_format" { (ctx.t("webhooks.payload_format")) }
+                select id="wh_format" name="payload_format" {
+                    @for f in &formats { option value=(f) selected[f == format] { (f) } }
+                }
+            }
+            fieldset {
+                legend { (ctx.t("col.events")) }
+                @for e in strs(&supported["event_type"]) { label.check { input type="checkbox" name="event" value=(e) checked[chosen.contains(&e)]; " " (e) } " " }
+            }
+            // A new webhook starts enabled; the list's toggle and this field change that.
+            @if !new { p { label.check { input type="checkbox" name="enabled" value="true" checked[policy["enabled"] == true]; " " (ctx.t("enabled")) } } }
+            button.primary type="submit" { @if new { (ctx.t("create")) } @else { (ctx.t("save")) } }
+        }
+    }
+}
+
+/// A webhook policy as the API takes it, from the webhook form (a new one enabled).
+fn webhook_body(form: &Form, new: bool) -> Value {
+    let or = |v: &str, default: &str| if v.is_empty() { default.to_string() } else { v.to_string() };
+    json!({
+        "name": form.get("name").trim(),
+        "description": form.get("description").trim(),
+        "enabled": new || form.get("enabled") == "true",
+        "event_types": form.all("event"),
+        "targets": [{
+            "type": or(form.get("notify_type"), "http"),
+            "address": form.get("address").trim(),
+            "auth_header": form.get("auth_header"),
+            "skip_cert_verify": form.get("skip_cert_verify") == "true",
+            "payload_format": or(form.get("payload_format"), "Default"),
+        }],
+    })
+}
 
 pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
     let proj = match project_page(&ctx, &p).await {
@@ -31,6 +96,7 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
         proj.can("notification-policy", "update"),
     );
     let base = ui_project(&p, "webhooks");
+    let events = if can_create { supported(&ctx, &p).await } else { Value::Null };
     page(
         &ctx,
         &p,
@@ -50,23 +116,17 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
                     td { @for e in w["event_types"].as_array().into_iter().flatten() { code { (e.as_str().unwrap_or("")) } " " } }
                     td { (when(&ctx, &w["creation_time"])) }
                     @if can_delete { td {
-                        @if can_update { (post_button(&ctx, &format!("{base}/{id}/toggle"), words, &format!("{words} {name}"), false)) " " }
+                        @if can_update {
+                            a href={ (base) "/" (id) "/edit" } aria-label={ (ctx.t("edit")) " " (name) } { (ctx.t("edit")) } " "
+                            (post_button(&ctx, &format!("{base}/{id}/toggle"), words, &format!("{words} {name}"), false)) " "
+                        }
                         (post_button(&ctx, &format!("{base}/{id}/delete"), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
                     } }
                 } }
             }))
             @if can_create {
                 h2 id="new-webhook" { (ctx.t("webhooks.new")) }
-                form.narrow method="post" action=(base) aria-labelledby="new-webhook" {
-                    (csrf(&ctx))
-                    p { label for="wh_name" { (ctx.t("col.name")) } input id="wh_name" name="name" required; }
-                    p { label for="wh_address" { (ctx.t("webhooks.address")) } input id="wh_address" name="address" type="url" required placeholder="https://"; }
-                    fieldset {
-                        legend { (ctx.t("col.events")) }
-                        @for e in EVENTS { label.check { input type="checkbox" name="event" value=(e) checked[*e == "PUSH_ARTIFACT"]; " " (e) } }
-                    }
-                    button.primary type="submit" { (ctx.t("create")) }
-                }
+                (webhook_form(&ctx, &base, "new-webhook", &events, &Value::Null))
             }
         },
     )
@@ -74,14 +134,38 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
 
 pub async fn webhook_create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = ui_project(&p, "webhooks");
-    let body = json!({
-        "name": form.get("name").trim(),
-        "enabled": true,
-        "event_types": form.all("event"),
-        "targets": [{ "type": "http", "address": form.get("address").trim(), "payload_format": "Default" }],
-    });
+    let body = webhook_body(&form, true);
     let path = format!("{}/webhook/policies", api_project(&p));
     ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("saved"), &back, &back).await
+}
+
+/// A webhook's edit page: the create form, filled in.
+pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Response {
+    match project_page(&ctx, &p).await {
+        Ok(proj) if proj.can("notification-policy", "update") => {}
+        Ok(_) => return super::forbidden(&ctx),
+        Err(r) => return r,
+    }
+    let a = ctx.call(Method::GET, &format!("{}/webhook/policies/{}", api_project(&p), enc(&id)), None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let events = supported(&ctx, &p).await;
+    let action = format!("{}/{}/edit", ui_project(&p, "webhooks"), enc(&id));
+    let form = webhook_form(&ctx, &action, "edit", &events, &a.json);
+    super::project_edit_page(&ctx, &p, "webhooks", a.json["name"].as_str().unwrap_or(""), "webhooks.edit", form)
+}
+
+pub async fn webhook_update(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
+    let path = format!("{}/webhook/policies/{}", api_project(&p), enc(&id));
+    let back = format!("{}/{}/edit", ui_project(&p, "webhooks"), enc(&id));
+    let mut body = webhook_body(&form, false);
+    // The form edits the first target; any others (set through the API) are kept.
+    let cur = ctx.call(Method::GET, &path, None).await;
+    if let (Some(t), Some(rest)) = (body["targets"].as_array_mut(), cur.json["targets"].as_array()) {
+        t.extend(rest.iter().skip(1).cloned());
+    }
+    ctx.submit(&form, Method::PUT, &path, Some(body), ctx.t("saved"), &ui_project(&p, "webhooks"), &back).await
 }
 
 pub async fn webhook_delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {

@@ -6,7 +6,7 @@
 use axum::extract::Path;
 use axum::http::{Method, Uri};
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::refusal;
@@ -186,6 +186,8 @@ pub async fn replications(ctx: Ctx, uri: Uri) -> Response {
                             td { (p["trigger"]["type"].as_str().unwrap_or("manual")) " " code { (p["trigger"]["trigger_settings"]["cron"].as_str().unwrap_or("")) } }
                             td { (p["description"].as_str().unwrap_or("")) }
                             td {
+                                a href={ "/admin/replications/" (id) "/edit" } aria-label={ (ctx.t("edit")) " " (name) } { (ctx.t("edit")) }
+                                " "
                                 (post_button(&ctx, &format!("/admin/replications/{id}/run"), ctx.t("replications.run"), &format!("{} {name}", ctx.t("replications.run")), false))
                                 " "
                                 (post_button(&ctx, &format!("/admin/replications/{id}/delete"), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
@@ -219,42 +221,65 @@ pub async fn replications(ctx: Ctx, uri: Uri) -> Response {
             @if regs.items().is_empty() {
                 p { (ctx.t("replications.need_registry")) " " a href="/admin/registries" { (ctx.t("registries.title")) } }
             } @else {
-                form.narrow method="post" action="/admin/replications" aria-labelledby="new-policy" {
-                    (csrf(&ctx))
-                    p { label for="rp_name" { (ctx.t("col.name")) } input id="rp_name" name="name" required; }
-                    fieldset {
-                        legend { (ctx.t("replications.mode")) }
-                        label.check { input type="radio" name="mode" value="push" checked; " " (ctx.t("replications.push_long")) }
-                        br;
-                        label.check { input type="radio" name="mode" value="pull"; " " (ctx.t("replications.pull_long")) }
-                    }
-                    p { label for="rp_registry" { (ctx.t("replications.remote")) }
-                        select id="rp_registry" name="registry" {
-                            @for r in regs.items() { option value=(r["id"].as_i64().unwrap_or(0)) { (r["name"].as_str().unwrap_or("")) " (" (r["url"].as_str().unwrap_or("")) ")" } }
-                        }
-                    }
-                    p { label for="rp_filter" { (ctx.t("replications.filter")) } input id="rp_filter" name="filter" placeholder="library/**"; }
-                    p { label for="rp_tag" { (ctx.t("replications.tag_filter")) } input id="rp_tag" name="tag_filter" placeholder="v*"; }
-                    p { label for="rp_ns" { (ctx.t("replications.namespace")) } input id="rp_ns" name="dest_namespace"; }
-                    p { label for="rp_trigger" { (ctx.t("col.trigger")) }
-                        select id="rp_trigger" name="trigger" {
-                            option value="manual" { (ctx.t("replications.manual")) }
-                            option value="scheduled" { (ctx.t("replications.scheduled")) }
-                            option value="event_based" { (ctx.t("replications.event")) }
-                        }
-                    }
-                    p { label for="rp_cron" { (ctx.t("schedule.cron")) } input id="rp_cron" name="cron" placeholder="0 0 3 * * *"; }
-                    p { label.check { input type="checkbox" name="override" value="true" checked; " " (ctx.t("replications.override")) } }
-                    p { label.check { input type="checkbox" name="deletion" value="true"; " " (ctx.t("replications.deletion")) } }
-                    button.primary type="submit" { (ctx.t("create")) }
-                }
+                (policy_form(&ctx, "/admin/replications", "new-policy", regs.items(), &Value::Null))
             }
         },
     )
 }
 
-pub async fn policy_create(ctx: Ctx, form: Form) -> Response {
-    let back = "/admin/replications";
+/// The rule form, empty (`policy` null) to create one or filled from `policy` to edit it:
+/// every field the API takes from the portal, the schedule among them.
+fn policy_form(ctx: &Ctx, action: &str, labelled_by: &str, regs: &[Value], policy: &Value) -> Markup {
+    let new = policy.is_null();
+    let pull = policy["src_registry"]["id"].as_i64().unwrap_or(0) != 0;
+    let remote = if pull { &policy["src_registry"] } else { &policy["dest_registry"] };
+    let remote = remote["id"].as_i64().unwrap_or(0);
+    let filter = |kind: &str| {
+        policy["filters"].as_array().into_iter().flatten().find(|f| f["type"] == kind).and_then(|f| f["value"].as_str())
+    };
+    let trigger = policy["trigger"]["type"].as_str().unwrap_or("manual");
+    let text = |k: &str| policy[k].as_str().unwrap_or("").to_string();
+    html! {
+        form.narrow method="post" action=(action) aria-labelledby=(labelled_by) {
+            (csrf(ctx))
+            p { label for="rp_name" { (ctx.t("col.name")) } input id="rp_name" name="name" required value=(text("name")); }
+            p { label for="rp_desc" { (ctx.t("col.description")) } input id="rp_desc" name="description" value=(text("description")); }
+            fieldset {
+                legend { (ctx.t("replications.mode")) }
+                label.check { input type="radio" name="mode" value="push" checked[!pull]; " " (ctx.t("replications.push_long")) }
+                br;
+                label.check { input type="radio" name="mode" value="pull" checked[pull]; " " (ctx.t("replications.pull_long")) }
+            }
+            p { label for="rp_registry" { (ctx.t("replications.remote")) }
+                select id="rp_registry" name="registry" {
+                    @for r in regs {
+                        @let id = r["id"].as_i64().unwrap_or(0);
+                        option value=(id) selected[id == remote] { (r["name"].as_str().unwrap_or("")) " (" (r["url"].as_str().unwrap_or("")) ")" }
+                    }
+                }
+            }
+            p { label for="rp_filter" { (ctx.t("replications.filter")) } input id="rp_filter" name="filter" placeholder="library/**" value=(filter("name").unwrap_or("")); }
+            p { label for="rp_tag" { (ctx.t("replications.tag_filter")) } input id="rp_tag" name="tag_filter" placeholder="v*" value=(filter("tag").unwrap_or("")); }
+            p { label for="rp_ns" { (ctx.t("replications.namespace")) } input id="rp_ns" name="dest_namespace" value=(text("dest_namespace")); }
+            p { label for="rp_trigger" { (ctx.t("col.trigger")) }
+                select id="rp_trigger" name="trigger" {
+                    @for (v, k) in [("manual", "replications.manual"), ("scheduled", "replications.scheduled"), ("event_based", "replications.event")] {
+                        option value=(v) selected[v == trigger] { (ctx.t(k)) }
+                    }
+                }
+            }
+            p { label for="rp_cron" { (ctx.t("schedule.cron")) } input id="rp_cron" name="cron" placeholder="0 0 3 * * *" value=(policy["trigger"]["trigger_settings"]["cron"].as_str().unwrap_or("")); }
+            p { label.check { input type="checkbox" name="override" value="true" checked[new || policy["override"] == true]; " " (ctx.t("replications.override")) } }
+            p { label.check { input type="checkbox" name="deletion" value="true" checked[policy["replicate_deletion"] == true]; " " (ctx.t("replications.deletion")) } }
+            // A new rule starts enabled.
+            @if !new { p { label.check { input type="checkbox" name="enabled" value="true" checked[policy["enabled"] == true]; " " (ctx.t("enabled")) } } }
+            button.primary type="submit" { @if new { (ctx.t("create")) } @else { (ctx.t("save")) } }
+        }
+    }
+}
+
+/// A rule as the API takes it, from the rule form (a new one enabled).
+fn policy_body(form: &Form, new: bool) -> Value {
     let remote = json!({ "id": form.get("registry").parse::<i64>().unwrap_or(0) });
     let (src, dest) = if form.get("mode") == "pull" { (remote, Value::Null) } else { (Value::Null, remote) };
     let mut filters = Vec::new();
@@ -264,8 +289,9 @@ pub async fn policy_create(ctx: Ctx, form: Form) -> Response {
     if !form.get("tag_filter").trim().is_empty() {
         filters.push(json!({ "type": "tag", "value": form.get("tag_filter").trim(), "decoration": "matches" }));
     }
-    let body = json!({
+    json!({
         "name": form.get("name").trim(),
+        "description": form.get("description").trim(),
         "src_registry": src,
         "dest_registry": dest,
         "dest_namespace": form.get("dest_namespace").trim(),
@@ -273,9 +299,44 @@ pub async fn policy_create(ctx: Ctx, form: Form) -> Response {
         "trigger": { "type": form.get("trigger"), "trigger_settings": { "cron": form.get("cron").trim() } },
         "override": form.get("override") == "true",
         "replicate_deletion": form.get("deletion") == "true",
-        "enabled": true,
-    });
+        "enabled": new || form.get("enabled") == "true",
+    })
+}
+
+pub async fn policy_create(ctx: Ctx, form: Form) -> Response {
+    let back = "/admin/replications";
+    let body = policy_body(&form, true);
     ctx.submit(&form, Method::POST, "/api/v2.0/replication/policies", Some(body), ctx.t("saved"), back, back).await
+}
+
+/// A rule's edit page: the create form, filled in.
+pub async fn policy_edit(ctx: Ctx, Path(id): Path<String>) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let a = ctx.call(Method::GET, &format!("/api/v2.0/replication/policies/{}", enc(&id)), None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let regs = ctx.call(Method::GET, "/api/v2.0/registries?page_size=100", None).await;
+    let name = a.json["name"].as_str().unwrap_or("");
+    page(
+        &ctx,
+        &format!("{} · {name}", ctx.t("replications.edit")),
+        Nav::Replications,
+        html! {
+            p { a href="/admin/replications" { "← " (ctx.t("replications.title")) } }
+            h2 id="edit-policy" { (ctx.t("replications.edit")) }
+            (policy_form(&ctx, &format!("/admin/replications/{}/edit", enc(&id)), "edit-policy", regs.items(), &a.json))
+        },
+    )
+}
+
+pub async fn policy_update(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
+    let path = format!("/api/v2.0/replication/policies/{}", enc(&id));
+    let back = format!("/admin/replications/{}/edit", enc(&id));
+    let body = policy_body(&form, false);
+    ctx.submit(&form, Method::PUT, &path, Some(body), ctx.t("saved"), "/admin/replications", &back).await
 }
 
 pub async fn policy_run(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {

@@ -11,9 +11,10 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use berth_core::RepoName;
 use maud::{Markup, html};
+use serde_json::{Value, json};
 
 use super::{api_repo, has, project, refusal, ui_repo};
-use crate::layout::{Nav, bytes, confirm, copyable, error_page, page, pager, project_tabs, unix, when};
+use crate::layout::{Nav, bytes, confirm, copyable, error_page, page, pager, post_button, project_tabs, unix, when};
 use crate::{Ctx, Form, enc, query};
 
 const PAGE_SIZE: u64 = 20;
@@ -127,13 +128,24 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
             ctx.submit(&form, Method::DELETE, &path, None, ctx.t("tags.deleted"), &back, &back).await
         }
         ["artifacts", digest, "scan"] => super::security::scan(&ctx, &p, &r, digest, &form).await,
+        ["artifacts", digest, "labels"] => {
+            let back = format!("{}/-/artifacts/{digest}", ui_repo(&p, &r));
+            let path = format!("{}/artifacts/{}/labels", api_repo(&p, &r), enc(digest));
+            let body = json!({ "id": form.get("label_id").parse::<i64>().unwrap_or(0) });
+            ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("labels.attached"), &back, &back).await
+        }
+        ["artifacts", digest, "labels", id, "delete"] => {
+            let back = format!("{}/-/artifacts/{digest}", ui_repo(&p, &r));
+            let path = format!("{}/artifacts/{}/labels/{}", api_repo(&p, &r), enc(digest), enc(id));
+            ctx.submit(&form, Method::DELETE, &path, None, ctx.t("labels.detached"), &back, &back).await
+        }
         ["info"] => {
-            let body = serde_json::json!({ "description": form.get("description") });
+            let body = json!({ "description": form.get("description") });
             let back = format!("{}/-/info", ui_repo(&p, &r));
             ctx.submit(&form, Method::PUT, &api_repo(&p, &r), Some(body), ctx.t("saved"), &back, &back).await
         }
         ["artifacts", digest, "tags"] => {
-            let body = serde_json::json!({ "name": form.get("tag").trim() });
+            let body = json!({ "name": form.get("tag").trim() });
             let path = format!("{}/artifacts/{}/tags", api_repo(&p, &r), enc(digest));
             let back = format!("{}/-/artifacts/{digest}", ui_repo(&p, &r));
             ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("tags.added"), &back, &back).await
@@ -548,6 +560,14 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
     let perms = ctx.project_permissions(v["project_id"].as_i64().unwrap_or(0)).await;
     let can_scan = has(&perms, "scan", "create");
     let can_sbom = has(&perms, "sbom", "create");
+    let (can_attach, can_detach) = (has(&perms, "artifact-label", "create"), has(&perms, "artifact-label", "delete"));
+    let attached: Vec<Value> = v["labels"].as_array().cloned().unwrap_or_default();
+    // What may be attached: the project's labels and the global ones not on it yet.
+    let mut offered = Vec::new();
+    if can_attach {
+        offered = project_labels(&ctx, v["project_id"].as_i64().unwrap_or(0)).await;
+        offered.retain(|(id, _)| !attached.iter().any(|a| a["id"].as_i64() == Some(*id)));
+    }
     let can_tag = has(&perms, "tag", "create");
     let here = format!("{}/-/artifacts/{d}", ui_repo(p, r));
     let scan_form = |kind: &str, words: &str| {
@@ -577,6 +597,25 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
                 dt { (ctx.t("col.pulled")) } dd { (when(&ctx, &v["pull_time"])) }
                 dt { (ctx.t("sig.title")) } dd { (signed(&ctx, &v["signature"])) }
                 dt { (ctx.t("tags.pull_by_digest")) } dd { (copyable(&ctx, d, &ctx.client.pull(&ctx.host, &full, d))) }
+            }
+            h2 id="artifact-labels" { (ctx.t("tab.labels")) }
+            @if attached.is_empty() { p { (ctx.t("none")) } } @else {
+                ul.labels aria-labelledby="artifact-labels" { @for l in &attached {
+                    @let name = l["name"].as_str().unwrap_or("");
+                    li { (super::labels::chip(l))
+                        @if can_detach { " " (post_button(&ctx, &format!("{here}/labels/{}/delete", l["id"].as_i64().unwrap_or(0)), ctx.t("labels.detach"), &format!("{} {name}", ctx.t("labels.detach")), false)) }
+                    }
+                } }
+            }
+            @if can_attach && !offered.is_empty() {
+                form.inline method="post" action={ (here) "/labels" } {
+                    (crate::layout::csrf(&ctx))
+                    label for="attach_label" { (ctx.t("labels.attach_which")) }
+                    select id="attach_label" name="label_id" {
+                        @for (id, name) in &offered { option value=(id) { (name) } }
+                    }
+                    button type="submit" { (ctx.t("labels.attach")) }
+                }
             }
             h2 { (ctx.t("scan.vulns")) }
             p {

@@ -76,7 +76,7 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
         // The API's own refusal when there is a policy to ask for; else its permission list's.
         return match policy_id(&proj) {
             Some(id) => refusal(&ctx, &ctx.call(Method::GET, &format!("/api/v2.0/retentions/{id}"), None).await),
-            None => crate::layout::error_page(&ctx, axum::http::StatusCode::FORBIDDEN, ctx.t("forbidden")),
+            None => super::forbidden(&ctx),
         };
     }
     let (can_change, can_run) = (has(&perms, "tag-retention", "update"), has(&perms, "tag-retention", "operate"));

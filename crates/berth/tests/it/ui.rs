@@ -325,7 +325,14 @@ async fn ui_members_robots_labels_settings_policies() {
     let r = w
         .post(
             "/projects/team/robots",
-            &[("_csrf", &csrf), ("name", "ci"), ("description", "builds"), ("duration", "-1"), ("access", "push")],
+            &[
+                ("_csrf", &csrf),
+                ("name", "ci"),
+                ("description", "builds"),
+                ("duration", "-1"),
+                ("perm", "repository:pull"),
+                ("perm", "repository:push"),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);

@@ -255,13 +255,12 @@ impl Browser {
         std::fs::write(docs.join(file), png).unwrap();
     }
 
-    /// Ticks the checkbox whose accessible name is `name`.
+    /// Ticks the checkbox whose accessible name is `name` (its `aria-label`, or the text of
+    /// the label wrapped around it).
     async fn tick(&self, name: &str) {
+        let n = xq(name);
         let e = self
-            .find(&format!(
-                "//input[@type='checkbox' and (@aria-label={n} or normalize-space(ancestor::label)={n})]",
-                n = xq(name)
-            ))
+            .find(&format!("//input[@type='checkbox' and (@aria-label={n} or parent::label[normalize-space()={n}])]"))
             .await;
         let r = self.cmd(reqwest::Method::GET, &format!("/element/{e}/computedrole"), None).await;
         assert_eq!(r.as_str(), Some("checkbox"), "role of {name}");
@@ -625,6 +624,117 @@ async fn browser_feature_pages() {
     b.close().await;
 }
 
+#[tokio::test]
+async fn browser_edit_webhooks_replication_robots_and_labels() {
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start_harbor();
+    let project_id = create_project(&s, &admin(), "web", false).await;
+    let digest = push_small_image_as(&s, &admin(), "web/app", "v1", "edit").await;
+    // A registry and a rule to edit, made through the HTTP forms.
+    let mut w = crate::ui::Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let reg = crate::ui_edit::self_registry(&mut w, &s).await;
+    w.submit(
+        "/admin/replications",
+        "/admin/replications",
+        &[("name", "out"), ("registry", &reg), ("trigger", "manual")],
+    )
+    .await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "edit", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // A webhook: created, then its auth header, certificate check and format changed.
+    b.goto(&s.url("/projects/web/webhooks")).await;
+    b.fill("Name", "hook").await;
+    b.fill("Endpoint URL", "http://127.0.0.1:9/h").await;
+    b.press("button", "Create").await;
+    b.sees("Saved.").await;
+    b.press("link", "Edit hook").await;
+    b.sees("Edit webhook").await;
+    b.fill("Auth header (sent as Authorization)", "Bearer b").await;
+    b.tick("Skip certificate verification").await;
+    b.choose("Payload format", "CloudEvents").await;
+    b.accessible().await;
+    b.shot("webhook-edit").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    let p = ok_json(&s, "/api/v2.0/projects/web/webhook/policies", &admin()).await;
+    let t = &p[0]["targets"][0];
+    assert_eq!((t["auth_header"].as_str(), t["skip_cert_verify"].as_bool()), (Some("Bearer b"), Some(true)), "{t}");
+    assert_eq!(t["payload_format"], "CloudEvents");
+
+    // A replication rule: now scheduled.
+    b.goto(&s.url("/admin/replications")).await;
+    b.press("link", "Edit out").await;
+    b.sees("Edit replication rule").await;
+    b.choose("Trigger", "Scheduled (cron)").await;
+    b.fill("Cron (six fields, seconds first, UTC)", "0 0 4 * * *").await;
+    b.accessible().await;
+    b.shot("replication-edit").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    let r = ok_json(&s, "/api/v2.0/replication/policies", &admin()).await;
+    assert_eq!(r[0]["trigger"]["trigger_settings"]["cron"], "0 0 4 * * *", "{r}");
+
+    // A label: renamed, then attached to the artifact.
+    b.goto(&s.url("/projects/web/labels")).await;
+    b.fill("Name", "prod").await;
+    b.press("button", "Create").await;
+    b.sees(">prod<").await;
+    b.press("link", "Edit prod").await;
+    b.sees("Edit label").await;
+    b.accessible().await;
+    b.fill("Name", "production").await;
+    b.press("button", "Save").await;
+    b.sees(">production<").await;
+    b.goto(&s.url(&format!("/projects/web/repos/app/-/artifacts/{digest}"))).await;
+    b.choose("Label to add", "production").await;
+    b.press("button", "Add label").await;
+    b.sees("Label added.").await;
+    b.by_role("button", "Remove label production").await;
+    b.accessible().await;
+    b.shot("artifact-labels").await;
+
+    // A robot: permissions from the matrix, edited, then a new secret shown once.
+    b.goto(&s.url("/projects/web/robots")).await;
+    b.fill("Name", "bot").await;
+    let read = b.by_label("artifact read").await;
+    b.click(&read).await;
+    b.press("button", "Create").await;
+    b.sees("shown only once").await;
+    b.goto(&s.url("/projects/web/robots")).await;
+    b.press("link", "Edit robot$web+bot").await;
+    b.sees("Edit robot account").await;
+    let push = b.by_label("repository push").await;
+    b.click(&push).await;
+    b.accessible().await;
+    b.shot("robot-edit").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    let robots = ok_json(&s, &format!("/api/v2.0/robots?q=Level=project,ProjectID={project_id}"), &admin()).await;
+    assert_eq!(robots[0]["permissions"][0]["access"].as_array().unwrap().len(), 3, "{robots}");
+    b.press("button", "Refresh secret robot$web+bot").await;
+    b.sees("New secret").await;
+    b.accessible().await;
+    b.shot("robot-refreshed").await;
+    b.press("button", "Disable robot$web+bot").await;
+    b.sees("✖ Disabled").await;
+
+    // A system robot.
+    b.goto(&s.url("/admin/robots")).await;
+    b.fill("Name", "ops").await;
+    let audit = b.by_label("audit-log list").await;
+    b.click(&audit).await;
+    b.press("button", "Create").await;
+    b.sees("robot$ops").await;
+    b.accessible().await;
+    b.shot("system-robots").await;
+    b.close().await;
+}
+
 /// One flow per security page: scanners (add the peer's adapter, its details), a
 /// project's scanner, scan all (schedule, scan now), the security hub (a search), the CVE
 /// allowlists (system, project), a CVE export, and a proxy-cache project; axe on every
@@ -817,7 +927,8 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.choose("Type", "Image").await;
     b.choose("Label", "prod").await;
     b.press("button", "Filter").await;
-    b.sees("label=").await;
+    // The filtered page (not the one before it, which has `aria-label=` too).
+    b.sees(r#"selected="">prod<"#).await;
     let html = b.source().await;
     assert!(html.contains(&short(&d1)) && !html.contains(&short(&d2)), "{html}");
     b.accessible().await;
