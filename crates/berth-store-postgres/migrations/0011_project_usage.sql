@@ -31,31 +31,28 @@ CREATE TABLE project_usage (
 CREATE FUNCTION berth_project_of(repo text) RETURNS text LANGUAGE sql IMMUTABLE
 AS $$ SELECT CASE WHEN strpos(repo, '/') > 1 THEN split_part(repo, '/', 1) END $$;
 
--- The rows that make project `p` hold digest `d`.
-CREATE FUNCTION berth_usage_holders(p text, d text) RETURNS bigint LANGUAGE sql STABLE
-AS $$
-    SELECT (SELECT count(*) FROM repository_blobs rb
-              JOIN repositories r ON r.id = rb.repository_id
-              JOIN blobs b ON b.digest = rb.digest AND b.state = 'live'
-             WHERE rb.digest = d AND r.name >= p || '/' AND r.name < p || '0')
-         + (SELECT count(*) FROM manifests m
-              JOIN repositories r ON r.id = m.repository_id
-             WHERE m.digest = d AND r.name >= p || '/' AND r.name < p || '0')
-$$;
-
--- Creates the rows of projects `ps` that have none and locks them all, in order.
+-- Locks the rows of projects `ps`, in order, creating those that are missing (at 0).
 CREATE FUNCTION berth_usage_lock(ps text[]) RETURNS void LANGUAGE plpgsql
 AS $$
+DECLARE
+    locked bigint;
 BEGIN
-    INSERT INTO project_usage (project, used)
-    SELECT DISTINCT p, 0 FROM unnest(ps) AS p WHERE p IS NOT NULL ORDER BY 1
-    ON CONFLICT (project) DO NOTHING;
     PERFORM 1 FROM project_usage WHERE project = ANY (ps) ORDER BY project FOR NO KEY UPDATE;
+    GET DIAGNOSTICS locked = ROW_COUNT;
+    IF locked < (SELECT count(DISTINCT p) FROM unnest(ps) AS p WHERE p IS NOT NULL) THEN
+        INSERT INTO project_usage (project, used)
+        SELECT DISTINCT p, 0 FROM unnest(ps) AS p WHERE p IS NOT NULL ORDER BY 1
+        ON CONFLICT (project) DO NOTHING;
+        PERFORM 1 FROM project_usage WHERE project = ANY (ps) ORDER BY project FOR NO KEY UPDATE;
+    END IF;
 END
 $$;
 
 -- Applies the changes of one statement. `changes`: (project, digest, size, rows the
--- statement added for that pair (0 for a removal), +1 or -1).
+-- statement added for that pair (0 for a removal), +1 or -1). The holders of a pair
+-- are the live linked blobs and the manifests of that digest in the project's
+-- repositories (written out here rather than in a function of their own: a plpgsql
+-- statement's plan is cached, an SQL function's would be planned on every call).
 CREATE FUNCTION berth_usage_apply(changes jsonb) RETURNS void LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -66,7 +63,14 @@ BEGIN
     UPDATE project_usage u SET used = u.used + t.delta
       FROM (SELECT c->>0 AS p, sum((c->>2)::bigint * (c->>4)::bigint) AS delta
               FROM jsonb_array_elements(changes) AS c
-             WHERE berth_usage_holders(c->>0, c->>1) = (c->>3)::bigint
+             WHERE (SELECT count(*) FROM repository_blobs rb
+                      JOIN repositories r ON r.id = rb.repository_id
+                      JOIN blobs b ON b.digest = rb.digest AND b.state = 'live'
+                     WHERE rb.digest = c->>1 AND r.name >= (c->>0) || '/' AND r.name < (c->>0) || '0')
+                 + (SELECT count(*) FROM manifests m
+                      JOIN repositories r ON r.id = m.repository_id
+                     WHERE m.digest = c->>1 AND r.name >= (c->>0) || '/' AND r.name < (c->>0) || '0')
+                 = (c->>3)::bigint
              GROUP BY 1) t
      WHERE u.project = t.p AND t.delta <> 0;
 END
@@ -221,9 +225,20 @@ BEGIN
     IF lim IS NULL OR lim !~ '^\s*\+?[0-9]+\s*$' THEN
         RETURN;
     END IF;
-    PERFORM berth_usage_lock(ARRAY[p]);
-    IF berth_usage_holders(p, d) = 0 THEN
+    -- Locked, then read: the row as the previous holder committed it.
+    SELECT u.used INTO used FROM project_usage u WHERE u.project = p FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM berth_usage_lock(ARRAY[p]);
         SELECT u.used INTO used FROM project_usage u WHERE u.project = p;
+    END IF;
+    -- Statements that start after the lock: they see every holder committed before it.
+    IF EXISTS (SELECT 1 FROM repository_blobs rb
+                 JOIN repositories r ON r.id = rb.repository_id
+                 JOIN blobs b ON b.digest = rb.digest AND b.state = 'live'
+                WHERE rb.digest = d AND r.name >= p || '/' AND r.name < p || '0')
+       OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                   WHERE m.digest = d AND r.name >= p || '/' AND r.name < p || '0') THEN
+        used := NULL;
     END IF;
 END
 $$;
