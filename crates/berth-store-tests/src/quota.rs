@@ -51,16 +51,12 @@ fn blob(seed: &str, size: u64) -> BlobInfo {
     BlobInfo { digest: Digest::sha256(seed.as_bytes()), size }
 }
 
-/// `meta` and `other` may be one store or two stores on one database (two instances).
-pub async fn quota_conformance(
-    meta: Arc<dyn MetaStore>,
-    other: Arc<dyn MetaStore>,
-    identity: Arc<dyn IdentityStore>,
-    catalog: Arc<dyn CatalogStore>,
-) {
+/// A unique name prefix starting with `letter`, and an owner for the projects the test
+/// creates with [`project`].
+async fn owner(identity: &dyn IdentityStore, letter: char) -> (String, i64) {
     let mut prefix = uuid::Uuid::new_v4().simple().to_string();
     prefix.truncate(12);
-    let p = format!("q{prefix}");
+    let p = format!("{letter}{prefix}");
     let owner = identity
         .create_user(&NewUser {
             username: format!("{p}owner"),
@@ -74,12 +70,26 @@ pub async fn quota_conformance(
         })
         .await
         .expect("create_user");
+    (p, owner.id)
+}
+
+/// Creates project `name` owned by `owner`, with a storage limit if `limit` is set.
+async fn project(identity: &dyn IdentityStore, owner: i64, name: String, limit: Option<i64>) {
+    let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
+    identity.create_project(&NewProject { name, owner_id: owner, metadata }).await.expect("create_project");
+}
+
+/// `meta` and `other` may be one store or two stores on one database (two instances).
+pub async fn quota_conformance(
+    meta: Arc<dyn MetaStore>,
+    other: Arc<dyn MetaStore>,
+    identity: Arc<dyn IdentityStore>,
+    catalog: Arc<dyn CatalogStore>,
+) {
+    let (p, owner) = owner(identity.as_ref(), 'q').await;
     let project = |name: String, limit: Option<i64>| {
         let identity = identity.clone();
-        async move {
-            let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
-            identity.create_project(&NewProject { name, owner_id: owner.id, metadata }).await.expect("create_project")
-        }
+        async move { project(identity.as_ref(), owner, name, limit).await }
     };
     let limited = format!("{p}lim");
     let free = format!("{p}free");
@@ -240,28 +250,10 @@ pub async fn usage_conformance(
     catalog: Arc<dyn CatalogStore>,
     set_usage: SetUsage,
 ) {
-    let mut prefix = uuid::Uuid::new_v4().simple().to_string();
-    prefix.truncate(12);
-    let p = format!("u{prefix}");
-    let owner = identity
-        .create_user(&NewUser {
-            username: format!("{p}owner"),
-            email: format!("{p}@usage.test"),
-            realname: "Usage Owner".into(),
-            comment: String::new(),
-            password: "hash".into(),
-            salt: "salt".into(),
-            password_version: "sha256".into(),
-            sysadmin: false,
-        })
-        .await
-        .expect("create_user");
+    let (p, owner) = owner(identity.as_ref(), 'u').await;
     let project = |name: String, limit: Option<i64>| {
         let identity = identity.clone();
-        async move {
-            let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
-            identity.create_project(&NewProject { name, owner_id: owner.id, metadata }).await.expect("create_project")
-        }
+        async move { project(identity.as_ref(), owner, name, limit).await }
     };
     let usage = |name: &str| {
         let (catalog, name) = (catalog.clone(), name.to_owned());
