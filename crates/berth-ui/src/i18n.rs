@@ -481,12 +481,170 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("compare.need_scan", "Scan both artifacts to compare their vulnerabilities.", "请扫描两个制品以对比漏洞。"),
     ("compare.no_diff", "No difference.", "没有差异。"),
+    ("nav.security", "Security", "安全"),
+    ("nav.exports", "CVE exports", "CVE 导出"),
+    ("not_found", "Not found.", "未找到。"),
+    ("tab.scanner", "Scanner", "扫描器"),
+    ("sec.scanners", "Scanners", "扫描器"),
+    ("sec.scan_all", "Scan all", "全部扫描"),
+    ("sec.hub", "Security hub", "安全中心"),
+    ("sec.allowlist", "CVE allowlist", "CVE 白名单"),
+    ("scanners.title", "Scanners", "扫描器"),
+    ("scanners.filter", "Scanner name contains", "扫描器名称包含"),
+    ("scanners.endpoint", "Adapter endpoint", "适配器地址"),
+    ("scanners.default", "Default", "默认"),
+    ("scanners.capabilities", "Can produce", "可生成"),
+    ("scanners.ask_details", "see its page", "见其详情页"),
+    ("scanners.no_auth", "None", "无"),
+    ("scanners.set_default", "Set as default", "设为默认"),
+    ("scanners.new", "Add a scanner", "添加扫描器"),
+    ("scanners.edit", "Change this scanner", "修改此扫描器"),
+    ("scanners.credential", "Credential (password, token or API key)", "凭证（密码、令牌或 API 密钥）"),
+    ("scanners.credential_keep", "Leave empty to keep the stored credential.", "留空则保留已保存的凭证。"),
+    ("scanners.skip_verify", "Skip certificate verification", "跳过证书验证"),
+    ("scanners.reachable", "The scanner adapter answered.", "扫描器适配器已响应。"),
+    ("scanners.health", "Health", "健康状况"),
+    ("scanners.adapter", "Adapter (name, vendor, version)", "适配器（名称、厂商、版本）"),
+    ("scanners.metadata", "What the adapter says about itself", "适配器报告的元数据"),
+    ("scanners.consumes", "Scans", "可扫描"),
+    ("scanners.produces", "Produces", "生成"),
+    ("scanners.properties", "Properties", "属性"),
+    ("scanners.project", "The scanner this project uses", "本项目使用的扫描器"),
+    ("scanners.choose", "Scanner", "扫描器"),
+    ("scanall.title", "Scan all", "全部扫描"),
+    (
+        "scanall.hint",
+        "Scans every artifact of every project with its project's scanner.",
+        "使用各项目的扫描器扫描所有项目中的所有制品。",
+    ),
+    ("scanall.now", "Scan all now", "立即全部扫描"),
+    ("scanall.stop", "Stop the scan all", "停止全部扫描"),
+    ("scanall.started", "Scan all started.", "全部扫描已开始。"),
+    ("scanall.latest", "Latest scan all", "最近一次全部扫描"),
+    ("scanall.latest_scheduled", "Latest scheduled scan all", "最近一次定时全部扫描"),
+    ("scanall.never", "None yet.", "尚无。"),
+    ("scanall.progress", "Progress", "进度"),
+    ("scanall.done", "scans finished", "个扫描已结束"),
+    ("scanall.by_status", "Scans by status", "按状态统计的扫描"),
+    ("hub.title", "Security hub", "安全中心"),
+    ("hub.scanned", "artifacts scanned", "个制品已扫描"),
+    ("hub.count", "Vulnerabilities", "漏洞数"),
+    ("hub.dangerous_artifacts", "Most dangerous artifacts", "最危险的制品"),
+    ("hub.dangerous_cves", "Most dangerous vulnerabilities", "最危险的漏洞"),
+    ("hub.search", "Search vulnerabilities", "搜索漏洞"),
+    ("hub.cve", "CVE ID", "CVE 编号"),
+    ("hub.repository", "Repository (project/name)", "仓库（项目/名称）"),
+    ("hub.cvss_from", "CVSS 3 at least", "CVSS 3 不低于"),
+    ("hub.cvss_to", "CVSS 3 at most", "CVSS 3 不高于"),
+    ("allow.title", "CVE allowlist", "CVE 白名单"),
+    (
+        "allow.hint",
+        "Vulnerabilities on the allowlist do not stop pulls of projects that prevent vulnerable images.",
+        "白名单中的漏洞不会阻止已开启“阻止有漏洞镜像”的项目中的拉取。",
+    ),
+    ("allow.expires", "Expires", "过期时间"),
+    ("allow.expired", "expired: it exempts nothing", "已过期：不再豁免任何漏洞"),
+    ("allow.empty", "No CVE on the list.", "白名单为空。"),
+    ("allow.edit", "Change the allowlist", "修改白名单"),
+    ("allow.items", "CVE IDs (one a line)", "CVE 编号（每行一个）"),
+    ("allow.expires_on", "Expires on (UTC date; empty: never)", "过期日期（UTC；留空为永不过期）"),
+    ("allow.bad_date", "expires_at: not a date (use YYYY-MM-DD)", "expires_at：日期无效（请使用 YYYY-MM-DD）"),
+    ("allow.which", "Allowlist in force", "生效的白名单"),
+    ("allow.use_system", "The system's allowlist", "系统白名单"),
+    ("allow.use_project", "This project's own allowlist", "本项目自己的白名单"),
+    ("allow.copy", "Copy the system's allowlist", "复制系统白名单"),
+    ("allow.system", "The system's allowlist", "系统白名单"),
+    ("exports.title", "CVE exports", "CVE 导出"),
+    (
+        "exports.hint",
+        "A project's vulnerabilities as a CSV file. Each file can be downloaded once.",
+        "将项目的漏洞导出为 CSV 文件。每个文件只能下载一次。",
+    ),
+    ("exports.new", "Export a project's vulnerabilities", "导出项目漏洞"),
+    ("exports.repos", "Repositories (pattern, e.g. app/**; empty: all)", "仓库（模式，如 app/**；留空为全部）"),
+    ("exports.tags", "Tags (pattern; empty: all)", "标签（模式；留空为全部）"),
+    ("exports.cves", "CVE IDs (comma separated; empty: all)", "CVE 编号（逗号分隔；留空为全部）"),
+    ("exports.start", "Export", "导出"),
+    ("exports.started", "Export started.", "导出已开始。"),
+    ("exports.yours", "Your exports", "您的导出"),
+    ("exports.file", "File", "文件"),
+    ("exports.download", "Download CSV", "下载 CSV"),
+    ("exports.no_file", "none (not ready, failed or downloaded)", "无（未就绪、失败或已下载）"),
+    ("exports.of_project", "Export this project's vulnerabilities as CSV", "将本项目的漏洞导出为 CSV"),
+    ("proxy.cache", "Proxy cache", "镜像代理"),
+    ("proxy.project", "Project", "普通项目"),
+    ("proxy.endpoint", "Proxy cache of", "镜像代理的上游"),
+    ("proxy.none", "None (an ordinary project)", "无（普通项目）"),
+    ("proxy.of", "This project is a proxy cache of", "本项目是以下仓库的镜像代理："),
+    ("proxy.endpoint_id", "registry endpoint", "仓库端点"),
+    (
+        "proxy.hint",
+        "Pulls through it fetch from there and keep a copy; pushes are refused",
+        "通过它拉取时会从上游获取并保留副本；不可推送",
+    ),
+    ("prefs.dates", "Date format", "日期格式"),
+    ("dates.iso", "ISO 8601 (2026-01-31 14:05 UTC)", "ISO 8601（2026-01-31 14:05 UTC）"),
+    ("dates.relative", "Relative (5 minutes ago)", "相对时间（5 分钟前）"),
+    ("dates.locale", "Written out in the page's language", "按页面语言书写"),
+    ("dates.now", "just now", "刚刚"),
+    ("dates.ago", "# ago", "#前"),
+    ("dates.in", "in #", "#后"),
+    ("dates.second", "# second", "# 秒"),
+    ("dates.seconds", "# seconds", "# 秒"),
+    ("dates.minute", "# minute", "# 分钟"),
+    ("dates.minutes", "# minutes", "# 分钟"),
+    ("dates.hour", "# hour", "# 小时"),
+    ("dates.hours", "# hours", "# 小时"),
+    ("dates.day", "# day", "# 天"),
+    ("dates.days", "# days", "# 天"),
+    ("dates.month", "# month", "# 个月"),
+    ("dates.months", "# months", "# 个月"),
+    ("dates.year", "# year", "# 年"),
+    ("dates.years", "# years", "# 年"),
+    ("repo.info", "Description", "描述"),
+    ("repo.no_description", "No description yet.", "暂无描述。"),
+    ("repo.edit_description", "Edit the description", "编辑描述"),
+    ("tags.new", "New tag for this artifact", "为该制品添加的新标签"),
+    ("tags.add", "Add tag", "添加标签"),
+    ("tags.added", "Tag added.", "标签已添加。"),
+    ("artifacts.type", "Type", "类型"),
+    ("artifacts.label", "Label", "标签（Label）"),
+    ("artifacts.show_acc", "Show accessories (signatures, SBOMs)", "显示附件（签名、SBOM）"),
+    ("artifacts.accessory_of", "Accessory of", "附件，所属制品"),
+    ("artifacts.delete_selected", "Delete selected artifacts", "删除所选制品"),
+    ("artifacts.none_selected", "No artifact was selected.", "未选择任何制品。"),
+    (
+        "artifacts.confirm_bulk",
+        "This cannot be undone. Delete these artifacts and all their tags?",
+        "此操作无法撤销。确认删除以下制品及其所有标签？",
+    ),
+    ("artifacts.deleted", "Deleted # artifacts.", "已删除 # 个制品。"),
+    ("artifacts.not_deleted", "Not deleted:", "未删除："),
+    ("select", "Select", "选择"),
+    ("all", "All", "全部"),
+    ("kind.IMAGE", "Image", "镜像"),
+    ("kind.CHART", "Helm chart", "Helm Chart"),
+    ("kind.CNAB", "CNAB bundle", "CNAB 包"),
+    ("kind.WASM", "WebAssembly", "WebAssembly"),
+    ("kind.UNKNOWN", "Other", "其他"),
+    ("retention.labels", "Label names (comma-separated; empty: any)", "标签（Label）名称（逗号分隔；为空则不限）"),
+    ("retention.label_dec", "Labels: with or without", "标签（Label）：包含或不包含"),
+    ("retention.with_labels", "with all of the labels", "包含所有这些标签（Label）"),
+    ("retention.without_labels", "without any of the labels", "不包含任何这些标签（Label）"),
 ];
+
+/// The catalogue by key, built once: a page asks for a few hundred texts (several per
+/// table row), so each lookup is a hash, not a scan of the table.
+fn index() -> &'static std::collections::HashMap<&'static str, (&'static str, &'static str)> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, (&'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    INDEX.get_or_init(|| MESSAGES.iter().map(|(k, en, zh)| (*k, (*en, *zh))).collect())
+}
 
 /// The text of `key` in `lang`, if the catalogue has it (for words that come from the API,
 /// such as job statuses, which are shown as they are when not in the catalogue).
 pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
-    MESSAGES.iter().find(|(k, _, _)| *k == key).map(|(_, en, zh)| match lang {
+    index().get(key).map(|(en, zh)| match lang {
         Lang::En => *en,
         Lang::Zh => *zh,
     })
@@ -494,16 +652,10 @@ pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
 
 /// The text of `key` in `lang`.
 pub fn t(lang: Lang, key: &str) -> &'static str {
-    match MESSAGES.iter().find(|(k, _, _)| *k == key) {
-        Some((_, en, zh)) => match lang {
-            Lang::En => en,
-            Lang::Zh => zh,
-        },
-        None => {
-            tracing::warn!(key, "web UI: message key missing from the catalogue");
-            "?"
-        }
-    }
+    lookup(lang, key).unwrap_or_else(|| {
+        tracing::warn!(key, "web UI: message key missing from the catalogue");
+        "?"
+    })
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
 
-use crate::{Ctx, Theme, enc};
+use crate::{Ctx, DateFormat, Lang, Theme, enc};
 
 /// Which main navigation entry is current.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub enum Nav {
     Registries,
     Replications,
     Health,
+    Security,
+    Exports,
     Prefs,
     None,
 }
@@ -64,6 +67,10 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
                             (link(Nav::Gc, "/admin/gc", "nav.gc"))
                             (link(Nav::Jobs, "/admin/jobs", "nav.jobs"))
                             (link(Nav::Health, "/admin/health", "nav.health"))
+                            (link(Nav::Security, "/admin/scanners", "nav.security"))
+                        }
+                        @if ctx.user.is_some() {
+                            (link(Nav::Exports, "/cve-exports", "nav.exports"))
                         }
                         (link(Nav::Prefs, "/prefs", "nav.prefs"))
                     }
@@ -110,22 +117,78 @@ pub fn copyable(ctx: &Ctx, label: &str, cmd: &str) -> Markup {
     }
 }
 
-/// Harbor's RFC 3339 times, shortened to minutes, in UTC.
-pub fn when(v: &serde_json::Value) -> String {
-    match v.as_str() {
-        Some(s) if s.len() >= 16 && !s.starts_with("0001") => format!("{} UTC", s[..16].replace('T', " ")),
-        _ => "—".into(),
+/// A time from the API (Harbor's RFC 3339 in UTC) in the caller's date format; "—" for
+/// none (absent, or Harbor's zero time).
+pub fn when(ctx: &Ctx, v: &serde_json::Value) -> Markup {
+    match v.as_str().and_then(parse_rfc3339) {
+        Some(t) => unix(ctx, t),
+        None => html! { "—" },
     }
 }
 
-/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
-pub fn unix(t: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(t) {
-        Ok(d) => {
-            format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute())
+/// Unix seconds in the caller's date format, as a `<time>` element whose `datetime` (and,
+/// for relative times, tooltip) is the exact time.
+pub fn unix(ctx: &Ctx, t: i64) -> Markup {
+    let Ok(d) = time::OffsetDateTime::from_unix_timestamp(t) else { return html! { "—" } };
+    let (y, mo, day, h, mi) = (d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute());
+    let iso = format!("{y:04}-{mo:02}-{day:02} {h:02}:{mi:02} UTC");
+    let datetime = format!("{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{:02}Z", d.second());
+    match ctx.dates {
+        DateFormat::Iso => html! { time datetime=(datetime) { (iso) } },
+        DateFormat::Locale => {
+            let text = match ctx.lang {
+                Lang::En => format!("{} {day}, {y}, {h:02}:{mi:02} UTC", MONTHS[usize::from(mo) - 1]),
+                Lang::Zh => format!("{y}年{mo}月{day}日 {h:02}:{mi:02} UTC"),
+            };
+            html! { time datetime=(datetime) { (text) } }
         }
-        Err(_) => "—".into(),
+        DateFormat::Relative => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            html! { time datetime=(datetime) title=(iso) { (relative(ctx, now - t)) } }
+        }
     }
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// `secs` ago (negative: from now) in the largest whole unit: "3 hours ago", "in 2 days".
+fn relative(ctx: &Ctx, secs: i64) -> String {
+    const UNITS: [(i64, &str); 6] = [
+        (365 * 86_400, "year"),
+        (30 * 86_400, "month"),
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    let a = secs.abs();
+    if a < 60 {
+        return ctx.t("dates.now").to_string();
+    }
+    let (size, unit) = UNITS.iter().find(|(s, _)| a >= *s).copied().unwrap_or((1, "second"));
+    let n = a / size;
+    let key = format!("dates.{unit}{}", if n == 1 { "" } else { "s" });
+    let amount = crate::i18n::t(ctx.lang, &key).replace('#', &n.to_string());
+    ctx.t(if secs >= 0 { "dates.ago" } else { "dates.in" }).replace('#', &amount)
+}
+
+/// Harbor's `2024-01-31T23:59:59(.fff)Z`; `None` for anything else and for the zero time.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || s.starts_with("0001") || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    let month = time::Month::try_from(u8::try_from(n(5..7)?).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(n(0..4)?).ok()?, month, u8::try_from(n(8..10)?).ok()?).ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(n(11..13)?).ok()?,
+        u8::try_from(n(14..16)?).ok()?,
+        u8::try_from(n(17..19)?).ok()?,
+    )
+    .ok()?;
+    Some(time::PrimitiveDateTime::new(date, clock).assume_utc().unix_timestamp())
 }
 
 pub fn bytes(n: u64) -> String {
@@ -139,14 +202,17 @@ pub fn bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// `base?k=v&…&page=p`, empty fields left out.
+fn page_href(base: &str, params: &[(&str, &str)], p: u64) -> String {
+    let mut q: Vec<String> =
+        params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
+    q.push(format!("page={p}"));
+    format!("{base}?{}", q.join("&"))
+}
+
 /// Offset pagination for API lists: previous/next links keeping the other query fields.
 pub fn pager(ctx: &Ctx, base: &str, params: &[(&str, &str)], page: u64, page_size: u64, total: u64) -> Markup {
-    let href = |p: u64| {
-        let mut q: Vec<String> =
-            params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
-        q.push(format!("page={p}"));
-        format!("{base}?{}", q.join("&"))
-    };
+    let href = |p: u64| page_href(base, params, p);
     let last = total.div_ceil(page_size.max(1)).max(1);
     html! {
         nav.pager aria-label=(ctx.t("pagination")) {
@@ -172,15 +238,47 @@ pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
         ("immutability", "tab.immutability"),
         ("retention", "tab.retention"),
         ("signatures", "tab.signatures"),
+        ("scanner", "tab.scanner"),
         ("webhooks", "tab.webhooks"),
         ("audit", "tab.audit"),
         ("settings", "tab.settings"),
     ];
+    let tabs: Vec<(String, &str)> =
+        tabs.iter().map(|(slug, key)| (format!("/projects/{}/{slug}", enc(p)), *key)).collect();
+    tab_nav(ctx, "nav.project", &tabs, &format!("/projects/{}/{current}", enc(p)))
+}
+
+/// A row of tabs (`href`, message key), the one at `current` marked as the page.
+fn tab_nav<H: AsRef<str>>(ctx: &Ctx, label: &str, tabs: &[(H, &str)], current: &str) -> Markup {
     html! {
-        nav.tabs aria-label=(ctx.t("nav.project")) {
-            @for (slug, key) in tabs {
-                a href={ "/projects/" (enc(p)) "/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+        nav.tabs aria-label=(ctx.t(label)) {
+            @for (href, key) in tabs {
+                a href=(href.as_ref()) aria-current=[(href.as_ref() == current).then_some("page")] { (ctx.t(key)) }
             }
+        }
+    }
+}
+
+/// The tabs of the system's security pages: scanners, scan all, security hub, allowlist.
+pub fn security_tabs(ctx: &Ctx, current: &str) -> Markup {
+    let tabs = [
+        ("/admin/scanners", "sec.scanners"),
+        ("/admin/scan-all", "sec.scan_all"),
+        ("/admin/security", "sec.hub"),
+        ("/admin/cve-allowlist", "sec.allowlist"),
+    ];
+    tab_nav(ctx, "nav.security", &tabs, current)
+}
+
+/// Paging when the API may not count (`-1` above a thousand): the next link while pages
+/// come back full.
+pub fn pager_open(ctx: &Ctx, base: &str, params: &[(&str, &str)], page: u64, full: bool, total: Option<u64>) -> Markup {
+    let href = |p: u64| page_href(base, params, p);
+    html! {
+        nav.pager aria-label=(ctx.t("pagination")) {
+            @if page > 1 { a href=(href(page - 1)) rel="prev" { "← " (ctx.t("prev")) } }
+            span aria-current="page" { (page) @if let Some(t) = total { " · " (t) } @else { " · 1000+" } }
+            @if full { a href=(href(page + 1)) rel="next" { (ctx.t("next")) " →" } }
         }
     }
 }
@@ -243,6 +341,19 @@ pub fn head(ctx: &Ctx, keys: &[&str], actions: bool) -> Markup {
             @for k in keys { th scope="col" { (ctx.t(k)) } }
             @if actions { th scope="col" { (ctx.t("col.actions")) } }
         } }
+    }
+}
+
+/// A list as a table (column names as message keys, an actions column when the caller
+/// may act), one row per item, or "none" when there is nothing.
+pub fn list_table(ctx: &Ctx, keys: &[&str], actions: bool, items: &[Value], row: impl Fn(&Value) -> Markup) -> Markup {
+    html! {
+        @if items.is_empty() { p { (ctx.t("none")) } } @else {
+            table {
+                (head(ctx, keys, actions))
+                tbody { @for item in items { (row(item)) } }
+            }
+        }
     }
 }
 

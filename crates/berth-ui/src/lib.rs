@@ -107,6 +107,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/replications/executions/{id}/stop", post(pages::replication::execution_stop))
         .route("/admin/replications/executions/{id}/tasks/{tid}/log", get(pages::replication::task_log))
         .route("/admin/jobs", get(pages::admin::jobs))
+        .route("/admin/scanners", get(pages::scanners::list).post(pages::scanners::create))
+        .route("/admin/scanners/{id}", get(pages::scanners::detail).post(pages::scanners::update))
+        .route("/admin/scanners/{id}/{action}", post(pages::scanners::action))
+        .route("/projects/{p}/scanner", get(pages::scanners::project_page).post(pages::scanners::project_choose))
+        .route("/admin/scan-all", get(pages::hub::scan_all).post(pages::hub::scan_all_now))
+        .route("/admin/scan-all/schedule", post(pages::hub::scan_all_schedule))
+        .route("/admin/scan-all/stop", post(pages::hub::scan_all_stop))
+        .route("/admin/security", get(pages::hub::security))
+        .route("/admin/cve-allowlist", get(pages::hub::allowlist).post(pages::hub::allowlist_save))
+        .route("/projects/{p}/settings/allowlist", post(pages::hub::project_allowlist_save))
+        .route("/cve-exports", get(pages::hub::exports).post(pages::hub::export_start))
+        .route("/cve-exports/{id}/download", get(pages::hub::export_download))
         .route("/search", get(pages::search::search))
         .route("/account/sign-in", get(|| async { Redirect::permanent("/login") }))
         .route("/harbor/{*rest}", get(pages::harbor_redirect))
@@ -193,6 +205,31 @@ impl Theme {
     }
 }
 
+/// How dates are shown: ISO 8601 in UTC (the default), relative to now ("5 minutes ago",
+/// the exact time in a tooltip), or spelled out in the page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateFormat {
+    Iso,
+    Relative,
+    Locale,
+}
+
+impl DateFormat {
+    pub const ALL: [DateFormat; 3] = [DateFormat::Iso, DateFormat::Relative, DateFormat::Locale];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DateFormat::Iso => "iso",
+            DateFormat::Relative => "relative",
+            DateFormat::Locale => "locale",
+        }
+    }
+
+    fn parse(s: &str) -> Option<DateFormat> {
+        DateFormat::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
 /// The signed-in user, as `GET /api/v2.0/users/current` shows them.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -212,6 +249,7 @@ pub struct Ctx {
     pub lang: Lang,
     pub theme: Theme,
     pub client: Client,
+    pub dates: DateFormat,
     /// The path and query of this request (for `next=` and redirects back).
     pub here: String,
     pub host: String,
@@ -258,6 +296,7 @@ impl FromRequestParts<AppState> for Ctx {
             .unwrap_or(Lang::En);
         let theme = cookie_value(h, "theme").and_then(Theme::parse).unwrap_or(Theme::Auto);
         let client = cookie_value(h, "client").and_then(Client::parse).unwrap_or(Client::Docker);
+        let dates = cookie_value(h, "datefmt").and_then(DateFormat::parse).unwrap_or(DateFormat::Iso);
         let flash = cookie_value(h, "flash").map(percent_decode).and_then(|f| {
             f.strip_prefix("ok:")
                 .map(|m| (true, m.to_string()))
@@ -280,6 +319,7 @@ impl FromRequestParts<AppState> for Ctx {
             lang,
             theme,
             client,
+            dates,
             here: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
             host,
             flash,
@@ -374,7 +414,23 @@ impl Ctx {
     }
 
     pub async fn call_with(&self, method: Method, path: &str, body: Option<Value>, csrf: Option<&str>) -> Answer {
+        self.call_headers(method, path, body, csrf, &[]).await
+    }
+
+    /// [`Ctx::call_with`] with request headers an operation needs besides the body
+    /// (`X-Scan-Data-Type` of a CVE export).
+    pub async fn call_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        csrf: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut req = Request::builder().method(method).uri(path).header(header::HOST, self.host.as_str());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(c) = &self.cookie {
             req = req.header(header::COOKIE, c.clone());
         }
@@ -411,7 +467,7 @@ impl Ctx {
 
     /// A POSTed form's CSRF token, if it is the session's (or, before sign-in, the
     /// anonymous one). The API checks it again on every change it is sent with.
-    pub fn csrf_ok(&self, form: &Form) -> bool {
+    fn csrf_ok(&self, form: &Form) -> bool {
         let sent = form.get("_csrf");
         !self.csrf.is_empty() && sent.len() == self.csrf.len() && {
             let mut diff = 0u8;
@@ -447,6 +503,38 @@ impl Ctx {
     /// Sign-in first: a redirect to `/login?next=here` unless someone is signed in.
     pub fn require_user(&self) -> Result<&User, Response> {
         self.user.as_ref().ok_or_else(|| self.redirect(&format!("/login?next={}", enc(&self.here))))
+    }
+
+    /// A form's change, the one way every form handler sends it: check the form's CSRF
+    /// token (refused: back to `back` with a flash), send `method path body` to the API
+    /// with the token, then flash `ok_msg` and go to `to`, or flash the API's error and go
+    /// back to `back`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn submit(
+        &self,
+        form: &Form,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        ok_msg: &str,
+        to: &str,
+        back: &str,
+    ) -> Response {
+        if let Err(r) = self.check_form(form, back) {
+            return r;
+        }
+        let a = self.call_with(method, path, body, Some(form.get("_csrf"))).await;
+        self.after(&a, ok_msg, if a.ok() { to } else { back })
+    }
+
+    /// For a handler that does more than one change or answers with a page: the form's
+    /// CSRF token checked, or the redirect back to `back` with the refusal flashed.
+    pub fn check_form(&self, form: &Form, back: &str) -> Result<(), Response> {
+        if self.csrf_ok(form) {
+            return Ok(());
+        }
+        self.set_flash(false, self.t("csrf"));
+        Err(self.redirect(back))
     }
 
     /// After a change: a flash message (the API's error on failure) and a redirect.

@@ -333,10 +333,14 @@ async fn overviews(
 
 // --- handlers ---
 
-/// `q=tags=*` (tagged), `tags=nil` (untagged), `tags=v`, `tags=~v`, `digest=sha256:…`.
+/// `q=tags=*` (tagged), `tags=nil` (untagged), `tags=v`, `tags=~v`, `digest=sha256:…`,
+/// `type=IMAGE` or `type={IMAGE CHART}` (Harbor's artifact types), `labels=3` or
+/// `labels=(3 5)` (label ids, all of them).
 struct Filter {
     tags: Option<Match>,
     digest: Option<String>,
+    kinds: Option<Vec<String>>,
+    labels: Option<Vec<i64>>,
 }
 
 impl Filter {
@@ -351,7 +355,26 @@ impl Filter {
             Some(m) => return Err(bad_request(format!("digest supports exact matches only, not {}", m.describe()))),
             None => None,
         };
-        Ok(Filter { tags, digest })
+        let kinds = match q.term("type") {
+            Some(Match::Exact(v)) => Some(vec![v.to_uppercase()]),
+            Some(Match::Or(vs)) => Some(vs.iter().map(|v| v.to_uppercase()).collect()),
+            Some(m) => return Err(bad_request(format!("type does not support {} queries", m.describe()))),
+            None => None,
+        };
+        let labels = match q.term("labels") {
+            Some(Match::Exact(v)) => Some(vec![v.clone()]),
+            Some(Match::And(vs)) => Some(vs.clone()),
+            Some(m) => return Err(bad_request(format!("labels does not support {} queries", m.describe()))),
+            None => None,
+        };
+        let labels = labels
+            .map(|ids| {
+                ids.iter()
+                    .map(|v| v.parse::<i64>().map_err(|_| bad_request(format!("labels takes label ids, not {v:?}"))))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        Ok(Filter { tags, digest, kinds, labels })
     }
 
     fn keeps(&self, a: &ArtifactInfo) -> bool {
@@ -363,7 +386,36 @@ impl Filter {
             Some(Match::Fuzzy(v)) => a.tags.iter().any(|t| t.name.contains(v.as_str())),
             Some(_) => false,
         };
-        tags_ok && self.digest.as_ref().is_none_or(|d| a.digest.to_string() == *d)
+        tags_ok
+            && self.digest.as_ref().is_none_or(|d| a.digest.to_string() == *d)
+            && self.kinds.as_ref().is_none_or(|ks| ks.contains(&stored_kind(a)))
+    }
+
+    /// The label filter, which needs the store: the artifacts carrying every label asked for.
+    async fn with_labels(
+        &self,
+        state: &AppState,
+        repo: &RepoName,
+        all: Vec<ArtifactInfo>,
+    ) -> Result<Vec<ArtifactInfo>, ApiError> {
+        let Some(wanted) = &self.labels else { return Ok(all) };
+        let mut kept = Vec::new();
+        for a in all {
+            let has = state.labels.labels_of(repo, &a.digest).await.map_err(store)?;
+            if wanted.iter().all(|id| has.iter().any(|l| l.id == *id)) {
+                kept.push(a);
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// The artifact type from what the catalog records (the config's media type of an image
+/// manifest, else the manifest's), without reading the manifest: what `type=` filters on.
+fn stored_kind(a: &ArtifactInfo) -> String {
+    match &a.artifact_type {
+        Some(t) if a.media_type == OCI_MANIFEST || a.media_type == DOCKER_MANIFEST => artifact_kind(t),
+        _ => artifact_kind(&a.media_type),
     }
 }
 
@@ -408,6 +460,7 @@ pub async fn list(
     let (all, _) = state.catalog.list_artifacts(&t.repo, &ALL, true).await.map_err(store)?.ok_or_else(missing)?;
     let all: Vec<ArtifactInfo> =
         all.into_iter().filter(|a| !crate::pull_policy::is_accessory(a) && filter.keeps(a)).collect();
+    let all = filter.with_labels(&state, &t.repo, all).await?;
     let total = all.len() as u64;
     let artifacts = q.sort_and_page(all, sort_key);
     let rules = immutable_status(&state, &t, &q).await?;

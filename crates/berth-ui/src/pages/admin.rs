@@ -8,7 +8,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::{api_project, csrf_refused, project, refusal};
+use super::{api_project, project, refusal};
 use crate::layout::{Nav, csrf, head, log_page, page, pager, post_button, project_tabs, status, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -51,7 +51,7 @@ pub async fn users(ctx: Ctx, uri: Uri) -> Response {
                         th scope="row" { (u["username"].as_str().unwrap_or("")) }
                         td { @if u["sysadmin_flag"].as_bool() == Some(true) { "✔ " (ctx.t("yes")) } @else { (ctx.t("no")) } }
                         td { (u["email"].as_str().unwrap_or("")) }
-                        td { (when(&u["creation_time"])) }
+                        td { (when(&ctx, &u["creation_time"])) }
                     }
                 } }
             }
@@ -70,17 +70,15 @@ pub async fn users(ctx: Ctx, uri: Uri) -> Response {
 }
 
 pub async fn user_create(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/users");
-    }
     let body = json!({
         "username": form.get("username").trim(),
         "email": form.get("email").trim(),
         "realname": form.get("realname").trim(),
         "password": form.get("password"),
     });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/users", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("users.created"), "/admin/users")
+    let path = "/api/v2.0/users";
+    let back = "/admin/users";
+    ctx.submit(&form, Method::POST, path, Some(body), ctx.t("users.created"), back, back).await
 }
 
 fn audit_table(ctx: &Ctx, items: &[Value]) -> Markup {
@@ -96,7 +94,7 @@ fn audit_table(ctx: &Ctx, items: &[Value]) -> Markup {
                 } }
                 tbody { @for e in items {
                     tr {
-                        td { (when(&e["op_time"])) }
+                        td { (when(&ctx, &e["op_time"])) }
                         td { (e["username"].as_str().unwrap_or("")) }
                         td { (e["operation"].as_str().unwrap_or("")) }
                         td { (e["resource_type"].as_str().unwrap_or("")) }
@@ -233,17 +231,15 @@ pub async fn config(ctx: Ctx) -> Response {
 }
 
 pub async fn config_save(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/config");
-    }
     let body = json!({
         "project_creation_restriction": form.get("project_creation_restriction"),
         "session_timeout": form.get("session_timeout").parse::<i64>().unwrap_or(60),
         "robot_name_prefix": form.get("robot_name_prefix"),
         "read_only": form.get("read_only") == "true",
     });
-    let a = ctx.call_with(Method::PUT, "/api/v2.0/configurations", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), "/admin/config")
+    let path = "/api/v2.0/configurations";
+    let back = "/admin/config";
+    ctx.submit(&form, Method::PUT, path, Some(body), ctx.t("saved"), back, back).await
 }
 
 pub async fn gc(ctx: Ctx) -> Response {
@@ -284,8 +280,8 @@ pub async fn gc(ctx: Ctx) -> Response {
                             td { (g["schedule"]["type"].as_str().or(g["trigger"].as_str()).unwrap_or("")) }
                             td { @if g["job_parameters"].as_str().is_some_and(|p| p.contains("\"dry_run\":true")) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
                             td { (status(&ctx, st)) }
-                            td { (when(&g["creation_time"])) }
-                            td { (when(&g["update_time"])) }
+                            td { (when(&ctx, &g["creation_time"])) }
+                            td { (when(&ctx, &g["update_time"])) }
                             td { a href={ "/admin/gc/" (id) "/log" } aria-label={ (ctx.t("col.log")) " " (id) } { (ctx.t("col.log")) } }
                             td { @if matches!(st, "Pending" | "Running" | "Scheduled") {
                                 (post_button(&ctx, &format!("/admin/gc/{id}/stop"), ctx.t("stop"), &format!("{} {id}", ctx.t("stop")), true))
@@ -316,18 +312,20 @@ pub fn schedule_form(ctx: &Ctx, action: &str, kind: &str, cron: &str) -> Markup 
     }
 }
 
-pub async fn gc_schedule(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc");
-    }
+/// Harbor's schedule object from [`schedule_form`]'s fields.
+pub fn schedule_of(form: &Form) -> serde_json::Value {
     let kind = form.get("type");
     let mut schedule = json!({ "type": kind });
     if kind == "Custom" {
         schedule["cron"] = json!(form.get("cron").trim());
     }
-    let body = json!({ "schedule": schedule, "parameters": { "delete_untagged": false, "dry_run": false } });
-    let a = ctx.call_with(Method::PUT, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), "/admin/gc")
+    schedule
+}
+
+pub async fn gc_schedule(ctx: Ctx, form: Form) -> Response {
+    let body = json!({ "schedule": schedule_of(&form), "parameters": { "delete_untagged": false, "dry_run": false } });
+    ctx.submit(&form, Method::PUT, "/api/v2.0/system/gc/schedule", Some(body), ctx.t("saved"), "/admin/gc", "/admin/gc")
+        .await
 }
 
 pub async fn gc_log(ctx: Ctx, Path(id): Path<String>) -> Response {
@@ -342,24 +340,19 @@ pub async fn gc_log(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 pub async fn gc_stop(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc");
-    }
-    let a =
-        ctx.call_with(Method::PUT, &format!("/api/v2.0/system/gc/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("stopped"), "/admin/gc")
+    let path = format!("/api/v2.0/system/gc/{}", enc(&id));
+    let back = "/admin/gc";
+    ctx.submit(&form, Method::PUT, &path, None, ctx.t("stopped"), back, back).await
 }
 
 pub async fn gc_run(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc");
-    }
     let body = json!({
         "schedule": { "type": "Manual" },
         "parameters": { "delete_untagged": form.get("delete_untagged") == "true", "dry_run": form.get("dry_run") == "true" },
     });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("gc.started"), "/admin/gc")
+    let path = "/api/v2.0/system/gc/schedule";
+    let back = "/admin/gc";
+    ctx.submit(&form, Method::POST, path, Some(body), ctx.t("gc.started"), back, back).await
 }
 
 pub async fn jobs(ctx: Ctx) -> Response {
@@ -404,7 +397,7 @@ pub async fn jobs(ctx: Ctx) -> Response {
                         tr {
                             th scope="row" { code { (s["vendor_type"].as_str().unwrap_or("")) } }
                             td { code { (s["cron"].as_str().unwrap_or("")) } }
-                            td { (when(&s["update_time"])) }
+                            td { (when(&ctx, &s["update_time"])) }
                         }
                     } }
                 }
@@ -485,7 +478,7 @@ pub async fn gc_preview(ctx: Ctx) -> Response {
             @match latest {
                 None => p { (ctx.t("gc.no_dry_run")) },
                 Some(g) => {
-                    p { (ctx.t("gc.from_dry_run")) " " a href={ "/admin/gc/" (g["id"].as_i64().unwrap_or(0)) "/log" } { "#" (g["id"].as_i64().unwrap_or(0)) } " (" (when(&g["update_time"])) ")" }
+                    p { (ctx.t("gc.from_dry_run")) " " a href={ "/admin/gc/" (g["id"].as_i64().unwrap_or(0)) "/log" } { "#" (g["id"].as_i64().unwrap_or(0)) } " (" (when(&ctx, &g["update_time"])) ")" }
                     @if let Some(s) = &summary { p role="status" { strong { (s) } } }
                     @if by_repo.is_empty() { p { (ctx.t("gc.no_untagged")) } } @else {
                         table {
@@ -511,10 +504,8 @@ pub async fn gc_preview(ctx: Ctx) -> Response {
 }
 
 pub async fn gc_preview_run(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/gc/preview");
-    }
     let body = json!({ "schedule": { "type": "Manual" }, "parameters": { "delete_untagged": true, "dry_run": true } });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/system/gc/schedule", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("gc.preview_started"), "/admin/gc/preview")
+    let path = "/api/v2.0/system/gc/schedule";
+    let back = "/admin/gc/preview";
+    ctx.submit(&form, Method::POST, path, Some(body), ctx.t("gc.preview_started"), back, back).await
 }

@@ -8,7 +8,7 @@ use axum::response::Response;
 use maud::html;
 
 use crate::layout::{Nav, csrf, page};
-use crate::{Client, Ctx, Form, Lang, Theme, enc, query};
+use crate::{Client, Ctx, DateFormat, Form, Lang, Theme, enc, query};
 
 /// Where to go after signing in: a local path only (never another site).
 fn safe_next(next: &str) -> &str {
@@ -46,8 +46,8 @@ pub async fn login_form(ctx: Ctx, uri: axum::http::Uri) -> Response {
 pub async fn login(ctx: Ctx, form: Form) -> Response {
     let next = safe_next(form.get("next")).to_string();
     let back = format!("/login?next={}", enc(&next));
-    if !ctx.csrf_ok(&form) {
-        return super::csrf_refused(&ctx, &back);
+    if let Err(r) = ctx.check_form(&form, &back) {
+        return r;
     }
     let body: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("principal", form.get("principal"))
@@ -76,8 +76,8 @@ pub async fn login(ctx: Ctx, form: Form) -> Response {
 }
 
 pub async fn logout(ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return super::csrf_refused(&ctx, "/projects");
+    if let Err(r) = ctx.check_form(&form, "/projects") {
+        return r;
     }
     let a = ctx.call(Method::GET, "/c/log_out", None).await;
     for c in a.headers.get_all(header::SET_COOKIE) {
@@ -121,6 +121,14 @@ pub async fn prefs_form(ctx: Ctx) -> Response {
                         }
                     }
                 }
+                p {
+                    label for="datefmt" { (ctx.t("prefs.dates")) }
+                    select id="datefmt" name="datefmt" {
+                        @for f in DateFormat::ALL {
+                            option value=(f.name()) selected[f == ctx.dates] { (ctx.t(&format!("dates.{}", f.name()))) }
+                        }
+                    }
+                }
                 button.primary type="submit" { (ctx.t("save")) }
             }
         },
@@ -128,8 +136,8 @@ pub async fn prefs_form(ctx: Ctx) -> Response {
 }
 
 pub async fn prefs(mut ctx: Ctx, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return super::csrf_refused(&ctx, "/prefs");
+    if let Err(r) = ctx.check_form(&form, "/prefs") {
+        return r;
     }
     const YEAR: u32 = 365 * 24 * 3600;
     if let Some(l) = Lang::parse(form.get("lang")) {
@@ -141,6 +149,9 @@ pub async fn prefs(mut ctx: Ctx, form: Form) -> Response {
     }
     if let Some(c) = Client::parse(form.get("client")) {
         ctx.add_cookie(&format!("client={}; Path=/; Max-Age={YEAR}; SameSite=Lax", c.name()));
+    }
+    if let Some(f) = DateFormat::parse(form.get("datefmt")) {
+        ctx.add_cookie(&format!("datefmt={}; Path=/; Max-Age={YEAR}; SameSite=Lax", f.name()));
     }
     ctx.set_flash(true, ctx.t("prefs.saved"));
     ctx.redirect("/prefs")
@@ -181,8 +192,8 @@ pub async fn change_password(ctx: Ctx, form: Form) -> Response {
         Ok(u) => u.id,
         Err(r) => return r,
     };
-    if !ctx.csrf_ok(&form) {
-        return super::csrf_refused(&ctx, "/account");
+    if let Err(r) = ctx.check_form(&form, "/account") {
+        return r;
     }
     if form.get("new_password") != form.get("confirm_password") {
         ctx.set_flash(false, ctx.t("account.mismatch"));

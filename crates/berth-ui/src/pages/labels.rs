@@ -6,26 +6,22 @@ use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
-use super::{csrf_refused, has, project, refusal};
-use crate::layout::{Nav, csrf, head, page, post_button, project_tabs, when};
+use super::{project, project_page, refusal, ui_project};
+use crate::layout::{Nav, csrf, list_table, page, post_button, project_tabs, when};
 use crate::{Ctx, Form, enc};
 
 pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let proj = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let id = proj["project_id"].as_i64().unwrap_or(0);
-    let perms = ctx.project_permissions(id).await;
-    let a = ctx.call(Method::GET, &format!("/api/v2.0/labels?scope=p&project_id={id}&page_size=100"), None).await;
+    let a =
+        ctx.call(Method::GET, &format!("/api/v2.0/labels?scope=p&project_id={}&page_size=100", proj.id), None).await;
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let (can_create, can_delete) = (has(&perms, "label", "create"), has(&perms, "label", "delete"));
-    let base = format!("/projects/{}/labels", enc(&p));
+    let (can_create, can_delete) = (proj.can("label", "create"), proj.can("label", "delete"));
+    let base = ui_project(&p, "labels");
     page(
         &ctx,
         &p,
@@ -33,24 +29,19 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
         html! {
             (project_tabs(&ctx, &p, "labels"))
             h2 { (ctx.t("tab.labels")) }
-            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
-                table {
-                    (head(&ctx, &["col.name", "col.color", "col.description", "col.created"], can_delete))
-                    tbody { @for l in a.items() {
-                        @let name = l["name"].as_str().unwrap_or("");
-                        @let color = l["color"].as_str().unwrap_or("");
-                        tr {
-                            th scope="row" { (name) }
-                            td { span.swatch style={ "background:" (safe_color(color)) } {} " " code { (color) } }
-                            td { (l["description"].as_str().unwrap_or("")) }
-                            td { (when(&l["creation_time"])) }
-                            @if can_delete { td {
-                                (post_button(&ctx, &format!("{base}/{}/delete", l["id"].as_i64().unwrap_or(0)), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
-                            } }
-                        }
+            (list_table(&ctx, &["col.name", "col.color", "col.description", "col.created"], can_delete, a.items(), |l| {
+                let name = l["name"].as_str().unwrap_or("");
+                let color = l["color"].as_str().unwrap_or("");
+                html! { tr {
+                    th scope="row" { (name) }
+                    td { span.swatch style={ "background:" (safe_color(color)) } {} " " code { (color) } }
+                    td { (l["description"].as_str().unwrap_or("")) }
+                    td { (when(&ctx, &l["creation_time"])) }
+                    @if can_delete { td {
+                        (post_button(&ctx, &format!("{base}/{}/delete", l["id"].as_i64().unwrap_or(0)), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
                     } }
-                }
-            }
+                } }
+            }))
             @if can_create {
                 h2 id="new-label" { (ctx.t("labels.new")) }
                 form.inline method="post" action=(base) aria-labelledby="new-label" {
@@ -74,10 +65,7 @@ fn safe_color(c: &str) -> &str {
 }
 
 pub async fn create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
-    let back = format!("/projects/{}/labels", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "labels");
     let proj = match project(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -89,16 +77,11 @@ pub async fn create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
         "scope": "p",
         "project_id": proj["project_id"].as_i64().unwrap_or(0),
     });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/labels", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    ctx.submit(&form, Method::POST, "/api/v2.0/labels", Some(body), ctx.t("saved"), &back, &back).await
 }
 
 pub async fn delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
-    let back = format!("/projects/{}/labels", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
-    let a =
-        ctx.call_with(Method::DELETE, &format!("/api/v2.0/labels/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("deleted"), &back)
+    let back = ui_project(&p, "labels");
+    let path = format!("/api/v2.0/labels/{}", enc(&id));
+    ctx.submit(&form, Method::DELETE, &path, None, ctx.t("deleted"), &back, &back).await
 }

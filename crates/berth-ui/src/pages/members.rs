@@ -6,26 +6,22 @@ use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
-use super::{api_project, csrf_refused, has, project, refusal};
+use super::{api_project, project_page, refusal, ui_project};
 use crate::layout::{Nav, csrf, head, page, post_button, project_tabs};
 use crate::{Ctx, Form, enc};
 
 pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let proj = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
     let a = ctx.call(Method::GET, &format!("{}/members?page_size=100", api_project(&p)), None).await;
     if !a.ok() {
         return refusal(&ctx, &a);
     }
     let (can_add, can_remove, can_update) =
-        (has(&perms, "member", "create"), has(&perms, "member", "delete"), has(&perms, "member", "update"));
-    let base = format!("/projects/{}/members", enc(&p));
+        (proj.can("member", "create"), proj.can("member", "delete"), proj.can("member", "update"));
+    let base = ui_project(&p, "members");
     page(
         &ctx,
         &p,
@@ -79,34 +75,22 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
 }
 
 pub async fn add(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
-    let back = format!("/projects/{}/members", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "members");
     let role: i64 = form.get("role_id").parse().unwrap_or(0);
     let body = json!({ "role_id": role, "member_user": { "username": form.get("username").trim() } });
-    let a =
-        ctx.call_with(Method::POST, &format!("{}/members", api_project(&p)), Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("members.added"), &back)
+    let path = format!("{}/members", api_project(&p));
+    ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("members.added"), &back, &back).await
 }
 
 pub async fn remove(ctx: Ctx, Path((p, mid)): Path<(String, String)>, form: Form) -> Response {
-    let back = format!("/projects/{}/members", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "members");
     let path = format!("{}/members/{}", api_project(&p), enc(&mid));
-    let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("deleted"), &back)
+    ctx.submit(&form, Method::DELETE, &path, None, ctx.t("deleted"), &back, &back).await
 }
 
 pub async fn change_role(ctx: Ctx, Path((p, mid)): Path<(String, String)>, form: Form) -> Response {
-    let back = format!("/projects/{}/members", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "members");
     let role: i64 = form.get("role_id").parse().unwrap_or(0);
     let path = format!("{}/members/{}", api_project(&p), enc(&mid));
-    let a = ctx.call_with(Method::PUT, &path, Some(json!({ "role_id": role })), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    ctx.submit(&form, Method::PUT, &path, Some(json!({ "role_id": role })), ctx.t("saved"), &back, &back).await
 }

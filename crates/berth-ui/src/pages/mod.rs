@@ -1,9 +1,11 @@
 //! The pages, one module per area. Each handler: build the [`Ctx`](crate::Ctx), ask the
-//! API, render; each POST: check the form's CSRF token, send the change to the API with
-//! it, redirect with a flash message (the API's own error on failure).
+//! API, render; each POST goes through [`Ctx::submit`](crate::Ctx::submit): check the
+//! form's CSRF token, send the change to the API with it, redirect with a flash message
+//! (the API's own error on failure).
 
 pub mod admin;
 pub mod auth;
+pub mod hub;
 pub mod labels;
 pub mod members;
 pub mod policies;
@@ -12,6 +14,7 @@ pub mod replication;
 pub mod repos;
 pub mod retention;
 pub mod robots;
+pub mod scanners;
 pub mod search;
 pub mod security;
 pub mod signatures;
@@ -58,16 +61,39 @@ pub async fn project(ctx: &Ctx, p: &str) -> Result<Value, Response> {
     Ok(a.json)
 }
 
+/// `/projects/{p}/{tab}`: a project's page in the UI.
+pub fn ui_project(p: &str, tab: &str) -> String {
+    format!("/projects/{}/{tab}", enc(p))
+}
+
+/// What a project page starts from: a signed-in caller, the project as the API shows it to
+/// them, and what they may do in it.
+pub struct ProjectPage {
+    pub json: Value,
+    pub id: i64,
+    pub perms: Vec<(String, String)>,
+}
+
+impl ProjectPage {
+    pub fn can(&self, resource: &str, action: &str) -> bool {
+        has(&self.perms, resource, action)
+    }
+}
+
+/// Sign-in, the project and the caller's permissions in it, or the page to show instead.
+pub async fn project_page(ctx: &Ctx, p: &str) -> Result<ProjectPage, Response> {
+    ctx.require_user()?;
+    let json = project(ctx, p).await?;
+    let id = json["project_id"].as_i64().unwrap_or(0);
+    let perms = ctx.project_permissions(id).await;
+    Ok(ProjectPage { json, id, perms })
+}
+
 /// The API's refusal as a page with the same status.
 pub fn refusal(ctx: &Ctx, a: &crate::Answer) -> Response {
     let status =
         if a.status.is_client_error() || a.status.is_server_error() { a.status } else { StatusCode::BAD_GATEWAY };
     error_page(ctx, status, &a.error())
-}
-
-pub fn csrf_refused(ctx: &Ctx, back: &str) -> Response {
-    ctx.set_flash(false, ctx.t("csrf"));
-    ctx.redirect(back)
 }
 
 pub fn has(perms: &[(String, String)], resource: &str, action: &str) -> bool {
@@ -94,6 +120,7 @@ pub async fn harbor_redirect(Path(rest): Path<String>) -> Response {
         ["projects", p, "tag-strategy", "tag-retention", ..] => format!("/projects/{p}/retention"),
         ["projects", p, "tag-strategy", ..] => format!("/projects/{p}/immutability"),
         ["projects", p, "logs", ..] => format!("/projects/{p}/audit"),
+        ["projects", p, "scanner"] => format!("/projects/{p}/scanner"),
         ["projects", p, ..] => format!("/projects/{p}/repos"),
         ["users"] => "/admin/users".into(),
         ["logs", ..] => "/admin/audit".into(),
@@ -103,6 +130,9 @@ pub async fn harbor_redirect(Path(rest): Path<String>) -> Response {
         ["registries"] => "/admin/registries".into(),
         ["replications", ..] => "/admin/replications".into(),
         ["job-service-dashboard", ..] => "/admin/jobs".into(),
+        ["interrogation-services", "vulnerability"] => "/admin/scan-all".into(),
+        ["interrogation-services", "security-hub"] => "/admin/security".into(),
+        ["interrogation-services", ..] => "/admin/scanners".into(),
         _ => "/projects".into(),
     };
     Redirect::permanent(&to).into_response()

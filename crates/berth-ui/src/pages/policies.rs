@@ -7,32 +7,30 @@ use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
-use super::{api_project, csrf_refused, has, project, refusal};
-use crate::layout::{Nav, csrf, enabled, head, log_page, page, pager, post_button, project_tabs, status, when};
+use super::{api_project, project, project_page, refusal, ui_project};
+use crate::layout::{
+    Nav, csrf, enabled, head, list_table, log_page, page, pager, post_button, project_tabs, status, when,
+};
 use crate::{Ctx, Form, enc, query};
 
 /// The event types offered in the form (the API validates them).
 const EVENTS: &[&str] = &["PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT"];
 
 pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let proj = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
     let a = ctx.call(Method::GET, &format!("{}/webhook/policies?page_size=100", api_project(&p)), None).await;
     if !a.ok() {
         return refusal(&ctx, &a);
     }
     let (can_create, can_delete, can_update) = (
-        has(&perms, "notification-policy", "create"),
-        has(&perms, "notification-policy", "delete"),
-        has(&perms, "notification-policy", "update"),
+        proj.can("notification-policy", "create"),
+        proj.can("notification-policy", "delete"),
+        proj.can("notification-policy", "update"),
     );
-    let base = format!("/projects/{}/webhooks", enc(&p));
+    let base = ui_project(&p, "webhooks");
     page(
         &ctx,
         &p,
@@ -40,28 +38,23 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
         html! {
             (project_tabs(&ctx, &p, "webhooks"))
             h2 { (ctx.t("tab.webhooks")) }
-            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
-                table {
-                    (head(&ctx, &["col.name", "col.enabled", "col.targets", "col.events", "col.created"], can_delete))
-                    tbody { @for w in a.items() {
-                        @let name = w["name"].as_str().unwrap_or("");
-                        tr {
-                            th scope="row" { a href={ (base) "/" (w["id"].as_i64().unwrap_or(0)) "/executions" } { (name) } }
-                            td { (enabled(&ctx, w["enabled"].as_bool() == Some(true))) }
-                            td { @for t in w["targets"].as_array().into_iter().flatten() { code { (t["address"].as_str().unwrap_or("")) } " " } }
-                            td { @for e in w["event_types"].as_array().into_iter().flatten() { code { (e.as_str().unwrap_or("")) } " " } }
-                            td { (when(&w["creation_time"])) }
-                            @if can_delete { td {
-                                @let id = w["id"].as_i64().unwrap_or(0);
-                                @let on = w["enabled"].as_bool() == Some(true);
-                                @let words = if on { ctx.t("disable") } else { ctx.t("enable") };
-                                @if can_update { (post_button(&ctx, &format!("{base}/{id}/toggle"), words, &format!("{words} {name}"), false)) " " }
-                                (post_button(&ctx, &format!("{base}/{id}/delete"), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
-                            } }
-                        }
+            (list_table(&ctx, &["col.name", "col.enabled", "col.targets", "col.events", "col.created"], can_delete, a.items(), |w| {
+                let name = w["name"].as_str().unwrap_or("");
+                let id = w["id"].as_i64().unwrap_or(0);
+                let on = w["enabled"].as_bool() == Some(true);
+                let words = if on { ctx.t("disable") } else { ctx.t("enable") };
+                html! { tr {
+                    th scope="row" { a href={ (base) "/" (id) "/executions" } { (name) } }
+                    td { (enabled(&ctx, on)) }
+                    td { @for t in w["targets"].as_array().into_iter().flatten() { code { (t["address"].as_str().unwrap_or("")) } " " } }
+                    td { @for e in w["event_types"].as_array().into_iter().flatten() { code { (e.as_str().unwrap_or("")) } " " } }
+                    td { (when(&ctx, &w["creation_time"])) }
+                    @if can_delete { td {
+                        @if can_update { (post_button(&ctx, &format!("{base}/{id}/toggle"), words, &format!("{words} {name}"), false)) " " }
+                        (post_button(&ctx, &format!("{base}/{id}/delete"), ctx.t("delete"), &format!("{} {name}", ctx.t("delete")), true))
                     } }
-                }
-            }
+                } }
+            }))
             @if can_create {
                 h2 id="new-webhook" { (ctx.t("webhooks.new")) }
                 form.narrow method="post" action=(base) aria-labelledby="new-webhook" {
@@ -80,10 +73,7 @@ pub async fn webhooks(ctx: Ctx, Path(p): Path<String>) -> Response {
 }
 
 pub async fn webhook_create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
-    let back = format!("/projects/{}/webhooks", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "webhooks");
     let body = json!({
         "name": form.get("name").trim(),
         "enabled": true,
@@ -91,35 +81,26 @@ pub async fn webhook_create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Resp
         "targets": [{ "type": "http", "address": form.get("address").trim(), "payload_format": "Default" }],
     });
     let path = format!("{}/webhook/policies", api_project(&p));
-    let a = ctx.call_with(Method::POST, &path, Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("saved"), &back, &back).await
 }
 
 pub async fn webhook_delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
-    let back = format!("/projects/{}/webhooks", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "webhooks");
     let path = format!("{}/webhook/policies/{}", api_project(&p), enc(&id));
-    let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("deleted"), &back)
+    ctx.submit(&form, Method::DELETE, &path, None, ctx.t("deleted"), &back, &back).await
 }
 
 pub async fn immutability(ctx: Ctx, Path(p): Path<String>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let proj = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
     let a = ctx.call(Method::GET, &format!("{}/immutabletagrules", api_project(&p)), None).await;
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let (can_create, can_delete) = (has(&perms, "immutable-tag", "create"), has(&perms, "immutable-tag", "delete"));
-    let base = format!("/projects/{}/immutability", enc(&p));
+    let (can_create, can_delete) = (proj.can("immutable-tag", "create"), proj.can("immutable-tag", "delete"));
+    let base = ui_project(&p, "immutability");
     let patterns = |sels: &serde_json::Value| -> String {
         sels.as_array()
             .into_iter()
@@ -135,23 +116,18 @@ pub async fn immutability(ctx: Ctx, Path(p): Path<String>) -> Response {
         html! {
             (project_tabs(&ctx, &p, "immutability"))
             h2 { (ctx.t("tab.immutability")) }
-            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
-                table {
-                    (head(&ctx, &["col.id", "col.repo_pattern", "col.tag_pattern", "col.enabled"], can_delete))
-                    tbody { @for r in a.items() {
-                        @let id = r["id"].as_i64().unwrap_or(0);
-                        tr {
-                            th scope="row" { (id) }
-                            td { code { (patterns(&r["scope_selectors"]["repository"])) } }
-                            td { code { (patterns(&r["tag_selectors"])) } }
-                            td { (enabled(&ctx, r["disabled"].as_bool() != Some(true))) }
-                            @if can_delete { td {
-                                (post_button(&ctx, &format!("{base}/{id}/delete"), ctx.t("delete"), &format!("{} #{id}", ctx.t("delete")), true))
-                            } }
-                        }
+            (list_table(&ctx, &["col.id", "col.repo_pattern", "col.tag_pattern", "col.enabled"], can_delete, a.items(), |r| {
+                let id = r["id"].as_i64().unwrap_or(0);
+                html! { tr {
+                    th scope="row" { (id) }
+                    td { code { (patterns(&r["scope_selectors"]["repository"])) } }
+                    td { code { (patterns(&r["tag_selectors"])) } }
+                    td { (enabled(&ctx, r["disabled"].as_bool() != Some(true))) }
+                    @if can_delete { td {
+                        (post_button(&ctx, &format!("{base}/{id}/delete"), ctx.t("delete"), &format!("{} #{id}", ctx.t("delete")), true))
                     } }
-                }
-            }
+                } }
+            }))
             @if can_create {
                 h2 id="new-rule" { (ctx.t("immutability.new")) }
                 form.inline method="post" action=(base) aria-labelledby="new-rule" {
@@ -168,35 +144,24 @@ pub async fn immutability(ctx: Ctx, Path(p): Path<String>) -> Response {
 }
 
 pub async fn immutable_create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
-    let back = format!("/projects/{}/immutability", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "immutability");
     let body = json!({
         "disabled": false,
         "tag_selectors": [{ "kind": "doublestar", "decoration": "matches", "pattern": form.get("tags").trim() }],
         "scope_selectors": { "repository": [{ "kind": "doublestar", "decoration": "repoMatches", "pattern": form.get("repos").trim() }] },
     });
     let path = format!("{}/immutabletagrules", api_project(&p));
-    let a = ctx.call_with(Method::POST, &path, Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("saved"), &back, &back).await
 }
 
 pub async fn immutable_delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
-    let back = format!("/projects/{}/immutability", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "immutability");
     let path = format!("{}/immutabletagrules/{}", api_project(&p), enc(&id));
-    let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("deleted"), &back)
+    ctx.submit(&form, Method::DELETE, &path, None, ctx.t("deleted"), &back, &back).await
 }
 
 pub async fn webhook_toggle(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
-    let back = format!("/projects/{}/webhooks", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
+    let back = ui_project(&p, "webhooks");
     let path = format!("{}/webhook/policies/{}", api_project(&p), enc(&id));
     let cur = ctx.call(Method::GET, &path, None).await;
     if !cur.ok() {
@@ -205,8 +170,7 @@ pub async fn webhook_toggle(ctx: Ctx, Path((p, id)): Path<(String, String)>, for
     let mut body = cur.json;
     let on = body["enabled"].as_bool() == Some(true);
     body["enabled"] = json!(!on);
-    let a = ctx.call_with(Method::PUT, &path, Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    ctx.submit(&form, Method::PUT, &path, Some(body), ctx.t("saved"), &back, &back).await
 }
 
 /// A webhook policy's executions (one per event it was notified of), newest first.
@@ -247,8 +211,8 @@ pub async fn webhook_executions(ctx: Ctx, Path((p, id)): Path<(String, String)>,
                             th scope="row" { a href={ (base) "/" (eid) } aria-label={ (ctx.t("replications.execution")) " " (eid) } { (eid) } }
                             td { code { (e["extra_attrs"]["event_type"].as_str().unwrap_or(e["trigger"].as_str().unwrap_or(""))) } }
                             td { (status(&ctx, e["status"].as_str().unwrap_or(""))) }
-                            td { (when(&e["start_time"])) }
-                            td { (when(&e["end_time"])) }
+                            td { (when(&ctx, &e["start_time"])) }
+                            td { (when(&ctx, &e["end_time"])) }
                         }
                     } }
                 }
@@ -277,23 +241,18 @@ pub async fn webhook_tasks(ctx: Ctx, Path((p, id, eid)): Path<(String, String, S
             (project_tabs(&ctx, &p, "webhooks"))
             p { a href={ "/projects/" (enc(&p)) "/webhooks/" (enc(&id)) "/executions" } { "← " (ctx.t("replications.executions")) } }
             h2 { (ctx.t("replications.tasks")) }
-            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
-                table {
-                    (head(&ctx, &["col.id", "col.targets", "col.status", "webhooks.attempts", "replications.started", "replications.ended", "col.log"], false))
-                    tbody { @for t in a.items() {
-                        @let tid = t["id"].as_i64().unwrap_or(0);
-                        tr {
-                            th scope="row" { (tid) }
-                            td { code { (t["extra_attrs"]["address"].as_str().unwrap_or("")) } }
-                            td { (status(&ctx, t["status"].as_str().unwrap_or(""))) @if let Some(m) = t["status_message"].as_str().filter(|m| !m.is_empty()) { br; small { (m) } } }
-                            td.num { (t["run_count"].as_i64().unwrap_or(0)) }
-                            td { (when(&t["start_time"])) }
-                            td { (when(&t["end_time"])) }
-                            td { a href={ (base) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (tid) } { (ctx.t("col.log")) } }
-                        }
-                    } }
-                }
-            }
+            (list_table(&ctx, &["col.id", "col.targets", "col.status", "webhooks.attempts", "replications.started", "replications.ended", "col.log"], false, a.items(), |t| {
+                let tid = t["id"].as_i64().unwrap_or(0);
+                html! { tr {
+                    th scope="row" { (tid) }
+                    td { code { (t["extra_attrs"]["address"].as_str().unwrap_or("")) } }
+                    td { (status(&ctx, t["status"].as_str().unwrap_or(""))) @if let Some(m) = t["status_message"].as_str().filter(|m| !m.is_empty()) { br; small { (m) } } }
+                    td.num { (t["run_count"].as_i64().unwrap_or(0)) }
+                    td { (when(&ctx, &t["start_time"])) }
+                    td { (when(&ctx, &t["end_time"])) }
+                    td { a href={ (base) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (tid) } { (ctx.t("col.log")) } }
+                } }
+            }))
         },
     )
 }

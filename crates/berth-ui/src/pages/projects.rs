@@ -6,7 +6,7 @@ use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
-use super::{api_project, csrf_refused, has, project, refusal};
+use super::{ProjectPage, api_project, has, project_page, refusal};
 use crate::layout::{Nav, csrf, page, pager, project_tabs, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -28,6 +28,13 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
         return refusal(&ctx, &a);
     }
     let total = a.total().unwrap_or(0);
+    // Only system administrators create proxy-cache projects, and only they may list the
+    // registry endpoints: for anyone else the API refuses and the form has no choice.
+    let regs = if ctx.user.as_ref().is_some_and(|u| u.sysadmin) {
+        ctx.call(Method::GET, "/api/v2.0/registries?page_size=100", None).await
+    } else {
+        crate::Answer::empty()
+    };
     page(
         &ctx,
         ctx.t("projects.title"),
@@ -46,6 +53,7 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                         th scope="col" aria-sort="ascending" { (ctx.t("col.name")) }
                         th scope="col" { (ctx.t("col.access")) }
                         th scope="col" { (ctx.t("col.role")) }
+                        th scope="col" { (ctx.t("col.type")) }
                         th scope="col" { (ctx.t("col.repos")) }
                         th scope="col" { (ctx.t("col.created")) }
                     } }
@@ -60,8 +68,9 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                                     Some(r) if r > 0 => (ctx.t(&format!("role.{}", r.clamp(1, 5)))),
                                     _ => "—",
                                 } }
+                                td { @if p["registry_id"].as_i64().is_some() { "⇄ " (ctx.t("proxy.cache")) } @else { (ctx.t("proxy.project")) } }
                                 td.num { (p["repo_count"].as_u64().unwrap_or(0)) }
-                                td { (when(&p["creation_time"])) }
+                                td { (when(&ctx, &p["creation_time"])) }
                             }
                         }
                     }
@@ -75,6 +84,13 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                     label for="project_name" { (ctx.t("projects.name")) }
                     input id="project_name" name="project_name" required pattern="[a-z0-9]+([._-][a-z0-9]+)*" maxlength="255";
                     label.check { input type="checkbox" name="public" value="true"; " " (ctx.t("projects.public")) }
+                    @if !regs.items().is_empty() {
+                        label for="registry_id" { (ctx.t("proxy.endpoint")) }
+                        select id="registry_id" name="registry_id" {
+                            option value="" { (ctx.t("proxy.none")) }
+                            @for r in regs.items() { option value=(r["id"].as_i64().unwrap_or(0)) { (r["name"].as_str().unwrap_or("")) " (" (r["url"].as_str().unwrap_or("")) ")" } }
+                        }
+                    }
                     button.primary type="submit" { (ctx.t("create")) }
                 }
             }
@@ -86,14 +102,29 @@ pub async fn create(ctx: Ctx, form: Form) -> Response {
     if let Err(r) = ctx.require_user() {
         return r;
     }
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/projects");
-    }
     let name = form.get("project_name").trim().to_string();
-    let body = json!({ "project_name": name, "public": form.get("public") == "true" });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/projects", Some(body), Some(form.get("_csrf"))).await;
-    let to = if a.ok() { format!("/projects/{}/repos", enc(&name)) } else { "/projects".to_string() };
-    ctx.after(&a, ctx.t("projects.created"), &to)
+    let mut body = json!({ "project_name": name, "public": form.get("public") == "true" });
+    if !form.get("registry_id").is_empty() {
+        // A number the API checks (exists, > 0); anything else it refuses by name.
+        body["registry_id"] =
+            form.get("registry_id").parse::<i64>().map_or_else(|_| json!(form.get("registry_id")), |n| json!(n));
+    }
+    let to = format!("/projects/{}/repos", enc(&name));
+    ctx.submit(&form, Method::POST, "/api/v2.0/projects", Some(body), ctx.t("projects.created"), &to, "/projects").await
+}
+
+/// "This project is a proxy cache of …": the endpoint by name for those who may read
+/// registries, by id for everyone else; nothing for an ordinary project.
+pub async fn proxy_notice(ctx: &Ctx, proj: &serde_json::Value) -> maud::Markup {
+    let Some(id) = proj["registry_id"].as_i64() else { return html! {} };
+    let r = ctx.call(Method::GET, &format!("/api/v2.0/registries/{id}"), None).await;
+    html! {
+        p.hint { "⇄ " (ctx.t("proxy.of")) " "
+            @if r.ok() { strong { (r.json["name"].as_str().unwrap_or("")) } " (" code { (r.json["url"].as_str().unwrap_or("")) } ")" }
+            @else { (ctx.t("proxy.endpoint_id")) " " (id) }
+            ". " (ctx.t("proxy.hint"))
+        }
+    }
 }
 
 pub async fn project_root(ctx: Ctx, Path(p): Path<String>) -> Response {
@@ -113,17 +144,14 @@ const FLAGS: &[(&str, &str)] = &[
 const SEVERITIES: &[&str] = &["critical", "high", "medium", "low", "negligible"];
 
 pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let ProjectPage { json: proj, perms, .. } = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let id = proj["project_id"].as_i64().unwrap_or(0);
-    let perms = ctx.project_permissions(id).await;
     let can = has(&perms, ".", "update");
     let summary = ctx.call(Method::GET, &format!("{}/summary", api_project(&p)), None).await;
+    let system_list = ctx.call(Method::GET, "/api/v2.0/system/CVEAllowlist", None).await;
+    let proxy = proxy_notice(&ctx, &proj).await;
     let sev = proj["metadata"]["severity"].as_str().unwrap_or("low").to_string();
     page(
         &ctx,
@@ -131,6 +159,7 @@ pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
         Nav::Projects,
         html! {
             (project_tabs(&ctx, &p, "settings"))
+            (proxy)
             h2 { (ctx.t("settings.title")) }
             form.narrow method="post" action={ "/projects/" (enc(&p)) "/settings" } {
                 (csrf(&ctx))
@@ -150,6 +179,7 @@ pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
                     button.primary type="submit" { (ctx.t("save")) }
                 }
             }
+            (super::hub::project_allowlist(&ctx, &p, &proj, &system_list.json, can))
             @if let Some(q) = summary.json.get("quota") {
                 h2 { (ctx.t("quotas.usage")) }
                 p { (crate::layout::quota(&ctx, q["used"]["storage"].as_i64().unwrap_or(0), q["hard"]["storage"].as_i64().unwrap_or(-1))) }
@@ -160,16 +190,11 @@ pub async fn settings(ctx: Ctx, Path(p): Path<String>) -> Response {
 
 pub async fn save_settings(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = format!("/projects/{}/settings", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let mut metadata: serde_json::Map<String, serde_json::Value> =
         FLAGS.iter().map(|(k, _)| (k.to_string(), json!((form.get(k) == "true").to_string()))).collect();
     if !form.get("severity").is_empty() {
         metadata.insert("severity".into(), json!(form.get("severity")));
     }
-    let a = ctx
-        .call_with(Method::PUT, &api_project(&p), Some(json!({ "metadata": metadata })), Some(form.get("_csrf")))
-        .await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    let body = json!({ "metadata": metadata });
+    ctx.submit(&form, Method::PUT, &api_project(&p), Some(body), ctx.t("saved"), &back, &back).await
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::html;
 use serde_json::{Value, json};
 
-use super::{csrf_refused, refusal};
+use super::refusal;
 use crate::layout::{Nav, csrf, enabled, head, log_page, page, pager, post_button, status, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -45,7 +45,7 @@ pub async fn registries(ctx: Ctx) -> Response {
                                 None => { (ctx.t("registries.anonymous")) }
                             } }
                             td { @if r["insecure"].as_bool() == Some(true) { "✖ " (ctx.t("no")) } @else { "✔ " (ctx.t("yes")) } }
-                            td { (when(&r["creation_time"])) }
+                            td { (when(&ctx, &r["creation_time"])) }
                             td {
                                 (post_button(&ctx, &format!("/admin/registries/{id}/ping"), ctx.t("registries.test"), &format!("{} {name}", ctx.t("registries.test")), false))
                                 " "
@@ -95,9 +95,6 @@ fn registry_body(form: &Form) -> Value {
 
 pub async fn registry_create(ctx: Ctx, form: Form) -> Response {
     let back = "/admin/registries";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
-    }
     if form.get("test") == "1" {
         let key = form.get("access_key").trim();
         let body = json!({
@@ -108,33 +105,33 @@ pub async fn registry_create(ctx: Ctx, form: Form) -> Response {
             "access_key": key,
             "access_secret": form.get("access_secret"),
         });
-        let a = ctx.call_with(Method::POST, "/api/v2.0/registries/ping", Some(body), Some(form.get("_csrf"))).await;
-        return ctx.after(&a, ctx.t("registries.reachable"), back);
+        return ctx
+            .submit(
+                &form,
+                Method::POST,
+                "/api/v2.0/registries/ping",
+                Some(body),
+                ctx.t("registries.reachable"),
+                back,
+                back,
+            )
+            .await;
     }
-    let a =
-        ctx.call_with(Method::POST, "/api/v2.0/registries", Some(registry_body(&form)), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), back)
+    ctx.submit(&form, Method::POST, "/api/v2.0/registries", Some(registry_body(&form)), ctx.t("saved"), back, back)
+        .await
 }
 
 pub async fn registry_ping(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
     let back = "/admin/registries";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
-    }
     let body = json!({ "id": id.parse::<i64>().unwrap_or(0) });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/registries/ping", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("registries.reachable"), back)
+    ctx.submit(&form, Method::POST, "/api/v2.0/registries/ping", Some(body), ctx.t("registries.reachable"), back, back)
+        .await
 }
 
 pub async fn registry_delete(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
     let back = "/admin/registries";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
-    }
-    let a = ctx
-        .call_with(Method::DELETE, &format!("/api/v2.0/registries/{}", enc(&id)), None, Some(form.get("_csrf")))
-        .await;
-    ctx.after(&a, ctx.t("deleted"), back)
+    ctx.submit(&form, Method::DELETE, &format!("/api/v2.0/registries/{}", enc(&id)), None, ctx.t("deleted"), back, back)
+        .await
 }
 
 /// "Local" or the remote registry's name, from a policy's `src_registry`/`dest_registry`.
@@ -209,8 +206,8 @@ pub async fn replications(ctx: Ctx, uri: Uri) -> Response {
                             td { (names.get(&e["policy_id"].as_i64().unwrap_or(0)).map_or("", String::as_str)) }
                             td { (status(&ctx, e["status"].as_str().unwrap_or(""))) @if let Some(t) = e["status_text"].as_str().filter(|t| !t.is_empty()) { br; small { (t) } } }
                             td { (e["trigger"].as_str().unwrap_or("")) }
-                            td { (when(&e["start_time"])) }
-                            td { (when(&e["end_time"])) }
+                            td { (when(&ctx, &e["start_time"])) }
+                            td { (when(&ctx, &e["end_time"])) }
                             td { (e["succeed"].as_i64().unwrap_or(0)) " / " (e["total"].as_i64().unwrap_or(0)) " " (ctx.t("replications.succeeded"))
                                 @if e["failed"].as_i64().unwrap_or(0) > 0 { ", " (e["failed"].as_i64().unwrap_or(0)) " " (ctx.t("replications.failed")) } }
                         }
@@ -258,9 +255,6 @@ pub async fn replications(ctx: Ctx, uri: Uri) -> Response {
 
 pub async fn policy_create(ctx: Ctx, form: Form) -> Response {
     let back = "/admin/replications";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
-    }
     let remote = json!({ "id": form.get("registry").parse::<i64>().unwrap_or(0) });
     let (src, dest) = if form.get("mode") == "pull" { (remote, Value::Null) } else { (Value::Null, remote) };
     let mut filters = Vec::new();
@@ -281,28 +275,20 @@ pub async fn policy_create(ctx: Ctx, form: Form) -> Response {
         "replicate_deletion": form.get("deletion") == "true",
         "enabled": true,
     });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/replication/policies", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("saved"), back)
+    ctx.submit(&form, Method::POST, "/api/v2.0/replication/policies", Some(body), ctx.t("saved"), back, back).await
 }
 
 pub async fn policy_run(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
     let back = "/admin/replications";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
-    }
     let body = json!({ "policy_id": id.parse::<i64>().unwrap_or(0) });
-    let a = ctx.call_with(Method::POST, "/api/v2.0/replication/executions", Some(body), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("replications.started_msg"), &format!("{back}?policy_id={}", enc(&id)))
+    let (path, to) = ("/api/v2.0/replication/executions", format!("{back}?policy_id={}", enc(&id)));
+    ctx.submit(&form, Method::POST, path, Some(body), ctx.t("replications.started_msg"), &to, back).await
 }
 
 pub async fn policy_delete(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
     let back = "/admin/replications";
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, back);
-    }
     let path = format!("/api/v2.0/replication/policies/{}", enc(&id));
-    let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("deleted"), back)
+    ctx.submit(&form, Method::DELETE, &path, None, ctx.t("deleted"), back, back).await
 }
 
 pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
@@ -332,8 +318,8 @@ pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
             dl {
                 dt { (ctx.t("col.status")) } dd { (status(&ctx, e.json["status"].as_str().unwrap_or(""))) }
                 dt { (ctx.t("col.trigger")) } dd { (e.json["trigger"].as_str().unwrap_or("")) }
-                dt { (ctx.t("replications.started")) } dd { (when(&e.json["start_time"])) }
-                dt { (ctx.t("replications.ended")) } dd { (when(&e.json["end_time"])) }
+                dt { (ctx.t("replications.started")) } dd { (when(&ctx, &e.json["start_time"])) }
+                dt { (ctx.t("replications.ended")) } dd { (when(&ctx, &e.json["end_time"])) }
                 @if let Some(t) = e.json["status_text"].as_str().filter(|t| !t.is_empty()) { dt { (ctx.t("health.detail")) } dd { (t) } }
             }
             @if running { (post_button(&ctx, &format!("{base}/stop"), ctx.t("stop"), ctx.t("stop"), true)) }
@@ -357,8 +343,8 @@ pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
                             td { code { (t["src_resource"].as_str().unwrap_or("")) } }
                             td { code { (t["dst_resource"].as_str().unwrap_or("")) } }
                             td { (status(&ctx, t["status"].as_str().unwrap_or(""))) }
-                            td { (when(&t["start_time"])) }
-                            td { (when(&t["end_time"])) }
+                            td { (when(&ctx, &t["start_time"])) }
+                            td { (when(&ctx, &t["end_time"])) }
                             td { a href={ (base) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (tid) } { (ctx.t("col.log")) } }
                         }
                     } }
@@ -371,12 +357,8 @@ pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
 
 pub async fn execution_stop(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
     let back = format!("/admin/replications/executions/{}", enc(&id));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let path = format!("/api/v2.0/replication/executions/{}", enc(&id));
-    let a = ctx.call_with(Method::PUT, &path, None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("stopped"), &back)
+    ctx.submit(&form, Method::PUT, &path, None, ctx.t("stopped"), &back, &back).await
 }
 
 pub async fn task_log(ctx: Ctx, Path((id, tid)): Path<(String, String)>) -> Response {

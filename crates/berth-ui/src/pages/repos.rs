@@ -12,7 +12,7 @@ use axum::response::Response;
 use berth_core::RepoName;
 use maud::{Markup, html};
 
-use super::{api_repo, csrf_refused, has, project, refusal, ui_repo};
+use super::{api_repo, has, project, refusal, ui_repo};
 use crate::layout::{Nav, bytes, confirm, copyable, error_page, page, pager, project_tabs, unix, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -23,9 +23,11 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
     if let Err(r) = ctx.require_user() {
         return r;
     }
-    if let Err(r) = project(&ctx, &p).await {
-        return r;
-    }
+    let proj = match project(&ctx, &p).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let proxy = super::projects::proxy_notice(&ctx, &proj).await;
     let q = query(&uri);
     let name = q.get("name").trim().to_string();
     let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
@@ -45,6 +47,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
         Nav::Projects,
         html! {
             (project_tabs(&ctx, &p, "repos"))
+            (proxy)
             h2 { (ctx.t("repos.title")) }
             form.filters method="get" role="search" {
                 label for="name" { (ctx.t("repos.filter")) }
@@ -69,7 +72,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                                 th scope="row" { a href={ (ui_repo(&p, short)) "/-/tags" } { (full) } }
                                 td.num { (r["artifact_count"].as_u64().unwrap_or(0)) }
                                 td.num { (r["pull_count"].as_u64().unwrap_or(0)) }
-                                td { (when(&r["update_time"])) }
+                                td { (when(&ctx, &r["update_time"])) }
                             }
                         }
                     }
@@ -97,6 +100,7 @@ pub async fn get(ctx: Ctx, Path((p, rest)): Path<(String, String)>, uri: Uri) ->
     match parts.as_slice() {
         [""] => ctx.redirect(&format!("{}/-/tags", ui_repo(&p, &r))),
         ["tags"] => tags(ctx, &p, &r, &uri).await,
+        ["info"] => info(ctx, &p, &r).await,
         ["artifacts"] => artifacts(ctx, &p, &r, &uri).await,
         ["tags", tag, "delete"] => {
             let back = format!("{}/-/tags", ui_repo(&p, &r));
@@ -116,28 +120,42 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
     }
     let (r, view) = split(&rest);
     let parts: Vec<&str> = view.split('/').collect();
-    let back = format!("{}/-/tags", ui_repo(&p, &r));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     match parts.as_slice() {
         ["tags", tag, "delete"] => {
+            let back = format!("{}/-/tags", ui_repo(&p, &r));
             let path = format!("{}/artifacts/{}/tags/{}", api_repo(&p, &r), enc(tag), enc(tag));
-            let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
-            ctx.after(&a, ctx.t("tags.deleted"), &back)
+            ctx.submit(&form, Method::DELETE, &path, None, ctx.t("tags.deleted"), &back, &back).await
         }
         ["artifacts", digest, "scan"] => super::security::scan(&ctx, &p, &r, digest, &form).await,
+        ["info"] => {
+            let body = serde_json::json!({ "description": form.get("description") });
+            let back = format!("{}/-/info", ui_repo(&p, &r));
+            ctx.submit(&form, Method::PUT, &api_repo(&p, &r), Some(body), ctx.t("saved"), &back, &back).await
+        }
+        ["artifacts", digest, "tags"] => {
+            let body = serde_json::json!({ "name": form.get("tag").trim() });
+            let path = format!("{}/artifacts/{}/tags", api_repo(&p, &r), enc(digest));
+            let back = format!("{}/-/artifacts/{digest}", ui_repo(&p, &r));
+            ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("tags.added"), &back, &back).await
+        }
+        ["artifacts", "delete"] => delete_artifacts(&ctx, &p, &r, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
     }
 }
 
 async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
-    // The API answers the repository only to callers who may read it (and says why not).
-    let repo = ctx.call(Method::GET, &api_repo(p, r), None).await;
-    if !repo.ok() {
-        return refusal(&ctx, &repo);
+    // The API decides who may read the project (and says why not); its permission list
+    // (the same rules) whether the caller may read repositories in it. Not `GET` of the
+    // repository: that answers counts and times computed over every tag, which a page of
+    // 50 rows does not show.
+    let proj = match project(&ctx, p).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
+    if !has(&perms, "repository", "read") {
+        return error_page(&ctx, StatusCode::FORBIDDEN, ctx.t("forbidden"));
     }
-    let project_id = repo.json["project_id"].as_i64().unwrap_or(0);
     let Ok(name) = format!("{p}/{r}").parse::<RepoName>() else {
         return error_page(&ctx, StatusCode::NOT_FOUND, "invalid repository name");
     };
@@ -156,7 +174,6 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     };
     let more = rows.len() as u64 > TAGS_PAGE;
     let rows = &rows[..rows.len().min(TAGS_PAGE as usize)];
-    let perms = ctx.project_permissions(project_id).await;
     let can_delete = has(&perms, "tag", "delete");
     let base = format!("{}/-/tags", ui_repo(p, r));
     let link = |after: Option<&str>| {
@@ -170,14 +187,12 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         if q.is_empty() { base.clone() } else { format!("{base}?{}", q.join("&")) }
     };
     let full = format!("{p}/{r}");
-    page(
+    repo_view(
         &ctx,
-        &full,
-        Nav::Projects,
+        p,
+        r,
+        "tags",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            (views(&ctx, p, r, "tags"))
-            h2 { (ctx.t("tags.title")) }
             form.filters method="get" action=(base) role="search" {
                 label for="prefix" { (ctx.t("tags.filter")) }
                 input id="prefix" name="prefix" type="search" value=(prefix);
@@ -205,8 +220,8 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                                 td { a href={ (ui_repo(p, r)) "/-/artifacts/" (d) } title=(d) { code { (short(&d)) } } }
                                 td { (media(&t.media_type)) }
                                 td.num { (bytes(t.manifest_size)) }
-                                td { (unix(t.push_time)) }
-                                td { (t.pull_time.map(unix).unwrap_or_else(|| ctx.t("never").to_string())) }
+                                td { (unix(&ctx, t.push_time)) }
+                                td { @match t.pull_time { Some(pt) => (unix(&ctx, pt)), None => (ctx.t("never")) } }
                                 td { (copyable(&ctx, &t.name, &ctx.client.pull(&ctx.host, &full, &t.name))) }
                                 @if can_delete {
                                     td { a.danger href={ (base) "/" (enc(&t.name)) "/delete" } aria-label={ (ctx.t("tags.delete")) " " (t.name) } { (ctx.t("delete")) } }
@@ -226,65 +241,271 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     )
 }
 
-/// The two views of a repository: by tag (the default) and by artifact.
-pub(crate) fn views(ctx: &Ctx, p: &str, r: &str, current: &str) -> Markup {
-    html! {
-        nav.tabs aria-label=(ctx.t("repo.views")) {
-            @for (slug, key) in [("tags", "tags.title"), ("artifacts", "artifacts.title"), ("compare", "compare.title")] {
-                a href={ (ui_repo(p, r)) "/-/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+/// The views of a repository: by tag (the default), by artifact, its description, and two
+/// tags compared.
+const VIEWS: [(&str, &str); 4] =
+    [("tags", "tags.title"), ("artifacts", "artifacts.title"), ("info", "repo.info"), ("compare", "compare.title")];
+
+/// A page of one of a repository's views: the project's tabs, the views (this one current)
+/// and its title, then `body`.
+pub(crate) fn repo_view(ctx: &Ctx, p: &str, r: &str, current: &str, body: Markup) -> Response {
+    let title = VIEWS.iter().find(|(slug, _)| *slug == current).map_or("", |(_, key)| ctx.t(key));
+    page(
+        ctx,
+        &format!("{p}/{r}"),
+        Nav::Projects,
+        html! {
+            (project_tabs(ctx, p, "repos"))
+            nav.tabs aria-label=(ctx.t("repo.views")) {
+                @for (slug, key) in VIEWS {
+                    a href={ (ui_repo(p, r)) "/-/" (slug) } aria-current=[(slug == current).then_some("page")] { (ctx.t(key)) }
+                }
             }
-        }
-    }
+            h2 { (title) }
+            (body)
+        },
+    )
 }
 
+/// The artifact types Harbor's processors give (`type=` of the artifact list).
+const KINDS: [&str; 5] = ["IMAGE", "CHART", "CNAB", "WASM", "UNKNOWN"];
+
 /// Harbor's artifact list: one row per artifact (tagged, or not a child of an index),
-/// newest first, with its first tags; offset pages of 20 from the API.
+/// newest first, with its first tags; offset pages of 20 from the API. Filters by type and
+/// label go to the API's `q`; accessories (signatures, SBOMs) come with their subject in
+/// the same answer (`with_accessory`) and are shown nested under it when asked for
+/// (`?accessories=1`). One form around the table deletes the selected artifacts.
 async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
+    let proj = match project(&ctx, p).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let project_id = proj["project_id"].as_i64().unwrap_or(0);
     let q = query(uri);
     let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
-    let path = format!("{}/artifacts?page={pg}&page_size={PAGE_SIZE}&with_tag=true", api_repo(p, r));
+    let kind = q.get("type").to_string();
+    let kind = if KINDS.contains(&kind.as_str()) { kind } else { String::new() };
+    let label: String = q.get("label").chars().filter(char::is_ascii_digit).collect();
+    let show_acc = q.get("accessories") == "1";
+    let mut terms = Vec::new();
+    if !kind.is_empty() {
+        terms.push(format!("type={kind}"));
+    }
+    if !label.is_empty() {
+        terms.push(format!("labels=({label})"));
+    }
+    let mut path =
+        format!("{}/artifacts?page={pg}&page_size={PAGE_SIZE}&with_tag=true&with_accessory={show_acc}", api_repo(p, r));
+    if !terms.is_empty() {
+        path.push_str(&format!("&q={}", enc(&terms.join(","))));
+    }
     let a = ctx.call(Method::GET, &path, None).await;
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let full = format!("{p}/{r}");
+    let labels = project_labels(&ctx, project_id).await;
+    let perms = ctx.project_permissions(project_id).await;
+    let can_delete = has(&perms, "artifact", "delete");
     let base = format!("{}/-/artifacts", ui_repo(p, r));
+    let acc_flag = if show_acc { "1" } else { "" };
     const SHOWN: usize = 5;
-    page(
+    repo_view(
         &ctx,
-        &full,
-        Nav::Projects,
+        p,
+        r,
+        "artifacts",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            (views(&ctx, p, r, "artifacts"))
-            h2 { (ctx.t("artifacts.title")) }
-            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
-                table {
-                    thead { tr {
-                        th scope="col" { (ctx.t("col.digest")) }
-                        th scope="col" { (ctx.t("col.type")) }
-                        th scope="col" { (ctx.t("tags.title")) }
-                        th scope="col" { (ctx.t("artifact.size")) }
-                        th scope="col" aria-sort="descending" { (ctx.t("col.pushed")) }
-                        th scope="col" { (ctx.t("col.pulled")) }
-                    } }
-                    tbody { @for x in a.items() {
-                        @let d = x["digest"].as_str().unwrap_or("");
-                        @let tags: Vec<&str> = x["tags"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
-                        tr {
-                            th scope="row" { a href={ (base) "/" (d) } title=(d) { code { (short(d)) } } }
-                            td { (media(x["manifest_media_type"].as_str().unwrap_or(""))) }
-                            td {
-                                @for t in tags.iter().take(SHOWN) { code { (t) } " " }
-                                @if tags.len() > SHOWN { a href={ (base) "/" (d) } { "+" (tags.len() - SHOWN) " " (ctx.t("more")) } }
-                            }
-                            td.num { (bytes(x["size"].as_u64().unwrap_or(0))) }
-                            td { (when(&x["push_time"])) }
-                            td { (when(&x["pull_time"])) }
-                        }
-                    } }
+            form.filters method="get" action=(base) role="search" {
+                label for="type" { (ctx.t("artifacts.type")) }
+                select id="type" name="type" {
+                    option value="" { (ctx.t("all")) }
+                    @for k in KINDS { option value=(k) selected[k == kind] { (ctx.t(&format!("kind.{k}"))) } }
                 }
-                (pager(&ctx, &base, &[], pg, PAGE_SIZE, a.total().unwrap_or(0)))
+                label for="label" { (ctx.t("artifacts.label")) }
+                select id="label" name="label" {
+                    option value="" { (ctx.t("all")) }
+                    @for (id, name) in &labels { option value=(id) selected[id.to_string() == label] { (name) } }
+                }
+                label.check { input type="checkbox" name="accessories" value="1" checked[show_acc]; " " (ctx.t("artifacts.show_acc")) }
+                button type="submit" { (ctx.t("filter")) }
+            }
+            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
+                form method="post" action={ (base) "/delete" } {
+                    (crate::layout::csrf(&ctx))
+                    table {
+                        thead { tr {
+                            @if can_delete { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
+                            th scope="col" { (ctx.t("col.digest")) }
+                            th scope="col" { (ctx.t("col.type")) }
+                            th scope="col" { (ctx.t("tags.title")) }
+                            th scope="col" { (ctx.t("artifact.size")) }
+                            th scope="col" aria-sort="descending" { (ctx.t("col.pushed")) }
+                            th scope="col" { (ctx.t("col.pulled")) }
+                        } }
+                        tbody { @for x in a.items() {
+                            @let d = x["digest"].as_str().unwrap_or("");
+                            @let tags: Vec<&str> = x["tags"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+                            tr {
+                                @if can_delete { td { input type="checkbox" name="digest" value=(d) aria-label={ (ctx.t("select")) " " (short(d)) }; } }
+                                th scope="row" { a href={ (base) "/" (d) } title=(d) { code { (short(d)) } } }
+                                td { (kind_words(&ctx, x["type"].as_str().unwrap_or(""))) }
+                                td {
+                                    @for t in tags.iter().take(SHOWN) { code { (t) } " " }
+                                    @if tags.len() > SHOWN { a href={ (base) "/" (d) } { "+" (tags.len() - SHOWN) " " (ctx.t("more")) } }
+                                }
+                                td.num { (bytes(x["size"].as_u64().unwrap_or(0))) }
+                                td { (when(&ctx, &x["push_time"])) }
+                                td { (when(&ctx, &x["pull_time"])) }
+                            }
+                            @if show_acc { @for acc in x["accessories"].as_array().into_iter().flatten() {
+                                @let ad = acc["digest"].as_str().unwrap_or("");
+                                tr.sub {
+                                    @if can_delete { td {} }
+                                    th scope="row" { "↳ " a href={ (base) "/" (ad) } title=(ad) aria-label={ (ctx.t("artifacts.accessory_of")) " " (short(d)) ": " (short(ad)) } { code { (short(ad)) } } }
+                                    td { (acc["type"].as_str().unwrap_or("")) }
+                                    td { "—" }
+                                    td.num { (bytes(acc["size"].as_u64().unwrap_or(0))) }
+                                    td { (when(&ctx, &acc["creation_time"])) }
+                                    td { "—" }
+                                }
+                            } }
+                        } }
+                    }
+                    @if can_delete { p { button.danger type="submit" { (ctx.t("artifacts.delete_selected")) } } }
+                }
+                (pager(&ctx, &base, &[("type", &kind), ("label", &label), ("accessories", acc_flag)], pg, PAGE_SIZE, a.total().unwrap_or(0)))
+            }
+        },
+    )
+}
+
+/// The labels an artifact of the project can carry (the project's and the global ones),
+/// by id, for the label filter.
+async fn project_labels(ctx: &Ctx, project_id: i64) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    for path in [
+        format!("/api/v2.0/labels?scope=p&project_id={project_id}&page_size=100"),
+        "/api/v2.0/labels?scope=g&page_size=100".to_string(),
+    ] {
+        let a = ctx.call(Method::GET, &path, None).await;
+        out.extend(
+            a.items().iter().map(|l| (l["id"].as_i64().unwrap_or(0), l["name"].as_str().unwrap_or("").to_string())),
+        );
+    }
+    out
+}
+
+fn kind_words(ctx: &Ctx, kind: &str) -> Markup {
+    match crate::i18n::lookup(ctx.lang, &format!("kind.{kind}")) {
+        Some(w) => html! { (w) },
+        None => html! { (kind) },
+    }
+}
+
+/// The most artifacts one bulk delete takes (a page shows 20).
+const BULK_MAX: usize = 100;
+
+/// Bulk delete of the artifacts ticked in the list: first a confirm page naming each one
+/// with its tags (they go too), then one API delete per artifact; those the API refuses
+/// (an immutable tag, no permission, an index's child) are reported by name with its reason.
+async fn delete_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response {
+    let back = format!("{}/-/artifacts", ui_repo(p, r));
+    if let Err(refused) = ctx.check_form(form, &back) {
+        return refused;
+    }
+    let digests: Vec<&str> = form.all("digest").into_iter().filter(|d| !d.is_empty()).take(BULK_MAX).collect();
+    if digests.is_empty() {
+        ctx.set_flash(false, ctx.t("artifacts.none_selected"));
+        return ctx.redirect(&back);
+    }
+    let name = |d: &str, tags: &[String]| {
+        let mut n = format!("{p}/{r}@{}", short(d));
+        if !tags.is_empty() {
+            n.push_str(&format!(" ({})", tags.join(", ")));
+        }
+        n
+    };
+    if form.get("confirmed") != "1" {
+        let mut rows = Vec::with_capacity(digests.len());
+        for d in &digests {
+            let a =
+                ctx.call(Method::GET, &format!("{}/artifacts/{}?with_tag=true", api_repo(p, r), enc(d)), None).await;
+            let tags: Vec<String> = a.json["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["name"].as_str().map(str::to_string))
+                .collect();
+            rows.push((d.to_string(), name(d, &tags)));
+        }
+        return page(
+            ctx,
+            ctx.t("confirm.title"),
+            Nav::None,
+            html! {
+                form method="post" action={ (back) "/delete" } {
+                    (crate::layout::csrf(ctx))
+                    input type="hidden" name="confirmed" value="1";
+                    p { (ctx.t("artifacts.confirm_bulk")) }
+                    ul { @for (d, n) in &rows { li { input type="hidden" name="digest" value=(d); strong { (n) } } } }
+                    button.danger type="submit" { (ctx.t("delete")) }
+                    " "
+                    a href=(back) { (ctx.t("cancel")) }
+                }
+            },
+        );
+    }
+    let (mut deleted, mut refused) = (0, Vec::new());
+    for d in &digests {
+        let path = format!("{}/artifacts/{}", api_repo(p, r), enc(d));
+        let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
+        if a.ok() {
+            deleted += 1;
+        } else {
+            refused.push(format!("{}: {}", name(d, &[]), a.error()));
+        }
+    }
+    let done = ctx.t("artifacts.deleted").replace('#', &deleted.to_string());
+    if refused.is_empty() {
+        ctx.set_flash(true, &done);
+    } else {
+        let mut msg = format!("{done} {} {}", ctx.t("artifacts.not_deleted"), refused.join("; "));
+        // The flash is a cookie: keep it well under the 4 KiB browsers store.
+        if msg.len() > 2000 {
+            let cut = (0..=2000).rev().find(|i| msg.is_char_boundary(*i)).unwrap_or(0);
+            msg.truncate(cut);
+            msg.push('…');
+        }
+        ctx.set_flash(false, &msg);
+    }
+    ctx.redirect(&back)
+}
+
+/// A repository's description (Harbor's "info" tab), shown as text, and a form to change
+/// it for those the API lets update the repository.
+async fn info(ctx: Ctx, p: &str, r: &str) -> Response {
+    let repo = ctx.call(Method::GET, &api_repo(p, r), None).await;
+    if !repo.ok() {
+        return refusal(&ctx, &repo);
+    }
+    let perms = ctx.project_permissions(repo.json["project_id"].as_i64().unwrap_or(0)).await;
+    let can_edit = has(&perms, "repository", "update");
+    let description = repo.json["description"].as_str().unwrap_or("");
+    repo_view(
+        &ctx,
+        p,
+        r,
+        "info",
+        html! {
+            h3 id="desc" { (ctx.t("col.description")) }
+            @if description.trim().is_empty() { p { (ctx.t("repo.no_description")) } } @else { div.description { (description) } }
+            @if can_edit {
+                form.narrow method="post" action={ (ui_repo(p, r)) "/-/info" } aria-labelledby="edit-desc" {
+                    (crate::layout::csrf(&ctx))
+                    h3 id="edit-desc" { (ctx.t("repo.edit_description")) }
+                    p { label for="description" { (ctx.t("col.description")) } textarea id="description" name="description" { (description) } }
+                    button.primary type="submit" { (ctx.t("save")) }
+                }
             }
         },
     )
@@ -326,6 +547,7 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
     let perms = ctx.project_permissions(v["project_id"].as_i64().unwrap_or(0)).await;
     let can_scan = has(&perms, "scan", "create");
     let can_sbom = has(&perms, "sbom", "create");
+    let can_tag = has(&perms, "tag", "create");
     let here = format!("{}/-/artifacts/{d}", ui_repo(p, r));
     let scan_form = |kind: &str, words: &str| {
         html! {
@@ -350,8 +572,8 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
                 dt { (ctx.t("col.digest")) } dd { code { (d) } }
                 dt { (ctx.t("col.type")) } dd { (media(v["manifest_media_type"].as_str().unwrap_or(""))) }
                 dt { (ctx.t("artifact.size")) } dd { (bytes(v["size"].as_u64().unwrap_or(0))) }
-                dt { (ctx.t("col.pushed")) } dd { (when(&v["push_time"])) }
-                dt { (ctx.t("col.pulled")) } dd { (when(&v["pull_time"])) }
+                dt { (ctx.t("col.pushed")) } dd { (when(&ctx, &v["push_time"])) }
+                dt { (ctx.t("col.pulled")) } dd { (when(&ctx, &v["pull_time"])) }
                 dt { (ctx.t("sig.title")) } dd { (signed(&ctx, &v["signature"])) }
                 dt { (ctx.t("tags.pull_by_digest")) } dd { (copyable(&ctx, d, &ctx.client.pull(&ctx.host, &full, d))) }
             }
@@ -384,6 +606,14 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
                     li { strong { (n) } @if t["immutable"].as_bool() == Some(true) { " 🔒 " (ctx.t("tags.immutable")) } " " (copyable(&ctx, n, &ctx.client.pull(&ctx.host, &full, n))) }
                 } }
             }
+            @if can_tag {
+                form.inline method="post" action={ (here) "/tags" } {
+                    (crate::layout::csrf(&ctx))
+                    label for="new_tag" { (ctx.t("tags.new")) }
+                    input id="new_tag" name="tag" required pattern="[A-Za-z0-9_][A-Za-z0-9._-]{0,127}";
+                    button type="submit" { (ctx.t("tags.add")) }
+                }
+            }
             @if !refs.is_empty() {
                 h2 { (ctx.t("artifact.refs")) }
                 ul { @for c in &refs {
@@ -406,7 +636,7 @@ async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
                             th scope="row" { (x["type"].as_str().unwrap_or("")) }
                             td { a href={ (ui_repo(p, r)) "/-/artifacts/" (ad) } title=(ad) { code { (short(ad)) } } }
                             td.num { (bytes(x["size"].as_u64().unwrap_or(0))) }
-                            td { (when(&x["creation_time"])) }
+                            td { (when(&ctx, &x["creation_time"])) }
                         }
                     } }
                 }

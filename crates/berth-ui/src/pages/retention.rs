@@ -11,7 +11,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::{csrf_refused, has, project, refusal};
+use super::{ProjectPage, has, project, project_page, refusal};
 use crate::layout::{Nav, csrf, enabled, head, log_page, page, pager, post_button, project_tabs, status, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -37,11 +37,19 @@ fn policy_id(proj: &Value) -> Option<i64> {
     proj["metadata"]["retention_id"].as_str().and_then(|v| v.parse().ok())
 }
 
-fn selectors(v: &Value) -> String {
+fn selectors(ctx: &Ctx, v: &Value) -> String {
     v.as_array()
         .into_iter()
         .flatten()
         .map(|s| {
+            if s["kind"].as_str() == Some("label") {
+                let words = if s["decoration"].as_str() == Some("withoutLabels") {
+                    ctx.t("retention.without_labels")
+                } else {
+                    ctx.t("retention.with_labels")
+                };
+                return format!("{words}: {}", s["pattern"].as_str().unwrap_or(""));
+            }
             let mut t = format!("{} {}", s["decoration"].as_str().unwrap_or(""), s["pattern"].as_str().unwrap_or(""));
             if s["extras"].as_str().is_some_and(|e| e.contains("\"untagged\":true")) {
                 t.push_str(" +untagged");
@@ -60,14 +68,10 @@ fn rule_text(ctx: &Ctx, r: &Value) -> Markup {
 }
 
 pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let ProjectPage { json: proj, perms, .. } = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
     if !has(&perms, "tag-retention", "read") {
         // The API's own refusal when there is a policy to ask for; else its permission list's.
         return match policy_id(&proj) {
@@ -117,8 +121,8 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                         @let off = r["disabled"].as_bool() == Some(true);
                         tr {
                             th scope="row" { (i + 1) }
-                            td { code { (selectors(&r["scope_selectors"]["repository"])) } }
-                            td { code { (selectors(&r["tag_selectors"])) } }
+                            td { code { (selectors(&ctx, &r["scope_selectors"]["repository"])) } }
+                            td { code { (selectors(&ctx, &r["tag_selectors"])) } }
                             td { (rule_text(&ctx, r)) }
                             td { (enabled(&ctx, !off)) }
                             @if can_change { td {
@@ -160,6 +164,15 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                         }
                     }
                     p { label.check { input type="checkbox" name="untagged" value="true" checked; " " (ctx.t("retention.untagged")) } }
+                    p { label for="rt_labels" { (ctx.t("retention.labels")) }
+                        span.inline {
+                            select id="rt_label_dec" name="label_decoration" aria-label=(ctx.t("retention.label_dec")) {
+                                option value="withLabels" { (ctx.t("retention.with_labels")) }
+                                option value="withoutLabels" { (ctx.t("retention.without_labels")) }
+                            }
+                            input id="rt_labels" name="labels";
+                        }
+                    }
                     button.primary type="submit" { (ctx.t("retention.add")) }
                 }
             }
@@ -193,8 +206,8 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                                 td { (status(&ctx, st)) }
                                 td { @if e["dry_run"].as_bool() == Some(true) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
                                 td { (e["trigger"].as_str().unwrap_or("")) }
-                                td { (when(&e["start_time"])) }
-                                td { (when(&e["end_time"])) }
+                                td { (when(&ctx, &e["start_time"])) }
+                                td { (when(&ctx, &e["end_time"])) }
                                 @if can_run { td { @if matches!(st, "Running" | "Pending" | "InProgress") {
                                     (post_button(&ctx, &format!("{b}/executions/{id}/stop"), ctx.t("stop"), &format!("{} {id}", ctx.t("stop")), true))
                                 } } }
@@ -233,7 +246,14 @@ async fn existing(ctx: &Ctx, p: &str, back: &str) -> Result<(i64, i64, Value), R
 }
 
 /// Sends the changed policy: a `PUT` of the existing one, or a `POST` of the first.
-async fn save(ctx: &Ctx, form: &Form, project_id: i64, existing: Option<i64>, mut policy: Value) -> crate::Answer {
+async fn save(
+    ctx: &Ctx,
+    form: &Form,
+    back: &str,
+    project_id: i64,
+    existing: Option<i64>,
+    mut policy: Value,
+) -> Response {
     policy["algorithm"] = json!("or");
     policy["scope"] = json!({ "level": "project", "ref": project_id });
     if policy["trigger"].is_null() {
@@ -242,18 +262,15 @@ async fn save(ctx: &Ctx, form: &Form, project_id: i64, existing: Option<i64>, mu
     match existing {
         Some(id) => {
             policy["id"] = json!(id);
-            ctx.call_with(Method::PUT, &format!("/api/v2.0/retentions/{id}"), Some(policy), Some(form.get("_csrf")))
-                .await
+            let path = format!("/api/v2.0/retentions/{id}");
+            ctx.submit(form, Method::PUT, &path, Some(policy), ctx.t("saved"), back, back).await
         }
-        None => ctx.call_with(Method::POST, "/api/v2.0/retentions", Some(policy), Some(form.get("_csrf"))).await,
+        None => ctx.submit(form, Method::POST, "/api/v2.0/retentions", Some(policy), ctx.t("saved"), back, back).await,
     }
 }
 
 pub async fn add_rule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let (project_id, existing) = match current(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -268,17 +285,25 @@ pub async fn add_rule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
         let n = form.get("n").trim();
         params.insert(template.clone(), n.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(n)));
     }
+    let mut tag_selectors = vec![json!({
+        "kind": "doublestar",
+        "decoration": form.get("tag_decoration"),
+        "pattern": form.get("tags").trim(),
+        "extras": json!({ "untagged": form.get("untagged") == "true" }).to_string(),
+    })];
+    // Harbor's label selector: names separated by commas, with all or without any of them.
+    let labels: Vec<&str> = form.get("labels").split(',').map(str::trim).filter(|l| !l.is_empty()).collect();
+    if !labels.is_empty() {
+        tag_selectors.push(json!({
+            "kind": "label", "decoration": form.get("label_decoration"), "pattern": labels.join(","),
+        }));
+    }
     let rule = json!({
         "disabled": false,
         "action": "retain",
         "template": template,
         "params": params,
-        "tag_selectors": [{
-            "kind": "doublestar",
-            "decoration": form.get("tag_decoration"),
-            "pattern": form.get("tags").trim(),
-            "extras": json!({ "untagged": form.get("untagged") == "true" }).to_string(),
-        }],
+        "tag_selectors": tag_selectors,
         "scope_selectors": { "repository": [{
             "kind": "doublestar", "decoration": form.get("repo_decoration"), "pattern": form.get("repos").trim(),
         }] },
@@ -287,16 +312,12 @@ pub async fn add_rule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
         Some(rules) => rules.push(rule),
         None => policy["rules"] = json!([rule]),
     }
-    let a = save(&ctx, &form, project_id, id, policy).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    save(&ctx, &form, &back, project_id, id, policy).await
 }
 
 /// Removes or toggles rule `i` of the policy.
 pub async fn rule_action(ctx: Ctx, Path((p, i, action)): Path<(String, usize, String)>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let (project_id, id, mut policy) = match existing(&ctx, &p, &back).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -315,54 +336,40 @@ pub async fn rule_action(ctx: Ctx, Path((p, i, action)): Path<(String, usize, St
         }
         _ => return crate::layout::error_page(&ctx, axum::http::StatusCode::NOT_FOUND, "no such action"),
     }
-    let a = save(&ctx, &form, project_id, Some(id), policy).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    save(&ctx, &form, &back, project_id, Some(id), policy).await
 }
 
 pub async fn set_schedule(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let (project_id, id, mut policy) = match existing(&ctx, &p, &back).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     policy["trigger"] = json!({ "kind": "Schedule", "settings": { "cron": form.get("cron").trim() } });
-    let a = save(&ctx, &form, project_id, Some(id), policy).await;
-    ctx.after(&a, ctx.t("saved"), &back)
+    save(&ctx, &form, &back, project_id, Some(id), policy).await
 }
 
 pub async fn run(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let proj = match project(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let id = policy_id(&proj).unwrap_or(0);
     let body = json!({ "dry_run": form.get("dry_run") == "true" });
-    let a = ctx
-        .call_with(Method::POST, &format!("/api/v2.0/retentions/{id}/executions"), Some(body), Some(form.get("_csrf")))
-        .await;
-    ctx.after(&a, ctx.t("retention.started"), &back)
+    let path = format!("/api/v2.0/retentions/{id}/executions");
+    ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("retention.started"), &back, &back).await
 }
 
 pub async fn stop(ctx: Ctx, Path((p, eid)): Path<(String, String)>, form: Form) -> Response {
     let back = base(&p);
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
     let proj = match project(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let id = policy_id(&proj).unwrap_or(0);
     let path = format!("/api/v2.0/retentions/{id}/executions/{}", enc(&eid));
-    let a = ctx.call_with(Method::PATCH, &path, Some(json!({ "action": "stop" })), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("stopped"), &back)
+    ctx.submit(&form, Method::PATCH, &path, Some(json!({ "action": "stop" })), ctx.t("stopped"), &back, &back).await
 }
 
 pub async fn execution(ctx: Ctx, Path((p, eid)): Path<(String, String)>, uri: Uri) -> Response {
@@ -400,8 +407,8 @@ pub async fn execution(ctx: Ctx, Path((p, eid)): Path<(String, String)>, uri: Ur
                             th scope="row" { (repo) }
                             td { (status(&ctx, t["status"].as_str().unwrap_or(""))) }
                             td.num { (t["retained"].as_u64().unwrap_or(0)) " / " (t["total"].as_u64().unwrap_or(0)) }
-                            td { (when(&t["start_time"])) }
-                            td { (when(&t["end_time"])) }
+                            td { (when(&ctx, &t["start_time"])) }
+                            td { (when(&ctx, &t["end_time"])) }
                             td { a href={ (b) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (repo) } { (ctx.t("col.log")) } }
                         }
                     } }

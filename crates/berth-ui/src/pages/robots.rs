@@ -7,8 +7,8 @@ use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
-use super::{csrf_refused, has, project, refusal};
-use crate::layout::{Nav, confirm, copyable, csrf, enabled, head, page, project_tabs, unix, when};
+use super::{project_page, refusal, ui_project};
+use crate::layout::{Nav, confirm, copyable, csrf, enabled, list_table, page, project_tabs, unix, when};
 use crate::{Ctx, Form, enc};
 
 pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
@@ -16,22 +16,17 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>) -> Response {
 }
 
 async fn render(ctx: Ctx, p: String, created: Option<(String, String)>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let proj = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let id = proj["project_id"].as_i64().unwrap_or(0);
-    let perms = ctx.project_permissions(id).await;
-    let a =
-        ctx.call(Method::GET, &format!("/api/v2.0/robots?page_size=100&q=Level=project,ProjectID={id}"), None).await;
+    let path = format!("/api/v2.0/robots?page_size=100&q=Level=project,ProjectID={}", proj.id);
+    let a = ctx.call(Method::GET, &path, None).await;
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let (can_create, can_delete) = (has(&perms, "robot", "create"), has(&perms, "robot", "delete"));
-    let base = format!("/projects/{}/robots", enc(&p));
+    let (can_create, can_delete) = (proj.can("robot", "create"), proj.can("robot", "delete"));
+    let base = ui_project(&p, "robots");
     page(
         &ctx,
         &p,
@@ -48,25 +43,20 @@ async fn render(ctx: Ctx, p: String, created: Option<(String, String)>) -> Respo
                 }
             }
             h2 { (ctx.t("tab.robots")) }
-            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
-                table {
-                    (head(&ctx, &["col.name", "col.enabled", "col.description", "col.created", "col.expires"], can_delete))
-                    tbody { @for r in a.items() {
-                        @let name = r["name"].as_str().unwrap_or("");
-                        @let exp = r["expires_at"].as_i64().unwrap_or(-1);
-                        tr {
-                            th scope="row" { code { (name) } }
-                            td { (enabled(&ctx, r["disable"].as_bool() != Some(true))) }
-                            td { (r["description"].as_str().unwrap_or("")) }
-                            td { (when(&r["creation_time"])) }
-                            td { @if exp < 0 { (ctx.t("never")) } @else { (unix(exp)) } }
-                            @if can_delete { td {
-                                a.danger href={ (base) "/" (r["id"].as_i64().unwrap_or(0)) "/delete" } aria-label={ (ctx.t("delete")) " " (name) } { (ctx.t("delete")) }
-                            } }
-                        }
+            (list_table(&ctx, &["col.name", "col.enabled", "col.description", "col.created", "col.expires"], can_delete, a.items(), |r| {
+                let name = r["name"].as_str().unwrap_or("");
+                let exp = r["expires_at"].as_i64().unwrap_or(-1);
+                html! { tr {
+                    th scope="row" { code { (name) } }
+                    td { (enabled(&ctx, r["disable"].as_bool() != Some(true))) }
+                    td { (r["description"].as_str().unwrap_or("")) }
+                    td { (when(&ctx, &r["creation_time"])) }
+                    td { @if exp < 0 { (ctx.t("never")) } @else { (unix(&ctx, exp)) } }
+                    @if can_delete { td {
+                        a.danger href={ (base) "/" (r["id"].as_i64().unwrap_or(0)) "/delete" } aria-label={ (ctx.t("delete")) " " (name) } { (ctx.t("delete")) }
                     } }
-                }
-            }
+                } }
+            }))
             @if can_create {
                 h2 id="new-robot" { (ctx.t("robots.new")) }
                 form.narrow method="post" action=(base) aria-labelledby="new-robot" {
@@ -87,9 +77,9 @@ async fn render(ctx: Ctx, p: String, created: Option<(String, String)>) -> Respo
 }
 
 pub async fn create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
-    let back = format!("/projects/{}/robots", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
+    let back = ui_project(&p, "robots");
+    if let Err(r) = ctx.check_form(&form, &back) {
+        return r;
     }
     let mut access = vec![json!({"resource": "repository", "action": "pull"})];
     if form.get("access") == "push" {
@@ -113,16 +103,12 @@ pub async fn create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
 }
 
 pub async fn confirm_delete(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Response {
-    let base = format!("/projects/{}/robots", enc(&p));
+    let base = ui_project(&p, "robots");
     confirm(&ctx, &format!("robot {id}"), &format!("{base}/{}/delete", enc(&id)), &base)
 }
 
 pub async fn delete(ctx: Ctx, Path((p, id)): Path<(String, String)>, form: Form) -> Response {
-    let back = format!("/projects/{}/robots", enc(&p));
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &back);
-    }
-    let a =
-        ctx.call_with(Method::DELETE, &format!("/api/v2.0/robots/{}", enc(&id)), None, Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("deleted"), &back)
+    let back = ui_project(&p, "robots");
+    let path = format!("/api/v2.0/robots/{}", enc(&id));
+    ctx.submit(&form, Method::DELETE, &path, None, ctx.t("deleted"), &back, &back).await
 }

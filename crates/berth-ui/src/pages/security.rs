@@ -15,7 +15,7 @@ use berth_core::{Reference, RepoName};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::repos::{short, views};
+use super::repos::{repo_view, short};
 use super::{api_repo, refusal, ui_repo};
 use crate::layout::{Nav, bytes, head, page, pager, project_tabs};
 use crate::{Answer, Ctx, Form, enc, query};
@@ -91,16 +91,14 @@ pub async fn vulnerabilities(ctx: Ctx, p: &str, r: &str, digest: &str, uri: &Uri
     rows.sort_by_key(|v| (rank(v["severity"].as_str().unwrap_or("")), v["id"].as_str().unwrap_or("").to_string()));
     let total = rows.len() as u64;
     let shown: Vec<&Value> = rows.into_iter().skip(((pg - 1) * PAGE_SIZE) as usize).take(PAGE_SIZE as usize).collect();
-    let full = format!("{p}/{r}");
     let base = format!("{}/-/artifacts/{digest}/vulnerabilities", ui_repo(p, r));
-    page(
+    artifact_view(
         &ctx,
-        &format!("{full}@{}", short(digest)),
-        Nav::Projects,
+        p,
+        r,
+        digest,
+        "scan.vulns",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            p { a href={ (ui_repo(p, r)) "/-/artifacts/" (digest) } { "← " (ctx.t("artifact.title")) " " code { (short(digest)) } } }
-            h2 { (ctx.t("scan.vulns")) }
             @match rep {
                 None => p { (ctx.t("scan.never")) },
                 Some(rep) => {
@@ -182,7 +180,6 @@ pub async fn sbom(ctx: Ctx, p: &str, r: &str, digest: &str, uri: &Uri) -> Respon
     let q = query(uri);
     let name = q.get("name").trim().to_ascii_lowercase();
     let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
-    let full = format!("{p}/{r}");
     let base = format!("{}/-/artifacts/{digest}/sbom", ui_repo(p, r));
     if !a.ok() && a.status != StatusCode::NOT_FOUND {
         return refusal(&ctx, &a);
@@ -190,14 +187,13 @@ pub async fn sbom(ctx: Ctx, p: &str, r: &str, digest: &str, uri: &Uri) -> Respon
     let all = packages(&a.json);
     let rows: Vec<_> = all.iter().filter(|p| name.is_empty() || p.0.to_ascii_lowercase().contains(&name)).collect();
     let total = rows.len() as u64;
-    page(
+    artifact_view(
         &ctx,
-        &format!("{full}@{}", short(digest)),
-        Nav::Projects,
+        p,
+        r,
+        digest,
+        "sbom.title",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            p { a href={ (ui_repo(p, r)) "/-/artifacts/" (digest) } { "← " (ctx.t("artifact.title")) " " code { (short(digest)) } } }
-            h2 { (ctx.t("sbom.title")) }
             @if !a.ok() { p role="status" { (a.error()) } } @else {
                 p {
                     (a.json["name"].as_str().unwrap_or("")) " · " (a.json["spdxVersion"].as_str().unwrap_or("")) " · "
@@ -233,8 +229,7 @@ pub async fn scan(ctx: &Ctx, p: &str, r: &str, digest: &str, form: &Form) -> Res
     let back = format!("{}/-/artifacts/{digest}", ui_repo(p, r));
     let path = format!("{}/artifacts/{}/scan", api_repo(p, r), enc(digest));
     let kind = if form.get("scan_type") == "sbom" { "sbom" } else { "vulnerability" };
-    let a = ctx.call_with(Method::POST, &path, Some(json!({ "scan_type": kind })), Some(form.get("_csrf"))).await;
-    ctx.after(&a, ctx.t("scan.started"), &back)
+    ctx.submit(form, Method::POST, &path, Some(json!({ "scan_type": kind })), ctx.t("scan.started"), &back, &back).await
 }
 
 /// One side of a comparison: the artifact (as the API shows it), its layers, packages and
@@ -290,7 +285,6 @@ pub async fn compare(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let q = query(uri);
     let (ta, tb) = (q.get("a").trim().to_string(), q.get("b").trim().to_string());
     let base = format!("{}/-/compare", ui_repo(p, r));
-    let full = format!("{p}/{r}");
     let form = html! {
         form.filters method="get" action=(base) {
             label for="a" { (ctx.t("compare.a")) }
@@ -306,14 +300,7 @@ pub async fn compare(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         if !repo.ok() {
             return refusal(&ctx, &repo);
         }
-        return page(
-            &ctx,
-            &full,
-            Nav::Projects,
-            html! {
-                (project_tabs(&ctx, p, "repos")) (views(&ctx, p, r, "compare")) h2 { (ctx.t("compare.title")) } (form) p.hint { (ctx.t("compare.hint")) }
-            },
-        );
+        return repo_view(&ctx, p, r, "compare", html! { (form) p.hint { (ctx.t("compare.hint")) } });
     }
     let a = match side(&ctx, p, r, &ta).await {
         Ok(s) => s,
@@ -337,14 +324,12 @@ pub async fn compare(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         .collect();
     vuln_rows.sort_by_key(|(k, x, y)| (rank(&x.or(*y).map(|v| v.0.clone()).unwrap_or_default()), (*k).clone()));
     let mark = |present: bool| if present { "✔" } else { "—" };
-    page(
+    repo_view(
         &ctx,
-        &full,
-        Nav::Projects,
+        p,
+        r,
+        "compare",
         html! {
-            (project_tabs(&ctx, p, "repos"))
-            (views(&ctx, p, r, "compare"))
-            h2 { (ctx.t("compare.title")) }
             (form)
             @if a.digest == b.digest { p role="status" { (ctx.t("compare.same")) " " code { (short(&a.digest)) } } }
             h3 { (ctx.t("compare.layers")) }
@@ -397,6 +382,22 @@ pub async fn compare(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                     } }
                 }
             }
+        },
+    )
+}
+
+/// A page about one artifact (its vulnerabilities, its SBOM): the project's tabs, the way
+/// back to the artifact, the title (a message key), then `body`.
+fn artifact_view(ctx: &Ctx, p: &str, r: &str, digest: &str, title: &str, body: Markup) -> Response {
+    page(
+        ctx,
+        &format!("{p}/{r}@{}", short(digest)),
+        Nav::Projects,
+        html! {
+            (project_tabs(ctx, p, "repos"))
+            p { a href={ (ui_repo(p, r)) "/-/artifacts/" (digest) } { "← " (ctx.t("artifact.title")) " " code { (short(digest)) } } }
+            h2 { (ctx.t(title)) }
+            (body)
         },
     )
 }

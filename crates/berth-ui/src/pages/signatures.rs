@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::html;
 use serde_json::{Value, json};
 
-use super::{api_project, csrf_refused, has, project, refusal};
+use super::{api_project, project_page, refusal};
 use crate::layout::{Nav, csrf, enabled, head, page, post_button, project_tabs};
 use crate::{Ctx, Form, enc};
 
@@ -34,10 +34,7 @@ fn preview(pem: &str) -> String {
 }
 
 pub async fn show(ctx: Ctx, Path(p): Path<String>) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let proj = match project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -45,10 +42,9 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>) -> Response {
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
-    let can = has(&perms, "metadata", "update");
+    let can = proj.can("metadata", "update");
     let b = base(&p);
-    let md = &proj["metadata"];
+    let md = &proj.json["metadata"];
     page(
         &ctx,
         &p,
@@ -97,16 +93,11 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>) -> Response {
 }
 
 async fn put(ctx: &Ctx, p: &str, form: &Form, doc: Value) -> Response {
-    let a = ctx
-        .call_with(Method::PUT, &format!("{}/signature-trust", api_project(p)), Some(doc), Some(form.get("_csrf")))
-        .await;
-    ctx.after(&a, ctx.t("saved"), &base(p))
+    let (path, back) = (format!("{}/signature-trust", api_project(p)), base(p));
+    ctx.submit(form, Method::PUT, &path, Some(doc), ctx.t("saved"), &back, &back).await
 }
 
 pub async fn add(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &base(&p));
-    }
     let cur = ctx.call(Method::GET, &format!("{}/signature-trust", api_project(&p)), None).await;
     if !cur.ok() {
         return ctx.after(&cur, "", &base(&p));
@@ -125,9 +116,6 @@ pub async fn add(ctx: Ctx, Path(p): Path<String>, form: Form) -> Response {
 }
 
 pub async fn remove(ctx: Ctx, Path((p, field, i)): Path<(String, String, usize)>, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, &base(&p));
-    }
     let cur = ctx.call(Method::GET, &format!("{}/signature-trust", api_project(&p)), None).await;
     if !cur.ok() {
         return ctx.after(&cur, "", &base(&p));

@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
-use super::{csrf_refused, refusal};
+use super::refusal;
 use crate::layout::{Nav, bytes, csrf, head, page, pager, quota, status, when};
 use crate::{Ctx, Form, enc, query};
 
@@ -81,9 +81,6 @@ pub async fn quotas(ctx: Ctx, uri: Uri) -> Response {
 }
 
 pub async fn quota_set(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
-    if !ctx.csrf_ok(&form) {
-        return csrf_refused(&ctx, "/admin/quotas");
-    }
     // GiB from the form to the API's bytes; anything negative means unlimited. A value
     // the API refuses (0, not a number) comes back with its message.
     let raw = form.get("limit_gib").trim();
@@ -93,10 +90,8 @@ pub async fn quota_set(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response
         _ => json!(raw),
     };
     let body = json!({ "hard": { "storage": limit } });
-    let a = ctx
-        .call_with(Method::PUT, &format!("/api/v2.0/quotas/{}", enc(&id)), Some(body), Some(form.get("_csrf")))
-        .await;
-    ctx.after(&a, ctx.t("saved"), "/admin/quotas")
+    let (path, back) = (format!("/api/v2.0/quotas/{}", enc(&id)), "/admin/quotas");
+    ctx.submit(&form, Method::PUT, &path, Some(body), ctx.t("saved"), back, back).await
 }
 
 pub async fn health(ctx: Ctx) -> Response {
@@ -138,8 +133,8 @@ pub async fn health(ctx: Ctx) -> Response {
                         tr {
                             th scope="row" { (p["host"].as_str().unwrap_or("")) }
                             td.num { (p["pid"].as_i64().unwrap_or(0)) }
-                            td { (when(&p["start_at"])) }
-                            td { (when(&p["heartbeat_at"])) }
+                            td { (when(&ctx, &p["start_at"])) }
+                            td { (when(&ctx, &p["heartbeat_at"])) }
                             td.num { (p["concurrency"].as_i64().unwrap_or(0)) }
                         }
                     } }

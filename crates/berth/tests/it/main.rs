@@ -37,4 +37,5 @@ mod tls;
 mod ui;
 mod ui_browser;
 mod ui_features;
+mod ui_repo_actions;
 mod webhooks;

@@ -242,6 +242,27 @@ impl Browser {
         std::fs::write(dir.join(format!("{}-{:02}-{what}.png", self.name, self.shots)), png).unwrap();
     }
 
+    /// A screenshot for the README, written to `docs/{file}` when `BERTH_UI_DOCS_SHOTS=1`
+    /// (so an ordinary test run leaves the checked-in images alone).
+    async fn shot_for_docs(&mut self, file: &str) {
+        self.shot(file.trim_end_matches(".png")).await;
+        if std::env::var("BERTH_UI_DOCS_SHOTS").as_deref() != Ok("1") {
+            return;
+        }
+        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+        std::fs::write(docs.join(file), png).unwrap();
+    }
+
+    /// Ticks the checkbox whose accessible name is `name`.
+    async fn tick(&self, name: &str) {
+        let e = self.find(&format!("//input[@type='checkbox' and @aria-label={}]", xq(name))).await;
+        let r = self.cmd(reqwest::Method::GET, &format!("/element/{e}/computedrole"), None).await;
+        assert_eq!(r.as_str(), Some("checkbox"), "role of {name}");
+        self.click(&e).await;
+    }
+
     /// axe-core on the current page: no serious or critical WCAG 2 A/AA violation.
     async fn accessible(&self) {
         let script = format!(
@@ -596,5 +617,272 @@ async fn browser_feature_pages() {
         b.accessible().await;
         b.shot(shot).await;
     }
+    b.close().await;
+}
+
+/// One flow per security page: scanners (add the peer's adapter, its details), a
+/// project's scanner, scan all (schedule, scan now), the security hub (a search), the CVE
+/// allowlists (system, project), a CVE export, and a proxy-cache project; axe on every
+/// page, screenshots, then all of them again in Chinese with the dark theme.
+#[tokio::test]
+async fn browser_security_pages() {
+    use crate::scanning::{OSV_FIXTURE, debian_layers, import, push_layers};
+    if !browser_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let key = "adapter-key-0123456789abcdef";
+    let peer =
+        Server::spawn(&tmp.path().join("peer"), &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_SCAN_ADAPTER_API_KEY", key)]);
+    import(&tmp.path().join("data"), OSV_FIXTURE);
+    let s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
+    push_layers(&s, "library/app", "v1", &debian_layers()).await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "security", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // Scanners: add the peer's adapter after a connection test, then its details.
+    b.goto(&s.url("/admin/scanners")).await;
+    b.sees("★ Default").await;
+    b.accessible().await;
+    b.fill("Name", "peer").await;
+    b.fill("Adapter endpoint", &peer.url("/scanner-adapter")).await;
+    b.choose("Authentication", "X-ScannerAdapter-API-Key").await;
+    b.fill("Credential (password, token or API key)", key).await;
+    b.press("button", "Create").await;
+    b.sees("Saved.").await;
+    b.shot("scanners").await;
+    b.press("link", "peer").await;
+    b.sees("✔ healthy").await;
+    b.press("button", "Test connection peer").await;
+    b.sees("The scanner adapter answered.").await;
+    b.accessible().await;
+    b.shot("scanner").await;
+
+    // The project's scanner: choose the peer, then the built-in one again.
+    b.goto(&s.url("/projects/library/scanner")).await;
+    b.choose("Scanner", "peer").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.sees("/scanner-adapter").await;
+    b.choose("Scanner", "Berth").await;
+    b.press("button", "Save").await;
+    b.sees("internal://berth").await;
+    b.accessible().await;
+    b.shot("project-scanner").await;
+
+    // Scan all: a schedule, then now.
+    b.goto(&s.url("/admin/scan-all")).await;
+    b.choose("Schedule", "Daily").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.press("button", "Scan all now").await;
+    b.sees("Scan all started.").await;
+    b.accessible().await;
+    b.shot("scan-all").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = ok_json(&s, "/api/v2.0/scans/all/metrics", &admin()).await;
+        if m["ongoing"] == false && m["completed"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the scan all did not finish: {m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The security hub: a search by package.
+    b.goto(&s.url("/admin/security")).await;
+    b.fill("Package", "libssl3").await;
+    b.press("button", "Filter").await;
+    b.sees(r#"value="libssl3""#).await;
+    b.sees("CVE-2024-0001").await;
+    b.accessible().await;
+    b.shot("security-hub").await;
+
+    // CVE allowlists: the system's, then copied into a project's.
+    b.goto(&s.url("/admin/cve-allowlist")).await;
+    b.fill("CVE IDs (one a line)", "CVE-2024-0001").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.sees("<code>CVE-2024-0001</code>").await;
+    b.accessible().await;
+    b.shot("cve-allowlist").await;
+    b.goto(&s.url("/projects/library/settings")).await;
+    b.press("button", "Copy the system's allowlist").await;
+    b.sees("Saved.").await;
+    b.accessible().await;
+    b.shot("project-allowlist").await;
+    let proj = ok_json(&s, "/api/v2.0/projects/library", &admin()).await;
+    assert_eq!(proj["cve_allowlist"]["items"][0]["cve_id"], "CVE-2024-0001", "{proj}");
+
+    // A CVE export.
+    b.goto(&s.url("/projects/library/scanner")).await;
+    b.press("link", "Export this project's vulnerabilities as CSV").await;
+    b.sees(r#"value="library""#).await;
+    b.press("button", "Export").await;
+    b.sees("Export started.").await;
+    b.accessible().await;
+    b.shot("cve-exports").await;
+
+    // A proxy-cache project of the peer.
+    let reg = json!({"name": "peer", "type": "harbor", "url": peer.url(""), "insecure": true,
+        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
+    assert_eq!(status(&s, reqwest::Method::POST, "/api/v2.0/registries", &admin(), Some(&reg)).await, 201);
+    b.goto(&s.url("/projects")).await;
+    b.fill("Project name", "mirror").await;
+    b.by_label("Proxy cache of").await;
+    let o = b.find("//select[@id='registry_id']/option[starts-with(normalize-space(), 'peer')]").await;
+    b.click(&o).await;
+    b.press("button", "Create").await;
+    b.sees("This project is a proxy cache of").await;
+    b.accessible().await;
+    b.shot("proxy-cache").await;
+    b.goto(&s.url("/projects")).await;
+    b.sees("⇄ Proxy cache").await;
+
+    // The same pages in Chinese, dark theme.
+    let id = ok_json(&s, "/api/v2.0/scanners", &admin()).await[1]["uuid"].as_str().unwrap().to_string();
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    for (path, shot) in [
+        ("/admin/scanners".to_string(), "scanners-zh-dark"),
+        (format!("/admin/scanners/{id}"), "scanner-zh-dark"),
+        ("/projects/library/scanner".to_string(), "project-scanner-zh-dark"),
+        ("/admin/scan-all".to_string(), "scan-all-zh-dark"),
+        ("/admin/security?severity=Critical".to_string(), "security-hub-zh-dark"),
+        ("/admin/cve-allowlist".to_string(), "cve-allowlist-zh-dark"),
+        ("/projects/library/settings".to_string(), "project-allowlist-zh-dark"),
+        ("/cve-exports".to_string(), "cve-exports-zh-dark"),
+        ("/projects/mirror/repos".to_string(), "proxy-cache-zh-dark"),
+        ("/projects".to_string(), "projects-proxy-zh-dark"),
+    ] {
+        b.goto(&s.url(&path)).await;
+        b.sees("退出").await;
+        b.accessible().await;
+        b.shot(shot).await;
+    }
+    b.close().await;
+}
+
+/// The repository actions: the artifact list filtered by type and label, accessories
+/// shown, two artifacts deleted with one confirmation, the description edited, a tag
+/// added, a retention rule with a label selector, the date format preference; every page
+/// checked with axe. Also the README's two screenshots (`shot_for_docs`): the tags view in
+/// English with the light theme, the project list in Chinese with the dark theme.
+#[tokio::test]
+async fn browser_repository_actions_and_readme_screenshots() {
+    if !browser_available() {
+        return;
+    }
+    use berth_signature::cosign;
+    use berth_signature::testing::CosignSigner;
+    let s = Server::start_harbor();
+    let pid = create_project(&s, &admin(), "team", true).await;
+    let d1 = push_small_image_as(&s, &admin(), "team/app", "v1.0.0", "one").await;
+    let d2 = push_small_image_as(&s, &admin(), "team/app", "v1.1.0", "two").await;
+    let d3 = push_small_image_as(&s, &admin(), "team/app", "v2.0.0", "three").await;
+    crate::ui::tag_many(&s, &admin(), "team/app", &d3, ["2.0", "latest", "stable"].into_iter().map(String::from)).await;
+    let payload = cosign::payload_for("team/app", &d1);
+    crate::signatures::push_cosign_tag(&s, &d1, &payload, &payload, &CosignSigner::generate()).await;
+    let label = json!({"name": "prod", "scope": "p", "project_id": pid, "color": "#aa0000"});
+    assert_eq!(call(&s, reqwest::Method::POST, "/api/v2.0/labels", &admin(), Some(&label)).await.status(), 201);
+    let lid = ok_json(&s, &format!("/api/v2.0/labels?scope=p&project_id={pid}"), &admin()).await[0]["id"].clone();
+    let attach = format!("/api/v2.0/projects/team/repositories/app/artifacts/{d1}/labels");
+    assert_eq!(call(&s, reqwest::Method::POST, &attach, &admin(), Some(&json!({"id": lid}))).await.status(), 200);
+    let short = |d: &str| format!("sha256:{}", &d.trim_start_matches("sha256:")[..12]);
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "repo-actions", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Theme", "Light").await;
+    b.press("button", "Save").await;
+    b.sees("Preferences saved.").await;
+
+    // README: the tags view, English, light theme.
+    b.goto(&s.url("/projects/team/repos/app/-/tags")).await;
+    b.sees(">v2.0.0<").await;
+    b.accessible().await;
+    b.shot_for_docs("ui-tags.png").await;
+
+    // The artifact list by type and label, then with accessories.
+    b.press("link", "Artifacts").await;
+    b.choose("Type", "Image").await;
+    b.choose("Label", "prod").await;
+    b.press("button", "Filter").await;
+    b.sees("label=").await;
+    let html = b.source().await;
+    assert!(html.contains(&short(&d1)) && !html.contains(&short(&d2)), "{html}");
+    b.accessible().await;
+    b.shot("artifacts-filtered").await;
+    b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
+    b.tick("Show accessories (signatures, SBOMs)").await;
+    b.press("button", "Filter").await;
+    b.sees("signature.cosign").await;
+    b.accessible().await;
+    b.shot("artifacts-accessories").await;
+
+    // Bulk delete: two ticked, one confirmation naming them, both gone.
+    b.tick(&format!("Select {}", short(&d2))).await;
+    b.tick(&format!("Select {}", short(&d1))).await;
+    b.press("button", "Delete selected artifacts").await;
+    b.sees("Are you sure?").await;
+    b.sees(&format!("team/app@{} (v1.1.0)", short(&d2))).await;
+    b.accessible().await;
+    b.shot("bulk-delete-confirm").await;
+    b.press("button", "Delete").await;
+    b.sees("Deleted 2 artifacts.").await;
+    assert!(!b.source().await.contains(&short(&d2)));
+
+    // The description.
+    b.press("link", "Description").await;
+    b.sees("No description yet.").await;
+    b.fill("Description", "Shop API, built nightly.").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.sees("Shop API, built nightly.").await;
+    b.accessible().await;
+    b.shot("description").await;
+
+    // A tag added to an artifact.
+    b.goto(&s.url(&format!("/projects/team/repos/app/-/artifacts/{d3}"))).await;
+    b.fill("New tag for this artifact", "release").await;
+    b.press("button", "Add tag").await;
+    b.sees("Tag added.").await;
+    b.sees("<strong>release</strong>").await;
+    b.accessible().await;
+
+    // A retention rule with a label selector.
+    b.goto(&s.url("/projects/team/retention")).await;
+    b.choose("Retain", "always").await;
+    b.fill("Label names (comma-separated; empty: any)", "prod").await;
+    b.press("button", "Add rule").await;
+    b.sees("with all of the labels: prod").await;
+    b.accessible().await;
+    b.shot("retention-labels").await;
+
+    // Dates relative to now, then the README's second picture: Chinese, dark.
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Date format", "Relative (5 minutes ago)").await;
+    b.press("button", "Save").await;
+    b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
+    let html = b.source().await;
+    assert!(html.contains(" ago</time>") || html.contains("just now</time>"), "{html}");
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.choose("Date format", "ISO 8601 (2026-01-31 14:05 UTC)").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    b.goto(&s.url("/projects")).await;
+    b.sees("team").await;
+    b.accessible().await;
+    b.shot_for_docs("ui-projects-zh-dark.png").await;
+    b.goto(&s.url("/projects/team/repos/app/-/artifacts?accessories=1")).await;
+    b.sees("退出").await;
+    b.accessible().await;
+    b.shot("artifacts-zh-dark").await;
     b.close().await;
 }

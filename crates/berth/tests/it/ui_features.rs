@@ -25,7 +25,7 @@ async fn until(s: &Server, path: &str, what: &str, done: impl Fn(&Value) -> bool
 }
 
 /// POSTs a form the caller may not use; the API's refusal must be what they see.
-async fn refused(w: &mut Web<'_>, csrf: &str, action: &str, fields: &[(&str, &str)]) {
+pub(crate) async fn refused(w: &mut Web<'_>, csrf: &str, action: &str, fields: &[(&str, &str)]) {
     let mut f = vec![("_csrf", csrf)];
     f.extend_from_slice(fields);
     let r = w.post(action, &f).await;
@@ -560,4 +560,240 @@ async fn ui_health_names_the_database_primary_and_its_standby() {
         status(&s, reqwest::Method::GET, "/api/v2.0/system/database", &Who::Basic("ann".into(), PW.into()), None).await,
         403
     );
+}
+
+/// Scanner registrations (a second Berth serving its built-in scanner as the adapter):
+/// add with a connection test, details with the adapter's metadata, edit, test, disable,
+/// default, delete; a project's choice; and proxy-cache projects of the same second Berth
+/// as a registry endpoint. Then a project guest: no buttons, and the API refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_scanners_project_scanner_and_proxy_cache_projects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = "adapter-key-0123456789abcdef";
+    let b = Server::spawn(&tmp.path().join("b"), &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_SCAN_ADAPTER_API_KEY", key)]);
+    let s = harbor_with(&tmp, &[]);
+    create_user(&s, "gst").await;
+    create_project(&s, &admin(), "p1", false).await;
+    add_member(&s, "p1", "gst", 3).await;
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    w.page("/admin/scanners").await.has(">Berth</a></th>").has("★ Default").has(r#"<label for="sc_url">"#);
+    // The harbor portal's URL comes here.
+    assert_eq!(w.get("/harbor/interrogation-services/scanners").await.location, "/admin/scanners");
+
+    let adapter = b.url("/scanner-adapter");
+    let fields = |cred: &'static str| {
+        vec![
+            ("name", "berth-b"),
+            ("url", adapter.as_str()),
+            ("auth", "X-ScannerAdapter-API-Key"),
+            ("access_credential", cred),
+        ]
+    };
+    let mut test = fields("wrong-key-0123456789");
+    test.push(("test", "1"));
+    w.submit("/admin/scanners", "/admin/scanners", &test).await.has(r#"role="alert""#).has("url");
+    let mut test = fields(key);
+    test.push(("test", "1"));
+    w.submit("/admin/scanners", "/admin/scanners", &test).await.has("The scanner adapter answered.");
+    assert_eq!(ok_json(&s, "/api/v2.0/scanners", &admin()).await.as_array().unwrap().len(), 1, "a test saves nothing");
+    // A name the API refuses (the built-in scanner's), naming the field.
+    let mut bad = fields(key);
+    bad[0] = ("name", "Berth");
+    w.submit("/admin/scanners", "/admin/scanners", &bad).await.has(r#"role="alert""#).has("name");
+    let l = w.submit("/admin/scanners", "/admin/scanners", &fields(key)).await;
+    l.has("Saved.").has(">berth-b<").lacks(key);
+    let list = ok_json(&s, "/api/v2.0/scanners", &admin()).await;
+    let id = list[1]["uuid"].as_str().unwrap().to_string();
+    let builtin = list[0]["uuid"].as_str().unwrap().to_string();
+    w.page("/admin/scanners?name=berth-").await.has(">berth-b<").lacks(">Berth</a></th>").has(r#"value="berth-""#);
+
+    // Details: the adapter's health and metadata; a test with the stored key; an edit
+    // that keeps the key; disable and enable.
+    let page = format!("/admin/scanners/{id}");
+    let d = w.page(&page).await;
+    d.has("✔ healthy")
+        .has("application/vnd.security.vulnerability.report; version=1.1")
+        .has("Set as default")
+        .lacks(key);
+    w.submit(&page, &format!("{page}/ping"), &[]).await.has("The scanner adapter answered.");
+    let edit = [
+        ("name", "berth-b"),
+        ("url", adapter.as_str()),
+        ("auth", "X-ScannerAdapter-API-Key"),
+        ("description", "the peer"),
+    ];
+    w.submit(&page, &page, &edit).await.has("Saved.").has("the peer").has("✔ healthy");
+    w.submit(&page, &format!("{page}/disable"), &[]).await.has("✖ Disabled");
+    assert_eq!(ok_json(&s, &format!("/api/v2.0/scanners/{id}"), &admin()).await["disabled"], true);
+    // A disabled scanner is no project's candidate.
+    w.page("/projects/p1/scanner").await.lacks(&format!(r#"<option value="{id}""#));
+    w.submit(&page, &format!("{page}/enable"), &[]).await.has("✔ Enabled");
+
+    // The project's choice.
+    let p = w.page("/projects/p1/scanner").await;
+    p.has("<dd>Berth</dd>").has(r#"<label for="scanner">"#).has(&format!(r#"<option value="{id}""#));
+    w.submit("/projects/p1/scanner", "/projects/p1/scanner", &[("uuid", &id)]).await.has("Saved.").has(&adapter);
+    assert_eq!(ok_json(&s, "/api/v2.0/projects/p1/scanner", &admin()).await["uuid"], id);
+    w.submit("/projects/p1/scanner", "/projects/p1/scanner", &[("uuid", "nope")]).await.has(r#"role="alert""#);
+
+    // Default: the default cannot be deleted (the API's words); back to the built-in, then delete.
+    w.submit("/admin/scanners", &format!("{page}/default"), &[]).await.has("★ Default");
+    assert_eq!(ok_json(&s, &format!("/api/v2.0/scanners/{id}"), &admin()).await["is_default"], true);
+    w.submit(&page, &format!("{page}/delete"), &[]).await.has(r#"role="alert""#).has("default");
+    w.submit("/admin/scanners", &format!("/admin/scanners/{builtin}/default"), &[]).await.has("Saved.");
+    let gone = w.submit(&page, &format!("{page}/delete"), &[]).await;
+    gone.has("Deleted.").lacks(">berth-b<");
+    assert_eq!(w.get(&page).await.status, 404);
+
+    // Proxy cache: the same peer as a registry endpoint, chosen in the new-project form.
+    let reg = serde_json::json!({"name": "peer", "type": "harbor", "url": b.url(""), "insecure": true,
+        "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}});
+    assert_eq!(status(&s, reqwest::Method::POST, "/api/v2.0/registries", &admin(), Some(&reg)).await, 201);
+    let rid = ok_json(&s, "/api/v2.0/registries", &admin()).await[0]["id"].as_i64().unwrap().to_string();
+    w.page("/projects").await.has(r#"<label for="registry_id">"#).has(">peer (");
+    w.submit("/projects", "/projects", &[("project_name", "hub"), ("registry_id", "999")])
+        .await
+        .has(r#"role="alert""#)
+        .has("registry_id");
+    let r = w.submit("/projects", "/projects", &[("project_name", "hub"), ("registry_id", &rid)]).await;
+    r.has("Project created.").has("This project is a proxy cache of").has("<strong>peer</strong>");
+    assert_eq!(ok_json(&s, "/api/v2.0/projects/hub", &admin()).await["registry_id"].to_string(), rid);
+    w.page("/projects").await.has("⇄ Proxy cache");
+    w.page("/projects/hub/settings").await.has("This project is a proxy cache of");
+    w.cookies.insert("lang".into(), "zh-CN".into());
+    w.page("/projects/hub/repos").await.has("本项目是以下仓库的镜像代理");
+    w.cookies.remove("lang");
+
+    // A project guest: the project's scanner but no choice; no admin pages; refusals.
+    let mut g = Web::new(&s);
+    g.sign_in("gst", PW).await;
+    g.page("/projects/p1/scanner").await.has("<dd>Berth</dd>").lacks(r#"name="uuid""#);
+    g.page("/projects").await.lacks("/admin/scanners").lacks(r#"name="registry_id""#);
+    assert_eq!(g.get("/admin/scanners").await.status, 403);
+    assert_eq!(g.get(&format!("/admin/scanners/{builtin}")).await.status, 403);
+    let csrf = g.page("/projects/p1/repos").await.csrf();
+    refused(&mut g, &csrf, "/projects/p1/scanner", &[("uuid", &builtin)]).await;
+    refused(&mut g, &csrf, "/admin/scanners", &[("name", "x"), ("url", adapter.as_str())]).await;
+    refused(&mut g, &csrf, &format!("/admin/scanners/{builtin}/default"), &[]).await;
+    let r = g.post("/projects", &[("_csrf", &csrf), ("project_name", "mine"), ("registry_id", &rid)]).await;
+    g.get(&r.location).await.has("Only system admin can create proxy cache project");
+    // A form whose token is not the session's is refused before the API is asked.
+    let r = g.post("/projects/p1/scanner", &[("_csrf", "forged"), ("uuid", &builtin)]).await;
+    g.get(&r.location).await.has("The form expired.");
+}
+
+/// Scan all (schedule, now, progress, stop), the security hub with its filters, the
+/// system's and a project's CVE allowlists, and CVE exports with the CSV downloaded once;
+/// then a project guest, who sees no change and is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_scan_all_security_hub_allowlists_and_cve_export() {
+    use crate::scanning::{OSV_FIXTURE, debian_layers, import, push_layers};
+    let tmp = tempfile::tempdir().unwrap();
+    import(&tmp.path().join("data"), OSV_FIXTURE);
+    let s = harbor_with(&tmp, &[]);
+    create_user(&s, "gst").await;
+    create_project(&s, &admin(), "scan", false).await;
+    add_member(&s, "scan", "gst", 3).await;
+    let d = push_layers(&s, "scan/app", "v1", &debian_layers()).await;
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+
+    // Scan all: nothing yet, nothing to stop; a schedule; a bad one; scan now.
+    w.page("/admin/scan-all").await.has("None yet.").has("Scan all now").lacks("Stop the scan all");
+    w.submit("/admin/scan-all", "/admin/scan-all/stop", &[]).await.has(r#"role="alert""#).has("no scan all job");
+    w.submit("/admin/scan-all", "/admin/scan-all/schedule", &[("type", "Daily")]).await.has("Saved.");
+    assert_eq!(ok_json(&s, "/api/v2.0/system/scanAll/schedule", &admin()).await["schedule"]["type"], "Daily");
+    w.submit("/admin/scan-all", "/admin/scan-all/schedule", &[("type", "Custom"), ("cron", "nope")])
+        .await
+        .has(r#"role="alert""#)
+        .has("cron");
+    w.submit("/admin/scan-all", "/admin/scan-all", &[]).await.has("Scan all started.");
+    until(&s, "/api/v2.0/scans/all/metrics", "the scan all", |v| v["ongoing"] == false && v["total"] == 1).await;
+    let p = w.page("/admin/scan-all").await;
+    p.has("1 / 1 scans finished").has("Manual").has("✔ Success");
+    w.submit("/admin/scan-all", "/admin/scan-all/stop", &[]).await.has("Stop requested.");
+
+    // The security hub: totals, the worst artifact and CVEs, a search by filters.
+    let h = w.page("/admin/security").await;
+    h.has("5 vulnerabilities").has("1 / 1 artifacts scanned").has(&format!("/-/artifacts/{d}\"")).has("CVE-2024-0001");
+    let f = w.page("/admin/security?package=django&severity=Medium").await;
+    f.has("CVE-2024-0201").has(r#"<option value="Medium" selected>"#).has(r#"value="django""#).has(">v1<");
+    let body = &f.body[f.body.find("hub-search").unwrap()..];
+    assert!(!body.contains("libssl3"), "only django's row: {body}");
+    w.page("/admin/security?project=scan&repository=scan/app&tag=v1&cvss_from=9").await.has("CVE-2024-0001");
+    w.page("/admin/security?project=nope").await.has(r#"role="alert""#).has("nope");
+    w.page("/admin/security?cvss_from=11").await.has(r#"role="alert""#).has("cvss_score_v3_from");
+
+    // The system's allowlist: CVE ids with an expiry date; bad input named.
+    w.page("/admin/cve-allowlist").await.has("No CVE on the list.").has(r#"<label for="sys_items">"#);
+    let fields = [("items", "CVE-2024-0001\nCVE-2024-0301"), ("expires", "2099-01-01")];
+    w.submit("/admin/cve-allowlist", "/admin/cve-allowlist", &fields).await.has("Saved.").has("2099-01-01");
+    let sys = ok_json(&s, "/api/v2.0/system/CVEAllowlist", &admin()).await;
+    assert_eq!((sys["items"].as_array().unwrap().len(), sys["expires_at"].as_i64()), (2, Some(4_070_908_800)), "{sys}");
+    w.submit("/admin/cve-allowlist", "/admin/cve-allowlist", &[("items", "CVE-1 CVE-1")])
+        .await
+        .has(r#"role="alert""#)
+        .has("items[1].cve_id");
+    w.submit("/admin/cve-allowlist", "/admin/cve-allowlist", &[("items", "CVE-1"), ("expires", "2099-13-01")])
+        .await
+        .has(r#"role="alert""#)
+        .has("expires_at");
+    w.submit("/admin/cve-allowlist", "/admin/cve-allowlist", &[("items", "CVE-1"), ("expires", "2000-01-01")])
+        .await
+        .has("expired");
+
+    // A project's: its own list, then the system's copied.
+    w.page("/projects/scan/settings").await.has(r#"<input type="radio" name="reuse" value="true" checked>"#);
+    w.submit(
+        "/projects/scan/settings",
+        "/projects/scan/settings/allowlist",
+        &[("reuse", "false"), ("items", "CVE-2024-0201"), ("expires", "")],
+    )
+    .await
+    .has("Saved.")
+    .has(r#"<input type="radio" name="reuse" value="false" checked>"#);
+    let proj = ok_json(&s, "/api/v2.0/projects/scan", &admin()).await;
+    assert_eq!(proj["metadata"]["reuse_sys_cve_allowlist"], "false", "{proj}");
+    assert_eq!(proj["cve_allowlist"]["items"][0]["cve_id"], "CVE-2024-0201");
+    w.submit("/projects/scan/settings", "/projects/scan/settings/allowlist", &[("copy", "1")]).await.has("Saved.");
+    let proj = ok_json(&s, "/api/v2.0/projects/scan", &admin()).await;
+    assert_eq!(proj["cve_allowlist"]["items"], serde_json::json!([{"cve_id": "CVE-1"}]), "{proj}");
+
+    // CVE export: start, wait, download once.
+    w.page("/cve-exports?project=scan").await.has(r#"value="scan""#).has("Nothing here yet");
+    w.submit("/cve-exports", "/cve-exports", &[("project", "scan"), ("repositories", "a b")])
+        .await
+        .has(r#"role="alert""#)
+        .has("repositories");
+    w.submit("/cve-exports", "/cve-exports", &[("project", "nope")]).await.has(r#"role="alert""#);
+    w.submit("/cve-exports", "/cve-exports", &[("project", "scan"), ("repositories", "app")])
+        .await
+        .has("Export started.");
+    let ex = until(&s, "/api/v2.0/export/cve/executions", "the export", |v| v["items"][0]["status"] == "Success").await;
+    let eid = ex["items"][0]["id"].as_i64().unwrap();
+    w.page("/cve-exports").await.has(&format!("href=\"/cve-exports/{eid}/download\""));
+    let csv = w.get(&format!("/cve-exports/{eid}/download")).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.contains("CVE-2024-0001") && csv.body.contains("scan/app"), "{}", csv.body);
+    w.page("/cve-exports").await.lacks(&format!("/cve-exports/{eid}/download")).has("downloaded");
+    assert_eq!(w.get(&format!("/cve-exports/{eid}/download")).await.status, 404);
+
+    // The project guest: no admin pages, the allowlist read-only, refusals.
+    let mut g = Web::new(&s);
+    g.sign_in("gst", PW).await;
+    for path in ["/admin/scan-all", "/admin/security"] {
+        assert_eq!(g.get(path).await.status, 403, "{path}");
+    }
+    g.page("/admin/cve-allowlist").await.has("CVE-1").lacks(r#"action="/admin/cve-allowlist""#);
+    g.page("/projects/scan/settings").await.has("<fieldset disabled>");
+    let csrf = g.page("/cve-exports").await.csrf();
+    refused(&mut g, &csrf, "/admin/scan-all", &[]).await;
+    refused(&mut g, &csrf, "/admin/scan-all/schedule", &[("type", "None")]).await;
+    refused(&mut g, &csrf, "/admin/scan-all/stop", &[]).await;
+    refused(&mut g, &csrf, "/admin/cve-allowlist", &[("items", "CVE-9")]).await;
+    refused(&mut g, &csrf, "/projects/scan/settings/allowlist", &[("reuse", "true"), ("items", "")]).await;
+    refused(&mut g, &csrf, "/cve-exports", &[("project", "scan")]).await;
+    assert_eq!(ok_json(&s, "/api/v2.0/system/scanAll/schedule", &admin()).await["schedule"]["type"], "Daily");
+    assert_eq!(ok_json(&s, "/api/v2.0/system/CVEAllowlist", &admin()).await["items"][0]["cve_id"], "CVE-1");
 }
