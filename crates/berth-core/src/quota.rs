@@ -2,12 +2,14 @@
 //!
 //! A project's hard limit is its `storage_limit` metadata (bytes, -1 for unlimited),
 //! written when the project is created (from the request, else the runtime setting
-//! `storage_per_project`) and by `PUT /quotas/{id}`. Usage is never stored: it is the
-//! sum of the sizes of the distinct live blobs linked to any repository of the project
-//! and of the distinct manifests of those repositories (Harbor counts manifests as
-//! blobs), each digest once, computed inside the transaction that would add a blob or a
-//! manifest to the project. There is no counter that could drift, hence no
-//! recomputation job.
+//! `storage_per_project`) and by `PUT /quotas/{id}`. Usage is the sum of the sizes of
+//! the distinct live blobs linked to any repository of the project and of the distinct
+//! manifests of those repositories (Harbor counts manifests as blobs), each digest once.
+//! Both stores keep it in a per-project row, changed by database triggers in the same
+//! transaction as every change to what the project holds (a digest's size is added when
+//! the project comes to hold it, subtracted when it stops), so a push's check reads one
+//! row instead of summing the project. `GcStore::repair_storage_usage` recomputes
+//! the sums and corrects any drift (run at the end of every GC run).
 
 use std::fmt;
 
@@ -51,6 +53,15 @@ impl fmt::Display for QuotaExceeded {
             human(self.limit)
         )
     }
+}
+
+/// A project whose stored usage differed from its recomputed sum, and was corrected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRepair {
+    pub project: String,
+    /// What the row said (negative only if it had drifted that far).
+    pub stored: i64,
+    pub actual: u64,
 }
 
 /// What adding a blob did to a limited project: reported so that the caller can send

@@ -188,6 +188,16 @@ impl Handler for GarbageCollection {
                 Err(e) => ctx.warn(format!("could not remove abandoned uploads: {e}")),
             }
         }
+        // Usage is kept by triggers, exact by construction; the recomputation is the
+        // check of that claim (Harbor's quota sync), and repairs what a bug or a manual
+        // edit of the database would have made drift.
+        ctx.check()?;
+        for r in self.store.repair_storage_usage().await? {
+            ctx.warn(format!(
+                "storage usage of project {} was {} bytes, recomputed as {} bytes: corrected",
+                r.project, r.stored, r.actual
+            ));
+        }
         ctx.info(format!(
             "{} manifests and {} blobs deleted, {} freed ({} bytes)",
             done.manifests,

@@ -5,10 +5,10 @@
 //!
 //! For each database, two projects: `qoff` without a limit and `qon` with one that is
 //! never reached (so every blob commit and manifest PUT reads the project's usage in its
-//! transaction). ROUNDS (default 20) rounds alternate between them, the order flipping
-//! every round so that neither side always runs first; each round pushes IMAGES (default
-//! 20) small images (a config and a layer blob, then the manifest) into its project and
-//! records the push's wall time. It prints the medians and p90 over all pushes of each
+//! transaction). Each of ROUNDS (default 20) rounds pushes IMAGES (default 20) small
+//! images (a config and a layer blob, then the manifest) into each project, alternating
+//! push by push, the side that goes first flipping every push, and records each push's
+//! wall time. It prints the medians and p90 over all pushes of each
 //! side, the median of the per-round ratios (on/off) and the overall ratio. PG_URL
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`) names a server on which a
 //! scratch database is created and dropped. Not a test: figures go to docs/benchmarks.md.
@@ -73,23 +73,20 @@ where
     }
     let (mut all_off, mut all_on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        let side = |repo: &RepoName| {
-            let (reg, repo) = (&reg, repo.clone());
-            async move {
-                let mut v = Vec::new();
-                for i in 0..images {
-                    v.push(push_image(reg, &repo, "bench", round * images + i).await.as_secs_f64() * 1e3);
-                }
-                v
+        // Pushes alternate one by one, the first side flipping every push and every
+        // round, so that both sides see the same load (on a shared machine it changes
+        // within seconds) and neither always runs first.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 0..images {
+            let n = round * images + i;
+            if (round + i) % 2 == 0 {
+                a.push(push_image(&reg, &off, "bench", n).await.as_secs_f64() * 1e3);
+                b.push(push_image(&reg, &on, "bench", n).await.as_secs_f64() * 1e3);
+            } else {
+                b.push(push_image(&reg, &on, "bench", n).await.as_secs_f64() * 1e3);
+                a.push(push_image(&reg, &off, "bench", n).await.as_secs_f64() * 1e3);
             }
-        };
-        let (mut a, mut b) = if round % 2 == 0 {
-            let a = side(&off).await;
-            (a, side(&on).await)
-        } else {
-            let b = side(&on).await;
-            (side(&off).await, b)
-        };
+        }
         ratios.push(median(&mut b) / median(&mut a));
         all_off.extend(a);
         all_on.extend(b);

@@ -356,14 +356,12 @@ impl CatalogStore for PgStore {
     }
 
     async fn storage_usage(&self, project: Option<&str>) -> StoreResult<u64> {
-        let range = project.map(|p| (format!("{p}/"), format!("{p}0")));
-        self.db(Tx::Read, &range, |c, range| {
+        self.db(Tx::Read, &project, |c, project| {
             Box::pin(async move {
-                let row = match range {
-                    Some((lo, hi)) => c.one(crate::quota::USAGE, &[lo, hi]).await?,
-                    None => c.one(crate::quota::USAGE_ALL, &[]).await?,
-                };
-                Ok(to_u64(col(&row, 0)?, "storage usage")?)
+                match project {
+                    Some(p) => Ok(crate::quota::stored_usage(c, p).await?),
+                    None => Ok(to_u64(col(&c.one(crate::quota::USAGE_ALL, &[]).await?, 0)?, "storage usage")?),
+                }
             })
         })
         .await

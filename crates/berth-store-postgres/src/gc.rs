@@ -327,6 +327,26 @@ impl GcStore for PgStore {
         }
     }
 
+    async fn repair_storage_usage(&self) -> StoreResult<Vec<berth_core::quota::UsageRepair>> {
+        let projects: Vec<String> = self
+            .db(Tx::Read, &(), |c, _| {
+                Box::pin(async move {
+                    let rows = c.rows(crate::quota::PROJECTS, &[]).await?;
+                    Ok(rows.iter().map(|r| col(r, 0)).collect::<Result<Vec<String>, _>>()?)
+                })
+            })
+            .await?;
+        let mut repairs = Vec::new();
+        for p in &projects {
+            // Idempotent: a second run finds the row already corrected.
+            let r = self
+                .db(Tx::Idempotent, p, |c, p| Box::pin(async move { Ok(crate::quota::repair(c, p).await?) }))
+                .await?;
+            repairs.extend(r);
+        }
+        Ok(repairs)
+    }
+
     async fn sweep_links(&self, n: usize) -> StoreResult<u64> {
         self.db(Tx::Idempotent, &limit(n), |c, n| {
             Box::pin(async move {

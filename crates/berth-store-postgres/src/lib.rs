@@ -569,10 +569,9 @@ impl MetaStore for PgStore {
         self.db(Tx::Idempotent, &args, |c, (r, d, size, upload)| {
             Box::pin(async move {
                 let now = now();
-                // The quota lock comes before any row lock; a refusal writes nothing.
-                let held = quota::lock(c, r).await?;
-                let quota = quota::check(c, held, d, *size as u64).await?;
                 // A 'deleting' row is resurrected: the bytes were just verified durable again.
+                // The blob's row is locked before the quota check locks the project's usage
+                // row (the order GC's claims take them in); a refusal rolls it all back.
                 c.exec(
                     "INSERT INTO blobs (digest, size, state, last_ref_at, created_at) VALUES ($1, $2, 'live', $3, $3)
                      ON CONFLICT (digest) DO UPDATE SET
@@ -585,6 +584,9 @@ impl MetaStore for PgStore {
                 )
                 .await?;
                 let id = ensure_repo(c, r, now).await?;
+                // As late as possible: from here to the commit, pushes into a limited
+                // project wait for each other.
+                let quota = quota::check(c, r, d, *size as u64).await?;
                 link_blob(c, id, d, now).await?;
                 if let Some(upload) = upload {
                     c.exec("DELETE FROM uploads WHERE id = $1", &[upload]).await?;
@@ -606,11 +608,10 @@ impl MetaStore for PgStore {
             .db(Tx::Idempotent, &args, |c, (f, t, d)| {
                 Box::pin(async move {
                     let now = now();
-                    let held = quota::lock(c, t).await?;
                     let Some((size, _)) = linked_blob_held(c, f, d, true).await? else {
                         return Ok(None);
                     };
-                    let usage = quota::check(c, held, d, size).await?;
+                    let usage = quota::check(c, t, d, size).await?;
                     let id = ensure_repo(c, t, now).await?;
                     link_blob(c, id, d, now).await?;
                     touch_blob(c, d, now).await?;
@@ -648,8 +649,6 @@ impl MetaStore for PgStore {
         self.db(Tx::Idempotent, m, |c, m| {
             Box::pin(async move {
                 let repo = m.repo.as_str();
-                // The quota lock (limited projects only) comes before any row lock.
-                let held = quota::lock(c, repo).await?;
                 let existing_repo = repo_id(c, repo).await?;
                 let blobs = distinct_digests(&m.blobs);
                 // Held in digest order, so that two pushes sharing blobs take them alike.
@@ -683,7 +682,8 @@ impl MetaStore for PgStore {
                 }
                 // A manifest new to a limited project counts against its quota, as in Harbor
                 // (where manifests are blobs); a refusal writes nothing.
-                let usage = quota::check(c, held, &m.digest.to_string(), m.content.len() as u64).await?;
+                // After the blob rows' locks, like every quota check.
+                let usage = quota::check(c, repo, &m.digest.to_string(), m.content.len() as u64).await?;
                 let repo_id = match existing_repo {
                     Some(id) => id,
                     None => ensure_repo(c, repo, now()).await?,

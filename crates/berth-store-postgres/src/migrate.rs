@@ -31,6 +31,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (9, 8, include_str!("../migrations/0009_system_policies.sql")),
     // Additive: new tables (vulnerability data and scan reports).
     (10, 9, include_str!("../migrations/0010_vulns.sql")),
+    // Additive: a new table kept by triggers, which count the writes of an instance
+    // still running the binary before it too; functions of its own.
+    (11, 10, include_str!("../migrations/0011_project_usage.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -177,3 +177,18 @@ async fn quota_conformance() {
     berth_store_tests::quota_conformance(one.clone(), two.clone(), one.clone(), two.clone()).await;
     berth_store_tests::quota_conformance(two.clone(), one.clone(), two, one).await;
 }
+
+/// The stored usage through two instances, and its repair after a drift made with psql.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_conformance() {
+    let Some(db) = TestDb::create().await else { return };
+    let (one, two) = (Arc::new(db.store().await), Arc::new(db.store().await));
+    let side = Arc::new(db.side().await);
+    let set_usage: berth_store_tests::SetUsage = Arc::new(move |project, used| {
+        let side = Arc::clone(&side);
+        Box::pin(async move {
+            side.execute("UPDATE project_usage SET used = $2 WHERE project = $1", &[&project, &used]).await.unwrap();
+        })
+    });
+    berth_store_tests::usage_conformance(one.clone(), two.clone(), one.clone(), two, one, set_usage).await;
+}

@@ -436,16 +436,14 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn storage_usage(&self, project: Option<&str>) -> StoreResult<u64> {
-        let range = project.map(|p| (format!("{p}/"), format!("{p}0")));
+        let project = project.map(str::to_owned);
         self.readers
-            .run(move |c| {
-                let n: i64 = match &range {
-                    Some((lo, hi)) => {
-                        c.prepare_cached(crate::quota::USAGE)?.query_row(params![lo, hi], |r| r.get(0))?
-                    }
-                    None => c.prepare_cached(crate::quota::USAGE_ALL)?.query_row([], |r| r.get(0))?,
-                };
-                to_u64(n, "storage usage")
+            .run(move |c| match &project {
+                Some(p) => crate::quota::stored_usage(c, p),
+                None => {
+                    let n: i64 = c.prepare_cached(crate::quota::USAGE_ALL)?.query_row([], |r| r.get(0))?;
+                    to_u64(n, "storage usage")
+                }
             })
             .await
     }

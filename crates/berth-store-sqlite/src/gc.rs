@@ -315,6 +315,17 @@ impl GcStore for SqliteStore {
         }))
     }
 
+    async fn repair_storage_usage(&self) -> StoreResult<Vec<berth_core::quota::UsageRepair>> {
+        let projects = self.readers.run(|c| crate::quota::projects(c)).await?;
+        let mut repairs = Vec::new();
+        for p in projects {
+            if let Some(r) = self.writer.write(move |c| crate::quota::repair(c, &p)).await? {
+                repairs.push(r);
+            }
+        }
+        Ok(repairs)
+    }
+
     async fn sweep_links(&self, limit: usize) -> StoreResult<u64> {
         self.writer
             .write(move |c| {

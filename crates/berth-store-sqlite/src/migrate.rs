@@ -31,6 +31,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (13, 12, include_str!("../migrations/0013_system_policies.sql")),
     // Additive: new tables (vulnerability data and scan reports).
     (14, 13, include_str!("../migrations/0014_vulns.sql")),
+    // Additive: a new table kept by triggers, which count the writes of the binary
+    // before it too.
+    (15, 14, include_str!("../migrations/0015_project_usage.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -367,3 +367,20 @@ async fn quota_conformance() {
     berth_store_tests::quota_conformance(store.clone(), store.clone(), store.clone(), store.clone()).await;
     berth_store_tests::quota_conformance(store.clone(), store.clone(), store.clone(), store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let set_usage: berth_store_tests::SetUsage = Arc::new(move |project, used| {
+        let path = path.clone();
+        Box::pin(async move {
+            side(&path)
+                .execute("UPDATE project_usage SET used = ?2 WHERE project = ?1", rusqlite::params![project, used])
+                .unwrap();
+        })
+    });
+    berth_store_tests::usage_conformance(store.clone(), store.clone(), store.clone(), store.clone(), store, set_usage)
+        .await;
+}

@@ -41,7 +41,7 @@ pub use jobs::jobs_conformance;
 pub use labels::labels_conformance;
 pub use outbox::outbox_conformance;
 pub use policies::policies_conformance;
-pub use quota::quota_conformance;
+pub use quota::{SetUsage, quota_conformance, usage_conformance};
 pub use vulns::vulns_conformance;
 pub use webhooks::webhooks_conformance;
 

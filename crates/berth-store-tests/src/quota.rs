@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use berth_core::quota::{QuotaUse, STORAGE_LIMIT};
 use berth_core::store::catalog::CatalogStore;
+use berth_core::store::gc::GcStore;
 use berth_core::store::identity::{IdentityStore, NewProject, NewUser};
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, StoreError, Upload};
 use berth_core::{Digest, Reference, RepoName};
@@ -50,16 +51,12 @@ fn blob(seed: &str, size: u64) -> BlobInfo {
     BlobInfo { digest: Digest::sha256(seed.as_bytes()), size }
 }
 
-/// `meta` and `other` may be one store or two stores on one database (two instances).
-pub async fn quota_conformance(
-    meta: Arc<dyn MetaStore>,
-    other: Arc<dyn MetaStore>,
-    identity: Arc<dyn IdentityStore>,
-    catalog: Arc<dyn CatalogStore>,
-) {
+/// A unique name prefix starting with `letter`, and an owner for the projects the test
+/// creates with [`project`].
+async fn owner(identity: &dyn IdentityStore, letter: char) -> (String, i64) {
     let mut prefix = uuid::Uuid::new_v4().simple().to_string();
     prefix.truncate(12);
-    let p = format!("q{prefix}");
+    let p = format!("{letter}{prefix}");
     let owner = identity
         .create_user(&NewUser {
             username: format!("{p}owner"),
@@ -73,12 +70,26 @@ pub async fn quota_conformance(
         })
         .await
         .expect("create_user");
+    (p, owner.id)
+}
+
+/// Creates project `name` owned by `owner`, with a storage limit if `limit` is set.
+async fn project(identity: &dyn IdentityStore, owner: i64, name: String, limit: Option<i64>) {
+    let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
+    identity.create_project(&NewProject { name, owner_id: owner, metadata }).await.expect("create_project");
+}
+
+/// `meta` and `other` may be one store or two stores on one database (two instances).
+pub async fn quota_conformance(
+    meta: Arc<dyn MetaStore>,
+    other: Arc<dyn MetaStore>,
+    identity: Arc<dyn IdentityStore>,
+    catalog: Arc<dyn CatalogStore>,
+) {
+    let (p, owner) = owner(identity.as_ref(), 'q').await;
     let project = |name: String, limit: Option<i64>| {
         let identity = identity.clone();
-        async move {
-            let metadata = limit.map(|l| (STORAGE_LIMIT.to_string(), l.to_string())).into_iter().collect();
-            identity.create_project(&NewProject { name, owner_id: owner.id, metadata }).await.expect("create_project")
-        }
+        async move { project(identity.as_ref(), owner, name, limit).await }
     };
     let limited = format!("{p}lim");
     let free = format!("{p}free");
@@ -213,4 +224,140 @@ pub async fn quota_conformance(
         }
     }
     assert_eq!(ok, 10, "exactly ten blobs of 100 bytes fit a 1000-byte quota");
+}
+
+/// Sets a project's stored usage behind the store's back (a drift for the repair to
+/// find): each backend's test writes the row directly.
+pub type SetUsage =
+    Arc<dyn Fn(String, i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Conformance of the stored usage (`project_usage`, kept by triggers) on paths the
+/// quota check does not cover:
+///
+/// - it is exact under concurrent writes through two stores: one blob committed into
+///   many repositories of a project at once counts once, with or without a limit, and
+///   unlinked from all of them at once frees it once;
+/// - deleting a repository, a GC claim (the blob stops being live) and its undoing by a
+///   re-upload move it, as do mounts into the project;
+/// - a refusal leaves it as it was;
+/// - `GcStore::repair_storage_usage` finds a drifted row, reports it and corrects it to
+///   the recomputed sum, and a second run finds nothing.
+pub async fn usage_conformance(
+    meta: Arc<dyn MetaStore>,
+    other: Arc<dyn MetaStore>,
+    gc: Arc<dyn GcStore>,
+    identity: Arc<dyn IdentityStore>,
+    catalog: Arc<dyn CatalogStore>,
+    set_usage: SetUsage,
+) {
+    let (p, owner) = owner(identity.as_ref(), 'u').await;
+    let project = |name: String, limit: Option<i64>| {
+        let identity = identity.clone();
+        async move { project(identity.as_ref(), owner, name, limit).await }
+    };
+    let usage = |name: &str| {
+        let (catalog, name) = (catalog.clone(), name.to_owned());
+        async move { catalog.storage_usage(Some(&name)).await.expect("storage_usage") }
+    };
+
+    for limit in [None, Some(1000)] {
+        let proj = format!("{p}{}", if limit.is_some() { "lim" } else { "free" });
+        project(proj.clone(), limit).await;
+        assert_eq!(usage(&proj).await, 0, "nothing pushed yet");
+        // One blob into eight repositories at once, through both stores: counted once.
+        let shared = blob(&format!("{proj}shared"), 60);
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = if i % 2 == 0 { meta.clone() } else { other.clone() };
+                let (r, b) = (repo(&format!("{proj}/r{}", i % 8)), shared.clone());
+                tokio::spawn(async move { store.commit_blob(&r, &b, None).await })
+            })
+            .collect();
+        let mut reported = 0;
+        for t in tasks {
+            if let Some(u) = t.await.unwrap().expect("commit") {
+                assert_eq!((u.before, u.after), (0, 60));
+                reported += 1;
+            }
+        }
+        assert_eq!(reported, if limit.is_some() { 1 } else { 0 }, "one commit made the project hold it");
+        assert_eq!(usage(&proj).await, 60, "{proj}: one digest in eight repositories counts once");
+        // Distinct blobs at once: each counts.
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = if i % 2 == 0 { meta.clone() } else { other.clone() };
+                let (r, b) = (repo(&format!("{proj}/r{i}")), blob(&format!("{proj}own{i}"), 10));
+                tokio::spawn(async move { store.commit_blob(&r, &b, None).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().expect("commit");
+        }
+        assert_eq!(usage(&proj).await, 140);
+        // A refusal changes nothing.
+        if limit.is_some() {
+            let r = meta.commit_blob(&repo(&format!("{proj}/r0")), &blob(&format!("{proj}huge"), 900), None).await;
+            assert!(matches!(r, Err(StoreError::QuotaExceeded(_))), "{r:?}");
+            assert_eq!(usage(&proj).await, 140, "a refused blob adds nothing");
+        }
+        // Unlinked from every repository at once: freed once.
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = if i % 2 == 0 { meta.clone() } else { other.clone() };
+                let (r, d) = (repo(&format!("{proj}/r{i}")), shared.digest.clone());
+                tokio::spawn(async move { store.unlink_blob(&r, &d).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().expect("unlink"));
+        }
+        assert_eq!(usage(&proj).await, 80, "{proj}: the shared blob freed once");
+        // A mount in counts; deleting a repository frees what only it held.
+        let (r0, r1) = (repo(&format!("{proj}/r0")), repo(&format!("{proj}/r1")));
+        meta.mount_blob(&r1, &r0, &blob(&format!("{proj}own1"), 10).digest).await.unwrap().expect("mount");
+        assert_eq!(usage(&proj).await, 80, "a blob the project holds mounts for free");
+        let outside = repo(&format!("{p}elsewhere{}/src", limit.is_some()));
+        let foreign = blob(&format!("{proj}foreign"), 5);
+        meta.commit_blob(&outside, &foreign, None).await.unwrap();
+        meta.mount_blob(&outside, &r0, &foreign.digest).await.unwrap().expect("mount");
+        assert_eq!(usage(&proj).await, 85, "a mount from another project counts");
+        let m = manifest(&r0, &format!("{proj}m"), 300, &[&foreign]);
+        meta.put_manifest(&m).await.expect("manifest");
+        assert_eq!(usage(&proj).await, 385);
+        assert!(catalog.delete_repository(&r0).await.unwrap().is_some());
+        assert_eq!(usage(&proj).await, 70, "{proj}: r0's own blob, the mounted one and the manifest are gone");
+    }
+
+    // GC: a claimed blob stops counting, an upload that resurrects it counts it again.
+    let proj = format!("{p}gc");
+    project(proj.clone(), None).await;
+    let (ga, gb) = (repo(&format!("{proj}/a")), repo(&format!("{proj}/b")));
+    let loose = blob(&format!("{proj}loose"), 70);
+    meta.commit_blob(&ga, &loose, None).await.unwrap();
+    meta.commit_blob(&gb, &loose, None).await.unwrap();
+    assert_eq!(usage(&proj).await, 70);
+    let run = format!("{p}run");
+    let mut claimed = Vec::new();
+    loop {
+        let batch = gc.claim_blobs(&run, 0, 1000).await.expect("claim");
+        if batch.is_empty() {
+            break;
+        }
+        claimed.extend(batch.into_iter().map(|b| b.digest));
+    }
+    assert!(claimed.contains(&loose.digest), "an unreferenced blob is claimed");
+    assert_eq!(usage(&proj).await, 0, "a claimed blob no longer counts, in any repository");
+    meta.commit_blob(&ga, &loose, None).await.unwrap();
+    assert_eq!(usage(&proj).await, 70, "resurrected by an upload: counted again, once");
+
+    // Drift is found, reported and corrected; a second run finds nothing.
+    set_usage(proj.clone(), 12_345).await;
+    assert_eq!(usage(&proj).await, 12_345, "the drifted row is what a check reads");
+    let repairs = gc.repair_storage_usage().await.expect("repair");
+    let mine: Vec<_> = repairs.iter().filter(|r| r.project.starts_with(&p)).collect();
+    assert_eq!(mine.len(), 1, "only the drifted project is corrected: {repairs:?}");
+    assert_eq!((mine[0].project.as_str(), mine[0].stored, mine[0].actual), (proj.as_str(), 12_345, 70));
+    assert_eq!(usage(&proj).await, 70);
+    let again = gc.repair_storage_usage().await.expect("repair");
+    assert!(again.iter().all(|r| !r.project.starts_with(&p)), "nothing left to correct: {again:?}");
 }

@@ -214,6 +214,8 @@ pub trait CatalogStore: Send + Sync + 'static {
     /// Bytes of storage used: the sum of the sizes of the distinct live blobs linked to
     /// repositories named `<project>/…` (`Some`), or to any repository (`None`). A blob
     /// linked to several repositories counts once.
+    /// For a project, its stored usage (kept in the same transaction as every change to
+    /// what it holds, see `crate::quota`); for the registry, the live sum.
     async fn storage_usage(&self, project: Option<&str>) -> StoreResult<u64>;
 
     // --- artifacts ---

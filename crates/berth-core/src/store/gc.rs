@@ -110,6 +110,12 @@ pub trait GcStore: Send + Sync + 'static {
     /// Repository links to blobs that have no row; deletes up to `limit`, returns how many.
     async fn sweep_links(&self, limit: usize) -> StoreResult<u64>;
 
+    /// Recomputes every project's usage from its blobs and manifests and corrects the
+    /// stored value where the two differ, each project in a transaction of its own that
+    /// holds the project's usage row (so a concurrent push neither waits for the whole
+    /// run nor slips between the sum and the correction). Returns the corrections.
+    async fn repair_storage_usage(&self) -> StoreResult<Vec<crate::quota::UsageRepair>>;
+
     /// Those of `digests` that have no blob row at all (neither live nor `deleting`):
     /// files the database does not know.
     async fn unknown_blobs(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>>;

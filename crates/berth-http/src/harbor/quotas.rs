@@ -1,6 +1,6 @@
 //! `/quotas` (goharbor/harbor `src/server/v2.0/handler/quota.go`). Berth keeps one quota
 //! per project: its id is the project's id, `used.storage` the bytes of the distinct live
-//! blobs linked to the project's repositories (computed live, see `berth_core::quota`),
+//! blobs and manifests of the project's repositories (its stored usage, see `berth_core::quota`),
 //! `hard.storage` the project's `storage_limit` metadata if set, else -1 (unlimited).
 //! The stores enforce the limit when a blob is committed or mounted.
 
