@@ -64,7 +64,7 @@ pub struct WebhookSink {
     pub settings: Arc<berth_core::settings::SettingsCache>,
     /// Scan on push: projects with `auto_scan` / `auto_sbom_generation` get a scan of
     /// every image pushed.
-    pub scans: Option<Arc<crate::scan::Scans>>,
+    pub scans: Option<Arc<berth_scanning::scan::Scans>>,
 }
 
 /// The outbox to drain and this instance's name as its lease owner.
@@ -321,10 +321,10 @@ async fn replicate(events: &[ArtifactEvent], sink: &ReplicationSink) {
 async fn auto_scan(
     events: &[ArtifactEvent],
     projects: &HashMap<String, Option<Project>>,
-    scans: &crate::scan::Scans,
+    scans: &berth_scanning::scan::Scans,
     catalog: &dyn CatalogStore,
 ) {
-    use crate::scan::ScanType;
+    use berth_scanning::scan::ScanType;
     for e in events.iter().filter(|e| e.operation == "create") {
         let (Some(digest), Some(Some(project))) =
             (&e.digest, project_of(e.repo.as_str()).map(|p| projects.get(p).cloned().flatten()))

@@ -322,7 +322,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     cluster::check_secret_key(stores.cluster.as_ref(), &secret.fingerprint(), &cfg.secret_key_path(), stores.shared)
         .await?;
     let scanners =
-        Arc::new(berth_http::scanners::Scanners::new(stores.policies.clone(), secret.clone(), REMOTE_TIMEOUT));
+        Arc::new(berth_scanning::scanners::Scanners::new(stores.policies.clone(), secret.clone(), REMOTE_TIMEOUT));
     let scan_access = Arc::new(std::sync::OnceLock::new());
     let replication = Arc::new(berth_replication::Context::new(
         berth_replication::Registries::new(stores.policies.clone(), secret),
@@ -369,7 +369,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         },
     )?;
     replication.set_jobs(stores.jobs.clone());
-    let scans = Arc::new(berth_http::scan::Scans {
+    let scans = Arc::new(berth_scanning::scan::Scans {
         jobs: job_service.clone(),
         vulns: stores.vulns.clone(),
         scanners,
@@ -383,7 +383,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
         None => cfg.http.listen.clone(),
     };
-    let _ = scan_events.set(berth_http::scan::ScanEvents {
+    let _ = scan_events.set(berth_scanning::scan::ScanEvents {
         webhooks: webhooks.clone(),
         identity: identity.clone(),
         vulns: stores.vulns.clone(),

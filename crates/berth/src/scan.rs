@@ -14,13 +14,13 @@ use berth_core::blobstore::ByteStream;
 use berth_core::registry::Registry;
 use berth_core::store::vulns::{ReportUpdate, VulnStore};
 use berth_core::{Digest, Reference, RepoName};
-use berth_http::scan::{ScanArgs, ScanType};
-use berth_http::scanner_adapter::AdapterScanArgs;
-use berth_http::scanners::Scanners;
 use berth_jobs::{Handler, JobCtx, JobError};
 use berth_remote::{Credential, Endpoint};
 use berth_scan::osv::Record;
 use berth_scan::{report, sbom};
+use berth_scanning::adapter::AdapterScanArgs;
+use berth_scanning::scan::{ScanArgs, ScanType};
+use berth_scanning::scanners::Scanners;
 use serde_json::json;
 
 /// Largest layer read; larger ones are skipped with a warning in the log.
@@ -40,7 +40,7 @@ pub struct ScanJob {
     pub external_timeout: std::time::Duration,
     /// Webhook events of finished scans, set once the webhooks exist (they need the job
     /// service, which needs this job).
-    pub events: Arc<std::sync::OnceLock<berth_http::scan::ScanEvents>>,
+    pub events: Arc<std::sync::OnceLock<berth_scanning::scan::ScanEvents>>,
 }
 
 fn now() -> i64 {
@@ -475,7 +475,7 @@ impl Handler for ScanJob {
 }
 
 /// The `SCANNER_ADAPTER_SCAN` job: a scan another registry asked Berth's adapter API for
-/// (`berth_http::scanner_adapter`). The artifact is pulled from that registry with the
+/// (`berth_scanning::adapter`). The artifact is pulled from that registry with the
 /// authorization it gave, then scanned like a local one.
 pub struct AdapterScanJob {
     pub vulns: Arc<dyn VulnStore>,

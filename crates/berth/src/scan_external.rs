@@ -15,9 +15,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_http::scan::{ScanArgs, ScanType};
-use berth_http::scanners::{self, ReportPoll};
 use berth_jobs::{JobCtx, JobError};
+use berth_scanning::scan::{ScanArgs, ScanType};
+use berth_scanning::scanners::{self, ReportPoll};
 use serde_json::json;
 
 use crate::scan::{Outcome, ScanJob};

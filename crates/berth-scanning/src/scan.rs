@@ -15,7 +15,7 @@ use berth_webhooks::{ArtifactRef, Event, RepoRef, Webhooks};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::harbor::dto::time;
+use crate::harbor_time as time;
 
 pub use berth_scan::report::{MIME_REPORT_1_1, MIME_REPORT_NATIVE, MIME_SBOM_REPORT};
 
@@ -87,7 +87,7 @@ impl ScanArgs {
 }
 
 /// Report rows of scans Berth ran for another registry as its scanner adapter
-/// (`crate::scanner_adapter`) have a registration uuid with this prefix: they are not
+/// (`crate::adapter`) have a registration uuid with this prefix: they are not
 /// this registry's reports of its own artifacts.
 pub const ADAPTER_REGISTRATION_PREFIX: &str = "adapter:";
 
