@@ -3,12 +3,15 @@
 //! `prevent_vul` gate, scan webhook events; [`scanners`]: scanner registrations and the
 //! client of Harbor's Pluggable Scanner API v1.1; [`adapter`]: scans other registries
 //! ask of Berth's own adapter API; [`scan_all`]: the `SCAN_ALL` job; [`security`]: the
-//! security hub's walk of the catalog; [`cve_export`]: the `SCAN_DATA_EXPORT` job. The
-//! scanner itself (layers, packages, matching) is `berth-scan`; the HTTP handlers are
-//! berth-http's.
+//! security hub's walk of the catalog; [`cve_export`]: the `SCAN_DATA_EXPORT` job;
+//! [`job`]: the scan jobs themselves (`IMAGE_SCAN`, `SCANNER_ADAPTER_SCAN`), with
+//! [`external`] driving an external adapter. The scanner itself (layers, packages,
+//! matching) is `berth-scan`; the HTTP handlers are berth-http's.
 
 pub mod adapter;
 pub mod cve_export;
+pub mod external;
+pub mod job;
 pub mod scan;
 pub mod scan_all;
 pub mod scanners;

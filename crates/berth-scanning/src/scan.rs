@@ -1,7 +1,7 @@
 //! Scans as jobs: what the API and scan-on-push call to start one, and how a report's
-//! status is read. The job itself (`IMAGE_SCAN`) runs in the binary's job service
-//! (`crates/berth/src/scan.rs`), which reads the image through the registry and matches
-//! it against the vulnerability data with `berth-scan`.
+//! status is read. The job itself (`IMAGE_SCAN`, [`crate::job`]) runs in the job
+//! service: it reads the image through the registry and matches it against the
+//! vulnerability data with `berth-scan`.
 
 use std::sync::Arc;
 

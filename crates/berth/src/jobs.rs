@@ -32,7 +32,7 @@ pub struct Deps {
     /// Set by the caller once the scans exist (they need this job service).
     pub scans: Arc<std::sync::OnceLock<Arc<berth_scanning::scan::Scans>>>,
     pub scanners: Arc<berth_scanning::scanners::Scanners>,
-    pub scan_access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
+    pub scan_access: Arc<std::sync::OnceLock<berth_scanning::external::RegistryAccess>>,
     pub scan_events: Arc<std::sync::OnceLock<berth_scanning::scan::ScanEvents>>,
 }
 
@@ -187,7 +187,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
     let external_timeout = Duration::from_secs(cfg.scan.external_timeout_secs);
     b = b.kind(KindSpec {
         name: berth_scanning::scan::KIND,
-        handler: Arc::new(crate::scan::ScanJob {
+        handler: Arc::new(berth_scanning::job::ScanJob {
             registry: registry_for_scan,
             vulns: vulns.clone(),
             catalog,
@@ -204,7 +204,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
     // Scans other registries ask Berth's adapter API for: the same work, pulled remotely.
     b = b.kind(KindSpec {
         name: berth_scanning::adapter::KIND,
-        handler: Arc::new(crate::scan::AdapterScanJob { vulns, scanners }),
+        handler: Arc::new(berth_scanning::job::AdapterScanJob { vulns, scanners }),
         cluster_limit: 64,
         local_workers: workers.clamp(1, 2),
         max_runtime: Some(Duration::from_secs(3600)),

@@ -4,8 +4,6 @@ mod cluster;
 mod gc_cli;
 mod https;
 mod jobs;
-mod scan;
-mod scan_external;
 mod vulndb_cli;
 
 use std::path::PathBuf;
@@ -506,8 +504,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         },
     });
     // External scanner adapters pull the artifact they scan with a token for that one
-    // repository (see scan_external.rs), from the external URL or this listener.
-    let _ = scan_access.set(scan_external::RegistryAccess {
+    // repository (see berth-scanning's external.rs), from the external URL or this listener.
+    let _ = scan_access.set(berth_scanning::external::RegistryAccess {
         mint: {
             let auth = auth.clone();
             Arc::new(move |subject: &str, repo: &str, ttl: i64| {

@@ -4,12 +4,15 @@
 //! an SPDX SBOM pushed as an accessory of the image (a manifest whose `subject` is the
 //! image, config media type `application/vnd.goharbor.harbor.sbom.v1`, the document as its
 //! one layer) with the row recording where it is. A project whose scanner is an external adapter is scanned by it instead
-//! (`scan_external.rs`). `SCANNER_ADAPTER_SCAN` is the same scan of an artifact in another
+//! (`external.rs`). `SCANNER_ADAPTER_SCAN` is the same scan of an artifact in another
 //! registry, for Berth's adapter API.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::adapter::AdapterScanArgs;
+use crate::scan::{ScanArgs, ScanType};
+use crate::scanners::Scanners;
 use berth_core::blobstore::ByteStream;
 use berth_core::registry::Registry;
 use berth_core::store::vulns::{ReportUpdate, VulnStore};
@@ -18,9 +21,6 @@ use berth_jobs::{Handler, JobCtx, JobError};
 use berth_remote::{Credential, Endpoint};
 use berth_scan::osv::Record;
 use berth_scan::{report, sbom};
-use berth_scanning::adapter::AdapterScanArgs;
-use berth_scanning::scan::{ScanArgs, ScanType};
-use berth_scanning::scanners::Scanners;
 use serde_json::json;
 
 /// Largest layer read; larger ones are skipped with a warning in the log.
@@ -32,15 +32,15 @@ pub struct ScanJob {
     /// The artifact's media type and tags, for an external adapter's scan request.
     pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
     /// Scanner registrations: a project whose scanner is an external adapter is scanned
-    /// by it (`scan_external.rs`).
+    /// by it (`external.rs`).
     pub scanners: Arc<Scanners>,
     /// How an external adapter reaches this registry; set once the listener is bound.
-    pub access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
+    pub access: Arc<std::sync::OnceLock<crate::external::RegistryAccess>>,
     /// How long an external scan may take, report polling included.
     pub external_timeout: std::time::Duration,
     /// Webhook events of finished scans, set once the webhooks exist (they need the job
     /// service, which needs this job).
-    pub events: Arc<std::sync::OnceLock<berth_scanning::scan::ScanEvents>>,
+    pub events: Arc<std::sync::OnceLock<crate::scan::ScanEvents>>,
 }
 
 fn now() -> i64 {
@@ -416,7 +416,15 @@ where
 {
     let task = ctx.job().id;
     let _ = vulns.finish_scan_report(report_uuid, task, &ReportUpdate::status("Running", None)).await;
-    match scan.await {
+    let outcome = scan.await;
+    if let Err(e) = &outcome {
+        ctx.error(e.to_string());
+    }
+    // The log is complete before the report's status says the scan ended: whoever reads
+    // the log then finds every line (the job service would otherwise write the last ones
+    // only after the handler returns).
+    let _ = ctx.flush_logs().await;
+    match outcome {
         Ok((severity, summary, report)) => {
             let done = vulns
                 .finish_scan_report(
@@ -438,7 +446,6 @@ where
                 JobError::Fatal(_) => "Error",
                 _ => "Running",
             };
-            ctx.error(e.to_string());
             let end = (status != "Running").then(now);
             let _ = vulns.finish_scan_report(report_uuid, task, &ReportUpdate::status(status, end)).await;
             Err(e)
@@ -452,7 +459,7 @@ impl Handler for ScanJob {
         let a: ScanArgs = ctx.args()?;
         ctx.info(format!("scanning {}@{} ({:?})", a.repository, a.digest, a.scan_type));
         let res = if a.external() {
-            run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::scan_external::scan(self, ctx, &a)).await
+            run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::external::scan(self, ctx, &a)).await
         } else {
             let repo: RepoName =
                 a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
@@ -475,7 +482,7 @@ impl Handler for ScanJob {
 }
 
 /// The `SCANNER_ADAPTER_SCAN` job: a scan another registry asked Berth's adapter API for
-/// (`berth_scanning::adapter`). The artifact is pulled from that registry with the
+/// (`crate::adapter`). The artifact is pulled from that registry with the
 /// authorization it gave, then scanned like a local one.
 pub struct AdapterScanJob {
     pub vulns: Arc<dyn VulnStore>,
