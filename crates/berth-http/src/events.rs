@@ -64,7 +64,7 @@ pub struct WebhookSink {
     pub settings: Arc<berth_core::settings::SettingsCache>,
     /// Scan on push: projects with `auto_scan` / `auto_sbom_generation` get a scan of
     /// every image pushed.
-    pub scans: Option<Arc<crate::scan::Scans>>,
+    pub scans: Option<Arc<berth_scanning::scan::Scans>>,
 }
 
 /// The outbox to drain and this instance's name as its lease owner.
@@ -315,45 +315,24 @@ async fn replicate(events: &[ArtifactEvent], sink: &ReplicationSink) {
     }
 }
 
-/// Writes a batch; returns the projects it looked up by name.
-/// Starts the scans the projects of pushed images ask for. Indexes are not scanned
-/// themselves (their images are pushed, and scanned, one by one).
+/// Starts the scans the projects of pushed images ask for.
 async fn auto_scan(
     events: &[ArtifactEvent],
     projects: &HashMap<String, Option<Project>>,
-    scans: &crate::scan::Scans,
+    scans: &berth_scanning::scan::Scans,
     catalog: &dyn CatalogStore,
 ) {
-    use crate::scan::ScanType;
     for e in events.iter().filter(|e| e.operation == "create") {
         let (Some(digest), Some(Some(project))) =
             (&e.digest, project_of(e.repo.as_str()).map(|p| projects.get(p).cloned().flatten()))
         else {
             continue;
         };
-        let on = |k: &str| project.metadata.get(k).is_some_and(|v| v == "true");
-        let types: Vec<ScanType> = [("auto_scan", ScanType::Vulnerability), ("auto_sbom_generation", ScanType::Sbom)]
-            .into_iter()
-            .filter(|(k, _)| on(k))
-            .map(|(_, t)| t)
-            .collect();
-        if types.is_empty() {
-            continue;
-        }
-        let Ok(d) = digest.parse() else { continue };
-        match catalog.artifact(&e.repo, &Reference::Digest(d)).await {
-            Ok(Some(a)) if a.media_type.ends_with("manifest.v1+json") || a.media_type.ends_with("manifest.v2+json") => {
-            }
-            _ => continue,
-        }
-        for t in types {
-            if let Err(err) = scans.request(e.repo.as_str(), digest, t, "EVENT").await {
-                tracing::warn!(error = %err, repo = %e.repo, digest, "could not start a scan on push");
-            }
-        }
+        scans.on_push(&e.repo, digest, &project, catalog).await;
     }
 }
 
+/// Writes a batch; returns the projects it looked up by name.
 async fn write(
     events: &[ArtifactEvent],
     audit: &AuditLog,

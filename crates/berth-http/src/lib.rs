@@ -11,7 +11,6 @@ pub mod audit_log;
 pub mod auth;
 mod auth_cache;
 mod body;
-pub mod cve_export;
 pub mod error;
 pub mod events;
 mod harbor;
@@ -22,11 +21,7 @@ mod middleware;
 pub mod oci;
 pub mod pull_policy;
 pub mod quota_events;
-pub mod scan;
-pub mod scan_all;
 pub mod scanner_adapter;
-pub mod scanners;
-pub mod security;
 mod token;
 
 use std::sync::Arc;
@@ -82,7 +77,7 @@ pub struct AppState {
     /// gate and a short cache of projects' policies.
     pub pull_policy: Arc<pull_policy::PullPolicy>,
     /// Scans (jobs) and their reports, and the vulnerability data they use.
-    pub scans: Arc<scan::Scans>,
+    pub scans: Arc<berth_scanning::scan::Scans>,
     /// Proxy-cache projects: pulls through them fetch from their upstream registry.
     pub proxy: Arc<berth_proxy::ProxyCache>,
 }

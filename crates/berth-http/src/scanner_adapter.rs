@@ -5,11 +5,8 @@
 //!
 //! Off unless `scan.adapter_api_key` is set (404 otherwise); callers present the key as
 //! `X-ScannerAdapter-API-Key`, `Authorization: Bearer`, or as the password of Basic
-//! credentials, Harbor's three `auth` types. A scan request becomes an [`KIND`] job
-//! (`crates/berth/src/scan.rs`) that pulls the artifact from the registry and with the
-//! authorization the request gives (kept encrypted in the job), scans it with the local
-//! vulnerability data, and writes a report row whose registration is
-//! `adapter:<registry url>`, apart from this registry's own reports.
+//! credentials, Harbor's three `auth` types. Checking and queueing a scan request and
+//! reading its report's state are `berth_scanning::adapter`'s.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,38 +14,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use berth_core::store::StoreError;
-use berth_core::store::jobs::JobState;
-use serde::{Deserialize, Serialize};
+use berth_scanning::adapter::{ReportState, RequestError, parse_request};
+use berth_scanning::scanners::{MIME_ERROR, MIME_METADATA, MIME_SCAN_RESPONSE};
 use serde_json::json;
 
 use crate::AppState;
-use crate::scan::{ADAPTER_REGISTRATION_PREFIX, MIME_REPORT_1_1, MIME_REPORT_NATIVE, Queued, ScanType};
-use crate::scanners::{MIME_ERROR, MIME_METADATA, MIME_SBOM, MIME_SCAN_RESPONSE};
-
-/// The job kind (and execution vendor type) of a scan requested through the adapter API.
-pub const KIND: &str = "SCANNER_ADAPTER_SCAN";
-
-/// The manifest types the adapter scans.
-const CONSUMES: [&str; 2] =
-    ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];
-
-/// An adapter scan job's arguments.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AdapterScanArgs {
-    pub report_uuid: String,
-    pub scan_type: ScanType,
-    pub registry_url: String,
-    /// The request's `registry.authorization`, encrypted with the cluster secret key.
-    pub authorization: String,
-    #[serde(default)]
-    pub insecure: bool,
-    pub repository: String,
-    pub digest: String,
-    #[serde(default)]
-    pub tag: String,
-    pub mime_type: String,
-}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,145 +75,30 @@ async fn metadata(State(state): State<AppState>, h: HeaderMap) -> Response {
     if let Some(r) = deny(&state, &h) {
         return r;
     }
-    match crate::scanners::builtin_metadata(state.vulns()).await {
+    match berth_scanning::scanners::builtin_metadata(state.vulns()).await {
         Ok(md) => (StatusCode::OK, [(header::CONTENT_TYPE, MIME_METADATA)], md.to_string()).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the vulnerability data's status: {e}")),
     }
 }
 
-#[derive(Deserialize)]
-struct ScanRequest {
-    registry: Option<RegistryReq>,
-    artifact: Option<ArtifactReq>,
-    #[serde(default)]
-    enabled_capabilities: Vec<CapabilityReq>,
-}
-
-#[derive(Deserialize)]
-struct RegistryReq {
-    #[serde(default)]
-    url: String,
-    #[serde(default)]
-    authorization: String,
-    #[serde(default)]
-    insecure: bool,
-}
-
-#[derive(Deserialize)]
-struct ArtifactReq {
-    #[serde(default)]
-    repository: String,
-    #[serde(default)]
-    digest: String,
-    #[serde(default)]
-    tag: String,
-    #[serde(default)]
-    mime_type: String,
-}
-
-#[derive(Deserialize)]
-struct CapabilityReq {
-    #[serde(rename = "type", default)]
-    kind: String,
-}
-
-/// Checks a scan request; 400 for JSON that does not parse, 422 naming a bad field.
-fn parse_request(body: &Bytes) -> Result<(ScanType, RegistryReq, ArtifactReq), Response> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let req: ScanRequest = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("the scan request is not valid JSON: {e}")))?;
-    let invalid = |m: String| error(StatusCode::UNPROCESSABLE_ENTITY, m);
-    let registry = req.registry.ok_or_else(|| invalid("registry is required".into()))?;
-    let url = registry.url.trim();
-    if !crate::scanners::is_http_url(url) {
-        return Err(invalid(format!("registry.url: {url:?} is not an http:// or https:// URL")));
-    }
-    let artifact = req.artifact.ok_or_else(|| invalid("artifact is required".into()))?;
-    if artifact.repository.parse::<berth_core::RepoName>().is_err() {
-        return Err(invalid(format!("artifact.repository: {:?} is not a repository name", artifact.repository)));
-    }
-    if artifact.digest.parse::<berth_core::Digest>().is_err() {
-        return Err(invalid(format!("artifact.digest: {:?} is not a digest", artifact.digest)));
-    }
-    if !CONSUMES.contains(&artifact.mime_type.as_str()) {
-        return Err(invalid(format!(
-            "artifact.mime_type: {:?} cannot be scanned; use one of {}",
-            artifact.mime_type,
-            CONSUMES.join(", ")
-        )));
-    }
-    let mut kind = ScanType::Vulnerability;
-    for c in &req.enabled_capabilities {
-        match c.kind.as_str() {
-            "" | "vulnerability" => {}
-            "sbom" => kind = ScanType::Sbom,
-            other => return Err(invalid(format!("enabled_capabilities.type: {other:?} is not vulnerability or sbom"))),
-        }
-    }
-    Ok((kind, registry, artifact))
-}
-
-/// `POST /scan`: 202 `{"id": …}` once the job is queued.
+/// `POST /scan`: 202 `{"id": …}` once the job is queued; 400 for JSON that does not
+/// parse, 422 naming a bad field.
 async fn scan(State(state): State<AppState>, h: HeaderMap, body: Bytes) -> Response {
     if let Some(r) = deny(&state, &h) {
         return r;
     }
-    let (kind, registry, artifact) = match parse_request(&body) {
+    let req = match parse_request(&body) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(e @ RequestError::NotJson(_)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e @ RequestError::Invalid(_)) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
     };
-    let registry_url = registry.url.trim().trim_end_matches('/').to_owned();
-    let (repository, digest) = (artifact.repository, artifact.digest);
-    let authorization = match state.scans.scanners.seal(&registry.authorization) {
-        Ok(a) => a,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    let uuid = uuid::Uuid::new_v4().to_string();
-    let args = AdapterScanArgs {
-        report_uuid: uuid.clone(),
-        scan_type: kind,
-        registry_url: registry_url.clone(),
-        authorization,
-        insecure: registry.insecure,
-        repository: repository.clone(),
-        digest: digest.clone(),
-        tag: artifact.tag,
-        mime_type: artifact.mime_type,
-    };
-    let started = async {
-        let args = serde_json::to_string(&args).map_err(|e| StoreError::Backend(e.to_string()))?;
-        state
-            .scans
-            .queue(Queued {
-                uuid: &uuid,
-                kind: KIND,
-                vendor_type: KIND,
-                trigger: "MANUAL",
-                vendor_id: 0,
-                artifact: format!("{registry_url}/{repository}@{digest}"),
-                args,
-                digest: &digest,
-                registration: format!("{ADAPTER_REGISTRATION_PREFIX}{registry_url}"),
-                mime: kind.mime(),
-            })
-            .await
-    };
-    if let Err(e) = started.await {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("queueing the scan: {e}"));
+    match state.scans.request_for_adapter(req).await {
+        Ok(uuid) => {
+            (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, MIME_SCAN_RESPONSE)], json!({"id": uuid}).to_string())
+                .into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
-    (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, MIME_SCAN_RESPONSE)], json!({"id": uuid}).to_string())
-        .into_response()
-}
-
-/// The report MIME type an `Accept` asks for, if this row's kind can give it.
-fn wanted(accept: &str, kind_mime: &str) -> Option<&'static str> {
-    let asked: Vec<&str> = accept.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    let offers: &[&'static str] =
-        if kind_mime == MIME_SBOM { &[MIME_SBOM] } else { &[MIME_REPORT_1_1, MIME_REPORT_NATIVE] };
-    if asked.is_empty() || asked.contains(&"*/*") {
-        return offers.first().copied();
-    }
-    asked.iter().find_map(|a| offers.iter().copied().find(|o| o.replace(' ', "") == a.replace(' ', "")))
 }
 
 /// `GET /scan/{id}/report`: 302 with `Refresh-After` while the scan runs, 200 with the
@@ -252,40 +107,23 @@ async fn report(State(state): State<AppState>, h: HeaderMap, Path(id): Path<Stri
     if let Some(r) = deny(&state, &h) {
         return r;
     }
-    let row = match state.vulns().scan_report(&id).await {
-        Ok(Some(r)) if r.registration_uuid.starts_with(ADAPTER_REGISTRATION_PREFIX) => r,
-        Ok(_) => return error(StatusCode::NOT_FOUND, format!("scan request {id} not found")),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
     let accept = h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let Some(mime) = wanted(accept, &row.mime_type) else {
-        return error(
+    match state.scans.adapter_report(&id, accept).await {
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(ReportState::NotFound) => error(StatusCode::NOT_FOUND, format!("scan request {id} not found")),
+        Ok(ReportState::NotAcceptable(produces)) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("Accept: scan request {id} produces {}, not {accept:?}", row.mime_type),
-        );
-    };
-    let job = state.jobs.store().job(row.task_id).await.ok().flatten();
-    let dead = job.as_ref().is_some_and(|j| matches!(j.state, JobState::Dead | JobState::Cancelled));
-    match row.status.as_str() {
-        "Success" => (StatusCode::OK, [(header::CONTENT_TYPE, mime)], row.report).into_response(),
-        "Pending" | "Running" if !dead => {
+            format!("Accept: scan request {id} produces {produces}, not {accept:?}"),
+        ),
+        Ok(ReportState::Ready { mime, report }) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, mime)], report).into_response()
+        }
+        Ok(ReportState::Running) => {
             let mut r = StatusCode::FOUND.into_response();
             r.headers_mut().insert("refresh-after", HeaderValue::from_static("1"));
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
-        _ => {
-            // The job's last error line says why.
-            let why = match state.jobs.store().job_log(row.task_id).await {
-                Ok(lines) => lines
-                    .iter()
-                    .rev()
-                    .find(|l| l.level == berth_core::store::jobs::LogLevel::Error)
-                    .map(|l| l.message.clone())
-                    .unwrap_or_else(|| format!("the scan ended with status {}", row.status)),
-                Err(e) => e.to_string(),
-            };
-            error(StatusCode::INTERNAL_SERVER_ERROR, why)
-        }
+        Ok(ReportState::Failed(why)) => error(StatusCode::INTERNAL_SERVER_ERROR, why),
     }
 }

@@ -5,7 +5,7 @@
 //! in them (never the binaries).
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use crate::{auditable, gobin};
 
@@ -70,15 +70,22 @@ fn clean(path: &str) -> String {
 }
 
 /// Opens a layer blob: gzip (by magic) or plain tar.
-fn open(bytes: &[u8]) -> Box<dyn Read + '_> {
-    if bytes.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::MultiGzDecoder::new(bytes)) } else { Box::new(bytes) }
+fn open<'a>(mut layer: impl BufRead + 'a) -> std::io::Result<Box<dyn Read + 'a>> {
+    let gzip = layer.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip { Box::new(flate2::bufread::MultiGzDecoder::new(layer)) } else { Box::new(layer) })
 }
 
 impl Squashed {
     /// Applies one layer (a tar, optionally gzip-compressed) over what is there.
     pub fn apply(&mut self, index: usize, layer: &[u8]) -> Result<(), LayerError> {
+        self.apply_from(index, layer)
+    }
+
+    /// [`Squashed::apply`] reading the layer as it arrives, so that a large one is never
+    /// held whole in memory.
+    pub fn apply_from(&mut self, index: usize, layer: impl BufRead) -> Result<(), LayerError> {
         let bad = |message: String| LayerError::Bad { index, message };
-        let mut archive = tar::Archive::new(open(layer));
+        let mut archive = tar::Archive::new(open(layer).map_err(|e| bad(e.to_string()))?);
         let mut added: BTreeMap<String, Option<Kept>> = BTreeMap::new();
         let mut removed: Vec<String> = Vec::new();
         let mut opaque: Vec<String> = Vec::new();

@@ -30,10 +30,10 @@ pub struct Deps {
     pub labels: Arc<dyn berth_core::store::labels::LabelStore>,
     pub policies: Arc<dyn berth_core::store::policies::PolicyStore>,
     /// Set by the caller once the scans exist (they need this job service).
-    pub scans: Arc<std::sync::OnceLock<Arc<berth_http::scan::Scans>>>,
-    pub scanners: Arc<berth_http::scanners::Scanners>,
-    pub scan_access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
-    pub scan_events: Arc<std::sync::OnceLock<berth_http::scan::ScanEvents>>,
+    pub scans: Arc<std::sync::OnceLock<Arc<berth_scanning::scan::Scans>>>,
+    pub scanners: Arc<berth_scanning::scanners::Scanners>,
+    pub scan_access: Arc<std::sync::OnceLock<berth_scanning::external::RegistryAccess>>,
+    pub scan_events: Arc<std::sync::OnceLock<berth_scanning::scan::ScanEvents>>,
 }
 
 /// Builds the job service with every kind this binary knows.
@@ -88,12 +88,12 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
         ))
         // Scan all lists the registry and starts scans: one at a time, as in Harbor.
         .kind(single(
-            berth_http::scan_all::VENDOR_TYPE,
-            Arc::new(berth_http::scan_all::ScanAll { catalog: catalog.clone(), scans }),
+            berth_scanning::scan_all::VENDOR_TYPE,
+            Arc::new(berth_scanning::scan_all::ScanAll { catalog: catalog.clone(), scans }),
         ))
         .kind(KindSpec {
-            name: berth_http::cve_export::VENDOR_TYPE,
-            handler: Arc::new(berth_http::cve_export::CveExport {
+            name: berth_scanning::cve_export::VENDOR_TYPE,
+            handler: Arc::new(berth_scanning::cve_export::CveExport {
                 catalog: catalog.clone(),
                 identity,
                 vulns: vulns.clone(),
@@ -115,9 +115,9 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
                         berth_webhooks::VENDOR_TYPE.to_owned(),
                         berth_replication::VENDOR_TYPE.to_owned(),
                         berth_retention::VENDOR_TYPE.to_owned(),
-                        berth_http::scan_all::VENDOR_TYPE.to_owned(),
-                        berth_http::cve_export::VENDOR_TYPE.to_owned(),
-                        berth_http::scanner_adapter::KIND.to_owned(),
+                        berth_scanning::scan_all::VENDOR_TYPE.to_owned(),
+                        berth_scanning::cve_export::VENDOR_TYPE.to_owned(),
+                        berth_scanning::adapter::KIND.to_owned(),
                         berth_replication::health::HEALTH.to_owned(),
                     ])
                     .collect(),
@@ -186,8 +186,8 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
     // Scans read whole layers into memory and use a core each: a few per instance.
     let external_timeout = Duration::from_secs(cfg.scan.external_timeout_secs);
     b = b.kind(KindSpec {
-        name: berth_http::scan::KIND,
-        handler: Arc::new(crate::scan::ScanJob {
+        name: berth_scanning::scan::KIND,
+        handler: Arc::new(berth_scanning::job::ScanJob {
             registry: registry_for_scan,
             vulns: vulns.clone(),
             catalog,
@@ -203,8 +203,8 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
     });
     // Scans other registries ask Berth's adapter API for: the same work, pulled remotely.
     b = b.kind(KindSpec {
-        name: berth_http::scanner_adapter::KIND,
-        handler: Arc::new(crate::scan::AdapterScanJob { vulns, scanners }),
+        name: berth_scanning::adapter::KIND,
+        handler: Arc::new(berth_scanning::job::AdapterScanJob { vulns, scanners }),
         cluster_limit: 64,
         local_workers: workers.clamp(1, 2),
         max_runtime: Some(Duration::from_secs(3600)),

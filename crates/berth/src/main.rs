@@ -4,8 +4,6 @@ mod cluster;
 mod gc_cli;
 mod https;
 mod jobs;
-mod scan;
-mod scan_external;
 mod vulndb_cli;
 
 use std::path::PathBuf;
@@ -322,7 +320,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     cluster::check_secret_key(stores.cluster.as_ref(), &secret.fingerprint(), &cfg.secret_key_path(), stores.shared)
         .await?;
     let scanners =
-        Arc::new(berth_http::scanners::Scanners::new(stores.policies.clone(), secret.clone(), REMOTE_TIMEOUT));
+        Arc::new(berth_scanning::scanners::Scanners::new(stores.policies.clone(), secret.clone(), REMOTE_TIMEOUT));
     let scan_access = Arc::new(std::sync::OnceLock::new());
     let replication = Arc::new(berth_replication::Context::new(
         berth_replication::Registries::new(stores.policies.clone(), secret),
@@ -369,7 +367,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         },
     )?;
     replication.set_jobs(stores.jobs.clone());
-    let scans = Arc::new(berth_http::scan::Scans {
+    let scans = Arc::new(berth_scanning::scan::Scans {
         jobs: job_service.clone(),
         vulns: stores.vulns.clone(),
         scanners,
@@ -383,7 +381,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some((_, rest)) => rest.trim_end_matches('/').to_owned(),
         None => cfg.http.listen.clone(),
     };
-    let _ = scan_events.set(berth_http::scan::ScanEvents {
+    let _ = scan_events.set(berth_scanning::scan::ScanEvents {
         webhooks: webhooks.clone(),
         identity: identity.clone(),
         vulns: stores.vulns.clone(),
@@ -506,8 +504,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         },
     });
     // External scanner adapters pull the artifact they scan with a token for that one
-    // repository (see scan_external.rs), from the external URL or this listener.
-    let _ = scan_access.set(scan_external::RegistryAccess {
+    // repository (see berth-scanning's external.rs), from the external URL or this listener.
+    let _ = scan_access.set(berth_scanning::external::RegistryAccess {
         mint: {
             let auth = auth.clone();
             Arc::new(move |subject: &str, repo: &str, ttl: i64| {

@@ -2,7 +2,7 @@
 //! `POST /export/cve`, `GET /export/cve/executions`, `GET /export/cve/execution/{id}`,
 //! `GET /export/cve/download/{id}`. Permissions are the project's `export-cve`
 //! (create to start, read to look and download), and only the user who asked sees an
-//! export. The job and the CSV's storage are [`crate::cve_export`].
+//! export. The job and the CSV's storage are [`berth_scanning::cve_export`].
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -19,8 +19,8 @@ use super::errors::{bad_request, forbidden, not_found, store};
 use super::json::Body;
 use super::{Caller, ProjectRef, audit, json, parse_id, require_project};
 use crate::AppState;
-use crate::cve_export::{self, DATA_TYPE, ExportRequest, VENDOR_TYPE};
 use crate::error::ApiError;
+use berth_scanning::cve_export::{self, DATA_TYPE, ExportRequest, VENDOR_TYPE};
 
 /// Harbor's `ScanDataExportRequest`.
 #[derive(Deserialize)]

@@ -9,22 +9,7 @@ use serde::{Deserialize, Serialize};
 use berth_core::identity::rbac::Role;
 use berth_core::store::identity::{AuditEntry, Member, Robot, RobotAccess, User};
 
-/// Harbor's `strfmt.DateTime`: RFC 3339 in UTC with milliseconds.
-pub fn time(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Days-from-civil, inverted (H. Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
+pub use berth_scanning::harbor_time as time;
 
 /// Unix seconds of a UTC time as Harbor's queries write it: `2024-01-31 23:59:59` or
 /// `2024-01-31T23:59:59` (optionally with fractional seconds and `Z`), or a bare date

@@ -20,7 +20,7 @@ use super::repositories::target;
 use super::{Caller, json};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::scan::{
+use berth_scanning::scan::{
     BUILTIN_NAME, MIME_REPORT_1_1, MIME_REPORT_NATIVE, ScanError, ScanType, scannable, summary_and_scanner,
 };
 
@@ -186,7 +186,7 @@ pub async fn scan_overview(state: &AppState, digest: &str, headers: &HeaderMap) 
     let Some(mime) = accepted(headers).into_iter().find(|m| DEFAULT_ACCEPT.contains(&m.as_str())) else {
         return Ok(None);
     };
-    Ok(Some(json!({ mime: crate::scan::overview(&r) })))
+    Ok(Some(json!({ mime: berth_scanning::scan::overview(&r) })))
 }
 
 /// `sbom_overview` of an artifact, `None` if no SBOM was generated: Harbor's fields, with

@@ -2,7 +2,7 @@
 //! `GET|POST|PUT /system/scanAll/schedule`, `POST /system/scanAll/stop`,
 //! `GET /scans/all/metrics` and `GET /scans/schedule/metrics`, for holders of the system
 //! permission `scan-all`. Schedules and manual runs go through [`system_jobs`] like GC's;
-//! the run itself is [`crate::scan_all`].
+//! the run itself is [`berth_scanning::scan_all`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,7 +15,7 @@ use super::system_jobs::{self, ScheduleReq, SystemJob};
 use super::{Caller, audit, json, require_system};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::scan_all::{VENDOR_TYPE, latest, stats, stop_children};
+use berth_scanning::scan_all::{VENDOR_TYPE, latest, stats, stop_children};
 
 const SCAN_ALL: SystemJob = SystemJob {
     vendor_type: VENDOR_TYPE,

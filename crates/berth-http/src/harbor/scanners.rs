@@ -2,7 +2,7 @@
 //! `project.go`'s scanner operations): `/scanners` (list, register, get, update, delete,
 //! set default), `/scanners/ping`, `/scanners/{id}/metadata` (asked of the adapter),
 //! `/projects/{p}/scanner` and its candidates. The registrations themselves, their
-//! validation and the adapter client are `crate::scanners`'.
+//! validation and the adapter client are `berth_scanning::scanners`'.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,7 +20,7 @@ use super::query::{ListQuery, Match};
 use super::{Caller, ProjectRef, audit, created, json, ok, page, require_project, require_system};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::scanners::{AdapterMetadata, Registration, RegistrationInput, ScannerError};
+use berth_scanning::scanners::{AdapterMetadata, Registration, RegistrationInput, ScannerError};
 
 /// How a stored credential is shown: never itself.
 const MASK: &str = "*****";
@@ -82,14 +82,14 @@ async fn shown(state: &AppState, r: &Registration) -> Value {
 }
 
 fn builtin_md() -> AdapterMetadata {
-    use crate::scanners::{Capability, MIME_SBOM, ScannerInfo};
-    let name = crate::scan::BUILTIN_NAME.to_owned();
+    use berth_scanning::scanners::{Capability, MIME_SBOM, ScannerInfo};
+    let name = berth_scanning::scan::BUILTIN_NAME.to_owned();
     AdapterMetadata {
         scanner: ScannerInfo { name: name.clone(), vendor: name, version: env!("CARGO_PKG_VERSION").into() },
         capabilities: vec![
             Capability {
                 kind: "vulnerability".into(),
-                produces_mime_types: vec![crate::scan::MIME_REPORT_1_1.into()],
+                produces_mime_types: vec![berth_scanning::scan::MIME_REPORT_1_1.into()],
                 ..Default::default()
             },
             Capability { kind: "sbom".into(), produces_mime_types: vec![MIME_SBOM.into()], ..Default::default() },
@@ -286,7 +286,7 @@ pub async fn metadata(
     require_system(&caller, "scanner", "read")?;
     let r = registration(&state, &id).await?;
     if r.is_builtin() {
-        let md = crate::scanners::builtin_metadata(state.vulns()).await.map_err(store)?;
+        let md = berth_scanning::scanners::builtin_metadata(state.vulns()).await.map_err(store)?;
         return Ok(json(StatusCode::OK, &md));
     }
     let md = state.scans.scanners.client(&r).map_err(scanner_error)?.metadata().await.map_err(scanner_error)?;

@@ -1,7 +1,7 @@
 //! Harbor's security hub (2.9+, goharbor/harbor `src/server/v2.0/handler/security.go`):
 //! `GET /security/summary` and `GET /security/vul`, for callers holding the system
 //! permission `security-hub` (read, list). Computed from the stored reports by
-//! [`crate::security::walk`].
+//! [`berth_scanning::security::walk`].
 
 use std::collections::HashSet;
 
@@ -15,7 +15,7 @@ use super::query::{ListQuery, Match, parse_bool};
 use super::{Caller, json, page, require_system};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::security::{Counts, Finding, Located, Scope, Sources, severity_rank, sort_located, walk};
+use berth_scanning::security::{Counts, Finding, Located, Scope, Sources, severity_rank, sort_located, walk};
 
 fn sources(state: &AppState) -> Sources<'_> {
     Sources {

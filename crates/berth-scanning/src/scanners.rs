@@ -648,7 +648,7 @@ impl Scanners {
 /// The built-in scanner's `ScannerAdapterMetadata`, with the vulnerability data's age:
 /// what `/scanners/{id}/metadata` shows and what Berth's adapter endpoint serves.
 pub async fn builtin_metadata(vulns: &dyn berth_core::store::vulns::VulnStore) -> Result<Value, StoreError> {
-    use crate::harbor::dto::time;
+    use crate::harbor_time as time;
     let st = vulns.vuln_db_status().await?;
     let manifests =
         ["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"];

@@ -4,19 +4,19 @@
 //! an SPDX SBOM pushed as an accessory of the image (a manifest whose `subject` is the
 //! image, config media type `application/vnd.goharbor.harbor.sbom.v1`, the document as its
 //! one layer) with the row recording where it is. A project whose scanner is an external adapter is scanned by it instead
-//! (`scan_external.rs`). `SCANNER_ADAPTER_SCAN` is the same scan of an artifact in another
+//! (`external.rs`). `SCANNER_ADAPTER_SCAN` is the same scan of an artifact in another
 //! registry, for Berth's adapter API.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::adapter::AdapterScanArgs;
+use crate::scan::{ScanArgs, ScanType};
+use crate::scanners::Scanners;
 use berth_core::blobstore::ByteStream;
 use berth_core::registry::Registry;
 use berth_core::store::vulns::{ReportUpdate, VulnStore};
 use berth_core::{Digest, Reference, RepoName};
-use berth_http::scan::{ScanArgs, ScanType};
-use berth_http::scanner_adapter::AdapterScanArgs;
-use berth_http::scanners::Scanners;
 use berth_jobs::{Handler, JobCtx, JobError};
 use berth_remote::{Credential, Endpoint};
 use berth_scan::osv::Record;
@@ -32,15 +32,15 @@ pub struct ScanJob {
     /// The artifact's media type and tags, for an external adapter's scan request.
     pub catalog: Arc<dyn berth_core::store::catalog::CatalogStore>,
     /// Scanner registrations: a project whose scanner is an external adapter is scanned
-    /// by it (`scan_external.rs`).
+    /// by it (`external.rs`).
     pub scanners: Arc<Scanners>,
     /// How an external adapter reaches this registry; set once the listener is bound.
-    pub access: Arc<std::sync::OnceLock<crate::scan_external::RegistryAccess>>,
+    pub access: Arc<std::sync::OnceLock<crate::external::RegistryAccess>>,
     /// How long an external scan may take, report polling included.
     pub external_timeout: std::time::Duration,
     /// Webhook events of finished scans, set once the webhooks exist (they need the job
     /// service, which needs this job).
-    pub events: Arc<std::sync::OnceLock<berth_http::scan::ScanEvents>>,
+    pub events: Arc<std::sync::OnceLock<crate::scan::ScanEvents>>,
 }
 
 fn now() -> i64 {
@@ -87,70 +87,133 @@ impl Source {
         }
     }
 
-    async fn blob(&self, digest: &Digest) -> Result<Vec<u8>, JobError> {
+    /// A layer's bytes as they arrive.
+    async fn blob(&self, digest: &Digest) -> Result<LayerStream, JobError> {
         match self {
-            Source::Local { registry, repo } => read_blob(registry, repo, digest).await,
+            Source::Local { registry, repo } => {
+                let blob = registry
+                    .open_blob(repo, digest, None)
+                    .await
+                    .map_err(|e| JobError::Retry(format!("layer {digest}: {e}")))?;
+                Ok(blob.reader.body)
+            }
             Source::Remote { client, repo } => {
                 let what = format!("layer {digest} from {}", client.base());
                 let res = client.blob_get(repo, &digest.to_string(), 0).await.map_err(|e| remote_error(&what, e))?;
                 let bytes = res.bytes().await.map_err(|e| JobError::Retry(format!("{what}: {e}")))?;
-                Ok(bytes.to_vec())
+                Ok(Box::pin(futures_util::stream::once(std::future::ready(Ok(bytes)))))
             }
         }
     }
 }
 
-async fn read_blob(registry: &Registry, repo: &RepoName, digest: &Digest) -> Result<Vec<u8>, JobError> {
-    let blob =
-        registry.open_blob(repo, digest, None).await.map_err(|e| JobError::Retry(format!("layer {digest}: {e}")))?;
-    let mut body = blob.reader.body;
-    let mut buf = Vec::with_capacity(blob.info.size as usize);
-    while let Some(chunk) = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
-        buf.extend_from_slice(&chunk.map_err(|e| JobError::Retry(format!("layer {digest}: {e}")))?);
-    }
-    Ok(buf)
+type LayerStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>;
+
+/// A layer's byte stream read as `BufRead` by a thread outside the async runtime, which
+/// waits for each chunk. A failure of the stream (or a stop of the job) is kept apart
+/// from what the unpacker makes of the bytes: it is the job's error, not the layer's.
+struct StreamRead<'a> {
+    rt: &'a tokio::runtime::Handle,
+    body: LayerStream,
+    chunk: bytes::Bytes,
+    stop: &'a berth_jobs::StopFlag,
+    failed: Option<JobError>,
+    read: u64,
 }
 
-/// A layer for the unpacking thread: its index in the manifest, digest and bytes.
-type Layer = (usize, Digest, Vec<u8>);
+impl std::io::Read for StreamRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::io::BufRead::fill_buf(self)?.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for StreamRead<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.chunk.is_empty() {
+            if self.stop.is_set() {
+                self.failed = Some(JobError::Cancelled);
+                return Err(std::io::Error::other("the scan was stopped"));
+            }
+            let body = &mut self.body;
+            match self.rt.block_on(std::future::poll_fn(|cx| body.as_mut().poll_next(cx))) {
+                None => break,
+                Some(Ok(b)) => {
+                    self.read += b.len() as u64;
+                    self.chunk = b;
+                }
+                Some(Err(e)) => {
+                    self.failed = Some(JobError::Retry(format!("reading the layer: {e}")));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(&self.chunk)
+    }
+
+    fn consume(&mut self, n: usize) {
+        let _ = self.chunk.split_to(n.min(self.chunk.len()));
+    }
+}
 
 /// What the unpacking thread hands back.
 struct Unpacked {
     inv: berth_scan::Inventory,
-    layer_errors: Vec<String>,
-    /// Time spent unpacking, and the CPU time of it (less than the time on a busy machine).
+    /// Warnings for the job's log (layers skipped).
+    warnings: Vec<String>,
+    read_bytes: u64,
+    /// Time spent reading and unpacking, and the CPU time of it (less than the time on a
+    /// busy machine).
     busy: Duration,
     cpu: Duration,
 }
 
-/// Starts the thread that applies an image's layers, sent to it in order, and takes its
-/// inventory once the sender is dropped. Decompressing and reading tar archives is CPU
-/// work: it is kept off the async workers and run at the scan's lower priority.
-fn unpacker() -> (tokio::sync::mpsc::Sender<Layer>, tokio::sync::oneshot::Receiver<Unpacked>) {
-    // One layer waiting while one is unpacked bounds the memory a scan holds.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Layer>(1);
-    let done = in_background(move || {
-        let mut fs = berth_scan::Squashed::default();
-        let mut layer_errors = Vec::new();
-        let mut busy = Duration::ZERO;
-        while let Some((i, d, bytes)) = rx.blocking_recv() {
-            let t = Instant::now();
-            if let Err(e) = fs.apply(i, &bytes) {
-                layer_errors.push(format!("layer {i} ({d}) is not a tar archive Berth can read: {e}; skipped"));
-            }
-            busy += t.elapsed();
+/// Reads and applies an image's layers, then takes its inventory. Decompressing and
+/// reading tar archives is CPU work: it runs on the calling thread, outside the async
+/// runtime (whose futures, such as a layer's stream, it waits for through `rt`), so that
+/// the scan's lower priority covers it.
+fn unpack(
+    rt: &tokio::runtime::Handle,
+    src: &Source,
+    layers: &[serde_json::Value],
+    stop: &berth_jobs::StopFlag,
+) -> Result<Unpacked, JobError> {
+    let started = Instant::now();
+    let mut fs = berth_scan::Squashed::default();
+    let mut warnings = Vec::new();
+    let mut read_bytes = 0;
+    for (i, l) in layers.iter().enumerate() {
+        if stop.is_set() {
+            return Err(JobError::Cancelled);
         }
-        let t = Instant::now();
-        let inv = berth_scan::inventory(&fs);
-        busy += t.elapsed();
-        Unpacked { inv, layer_errors, busy, cpu: thread_cpu() }
-    });
-    (tx, done)
+        let (Some(d), size) =
+            (l.get("digest").and_then(|d| d.as_str()), l.get("size").and_then(|s| s.as_u64()).unwrap_or(0))
+        else {
+            continue;
+        };
+        if size > MAX_LAYER {
+            warnings.push(format!("layer {i} ({d}) is {size} bytes; skipped"));
+            continue;
+        }
+        let d: Digest = d.parse().map_err(|e| JobError::Fatal(format!("layer {i} digest: {e}")))?;
+        let body = rt.block_on(src.blob(&d))?;
+        let mut r = StreamRead { rt, body, chunk: bytes::Bytes::new(), stop, failed: None, read: 0 };
+        let applied = fs.apply_from(i, &mut r);
+        read_bytes += r.read;
+        if let Some(e) = r.failed {
+            return Err(e);
+        }
+        if let Err(e) = applied {
+            warnings.push(format!("layer {i} ({d}) is not a tar archive Berth can read: {e}; skipped"));
+        }
+    }
+    let inv = berth_scan::inventory(&fs);
+    Ok(Unpacked { inv, warnings, read_bytes, busy: started.elapsed(), cpu: thread_cpu() })
 }
 
-/// Runs `f` on a thread of its own at the scan's lower priority (nice + 10 over the rest of
-/// the process): a scan is background work, and pushes and pulls keep the CPU when both
-/// want it.
+/// Runs `f` on a thread of its own at the scan's priority (see [`lower_priority`]).
 fn in_background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("berth-scan".into()).spawn(move || {
@@ -169,12 +232,17 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
-/// Lowers the calling thread's CPU priority by 10 (Linux sets priorities per thread).
+/// A scan is background work: its thread gets Linux's `SCHED_IDLE` policy, under which
+/// it runs only on a core nothing else wants, and a request thread waking up takes the
+/// core from it at once (at a mere lower nice level it would wait for the scan's time
+/// slice to end). Where that is refused, nice 19. Linux sets both per thread.
 fn lower_priority() {
-    let tid = rustix::thread::gettid();
-    if let Ok(now) = rustix::process::getpriority_process(Some(tid)) {
-        let _ = rustix::process::setpriority_process(Some(tid), (now + 10).min(19));
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for SCHED_IDLE.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        return;
     }
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
 }
 
 fn once(b: Vec<u8>) -> ByteStream {
@@ -227,7 +295,7 @@ pub type Outcome = (String, String, String);
 pub async fn scan_image(
     ctx: &JobCtx,
     vulns: &dyn VulnStore,
-    src: &Source,
+    src: Arc<Source>,
     repository: &str,
     digest: &str,
     report_uuid: &str,
@@ -237,44 +305,24 @@ pub async fn scan_image(
     let (content, media_type) = src.manifest(&digest_parsed).await?;
     let v: serde_json::Value =
         serde_json::from_slice(&content).map_err(|e| JobError::Fatal(format!("manifest is not JSON: {e}")))?;
-    let Some(layers) = v.get("layers").and_then(|l| l.as_array()) else {
+    let Some(layers) = v.get("layers").and_then(|l| l.as_array()).cloned() else {
         return Err(JobError::Fatal(format!("{media_type} is not an image manifest; it cannot be scanned")));
     };
-    // Unpacking runs on a thread of its own while the next layer is read.
+    ctx.check()?;
     let started = Instant::now();
-    let (tx, unpacker) = unpacker();
-    let mut read_bytes = 0u64;
-    let mut read_time = Duration::ZERO;
-    for (i, l) in layers.iter().enumerate() {
-        ctx.check()?;
-        let (Some(d), size) =
-            (l.get("digest").and_then(|d| d.as_str()), l.get("size").and_then(|s| s.as_u64()).unwrap_or(0))
-        else {
-            continue;
-        };
-        if size > MAX_LAYER {
-            ctx.warn(format!("layer {i} ({d}) is {size} bytes; skipped"));
-            continue;
-        }
-        let d: Digest = d.parse().map_err(|e| JobError::Fatal(format!("layer {i} digest: {e}")))?;
-        let t = Instant::now();
-        let bytes = src.blob(&d).await?;
-        read_time += t.elapsed();
-        read_bytes += bytes.len() as u64;
-        if tx.send((i, d, bytes)).await.is_err() {
-            break; // the unpacker is gone; its result says why
-        }
-    }
-    drop(tx);
-    let Unpacked { inv, layer_errors, busy, cpu } =
-        unpacker.await.map_err(|_| JobError::Retry("the unpacking thread ended early".into()))?;
-    for e in layer_errors {
-        ctx.warn(e);
+    let (rt, stop, from) = (tokio::runtime::Handle::current(), ctx.stop_flag(), src.clone());
+    let Unpacked { inv, warnings, read_bytes, busy, cpu } = in_background(move || unpack(&rt, &from, &layers, &stop))
+        .await
+        .map_err(|_| JobError::Retry("the unpacking thread ended early".into()))?
+        // The thread saw the stop flag; the job's context says whether it was a stop or
+        // a lost lease.
+        .map_err(|e| if matches!(e, JobError::Cancelled) { ctx.check().err().unwrap_or(e) } else { e })?;
+    for w in warnings {
+        ctx.warn(w);
     }
     ctx.info(format!(
-        "{} MiB of layers read in {:.2} s, unpacked in {:.2} s ({:.2} s of CPU); {:.2} s in all",
+        "{} MiB of layers read and unpacked in {:.2} s ({:.2} s of CPU); {:.2} s in all",
         read_bytes >> 20,
-        read_time.as_secs_f64(),
         busy.as_secs_f64(),
         cpu.as_secs_f64(),
         started.elapsed().as_secs_f64()
@@ -296,11 +344,15 @@ pub async fn scan_image(
             let docs = vulns.vuln_records_for(&keys).await?;
             let fetched = t.elapsed();
             let t = Instant::now();
-            // Parsing and matching are CPU work too: at the unpacker's priority.
-            let generated = generated.clone();
-            let (count, r) = in_background(move || {
+            // Parsing, matching and writing the report out are CPU work too: at the
+            // scan's priority.
+            let (count, vulnerabilities, outcome) = in_background(move || {
                 let records: Vec<Record> = docs.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
-                (records.len(), report::build(&inv, &records, &generated))
+                let r = report::build(&inv, &records, &generated);
+                let summary = serde_json::to_string(&report::summarize(&r)).unwrap_or_default();
+                let mut body = serde_json::to_value(&r).unwrap_or_default();
+                body["artifact"] = artifact;
+                (records.len(), r.vulnerabilities.len(), (r.severity, summary, body.to_string()))
             })
             .await
             .map_err(|_| JobError::Retry("the matching thread ended early".into()))?;
@@ -309,16 +361,13 @@ pub async fn scan_image(
                 fetched.as_secs_f64(),
                 t.elapsed().as_secs_f64()
             ));
-            ctx.info(format!("{} vulnerabilities, overall severity {}", r.vulnerabilities.len(), r.severity));
-            let summary = serde_json::to_string(&report::summarize(&r)).unwrap_or_default();
-            let mut body = serde_json::to_value(&r).unwrap_or_default();
-            body["artifact"] = artifact;
-            Ok((r.severity, summary, body.to_string()))
+            ctx.info(format!("{vulnerabilities} vulnerabilities, overall severity {}", outcome.0));
+            Ok(outcome)
         }
         ScanType::Sbom => {
             let subject = sbom::Subject { name: format!("{repository}@{digest}"), digest: digest.to_owned() };
             let doc = sbom::spdx(&inv, &subject, &generated, report_uuid);
-            let Source::Local { registry, repo } = src else {
+            let Source::Local { registry, repo } = &*src else {
                 // For another registry (Berth as its scanner adapter) the document is the
                 // report: nothing is pushed there.
                 let body = json!({
@@ -367,7 +416,15 @@ where
 {
     let task = ctx.job().id;
     let _ = vulns.finish_scan_report(report_uuid, task, &ReportUpdate::status("Running", None)).await;
-    match scan.await {
+    let outcome = scan.await;
+    if let Err(e) = &outcome {
+        ctx.error(e.to_string());
+    }
+    // The log is complete before the report's status says the scan ended: whoever reads
+    // the log then finds every line (the job service would otherwise write the last ones
+    // only after the handler returns).
+    let _ = ctx.flush_logs().await;
+    match outcome {
         Ok((severity, summary, report)) => {
             let done = vulns
                 .finish_scan_report(
@@ -389,7 +446,6 @@ where
                 JobError::Fatal(_) => "Error",
                 _ => "Running",
             };
-            ctx.error(e.to_string());
             let end = (status != "Running").then(now);
             let _ = vulns.finish_scan_report(report_uuid, task, &ReportUpdate::status(status, end)).await;
             Err(e)
@@ -403,13 +459,12 @@ impl Handler for ScanJob {
         let a: ScanArgs = ctx.args()?;
         ctx.info(format!("scanning {}@{} ({:?})", a.repository, a.digest, a.scan_type));
         let res = if a.external() {
-            run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::scan_external::scan(self, ctx, &a)).await
+            run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, crate::external::scan(self, ctx, &a)).await
         } else {
             let repo: RepoName =
                 a.repository.parse().map_err(|e| JobError::Fatal(format!("repository {}: {e}", a.repository)))?;
-            let src = Source::Local { registry: self.registry.clone(), repo };
-            let scan =
-                scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
+            let src = Arc::new(Source::Local { registry: self.registry.clone(), repo });
+            let scan = scan_image(ctx, self.vulns.as_ref(), src, &a.repository, &a.digest, &a.report_uuid, a.scan_type);
             run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, scan).await
         };
         // An attempt that will be retried sends no event.
@@ -427,7 +482,7 @@ impl Handler for ScanJob {
 }
 
 /// The `SCANNER_ADAPTER_SCAN` job: a scan another registry asked Berth's adapter API for
-/// (`berth_http::scanner_adapter`). The artifact is pulled from that registry with the
+/// (`crate::adapter`). The artifact is pulled from that registry with the
 /// authorization it gave, then scanned like a local one.
 pub struct AdapterScanJob {
     pub vulns: Arc<dyn VulnStore>,
@@ -476,8 +531,8 @@ impl Handler for AdapterScanJob {
                 Endpoint { url: a.registry_url.clone(), credential: credential_of(&auth)?, insecure: a.insecure };
             let client = berth_remote::Client::new(&endpoint, REMOTE_TIMEOUT)
                 .map_err(|e| JobError::Fatal(format!("registry.url {}: {e}", a.registry_url)))?;
-            let src = Source::Remote { client, repo: a.repository.clone() };
-            scan_image(ctx, self.vulns.as_ref(), &src, &a.repository, &a.digest, &a.report_uuid, a.scan_type).await
+            let src = Arc::new(Source::Remote { client, repo: a.repository.clone() });
+            scan_image(ctx, self.vulns.as_ref(), src, &a.repository, &a.digest, &a.report_uuid, a.scan_type).await
         };
         run_fenced(ctx, self.vulns.as_ref(), &a.report_uuid, scan).await
     }

@@ -15,12 +15,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_http::scan::{ScanArgs, ScanType};
-use berth_http::scanners::{self, ReportPoll};
+use crate::scan::{ScanArgs, ScanType};
+use crate::scanners::{self, ReportPoll};
 use berth_jobs::{JobCtx, JobError};
 use serde_json::json;
 
-use crate::scan::{Outcome, ScanJob};
+use crate::job::{Outcome, ScanJob};
 
 /// Mints a registry token for (subject, repository, lifetime in seconds).
 pub type Mint = Arc<dyn Fn(&str, &str, i64) -> Result<String, String> + Send + Sync>;

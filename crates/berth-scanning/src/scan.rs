@@ -1,21 +1,23 @@
 //! Scans as jobs: what the API and scan-on-push call to start one, and how a report's
-//! status is read. The job itself (`IMAGE_SCAN`) runs in the binary's job service
-//! (`crates/berth/src/scan.rs`), which reads the image through the registry and matches
-//! it against the vulnerability data with `berth-scan`.
+//! status is read. The job itself (`IMAGE_SCAN`, [`crate::job`]) runs in the job
+//! service: it reads the image through the registry and matches it against the
+//! vulnerability data with `berth-scan`.
 
 use std::sync::Arc;
 
 use berth_core::settings::SettingsCache;
 use berth_core::store::StoreError;
-use berth_core::store::identity::IdentityStore;
+use berth_core::store::catalog::CatalogStore;
+use berth_core::store::identity::{IdentityStore, Project};
 use berth_core::store::jobs::{JobState, NewExecution, NewJob};
 use berth_core::store::vulns::{ScanReport, VulnStore};
+use berth_core::{Reference, RepoName};
 use berth_jobs::JobService;
 use berth_webhooks::{ArtifactRef, Event, RepoRef, Webhooks};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::harbor::dto::time;
+use crate::harbor_time as time;
 
 pub use berth_scan::report::{MIME_REPORT_1_1, MIME_REPORT_NATIVE, MIME_SBOM_REPORT};
 
@@ -87,7 +89,7 @@ impl ScanArgs {
 }
 
 /// Report rows of scans Berth ran for another registry as its scanner adapter
-/// (`crate::scanner_adapter`) have a registration uuid with this prefix: they are not
+/// (`crate::adapter`) have a registration uuid with this prefix: they are not
 /// this registry's reports of its own artifacts.
 pub const ADAPTER_REGISTRATION_PREFIX: &str = "adapter:";
 
@@ -274,6 +276,34 @@ impl Scans {
             crate::scanners::ScannerError::Store(s) => s,
             other => StoreError::Backend(other.to_string()),
         })
+    }
+}
+
+impl Scans {
+    /// Starts the scans `project` asks for on push (`auto_scan`, `auto_sbom_generation`)
+    /// of `repo@digest`, just pushed. Indexes are not scanned themselves (their images
+    /// are pushed, and scanned, one by one). Failures are logged: the push stands.
+    pub async fn on_push(&self, repo: &RepoName, digest: &str, project: &Project, catalog: &dyn CatalogStore) {
+        let on = |k: &str| project.metadata.get(k).is_some_and(|v| v == "true");
+        let types: Vec<ScanType> = [("auto_scan", ScanType::Vulnerability), ("auto_sbom_generation", ScanType::Sbom)]
+            .into_iter()
+            .filter(|(k, _)| on(k))
+            .map(|(_, t)| t)
+            .collect();
+        if types.is_empty() {
+            return;
+        }
+        let Ok(d) = digest.parse() else { return };
+        match catalog.artifact(repo, &Reference::Digest(d)).await {
+            Ok(Some(a)) if a.media_type.ends_with("manifest.v1+json") || a.media_type.ends_with("manifest.v2+json") => {
+            }
+            _ => return,
+        }
+        for t in types {
+            if let Err(err) = self.request(repo.as_str(), digest, t, "EVENT").await {
+                tracing::warn!(error = %err, repo = %repo, digest, "could not start a scan on push");
+            }
+        }
     }
 }
 
