@@ -387,9 +387,6 @@ impl BlobStore for FsBlobStore {
         // Only GC removes blobs: on the background threads, so that its removals never
         // take the cores from requests (see `background`).
         let dir = blob_dir(&self.root, digest);
-        if std::env::var("GCX_POOL").as_deref() == Ok("0") {
-            return run(self.stall, "deleting a blob", move |_| remove_blob_dir(&dir)).await;
-        }
         crate::background::run_background(self.stall, "deleting a blob", move || remove_blob_dir(&dir)).await
     }
 

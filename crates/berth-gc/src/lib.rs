@@ -411,8 +411,7 @@ async fn remove(
     let held = batch.blobs().to_vec();
     let mut removed = Vec::with_capacity(held.len());
     let mut failed = Vec::new();
-    let dif = std::env::var("GCX_INFLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(DELETES_IN_FLIGHT);
-    for group in held.chunks(dif) {
+    for group in held.chunks(DELETES_IN_FLIGHT) {
         let mut set = JoinSet::new();
         for b in group {
             let (blobs, b) = (Arc::clone(&blobs), b.clone());

@@ -134,8 +134,7 @@ impl DeleteBatch for Batch {
     }
 
     async fn finish(self: Box<Self>, done: &[Digest]) -> StoreResult<()> {
-        let fc = std::env::var("GCX_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(FINISH_CHUNK);
-        for chunk in done.chunks(fc) {
+        for chunk in done.chunks(FINISH_CHUNK) {
             let done: Vec<String> = chunk.iter().map(Digest::to_string).collect();
             let run = self.run.clone();
             self.store

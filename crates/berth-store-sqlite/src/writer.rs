@@ -145,7 +145,6 @@ pub(crate) struct Writer {
     /// [`WRITER_AUTOCHECKPOINT`]); stops when the writer thread does.
     checkpointer: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
-    gcx: tokio::sync::Semaphore,
 }
 
 impl Writer {
@@ -173,7 +172,7 @@ impl Writer {
             let (counters, queue) = (Arc::clone(&counters), Arc::clone(&queue));
             move || run(&conn, &queue, &counters, committed.as_ref())
         })?;
-        Ok(Writer { queue, thread: Some(thread), checkpointer, counters, gcx: tokio::sync::Semaphore::new(1) })
+        Ok(Writer { queue, thread: Some(thread), checkpointer, counters })
     }
 
     /// Runs `f` on the writer connection, inside the transaction of the next batch, and
@@ -206,10 +205,6 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
-        if lane == Lane::Background && std::env::var("GCX_LANES").as_deref() == Ok("0") {
-            let _t = self.gcx.acquire().await.unwrap();
-            return self.submit(Lane::Request, f)?.await.map_err(|_| StoreError::Backend("stopped".into()))?;
-        }
         self.submit(lane, f)?.await.map_err(|_| StoreError::Backend("metadata store writer thread stopped".into()))?
     }
 
