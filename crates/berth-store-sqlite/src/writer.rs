@@ -448,7 +448,12 @@ mod tests {
     }
 
     fn rows(side: &Connection) -> Vec<String> {
-        side.prepare("SELECT v FROM t ORDER BY v")
+        rows_by(side, "v")
+    }
+
+    /// `order` "rowid": in the order they were written.
+    fn rows_by(side: &Connection, order: &str) -> Vec<String> {
+        side.prepare(&format!("SELECT v FROM t ORDER BY {order}"))
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -594,15 +599,6 @@ mod tests {
         drop(w);
     }
 
-    fn in_order(side: &Connection) -> Vec<String> {
-        side.prepare("SELECT v FROM t ORDER BY rowid")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
     #[tokio::test]
     async fn background_work_waits_for_requests_and_commits_alone() {
         let dir = tempfile::tempdir().unwrap();
@@ -617,7 +613,7 @@ mod tests {
         for r in [bg, a, b] {
             answer(r).await.unwrap();
         }
-        assert_eq!(in_order(&side), ["a", "b", "background"], "queued first, run last");
+        assert_eq!(rows_by(&side, "rowid"), ["a", "b", "background"], "queued first, run last");
         let after = w.stats();
         assert_eq!(after.commits - before.commits, 3, "the hold, the two requests together, the background job alone");
         assert_eq!(after.background_jobs - before.background_jobs, 1);
@@ -652,11 +648,11 @@ mod tests {
         answer(bg).await.unwrap();
         // The chain's last link has run once its row is there.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !in_order(&side).contains(&"r00".to_owned()) {
+        while !rows_by(&side, "rowid").contains(&"r00".to_owned()) {
             assert!(std::time::Instant::now() < deadline, "the chain of requests never finished");
             w.write(|_| Ok(())).await.unwrap();
         }
-        let order = in_order(&side);
+        let order = rows_by(&side, "rowid");
         let at = order.iter().position(|v| v == "background").unwrap();
         assert_eq!(at, FAIR_TURNS as usize, "after {FAIR_TURNS} request batches in a row: {order:?}");
     }
