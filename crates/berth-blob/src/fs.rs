@@ -384,8 +384,10 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete(&self, digest: &Digest) -> io::Result<()> {
+        // Only GC removes blobs: on the background threads, so that its removals never
+        // take the cores from requests (see `background`).
         let dir = blob_dir(&self.root, digest);
-        run(self.stall, "deleting a blob", move |_| remove_blob_dir(&dir)).await
+        crate::background::run_background(self.stall, "deleting a blob", move || remove_blob_dir(&dir)).await
     }
 
     async fn check(&self) -> io::Result<()> {

@@ -70,6 +70,14 @@ async fn try_push(reg: &Registry, repo: &RepoName, n: u64) -> Result<(), berth_c
     Ok(())
 }
 
+/// The 1-minute load average, to say how busy the machine was.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split(' ').next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     if v.is_empty() {
@@ -150,6 +158,7 @@ async fn main() {
         extra_attrs: params.clone(),
     };
     let w0 = store.writer_stats();
+    let load0 = load();
     let t = Instant::now();
     let id = svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, params)]).await.unwrap();
     let jobs: &dyn JobStore = &*store;
@@ -182,11 +191,16 @@ async fn main() {
         during.len()
     );
     println!(
-        "SQLite writer during GC (GC and pushes): {} write jobs, {} commits; push max {:.2} ms; {} pushes retried",
+        "SQLite writer during GC (GC and pushes): {} write jobs, {} commits; GC's (background) {} jobs, {:.1} s busy, \
+         longest {:.1} ms; push max {:.2} ms; {} pushes retried; load average {load0} at GC start, {} at its end",
         w1.jobs - w0.jobs,
         w1.commits - w0.commits,
+        w1.background_jobs - w0.background_jobs,
+        (w1.background_busy - w0.background_busy).as_secs_f64(),
+        w1.background_max.as_secs_f64() * 1000.0,
         during.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-        retries.load(Ordering::Relaxed)
+        retries.load(Ordering::Relaxed),
+        load()
     );
     let _ = store.repo_blob(&repo, &Digest::sha256(b"x")).await;
 }

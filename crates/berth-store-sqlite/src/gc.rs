@@ -11,7 +11,7 @@ use berth_core::Digest;
 use berth_core::store::gc::{DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest};
 use berth_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, params};
-use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::{Fail, SqliteStore, backend, now, parse_digest, sql_limit, to_u64};
 
@@ -117,12 +117,11 @@ fn untagged_rows(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Resul
 /// transaction of megabytes: pushes waiting for the writer would wait for all of it.
 const FINISH_CHUNK: usize = 100;
 
+/// Every GC write goes in the writer's background lane: each in a transaction of its
+/// own, only when no request's write is queued, so pushes' writes go first and no
+/// transaction holds more than one chunk of GC's deletions (`writer.rs`).
 struct Batch {
     store: Arc<crate::writer::Writer>,
-    /// One GC write in the writer's queue at a time, whatever the number of workers:
-    /// pushes' writes interleave between GC's, and no transaction holds more than one
-    /// chunk of GC's deletions.
-    turn: Arc<Semaphore>,
     run: String,
     blobs: Vec<GcBlob>,
     _guards: Vec<DigestGuard>,
@@ -136,12 +135,10 @@ impl DeleteBatch for Batch {
 
     async fn finish(self: Box<Self>, done: &[Digest]) -> StoreResult<()> {
         for chunk in done.chunks(FINISH_CHUNK) {
-            let _turn =
-                self.turn.acquire().await.map_err(|_| StoreError::Unavailable("metadata store is closed".into()))?;
             let done: Vec<String> = chunk.iter().map(Digest::to_string).collect();
             let run = self.run.clone();
             self.store
-                .write(move |c| {
+                .write_background(move |c| {
                     let list = placeholders(2, done.len());
                     let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
                     p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));
@@ -191,7 +188,7 @@ impl GcStore for SqliteStore {
             return Ok(Vec::new());
         }
         self.writer
-            .write(move |c| {
+            .write_background(move |c| {
                 let p: Vec<&dyn rusqlite::ToSql> = ids.iter().map(|i| i as &dyn rusqlite::ToSql).collect();
                 let list = placeholders(1, ids.len());
                 let gone = untagged_rows(
@@ -231,7 +228,7 @@ impl GcStore for SqliteStore {
     async fn claim_blobs(&self, run: &str, window_secs: i64, limit: usize) -> StoreResult<Vec<GcBlob>> {
         let run = run.to_owned();
         self.writer
-            .write(move |c| {
+            .write_background(move |c| {
                 let now = now();
                 let rows = c
                     .prepare_cached(
@@ -253,7 +250,7 @@ impl GcStore for SqliteStore {
     async fn adopt_stragglers(&self, run: &str, limit: usize) -> StoreResult<Vec<GcBlob>> {
         let run = run.to_owned();
         self.writer
-            .write(move |c| {
+            .write_background(move |c| {
                 let rows = c
                     .prepare_cached(
                         "UPDATE blobs SET gc_run = ?1
@@ -306,13 +303,7 @@ impl GcStore for SqliteStore {
             let d = d.parse().map_err(|e| StoreError::Backend(format!("stored digest {d:?} is invalid: {e}")))?;
             return Err(GcStoreError::Referenced(d));
         }
-        Ok(Box::new(Batch {
-            store: Arc::clone(&self.writer),
-            turn: Arc::clone(&self.gc_writes),
-            run: run.to_owned(),
-            blobs,
-            _guards: guards,
-        }))
+        Ok(Box::new(Batch { store: Arc::clone(&self.writer), run: run.to_owned(), blobs, _guards: guards }))
     }
 
     async fn repair_storage_usage(&self) -> StoreResult<Vec<berth_core::quota::UsageRepair>> {
@@ -328,7 +319,7 @@ impl GcStore for SqliteStore {
 
     async fn sweep_links(&self, limit: usize) -> StoreResult<u64> {
         self.writer
-            .write(move |c| {
+            .write_background(move |c| {
                 let n = c
                     .prepare_cached(
                         "DELETE FROM repository_blobs WHERE rowid IN (

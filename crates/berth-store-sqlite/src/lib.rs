@@ -59,8 +59,6 @@ pub struct SqliteStore {
     readers: Arc<Pool>,
     /// Digest locks (see `gc.rs`).
     digest_locks: Arc<gc::DigestLocks>,
-    /// GC's deletions take turns on the writer (see `gc.rs`).
-    gc_writes: Arc<tokio::sync::Semaphore>,
     /// Named locks (`ClusterStore::lock`): a table of their own, so that a named lock's
     /// holder taking a digest lock never waits for itself.
     named: Arc<gc::DigestLocks>,
@@ -105,7 +103,6 @@ impl SqliteStore {
             writer: Arc::new(writer),
             readers: Pool::new(readers),
             digest_locks: gc::DigestLocks::new(),
-            gc_writes: Arc::new(tokio::sync::Semaphore::new(1)),
             named: gc::DigestLocks::new(),
         })
     }

@@ -6,13 +6,20 @@
 //! fsync, the next one fills. Each job runs inside its own savepoint, so a job that
 //! fails leaves nothing behind and does not undo its neighbours; and no caller hears
 //! "done" before the COMMIT holding its work has succeeded.
+//!
+//! Two lanes: requests' writes (a push waits for them) and background writes (GC's
+//! claims and deletions, big and not waited for by anyone in a hurry). A background job
+//! runs only when no request's write is queued, in a transaction of its own, so a
+//! request never shares a commit (and its fsync) with one, and waits at most for the one
+//! background transaction already running when it arrived. Background work cannot be
+//! starved for good: after [`FAIR_TURNS`] request batches in a row with background work
+//! waiting, one background job goes.
 
 use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use berth_core::store::{StoreError, StoreResult};
@@ -31,6 +38,20 @@ pub(crate) const MAX_BATCH: usize = 128;
 /// thousands of pages and fsyncing the database while every other write waits.
 const WRITER_AUTOCHECKPOINT: i64 = 16_384;
 
+/// Request batches the writer runs in a row while background work waits, before it lets
+/// one background job go: background work gets at least one turn in this many even
+/// under a continuous stream of requests.
+pub(crate) const FAIR_TURNS: u32 = 8;
+
+/// Which queue a write joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// A request's write: batched with other requests', ahead of background work.
+    Request,
+    /// Background work (GC): runs alone, when no request's write is queued.
+    Background,
+}
+
 /// Counters of the writer thread, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
@@ -39,17 +60,86 @@ pub struct WriterStats {
     /// Write jobs run, whatever their outcome (not counting those turned away because
     /// their transaction could not begin).
     pub jobs: u64,
+    /// Of `jobs`, those of the background lane.
+    pub background_jobs: u64,
+    /// Time spent in background transactions (BEGIN to COMMIT), which a request's write
+    /// arriving meanwhile waits for.
+    pub background_busy: std::time::Duration,
+    /// The longest background transaction.
+    pub background_max: std::time::Duration,
 }
 
 #[derive(Default)]
 struct Counters {
     commits: AtomicU64,
     jobs: AtomicU64,
+    background_jobs: AtomicU64,
+    background_busy_us: AtomicU64,
+    background_max_us: AtomicU64,
+}
+
+/// The two lanes, shared by the callers and the writer thread.
+#[derive(Default)]
+struct Queue {
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Lanes {
+    request: VecDeque<Box<dyn Job>>,
+    background: VecDeque<Box<dyn Job>>,
+    /// Set by drop: the thread runs what is queued, then stops.
+    closed: bool,
+}
+
+impl Queue {
+    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        // A panic never happens with the lock held (jobs run outside it).
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, lane: Lane, job: Box<dyn Job>) -> bool {
+        let mut l = self.lanes();
+        if l.closed {
+            return false;
+        }
+        match lane {
+            Lane::Request => l.request.push_back(job),
+            Lane::Background => l.background.push_back(job),
+        }
+        drop(l);
+        self.ready.notify_one();
+        true
+    }
+
+    /// The next batch, waiting for one; `None` once closed and empty. `streak` counts
+    /// request batches run in a row while background work waited.
+    fn next(&self, streak: &mut u32) -> Option<(Lane, VecDeque<Box<dyn Job>>)> {
+        let mut l = self.lanes();
+        loop {
+            let background_due = !l.background.is_empty() && (l.request.is_empty() || *streak >= FAIR_TURNS);
+            if background_due {
+                *streak = 0;
+                return l.background.pop_front().map(|j| (Lane::Background, VecDeque::from([j])));
+            }
+            if !l.request.is_empty() {
+                if !l.background.is_empty() {
+                    *streak += 1;
+                }
+                let n = l.request.len().min(MAX_BATCH);
+                return Some((Lane::Request, l.request.drain(..n).collect()));
+            }
+            if l.closed {
+                return None;
+            }
+            l = self.ready.wait(l).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 pub(crate) struct Writer {
-    /// `None` only during drop: closing the channel is what tells the thread to stop.
-    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
     /// Copies the WAL back into the database off the writer thread (see
     /// [`WRITER_AUTOCHECKPOINT`]); stops when the writer thread does.
@@ -61,7 +151,7 @@ impl Writer {
     /// Starts the writer thread on `conn`, and, given a second connection to the same
     /// database, a checkpoint thread that keeps the WAL short after commits.
     pub(crate) fn spawn(conn: Connection, checkpoints: Option<Connection>) -> std::io::Result<Writer> {
-        let (queue, rx) = mpsc::channel();
+        let queue = Arc::new(Queue::default());
         let counters = Arc::new(Counters::default());
         let (committed, checkpointer) = match checkpoints {
             Some(cp) => {
@@ -79,10 +169,10 @@ impl Writer {
             None => (None, None),
         };
         let thread = std::thread::Builder::new().name("berth-sqlite-writer".into()).spawn({
-            let counters = Arc::clone(&counters);
-            move || run(&conn, &rx, &counters, committed.as_ref())
+            let (counters, queue) = (Arc::clone(&counters), Arc::clone(&queue));
+            move || run(&conn, &queue, &counters, committed.as_ref())
         })?;
-        Ok(Writer { queue: Some(queue), thread: Some(thread), checkpointer, counters })
+        Ok(Writer { queue, thread: Some(thread), checkpointer, counters })
     }
 
     /// Runs `f` on the writer connection, inside the transaction of the next batch, and
@@ -97,21 +187,38 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
-        self.submit(f)?.await.map_err(|_| StoreError::Backend("metadata store writer thread stopped".into()))?
+        self.write_in(Lane::Request, f).await
     }
 
-    /// Queues `f` without waiting; `write` is this plus awaiting the answer.
-    fn submit<T, F>(&self, f: F) -> StoreResult<oneshot::Receiver<StoreResult<T>>>
+    /// [`Writer::write`] in the background lane: after every request's write queued,
+    /// in a transaction of its own. For GC's writes.
+    pub(crate) async fn write_background<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.write_in(Lane::Background, f).await
+    }
+
+    async fn write_in<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.submit(lane, f)?.await.map_err(|_| StoreError::Backend("metadata store writer thread stopped".into()))?
+    }
+
+    /// Queues `f` without waiting; `write_in` is this plus awaiting the answer.
+    fn submit<T, F>(&self, lane: Lane, f: F) -> StoreResult<oneshot::Receiver<StoreResult<T>>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending { f: Some(f), out: None, reply });
-        self.queue
-            .as_ref()
-            .and_then(|q| q.send(job).ok())
-            .ok_or_else(|| StoreError::Unavailable("metadata store is closed".into()))?;
+        if !self.queue.push(lane, job) {
+            return Err(StoreError::Unavailable("metadata store is closed".into()));
+        }
         Ok(answer)
     }
 
@@ -122,7 +229,7 @@ impl Writer {
         let (release, gate) = mpsc::channel::<()>();
         let (started, running) = oneshot::channel();
         let held = self
-            .submit(move |_| {
+            .submit(Lane::Request, move |_| {
                 let _ = started.send(());
                 let _ = gate.recv();
                 Ok(())
@@ -136,6 +243,9 @@ impl Writer {
         WriterStats {
             commits: self.counters.commits.load(Ordering::Relaxed),
             jobs: self.counters.jobs.load(Ordering::Relaxed),
+            background_jobs: self.counters.background_jobs.load(Ordering::Relaxed),
+            background_busy: std::time::Duration::from_micros(self.counters.background_busy_us.load(Ordering::Relaxed)),
+            background_max: std::time::Duration::from_micros(self.counters.background_max_us.load(Ordering::Relaxed)),
         }
     }
 }
@@ -145,7 +255,8 @@ impl Drop for Writer {
     /// that the connection is closed, and the WAL checkpointed, before drop returns.
     /// At most one batch, bounded by the busy timeout.
     fn drop(&mut self) {
-        drop(self.queue.take());
+        self.queue.lanes().closed = true;
+        self.queue.ready.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -209,25 +320,23 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-fn run(
-    c: &Connection,
-    rx: &mpsc::Receiver<Box<dyn Job>>,
-    counters: &Counters,
-    committed: Option<&mpsc::SyncSender<()>>,
-) {
+fn run(c: &Connection, queue: &Queue, counters: &Counters, committed: Option<&mpsc::SyncSender<()>>) {
     // No waiting for more jobs to arrive: whatever queues during one batch's fsync forms
     // the next batch, so a lone writer pays no extra latency.
-    while let Ok(first) = rx.recv() {
-        let mut batch = VecDeque::with_capacity(MAX_BATCH);
-        batch.push_back(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push_back(job),
-                Err(_) => break,
-            }
+    let mut streak = 0;
+    while let Some((lane, mut batch)) = queue.next(&mut streak) {
+        let started = std::time::Instant::now();
+        if lane == Lane::Background {
+            // Counted before its caller hears back, like `jobs`.
+            counters.background_jobs.fetch_add(1, Ordering::Relaxed);
         }
         while !batch.is_empty() {
             transaction(c, &mut batch, counters);
+        }
+        if lane == Lane::Background {
+            let us = started.elapsed().as_micros() as u64;
+            counters.background_busy_us.fetch_add(us, Ordering::Relaxed);
+            counters.background_max_us.fetch_max(us, Ordering::Relaxed);
         }
         // Wakes the checkpoint thread; one wake-up pending is enough.
         if let Some(tx) = committed {
@@ -339,7 +448,12 @@ mod tests {
     }
 
     fn rows(side: &Connection) -> Vec<String> {
-        side.prepare("SELECT v FROM t ORDER BY v")
+        rows_by(side, "v")
+    }
+
+    /// `order` "rowid": in the order they were written.
+    fn rows_by(side: &Connection, order: &str) -> Vec<String> {
+        side.prepare(&format!("SELECT v FROM t ORDER BY {order}"))
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -358,27 +472,27 @@ mod tests {
         let before = w.stats();
         let (release, held) = w.hold().await;
 
-        let a = w.submit(|c| insert(c, "a")).unwrap();
+        let a = w.submit(Lane::Request, |c| insert(c, "a")).unwrap();
         let b = w
-            .submit(|c| {
+            .submit(Lane::Request, |c| {
                 insert(c, "b")?;
                 Err::<(), _>(backend("b fails after writing"))
             })
             .unwrap();
         let c = w
-            .submit(|c| -> Result<(), Fail> {
+            .submit(Lane::Request, |c| -> Result<(), Fail> {
                 insert(c, "c")?;
                 panic!("c panics after writing");
             })
             .unwrap();
         // A constraint violation on a row a neighbour wrote in this same transaction.
         let d = w
-            .submit(|c| {
+            .submit(Lane::Request, |c| {
                 insert(c, "d")?;
                 insert(c, "a")
             })
             .unwrap();
-        let e = w.submit(|c| insert(c, "e")).unwrap();
+        let e = w.submit(Lane::Request, |c| insert(c, "e")).unwrap();
         drop(release);
         answer(held).await.unwrap();
 
@@ -406,16 +520,16 @@ mod tests {
         let (w, side) = writer(&dir);
         let (release, held) = w.hold().await;
 
-        let a = w.submit(|c| insert(c, "a")).unwrap();
+        let a = w.submit(Lane::Request, |c| insert(c, "a")).unwrap();
         // Stands in for SQLite rolling the whole transaction back on a disk-full or I/O
         // error.
         let b = w
-            .submit(|c| {
+            .submit(Lane::Request, |c| {
                 c.execute_batch("ROLLBACK")?;
                 Err::<(), _>(backend("b lost the transaction"))
             })
             .unwrap();
-        let c = w.submit(|c| insert(c, "c")).unwrap();
+        let c = w.submit(Lane::Request, |c| insert(c, "c")).unwrap();
         drop(release);
         answer(held).await.unwrap();
 
@@ -430,10 +544,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (w, side) = writer(&dir);
         let (release, held) = w.hold().await;
-        let a = w.submit(|c| insert(c, "a")).unwrap();
+        let a = w.submit(Lane::Request, |c| insert(c, "a")).unwrap();
         // Deferred constraints are checked only at COMMIT, so this job itself succeeds.
         let b = w
-            .submit(|c| {
+            .submit(Lane::Request, |c| {
                 c.execute("INSERT INTO child (p) VALUES (42)", [])?;
                 Ok(())
             })
@@ -486,12 +600,70 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn background_work_waits_for_requests_and_commits_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, side) = writer(&dir);
+        let before = w.stats();
+        let (release, held) = w.hold().await;
+        let bg = w.submit(Lane::Background, |c| insert(c, "background")).unwrap();
+        let a = w.submit(Lane::Request, |c| insert(c, "a")).unwrap();
+        let b = w.submit(Lane::Request, |c| insert(c, "b")).unwrap();
+        drop(release);
+        answer(held).await.unwrap();
+        for r in [bg, a, b] {
+            answer(r).await.unwrap();
+        }
+        assert_eq!(rows_by(&side, "rowid"), ["a", "b", "background"], "queued first, run last");
+        let after = w.stats();
+        assert_eq!(after.commits - before.commits, 3, "the hold, the two requests together, the background job alone");
+        assert_eq!(after.background_jobs - before.background_jobs, 1);
+    }
+
+    /// Each request job queues the next before it ends, so there is always a request
+    /// waiting: background work still gets its turn.
+    #[tokio::test]
+    async fn background_work_is_not_starved_by_a_stream_of_requests() {
+        fn chain(w: Arc<Writer>, left: u32) {
+            let next = Arc::clone(&w);
+            // Nobody waits for the answers: the rows say what ran, and in which order.
+            drop(
+                w.submit(Lane::Request, move |c| {
+                    insert(c, &format!("r{left:02}"))?;
+                    if left > 0 {
+                        chain(next, left - 1);
+                    }
+                    Ok(())
+                })
+                .unwrap(),
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (w, side) = writer(&dir);
+        let w = Arc::new(w);
+        let (release, held) = w.hold().await;
+        let bg = w.submit(Lane::Background, |c| insert(c, "background")).unwrap();
+        chain(Arc::clone(&w), FAIR_TURNS * 2);
+        drop(release);
+        answer(held).await.unwrap();
+        answer(bg).await.unwrap();
+        // The chain's last link has run once its row is there.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !rows_by(&side, "rowid").contains(&"r00".to_owned()) {
+            assert!(std::time::Instant::now() < deadline, "the chain of requests never finished");
+            w.write(|_| Ok(())).await.unwrap();
+        }
+        let order = rows_by(&side, "rowid");
+        let at = order.iter().position(|v| v == "background").unwrap();
+        assert_eq!(at, FAIR_TURNS as usize, "after {FAIR_TURNS} request batches in a row: {order:?}");
+    }
+
+    #[tokio::test]
     async fn drop_runs_queued_jobs_then_stops() {
         let dir = tempfile::tempdir().unwrap();
         let (w, side) = writer(&dir);
         let (release, held) = w.hold().await;
         // A caller that gave up waiting: its job is queued, nobody reads the answer.
-        drop(w.submit(|c| insert(c, "abandoned")).unwrap());
+        drop(w.submit(Lane::Request, |c| insert(c, "abandoned")).unwrap());
         drop(release);
         drop(held);
         drop(w);
