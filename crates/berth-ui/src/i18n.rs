@@ -97,6 +97,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("col.tag", "Tag", "标签"),
     ("col.digest", "Digest", "摘要"),
     ("col.type", "Media type", "媒体类型"),
+    ("col.kind", "Type", "类型"),
     ("col.size", "Manifest size", "清单大小"),
     ("col.pushed", "Pushed", "推送时间"),
     ("col.pulled", "Last pulled", "最近拉取"),

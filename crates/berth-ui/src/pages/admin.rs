@@ -373,7 +373,7 @@ pub async fn jobs(ctx: Ctx) -> Response {
             h2 { (ctx.t("jobs.queues")) }
             table {
                 thead { tr {
-                    th scope="col" { (ctx.t("col.type")) }
+                    th scope="col" { (ctx.t("col.kind")) }
                     th scope="col" { (ctx.t("jobs.pending")) }
                     th scope="col" { (ctx.t("jobs.paused")) }
                 } }
@@ -389,7 +389,7 @@ pub async fn jobs(ctx: Ctx) -> Response {
             @if schedules.items().is_empty() { p { (ctx.t("none")) } } @else {
                 table {
                     thead { tr {
-                        th scope="col" { (ctx.t("col.type")) }
+                        th scope="col" { (ctx.t("col.kind")) }
                         th scope="col" { "cron" }
                         th scope="col" { (ctx.t("col.updated")) }
                     } }

@@ -53,7 +53,7 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                         th scope="col" aria-sort="ascending" { (ctx.t("col.name")) }
                         th scope="col" { (ctx.t("col.access")) }
                         th scope="col" { (ctx.t("col.role")) }
-                        th scope="col" { (ctx.t("col.type")) }
+                        th scope="col" { (ctx.t("col.kind")) }
                         th scope="col" { (ctx.t("col.repos")) }
                         th scope="col" { (ctx.t("col.created")) }
                     } }

@@ -221,7 +221,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>) -> Response {
             h2 { (ctx.t("scanners.metadata")) }
             @if !md.ok() { p.flash.err role="alert" { "✖ " (md.error()) } } @else {
                 table {
-                    (head(&ctx, &["col.type", "scanners.consumes", "scanners.produces"], false))
+                    (head(&ctx, &["col.kind", "scanners.consumes", "scanners.produces"], false))
                     tbody { @for c in md.json["capabilities"].as_array().into_iter().flatten() {
                         tr {
                             th scope="row" { (c["type"].as_str().unwrap_or("vulnerability")) }

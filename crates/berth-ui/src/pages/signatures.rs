@@ -78,7 +78,7 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>) -> Response {
                 h2 id="add-key" { (ctx.t("sig.add")) }
                 form.narrow method="post" action=(b) aria-labelledby="add-key" {
                     (csrf(&ctx))
-                    p { label for="sig_kind" { (ctx.t("col.type")) }
+                    p { label for="sig_kind" { (ctx.t("col.kind")) }
                         select id="sig_kind" name="kind" {
                             @for (field, _, title) in KINDS { option value=(field) { (ctx.t(title)) } }
                         }
