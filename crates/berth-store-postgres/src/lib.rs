@@ -39,6 +39,9 @@ use tokio_postgres::Row;
 use tokio_postgres::config::Host;
 use tokio_postgres::types::ToSql;
 
+/// The shortest wait for a connection of the digest-lock pool.
+const LOCK_POOL_WAIT: Duration = Duration::from_secs(60);
+
 pub use migrate::SCHEMA_VERSION;
 
 pub(crate) use pool::{Conn, DbErr, Fail, Job, Tx, backend, col, to_store};
@@ -147,11 +150,15 @@ impl PgStore {
             opts.acquire_timeout,
             create_timeout(&opts, hosts),
         )?;
+        // A digest lock holds its connection while the blob is moved into place and
+        // committed, so a burst of concurrent pushes queues here behind healthy work, not
+        // behind a stuck database (connecting and statements have their own deadlines):
+        // waiting only `acquire_timeout` turned such bursts into 503s.
         let locks = pool::build_pool(
             config.clone(),
             tls.connector.clone(),
             (opts.max_connections / 2).max(2),
-            opts.acquire_timeout,
+            opts.acquire_timeout.max(LOCK_POOL_WAIT),
             create_timeout(&opts, hosts),
         )?;
         let store = PgStore { pool, locks, opts, target, hosts };
