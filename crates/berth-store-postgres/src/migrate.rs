@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // Additive: a new table kept by triggers, which count the writes of an instance
     // still running the binary before it too; functions of its own.
     (11, 10, include_str!("../migrations/0011_project_usage.sql")),
+    // Not additive: the usage becomes `project_usage` plus deltas, which the previous
+    // binary's repair (after GC) would count twice; instances stop and start on the
+    // new binary together.
+    (12, 12, include_str!("../migrations/0012_usage_holdings.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -1,9 +1,11 @@
 //! The storage quota check of blob commits, mounts and manifest pushes (see
 //! `berth_core::quota`).
 //!
-//! The usage is the project's `project_usage` row, which the triggers of migration 0011
-//! keep in the same transaction as every change to what the project holds; the live sum
-//! (`USAGE`) is what `repair` checks it against.
+//! The usage is the project's `project_usage` row plus its `project_usage_delta` rows,
+//! which the triggers of migration 0012 append in the same transaction as every change
+//! to what the project holds (`project_digests`); the quota check and the repair fold
+//! the deltas into the row. The live sum (`usage_sql!`) is what `repair` checks it
+//! against.
 //!
 //! Two instances adding blobs to one project at once must not both pass the check on
 //! the same old usage. The check (`berth_quota_check`, one round trip) therefore locks a
@@ -59,13 +61,16 @@ pub(crate) async fn check<E: From<StoreError>>(
     quota::check(project, limit, used, size).map_err(|q| Fail::No(E::from(StoreError::QuotaExceeded(q))))
 }
 
-/// The project's stored usage; a project without a row holds nothing yet.
+/// The project's stored usage: its row (none: nothing folded yet) plus its deltas.
 pub(crate) async fn stored_usage(c: Conn<'_>, project: &str) -> Result<u64, DbErr> {
-    let row = c.opt("SELECT used FROM project_usage WHERE project = $1", &[&project]).await?;
-    match row {
-        Some(r) => to_u64(col(&r, 0)?, "storage usage"),
-        None => Ok(0),
-    }
+    let row = c
+        .one(
+            "SELECT (coalesce((SELECT used FROM project_usage WHERE project = $1), 0)
+                   + coalesce((SELECT sum(delta) FROM project_usage_delta WHERE project = $1), 0))::bigint",
+            &[&project],
+        )
+        .await?;
+    to_u64(col(&row, 0)?, "storage usage")
 }
 
 /// Every project that has repositories or a usage row.
@@ -73,22 +78,46 @@ pub(crate) const PROJECTS: &str =
     "SELECT berth_project_of(name) FROM repositories WHERE berth_project_of(name) IS NOT NULL
      UNION SELECT project FROM project_usage";
 
-/// Recomputes `project`'s usage with its row locked (the sum is a statement that starts
-/// after the lock) and corrects the row if it differs.
+/// Recomputes `project`'s usage with its row locked and corrects the row if it differs
+/// from the stored usage; first brings its `project_digests` rows in line with what it
+/// holds (the removals and additions that would otherwise be miscounted later).
 pub(crate) async fn repair(c: Conn<'_>, project: &str) -> Result<Option<UsageRepair>, DbErr> {
     c.exec("SELECT berth_usage_lock(ARRAY[$1::text])", &[&project]).await?;
+    c.exec("DELETE FROM project_digests WHERE project = $1 AND NOT berth_usage_held(project, digest)", &[&project])
+        .await?;
     let (lo, hi) = (format!("{project}/"), format!("{project}0"));
+    c.exec(
+        "INSERT INTO project_digests (project, digest, size)
+         SELECT $3, digest, max(size) FROM (
+             SELECT b.digest, b.size FROM repositories r
+               JOIN repository_blobs rb ON rb.repository_id = r.id
+               JOIN blobs b ON b.digest = rb.digest AND b.state = 'live'
+              WHERE r.name >= $1 AND r.name < $2
+             UNION
+             SELECT m.digest, m.size FROM repositories r JOIN manifests m ON m.repository_id = r.id
+              WHERE r.name >= $1 AND r.name < $2) held
+         GROUP BY digest
+         ON CONFLICT (project, digest) DO NOTHING",
+        &[&lo, &hi, &project],
+    )
+    .await?;
+    // One statement, one snapshot: the deltas it folds are those of the commits the sum sees.
     let row = c
         .one(
-            concat!("SELECT u.used, (", usage_sql!(), ") FROM project_usage u WHERE u.project = $3"),
+            concat!(
+                "WITH f AS (DELETE FROM project_usage_delta WHERE project = $3 RETURNING delta)
+                 SELECT (u.used + coalesce((SELECT sum(delta) FROM f), 0))::bigint, (",
+                usage_sql!(),
+                ") FROM project_usage u WHERE u.project = $3"
+            ),
             &[&lo, &hi, &project],
         )
         .await?;
     let (stored, actual): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
+    c.exec("UPDATE project_usage SET used = $2 WHERE project = $1", &[&project, &actual]).await?;
     if stored == actual {
         return Ok(None);
     }
-    c.exec("UPDATE project_usage SET used = $2 WHERE project = $1", &[&project, &actual]).await?;
     Ok(Some(UsageRepair { project: project.to_owned(), stored, actual: to_u64(actual, "storage usage")? }))
 }
 

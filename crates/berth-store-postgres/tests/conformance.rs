@@ -187,7 +187,14 @@ async fn usage_conformance() {
     let set_usage: berth_store_tests::SetUsage = Arc::new(move |project, used| {
         let side = Arc::clone(&side);
         Box::pin(async move {
-            side.execute("UPDATE project_usage SET used = $2 WHERE project = $1", &[&project, &used]).await.unwrap();
+            side.execute("DELETE FROM project_usage_delta WHERE project = $1", &[&project]).await.unwrap();
+            side.execute(
+                "INSERT INTO project_usage (project, used) VALUES ($1, $2)
+                 ON CONFLICT (project) DO UPDATE SET used = excluded.used",
+                &[&project, &used],
+            )
+            .await
+            .unwrap();
         })
     });
     berth_store_tests::usage_conformance(one.clone(), two.clone(), one.clone(), two, one, set_usage).await;
