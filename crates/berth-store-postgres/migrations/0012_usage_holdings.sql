@@ -56,13 +56,23 @@ CREATE TABLE project_usage_delta (
 CREATE INDEX project_usage_delta_project ON project_usage_delta (project);
 
 -- Folds project `p`'s deltas into its row; the caller holds the row locked. Returns the
--- usage. One statement: the deltas it deletes are those it sums.
-CREATE FUNCTION berth_usage_fold(p text) RETURNS bigint LANGUAGE sql
+-- usage. The deltas deleted are those summed (one statement); no deltas, no write.
+CREATE FUNCTION berth_usage_fold(p text) RETURNS bigint LANGUAGE plpgsql
 AS $$
+DECLARE
+    n bigint;
+    s bigint;
+    u bigint;
+BEGIN
     WITH f AS (DELETE FROM project_usage_delta WHERE project = p RETURNING delta)
-    UPDATE project_usage u SET used = u.used + coalesce((SELECT sum(delta) FROM f), 0)
-     WHERE u.project = p
-    RETURNING u.used
+    SELECT count(*), coalesce(sum(delta), 0) INTO n, s FROM f;
+    IF n > 0 THEN
+        UPDATE project_usage SET used = used + s WHERE project = p RETURNING used INTO u;
+    ELSE
+        SELECT used INTO u FROM project_usage WHERE project = p;
+    END IF;
+    RETURN u;
+END
 $$;
 
 -- Whether project `p` holds digest `d` now (a statement of its own: it sees what was
@@ -89,7 +99,13 @@ BEGIN
     INSERT INTO project_digests (project, digest, size) VALUES (p, d, sz)
         ON CONFLICT (project, digest) DO UPDATE SET size = excluded.size WHERE false;
     GET DIAGNOSTICS added = ROW_COUNT;
-    IF added > 0 THEN
+    IF added = 0 THEN
+        RETURN;
+    END IF;
+    -- A quota check in this transaction holds the project's row: write to it directly.
+    IF current_setting('berth.usage_locked', true) = p THEN
+        UPDATE project_usage SET used = used + sz WHERE project = p;
+    ELSE
         INSERT INTO project_usage_delta (project, delta) VALUES (p, sz);
         -- Now and then, fold the project's deltas, so that a project no quota check or
         -- repair visits does not pile them up; skipped when someone holds the row.
@@ -233,6 +249,7 @@ BEGIN
         RETURN;
     END IF;
     PERFORM berth_usage_lock(ARRAY[p]);
+    PERFORM set_config('berth.usage_locked', p, true);
     -- Statements that start after the lock: they see every delta and holder committed
     -- before it.
     used := berth_usage_fold(p);
