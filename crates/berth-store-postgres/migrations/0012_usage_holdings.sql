@@ -248,11 +248,18 @@ BEGIN
     IF lim IS NULL OR lim !~ '^\s*\+?[0-9]+\s*$' THEN
         RETURN;
     END IF;
-    PERFORM berth_usage_lock(ARRAY[p]);
+    -- Locked, then read: the row as the previous holder committed it.
+    SELECT u.used INTO used FROM project_usage u WHERE u.project = p FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM berth_usage_lock(ARRAY[p]);
+        SELECT u.used INTO used FROM project_usage u WHERE u.project = p;
+    END IF;
     PERFORM set_config('berth.usage_locked', p, true);
     -- Statements that start after the lock: they see every delta and holder committed
     -- before it.
-    used := berth_usage_fold(p);
+    IF EXISTS (SELECT 1 FROM project_usage_delta WHERE project = p) THEN
+        used := berth_usage_fold(p);
+    END IF;
     IF EXISTS (SELECT 1 FROM project_digests pd WHERE pd.project = p AND pd.digest = d) THEN
         used := NULL;
     END IF;
