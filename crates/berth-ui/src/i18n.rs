@@ -354,11 +354,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("registries.test", "Test connection", "测试连接"),
     ("registries.reachable", "The registry answered and took the credentials.", "目标仓库连接成功，凭据有效。"),
     ("registries.edit", "Edit registry endpoint", "编辑目标仓库"),
-    (
-        "registries.secret_kept",
-        "Leave empty to keep the stored secret.",
-        "留空则保留已保存的密码。",
-    ),
+    ("registries.secret_kept", "Leave empty to keep the stored secret.", "留空则保留已保存的密码。"),
     ("replications.title", "Replications", "复制管理"),
     ("replications.policies", "Replication rules", "复制规则"),
     ("replications.new", "New replication rule", "新建复制规则"),

@@ -310,11 +310,7 @@ pub async fn webhook_target_add(ctx: Ctx, Path((p, id)): Path<(String, String)>,
 }
 
 /// Removes target `i` (the API refuses a policy without targets).
-pub async fn webhook_target_remove(
-    ctx: Ctx,
-    Path((p, id, i)): Path<(String, String, usize)>,
-    form: Form,
-) -> Response {
+pub async fn webhook_target_remove(ctx: Ctx, Path((p, id, i)): Path<(String, String, usize)>, form: Form) -> Response {
     let path = format!("{}/webhook/policies/{}", api_project(&p), enc(&id));
     let back = format!("{}/{}/edit", ui_project(&p, "webhooks"), enc(&id));
     let cur = ctx.call(Method::GET, &path, None).await;
@@ -349,11 +345,8 @@ pub async fn immutability(ctx: Ctx, Path(p): Path<String>) -> Response {
     if !a.ok() {
         return refusal(&ctx, &a);
     }
-    let (can_create, can_update, can_delete) = (
-        proj.can("immutable-tag", "create"),
-        proj.can("immutable-tag", "update"),
-        proj.can("immutable-tag", "delete"),
-    );
+    let (can_create, can_update, can_delete) =
+        (proj.can("immutable-tag", "create"), proj.can("immutable-tag", "update"), proj.can("immutable-tag", "delete"));
     let base = ui_project(&p, "immutability");
     page(
         &ctx,

@@ -15,7 +15,6 @@ use crate::{Ctx, Form, enc, query};
 
 const PAGE_SIZE: u64 = 20;
 
-
 /// The edit form answered with itself after a connection test: what was typed (the secret
 /// too, so that saving next sends it; it is in this answer only) and the result.
 struct Tested {
@@ -59,7 +58,15 @@ pub async fn registries(ctx: Ctx) -> Response {
         return refusal(&ctx, &a);
     }
     let kinds = ctx.call(Method::GET, "/api/v2.0/replication/adapters", None).await;
-    let cols = ["col.name", "registries.url", "registries.provider", "col.status", "registries.auth", "registries.verify", "col.created"];
+    let cols = [
+        "col.name",
+        "registries.url",
+        "registries.provider",
+        "col.status",
+        "registries.auth",
+        "registries.verify",
+        "col.created",
+    ];
     page(
         &ctx,
         ctx.t("registries.title"),

@@ -811,7 +811,11 @@ async fn browser_edit_immutability_webhook_test_and_registry() {
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     let regs = ok_json(&s, "/api/v2.0/registries", &admin()).await;
-    assert_eq!((regs[0]["name"].as_str(), regs[0]["description"].as_str()), (Some("peer"), Some("this server")), "{regs}");
+    assert_eq!(
+        (regs[0]["name"].as_str(), regs[0]["description"].as_str()),
+        (Some("peer"), Some("this server")),
+        "{regs}"
+    );
     b.close().await;
 }
 

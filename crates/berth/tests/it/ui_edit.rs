@@ -466,7 +466,12 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
         .submit(
             &edit,
             &edit,
-            &[("repo_decoration", "repoExcludes"), ("repos", "tmp/**"), ("tag_decoration", "excludes"), ("tags", "dev-*")],
+            &[
+                ("repo_decoration", "repoExcludes"),
+                ("repos", "tmp/**"),
+                ("tag_decoration", "excludes"),
+                ("tags", "dev-*"),
+            ],
         )
         .await;
     saved.has("Saved.").has("repoExcludes tmp/**").has("excludes dev-*").has("✖ Disabled");
@@ -474,13 +479,19 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
     assert_eq!(r["disabled"], true, "{r}");
     assert_eq!(r["scope_selectors"]["repository"][0]["decoration"], "repoExcludes");
     assert_eq!(r["scope_selectors"]["repository"][0]["pattern"], "tmp/**");
-    assert_eq!((r["tag_selectors"][0]["decoration"].as_str(), r["tag_selectors"][0]["pattern"].as_str()), (Some("excludes"), Some("dev-*")));
+    assert_eq!(
+        (r["tag_selectors"][0]["decoration"].as_str(), r["tag_selectors"][0]["pattern"].as_str()),
+        (Some("excludes"), Some("dev-*"))
+    );
     w.page(&edit).await.has(r#"<option value="repoExcludes" selected>"#).has(r#"value="tmp/**""#);
     w.submit(base, &format!("{base}/{id}/toggle"), &[]).await.has("Saved.").has("✔ Enabled");
     assert_eq!(ok_json(&s, "/api/v2.0/projects/pol/immutabletagrules", &admin()).await[0]["disabled"], false);
     let bad = w.submit(&edit, &edit, &[("repos", "**"), ("tags", "[v"), ("enabled", "true")]).await;
     bad.has(r#"role="alert""#).has("tag_selectors[0].pattern");
-    assert_eq!(ok_json(&s, "/api/v2.0/projects/pol/immutabletagrules", &admin()).await[0]["tag_selectors"][0]["pattern"], "dev-*");
+    assert_eq!(
+        ok_json(&s, "/api/v2.0/projects/pol/immutabletagrules", &admin()).await[0]["tag_selectors"][0]["pattern"],
+        "dev-*"
+    );
     // A developer may not change rules: no page, and the server refuses the change.
     let mut d = Web::new(&s);
     d.sign_in("dev", PW).await;
@@ -498,7 +509,12 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
     w.submit(
         hooks,
         hooks,
-        &[("name", "ci"), ("address", &recv.url("/default")), ("auth_header", "Bearer t0k"), ("event", "PUSH_ARTIFACT")],
+        &[
+            ("name", "ci"),
+            ("address", &recv.url("/default")),
+            ("auth_header", "Bearer t0k"),
+            ("event", "PUSH_ARTIFACT"),
+        ],
     )
     .await
     .has(">ci<");
@@ -518,7 +534,11 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
     let csrf = w.page(hooks).await.has(&format!(r#"action="{hooks}/{hid}/test""#)).csrf();
     let t = w.post(&format!("{hooks}/{hid}/test"), &[("_csrf", &csrf)]).await;
     assert_eq!(t.status, 200, "{}", t.body);
-    t.has("Test event sent by").has(&recv.url("/default")).has(&ce).has("Answered <strong>200 OK</strong>").lacks("No answer");
+    t.has("Test event sent by")
+        .has(&recv.url("/default"))
+        .has(&ce)
+        .has("Answered <strong>200 OK</strong>")
+        .lacks("No answer");
     let got = recv.got();
     let one = got.iter().find(|r| r.path == "/default").expect("the Default delivery");
     assert_eq!(one.body["type"], "WEBHOOK_TEST", "{:?}", one.body);
@@ -528,7 +548,10 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
     assert!(one.headers.contains_key("x-berth-delivery-id"));
     let two = got.iter().find(|r| r.path == "/ce").expect("the CloudEvents delivery");
     assert_eq!(two.headers["content-type"], "application/cloudevents+json");
-    assert_eq!((two.body["specversion"].as_str(), two.body["type"].as_str()), (Some("1.0"), Some("harbor.webhook.test")));
+    assert_eq!(
+        (two.body["specversion"].as_str(), two.body["type"].as_str()),
+        (Some("1.0"), Some("harbor.webhook.test"))
+    );
     assert_eq!(two.body["id"].as_str(), two.headers["x-berth-delivery-id"].to_str().ok());
     // A test is not an event: nothing recorded as an execution.
     let execs = ok_json(&s, &format!("/api/v2.0/projects/pol/webhook/policies/{hid}/executions"), &admin()).await;
@@ -543,7 +566,10 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
     assert_eq!(t.status, 200, "{}", t.body);
     t.has("No answer").has("http://127.0.0.1:9/down").has("Answered <strong>200 OK</strong>");
     // A bad address for a new target: the API's message naming the field.
-    w.submit(&hedit, &format!("{hooks}/{hid}/targets"), &[("address", "nope")]).await.has(r#"role="alert""#).has("targets[2].address");
+    w.submit(&hedit, &format!("{hooks}/{hid}/targets"), &[("address", "nope")])
+        .await
+        .has(r#"role="alert""#)
+        .has("targets[2].address");
     // The API operation itself: as the project admin, a result per target; a maintainer
     // (who reads policies) and a guest are refused.
     let api = format!("/api/v2.0/projects/pol/webhook/policies/{hid}/test");
@@ -575,11 +601,20 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
     let redit = format!("/admin/registries/{reg}/edit");
     w.page("/admin/registries").await.has(&format!(r#"href="{redit}""#));
     let e = w.page(&redit).await;
-    e.has(r#"value="self""#).has(r#"value="admin""#).has("Leave empty to keep the stored secret.").lacks(ADMIN_PASSWORD);
+    e.has(r#"value="self""#)
+        .has(r#"value="admin""#)
+        .has("Leave empty to keep the stored secret.")
+        .lacks(ADMIN_PASSWORD);
     let csrf = e.csrf();
     let me = s.url("");
     let fields = |name: &'static str, secret: &'static str| {
-        vec![("name", name), ("url", me.as_str()), ("access_key", "admin"), ("access_secret", secret), ("description", "peer")]
+        vec![
+            ("name", name),
+            ("url", me.as_str()),
+            ("access_key", "admin"),
+            ("access_secret", secret),
+            ("description", "peer"),
+        ]
     };
     let mut f = vec![("_csrf", csrf.as_str()), ("test", "1")];
     f.extend(fields("typed", ""));
@@ -589,12 +624,19 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
     let mut f = vec![("_csrf", csrf.as_str()), ("test", "1")];
     f.extend(fields("typed", "wrong"));
     w.post(&redit, &f).await.has(r#"role="alert""#).has("failed to ping");
-    assert_eq!(ok_json(&s, &format!("/api/v2.0/registries/{reg}"), &admin()).await["name"], "self", "a test saves nothing");
+    assert_eq!(
+        ok_json(&s, &format!("/api/v2.0/registries/{reg}"), &admin()).await["name"],
+        "self",
+        "a test saves nothing"
+    );
     let mut f = fields("renamed", "");
     f.push(("insecure", "true"));
     w.submit(&redit, &redit, &f).await.has("Saved.").has(">renamed<");
     let r = ok_json(&s, &format!("/api/v2.0/registries/{reg}"), &admin()).await;
-    assert_eq!((r["name"].as_str(), r["description"].as_str(), r["insecure"].as_bool()), (Some("renamed"), Some("peer"), Some(true)));
+    assert_eq!(
+        (r["name"].as_str(), r["description"].as_str(), r["insecure"].as_bool()),
+        (Some("renamed"), Some("peer"), Some(true))
+    );
     w.submit("/admin/registries", &format!("/admin/registries/{reg}/ping"), &[]).await.has("The registry answered");
     let bad = w.submit(&redit, &redit, &[("name", "renamed"), ("url", "ftp://x")]).await;
     bad.has(r#"role="alert""#).has("url:");
@@ -607,7 +649,12 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
 
     // A robot's secret, shown once, can be saved as a file: a data: link in that answer.
     let csrf = w.page("/projects/pol/robots").await.csrf();
-    let r = w.post("/projects/pol/robots", &[("_csrf", &csrf), ("name", "bot"), ("duration", "-1"), ("perm", "repository:pull")]).await;
+    let r = w
+        .post(
+            "/projects/pol/robots",
+            &[("_csrf", &csrf), ("name", "bot"), ("duration", "-1"), ("perm", "repository:pull")],
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let secret = shown_secret(&r);
     r.has(r#"download="robot$pol+bot.json""#);
