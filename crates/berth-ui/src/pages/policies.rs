@@ -166,11 +166,12 @@ fn test_results(ctx: &Ctx, name: &str, results: &[Value]) -> Markup {
     html! {
         section.secret role="status" aria-labelledby="test-title" {
             h2 id="test-title" { (ctx.t("webhooks.tested")) " " code { (name) } }
-            (list_table(ctx, &["webhooks.address", "webhooks.payload_format", "webhooks.answer"], false, results, |r| {
+            (list_table(ctx, &["webhooks.address", "webhooks.notify_type", "webhooks.payload_format", "webhooks.answer"], false, results, |r| {
                 let code = r["status_code"].as_u64();
                 html! { tr {
                     th scope="row" { code { (r["address"].as_str().unwrap_or("")) } }
-                    td { (r["notify_type"].as_str().unwrap_or("")) " · " (r["payload_format"].as_str().unwrap_or("")) }
+                    td { (r["notify_type"].as_str().unwrap_or("")) }
+                    td { (r["payload_format"].as_str().unwrap_or("")) }
                     td {
                         @match code {
                             Some(c) => {
