@@ -81,6 +81,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/projects/{p}/webhooks/{id}/delete", post(pages::policies::webhook_delete))
         .route("/projects/{p}/webhooks/{id}/toggle", post(pages::policies::webhook_toggle))
+        .route("/projects/{p}/webhooks/{id}/test", post(pages::policies::webhook_test))
+        .route("/projects/{p}/webhooks/{id}/targets", post(pages::policies::webhook_target_add))
+        .route("/projects/{p}/webhooks/{id}/targets/{i}/delete", post(pages::policies::webhook_target_remove))
         .route("/projects/{p}/webhooks/{id}/executions", get(pages::policies::webhook_executions))
         .route("/projects/{p}/webhooks/{id}/executions/{eid}", get(pages::policies::webhook_tasks))
         .route("/projects/{p}/webhooks/{id}/executions/{eid}/tasks/{tid}/log", get(pages::policies::webhook_task_log))
@@ -96,6 +99,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{p}/signatures/{field}/{i}/delete", post(pages::signatures::remove))
         .route("/projects/{p}/immutability", get(pages::policies::immutability).post(pages::policies::immutable_create))
         .route("/projects/{p}/immutability/{id}/delete", post(pages::policies::immutable_delete))
+        .route(
+            "/projects/{p}/immutability/{id}/edit",
+            get(pages::policies::immutable_edit).post(pages::policies::immutable_update),
+        )
+        .route("/projects/{p}/immutability/{id}/toggle", post(pages::policies::immutable_toggle))
         .route("/projects/{p}/audit", get(pages::admin::project_audit))
         .route("/admin/users", get(pages::admin::users).post(pages::admin::user_create))
         .route("/admin/robots", get(pages::robots::system_list).post(pages::robots::system_create))
@@ -118,6 +126,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/health", get(pages::system::health))
         .route("/admin/registries", get(pages::replication::registries).post(pages::replication::registry_create))
         .route("/admin/registries/{id}/ping", post(pages::replication::registry_ping))
+        .route(
+            "/admin/registries/{id}/edit",
+            get(pages::replication::registry_edit).post(pages::replication::registry_update),
+        )
         .route("/admin/registries/{id}/delete", post(pages::replication::registry_delete))
         .route("/admin/replications", get(pages::replication::replications).post(pages::replication::policy_create))
         .route(

@@ -53,12 +53,12 @@ impl Deliver {
     }
 }
 
-#[async_trait::async_trait]
-impl Handler for Deliver {
-    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
-        let d: Delivery = ctx.args()?;
-        let attempt = ctx.job().attempt;
-        ctx.info(format!("{} delivery {} to {} (attempt {attempt})", d.event_type, d.id, d.address));
+impl Deliver {
+    /// One POST of `d` to its address, with its content type, delivery id and the target's
+    /// auth header: the status the endpoint answered, or why there was no answer
+    /// (connection, TLS, timeout; the error's causes included). The job and "send test"
+    /// both deliver through this.
+    pub async fn post(&self, d: &Delivery) -> Result<reqwest::StatusCode, String> {
         let client = if d.skip_cert_verify { &self.insecure } else { &self.client };
         let mut req = client
             .post(&d.address)
@@ -68,10 +68,35 @@ impl Handler for Deliver {
         if !d.auth_header.is_empty() {
             req = req.header(reqwest::header::AUTHORIZATION, &d.auth_header);
         }
+        req.send().await.map(|res| res.status()).map_err(|e| error_chain(&e))
+    }
+}
+
+/// An error with its causes: reqwest's own text alone ("error sending request") does
+/// not say whether the connection was refused or the certificate was wrong.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[async_trait::async_trait]
+impl Handler for Deliver {
+    async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
+        let d: Delivery = ctx.args()?;
+        let attempt = ctx.job().attempt;
+        ctx.info(format!("{} delivery {} to {} (attempt {attempt})", d.event_type, d.id, d.address));
         let retry = |msg: String| JobError::RetryCapped(msg, self.retry_cap);
-        match req.send().await {
-            Ok(res) => {
-                let status = res.status();
+        match self.post(&d).await {
+            Ok(status) => {
                 if status.is_success() {
                     ctx.info(format!("delivered: {status}"));
                     Ok(())

@@ -71,6 +71,23 @@ impl Event {
     }
 }
 
+/// The event type of a test delivery ("send test"): not one of Harbor's, so a receiver
+/// that acts on pushes or scans ignores it.
+pub const TEST_EVENT: &str = "WEBHOOK_TEST";
+
+impl Event {
+    /// The event "send test" delivers: which policy of which project sent it, and who
+    /// asked.
+    pub fn test(project_id: i64, project: &str, policy_id: i64, policy: &str, operator: &str, occur_at: i64) -> Event {
+        let mut data = Map::new();
+        data.insert("test".into(), Value::Bool(true));
+        data.insert("project".into(), json!({ "id": project_id, "name": project }));
+        data.insert("policy".into(), json!({ "id": policy_id, "name": policy }));
+        data.insert("message".into(), json!("A test event sent from Berth; nothing happened in the registry."));
+        Event { event_type: TEST_EVENT.into(), project_id, occur_at, operator: operator.into(), data }
+    }
+}
+
 /// Harbor's CloudEvents type names.
 pub fn cloudevents_type(event_type: &str) -> String {
     match event_type {
@@ -84,6 +101,7 @@ pub fn cloudevents_type(event_type: &str) -> String {
         "SCANNING_FAILED" => "harbor.scan.failed".into(),
         "SCANNING_STOPPED" => "harbor.scan.stopped".into(),
         "REPLICATION" => "harbor.replication.status.changed".into(),
+        TEST_EVENT => "harbor.webhook.test".into(),
         other => format!("harbor.{}", other.to_lowercase()),
     }
 }
@@ -178,6 +196,16 @@ mod tests {
         assert_eq!(v["source"], "/projects/7/webhook/policies/3");
         assert_eq!(v["time"], "2023-11-14T22:13:20Z");
         assert_eq!(v["data"]["resources"][0]["tag"], "v1");
+    }
+
+    #[test]
+    fn test_event_says_it_is_one() {
+        let e = Event::test(7, "lib", 3, "ci", "admin", 1_700_000_000);
+        let v: Value = serde_json::from_str(&cloudevents_body(&e, "id-2", 3).text).unwrap();
+        assert_eq!(v["type"], "harbor.webhook.test");
+        assert_eq!((v["data"]["test"].as_bool(), v["data"]["policy"]["name"].as_str()), (Some(true), Some("ci")));
+        let v: Value = serde_json::from_str(&default_body(&e).text).unwrap();
+        assert_eq!((v["type"].as_str(), v["event_data"]["project"]["name"].as_str()), (Some(TEST_EVENT), Some("lib")));
     }
 
     #[test]

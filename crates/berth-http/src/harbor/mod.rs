@@ -111,6 +111,7 @@ endpoints! {
     "/projects/{project}/logs" => [get audit::project_logs, "A project's audit log"],
     "/projects/{project}/webhook/policies" => [get webhooks::list, "List webhook policies"; post webhooks::create, "Create a webhook policy"],
     "/projects/{project}/webhook/policies/{webhook_policy_id}" => [get webhooks::get, "Get a webhook policy"; put webhooks::update, "Update a webhook policy"; delete webhooks::delete, "Delete a webhook policy"],
+    "/projects/{project}/webhook/policies/{webhook_policy_id}/test" => [post webhooks::test, "Send a test event to the policy's targets now and return what each answered (Berth; Harbor has no test operation)"],
     "/projects/{project}/webhook/policies/{webhook_policy_id}/executions" => [get webhooks::executions, "A webhook policy's executions (one per event)"],
     "/projects/{project}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks" => [get webhooks::tasks, "An execution's tasks (one per target)"],
     "/projects/{project}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks/{task_id}/log" => [get webhooks::task_log, "A webhook task's log (text)"],

@@ -15,7 +15,7 @@ use berth_core::store::identity::Project;
 use berth_core::store::jobs::{Execution, Job};
 use berth_core::store::webhooks::{NewWebhookPolicy, WebhookError, WebhookPolicy};
 use berth_webhooks::policy::{EVENT_TYPES, NOTIFY_TYPES, PAYLOAD_FORMATS, validate};
-use berth_webhooks::{Target, VENDOR_TYPE};
+use berth_webhooks::{Event, Target, VENDOR_TYPE};
 
 use super::dto::{time, time_or_zero};
 use super::errors::{bad_request, conflict, not_found, store};
@@ -188,6 +188,24 @@ pub async fn delete(
     state.webhooks.store.delete_webhook_policy(old.id).await.map_err(|e| policy_error(e, old.id))?;
     audit(&state, &caller, p.id, "delete", "notification_policy", &old.name).await;
     Ok(ok())
+}
+
+/// "Send test" (a Berth extension; Harbor's v2 API has none): a test event delivered to
+/// each of the policy's targets now, once, in its payload format, with its auth header;
+/// the answer lists what each endpoint said (status code, or the connection error). An
+/// unreachable endpoint is a result, not a failure of this call. Needs what changing the
+/// policy needs (`notification-policy` update).
+pub async fn test(
+    State(state): State<AppState>,
+    caller: Caller,
+    h: HeaderMap,
+    Path((raw, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let p = project(&state, &caller, &raw, &h, Action::Update).await?;
+    let w = policy(&state, &p, &id).await?;
+    let event = Event::test(p.id, &p.name, w.id, &w.name, caller.0.name(), crate::auth::unix_now());
+    let results = berth_webhooks::send_test(&w, &event).await.map_err(ApiError::internal_error)?;
+    Ok(json(StatusCode::OK, &results))
 }
 
 /// Harbor's `SupportedWebhookEventTypes`.

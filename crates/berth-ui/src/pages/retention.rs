@@ -12,7 +12,9 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::{ProjectPage, has, project, project_page, refusal};
-use crate::layout::{Nav, csrf, enabled, head, log_page, page, pager, post_button, project_tabs, status, when};
+use crate::layout::{
+    Nav, csrf, enabled, head, list_table, log_page, page, pager, post_button, project_tabs, status, when,
+};
 use crate::{Ctx, Form, enc, query};
 
 const PAGE_SIZE: u64 = 10;
@@ -195,27 +197,22 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                     }
                 }
                 h2 { (ctx.t("retention.executions")) }
-                @if execs.items().is_empty() { p { (ctx.t("none")) } } @else {
-                    table {
-                        (head(&ctx, &["col.id", "col.status", "gc.dry_run_col", "col.trigger", "replications.started", "replications.ended"], can_run))
-                        tbody { @for e in execs.items() {
-                            @let id = e["id"].as_i64().unwrap_or(0);
-                            @let st = e["status"].as_str().unwrap_or("");
-                            tr {
-                                th scope="row" { a href={ (b) "/executions/" (id) } aria-label={ (ctx.t("replications.execution")) " " (id) } { (id) } }
-                                td { (status(&ctx, st)) }
-                                td { @if e["dry_run"].as_bool() == Some(true) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
-                                td { (e["trigger"].as_str().unwrap_or("")) }
-                                td { (when(&ctx, &e["start_time"])) }
-                                td { (when(&ctx, &e["end_time"])) }
-                                @if can_run { td { @if matches!(st, "Running" | "Pending" | "InProgress") {
-                                    (post_button(&ctx, &format!("{b}/executions/{id}/stop"), ctx.t("stop"), &format!("{} {id}", ctx.t("stop")), true))
-                                } } }
-                            }
-                        } }
-                    }
-                    (pager(&ctx, &b, &[], pg, PAGE_SIZE, execs.total().unwrap_or(0)))
-                }
+                (list_table(&ctx, &["col.id", "col.status", "gc.dry_run_col", "col.trigger", "replications.started", "replications.ended"], can_run, execs.items(), |e| {
+                    let id = e["id"].as_i64().unwrap_or(0);
+                    let st = e["status"].as_str().unwrap_or("");
+                    html! { tr {
+                        th scope="row" { a href={ (b) "/executions/" (id) } aria-label={ (ctx.t("replications.execution")) " " (id) } { (id) } }
+                        td { (status(&ctx, st)) }
+                        td { @if e["dry_run"].as_bool() == Some(true) { (ctx.t("yes")) } @else { (ctx.t("no")) } }
+                        td { (e["trigger"].as_str().unwrap_or("")) }
+                        td { (when(&ctx, &e["start_time"])) }
+                        td { (when(&ctx, &e["end_time"])) }
+                        @if can_run { td { @if matches!(st, "Running" | "Pending" | "InProgress") {
+                            (post_button(&ctx, &format!("{b}/executions/{id}/stop"), ctx.t("stop"), &format!("{} {id}", ctx.t("stop")), true))
+                        } } }
+                    } }
+                }))
+                @if !execs.items().is_empty() { (pager(&ctx, &b, &[], pg, PAGE_SIZE, execs.total().unwrap_or(0))) }
             }
         },
     )
@@ -397,24 +394,19 @@ pub async fn execution(ctx: Ctx, Path((p, eid)): Path<(String, String)>, uri: Ur
             (project_tabs(&ctx, &p, "retention"))
             p { a href=(base(&p)) { "← " (ctx.t("tab.retention")) } }
             h2 { (ctx.t("replications.tasks")) }
-            @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
-                table {
-                    (head(&ctx, &["col.repo", "col.status", "retention.retained", "replications.started", "replications.ended", "col.log"], false))
-                    tbody { @for t in a.items() {
-                        @let tid = t["id"].as_i64().unwrap_or(0);
-                        @let repo = t["repository"].as_str().unwrap_or("");
-                        tr {
-                            th scope="row" { (repo) }
-                            td { (status(&ctx, t["status"].as_str().unwrap_or(""))) }
-                            td.num { (t["retained"].as_u64().unwrap_or(0)) " / " (t["total"].as_u64().unwrap_or(0)) }
-                            td { (when(&ctx, &t["start_time"])) }
-                            td { (when(&ctx, &t["end_time"])) }
-                            td { a href={ (b) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (repo) } { (ctx.t("col.log")) } }
-                        }
-                    } }
-                }
-                (pager(&ctx, &b, &[], pg, 50, a.total().unwrap_or(0)))
-            }
+            (list_table(&ctx, &["col.repo", "col.status", "retention.retained", "replications.started", "replications.ended", "col.log"], false, a.items(), |t| {
+                let tid = t["id"].as_i64().unwrap_or(0);
+                let repo = t["repository"].as_str().unwrap_or("");
+                html! { tr {
+                    th scope="row" { (repo) }
+                    td { (status(&ctx, t["status"].as_str().unwrap_or(""))) }
+                    td.num { (t["retained"].as_u64().unwrap_or(0)) " / " (t["total"].as_u64().unwrap_or(0)) }
+                    td { (when(&ctx, &t["start_time"])) }
+                    td { (when(&ctx, &t["end_time"])) }
+                    td { a href={ (b) "/tasks/" (tid) "/log" } aria-label={ (ctx.t("col.log")) " " (repo) } { (ctx.t("col.log")) } }
+                } }
+            }))
+            @if !a.items().is_empty() { (pager(&ctx, &b, &[], pg, 50, a.total().unwrap_or(0))) }
         },
     )
 }

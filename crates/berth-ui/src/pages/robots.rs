@@ -2,8 +2,8 @@
 //! system-level ones (`/admin/robots`, managed by system administrators). List, create,
 //! edit (description, expiry, enabled, permissions as a resources × actions matrix),
 //! enable or disable, refresh the secret, delete with a confirm page. A secret is shown
-//! once, on the answer to the POST that made it (create or refresh), never stored or
-//! shown again.
+//! once, on the answer to the POST that made it (create or refresh), with a link that
+//! saves it as `{name}.json` (a `data:` link in that answer), never stored or shown again.
 
 use std::collections::HashSet;
 
@@ -99,6 +99,7 @@ async fn render(ctx: Ctx, scope: Scope, shown: Option<Shown>) -> Response {
                         dt { (ctx.t("col.name")) } dd { code { (name) } }
                         dt { (ctx.t("robots.secret")) } dd { (copyable(&ctx, ctx.t("robots.secret"), secret)) }
                     }
+                    p { a download={ (name) ".json" } href=(secret_file(name, secret)) { (ctx.t("robots.download")) " " code { (name) ".json" } } }
                 }
             }
             h2 { (ctx.t("tab.robots")) }
@@ -132,6 +133,22 @@ async fn render(ctx: Ctx, scope: Scope, shown: Option<Shown>) -> Response {
             }
         },
     )
+}
+
+/// The shown secret as a file to save, `{"name": …, "secret": …}`, in a `data:` link: it
+/// works without JavaScript and is part of this one answer only (nothing on the server
+/// keeps the secret to serve it again).
+fn secret_file(name: &str, secret: &str) -> String {
+    let text = json!({ "name": name, "secret": secret }).to_string();
+    let mut url = String::from("data:application/json;charset=utf-8,");
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
 }
 
 /// The system permissions the caller holds (and so may give a system robot), by resource.

@@ -100,6 +100,7 @@ POST     /projects/{project}/webhook/policies                                   
 GET      /projects/{project}/webhook/policies/{webhook_policy_id}                              -       401  403    403    403   403 200   200    200    403
 PUT      /projects/{project}/webhook/policies/{webhook_policy_id}                              -       401  403    403    403   403 403   200    200    403
 DELETE   /projects/{project}/webhook/policies/{webhook_policy_id}                              -       401  403    403    403   403 403   200    200    403
+POST     /projects/{project}/webhook/policies/{webhook_policy_id}/test                         -       401  403    403    403   403 403   200    200    403
 GET      /projects/{project}/webhook/policies/{webhook_policy_id}/executions                   -       401  403    403    403   403 200   200    200    403
 GET      /projects/{project}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks -    401  403    403    403   403 200   200    200    403
 GET      /projects/{project}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks/{task_id}/log - 401 403 403 403 403 200 200 200 403

@@ -471,6 +471,22 @@ async fn browser_works_without_javascript() {
     b.close().await;
 }
 
+/// Switches the preferences to Chinese with the dark theme, then visits each page (path,
+/// screenshot name): it is shown to the signed-in user, passes axe, and is screenshotted.
+async fn zh_dark_pages(b: &mut Browser, s: &Server, pages: &[(String, &str)]) {
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    for (path, shot) in pages {
+        b.goto(&s.url(path)).await;
+        b.sees("退出").await;
+        b.accessible().await;
+        b.shot(shot).await;
+    }
+}
+
 /// One flow per feature page: quotas, tag retention (a rule, a dry run, its tasks),
 /// scanning (the scan button, the vulnerabilities and SBOM pages), comparing tags,
 /// signatures, registries and replication, GC (schedule, preview), health; every page
@@ -600,27 +616,22 @@ async fn browser_feature_pages() {
     b.shot("health").await;
 
     // The same pages in Chinese, dark theme.
-    b.goto(&s.url("/prefs")).await;
-    b.choose("Language", "简体中文").await;
-    b.choose("Theme", "Dark").await;
-    b.press("button", "Save").await;
-    b.sees("偏好设置已保存").await;
-    for (path, shot) in [
-        ("/admin/quotas".to_string(), "quotas-zh-dark"),
-        ("/projects/library/retention".to_string(), "retention-zh-dark"),
-        (art.clone(), "artifact-zh-dark"),
-        (format!("{art}/vulnerabilities"), "vulnerabilities-zh-dark"),
-        ("/projects/library/signatures".to_string(), "signatures-zh-dark"),
-        ("/admin/registries".to_string(), "registries-zh-dark"),
-        ("/admin/replications".to_string(), "replications-zh-dark"),
-        ("/admin/gc/preview".to_string(), "gc-preview-zh-dark"),
-        ("/admin/health".to_string(), "health-zh-dark"),
-    ] {
-        b.goto(&s.url(&path)).await;
-        b.sees("退出").await;
-        b.accessible().await;
-        b.shot(shot).await;
-    }
+    zh_dark_pages(
+        &mut b,
+        &s,
+        &[
+            ("/admin/quotas".to_string(), "quotas-zh-dark"),
+            ("/projects/library/retention".to_string(), "retention-zh-dark"),
+            (art.clone(), "artifact-zh-dark"),
+            (format!("{art}/vulnerabilities"), "vulnerabilities-zh-dark"),
+            ("/projects/library/signatures".to_string(), "signatures-zh-dark"),
+            ("/admin/registries".to_string(), "registries-zh-dark"),
+            ("/admin/replications".to_string(), "replications-zh-dark"),
+            ("/admin/gc/preview".to_string(), "gc-preview-zh-dark"),
+            ("/admin/health".to_string(), "health-zh-dark"),
+        ],
+    )
+    .await;
     b.close().await;
 }
 
@@ -732,6 +743,79 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
     b.sees("robot$ops").await;
     b.accessible().await;
     b.shot("system-robots").await;
+    b.close().await;
+}
+
+/// Immutable-tag rules edited, a webhook's "send test" to a server this test runs, and a
+/// registry endpoint edited after a connection test; axe on each page.
+#[tokio::test]
+async fn browser_edit_immutability_webhook_test_and_registry() {
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "web", false).await;
+    let recv = crate::webhooks::Receiver::start().await;
+    let hook = json!({"name": "hook", "event_types": ["PUSH_ARTIFACT"],
+                      "targets": [{"type": "http", "address": recv.url("/hook"), "payload_format": "CloudEvents"}]});
+    let r = call(&s, reqwest::Method::POST, "/api/v2.0/projects/web/webhook/policies", &admin(), Some(&hook)).await;
+    assert_eq!(r.status(), 201);
+    let mut w = crate::ui::Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    crate::ui_edit::self_registry(&mut w, &s).await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "policies", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // An immutable-tag rule: created, then its tag pattern changed and disabled.
+    b.goto(&s.url("/projects/web/immutability")).await;
+    b.fill("Tags (pattern, e.g. v*)", "v*").await;
+    b.press("button", "Create").await;
+    b.sees("Saved.").await;
+    let id = ok_json(&s, "/api/v2.0/projects/web/immutabletagrules", &admin()).await[0]["id"].as_i64().unwrap();
+    b.press("link", &format!("Edit #{id}")).await;
+    b.sees("Edit immutable-tag rule").await;
+    b.fill("Tags (pattern, e.g. v*)", "rel-*").await;
+    b.tick("Enabled").await;
+    b.accessible().await;
+    b.shot("immutability-edit").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.sees("✖ Disabled").await;
+    let rule = &ok_json(&s, "/api/v2.0/projects/web/immutabletagrules", &admin()).await[0];
+    assert_eq!((rule["tag_selectors"][0]["pattern"].as_str(), rule["disabled"].as_bool()), (Some("rel-*"), Some(true)));
+    b.press("button", &format!("Enable #{id}")).await;
+    b.sees("✔ Enabled").await;
+
+    // Send test: the endpoint's answer on the page, the event at the endpoint.
+    b.goto(&s.url("/projects/web/webhooks")).await;
+    b.press("button", "Send test hook").await;
+    b.sees("Answered").await;
+    b.sees("200 OK").await;
+    b.accessible().await;
+    b.shot("webhook-test").await;
+    let got = recv.got();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].body["type"], "harbor.webhook.test");
+
+    // A registry endpoint: renamed, tested with the stored secret, saved.
+    b.goto(&s.url("/admin/registries")).await;
+    b.press("link", "Edit self").await;
+    b.sees("Edit registry endpoint").await;
+    b.fill("Name", "peer").await;
+    b.fill("Description", "this server").await;
+    b.press("button", "Test connection").await;
+    b.sees("The registry answered").await;
+    b.accessible().await;
+    b.shot("registry-edit").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    let regs = ok_json(&s, "/api/v2.0/registries", &admin()).await;
+    assert_eq!(
+        (regs[0]["name"].as_str(), regs[0]["description"].as_str()),
+        (Some("peer"), Some("this server")),
+        "{regs}"
+    );
     b.close().await;
 }
 
@@ -857,28 +941,23 @@ async fn browser_security_pages() {
 
     // The same pages in Chinese, dark theme.
     let id = ok_json(&s, "/api/v2.0/scanners", &admin()).await[1]["uuid"].as_str().unwrap().to_string();
-    b.goto(&s.url("/prefs")).await;
-    b.choose("Language", "简体中文").await;
-    b.choose("Theme", "Dark").await;
-    b.press("button", "Save").await;
-    b.sees("偏好设置已保存").await;
-    for (path, shot) in [
-        ("/admin/scanners".to_string(), "scanners-zh-dark"),
-        (format!("/admin/scanners/{id}"), "scanner-zh-dark"),
-        ("/projects/library/scanner".to_string(), "project-scanner-zh-dark"),
-        ("/admin/scan-all".to_string(), "scan-all-zh-dark"),
-        ("/admin/security?severity=Critical".to_string(), "security-hub-zh-dark"),
-        ("/admin/cve-allowlist".to_string(), "cve-allowlist-zh-dark"),
-        ("/projects/library/settings".to_string(), "project-allowlist-zh-dark"),
-        ("/cve-exports".to_string(), "cve-exports-zh-dark"),
-        ("/projects/mirror/repos".to_string(), "proxy-cache-zh-dark"),
-        ("/projects".to_string(), "projects-proxy-zh-dark"),
-    ] {
-        b.goto(&s.url(&path)).await;
-        b.sees("退出").await;
-        b.accessible().await;
-        b.shot(shot).await;
-    }
+    zh_dark_pages(
+        &mut b,
+        &s,
+        &[
+            ("/admin/scanners".to_string(), "scanners-zh-dark"),
+            (format!("/admin/scanners/{id}"), "scanner-zh-dark"),
+            ("/projects/library/scanner".to_string(), "project-scanner-zh-dark"),
+            ("/admin/scan-all".to_string(), "scan-all-zh-dark"),
+            ("/admin/security?severity=Critical".to_string(), "security-hub-zh-dark"),
+            ("/admin/cve-allowlist".to_string(), "cve-allowlist-zh-dark"),
+            ("/projects/library/settings".to_string(), "project-allowlist-zh-dark"),
+            ("/cve-exports".to_string(), "cve-exports-zh-dark"),
+            ("/projects/mirror/repos".to_string(), "proxy-cache-zh-dark"),
+            ("/projects".to_string(), "projects-proxy-zh-dark"),
+        ],
+    )
+    .await;
     b.close().await;
 }
 

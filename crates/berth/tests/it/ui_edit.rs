@@ -423,3 +423,244 @@ async fn ui_edit_labels_and_attach_them_to_artifacts() {
     w.page(&edit).await.has("编辑标签");
     w.page(&art).await.has("添加标签");
 }
+
+/// `%XX` escapes undone (a `data:` link's text).
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "pol", false).await;
+    for (u, role) in [("dev", 2), ("gst", 3), ("mnt", 4)] {
+        create_user(&s, u).await;
+        add_member(&s, "pol", u, role).await;
+    }
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+
+    // Immutability: a rule created, then edited (both selectors and their decorations,
+    // disabled), enabled again from the list, and a bad pattern refused naming the field.
+    let base = "/projects/pol/immutability";
+    w.submit(base, base, &[("repos", "**"), ("tags", "v*")]).await.has("repoMatches **").has("matches v*");
+    let rule = &ok_json(&s, "/api/v2.0/projects/pol/immutabletagrules", &admin()).await[0];
+    let id = rule["id"].as_i64().unwrap();
+    let edit = format!("{base}/{id}/edit");
+    w.page(base).await.has(&format!(r#"href="{edit}""#)).has(&format!(r#"action="{base}/{id}/toggle""#));
+    let e = w.page(&edit).await;
+    e.has(r#"value="v*""#).has(r#"<option value="matches" selected>"#).has(r#"name="enabled" value="true" checked"#);
+    let saved = w
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("repo_decoration", "repoExcludes"),
+                ("repos", "tmp/**"),
+                ("tag_decoration", "excludes"),
+                ("tags", "dev-*"),
+            ],
+        )
+        .await;
+    saved.has("Saved.").has("repoExcludes tmp/**").has("excludes dev-*").has("✖ Disabled");
+    let r = &ok_json(&s, "/api/v2.0/projects/pol/immutabletagrules", &admin()).await[0];
+    assert_eq!(r["disabled"], true, "{r}");
+    assert_eq!(r["scope_selectors"]["repository"][0]["decoration"], "repoExcludes");
+    assert_eq!(r["scope_selectors"]["repository"][0]["pattern"], "tmp/**");
+    assert_eq!(
+        (r["tag_selectors"][0]["decoration"].as_str(), r["tag_selectors"][0]["pattern"].as_str()),
+        (Some("excludes"), Some("dev-*"))
+    );
+    w.page(&edit).await.has(r#"<option value="repoExcludes" selected>"#).has(r#"value="tmp/**""#);
+    w.submit(base, &format!("{base}/{id}/toggle"), &[]).await.has("Saved.").has("✔ Enabled");
+    assert_eq!(ok_json(&s, "/api/v2.0/projects/pol/immutabletagrules", &admin()).await[0]["disabled"], false);
+    let bad = w.submit(&edit, &edit, &[("repos", "**"), ("tags", "[v"), ("enabled", "true")]).await;
+    bad.has(r#"role="alert""#).has("tag_selectors[0].pattern");
+    assert_eq!(
+        ok_json(&s, "/api/v2.0/projects/pol/immutabletagrules", &admin()).await[0]["tag_selectors"][0]["pattern"],
+        "dev-*"
+    );
+    // A developer may not change rules: no page, and the server refuses the change.
+    let mut d = Web::new(&s);
+    d.sign_in("dev", PW).await;
+    assert_eq!(d.get(&edit).await.status, 403);
+    let csrf = d.page("/projects").await.csrf();
+    refused(&mut d, &csrf, &edit, &[("repos", "**"), ("tags", "x")]).await;
+    refused(&mut d, &csrf, &format!("{base}/{id}/toggle"), &[]).await;
+    assert_eq!(ok_json(&s, "/api/v2.0/projects/pol/immutabletagrules", &admin()).await[0]["disabled"], false);
+
+    // Webhooks: a policy with two targets (the second added on the edit page), a test
+    // event sent to both: Harbor's Default payload to one, CloudEvents to the other, each
+    // endpoint's answer on the page.
+    let recv = crate::webhooks::Receiver::start().await;
+    let hooks = "/projects/pol/webhooks";
+    w.submit(
+        hooks,
+        hooks,
+        &[
+            ("name", "ci"),
+            ("address", &recv.url("/default")),
+            ("auth_header", "Bearer t0k"),
+            ("event", "PUSH_ARTIFACT"),
+        ],
+    )
+    .await
+    .has(">ci<");
+    let hid = ok_json(&s, "/api/v2.0/projects/pol/webhook/policies", &admin()).await[0]["id"].as_i64().unwrap();
+    let hedit = format!("{hooks}/{hid}/edit");
+    w.page(&hedit).await.has(r#"<label for="wt_address">"#).lacks(&format!("{hooks}/{hid}/targets/0/delete"));
+    let ce = recv.url("/ce");
+    w.submit(
+        &hedit,
+        &format!("{hooks}/{hid}/targets"),
+        &[("notify_type", "http"), ("address", &ce), ("payload_format", "CloudEvents")],
+    )
+    .await
+    .has("Saved.")
+    .has(&format!("{hooks}/{hid}/targets/1/delete"))
+    .has(&ce);
+    let csrf = w.page(hooks).await.has(&format!(r#"action="{hooks}/{hid}/test""#)).csrf();
+    let t = w.post(&format!("{hooks}/{hid}/test"), &[("_csrf", &csrf)]).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    t.has("Test event sent by")
+        .has(&recv.url("/default"))
+        .has(&ce)
+        .has("Answered <strong>200 OK</strong>")
+        .lacks("No answer");
+    let got = recv.got();
+    let one = got.iter().find(|r| r.path == "/default").expect("the Default delivery");
+    assert_eq!(one.body["type"], "WEBHOOK_TEST", "{:?}", one.body);
+    assert_eq!(one.body["operator"], "admin");
+    assert_eq!(one.body["event_data"]["policy"]["name"], "ci");
+    assert_eq!(one.headers["authorization"], "Bearer t0k");
+    assert!(one.headers.contains_key("x-berth-delivery-id"));
+    let two = got.iter().find(|r| r.path == "/ce").expect("the CloudEvents delivery");
+    assert_eq!(two.headers["content-type"], "application/cloudevents+json");
+    assert_eq!(
+        (two.body["specversion"].as_str(), two.body["type"].as_str()),
+        (Some("1.0"), Some("harbor.webhook.test"))
+    );
+    assert_eq!(two.body["id"].as_str(), two.headers["x-berth-delivery-id"].to_str().ok());
+    // A test is not an event: nothing recorded as an execution.
+    let execs = ok_json(&s, &format!("/api/v2.0/projects/pol/webhook/policies/{hid}/executions"), &admin()).await;
+    assert_eq!(execs.as_array().unwrap().len(), 0, "{execs}");
+    // The second target removed; then an endpoint nobody listens on: the error on the
+    // page, not a failure.
+    w.submit(&hedit, &format!("{hooks}/{hid}/targets/1/delete"), &[]).await.has("Saved.").lacks(&ce);
+    let p = ok_json(&s, &format!("/api/v2.0/projects/pol/webhook/policies/{hid}"), &admin()).await;
+    assert_eq!(p["targets"].as_array().unwrap().len(), 1, "{p}");
+    w.submit(&hedit, &format!("{hooks}/{hid}/targets"), &[("address", "http://127.0.0.1:9/down")]).await.has("Saved.");
+    let t = w.post(&format!("{hooks}/{hid}/test"), &[("_csrf", &csrf)]).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    t.has("No answer").has("http://127.0.0.1:9/down").has("Answered <strong>200 OK</strong>");
+    // A bad address for a new target: the API's message naming the field.
+    w.submit(&hedit, &format!("{hooks}/{hid}/targets"), &[("address", "nope")])
+        .await
+        .has(r#"role="alert""#)
+        .has("targets[2].address");
+    // The API operation itself: as the project admin, a result per target; a maintainer
+    // (who reads policies) and a guest are refused.
+    let api = format!("/api/v2.0/projects/pol/webhook/policies/{hid}/test");
+    let r = call(&s, reqwest::Method::POST, &api, &admin(), None).await;
+    assert_eq!(r.status(), 200);
+    let results = body_json(r).await;
+    let codes: Vec<Value> = results.as_array().unwrap().iter().map(|r| r["status_code"].clone()).collect();
+    assert_eq!(codes, [serde_json::json!(200), Value::Null], "{results}");
+    assert!(!results[1]["error"].as_str().unwrap().is_empty(), "{results}");
+    let before = recv.got().len();
+    for who in ["mnt", "gst"] {
+        assert_eq!(status(&s, reqwest::Method::POST, &api, &user(who), None).await, 403, "{who}");
+    }
+    let mut m = Web::new(&s);
+    m.sign_in("mnt", PW).await;
+    m.page(hooks).await.has(">ci<").lacks(&format!("{hooks}/{hid}/test"));
+    let csrf = m.page(hooks).await.csrf();
+    refused(&mut m, &csrf, &format!("{hooks}/{hid}/test"), &[]).await;
+    refused(&mut m, &csrf, &format!("{hooks}/{hid}/targets/0/delete"), &[]).await;
+    let mut g = Web::new(&s);
+    g.sign_in("gst", PW).await;
+    let csrf = g.page("/projects").await.csrf();
+    refused(&mut g, &csrf, &format!("{hooks}/{hid}/test"), &[]).await;
+    assert_eq!(recv.got().len(), before, "a refused test sends nothing");
+
+    // Registries: edited with a connection test first (the stored secret used when none
+    // is typed), saved keeping the secret, a bad URL refused naming the field.
+    let reg = self_registry(&mut w, &s).await;
+    let redit = format!("/admin/registries/{reg}/edit");
+    w.page("/admin/registries").await.has(&format!(r#"href="{redit}""#));
+    let e = w.page(&redit).await;
+    e.has(r#"value="self""#)
+        .has(r#"value="admin""#)
+        .has("Leave empty to keep the stored secret.")
+        .lacks(ADMIN_PASSWORD);
+    let csrf = e.csrf();
+    let me = s.url("");
+    let fields = |name: &'static str, secret: &'static str| {
+        vec![
+            ("name", name),
+            ("url", me.as_str()),
+            ("access_key", "admin"),
+            ("access_secret", secret),
+            ("description", "peer"),
+        ]
+    };
+    let mut f = vec![("_csrf", csrf.as_str()), ("test", "1")];
+    f.extend(fields("typed", ""));
+    let t = w.post(&redit, &f).await;
+    assert_eq!(t.status, 200, "{}", t.body);
+    t.has("The registry answered").has(r#"value="typed""#);
+    let mut f = vec![("_csrf", csrf.as_str()), ("test", "1")];
+    f.extend(fields("typed", "wrong"));
+    w.post(&redit, &f).await.has(r#"role="alert""#).has("failed to ping");
+    assert_eq!(
+        ok_json(&s, &format!("/api/v2.0/registries/{reg}"), &admin()).await["name"],
+        "self",
+        "a test saves nothing"
+    );
+    let mut f = fields("renamed", "");
+    f.push(("insecure", "true"));
+    w.submit(&redit, &redit, &f).await.has("Saved.").has(">renamed<");
+    let r = ok_json(&s, &format!("/api/v2.0/registries/{reg}"), &admin()).await;
+    assert_eq!(
+        (r["name"].as_str(), r["description"].as_str(), r["insecure"].as_bool()),
+        (Some("renamed"), Some("peer"), Some(true))
+    );
+    w.submit("/admin/registries", &format!("/admin/registries/{reg}/ping"), &[]).await.has("The registry answered");
+    let bad = w.submit(&redit, &redit, &[("name", "renamed"), ("url", "ftp://x")]).await;
+    bad.has(r#"role="alert""#).has("url:");
+    assert_eq!(ok_json(&s, &format!("/api/v2.0/registries/{reg}"), &admin()).await["url"], me.as_str());
+    // Not a system administrator: no page, and the server refuses the change.
+    assert_eq!(m.get(&redit).await.status, 403);
+    let csrf = m.page("/projects").await.csrf();
+    refused(&mut m, &csrf, &redit, &[("name", "mine"), ("url", "http://127.0.0.1:9")]).await;
+    assert_eq!(ok_json(&s, &format!("/api/v2.0/registries/{reg}"), &admin()).await["name"], "renamed");
+
+    // A robot's secret, shown once, can be saved as a file: a data: link in that answer.
+    let csrf = w.page("/projects/pol/robots").await.csrf();
+    let r = w
+        .post(
+            "/projects/pol/robots",
+            &[("_csrf", &csrf), ("name", "bot"), ("duration", "-1"), ("perm", "repository:pull")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secret = shown_secret(&r);
+    r.has(r#"download="robot$pol+bot.json""#);
+    let at = r.body.find(r#"href="data:application/json;charset=utf-8,"#).expect("a data: link");
+    let rest = &r.body[at + r#"href="data:application/json;charset=utf-8,"#.len()..];
+    let file: Value = serde_json::from_str(&percent_decoded(&rest[..rest.find('"').unwrap()])).unwrap();
+    assert_eq!((file["name"].as_str(), file["secret"].as_str()), (Some("robot$pol+bot"), Some(secret.as_str())));
+    w.page("/projects/pol/robots").await.lacks(&secret).lacks("data:application/json");
+}
