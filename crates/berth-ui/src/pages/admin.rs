@@ -898,10 +898,10 @@ pub async fn log_rotation_save(ctx: Ctx, form: Form) -> Response {
     if a.ok() {
         ctx.set_flash(true, ctx.t(msg));
     } else {
-        // The API names the field (`audit_retention_hour: …`, `schedule.cron: …`); the
-        // message starts with the form's label for it.
+        // The API names the field (`parameters.audit_retention_hour: …`,
+        // `schedule.cron: …`); the message starts with the form's label for it.
         let e = a.error();
-        let label = match e.split_once(':').map(|(k, _)| k.trim()) {
+        let label = match e.split_once(':').map(|(k, _)| k.trim().trim_start_matches("parameters.")) {
             Some("audit_retention_hour") => Some("purge.keep"),
             Some("include_operations") => Some("purge.operations"),
             Some("schedule.cron") => Some("schedule.cron"),

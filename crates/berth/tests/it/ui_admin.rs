@@ -134,7 +134,7 @@ async fn ui_admin_log_rotation_schedule_dry_run_purge_and_log() {
     p.has(r#"role="alert""#).has("Cron (six fields").has("schedule.cron");
     let bad = [("type", "None"), ("retention", "-5"), ("unit", "hours"), ("ops", "pull"), ("do", "dry_run")];
     let p = w.submit("/admin/log-rotation", "/admin/log-rotation", &bad).await;
-    p.has(r#"role="alert""#).has("Keep audit log entries for: audit_retention_hour");
+    p.has(r#"role="alert""#).has("Keep audit log entries for: parameters.audit_retention_hour");
 
     // A dry run, then its history row and log.
     let run = [("type", "None"), ("retention", "1"), ("unit", "hours"), ("ops", "create"), ("do", "dry_run")];
