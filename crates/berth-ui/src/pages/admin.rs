@@ -55,10 +55,12 @@ pub async fn users(ctx: Ctx, uri: Uri) -> Response {
                     td { (u["email"].as_str().unwrap_or("")) }
                     td { (when(&ctx, &u["creation_time"])) }
                     td {
-                        (post_button(&ctx, &format!("{base}/sysadmin/{flag}"), words, &format!("{words}: {uname}"), false))
-                        " "
-                        a href={ (base) "/password" } aria-label={ (ctx.t("users.reset_password")) ": " (uname) } { (ctx.t("users.reset_password")) }
+                        // Your own flag and account are left alone here (your password is
+                        // changed on /account).
                         @if id != me {
+                            (post_button(&ctx, &format!("{base}/sysadmin/{flag}"), words, &format!("{words}: {uname}"), false))
+                            " "
+                            a href={ (base) "/password" } aria-label={ (ctx.t("users.reset_password")) ": " (uname) } { (ctx.t("users.reset_password")) }
                             " "
                             a.danger href={ (base) "/delete" } aria-label={ (ctx.t("delete")) ": " (uname) } { (ctx.t("delete")) }
                         }
