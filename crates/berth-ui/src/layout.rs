@@ -26,6 +26,7 @@ pub enum Nav {
     Security,
     Exports,
     Prefs,
+    Labels,
     None,
 }
 
@@ -63,6 +64,7 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
                             (link(Nav::Robots, "/admin/robots", "nav.robots"))
                             (link(Nav::Audit, "/admin/audit", "nav.audit"))
                             (link(Nav::Config, "/admin/config", "nav.config"))
+                            (link(Nav::Labels, "/admin/labels", "nav.labels"))
                             (link(Nav::Quotas, "/admin/quotas", "nav.quotas"))
                             (link(Nav::Registries, "/admin/registries", "nav.registries"))
                             (link(Nav::Replications, "/admin/replications", "nav.replications"))
@@ -87,6 +89,7 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
                     }
                 }
                 main id="main" tabindex="-1" {
+                    (banner(ctx))
                     @if let Some((ok, msg)) = &ctx.flash {
                         @if *ok {
                             p.flash.ok role="status" { "✔ " (msg) }
@@ -101,6 +104,112 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
         }
     };
     ctx.finish((status, Html(markup.into_string())).into_response())
+}
+
+/// Harbor's banner message (`banner_message`: a JSON document with `message`, `type` —
+/// success, info, warning or danger —, `closable`, `fromDate` and `toDate`), as every page
+/// and the sign-in form show it while the date window holds. A value that is not JSON is
+/// shown as a warning. The value is the one `/api/v2.0/systeminfo` answers anyone, read
+/// from this instance's settings cache rather than asked for on every page.
+fn banner(ctx: &Ctx) -> Markup {
+    let settings = ctx.state.settings.get();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let Some(b) = Banner::parse(&settings.banner_message).filter(|b| b.shown_at(now)) else {
+        return html! {};
+    };
+    let (sym, role) = match b.kind.as_str() {
+        "success" => ("✔", "status"),
+        "info" => ("ℹ", "status"),
+        "danger" => ("✖", "alert"),
+        _ => ("⚠", "alert"),
+    };
+    html! {
+        div class={ "banner " (b.kind) } role=(role) data-banner=(b.message) {
+            span { (sym) " " (ctx.t(&format!("banner.{}", b.kind))) ": " (b.message) }
+            @if b.closable {
+                " " button type="button" hidden data-dismiss aria-label=(ctx.t("banner.dismiss")) { "×" }
+            }
+        }
+    }
+}
+
+/// Harbor's banner message document, as stored in the `banner_message` setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Banner {
+    pub message: String,
+    /// success, info, warning or danger (Harbor's `BannerMessageType`).
+    pub kind: String,
+    pub closable: bool,
+    /// Unix seconds, inclusive; `None` for no bound.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// The dates as written (`YYYY-MM-DD` when they are days), for the form.
+    pub from_day: String,
+    pub to_day: String,
+}
+
+pub const BANNER_KINDS: [&str; 4] = ["info", "success", "warning", "danger"];
+
+impl Banner {
+    /// The stored value, or `None` when there is no message.
+    pub fn parse(raw: &str) -> Option<Banner> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        let Ok(Value::Object(v)) = serde_json::from_str::<Value>(raw) else {
+            return Some(Banner {
+                message: raw.to_string(),
+                kind: "warning".into(),
+                closable: false,
+                from: None,
+                to: None,
+                from_day: String::new(),
+                to_day: String::new(),
+            });
+        };
+        let message = v.get("message").and_then(Value::as_str).unwrap_or("").trim().to_string();
+        if message.is_empty() {
+            return None;
+        }
+        let kind =
+            v.get("type").and_then(Value::as_str).filter(|k| BANNER_KINDS.contains(k)).unwrap_or("warning").to_string();
+        let date = |k: &str| v.get(k).and_then(Value::as_str).map(str::trim).unwrap_or("").to_string();
+        let (from_raw, to_raw) = (date("fromDate"), date("toDate"));
+        Some(Banner {
+            message,
+            kind,
+            closable: v.get("closable").and_then(Value::as_bool).unwrap_or(false),
+            from: banner_time(&from_raw, false),
+            to: banner_time(&to_raw, true),
+            from_day: banner_day(&from_raw),
+            to_day: banner_day(&to_raw),
+        })
+    }
+
+    pub fn shown_at(&self, now: i64) -> bool {
+        self.from.is_none_or(|f| f <= now) && self.to.is_none_or(|t| now <= t)
+    }
+}
+
+/// A banner date: RFC 3339 (what Harbor's portal writes), `YYYY-MM-DD` or Harbor's
+/// `MM/DD/YYYY`; a bare day starts at 00:00:00 UTC, or ends at 23:59:59 for `end`.
+fn banner_time(s: &str, end: bool) -> Option<i64> {
+    if s.len() >= 19 {
+        return parse_rfc3339(s);
+    }
+    let day = banner_day(s);
+    let start = parse_rfc3339(&format!("{day}T00:00:00Z"))?;
+    Some(if end { start + 86_399 } else { start })
+}
+
+/// The `YYYY-MM-DD` day of a banner date (empty when there is none).
+fn banner_day(s: &str) -> String {
+    let s = s.trim();
+    if let &[m, d, y] = s.split('/').collect::<Vec<_>>().as_slice() {
+        return format!("{y:0>4}-{m:0>2}-{d:0>2}");
+    }
+    s.get(..10).unwrap_or("").to_string()
 }
 
 pub fn csrf(ctx: &Ctx) -> Markup {
@@ -261,6 +370,12 @@ fn tab_nav<H: AsRef<str>>(ctx: &Ctx, label: &str, tabs: &[(H, &str)], current: &
     }
 }
 
+/// The tabs of the clean-up pages: garbage collection and log rotation (Harbor's
+/// "Clean Up").
+pub fn cleanup_tabs(ctx: &Ctx, current: &str) -> Markup {
+    tab_nav(ctx, "nav.cleanup", &[("/admin/gc", "gc.title"), ("/admin/log-rotation", "purge.title")], current)
+}
+
 /// The tabs of the system's security pages: scanners, scan all, security hub, allowlist.
 pub fn security_tabs(ctx: &Ctx, current: &str) -> Markup {
     let tabs = [
@@ -383,5 +498,45 @@ pub fn quota(ctx: &Ctx, used: i64, hard: i64) -> Markup {
             " " (bytes(used.max(0) as u64)) " " (ctx.t("quota.of")) " " (bytes(hard as u64)) " (" (format!("{pct:.0}")) "%)"
             @if pct >= 100.0 { " ⚠ " (ctx.t("quota.full")) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banners_and_their_windows() {
+        assert_eq!(Banner::parse(""), None);
+        assert_eq!(Banner::parse(r#"{"message":"  "}"#), None, "no message, no banner");
+        // Not JSON: the text, as a warning.
+        let b = Banner::parse("maintenance").unwrap();
+        assert_eq!((b.message.as_str(), b.kind.as_str(), b.from, b.to), ("maintenance", "warning", None, None));
+        assert!(b.shown_at(0));
+        // Harbor's portal: RFC 3339 times; an unknown type is a warning.
+        let b = Banner::parse(
+            r#"{"message":"m","type":"danger","closable":true,"fromDate":"2024-01-31T16:00:00.000Z","toDate":"2024-02-01T00:00:00.000Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (b.kind.as_str(), b.closable, b.from_day.as_str(), b.to_day.as_str()),
+            ("danger", true, "2024-01-31", "2024-02-01")
+        );
+        let from = parse_rfc3339("2024-01-31T16:00:00Z").unwrap();
+        assert!(
+            !b.shown_at(from - 1)
+                && b.shown_at(from)
+                && b.shown_at(from + 8 * 3600)
+                && !b.shown_at(from + 8 * 3600 + 1)
+        );
+        assert_eq!(Banner::parse(r#"{"message":"m","type":"loud"}"#).unwrap().kind, "warning");
+        // Days (ours and Harbor's MM/DD/YYYY): the whole of both days.
+        let b = Banner::parse(r#"{"message":"m","fromDate":"2024-01-31","toDate":"02/01/2024"}"#).unwrap();
+        let day = parse_rfc3339("2024-01-31T00:00:00Z").unwrap();
+        assert_eq!((b.from, b.to), (Some(day), Some(day + 2 * 86_400 - 1)));
+        assert_eq!(b.to_day, "2024-02-01");
+        // Only one bound.
+        let b = Banner::parse(r#"{"message":"m","toDate":"2024-01-31"}"#).unwrap();
+        assert!(b.shown_at(0) && !b.shown_at(day + 86_400));
     }
 }

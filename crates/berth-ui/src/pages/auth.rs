@@ -172,8 +172,16 @@ pub async fn account(ctx: Ctx) -> Response {
         html! {
             dl {
                 dt { (ctx.t("username")) } dd { (user.name) }
-                dt { (ctx.t("col.email")) } dd { (me.json["email"].as_str().unwrap_or("")) }
                 dt { (ctx.t("col.admin")) } dd { @if user.sysadmin { (ctx.t("yes")) } @else { (ctx.t("no")) } }
+                dt { (ctx.t("col.created")) } dd { (crate::layout::when(&ctx, &me.json["creation_time"])) }
+            }
+            h2 id="profile" { (ctx.t("account.profile")) }
+            form.narrow method="post" action="/account/profile" aria-labelledby="profile" {
+                (csrf(&ctx))
+                p { label for="email" { (ctx.t("col.email")) } input id="email" name="email" type="email" autocomplete="email" required value=(me.json["email"].as_str().unwrap_or("")); }
+                p { label for="realname" { (ctx.t("users.realname")) } input id="realname" name="realname" autocomplete="name" required value=(me.json["realname"].as_str().unwrap_or("")); }
+                p { label for="comment" { (ctx.t("account.comment")) } input id="comment" name="comment" maxlength="30" value=(me.json["comment"].as_str().unwrap_or("")); }
+                button.primary type="submit" { (ctx.t("save")) }
             }
             h2 id="pw" { (ctx.t("account.password")) }
             form.narrow method="post" action="/account" aria-labelledby="pw" {
@@ -185,6 +193,21 @@ pub async fn account(ctx: Ctx) -> Response {
             }
         },
     )
+}
+
+/// Your e-mail, full name and comment (`PUT /users/{id}`; the API's rules and messages).
+pub async fn save_profile(ctx: Ctx, form: Form) -> Response {
+    let id = match ctx.require_user() {
+        Ok(u) => u.id,
+        Err(r) => return r,
+    };
+    let body = serde_json::json!({
+        "email": form.get("email").trim(),
+        "realname": form.get("realname").trim(),
+        "comment": form.get("comment").trim(),
+    });
+    let path = format!("/api/v2.0/users/{id}");
+    ctx.submit(&form, Method::PUT, &path, Some(body), ctx.t("account.profile_saved"), "/account", "/account").await
 }
 
 pub async fn change_password(ctx: Ctx, form: Form) -> Response {

@@ -23,11 +23,11 @@ fn now() -> i64 {
 }
 
 /// The server's own database, opened beside it (SQLite allows a second process).
-fn sqlite_of(s: &Server) -> Arc<berth_store_sqlite::SqliteStore> {
+pub(crate) fn sqlite_of(s: &Server) -> Arc<berth_store_sqlite::SqliteStore> {
     Arc::new(berth_store_sqlite::SqliteStore::open(&s.data_dir.join("berth.db")).unwrap())
 }
 
-async fn wait_for<T>(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn wait_for<T>(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f().await {
@@ -219,11 +219,11 @@ async fn bad_schedules_and_parameters_are_refused_naming_the_field() {
     assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("job_type"));
 }
 
-fn sample_env() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn sample_env() -> Vec<(&'static str, &'static str)> {
     vec![("BERTH_AUTH_MODE", "harbor"), ("BERTH_JOBS_SAMPLE_JOB", "true"), ("BERTH_JOBS_LEASE_SECS", "3")]
 }
 
-async fn start_sample(store: &dyn JobStore, seconds: u64) -> (i64, i64) {
+pub(crate) async fn start_sample(store: &dyn JobStore, seconds: u64) -> (i64, i64) {
     let exec =
         NewExecution { vendor_type: "SAMPLE".into(), vendor_id: 0, trigger: "MANUAL".into(), extra_attrs: "{}".into() };
     let job = NewJob { max_attempts: 5, ..NewJob::new("SAMPLE", json!({"seconds": seconds}).to_string()) };

@@ -1081,3 +1081,89 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.shot("artifacts-zh-dark").await;
     b.close().await;
 }
+
+/// The administration pages: set a user as administrator, a log rotation dry run and its
+/// log, a setting changed with a banner message that then shows (and closes), and a
+/// global label.
+#[tokio::test]
+async fn browser_admin_users_log_rotation_config_banner_and_global_labels() {
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start_harbor();
+    create_user(&s, "ann").await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "admin", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // Set and see administrator; the reset-password page.
+    b.goto(&s.url("/admin/users")).await;
+    b.accessible().await;
+    b.press("button", "Set as administrator: ann").await;
+    b.sees("Saved.").await;
+    b.by_role("button", "Unset administrator: ann").await;
+    b.accessible().await;
+    b.shot("admin-users").await;
+    let ann = ok_json(&s, "/api/v2.0/users?q=username%3Dann", &admin()).await;
+    assert_eq!(ann[0]["sysadmin_flag"], true);
+    b.press("link", "Reset password: ann").await;
+    b.sees("Reset password · ann").await;
+    b.accessible().await;
+
+    // Log rotation: a dry run, its history row and its log.
+    b.goto(&s.url("/admin/log-rotation")).await;
+    b.accessible().await;
+    b.fill("Keep audit log entries for", "1").await;
+    b.choose("Unit", "hours").await;
+    b.press("button", "Dry run").await;
+    b.sees("Dry run started.").await;
+    let deadline = Instant::now() + WAIT;
+    while !b.source().await.contains("✔ Success") {
+        assert!(Instant::now() < deadline, "the dry run did not finish: {}", b.source().await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.goto(&s.url("/admin/log-rotation")).await;
+    }
+    b.accessible().await;
+    b.shot("log-rotation").await;
+    let log = b.find("//a[starts-with(@aria-label, 'Log ')]").await;
+    b.click(&log).await;
+    b.sees("dry run:").await;
+    b.accessible().await;
+
+    // A setting and a banner message, saved with the system settings' button.
+    b.goto(&s.url("/admin/config")).await;
+    b.accessible().await;
+    b.fill("Session timeout (minutes)", "90").await;
+    b.fill("Message (empty: no banner)", "Upgrade on Friday").await;
+    b.choose("Type", "Warning").await;
+    b.tick("Users may close it").await;
+    let save = b.find("//form[@aria-labelledby='cfg-system']//button[@type='submit']").await;
+    b.click(&save).await;
+    b.sees("Saved.").await;
+    assert_eq!(ok_json(&s, "/api/v2.0/configurations", &admin()).await["session_timeout"]["value"], 90);
+    b.goto(&s.url("/projects")).await;
+    let banner = b.find("//div[@role='alert' and contains(normalize-space(), 'Upgrade on Friday')]").await;
+    b.accessible().await;
+    b.shot("banner").await;
+    // JavaScript reveals the close button; closed, the banner stays away this session.
+    b.press("button", "Close the announcement").await;
+    let shown = b.cmd(reqwest::Method::GET, &format!("/element/{banner}/displayed"), None).await;
+    assert_eq!(shown, json!(false));
+    b.goto(&s.url("/projects")).await;
+    let banner = b.find("//div[@role='alert' and contains(normalize-space(), 'Upgrade on Friday')]").await;
+    let shown = b.cmd(reqwest::Method::GET, &format!("/element/{banner}/displayed"), None).await;
+    assert_eq!(shown, json!(false));
+
+    // A global label.
+    b.goto(&s.url("/admin/labels")).await;
+    b.accessible().await;
+    b.fill("Name", "gold").await;
+    b.fill("Description", "release candidates").await;
+    b.press("button", "Create").await;
+    b.sees("Saved.").await;
+    b.find("//th[@scope='row' and normalize-space()='gold']").await;
+    b.accessible().await;
+    b.shot("global-labels").await;
+    assert_eq!(ok_json(&s, "/api/v2.0/labels?scope=g", &admin()).await[0]["name"], "gold");
+    b.close().await;
+}
