@@ -233,6 +233,7 @@ pub fn error_page(ctx: &Ctx, status: StatusCode, msg: &str) -> Response {
 /// The tabs of a project's pages.
 pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
     let tabs = [
+        ("summary", "tab.summary"),
         ("repos", "tab.repos"),
         ("members", "tab.members"),
         ("robots", "tab.robots"),
@@ -245,9 +246,13 @@ pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
         ("audit", "tab.audit"),
         ("settings", "tab.settings"),
     ];
-    let tabs: Vec<(String, &str)> =
-        tabs.iter().map(|(slug, key)| (format!("/projects/{}/{slug}", enc(p)), *key)).collect();
-    tab_nav(ctx, "nav.project", &tabs, &format!("/projects/{}/{current}", enc(p)))
+    // The summary is the project's own URL.
+    let href = |slug: &str| match slug {
+        "summary" => format!("/projects/{}", enc(p)),
+        _ => format!("/projects/{}/{slug}", enc(p)),
+    };
+    let tabs: Vec<(String, &str)> = tabs.iter().map(|(slug, key)| (href(slug), *key)).collect();
+    tab_nav(ctx, "nav.project", &tabs, &href(current))
 }
 
 /// A row of tabs (`href`, message key), the one at `current` marked as the page.
@@ -384,4 +389,71 @@ pub fn quota(ctx: &Ctx, used: i64, hard: i64) -> Markup {
             @if pct >= 100.0 { " ⚠ " (ctx.t("quota.full")) }
         }
     }
+}
+
+/// A sortable column's header: a link that sorts the list by `field` (ascending, or
+/// descending when it is already sorted ascending by it), and `aria-sort` on the column
+/// the list is sorted by. `sort` is the API's `sort` value (`field` or `-field`); `href`
+/// makes the link for a sort value (keeping the page's other query fields).
+pub fn sort_th(ctx: &Ctx, key: &str, field: &str, sort: &str, href: impl Fn(&str) -> String) -> Markup {
+    let desc = format!("-{field}");
+    let (aria, next, arrow) = if sort == field {
+        (Some("ascending"), desc.as_str(), " ▲")
+    } else if sort == desc {
+        (Some("descending"), field, " ▼")
+    } else {
+        (None, field, "")
+    };
+    html! {
+        th scope="col" aria-sort=[aria] {
+            a href=(href(next)) { (ctx.t(key)) span aria-hidden="true" { (arrow) } }
+        }
+    }
+}
+
+/// The confirm page of a bulk delete, without JavaScript: `intro`, then each thing to
+/// delete by name (`rows`: the form value, the name shown), carried as hidden `field`s
+/// with `confirmed=1` to `action`; Cancel goes back to `back`.
+pub fn bulk_confirm(
+    ctx: &Ctx,
+    action: &str,
+    back: &str,
+    intro: &str,
+    field: &str,
+    rows: &[(String, String)],
+) -> Response {
+    page(
+        ctx,
+        ctx.t("confirm.title"),
+        Nav::None,
+        html! {
+            form method="post" action=(action) {
+                (csrf(ctx))
+                input type="hidden" name="confirmed" value="1";
+                p { (intro) }
+                ul { @for (v, n) in rows { li { input type="hidden" name=(field) value=(v); strong { (n) } } } }
+                button.danger type="submit" { (ctx.t("delete")) }
+                " "
+                a href=(back) { (ctx.t("cancel")) }
+            }
+        },
+    )
+}
+
+/// After a bulk delete: `done` ("Deleted 3 …") as the flash, with what the API refused
+/// (each by name with its reason) as an error, then back to `back`.
+pub fn bulk_outcome(ctx: &Ctx, done: &str, refused: &[String], back: &str) -> Response {
+    if refused.is_empty() {
+        ctx.set_flash(true, done);
+    } else {
+        let mut msg = format!("{done} {} {}", ctx.t("artifacts.not_deleted"), refused.join("; "));
+        // The flash is a cookie: keep it well under the 4 KiB browsers store.
+        if msg.len() > 2000 {
+            let cut = (0..=2000).rev().find(|i| msg.is_char_boundary(*i)).unwrap_or(0);
+            msg.truncate(cut);
+            msg.push('…');
+        }
+        ctx.set_flash(false, &msg);
+    }
+    ctx.redirect(back)
 }

@@ -38,5 +38,6 @@ mod ui;
 mod ui_browser;
 mod ui_edit;
 mod ui_features;
+mod ui_projects;
 mod ui_repo_actions;
 mod webhooks;
