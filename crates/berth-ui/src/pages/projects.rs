@@ -19,6 +19,15 @@ const PAGE_SIZE: u64 = 20;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// The most repositories one bulk delete takes (a page shows 20).
 const BULK_MAX: usize = 100;
+/// The totals the project list shows (message key, `/statistics` field).
+const TOTALS: [(&str, &str); 6] = [
+    ("projects.private_projects", "private_project_count"),
+    ("projects.public_projects", "public_project_count"),
+    ("projects.total_projects", "total_project_count"),
+    ("projects.private_repos", "private_repo_count"),
+    ("projects.public_repos", "public_repo_count"),
+    ("projects.total_repos", "total_repo_count"),
+];
 /// The orders the project list offers: the API's `sort` fields.
 const SORTS: [&str; 2] = ["name", "creation_time"];
 
@@ -105,15 +114,12 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
             @if stats.ok() {
                 section aria-labelledby="totals" {
                     h2 id="totals" { (ctx.t("projects.totals")) }
-                    dl.stats {
-                        dt { (ctx.t("projects.private_projects")) } dd { (st["private_project_count"].as_u64().unwrap_or(0)) }
-                        dt { (ctx.t("projects.public_projects")) } dd { (st["public_project_count"].as_u64().unwrap_or(0)) }
-                        dt { (ctx.t("projects.total_projects")) } dd { (st["total_project_count"].as_u64().unwrap_or(0)) }
-                        dt { (ctx.t("projects.private_repos")) } dd { (st["private_repo_count"].as_u64().unwrap_or(0)) }
-                        dt { (ctx.t("projects.public_repos")) } dd { (st["public_repo_count"].as_u64().unwrap_or(0)) }
-                        dt { (ctx.t("projects.total_repos")) } dd { (st["total_repo_count"].as_u64().unwrap_or(0)) }
+                    ul.cards {
+                        @for (key, field) in TOTALS {
+                            li { (ctx.t(key)) ": " strong { (st[field].as_u64().unwrap_or(0)) } }
+                        }
                         @if let Some(b) = st["total_storage_consumption"].as_u64() {
-                            dt { (ctx.t("projects.storage_total")) } dd { (bytes(b)) }
+                            li { (ctx.t("projects.storage_total")) ": " strong { (bytes(b)) } }
                         }
                     }
                 }

@@ -66,7 +66,7 @@ pub async fn show(ctx: Ctx, Path(p): Path<String>) -> Response {
             }
             @if has_members {
                 h3 id="members-by-role" { (ctx.t("summary.members")) }
-                ul aria-labelledby="members-by-role" {
+                ul.cards aria-labelledby="members-by-role" {
                     @for (k, role) in ROLES {
                         li { (ctx.t(&format!("role.{role}"))) ": " strong { (s[k].as_u64().unwrap_or(0)) } }
                     }

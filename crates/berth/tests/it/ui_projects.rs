@@ -31,9 +31,9 @@ async fn ui_project_list_totals_filter_sort_quota_create_and_delete() {
     // Totals (the API's /statistics), storage per project (one /quotas request), the
     // name column sorted ascending, the visibility filter labelled.
     let list = w.page("/projects").await;
-    list.has("Totals").has("<dt>Private projects</dt><dd>1</dd>").has("<dt>Public projects</dt><dd>2</dd>");
-    list.has("<dt>All projects</dt><dd>3</dd>").has("<dt>Repositories in private projects</dt><dd>1</dd>");
-    list.has("<dt>All repositories</dt><dd>1</dd>").has("Storage used (all projects)");
+    list.has("Totals").has("Private projects: <strong>1</strong>").has("Public projects: <strong>2</strong>");
+    list.has("All projects: <strong>3</strong>").has("Repositories in private projects: <strong>1</strong>");
+    list.has("All repositories: <strong>1</strong>").has("Storage used (all projects)");
     list.has("Storage (used of limit)").has("of unlimited");
     list.has(r#"<th scope="col" aria-sort="ascending"><a href="/projects?sort=-name">Name"#);
     list.has(r#"<label for="public">Access level</label>"#).has(r#"href="/projects/alpha""#);
