@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod hub;
 pub mod labels;
 pub mod members;

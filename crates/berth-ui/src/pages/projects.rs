@@ -11,14 +11,13 @@ use std::collections::HashMap;
 
 use berth_core::identity::rbac::{Action, Resource, Role, role_allows};
 
+use super::bulk::{bulk_confirm, bulk_run, ticked};
 use super::{ProjectPage, api_project, api_repo, has, project_page, refusal};
-use crate::layout::{Nav, bulk_confirm, bulk_outcome, bytes, csrf, page, pager, project_tabs, quota, sort_th, when};
+use crate::layout::{Nav, bytes, csrf, page, pager, project_tabs, quota, sort_th, when};
 use crate::{Ctx, Form, enc, query};
 
 const PAGE_SIZE: u64 = 20;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-/// The most repositories one bulk delete takes (a page shows 20).
-const BULK_MAX: usize = 100;
 /// The totals the project list shows (message key, `/statistics` field).
 const TOTALS: [(&str, &str); 6] = [
     ("projects.private_projects", "private_project_count"),
@@ -294,26 +293,16 @@ pub async fn delete_repos(ctx: Ctx, Path(p): Path<String>, form: Form) -> Respon
     if let Err(refused) = ctx.check_form(&form, &back) {
         return refused;
     }
-    let repos: Vec<&str> = form.all("repo").into_iter().filter(|r| !r.is_empty()).take(BULK_MAX).collect();
-    if repos.is_empty() {
-        ctx.set_flash(false, ctx.t("repos.none_selected"));
-        return ctx.redirect(&back);
-    }
+    let repos = match ticked(&ctx, &form, "repo", "repos.none_selected", &back) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     if form.get("confirmed") != "1" {
         let rows: Vec<(String, String)> = repos.iter().map(|r| (r.to_string(), format!("{p}/{r}"))).collect();
-        return bulk_confirm(&ctx, &format!("{back}/-/delete"), &back, ctx.t("repos.confirm_bulk"), "repo", &rows);
+        return bulk_confirm(&ctx, &format!("{back}/-/delete"), "repo", &rows, "repos.confirm_bulk", &back);
     }
-    let (mut deleted, mut refused) = (0, Vec::new());
-    for r in &repos {
-        let a = ctx.call_with(Method::DELETE, &api_repo(&p, r), None, Some(form.get("_csrf"))).await;
-        if a.ok() {
-            deleted += 1;
-        } else {
-            refused.push(format!("{p}/{r}: {}", a.error()));
-        }
-    }
-    let done = ctx.t("repos.deleted").replace('#', &deleted.to_string());
-    bulk_outcome(&ctx, &done, &refused, &back)
+    let calls = repos.iter().map(|r| (api_repo(&p, r), format!("{p}/{r}"), None)).collect();
+    bulk_run(&ctx, &form, Method::DELETE, calls, "repos.deleted", "artifacts.not_deleted", &back).await
 }
 
 /// "This project is a proxy cache of …": the endpoint by name for those who may read
