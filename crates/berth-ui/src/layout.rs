@@ -342,6 +342,7 @@ pub fn error_page(ctx: &Ctx, status: StatusCode, msg: &str) -> Response {
 /// The tabs of a project's pages.
 pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
     let tabs = [
+        ("summary", "tab.summary"),
         ("repos", "tab.repos"),
         ("members", "tab.members"),
         ("robots", "tab.robots"),
@@ -354,9 +355,13 @@ pub fn project_tabs(ctx: &Ctx, p: &str, current: &str) -> Markup {
         ("audit", "tab.audit"),
         ("settings", "tab.settings"),
     ];
-    let tabs: Vec<(String, &str)> =
-        tabs.iter().map(|(slug, key)| (format!("/projects/{}/{slug}", enc(p)), *key)).collect();
-    tab_nav(ctx, "nav.project", &tabs, &format!("/projects/{}/{current}", enc(p)))
+    // The summary is the project's own URL.
+    let href = |slug: &str| match slug {
+        "summary" => format!("/projects/{}", enc(p)),
+        _ => format!("/projects/{}/{slug}", enc(p)),
+    };
+    let tabs: Vec<(String, &str)> = tabs.iter().map(|(slug, key)| (href(slug), *key)).collect();
+    tab_nav(ctx, "nav.project", &tabs, &href(current))
 }
 
 /// A row of tabs (`href`, message key), the one at `current` marked as the page.
@@ -497,6 +502,26 @@ pub fn quota(ctx: &Ctx, used: i64, hard: i64) -> Markup {
             meter min="0" max=(hard) value=(used.max(0)) aria-hidden="true" {}
             " " (bytes(used.max(0) as u64)) " " (ctx.t("quota.of")) " " (bytes(hard as u64)) " (" (format!("{pct:.0}")) "%)"
             @if pct >= 100.0 { " ⚠ " (ctx.t("quota.full")) }
+        }
+    }
+}
+
+/// A sortable column's header: a link that sorts the list by `field` (ascending, or
+/// descending when it is already sorted ascending by it), and `aria-sort` on the column
+/// the list is sorted by. `sort` is the API's `sort` value (`field` or `-field`); `href`
+/// makes the link for a sort value (keeping the page's other query fields).
+pub fn sort_th(ctx: &Ctx, key: &str, field: &str, sort: &str, href: impl Fn(&str) -> String) -> Markup {
+    let desc = format!("-{field}");
+    let (aria, next, arrow) = if sort == field {
+        (Some("ascending"), desc.as_str(), " ▲")
+    } else if sort == desc {
+        (Some("descending"), field, " ▼")
+    } else {
+        (None, field, "")
+    };
+    html! {
+        th scope="col" aria-sort=[aria] {
+            a href=(href(next)) { (ctx.t(key)) span aria-hidden="true" { (arrow) } }
         }
     }
 }

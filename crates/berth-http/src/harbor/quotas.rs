@@ -140,7 +140,7 @@ fn sort_key(q: &Quota, key: &str) -> SortValue {
     }
 }
 
-/// `GET /quotas[?reference=project&reference_id=N]`: the project quotas, for callers with
+/// `GET /quotas[?reference=project&reference_id=N[,M…]]`: the project quotas, for callers with
 /// the system `quota:list` permission only: as in Harbor, not even a project's admin reads
 /// its quota here.
 pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
@@ -152,12 +152,14 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Re
         // Harbor has project quotas only.
         return Ok(page::<Quota>(&[], 0, None));
     }
-    let reference_id = q
-        .param("reference_id")
-        .map(|v| v.parse::<i64>().map_err(|_| bad_request(format!("reference_id must be a project id, got {v:?}"))))
-        .transpose()?;
-    let projects = match reference_id {
-        Some(id) => find_project(&state, &ProjectRef::Id(id)).await?.into_iter().collect(),
+    let projects = match q.param("reference_id") {
+        Some(v) => {
+            let mut projects = Vec::new();
+            for id in reference_ids(v)? {
+                projects.extend(find_project(&state, &ProjectRef::Id(id)).await?);
+            }
+            projects
+        }
         None => state.auth.identity.list_projects(&ProjectFilter::default(), &ALL).await.map_err(store)?.0,
     };
     let mut owners = HashMap::new();
@@ -168,6 +170,27 @@ pub async fn list(State(state): State<AppState>, caller: Caller, uri: Uri) -> Re
     let total = all.len() as u64;
     let body = q.sort_and_page(all, sort_key);
     Ok(page(&body, total, q.link(uri.path(), total)))
+}
+
+/// The most project ids one `reference_id` list takes.
+const MAX_REFERENCE_IDS: usize = 100;
+
+/// `reference_id`: a project id (Harbor's), or, as a Berth extension, a comma-separated
+/// list of them (the web UI asks for one page of projects' quotas in one request).
+fn reference_ids(v: &str) -> Result<Vec<i64>, ApiError> {
+    let mut ids = Vec::new();
+    for part in v.split(',') {
+        let id = part.trim().parse::<i64>().map_err(|_| {
+            bad_request(format!("reference_id must be a project id or a comma-separated list of them, got {v:?}"))
+        })?;
+        if !ids.contains(&id) {
+            if ids.len() == MAX_REFERENCE_IDS {
+                return Err(bad_request(format!("reference_id lists at most {MAX_REFERENCE_IDS} project ids")));
+            }
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 /// `GET /quotas/{id}`: the quota of the project with that id, for callers with the system

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod hub;
 pub mod labels;
 pub mod members;
@@ -18,6 +19,7 @@ pub mod scanners;
 pub mod search;
 pub mod security;
 pub mod signatures;
+pub mod summary;
 pub mod system;
 
 use axum::extract::Path;
@@ -143,7 +145,8 @@ pub async fn harbor_redirect(Path(rest): Path<String>) -> Response {
         ["projects", p, "tag-strategy", ..] => format!("/projects/{p}/immutability"),
         ["projects", p, "logs", ..] => format!("/projects/{p}/audit"),
         ["projects", p, "scanner"] => format!("/projects/{p}/scanner"),
-        ["projects", p, ..] => format!("/projects/{p}/repos"),
+        ["projects", p, "repositories"] => format!("/projects/{p}/repos"),
+        ["projects", p, ..] => format!("/projects/{p}"),
         ["users"] => "/admin/users".into(),
         ["logs", ..] => "/admin/audit".into(),
         ["configs", ..] => "/admin/config".into(),

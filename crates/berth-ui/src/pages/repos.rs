@@ -20,19 +20,24 @@ use crate::{Ctx, Form, enc, query};
 const PAGE_SIZE: u64 = 20;
 pub const TAGS_PAGE: u64 = 50;
 
+/// A project's repositories: filter by name, sort by a column (the API's `sort`), offset
+/// pages of 20; for those the API lets delete repositories, a checkbox per row and one
+/// button that deletes the ticked ones after a confirm page (`super::projects::delete_repos`).
 pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
-    if let Err(r) = ctx.require_user() {
-        return r;
-    }
-    let proj = match project(&ctx, &p).await {
+    let proj = match super::project_page(&ctx, &p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let proxy = super::projects::proxy_notice(&ctx, &proj).await;
+    // The orders offered: the API's `sort` fields (ascending, or descending with `-`).
+    const REPO_SORTS: [&str; 4] = ["name", "artifact_count", "pull_count", "update_time"];
+    let proxy = super::projects::proxy_notice(&ctx, &proj.json).await;
     let q = query(&uri);
     let name = q.get("name").trim().to_string();
     let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
-    let mut path = format!("{}/repositories?page={pg}&page_size={PAGE_SIZE}&sort=name", super::api_project(&p));
+    let sort = q.get("sort").to_string();
+    let sort = if REPO_SORTS.contains(&sort.strip_prefix('-').unwrap_or(&sort)) { sort } else { "name".to_string() };
+    let mut path =
+        format!("{}/repositories?page={pg}&page_size={PAGE_SIZE}&sort={}", super::api_project(&p), enc(&sort));
     if !name.is_empty() {
         path.push_str(&format!("&q={}", enc(&format!("name=~{name}"))));
     }
@@ -42,6 +47,15 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
     }
     let total = a.total().unwrap_or(0);
     let prefix = format!("{p}/");
+    let base = format!("/projects/{}/repos", enc(&p));
+    let can_delete = proj.can("repository", "delete");
+    let sorted_by = |s: &str| {
+        let mut q = vec![format!("sort={}", enc(s))];
+        if !name.is_empty() {
+            q.insert(0, format!("name={}", enc(&name)));
+        }
+        format!("{base}?{}", q.join("&"))
+    };
     page(
         &ctx,
         &p,
@@ -53,32 +67,39 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
             form.filters method="get" role="search" {
                 label for="name" { (ctx.t("repos.filter")) }
                 input id="name" name="name" type="search" value=(name);
+                input type="hidden" name="sort" value=(sort);
                 button type="submit" { (ctx.t("filter")) }
             }
             @if a.items().is_empty() {
                 p { (ctx.t("none")) }
             } @else {
-                table {
-                    thead { tr {
-                        th scope="col" aria-sort="ascending" { (ctx.t("col.name")) }
-                        th scope="col" { (ctx.t("col.artifacts")) }
-                        th scope="col" { (ctx.t("col.pulls")) }
-                        th scope="col" { (ctx.t("col.updated")) }
-                    } }
-                    tbody {
-                        @for r in a.items() {
-                            @let full = r["name"].as_str().unwrap_or("");
-                            @let short = full.strip_prefix(&prefix).unwrap_or(full);
-                            tr {
-                                th scope="row" { a href={ (ui_repo(&p, short)) "/-/tags" } { (full) } }
-                                td.num { (r["artifact_count"].as_u64().unwrap_or(0)) }
-                                td.num { (r["pull_count"].as_u64().unwrap_or(0)) }
-                                td { (when(&ctx, &r["update_time"])) }
+                form method="post" action={ (base) "/-/delete" } {
+                    (crate::layout::csrf(&ctx))
+                    table {
+                        thead { tr {
+                            @if can_delete { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
+                            (crate::layout::sort_th(&ctx, "col.name", "name", &sort, sorted_by))
+                            (crate::layout::sort_th(&ctx, "col.artifacts", "artifact_count", &sort, sorted_by))
+                            (crate::layout::sort_th(&ctx, "col.pulls", "pull_count", &sort, sorted_by))
+                            (crate::layout::sort_th(&ctx, "col.updated", "update_time", &sort, sorted_by))
+                        } }
+                        tbody {
+                            @for r in a.items() {
+                                @let full = r["name"].as_str().unwrap_or("");
+                                @let short = full.strip_prefix(&prefix).unwrap_or(full);
+                                tr {
+                                    @if can_delete { td { input type="checkbox" name="repo" value=(short) aria-label={ (ctx.t("select")) " " (full) }; } }
+                                    th scope="row" { a href={ (ui_repo(&p, short)) "/-/tags" } { (full) } }
+                                    td.num { (r["artifact_count"].as_u64().unwrap_or(0)) }
+                                    td.num { (r["pull_count"].as_u64().unwrap_or(0)) }
+                                    td { (when(&ctx, &r["update_time"])) }
+                                }
                             }
                         }
                     }
+                    @if can_delete { p { button.danger type="submit" { (ctx.t("repos.delete_selected")) } } }
                 }
-                (pager(&ctx, &format!("/projects/{}/repos", enc(&p)), &[("name", &name)], pg, PAGE_SIZE, total))
+                (pager(&ctx, &base, &[("name", &name), ("sort", &sort)], pg, PAGE_SIZE, total))
             }
         },
     )

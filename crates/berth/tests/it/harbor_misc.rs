@@ -167,6 +167,18 @@ async fn search_statistics_quotas_and_configurations() {
     let list = ok_json(&s, &path, &admin()).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["used"]["storage"], pub_used);
+    // Berth's extension: several projects' quotas in one request (unknown ids left out).
+    let path =
+        format!("/api/v2.0/quotas?reference=project&reference_id={},{},999999,{}", w.pub_id, w.priv_id, w.pub_id);
+    let list = ok_json(&s, &path, &admin()).await;
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|q| q["ref"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["srchpub", "srchpriv"]);
+    let r = call(&s, Method::GET, "/api/v2.0/quotas?reference_id=1,x", &admin(), None).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("reference_id"));
+    let many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+    let path = format!("/api/v2.0/quotas?reference_id={}", many.join(","));
+    assert_eq!(status(&s, Method::GET, &path, &admin(), None).await, 400);
     let r = call(&s, Method::GET, "/api/v2.0/quotas?sort=-used.storage&page_size=100", &admin(), None).await;
     assert_eq!(r.headers()["x-total-count"].to_str().unwrap(), all.len().to_string());
     let list: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();

@@ -39,5 +39,6 @@ mod ui_admin;
 mod ui_browser;
 mod ui_edit;
 mod ui_features;
+mod ui_projects;
 mod ui_repo_actions;
 mod webhooks;

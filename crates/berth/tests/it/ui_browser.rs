@@ -340,7 +340,7 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
     b.fill("Project name", "web").await;
     b.press("button", "Create").await;
     b.sees("Project created.").await;
-    assert!(b.url().await.ends_with("/projects/web/repos"));
+    assert!(b.url().await.ends_with("/projects/web"));
 
     // Push with skopeo, then find the tag by filtering the tags view.
     let tmp = tempfile::tempdir().unwrap();
@@ -1165,5 +1165,113 @@ async fn browser_admin_users_log_rotation_config_banner_and_global_labels() {
     b.accessible().await;
     b.shot("global-labels").await;
     assert_eq!(ok_json(&s, "/api/v2.0/labels?scope=g", &admin()).await[0]["name"], "gold");
+    b.close().await;
+}
+
+/// The project pages: the list (totals, sorted by name) to a project's summary, a push
+/// command copied to the clipboard, two repositories deleted with one confirmation, the
+/// list sorted by a column, a member's role changed; every page checked with axe, then the
+/// summary again in Chinese with the dark theme.
+#[tokio::test]
+async fn browser_project_summary_copy_bulk_delete_and_member_role() {
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start_harbor();
+    create_user(&s, "mia").await;
+    create_project(&s, &admin(), "team", false).await;
+    add_member(&s, "team", "mia", 2).await;
+    for r in ["r1", "r2", "r3"] {
+        push_small_image_as(&s, &admin(), &format!("team/{r}"), "v1", r).await;
+    }
+    push_small_image_as(&s, &admin(), "team/r3", "v2", "r3b").await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "projects", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // The list with its totals, then the project's summary.
+    b.goto(&s.url("/projects")).await;
+    b.sees("All repositories").await;
+    b.accessible().await;
+    b.shot("projects-totals").await;
+    b.press("link", "team").await;
+    b.sees("Push commands").await;
+    b.sees("Members by role").await;
+    assert!(b.url().await.ends_with("/projects/team"));
+    b.accessible().await;
+    b.shot("summary").await;
+
+    // Copy a push command: the button JavaScript revealed puts it on the clipboard.
+    for name in ["clipboard-read", "clipboard-write"] {
+        let p = json!({"descriptor": {"name": name}, "state": "granted"});
+        b.cmd(reqwest::Method::POST, "/permissions", Some(p)).await;
+    }
+    let push = format!("docker push {}/team/REPOSITORY:TAG", s.addr);
+    b.sees(&format!("<code>{push}</code>")).await;
+    b.press("button", "Copy: Docker step 2").await;
+    b.sees(">Copied<").await;
+    let read = "const done = arguments[arguments.length - 1];\
+                navigator.clipboard.readText().then(done).catch(e => done('error: ' + e));";
+    let copied = b.cmd(reqwest::Method::POST, "/execute/async", Some(json!({"script": read, "args": []}))).await;
+    assert_eq!(copied.as_str(), Some(push.as_str()));
+
+    // The repositories, sorted by artifact count (most first on the second click).
+    b.press("link", "Repositories").await;
+    b.sees("Delete selected repositories").await;
+    b.press("link", "Artifacts").await;
+    b.sees(r#"aria-sort="ascending"><a href="/projects/team/repos?sort=-artifact_count""#).await;
+    b.press("link", "Artifacts ▲").await;
+    b.sees(r#"aria-sort="descending""#).await;
+    let html = b.source().await;
+    assert!(html.find(">team/r3<").unwrap() < html.find(">team/r1<").unwrap(), "{html}");
+    b.accessible().await;
+    b.shot("repos-sorted").await;
+
+    // Two ticked, one confirmation naming both, both gone.
+    b.tick("Select team/r1").await;
+    b.tick("Select team/r2").await;
+    b.press("button", "Delete selected repositories").await;
+    b.sees("Are you sure?").await;
+    b.sees("<strong>team/r2</strong>").await;
+    b.accessible().await;
+    b.shot("repos-bulk-confirm").await;
+    b.press("button", "Delete").await;
+    b.sees("Deleted 2 repositories.").await;
+    let html = b.source().await;
+    assert!(!html.contains(">team/r1<") && html.contains(">team/r3<"), "{html}");
+
+    // A member's role, changed with the labelled select.
+    b.press("link", "Members").await;
+    b.choose("Role mia", "Maintainer").await;
+    b.press("button", "Change role mia").await;
+    b.sees("Saved.").await;
+    let m = ok_json(&s, "/api/v2.0/projects/team/members?entityname=mia", &admin()).await;
+    assert_eq!(m[0]["role_id"], 4);
+    b.accessible().await;
+    b.shot("member-role").await;
+
+    // The project's delete confirm page (the project still holds a repository: the API's
+    // reason instead of the button).
+    b.goto(&s.url("/projects/team")).await;
+    b.press("link", "Delete project team").await;
+    b.sees("contains repositories").await;
+    b.accessible().await;
+
+    // Chinese, dark.
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    for (path, shot) in [
+        ("/projects", "projects-zh-dark"),
+        ("/projects/team", "summary-zh-dark"),
+        ("/projects/team/repos", "repos-zh-dark"),
+    ] {
+        b.goto(&s.url(path)).await;
+        b.sees("退出").await;
+        b.accessible().await;
+        b.shot(shot).await;
+    }
     b.close().await;
 }
