@@ -723,6 +723,10 @@ pub async fn copy(
     let a = load(&state, &src, reference).await?;
     let full = super::repositories::full_name(&project, &r)?;
     let dst: RepoName = full.parse().map_err(|e| bad_request(format!("invalid repository name {full:?}: {e}")))?;
+    let exists = || conflict(format!("the artifact {dst}@{} already exists", a.digest));
+    if state.catalog.artifact(&dst, &Reference::Digest(a.digest.clone())).await.map_err(store)?.is_some() {
+        return Err(exists());
+    }
     let tags: Vec<Tag> = a.tags.iter().filter_map(|t| t.name.parse().ok()).collect();
     let mut moving = Vec::new();
     for tag in &tags {
@@ -733,7 +737,7 @@ pub async fn copy(
     crate::immutable::guard(&state, &dst, &moving).await?;
     let copied = state.registry.copy_manifest(&src.repo, &dst, &a.digest, &tags, Some(caller.0.name())).await?;
     if !copied {
-        return Err(conflict(format!("the artifact {dst}@{} already exists", a.digest)));
+        return Err(exists());
     }
     state.events.committed();
     audit(&state, &caller, project.id, "create", "artifact", &format!("{dst}@{}", a.digest)).await;

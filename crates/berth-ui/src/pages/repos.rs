@@ -109,6 +109,8 @@ pub async fn get(ctx: Ctx, Path((p, rest)): Path<(String, String)>, uri: Uri) ->
             confirm(&ctx, &format!("{p}/{r}:{tag}"), &format!("{}/-/tags/{}/delete", ui_repo(&p, &r), enc(tag)), &back)
         }
         ["artifacts", digest] => super::artifact::artifact(ctx, &p, &r, digest).await,
+        ["artifacts", digest, "tags", tag, "delete"] => super::artifact::confirm_untag(&ctx, &p, &r, digest, tag),
+        ["artifacts", digest, "delete"] => super::artifact::confirm_delete(ctx, &p, &r, digest).await,
         ["artifacts", digest, "vulnerabilities"] => super::security::vulnerabilities(ctx, &p, &r, digest, &uri).await,
         ["artifacts", digest, "sbom"] => super::security::sbom(ctx, &p, &r, digest, &uri).await,
         ["compare"] => super::security::compare(ctx, &p, &r, &uri).await,
@@ -152,6 +154,9 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
             ctx.submit(&form, Method::POST, &path, Some(body), ctx.t("tags.added"), &back, &back).await
         }
         ["artifacts", "delete"] => delete_artifacts(&ctx, &p, &r, &form).await,
+        ["artifacts", digest, "tags", tag, "delete"] => super::artifact::untag(&ctx, &p, &r, digest, tag, &form).await,
+        ["artifacts", digest, "copy"] => super::artifact::copy(&ctx, &p, &r, digest, &form).await,
+        ["artifacts", digest, "delete"] => super::artifact::delete(&ctx, &p, &r, digest, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
     }
 }

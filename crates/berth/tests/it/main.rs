@@ -35,6 +35,7 @@ mod signatures;
 mod support;
 mod tls;
 mod ui;
+mod ui_artifact;
 mod ui_browser;
 mod ui_edit;
 mod ui_features;
