@@ -224,7 +224,7 @@ pub(crate) async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Respon
                         tr {
                             th scope="row" { (i + 1) " " code title=(ld) { (short(ld)) } }
                             td.num { (bytes(*size)) }
-                            td { @match commands.get(i).and_then(Option::as_deref) { Some(c) => code.command { (step(c)) }, None => "—" } }
+                            td { @match commands.get(i).and_then(Option::as_deref) { Some(c) => { code.command { (step(c)) } }, None => { "—" } } }
                         }
                     } }
                 }
@@ -512,7 +512,7 @@ mod tests {
             ]
         );
         assert_eq!(step(got[0].as_deref().unwrap()), "ADD file:abc in /");
-        assert_eq!(layer_commands(2, &[]), [None, None], "no history");
+        assert_eq!(layer_commands(2, &[]), vec![None::<String>, None], "no history");
         assert_eq!(step("RUN x"), "RUN x");
     }
 }
