@@ -467,6 +467,68 @@ impl Registry {
         }
     }
 
+    /// Copies the manifest `digest` of `from` into `to` (Harbor's artifact copy): for an
+    /// index its children first (those `to` already has are kept), then each manifest's
+    /// blobs, mounted from `from` (so `to`'s project quota counts them), then the manifest,
+    /// then each of `tags` pointed at it in `to` (a tag already there moves). `Ok(false)`,
+    /// with nothing changed, if `to` already has the manifest. A push by `username`: the
+    /// copied manifest's and its tags' `create` events commit with them.
+    pub async fn copy_manifest(
+        &self,
+        from: &RepoName,
+        to: &RepoName,
+        digest: &Digest,
+        tags: &[Tag],
+        username: Option<&str>,
+    ) -> Result<bool, CoreError> {
+        if self.meta.get_manifest(to, &Reference::Digest(digest.clone())).await?.is_some() {
+            return Ok(false);
+        }
+        let m = self.copy_one(from, to, digest, username, 0).await?;
+        for t in tags {
+            self.put_manifest_by(to, &Reference::Tag(t.clone()), Some(&m.media_type), m.content.clone(), username)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// One manifest of [`Registry::copy_manifest`], children first, at most 8 indexes deep
+    /// (digests make cycles impossible; this bounds the work).
+    fn copy_one<'a>(
+        &'a self,
+        from: &'a RepoName,
+        to: &'a RepoName,
+        digest: &'a Digest,
+        username: Option<&'a str>,
+        depth: u32,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<StoredManifest, CoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            let m = self.manifest(from, &Reference::Digest(digest.clone())).await?;
+            let parsed = manifest::parse(&m.content, Some(&m.media_type))?;
+            for child in &parsed.manifests {
+                if depth < 8 && self.meta.get_manifest(to, &Reference::Digest(child.digest.clone())).await?.is_none() {
+                    self.copy_one(from, to, &child.digest, None, depth + 1).await?;
+                }
+            }
+            for b in &parsed.blobs {
+                if self.meta.repo_blob(to, &b.digest).await?.is_none() {
+                    self.mount_blob(from, to, &b.digest)
+                        .await?
+                        .ok_or_else(|| CoreError::BlobUnknown(b.digest.clone()))?;
+                }
+            }
+            self.put_manifest_by(
+                to,
+                &Reference::Digest(digest.clone()),
+                Some(&m.media_type),
+                m.content.clone(),
+                username,
+            )
+            .await?;
+            Ok(m)
+        })
+    }
+
     pub async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<StoredManifest, CoreError> {
         self.meta.get_manifest(repo, reference).await?.ok_or_else(|| CoreError::ManifestUnknown(reference.to_string()))
     }

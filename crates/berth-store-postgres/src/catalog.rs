@@ -31,7 +31,7 @@ use berth_core::store::catalog::{
     index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
-use berth_core::{Reference, RepoName, Tag};
+use berth_core::{Digest, Reference, RepoName, Tag};
 use tokio_postgres::Row;
 
 use crate::{
@@ -418,6 +418,36 @@ impl CatalogStore for PgStore {
                 let row =
                     c.one(&format!("SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.id = $1"), &[&manifest]).await?;
                 Ok(Some(artifact_info(c, id, r, &row, true).await?))
+            })
+        })
+        .await
+    }
+
+    async fn parents_of(&self, repo: &RepoName, children: &[Digest]) -> StoreResult<Vec<(Digest, Digest)>> {
+        if children.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = children.iter().map(Digest::to_string).collect();
+        self.db(Tx::Read, &(repo.as_str(), list), |c, (r, list)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Ok(Vec::new());
+                };
+                let rows = c
+                    .rows(
+                        "SELECT DISTINCT mc.child_digest, p.digest FROM manifest_children mc
+                           JOIN manifests p ON p.id = mc.manifest_id
+                          WHERE mc.child_digest = ANY($1) AND p.repository_id = $2
+                          ORDER BY mc.child_digest, p.digest",
+                        &[list, &id],
+                    )
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let (child, parent): (String, String) = (col(row, 0)?, col(row, 1)?);
+                    out.push((parse_digest(&child)?, parse_digest(&parent)?));
+                }
+                Ok(out)
             })
         })
         .await

@@ -39,7 +39,7 @@ use berth_core::store::catalog::{
     index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
-use berth_core::{Reference, RepoName, Tag};
+use berth_core::{Digest, Reference, RepoName, Tag};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -496,6 +496,45 @@ impl CatalogStore for SqliteStore {
                     return Ok(None);
                 };
                 artifact_by_id(&tx, id, &r, manifest)
+            })
+            .await
+    }
+
+    async fn parents_of(&self, repo: &RepoName, children: &[Digest]) -> StoreResult<Vec<(Digest, Digest)>> {
+        if children.is_empty() {
+            return Ok(Vec::new());
+        }
+        let r = repo.as_str().to_owned();
+        let children: Vec<String> = children.iter().map(Digest::to_string).collect();
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(id) = repo_id(&tx, &r)? else {
+                    return Ok(Vec::new());
+                };
+                let mut out = Vec::new();
+                // Well under SQLite's limit on bound parameters.
+                for chunk in children.chunks(500) {
+                    let marks = vec!["?"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "SELECT mc.child_digest, p.digest FROM manifest_children mc
+                           JOIN manifests p ON p.id = mc.manifest_id
+                          WHERE mc.child_digest IN ({marks}) AND p.repository_id = ?
+                          ORDER BY mc.child_digest, p.digest"
+                    );
+                    let mut args: Vec<SqlValue> = chunk.iter().map(|d| SqlValue::Text(d.clone())).collect();
+                    args.push(SqlValue::Integer(id));
+                    let rows = tx
+                        .prepare(&sql)?
+                        .query_map(params_from_iter(&args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    for (child, parent) in rows {
+                        out.push((parse_digest(&child)?, parse_digest(&parent)?));
+                    }
+                }
+                out.sort();
+                out.dedup();
+                Ok(out)
             })
             .await
     }

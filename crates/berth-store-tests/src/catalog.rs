@@ -29,7 +29,9 @@
 //!   tag's and its manifest's, a pull by digest only the manifest's; they never move
 //!   backwards, the latest of a batch wins whatever its order, pulls of what does not
 //!   exist are skipped without failing the batch, and a tag moved to another manifest
-//!   loses its pull time (the manifests keep theirs).
+//!   loses its pull time (the manifests keep theirs);
+//! - `parents_of` names, for each child digest asked, the indexes of the same repository
+//!   that list it, ordered by child then parent.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -594,6 +596,18 @@ async fn index_artifacts(cx: &Cx, w: &World) {
         }
     }
     assert_eq!(cx.artifact(&w.multi, &tag_ref("1.0")).await, *index);
+
+    // Parents by child, in one batch: every child names the index; the index itself, an
+    // image of another repository and an unknown repository have none.
+    let mut want: Vec<(Digest, Digest)> =
+        [&w.amd, &w.arm, &w.att].iter().map(|c| (c.digest.clone(), w.index.digest.clone())).collect();
+    want.sort();
+    let asked =
+        [w.amd.digest.clone(), w.arm.digest.clone(), w.att.digest.clone(), w.index.digest.clone(), w.m1.digest.clone()];
+    assert_eq!(cx.cat.parents_of(&w.multi, &asked).await.unwrap(), want, "parents of the children");
+    assert_eq!(cx.cat.parents_of(&w.multi, &[]).await.unwrap(), vec![], "nothing asked");
+    assert_eq!(cx.cat.parents_of(&w.app, &asked).await.unwrap(), vec![], "no index of another repository counts");
+    assert_eq!(cx.cat.parents_of(&cx.repo("nowhere"), &asked).await.unwrap(), vec![], "unknown repository");
 }
 
 async fn tags(cx: &Cx, w: &World) {

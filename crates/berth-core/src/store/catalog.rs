@@ -230,6 +230,12 @@ pub trait CatalogStore: Send + Sync + 'static {
     ) -> StoreResult<Option<(Vec<ArtifactInfo>, u64)>>;
     /// An artifact by tag or digest, with its tags; children of an index included.
     async fn artifact(&self, repo: &RepoName, reference: &Reference) -> StoreResult<Option<ArtifactInfo>>;
+    /// The indexes of the repository that reference each of `children` (manifest digests),
+    /// as `(child, parent)` pairs ordered by child, then parent; a digest no index of the
+    /// repository references has none. One query for the whole batch, over the
+    /// `manifest_children (child_digest)` index: an artifact page's "parent index" links
+    /// without reading every artifact of the repository.
+    async fn parents_of(&self, repo: &RepoName, children: &[Digest]) -> StoreResult<Vec<(Digest, Digest)>>;
 
     // --- tags (deleting one is `MetaStore::delete_tag`) ---
     /// Adds a tag to the artifact `reference` names. `NotFound` if there is no such

@@ -636,6 +636,115 @@ pub async fn delete_tag(
     Ok(ok())
 }
 
+/// `GET …/artifacts/{reference}/additions/build_history` (Harbor's image processor): the
+/// image config's `history` (`created`, `created_by`, `empty_layer`, …) as the config has
+/// it, `[]` if it has none. Harbor answers 400 for artifacts that are not images.
+pub async fn build_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r, reference)): ArtifactPath,
+) -> Result<Response, ApiError> {
+    let t = target(&state, &caller, p, &r, Resource::ArtifactAddition, Action::Read).await?;
+    let a = load(&state, &t, &reference).await?;
+    let parsed = parse_manifest(&state, &t.repo, &a).await;
+    let image_config = match &parsed.config {
+        Some((mt, d))
+            if (a.media_type == OCI_MANIFEST || a.media_type == DOCKER_MANIFEST) && artifact_kind(mt) == "IMAGE" =>
+        {
+            Some(d.clone())
+        }
+        _ => None,
+    };
+    let Some(config) = image_config else {
+        return Err(bad_request(format!(
+            "addition build_history isn't supported for {}({})",
+            stored_kind(&a),
+            a.media_type
+        )));
+    };
+    let config = read_config(&state, &t.repo, &config)
+        .await
+        .ok_or_else(|| not_found(format!("the config of {}@{} cannot be read", t.repo, a.digest)))?;
+    Ok(json(StatusCode::OK, &history_of(&config)))
+}
+
+/// The config's `history` list, `[]` when it has none (or not a list).
+fn history_of(config: &Map<String, Value>) -> Value {
+    match config.get("history") {
+        Some(Value::Array(h)) => Value::Array(h.clone()),
+        _ => Value::Array(Vec::new()),
+    }
+}
+
+/// `from=` of a copy: `<project>/<repository>@<digest>` or `…:<tag>`.
+fn copy_source(from: &str) -> Result<(&str, &str, &str), ApiError> {
+    let invalid = || bad_request(format!("invalid from {from:?}: want <project>/<repository>@<digest> or :<tag>"));
+    let (repo, reference) = match from.rsplit_once('@') {
+        Some((repo, digest)) => (repo, digest),
+        None => {
+            let (repo, tag) = from.rsplit_once(':').ok_or_else(invalid)?;
+            if tag.contains('/') {
+                return Err(invalid());
+            }
+            (repo, tag)
+        }
+    };
+    let (project, rest) = repo.split_once('/').ok_or_else(invalid)?;
+    if project.is_empty() || rest.is_empty() || reference.is_empty() {
+        return Err(invalid());
+    }
+    Ok((project, rest, reference))
+}
+
+/// `POST /projects/{p}/repositories/{r}/artifacts?from=<project>/<repo>@<digest>` (or
+/// `:<tag>`): Harbor's artifact copy. The caller needs to create artifacts in the
+/// destination project and to pull from the source repository. The artifact (for an index
+/// with its children) and its blobs are copied, and its tags come along; 201 with
+/// `Location: …/artifacts/<digest>`, 409 if the destination already has it, 412 if one
+/// of its tags is immutable in the destination and would move there.
+pub async fn copy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((p, r)): Path<(String, String)>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let project = super::require_project(
+        &state,
+        &caller,
+        &super::ProjectRef::Name(p.clone()),
+        Resource::Artifact,
+        Action::Create,
+    )
+    .await?;
+    let q = ListQuery::parse(uri.query())?;
+    let from = q.param("from").ok_or_else(|| bad_request("the from parameter is required"))?;
+    let (src_project, src_repo, reference) = copy_source(from)?;
+    let src = target(&state, &caller, src_project.to_owned(), src_repo, Resource::Repository, Action::Pull).await?;
+    let a = load(&state, &src, reference).await?;
+    let full = super::repositories::full_name(&project, &r)?;
+    let dst: RepoName = full.parse().map_err(|e| bad_request(format!("invalid repository name {full:?}: {e}")))?;
+    let exists = || conflict(format!("the artifact {dst}@{} already exists", a.digest));
+    if state.catalog.artifact(&dst, &Reference::Digest(a.digest.clone())).await.map_err(store)?.is_some() {
+        return Err(exists());
+    }
+    let tags: Vec<Tag> = a.tags.iter().filter_map(|t| t.name.parse().ok()).collect();
+    let mut moving = Vec::new();
+    for tag in &tags {
+        if state.catalog.artifact(&dst, &Reference::Tag(tag.clone())).await.map_err(store)?.is_some() {
+            moving.push(tag.as_str().to_owned());
+        }
+    }
+    crate::immutable::guard(&state, &dst, &moving).await?;
+    let copied = state.registry.copy_manifest(&src.repo, &dst, &a.digest, &tags, Some(caller.0.name())).await?;
+    if !copied {
+        return Err(exists());
+    }
+    state.events.committed();
+    audit(&state, &caller, project.id, "create", "artifact", &format!("{dst}@{}", a.digest)).await;
+    let path = format!("{}/{}", uri.path().trim_end_matches('/'), a.digest);
+    Ok((StatusCode::CREATED, [location(&path)]).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,6 +759,21 @@ mod tests {
         assert_eq!(artifact_kind("application/vnd.a.b.c.config.v1+json"), "B.C");
         assert_eq!(artifact_kind("application/vnd.oci.empty.v1+json"), "UNKNOWN");
         assert_eq!(artifact_kind("text/plain"), "UNKNOWN");
+    }
+
+    #[test]
+    fn copy_sources_and_history() {
+        assert_eq!(copy_source("p/a/b@sha256:ab").unwrap(), ("p", "a/b", "sha256:ab"));
+        assert_eq!(copy_source("p/app:v1").unwrap(), ("p", "app", "v1"));
+        for bad in ["app:v1", "p/app", "/app:v1", "p/:v1", "p/app@", "host:5000/app"] {
+            assert!(copy_source(bad).is_err(), "{bad}");
+        }
+        let config: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "history": [{"created_by": "RUN a"}, {"created_by": "ENV b", "empty_layer": true}]
+        }))
+        .unwrap();
+        assert_eq!(history_of(&config)[1]["empty_layer"], true);
+        assert_eq!(history_of(&Map::new()), serde_json::json!([]));
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub async fn target(
 }
 
 /// `project/` + `{r}` decoded once more.
-fn full_name(project: &Project, raw: &str) -> Result<String, ApiError> {
+pub(super) fn full_name(project: &Project, raw: &str) -> Result<String, ApiError> {
     let name = percent_decode(raw).ok_or_else(|| bad_request(format!("invalid repository name {raw:?}")))?;
     Ok(format!("{}/{name}", project.name))
 }

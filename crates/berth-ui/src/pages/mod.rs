@@ -4,6 +4,7 @@
 //! (the API's own error on failure).
 
 pub mod admin;
+pub mod artifact;
 pub mod auth;
 pub mod bulk;
 pub mod hub;

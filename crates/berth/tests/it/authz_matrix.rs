@@ -113,6 +113,7 @@ GET      /projects/{project}/repositories/{repository}                          
 PUT      /projects/{project}/repositories/{repository}                                         -       401  403    403    403   200 200   200    200    403
 DELETE   /projects/{project}/repositories/{repository}                                         -       401  403    403    403   403 200   200    200    403
 GET      /projects/{project}/repositories/{repository}/artifacts                               -       401  403    200    200   200 200   200    200    403
+POST     /projects/{project}/repositories/{repository}/artifacts                               -       401  403    403    403   201 201   201    201    403
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}                   -       401  403    200    200   200 200   200    200    403
 DELETE   /projects/{project}/repositories/{repository}/artifacts/{reference}                   -       401  403    403    403   403 200   200    200    403
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/accessories       -       401  403    200    200   200 200   200    200    403
@@ -126,6 +127,7 @@ POST     /projects/{project}/repositories/{repository}/artifacts/{reference}/sca
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/scan/{report_id}/log -       401  403    200    200   200 200   200    200    403
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/additions/vulnerabilities -       401  403    200    200   200 200   200    200    403
 GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/additions/sbom    -       401  403    404    404   404 404   404    404    403
+GET      /projects/{project}/repositories/{repository}/artifacts/{reference}/additions/build_history - 401 403 200 200 200 200  200    200    403
 GET      /projects/{project}/scanner                                                           -       401  403    200    200   200 200   200    200    403
 PUT      /projects/{project}/scanner                                                           -       401  403    403    403   403 403   200    200    403
 GET      /projects/{project}/scanner/candidates                                                -       401  403    403    403   403 403   200    200    403
@@ -655,6 +657,11 @@ impl World {
                 let repo = format!("gone{n}");
                 self.fresh_artifact(&format!("team/{repo}")).await;
                 set("repository", repo);
+            }
+            ("POST", "/projects/{project}/repositories/{repository}/artifacts", _) => {
+                // Each allowed caller copies v1 into a repository of its own.
+                set("repository", format!("copy{n}"));
+                query = "?from=team/app:v1".into();
             }
             ("DELETE", "/projects/{project}/repositories/{repository}/artifacts/{reference}", _) => {
                 set("reference", self.fresh_artifact("team/app").await);

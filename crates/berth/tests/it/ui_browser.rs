@@ -1,7 +1,8 @@
 //! The web UI in a real browser: Debian's chromium driven through chromedriver over the
 //! W3C WebDriver protocol. Flows: sign in and out, create a project, push with skopeo and
 //! find the tag, delete a tag, create a robot and see its secret once, switch language and
-//! theme, JavaScript off. Every page visited is checked with axe-core (WCAG 2 A/AA rules;
+//! theme, JavaScript off, an artifact's page (layers, config, remove a tag, copy, delete).
+//! Every page visited is checked with axe-core (WCAG 2 A/AA rules;
 //! `tests/fixtures/axe.min.js`, injected) and screenshotted to `target/ui-shots/`.
 //!
 //! Elements are found by label, role and text (XPath over the accessible markup), never by
@@ -1273,5 +1274,61 @@ async fn browser_project_summary_copy_bulk_delete_and_member_role() {
         b.accessible().await;
         b.shot(shot).await;
     }
+    b.close().await;
+}
+
+#[tokio::test]
+async fn browser_artifact_page_layers_config_untag_copy_delete() {
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "team", false).await;
+    let (dg, _, _, _) = crate::ui_artifact::push_built_image(&s, &admin(), "team/app", "v1").await;
+    crate::ui::tag_many(&s, &admin(), "team/app", &dg, ["old"].into_iter().map(String::from)).await;
+    // Another image, so the repository stays when the first is deleted.
+    push_small_image_as(&s, &admin(), "team/app", "other", "other").await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "artifact", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // Layers with the step that made each, and the config.
+    b.goto(&s.url(&format!("/projects/team/repos/app/-/artifacts/{dg}"))).await;
+    b.sees("RUN /bin/sh -c apk add curl # buildkit").await;
+    b.sees("8080/tcp").await;
+    b.sees("PATH=/usr/bin").await;
+    b.accessible().await;
+    b.shot("artifact-layers-config").await;
+
+    // Remove a tag through its confirm page.
+    b.press("link", "Remove tag old").await;
+    b.sees("team/app:old").await;
+    b.accessible().await;
+    b.press("button", "Delete").await;
+    b.sees("Tag removed.").await;
+    assert!(!b.source().await.contains("<strong>old</strong>"));
+
+    // Copy to another repository with an extra tag: the copy's page.
+    b.fill("Target repository", "copy").await;
+    b.fill("Extra tag (optional)", "extra").await;
+    b.press("button", "Copy artifact").await;
+    b.sees("Copied to team/copy.").await;
+    b.sees("<strong>extra</strong>").await;
+    b.accessible().await;
+    b.shot("artifact-copied").await;
+
+    // Delete the original: the confirm page names its tag, then the artifact list.
+    b.goto(&s.url(&format!("/projects/team/repos/app/-/artifacts/{dg}"))).await;
+    b.press("link", "Delete this artifact").await;
+    b.sees("These tags are deleted with it:").await;
+    b.sees("<strong>v1</strong>").await;
+    b.accessible().await;
+    b.shot("artifact-delete-confirm").await;
+    b.press("button", "Delete").await;
+    b.sees("Artifact deleted.").await;
+    assert_eq!(
+        get(&s, &format!("/api/v2.0/projects/team/repositories/app/artifacts/{dg}"), &admin()).await.status(),
+        404
+    );
     b.close().await;
 }
