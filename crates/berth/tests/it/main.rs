@@ -39,4 +39,5 @@ mod ui_browser;
 mod ui_edit;
 mod ui_features;
 mod ui_repo_actions;
+mod ui_tags;
 mod webhooks;
