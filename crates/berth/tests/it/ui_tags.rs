@@ -141,12 +141,12 @@ async fn ui_tags_view_columns_sorts_filters_and_bulk_delete() {
     let mut gw = Web::new(&s);
     gw.sign_in("gst", PW).await;
     let gv = gw.page(TAGS).await;
-    gv.has("v1.2").lacks(r#"name="tag""#).lacks("Delete selected tags");
+    gv.has(">latest<").lacks(r#"name="tag""#).lacks("Delete selected tags");
     refused(&mut gw, &gv.csrf(), &format!("{TAGS}/delete"), &[("confirmed", "1"), ("tag", "v1.10")]).await;
 
     // Bulk delete: nothing ticked is said so; one confirm page naming each; one delete
     // each; the immutable one reported by name with the API's reason.
-    let list = w.page(TAGS).await;
+    let list = w.page(&format!("{TAGS}?name=v1")).await;
     list.has(r#"name="tag" value="v1.10""#).has("Delete selected tags");
     let csrf = list.csrf();
     let r = w.post(&format!("{TAGS}/delete"), &[("_csrf", &csrf)]).await;
@@ -162,8 +162,8 @@ async fn ui_tags_view_columns_sorts_filters_and_bulk_delete() {
     assert_eq!(r.status, 303);
     let after = w.page(&r.location).await;
     after.has("Deleted 1 tags.").has("Not deleted:").has("team/app:latest: ").has("immutable");
-    let left = rows(&after.body);
-    assert!(left.contains(&"latest".to_string()) && !left.contains(&"v1.10".to_string()), "{left:?}");
+    assert!(rows(&after.body).contains(&"latest".to_string()));
+    assert_eq!(rows(&w.page(&format!("{TAGS}?name=v1")).await.body), ["v1.2"]);
     // A reload of the bulk form's address goes back to the list.
     assert_eq!(w.get(&format!("{TAGS}/delete")).await.location, TAGS);
 
