@@ -299,9 +299,9 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
             @if rows.is_empty() {
                 p { (ctx.t("none")) }
             } @else {
-                form method="post" action={ (base) "/delete" } {
-                    (crate::layout::csrf(&ctx))
-                    table.tags {
+                // The checkboxes belong to the bulk-delete form after the table (`form=`),
+                // which only those the API lets delete tags get.
+                table.tags {
                         thead { tr {
                             @if can_delete { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
                             @for (i, (key, s, words)) in TAG_SORTS.iter().enumerate() {
@@ -328,7 +328,7 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                                 @let d = t.digest.to_string();
                                 @let x = details.artifacts.get(&d).unwrap_or(&none);
                                 tr {
-                                    @if can_delete { td { input type="checkbox" name="tag" value=(t.name) aria-label={ (ctx.t("select")) " " (t.name) }; } }
+                                    @if can_delete { td { input type="checkbox" form="tags-bulk" name="tag" value=(t.name) aria-label={ (ctx.t("select")) " " (t.name) }; } }
                                     th scope="row" { (t.name) }
                                     td { a href={ (artifacts) (d) } title=(d) { code { (short(&d)) } } }
                                     td { (media(&t.media_type)) }
@@ -349,8 +349,12 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                                 }
                             }
                         }
+                }
+                @if can_delete {
+                    form id="tags-bulk" method="post" action={ (base) "/delete" } {
+                        (crate::layout::csrf(&ctx))
+                        p { button.danger type="submit" { (ctx.t("tags.delete_selected")) } }
                     }
-                    @if can_delete { p { button.danger type="submit" { (ctx.t("tags.delete_selected")) } } }
                 }
                 @if !after_raw.is_empty() || more {
                     nav.pager aria-label=(ctx.t("pagination")) {
