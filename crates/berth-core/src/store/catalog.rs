@@ -186,7 +186,8 @@ pub fn tag_glob_matches(glob: &str, name: &str) -> bool {
 }
 
 /// What the tags view shows of a page's artifacts beyond the tag rows, read together by
-/// [`CatalogStore::page_details`].
+/// [`CatalogStore::page_details`]. Artifacts are in digest order, referrers by (subject,
+/// digest), tagged manifests by tag name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageDetails {
     /// The artifacts asked for that are in the repository (tags left empty), each with
