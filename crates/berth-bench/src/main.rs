@@ -97,6 +97,11 @@ const METRICS: &[MetricDef] = &[
     },
     MetricDef { key: "ui_tags_kb", label: "web UI tags view, largest page (KiB)", higher_is_better: false },
     MetricDef {
+        key: "ui_tags_sorted_p95_ms",
+        label: "web UI tags view, N tags, by push and pull time, first/second page p95 (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
         key: "startup_fresh_ms",
         label: "startup, empty data dir: spawn → first answer on /v2/ (ms)",
         higher_is_better: false,

@@ -306,17 +306,19 @@ pub async fn run_suite(
         step!(format!("web UI tags view, {} tags", opts.tags), async {
             let mut conn = Conn::new(addr);
             conn.connect().await?;
-            let (ms, size) = ui_tags_pages(&mut conn, c, opts.tags, opts.list_iters * 4).await?;
+            let (ms, size, sorted) = ui_tags_pages(&mut conn, c, opts.tags, opts.list_iters * 4).await?;
             metrics.insert("ui_tags_p95_ms", percentile(&ms, 0.95));
             metrics.insert("ui_tags_kb", size as f64 / 1024.0);
+            metrics.insert("ui_tags_sorted_p95_ms", percentile(&sorted, 0.95));
             Ok(())
         });
     }
 }
 
 /// Signs in through `POST /c/login` and times `iters` rounds of the tags view at its
-/// first, middle and last keyset pages; returns every latency (ms) and the largest page.
-async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) -> Result<(Vec<f64>, usize)> {
+/// first, middle and last keyset pages; returns every latency (ms) and the largest page,
+/// then the latencies of the first and second pages by push and by pull time.
+async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) -> Result<(Vec<f64>, usize, Vec<f64>)> {
     let form = format!("principal={}&password={}", c.user, urlencode(&c.password));
     let r = conn
         .call(
@@ -352,7 +354,28 @@ async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) ->
             ensure!(html.contains(&format!(">{first}<")), "tags view {path} lacks its first tag {first}");
         }
     }
-    Ok((ms, largest))
+    // By push and pull time: the first page, and the second through its `rel="next"` link.
+    let mut sorted_pages = Vec::new();
+    for sort in ["pushed", "pulled"] {
+        let first = format!("{base}?sort={sort}");
+        let r = conn.call(Method::GET, &first, &[("cookie", &sid)], ReqBody::empty()).await?;
+        let r = r.expect(StatusCode::OK, "GET tags view by time")?;
+        let html = String::from_utf8_lossy(&r.body).into_owned();
+        let at = html.find(r#" rel="next""#).ok_or_else(|| anyhow!("{first} has no next page"))?;
+        let start = html[..at].rfind("href=\"").ok_or_else(|| anyhow!("{first}: next link without href"))? + 6;
+        sorted_pages.push(first);
+        sorted_pages.push(html[start..at - 1].replace("&amp;", "&"));
+    }
+    let mut sorted = Vec::with_capacity(iters * sorted_pages.len());
+    for _ in 0..iters {
+        for path in &sorted_pages {
+            let t = Instant::now();
+            let r = conn.call(Method::GET, path, &[("cookie", &sid)], ReqBody::empty()).await?;
+            sorted.push(t.elapsed().as_secs_f64() * 1000.0);
+            r.expect(StatusCode::OK, "GET tags view by time")?;
+        }
+    }
+    Ok((ms, largest, sorted))
 }
 
 fn urlencode(s: &str) -> String {

@@ -22,6 +22,7 @@ pub mod oci;
 pub mod pull_policy;
 pub mod quota_events;
 pub mod scanner_adapter;
+pub mod tag_page;
 mod token;
 
 use std::sync::Arc;

@@ -141,26 +141,33 @@ pub struct Found {
 /// The accessories of `subject` in `repo`: its cosign `.sig` tag, and every manifest
 /// whose `subject` it is.
 pub async fn accessories(state: &AppState, repo: &RepoName, subject: &Digest) -> Result<Vec<Found>, ApiError> {
-    let mut out = Vec::new();
+    let mut cosign = None;
     if let Some(tag) = cosign_tag_for(&subject.to_string()).and_then(|t| t.parse::<Tag>().ok())
         && let Some(m) =
             state.registry.meta().get_manifest(repo, &Reference::Tag(tag)).await.map_err(CoreError::Store)?
     {
-        out.push(Found {
+        cosign = Some(Found {
             kind: AccessoryKind::CosignSignature,
             size: m.content.len() as u64,
             digest: m.digest,
             media_type: m.media_type,
         });
     }
-    for r in state.registry.referrers(repo, subject, None).await? {
+    Ok(accessories_from(cosign, state.registry.referrers(repo, subject, None).await?))
+}
+
+/// The accessories of a subject from what the store found: the manifest its cosign
+/// `.sig` tag names (as a cosign signature), then its referrers, classified.
+pub fn accessories_from(cosign: Option<Found>, referrers: Vec<berth_core::store::Referrer>) -> Vec<Found> {
+    let mut out: Vec<Found> = cosign.into_iter().collect();
+    for r in referrers {
         if out.iter().any(|f| f.digest == r.digest) {
             continue;
         }
         let kind = classify(r.artifact_type.as_deref(), true, []).unwrap_or(AccessoryKind::Subject);
         out.push(Found { kind, digest: r.digest, media_type: r.media_type, size: r.size });
     }
-    Ok(out)
+    out
 }
 
 /// Where an artifact stands for one kind of signature.
@@ -283,12 +290,40 @@ pub async fn sign_state(
 
 /// The signed state for the artifact JSON (`with_accessory=true`): cosign and Notation.
 pub async fn signature_json(state: &AppState, repo: &RepoName, subject: &Digest, found: &[Found]) -> serde_json::Value {
-    let trust = match project_policy(state, repo).await {
+    let trust = project_trust(state, repo).await;
+    signature_with(state, repo, subject, found, &trust).await
+}
+
+/// [`signature_json`] of many subjects of one repository, the project's trust read once.
+pub async fn signatures_json(
+    state: &AppState,
+    repo: &RepoName,
+    subjects: &[(Digest, Vec<Found>)],
+) -> Vec<serde_json::Value> {
+    let trust = project_trust(state, repo).await;
+    let mut out = Vec::with_capacity(subjects.len());
+    for (subject, found) in subjects {
+        out.push(signature_with(state, repo, subject, found, &trust).await);
+    }
+    out
+}
+
+async fn project_trust(state: &AppState, repo: &RepoName) -> Arc<Trust> {
+    match project_policy(state, repo).await {
         Ok(Some(p)) => p.trust,
         _ => Arc::new(Trust::default()),
-    };
-    let cosign = sign_state(state, repo, subject, found, AccessoryKind::CosignSignature, &trust).await;
-    let notation = sign_state(state, repo, subject, found, AccessoryKind::NotationSignature, &trust).await;
+    }
+}
+
+async fn signature_with(
+    state: &AppState,
+    repo: &RepoName,
+    subject: &Digest,
+    found: &[Found],
+    trust: &Trust,
+) -> serde_json::Value {
+    let cosign = sign_state(state, repo, subject, found, AccessoryKind::CosignSignature, trust).await;
+    let notation = sign_state(state, repo, subject, found, AccessoryKind::NotationSignature, trust).await;
     serde_json::json!({
         "signed": cosign != SignState::Unsigned || notation != SignState::Unsigned,
         "cosign": cosign.as_str(),

@@ -125,29 +125,46 @@ impl Scans {
     /// The report of (digest, type) with its status brought up to date from its job:
     /// a job that died or was stopped without its handler saying so still shows as such.
     pub async fn report(&self, digest: &str, t: ScanType) -> Result<Option<ScanReport>, StoreError> {
-        let reports = self.vulns.scan_reports_of(&[digest.to_string()]).await?;
+        Ok(self.reports(&[digest.to_string()], t).await?.remove(digest))
+    }
+
+    /// [`Scans::report`] of many digests in one read of the reports (a job is read only
+    /// for a report still pending or running), by digest; digests never scanned are
+    /// left out.
+    pub async fn reports(
+        &self,
+        digests: &[String],
+        t: ScanType,
+    ) -> Result<std::collections::HashMap<String, ScanReport>, StoreError> {
+        let mut latest: std::collections::HashMap<String, ScanReport> = std::collections::HashMap::new();
         // One row per scanner: the latest scan's, whichever scanner the project used then.
-        let Some(mut r) = reports
-            .into_iter()
-            .filter(|r| r.mime_type == t.mime() && !r.registration_uuid.starts_with(ADAPTER_REGISTRATION_PREFIX))
-            .max_by_key(|r| (r.start_time, r.task_id))
-        else {
-            return Ok(None);
-        };
-        if matches!(r.status.as_str(), "Pending" | "Running")
-            && let Some(job) = self.jobs.store().job(r.task_id).await?
-        {
-            match job.state {
-                JobState::Dead => r.status = "Error".into(),
-                JobState::Cancelled => r.status = "Stopped".into(),
-                JobState::Running => r.status = "Running".into(),
-                _ => {}
+        for r in self.vulns.scan_reports_of(digests).await? {
+            if r.mime_type != t.mime() || r.registration_uuid.starts_with(ADAPTER_REGISTRATION_PREFIX) {
+                continue;
             }
-            if r.end_time.is_none() && matches!(job.state, JobState::Dead | JobState::Cancelled) {
-                r.end_time = job.finished_at.map(|ms| ms / 1000);
+            match latest.get(&r.digest) {
+                Some(had) if (had.start_time, had.task_id) >= (r.start_time, r.task_id) => {}
+                _ => {
+                    latest.insert(r.digest.clone(), r);
+                }
             }
         }
-        Ok(Some(r))
+        for r in latest.values_mut() {
+            if matches!(r.status.as_str(), "Pending" | "Running")
+                && let Some(job) = self.jobs.store().job(r.task_id).await?
+            {
+                match job.state {
+                    JobState::Dead => r.status = "Error".into(),
+                    JobState::Cancelled => r.status = "Stopped".into(),
+                    JobState::Running => r.status = "Running".into(),
+                    _ => {}
+                }
+                if r.end_time.is_none() && matches!(job.state, JobState::Dead | JobState::Cancelled) {
+                    r.end_time = job.finished_at.map(|ms| ms / 1000);
+                }
+            }
+        }
+        Ok(latest)
     }
 
     /// Starts a scan of `repository@digest`; `trigger` is `MANUAL`, `EVENT` or `SCHEDULE`.

@@ -25,14 +25,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use berth_core::access::project_of;
+use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo, TagRow,
-    index_references, prefix_end,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepositoryInfo,
+    TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Digest, Reference, RepoName, Tag};
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use crate::{
     Args, Conn, DbErr, Fail, Listing, PgStore, Tx, col, contains_pattern, count, limit_offset, now, parse_digest,
@@ -522,6 +524,162 @@ impl CatalogStore for PgStore {
                         push_time: col(r, 5)?,
                         pull_time: col(r, 6)?,
                     });
+                }
+                Ok(Some(out))
+            })
+        })
+        .await
+    }
+
+    async fn list_tags_sorted(&self, repo: &RepoName, q: &TagQuery) -> StoreResult<Option<Vec<TagRow>>> {
+        // `$1` is the repository's id, found in the transaction; the rest are `args`.
+        let lit = q.filter.literal_prefix();
+        let mut args: Args = vec![Box::new(lit.to_owned()), Box::new(prefix_end(lit))];
+        let mut conds = vec!["t.name >= $2 AND t.name < $3".to_owned()];
+        if let TagFilter::Glob(g) = &q.filter {
+            // LIKE over `COLLATE "C"` names: `_` (a tag character) literal, `*` and `?`
+            // as `%` and `_`. A checked glob holds no `%` or `\`.
+            let like: String = g
+                .chars()
+                .map(|c| match c {
+                    '*' => "%".to_owned(),
+                    '?' => "_".to_owned(),
+                    '_' => "\\_".to_owned(),
+                    c => c.to_string(),
+                })
+                .collect();
+            args.push(Box::new(like));
+            conds.push(format!("t.name LIKE ${}", args.len() + 1));
+        }
+        let order = match q.sort {
+            TagSort::Name => "t.name",
+            TagSort::Pushed => "t.updated_at DESC, t.id DESC",
+            TagSort::Pulled => "t.pulled_at DESC NULLS LAST, t.id DESC",
+        };
+        match (&q.sort, &q.after) {
+            (_, None) => {}
+            (TagSort::Name, Some(TagCursor::Name(n))) => {
+                args.push(Box::new(n.clone()));
+                conds.push(format!("t.name > ${}", args.len() + 1));
+            }
+            (TagSort::Pushed, Some(TagCursor::Pushed(t, id))) => {
+                args.push(Box::new(*t));
+                args.push(Box::new(*id));
+                let (t, id) = (args.len(), args.len() + 1);
+                conds.push(format!("(t.updated_at < ${t} OR (t.updated_at = ${t} AND t.id < ${id}))"));
+            }
+            (TagSort::Pulled, Some(TagCursor::Pulled(Some(p), id))) => {
+                args.push(Box::new(*p));
+                args.push(Box::new(*id));
+                let (p, id) = (args.len(), args.len() + 1);
+                conds.push(format!(
+                    "(t.pulled_at IS NULL OR t.pulled_at < ${p} OR (t.pulled_at = ${p} AND t.id < ${id}))"
+                ));
+            }
+            (TagSort::Pulled, Some(TagCursor::Pulled(None, id))) => {
+                args.push(Box::new(*id));
+                conds.push(format!("(t.pulled_at IS NULL AND t.id < ${})", args.len() + 1));
+            }
+            (s, Some(c)) => return Err(berth_core::store::StoreError::Backend(format!("cursor {c:?} for sort {s:?}"))),
+        }
+        args.push(Box::new(i64::try_from(q.limit).unwrap_or(i64::MAX)));
+        let sql = format!(
+            "SELECT t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at
+               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at FROM tags t
+                      WHERE t.repository_id = $1 AND {} ORDER BY {order} LIMIT ${}) t
+               JOIN manifests m ON m.id = t.manifest_id
+              ORDER BY {order}",
+            conds.join(" AND "),
+            args.len() + 1
+        );
+        self.db(Tx::Read, &(repo.as_str(), sql, args), |c, (r, sql, args)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Ok(None);
+                };
+                let mut all: Vec<&(dyn ToSql + Sync)> = vec![&id];
+                all.extend(args.iter().map(|a| &**a as &(dyn ToSql + Sync)));
+                let rows = c.rows(sql, &all).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let digest: String = col(r, 2)?;
+                    let size: i64 = col(r, 4)?;
+                    out.push(TagRow {
+                        id: col(r, 0)?,
+                        name: col(r, 1)?,
+                        digest: parse_digest(&digest)?,
+                        media_type: col(r, 3)?,
+                        manifest_size: to_u64(size, "manifest size")?,
+                        push_time: col(r, 5)?,
+                        pull_time: col(r, 6)?,
+                    });
+                }
+                Ok(Some(out))
+            })
+        })
+        .await
+    }
+
+    async fn page_details(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+        tags: &[String],
+    ) -> StoreResult<Option<PageDetails>> {
+        let mut digests: Vec<String> = digests.iter().map(ToString::to_string).collect();
+        digests.sort();
+        digests.dedup();
+        let args = (repo.as_str(), digests, tags.to_vec());
+        self.db(Tx::Read, &args, |c, (r, digests, tags)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Ok(None);
+                };
+                let referrer = |row: &Row, at: usize| -> Result<Referrer, DbErr> {
+                    let digest: String = col(row, at)?;
+                    Ok(Referrer {
+                        digest: parse_digest(&digest)?,
+                        media_type: col(row, at + 1)?,
+                        size: to_u64(col(row, at + 2)?, "manifest size")?,
+                        artifact_type: col(row, at + 3)?,
+                        annotations: col(row, at + 4)?,
+                    })
+                };
+                let mut out = PageDetails::default();
+                let rows = c
+                    .rows(
+                        &format!(
+                            "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND m.digest = ANY($2)
+                              ORDER BY m.digest"
+                        ),
+                        &[&id, digests],
+                    )
+                    .await?;
+                for row in &rows {
+                    out.artifacts.push(artifact_info(c, id, r, row, false).await?);
+                }
+                let rows = c
+                    .rows(
+                        "SELECT m.subject_digest, m.digest, m.media_type, m.size, m.artifact_type, m.annotations
+                           FROM manifests m WHERE m.repository_id = $1 AND m.subject_digest = ANY($2)
+                          ORDER BY m.subject_digest, m.digest",
+                        &[&id, digests],
+                    )
+                    .await?;
+                for row in &rows {
+                    let subject: String = col(row, 0)?;
+                    out.referrers.push((parse_digest(&subject)?, referrer(row, 1)?));
+                }
+                let rows = c
+                    .rows(
+                        "SELECT t.name, m.digest, m.media_type, m.size, m.artifact_type, m.annotations
+                           FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                          WHERE t.repository_id = $1 AND t.name = ANY($2) ORDER BY t.name",
+                        &[&id, tags],
+                    )
+                    .await?;
+                for row in &rows {
+                    out.tagged.push((col(row, 0)?, referrer(row, 1)?));
                 }
                 Ok(Some(out))
             })

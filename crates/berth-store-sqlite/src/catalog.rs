@@ -33,10 +33,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use berth_core::access::project_of;
+use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, Pull, RepositoryInfo, TagInfo, TagRow,
-    index_references, prefix_end,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepositoryInfo,
+    TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Digest, Reference, RepoName, Tag};
@@ -619,6 +620,173 @@ impl CatalogStore for SqliteStore {
                         push_time,
                         pull_time,
                     });
+                }
+                Ok(Some(out))
+            })
+            .await
+    }
+
+    async fn list_tags_sorted(&self, repo: &RepoName, q: &TagQuery) -> StoreResult<Option<Vec<TagRow>>> {
+        let r = repo.as_str().to_owned();
+        let lit = q.filter.literal_prefix();
+        let mut args: Vec<SqlValue> = vec![lit.to_owned().into(), prefix_end(lit).into()];
+        let mut conds = vec!["t.name >= ?2 AND t.name < ?3".to_owned()];
+        if let TagFilter::Glob(g) = &q.filter {
+            // Tag names hold none of GLOB's other special characters (`[`), and a
+            // checked glob none either: `*` and `?` mean what they mean here.
+            args.push(g.clone().into());
+            conds.push(format!("t.name GLOB ?{}", args.len() + 1));
+        }
+        let mut arg = |v: SqlValue| {
+            args.push(v);
+            format!("?{}", args.len() + 1)
+        };
+        let order = match q.sort {
+            TagSort::Name => "t.name",
+            TagSort::Pushed => "t.updated_at DESC, t.id DESC",
+            TagSort::Pulled => "t.pulled_at IS NULL, t.pulled_at DESC, t.id DESC",
+        };
+        match (&q.sort, &q.after) {
+            (_, None) => {}
+            (TagSort::Name, Some(TagCursor::Name(n))) => {
+                let n = arg(n.clone().into());
+                conds.push(format!("t.name > {n}"));
+            }
+            (TagSort::Pushed, Some(TagCursor::Pushed(t, id))) => {
+                let (t, id) = (arg((*t).into()), arg((*id).into()));
+                conds.push(format!("(t.updated_at < {t} OR (t.updated_at = {t} AND t.id < {id}))"));
+            }
+            (TagSort::Pulled, Some(TagCursor::Pulled(Some(p), id))) => {
+                let (p, id) = (arg((*p).into()), arg((*id).into()));
+                conds
+                    .push(format!("(t.pulled_at IS NULL OR t.pulled_at < {p} OR (t.pulled_at = {p} AND t.id < {id}))"));
+            }
+            (TagSort::Pulled, Some(TagCursor::Pulled(None, id))) => {
+                let id = arg((*id).into());
+                conds.push(format!("(t.pulled_at IS NULL AND t.id < {id})"));
+            }
+            (s, Some(c)) => return Err(berth_core::store::StoreError::Backend(format!("cursor {c:?} for sort {s:?}"))),
+        }
+        args.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
+        let sql = format!(
+            "SELECT t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at
+               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at FROM tags t
+                      WHERE t.repository_id = ?1 AND {} ORDER BY {order} LIMIT ?{}) t
+               JOIN manifests m ON m.id = t.manifest_id
+              ORDER BY {order}",
+            conds.join(" AND "),
+            args.len() + 1
+        );
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(id) = repo_id(&tx, &r)? else {
+                    return Ok(None);
+                };
+                let mut all: Vec<SqlValue> = vec![id.into()];
+                all.extend(args);
+                let rows = tx
+                    .prepare_cached(&sql)?
+                    .query_map(params_from_iter(&all), |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, Option<i64>>(6)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (id, name, digest, media_type, size, push_time, pull_time) in rows {
+                    out.push(TagRow {
+                        id,
+                        name,
+                        digest: parse_digest(&digest)?,
+                        media_type,
+                        manifest_size: to_u64(size, "manifest size")?,
+                        push_time,
+                        pull_time,
+                    });
+                }
+                Ok(Some(out))
+            })
+            .await
+    }
+
+    async fn page_details(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+        tags: &[String],
+    ) -> StoreResult<Option<PageDetails>> {
+        let r = repo.as_str().to_owned();
+        let mut digests: Vec<String> = digests.iter().map(ToString::to_string).collect();
+        digests.sort();
+        digests.dedup();
+        let mut tags = tags.to_vec();
+        tags.sort();
+        tags.dedup();
+        let referrer = |r: &Row<'_>| -> rusqlite::Result<(String, String, i64, Option<String>, Option<String>)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        };
+        let to_referrer = |(digest, media_type, size, artifact_type, annotations): (
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+        )| {
+            Ok::<_, Fail>(Referrer {
+                digest: parse_digest(&digest)?,
+                media_type,
+                size: to_u64(size, "manifest size")?,
+                artifact_type,
+                annotations,
+            })
+        };
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(id) = repo_id(&tx, &r)? else {
+                    return Ok(None);
+                };
+                let mut out = PageDetails::default();
+                for d in &digests {
+                    let row = tx
+                        .prepare_cached(&format!(
+                            "SELECT {ARTIFACT_COLUMNS} FROM manifests m WHERE m.repository_id = ?1 AND m.digest = ?2"
+                        ))?
+                        .query_row(params![id, d], ArtifactRow::read)
+                        .optional()?;
+                    if let Some(row) = row {
+                        out.artifacts.push(artifact_info(&tx, id, &r, row, false)?);
+                    }
+                    let rows = tx
+                        .prepare_cached(
+                            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m
+                              WHERE m.repository_id = ?1 AND m.subject_digest = ?2 ORDER BY m.digest COLLATE BINARY",
+                        )?
+                        .query_map(params![id, d], referrer)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    for row in rows {
+                        out.referrers.push((parse_digest(d)?, to_referrer(row)?));
+                    }
+                }
+                for t in &tags {
+                    let row = tx
+                        .prepare_cached(
+                            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
+                               FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                              WHERE t.repository_id = ?1 AND t.name = ?2",
+                        )?
+                        .query_row(params![id, t], referrer)
+                        .optional()?;
+                    if let Some(row) = row {
+                        out.tagged.push((t.clone(), to_referrer(row)?));
+                    }
                 }
                 Ok(Some(out))
             })

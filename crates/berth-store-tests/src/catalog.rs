@@ -36,7 +36,10 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use berth_core::store::catalog::{ArtifactInfo, CatalogError, CatalogResult, CatalogStore, RepositoryInfo, TagInfo};
+use berth_core::store::catalog::{
+    ArtifactInfo, CatalogError, CatalogResult, CatalogStore, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery,
+    TagRow, TagSort,
+};
 use berth_core::store::identity::Page;
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome};
 use berth_core::{Digest, Reference, RepoName, Tag};
@@ -66,6 +69,8 @@ pub async fn catalog_conformance(meta: Arc<dyn MetaStore>, catalog: Arc<dyn Cata
     deletion(&cx, &w).await;
     storage(&cx).await;
     keyset_tags(&cx).await;
+    sorted_tags(&cx).await;
+    details(&cx).await;
 }
 
 /// `storage_usage`: distinct live blobs linked to the project's repositories, each once.
@@ -112,6 +117,132 @@ async fn keyset_tags(cx: &Cx) {
     let before_prefix = all(cx.cat.list_tags_after(&repo, "v1", Some("a"), 2).await.unwrap().unwrap());
     assert_eq!(before_prefix, ["v1.0", "v1.0-rc"], "a cursor before the prefix starts at the prefix");
     assert!(cx.cat.list_tags_after(&repo, "zz", None, 10).await.unwrap().unwrap().is_empty());
+    cx.cat.delete_repository(&repo).await.unwrap();
+}
+
+/// `list_tags_sorted`: name, push and pull orders, each paged by its keyset cursor (sort
+/// key and id) to the same rows as one page; prefix and glob filters (`*`, `?`, and `_`
+/// literal).
+async fn sorted_tags(cx: &Cx) {
+    let repo = cx.repo("sorted");
+    let q = |filter: TagFilter, sort: TagSort, after: Option<TagCursor>, limit: u64| TagQuery {
+        filter,
+        sort,
+        after,
+        limit,
+    };
+    let all_of = TagFilter::Prefix(String::new());
+    assert_eq!(cx.cat.list_tags_sorted(&repo, &q(all_of.clone(), TagSort::Name, None, 10)).await.unwrap(), None);
+    let names = ["v1.0", "v1.1", "v10", "V2", "latest", "v1.0-rc", "w_x"];
+    for (i, n) in names.iter().enumerate() {
+        cx.put(&cx.image(&repo, &format!("s{i}"), &[], Some(n))).await;
+    }
+    let pull = |t: &str, at: i64| (repo.clone(), Reference::Tag(tag_of(t)), at);
+    cx.cat.record_pulls(&[pull("v1.1", 100), pull("v10", 300), pull("latest", 300)]).await.unwrap();
+    let cursor = |sort: TagSort, r: &TagRow| match sort {
+        TagSort::Name => TagCursor::Name(r.name.clone()),
+        TagSort::Pushed => TagCursor::Pushed(r.push_time, r.id),
+        TagSort::Pulled => TagCursor::Pulled(r.pull_time, r.id),
+    };
+    let (q, cursor, repo_ref) = (&q, &cursor, &repo);
+    let list = |filter: TagFilter, sort: TagSort| {
+        let repo = repo_ref;
+        async move {
+            let one = cx.cat.list_tags_sorted(&repo, &q(filter.clone(), sort, None, 100)).await.unwrap().unwrap();
+            // The same rows, two at a time.
+            let (mut paged, mut after) = (Vec::new(), None);
+            loop {
+                let page = cx.cat.list_tags_sorted(&repo, &q(filter.clone(), sort, after, 2)).await.unwrap().unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some(cursor(sort, last));
+                paged.extend(page);
+            }
+            assert_eq!(one, paged, "{filter:?} {sort:?}: pages of two, each after the last");
+            one.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(all_of.clone(), TagSort::Name).await, ["V2", "latest", "v1.0", "v1.0-rc", "v1.1", "v10", "w_x"]);
+    // Pushed in order (within a second, the later id first): newest first.
+    let mut pushed: Vec<&str> = names.to_vec();
+    pushed.reverse();
+    assert_eq!(list(all_of.clone(), TagSort::Pushed).await, pushed);
+    assert_eq!(
+        list(all_of.clone(), TagSort::Pulled).await,
+        ["latest", "v10", "v1.1", "w_x", "v1.0-rc", "V2", "v1.0"],
+        "latest pull first, ties by id descending, never pulled last"
+    );
+    let glob = |g: &str| TagFilter::Glob(g.into());
+    assert_eq!(list(glob("v1.?"), TagSort::Name).await, ["v1.0", "v1.1"]);
+    assert_eq!(list(glob("*_x"), TagSort::Name).await, ["w_x"]);
+    assert!(list(glob("*x_"), TagSort::Name).await.is_empty(), "`_` is literal");
+    assert_eq!(list(glob("?2"), TagSort::Pushed).await, ["V2"]);
+    assert_eq!(list(glob("v1*"), TagSort::Pushed).await, ["v1.0-rc", "v10", "v1.1", "v1.0"]);
+    assert_eq!(list(glob("*.*"), TagSort::Pulled).await, ["v1.1", "v1.0-rc", "v1.0"]);
+    assert_eq!(list(glob("*"), TagSort::Name).await.len(), names.len());
+    assert_eq!(list(TagFilter::Prefix("v1".into()), TagSort::Pulled).await, ["v10", "v1.1", "v1.0-rc", "v1.0"]);
+    cx.cat.delete_repository(&repo).await.unwrap();
+}
+
+/// `page_details`: the artifacts asked for (Harbor's size, an index's platforms, no
+/// tags), their referrers, the manifests of the tags asked for; what is not there is
+/// left out.
+async fn details(cx: &Cx) {
+    let repo = cx.repo("details");
+    assert_eq!(cx.cat.page_details(&repo, &[], &[]).await.unwrap(), None, "unknown repository");
+    let layer = cx.blob("d-layer", 1_000);
+    cx.commit(&repo, &layer).await;
+    let img = cx.image(&repo, "d-img", &[&layer], Some("one"));
+    cx.put(&img).await;
+    let sig = NewManifest {
+        artifact_type: Some(COSIGN.into()),
+        subject: Some(img.digest.clone()),
+        ..cx.image(&repo, "d-sig", &[], None)
+    };
+    cx.put(&sig).await;
+    let tagsig = cx.image(&repo, "d-tagsig", &[], Some("sha256-abc.sig"));
+    cx.put(&tagsig).await;
+    let child = cx.image(&repo, "d-child", &[], None);
+    cx.put(&child).await;
+    let content = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{},"platform":{{"architecture":"arm64","os":"linux"}}}}],"x":"{}"}}"#,
+        child.digest,
+        child.content.len(),
+        cx.prefix
+    );
+    let index = NewManifest {
+        event: None,
+        repo: repo.clone(),
+        digest: Digest::sha256(content.as_bytes()),
+        media_type: OCI_INDEX.into(),
+        content: Bytes::from(content),
+        artifact_type: None,
+        annotations: None,
+        subject: None,
+        blobs: Vec::new(),
+        children: vec![child.digest.clone()],
+        tag: Some(tag_of("multi")),
+    };
+    cx.put(&index).await;
+    let missing = Digest::sha256(b"not pushed");
+    let asked = [img.digest.clone(), index.digest.clone(), missing, img.digest.clone()];
+    let d = cx
+        .cat
+        .page_details(&repo, &asked, &["sha256-abc.sig".into(), "nope".into()])
+        .await
+        .unwrap()
+        .expect("repository exists");
+    assert_eq!(d.artifacts.len(), 2, "each present digest once");
+    let a = d.artifacts.iter().find(|a| a.digest == img.digest).expect("the image");
+    assert_eq!(a.size, img.content.len() as u64 + 1_000, "Harbor's size");
+    assert!(a.tags.is_empty() && a.references.is_empty());
+    let x = d.artifacts.iter().find(|a| a.digest == index.digest).expect("the index");
+    assert_eq!(x.references.len(), 1);
+    assert_eq!(x.references[0].platform.as_ref().unwrap()["architecture"], "arm64");
+    assert_eq!(d.referrers.len(), 1);
+    assert_eq!((&d.referrers[0].0, &d.referrers[0].1.digest), (&img.digest, &sig.digest));
+    assert_eq!(d.referrers[0].1.artifact_type.as_deref(), Some(COSIGN));
+    assert_eq!(d.tagged.len(), 1);
+    assert_eq!((d.tagged[0].0.as_str(), &d.tagged[0].1.digest), ("sha256-abc.sig", &tagsig.digest));
     cx.cat.delete_repository(&repo).await.unwrap();
 }
 

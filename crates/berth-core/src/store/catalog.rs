@@ -95,6 +95,112 @@ pub fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
+/// The order of a tags listing ([`CatalogStore::list_tags_sorted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagSort {
+    /// By name, bytewise (`C`) order, ascending.
+    Name,
+    /// Newest push first (push time, then id, descending).
+    Pushed,
+    /// Latest pull first (pull time, then id, descending); never pulled last (by id,
+    /// descending).
+    Pulled,
+}
+
+/// Where a keyset page of [`CatalogStore::list_tags_sorted`] starts: after the row with
+/// this sort key (and id). Its kind must be the query's sort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagCursor {
+    /// After this name (names are unique in a repository).
+    Name(String),
+    /// After (push time, id).
+    Pushed(i64, i64),
+    /// After (pull time or never, id).
+    Pulled(Option<i64>, i64),
+}
+
+/// Which tags a listing keeps: names starting with a prefix, or matching a glob whose
+/// `*` is any run of characters and `?` any one (checked with [`check_tag_glob`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagFilter {
+    Prefix(String),
+    Glob(String),
+}
+
+impl TagFilter {
+    /// The literal start every kept name has: the prefix, or the glob up to its first
+    /// wildcard (the range a keyset scan of the name index is bounded by).
+    pub fn literal_prefix(&self) -> &str {
+        match self {
+            TagFilter::Prefix(p) => p,
+            TagFilter::Glob(g) => &g[..g.find(['*', '?']).unwrap_or(g.len())],
+        }
+    }
+}
+
+/// A keyset page of a repository's tags ([`CatalogStore::list_tags_sorted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagQuery {
+    pub filter: TagFilter,
+    pub sort: TagSort,
+    pub after: Option<TagCursor>,
+    pub limit: u64,
+}
+
+/// Whether `glob` is a glob over tag names: at most 128 characters, each a character a
+/// tag can hold (`A-Z a-z 0-9 _ . -`) or a wildcard (`*`, `?`). `Err` says what is wrong.
+pub fn check_tag_glob(glob: &str) -> Result<(), String> {
+    if glob.len() > 128 {
+        return Err("is longer than 128 characters".into());
+    }
+    match glob.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '*' | '?'))) {
+        Some(c) => {
+            Err(format!("has {c:?}, which no tag name holds (use letters, digits, _ . - and the wildcards * ?)"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Whether `name` matches a glob checked by [`check_tag_glob`] (`*` any run, `?` any one
+/// character, the rest literal): the reference the backends' SQL must agree with.
+pub fn tag_glob_matches(glob: &str, name: &str) -> bool {
+    let (g, n) = (glob.as_bytes(), name.as_bytes());
+    let (mut gi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if gi < g.len() && (g[gi] == b'?' || (g[gi] != b'*' && g[gi] == n[ni])) {
+            gi += 1;
+            ni += 1;
+        } else if gi < g.len() && g[gi] == b'*' {
+            star = Some(gi);
+            mark = ni;
+            gi += 1;
+        } else if let Some(s) = star {
+            gi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    g[gi..].iter().all(|c| *c == b'*')
+}
+
+/// What the tags view shows of a page's artifacts beyond the tag rows, read together by
+/// [`CatalogStore::page_details`]. Artifacts are in digest order, referrers by (subject,
+/// digest), tagged manifests by tag name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageDetails {
+    /// The artifacts asked for that are in the repository (tags left empty), each with
+    /// Harbor's size and an index's references (with their platforms).
+    pub artifacts: Vec<ArtifactInfo>,
+    /// (subject, referrer): the manifests whose `subject` is one of the artifacts asked
+    /// for, in digest order per subject.
+    pub referrers: Vec<(Digest, super::Referrer)>,
+    /// (tag, manifest): the manifests the tags asked for name (cosign's `sha256-….sig`
+    /// signature tags), for those that exist.
+    pub tagged: Vec<(String, super::Referrer)>,
+}
+
 /// A pull to record with [`CatalogStore::record_pulls`]: the repository, the reference
 /// the client pulled (a tag, or a digest) and when (unix seconds).
 pub type Pull = (RepoName, Reference, i64);
@@ -253,6 +359,22 @@ pub trait CatalogStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u64,
     ) -> StoreResult<Option<Vec<TagRow>>>;
+    /// Keyset page of a repository's tags in the query's order, filtered by prefix or
+    /// glob, after the query's cursor, at most `limit` rows. The name order walks the
+    /// `(repository, name)` index; the time orders read the repository's matching tags
+    /// once per page (no offset: the 5,000th page costs what the first does). `None` if
+    /// the repository is unknown.
+    async fn list_tags_sorted(&self, repo: &RepoName, q: &TagQuery) -> StoreResult<Option<Vec<TagRow>>>;
+    /// The details of a page of the tags view in one read (one transaction): the
+    /// artifacts `digests` name, their referrers, and the manifests `tags` name (see
+    /// [`PageDetails`]). Digests and tags not in the repository are left out. `None` if
+    /// the repository is unknown.
+    async fn page_details(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+        tags: &[String],
+    ) -> StoreResult<Option<PageDetails>>;
     /// Tags of one artifact, in the order of [`ArtifactInfo::tags`], with the total
     /// count; `None` if there is no such artifact.
     async fn list_artifact_tags(
@@ -261,4 +383,26 @@ pub trait CatalogStore: Send + Sync + 'static {
         reference: &Reference,
         page: &Page,
     ) -> StoreResult<Option<(Vec<TagInfo>, u64)>>;
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_whole_names() {
+        assert!(tag_glob_matches("v1.*", "v1.2"));
+        assert!(tag_glob_matches("v1.*", "v1."));
+        assert!(!tag_glob_matches("v1.*", "v10"));
+        assert!(tag_glob_matches("*-rc?", "v2-rc1"));
+        assert!(!tag_glob_matches("*-rc?", "v2-rc10"));
+        assert!(tag_glob_matches("*", ""));
+        assert!(tag_glob_matches("a*b*c", "aXbYbc"));
+        assert!(!tag_glob_matches("latest", "latest2"));
+        assert_eq!(TagFilter::Glob("v1.?-*".into()).literal_prefix(), "v1.");
+        assert_eq!(TagFilter::Glob("*x".into()).literal_prefix(), "");
+        assert!(check_tag_glob("v1.*-rc?").is_ok());
+        assert!(check_tag_glob("v1/[a]").unwrap_err().contains("'/'"));
+        assert!(check_tag_glob(&"a".repeat(129)).is_err());
+    }
 }

@@ -11,9 +11,13 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use berth_core::RepoName;
 use maud::{Markup, html};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::artifact::media;
+use berth_core::store::catalog::{TagCursor, TagFilter, TagQuery, TagRow, TagSort, check_tag_glob};
+use berth_http::tag_page::ArtifactDetails;
+
+use super::bulk::{bulk_confirm, bulk_run, ticked};
 use super::{api_repo, has, project, refusal, ui_repo};
 use crate::layout::{Nav, bytes, confirm, copyable, error_page, page, pager, project_tabs, unix, when};
 use crate::{Ctx, Form, enc, query};
@@ -125,6 +129,10 @@ pub async fn get(ctx: Ctx, Path((p, rest)): Path<(String, String)>, uri: Uri) ->
         ["tags"] => tags(ctx, &p, &r, &uri).await,
         ["info"] => super::artifact::info(ctx, &p, &r).await,
         ["artifacts"] => artifacts(ctx, &p, &r, &uri).await,
+        // A bulk form's address opened directly (a reload): back to its list.
+        ["tags", "delete"] | ["artifacts", "delete" | "scan"] => {
+            ctx.redirect(&format!("{}/-/{}", ui_repo(&p, &r), parts[0]))
+        }
         ["tags", tag, "delete"] => {
             let back = format!("{}/-/tags", ui_repo(&p, &r));
             confirm(&ctx, &format!("{p}/{r}:{tag}"), &format!("{}/-/tags/{}/delete", ui_repo(&p, &r), enc(tag)), &back)
@@ -178,10 +186,58 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
         ["artifacts", digest, "tags", tag, "delete"] => super::artifact::untag(&ctx, &p, &r, digest, tag, &form).await,
         ["artifacts", digest, "copy"] => super::artifact::copy(&ctx, &p, &r, digest, &form).await,
         ["artifacts", digest, "delete"] => super::artifact::delete(&ctx, &p, &r, digest, &form).await,
+        ["artifacts", "scan"] => scan_artifacts(&ctx, &p, &r, &form).await,
+        ["tags", "delete"] => delete_tags(&ctx, &p, &r, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
     }
 }
 
+/// The tags view's orders (`?sort=`): the message key of each column header.
+const TAG_SORTS: [(&str, TagSort, &str); 3] = [
+    ("name", TagSort::Name, "col.tag"),
+    ("pushed", TagSort::Pushed, "col.pushed"),
+    ("pulled", TagSort::Pulled, "col.pulled"),
+];
+
+/// `?after=` of the tags view in `sort`'s order: the last name, or `time.id`
+/// (`never.id` for a tag never pulled).
+fn tag_cursor(sort: TagSort, raw: &str) -> Option<TagCursor> {
+    if raw.is_empty() {
+        return None;
+    }
+    let pair = || {
+        let (t, id) = raw.split_once('.')?;
+        Some((t, id.parse::<i64>().ok()?))
+    };
+    match sort {
+        TagSort::Name => Some(TagCursor::Name(raw.to_string())),
+        TagSort::Pushed => pair().and_then(|(t, id)| Some(TagCursor::Pushed(t.parse().ok()?, id))),
+        TagSort::Pulled => pair().and_then(|(t, id)| match t {
+            "never" => Some(TagCursor::Pulled(None, id)),
+            t => Some(TagCursor::Pulled(Some(t.parse().ok()?), id)),
+        }),
+    }
+}
+
+/// The `?after=` that continues after `row` in `sort`'s order.
+fn cursor_of(sort: TagSort, row: &TagRow) -> String {
+    match sort {
+        TagSort::Name => row.name.clone(),
+        TagSort::Pushed => format!("{}.{}", row.push_time, row.id),
+        TagSort::Pulled => format!("{}.{}", row.pull_time.map_or("never".to_string(), |t| t.to_string()), row.id),
+    }
+}
+
+/// A bad query parameter of a page: 400 naming it and what it takes.
+fn bad_param(ctx: &Ctx, name: &str, problem: &str) -> Response {
+    error_page(ctx, StatusCode::BAD_REQUEST, &format!("{}: {name} {problem}", ctx.t("bad_param")))
+}
+
+/// The tags view: one row per tag, in name, push or pull order (`?sort=`), filtered by a
+/// name prefix or a glob (`?name=`; `*` and `?`), keyset-paged (`?after=`). The rows are
+/// one keyset query; what they show of their artifacts (Harbor's size, an index's
+/// platforms, the scan overview, the signed state) and which tags are immutable is one
+/// batched read for the page (`berth_http::tag_page::details`), with the API's rules.
 async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     // The API decides who may read the project (and says why not); its permission list
     // (the same rules) whether the caller may read repositories in it. Not `GET` of the
@@ -191,7 +247,8 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let perms = ctx.project_permissions(proj["project_id"].as_i64().unwrap_or(0)).await;
+    let project_id = proj["project_id"].as_i64().unwrap_or(0);
+    let perms = ctx.project_permissions(project_id).await;
     if !has(&perms, "repository", "read") {
         return error_page(&ctx, StatusCode::FORBIDDEN, ctx.t("forbidden"));
     }
@@ -199,26 +256,52 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         return error_page(&ctx, StatusCode::NOT_FOUND, "invalid repository name");
     };
     let q = query(uri);
-    let prefix = q.get("prefix").trim().to_string();
-    let after = q.get("after").to_string();
-    let rows = match ctx
-        .state
-        .catalog
-        .list_tags_after(&name, &prefix, (!after.is_empty()).then_some(after.as_str()), TAGS_PAGE + 1)
-        .await
-    {
+    // `?prefix=` is what earlier links and the search page carry.
+    let pattern = match q.get("name").trim() {
+        "" => q.get("prefix").trim().to_string(),
+        n => n.to_string(),
+    };
+    let filter = if pattern.contains(['*', '?']) {
+        if let Err(e) = check_tag_glob(&pattern) {
+            return bad_param(&ctx, "name", &e);
+        }
+        TagFilter::Glob(pattern.clone())
+    } else {
+        TagFilter::Prefix(pattern.clone())
+    };
+    let sort_key = match q.get("sort") {
+        "" => "name",
+        s => s,
+    };
+    let Some(&(sort_key, sort, _)) = TAG_SORTS.iter().find(|(k, _, _)| *k == sort_key) else {
+        return bad_param(&ctx, "sort", "must be name, pushed or pulled");
+    };
+    let after_raw = q.get("after").to_string();
+    let after = tag_cursor(sort, &after_raw);
+    if after.is_none() && !after_raw.is_empty() {
+        return bad_param(&ctx, "after", "is not a position in this order (follow the page's links)");
+    }
+    let tq = TagQuery { filter, sort, after, limit: TAGS_PAGE + 1 };
+    let rows = match ctx.state.catalog.list_tags_sorted(&name, &tq).await {
         Ok(Some(rows)) => rows,
         Ok(None) => return error_page(&ctx, StatusCode::NOT_FOUND, "repository not found"),
         Err(e) => return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let more = rows.len() as u64 > TAGS_PAGE;
     let rows = &rows[..rows.len().min(TAGS_PAGE as usize)];
+    let details = match berth_http::tag_page::details(&ctx.state, &name, project_id, rows).await {
+        Ok(d) => d.unwrap_or_default(),
+        Err(e) => return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
     let can_delete = has(&perms, "tag", "delete");
     let base = format!("{}/-/tags", ui_repo(p, r));
-    let link = |after: Option<&str>| {
+    let link = |sort: &str, after: Option<&str>| {
         let mut q = Vec::new();
-        if !prefix.is_empty() {
-            q.push(format!("prefix={}", enc(&prefix)));
+        if !pattern.is_empty() {
+            q.push(format!("name={}", enc(&pattern)));
+        }
+        if sort != "name" {
+            q.push(format!("sort={sort}"));
         }
         if let Some(a) = after {
             q.push(format!("after={}", enc(a)));
@@ -227,6 +310,7 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     };
     let full = format!("{p}/{r}");
     let artifacts = format!("{}/-/artifacts/", ui_repo(p, r));
+    let none = ArtifactDetails::default();
     repo_view(
         &ctx,
         p,
@@ -234,51 +318,130 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         "tags",
         html! {
             form.filters method="get" action=(base) role="search" {
-                label for="prefix" { (ctx.t("tags.filter")) }
-                input id="prefix" name="prefix" type="search" value=(prefix);
+                label for="name" { (ctx.t("tags.filter")) }
+                input id="name" name="name" type="search" value=(pattern) aria-describedby="name-hint";
+                @if sort_key != "name" { input type="hidden" name="sort" value=(sort_key); }
                 button type="submit" { (ctx.t("filter")) }
+                small.hint id="name-hint" { (ctx.t("tags.filter_hint")) }
             }
             @if rows.is_empty() {
                 p { (ctx.t("none")) }
             } @else {
+                // The checkboxes belong to the bulk-delete form after the table (`form=`),
+                // which only those the API lets delete tags get.
                 table.tags {
-                    thead { tr {
-                        th scope="col" aria-sort="ascending" { (ctx.t("col.tag")) }
-                        th scope="col" { (ctx.t("col.digest")) }
-                        th scope="col" { (ctx.t("col.type")) }
-                        th scope="col" { (ctx.t("col.size")) }
-                        th scope="col" { (ctx.t("col.pushed")) }
-                        th scope="col" { (ctx.t("col.pulled")) }
-                        th scope="col" { (ctx.t("col.pull")) }
-                        @if can_delete { th scope="col" { (ctx.t("col.actions")) } }
-                    } }
-                    tbody {
-                        @for t in rows {
-                            @let d = t.digest.to_string();
-                            tr {
-                                th scope="row" { (t.name) }
-                                td { a href={ (artifacts) (d) } title=(d) { code { (short(&d)) } } }
-                                td { (media(&t.media_type)) }
-                                td.num { (bytes(t.manifest_size)) }
-                                td { (unix(&ctx, t.push_time)) }
-                                td { @match t.pull_time { Some(pt) => (unix(&ctx, pt)), None => (ctx.t("never")) } }
-                                td { (copyable(&ctx, &t.name, &ctx.client.pull(&ctx.host, &full, &t.name))) }
-                                @if can_delete {
-                                    td { a.danger href={ (base) "/" (enc(&t.name)) "/delete" } aria-label={ (ctx.t("tags.delete")) " " (t.name) } { (ctx.t("delete")) } }
+                        thead { tr {
+                            @if can_delete { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
+                            @for (i, (key, s, words)) in TAG_SORTS.iter().enumerate() {
+                                @if i == 1 {
+                                    th scope="col" { (ctx.t("col.digest")) }
+                                    th scope="col" { (ctx.t("col.type")) }
+                                    th scope="col" { (ctx.t("tags.platforms")) }
+                                    th scope="col" { (ctx.t("artifact.size")) }
+                                }
+                                th scope="col" aria-sort=[(*s == sort).then_some(if *s == TagSort::Name { "ascending" } else { "descending" })] {
+                                    @if *s == sort { (ctx.t(words)) } @else {
+                                        a href=(link(key, None)) aria-label={ (ctx.t("tags.sort_by")) " " (ctx.t(words)) } { (ctx.t(words)) }
+                                    }
+                                }
+                            }
+                            th scope="col" { (ctx.t("scan.vulns")) }
+                            th scope="col" { (ctx.t("sig.title")) }
+                            th scope="col" { (ctx.t("tags.immutable_col")) }
+                            th scope="col" { (ctx.t("col.pull")) }
+                            @if can_delete { th scope="col" { (ctx.t("col.actions")) } }
+                        } }
+                        tbody {
+                            @for t in rows {
+                                @let d = t.digest.to_string();
+                                @let x = details.artifacts.get(&d).unwrap_or(&none);
+                                tr {
+                                    @if can_delete { td { input type="checkbox" form="tags-bulk" name="tag" value=(t.name) aria-label={ (ctx.t("select")) " " (t.name) }; } }
+                                    th scope="row" { (t.name) }
+                                    td { a href={ (artifacts) (d) } title=(d) { code { (short(&d)) } } }
+                                    td { (media(&t.media_type)) }
+                                    td { (platforms(&x.platforms)) }
+                                    td.num { (bytes(if x.size > 0 { x.size } else { t.manifest_size })) }
+                                    td { (unix(&ctx, t.push_time)) }
+                                    td { @match t.pull_time { Some(pt) => (unix(&ctx, pt)), None => (ctx.t("never")) } }
+                                    td { (vulns(&ctx, x.scan.as_ref())) }
+                                    td { (signed_short(&ctx, &x.signature)) }
+                                    td { @if details.immutable.contains(&t.name) { "🔒 " (ctx.t("tags.immutable")) } @else { "—" } }
+                                    td.pulls {
+                                        (copyable(&ctx, &format!("{} {}", ctx.t("tags.pull_by_tag"), t.name), &ctx.client.pull(&ctx.host, &full, &t.name)))
+                                        (copyable(&ctx, &format!("{} {}", ctx.t("tags.pull_by_digest"), t.name), &ctx.client.pull(&ctx.host, &full, &d)))
+                                    }
+                                    @if can_delete {
+                                        td { a.danger href={ (base) "/" (enc(&t.name)) "/delete" } aria-label={ (ctx.t("tags.delete")) " " (t.name) } { (ctx.t("delete")) } }
+                                    }
                                 }
                             }
                         }
+                }
+                @if can_delete {
+                    form id="tags-bulk" method="post" action={ (base) "/delete" } {
+                        (crate::layout::csrf(&ctx))
+                        p { button.danger type="submit" { (ctx.t("tags.delete_selected")) } }
                     }
                 }
-                @if !after.is_empty() || more {
+                @if !after_raw.is_empty() || more {
                     nav.pager aria-label=(ctx.t("pagination")) {
-                        @if !after.is_empty() { a href=(link(None)) { "⇤ " (ctx.t("first")) } }
-                        @if more { a href=(link(rows.last().map(|t| t.name.as_str()))) rel="next" { (ctx.t("next")) " →" } }
+                        @if !after_raw.is_empty() { a href=(link(sort_key, None)) { "⇤ " (ctx.t("first")) } }
+                        @if more { a href=(link(sort_key, rows.last().map(|t| cursor_of(sort, t)).as_deref())) rel="next" { (ctx.t("next")) " →" } }
                     }
                 }
             }
         },
     )
+}
+
+/// Platforms as chips (`os/arch`); "—" for none (an image: its one platform is on its page).
+fn platforms(list: &[String]) -> Markup {
+    html! {
+        @if list.is_empty() { "—" } @else {
+            ul.platforms { @for pl in list { li { code { (pl) } } } }
+        }
+    }
+}
+
+/// A vulnerability overview (Harbor's `scan_overview` entry) in a cell: critical and high
+/// counts with their symbols and words, and how many are fixable; else the scan's state.
+fn vulns(ctx: &Ctx, o: Option<&Value>) -> Markup {
+    let Some(o) = o else { return html! { span.hint { (ctx.t("scan.not_scanned")) } } };
+    if o["scan_status"].as_str() != Some("Success") {
+        return crate::layout::status(ctx, o["scan_status"].as_str().unwrap_or(""));
+    }
+    let s = &o["summary"];
+    let total = s["total"].as_u64().unwrap_or(0);
+    let n = |sev: &str| s["summary"][sev].as_u64().unwrap_or(0);
+    html! {
+        @if total == 0 { "✔ " (ctx.t("scan.clean")) } @else {
+            span title={ (total) " " (ctx.t("scan.total")) } {
+                (super::security::severity(ctx, "Critical")) " " (n("Critical")) " · "
+                (super::security::severity(ctx, "High")) " " (n("High")) " · "
+                (s["fixable"].as_u64().unwrap_or(0)) " " (ctx.t("scan.fixable"))
+            }
+        }
+    }
+}
+
+/// Harbor's `signature` in a cell: each kind that signed it, with a symbol and a word
+/// (the full wording in the tooltip); "✖ unsigned" when none did.
+fn signed_short(ctx: &Ctx, s: &Value) -> Markup {
+    let kinds: Vec<(&str, &str)> = ["cosign", "notation"]
+        .into_iter()
+        .map(|k| (k, s[k].as_str().unwrap_or("unsigned")))
+        .filter(|(_, st)| *st != "unsigned")
+        .collect();
+    html! {
+        @if kinds.is_empty() { "✖ " (ctx.t("sig.unsigned")) } @else {
+            @for (i, (k, st)) in kinds.iter().enumerate() {
+                @if i > 0 { br; }
+                @let sym = match *st { "verified" => "✔✔", "unverified" => "⚠", _ => "✔" };
+                span title=(ctx.t(&format!("sig.{st}"))) { (sym) " " (k) ": " (ctx.t(&format!("sig.short.{st}"))) }
+            }
+        }
+    }
 }
 
 /// The views of a repository: by tag (the default), by artifact, its description, and two
@@ -310,11 +473,17 @@ pub(crate) fn repo_view(ctx: &Ctx, p: &str, r: &str, current: &str, body: Markup
 /// The artifact types Harbor's processors give (`type=` of the artifact list).
 const KINDS: [&str; 5] = ["IMAGE", "CHART", "CNAB", "WASM", "UNKNOWN"];
 
+/// `?tagged=` of the artifact list: the API's `q=tags=*` (tagged) and `tags=nil`.
+const TAGGED: [(&str, &str, &str); 2] =
+    [("yes", "tags=*", "artifacts.tagged"), ("no", "tags=nil", "artifacts.untagged")];
+
 /// Harbor's artifact list: one row per artifact (tagged, or not a child of an index),
-/// newest first, with its first tags; offset pages of 20 from the API. Filters by type and
-/// label go to the API's `q`; accessories (signatures, SBOMs) come with their subject in
-/// the same answer (`with_accessory`) and are shown nested under it when asked for
-/// (`?accessories=1`). One form around the table deletes the selected artifacts.
+/// newest first, with its first tags, platforms, vulnerability overview, SBOM and signed
+/// state and labels, all from the ONE list call (`with_scan_overview`,
+/// `with_sbom_overview`, `with_accessory`, labels always); offset pages of 20 from the
+/// API. Filters by type, tagged/untagged and label go to the API's `q`; accessories
+/// (signatures, SBOMs) are shown nested under their subject when asked for
+/// (`?accessories=1`). One form around the table deletes or scans the selected artifacts.
 async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let proj = match project(&ctx, p).await {
         Ok(v) => v,
@@ -326,16 +495,27 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let kind = q.get("type").to_string();
     let kind = if KINDS.contains(&kind.as_str()) { kind } else { String::new() };
     let label: String = q.get("label").chars().filter(char::is_ascii_digit).collect();
+    let tagged = q.get("tagged").to_string();
+    let tagged_term = match TAGGED.iter().find(|(k, _, _)| *k == tagged) {
+        Some((_, term, _)) => Some(*term),
+        None if tagged.is_empty() => None,
+        None => return bad_param(&ctx, "tagged", "must be yes or no"),
+    };
     let show_acc = q.get("accessories") == "1";
     let mut terms = Vec::new();
     if !kind.is_empty() {
         terms.push(format!("type={kind}"));
     }
+    if let Some(t) = tagged_term {
+        terms.push(t.to_string());
+    }
     if !label.is_empty() {
         terms.push(format!("labels=({label})"));
     }
-    let mut path =
-        format!("{}/artifacts?page={pg}&page_size={PAGE_SIZE}&with_tag=true&with_accessory={show_acc}", api_repo(p, r));
+    let mut path = format!(
+        "{}/artifacts?page={pg}&page_size={PAGE_SIZE}&with_tag=true&with_accessory=true&with_scan_overview=true&with_sbom_overview=true&with_label=true",
+        api_repo(p, r)
+    );
     if !terms.is_empty() {
         path.push_str(&format!("&q={}", enc(&terms.join(","))));
     }
@@ -346,6 +526,8 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let labels = project_labels(&ctx, project_id).await;
     let perms = ctx.project_permissions(project_id).await;
     let can_delete = has(&perms, "artifact", "delete");
+    let can_scan = has(&perms, "scan", "create");
+    let select = can_delete || can_scan;
     let base = format!("{}/-/artifacts", ui_repo(p, r));
     let acc_flag = if show_acc { "1" } else { "" };
     const SHOWN: usize = 5;
@@ -361,6 +543,11 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                     option value="" { (ctx.t("all")) }
                     @for k in KINDS { option value=(k) selected[k == kind] { (ctx.t(&format!("kind.{k}"))) } }
                 }
+                label for="tagged" { (ctx.t("artifacts.tagged_filter")) }
+                select id="tagged" name="tagged" {
+                    option value="" { (ctx.t("all")) }
+                    @for (k, _, words) in TAGGED { option value=(k) selected[k == tagged] { (ctx.t(words)) } }
+                }
                 label for="label" { (ctx.t("artifacts.label")) }
                 select id="label" name="label" {
                     option value="" { (ctx.t("all")) }
@@ -374,11 +561,16 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                     (crate::layout::csrf(&ctx))
                     table {
                         thead { tr {
-                            @if can_delete { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
+                            @if select { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
                             th scope="col" { (ctx.t("col.digest")) }
                             th scope="col" { (ctx.t("artifacts.type")) }
                             th scope="col" { (ctx.t("tags.title")) }
+                            th scope="col" { (ctx.t("tags.platforms")) }
                             th scope="col" { (ctx.t("artifact.size")) }
+                            th scope="col" { (ctx.t("scan.vulns")) }
+                            th scope="col" { (ctx.t("sbom.title")) }
+                            th scope="col" { (ctx.t("sig.title")) }
+                            th scope="col" { (ctx.t("tab.labels")) }
                             th scope="col" aria-sort="descending" { (ctx.t("col.pushed")) }
                             th scope="col" { (ctx.t("col.pulled")) }
                         } }
@@ -386,37 +578,78 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                             @let d = x["digest"].as_str().unwrap_or("");
                             @let tags: Vec<&str> = x["tags"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
                             tr {
-                                @if can_delete { td { input type="checkbox" name="digest" value=(d) aria-label={ (ctx.t("select")) " " (short(d)) }; } }
-                                th scope="row" { a href={ (base) "/" (d) } title=(d) { code { (short(d)) } } }
+                                @if select { td { input type="checkbox" name="digest" value=(d) aria-label={ (ctx.t("select")) " " (short(d)) }; } }
+                                th scope="row" {
+                                    a href={ (base) "/" (d) } title=(d) { code { (short(d)) } }
+                                    " " button type="button" hidden data-copy=(d) data-done=(ctx.t("copied")) aria-label={ (ctx.t("artifacts.copy_digest")) " " (short(d)) } { (ctx.t("artifacts.copy_digest")) }
+                                }
                                 td { (kind_words(&ctx, x["type"].as_str().unwrap_or(""))) }
                                 td {
                                     @for t in tags.iter().take(SHOWN) { code { (t) } " " }
                                     @if tags.len() > SHOWN { a href={ (base) "/" (d) } { "+" (tags.len() - SHOWN) " " (ctx.t("more")) } }
                                 }
+                                td { (platforms(&artifact_platforms(x))) }
                                 td.num { (bytes(x["size"].as_u64().unwrap_or(0))) }
+                                td { (vulns(&ctx, super::security::overview(x))) }
+                                td { (sbom_cell(&ctx, &x["sbom_overview"])) }
+                                td { (signed_short(&ctx, &x["signature"])) }
+                                td { @for l in x["labels"].as_array().into_iter().flatten() { (super::labels::chip(l)) " " } }
                                 td { (when(&ctx, &x["push_time"])) }
                                 td { (when(&ctx, &x["pull_time"])) }
                             }
                             @if show_acc { @for acc in x["accessories"].as_array().into_iter().flatten() {
                                 @let ad = acc["digest"].as_str().unwrap_or("");
                                 tr.sub {
-                                    @if can_delete { td {} }
+                                    @if select { td {} }
                                     th scope="row" { "↳ " a href={ (base) "/" (ad) } title=(ad) aria-label={ (ctx.t("artifacts.accessory_of")) " " (short(d)) ": " (short(ad)) } { code { (short(ad)) } } }
                                     td { (acc["type"].as_str().unwrap_or("")) }
                                     td { "—" }
+                                    td { "—" }
                                     td.num { (bytes(acc["size"].as_u64().unwrap_or(0))) }
+                                    td { "—" }
+                                    td { "—" }
+                                    td { "—" }
+                                    td { "—" }
                                     td { (when(&ctx, &acc["creation_time"])) }
                                     td { "—" }
                                 }
                             } }
                         } }
                     }
-                    @if can_delete { p { button.danger type="submit" { (ctx.t("artifacts.delete_selected")) } } }
+                    p {
+                        @if can_scan { button type="submit" formaction={ (base) "/scan" } { (ctx.t("artifacts.scan_selected")) } " " }
+                        @if can_delete { button.danger type="submit" { (ctx.t("artifacts.delete_selected")) } }
+                    }
                 }
-                (pager(&ctx, &base, &[("type", &kind), ("label", &label), ("accessories", acc_flag)], pg, PAGE_SIZE, a.total().unwrap_or(0)))
+                (pager(&ctx, &base, &[("type", &kind), ("tagged", &tagged), ("label", &label), ("accessories", acc_flag)], pg, PAGE_SIZE, a.total().unwrap_or(0)))
             }
         },
     )
+}
+
+/// An artifact's platforms from the API's JSON: an index's children's, else an image's
+/// own (`extra_attrs`).
+fn artifact_platforms(x: &Value) -> Vec<String> {
+    let refs: Vec<String> = x["references"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| berth_http::tag_page::platform_name(&c["platform"]))
+        .filter(|p| p != "unknown/unknown")
+        .collect();
+    if !refs.is_empty() {
+        return refs;
+    }
+    berth_http::tag_page::platform_name(&x["extra_attrs"]).filter(|p| p != "/").into_iter().collect()
+}
+
+/// An SBOM overview in words: yes (with a link-free symbol), its scan state, or no.
+fn sbom_cell(ctx: &Ctx, o: &Value) -> Markup {
+    match o["scan_status"].as_str() {
+        Some("Success") => html! { "✔ " (ctx.t("yes")) },
+        Some(st) => crate::layout::status(ctx, st),
+        None => html! { "✖ " (ctx.t("no")) },
+    }
 }
 
 /// The labels an artifact of the project can carry (the project's and the global ones),
@@ -442,9 +675,6 @@ fn kind_words(ctx: &Ctx, kind: &str) -> Markup {
     }
 }
 
-/// The most artifacts one bulk delete takes (a page shows 20).
-const BULK_MAX: usize = 100;
-
 /// Bulk delete of the artifacts ticked in the list: first a confirm page naming each one
 /// with its tags (they go too), then one API delete per artifact; those the API refuses
 /// (an immutable tag, no permission, an index's child) are reported by name with its reason.
@@ -453,11 +683,10 @@ async fn delete_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response 
     if let Err(refused) = ctx.check_form(form, &back) {
         return refused;
     }
-    let digests: Vec<&str> = form.all("digest").into_iter().filter(|d| !d.is_empty()).take(BULK_MAX).collect();
-    if digests.is_empty() {
-        ctx.set_flash(false, ctx.t("artifacts.none_selected"));
-        return ctx.redirect(&back);
-    }
+    let digests = match ticked(ctx, form, "digest", "artifacts.none_selected", &back) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
     let name = |d: &str, tags: &[String]| {
         let mut n = format!("{p}/{r}@{}", short(d));
         if !tags.is_empty() {
@@ -478,47 +707,56 @@ async fn delete_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response 
                 .collect();
             rows.push((d.to_string(), name(d, &tags)));
         }
-        return page(
-            ctx,
-            ctx.t("confirm.title"),
-            Nav::None,
-            html! {
-                form method="post" action={ (back) "/delete" } {
-                    (crate::layout::csrf(ctx))
-                    input type="hidden" name="confirmed" value="1";
-                    p { (ctx.t("artifacts.confirm_bulk")) }
-                    ul { @for (d, n) in &rows { li { input type="hidden" name="digest" value=(d); strong { (n) } } } }
-                    button.danger type="submit" { (ctx.t("delete")) }
-                    " "
-                    a href=(back) { (ctx.t("cancel")) }
-                }
-            },
-        );
+        return bulk_confirm(ctx, &format!("{back}/delete"), "digest", &rows, "artifacts.confirm_bulk", &back);
     }
-    let (mut deleted, mut refused) = (0, Vec::new());
-    for d in &digests {
-        let path = format!("{}/artifacts/{}", api_repo(p, r), enc(d));
-        let a = ctx.call_with(Method::DELETE, &path, None, Some(form.get("_csrf"))).await;
-        if a.ok() {
-            deleted += 1;
-        } else {
-            refused.push(format!("{}: {}", name(d, &[]), a.error()));
-        }
+    let calls =
+        digests.iter().map(|d| (format!("{}/artifacts/{}", api_repo(p, r), enc(d)), name(d, &[]), None)).collect();
+    bulk_run(ctx, form, Method::DELETE, calls, "artifacts.deleted", "artifacts.not_deleted", &back).await
+}
+
+/// Bulk delete of the tags ticked in the tags view: a confirm page naming each, then one
+/// API delete per tag (`DELETE …/artifacts/{tag}/tags/{tag}`); refusals (an immutable
+/// tag, no permission) by name with the API's reason.
+async fn delete_tags(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response {
+    let back = format!("{}/-/tags", ui_repo(p, r));
+    if let Err(refused) = ctx.check_form(form, &back) {
+        return refused;
     }
-    let done = ctx.t("artifacts.deleted").replace('#', &deleted.to_string());
-    if refused.is_empty() {
-        ctx.set_flash(true, &done);
-    } else {
-        let mut msg = format!("{done} {} {}", ctx.t("artifacts.not_deleted"), refused.join("; "));
-        // The flash is a cookie: keep it well under the 4 KiB browsers store.
-        if msg.len() > 2000 {
-            let cut = (0..=2000).rev().find(|i| msg.is_char_boundary(*i)).unwrap_or(0);
-            msg.truncate(cut);
-            msg.push('…');
-        }
-        ctx.set_flash(false, &msg);
+    let tags = match ticked(ctx, form, "tag", "tags.none_selected", &back) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let name = |t: &str| format!("{p}/{r}:{t}");
+    if form.get("confirmed") != "1" {
+        let rows: Vec<(String, String)> = tags.iter().map(|t| (t.to_string(), name(t))).collect();
+        return bulk_confirm(ctx, &format!("{back}/delete"), "tag", &rows, "tags.confirm_bulk", &back);
     }
-    ctx.redirect(&back)
+    let calls = tags
+        .iter()
+        .map(|t| (format!("{}/artifacts/{}/tags/{}", api_repo(p, r), enc(t), enc(t)), name(t), None))
+        .collect();
+    bulk_run(ctx, form, Method::DELETE, calls, "tags.deleted_n", "tags.not_deleted", &back).await
+}
+
+/// Bulk scan of the artifacts ticked in the list: one API scan request each (no confirm:
+/// nothing is lost); refusals (no permission, a scan already running) by name.
+async fn scan_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response {
+    let back = format!("{}/-/artifacts", ui_repo(p, r));
+    if let Err(refused) = ctx.check_form(form, &back) {
+        return refused;
+    }
+    let digests = match ticked(ctx, form, "digest", "artifacts.none_selected", &back) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let calls = digests
+        .iter()
+        .map(|d| {
+            let path = format!("{}/artifacts/{}/scan", api_repo(p, r), enc(d));
+            (path, format!("{p}/{r}@{}", short(d)), Some(json!({ "scan_type": "vulnerability" })))
+        })
+        .collect();
+    bulk_run(ctx, form, Method::POST, calls, "artifacts.scans_started", "artifacts.not_scanned", &back).await
 }
 
 pub(crate) fn short(digest: &str) -> String {

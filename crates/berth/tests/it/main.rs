@@ -42,4 +42,5 @@ mod ui_edit;
 mod ui_features;
 mod ui_projects;
 mod ui_repo_actions;
+mod ui_tags;
 mod webhooks;

@@ -355,7 +355,7 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
     b.goto(&s.url("/projects/web/repos")).await;
     b.press("link", "web/shop/api").await;
     b.sees("v1.3.0").await;
-    b.fill("Tag name starts with", "v1.2").await;
+    b.fill("Tag name: a prefix or a glob", "v1.2").await;
     b.press("button", "Filter").await;
     b.sees(r#"value="v1.2""#).await;
     let src_now = b.source().await;
@@ -1330,5 +1330,72 @@ async fn browser_artifact_page_layers_config_untag_copy_delete() {
         get(&s, &format!("/api/v2.0/projects/team/repositories/app/artifacts/{dg}"), &admin()).await.status(),
         404
     );
+    b.close().await;
+}
+
+/// The tags view sorted by push time and filtered by a glob, two tags deleted at once
+/// through one confirmation, then a bulk scan from the artifact grid with its overview.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_tags_sort_glob_bulk_delete_and_bulk_scan() {
+    if !browser_available() {
+        return;
+    }
+    use crate::scanning::{OSV_FIXTURE, debian_layers, import, push_layers, wait_overview};
+    let tmp = tempfile::tempdir().unwrap();
+    import(&tmp.path().join("data"), OSV_FIXTURE);
+    let s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
+    create_project(&s, &admin(), "team", false).await;
+    let d1 = push_layers(&s, "team/app", "latest", &debian_layers()).await;
+    push_small_image_as(&s, &admin(), "team/app", "v1.2", "a").await;
+    push_small_image_as(&s, &admin(), "team/app", "v1.10", "b").await;
+    push_small_image_as(&s, &admin(), "team/app", "v2.0", "c").await;
+    let short = |d: &str| format!("sha256:{}", &d.trim_start_matches("sha256:")[..12]);
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "tags-bulk", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // Sorted by push time: the newest tag first, the column marked.
+    b.goto(&s.url("/projects/team/repos/app/-/tags")).await;
+    b.sees(">v2.0<").await;
+    b.accessible().await;
+    b.press("link", "Sort by Pushed").await;
+    b.sees(r#"aria-sort="descending">Pushed<"#).await;
+    let html = b.source().await;
+    assert!(html.find(">v2.0<").unwrap() < html.find(">latest<").unwrap(), "{html}");
+    b.accessible().await;
+    b.shot("tags-by-push").await;
+
+    // A glob: only the v1.x tags, still by push time.
+    b.fill("Tag name: a prefix or a glob", "v1.*").await;
+    b.press("button", "Filter").await;
+    b.sees(r#"value="v1.*""#).await;
+    assert!(b.url().await.contains("sort=pushed"), "the sort kept");
+    let html = b.source().await;
+    assert!(html.contains(">v1.10<") && html.contains(">v1.2<") && !html.contains(">latest<"), "{html}");
+
+    // Both ticked, one confirmation naming them, both gone.
+    b.tick("Select v1.10").await;
+    b.tick("Select v1.2").await;
+    b.press("button", "Delete selected tags").await;
+    b.sees("Delete these tags?").await;
+    b.sees("team/app:v1.10").await;
+    b.accessible().await;
+    b.shot("tags-bulk-confirm").await;
+    b.press("button", "Delete").await;
+    b.sees("Deleted 2 tags.").await;
+    let html = b.source().await;
+    assert!(!html.contains(">v1.10<") && html.contains(">latest<"), "{html}");
+
+    // A bulk scan from the artifact grid; its overview in the grid.
+    b.press("link", "Artifacts").await;
+    b.tick(&format!("Select {}", short(&d1))).await;
+    b.press("button", "Scan selected artifacts").await;
+    b.sees("Started 1 scans.").await;
+    wait_overview(&s, "/api/v2.0/projects/team/repositories/app/artifacts/latest", "vuln").await;
+    b.goto(&s.url("/projects/team/repos/app/-/artifacts?tagged=yes")).await;
+    b.sees("‼ Critical").await;
+    b.sees("fixable").await;
+    b.accessible().await;
+    b.shot("artifacts-scanned").await;
     b.close().await;
 }
