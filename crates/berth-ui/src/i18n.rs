@@ -760,6 +760,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("hub.dangerous_artifacts", "Most dangerous artifacts", "最危险的制品"),
     ("hub.dangerous_cves", "Most dangerous vulnerabilities", "最危险的漏洞"),
     ("hub.search", "Search vulnerabilities", "搜索漏洞"),
+    ("hub.csv", "Download these results as CSV", "将这些结果下载为 CSV"),
     ("hub.cve", "CVE ID", "CVE 编号"),
     ("hub.repository", "Repository (project/name)", "仓库（项目/名称）"),
     ("hub.cvss_from", "CVSS 3 at least", "CVSS 3 不低于"),

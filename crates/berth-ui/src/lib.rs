@@ -165,6 +165,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/scan-all/schedule", post(pages::hub::scan_all_schedule))
         .route("/admin/scan-all/stop", post(pages::hub::scan_all_stop))
         .route("/admin/security", get(pages::hub::security))
+        .route("/admin/security/vulnerabilities.csv", get(pages::hub::security_csv))
         .route("/admin/cve-allowlist", get(pages::hub::allowlist).post(pages::hub::allowlist_save))
         .route("/projects/{p}/settings/allowlist", post(pages::hub::project_allowlist_save))
         .route("/cve-exports", get(pages::hub::exports).post(pages::hub::export_start))

@@ -100,6 +100,97 @@ const HUB_FILTERS: [(&str, &str, &str); 8] = [
     ("cvss_to", "hub.cvss_to", "cvss_score_v3_to"),
 ];
 
+/// The API's `q` terms of the hub's search filters (the page's query); a project named
+/// by the caller is looked up for its id (the API filters by id).
+async fn hub_terms(ctx: &Ctx, q: &Form) -> Result<Vec<String>, String> {
+    let mut terms: Vec<String> = Vec::new();
+    let sev = q.get("severity");
+    if !sev.is_empty() {
+        terms.push(format!("severity={sev}"));
+    }
+    for (name, _, key) in HUB_FILTERS {
+        let v = q.get(name).trim();
+        if v.is_empty() {
+            continue;
+        }
+        if name == "project" {
+            let p = ctx.call(Method::GET, &api_project(v), None).await;
+            match p.json["project_id"].as_i64() {
+                Some(id) if p.ok() => terms.push(format!("project_id={id}")),
+                _ => return Err(p.error()),
+            }
+        } else {
+            terms.push(format!("{key}={v}"));
+        }
+    }
+    Ok(terms)
+}
+
+/// The CSV download of the search's current filters.
+fn csv_href(params: &[(&str, &str)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        ser.append_pair(k, v);
+    }
+    format!("/admin/security/vulnerabilities.csv?{}", ser.finish())
+}
+
+/// The most rows a CSV download of the hub's search holds (the API answers 100 a page).
+const CSV_MAX_ROWS: u64 = 10_000;
+
+/// `/admin/security/vulnerabilities.csv`: the security hub's search, with the filters of
+/// the page's query, as CSV (Harbor's cell rules: a value a spreadsheet would run as a
+/// formula is defused), up to [`CSV_MAX_ROWS`] rows, read from the API 100 at a time.
+pub async fn security_csv(ctx: Ctx, uri: Uri) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let q = query(&uri);
+    let terms = match hub_terms(&ctx, &q).await {
+        Ok(t) => t,
+        Err(e) => return crate::layout::error_page(&ctx, axum::http::StatusCode::BAD_REQUEST, &e),
+    };
+    use berth_scanning::security::csv_line;
+    let mut out =
+        csv_line(&["CVE", "Severity", "CVSS3", "Package", "Version", "Fixed in", "Repository", "Digest", "Tags"]);
+    let (mut page_no, mut rows) = (1u64, 0u64);
+    loop {
+        let path =
+            format!("/api/v2.0/security/vul?with_tag=true&page={page_no}&page_size=100&q={}", enc(&terms.join(",")));
+        let a = ctx.call(Method::GET, &path, None).await;
+        if !a.ok() {
+            return refusal(&ctx, &a);
+        }
+        let items = a.items();
+        for v in items.iter() {
+            let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+            let cvss = v["cvss_v3_score"].as_f64().filter(|s| *s > 0.0).map(|s| format!("{s:.1}")).unwrap_or_default();
+            let tags: Vec<&str> = v["tags"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            out.push_str(&csv_line(&[
+                &s("cve_id"),
+                &s("severity"),
+                &cvss,
+                &s("package"),
+                &s("version"),
+                &s("fixed_version"),
+                &s("repository_name"),
+                &s("digest"),
+                &tags.join(" "),
+            ]));
+            rows += 1;
+        }
+        if (items.len() as u64) < 100 || rows >= CSV_MAX_ROWS {
+            break;
+        }
+        page_no += 1;
+    }
+    let mut res = out.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"vulnerabilities.csv\""));
+    ctx.finish(res)
+}
+
 /// An artifact named by its full repository name and digest, linked to its page.
 fn artifact_link(repository: &str, digest: &str) -> Markup {
     let (p, r) = repository.split_once('/').unwrap_or((repository, ""));
@@ -120,27 +211,10 @@ pub async fn security(ctx: Ctx, uri: Uri) -> Response {
     let q = query(&uri);
     let pg: u64 = q.get("page").parse().unwrap_or(1).max(1);
     let sev = q.get("severity").to_string();
-    let mut terms: Vec<String> = Vec::new();
-    let mut problem = None;
-    if !sev.is_empty() {
-        terms.push(format!("severity={sev}"));
-    }
-    for (name, _, key) in HUB_FILTERS {
-        let v = q.get(name).trim();
-        if v.is_empty() {
-            continue;
-        }
-        if name == "project" {
-            // The API filters by project id; the page by name.
-            let p = ctx.call(Method::GET, &api_project(v), None).await;
-            match p.json["project_id"].as_i64() {
-                Some(id) if p.ok() => terms.push(format!("project_id={id}")),
-                _ => problem = Some(p.error()),
-            }
-        } else {
-            terms.push(format!("{key}={v}"));
-        }
-    }
+    let (terms, mut problem) = match hub_terms(&ctx, &q).await {
+        Ok(t) => (t, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     let vul = if problem.is_some() {
         Answer::empty()
     } else {
@@ -217,6 +291,7 @@ pub async fn security(ctx: Ctx, uri: Uri) -> Response {
             }
             @if let Some(e) = &problem { p.flash.err role="alert" { "✖ " (e) } }
             @else if vul.items().is_empty() { p { (ctx.t("none")) } } @else {
+                p { a href=(csv_href(&params)) download { (ctx.t("hub.csv")) } }
                 table {
                     (head(&ctx, &["scan.cve", "scan.severity", "scan.cvss", "scan.package", "scan.version", "scan.fixed_in", "artifact.title", "artifact.tags"], false))
                     tbody { @for v in vul.items() {

@@ -724,6 +724,14 @@ async fn ui_scan_all_security_hub_allowlists_and_cve_export() {
     w.page("/admin/security?project=scan&repository=scan/app&tag=v1&cvss_from=9").await.has("CVE-2024-0001");
     w.page("/admin/security?project=nope").await.has(r#"role="alert""#).has("nope");
     w.page("/admin/security?cvss_from=11").await.has(r#"role="alert""#).has("cvss_score_v3_from");
+    // The search's results as CSV, with the page's filters (the link carries them).
+    f.has("/admin/security/vulnerabilities.csv?package=django&amp;severity=Medium");
+    let csv = w.get("/admin/security/vulnerabilities.csv?package=django&severity=Medium").await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert!(csv.body.starts_with("CVE,Severity,CVSS3,Package,"), "{}", csv.body);
+    assert!(csv.body.contains("CVE-2024-0201") && csv.body.contains("scan/app"), "{}", csv.body);
+    assert!(!csv.body.contains("libssl3"), "only django's rows: {}", csv.body);
+    assert_eq!(w.get("/admin/security/vulnerabilities.csv?project=nope").await.status, 400);
 
     // The system's allowlist: CVE ids with an expiry date; bad input named.
     w.page("/admin/cve-allowlist").await.has("No CVE on the list.").has(r#"<label for="sys_items">"#);
@@ -782,7 +790,7 @@ async fn ui_scan_all_security_hub_allowlists_and_cve_export() {
     // The project guest: no admin pages, the allowlist read-only, refusals.
     let mut g = Web::new(&s);
     g.sign_in("gst", PW).await;
-    for path in ["/admin/scan-all", "/admin/security"] {
+    for path in ["/admin/scan-all", "/admin/security", "/admin/security/vulnerabilities.csv"] {
         assert_eq!(g.get(path).await.status, 403, "{path}");
     }
     g.page("/admin/cve-allowlist").await.has("CVE-1").lacks(r#"action="/admin/cve-allowlist""#);
