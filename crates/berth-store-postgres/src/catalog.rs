@@ -534,8 +534,13 @@ impl CatalogStore for PgStore {
     async fn list_tags_sorted(&self, repo: &RepoName, q: &TagQuery) -> StoreResult<Option<Vec<TagRow>>> {
         // `$1` is the repository's id, found in the transaction; the rest are `args`.
         let lit = q.filter.literal_prefix();
-        let mut args: Args = vec![Box::new(lit.to_owned()), Box::new(prefix_end(lit))];
-        let mut conds = vec!["t.name >= $2 AND t.name < $3".to_owned()];
+        // Without a literal start, no name range: the planner would take it for selective
+        // and sort the whole repository instead of reading the push or pull order's index.
+        let (mut args, mut conds): (Args, Vec<String>) = if lit.is_empty() && q.sort != TagSort::Name {
+            (Vec::new(), vec!["TRUE".to_owned()])
+        } else {
+            (vec![Box::new(lit.to_owned()), Box::new(prefix_end(lit))], vec!["t.name >= $2 AND t.name < $3".to_owned()])
+        };
         if let TagFilter::Glob(g) = &q.filter {
             // LIKE over `COLLATE "C"` names: `_` (a tag character) literal, `*` and `?`
             // as `%` and `_`. A checked glob holds no `%` or `\`.
@@ -566,7 +571,7 @@ impl CatalogStore for PgStore {
                 args.push(Box::new(*t));
                 args.push(Box::new(*id));
                 let (t, id) = (args.len(), args.len() + 1);
-                conds.push(format!("(t.updated_at < ${t} OR (t.updated_at = ${t} AND t.id < ${id}))"));
+                conds.push(format!("(t.updated_at, t.id) < (${t}, ${id})"));
             }
             (TagSort::Pulled, Some(TagCursor::Pulled(Some(p), id))) => {
                 args.push(Box::new(*p));

@@ -38,6 +38,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // binary's repair (after GC) would count twice; instances stop and start on the
     // new binary together.
     (12, 12, include_str!("../migrations/0012_usage_holdings.sql")),
+    // Additive: two indexes.
+    (13, 12, include_str!("../migrations/0013_tag_sort_indexes.sql")),
 ];
 
 /// The newest schema version this binary knows.

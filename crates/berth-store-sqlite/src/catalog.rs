@@ -629,8 +629,14 @@ impl CatalogStore for SqliteStore {
     async fn list_tags_sorted(&self, repo: &RepoName, q: &TagQuery) -> StoreResult<Option<Vec<TagRow>>> {
         let r = repo.as_str().to_owned();
         let lit = q.filter.literal_prefix();
-        let mut args: Vec<SqlValue> = vec![lit.to_owned().into(), prefix_end(lit).into()];
-        let mut conds = vec!["t.name >= ?2 AND t.name < ?3".to_owned()];
+        // Without a literal start, no name range: it would look selective to the planner,
+        // which would then sort the whole repository instead of reading the push or pull
+        // order's index from the cursor.
+        let (mut args, mut conds): (Vec<SqlValue>, Vec<String>) = if lit.is_empty() && q.sort != TagSort::Name {
+            (Vec::new(), vec!["1".to_owned()])
+        } else {
+            (vec![lit.to_owned().into(), prefix_end(lit).into()], vec!["t.name >= ?2 AND t.name < ?3".to_owned()])
+        };
         if let TagFilter::Glob(g) = &q.filter {
             // Tag names hold none of GLOB's other special characters (`[`), and a
             // checked glob none either: `*` and `?` mean what they mean here.
@@ -644,7 +650,8 @@ impl CatalogStore for SqliteStore {
         let order = match q.sort {
             TagSort::Name => "t.name",
             TagSort::Pushed => "t.updated_at DESC, t.id DESC",
-            TagSort::Pulled => "t.pulled_at IS NULL, t.pulled_at DESC, t.id DESC",
+            // NULL is SQLite's smallest value: last in a descending order.
+            TagSort::Pulled => "t.pulled_at DESC, t.id DESC",
         };
         match (&q.sort, &q.after) {
             (_, None) => {}
@@ -654,7 +661,7 @@ impl CatalogStore for SqliteStore {
             }
             (TagSort::Pushed, Some(TagCursor::Pushed(t, id))) => {
                 let (t, id) = (arg((*t).into()), arg((*id).into()));
-                conds.push(format!("(t.updated_at < {t} OR (t.updated_at = {t} AND t.id < {id}))"));
+                conds.push(format!("(t.updated_at, t.id) < ({t}, {id})"));
             }
             (TagSort::Pulled, Some(TagCursor::Pulled(Some(p), id))) => {
                 let (p, id) = (arg((*p).into()), arg((*id).into()));

@@ -34,6 +34,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // Additive: a new table kept by triggers, which count the writes of the binary
     // before it too.
     (15, 14, include_str!("../migrations/0015_project_usage.sql")),
+    // Additive: two indexes.
+    (16, 15, include_str!("../migrations/0016_tag_sort_indexes.sql")),
 ];
 
 /// The newest schema version this binary knows.
