@@ -361,7 +361,7 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
     let src_now = b.source().await;
     assert!(src_now.contains(">v1.2.3<") && !src_now.contains(">v1.3.0<"), "{src_now}");
     // The pull command is there as text, and JavaScript revealed its copy button.
-    let copy = b.by_role("button", "Copy: v1.2.3").await;
+    let copy = b.by_role("button", "Copy: Pull by tag v1.2.3").await;
     let shown = b.cmd(reqwest::Method::GET, &format!("/element/{copy}/displayed"), None).await;
     assert_eq!(shown, json!(true));
     b.sees(&format!("docker pull {}/web/shop/api:v1.2.3", s.addr)).await;
