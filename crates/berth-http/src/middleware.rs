@@ -27,6 +27,13 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         });
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let http1_body = req.version() <= axum::http::Version::HTTP_11
+        && (req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() != "0"));
     let mut res = next.run(req).await;
     let status = res.status();
     if status.is_server_error() {
@@ -36,6 +43,13 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         tracing::debug!(request_id = ?id, %method, %path, status = status.as_u16(), "request");
     }
     let h = res.headers_mut();
+    // A refusal may be sent before the request's body was read (a full disk, a quota, a
+    // bad digest); hyper then drops the connection rather than read the rest, and a client
+    // that reuses it from its keep-alive pool finds it closed under its next request.
+    // Saying so makes it open a new one (Go's server, Distribution's, does the same).
+    if http1_body && (status.is_client_error() || status.is_server_error()) {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     h.insert(REQUEST_ID.clone(), id);
     if path.starts_with("/v2") {
         h.insert(API_VERSION.clone(), HeaderValue::from_static("registry/2.0"));
