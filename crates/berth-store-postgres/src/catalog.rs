@@ -511,21 +511,7 @@ impl CatalogStore for PgStore {
                         &[&id, prefix, start, end, limit],
                     )
                     .await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let digest: String = col(r, 2)?;
-                    let size: i64 = col(r, 4)?;
-                    out.push(TagRow {
-                        id: col(r, 0)?,
-                        name: col(r, 1)?,
-                        digest: parse_digest(&digest)?,
-                        media_type: col(r, 3)?,
-                        manifest_size: to_u64(size, "manifest size")?,
-                        push_time: col(r, 5)?,
-                        pull_time: col(r, 6)?,
-                    });
-                }
-                Ok(Some(out))
+                Ok(Some(rows.iter().map(tag_row).collect::<Result<Vec<_>, _>>()?))
             })
         })
         .await
@@ -605,21 +591,7 @@ impl CatalogStore for PgStore {
                 let mut all: Vec<&(dyn ToSql + Sync)> = vec![&id];
                 all.extend(args.iter().map(|a| &**a as &(dyn ToSql + Sync)));
                 let rows = c.rows(sql, &all).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let digest: String = col(r, 2)?;
-                    let size: i64 = col(r, 4)?;
-                    out.push(TagRow {
-                        id: col(r, 0)?,
-                        name: col(r, 1)?,
-                        digest: parse_digest(&digest)?,
-                        media_type: col(r, 3)?,
-                        manifest_size: to_u64(size, "manifest size")?,
-                        push_time: col(r, 5)?,
-                        pull_time: col(r, 6)?,
-                    });
-                }
-                Ok(Some(out))
+                Ok(Some(rows.iter().map(tag_row).collect::<Result<Vec<_>, _>>()?))
             })
         })
         .await
@@ -713,4 +685,18 @@ impl CatalogStore for PgStore {
         })
         .await
     }
+}
+
+/// A row of `t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at`
+/// (tags joined to their manifests), as the tags listings select it.
+fn tag_row(r: &Row) -> Result<TagRow, DbErr> {
+    Ok(TagRow {
+        id: col(r, 0)?,
+        name: col(r, 1)?,
+        digest: parse_digest(&col::<String>(r, 2)?)?,
+        media_type: col(r, 3)?,
+        manifest_size: to_u64(col(r, 4)?, "manifest size")?,
+        push_time: col(r, 5)?,
+        pull_time: col(r, 6)?,
+    })
 }

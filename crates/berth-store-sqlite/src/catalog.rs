@@ -597,31 +597,9 @@ impl CatalogStore for SqliteStore {
                           WHERE t.repository_id = ?1 AND t.name >= ?2 AND t.name > ?3 AND t.name < ?4
                           ORDER BY t.name LIMIT ?5",
                     )?
-                    .query_map(params![id, prefix, start, end, limit], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, i64>(4)?,
-                            r.get::<_, i64>(5)?,
-                            r.get::<_, Option<i64>>(6)?,
-                        ))
-                    })?
+                    .query_map(params![id, prefix, start, end, limit], raw_tag_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                let mut out = Vec::with_capacity(rows.len());
-                for (id, name, digest, media_type, size, push_time, pull_time) in rows {
-                    out.push(TagRow {
-                        id,
-                        name,
-                        digest: parse_digest(&digest)?,
-                        media_type,
-                        manifest_size: to_u64(size, "manifest size")?,
-                        push_time,
-                        pull_time,
-                    });
-                }
-                Ok(Some(out))
+                Ok(Some(rows.into_iter().map(tag_row).collect::<Result<Vec<_>, _>>()?))
             })
             .await
     }
@@ -694,31 +672,9 @@ impl CatalogStore for SqliteStore {
                 all.extend(args);
                 let rows = tx
                     .prepare_cached(&sql)?
-                    .query_map(params_from_iter(&all), |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, i64>(4)?,
-                            r.get::<_, i64>(5)?,
-                            r.get::<_, Option<i64>>(6)?,
-                        ))
-                    })?
+                    .query_map(params_from_iter(&all), raw_tag_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                let mut out = Vec::with_capacity(rows.len());
-                for (id, name, digest, media_type, size, push_time, pull_time) in rows {
-                    out.push(TagRow {
-                        id,
-                        name,
-                        digest: parse_digest(&digest)?,
-                        media_type,
-                        manifest_size: to_u64(size, "manifest size")?,
-                        push_time,
-                        pull_time,
-                    });
-                }
-                Ok(Some(out))
+                Ok(Some(rows.into_iter().map(tag_row).collect::<Result<Vec<_>, _>>()?))
             })
             .await
     }
@@ -834,4 +790,24 @@ mod tests {
         assert_eq!(contains_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
         assert_eq!(contains_pattern(""), "%%");
     }
+}
+
+/// A row of `t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at`
+/// (tags joined to their manifests), as the tags listings select it; [`tag_row`] checks it.
+type RawTagRow = (i64, String, String, String, i64, i64, Option<i64>);
+
+fn raw_tag_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawTagRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+fn tag_row((id, name, digest, media_type, size, push_time, pull_time): RawTagRow) -> Result<TagRow, Fail> {
+    Ok(TagRow {
+        id,
+        name,
+        digest: parse_digest(&digest)?,
+        media_type,
+        manifest_size: to_u64(size, "manifest size")?,
+        push_time,
+        pull_time,
+    })
 }
