@@ -1,12 +1,14 @@
 //! GC of many unreferenced blobs while pushes go on, on SQLite and local disk, through
 //! the real job engine: how long GC takes, and push latency idle vs during GC.
 //!
-//!     cargo run --release -p berth-gc --example gc_bench -- [BLOBS] [WORKERS]
+//!     cargo run --release -p berth-gc --example gc_bench -- [BLOBS] [WORKERS] [RATE]
 //!
 //! BLOBS (default 100000) synthetic unreferenced blobs are created (rows via
 //! `commit_blob`, 1-byte-ish files in the Distribution layout), then a GC runs with
 //! WORKERS (default 5) while one client keeps pushing small images (two blobs and a
-//! manifest each) through `Registry`. Not a test: figures go to docs/benchmarks.md.
+//! manifest each) through `Registry`: RATE pushes a second (a busy site's CI), or with
+//! RATE 0 (the default) one after another without pause, which is a client no site has
+//! but shows the worst case. Not a test: figures go to docs/benchmarks.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,6 +93,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: u64 = args.get(1).map_or(100_000, |a| a.parse().expect("BLOBS"));
     let workers: u8 = args.get(2).map_or(5, |a| a.parse().expect("WORKERS"));
+    let rate: u32 = args.get(3).map_or(0, |a| a.parse().expect("RATE"));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("storage");
     let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
@@ -147,7 +150,17 @@ async fn main() {
         async move {
             let mut lat = Vec::new();
             let mut i = 1_000_000;
+            // A paced client starts a push every 1/RATE s; a push that runs late delays
+            // the next rather than bunching them (what a queue of CI jobs does).
+            let mut tick = (rate > 0).then(|| {
+                let mut t = tokio::time::interval(Duration::from_secs(1) / rate);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
             while !done.load(Ordering::SeqCst) {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
                 lat.push(push(&reg, &repo, i, &retries).await);
                 i += 1;
             }
@@ -186,8 +199,9 @@ async fn main() {
     let task = jobs.execution_tasks(id).await.unwrap().remove(0);
     let summary = jobs.job_log(task.id).await.unwrap().into_iter().rev().find(|l| l.message.contains("blobs deleted"));
     println!(
-        "GC: {n} blobs in {gc_secs:.1} s ({:.0} blobs/s), workers {workers}: {}",
+        "GC: {n} blobs in {gc_secs:.1} s ({:.0} blobs/s), workers {workers}, pushes {}: {}",
         n as f64 / gc_secs,
+        if rate == 0 { "unpaced".to_owned() } else { format!("{rate}/s") },
         summary.map(|l| l.message).unwrap_or_default()
     );
     let (during99, before99, after99) = (pct(&mut during, 0.99), pct(&mut idle, 0.99), pct(&mut idle_after, 0.99));
