@@ -443,11 +443,21 @@ pub async fn metadata_add(
     if project.metadata.contains_key(&key) {
         return Err(conflict(format!("metadata {key} of project {} already exists", project.name)));
     }
-    let update = BTreeMap::from([(key, value)]);
+    set_metadata(&state, &caller, &project, key, value).await
+}
+
+/// Stores one validated key for `metadata_add` and `metadata_update`, audited.
+async fn set_metadata(
+    state: &AppState,
+    caller: &Caller,
+    project: &Project,
+    key: String,
+    value: String,
+) -> Result<Response, ApiError> {
     // Pull policies (content trust, prevent_vul) change now on this instance.
     state.pull_policy.forget(&project.name);
-    state.auth.identity.update_project_metadata(project.id, &update).await.map_err(identity)?;
-    audit(&state, &caller, project.id, "update", "project", &project.name).await;
+    state.auth.identity.update_project_metadata(project.id, &BTreeMap::from([(key, value)])).await.map_err(identity)?;
+    audit(state, caller, project.id, "update", "project", &project.name).await;
     Ok(ok())
 }
 
@@ -481,12 +491,7 @@ pub async fn metadata_update(
     if !project.metadata.contains_key(&name) {
         return Err(metadata_missing(&project, &name));
     }
-    let update = BTreeMap::from([(name, value)]);
-    // Pull policies (content trust, prevent_vul) change now on this instance.
-    state.pull_policy.forget(&project.name);
-    state.auth.identity.update_project_metadata(project.id, &update).await.map_err(identity)?;
-    audit(&state, &caller, project.id, "update", "project", &project.name).await;
-    Ok(ok())
+    set_metadata(&state, &caller, &project, name, value).await
 }
 
 pub async fn metadata_delete(
