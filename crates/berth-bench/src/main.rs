@@ -37,7 +37,9 @@ Workload:
   --push-iters N        batches per push measurement                     [default: 4]
   --pull-iters N        GETs of the 64 MiB blob per round                [default: 16]
   --list-iters N        tags listings (full and paged) per round         [default: 5]
-  --quick               1 round, 1 s, 1000 tags, 1 push batch, 4 pulls (smoke test)
+  --repos N             repositories in the web UI's repository list     [default: 10000]
+  --quick               1 round, 1 s, 1000 tags, 1000 repositories, 1 push batch, 4 pulls
+                        (smoke test)
   --tmp DIR             where the servers' temporary data dirs go        [default: $TMPDIR or /tmp]
 
 The scanner's benchmark (issue 12) instead of the comparison (Berth only, Harbor mode):
@@ -102,6 +104,12 @@ const METRICS: &[MetricDef] = &[
         higher_is_better: false,
     },
     MetricDef {
+        key: "ui_repos_p95_ms",
+        label: "web UI repository list, N repositories, first/middle/last page p95 (ms)",
+        higher_is_better: false,
+    },
+    MetricDef { key: "ui_repos_kb", label: "web UI repository list, largest page (KiB)", higher_is_better: false },
+    MetricDef {
         key: "startup_fresh_ms",
         label: "startup, empty data dir: spawn → first answer on /v2/ (ms)",
         higher_is_better: false,
@@ -136,6 +144,7 @@ fn parse_args() -> Result<Args> {
         push_iters: 4,
         pull_iters: 16,
         list_iters: 5,
+        repos: 10_000,
         tmp: std::env::temp_dir(),
     };
     let mut scan_mode = false;
@@ -181,6 +190,7 @@ fn parse_args() -> Result<Args> {
             "--push-iters" => opts.push_iters = num(val()?)?,
             "--pull-iters" => opts.pull_iters = num(val()?)?,
             "--list-iters" => opts.list_iters = num(val()?)?,
+            "--repos" => opts.repos = num(val()?)?,
             "--tmp" => opts.tmp = PathBuf::from(val()?),
             "--scan" => scan_mode = true,
             "--scan-image-mib" => sopts.image_mib = num(val()?)?,
@@ -191,6 +201,7 @@ fn parse_args() -> Result<Args> {
                 opts.rounds = 1;
                 opts.duration = Duration::from_secs(1);
                 opts.tags = 1000;
+                opts.repos = 1000;
                 opts.push_iters = 1;
                 opts.pull_iters = 4;
                 opts.list_iters = 2;
@@ -420,7 +431,10 @@ fn print_tables(cols: &[Column], opts: &Opts) {
             .collect();
         let values: Vec<&str> = cells.iter().map(|c| c.0.as_str()).collect();
         let better = if d.higher_is_better { "higher (ratio > 1)" } else { "lower (ratio < 1)" };
-        let label = d.label.replace("N tags", &format!("{} tags", opts.tags));
+        let label = d
+            .label
+            .replace("N tags", &format!("{} tags", opts.tags))
+            .replace("N repositories", &format!("{} repositories", opts.repos));
         println!("| {label} | {} | {} | {better} |", values.join(" | "), ratios.join(" | "));
     }
     if opts.rounds > 1 {

@@ -33,6 +33,8 @@ pub struct Opts {
     pub push_iters: usize,
     pub pull_iters: usize,
     pub list_iters: usize,
+    /// Repositories in project `bench` for the web UI's repository list.
+    pub repos: usize,
     pub tmp: PathBuf,
 }
 
@@ -312,13 +314,22 @@ pub async fn run_suite(
             metrics.insert("ui_tags_sorted_p95_ms", percentile(&sorted, 0.95));
             Ok(())
         });
+        // The project's repository list with `opts.repos` more repositories (untimed
+        // pushes), at its first, middle and last pages by name and by update time.
+        step!(format!("web UI repository list, {} repositories", opts.repos), async {
+            fill_repositories(server, creds, fx, opts.repos, opts.conns).await?;
+            let mut conn = Conn::new(addr);
+            conn.connect().await?;
+            let (ms, size) = ui_repo_pages(&mut conn, c, opts.list_iters * 4).await?;
+            metrics.insert("ui_repos_p95_ms", percentile(&ms, 0.95));
+            metrics.insert("ui_repos_kb", size as f64 / 1024.0);
+            Ok(())
+        });
     }
 }
 
-/// Signs in through `POST /c/login` and times `iters` rounds of the tags view at its
-/// first, middle and last keyset pages; returns every latency (ms) and the largest page,
-/// then the latencies of the first and second pages by push and by pull time.
-async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) -> Result<(Vec<f64>, usize, Vec<f64>)> {
+/// Signs in through `POST /c/login` as the browser does; returns the session cookie.
+async fn ui_sign_in(conn: &mut Conn, c: &Creds) -> Result<String> {
     let form = format!("principal={}&password={}", c.user, urlencode(&c.password));
     let r = conn
         .call(
@@ -329,11 +340,122 @@ async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) ->
         )
         .await?
         .expect(StatusCode::OK, "POST /c/login")?;
-    let sid = r
-        .header("set-cookie")
+    Ok(r.header("set-cookie")
         .and_then(|v| v.split(';').next())
         .ok_or_else(|| anyhow!("POST /c/login set no cookie"))?
-        .to_string();
+        .to_string())
+}
+
+/// Repositories `bench/r00000`… pushed the way `new_repositories` pushes (mounts from
+/// `bench/app`, then the manifest), `conns` at a time, until there are `count`.
+async fn fill_repositories(
+    server: &Server,
+    creds: Option<&Creds>,
+    fx: &Fixtures,
+    count: usize,
+    conns: usize,
+) -> Result<()> {
+    let counter = Arc::new(AtomicU64::new(0));
+    let manifest = Bytes::from(fx.manifest(None));
+    let mut handles = Vec::new();
+    for _ in 0..conns.max(1) {
+        let (counter, creds, manifest) = (counter.clone(), creds.cloned(), manifest.clone());
+        let (layer, config) = (fx.layer.digest.clone(), fx.config.digest.clone());
+        let mut conn = Conn::new(server.addr);
+        handles.push(tokio::spawn(async move {
+            loop {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                if n >= count as u64 {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                push_mounted(
+                    &mut conn,
+                    creds.as_ref(),
+                    &format!("bench/r{n:05}"),
+                    [layer.as_str(), config.as_str()],
+                    &manifest,
+                )
+                .await?;
+            }
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    Ok(())
+}
+
+/// A push into a repository that does not exist yet, as docker does it: each blob
+/// mounted from `bench/app`, then the manifest; in Harbor mode a token before each step.
+async fn push_mounted(
+    conn: &mut Conn,
+    creds: Option<&Creds>,
+    repo: &str,
+    blobs: [&str; 2],
+    manifest: &Bytes,
+) -> Result<()> {
+    let mount_scopes = [repo_scope(repo, "pull,push"), repo_scope("bench/app", "pull")];
+    for digest in blobs {
+        authorize(creds, conn, &mount_scopes).await?;
+        let path = format!("/v2/{repo}/blobs/uploads/?mount={digest}&from=bench/app");
+        conn.call(Method::POST, &path, &[], ReqBody::empty())
+            .await?
+            .expect(StatusCode::CREATED, "POST blobs/uploads/?mount=")?;
+    }
+    authorize(creds, conn, &[repo_scope(repo, "pull,push")]).await?;
+    conn.call(
+        Method::PUT,
+        &format!("/v2/{repo}/manifests/latest"),
+        &[("content-type", OCI_MANIFEST)],
+        ReqBody::from_bytes(manifest.clone()),
+    )
+    .await?
+    .expect(StatusCode::CREATED, "PUT manifest")?;
+    Ok(())
+}
+
+/// Times `iters` rounds of the project's repository list (20 a page, the API's offset
+/// paging) at its first, middle and last pages by name, and first and last by update
+/// time; checks each page lists repositories. Returns the latencies (ms) and the largest page.
+async fn ui_repo_pages(conn: &mut Conn, c: &Creds, iters: usize) -> Result<(Vec<f64>, usize)> {
+    let sid = ui_sign_in(conn, c).await?;
+    let r = conn
+        .call(Method::GET, "/api/v2.0/projects/bench/repositories?page_size=1", &[("cookie", &sid)], ReqBody::empty())
+        .await?
+        .expect(StatusCode::OK, "GET repositories")?;
+    let total: usize = r
+        .header("x-total-count")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("GET repositories without X-Total-Count"))?;
+    let last = total.div_ceil(20).max(1);
+    let base = "/projects/bench/repos";
+    let pages = [
+        (base.to_string(), "bench/app"),
+        (format!("{base}?page={}", last / 2), "bench/r"),
+        (format!("{base}?page={last}"), "bench/"),
+        (format!("{base}?sort=-update_time"), "bench/"),
+        (format!("{base}?sort=-update_time&page={last}"), "bench/"),
+    ];
+    let mut ms = Vec::with_capacity(iters * pages.len());
+    let mut largest = 0;
+    for _ in 0..iters {
+        for (path, want) in &pages {
+            let t = Instant::now();
+            let r = conn.call(Method::GET, path, &[("cookie", &sid)], ReqBody::empty()).await?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            let r = r.expect(StatusCode::OK, "GET repository list")?;
+            largest = largest.max(r.body.len());
+            ensure!(String::from_utf8_lossy(&r.body).contains(want), "repository list {path} lacks {want}");
+        }
+    }
+    Ok((ms, largest))
+}
+
+/// Signs in through `POST /c/login` and times `iters` rounds of the tags view at its
+/// first, middle and last keyset pages; returns every latency (ms) and the largest page,
+/// then the latencies of the first and second pages by push and by pull time.
+async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) -> Result<(Vec<f64>, usize, Vec<f64>)> {
+    let sid = ui_sign_in(conn, c).await?;
     let base = "/projects/bench/repos/tags/-/tags";
     let mut pages = vec![(base.to_string(), tag_name(0))];
     for at in [tags / 2, tags.saturating_sub(10)] {
@@ -663,24 +785,14 @@ async fn new_repositories(
             let mut done = 0u64;
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let repo = format!("bench/new{n}");
-                let mount_scopes = [repo_scope(&repo, "pull,push"), repo_scope("bench/app", "pull")];
-                for digest in [&layer, &config] {
-                    authorize(creds.as_ref(), &mut conn, &mount_scopes).await?;
-                    let path = format!("/v2/{repo}/blobs/uploads/?mount={digest}&from=bench/app");
-                    conn.call(Method::POST, &path, &[], ReqBody::empty())
-                        .await?
-                        .expect(StatusCode::CREATED, "POST blobs/uploads/?mount=")?;
-                }
-                authorize(creds.as_ref(), &mut conn, &[repo_scope(&repo, "pull,push")]).await?;
-                conn.call(
-                    Method::PUT,
-                    &format!("/v2/{repo}/manifests/latest"),
-                    &[("content-type", OCI_MANIFEST)],
-                    ReqBody::from_bytes(manifest.clone()),
+                push_mounted(
+                    &mut conn,
+                    creds.as_ref(),
+                    &format!("bench/new{n}"),
+                    [layer.as_str(), config.as_str()],
+                    &manifest,
                 )
-                .await?
-                .expect(StatusCode::CREATED, "PUT manifest")?;
+                .await?;
                 done += 1;
             }
             Ok::<u64, anyhow::Error>(done)

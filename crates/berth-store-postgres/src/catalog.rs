@@ -28,8 +28,9 @@ use berth_core::access::project_of;
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepositoryInfo,
-    TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references, prefix_end,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepoOrder,
+    RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references,
+    prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Digest, Reference, RepoName, Tag};
@@ -58,16 +59,39 @@ const LISTED: &str = "(EXISTS (SELECT 1 FROM tags lt WHERE lt.manifest_id = m.id
 
 // --- repositories ---
 
+/// A repository's `update_time` and `artifact_count`, over `r` and `rm` (as selected
+/// and as sorted by).
+const REPO_UPDATED: &str = "greatest(r.created_at,
+                         coalesce(rm.update_time, 0),
+                         coalesce((SELECT max(um.created_at) FROM manifests um WHERE um.repository_id = r.id), 0),
+                         coalesce((SELECT max(ut.updated_at) FROM tags ut WHERE ut.repository_id = r.id), 0))";
+
+fn repo_artifacts() -> String {
+    format!("(SELECT count(*) FROM manifests m WHERE m.repository_id = r.id AND {LISTED})")
+}
+
 fn repository_select() -> String {
     format!(
         "SELECT r.id, r.name, coalesce(rm.description, ''), coalesce(rm.pull_count, 0), r.created_at,
-                greatest(r.created_at,
-                         coalesce(rm.update_time, 0),
-                         coalesce((SELECT max(um.created_at) FROM manifests um WHERE um.repository_id = r.id), 0),
-                         coalesce((SELECT max(ut.updated_at) FROM tags ut WHERE ut.repository_id = r.id), 0)),
-                (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id AND {LISTED})
-           FROM repositories r LEFT JOIN repository_meta rm ON rm.repository_id = r.id"
+                {REPO_UPDATED}, {}
+           FROM repositories r LEFT JOIN repository_meta rm ON rm.repository_id = r.id",
+        repo_artifacts()
     )
+}
+
+/// `ORDER BY` for `order`, ties by id. PostgreSQL evaluates the select list's subqueries
+/// after the sort and the limit, so the page's rows alone pay for them.
+fn repo_order(order: RepoOrder) -> String {
+    let key = match order.key {
+        RepoSortKey::Id => "r.id".to_owned(),
+        RepoSortKey::Name => "r.name".to_owned(),
+        RepoSortKey::CreationTime => "r.created_at".to_owned(),
+        RepoSortKey::UpdateTime => REPO_UPDATED.to_owned(),
+        RepoSortKey::ArtifactCount => repo_artifacts(),
+        RepoSortKey::PullCount => "coalesce(rm.pull_count, 0)".to_owned(),
+    };
+    let dir = if order.desc { "DESC" } else { "ASC" };
+    format!("{key} {dir}, r.id {dir}")
 }
 
 fn repository_row(r: &Row) -> Result<RepositoryInfo, DbErr> {
@@ -206,10 +230,11 @@ async fn artifact_info(
 impl CatalogStore for PgStore {
     // --- repositories ---
 
-    async fn list_repositories(
+    async fn list_repositories_sorted(
         &self,
         project: Option<&str>,
         name: Option<&str>,
+        order: RepoOrder,
         page: &Page,
     ) -> StoreResult<(Vec<RepositoryInfo>, u64)> {
         let mut conds = vec![VISIBLE.to_owned()];
@@ -225,8 +250,7 @@ impl CatalogStore for PgStore {
             args.push(Box::new(contains_pattern(n)));
             conds.push(format!("r.name ILIKE ${}", args.len()));
         }
-        let listing =
-            Listing::new(&repository_select(), "repositories r", &conds, "r.created_at DESC, r.id DESC", args, page);
+        let listing = Listing::new(&repository_select(), "repositories r", &conds, &repo_order(order), args, page);
         self.db(Tx::Read, &listing, |c, listing| {
             Box::pin(async move {
                 let (rows, total) = listing.run(c).await?;

@@ -36,8 +36,9 @@ use berth_core::access::project_of;
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepositoryInfo,
-    TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references, prefix_end,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepoOrder,
+    RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references,
+    prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Digest, Reference, RepoName, Tag};
@@ -71,16 +72,38 @@ fn count(c: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u64, 
 
 // --- repositories ---
 
+/// A repository's `update_time` and `artifact_count`, over `r` and `rm` (as selected
+/// and as sorted by).
+const REPO_UPDATED: &str = "max(r.created_at,
+                    coalesce(rm.update_time, 0),
+                    coalesce((SELECT max(um.created_at) FROM manifests um WHERE um.repository_id = r.id), 0),
+                    coalesce((SELECT max(ut.updated_at) FROM tags ut WHERE ut.repository_id = r.id), 0))";
+const REPO_FROM: &str = "repositories r LEFT JOIN repository_meta rm ON rm.repository_id = r.id";
+
+fn repo_artifacts() -> String {
+    format!("(SELECT count(*) FROM manifests m WHERE m.repository_id = r.id AND {LISTED})")
+}
+
 fn repository_select() -> String {
     format!(
         "SELECT r.id, r.name, coalesce(rm.description, ''), coalesce(rm.pull_count, 0), r.created_at,
-                max(r.created_at,
-                    coalesce(rm.update_time, 0),
-                    coalesce((SELECT max(um.created_at) FROM manifests um WHERE um.repository_id = r.id), 0),
-                    coalesce((SELECT max(ut.updated_at) FROM tags ut WHERE ut.repository_id = r.id), 0)),
-                (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id AND {LISTED})
-           FROM repositories r LEFT JOIN repository_meta rm ON rm.repository_id = r.id"
+                {REPO_UPDATED}, {} FROM {REPO_FROM}",
+        repo_artifacts()
     )
+}
+
+/// `ORDER BY` for `order`, ties by id.
+fn repo_order(order: RepoOrder) -> String {
+    let key = match order.key {
+        RepoSortKey::Id => "r.id".to_owned(),
+        RepoSortKey::Name => "r.name".to_owned(),
+        RepoSortKey::CreationTime => "r.created_at".to_owned(),
+        RepoSortKey::UpdateTime => REPO_UPDATED.to_owned(),
+        RepoSortKey::ArtifactCount => repo_artifacts(),
+        RepoSortKey::PullCount => "coalesce(rm.pull_count, 0)".to_owned(),
+    };
+    let dir = if order.desc { "DESC" } else { "ASC" };
+    format!("{key} {dir}, r.id {dir}")
 }
 
 struct RepositoryRow {
@@ -266,10 +289,11 @@ fn artifact_by_id(c: &Connection, repo_id: i64, repo: &str, manifest_id: i64) ->
 impl CatalogStore for SqliteStore {
     // --- repositories ---
 
-    async fn list_repositories(
+    async fn list_repositories_sorted(
         &self,
         project: Option<&str>,
         name: Option<&str>,
+        order: RepoOrder,
         page: &Page,
     ) -> StoreResult<(Vec<RepositoryInfo>, u64)> {
         let mut conds = vec![VISIBLE.to_owned()];
@@ -299,9 +323,15 @@ impl CatalogStore for SqliteStore {
                 let mut all = args;
                 all.push(limit.into());
                 all.push(offset.into());
+                // The page's ids first: SQLite computes every selected column before it
+                // sorts, so selecting the counts and times of the whole project to keep 20
+                // rows would cost what the project's size does.
+                let order = repo_order(order);
                 let rows = tx
                     .prepare_cached(&format!(
-                        "{} WHERE {filter} ORDER BY r.created_at DESC, r.id DESC LIMIT ?{} OFFSET ?{}",
+                        "{} WHERE r.id IN (SELECT r.id FROM {REPO_FROM} WHERE {filter} ORDER BY {order}
+                                           LIMIT ?{} OFFSET ?{})
+                         ORDER BY {order}",
                         repository_select(),
                         n + 1,
                         n + 2

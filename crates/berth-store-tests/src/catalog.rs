@@ -37,8 +37,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use berth_core::store::catalog::{
-    ArtifactInfo, CatalogError, CatalogResult, CatalogStore, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery,
-    TagRow, TagSort,
+    ArtifactInfo, CatalogError, CatalogResult, CatalogStore, RepoOrder, RepoSortKey, RepositoryInfo, TagCursor,
+    TagFilter, TagInfo, TagQuery, TagRow, TagSort,
 };
 use berth_core::store::identity::Page;
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome};
@@ -522,6 +522,10 @@ fn digests(list: &[ArtifactInfo]) -> Vec<Digest> {
     list.iter().map(|a| a.digest.clone()).collect()
 }
 
+fn names_of(repos: &[RepositoryInfo]) -> Vec<&str> {
+    repos.iter().map(|r| r.name.as_str()).collect()
+}
+
 fn tag_names(tags: &[TagInfo]) -> Vec<&str> {
     tags.iter().map(|t| t.name.as_str()).collect()
 }
@@ -557,6 +561,45 @@ async fn repositories(cx: &Cx, w: &World, t0: i64) {
     assert_eq!(paged, repos);
     let (items, total) = cx.cat.list_repositories(Some(&cx.prefix), None, &page(u64::MAX, u64::MAX)).await.unwrap();
     assert_eq!((items.len(), total), (0, 6), "a page far past the end");
+
+    // Every order Harbor's `sort` offers, both ways, ties by id in the same direction:
+    // as Rust sorts the full listing, and pages that put it back together.
+    let keys = [
+        RepoSortKey::Id,
+        RepoSortKey::Name,
+        RepoSortKey::CreationTime,
+        RepoSortKey::UpdateTime,
+        RepoSortKey::ArtifactCount,
+        RepoSortKey::PullCount,
+    ];
+    for key in keys {
+        for desc in [false, true] {
+            let order = RepoOrder { key, desc };
+            let field = |r: &RepositoryInfo| match key {
+                RepoSortKey::Id => (String::new(), r.id),
+                RepoSortKey::Name => (r.name.clone(), 0),
+                RepoSortKey::CreationTime => (String::new(), r.creation_time),
+                RepoSortKey::UpdateTime => (String::new(), r.update_time),
+                RepoSortKey::ArtifactCount => (String::new(), r.artifact_count as i64),
+                RepoSortKey::PullCount => (String::new(), r.pull_count as i64),
+            };
+            let mut want = repos.clone();
+            want.sort_by(|a, b| {
+                let o = field(a).cmp(&field(b)).then(a.id.cmp(&b.id));
+                if desc { o.reverse() } else { o }
+            });
+            let (all, total) = cx.cat.list_repositories_sorted(Some(&cx.prefix), None, order, &ALL).await.unwrap();
+            assert_eq!((names_of(&all), total), (names_of(&want), 6), "{order:?}");
+            let mut paged = Vec::new();
+            for p in 1..=3 {
+                let (items, total) =
+                    cx.cat.list_repositories_sorted(Some(&cx.prefix), None, order, &page(p, 3)).await.unwrap();
+                assert_eq!(total, 6, "{order:?} page {p}");
+                paged.extend(items);
+            }
+            assert_eq!(names_of(&paged), names_of(&want), "{order:?} paged by 3");
+        }
+    }
 
     // Not listed: emptied, unknown.
     assert_eq!(cx.cat.repository(&w.emptied).await.unwrap(), None, "a repository with nothing left is not listed");

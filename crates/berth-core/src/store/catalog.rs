@@ -39,6 +39,47 @@ pub enum CatalogError {
 
 pub type CatalogResult<T> = Result<T, CatalogError>;
 
+/// A field of [`RepositoryInfo`] a listing can be ordered by (Harbor's `sort` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoSortKey {
+    Id,
+    Name,
+    CreationTime,
+    UpdateTime,
+    ArtifactCount,
+    PullCount,
+}
+
+impl RepoSortKey {
+    /// The key by Harbor's name for it (`creation_time`, …).
+    pub fn parse(s: &str) -> Option<RepoSortKey> {
+        Some(match s {
+            "id" => RepoSortKey::Id,
+            "name" => RepoSortKey::Name,
+            "creation_time" => RepoSortKey::CreationTime,
+            "update_time" => RepoSortKey::UpdateTime,
+            "artifact_count" => RepoSortKey::ArtifactCount,
+            "pull_count" => RepoSortKey::PullCount,
+            _ => return None,
+        })
+    }
+}
+
+/// The order of a repository listing; ties go by id in the same direction, so that
+/// offset pages neither repeat nor skip a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepoOrder {
+    pub key: RepoSortKey,
+    pub desc: bool,
+}
+
+impl Default for RepoOrder {
+    /// Newest first: Harbor's default.
+    fn default() -> Self {
+        RepoOrder { key: RepoSortKey::CreationTime, desc: true }
+    }
+}
+
 /// A repository as Harbor's `Repository` model shows it. Times are unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryInfo {
@@ -290,6 +331,17 @@ pub trait CatalogStore: Send + Sync + 'static {
         &self,
         project: Option<&str>,
         name: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<(Vec<RepositoryInfo>, u64)> {
+        self.list_repositories_sorted(project, name, RepoOrder::default(), page).await
+    }
+    /// The same in `order`, sorted and paged by the database: a page of a project with
+    /// 10,000 repositories computes the counts and times of its own rows only.
+    async fn list_repositories_sorted(
+        &self,
+        project: Option<&str>,
+        name: Option<&str>,
+        order: RepoOrder,
         page: &Page,
     ) -> StoreResult<(Vec<RepositoryInfo>, u64)>;
     /// `None` unless the repository is listed.

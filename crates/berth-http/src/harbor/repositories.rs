@@ -14,23 +14,18 @@ use axum::response::Response;
 use berth_core::RepoName;
 use berth_core::access::Principal;
 use berth_core::identity::rbac::{Action, Resource};
-use berth_core::store::catalog::RepositoryInfo;
+use berth_core::store::catalog::{RepoOrder, RepoSortKey, RepositoryInfo};
 use berth_core::store::identity::{Project, ProjectFilter};
 
 use super::dto::{RepositoryReq, RepositoryResp, time};
 use super::errors::{bad_request, not_found, store};
 use super::json::Body;
-use super::query::{ALL, ListQuery, Match, Sort, SortValue};
+use super::query::{ALL, ListQuery, Match, SortValue};
 use super::{Caller, ProjectRef, audit, json, ok, page, require_project, system_allows};
 use crate::AppState;
 use crate::error::ApiError;
 
 const SORTABLE: &[&str] = &["id", "name", "creation_time", "update_time", "artifact_count", "pull_count"];
-
-/// The catalog's own order, and Harbor's default.
-fn default_sort() -> Sort {
-    Sort { key: "creation_time".into(), desc: true }
-}
 
 /// A project's repository, as a request names it.
 pub struct Target {
@@ -133,8 +128,18 @@ async fn fetch(
 ) -> Result<(Vec<RepositoryInfo>, u64), ApiError> {
     let name = name_filter(q)?;
     let catalog = &state.catalog;
-    if visible.is_none() && name.exact.is_none() && q.sorted_like(&default_sort()) {
-        return catalog.list_repositories(project, name.contains.as_deref(), &q.store_page()).await.map_err(store);
+    // One sort key (what Harbor's portal and Berth's UI send) is the database's to sort
+    // and page; several keys, an exact name or a caller's visible projects are not.
+    let order = match q.sort.as_slice() {
+        [] => Some(RepoOrder::default()),
+        [one] => RepoSortKey::parse(&one.key).map(|key| RepoOrder { key, desc: one.desc }),
+        _ => None,
+    };
+    if let (None, None, Some(order)) = (visible, &name.exact, order) {
+        return catalog
+            .list_repositories_sorted(project, name.contains.as_deref(), order, &q.store_page())
+            .await
+            .map_err(store);
     }
     let (all, _) = catalog.list_repositories(project, name.contains.as_deref(), &ALL).await.map_err(store)?;
     let all: Vec<RepositoryInfo> = all
