@@ -16,6 +16,19 @@ use crate::store::{
     BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Referrer, StoreError, StoredManifest, Upload,
 };
 
+/// The most manifests [`Registry::copy_accessories`] visits for one copy (the subject,
+/// its accessories, theirs, and index children).
+pub const MAX_ACCESSORY_WALK: usize = 1000;
+
+/// The tags cosign gives a subject's accessories: `<alg>-<hex>.sig` (signatures),
+/// `.att` (attestations) and `.sbom` (SBOMs). Clients find these by the subject's digest
+/// alone, so a copy must recreate them next to the copied subject.
+pub fn cosign_tags(subject: &Digest) -> Vec<Tag> {
+    let s = subject.to_string();
+    let Some((alg, hex)) = s.split_once(':') else { return Vec::new() };
+    ["sig", "att", "sbom"].iter().filter_map(|k| format!("{alg}-{hex}.{k}").parse().ok()).collect()
+}
+
 pub struct Registry {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
@@ -470,9 +483,10 @@ impl Registry {
     /// Copies the manifest `digest` of `from` into `to` (Harbor's artifact copy): for an
     /// index its children first (those `to` already has are kept), then each manifest's
     /// blobs, mounted from `from` (so `to`'s project quota counts them), then the manifest,
-    /// then each of `tags` pointed at it in `to` (a tag already there moves). `Ok(false)`,
-    /// with nothing changed, if `to` already has the manifest. A push by `username`: the
-    /// copied manifest's and its tags' `create` events commit with them.
+    /// then each of `tags` pointed at it in `to` (a tag already there moves), then its
+    /// accessories (see [`Registry::copy_accessories`]). `Ok(false)`, with nothing changed,
+    /// if `to` already has the manifest. A push by `username`: the copied manifest's and
+    /// its tags' `create` events commit with them.
     pub async fn copy_manifest(
         &self,
         from: &RepoName,
@@ -489,7 +503,58 @@ impl Registry {
             self.put_manifest_by(to, &Reference::Tag(t.clone()), Some(&m.media_type), m.content.clone(), username)
                 .await?;
         }
+        self.copy_accessories(from, to, digest).await?;
         Ok(true)
+    }
+
+    /// Copies what belongs to the manifest `subject` (already in `to`) from `from`, as
+    /// Harbor 2.8+ does on a copy, so that a verifier finds the copy's signature where it
+    /// looks: its accessories under cosign's tag scheme ([`cosign_tags`]; the tag is
+    /// created in `to` unless `to` already has that tag, whose own signatures are kept)
+    /// and its OCI referrers (manifests whose `subject` it is), each with its blobs and
+    /// children; then, recursively, the accessories of those accessories and of an
+    /// index's children (per-platform signatures). At most [`MAX_ACCESSORY_WALK`]
+    /// manifests are visited, which bounds the work a crafted chain can cause. Returns
+    /// how many manifests were copied. Accessories carry no events: the copy's own
+    /// `create` event stands for them, as in Harbor.
+    pub async fn copy_accessories(&self, from: &RepoName, to: &RepoName, subject: &Digest) -> Result<usize, CoreError> {
+        let mut seen = std::collections::HashSet::from([subject.clone()]);
+        let mut queue = vec![subject.clone()];
+        let mut copied = 0;
+        while let Some(d) = queue.pop() {
+            if let Some(m) = self.meta.get_manifest(from, &Reference::Digest(d.clone())).await? {
+                for child in manifest::parse(&m.content, Some(&m.media_type))?.manifests {
+                    if seen.len() < MAX_ACCESSORY_WALK && seen.insert(child.digest.clone()) {
+                        queue.push(child.digest);
+                    }
+                }
+            }
+            let mut found: Vec<(Digest, Option<Tag>)> = Vec::new();
+            for tag in cosign_tags(&d) {
+                if let Some(acc) = self.meta.get_manifest(from, &Reference::Tag(tag.clone())).await? {
+                    found.push((acc.digest, Some(tag)));
+                }
+            }
+            for r in self.meta.referrers(from, &d, None).await? {
+                found.push((r.digest, None));
+            }
+            for (acc, tag) in found {
+                if self.meta.get_manifest(to, &Reference::Digest(acc.clone())).await?.is_none() {
+                    self.copy_one(from, to, &acc, None, 0).await?;
+                    copied += 1;
+                }
+                if let Some(tag) = tag
+                    && self.meta.get_manifest(to, &Reference::Tag(tag.clone())).await?.is_none()
+                {
+                    let m = self.manifest(to, &Reference::Digest(acc.clone())).await?;
+                    self.put_manifest_by(to, &Reference::Tag(tag), Some(&m.media_type), m.content, None).await?;
+                }
+                if seen.len() < MAX_ACCESSORY_WALK && seen.insert(acc.clone()) {
+                    queue.push(acc);
+                }
+            }
+        }
+        Ok(copied)
     }
 
     /// One manifest of [`Registry::copy_manifest`], children first, at most 8 indexes deep
@@ -577,5 +642,18 @@ impl Registry {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>, CoreError> {
         Ok(self.meta.referrers(repo, subject, artifact_type).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosign_tags_name_the_three_accessory_kinds() {
+        let d: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let tags: Vec<String> = cosign_tags(&d).iter().map(|t| t.as_str().to_owned()).collect();
+        let hex = "ab".repeat(32);
+        assert_eq!(tags, [format!("sha256-{hex}.sig"), format!("sha256-{hex}.att"), format!("sha256-{hex}.sbom")]);
     }
 }

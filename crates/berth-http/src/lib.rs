@@ -71,6 +71,9 @@ pub struct AppState {
     /// Whether this listener speaks TLS: absolute URLs built from the request's Host then
     /// start with `https://`, and session cookies are `Secure`.
     pub https: bool,
+    /// The HTTPS certificate file (`http.tls_cert`), offered for download by
+    /// `/systeminfo/getcert`; `None` when serving plain HTTP.
+    pub tls_cert: Option<std::path::PathBuf>,
     /// Becomes true once the first-start state (admin, `library`) exists; requests that
     /// need identities wait for it (see `middleware::await_bootstrap`).
     pub bootstrapped: tokio::sync::watch::Receiver<bool>,

@@ -28,8 +28,8 @@ use berth_core::access::project_of;
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepoOrder,
-    RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, Pull,
+    RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references,
     prefix_end,
 };
 use berth_core::store::identity::Page;
@@ -683,6 +683,53 @@ impl CatalogStore for PgStore {
                     out.tagged.push((col(row, 0)?, referrer(row, 1)?));
                 }
                 Ok(Some(out))
+            })
+        })
+        .await
+    }
+
+    async fn artifact_tags_page(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        cursor: &NameCursor,
+        limit: u64,
+    ) -> StoreResult<Option<Vec<TagInfo>>> {
+        let reference = Reference::Digest(digest.clone());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db(Tx::Read, &(repo.as_str(), reference, cursor.clone(), limit), |c, (r, reference, cursor, limit)| {
+            Box::pin(async move {
+                let Some(id) = repo_id(c, r).await? else {
+                    return Ok(None);
+                };
+                let Some(manifest) = resolve(c, id, reference).await? else {
+                    return Ok(None);
+                };
+                // `tags.name` is `COLLATE "C"`: bytewise, as SQLite's. The previous page is
+                // read backwards from the cursor, then turned round.
+                let (sql, name) = match cursor {
+                    NameCursor::First => ("AND $2::text IS NULL ORDER BY name", None),
+                    NameCursor::After(n) => ("AND name > $2 ORDER BY name", Some(n.clone())),
+                    NameCursor::Before(n) => ("AND name < $2 ORDER BY name DESC", Some(n.clone())),
+                };
+                let rows = c
+                    .rows(
+                        &format!(
+                            "SELECT id, name, updated_at, pulled_at FROM tags WHERE manifest_id = $1 {sql} LIMIT $3"
+                        ),
+                        &[&manifest, &name, limit],
+                    )
+                    .await?;
+                let mut tags = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(TagInfo { id: col(r, 0)?, name: col(r, 1)?, push_time: col(r, 2)?, pull_time: col(r, 3)? })
+                    })
+                    .collect::<Result<Vec<_>, DbErr>>()?;
+                if matches!(cursor, NameCursor::Before(_)) {
+                    tags.reverse();
+                }
+                Ok(Some(tags))
             })
         })
         .await

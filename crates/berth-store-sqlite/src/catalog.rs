@@ -36,8 +36,8 @@ use berth_core::access::project_of;
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepoOrder,
-    RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, Pull,
+    RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references,
     prefix_end,
 };
 use berth_core::store::identity::Page;
@@ -782,6 +782,48 @@ impl CatalogStore for SqliteStore {
                     }
                 }
                 Ok(Some(out))
+            })
+            .await
+    }
+
+    async fn artifact_tags_page(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        cursor: &NameCursor,
+        limit: u64,
+    ) -> StoreResult<Option<Vec<TagInfo>>> {
+        let r = repo.as_str().to_owned();
+        let reference = Reference::Digest(digest.clone());
+        let cursor = cursor.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let Some(id) = repo_id(&tx, &r)? else {
+                    return Ok(None);
+                };
+                let Some(manifest) = resolve(&tx, id, &reference)? else {
+                    return Ok(None);
+                };
+                // The previous page is read backwards from the cursor, then turned round.
+                let (sql, name) = match &cursor {
+                    NameCursor::First => ("AND ?2 IS NULL ORDER BY name COLLATE BINARY", None),
+                    NameCursor::After(n) => ("AND name > ?2 ORDER BY name COLLATE BINARY", Some(n.clone())),
+                    NameCursor::Before(n) => ("AND name < ?2 ORDER BY name COLLATE BINARY DESC", Some(n.clone())),
+                };
+                let mut tags: Vec<TagInfo> = tx
+                    .prepare_cached(&format!(
+                        "SELECT id, name, updated_at, pulled_at FROM tags WHERE manifest_id = ?1 {sql} LIMIT ?3"
+                    ))?
+                    .query_map(params![manifest, name, limit], |r| {
+                        Ok(TagInfo { id: r.get(0)?, name: r.get(1)?, push_time: r.get(2)?, pull_time: r.get(3)? })
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                if matches!(cursor, NameCursor::Before(_)) {
+                    tags.reverse();
+                }
+                Ok(Some(tags))
             })
             .await
     }

@@ -37,8 +37,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use berth_core::store::catalog::{
-    ArtifactInfo, CatalogError, CatalogResult, CatalogStore, RepoOrder, RepoSortKey, RepositoryInfo, TagCursor,
-    TagFilter, TagInfo, TagQuery, TagRow, TagSort,
+    ArtifactInfo, CatalogError, CatalogResult, CatalogStore, NameCursor, RepoOrder, RepoSortKey, RepositoryInfo,
+    TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort,
 };
 use berth_core::store::identity::Page;
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome};
@@ -69,6 +69,7 @@ pub async fn catalog_conformance(meta: Arc<dyn MetaStore>, catalog: Arc<dyn Cata
     deletion(&cx, &w).await;
     storage(&cx).await;
     keyset_tags(&cx).await;
+    artifact_tag_pages(&cx).await;
     sorted_tags(&cx).await;
     details(&cx).await;
 }
@@ -117,6 +118,40 @@ async fn keyset_tags(cx: &Cx) {
     let before_prefix = all(cx.cat.list_tags_after(&repo, "v1", Some("a"), 2).await.unwrap().unwrap());
     assert_eq!(before_prefix, ["v1.0", "v1.0-rc"], "a cursor before the prefix starts at the prefix");
     assert!(cx.cat.list_tags_after(&repo, "zz", None, 10).await.unwrap().unwrap().is_empty());
+    cx.cat.delete_repository(&repo).await.unwrap();
+}
+
+/// `artifact_tags_page`: one artifact's tags only (not another artifact's in the same
+/// repository), bytewise, forwards from the start or a name and backwards from a name to
+/// the same rows as one page; an unknown artifact or repository is `None`.
+async fn artifact_tag_pages(cx: &Cx) {
+    let repo = cx.repo("tagpages");
+    let names = ["b", "V2", "a", "c10", "c2", "d", "e"];
+    for n in names {
+        cx.put(&cx.image(&repo, "one", &[], Some(n))).await;
+    }
+    cx.put(&cx.image(&repo, "other", &[], Some("b0"))).await;
+    let one = cx.image(&repo, "one", &[], None).digest;
+    let page = |c: NameCursor, n: u64| {
+        let (repo, one) = (repo.clone(), one.clone());
+        async move {
+            let rows = cx.cat.artifact_tags_page(&repo, &one, &c, n).await.unwrap().expect("artifact exists");
+            rows.into_iter().map(|t| t.name).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(NameCursor::First, 100).await, ["V2", "a", "b", "c10", "c2", "d", "e"], "bytewise, its own tags");
+    assert_eq!(page(NameCursor::First, 3).await, ["V2", "a", "b"]);
+    assert_eq!(page(NameCursor::After("b".into()), 3).await, ["c10", "c2", "d"]);
+    assert_eq!(page(NameCursor::After("d".into()), 3).await, ["e"]);
+    assert_eq!(page(NameCursor::After("e".into()), 3).await, Vec::<String>::new());
+    assert_eq!(page(NameCursor::Before("c10".into()), 3).await, ["V2", "a", "b"], "backwards, in name order");
+    assert_eq!(page(NameCursor::Before("e".into()), 3).await, ["c10", "c2", "d"]);
+    assert_eq!(page(NameCursor::Before("a".into()), 3).await, ["V2"]);
+    let tags = cx.cat.artifact_tags_page(&repo, &one, &NameCursor::First, 1).await.unwrap().unwrap();
+    assert!(tags[0].id != 0 && tags[0].push_time > 0 && tags[0].pull_time.is_none());
+    let missing: Digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
+    assert_eq!(cx.cat.artifact_tags_page(&repo, &missing, &NameCursor::First, 3).await.unwrap(), None);
+    assert_eq!(cx.cat.artifact_tags_page(&cx.repo("nowhere"), &one, &NameCursor::First, 3).await.unwrap(), None);
     cx.cat.delete_repository(&repo).await.unwrap();
 }
 

@@ -454,6 +454,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         retention,
         health: redis.iter().map(|r| redis_health(r.clone())).collect::<Vec<_>>().into(),
         https: tls.is_some(),
+        tls_cert: tls.is_some().then(|| cfg.http.tls_cert.clone().into()),
         settings: settings.clone(),
         audit_log,
         bootstrapped,

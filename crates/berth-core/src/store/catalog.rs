@@ -160,6 +160,18 @@ pub enum TagCursor {
     Pulled(Option<i64>, i64),
 }
 
+/// Where a keyset page of one artifact's tags ([`CatalogStore::artifact_tags_page`])
+/// starts, in bytewise name order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameCursor {
+    /// The first names.
+    First,
+    /// The names after this one (the next page).
+    After(String),
+    /// The names just before this one (the previous page).
+    Before(String),
+}
+
 /// Which tags a listing keeps: names starting with a prefix, or matching a glob whose
 /// `*` is any run of characters and `?` any one (checked with [`check_tag_glob`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -427,6 +439,18 @@ pub trait CatalogStore: Send + Sync + 'static {
         digests: &[Digest],
         tags: &[String],
     ) -> StoreResult<Option<PageDetails>>;
+    /// Keyset page of one artifact's tags (the manifest `digest` of `repo`) in bytewise
+    /// name order, at most `limit`, from `cursor`: the first names, those after a name, or
+    /// the `limit` names just before one (still returned in name order). It reads the
+    /// artifact's tags only, never an offset: an artifact with 10,000 tags pages as one
+    /// with 10 does. `None` if there is no such artifact.
+    async fn artifact_tags_page(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        cursor: &NameCursor,
+        limit: u64,
+    ) -> StoreResult<Option<Vec<TagInfo>>>;
     /// Tags of one artifact, in the order of [`ArtifactInfo::tags`], with the total
     /// count; `None` if there is no such artifact.
     async fn list_artifact_tags(

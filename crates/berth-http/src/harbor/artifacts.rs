@@ -699,7 +699,8 @@ fn copy_source(from: &str) -> Result<(&str, &str, &str), ApiError> {
 /// `POST /projects/{p}/repositories/{r}/artifacts?from=<project>/<repo>@<digest>` (or
 /// `:<tag>`): Harbor's artifact copy. The caller needs to create artifacts in the
 /// destination project and to pull from the source repository. The artifact (for an index
-/// with its children) and its blobs are copied, and its tags come along; 201 with
+/// with its children) and its blobs are copied, its tags come along, and so do its
+/// accessories, recursively, as in Harbor 2.8+ (`Registry::copy_manifest`); 201 with
 /// `Location: …/artifacts/<digest>`, 409 if the destination already has it, 412 if one
 /// of its tags is immutable in the destination and would move there.
 pub async fn copy(

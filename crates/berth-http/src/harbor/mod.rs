@@ -88,6 +88,7 @@ endpoints! {
     "/ping" => [get system::ping, "Ping the API (text Pong)"],
     "/health" => [get system::health, "Health of each component; 503 when unhealthy"],
     "/systeminfo" => [get system::systeminfo, "System information (less for anonymous callers)"],
+    "/systeminfo/getcert" => [get system::getcert, "The registry's HTTPS certificate (PEM, ca.crt); 404 when serving HTTP"],
     "/openapi.json" => [get openapi::serve, "This document"],
     "/users" => [get users::list, "List users"; post users::create, "Create a user"],
     "/users/current" => [get users::current, "The calling user"],

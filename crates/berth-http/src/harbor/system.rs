@@ -1,4 +1,4 @@
-//! `/ping`, `/api/version`, `/health` and `/systeminfo`.
+//! `/ping`, `/api/version`, `/health`, `/systeminfo` and its `getcert`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -86,7 +86,7 @@ pub async fn systeminfo(State(state): State<AppState>, caller: Caller, headers: 
             "registry_url": registry,
             "read_only": settings.read_only,
             "current_time": dto::time(unix_now()),
-            "has_ca_root": false,
+            "has_ca_root": state.tls_cert.is_some(),
             "project_creation_restriction": settings.project_creation_restriction.as_str(),
             "registry_storage_provider_name": "filesystem",
             "notification_enable": settings.notification_enable,
@@ -96,6 +96,30 @@ pub async fn systeminfo(State(state): State<AppState>, caller: Caller, headers: 
         }
     }
     json(StatusCode::OK, &info)
+}
+
+/// `GET /systeminfo/getcert` (Harbor's): the certificate this server speaks HTTPS with
+/// (`http.tls_cert`, its chain as configured), for clients to trust a registry whose
+/// certificate a private CA issued (`/etc/docker/certs.d/<host>/ca.crt`). Read from the
+/// file on each request, so a renewed certificate (which the server reloads) is what is
+/// downloaded. Open to every caller, as in Harbor: it is what any client sees in the TLS
+/// handshake anyway. 404 with Harbor's error when Berth serves plain HTTP.
+pub async fn getcert(State(state): State<AppState>) -> Result<Response, crate::error::ApiError> {
+    let missing = || super::errors::not_found("The system is not configured with a CA certificate (http.tls_cert)");
+    let Some(path) = state.tls_cert.as_deref() else { return Err(missing()) };
+    let pem = tokio::fs::read(path).await.map_err(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "cannot read the TLS certificate for getcert");
+        missing()
+    })?;
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"ca.crt\""),
+        ],
+        pem,
+    )
+        .into_response())
 }
 
 /// `GET /system/database` (Berth's): the metadata database's backend and role, and the

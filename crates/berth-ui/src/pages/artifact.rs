@@ -3,9 +3,11 @@
 //! through a confirm page), and a repository's description (`…/-/info`, Markdown rendered
 //! safely). The dispatch is in [`super::repos`].
 //!
-//! Everything comes from the API, except two reads made after the API has answered the
+//! Everything comes from the API, except three reads made after the API has answered the
 //! artifact for the caller: the manifest's layer list (from `Registry`, as the compare
-//! page does) and the indexes that list it (`CatalogStore::parents_of`, one query).
+//! page does), the indexes that list it (`CatalogStore::parents_of`, one query) and a
+//! keyset page of its tags (`CatalogStore::artifact_tags_page`; an artifact may carry
+//! thousands, and the API's `with_tag` answer has them all).
 
 use axum::http::Method;
 use axum::response::Response;
@@ -59,9 +61,80 @@ pub(crate) fn media(m: &str) -> Markup {
     html! { span title=(m) { (label) } }
 }
 
-pub(crate) async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Response {
+/// How many of an artifact's tags one page shows.
+const TAGS_PAGE: u64 = 50;
+
+/// A page of an artifact's tags from the query string (`?tags_after=` / `?tags_before=`,
+/// names from the page's own links): the names, with whether each is immutable, and
+/// whether there is a page before and after it. `Err` names a bad parameter.
+struct TagPage {
+    tags: Vec<(String, bool)>,
+    prev: bool,
+    next: bool,
+}
+
+async fn tag_page(
+    ctx: &Ctx,
+    name: &RepoName,
+    digest: &Digest,
+    q: &crate::Form,
+) -> Result<TagPage, (String, &'static str)> {
+    use berth_core::store::catalog::NameCursor;
+    let (after, before) = (q.get("tags_after"), q.get("tags_before"));
+    for (field, v) in [("tags_after", after), ("tags_before", before)] {
+        if !v.is_empty() && v.parse::<berth_core::Tag>().is_err() {
+            return Err((field.to_string(), "is not a tag name (follow the page's links)"));
+        }
+    }
+    let cursor = match (after, before) {
+        ("", "") => NameCursor::First,
+        (a, "") => NameCursor::After(a.to_string()),
+        ("", b) => NameCursor::Before(b.to_string()),
+        _ => return Err(("tags_before".to_string(), "cannot be given with tags_after")),
+    };
+    // One more than a page tells whether the list goes on in the direction read.
+    let mut rows = match ctx.state.catalog.artifact_tags_page(name, digest, &cursor, TAGS_PAGE + 1).await {
+        Ok(Some(rows)) => rows,
+        _ => Vec::new(),
+    };
+    let more = rows.len() as u64 > TAGS_PAGE;
+    let (prev, next) = match cursor {
+        NameCursor::First => {
+            rows.truncate(TAGS_PAGE as usize);
+            (false, more)
+        }
+        NameCursor::After(_) => {
+            rows.truncate(TAGS_PAGE as usize);
+            (true, more)
+        }
+        NameCursor::Before(_) => {
+            if more {
+                rows.remove(0);
+            }
+            (more, true)
+        }
+    };
+    // Immutability by the project's rules, as the API's `with_immutable_status` says it.
+    let project = name.as_str().split_once('/').map_or("", |(p, _)| p);
+    let rest = name.as_str().split_once('/').map_or(name.as_str(), |(_, r)| r);
+    let rules = match ctx.state.auth.identity.project_by_name(project).await {
+        Ok(Some(p)) => berth_core::policy::immutable_rules(ctx.state.policies.as_ref(), p.id).await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let tags = rows
+        .into_iter()
+        .map(|t| {
+            let i = berth_core::policy::immutable(&rules, rest, &t.name).is_some();
+            (t.name, i)
+        })
+        .collect();
+    Ok(TagPage { tags, prev, next })
+}
+
+pub(crate) async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str, uri: &axum::http::Uri) -> Response {
+    // Without `with_tag`: the tags are read a page at a time below.
     let path = format!(
-        "{}/artifacts/{}?with_tag=true&with_accessory=true&with_scan_overview=true&with_sbom_overview=true&with_label=true&with_immutable_status=true",
+        "{}/artifacts/{}?with_accessory=true&with_scan_overview=true&with_sbom_overview=true&with_label=true",
         api_repo(p, r),
         enc(digest)
     );
@@ -72,7 +145,14 @@ pub(crate) async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Respon
     let v = &a.json;
     let full = format!("{p}/{r}");
     let d = v["digest"].as_str().unwrap_or(digest);
-    let tags = v["tags"].as_array().cloned().unwrap_or_default();
+    let q = crate::query(uri);
+    let tags = match (full.parse::<RepoName>(), d.parse::<Digest>()) {
+        (Ok(n), Ok(dg)) => match tag_page(&ctx, &n, &dg, &q).await {
+            Ok(t) => t,
+            Err((field, problem)) => return super::repos::bad_param(&ctx, &field, problem),
+        },
+        _ => TagPage { tags: Vec::new(), prev: false, next: false },
+    };
     let refs = v["references"].as_array().cloned().unwrap_or_default();
     let ann = v["annotations"].as_object().cloned().unwrap_or_default();
     let accessories = v["accessories"].as_array().cloned().unwrap_or_default();
@@ -186,15 +266,27 @@ pub(crate) async fn artifact(ctx: Ctx, p: &str, r: &str, digest: &str) -> Respon
                 } @else { (ctx.t("sbom.none")) }
             }
             @if can_sbom { (scan_form("sbom", ctx.t("sbom.generate"))) }
-            h2 { (ctx.t("artifact.tags")) }
-            @if tags.is_empty() { p { (ctx.t("none")) } } @else {
-                ul { @for t in &tags {
-                    @let n = t["name"].as_str().unwrap_or("");
+            h2 id="artifact-tags" { (ctx.t("artifact.tags")) }
+            @if tags.tags.is_empty() && !tags.prev { p { (ctx.t("none")) } } @else {
+                ul aria-labelledby="artifact-tags" { @for (n, immutable) in &tags.tags {
                     li {
-                        strong { (n) } @if t["immutable"].as_bool() == Some(true) { " 🔒 " (ctx.t("tags.immutable")) } " " (copyable(&ctx, n, &ctx.client.pull(&ctx.host, &full, n)))
+                        strong { (n) } @if *immutable { " 🔒 " (ctx.t("tags.immutable")) } " " (copyable(&ctx, n, &ctx.client.pull(&ctx.host, &full, n)))
                         @if can_untag { " " a.danger href={ (here) "/tags/" (enc(n)) "/delete" } aria-label={ (ctx.t("tags.remove")) " " (n) } { (ctx.t("tags.remove")) } }
                     }
                 } }
+                @if tags.prev || tags.next {
+                    nav.pager aria-label=(ctx.t("artifact.tags_pages")) {
+                        @if tags.prev {
+                            a href={ (here) "#artifact-tags" } { "⇤ " (ctx.t("artifact.tags_first")) } " "
+                            @if let Some((first, _)) = tags.tags.first() {
+                                a href={ (here) "?tags_before=" (enc(first)) "#artifact-tags" } rel="prev" { "← " (ctx.t("artifact.tags_prev")) } " "
+                            }
+                        }
+                        @if tags.next { @if let Some((last, _)) = tags.tags.last() {
+                            a href={ (here) "?tags_after=" (enc(last)) "#artifact-tags" } rel="next" { (ctx.t("artifact.tags_next")) " →" }
+                        } }
+                    }
+                }
             }
             @if can_tag {
                 form.inline method="post" action={ (here) "/tags" } {

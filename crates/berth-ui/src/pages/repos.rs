@@ -130,14 +130,14 @@ pub async fn get(ctx: Ctx, Path((p, rest)): Path<(String, String)>, uri: Uri) ->
         ["info"] => super::artifact::info(ctx, &p, &r).await,
         ["artifacts"] => artifacts(ctx, &p, &r, &uri).await,
         // A bulk form's address opened directly (a reload): back to its list.
-        ["tags", "delete"] | ["artifacts", "delete" | "scan"] => {
+        ["tags", "delete"] | ["artifacts", "delete" | "scan" | "sbom"] | ["artifacts", "scan", "stop"] => {
             ctx.redirect(&format!("{}/-/{}", ui_repo(&p, &r), parts[0]))
         }
         ["tags", tag, "delete"] => {
             let back = format!("{}/-/tags", ui_repo(&p, &r));
             confirm(&ctx, &format!("{p}/{r}:{tag}"), &format!("{}/-/tags/{}/delete", ui_repo(&p, &r), enc(tag)), &back)
         }
-        ["artifacts", digest] => super::artifact::artifact(ctx, &p, &r, digest).await,
+        ["artifacts", digest] => super::artifact::artifact(ctx, &p, &r, digest, &uri).await,
         ["artifacts", digest, "tags", tag, "delete"] => super::artifact::confirm_untag(&ctx, &p, &r, digest, tag),
         ["artifacts", digest, "delete"] => super::artifact::confirm_delete(ctx, &p, &r, digest).await,
         ["artifacts", digest, "vulnerabilities"] => super::security::vulnerabilities(ctx, &p, &r, digest, &uri).await,
@@ -186,7 +186,9 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
         ["artifacts", digest, "tags", tag, "delete"] => super::artifact::untag(&ctx, &p, &r, digest, tag, &form).await,
         ["artifacts", digest, "copy"] => super::artifact::copy(&ctx, &p, &r, digest, &form).await,
         ["artifacts", digest, "delete"] => super::artifact::delete(&ctx, &p, &r, digest, &form).await,
-        ["artifacts", "scan"] => scan_artifacts(&ctx, &p, &r, &form).await,
+        ["artifacts", "scan"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::Scan).await,
+        ["artifacts", "scan", "stop"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::Stop).await,
+        ["artifacts", "sbom"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::Sbom).await,
         ["tags", "delete"] => delete_tags(&ctx, &p, &r, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
     }
@@ -229,7 +231,7 @@ fn cursor_of(sort: TagSort, row: &TagRow) -> String {
 }
 
 /// A bad query parameter of a page: 400 naming it and what it takes.
-fn bad_param(ctx: &Ctx, name: &str, problem: &str) -> Response {
+pub(crate) fn bad_param(ctx: &Ctx, name: &str, problem: &str) -> Response {
     error_page(ctx, StatusCode::BAD_REQUEST, &format!("{}: {name} {problem}", ctx.t("bad_param")))
 }
 
@@ -471,6 +473,8 @@ pub(crate) fn repo_view(ctx: &Ctx, p: &str, r: &str, current: &str, body: Markup
 }
 
 /// The artifact types Harbor's processors give (`type=` of the artifact list).
+/// The artifact list's orders (`?sort=`, `-` for descending): the API's fields.
+const ARTIFACT_SORTS: [&str; 3] = ["push_time", "size", "digest"];
 const KINDS: [&str; 5] = ["IMAGE", "CHART", "CNAB", "WASM", "UNKNOWN"];
 
 /// `?tagged=` of the artifact list: the API's `q=tags=*` (tagged) and `tags=nil`.
@@ -502,6 +506,13 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         None => return bad_param(&ctx, "tagged", "must be yes or no"),
     };
     let show_acc = q.get("accessories") == "1";
+    // The orders offered: the API's `sort` fields, ascending or descending (`-`); newest
+    // first unless asked.
+    let sort = match q.get("sort") {
+        "" => "-push_time".to_string(),
+        s if ARTIFACT_SORTS.contains(&s.strip_prefix('-').unwrap_or(s)) => s.to_string(),
+        _ => return bad_param(&ctx, "sort", "must be push_time, size or digest, or one of them after -"),
+    };
     let mut terms = Vec::new();
     if !kind.is_empty() {
         terms.push(format!("type={kind}"));
@@ -513,8 +524,9 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         terms.push(format!("labels=({label})"));
     }
     let mut path = format!(
-        "{}/artifacts?page={pg}&page_size={PAGE_SIZE}&with_tag=true&with_accessory=true&with_scan_overview=true&with_sbom_overview=true&with_label=true",
-        api_repo(p, r)
+        "{}/artifacts?page={pg}&page_size={PAGE_SIZE}&sort={}&with_tag=true&with_accessory=true&with_scan_overview=true&with_sbom_overview=true&with_label=true",
+        api_repo(p, r),
+        enc(&sort)
     );
     if !terms.is_empty() {
         path.push_str(&format!("&q={}", enc(&terms.join(","))));
@@ -527,9 +539,20 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let perms = ctx.project_permissions(project_id).await;
     let can_delete = has(&perms, "artifact", "delete");
     let can_scan = has(&perms, "scan", "create");
-    let select = can_delete || can_scan;
+    let can_stop = has(&perms, "scan", "stop");
+    let can_sbom = has(&perms, "sbom", "create");
+    let select = can_delete || can_scan || can_stop || can_sbom;
     let base = format!("{}/-/artifacts", ui_repo(p, r));
     let acc_flag = if show_acc { "1" } else { "" };
+    let filters =
+        [("type", kind.as_str()), ("tagged", tagged.as_str()), ("label", label.as_str()), ("accessories", acc_flag)];
+    // A header's link keeps the filters and starts again at page 1.
+    let sorted_by = |s: &str| {
+        let mut q: Vec<String> =
+            filters.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
+        q.push(format!("sort={}", enc(s)));
+        format!("{base}?{}", q.join("&"))
+    };
     const SHOWN: usize = 5;
     repo_view(
         &ctx,
@@ -554,6 +577,7 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                     @for (id, name) in &labels { option value=(id) selected[id.to_string() == label] { (name) } }
                 }
                 label.check { input type="checkbox" name="accessories" value="1" checked[show_acc]; " " (ctx.t("artifacts.show_acc")) }
+                @if sort != "-push_time" { input type="hidden" name="sort" value=(sort); }
                 button type="submit" { (ctx.t("filter")) }
             }
             @if a.items().is_empty() { p { (ctx.t("none")) } } @else {
@@ -562,16 +586,16 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                     table {
                         thead { tr {
                             @if select { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
-                            th scope="col" { (ctx.t("col.digest")) }
+                            (crate::layout::sort_th(&ctx, "col.digest", "digest", &sort, sorted_by))
                             th scope="col" { (ctx.t("artifacts.type")) }
                             th scope="col" { (ctx.t("tags.title")) }
                             th scope="col" { (ctx.t("tags.platforms")) }
-                            th scope="col" { (ctx.t("artifact.size")) }
+                            (crate::layout::sort_th(&ctx, "artifact.size", "size", &sort, sorted_by))
                             th scope="col" { (ctx.t("scan.vulns")) }
                             th scope="col" { (ctx.t("sbom.title")) }
                             th scope="col" { (ctx.t("sig.title")) }
                             th scope="col" { (ctx.t("tab.labels")) }
-                            th scope="col" aria-sort="descending" { (ctx.t("col.pushed")) }
+                            (crate::layout::sort_th(&ctx, "col.pushed", "push_time", &sort, sorted_by))
                             th scope="col" { (ctx.t("col.pulled")) }
                         } }
                         tbody { @for x in a.items() {
@@ -618,10 +642,12 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                     }
                     p {
                         @if can_scan { button type="submit" formaction={ (base) "/scan" } { (ctx.t("artifacts.scan_selected")) } " " }
+                        @if can_stop { button type="submit" formaction={ (base) "/scan/stop" } { (ctx.t("artifacts.stop_selected")) } " " }
+                        @if can_sbom { button type="submit" formaction={ (base) "/sbom" } { (ctx.t("artifacts.sbom_selected")) } " " }
                         @if can_delete { button.danger type="submit" { (ctx.t("artifacts.delete_selected")) } }
                     }
                 }
-                (pager(&ctx, &base, &[("type", &kind), ("tagged", &tagged), ("label", &label), ("accessories", acc_flag)], pg, PAGE_SIZE, a.total().unwrap_or(0)))
+                (pager(&ctx, &base, &[("type", &kind), ("tagged", &tagged), ("label", &label), ("accessories", acc_flag), ("sort", if sort == "-push_time" { "" } else { sort.as_str() })], pg, PAGE_SIZE, a.total().unwrap_or(0)))
             }
         },
     )
@@ -738,9 +764,19 @@ async fn delete_tags(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response {
     bulk_run(ctx, form, Method::DELETE, calls, "tags.deleted_n", "tags.not_deleted", &back).await
 }
 
-/// Bulk scan of the artifacts ticked in the list: one API scan request each (no confirm:
-/// nothing is lost); refusals (no permission, a scan already running) by name.
-async fn scan_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response {
+/// A scan request on each artifact ticked in the list, with no confirm (nothing is lost);
+/// refusals (no permission, a scan already running or none to stop) by name.
+#[derive(Clone, Copy)]
+enum ScanAction {
+    /// `POST …/scan` with `{"scan_type":"vulnerability"}`.
+    Scan,
+    /// `POST …/scan/stop` with `{"scan_type":"vulnerability"}`.
+    Stop,
+    /// `POST …/scan` with `{"scan_type":"sbom"}` (Harbor's "generate SBOM").
+    Sbom,
+}
+
+async fn scan_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form, action: ScanAction) -> Response {
     let back = format!("{}/-/artifacts", ui_repo(p, r));
     if let Err(refused) = ctx.check_form(form, &back) {
         return refused;
@@ -749,14 +785,19 @@ async fn scan_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response {
         Ok(d) => d,
         Err(r) => return r,
     };
+    let (suffix, kind, done, refused) = match action {
+        ScanAction::Scan => ("scan", "vulnerability", "artifacts.scans_started", "artifacts.not_scanned"),
+        ScanAction::Stop => ("scan/stop", "vulnerability", "artifacts.scans_stopped", "artifacts.not_stopped"),
+        ScanAction::Sbom => ("scan", "sbom", "artifacts.sboms_started", "artifacts.not_sbom"),
+    };
     let calls = digests
         .iter()
         .map(|d| {
-            let path = format!("{}/artifacts/{}/scan", api_repo(p, r), enc(d));
-            (path, format!("{p}/{r}@{}", short(d)), Some(json!({ "scan_type": "vulnerability" })))
+            let path = format!("{}/artifacts/{}/{suffix}", api_repo(p, r), enc(d));
+            (path, format!("{p}/{r}@{}", short(d)), Some(json!({ "scan_type": kind })))
         })
         .collect();
-    bulk_run(ctx, form, Method::POST, calls, "artifacts.scans_started", "artifacts.not_scanned", &back).await
+    bulk_run(ctx, form, Method::POST, calls, done, refused, &back).await
 }
 
 pub(crate) fn short(digest: &str) -> String {

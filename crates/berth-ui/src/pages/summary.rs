@@ -128,6 +128,12 @@ fn push_commands(ctx: &Ctx, p: &str) -> Markup {
     html! {
         h3 id="push" { (ctx.t("summary.push")) }
         p.hint { (ctx.t("summary.push_hint")) }
+        // A registry whose certificate a private CA issued is trusted once this file is
+        // in the client's store (`/etc/docker/certs.d/<host>/ca.crt`); on plain HTTP
+        // there is none to offer (the API answers 404).
+        @if ctx.state.tls_cert.is_some() {
+            p { a href="/api/v2.0/systeminfo/getcert" download="ca.crt" { (ctx.t("summary.cert")) } " " span.hint { (ctx.t("summary.cert_hint")) } }
+        }
         dl.commands {
             @for (client, lines) in &clients {
                 dt { (client) }

@@ -53,6 +53,7 @@ const MATRIX: &str = "
 GET      /ping                                                                                 -       200  200    200    200   200 200   200    200    200
 GET      /health                                                                               -       200  200    200    200   200 200   200    200    200
 GET      /systeminfo                                                                           -       200  200    200    200   200 200   200    200    200
+GET      /systeminfo/getcert                                                                   -       404  404    404    404   404 404   404    404    404
 GET      /openapi.json                                                                         -       200  200    200    200   200 200   200    200    200
 
 GET      /users                                                                                -       401  403    403    403   403 403   403    200    403

@@ -5,6 +5,7 @@ mod auth;
 mod authz_matrix;
 mod clients;
 mod config;
+mod copy_accessories;
 mod crash;
 mod deploy;
 mod e2e_login;

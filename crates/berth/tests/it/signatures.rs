@@ -54,7 +54,7 @@ async fn push_empty_config(s: &Server) -> String {
 }
 
 /// Pushes an OCI 1.1 referrer with `subject`, `artifactType` and one layer holding `blob`.
-async fn push_referrer(
+pub(crate) async fn push_referrer(
     s: &Server,
     subject: &str,
     artifact_type: &str,

@@ -400,3 +400,38 @@ async fn redis_over_tls_with_an_acl_user() {
     let text = body.to_string();
     assert!(text.contains("UnknownIssuer"), "{text}");
 }
+
+/// Over HTTPS the registry's certificate is offered for download: Harbor's
+/// `/systeminfo/getcert` answers the configured certificate file as `ca.crt` to any
+/// caller, `systeminfo` says `has_ca_root`, and the project summary links it beside the
+/// push commands.
+#[tokio::test]
+async fn https_offers_its_certificate_for_download_beside_the_push_commands() {
+    let h = start_https("harbor");
+    let s = &h.server;
+    let c = h.client().build().unwrap();
+    let r = c.get(s.url("/api/v2.0/systeminfo/getcert")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(support::header(&r, "content-disposition"), "attachment; filename=\"ca.crt\"");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), std::fs::read(&h.cert).unwrap().as_slice(), "the configured file");
+    let info = c.get(s.url("/api/v2.0/systeminfo")).basic_auth("admin", Some(ADMIN_PASSWORD)).send().await.unwrap();
+    assert_eq!(support::body_json(info).await["has_ca_root"], true);
+
+    let login = c
+        .post(s.url("/c/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let sid = support::header(&login, "set-cookie").split(';').next().unwrap().to_string();
+    let page = c.get(s.url("/projects/library")).header("cookie", sid).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Push commands"), "{page}");
+    assert!(
+        page.contains(
+            r#"<a href="/api/v2.0/systeminfo/getcert" download="ca.crt">Download the registry certificate</a>"#
+        ),
+        "{page}"
+    );
+}

@@ -196,3 +196,177 @@ async fn ui_repository_description_is_sanitized_markdown() {
     // The form still edits the source text.
     p.has(r#"<textarea id="description" name="description">"#).has("# Shop API");
 }
+
+/// Copying from the artifact page brings the accessories along (a cosign signature under
+/// its tag, an SBOM referrer), shown on the target's page; the artifact's tags are shown a
+/// page at a time (keyset: next, previous, first), a bad cursor named. A guest sees the
+/// pages but no copy form, and the server refuses the copy anyway.
+#[tokio::test]
+async fn ui_artifact_copy_brings_accessories_and_tags_are_paged() {
+    use berth_signature::cosign;
+    use berth_signature::testing::CosignSigner;
+    let s = Server::start_harbor();
+    create_user(&s, "gst").await;
+    create_project(&s, &admin(), "team", false).await;
+    add_member(&s, "team", "gst", 3).await;
+    let d = push_small_image_as(&s, &admin(), "team/app", "t000", "paged").await;
+    let payload = cosign::payload_for("team/app", &d);
+    crate::signatures::push_cosign_tag(&s, &d, &payload, &payload, &CosignSigner::generate()).await;
+    let sbom = crate::signatures::push_referrer(
+        &s,
+        &d,
+        "application/vnd.goharbor.harbor.sbom.v1",
+        "application/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+        json!({}),
+    )
+    .await;
+    // 120 tags: t000 … t119, three pages of 50.
+    crate::ui::tag_many(&s, &admin(), "team/app", &d, (1..120).map(|i| format!("t{i:03}"))).await;
+
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let art = format!("{APP}/{d}");
+    let names = |body: &str| -> Vec<String> {
+        body.split("<li><strong>").skip(1).map(|r| r[..r.find('<').unwrap()].to_string()).collect()
+    };
+    let p1 = w.page(&art).await;
+    let first = names(&p1.body);
+    assert_eq!(first.len(), 50, "one page of tags");
+    assert_eq!((first[0].as_str(), first[49].as_str()), ("t000", "t049"));
+    p1.has(r#"aria-label="Pages of this artifact's tags""#).lacks("Previous tags").lacks("First tags");
+    p1.has(&format!(r#"href="{art}?tags_after=t049#artifact-tags" rel="next""#));
+    let p2 = w.page(&format!("{art}?tags_after=t049")).await;
+    assert_eq!(names(&p2.body).first().map(String::as_str), Some("t050"));
+    p2.has(&format!(r#"href="{art}?tags_before=t050#artifact-tags" rel="prev""#)).has("First tags");
+    let p3 = w.page(&format!("{art}?tags_after=t099")).await;
+    let last = names(&p3.body);
+    assert_eq!((last.len(), last[0].as_str(), last[19].as_str()), (20, "t100", "t119"));
+    p3.lacks("Next tags").has("Previous tags");
+    let back = w.page(&format!("{art}?tags_before=t050")).await;
+    assert_eq!(names(&back.body), first, "previous from page 2 is page 1");
+    // A cursor that is not a tag name, or both at once: 400 naming the parameter.
+    let bad = w.get(&format!("{art}?tags_after=%2Fx")).await;
+    assert_eq!(bad.status, 400);
+    bad.has("Bad request parameter: tags_after ");
+    let bad = w.get(&format!("{art}?tags_after=t001&tags_before=t009")).await;
+    assert_eq!(bad.status, 400);
+    bad.has("Bad request parameter: tags_before ");
+
+    // The page says accessories come along; the copy's page shows them.
+    p1.has("its accessories (signatures, SBOMs, attestations)");
+    let copied = w.submit(&art, &format!("{art}/copy"), &[("project", "team"), ("repo", "copy")]).await;
+    copied.has("Copied to team/copy.").has("signature.cosign").has("sbom.harbor").has(&short(&sbom));
+    copied.has("<strong>t000</strong>").has("Next tags");
+    let acc = ok_json(&s, &format!("{API}/copy/artifacts/{d}/accessories"), &admin()).await;
+    assert_eq!(acc.as_array().map(Vec::len), Some(2), "{acc}");
+
+    // The guest pages through the tags but has no copy form; the server refuses a copy.
+    let mut g = Web::new(&s);
+    g.sign_in("gst", PW).await;
+    let gp = g.page(&format!("{art}?tags_after=t049")).await;
+    assert_eq!(names(&gp.body).first().map(String::as_str), Some("t050"));
+    gp.lacks("copy_project");
+    refused(&mut g, &gp.csrf(), &format!("{art}/copy"), &[("project", "team"), ("repo", "guestcopy")]).await;
+    assert_eq!(get(&s, &format!("{API}/guestcopy"), &admin()).await.status(), 404);
+}
+
+/// The artifact grid sorts by push time, size and digest (server-side, `aria-sort`, a bad
+/// `sort` named), and stops scans and generates SBOMs of the ticked artifacts in bulk
+/// (the scan queue paused, so the scans wait and can be stopped); a guest sees neither
+/// button and the server refuses both. On plain HTTP there is no certificate to download.
+#[tokio::test]
+async fn ui_artifact_grid_sort_bulk_stop_scan_and_sbom() {
+    let s = Server::start_harbor();
+    create_user(&s, "gst").await;
+    create_project(&s, &admin(), "team", false).await;
+    add_member(&s, "team", "gst", 3).await;
+    let small = push_small_image_as(&s, &admin(), "team/app", "small", "s").await;
+    let (big, ..) = push_built_image(&s, &admin(), "team/app", "big").await;
+    let mid = push_small_image_as(&s, &admin(), "team/app", "mid", "a somewhat longer seed for a bigger config").await;
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let order = |body: &str, ds: &[&str]| -> Vec<usize> {
+        let mut at: Vec<(usize, usize)> =
+            ds.iter().enumerate().map(|(i, d)| (body.find(&format!(r#"title="{d}""#)).unwrap(), i)).collect();
+        at.sort();
+        at.into_iter().map(|(_, i)| i).collect()
+    };
+    let all = [small.as_str(), big.as_str(), mid.as_str()];
+    // Default: newest first, the push column marked.
+    let g = w.page(APP).await;
+    assert_eq!(order(&g.body, &all), [2, 1, 0]);
+    g.has(r#"<th scope="col" aria-sort="descending"><a href="/projects/team/repos/app/-/artifacts?sort=push_time">Pushed"#);
+    // By size, both ways.
+    let sizes: Vec<u64> = {
+        let mut v = Vec::new();
+        for d in all {
+            v.push(ok_json(&s, &format!("{API}/app/artifacts/{d}"), &admin()).await["size"].as_u64().unwrap());
+        }
+        v
+    };
+    let mut by_size = vec![0, 1, 2];
+    by_size.sort_by_key(|i| sizes[*i]);
+    let g = w.page(&format!("{APP}?sort=size")).await;
+    assert_eq!(order(&g.body, &all), by_size);
+    g.has(r#"aria-sort="ascending"><a href="/projects/team/repos/app/-/artifacts?sort=-size""#);
+    let g = w.page(&format!("{APP}?sort=-size")).await;
+    by_size.reverse();
+    assert_eq!(order(&g.body, &all), by_size);
+    // By digest, keeping the filters in the links.
+    let mut by_digest = vec![0, 1, 2];
+    by_digest.sort_by_key(|i| all[*i]);
+    let g = w.page(&format!("{APP}?sort=digest&tagged=yes")).await;
+    assert_eq!(order(&g.body, &all), by_digest);
+    g.has(r#"href="/projects/team/repos/app/-/artifacts?tagged=yes&amp;sort=-digest""#);
+    g.has(r#"<input type="hidden" name="sort" value="digest">"#);
+    let bad = w.get(&format!("{APP}?sort=name")).await;
+    assert_eq!(bad.status, 400);
+    bad.has("Bad request parameter: sort ");
+
+    // Bulk: the buttons; nothing ticked is said so.
+    let g = w.page(APP).await;
+    g.has("Stop scanning selected artifacts").has(r#"formaction="/projects/team/repos/app/-/artifacts/scan/stop""#);
+    g.has("Generate SBOMs of selected artifacts").has(r#"formaction="/projects/team/repos/app/-/artifacts/sbom""#);
+    let csrf = g.csrf();
+    for action in ["scan/stop", "sbom"] {
+        let r = w.post(&format!("{APP}/{action}"), &[("_csrf", &csrf)]).await;
+        w.page(&r.location).await.has("No artifact was selected.");
+    }
+    // With the scan queue paused, scans wait: generate SBOMs of two, scan one, stop it.
+    let r = call(
+        &s,
+        reqwest::Method::PUT,
+        "/api/v2.0/jobservice/queues/IMAGE_SCAN",
+        &admin(),
+        Some(&json!({"action": "pause"})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = w.post(&format!("{APP}/sbom"), &[("_csrf", &csrf), ("digest", &small), ("digest", &mid)]).await;
+    assert_eq!(r.status, 303);
+    w.page(&r.location).await.has("Started 2 SBOM generations.");
+    for d in [&small, &mid] {
+        let a = ok_json(&s, &format!("{API}/app/artifacts/{d}?with_sbom_overview=true"), &admin()).await;
+        assert_eq!(a["sbom_overview"]["scan_status"], "Pending", "{a}");
+    }
+    let r = w.post(&format!("{APP}/scan"), &[("_csrf", &csrf), ("digest", &big)]).await;
+    w.page(&r.location).await.has("Started 1 scans.");
+    let r = w.post(&format!("{APP}/scan/stop"), &[("_csrf", &csrf), ("digest", &big), ("digest", &small)]).await;
+    assert_eq!(r.status, 303);
+    // The one with no scan running is refused by name, with the API's reason.
+    let p = w.page(&r.location).await;
+    p.has("Stopped 1 scans.").has("Not stopped:").has(&format!("team/app@{}", short(&small))).has("in progress");
+
+    // The guest: no buttons, and the server refuses both.
+    let mut gw = Web::new(&s);
+    gw.sign_in("gst", PW).await;
+    let gg = gw.page(&format!("{APP}?sort=size")).await;
+    gg.has(r#"aria-sort="ascending""#).lacks("Stop scanning selected").lacks("Generate SBOMs of selected");
+    refused(&mut gw, &gg.csrf(), &format!("{APP}/scan/stop"), &[("digest", &big)]).await;
+    refused(&mut gw, &gg.csrf(), &format!("{APP}/sbom"), &[("digest", &big)]).await;
+
+    // Plain HTTP: no certificate to download (the API says so in Harbor's envelope).
+    w.page("/projects/team").await.has("Push commands").lacks("getcert");
+    expect_error(get(&s, "/api/v2.0/systeminfo/getcert", &admin()).await, 404, "NOT_FOUND").await;
+}

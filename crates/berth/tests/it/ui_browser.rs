@@ -1399,3 +1399,108 @@ async fn browser_tags_sort_glob_bulk_delete_and_bulk_scan() {
     b.shot("artifacts-scanned").await;
     b.close().await;
 }
+
+/// An artifact with a cosign signature, an SBOM and 60 tags: its tags paged (next,
+/// previous), a copy that brings the accessories along and shows them on the target,
+/// the artifact grid sorted by size, SBOMs generated and a scan stopped in bulk (the scan
+/// queue paused, so the scan waits to be stopped); then the pages again in Chinese with
+/// the dark theme.
+#[tokio::test]
+async fn browser_copy_with_accessories_tag_pages_grid_sort_and_bulk_stop_sbom() {
+    if !browser_available() {
+        return;
+    }
+    use berth_signature::cosign;
+    use berth_signature::testing::CosignSigner;
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "team", false).await;
+    let dg = push_small_image_as(&s, &admin(), "team/app", "t000", "paged").await;
+    let payload = cosign::payload_for("team/app", &dg);
+    crate::signatures::push_cosign_tag(&s, &dg, &payload, &payload, &CosignSigner::generate()).await;
+    crate::signatures::push_referrer(
+        &s,
+        &dg,
+        "application/vnd.goharbor.harbor.sbom.v1",
+        "application/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+        json!({}),
+    )
+    .await;
+    crate::ui::tag_many(&s, &admin(), "team/app", &dg, (1..60).map(|i| format!("t{i:03}"))).await;
+    let (big, ..) = crate::ui_artifact::push_built_image(&s, &admin(), "team/app", "big").await;
+    let short = |d: &str| format!("sha256:{}", &d.trim_start_matches("sha256:")[..12]);
+    let art = format!("/projects/team/repos/app/-/artifacts/{dg}");
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "copy-pages-sort", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // The tags a page at a time: 50, then the rest, then back.
+    b.goto(&s.url(&art)).await;
+    b.sees("<strong>t049</strong>").await;
+    assert!(!b.source().await.contains("<strong>t050</strong>"), "one page of tags");
+    b.accessible().await;
+    b.press("link", "Next tags →").await;
+    b.sees("<strong>t059</strong>").await;
+    assert!(!b.source().await.contains("<strong>t049</strong>"));
+    b.accessible().await;
+    b.shot("artifact-tags-page-2").await;
+    b.press("link", "← Previous tags").await;
+    b.sees("<strong>t000</strong>").await;
+
+    // Copy: the target shows the signature and the SBOM as its accessories.
+    b.fill("Target repository", "copy").await;
+    b.press("button", "Copy artifact").await;
+    b.sees("Copied to team/copy.").await;
+    b.sees("signature.cosign").await;
+    b.sees("sbom.harbor").await;
+    b.accessible().await;
+    b.shot("artifact-copied-with-accessories").await;
+
+    // The grid by size: smallest first, the column marked.
+    b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
+    b.press("link", "Size (compressed, as stored)").await;
+    b.sees(r#"aria-sort="ascending""#).await;
+    assert!(b.url().await.contains("sort=size"));
+    let html = b.source().await;
+    assert!(
+        html.find(&format!(r#"title="{dg}""#)).unwrap() < html.find(&format!(r#"title="{big}""#)).unwrap(),
+        "{html}"
+    );
+    b.accessible().await;
+    b.shot("artifacts-by-size").await;
+
+    // Bulk: SBOMs of both, then a scan of one stopped while it waits in the paused queue.
+    let r = call(
+        &s,
+        reqwest::Method::PUT,
+        "/api/v2.0/jobservice/queues/IMAGE_SCAN",
+        &admin(),
+        Some(&json!({"action": "pause"})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    b.tick(&format!("Select {}", short(&dg))).await;
+    b.tick(&format!("Select {}", short(&big))).await;
+    b.press("button", "Generate SBOMs of selected artifacts").await;
+    b.sees("Started 2 SBOM generations.").await;
+    b.tick(&format!("Select {}", short(&big))).await;
+    b.press("button", "Scan selected artifacts").await;
+    b.sees("Started 1 scans.").await;
+    b.tick(&format!("Select {}", short(&big))).await;
+    b.press("button", "Stop scanning selected artifacts").await;
+    b.sees("Stopped 1 scans.").await;
+    b.accessible().await;
+    b.shot("artifacts-bulk-stop").await;
+
+    zh_dark_pages(
+        &mut b,
+        &s,
+        &[
+            (format!("/projects/team/repos/copy/-/artifacts/{dg}?tags_after=t049"), "zh-dark-copy-tags-page"),
+            ("/projects/team/repos/app/-/artifacts?sort=-size".to_string(), "zh-dark-artifacts-by-size"),
+        ],
+    )
+    .await;
+    b.sees("停止扫描所选制品").await;
+    b.close().await;
+}
