@@ -703,6 +703,9 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("webhooks.target_format", "New target's payload format", "新目标的负载格式"),
     ("webhooks.no_target", "There is no such target.", "没有该目标。"),
     ("webhooks.target_edit", "Edit a target", "编辑目标"),
+    ("webhooks.format.Default", "Default", "默认"),
+    // The question mark ending a confirm page's question (a full-width one in Chinese).
+    ("confirm.end", "?", "？"),
     ("webhooks.target_n", "Target", "目标"),
     ("compare.title", "Compare", "对比"),
     ("compare.a", "First tag", "第一个标签"),

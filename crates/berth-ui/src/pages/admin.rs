@@ -1099,7 +1099,6 @@ pub async fn queue_jobs(ctx: Ctx, Path(kind): Path<String>, uri: Uri) -> Respons
         Nav::Jobs,
         html! {
             p { a href="/admin/jobs" { "← " (ctx.t("jobs.title")) } }
-            h2 { (ctx.t("jobs.waiting")) ": " code { (kind) } }
             (list_table(&ctx, &keys, true, a.items(), |j| {
                 let id = j["job_id"].as_str().unwrap_or("");
                 let max = j["max_attempts"].as_i64().unwrap_or(0);

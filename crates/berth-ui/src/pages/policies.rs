@@ -44,7 +44,7 @@ fn webhook_form(ctx: &Ctx, action: &str, labelled_by: &str, supported: &Value, p
             p { label.check { input type="checkbox" name="skip_cert_verify" value="true" checked[target["skip_cert_verify"] == true]; " " (ctx.t("webhooks.skip_verify")) } }
             p { label for="wh_format" { (ctx.t("webhooks.payload_format")) }
                 select id="wh_format" name="payload_format" {
-                    @for f in &formats { option value=(f) selected[f == format] { (f) } }
+                    @for f in &formats { option value=(f) selected[f == format] { (format_name(ctx, f)) } }
                 }
             }
             fieldset {
@@ -72,6 +72,12 @@ fn payload_formats(supported: &Value) -> Vec<String> {
         }
     }
     formats
+}
+
+/// A payload format's name in the page's language (Harbor's `Default`); the API's word
+/// for the others (`CloudEvents` is a name).
+fn format_name<'a>(ctx: &Ctx, f: &'a str) -> &'a str {
+    crate::i18n::lookup(ctx.lang, &format!("webhooks.format.{f}")).unwrap_or(f)
 }
 
 /// A target as the API takes it, from a form's target fields.
@@ -171,7 +177,7 @@ fn test_results(ctx: &Ctx, name: &str, results: &[Value]) -> Markup {
                 html! { tr {
                     th scope="row" { code { (r["address"].as_str().unwrap_or("")) } }
                     td { (r["notify_type"].as_str().unwrap_or("")) }
-                    td { (r["payload_format"].as_str().unwrap_or("")) }
+                    td { (format_name(ctx, r["payload_format"].as_str().unwrap_or(""))) }
                     td {
                         @match code {
                             Some(c) => {
@@ -250,7 +256,7 @@ pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Re
                 th scope="row" { (i + 1) }
                 td { code { (address) } }
                 td { (t["type"].as_str().unwrap_or("")) }
-                td { (t["payload_format"].as_str().unwrap_or("")) }
+                td { (format_name(&ctx, t["payload_format"].as_str().unwrap_or(""))) }
                 td {
                     a href={ (base) "/targets/" (i) "/edit" } aria-label={ (ctx.t("edit")) " " (address) } { (ctx.t("edit")) }
                     @if many {
@@ -273,7 +279,7 @@ pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Re
             p { label.check { input type="checkbox" name="skip_cert_verify" value="true"; " " (ctx.t("webhooks.target_skip")) } }
             p { label for="wt_format" { (ctx.t("webhooks.target_format")) }
                 select id="wt_format" name="payload_format" {
-                    @for f in &formats { option value=(f) { (f) } }
+                    @for f in &formats { option value=(f) { (format_name(&ctx, f)) } }
                 }
             }
             button type="submit" { (ctx.t("webhooks.target_add")) }
@@ -359,7 +365,7 @@ pub async fn webhook_target_edit(ctx: Ctx, Path((p, id, i)): Path<(String, Strin
             } }
             p { label for="et_format" { (ctx.t("webhooks.payload_format")) }
                 select id="et_format" name="payload_format" {
-                    @for f in &formats { option value=(f) selected[f == format] { (f) } }
+                    @for f in &formats { option value=(f) selected[f == format] { (format_name(&ctx, f)) } }
                 }
             }
             button.primary type="submit" { (ctx.t("save")) }
