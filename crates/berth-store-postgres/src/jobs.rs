@@ -712,6 +712,27 @@ impl JobStore for PgStore {
         .await
     }
 
+    async fn queued_jobs(&self, kind: &str, offset: u64, limit: u64) -> StoreResult<(Vec<Job>, u64)> {
+        let args = (kind, i64::try_from(offset).unwrap_or(i64::MAX), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.db(Tx::Read, &args, |c, (kind, offset, limit)| {
+            Box::pin(async move {
+                let rows = c
+                    .rows(
+                        &format!(
+                            "SELECT {JOB_COLS} FROM jobs WHERE kind = $1 AND state = 'queued'
+                              ORDER BY priority DESC, run_at, id LIMIT $2 OFFSET $3"
+                        ),
+                        &[kind, limit, offset],
+                    )
+                    .await?;
+                let total: i64 =
+                    col(&c.one("SELECT count(*) FROM jobs WHERE kind = $1 AND state = 'queued'", &[kind]).await?, 0)?;
+                Ok((jobs(&rows)?, total.max(0) as u64))
+            })
+        })
+        .await
+    }
+
     async fn running_jobs(&self, owner: &str) -> StoreResult<Vec<Job>> {
         self.db(Tx::Read, owner, |c, owner| {
             Box::pin(async move {

@@ -543,6 +543,34 @@ impl JobStore for SqliteStore {
             .await
     }
 
+    async fn queued_jobs(&self, kind: &str, offset: u64, limit: u64) -> StoreResult<(Vec<Job>, u64)> {
+        let kind = kind.to_owned();
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let sql = format!(
+                    "SELECT {JOB_COLS} FROM jobs WHERE kind = ?1 AND state = 'queued'
+                      ORDER BY priority DESC, run_at, id LIMIT ?2 OFFSET ?3"
+                );
+                let page = tx
+                    .prepare_cached(&sql)?
+                    .query_map(
+                        params![
+                            kind,
+                            i64::try_from(limit).unwrap_or(i64::MAX),
+                            i64::try_from(offset).unwrap_or(i64::MAX)
+                        ],
+                        job_row,
+                    )?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let total: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM jobs WHERE kind = ?1 AND state = 'queued'")?
+                    .query_row([&kind], |r| r.get(0))?;
+                Ok((page, total.max(0) as u64))
+            })
+            .await
+    }
+
     async fn running_jobs(&self, owner: &str) -> StoreResult<Vec<Job>> {
         let owner = owner.to_owned();
         self.readers

@@ -103,6 +103,7 @@ pub async fn jobs_conformance(store: Arc<dyn JobStore>) {
     finish_many(&store, &run).await;
     single_active(&store, &run).await;
     pause_and_stats(&store, &run).await;
+    queued_listing(&store, &run).await;
     schedules(&store, &run).await;
     listing_and_pruning(&store, &run).await;
     pools(&store, &run).await;
@@ -216,6 +217,51 @@ async fn pause_and_stats(store: &Arc<dyn JobStore>, run: &str) {
     store.set_kind_paused(&kind, false).await.unwrap();
     assert_eq!(store.claim(&kind, "w", 1, 1, 60_000).await.unwrap().len(), 1);
     assert_eq!(store.stop_kind(&kind).await.unwrap(), 1);
+}
+
+/// The jobs waiting in a kind's queue: in claim order (priority, due time, id), paged,
+/// counted, without running, finished or other kinds' jobs; a stopped one leaves it.
+async fn queued_listing(store: &Arc<dyn JobStore>, run: &str) {
+    let kind = format!("WAIT_{run}");
+    let other = format!("WAIT2_{run}");
+    let job = |args: &str, priority: i16, delay_ms: i64| NewJob { priority, delay_ms, ..NewJob::new(&kind, args) };
+    let tasks = [
+        job("late", 0, 3_600_000),
+        job("first", 0, 0),
+        job("urgent", 5, 0),
+        job("second", 0, 0),
+        job("low", -1, 0),
+        NewJob::new(&other, "elsewhere"),
+    ];
+    store.create_execution(&exec(&format!("VW_{run}")), &tasks).await.unwrap();
+    let (none, zero) = store.queued_jobs(&format!("NONE_{run}"), 0, 10).await.unwrap();
+    assert!(none.is_empty() && zero == 0);
+    let (all, total) = store.queued_jobs(&kind, 0, 10).await.unwrap();
+    let args: Vec<&str> = all.iter().map(|j| j.args.as_str()).collect();
+    assert_eq!(args, ["urgent", "first", "second", "late", "low"], "claim order");
+    assert_eq!(total, 5);
+    assert!(all.iter().all(|j| j.state == JobState::Queued && j.kind == kind && j.attempt == 0));
+    // Paging: the total stays, the page moves.
+    let (page, total) = store.queued_jobs(&kind, 1, 2).await.unwrap();
+    assert_eq!((page.iter().map(|j| j.args.as_str()).collect::<Vec<_>>(), total), (vec!["first", "second"], 5));
+    let (past, total) = store.queued_jobs(&kind, 10, 2).await.unwrap();
+    assert!(past.is_empty() && total == 5);
+    // A claimed job runs (not waiting), a stopped one is cancelled: both leave the list.
+    let claimed = store.claim(&kind, "w", 1, 10, 60_000).await.unwrap();
+    assert_eq!(claimed[0].args, "urgent");
+    let first = all.iter().find(|j| j.args == "first").unwrap();
+    assert!(store.stop_job(first.id).await.unwrap());
+    let (left, total) = store.queued_jobs(&kind, 0, 10).await.unwrap();
+    assert_eq!((left.iter().map(|j| j.args.as_str()).collect::<Vec<_>>(), total), (vec!["second", "late", "low"], 3));
+    // A retried job waits again, with its attempt counted.
+    let fail = Finish::Failed { error: "again".into(), retry_in_ms: Some(0) };
+    assert!(store.finish(&fence(&claimed[0], "w"), &fail).await.unwrap());
+    let (again, _) = store.queued_jobs(&kind, 0, 10).await.unwrap();
+    let retried = again.iter().find(|j| j.args == "urgent").expect("retried job waits again");
+    assert_eq!((retried.attempt, retried.last_error.as_deref()), (1, Some("again")));
+    assert_eq!(store.queued_jobs(&other, 0, 10).await.unwrap().1, 1);
+    store.stop_kind(&kind).await.unwrap();
+    store.stop_kind(&other).await.unwrap();
 }
 
 /// A due schedule fires once, however many instances race to fire it.

@@ -414,7 +414,7 @@ pub fn confirm(ctx: &Ctx, what: &str, action: &str, back: &str) -> Response {
         html! {
             form method="post" action=(action) {
                 (csrf(ctx))
-                p { (ctx.t("confirm.delete")) " " strong { (what) } "?" }
+                p { (ctx.t("confirm.delete")) " " strong { (what) } (ctx.t("confirm.end")) }
                 button.danger type="submit" { (ctx.t("delete")) }
                 " "
                 a href=(back) { (ctx.t("cancel")) }

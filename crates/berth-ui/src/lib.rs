@@ -37,7 +37,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub use i18n::Lang;
+pub use i18n::{Lang, catalogue};
 
 /// What every UI handler shares: the in-process API.
 pub struct Ui {
@@ -86,6 +86,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{p}/webhooks/{id}/toggle", post(pages::policies::webhook_toggle))
         .route("/projects/{p}/webhooks/{id}/test", post(pages::policies::webhook_test))
         .route("/projects/{p}/webhooks/{id}/targets", post(pages::policies::webhook_target_add))
+        .route(
+            "/projects/{p}/webhooks/{id}/targets/{i}/edit",
+            get(pages::policies::webhook_target_edit).post(pages::policies::webhook_target_update),
+        )
         .route("/projects/{p}/webhooks/{id}/targets/{i}/delete", post(pages::policies::webhook_target_remove))
         .route("/projects/{p}/webhooks/{id}/executions", get(pages::policies::webhook_executions))
         .route("/projects/{p}/webhooks/{id}/executions/{eid}", get(pages::policies::webhook_tasks))
@@ -109,6 +113,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/projects/{p}/immutability/{id}/toggle", post(pages::policies::immutable_toggle))
         .route("/projects/{p}/audit", get(pages::admin::project_audit))
         .route("/admin/users", get(pages::admin::users).post(pages::admin::user_create))
+        .route("/admin/users/-/delete", post(pages::admin::users_delete))
         .route("/admin/users/{id}/sysadmin/{flag}", post(pages::admin::user_sysadmin))
         .route("/admin/users/{id}/password", get(pages::admin::user_password_form).post(pages::admin::user_password))
         .route("/admin/users/{id}/delete", get(pages::admin::user_confirm_delete).post(pages::admin::user_delete))
@@ -118,6 +123,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/log-rotation", get(pages::admin::log_rotation).post(pages::admin::log_rotation_save))
         .route("/admin/log-rotation/{id}/log", get(pages::admin::log_rotation_log))
         .route("/admin/log-rotation/{id}/stop", post(pages::admin::log_rotation_stop))
+        .route("/admin/jobs/queues/{kind}", get(pages::admin::queue_jobs))
         .route("/admin/jobs/queues/{kind}/{action}", post(pages::admin::queue_action))
         .route("/admin/jobs/{id}/stop", post(pages::admin::job_stop))
         .route("/admin/jobs/{id}/log", get(pages::admin::job_log))

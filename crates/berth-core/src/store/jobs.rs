@@ -420,6 +420,10 @@ pub trait JobStore: Send + Sync + 'static {
     async fn set_kind_paused(&self, kind: &str, paused: bool) -> StoreResult<()>;
     /// One entry per kind that has jobs or a pause flag.
     async fn queue_stats(&self) -> StoreResult<Vec<QueueStat>>;
+    /// The jobs of `kind` waiting in its queue (state queued, due or not), in the order a
+    /// worker claims them (priority, then due time, then id: the `jobs_fetch` index's
+    /// order), a page from `offset`, with how many wait in all.
+    async fn queued_jobs(&self, kind: &str, offset: u64, limit: u64) -> StoreResult<(Vec<Job>, u64)>;
 
     /// Registers or refreshes this instance's pool.
     async fn pool_heartbeat(&self, pool: &WorkerPool) -> StoreResult<()>;

@@ -3,7 +3,7 @@
 //! log), queues per job type (pause, resume, stop all) and schedules.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use berth_core::store::jobs::QueueStat;
 use berth_jobs::kinds;
@@ -13,8 +13,9 @@ use serde_json::json as j;
 use super::dto::time;
 use super::errors::{bad_request, not_found, store};
 use super::json::Body;
+use super::query::ListQuery;
 use super::system_jobs::{log_text, plain};
-use super::{Caller, audit, json, parse_id, require_system};
+use super::{Caller, audit, json, page, parse_id, require_system};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -161,6 +162,55 @@ pub async fn queues(State(state): State<AppState>, caller: Caller) -> Result<Res
         .map(|q| Queue { job_type: q.kind, count: q.queued, latency: q.oldest_ms / 1000, paused: q.paused })
         .collect();
     Ok(json(StatusCode::OK, &body))
+}
+
+/// A job waiting in a queue (Berth's; Harbor's monitor shows only how many wait).
+#[derive(Serialize)]
+struct Waiting {
+    /// As `/jobservice/jobs/{job_id}` takes it (stop, log).
+    job_id: String,
+    job_name: String,
+    execution_id: i64,
+    /// When the job was enqueued.
+    enqueue_at: String,
+    /// Attempts made so far (0 until a worker first claims it).
+    attempts: i32,
+    max_attempts: i32,
+    /// When it may run next (a retry waits for its backoff).
+    run_at: String,
+    last_error: Option<String>,
+}
+
+/// `GET /jobservice/queues/{job_type}/jobs` (Berth's extension): the jobs of a type
+/// waiting in its queue, in the order workers take them, paged (`page`, `page_size`) with
+/// `X-Total-Count`. Stop one with `PUT /jobservice/jobs/{job_id}`.
+pub async fn queue_jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(job_type): Path<String>,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    require_system(&caller, "jobservice-monitor", "list")?;
+    let q = ListQuery::parse(uri.query())?;
+    if !queues_of(&state).await?.iter().any(|s| s.kind == job_type) {
+        return Err(not_found(format!("job type {job_type:?} not found")));
+    }
+    let offset = (q.page - 1).saturating_mul(q.page_size);
+    let (jobs, total) = state.jobs.store().queued_jobs(&job_type, offset, q.page_size).await.map_err(store)?;
+    let body: Vec<Waiting> = jobs
+        .into_iter()
+        .map(|j| Waiting {
+            job_id: j.id.to_string(),
+            job_name: j.kind,
+            execution_id: j.execution_id,
+            enqueue_at: time(j.created_at / 1000),
+            attempts: j.attempt,
+            max_attempts: j.max_attempts,
+            run_at: time(j.run_at / 1000),
+            last_error: j.last_error,
+        })
+        .collect();
+    Ok(page(&body, total, q.link(uri.path(), total)))
 }
 
 /// `PUT /jobservice/queues/{job_type}` with `stop` (every job of the type), `pause` or

@@ -171,6 +171,7 @@ endpoints! {
     "/jobservice/jobs/{job_id}/log" => [get jobservice::job_log, "A job's log (text)"],
     "/jobservice/queues" => [get jobservice::queues, "Job queues by job type"],
     "/jobservice/queues/{job_type}" => [put jobservice::queue_action, "Stop, pause or resume a job type's queue (or all)"],
+    "/jobservice/queues/{job_type}/jobs" => [get jobservice::queue_jobs, "The jobs of a type waiting in its queue, in the order workers take them, paged (Berth)"],
     "/schedules" => [get jobservice::schedules, "Every schedule"],
     "/schedules/{job_type}/paused" => [get jobservice::schedules_paused, "Whether schedules are paused"],
     "/registries" => [get replication::list_registries, "List replication registry endpoints"; post replication::create_registry, "Add a registry endpoint (its secret is stored encrypted)"],

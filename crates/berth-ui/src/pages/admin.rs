@@ -8,6 +8,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Map, Value, json};
 
+use super::bulk::{bulk_confirm, bulk_run, ticked};
 use super::{api_project, project, refusal};
 use crate::layout::{
     Nav, cleanup_tabs, confirm, csrf, head, list_table, log_page, page, page_status, pager, post_button, project_tabs,
@@ -43,13 +44,18 @@ pub async fn users(ctx: Ctx, uri: Uri) -> Response {
                 input id="name" name="name" type="search" value=(name);
                 button type="submit" { (ctx.t("filter")) }
             }
-            (list_table(&ctx, &["username", "col.admin", "col.email", "col.created"], true, a.items(), |u| {
+            // The checkboxes belong to the bulk-delete form after the table (`form=`):
+            // the rows hold forms of their own. Your own row has none.
+            (list_table(&ctx, &["select", "username", "col.admin", "col.email", "col.created"], true, a.items(), |u| {
                 let id = u["user_id"].as_i64().unwrap_or(0);
                 let uname = u["username"].as_str().unwrap_or("");
                 let admin = u["sysadmin_flag"].as_bool() == Some(true);
                 let base = format!("/admin/users/{id}");
                 let (words, flag) = if admin { (ctx.t("users.unset_admin"), "false") } else { (ctx.t("users.set_admin"), "true") };
                 html! { tr {
+                    td { @if id != me {
+                        input type="checkbox" form="users-bulk" name="user" value=(id) aria-label={ (ctx.t("select")) " " (uname) };
+                    } }
                     th scope="row" { (uname) }
                     td { @if admin { "✔ " (ctx.t("yes")) } @else { (ctx.t("no")) } }
                     td { (u["email"].as_str().unwrap_or("")) }
@@ -67,6 +73,12 @@ pub async fn users(ctx: Ctx, uri: Uri) -> Response {
                     }
                 } }
             }))
+            @if !a.items().is_empty() {
+                form id="users-bulk" method="post" action="/admin/users/-/delete" {
+                    (csrf(&ctx))
+                    button.danger type="submit" { (ctx.t("users.delete_selected")) }
+                }
+            }
             (pager(&ctx, "/admin/users", &[("name", &name)], pg, PAGE_SIZE, a.total().unwrap_or(0)))
             h2 id="new-user" { (ctx.t("users.new")) }
             form.narrow method="post" action="/admin/users" aria-labelledby="new-user" {
@@ -158,6 +170,44 @@ pub async fn user_delete(ctx: Ctx, Path(id): Path<String>, form: Form) -> Respon
     let path = format!("/api/v2.0/users/{}", enc(&id));
     let back = "/admin/users";
     ctx.submit(&form, Method::DELETE, &path, None, ctx.t("deleted"), back, back).await
+}
+
+/// `POST /admin/users/-/delete`: the users ticked on `/admin/users`, through one confirm
+/// page naming each, then one `DELETE /users/{id}` each; those the API refuses (the first
+/// administrator, say) are reported by name with its reason. Your own account is never
+/// deleted here: ticking it (only a forged form can) is refused with a message saying so.
+pub async fn users_delete(ctx: Ctx, form: Form) -> Response {
+    let me = match ctx.require_user() {
+        Ok(u) => u.id,
+        Err(r) => return r,
+    };
+    let back = "/admin/users";
+    if let Err(r) = ctx.check_form(&form, back) {
+        return r;
+    }
+    let ids = match ticked(&ctx, &form, "user", "users.none_selected", back) {
+        Ok(ids) => ids,
+        Err(r) => return r,
+    };
+    if ids.iter().any(|id| id.parse::<i64>().ok() == Some(me)) {
+        ctx.set_flash(false, ctx.t("users.not_yourself"));
+        return ctx.redirect(back);
+    }
+    // Each by name, as the API shows it (an id it does not know is refused by name too).
+    let mut rows = Vec::new();
+    for id in ids {
+        let u = ctx.call(Method::GET, &format!("/api/v2.0/users/{}", enc(id)), None).await;
+        if u.status == axum::http::StatusCode::FORBIDDEN || u.status == axum::http::StatusCode::UNAUTHORIZED {
+            return ctx.after(&u, "", back);
+        }
+        let name = u.json["username"].as_str().map_or_else(|| format!("#{id}"), str::to_string);
+        rows.push((id.to_string(), name));
+    }
+    if form.get("confirmed") != "1" {
+        return bulk_confirm(&ctx, "/admin/users/-/delete", "user", &rows, "users.confirm_bulk", back);
+    }
+    let calls = rows.into_iter().map(|(id, name)| (format!("/api/v2.0/users/{}", enc(&id)), name, None)).collect();
+    bulk_run(&ctx, &form, Method::DELETE, calls, "users.deleted", "artifacts.not_deleted", back).await
 }
 
 fn audit_table(ctx: &Ctx, items: &[Value]) -> Markup {
@@ -960,6 +1010,8 @@ pub async fn jobs(ctx: Ctx) -> Response {
                     td.num { (q["latency"].as_i64().unwrap_or(0)) " s" }
                     td { @if paused { "⏸ " (ctx.t("yes")) } @else { (ctx.t("no")) } }
                     td {
+                        a href={ "/admin/jobs/queues/" (enc(t)) } aria-label={ (ctx.t("jobs.waiting")) ": " (t) } { (ctx.t("jobs.waiting")) }
+                        " "
                         @if paused { (queue_button(t, "resume", false)) } @else { (queue_button(t, "pause", false)) }
                         " " (queue_button(t, "stop", true))
                     }
@@ -1018,8 +1070,57 @@ pub async fn queue_action(ctx: Ctx, Path((kind, action)): Path<(String, String)>
 
 pub async fn job_stop(ctx: Ctx, Path(id): Path<String>, form: Form) -> Response {
     let path = format!("/api/v2.0/jobservice/jobs/{}", enc(&id));
-    let back = "/admin/jobs";
-    ctx.submit(&form, Method::PUT, &path, Some(json!({ "action": "stop" })), ctx.t("stopped"), back, back).await
+    // A job stopped from its queue's page goes back there (`queue`: the job type).
+    let back = match form.get("queue") {
+        "" => "/admin/jobs".to_string(),
+        q => format!("/admin/jobs/queues/{}", enc(q)),
+    };
+    ctx.submit(&form, Method::PUT, &path, Some(json!({ "action": "stop" })), ctx.t("stopped"), &back, &back).await
+}
+
+/// `/admin/jobs/queues/{kind}`: the jobs of a type waiting in its queue (Berth's
+/// `GET /jobservice/queues/{job_type}/jobs`), in the order workers take them: id,
+/// execution, enqueued, attempts, next run, last error; paged; stop one.
+pub async fn queue_jobs(ctx: Ctx, Path(kind): Path<String>, uri: Uri) -> Response {
+    if let Err(r) = ctx.require_user() {
+        return r;
+    }
+    let pg: u64 = query(&uri).get("page").parse().unwrap_or(1).max(1);
+    let path = format!("/api/v2.0/jobservice/queues/{}/jobs?page={pg}&page_size={PAGE_SIZE}", enc(&kind));
+    let a = ctx.call(Method::GET, &path, None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let base = format!("/admin/jobs/queues/{}", enc(&kind));
+    let keys = ["col.id", "jobs.execution", "jobs.enqueued", "jobs.attempts", "jobs.next_run", "jobs.last_error"];
+    page(
+        &ctx,
+        &format!("{} · {kind}", ctx.t("jobs.waiting")),
+        Nav::Jobs,
+        html! {
+            p { a href="/admin/jobs" { "← " (ctx.t("jobs.title")) } }
+            (list_table(&ctx, &keys, true, a.items(), |j| {
+                let id = j["job_id"].as_str().unwrap_or("");
+                let max = j["max_attempts"].as_i64().unwrap_or(0);
+                html! { tr {
+                    th scope="row" { (id) }
+                    td.num { (j["execution_id"].as_i64().unwrap_or(0)) }
+                    td { (when(&ctx, &j["enqueue_at"])) }
+                    td.num { (j["attempts"].as_i64().unwrap_or(0)) " / " (max) }
+                    td { (when(&ctx, &j["run_at"])) }
+                    td { (j["last_error"].as_str().unwrap_or("—")) }
+                    td {
+                        form.inline method="post" action={ "/admin/jobs/" (enc(id)) "/stop" } {
+                            (csrf(&ctx))
+                            input type="hidden" name="queue" value=(kind);
+                            button.danger type="submit" aria-label={ (ctx.t("stop")) " " (kind) " " (id) } { (ctx.t("stop")) }
+                        }
+                    }
+                } }
+            }))
+            (pager(&ctx, &base, &[], pg, PAGE_SIZE, a.total().unwrap_or(0)))
+        },
+    )
 }
 
 pub async fn job_log(ctx: Ctx, Path(id): Path<String>) -> Response {

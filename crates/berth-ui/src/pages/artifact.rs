@@ -474,7 +474,7 @@ pub(crate) async fn confirm_delete(ctx: Ctx, p: &str, r: &str, digest: &str) -> 
         html! {
             form method="post" action={ (here) "/delete" } {
                 (crate::layout::csrf(&ctx))
-                p { (ctx.t("confirm.delete")) " " strong { (p) "/" (r) "@" (short(digest)) } "?" }
+                p { (ctx.t("confirm.delete")) " " strong { (p) "/" (r) "@" (short(digest)) } (ctx.t("confirm.end")) }
                 @if tags.is_empty() { p { (ctx.t("artifact.delete_no_tags")) } } @else {
                     p { (ctx.t("artifact.delete_tags")) }
                     ul { @for t in &tags { li { strong { (t) } } } }

@@ -44,7 +44,7 @@ fn webhook_form(ctx: &Ctx, action: &str, labelled_by: &str, supported: &Value, p
             p { label.check { input type="checkbox" name="skip_cert_verify" value="true" checked[target["skip_cert_verify"] == true]; " " (ctx.t("webhooks.skip_verify")) } }
             p { label for="wh_format" { (ctx.t("webhooks.payload_format")) }
                 select id="wh_format" name="payload_format" {
-                    @for f in &formats { option value=(f) selected[f == format] { (f) } }
+                    @for f in &formats { option value=(f) selected[f == format] { (format_name(ctx, f)) } }
                 }
             }
             fieldset {
@@ -72,6 +72,12 @@ fn payload_formats(supported: &Value) -> Vec<String> {
         }
     }
     formats
+}
+
+/// A payload format's name in the page's language (Harbor's `Default`); the API's word
+/// for the others (`CloudEvents` is a name).
+fn format_name<'a>(ctx: &Ctx, f: &'a str) -> &'a str {
+    crate::i18n::lookup(ctx.lang, &format!("webhooks.format.{f}")).unwrap_or(f)
 }
 
 /// A target as the API takes it, from a form's target fields.
@@ -171,7 +177,7 @@ fn test_results(ctx: &Ctx, name: &str, results: &[Value]) -> Markup {
                 html! { tr {
                     th scope="row" { code { (r["address"].as_str().unwrap_or("")) } }
                     td { (r["notify_type"].as_str().unwrap_or("")) }
-                    td { (r["payload_format"].as_str().unwrap_or("")) }
+                    td { (format_name(ctx, r["payload_format"].as_str().unwrap_or(""))) }
                     td {
                         @match code {
                             Some(c) => {
@@ -212,8 +218,8 @@ pub async fn webhook_create(ctx: Ctx, Path(p): Path<String>, form: Form) -> Resp
 }
 
 /// A webhook's edit page: the create form, filled in (it edits the first target), the
-/// list of all targets (remove one while there are others), a form that adds a target,
-/// and "send test".
+/// list of all targets (edit any in place, remove one while there are others), a form
+/// that adds a target, and "send test".
 pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Response {
     match project_page(&ctx, &p).await {
         Ok(proj) if proj.can("notification-policy", "update") => {}
@@ -243,17 +249,21 @@ pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Re
     let body = html! {
         (webhook_form(&ctx, &format!("{base}/edit"), "edit", &events, &a.json))
         h2 id="targets" { (ctx.t("webhooks.targets")) }
-        (list_table(&ctx, &["col.id", "webhooks.address", "webhooks.notify_type", "webhooks.payload_format"], many, &targets, |t| {
+        (list_table(&ctx, &["col.id", "webhooks.address", "webhooks.notify_type", "webhooks.payload_format"], true, &targets, |t| {
             let i = t["_index"].as_u64().unwrap_or(0);
             let address = t["address"].as_str().unwrap_or("");
             html! { tr {
                 th scope="row" { (i + 1) }
                 td { code { (address) } }
                 td { (t["type"].as_str().unwrap_or("")) }
-                td { (t["payload_format"].as_str().unwrap_or("")) }
-                @if many { td {
-                    (post_button(&ctx, &format!("{base}/targets/{i}/delete"), ctx.t("webhooks.target_remove"), &format!("{} {address}", ctx.t("webhooks.target_remove")), true))
-                } }
+                td { (format_name(&ctx, t["payload_format"].as_str().unwrap_or(""))) }
+                td {
+                    a href={ (base) "/targets/" (i) "/edit" } aria-label={ (ctx.t("edit")) " " (address) } { (ctx.t("edit")) }
+                    @if many {
+                        " "
+                        (post_button(&ctx, &format!("{base}/targets/{i}/delete"), ctx.t("webhooks.target_remove"), &format!("{} {address}", ctx.t("webhooks.target_remove")), true))
+                    }
+                }
             } }
         }))
         h3 id="add-target" { (ctx.t("webhooks.target_add")) }
@@ -269,7 +279,7 @@ pub async fn webhook_edit(ctx: Ctx, Path((p, id)): Path<(String, String)>) -> Re
             p { label.check { input type="checkbox" name="skip_cert_verify" value="true"; " " (ctx.t("webhooks.target_skip")) } }
             p { label for="wt_format" { (ctx.t("webhooks.target_format")) }
                 select id="wt_format" name="payload_format" {
-                    @for f in &formats { option value=(f) { (f) } }
+                    @for f in &formats { option value=(f) { (format_name(&ctx, f)) } }
                 }
             }
             button type="submit" { (ctx.t("webhooks.target_add")) }
@@ -308,6 +318,84 @@ pub async fn webhook_target_add(ctx: Ctx, Path((p, id)): Path<(String, String)>,
         None => body["targets"] = json!([target]),
     }
     ctx.submit(&form, Method::PUT, &path, Some(body), ctx.t("saved"), &back, &back).await
+}
+
+/// `…/webhooks/{id}/targets/{i}/edit`: one target (any of them, the second and later ones
+/// too) edited in place: notify type, endpoint, auth header, certificate check, payload
+/// format, filled in from the policy as the API answers it.
+pub async fn webhook_target_edit(ctx: Ctx, Path((p, id, i)): Path<(String, String, usize)>) -> Response {
+    match project_page(&ctx, &p).await {
+        Ok(proj) if proj.can("notification-policy", "update") => {}
+        Ok(_) => return super::forbidden(&ctx),
+        Err(r) => return r,
+    }
+    let a = ctx.call(Method::GET, &format!("{}/webhook/policies/{}", api_project(&p), enc(&id)), None).await;
+    if !a.ok() {
+        return refusal(&ctx, &a);
+    }
+    let Some(t) = a.json["targets"].as_array().and_then(|t| t.get(i)).cloned() else {
+        return crate::layout::error_page(&ctx, axum::http::StatusCode::NOT_FOUND, ctx.t("webhooks.no_target"));
+    };
+    let events = supported(&ctx, &p).await;
+    let name = a.json["name"].as_str().unwrap_or("");
+    let base = format!("{}/{}", ui_project(&p, "webhooks"), enc(&id));
+    let kind = t["type"].as_str().unwrap_or("http");
+    let format = t["payload_format"].as_str().unwrap_or("Default");
+    let mut formats = payload_formats(&events);
+    if !formats.iter().any(|f| f == format) {
+        formats.push(format.to_string());
+    }
+    let body = html! {
+        p { a href={ (base) "/edit" } { "← " (ctx.t("webhooks.edit")) " " (name) } }
+        form.narrow method="post" action={ (base) "/targets/" (i) "/edit" } aria-labelledby="edit" {
+            (csrf(&ctx))
+            p.hint { (ctx.t("webhooks.target_n")) " " (i + 1) }
+            p { label for="et_type" { (ctx.t("webhooks.notify_type")) }
+                select id="et_type" name="notify_type" {
+                    @for n in strs(&events["notify_type"]) { option value=(n) selected[n == kind] { (n) } }
+                }
+            }
+            p { label for="et_address" { (ctx.t("webhooks.address")) }
+                input id="et_address" name="address" type="url" required value=(t["address"].as_str().unwrap_or("")); }
+            p { label for="et_auth" { (ctx.t("webhooks.auth_header")) }
+                input id="et_auth" name="auth_header" autocomplete="off" value=(t["auth_header"].as_str().unwrap_or("")); }
+            p { label.check {
+                input type="checkbox" name="skip_cert_verify" value="true" checked[t["skip_cert_verify"] == true];
+                " " (ctx.t("webhooks.skip_verify"))
+            } }
+            p { label for="et_format" { (ctx.t("webhooks.payload_format")) }
+                select id="et_format" name="payload_format" {
+                    @for f in &formats { option value=(f) selected[f == format] { (format_name(&ctx, f)) } }
+                }
+            }
+            button.primary type="submit" { (ctx.t("save")) }
+        }
+    };
+    super::project_edit_page(&ctx, &p, "webhooks", name, "webhooks.target_edit", body)
+}
+
+/// Replaces target `i` with the target edit form's fields; the other targets and the
+/// policy's fields stay as the API last answered them.
+pub async fn webhook_target_update(ctx: Ctx, Path((p, id, i)): Path<(String, String, usize)>, form: Form) -> Response {
+    let path = format!("{}/webhook/policies/{}", api_project(&p), enc(&id));
+    let edit = format!("{}/{}/edit", ui_project(&p, "webhooks"), enc(&id));
+    let back = format!("{}/{}/targets/{i}/edit", ui_project(&p, "webhooks"), enc(&id));
+    if let Err(r) = ctx.check_form(&form, &back) {
+        return r;
+    }
+    let cur = ctx.call(Method::GET, &path, None).await;
+    if !cur.ok() {
+        return ctx.after(&cur, "", &edit);
+    }
+    let mut body = cur.json;
+    match body["targets"].as_array_mut().and_then(|t| t.get_mut(i)) {
+        Some(t) => *t = target_body(&form),
+        None => {
+            ctx.set_flash(false, ctx.t("webhooks.no_target"));
+            return ctx.redirect(&edit);
+        }
+    }
+    ctx.submit(&form, Method::PUT, &path, Some(body), ctx.t("saved"), &edit, &back).await
 }
 
 /// Removes target `i` (the API refuses a policy without targets).

@@ -261,7 +261,7 @@ pub async fn confirm_delete(ctx: Ctx, Path(p): Path<String>) -> Response {
             } @else {
                 form method="post" action={ (back) "/delete" } {
                     (csrf(&ctx))
-                    p { (ctx.t("confirm.delete")) " " strong { (p) } "?" }
+                    p { (ctx.t("confirm.delete")) " " strong { (p) } (ctx.t("confirm.end")) }
                     p.hint { (ctx.t("projects.delete_hint")) }
                     button.danger type="submit" { (ctx.t("delete")) }
                     " "

@@ -514,7 +514,9 @@ pub async fn execution(ctx: Ctx, Path(id): Path<String>, uri: Uri) -> Response {
                 label for="status" { (ctx.t("col.status")) }
                 select id="status" name="status" {
                     option value="" { "—" }
-                    @for s in ["Pending", "InProgress", "Succeed", "Failed", "Stopped"] { option value=(s) selected[s == st] { (s) } }
+                    @for s in ["Pending", "InProgress", "Succeed", "Failed", "Stopped"] {
+                        option value=(s) selected[s == st] { (crate::i18n::lookup(ctx.lang, &format!("st.{}", s.to_ascii_lowercase())).unwrap_or(s)) }
+                    }
                 }
                 button type="submit" { (ctx.t("filter")) }
             }

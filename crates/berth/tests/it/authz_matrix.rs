@@ -218,6 +218,7 @@ PUT      /jobservice/jobs/{job_id}                                              
 GET      /jobservice/jobs/{job_id}/log                                                         -       401  403    403    403   403 403   403    200    403
 GET      /jobservice/queues                                                                    -       401  403    403    403   403 403   403    200    403
 PUT      /jobservice/queues/{job_type}                                                         -       401  403    403    403   403 403   403    200    403
+GET      /jobservice/queues/{job_type}/jobs                                                    -       401  403    403    403   403 403   403    200    403
 GET      /schedules                                                                            -       401  403    403    403   403 403   403    200    403
 GET      /schedules/{job_type}/paused                                                          -       401  403    403    403   403 403   403    200    403
 
@@ -853,6 +854,7 @@ impl World {
             }
             ("PUT", "/jobservice/jobs/{job_id}", _) => body = Payload::Json(json!({"action": "stop"})),
             ("PUT", "/jobservice/queues/{job_type}", _) => body = Payload::Json(json!({"action": "resume"})),
+            ("GET", "/jobservice/queues/{job_type}/jobs", _) => set("job_type", "PURGE_AUDIT_LOG".into()),
             ("GET", "/service/token", scope) => {
                 let actions = if scope == "all" { "pull,push,delete" } else { scope };
                 query = format!("?service=harbor-registry&scope=repository%3Ateam%2Fapp%3A{actions}");

@@ -37,6 +37,7 @@ mod support;
 mod tls;
 mod ui;
 mod ui_admin;
+mod ui_admin2;
 mod ui_artifact;
 mod ui_browser;
 mod ui_edit;

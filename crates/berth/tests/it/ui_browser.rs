@@ -1504,3 +1504,588 @@ async fn browser_copy_with_accessories_tag_pages_grid_sort_and_bulk_stop_sbom() 
     b.sees("停止扫描所选制品").await;
     b.close().await;
 }
+
+/// What the tour of every page visits: the ids of the fixtures its parameterised pages
+/// show (project `zh`, repository `zh/app`).
+struct Tour {
+    digest: String,
+    user: i64,
+    robot: i64,
+    system_robot: i64,
+    label: i64,
+    global_label: i64,
+    immutable: i64,
+    webhook: i64,
+    webhook_exec: i64,
+    webhook_task: i64,
+    retention_exec: i64,
+    retention_task: i64,
+    registry: i64,
+    replication: i64,
+    replication_exec: i64,
+    replication_task: i64,
+    scanner: String,
+    gc: i64,
+    purge: i64,
+    job: i64,
+    queue: String,
+}
+
+/// Every page the UI serves, as the tour visits them: (path, screenshot name). The sign-in
+/// page is visited last, signed out. `every_ui_page_is_in_the_tour` checks this list
+/// against the UI's router.
+fn tour_pages(t: &Tour) -> Vec<(String, String)> {
+    let repo = "/projects/zh/repos/app/-";
+    let art = format!("{repo}/artifacts/{}", t.digest);
+    let hook = format!("/projects/zh/webhooks/{}", t.webhook);
+    let exec = format!("{hook}/executions/{}", t.webhook_exec);
+    let rexec = format!("/projects/zh/retention/executions/{}", t.retention_exec);
+    let pexec = format!("/admin/replications/executions/{}", t.replication_exec);
+    let pages = [
+        ("/projects".to_string(), "projects"),
+        ("/projects/zh".into(), "summary"),
+        ("/projects/zh/delete".into(), "project-delete"),
+        ("/projects/zh/repos".into(), "repos"),
+        (format!("{repo}/tags"), "tags"),
+        (format!("{repo}/tags/v1/delete"), "tag-delete"),
+        (format!("{repo}/artifacts"), "artifacts"),
+        (format!("{repo}/info"), "info"),
+        (art.clone(), "artifact"),
+        (format!("{art}/tags/v1/delete"), "artifact-untag"),
+        (format!("{art}/delete"), "artifact-delete"),
+        (format!("{art}/vulnerabilities"), "vulnerabilities"),
+        (format!("{art}/sbom"), "sbom"),
+        (format!("{repo}/compare?a=v1&b=v2"), "compare"),
+        ("/projects/zh/members".into(), "members"),
+        ("/projects/zh/robots".into(), "robots"),
+        (format!("/projects/zh/robots/{}/edit", t.robot), "robot-edit"),
+        (format!("/projects/zh/robots/{}/delete", t.robot), "robot-delete"),
+        ("/projects/zh/labels".into(), "labels"),
+        (format!("/projects/zh/labels/{}/edit", t.label), "label-edit"),
+        ("/projects/zh/settings".into(), "settings"),
+        ("/projects/zh/webhooks".into(), "webhooks"),
+        (format!("{hook}/edit"), "webhook-edit"),
+        (format!("{hook}/targets/1/edit"), "webhook-target-edit"),
+        (format!("{hook}/executions"), "webhook-executions"),
+        (exec.clone(), "webhook-tasks"),
+        (format!("{exec}/tasks/{}/log", t.webhook_task), "webhook-task-log"),
+        ("/projects/zh/retention".into(), "retention"),
+        (rexec.clone(), "retention-tasks"),
+        (format!("{rexec}/tasks/{}/log", t.retention_task), "retention-task-log"),
+        ("/projects/zh/signatures".into(), "signatures"),
+        ("/projects/zh/immutability".into(), "immutability"),
+        (format!("/projects/zh/immutability/{}/edit", t.immutable), "immutability-edit"),
+        ("/projects/zh/audit".into(), "project-audit"),
+        ("/projects/zh/scanner".into(), "project-scanner"),
+        ("/search?q=app".into(), "search"),
+        ("/prefs".into(), "prefs"),
+        ("/account".into(), "account"),
+        ("/admin/users".into(), "users"),
+        (format!("/admin/users/{}/password", t.user), "user-password"),
+        (format!("/admin/users/{}/delete", t.user), "user-delete"),
+        ("/admin/labels".into(), "global-labels"),
+        (format!("/admin/labels/{}/edit", t.global_label), "global-label-edit"),
+        ("/admin/log-rotation".into(), "log-rotation"),
+        (format!("/admin/log-rotation/{}/log", t.purge), "log-rotation-log"),
+        ("/admin/jobs".into(), "jobs"),
+        (format!("/admin/jobs/queues/{}", t.queue), "jobs-queue"),
+        (format!("/admin/jobs/{}/log", t.job), "job-log"),
+        ("/admin/robots".into(), "system-robots"),
+        (format!("/admin/robots/{}/edit", t.system_robot), "system-robot-edit"),
+        (format!("/admin/robots/{}/delete", t.system_robot), "system-robot-delete"),
+        ("/admin/audit".into(), "audit"),
+        ("/admin/config".into(), "config"),
+        ("/admin/gc".into(), "gc"),
+        ("/admin/gc/preview".into(), "gc-preview"),
+        (format!("/admin/gc/{}/log", t.gc), "gc-log"),
+        ("/admin/quotas".into(), "quotas"),
+        ("/admin/health".into(), "health"),
+        ("/admin/registries".into(), "registries"),
+        (format!("/admin/registries/{}/edit", t.registry), "registry-edit"),
+        ("/admin/replications".into(), "replications"),
+        (format!("/admin/replications/{}/edit", t.replication), "replication-edit"),
+        (pexec.clone(), "replication-tasks"),
+        (format!("{pexec}/tasks/{}/log", t.replication_task), "replication-task-log"),
+        ("/admin/scanners".into(), "scanners"),
+        (format!("/admin/scanners/{}", t.scanner), "scanner"),
+        ("/admin/scan-all".into(), "scan-all"),
+        ("/admin/security".into(), "security-hub"),
+        ("/admin/cve-allowlist".into(), "cve-allowlist"),
+        ("/cve-exports".into(), "cve-exports"),
+        ("/login".into(), "sign-in"),
+    ];
+    pages.into_iter().map(|(p, n)| (p, format!("{n}-zh-dark"))).collect()
+}
+
+/// The GET routes of the UI's router (`crates/berth-ui/src/lib.rs`), with the repository
+/// catch-all expanded into the views `pages::repos::get` serves (`crates/berth-ui/src/
+/// pages/repos.rs`; arms that only redirect left out): each as its path segments, `{…}`
+/// for a parameter.
+fn ui_get_routes() -> Vec<Vec<String>> {
+    let lib = include_str!("../../../berth-ui/src/lib.rs");
+    let repos = include_str!("../../../berth-ui/src/pages/repos.rs");
+    let mut routes = Vec::new();
+    for chunk in lib.split(".route(").skip(1) {
+        let path = chunk.split('"').nth(1).expect("a route's path");
+        if !chunk.contains("get(") {
+            continue;
+        }
+        routes.push(path.to_string());
+    }
+    let views = {
+        let body = repos.split("pub async fn get(").nth(1).expect("repos::get");
+        let body = body.split("pub async fn post(").next().unwrap();
+        body.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('[') && l.contains("=>"))
+            .map(|l| l.split("=>").next().unwrap().trim())
+            .filter(|p| !p.contains('|') && *p != r#"[""]"#)
+            .map(|p| {
+                p.trim_matches(['[', ']'])
+                    .split(',')
+                    .map(|e| e.trim())
+                    .map(|e| if e.starts_with('"') { e.trim_matches('"').to_string() } else { format!("{{{e}}}") })
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(views.len() >= 10, "the repository views were not found in repos.rs: {views:?}");
+    let mut out = Vec::new();
+    for r in routes {
+        match r.split_once("/{*rest}") {
+            Some((base, "")) if base.ends_with("/repos") => {
+                for v in &views {
+                    out.push(format!("{base}/{{repo}}/-/{v}"));
+                }
+            }
+            _ => out.push(r),
+        }
+    }
+    out.into_iter().map(|r| r.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()).collect()
+}
+
+/// Whether `path` (its query left out) is an address of `route`.
+fn route_matches(route: &[String], path: &str) -> bool {
+    let path = path.split('?').next().unwrap();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if route.last().is_some_and(|l| l.starts_with("{*")) {
+        return segs.len() >= route.len() && route[..route.len() - 1].iter().zip(&segs).all(|(r, s)| seg_matches(r, s));
+    }
+    route.len() == segs.len() && route.iter().zip(&segs).all(|(r, s)| seg_matches(r, s))
+}
+
+fn seg_matches(r: &str, s: &str) -> bool {
+    if r.starts_with('{') { !s.is_empty() } else { r == s }
+}
+
+/// The GET routes that are not pages: redirects, assets, file downloads.
+const NOT_PAGES: [&str; 8] = [
+    "/",
+    "/assets/ui.css",
+    "/assets/ui.js",
+    "/account/sign-in",
+    "/harbor",
+    "/harbor/{*rest}",
+    "/admin/security/vulnerabilities.csv",
+    "/cve-exports/{id}/download",
+];
+
+/// Every page the UI's router serves is in the tour of `browser_every_page_in_chinese_and_dark`:
+/// a page added without being visited there fails here.
+#[test]
+fn every_ui_page_is_in_the_tour() {
+    let t = Tour {
+        digest: "sha256:0123".into(),
+        user: 2,
+        robot: 3,
+        system_robot: 4,
+        label: 5,
+        global_label: 6,
+        immutable: 7,
+        webhook: 8,
+        webhook_exec: 9,
+        webhook_task: 10,
+        retention_exec: 11,
+        retention_task: 12,
+        registry: 13,
+        replication: 14,
+        replication_exec: 15,
+        replication_task: 16,
+        scanner: "uuid".into(),
+        gc: 17,
+        purge: 18,
+        job: 19,
+        queue: "WEBHOOK".into(),
+    };
+    let tour: Vec<String> = tour_pages(&t).into_iter().map(|(p, _)| p).collect();
+    let routes = ui_get_routes();
+    let not_pages: Vec<Vec<String>> =
+        NOT_PAGES.iter().map(|r| r.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()).collect();
+    for n in &not_pages {
+        assert!(routes.contains(n), "{n:?} is listed as not a page but the router has no such GET route");
+    }
+    let missing: Vec<String> = routes
+        .iter()
+        .filter(|r| !not_pages.contains(r))
+        .filter(|r| !tour.iter().any(|p| route_matches(r, p)))
+        .map(|r| format!("/{}", r.join("/")))
+        .collect();
+    assert!(missing.is_empty(), "pages the tour does not visit (add them to tour_pages): {missing:#?}");
+    let stray: Vec<&String> = tour
+        .iter()
+        .filter(|p| !routes.iter().filter(|r| !not_pages.contains(r)).any(|r| route_matches(r, p)))
+        .collect();
+    assert!(stray.is_empty(), "tour pages no route serves: {stray:?}");
+    assert!(routes.len() > 60, "only {} GET routes found: the parser lost its way", routes.len());
+}
+
+/// The page's text a reader meets, outside code and times: text nodes, and the names,
+/// tooltips and placeholders of elements, and the title.
+const PAGE_STRINGS: &str = r#"
+const out = [document.title];
+const skip = new Set(['CODE', 'PRE', 'KBD', 'SAMP', 'SCRIPT', 'STYLE', 'TEXTAREA', 'TIME']);
+const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+  let inside = false;
+  for (let e = n.parentElement; e; e = e.parentElement) { if (skip.has(e.tagName)) { inside = true; break; } }
+  const t = n.textContent.trim();
+  if (!inside && t) out.push(t);
+}
+for (const e of document.querySelectorAll('[aria-label], [title], [placeholder], [alt]')) {
+  if (e.tagName === 'CODE' || e.tagName === 'TIME') continue;
+  for (const a of ['aria-label', 'title', 'placeholder', 'alt']) {
+    const v = e.getAttribute(a);
+    if (v && v.trim()) out.push(v.trim());
+  }
+}
+return out;
+"#;
+
+/// What on a Chinese page is still in English from the catalogue (a text or a name equal
+/// to a message's English, or holding one of several words), or a key the catalogue lacks
+/// (shown as "?").
+fn english_left(strings: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for s in strings {
+        if s == "?" {
+            found.push("a message key missing from the catalogue (\"?\")".to_string());
+        }
+        for (key, en, zh) in berth_ui::catalogue() {
+            if en == zh || !en.chars().any(|c| c.is_ascii_alphabetic()) {
+                continue;
+            }
+            let phrase = en.contains(' ') && en.len() >= 10 && !en.contains('#');
+            if s == en || (phrase && s.contains(en)) {
+                found.push(format!("{key} ({en:?}) in {s:?}"));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+impl Browser {
+    /// axe-core's serious and critical WCAG 2 A/AA violations on the current page.
+    async fn axe_violations(&self) -> Vec<Value> {
+        let script = format!(
+            "{}\nconst done = arguments[arguments.length - 1];\
+             axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}}})\
+               .then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                 .map(v => ({{id: v.id, help: v.help, nodes: v.nodes.map(n => n.html).slice(0, 3)}}))))\
+               .catch(e => done([{{id: 'axe-error', help: String(e)}}]));",
+            self.axe
+        );
+        let v = self.cmd(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": []}))).await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// What is wrong with the current page as a Chinese, dark one: its language and theme,
+    /// English left from the catalogue, axe's violations.
+    async fn zh_dark_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let html = self.source().await;
+        if !html.contains(r#"lang="zh-CN""#) {
+            out.push("not lang=\"zh-CN\"".to_string());
+        }
+        if !html.contains(r#"data-theme="dark""#) {
+            out.push("not the dark theme".to_string());
+        }
+        let v =
+            self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({"script": PAGE_STRINGS, "args": []}))).await;
+        let strings: Vec<String> = v.as_array().unwrap().iter().map(|s| s.as_str().unwrap_or("").to_string()).collect();
+        out.extend(english_left(&strings).into_iter().map(|e| format!("English left: {e}")));
+        out.extend(self.axe_violations().await.into_iter().map(|v| format!("axe: {v}")));
+        out
+    }
+}
+
+/// Polls `GET path` as the administrator until `done` holds; the answer.
+async fn api_until(s: &Server, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let v = ok_json(s, path, &admin()).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every page the UI serves (`tour_pages`, checked against the router by
+/// `every_ui_page_is_in_the_tour`), with fixtures for each parameterised one, in
+/// Simplified Chinese with the dark theme: each is `lang="zh-CN"`, dark, shows no English
+/// text of the catalogue nor a missing key, passes axe, and is screenshotted. Problems of
+/// every page are gathered and reported together.
+#[tokio::test]
+async fn browser_every_page_in_chinese_and_dark() {
+    if !browser_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
+    let peer = Server::start_harbor();
+    let post = async |path: &str, body: Value| -> reqwest::Response {
+        let r = call(&s, reqwest::Method::POST, path, &admin(), Some(&body)).await;
+        assert!(r.status().is_success(), "POST {path}: {}", r.status());
+        r
+    };
+
+    // A project with a member, robots, labels, an immutable-tag rule, and a webhook with
+    // two targets nobody listens on, listening to pushes; then two images pushed.
+    let pid = create_project(&s, &admin(), "zh", false).await;
+    let user = create_user(&s, "zhuser").await;
+    add_member(&s, "zh", "zhuser", 2).await;
+    let hook = json!({"name": "zhhook", "event_types": ["PUSH_ARTIFACT"], "targets": [
+        {"type": "http", "address": "http://127.0.0.1:9/one", "payload_format": "Default"},
+        {"type": "http", "address": "http://127.0.0.1:9/two", "payload_format": "CloudEvents"}]});
+    let webhook = location_id(&post("/api/v2.0/projects/zh/webhook/policies", hook).await);
+    let digest = push_small_image_as(&s, &admin(), "zh/app", "v1", "zh-one").await;
+    push_small_image_as(&s, &admin(), "zh/app", "v2", "zh-two").await;
+    let robot = json!({"name": "zhbot", "level": "project", "duration": -1, "permissions": [
+        {"kind": "project", "namespace": "zh", "access": [{"resource": "repository", "action": "pull"}]}]});
+    let robot = body_json(post("/api/v2.0/robots", robot).await).await["id"].as_i64().unwrap();
+    let sysbot = json!({"name": "zhops", "level": "system", "duration": -1, "permissions": [
+        {"kind": "system", "namespace": "/", "access": [{"resource": "audit-log", "action": "list"}]}]});
+    let system_robot = body_json(post("/api/v2.0/robots", sysbot).await).await["id"].as_i64().unwrap();
+    let label = location_id(&post("/api/v2.0/labels", json!({"name": "zhl", "scope": "p", "project_id": pid})).await);
+    let global_label = location_id(&post("/api/v2.0/labels", json!({"name": "zhg", "scope": "g"})).await);
+    let rule = json!({"tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "rel-*"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}});
+    let immutable = location_id(&post("/api/v2.0/projects/zh/immutabletagrules", rule).await);
+    let hooks = format!("/api/v2.0/projects/zh/webhook/policies/{webhook}/executions");
+    let execs = api_until(&s, &hooks, "a webhook execution", |v| !v.as_array().unwrap().is_empty()).await;
+    let webhook_exec = execs[0]["id"].as_i64().unwrap();
+    let tasks =
+        api_until(&s, &format!("{hooks}/{webhook_exec}/tasks"), "webhook tasks", |v| v.as_array().unwrap().len() == 2)
+            .await;
+    let webhook_task = tasks[0]["id"].as_i64().unwrap();
+
+    // Tag retention: a rule and a dry run (through the UI's forms), its execution and task.
+    let mut w = crate::ui::Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let fields = [
+        ("repo_decoration", "repoMatches"),
+        ("repos", "**"),
+        ("template", "latestPushedK"),
+        ("n", "1"),
+        ("tag_decoration", "matches"),
+        ("tags", "**"),
+    ];
+    w.submit("/projects/zh/retention", "/projects/zh/retention/rules", &fields).await.has("Saved.");
+    w.submit("/projects/zh/retention", "/projects/zh/retention/run", &[("dry_run", "true")]).await;
+    let rid =
+        ok_json(&s, "/api/v2.0/projects/zh", &admin()).await["metadata"]["retention_id"].as_str().unwrap().to_string();
+    let rexecs = format!("/api/v2.0/retentions/{rid}/executions");
+    let e = api_until(&s, &rexecs, "a retention dry run", |v| v[0]["status"] == "Success").await;
+    let retention_exec = e[0]["id"].as_i64().unwrap();
+    let t = ok_json(&s, &format!("{rexecs}/{retention_exec}/tasks"), &admin()).await;
+    let retention_task = t[0]["id"].as_i64().unwrap();
+
+    // A registry endpoint (the peer), a push rule to it, one run with its task.
+    w.submit(
+        "/admin/registries",
+        "/admin/registries",
+        &[
+            ("type", "harbor"),
+            ("name", "zhpeer"),
+            ("url", &peer.url("")),
+            ("access_key", "admin"),
+            ("access_secret", ADMIN_PASSWORD),
+        ],
+    )
+    .await
+    .has("Saved.");
+    let registry = ok_json(&s, "/api/v2.0/registries", &admin()).await[0]["id"].as_i64().unwrap();
+    let reg = registry.to_string();
+    w.submit(
+        "/admin/replications",
+        "/admin/replications",
+        &[("name", "zhrep"), ("mode", "push"), ("registry", &reg), ("filter", "zh/**"), ("trigger", "manual")],
+    )
+    .await
+    .has("Saved.");
+    let replication = ok_json(&s, "/api/v2.0/replication/policies", &admin()).await[0]["id"].as_i64().unwrap();
+    w.submit("/admin/replications", &format!("/admin/replications/{replication}/run"), &[]).await;
+    let e = api_until(&s, "/api/v2.0/replication/executions", "a replication", |v| {
+        v[0]["status"].as_str().is_some_and(|s| !matches!(s, "InProgress" | "Pending" | "Running"))
+    })
+    .await;
+    let replication_exec = e[0]["id"].as_i64().unwrap();
+    let t = api_until(&s, &format!("/api/v2.0/replication/executions/{replication_exec}/tasks"), "tasks", |v| {
+        !v.as_array().unwrap().is_empty()
+    })
+    .await;
+    let replication_task = t[0]["id"].as_i64().unwrap();
+
+    // A GC dry run and a log rotation dry run, with their logs.
+    let gc_body = json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}});
+    let gc = location_id(&post("/api/v2.0/system/gc/schedule", gc_body).await);
+    let purge_body = json!({"schedule": {"type": "Manual"},
+        "parameters": {"audit_retention_hour": 24, "include_operations": "create,delete,pull", "dry_run": true}});
+    let purge = location_id(&post("/api/v2.0/system/purgeaudit/schedule", purge_body).await);
+    let scanner = ok_json(&s, "/api/v2.0/scanners", &admin()).await[0]["uuid"].as_str().unwrap().to_string();
+    let tour = Tour {
+        digest,
+        user,
+        robot,
+        system_robot,
+        label,
+        global_label,
+        immutable,
+        webhook,
+        webhook_exec,
+        webhook_task,
+        retention_exec,
+        retention_task,
+        registry,
+        replication,
+        replication_exec,
+        replication_task,
+        scanner,
+        gc,
+        purge,
+        // A webhook delivery is a job of the job service (its task id), retried: it waits
+        // in the WEBHOOK queue.
+        job: webhook_task,
+        queue: "WEBHOOK".into(),
+    };
+
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "every-page", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    let mut problems = Vec::new();
+    let pages = tour_pages(&tour);
+    for (path, shot) in &pages {
+        if path == "/login" {
+            // Signed out, the sign-in form keeps the language and theme.
+            b.press("button", "退出").await;
+            b.sees("您已退出").await;
+            b.goto(&s.url(path)).await;
+            b.sees(r#"name="password""#).await;
+        } else {
+            b.goto(&s.url(path)).await;
+            b.sees("退出").await;
+        }
+        problems.extend(b.zh_dark_problems().await.into_iter().map(|p| format!("{path}: {p}")));
+        b.shot(shot).await;
+    }
+    assert!(problems.is_empty(), "{} problems on {} pages:\n{}", problems.len(), pages.len(), problems.join("\n"));
+    b.close().await;
+}
+
+/// Two users deleted with one confirmation, a job waiting in a paused queue seen and
+/// stopped, and a webhook's second target edited in place; axe on every page.
+#[tokio::test]
+async fn browser_bulk_user_delete_waiting_jobs_and_webhook_target_edit() {
+    use berth_core::store::jobs::{JobState, JobStore};
+    if !browser_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::spawn(&tmp.path().join("data"), &crate::jobs::sample_env());
+    let ann = create_user(&s, "ann").await;
+    let bob = create_user(&s, "bob").await;
+    create_user(&s, "cat").await;
+    let pause = json!({"action": "pause"});
+    assert_eq!(
+        status(&s, reqwest::Method::PUT, "/api/v2.0/jobservice/queues/SAMPLE", &admin(), Some(&pause)).await,
+        200
+    );
+    let store = crate::jobs::sqlite_of(&s);
+    let (_, first) = crate::jobs::start_sample(store.as_ref(), 1).await;
+    let (_, second) = crate::jobs::start_sample(store.as_ref(), 1).await;
+    create_project(&s, &admin(), "web", false).await;
+    let hook = json!({"name": "two", "event_types": ["PUSH_ARTIFACT"], "targets": [
+        {"type": "http", "address": "http://127.0.0.1:9/first", "payload_format": "Default"},
+        {"type": "http", "address": "http://127.0.0.1:9/second", "payload_format": "Default"}]});
+    let r = call(&s, reqwest::Method::POST, "/api/v2.0/projects/web/webhook/policies", &admin(), Some(&hook)).await;
+    let hook_id = location_id(&r);
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "admin2", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // Users: two ticked, one confirmation naming both, both gone.
+    b.goto(&s.url("/admin/users")).await;
+    b.tick("Select ann").await;
+    b.tick("Select bob").await;
+    b.accessible().await;
+    b.press("button", "Delete selected users").await;
+    b.sees("Delete these users?").await;
+    b.sees("<strong>bob</strong>").await;
+    b.accessible().await;
+    b.shot("users-bulk-confirm").await;
+    b.press("button", "Delete").await;
+    b.sees("Deleted 2 users.").await;
+    b.accessible().await;
+    b.shot("users-bulk-deleted").await;
+    for id in [ann, bob] {
+        assert_eq!(get(&s, &format!("/api/v2.0/users/{id}"), &admin()).await.status(), 404);
+    }
+    assert!(b.source().await.contains(">cat<"));
+
+    // Jobs: the paused queue's waiting jobs, one stopped from there.
+    b.goto(&s.url("/admin/jobs")).await;
+    b.press("link", "Waiting jobs: SAMPLE").await;
+    b.sees("Next run").await;
+    b.by_role("button", &format!("Stop SAMPLE {second}")).await;
+    b.accessible().await;
+    b.shot("jobs-waiting").await;
+    b.press("button", &format!("Stop SAMPLE {first}")).await;
+    b.sees("Stop requested.").await;
+    assert!(b.url().await.ends_with("/admin/jobs/queues/SAMPLE"));
+    assert!(!b.source().await.contains(&format!("Stop SAMPLE {first}\"")));
+    assert_eq!(store.job(first).await.unwrap().unwrap().state, JobState::Cancelled);
+    assert_eq!(store.job(second).await.unwrap().unwrap().state, JobState::Queued);
+
+    // A webhook's second target, edited in place.
+    b.goto(&s.url(&format!("/projects/web/webhooks/{hook_id}/edit"))).await;
+    b.press("link", "Edit http://127.0.0.1:9/second").await;
+    b.sees("Edit a target").await;
+    b.fill("Endpoint URL", "http://127.0.0.1:9/changed").await;
+    b.fill("Auth header (sent as Authorization)", "Bearer two").await;
+    b.choose("Payload format", "CloudEvents").await;
+    b.accessible().await;
+    b.shot("webhook-target-edit").await;
+    b.press("button", "Save").await;
+    b.sees("Saved.").await;
+    b.sees("http://127.0.0.1:9/changed").await;
+    let p = ok_json(&s, &format!("/api/v2.0/projects/web/webhook/policies/{hook_id}"), &admin()).await;
+    let t = &p["targets"];
+    assert_eq!(
+        (t[0]["address"].as_str(), t[1]["address"].as_str()),
+        (Some("http://127.0.0.1:9/first"), Some("http://127.0.0.1:9/changed"))
+    );
+    assert_eq!(
+        (t[1]["auth_header"].as_str(), t[1]["payload_format"].as_str()),
+        (Some("Bearer two"), Some("CloudEvents"))
+    );
+    b.close().await;
+}
