@@ -102,6 +102,11 @@ const METRICS: &[MetricDef] = &[
         higher_is_better: false,
     },
     MetricDef {
+        key: "ui_tags_natural_p95_ms",
+        label: "web UI tags view, N tags, natural order, first/middle/last page p95 (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
         key: "startup_fresh_ms",
         label: "startup, empty data dir: spawn → first answer on /v2/ (ms)",
         higher_is_better: false,
