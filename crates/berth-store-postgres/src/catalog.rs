@@ -25,13 +25,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use berth_core::access::project_of;
+use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
     ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepositoryInfo,
     TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort, index_references, prefix_end,
 };
-use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::identity::Page;
 use berth_core::{Digest, Reference, RepoName, Tag};
 use tokio_postgres::Row;
@@ -600,7 +600,10 @@ impl CatalogStore for PgStore {
             (s, Some(c)) => return Err(berth_core::store::StoreError::Backend(format!("cursor {c:?} for sort {s:?}"))),
         }
         if let Some(kind) = q.kind {
-            conds.push(format!("EXISTS (SELECT 1 FROM manifests k WHERE k.id = t.manifest_id AND {})", kind_condition(kind)));
+            conds.push(format!(
+                "EXISTS (SELECT 1 FROM manifests k WHERE k.id = t.manifest_id AND {})",
+                kind_condition(kind)
+            ));
         }
         args.push(Box::new(i64::try_from(q.limit).unwrap_or(i64::MAX)));
         let sql = format!(
@@ -755,7 +758,10 @@ impl CatalogStore for PgStore {
 /// 0014, or since by an older binary. Rows another transaction is filling are skipped
 /// (`SKIP LOCKED`), so fillers never wait for each other. Returns how many it filled: the
 /// caller repeats until 0, in one transaction or one per batch.
-pub(crate) async fn fill_sort_keys(c: &tokio_postgres::Client, repo: Option<i64>) -> Result<usize, tokio_postgres::Error> {
+pub(crate) async fn fill_sort_keys(
+    c: &tokio_postgres::Client,
+    repo: Option<i64>,
+) -> Result<usize, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT id, name FROM tags WHERE sort_key IS NULL AND ($1::bigint IS NULL OR repository_id = $1)

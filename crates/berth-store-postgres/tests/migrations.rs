@@ -126,7 +126,8 @@ async fn tags_without_a_natural_key_are_filled() {
         let rows = side.query("SELECT name, sort_key FROM tags", &[]).await.unwrap();
         rows.len() == names.len()
             && rows.iter().all(|r| {
-                r.get::<_, Option<Vec<u8>>>(1).as_deref() == Some(&berth_core::natural::natural_key(r.get::<_, &str>(0))[..])
+                r.get::<_, Option<Vec<u8>>>(1).as_deref()
+                    == Some(&berth_core::natural::natural_key(r.get::<_, &str>(0))[..])
             })
     };
     assert!(all_keyed().await, "every insert stores the key");

@@ -33,13 +33,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use berth_core::access::project_of;
+use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
     ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, PageDetails, Pull, RepositoryInfo,
     TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort, index_references, prefix_end,
 };
-use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::identity::Page;
 use berth_core::{Digest, Reference, RepoName, Tag};
 use rusqlite::types::Value as SqlValue;
@@ -679,7 +679,10 @@ impl CatalogStore for SqliteStore {
             (s, Some(c)) => return Err(berth_core::store::StoreError::Backend(format!("cursor {c:?} for sort {s:?}"))),
         }
         if let Some(kind) = q.kind {
-            conds.push(format!("EXISTS (SELECT 1 FROM manifests k WHERE k.id = t.manifest_id AND {})", kind_condition(kind)));
+            conds.push(format!(
+                "EXISTS (SELECT 1 FROM manifests k WHERE k.id = t.manifest_id AND {})",
+                kind_condition(kind)
+            ));
         }
         args.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
         // The planner could take the unique name index for a filter's range and sort

@@ -504,7 +504,13 @@ impl MetaStore for SqliteStore {
                              -- an older binary's row has none yet
                              sort_key = excluded.sort_key",
                     )?
-                    .execute(params![repo_id, tag.as_str(), manifest_id, now, natural_key(tag.as_str())])?;
+                    .execute(params![
+                        repo_id,
+                        tag.as_str(),
+                        manifest_id,
+                        now,
+                        natural_key(tag.as_str())
+                    ])?;
                 }
                 if let Some(e) = &m.event {
                     outbox::insert_event(c, e)?;

@@ -63,16 +63,27 @@ async fn tags_without_a_natural_key_are_filled() {
     // More than one batch of 1,000.
     let names = berth_store_tests::push_numbered_tags(store.as_ref(), &repo, 1_205).await;
     let keys = |c: &Connection| -> Vec<(String, Option<Vec<u8>>)> {
-        c.prepare("SELECT name, sort_key FROM tags").unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        c.prepare("SELECT name, sort_key FROM tags")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
     let c = side(&db);
-    assert!(keys(&c).iter().all(|(n, k)| k.as_deref() == Some(&berth_core::natural::natural_key(n)[..])), "every insert stores the key");
+    assert!(
+        keys(&c).iter().all(|(n, k)| k.as_deref() == Some(&berth_core::natural::natural_key(n)[..])),
+        "every insert stores the key"
+    );
     c.execute("UPDATE tags SET sort_key = NULL WHERE name <> 't7'", []).unwrap();
     assert_eq!(berth_store_tests::natural_listing(store.as_ref(), &repo).await, names, "the read filled them");
     assert!(keys(&c).iter().all(|(n, k)| k.as_deref() == Some(&berth_core::natural::natural_key(n)[..])));
     c.execute("UPDATE tags SET sort_key = NULL", []).unwrap();
     drop(store);
     let store = Arc::new(SqliteStore::open(&db).unwrap());
-    assert!(keys(&c).iter().all(|(n, k)| k.as_deref() == Some(&berth_core::natural::natural_key(n)[..])), "opening filled them");
+    assert!(
+        keys(&c).iter().all(|(n, k)| k.as_deref() == Some(&berth_core::natural::natural_key(n)[..])),
+        "opening filled them"
+    );
     assert_eq!(berth_store_tests::natural_listing(store.as_ref(), &repo).await, names);
 }

@@ -190,7 +190,8 @@ async fn sorted_tags(cx: &Cx) {
 /// Every page of `q` (its cursor ignored) in pages of `size`, each after the last row of
 /// the one before, checked to be the rows one large page has; the names.
 async fn paged(cx: &Cx, repo: &RepoName, q: &TagQuery, size: u64) -> Vec<String> {
-    let one = cx.cat.list_tags_sorted(repo, &TagQuery { after: None, limit: 1000, ..q.clone() }).await.unwrap().unwrap();
+    let one =
+        cx.cat.list_tags_sorted(repo, &TagQuery { after: None, limit: 1000, ..q.clone() }).await.unwrap().unwrap();
     let (mut rows, mut after) = (Vec::new(), None);
     loop {
         let page = TagQuery { after: after.clone(), limit: size, ..q.clone() };
@@ -220,8 +221,21 @@ async fn natural_tags(cx: &Cx) {
     assert_eq!(cx.cat.list_tags_sorted(&repo, &q(all_of.clone())).await.unwrap(), None, "unknown repository");
     let (nines, big) = (format!("v{}", "9".repeat(126)), format!("v1{}", "0".repeat(126)));
     let mut names = vec![
-        "v1.10", "v2", "1.10.0", "v1.2-rc10", "latest", "v1.9", "v1.2", "1.9.0", "V3", "v01.2", "v1.2-rc2", "_x",
-        "v1.2-rc1", nines.as_str(), big.as_str(),
+        "v1.10",
+        "v2",
+        "1.10.0",
+        "v1.2-rc10",
+        "latest",
+        "v1.9",
+        "v1.2",
+        "1.9.0",
+        "V3",
+        "v01.2",
+        "v1.2-rc2",
+        "_x",
+        "v1.2-rc1",
+        nines.as_str(),
+        big.as_str(),
     ];
     for (i, n) in names.iter().enumerate() {
         // The last one by `add_tag`, onto the first image: the other insert path.
@@ -234,8 +248,21 @@ async fn natural_tags(cx: &Cx) {
     // Pushed again onto another manifest (the upsert path): same key, same place.
     cx.put(&cx.image(&repo, "n-again", &[], Some("v1.9"))).await;
     let want = [
-        "1.9.0", "1.10.0", "V3", "_x", "latest", "v01.2", "v1.2", "v1.2-rc1", "v1.2-rc2", "v1.2-rc10", "v1.9", "v1.10",
-        "v2", nines.as_str(), big.as_str(),
+        "1.9.0",
+        "1.10.0",
+        "V3",
+        "_x",
+        "latest",
+        "v01.2",
+        "v1.2",
+        "v1.2-rc1",
+        "v1.2-rc2",
+        "v1.2-rc10",
+        "v1.9",
+        "v1.10",
+        "v2",
+        nines.as_str(),
+        big.as_str(),
     ];
     for size in [1, 2, 4] {
         assert_eq!(paged(cx, &repo, &q(all_of.clone()), size).await, want, "natural order, pages of {size}");
@@ -255,7 +282,10 @@ async fn natural_tags(cx: &Cx) {
     assert_eq!(paged(cx, &repo, &q(prefix("1")), 1).await, ["1.9.0", "1.10.0"], "a prefix of digits only");
     assert_eq!(paged(cx, &repo, &q(glob("v1.2-rc*")), 2).await, ["v1.2-rc1", "v1.2-rc2", "v1.2-rc10"]);
     assert_eq!(paged(cx, &repo, &q(glob("*.0")), 1).await, ["1.9.0", "1.10.0"]);
-    assert_eq!(paged(cx, &repo, &q(glob("v?.*")), 4).await, ["v1.2", "v1.2-rc1", "v1.2-rc2", "v1.2-rc10", "v1.9", "v1.10"]);
+    assert_eq!(
+        paged(cx, &repo, &q(glob("v?.*")), 4).await,
+        ["v1.2", "v1.2-rc1", "v1.2-rc2", "v1.2-rc10", "v1.9", "v1.10"]
+    );
     assert!(paged(cx, &repo, &q(prefix("zz")), 2).await.is_empty());
     // A cursor that is no tag of the repository still continues after its place.
     let after = TagQuery { after: Some(TagCursor::Natural("v1.3".into())), ..q(all_of.clone()) };
@@ -297,7 +327,13 @@ async fn kind_filter(cx: &Cx) {
         let m = made.iter().find(|m| m.tag.as_ref().is_some_and(|t| t.as_str() == tag)).unwrap();
         TagKind::of(&m.media_type, m.artifact_type.as_deref())
     };
-    let q = |kind: TagKind, sort: TagSort, filter: TagFilter| TagQuery { filter, sort, after: None, kind: Some(kind), limit: 1000 };
+    let q = |kind: TagKind, sort: TagSort, filter: TagFilter| TagQuery {
+        filter,
+        sort,
+        after: None,
+        kind: Some(kind),
+        limit: 1000,
+    };
     let all_of = || TagFilter::Prefix(String::new());
     let natural = |k: TagKind| q(k, TagSort::Natural, all_of());
     assert_eq!(paged(cx, &repo, &natural(TagKind::Image), 2).await, ["img-1", "img-9", "img-10"]);
@@ -316,11 +352,17 @@ async fn kind_filter(cx: &Cx) {
         }
     }
     // With a glob and a prefix.
-    assert_eq!(paged(cx, &repo, &q(TagKind::Image, TagSort::Natural, TagFilter::Glob("*-1?".into())), 1).await, ["img-10"]);
-    assert_eq!(paged(cx, &repo, &q(TagKind::Chart, TagSort::Name, TagFilter::Prefix("chart-0.1".into())), 1).await, [
-        "chart-0.10.0"
-    ]);
-    assert!(paged(cx, &repo, &q(TagKind::Index, TagSort::Natural, TagFilter::Prefix("img".into())), 1).await.is_empty());
+    assert_eq!(
+        paged(cx, &repo, &q(TagKind::Image, TagSort::Natural, TagFilter::Glob("*-1?".into())), 1).await,
+        ["img-10"]
+    );
+    assert_eq!(
+        paged(cx, &repo, &q(TagKind::Chart, TagSort::Name, TagFilter::Prefix("chart-0.1".into())), 1).await,
+        ["chart-0.10.0"]
+    );
+    assert!(
+        paged(cx, &repo, &q(TagKind::Index, TagSort::Natural, TagFilter::Prefix("img".into())), 1).await.is_empty()
+    );
     cx.cat.delete_repository(&repo).await.unwrap();
 }
 

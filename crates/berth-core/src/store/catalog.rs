@@ -195,7 +195,8 @@ impl TagKind {
             TagKind::Index
         } else if at == Self::HELM_CONFIG {
             TagKind::Chart
-        } else if Self::IMAGE_MEDIA_TYPES.contains(&media_type) && (at.is_empty() || Self::IMAGE_CONFIG_TYPES.contains(&at))
+        } else if Self::IMAGE_MEDIA_TYPES.contains(&media_type)
+            && (at.is_empty() || Self::IMAGE_CONFIG_TYPES.contains(&at))
         {
             TagKind::Image
         } else {

@@ -1481,10 +1481,14 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     b.accessible().await;
 
     // In Chinese with the dark theme.
-    zh_dark_pages(&mut b, &s, &[
-        (format!("{TAGS}?sort=natural"), "tags-natural-zh-dark"),
-        (format!("{TAGS}?sort=natural&type=image&name=v1*"), "tags-type-zh-dark"),
-    ])
+    zh_dark_pages(
+        &mut b,
+        &s,
+        &[
+            (format!("{TAGS}?sort=natural"), "tags-natural-zh-dark"),
+            (format!("{TAGS}?sort=natural&type=image&name=v1*"), "tags-type-zh-dark"),
+        ],
+    )
     .await;
     b.sees("名称，按版本顺序").await;
     in_order(&b.source().await, &["v1.2", "v1.9", "v1.9-stable", "v1.10"]);

@@ -104,12 +104,10 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     assert!(names.iter().position(|n| n == "v1.10") < names.iter().position(|n| n == "v1.2"), "{names:?}");
     // With a name filter: a prefix, a glob.
     assert_eq!(rows(&w.page(&format!("{TAGS}?sort=natural&name=v1.")).await.body), ["v1.2", "v1.9", "v1.10"]);
-    assert_eq!(rows(&w.page(&format!("{TAGS}?sort=natural&name=*.0")).await.body), [
-        "1.9.0",
-        "1.10.0",
-        "chart-0.9.0",
-        "chart-0.10.0"
-    ]);
+    assert_eq!(
+        rows(&w.page(&format!("{TAGS}?sort=natural&name=*.0")).await.body),
+        ["1.9.0", "1.10.0", "chart-0.9.0", "chart-0.10.0"]
+    );
 
     // The type filter, alone and with a glob and either order.
     let t = w.page(&format!("{TAGS}?type=index")).await;
@@ -119,7 +117,9 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     assert_eq!(rows(&w.page(&format!("{TAGS}?type=image&name=v*&sort=natural")).await.body), ["v1.2", "v1.9", "v1.10"]);
     w.page(&format!("{TAGS}?type=other")).await.has("Nothing here yet");
     // The sort links keep the filters.
-    w.page(&format!("{TAGS}?type=image&name=v*")).await.has(r#"href="/projects/team/repos/app/-/tags?name=v*&amp;type=image&amp;sort=pushed""#);
+    w.page(&format!("{TAGS}?type=image&name=v*"))
+        .await
+        .has(r#"href="/projects/team/repos/app/-/tags?name=v*&amp;type=image&amp;sort=pushed""#);
 
     // Bad input: the parameter named.
     for (q, name) in [("type=video", "type"), ("sort=natural&after=", "")] {
@@ -141,8 +141,8 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     added.has("Tag added.");
     assert!(rows(&added.body).contains(&"v1.2.0".to_string()));
     w.submit(TAGS, &add, &[("ref", &d12), ("tag", "stable")]).await.has("Tag added.");
-    let r = call(&s, Method::GET, "/api/v2.0/projects/team/repositories/app/artifacts/stable", &admin(), None).await;
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["digest"], json!(d12), "the tag is on the digest's artifact");
+    let a = ok_json(&s, "/api/v2.0/projects/team/repositories/app/artifacts/stable", &admin()).await;
+    assert_eq!(a["digest"], json!(d12), "the tag is on the digest's artifact");
     // Refusals in the API's words, and no artifact named said so.
     w.submit(TAGS, &add, &[("ref", "v1.9"), ("tag", "v1.10")]).await.has("already exists");
     w.submit(TAGS, &add, &[("ref", "v1.9"), ("tag", "-bad")]).await.has("invalid tag name");
