@@ -608,7 +608,7 @@ impl CatalogStore for PgStore {
         args.push(Box::new(i64::try_from(q.limit).unwrap_or(i64::MAX)));
         let sql = format!(
             "SELECT t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at
-               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at FROM tags t
+               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at, t.sort_key FROM tags t
                       WHERE t.repository_id = $1 AND {} ORDER BY {order} LIMIT ${}) t
                JOIN manifests m ON m.id = t.manifest_id
               ORDER BY {order}",

@@ -690,7 +690,7 @@ impl CatalogStore for SqliteStore {
         let hint = if q.sort == TagSort::Natural { "INDEXED BY tags_natural" } else { "" };
         let sql = format!(
             "SELECT t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at
-               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at FROM tags t {hint}
+               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at, t.sort_key FROM tags t {hint}
                       WHERE t.repository_id = ?1 AND {} ORDER BY {order} LIMIT ?{}) t
                JOIN manifests m ON m.id = t.manifest_id
               ORDER BY {order}",
