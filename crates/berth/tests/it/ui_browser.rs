@@ -1426,16 +1426,13 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
             .collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "{names:?} not in this order:\n{html}");
     };
-    let url_has = |want: &'static str| {
-        let b = &b;
-        async move {
-            let deadline = Instant::now() + WAIT;
-            while !b.url().await.contains(want) {
-                assert!(Instant::now() < deadline, "the address never had {want}: {}", b.url().await);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    async fn url_has(b: &Browser, want: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !b.url().await.contains(want) {
+            assert!(Instant::now() < deadline, "the address never had {want}: {}", b.url().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    };
+    }
 
     // Bytewise first (v1.10 before v1.2); then the natural order chosen from the selector.
     b.goto(&s.url(TAGS)).await;
@@ -1443,7 +1440,7 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     in_order(&b.source().await, &["v1.10", "v1.2", "v1.9"]);
     b.choose("Order", "Name, versions in order (v1.2 before v1.10)").await;
     b.press("button", "Filter").await;
-    url_has("sort=natural").await;
+    url_has(&b, "sort=natural").await;
     b.sees(">v1.9<").await;
     in_order(&b.source().await, &["chart-0.10.0", "multi", "v1.2", "v1.9", "v1.10"]);
     b.accessible().await;
@@ -1466,7 +1463,7 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     b.goto(&s.url(&format!("{TAGS}?sort=natural"))).await;
     b.choose("Type", "Helm chart").await;
     b.press("button", "Filter").await;
-    url_has("type=chart").await;
+    url_has(&b, "type=chart").await;
     b.sees(">chart-0.10.0<").await;
     let html = b.source().await;
     assert!(!html.contains(">v1.2<") && !html.contains(">multi<"), "{html}");
@@ -1475,7 +1472,7 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     b.shot("tags-type-chart").await;
     b.choose("Type", "Index (several platforms)").await;
     b.press("button", "Filter").await;
-    url_has("type=index").await;
+    url_has(&b, "type=index").await;
     b.sees(">multi<").await;
     assert!(!b.source().await.contains(">chart-0.10.0<"));
     b.accessible().await;
