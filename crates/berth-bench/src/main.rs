@@ -104,6 +104,11 @@ const METRICS: &[MetricDef] = &[
         higher_is_better: false,
     },
     MetricDef {
+        key: "ui_tags_natural_p95_ms",
+        label: "web UI tags view, N tags, natural order, first/middle/last page p95 (ms)",
+        higher_is_better: false,
+    },
+    MetricDef {
         key: "ui_repos_p95_ms",
         label: "web UI repository list, N repositories, first/middle/last page p95 (ms)",
         higher_is_better: false,

@@ -308,10 +308,11 @@ pub async fn run_suite(
         step!(format!("web UI tags view, {} tags", opts.tags), async {
             let mut conn = Conn::new(addr);
             conn.connect().await?;
-            let (ms, size, sorted) = ui_tags_pages(&mut conn, c, opts.tags, opts.list_iters * 4).await?;
+            let (ms, size, sorted, natural) = ui_tags_pages(&mut conn, c, opts.tags, opts.list_iters * 4).await?;
             metrics.insert("ui_tags_p95_ms", percentile(&ms, 0.95));
             metrics.insert("ui_tags_kb", size as f64 / 1024.0);
             metrics.insert("ui_tags_sorted_p95_ms", percentile(&sorted, 0.95));
+            metrics.insert("ui_tags_natural_p95_ms", percentile(&natural, 0.95));
             Ok(())
         });
         // The project's repository list with `opts.repos` more repositories (untimed
@@ -453,8 +454,15 @@ async fn ui_repo_pages(conn: &mut Conn, c: &Creds, iters: usize) -> Result<(Vec<
 
 /// Signs in through `POST /c/login` and times `iters` rounds of the tags view at its
 /// first, middle and last keyset pages; returns every latency (ms) and the largest page,
-/// then the latencies of the first and second pages by push and by pull time.
-async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) -> Result<(Vec<f64>, usize, Vec<f64>)> {
+/// then the latencies of the first and second pages by push and by pull time, then those
+/// of the first, middle and last pages in natural order (the bench's zero-padded names
+/// are in the same order naturally and bytewise, so the same first tags are expected).
+async fn ui_tags_pages(
+    conn: &mut Conn,
+    c: &Creds,
+    tags: usize,
+    iters: usize,
+) -> Result<(Vec<f64>, usize, Vec<f64>, Vec<f64>)> {
     let sid = ui_sign_in(conn, c).await?;
     let base = "/projects/bench/repos/tags/-/tags";
     let mut pages = vec![(base.to_string(), tag_name(0))];
@@ -497,7 +505,22 @@ async fn ui_tags_pages(conn: &mut Conn, c: &Creds, tags: usize, iters: usize) ->
             r.expect(StatusCode::OK, "GET tags view by time")?;
         }
     }
-    Ok((ms, largest, sorted))
+    let mut natural = Vec::with_capacity(iters * pages.len());
+    for _ in 0..iters {
+        for (path, first) in &pages {
+            let path = match path.split_once('?') {
+                Some((p, q)) => format!("{p}?sort=natural&{q}"),
+                None => format!("{path}?sort=natural"),
+            };
+            let t = Instant::now();
+            let r = conn.call(Method::GET, &path, &[("cookie", &sid)], ReqBody::empty()).await?;
+            natural.push(t.elapsed().as_secs_f64() * 1000.0);
+            let r = r.expect(StatusCode::OK, "GET tags view in natural order")?;
+            let html = String::from_utf8_lossy(&r.body);
+            ensure!(html.contains(&format!(">{first}<")), "tags view {path} lacks its first tag {first}");
+        }
+    }
+    Ok((ms, largest, sorted, natural))
 }
 
 fn urlencode(s: &str) -> String {

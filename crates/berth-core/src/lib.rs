@@ -13,6 +13,7 @@ pub mod error;
 pub mod identity;
 pub mod manifest;
 pub mod name;
+pub mod natural;
 pub mod policy;
 pub mod pull_policy;
 pub mod quota;

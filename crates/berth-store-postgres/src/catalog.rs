@@ -25,12 +25,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use berth_core::access::project_of;
+use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
     ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, Pull,
-    RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references,
-    prefix_end,
+    RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
+    index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Digest, Reference, RepoName, Tag};
@@ -492,9 +493,10 @@ impl CatalogStore for PgStore {
                 };
                 let inserted = c
                     .exec(
-                        "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4)
+                        "INSERT INTO tags (repository_id, name, manifest_id, updated_at, sort_key)
+                         VALUES ($1, $2, $3, $4, $5)
                          ON CONFLICT (repository_id, name) DO NOTHING",
-                        &[&id, t, &manifest, &now()],
+                        &[&id, t, &manifest, &now(), &natural_key(t)],
                     )
                     .await?;
                 if inserted == 0 {
@@ -546,7 +548,26 @@ impl CatalogStore for PgStore {
         let lit = q.filter.literal_prefix();
         // Without a literal start, no name range: the planner would take it for selective
         // and sort the whole repository instead of reading the push or pull order's index.
-        let (mut args, mut conds): (Args, Vec<String>) = if lit.is_empty() && q.sort != TagSort::Name {
+        let (mut args, mut conds): (Args, Vec<String>) = if q.sort == TagSort::Natural {
+            // The key range bounds the scan of the key index; the name is checked by
+            // `left`, which no name index answers.
+            let (mut args, mut conds): (Args, Vec<String>) = (Vec::new(), vec!["TRUE".to_owned()]);
+            if let Some((low, high)) = natural_key_range(lit) {
+                args.push(Box::new(low));
+                conds.push(format!("t.sort_key >= ${}", args.len() + 1));
+                if let Some(high) = high {
+                    args.push(Box::new(high));
+                    conds.push(format!("t.sort_key < ${}", args.len() + 1));
+                }
+            }
+            if let TagFilter::Prefix(p) = &q.filter
+                && !p.is_empty()
+            {
+                args.push(Box::new(p.clone()));
+                conds.push(format!("left(t.name, length(${0}::text)) = ${0}::text", args.len() + 1));
+            }
+            (args, conds)
+        } else if lit.is_empty() && q.sort != TagSort::Name {
             (Vec::new(), vec!["TRUE".to_owned()])
         } else {
             (vec![Box::new(lit.to_owned()), Box::new(prefix_end(lit))], vec!["t.name >= $2 AND t.name < $3".to_owned()])
@@ -570,6 +591,7 @@ impl CatalogStore for PgStore {
             TagSort::Name => "t.name",
             TagSort::Pushed => "t.updated_at DESC, t.id DESC",
             TagSort::Pulled => "t.pulled_at DESC NULLS LAST, t.id DESC",
+            TagSort::Natural => "t.sort_key",
         };
         match (&q.sort, &q.after) {
             (_, None) => {}
@@ -595,30 +617,74 @@ impl CatalogStore for PgStore {
                 args.push(Box::new(*id));
                 conds.push(format!("(t.pulled_at IS NULL AND t.id < ${})", args.len() + 1));
             }
+            (TagSort::Natural, Some(TagCursor::Natural(n))) => {
+                args.push(Box::new(natural_key(n)));
+                conds.push(format!("t.sort_key > ${}", args.len() + 1));
+            }
             (s, Some(c)) => return Err(berth_core::store::StoreError::Backend(format!("cursor {c:?} for sort {s:?}"))),
+        }
+        if let Some(kind) = q.kind {
+            conds.push(format!(
+                "EXISTS (SELECT 1 FROM manifests k WHERE k.id = t.manifest_id AND {})",
+                kind_condition(kind)
+            ));
         }
         args.push(Box::new(i64::try_from(q.limit).unwrap_or(i64::MAX)));
         let sql = format!(
             "SELECT t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at
-               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at FROM tags t
+               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at, t.sort_key FROM tags t
                       WHERE t.repository_id = $1 AND {} ORDER BY {order} LIMIT ${}) t
                JOIN manifests m ON m.id = t.manifest_id
               ORDER BY {order}",
             conds.join(" AND "),
             args.len() + 1
         );
-        self.db(Tx::Read, &(repo.as_str(), sql, args), |c, (r, sql, args)| {
-            Box::pin(async move {
-                let Some(id) = repo_id(c, r).await? else {
-                    return Ok(None);
-                };
-                let mut all: Vec<&(dyn ToSql + Sync)> = vec![&id];
-                all.extend(args.iter().map(|a| &**a as &(dyn ToSql + Sync)));
-                let rows = c.rows(sql, &all).await?;
-                Ok(Some(rows.iter().map(tag_row).collect::<Result<Vec<_>, _>>()?))
-            })
-        })
-        .await
+        // A natural page is read only from a snapshot in which the repository has no tag
+        // without its key (an older binary's insert); otherwise the keys are filled and
+        // the page read again. Bounded, in case such inserts keep coming.
+        let natural = q.sort == TagSort::Natural;
+        let args = (repo.as_str(), sql, args, natural);
+        for _ in 0..8 {
+            let page = self
+                .db(Tx::Read, &args, |c, (r, sql, args, natural)| {
+                    Box::pin(async move {
+                        let Some(id) = repo_id(c, r).await? else {
+                            return Ok(Ok(None));
+                        };
+                        if *natural
+                            && c.one(
+                                "SELECT EXISTS (SELECT 1 FROM tags WHERE repository_id = $1 AND sort_key IS NULL)",
+                                &[&id],
+                            )
+                            .await?
+                            .try_get::<_, bool>(0)?
+                        {
+                            return Ok(Err(id));
+                        }
+                        let mut all: Vec<&(dyn ToSql + Sync)> = vec![&id];
+                        all.extend(args.iter().map(|a| &**a as &(dyn ToSql + Sync)));
+                        let rows = c.rows(sql, &all).await?;
+                        Ok(Ok(Some(rows.iter().map(tag_row).collect::<Result<Vec<_>, _>>()?)))
+                    })
+                })
+                .await?;
+            match page {
+                Ok(rows) => return Ok(rows),
+                Err(id) => {
+                    self.db(Tx::Idempotent, &id, |c, id| {
+                        Box::pin(async move {
+                            while fill_sort_keys(c.client(), Some(*id)).await? > 0 {}
+                            Ok(())
+                        })
+                    })
+                    .await?;
+                }
+            }
+        }
+        Err(berth_core::store::StoreError::Backend(format!(
+            "{}: tags without a natural sort key keep arriving (an older Berth writing?)",
+            repo.as_str()
+        )))
     }
 
     async fn page_details(
@@ -755,6 +821,59 @@ impl CatalogStore for PgStore {
             })
         })
         .await
+    }
+}
+
+/// Stores the natural sort key of up to 1,000 tags without one (of repository `repo`, or
+/// any), read through the `tags_unkeyed` partial index: rows written before migration
+/// 0014, or since by an older binary. Rows another transaction is filling are skipped
+/// (`SKIP LOCKED`), so fillers never wait for each other. Returns how many it filled: the
+/// caller repeats until 0, in one transaction or one per batch.
+pub(crate) async fn fill_sort_keys(
+    c: &tokio_postgres::Client,
+    repo: Option<i64>,
+) -> Result<usize, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT id, name FROM tags WHERE sort_key IS NULL AND ($1::bigint IS NULL OR repository_id = $1)
+              ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED",
+            &[&repo],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for r in &rows {
+        ids.push(r.try_get::<_, i64>(0)?);
+        keys.push(natural_key(r.try_get::<_, &str>(1)?));
+    }
+    c.execute(
+        "UPDATE tags SET sort_key = v.k FROM unnest($1::bigint[], $2::bytea[]) AS v(id, k) WHERE tags.id = v.id",
+        &[&ids, &keys],
+    )
+    .await?;
+    Ok(rows.len())
+}
+
+/// The SQL condition on a manifest `k` of [`TagKind::of`]'s kind, from its lists (string
+/// constants without quotes, so written as literals).
+fn kind_condition(kind: TagKind) -> String {
+    let list = |v: &[&str]| v.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let at = "coalesce(k.artifact_type, '')";
+    let index = format!("k.media_type IN ({})", list(&TagKind::INDEX_MEDIA_TYPES));
+    let chart = format!("{at} = '{}'", TagKind::HELM_CONFIG);
+    let image = format!(
+        "(k.media_type IN ({}) AND {at} IN ('', {}))",
+        list(&TagKind::IMAGE_MEDIA_TYPES),
+        list(&TagKind::IMAGE_CONFIG_TYPES)
+    );
+    match kind {
+        TagKind::Index => index,
+        TagKind::Chart => format!("NOT {index} AND {chart}"),
+        TagKind::Image => format!("NOT {index} AND NOT {chart} AND {image}"),
+        TagKind::Other => format!("NOT {index} AND NOT {chart} AND NOT {image}"),
     }
 }
 

@@ -26,6 +26,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_core::natural::natural_key;
 use berth_core::quota::QuotaUse;
 use berth_core::store::identity::Page;
 use berth_core::store::outbox::OutboxEvent;
@@ -516,12 +517,14 @@ async fn store_manifest(
     }
     if let Some(tag) = &m.tag {
         c.exec(
-            "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES ($1, $2, $3, $4)
+            "INSERT INTO tags (repository_id, name, manifest_id, updated_at, sort_key) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (repository_id, name) DO UPDATE SET
                  manifest_id = excluded.manifest_id, updated_at = excluded.updated_at,
                  -- a tag moved to another manifest was never pulled there
-                 pulled_at = CASE WHEN tags.manifest_id = excluded.manifest_id THEN tags.pulled_at END",
-            &[&repo_id, &tag.as_str(), &manifest_id, &now],
+                 pulled_at = CASE WHEN tags.manifest_id = excluded.manifest_id THEN tags.pulled_at END,
+                 -- an older binary's row has none yet
+                 sort_key = excluded.sort_key",
+            &[&repo_id, &tag.as_str(), &manifest_id, &now, &natural_key(tag.as_str())],
         )
         .await?;
     }

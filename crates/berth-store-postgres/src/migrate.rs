@@ -40,6 +40,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (12, 12, include_str!("../migrations/0012_usage_holdings.sql")),
     // Additive: two indexes.
     (13, 12, include_str!("../migrations/0013_tag_sort_indexes.sql")),
+    // Additive: a nullable column and two indexes. The previous binary's tag inserts
+    // leave the key NULL; this binary fills such keys before a natural-order read.
+    (14, 13, include_str!("../migrations/0014_tag_natural_key.sql")),
 ];
 
 /// The newest schema version this binary knows.
@@ -151,6 +154,24 @@ async fn migrate(c: &Client) -> Result<(), Step> {
                 }
                 refused => refused,
             });
+        }
+    }
+    // Tags written before 0014 (or since, by an older binary) get their natural sort key,
+    // which SQL does not compute: one transaction per batch of 1,000, so a large
+    // registry's first start commits as it goes and never holds many row locks.
+    loop {
+        c.batch_execute("BEGIN").await.map_err(at("filling natural sort keys"))?;
+        match crate::catalog::fill_sort_keys(c, None).await {
+            Ok(n) => {
+                c.batch_execute("COMMIT").await.map_err(at("filling natural sort keys"))?;
+                if n == 0 {
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = c.batch_execute("ROLLBACK").await;
+                return Err(Step::Pg("filling natural sort keys", e));
+            }
         }
     }
     c.query("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await.map_err(at("releasing the migration lock"))?;

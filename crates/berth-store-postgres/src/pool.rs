@@ -101,6 +101,11 @@ impl<'a> Conn<'a> {
         Conn(obj)
     }
 
+    /// The client itself, for code shared with the migrations' own connection.
+    pub(crate) fn client(self) -> &'a tokio_postgres::Client {
+        self.0
+    }
+
     pub(crate) async fn batch(self, sql: &str) -> Result<(), DbErr> {
         Ok(self.0.batch_execute(sql).await?)
     }

@@ -110,3 +110,33 @@ async fn additive_newer_migration_keeps_this_binary_working() {
     let store = PgStore::connect(db.options()).await.expect("one version back still starts");
     store.commit_blob(&"rolling/repo".parse().unwrap(), &blob("rolling"), None).await.unwrap();
 }
+
+/// Tags without a natural sort key (written before migration 0014, or since by an older
+/// binary during a rolling upgrade) are never left out of a natural-order page: the read
+/// fills them first; and starting an instance fills every one left, in batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_without_a_natural_key_are_filled() {
+    let Some(db) = TestDb::create().await else { return };
+    let repo: berth_core::RepoName = "old/keys".parse().unwrap();
+    let store = db.store().await;
+    // More than one batch of 1,000.
+    let names = berth_store_tests::push_numbered_tags(&store, &repo, 1_205).await;
+    let side = db.side().await;
+    let all_keyed = || async {
+        let rows = side.query("SELECT name, sort_key FROM tags", &[]).await.unwrap();
+        rows.len() == names.len()
+            && rows.iter().all(|r| {
+                r.get::<_, Option<Vec<u8>>>(1).as_deref()
+                    == Some(&berth_core::natural::natural_key(r.get::<_, &str>(0))[..])
+            })
+    };
+    assert!(all_keyed().await, "every insert stores the key");
+    side.execute("UPDATE tags SET sort_key = NULL WHERE name <> 't7'", &[]).await.unwrap();
+    assert_eq!(berth_store_tests::natural_listing(&store, &repo).await, names, "the read filled them");
+    assert!(all_keyed().await);
+    side.execute("UPDATE tags SET sort_key = NULL", &[]).await.unwrap();
+    drop(store);
+    let store = db.store().await;
+    assert!(all_keyed().await, "starting filled them");
+    assert_eq!(berth_store_tests::natural_listing(&store, &repo).await, names);
+}

@@ -33,12 +33,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use berth_core::access::project_of;
+use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
     ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, Pull,
-    RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort, index_references,
-    prefix_end,
+    RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
+    index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
 use berth_core::{Digest, Reference, RepoName, Tag};
@@ -588,10 +589,11 @@ impl CatalogStore for SqliteStore {
                 };
                 let inserted = c
                     .prepare_cached(
-                        "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)
+                        "INSERT INTO tags (repository_id, name, manifest_id, updated_at, sort_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (repository_id, name) DO NOTHING",
                     )?
-                    .execute(params![id, t, manifest, now()])?;
+                    .execute(params![id, t, manifest, now(), natural_key(&t)])?;
                 if inserted == 0 {
                     return Ok(Err(CatalogError::Conflict { field: "tag", value: t }));
                 }
@@ -640,7 +642,26 @@ impl CatalogStore for SqliteStore {
         // Without a literal start, no name range: it would look selective to the planner,
         // which would then sort the whole repository instead of reading the push or pull
         // order's index from the cursor.
-        let (mut args, mut conds): (Vec<SqlValue>, Vec<String>) = if lit.is_empty() && q.sort != TagSort::Name {
+        let (mut args, mut conds): (Vec<SqlValue>, Vec<String>) = if q.sort == TagSort::Natural {
+            // The key range bounds the scan of the key index; the name is checked by
+            // `substr`, which no name index answers (the query names its index anyway).
+            let (mut args, mut conds): (Vec<SqlValue>, Vec<String>) = (Vec::new(), vec!["1".to_owned()]);
+            if let Some((low, high)) = natural_key_range(lit) {
+                args.push(low.into());
+                conds.push(format!("t.sort_key >= ?{}", args.len() + 1));
+                if let Some(high) = high {
+                    args.push(high.into());
+                    conds.push(format!("t.sort_key < ?{}", args.len() + 1));
+                }
+            }
+            if let TagFilter::Prefix(p) = &q.filter
+                && !p.is_empty()
+            {
+                args.push(p.clone().into());
+                conds.push(format!("substr(t.name, 1, length(?{0})) = ?{0}", args.len() + 1));
+            }
+            (args, conds)
+        } else if lit.is_empty() && q.sort != TagSort::Name {
             (Vec::new(), vec!["1".to_owned()])
         } else {
             (vec![lit.to_owned().into(), prefix_end(lit).into()], vec!["t.name >= ?2 AND t.name < ?3".to_owned()])
@@ -660,6 +681,7 @@ impl CatalogStore for SqliteStore {
             TagSort::Pushed => "t.updated_at DESC, t.id DESC",
             // NULL is SQLite's smallest value: last in a descending order.
             TagSort::Pulled => "t.pulled_at DESC, t.id DESC",
+            TagSort::Natural => "t.sort_key",
         };
         match (&q.sort, &q.after) {
             (_, None) => {}
@@ -680,33 +702,73 @@ impl CatalogStore for SqliteStore {
                 let id = arg((*id).into());
                 conds.push(format!("(t.pulled_at IS NULL AND t.id < {id})"));
             }
+            (TagSort::Natural, Some(TagCursor::Natural(n))) => {
+                let k = arg(natural_key(n).into());
+                conds.push(format!("t.sort_key > {k}"));
+            }
             (s, Some(c)) => return Err(berth_core::store::StoreError::Backend(format!("cursor {c:?} for sort {s:?}"))),
         }
+        if let Some(kind) = q.kind {
+            conds.push(format!(
+                "EXISTS (SELECT 1 FROM manifests k WHERE k.id = t.manifest_id AND {})",
+                kind_condition(kind)
+            ));
+        }
         args.push(i64::try_from(q.limit).unwrap_or(i64::MAX).into());
+        // The planner could take the unique name index for a filter's range and sort
+        // what it finds; the natural order must read its own index from the cursor.
+        let hint = if q.sort == TagSort::Natural { "INDEXED BY tags_natural" } else { "" };
         let sql = format!(
             "SELECT t.id, t.name, m.digest, m.media_type, m.size, t.updated_at, t.pulled_at
-               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at FROM tags t
+               FROM (SELECT t.id, t.name, t.manifest_id, t.updated_at, t.pulled_at, t.sort_key FROM tags t {hint}
                       WHERE t.repository_id = ?1 AND {} ORDER BY {order} LIMIT ?{}) t
                JOIN manifests m ON m.id = t.manifest_id
               ORDER BY {order}",
             conds.join(" AND "),
             args.len() + 1
         );
-        self.readers
-            .run(move |c| {
-                let tx = c.transaction()?;
-                let Some(id) = repo_id(&tx, &r)? else {
-                    return Ok(None);
-                };
-                let mut all: Vec<SqlValue> = vec![id.into()];
-                all.extend(args);
-                let rows = tx
-                    .prepare_cached(&sql)?
-                    .query_map(params_from_iter(&all), raw_tag_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(Some(rows.into_iter().map(tag_row).collect::<Result<Vec<_>, _>>()?))
-            })
-            .await
+        let natural = q.sort == TagSort::Natural;
+        // A natural page is read only from a snapshot in which the repository has no tag
+        // without its key (an older binary's insert); otherwise the keys are filled and
+        // the page read again. Bounded, in case such inserts keep coming.
+        for _ in 0..8 {
+            let (r, sql, args) = (r.clone(), sql.clone(), args.clone());
+            let page = self
+                .readers
+                .run(move |c| {
+                    let tx = c.transaction()?;
+                    let Some(id) = repo_id(&tx, &r)? else {
+                        return Ok(Ok(None));
+                    };
+                    if natural
+                        && tx.query_row(
+                            "SELECT EXISTS (SELECT 1 FROM tags WHERE repository_id = ?1 AND sort_key IS NULL)",
+                            [id],
+                            |r| r.get::<_, bool>(0),
+                        )?
+                    {
+                        return Ok(Err(id));
+                    }
+                    let mut all: Vec<SqlValue> = vec![id.into()];
+                    all.extend(args);
+                    let rows = tx
+                        .prepare_cached(&sql)?
+                        .query_map(params_from_iter(&all), raw_tag_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(Ok(Some(rows.into_iter().map(tag_row).collect::<Result<Vec<_>, _>>()?)))
+                })
+                .await?;
+            match page {
+                Ok(rows) => return Ok(rows),
+                Err(id) => {
+                    self.writer.write(move |c| fill_sort_keys(c, Some(id))).await?;
+                }
+            }
+        }
+        Err(berth_core::store::StoreError::Backend(format!(
+            "{}: tags without a natural sort key keep arriving (an older Berth writing?)",
+            repo.as_str()
+        )))
     }
 
     async fn page_details(
@@ -861,6 +923,54 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(contains_pattern("a_b%c\\d"), "%a\\_b\\%c\\\\d%");
         assert_eq!(contains_pattern(""), "%%");
+    }
+}
+
+/// Stores the natural sort key of every tag without one (of repository `repo`, or all),
+/// in batches of 1,000 rows read through the `tags_unkeyed` partial index: rows written
+/// before migration 0017, or since by an older binary. Returns how many it filled.
+pub(crate) fn fill_sort_keys(c: &Connection, repo: Option<i64>) -> Result<usize, Fail> {
+    let mut filled = 0;
+    loop {
+        let row = |r: &Row<'_>| Ok((r.get(0)?, r.get(1)?));
+        let batch: Vec<(i64, String)> = match repo {
+            Some(id) => c
+                .prepare_cached("SELECT id, name FROM tags WHERE repository_id = ?1 AND sort_key IS NULL LIMIT 1000")?
+                .query_map([id], row)?
+                .collect::<rusqlite::Result<_>>()?,
+            None => c
+                .prepare_cached("SELECT id, name FROM tags WHERE sort_key IS NULL LIMIT 1000")?
+                .query_map([], row)?
+                .collect::<rusqlite::Result<_>>()?,
+        };
+        if batch.is_empty() {
+            return Ok(filled);
+        }
+        let mut update = c.prepare_cached("UPDATE tags SET sort_key = ?2 WHERE id = ?1")?;
+        for (id, name) in &batch {
+            update.execute(params![id, natural_key(name)])?;
+        }
+        filled += batch.len();
+    }
+}
+
+/// The SQL condition on a manifest `k` of [`TagKind::of`]'s kind, from its lists (string
+/// constants without quotes, so written as literals).
+fn kind_condition(kind: TagKind) -> String {
+    let list = |v: &[&str]| v.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let at = "coalesce(k.artifact_type, '')";
+    let index = format!("k.media_type IN ({})", list(&TagKind::INDEX_MEDIA_TYPES));
+    let chart = format!("{at} = '{}'", TagKind::HELM_CONFIG);
+    let image = format!(
+        "(k.media_type IN ({}) AND {at} IN ('', {}))",
+        list(&TagKind::IMAGE_MEDIA_TYPES),
+        list(&TagKind::IMAGE_CONFIG_TYPES)
+    );
+    match kind {
+        TagKind::Index => index,
+        TagKind::Chart => format!("NOT {index} AND {chart}"),
+        TagKind::Image => format!("NOT {index} AND NOT {chart} AND {image}"),
+        TagKind::Other => format!("NOT {index} AND NOT {chart} AND NOT {image}"),
     }
 }
 

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_core::natural::natural_key;
 use berth_core::quota::QuotaUse;
 use berth_core::store::outbox::OutboxEvent;
 use berth_core::store::{
@@ -493,14 +494,23 @@ impl MetaStore for SqliteStore {
                 }
                 if let Some(tag) = &m.tag {
                     c.prepare_cached(
-                        "INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?1, ?2, ?3, ?4)
+                        "INSERT INTO tags (repository_id, name, manifest_id, updated_at, sort_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (repository_id, name) DO UPDATE SET
                              manifest_id = excluded.manifest_id, updated_at = excluded.updated_at,
                              -- a tag moved to another manifest was never pulled there
                              pulled_at = CASE WHEN tags.manifest_id = excluded.manifest_id
-                                              THEN tags.pulled_at END",
+                                              THEN tags.pulled_at END,
+                             -- an older binary's row has none yet
+                             sort_key = excluded.sort_key",
                     )?
-                    .execute(params![repo_id, tag.as_str(), manifest_id, now])?;
+                    .execute(params![
+                        repo_id,
+                        tag.as_str(),
+                        manifest_id,
+                        now,
+                        natural_key(tag.as_str())
+                    ])?;
                 }
                 if let Some(e) = &m.event {
                     outbox::insert_event(c, e)?;

@@ -36,6 +36,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (15, 14, include_str!("../migrations/0015_project_usage.sql")),
     // Additive: two indexes.
     (16, 15, include_str!("../migrations/0016_tag_sort_indexes.sql")),
+    // Additive: a nullable column and two indexes. The previous binary's tag inserts
+    // leave the key NULL; this binary fills such keys before a natural-order read.
+    (17, 16, include_str!("../migrations/0017_tag_natural_key.sql")),
 ];
 
 /// The newest schema version this binary knows.
@@ -86,6 +89,9 @@ pub(crate) fn run(c: &mut Connection) -> Result<(), Fail> {
             params![version, now(), requires],
         )?;
     }
+    // Tags written before 0017 (or since, by an older binary) get their natural sort key:
+    // SQL cannot compute it. Nothing to do but an empty index probe once they have.
+    crate::catalog::fill_sort_keys(&tx, None)?;
     tx.commit()?;
     Ok(())
 }

@@ -50,3 +50,40 @@ async fn catalog_conformance() {
     );
     assert_eq!(count("SELECT count(*) FROM blobs WHERE state <> 'live'"), 0, "and nothing marked them");
 }
+
+/// Tags without a natural sort key (written before migration 0017, or since by an older
+/// binary during a rolling upgrade) are never left out of a natural-order page: the read
+/// fills them first; and opening the database fills every one left, in batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_without_a_natural_key_are_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("meta.db");
+    let repo: berth_core::RepoName = "old/keys".parse().unwrap();
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    // More than one batch of 1,000.
+    let names = berth_store_tests::push_numbered_tags(store.as_ref(), &repo, 1_205).await;
+    let keys = |c: &Connection| -> Vec<(String, Option<Vec<u8>>)> {
+        c.prepare("SELECT name, sort_key FROM tags")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let c = side(&db);
+    assert!(
+        keys(&c).iter().all(|(n, k)| k.as_deref() == Some(&berth_core::natural::natural_key(n)[..])),
+        "every insert stores the key"
+    );
+    c.execute("UPDATE tags SET sort_key = NULL WHERE name <> 't7'", []).unwrap();
+    assert_eq!(berth_store_tests::natural_listing(store.as_ref(), &repo).await, names, "the read filled them");
+    assert!(keys(&c).iter().all(|(n, k)| k.as_deref() == Some(&berth_core::natural::natural_key(n)[..])));
+    c.execute("UPDATE tags SET sort_key = NULL", []).unwrap();
+    drop(store);
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    assert!(
+        keys(&c).iter().all(|(n, k)| k.as_deref() == Some(&berth_core::natural::natural_key(n)[..])),
+        "opening filled them"
+    );
+    assert_eq!(berth_store_tests::natural_listing(store.as_ref(), &repo).await, names);
+}

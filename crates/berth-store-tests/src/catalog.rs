@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use berth_core::store::catalog::{
     ArtifactInfo, CatalogError, CatalogResult, CatalogStore, NameCursor, RepoOrder, RepoSortKey, RepositoryInfo,
-    TagCursor, TagFilter, TagInfo, TagQuery, TagRow, TagSort,
+    TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
 };
 use berth_core::store::identity::Page;
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome};
@@ -71,6 +71,8 @@ pub async fn catalog_conformance(meta: Arc<dyn MetaStore>, catalog: Arc<dyn Cata
     keyset_tags(&cx).await;
     artifact_tag_pages(&cx).await;
     sorted_tags(&cx).await;
+    natural_tags(&cx).await;
+    kind_filter(&cx).await;
     details(&cx).await;
 }
 
@@ -164,6 +166,7 @@ async fn sorted_tags(cx: &Cx) {
         filter,
         sort,
         after,
+        kind: None,
         limit,
     };
     let all_of = TagFilter::Prefix(String::new());
@@ -178,6 +181,7 @@ async fn sorted_tags(cx: &Cx) {
         TagSort::Name => TagCursor::Name(r.name.clone()),
         TagSort::Pushed => TagCursor::Pushed(r.push_time, r.id),
         TagSort::Pulled => TagCursor::Pulled(r.pull_time, r.id),
+        TagSort::Natural => TagCursor::Natural(r.name.clone()),
     };
     let (q, cursor, repo_ref) = (&q, &cursor, &repo);
     let list = |filter: TagFilter, sort: TagSort| {
@@ -216,6 +220,228 @@ async fn sorted_tags(cx: &Cx) {
     assert_eq!(list(glob("*"), TagSort::Name).await.len(), names.len());
     assert_eq!(list(TagFilter::Prefix("v1".into()), TagSort::Pulled).await, ["v10", "v1.1", "v1.0-rc", "v1.0"]);
     cx.cat.delete_repository(&repo).await.unwrap();
+}
+
+/// Every page of `q` (its cursor ignored) in pages of `size`, each after the last row of
+/// the one before, checked to be the rows one large page has; the names.
+async fn paged(cx: &Cx, repo: &RepoName, q: &TagQuery, size: u64) -> Vec<String> {
+    let one =
+        cx.cat.list_tags_sorted(repo, &TagQuery { after: None, limit: 1000, ..q.clone() }).await.unwrap().unwrap();
+    let (mut rows, mut after) = (Vec::new(), None);
+    loop {
+        let page = TagQuery { after: after.clone(), limit: size, ..q.clone() };
+        let page = cx.cat.list_tags_sorted(repo, &page).await.unwrap().unwrap();
+        assert!(page.len() as u64 <= size);
+        let Some(last) = page.last() else { break };
+        after = Some(match q.sort {
+            TagSort::Name => TagCursor::Name(last.name.clone()),
+            TagSort::Natural => TagCursor::Natural(last.name.clone()),
+            TagSort::Pushed => TagCursor::Pushed(last.push_time, last.id),
+            TagSort::Pulled => TagCursor::Pulled(last.pull_time, last.id),
+        });
+        rows.extend(page);
+    }
+    assert_eq!(one, rows, "{q:?}: pages of {size}, each after the last, are the one page");
+    rows.into_iter().map(|r| r.name).collect()
+}
+
+/// `list_tags_sorted` in natural order: numbers by value (`v1.2` < `v1.10`, `1.9.0` <
+/// `1.10.0`), equal numbers (`v01.2`, `v1.2`) then bytewise, digit runs of 126 and 127
+/// digits, a number where a digit sorts among other bytes; keyset pages of 1, 2 and 4;
+/// prefix and glob filters; a tag added with `add_tag` and one pushed again keep their key.
+async fn natural_tags(cx: &Cx) {
+    let repo = cx.repo("natural");
+    let q = |filter: TagFilter| TagQuery { filter, sort: TagSort::Natural, after: None, kind: None, limit: 1000 };
+    let all_of = TagFilter::Prefix(String::new());
+    assert_eq!(cx.cat.list_tags_sorted(&repo, &q(all_of.clone())).await.unwrap(), None, "unknown repository");
+    let (nines, big) = (format!("v{}", "9".repeat(126)), format!("v1{}", "0".repeat(126)));
+    let mut names = vec![
+        "v1.10",
+        "v2",
+        "1.10.0",
+        "v1.2-rc10",
+        "latest",
+        "v1.9",
+        "v1.2",
+        "1.9.0",
+        "V3",
+        "v01.2",
+        "v1.2-rc2",
+        "_x",
+        "v1.2-rc1",
+        nines.as_str(),
+        big.as_str(),
+    ];
+    for (i, n) in names.iter().enumerate() {
+        // The last one by `add_tag`, onto the first image: the other insert path.
+        if i + 1 == names.len() {
+            cx.cat.add_tag(&repo, &tag_ref("v2"), &tag_of(n)).await.unwrap();
+        } else {
+            cx.put(&cx.image(&repo, &format!("n{i}"), &[], Some(n))).await;
+        }
+    }
+    // Pushed again onto another manifest (the upsert path): same key, same place.
+    cx.put(&cx.image(&repo, "n-again", &[], Some("v1.9"))).await;
+    let want = [
+        "1.9.0",
+        "1.10.0",
+        "V3",
+        "_x",
+        "latest",
+        "v01.2",
+        "v1.2",
+        "v1.2-rc1",
+        "v1.2-rc2",
+        "v1.2-rc10",
+        "v1.9",
+        "v1.10",
+        "v2",
+        nines.as_str(),
+        big.as_str(),
+    ];
+    for size in [1, 2, 4] {
+        assert_eq!(paged(cx, &repo, &q(all_of.clone()), size).await, want, "natural order, pages of {size}");
+    }
+    let prefix = |p: &str| TagFilter::Prefix(p.into());
+    let glob = |g: &str| TagFilter::Glob(g.into());
+    assert_eq!(
+        paged(cx, &repo, &q(prefix("v1.")), 2).await,
+        ["v1.2", "v1.2-rc1", "v1.2-rc2", "v1.2-rc10", "v1.9", "v1.10"],
+        "a prefix ending in a separator"
+    );
+    assert_eq!(
+        paged(cx, &repo, &q(prefix("v1")), 3).await,
+        ["v1.2", "v1.2-rc1", "v1.2-rc2", "v1.2-rc10", "v1.9", "v1.10", big.as_str()],
+        "a prefix ending in a digit: v10… continues its number"
+    );
+    assert_eq!(paged(cx, &repo, &q(prefix("1")), 1).await, ["1.9.0", "1.10.0"], "a prefix of digits only");
+    assert_eq!(paged(cx, &repo, &q(glob("v1.2-rc*")), 2).await, ["v1.2-rc1", "v1.2-rc2", "v1.2-rc10"]);
+    assert_eq!(paged(cx, &repo, &q(glob("*.0")), 1).await, ["1.9.0", "1.10.0"]);
+    assert_eq!(
+        paged(cx, &repo, &q(glob("v?.*")), 4).await,
+        ["v1.2", "v1.2-rc1", "v1.2-rc2", "v1.2-rc10", "v1.9", "v1.10"]
+    );
+    assert!(paged(cx, &repo, &q(prefix("zz")), 2).await.is_empty());
+    // A cursor that is no tag of the repository still continues after its place.
+    let after = TagQuery { after: Some(TagCursor::Natural("v1.3".into())), ..q(all_of.clone()) };
+    let rows = cx.cat.list_tags_sorted(&repo, &after).await.unwrap().unwrap();
+    assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), want[10..]);
+    // The bytewise order of the same tags is another one.
+    names.sort_unstable();
+    let byte_q = TagQuery { sort: TagSort::Name, ..q(all_of) };
+    assert_eq!(paged(cx, &repo, &byte_q, 5).await, names);
+    cx.cat.delete_repository(&repo).await.unwrap();
+}
+
+/// `list_tags_sorted`'s kind filter (the tags view's type filter): images, indexes, Helm
+/// charts and other artifacts, as [`TagKind::of`] defines them, in every order, with a
+/// glob and keyset pages.
+async fn kind_filter(cx: &Cx) {
+    let repo = cx.repo("kinds");
+    let with = |label: &str, media_type: &str, artifact_type: Option<&str>, tag: &str| NewManifest {
+        media_type: media_type.into(),
+        artifact_type: artifact_type.map(str::to_owned),
+        ..cx.image(&repo, label, &[], Some(tag))
+    };
+    let docker = "application/vnd.docker.distribution.manifest.v2+json";
+    let made = [
+        with("k-img", OCI_MANIFEST, Some("application/vnd.oci.image.config.v1+json"), "img-10"),
+        with("k-docker", docker, Some("application/vnd.docker.container.image.v1+json"), "img-9"),
+        with("k-bare", OCI_MANIFEST, None, "img-1"),
+        with("k-idx", OCI_INDEX, None, "idx-1"),
+        with("k-chart", OCI_MANIFEST, Some(TagKind::HELM_CONFIG), "chart-0.10.0"),
+        with("k-chart2", OCI_MANIFEST, Some(TagKind::HELM_CONFIG), "chart-0.9.0"),
+        with("k-wasm", OCI_MANIFEST, Some("application/vnd.wasm.config.v1+json"), "wasm-2"),
+        with("k-sig", OCI_MANIFEST, Some(COSIGN), "sig-1"),
+        with("k-art", OCI_MANIFEST, Some("application/vnd.example.thing.v1"), "thing-1"),
+    ];
+    for m in &made {
+        cx.put(m).await;
+    }
+    let kind_of = |tag: &str| {
+        let m = made.iter().find(|m| m.tag.as_ref().is_some_and(|t| t.as_str() == tag)).unwrap();
+        TagKind::of(&m.media_type, m.artifact_type.as_deref())
+    };
+    let q = |kind: TagKind, sort: TagSort, filter: TagFilter| TagQuery {
+        filter,
+        sort,
+        after: None,
+        kind: Some(kind),
+        limit: 1000,
+    };
+    let all_of = || TagFilter::Prefix(String::new());
+    let natural = |k: TagKind| q(k, TagSort::Natural, all_of());
+    assert_eq!(paged(cx, &repo, &natural(TagKind::Image), 2).await, ["img-1", "img-9", "img-10"]);
+    assert_eq!(paged(cx, &repo, &natural(TagKind::Index), 2).await, ["idx-1"]);
+    assert_eq!(paged(cx, &repo, &natural(TagKind::Chart), 1).await, ["chart-0.9.0", "chart-0.10.0"]);
+    assert_eq!(paged(cx, &repo, &natural(TagKind::Other), 2).await, ["sig-1", "thing-1", "wasm-2"]);
+    // Every order keeps the same tags, and each is of the kind `TagKind::of` says.
+    for kind in TagKind::ALL {
+        let mut natural_names = paged(cx, &repo, &natural(kind), 2).await;
+        assert!(natural_names.iter().all(|t| kind_of(t) == kind), "{kind:?}: {natural_names:?}");
+        natural_names.sort_unstable();
+        for sort in [TagSort::Name, TagSort::Pushed, TagSort::Pulled] {
+            let mut got = paged(cx, &repo, &q(kind, sort, all_of()), 2).await;
+            got.sort_unstable();
+            assert_eq!(got, natural_names, "{kind:?} {sort:?}");
+        }
+    }
+    // With a glob and a prefix.
+    assert_eq!(
+        paged(cx, &repo, &q(TagKind::Image, TagSort::Natural, TagFilter::Glob("*-1?".into())), 1).await,
+        ["img-10"]
+    );
+    assert_eq!(
+        paged(cx, &repo, &q(TagKind::Chart, TagSort::Name, TagFilter::Prefix("chart-0.1".into())), 1).await,
+        ["chart-0.10.0"]
+    );
+    assert!(
+        paged(cx, &repo, &q(TagKind::Index, TagSort::Natural, TagFilter::Prefix("img".into())), 1).await.is_empty()
+    );
+    cx.cat.delete_repository(&repo).await.unwrap();
+}
+
+/// Pushes tags `t1` … `t{n}` to `repo` (one manifest each), for the backends' own tests
+/// of keys filled after the fact (rows of an older binary): their natural order is by
+/// number, their bytewise order is not.
+pub async fn push_numbered_tags(meta: &dyn MetaStore, repo: &RepoName, n: usize) -> Vec<String> {
+    let names: Vec<String> = (1..=n).map(|i| format!("t{i}")).collect();
+    for name in &names {
+        let content = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","x":"{repo}-{name}"}}"#);
+        let m = NewManifest {
+            event: None,
+            repo: repo.clone(),
+            digest: Digest::sha256(content.as_bytes()),
+            media_type: OCI_MANIFEST.into(),
+            content: Bytes::from(content),
+            artifact_type: None,
+            annotations: None,
+            subject: None,
+            blobs: Vec::new(),
+            children: Vec::new(),
+            tag: Some(tag_of(name)),
+        };
+        assert_eq!(meta.put_manifest(&m).await.unwrap(), PutManifestOutcome::Stored);
+    }
+    names
+}
+
+/// `repo`'s tags in natural order, read in keyset pages of 100.
+pub async fn natural_listing(catalog: &dyn CatalogStore, repo: &RepoName) -> Vec<String> {
+    let (mut names, mut after) = (Vec::new(), None);
+    loop {
+        let q = TagQuery {
+            filter: TagFilter::Prefix(String::new()),
+            sort: TagSort::Natural,
+            after: after.take(),
+            kind: None,
+            limit: 100,
+        };
+        let page = catalog.list_tags_sorted(repo, &q).await.unwrap().expect("repository exists");
+        let Some(last) = page.last() else { return names };
+        after = Some(TagCursor::Natural(last.name.clone()));
+        names.extend(page.into_iter().map(|r| r.name));
+    }
 }
 
 /// `page_details`: the artifacts asked for (Harbor's size, an index's platforms, no

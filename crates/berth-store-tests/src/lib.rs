@@ -33,7 +33,7 @@ use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, Re
 use berth_core::{Digest, Reference, RepoName, Tag};
 use bytes::Bytes;
 
-pub use catalog::catalog_conformance;
+pub use catalog::{catalog_conformance, natural_listing, push_numbered_tags};
 pub use cluster::cluster_conformance;
 pub use gc::gc_conformance;
 pub use identity::identity_conformance;

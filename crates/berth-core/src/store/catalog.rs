@@ -146,6 +146,9 @@ pub enum TagSort {
     /// Latest pull first (pull time, then id, descending); never pulled last (by id,
     /// descending).
     Pulled,
+    /// Natural (version-aware) order, ascending: `v1.2` before `v1.10`; by the stored
+    /// [`natural_key`](crate::natural::natural_key) of each name.
+    Natural,
 }
 
 /// Where a keyset page of [`CatalogStore::list_tags_sorted`] starts: after the row with
@@ -158,6 +161,8 @@ pub enum TagCursor {
     Pushed(i64, i64),
     /// After (pull time or never, id).
     Pulled(Option<i64>, i64),
+    /// After this name in natural order (its key is the name's, and unique).
+    Natural(String),
 }
 
 /// Where a keyset page of one artifact's tags ([`CatalogStore::artifact_tags_page`])
@@ -197,7 +202,74 @@ pub struct TagQuery {
     pub filter: TagFilter,
     pub sort: TagSort,
     pub after: Option<TagCursor>,
+    /// Only tags of this kind of artifact (the tags view's type filter).
+    pub kind: Option<TagKind>,
     pub limit: u64,
+}
+
+/// What kind of artifact a tag points at, from what the catalog records of its manifest
+/// (its media type, and its artifact type: `artifactType`, else the config's media
+/// type). [`TagKind::of`] is the definition; each store's SQL filter is built from the
+/// same lists and checked against it by the conformance suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagKind {
+    /// An image manifest (OCI, Docker v2 or v1) whose config is an image config.
+    Image,
+    /// An OCI index or a Docker manifest list.
+    Index,
+    /// A Helm chart (an OCI manifest with Helm's config).
+    Chart,
+    /// Anything else: other OCI artifacts (signatures, SBOMs, WebAssembly, …).
+    Other,
+}
+
+impl TagKind {
+    pub const ALL: [TagKind; 4] = [TagKind::Image, TagKind::Index, TagKind::Chart, TagKind::Other];
+    /// Manifest media types of an index.
+    pub const INDEX_MEDIA_TYPES: [&str; 2] =
+        ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+    /// Manifest media types of an image (or of any artifact packed as one).
+    pub const IMAGE_MEDIA_TYPES: [&str; 4] = [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    ];
+    /// Artifact types of an image: its config's media type (none for Docker v1).
+    pub const IMAGE_CONFIG_TYPES: [&str; 2] =
+        ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+    /// Helm's config media type.
+    pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+
+    /// The kind of a manifest with this media type and artifact type.
+    pub fn of(media_type: &str, artifact_type: Option<&str>) -> TagKind {
+        let at = artifact_type.unwrap_or("");
+        if Self::INDEX_MEDIA_TYPES.contains(&media_type) {
+            TagKind::Index
+        } else if at == Self::HELM_CONFIG {
+            TagKind::Chart
+        } else if Self::IMAGE_MEDIA_TYPES.contains(&media_type)
+            && (at.is_empty() || Self::IMAGE_CONFIG_TYPES.contains(&at))
+        {
+            TagKind::Image
+        } else {
+            TagKind::Other
+        }
+    }
+
+    /// The name in a query string (`?type=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagKind::Image => "image",
+            TagKind::Index => "index",
+            TagKind::Chart => "chart",
+            TagKind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TagKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 }
 
 /// Whether `glob` is a glob over tag names: at most 128 characters, each a character a
@@ -425,9 +497,11 @@ pub trait CatalogStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Vec<TagRow>>>;
     /// Keyset page of a repository's tags in the query's order, filtered by prefix or
     /// glob, after the query's cursor, at most `limit` rows. The name order walks the
-    /// `(repository, name)` index; the time orders read the repository's matching tags
-    /// once per page (no offset: the 5,000th page costs what the first does). `None` if
-    /// the repository is unknown.
+    /// `(repository, name)` index, the time orders their own indexes, the natural order
+    /// the `(repository, sort_key)` index (no offset: the 5,000th page costs what the
+    /// first does). A tag whose natural key is not stored yet (written by an older binary
+    /// during a rolling upgrade) gets it before a natural page is read, in the snapshot
+    /// the page is read from, so no tag is left out. `None` if the repository is unknown.
     async fn list_tags_sorted(&self, repo: &RepoName, q: &TagQuery) -> StoreResult<Option<Vec<TagRow>>>;
     /// The details of a page of the tags view in one read (one transaction): the
     /// artifacts `digests` name, their referrers, and the manifests `tags` name (see

@@ -604,11 +604,17 @@ pub async fn create_tag(
     let name = req.name.filter(|n| !n.is_empty()).ok_or_else(|| bad_request("the tag name is required"))?;
     let tag: Tag = name.parse().map_err(|e| bad_request(format!("invalid tag name: {e}")))?;
     let a = load(&state, &t, &reference).await?;
-    state.catalog.add_tag(&t.repo, &Reference::Digest(a.digest.clone()), &tag).await.map_err(|e| match e {
-        CatalogError::Conflict { .. } => conflict(format!("tag {tag} already exists in repository {}", t.repo)),
-        CatalogError::NotFound => not_found(format!("artifact {}@{} not found", t.repo, a.digest)),
-        CatalogError::Store(e) => store(e),
-    })?;
+    match state.catalog.add_tag(&t.repo, &Reference::Digest(a.digest.clone()), &tag).await {
+        Ok(()) => {}
+        // The tag is taken: if immutable, say so (Harbor's 412), as a push over it would
+        // be answered; otherwise Harbor's 409.
+        Err(CatalogError::Conflict { .. }) => {
+            crate::immutable::guard(&state, &t.repo, &[tag.as_str().to_owned()]).await?;
+            return Err(conflict(format!("tag {tag} already exists in repository {}", t.repo)));
+        }
+        Err(CatalogError::NotFound) => return Err(not_found(format!("artifact {}@{} not found", t.repo, a.digest))),
+        Err(CatalogError::Store(e)) => return Err(store(e)),
+    }
     audit(&state, &caller, t.project.id, "create", "tag", &format!("{}:{tag}", t.repo)).await;
     let path = format!("{}/{tag}", uri.path().trim_end_matches('/'));
     Ok((StatusCode::CREATED, [location(&path)]).into_response())

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::artifact::media;
-use berth_core::store::catalog::{TagCursor, TagFilter, TagQuery, TagRow, TagSort, check_tag_glob};
+use berth_core::store::catalog::{TagCursor, TagFilter, TagKind, TagQuery, TagRow, TagSort, check_tag_glob};
 use berth_http::tag_page::ArtifactDetails;
 
 use super::bulk::{bulk_confirm, bulk_run, ticked};
@@ -190,16 +190,44 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
         ["artifacts", "scan", "stop"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::Stop).await,
         ["artifacts", "sbom"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::Sbom).await,
         ["tags", "delete"] => delete_tags(&ctx, &p, &r, &form).await,
+        ["tags", "add"] => add_tag(&ctx, &p, &r, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
     }
 }
 
-/// The tags view's orders (`?sort=`): the message key of each column header.
+/// The tags view's orders (`?sort=`) with their column headers' message keys; both name
+/// orders are the tag column's.
 const TAG_SORTS: [(&str, TagSort, &str); 3] = [
     ("name", TagSort::Name, "col.tag"),
     ("pushed", TagSort::Pushed, "col.pushed"),
     ("pulled", TagSort::Pulled, "col.pulled"),
 ];
+
+/// Every order of the tags view (`?sort=`), as the order selector offers them.
+const TAG_ORDERS: [(&str, TagSort, &str); 4] = [
+    ("name", TagSort::Name, "tags.order.name"),
+    ("natural", TagSort::Natural, "tags.order.natural"),
+    ("pushed", TagSort::Pushed, "tags.order.pushed"),
+    ("pulled", TagSort::Pulled, "tags.order.pulled"),
+];
+
+/// Adds a tag from the tags view: `ref` (a tag or digest of the artifact) gets the new
+/// tag `tag`, through the API's `POST …/artifacts/{ref}/tags` (its permission, its
+/// validation, its conflict and immutability refusals, flashed in its words).
+async fn add_tag(ctx: &Ctx, p: &str, r: &str, form: &Form) -> Response {
+    let back = format!("{}/-/tags", ui_repo(p, r));
+    let reference = form.get("ref").trim();
+    if reference.is_empty() {
+        if let Err(r) = ctx.check_form(form, &back) {
+            return r;
+        }
+        ctx.set_flash(false, ctx.t("tags.add_ref_required"));
+        return ctx.redirect(&back);
+    }
+    let body = json!({ "name": form.get("tag").trim() });
+    let path = format!("{}/artifacts/{}/tags", api_repo(p, r), enc(reference));
+    ctx.submit(form, Method::POST, &path, Some(body), ctx.t("tags.added"), &back, &back).await
+}
 
 /// `?after=` of the tags view in `sort`'s order: the last name, or `time.id`
 /// (`never.id` for a tag never pulled).
@@ -213,6 +241,7 @@ fn tag_cursor(sort: TagSort, raw: &str) -> Option<TagCursor> {
     };
     match sort {
         TagSort::Name => Some(TagCursor::Name(raw.to_string())),
+        TagSort::Natural => Some(TagCursor::Natural(raw.to_string())),
         TagSort::Pushed => pair().and_then(|(t, id)| Some(TagCursor::Pushed(t.parse().ok()?, id))),
         TagSort::Pulled => pair().and_then(|(t, id)| match t {
             "never" => Some(TagCursor::Pulled(None, id)),
@@ -224,7 +253,7 @@ fn tag_cursor(sort: TagSort, raw: &str) -> Option<TagCursor> {
 /// The `?after=` that continues after `row` in `sort`'s order.
 fn cursor_of(sort: TagSort, row: &TagRow) -> String {
     match sort {
-        TagSort::Name => row.name.clone(),
+        TagSort::Name | TagSort::Natural => row.name.clone(),
         TagSort::Pushed => format!("{}.{}", row.push_time, row.id),
         TagSort::Pulled => format!("{}.{}", row.pull_time.map_or("never".to_string(), |t| t.to_string()), row.id),
     }
@@ -275,15 +304,23 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         "" => "name",
         s => s,
     };
-    let Some(&(sort_key, sort, _)) = TAG_SORTS.iter().find(|(k, _, _)| *k == sort_key) else {
-        return bad_param(&ctx, "sort", "must be name, pushed or pulled");
+    let Some(&(sort_key, sort, _)) = TAG_ORDERS.iter().find(|(k, _, _)| *k == sort_key) else {
+        return bad_param(&ctx, "sort", "must be name, natural, pushed or pulled");
+    };
+    let kind_raw = q.get("type").to_string();
+    let kind = match kind_raw.as_str() {
+        "" => None,
+        k => match TagKind::parse(k) {
+            Some(k) => Some(k),
+            None => return bad_param(&ctx, "type", "must be image, index, chart or other"),
+        },
     };
     let after_raw = q.get("after").to_string();
     let after = tag_cursor(sort, &after_raw);
     if after.is_none() && !after_raw.is_empty() {
         return bad_param(&ctx, "after", "is not a position in this order (follow the page's links)");
     }
-    let tq = TagQuery { filter, sort, after, limit: TAGS_PAGE + 1 };
+    let tq = TagQuery { filter, sort, after, kind, limit: TAGS_PAGE + 1 };
     let rows = match ctx.state.catalog.list_tags_sorted(&name, &tq).await {
         Ok(Some(rows)) => rows,
         Ok(None) => return error_page(&ctx, StatusCode::NOT_FOUND, "repository not found"),
@@ -296,11 +333,15 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
         Err(e) => return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let can_delete = has(&perms, "tag", "delete");
+    let can_tag = has(&perms, "tag", "create");
     let base = format!("{}/-/tags", ui_repo(p, r));
     let link = |sort: &str, after: Option<&str>| {
         let mut q = Vec::new();
         if !pattern.is_empty() {
             q.push(format!("name={}", enc(&pattern)));
+        }
+        if let Some(k) = kind {
+            q.push(format!("type={}", k.as_str()));
         }
         if sort != "name" {
             q.push(format!("sort={sort}"));
@@ -322,9 +363,32 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
             form.filters method="get" action=(base) role="search" {
                 label for="name" { (ctx.t("tags.filter")) }
                 input id="name" name="name" type="search" value=(pattern) aria-describedby="name-hint";
-                @if sort_key != "name" { input type="hidden" name="sort" value=(sort_key); }
+                label for="type" { (ctx.t("artifacts.type")) }
+                select id="type" name="type" {
+                    option value="" { (ctx.t("all")) }
+                    @for k in TagKind::ALL {
+                        option value=(k.as_str()) selected[Some(k) == kind] { (ctx.t(&format!("tags.kind.{}", k.as_str()))) }
+                    }
+                }
+                label for="sort" { (ctx.t("tags.order")) }
+                select id="sort" name="sort" {
+                    @for (k, _, words) in TAG_ORDERS { option value=(k) selected[k == sort_key] { (ctx.t(words)) } }
+                }
                 button type="submit" { (ctx.t("filter")) }
                 small.hint id="name-hint" { (ctx.t("tags.filter_hint")) }
+            }
+            @if can_tag {
+                form.inline.add-tag method="post" action={ (base) "/add" } {
+                    (crate::layout::csrf(&ctx))
+                    label for="add_ref" { (ctx.t("tags.add_ref")) }
+                    input id="add_ref" name="ref" required aria-describedby="add-ref-hint"
+                        list="page-tags" autocomplete="off";
+                    datalist id="page-tags" { @for t in rows { option value=(t.name) {} } }
+                    label for="add_tag" { (ctx.t("tags.add_new")) }
+                    input id="add_tag" name="tag" required pattern="[A-Za-z0-9_][A-Za-z0-9._-]{0,127}";
+                    button type="submit" { (ctx.t("tags.add")) }
+                    small.hint id="add-ref-hint" { (ctx.t("tags.add_ref_hint")) }
+                }
             }
             @if rows.is_empty() {
                 p { (ctx.t("none")) }
@@ -341,8 +405,9 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                                     th scope="col" { (ctx.t("tags.platforms")) }
                                     th scope="col" { (ctx.t("artifact.size")) }
                                 }
-                                th scope="col" aria-sort=[(*s == sort).then_some(if *s == TagSort::Name { "ascending" } else { "descending" })] {
-                                    @if *s == sort { (ctx.t(words)) } @else {
+                                @let current = *s == sort || (*s == TagSort::Name && sort == TagSort::Natural);
+                                th scope="col" aria-sort=[current.then_some(if *s == TagSort::Name { "ascending" } else { "descending" })] {
+                                    @if current { (ctx.t(words)) } @else {
                                         a href=(link(key, None)) aria-label={ (ctx.t("tags.sort_by")) " " (ctx.t(words)) } { (ctx.t(words)) }
                                     }
                                 }

@@ -45,4 +45,5 @@ mod ui_features;
 mod ui_projects;
 mod ui_repo_actions;
 mod ui_tags;
+mod ui_tags_natural;
 mod webhooks;

@@ -2089,3 +2089,95 @@ async fn browser_bulk_user_delete_waiting_jobs_and_webhook_target_edit() {
     );
     b.close().await;
 }
+
+/// The tags view in natural (version-aware) order, adding a tag from it (and a taken one
+/// refused in the API's words), and its type filter; every page checked with axe and
+/// screenshotted, then again in Chinese with the dark theme.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_tags_natural_order_add_tag_and_type_filter() {
+    if !browser_available() {
+        return;
+    }
+    const TAGS: &str = "/projects/team/repos/app/-/tags";
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "team", false).await;
+    let d12 = push_small_image_as(&s, &admin(), "team/app", "v1.2", "a").await;
+    push_small_image_as(&s, &admin(), "team/app", "v1.10", "b").await;
+    push_small_image_as(&s, &admin(), "team/app", "v1.9", "c").await;
+    crate::ui_tags_natural::push_chart(&s, "team/app", "chart-0.10.0").await;
+    crate::ui_tags_natural::push_index_of(&s, "team/app", "multi", &d12).await;
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "tags-natural", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let in_order = |html: &str, names: &[&str]| {
+        let at: Vec<usize> = names
+            .iter()
+            .map(|n| html.find(&format!(">{n}<")).unwrap_or_else(|| panic!("{n} not shown:\n{html}")))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{names:?} not in this order:\n{html}");
+    };
+    async fn url_has(b: &Browser, want: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !b.url().await.contains(want) {
+            assert!(Instant::now() < deadline, "the address never had {want}: {}", b.url().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Bytewise first (v1.10 before v1.2); then the natural order chosen from the selector.
+    b.goto(&s.url(TAGS)).await;
+    b.sees(">v1.10<").await;
+    in_order(&b.source().await, &["v1.10", "v1.2", "v1.9"]);
+    b.choose("Order", "Name, versions in order (v1.2 before v1.10)").await;
+    b.press("button", "Filter").await;
+    url_has(&b, "sort=natural").await;
+    b.sees(">v1.9<").await;
+    in_order(&b.source().await, &["chart-0.10.0", "multi", "v1.2", "v1.9", "v1.10"]);
+    b.accessible().await;
+    b.shot("tags-natural").await;
+
+    // Add a tag to the artifact v1.9 names; a taken tag is refused in the API's words.
+    b.fill("Artifact (a tag or digest)", "v1.9").await;
+    b.fill("New tag", "v1.9-stable").await;
+    b.press("button", "Add tag").await;
+    b.sees("Tag added.").await;
+    b.sees(">v1.9-stable<").await;
+    b.fill("Artifact (a tag or digest)", "v1.2").await;
+    b.fill("New tag", "v1.10").await;
+    b.press("button", "Add tag").await;
+    b.sees("already exists").await;
+    b.accessible().await;
+    b.shot("tags-add-refused").await;
+
+    // The type filter: Helm charts, then indexes, the natural order kept.
+    b.goto(&s.url(&format!("{TAGS}?sort=natural"))).await;
+    b.choose("Type", "Helm chart").await;
+    b.press("button", "Filter").await;
+    url_has(&b, "type=chart").await;
+    b.sees(">chart-0.10.0<").await;
+    let html = b.source().await;
+    assert!(!html.contains(">v1.2<") && !html.contains(">multi<"), "{html}");
+    assert!(b.url().await.contains("sort=natural"), "the order kept");
+    b.accessible().await;
+    b.shot("tags-type-chart").await;
+    b.choose("Type", "Index (several platforms)").await;
+    b.press("button", "Filter").await;
+    url_has(&b, "type=index").await;
+    b.sees(">multi<").await;
+    assert!(!b.source().await.contains(">chart-0.10.0<"));
+    b.accessible().await;
+
+    // In Chinese with the dark theme.
+    zh_dark_pages(
+        &mut b,
+        &s,
+        &[
+            (format!("{TAGS}?sort=natural"), "tags-natural-zh-dark"),
+            (format!("{TAGS}?sort=natural&type=image&name=v1*"), "tags-type-zh-dark"),
+        ],
+    )
+    .await;
+    b.sees("名称，按版本顺序").await;
+    in_order(&b.source().await, &["v1.2", "v1.9", "v1.9-stable", "v1.10"]);
+    b.close().await;
+}
