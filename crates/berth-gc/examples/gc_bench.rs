@@ -1,14 +1,16 @@
-//! GC of many unreferenced blobs while pushes go on, on SQLite and local disk, through
-//! the real job engine: how long GC takes, and push latency idle vs during GC.
+//! GC of many unreferenced blobs while pushes go on, on SQLite or PostgreSQL and local
+//! disk, through the real job engine: how long GC takes, and push latency idle vs during GC.
 //!
-//!     cargo run --release -p berth-gc --example gc_bench -- [BLOBS] [WORKERS] [RATE]
+//!     cargo run --release -p berth-gc --example gc_bench -- [BLOBS] [WORKERS] [RATE] [PG_URL]
 //!
 //! BLOBS (default 100000) synthetic unreferenced blobs are created (rows via
 //! `commit_blob`, 1-byte-ish files in the Distribution layout), then a GC runs with
 //! WORKERS (default 5) while one client keeps pushing small images (two blobs and a
 //! manifest each) through `Registry`: RATE pushes a second (a busy site's CI), or with
 //! RATE 0 (the default) one after another without pause, which is a client no site has
-//! but shows the worst case. Not a test: figures go to docs/benchmarks.md.
+//! but shows the worst case. With PG_URL (`postgres://postgres@127.0.0.1:5432/postgres`)
+//! the metadata goes to a scratch database created on that server and dropped at the end;
+//! without it, to SQLite. Not a test: figures go to docs/benchmarks.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,12 +19,14 @@ use std::time::{Duration, Instant};
 use berth_blob::FsBlobStore;
 use berth_core::blobstore::{BodyError, ByteStream};
 use berth_core::registry::Registry;
+use berth_core::store::gc::GcStore;
 use berth_core::store::jobs::{JobStore, NewExecution, NewJob};
 use berth_core::store::{BlobInfo, MetaStore};
 use berth_core::{Digest, Reference, RepoName};
 use berth_gc::GarbageCollection;
 use berth_jobs::{EngineConfig, JobService, KindSpec, kinds};
-use berth_store_sqlite::SqliteStore;
+use berth_store_postgres::{PgOptions, PgStore};
+use berth_store_sqlite::{SqliteStore, WriterStats};
 use bytes::Bytes;
 
 fn body(b: Bytes) -> ByteStream {
@@ -88,6 +92,24 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
 }
 
+/// The metadata store under test: GC, jobs and the registry's rows in one.
+trait Store: MetaStore + GcStore + JobStore + 'static {
+    /// SQLite's writer counters; PostgreSQL has no single writer to count.
+    fn writer(&self) -> Option<WriterStats>;
+}
+
+impl Store for SqliteStore {
+    fn writer(&self) -> Option<WriterStats> {
+        Some(self.writer_stats())
+    }
+}
+
+impl Store for PgStore {
+    fn writer(&self) -> Option<WriterStats> {
+        None
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -95,30 +117,69 @@ async fn main() {
     let workers: u8 = args.get(2).map_or(5, |a| a.parse().expect("WORKERS"));
     let rate: u32 = args.get(3).map_or(0, |a| a.parse().expect("RATE"));
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("storage");
-    let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
+    let Some(pg) = args.get(4) else {
+        println!("metadata: SQLite");
+        let store = Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
+        return bench(store, dir.path(), n, workers, rate).await;
+    };
+    println!("metadata: PostgreSQL");
+    let (admin, conn) = tokio_postgres::connect(pg, tokio_postgres::NoTls).await.expect("PostgreSQL at PG_URL");
+    tokio::spawn(conn);
+    let name = format!("berth_gc_bench_{}", std::process::id());
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = match pg.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("PG_URL needs a database part"),
+    };
+    let store = Arc::new(PgStore::connect(PgOptions::new(url)).await.unwrap());
+    bench(store.clone(), dir.path(), n, workers, rate).await;
+    drop(store);
+    if let Err(e) = admin.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")).await {
+        eprintln!("could not drop {name}: {e}");
+    }
+}
+
+async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: u8, rate: u32) {
+    let root = dir.join("storage");
     let blobs = Arc::new(FsBlobStore::open(&root).unwrap());
     let reg = Arc::new(Registry::new(store.clone(), blobs.clone()));
 
     let t = Instant::now();
     let junk: RepoName = "bench/junk".parse().unwrap();
+    let digest = |i: u64| Digest::sha256(format!("junk {i}").as_bytes());
+    // Files on a few threads of their own, rows from many concurrent tasks so that the
+    // store's commits carry many rows each: the setup is not what is measured.
+    let files: Vec<_> = (0..4u64)
+        .map(|w| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut i = w;
+                while i < n {
+                    let hex = digest(i).hex().to_owned();
+                    let p = root.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(&hex);
+                    std::fs::create_dir_all(&p).unwrap();
+                    std::fs::write(p.join("data"), b"x").unwrap();
+                    i += 4;
+                }
+            })
+        })
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..16u64 {
-        let (store, junk, root) = (store.clone(), junk.clone(), root.clone());
+    const ROW_TASKS: u64 = 128;
+    for w in 0..ROW_TASKS {
+        let (store, junk) = (store.clone(), junk.clone());
         tasks.spawn(async move {
             let mut i = w;
             while i < n {
-                let d = Digest::sha256(format!("junk {i}").as_bytes());
-                let hex = d.hex().to_owned();
-                let p = root.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(&hex);
-                tokio::fs::create_dir_all(&p).await.unwrap();
-                tokio::fs::write(p.join("data"), b"x").await.unwrap();
-                store.commit_blob(&junk, &BlobInfo { digest: d, size: 1 }, None).await.unwrap();
-                i += 16;
+                store.commit_blob(&junk, &BlobInfo { digest: digest(i), size: 1 }, None).await.unwrap();
+                i += ROW_TASKS;
             }
         });
     }
     while tasks.join_next().await.is_some() {}
+    for f in files {
+        f.join().unwrap();
+    }
     println!("setup: {n} unreferenced blobs in {:.1} s", t.elapsed().as_secs_f64());
 
     // The setup's commits leave a large WAL for the checkpoint thread to copy back; idle
@@ -174,11 +235,11 @@ async fn main() {
         trigger: "MANUAL".into(),
         extra_attrs: params.clone(),
     };
-    let w0 = store.writer_stats();
+    let w0 = store.writer();
     let load0 = load();
     let t = Instant::now();
     let id = svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, params)]).await.unwrap();
-    let jobs: &dyn JobStore = &*store;
+    let jobs: &S = &store;
     loop {
         let e = jobs.execution(id).await.unwrap().unwrap();
         if !matches!(e.counts.harbor_status(), "Running" | "Pending") {
@@ -188,7 +249,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let gc_secs = t.elapsed().as_secs_f64();
-    let w1 = store.writer_stats();
+    let w1 = store.writer();
     done.store(true, Ordering::SeqCst);
     let mut during = pusher.await.unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
@@ -216,14 +277,19 @@ async fn main() {
         idle_after.len()
     );
     println!("push p99 during GC / idle: {:.2}x before GC, {:.2}x after GC", during99 / before99, during99 / after99);
+    if let (Some(w0), Some(w1)) = (w0, w1) {
+        println!(
+            "SQLite writer during GC (GC and pushes): {} write jobs, {} commits; GC's (background) {} jobs, {:.1} s \
+             busy, longest {:.1} ms",
+            w1.jobs - w0.jobs,
+            w1.commits - w0.commits,
+            w1.background_jobs - w0.background_jobs,
+            (w1.background_busy - w0.background_busy).as_secs_f64(),
+            w1.background_max.as_secs_f64() * 1000.0,
+        );
+    }
     println!(
-        "SQLite writer during GC (GC and pushes): {} write jobs, {} commits; GC's (background) {} jobs, {:.1} s busy, \
-         longest {:.1} ms; push max {:.2} ms; {} pushes retried; load average {load0} at GC start, {} at its end",
-        w1.jobs - w0.jobs,
-        w1.commits - w0.commits,
-        w1.background_jobs - w0.background_jobs,
-        (w1.background_busy - w0.background_busy).as_secs_f64(),
-        w1.background_max.as_secs_f64() * 1000.0,
+        "push max during GC {:.2} ms; {} pushes retried; load average {load0} at GC start, {} at its end",
         during.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         retries.load(Ordering::Relaxed),
         load()

@@ -92,8 +92,9 @@ impl GcParams {
     }
 }
 
-/// Rows per claim: one short transaction on the database, one batch of locks.
-const CLAIM_BATCH: usize = 1000;
+/// Rows per claim: one short transaction on the database (a push arriving meanwhile
+/// waits for it on SQLite), one batch of locks.
+const CLAIM_BATCH: usize = 500;
 /// Manifests per untagged-deletion batch.
 const UNTAGGED_BATCH: usize = 500;
 /// Byte removals in flight per sub-batch (files or S3 requests).
@@ -152,12 +153,21 @@ impl Handler for GarbageCollection {
             ctx.info(format!("resuming the deletion of {} blobs an earlier run had marked", adopted.len()));
             self.sweep(ctx, &run, adopted, workers, &mut done).await?;
         }
+        // The next batch is claimed while this one is swept: the database's work and the
+        // storage's overlap. Claimed rows are owned by this run and absent to every API,
+        // so a run that stops with a batch claimed and not swept leaves stragglers, which
+        // the next run adopts.
+        let claim = |store: Arc<dyn GcStore>, run: String| {
+            tokio::spawn(async move { store.claim_blobs(&run, window, CLAIM_BATCH).await })
+        };
+        let mut next = claim(Arc::clone(&self.store), run.clone());
         loop {
-            ctx.check()?;
-            let claimed = self.store.claim_blobs(&run, window, CLAIM_BATCH).await?;
+            let claimed = next.await.map_err(|e| JobError::Retry(format!("a GC claim failed: {e}")))??;
             if claimed.is_empty() {
                 break;
             }
+            ctx.check()?;
+            next = claim(Arc::clone(&self.store), run.clone());
             self.sweep(ctx, &run, claimed, workers, &mut done).await?;
         }
         let mut links = 0;

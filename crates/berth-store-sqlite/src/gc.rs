@@ -115,11 +115,15 @@ fn untagged_rows(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Resul
 /// Rows one write of phase B deletes. A row costs about three random index pages
 /// (the blob's digest, its link's key and digest), so a few hundred rows make a
 /// transaction of megabytes: pushes waiting for the writer would wait for all of it.
-const FINISH_CHUNK: usize = 100;
+const FINISH_CHUNK: usize = 50;
 
 /// Every GC write goes in the writer's background lane: each in a transaction of its
 /// own, only when no request's write is queued, so pushes' writes go first and no
-/// transaction holds more than one chunk of GC's deletions (`writer.rs`).
+/// transaction holds more than one chunk of GC's deletions (`writer.rs`). Phase B's
+/// deletions commit without an fsync of their own: one lost in a crash leaves its rows
+/// `deleting` and owned by a run that is gone, which the next run adopts and finishes
+/// (their files are already absent, which removal takes as done). The claims stay
+/// synced: files are removed only after their claim is durable.
 struct Batch {
     store: Arc<crate::writer::Writer>,
     run: String,
@@ -138,7 +142,7 @@ impl DeleteBatch for Batch {
             let done: Vec<String> = chunk.iter().map(Digest::to_string).collect();
             let run = self.run.clone();
             self.store
-                .write_background(move |c| {
+                .write_background_unsynced(move |c| {
                     let list = placeholders(2, done.len());
                     let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
                     p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));

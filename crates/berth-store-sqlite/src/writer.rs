@@ -9,11 +9,18 @@
 //!
 //! Two lanes: requests' writes (a push waits for them) and background writes (GC's
 //! claims and deletions, big and not waited for by anyone in a hurry). A background job
-//! runs only when no request's write is queued, in a transaction of its own, so a
-//! request never shares a commit (and its fsync) with one, and waits at most for the one
-//! background transaction already running when it arrived. Background work cannot be
-//! starved for good: after [`FAIR_TURNS`] request batches in a row with background work
-//! waiting, one background job goes.
+//! runs only when no request's write is queued and none has ended for [`QUIET`] (a push
+//! is a short series of writes with its file fsyncs between them: GC does not slip into
+//! those gaps), in a transaction of its own, so a request never shares a commit (and its
+//! fsync) with one, and waits at most for the one background transaction already running
+//! when it arrived. Background work cannot be starved for good: after [`FAIR_TURNS`]
+//! request batches in a row with background work waiting, one background job goes.
+//!
+//! Background work whose loss in a crash is harmless (GC deleting rows it already owns:
+//! a lost deletion leaves them `deleting`, for the next run to finish) commits without
+//! its own fsync ([`Lane::BackgroundUnsynced`]): in WAL mode the next synced commit or
+//! checkpoint makes it durable, and a crash before that only loses a suffix of the log,
+//! never reorders it.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -43,6 +50,11 @@ const WRITER_AUTOCHECKPOINT: i64 = 16_384;
 /// under a continuous stream of requests.
 pub(crate) const FAIR_TURNS: u32 = 8;
 
+/// How long after a request's write the writer keeps background work waiting, while no
+/// request is queued: longer than the gaps between one push's writes (a blob's file
+/// fsyncs), short enough that GC goes on between pushes.
+pub(crate) const QUIET: std::time::Duration = std::time::Duration::from_millis(8);
+
 /// Which queue a write joins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lane {
@@ -50,6 +62,9 @@ pub(crate) enum Lane {
     Request,
     /// Background work (GC): runs alone, when no request's write is queued.
     Background,
+    /// Background work committed without an fsync of its own (see the module's doc):
+    /// only for writes a crash may undo without harm.
+    BackgroundUnsynced,
 }
 
 /// Counters of the writer thread, for metrics and tests.
@@ -88,7 +103,11 @@ struct Queue {
 #[derive(Default)]
 struct Lanes {
     request: VecDeque<Box<dyn Job>>,
-    background: VecDeque<Box<dyn Job>>,
+    /// With the lane each job asked for (synced or not).
+    background: VecDeque<(Lane, Box<dyn Job>)>,
+    /// When the last batch of requests' writes ended: background work waits for
+    /// [`QUIET`] after it.
+    last_request: Option<std::time::Instant>,
     /// Set by drop: the thread runs what is queued, then stops.
     closed: bool,
 }
@@ -106,7 +125,7 @@ impl Queue {
         }
         match lane {
             Lane::Request => l.request.push_back(job),
-            Lane::Background => l.background.push_back(job),
+            Lane::Background | Lane::BackgroundUnsynced => l.background.push_back((lane, job)),
         }
         drop(l);
         self.ready.notify_one();
@@ -118,10 +137,13 @@ impl Queue {
     fn next(&self, streak: &mut u32) -> Option<(Lane, VecDeque<Box<dyn Job>>)> {
         let mut l = self.lanes();
         loop {
-            let background_due = !l.background.is_empty() && (l.request.is_empty() || *streak >= FAIR_TURNS);
+            // Time left before the writer is quiet enough for background work.
+            let wait = l.last_request.map_or(std::time::Duration::ZERO, |t| QUIET.saturating_sub(t.elapsed()));
+            let background_due =
+                !l.background.is_empty() && ((l.request.is_empty() && wait.is_zero()) || *streak >= FAIR_TURNS);
             if background_due {
                 *streak = 0;
-                return l.background.pop_front().map(|j| (Lane::Background, VecDeque::from([j])));
+                return l.background.pop_front().map(|(lane, j)| (lane, VecDeque::from([j])));
             }
             if !l.request.is_empty() {
                 if !l.background.is_empty() {
@@ -131,9 +153,17 @@ impl Queue {
                 return Some((Lane::Request, l.request.drain(..n).collect()));
             }
             if l.closed {
+                // Background work still queued runs now: nothing else will come.
+                if let Some((lane, j)) = l.background.pop_front() {
+                    return Some((lane, VecDeque::from([j])));
+                }
                 return None;
             }
-            l = self.ready.wait(l).unwrap_or_else(|p| p.into_inner());
+            l = if l.background.is_empty() {
+                self.ready.wait(l).unwrap_or_else(|p| p.into_inner())
+            } else {
+                self.ready.wait_timeout(l, wait).unwrap_or_else(|p| p.into_inner()).0
+            };
         }
     }
 }
@@ -198,6 +228,16 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
         self.write_in(Lane::Background, f).await
+    }
+
+    /// [`Writer::write_background`] committed without an fsync of its own: only for
+    /// writes whose loss in a crash is harmless (see the module's doc).
+    pub(crate) async fn write_background_unsynced<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.write_in(Lane::BackgroundUnsynced, f).await
     }
 
     async fn write_in<T, F>(&self, lane: Lane, f: F) -> StoreResult<T>
@@ -326,14 +366,28 @@ fn run(c: &Connection, queue: &Queue, counters: &Counters, committed: Option<&mp
     let mut streak = 0;
     while let Some((lane, mut batch)) = queue.next(&mut streak) {
         let started = std::time::Instant::now();
-        if lane == Lane::Background {
+        let background = lane != Lane::Request;
+        if background {
             // Counted before its caller hears back, like `jobs`.
             counters.background_jobs.fetch_add(1, Ordering::Relaxed);
         }
+        // On failure the commit is synced as usual: slower, never less durable.
+        let unsynced = lane == Lane::BackgroundUnsynced && c.execute_batch("PRAGMA synchronous = NORMAL").is_ok();
         while !batch.is_empty() {
             transaction(c, &mut batch, counters);
         }
-        if lane == Lane::Background {
+        if unsynced {
+            if let Err(e) = c.execute_batch("PRAGMA synchronous = FULL") {
+                // Requests' commits must not go unsynced: stop writing rather than
+                // acknowledge writes a crash could lose. Callers see the writer gone.
+                let _ = e;
+                return;
+            }
+        }
+        if lane == Lane::Request {
+            queue.lanes().last_request = Some(std::time::Instant::now());
+        }
+        if background {
             let us = started.elapsed().as_micros() as u64;
             counters.background_busy_us.fetch_add(us, Ordering::Relaxed);
             counters.background_max_us.fetch_max(us, Ordering::Relaxed);
@@ -655,6 +709,38 @@ mod tests {
         let order = rows_by(&side, "rowid");
         let at = order.iter().position(|v| v == "background").unwrap();
         assert_eq!(at, FAIR_TURNS as usize, "after {FAIR_TURNS} request batches in a row: {order:?}");
+    }
+
+    /// An unsynced background job commits like any other, and the request after it is
+    /// synced again.
+    #[tokio::test]
+    async fn unsynced_background_work_leaves_requests_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, side) = writer(&dir);
+        let sync = |c: &Connection| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).map_err(Fail::from);
+        let during = w
+            .write_background_unsynced(move |c| {
+                insert(c, "gc")?;
+                sync(c)
+            })
+            .await
+            .unwrap();
+        let after = w.write(move |c| sync(c)).await.unwrap();
+        assert_eq!((during, after), (1, 2), "NORMAL for the background job, FULL again for requests");
+        assert_eq!(rows(&side), ["gc"]);
+        assert_eq!(w.stats().background_jobs, 1);
+    }
+
+    /// Background work waits until requests have been quiet for a while, not merely
+    /// until none is queued.
+    #[tokio::test]
+    async fn background_work_waits_for_a_quiet_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, _side) = writer(&dir);
+        w.write(|_| Ok(())).await.unwrap();
+        let ran = w.write_background(|_| Ok(std::time::Instant::now())).await.unwrap();
+        let ended = w.queue.lanes().last_request.expect("the request's end is recorded");
+        assert!(ran.duration_since(ended) >= QUIET, "background work ran {:?} after a request", ran - ended);
     }
 
     #[tokio::test]
