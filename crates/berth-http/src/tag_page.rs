@@ -1,17 +1,20 @@
 //! What the web UI's tags view shows of a page of tags beyond the tag rows, read for the
 //! whole page at once with the rules the API itself uses: each artifact's Harbor size and
 //! (for an index) its platforms, its vulnerability overview (as the artifact JSON's
-//! `scan_overview` entry), its signed state (the artifact JSON's `signature`), and which
-//! tags the project's immutability rules protect. One catalog read
+//! `scan_overview` entry), its signed state (the artifact JSON's `signature`), its kind,
+//! an image's own platform, and which tags the project's immutability rules protect. One
+//! catalog read
 //! ([`CatalogStore::page_details`](berth_core::store::catalog::CatalogStore::page_details)),
 //! one read of scan reports, one of the rules; nothing per row, except verifying
-//! signatures against a project's configured trust (the domain rule, as the API does).
+//! signatures against a project's configured trust (the domain rule, as the API does) and
+//! reading the page's images' configs for their platforms (the catalog does not keep
+//! them), at most one per distinct image of the page, concurrently.
 
 use std::collections::{HashMap, HashSet};
 
 use berth_core::policy::{immutable, immutable_rules};
 use berth_core::store::StoreError;
-use berth_core::store::catalog::TagRow;
+use berth_core::store::catalog::{TagKind, TagRow};
 use berth_core::{Digest, RepoName};
 use berth_scanning::scan::ScanType;
 use berth_signature::accessory::AccessoryKind;
@@ -26,8 +29,11 @@ use crate::pull_policy::{Found, accessories_from, signatures_json};
 pub struct ArtifactDetails {
     /// Harbor's size: the manifest plus its blobs, an index plus its children.
     pub size: u64,
-    /// An index's platforms, in its order: `os/architecture[/variant]`.
+    /// An index's platforms, in its order, or an image's own (from its config):
+    /// `os/architecture[/variant]`.
     pub platforms: Vec<String>,
+    /// What kind of artifact it is (`None` if it left the repository meanwhile).
+    pub kind: Option<TagKind>,
     /// Harbor's `scan_overview` entry (status, severity, summary), if it was scanned.
     pub scan: Option<Value>,
     /// Harbor's `signature`: `{"signed", "cosign", "notation"}`.
@@ -83,6 +89,7 @@ pub async fn details(
         })
         .collect();
     let signatures = signatures_json(state, repo, &subjects).await;
+    let mut own_platforms = image_platforms(state, repo, &found.artifacts).await;
     let mut out = PageDetails::default();
     for ((d, _), signature) in subjects.iter().zip(signatures) {
         let key = d.to_string();
@@ -91,12 +98,16 @@ pub async fn details(
             key.clone(),
             ArtifactDetails {
                 size: info.map_or(0, |a| a.size),
-                platforms: info
-                    .into_iter()
-                    .flat_map(|a| &a.references)
-                    .filter_map(|r| r.platform.as_ref().and_then(platform_name))
-                    .filter(|p| p != "unknown/unknown")
-                    .collect(),
+                platforms: match own_platforms.remove(&key) {
+                    Some(own) => vec![own],
+                    None => info
+                        .into_iter()
+                        .flat_map(|a| &a.references)
+                        .filter_map(|r| r.platform.as_ref().and_then(platform_name))
+                        .filter(|p| p != "unknown/unknown")
+                        .collect(),
+                },
+                kind: info.map(|a| TagKind::of(&a.media_type, a.artifact_type.as_deref())),
                 scan: reports.get(&key).map(berth_scanning::scan::overview),
                 signature,
             },
@@ -107,4 +118,29 @@ pub async fn details(
     out.immutable =
         rows.iter().filter(|r| immutable(&rules, rest, &r.name).is_some()).map(|r| r.name.clone()).collect();
     Ok(Some(out))
+}
+
+/// The own platforms of the images among `artifacts` (a page's distinct artifacts, so at
+/// most a page's worth of config reads), by digest, read concurrently with the artifact
+/// JSON's rule (`image_platform`).
+async fn image_platforms(
+    state: &AppState,
+    repo: &RepoName,
+    artifacts: &[berth_core::store::catalog::ArtifactInfo],
+) -> HashMap<String, String> {
+    let mut reads = tokio::task::JoinSet::new();
+    for a in artifacts.iter().filter(|a| TagKind::of(&a.media_type, a.artifact_type.as_deref()) == TagKind::Image) {
+        let (state, repo, digest, media_type) = (state.clone(), repo.clone(), a.digest.clone(), a.media_type.clone());
+        reads.spawn(async move {
+            let p = crate::harbor::artifacts::image_platform(&state, &repo, &digest, &media_type).await;
+            (digest.to_string(), p)
+        });
+    }
+    let mut out = HashMap::new();
+    while let Some(done) = reads.join_next().await {
+        if let Ok((d, Some(p))) = done {
+            out.insert(d, p);
+        }
+    }
+    out
 }

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
 use crate::{Ctx, DateFormat, Lang, Theme, enc};
@@ -109,8 +109,10 @@ pub fn page_status(ctx: &Ctx, status: StatusCode, title: &str, nav: Nav, body: M
 /// Harbor's banner message (`banner_message`: a JSON document with `message`, `type` —
 /// success, info, warning or danger —, `closable`, `fromDate` and `toDate`), as every page
 /// and the sign-in form show it while the date window holds. A value that is not JSON is
-/// shown as a warning. The value is the one `/api/v2.0/systeminfo` answers anyone, read
-/// from this instance's settings cache rather than asked for on every page.
+/// shown as a warning. The message is Markdown, as Harbor's portal renders it: links,
+/// emphasis and code are kept, the rest shown as text, raw HTML escaped. The value is the
+/// one `/api/v2.0/systeminfo` answers anyone, read from this instance's settings cache
+/// rather than asked for on every page.
 fn banner(ctx: &Ctx) -> Markup {
     let settings = ctx.state.settings.get();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -125,7 +127,7 @@ fn banner(ctx: &Ctx) -> Markup {
     };
     html! {
         div class={ "banner " (b.kind) } role=(role) data-banner=(b.message) {
-            span { (sym) " " (ctx.t(&format!("banner.{}", b.kind))) ": " (b.message) }
+            span { (sym) " " (ctx.t(&format!("banner.{}", b.kind))) ": " (PreEscaped(crate::pages::artifact::inline_markdown(&b.message))) }
             @if b.closable {
                 " " button type="button" hidden data-dismiss aria-label=(ctx.t("banner.dismiss")) { "×" }
             }

@@ -155,8 +155,8 @@ struct Parsed {
     config: Option<(String, Digest)>,
 }
 
-async fn parse_manifest(state: &AppState, repo: &RepoName, a: &ArtifactInfo) -> Parsed {
-    let m = match state.registry.manifest(repo, &Reference::Digest(a.digest.clone())).await {
+async fn parse_manifest(state: &AppState, repo: &RepoName, digest: &Digest) -> Parsed {
+    let m = match state.registry.manifest(repo, &Reference::Digest(digest.clone())).await {
         Ok(m) => m,
         Err(_) => return Parsed { config: None },
     };
@@ -167,6 +167,34 @@ async fn parse_manifest(state: &AppState, repo: &RepoName, a: &ArtifactInfo) -> 
         Some((mt, d))
     });
     Parsed { config }
+}
+
+/// The config digest of an image manifest whose config is an image's (build history and
+/// the platform are read from it); `None` for any other artifact.
+fn image_config_digest(media_type: &str, parsed: &Parsed) -> Option<Digest> {
+    match &parsed.config {
+        Some((mt, d))
+            if (media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST) && artifact_kind(mt) == "IMAGE" =>
+        {
+            Some(d.clone())
+        }
+        _ => None,
+    }
+}
+
+/// An image's own platform, `os/architecture[/variant]`, from its config blob (where the
+/// artifact JSON's `extra_attrs` reads `os` and `architecture`); `None` for any other
+/// artifact, or a config that is unreadable or names no platform. One manifest read and
+/// one config read: callers bound how many artifacts they ask about.
+pub(crate) async fn image_platform(
+    state: &AppState,
+    repo: &RepoName,
+    digest: &Digest,
+    media_type: &str,
+) -> Option<String> {
+    let parsed = parse_manifest(state, repo, digest).await;
+    let config = read_config(state, repo, &image_config_digest(media_type, &parsed)?).await?;
+    crate::tag_page::platform_name(&Value::Object(config))
 }
 
 /// The config blob as JSON; `None` if it is missing, too large or not a JSON object.
@@ -256,7 +284,7 @@ async fn artifact_resp(
         accessories = Some(list);
     }
     let labels = state.labels.labels_of(&t.repo, &a.digest).await.map_err(store)?;
-    let parsed = parse_manifest(state, &t.repo, a).await;
+    let parsed = parse_manifest(state, &t.repo, &a.digest).await;
     let media_type = match &parsed.config {
         Some((mt, _)) if a.media_type == OCI_MANIFEST || a.media_type == DOCKER_MANIFEST => mt.clone(),
         _ => a.media_type.clone(),
@@ -652,16 +680,8 @@ pub async fn build_history(
 ) -> Result<Response, ApiError> {
     let t = target(&state, &caller, p, &r, Resource::ArtifactAddition, Action::Read).await?;
     let a = load(&state, &t, &reference).await?;
-    let parsed = parse_manifest(&state, &t.repo, &a).await;
-    let image_config = match &parsed.config {
-        Some((mt, d))
-            if (a.media_type == OCI_MANIFEST || a.media_type == DOCKER_MANIFEST) && artifact_kind(mt) == "IMAGE" =>
-        {
-            Some(d.clone())
-        }
-        _ => None,
-    };
-    let Some(config) = image_config else {
+    let parsed = parse_manifest(&state, &t.repo, &a.digest).await;
+    let Some(config) = image_config_digest(&a.media_type, &parsed) else {
         return Err(bad_request(format!(
             "addition build_history isn't supported for {}({})",
             stored_kind(&a),

@@ -7,7 +7,7 @@
 //! store, shape Harbor's JSON ([`dto`]). Every failure is an [`ApiError`] in Harbor's
 //! envelope ([`errors`]).
 
-mod artifacts;
+pub(crate) mod artifacts;
 mod audit;
 mod configurations;
 mod cve_allowlist;

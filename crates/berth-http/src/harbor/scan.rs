@@ -96,6 +96,10 @@ pub async fn stop(
 ) -> Result<Response, ApiError> {
     let t = target(&state, &caller, p, &r, Resource::Scan, Action::Stop).await?;
     let kind = scan_type(&body, true)?;
+    // As for starting one: stopping an SBOM generation is the `sbom` resource's too.
+    if kind == ScanType::Sbom {
+        target(&state, &caller, t.project.name.clone(), &r, Resource::Sbom, Action::Stop).await?;
+    }
     let a = load(&state, &t, &reference).await?;
     let report = state.scans.report(&a.digest.to_string(), kind).await.map_err(store)?;
     match report {
@@ -103,7 +107,10 @@ pub async fn stop(
             state.jobs.store().stop_job(rep.task_id).await.map_err(store)?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        _ => Err(bad_request(format!("no scan of {}@{} is in progress", t.repo, a.digest))),
+        _ => Err(bad_request(match kind {
+            ScanType::Sbom => format!("no SBOM generation of {}@{} is in progress", t.repo, a.digest),
+            ScanType::Vulnerability => format!("no scan of {}@{} is in progress", t.repo, a.digest),
+        })),
     }
 }
 

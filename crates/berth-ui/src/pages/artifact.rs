@@ -551,6 +551,34 @@ pub(crate) fn markdown(src: &str) -> String {
     out
 }
 
+/// A one-line message's Markdown (the banner) as safe HTML: links, emphasis, strong,
+/// strikethrough, inline code and line breaks; any other construct gives its text only
+/// (headings, lists, images as their alt text), raw HTML is escaped as text and link URLs
+/// pass [`markdown`]'s rule.
+pub(crate) fn inline_markdown(src: &str) -> String {
+    use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
+    let kept = |t: &Tag<'_>| matches!(t, Tag::Emphasis | Tag::Strong | Tag::Strikethrough | Tag::Link { .. });
+    let kept_end = |t: &TagEnd| matches!(t, TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link);
+    let events = Parser::new_ext(src, Options::ENABLE_STRIKETHROUGH).filter_map(|e| match e {
+        Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+            Some(Event::Start(Tag::Link { link_type, dest_url: safe_url(dest_url), title, id }))
+        }
+        Event::Start(t) => kept(&t).then_some(Event::Start(t)),
+        // Blocks run on as one line.
+        Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Item | TagEnd::CodeBlock) => {
+            Some(Event::Text(CowStr::Borrowed(" ")))
+        }
+        Event::End(t) => kept_end(&t).then_some(Event::End(t)),
+        Event::Html(t) | Event::InlineHtml(t) => Some(Event::Text(t)),
+        Event::SoftBreak => Some(Event::Text(CowStr::Borrowed(" "))),
+        e @ (Event::Text(_) | Event::Code(_) | Event::HardBreak) => Some(e),
+        _ => None,
+    });
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, events);
+    out.trim_end().to_string()
+}
+
 /// The URL if it is relative or `http`, `https` or `mailto`; `#` otherwise. The scheme is
 /// read as browsers do, ignoring ASCII whitespace and control characters in it.
 fn safe_url(url: pulldown_cmark::CowStr<'_>) -> pulldown_cmark::CowStr<'_> {
@@ -583,6 +611,30 @@ mod tests {
         assert!(!html.to_ascii_lowercase().contains("javascript") && !html.contains("data:image"), "{html}");
         assert_eq!(html.matches(r##"href="#""##).count(), 2, "{html}");
         assert!(html.contains(r##"src="#""##), "{html}");
+    }
+
+    #[test]
+    fn banner_markdown_keeps_links_emphasis_and_code_only() {
+        let html = inline_markdown(concat!(
+            "# Maintenance *tonight* at `22:00`: see [status](https://status.example.com) or **ask**.\n",
+            "Beware <script>alert(1)</script> [x](javascript:alert(1)) [y]( JaVaScRiPt:alert(2)) ",
+            "<a href=\"javascript:alert(3)\">z</a> ![logo](https://example.com/l.png) ~~old~~\n\n- item",
+        ));
+        assert!(html.contains("Maintenance <em>tonight</em> at <code>22:00</code>"), "{html}");
+        assert!(html.contains(r#"<a href="https://status.example.com">status</a>"#), "{html}");
+        assert!(html.contains("<strong>ask</strong>") && html.contains("<del>old</del>"), "{html}");
+        assert!(!html.contains("<script") && html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<a href=\"javascript") && html.contains("&lt;a href="), "{html}");
+        assert_eq!(html.matches(r##"<a href="#">"##).count(), 2, "{html}");
+        assert!(!html.contains("JaVaScRiPt:alert") && !html.contains("(javascript:"), "{html}");
+        // No blocks and no images: one line of text, the image as its alt text.
+        for tag in ["<h1", "<p>", "<ul", "<li", "<img"] {
+            assert!(!html.contains(tag), "{tag} in {html}");
+        }
+        assert!(html.contains("logo") && html.contains("item"), "{html}");
+        // An HTML block (a line that starts with a tag) is text too.
+        let block = inline_markdown("<script>alert(1)</script>\n<iframe src=\"javascript:alert(2)\">");
+        assert!(!block.contains('<') && block.contains("&lt;script&gt;") && block.contains("&lt;iframe"), "{block}");
     }
 
     #[test]

@@ -95,6 +95,16 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                 .is_some_and(|r| role_allows(r, Resource::Project, Action::Delete))
     };
     let any_delete = a.items().iter().any(may_delete);
+    // Who may export a project's CVEs: the same role table (the API decides the export,
+    // through the handler the CVE exports page starts one with).
+    let may_export = |p: &serde_json::Value| {
+        sysadmin
+            || p["current_user_role_id"]
+                .as_i64()
+                .and_then(Role::from_id)
+                .is_some_and(|r| role_allows(r, Resource::ExportCve, Action::Create))
+    };
+    let any_action = any_delete || a.items().iter().any(may_export);
     let sorted_by = |s: &str| {
         let mut q: Vec<String> = [("name", name.as_str()), ("public", public.as_str())]
             .iter()
@@ -147,7 +157,7 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                         th scope="col" { (ctx.t("col.repos")) }
                         @if quotas.is_some() { th scope="col" { (ctx.t("projects.storage")) } }
                         (sort_th(&ctx, "col.created", "creation_time", &sort, sorted_by))
-                        @if any_delete { th scope="col" { (ctx.t("col.actions")) } }
+                        @if any_action { th scope="col" { (ctx.t("col.actions")) } }
                     } }
                     tbody {
                         @for p in a.items() {
@@ -169,7 +179,15 @@ pub async fn list(ctx: Ctx, uri: Uri) -> Response {
                                     } }
                                 }
                                 td { (when(&ctx, &p["creation_time"])) }
-                                @if any_delete { td {
+                                @if any_action { td {
+                                    @if may_export(p) {
+                                        form.inline method="post" action="/cve-exports" {
+                                            (csrf(&ctx))
+                                            input type="hidden" name="project" value=(n);
+                                            button type="submit" aria-label={ (ctx.t("projects.export_cves")) ": " (n) } { (ctx.t("projects.export_cves")) }
+                                        }
+                                        " "
+                                    }
                                     @if may_delete(p) {
                                         a.danger href={ "/projects/" (enc(n)) "/delete" } aria-label={ (ctx.t("projects.delete")) " " (n) } { (ctx.t("delete")) }
                                     }

@@ -130,7 +130,7 @@ pub async fn get(ctx: Ctx, Path((p, rest)): Path<(String, String)>, uri: Uri) ->
         ["info"] => super::artifact::info(ctx, &p, &r).await,
         ["artifacts"] => artifacts(ctx, &p, &r, &uri).await,
         // A bulk form's address opened directly (a reload): back to its list.
-        ["tags", "delete"] | ["artifacts", "delete" | "scan" | "sbom"] | ["artifacts", "scan", "stop"] => {
+        ["tags", "delete"] | ["artifacts", "delete" | "scan" | "sbom"] | ["artifacts", "scan" | "sbom", "stop"] => {
             ctx.redirect(&format!("{}/-/{}", ui_repo(&p, &r), parts[0]))
         }
         ["tags", tag, "delete"] => {
@@ -189,6 +189,7 @@ pub async fn post(ctx: Ctx, Path((p, rest)): Path<(String, String)>, form: Form)
         ["artifacts", "scan"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::Scan).await,
         ["artifacts", "scan", "stop"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::Stop).await,
         ["artifacts", "sbom"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::Sbom).await,
+        ["artifacts", "sbom", "stop"] => scan_artifacts(&ctx, &p, &r, &form, ScanAction::StopSbom).await,
         ["tags", "delete"] => delete_tags(&ctx, &p, &r, &form).await,
         ["tags", "add"] => add_tag(&ctx, &p, &r, &form).await,
         _ => error_page(&ctx, StatusCode::NOT_FOUND, "no such action"),
@@ -266,9 +267,10 @@ pub(crate) fn bad_param(ctx: &Ctx, name: &str, problem: &str) -> Response {
 
 /// The tags view: one row per tag, in name, push or pull order (`?sort=`), filtered by a
 /// name prefix or a glob (`?name=`; `*` and `?`), keyset-paged (`?after=`). The rows are
-/// one keyset query; what they show of their artifacts (Harbor's size, an index's
-/// platforms, the scan overview, the signed state) and which tags are immutable is one
-/// batched read for the page (`berth_http::tag_page::details`), with the API's rules.
+/// one keyset query; what they show of their artifacts (kind, Harbor's size, an index's
+/// platforms or an image's own, the scan overview, the signed state) and which tags are
+/// immutable is one batched read for the page (`berth_http::tag_page::details`), with the
+/// API's rules.
 async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     // The API decides who may read the project (and says why not); its permission list
     // (the same rules) whether the caller may read repositories in it. Not `GET` of the
@@ -401,6 +403,7 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                             @for (i, (key, s, words)) in TAG_SORTS.iter().enumerate() {
                                 @if i == 1 {
                                     th scope="col" { (ctx.t("col.digest")) }
+                                    th scope="col" { (ctx.t("tags.kind")) }
                                     th scope="col" { (ctx.t("col.type")) }
                                     th scope="col" { (ctx.t("tags.platforms")) }
                                     th scope="col" { (ctx.t("artifact.size")) }
@@ -426,6 +429,7 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                                     @if can_delete { td { input type="checkbox" form="tags-bulk" name="tag" value=(t.name) aria-label={ (ctx.t("select")) " " (t.name) }; } }
                                     th scope="row" { (t.name) }
                                     td { a href={ (artifacts) (d) } title=(d) { code { (short(&d)) } } }
+                                    td { @match x.kind { Some(k) => (ctx.t(&format!("tags.kind.{}", k.as_str()))), None => "—" } }
                                     td { (media(&t.media_type)) }
                                     td { (platforms(&x.platforms)) }
                                     td.num { (bytes(if x.size > 0 { x.size } else { t.manifest_size })) }
@@ -462,7 +466,7 @@ async fn tags(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     )
 }
 
-/// Platforms as chips (`os/arch`); "—" for none (an image: its one platform is on its page).
+/// Platforms as chips (`os/arch[/variant]`: an index's, or an image's own); "—" for none.
 fn platforms(list: &[String]) -> Markup {
     html! {
         @if list.is_empty() { "—" } @else {
@@ -606,7 +610,8 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
     let can_scan = has(&perms, "scan", "create");
     let can_stop = has(&perms, "scan", "stop");
     let can_sbom = has(&perms, "sbom", "create");
-    let select = can_delete || can_scan || can_stop || can_sbom;
+    let can_stop_sbom = has(&perms, "sbom", "stop");
+    let select = can_delete || can_scan || can_stop || can_sbom || can_stop_sbom;
     let base = format!("{}/-/artifacts", ui_repo(p, r));
     let acc_flag = if show_acc { "1" } else { "" };
     let filters =
@@ -709,6 +714,7 @@ async fn artifacts(ctx: Ctx, p: &str, r: &str, uri: &Uri) -> Response {
                         @if can_scan { button type="submit" formaction={ (base) "/scan" } { (ctx.t("artifacts.scan_selected")) } " " }
                         @if can_stop { button type="submit" formaction={ (base) "/scan/stop" } { (ctx.t("artifacts.stop_selected")) } " " }
                         @if can_sbom { button type="submit" formaction={ (base) "/sbom" } { (ctx.t("artifacts.sbom_selected")) } " " }
+                        @if can_stop_sbom { button type="submit" formaction={ (base) "/sbom/stop" } { (ctx.t("artifacts.stop_sbom_selected")) } " " }
                         @if can_delete { button.danger type="submit" { (ctx.t("artifacts.delete_selected")) } }
                     }
                 }
@@ -839,6 +845,8 @@ enum ScanAction {
     Stop,
     /// `POST …/scan` with `{"scan_type":"sbom"}` (Harbor's "generate SBOM").
     Sbom,
+    /// `POST …/scan/stop` with `{"scan_type":"sbom"}` (Harbor's "stop SBOM generation").
+    StopSbom,
 }
 
 async fn scan_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form, action: ScanAction) -> Response {
@@ -854,6 +862,7 @@ async fn scan_artifacts(ctx: &Ctx, p: &str, r: &str, form: &Form, action: ScanAc
         ScanAction::Scan => ("scan", "vulnerability", "artifacts.scans_started", "artifacts.not_scanned"),
         ScanAction::Stop => ("scan/stop", "vulnerability", "artifacts.scans_stopped", "artifacts.not_stopped"),
         ScanAction::Sbom => ("scan", "sbom", "artifacts.sboms_started", "artifacts.not_sbom"),
+        ScanAction::StopSbom => ("scan/stop", "sbom", "artifacts.sboms_stopped", "artifacts.not_stopped"),
     };
     let calls = digests
         .iter()

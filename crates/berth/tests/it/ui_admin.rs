@@ -468,3 +468,53 @@ async fn ui_admin_audit_filters_by_user_operation_resource_and_time() {
     assert!(matches!(b.get("/projects/shop/audit?op=create").await.status, 403 | 404));
     b.page("/admin/audit?resource=shop").await.has("Nothing here yet.");
 }
+
+/// The banner message's Markdown on every page and the sign-in form: links, emphasis
+/// and code rendered; raw HTML escaped, a `javascript:` link neutralised, no blocks.
+#[tokio::test]
+async fn ui_banner_message_markdown_rendered_safely() {
+    let s = Server::start_harbor();
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let text = concat!(
+        "*Maintenance* at `22:00`: see [status](https://status.example.com). ",
+        "<script>alert(1)</script> [click](javascript:alert(2)) <img src=x onerror=alert(3)>"
+    );
+    let fields = [
+        ("section", "system"),
+        ("project_creation_restriction", "everyone"),
+        ("robot_token_duration", "30"),
+        ("robot_name_prefix", "robot$"),
+        ("storage_per_project", "-1"),
+        ("session_timeout", "60"),
+        ("audit_log_forward_endpoint", ""),
+        ("banner_text", text),
+        ("banner_type", "warning"),
+    ];
+    let p = w.submit("/admin/config", "/admin/config", &fields).await;
+    p.has("Saved.");
+    // The stored document keeps the Markdown as written (Harbor's portal renders it).
+    let cfg = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
+    let b: Value = serde_json::from_str(cfg["banner_message"]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(b["message"], text);
+    let mut anon = Web::new(&s);
+    for page in [w.page("/projects").await, anon.page("/login").await] {
+        let div = page.body.find(r#"class="banner warning""#).expect("banner");
+        // The text (the `data-banner` attribute keeps the message only to remember a close).
+        let at = div + page.body[div..].find("<span>").unwrap();
+        let banner = &page.body[at..at + page.body[at..].find("</div>").unwrap()];
+        for want in [
+            "<em>Maintenance</em>",
+            "<code>22:00</code>",
+            r#"<a href="https://status.example.com">status</a>"#,
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
+            r##"<a href="#">click</a>"##,
+            "&lt;img src=x onerror=alert(3)&gt;",
+        ] {
+            assert!(banner.contains(want), "{want} not in {banner}");
+        }
+        assert!(!banner.contains("<script") && !banner.contains("<img") && !banner.contains("javascript:"), "{banner}");
+        assert!(!banner.contains("<p>"), "{banner}");
+    }
+    // The form shows the text as written, for editing.
+    w.page("/admin/config").await.has("[status](https://status.example.com)");
+}

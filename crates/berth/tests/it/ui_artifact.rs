@@ -370,3 +370,83 @@ async fn ui_artifact_grid_sort_bulk_stop_scan_and_sbom() {
     w.page("/projects/team").await.has("Push commands").lacks("getcert");
     expect_error(get(&s, "/api/v2.0/systeminfo/getcert", &admin()).await, 404, "NOT_FOUND").await;
 }
+
+/// Stopping SBOM generations in bulk from the artifact grid (the scan queue paused, so
+/// they wait): the one generating stops, the one with none in progress is refused by name
+/// with the API's reason; stopping a scan stays a button of its own. The API's
+/// `POST …/scan/stop` with `{"scan_type":"sbom"}` stops the SBOM, not the scan. A guest
+/// sees no button and the server (and the API) refuse.
+#[tokio::test]
+async fn ui_artifact_grid_bulk_stop_sbom_generation() {
+    let s = Server::start_harbor();
+    create_user(&s, "gst").await;
+    create_project(&s, &admin(), "team", false).await;
+    add_member(&s, "team", "gst", 3).await;
+    let one = push_small_image_as(&s, &admin(), "team/app", "one", "1").await;
+    let two = push_small_image_as(&s, &admin(), "team/app", "two", "2").await;
+    let mut w = Web::new(&s);
+    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let g = w.page(APP).await;
+    g.has("Stop scanning selected artifacts").has("Stop generating SBOMs of selected artifacts");
+    g.has(r#"formaction="/projects/team/repos/app/-/artifacts/sbom/stop""#);
+    let csrf = g.csrf();
+    let r = w.post(&format!("{APP}/sbom/stop"), &[("_csrf", &csrf)]).await;
+    w.page(&r.location).await.has("No artifact was selected.");
+    // A reload of the form's address goes back to the grid.
+    assert_eq!(w.get(&format!("{APP}/sbom/stop")).await.status, 303);
+
+    let r = call(
+        &s,
+        reqwest::Method::PUT,
+        "/api/v2.0/jobservice/queues/IMAGE_SCAN",
+        &admin(),
+        Some(&json!({"action": "pause"})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = w.post(&format!("{APP}/sbom"), &[("_csrf", &csrf), ("digest", &one)]).await;
+    w.page(&r.location).await.has("Started 1 SBOM generations.");
+    let r = w.post(&format!("{APP}/scan"), &[("_csrf", &csrf), ("digest", &two)]).await;
+    w.page(&r.location).await.has("Started 1 scans.");
+
+    // The guest: no button; the UI and the API refuse.
+    let mut gw = Web::new(&s);
+    gw.sign_in("gst", PW).await;
+    let gg = gw.page(APP).await;
+    gg.lacks("Stop generating SBOMs").lacks("sbom/stop");
+    refused(&mut gw, &gg.csrf(), &format!("{APP}/sbom/stop"), &[("digest", &one)]).await;
+    let r = call(
+        &s,
+        reqwest::Method::POST,
+        &format!("{API}/app/artifacts/{one}/scan/stop"),
+        &user("gst"),
+        Some(&json!({"scan_type": "sbom"})),
+    )
+    .await;
+    expect_error(r, 403, "FORBIDDEN").await;
+
+    // Stop the SBOM of both: `one` stops, `two` (only a scan waits) is named with the reason.
+    let r = w.post(&format!("{APP}/sbom/stop"), &[("_csrf", &csrf), ("digest", &one), ("digest", &two)]).await;
+    assert_eq!(r.status, 303);
+    let p = w.page(&r.location).await;
+    p.has("Stopped 1 SBOM generations.").has("Not stopped:").has(&format!("team/app@{}", short(&two)));
+    p.has("no SBOM generation");
+    let a = ok_json(&s, &format!("{API}/app/artifacts/{one}?with_sbom_overview=true"), &admin()).await;
+    assert_ne!(a["sbom_overview"]["scan_status"], "Pending", "{a}");
+    // The scan of `two` still waits: stopping SBOMs left it alone.
+    let a = ok_json(&s, &format!("{API}/app/artifacts/{two}?with_scan_overview=true"), &admin()).await;
+    let st = a["scan_overview"].as_object().and_then(|o| o.values().next()).map(|v| v["scan_status"].clone());
+    assert_eq!(st, Some(json!("Pending")), "{a}");
+    // The API without a body, or with another scan type, names `scan_type`.
+    let r = call(&s, reqwest::Method::POST, &format!("{API}/app/artifacts/{one}/scan/stop"), &admin(), None).await;
+    assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("scan_type"));
+    let r = call(
+        &s,
+        reqwest::Method::POST,
+        &format!("{API}/app/artifacts/{one}/scan/stop"),
+        &admin(),
+        Some(&json!({"scan_type": "malware"})),
+    )
+    .await;
+    assert!(expect_error(r, 400, "BAD_REQUEST").await.contains("scan_type"));
+}

@@ -2181,3 +2181,116 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     in_order(&b.source().await, &["v1.2", "v1.9", "v1.9-stable", "v1.10"]);
     b.close().await;
 }
+
+/// The tags view's kind column and an image's own platform (with its variant); SBOM
+/// generations stopped in bulk from the artifact grid (the scan queue paused, so they
+/// wait); the banner message's Markdown (a link, emphasis, code; a `javascript:` link
+/// neutralised); a project's CVEs exported from the project list. Every page checked with
+/// axe, then in Chinese with the dark theme.
+#[tokio::test]
+async fn browser_tags_kind_platform_stop_sbom_banner_markdown_and_list_cve_export() {
+    if !browser_available() {
+        return;
+    }
+    const TAGS: &str = "/projects/team/repos/app/-/tags";
+    let s = Server::start_harbor();
+    create_project(&s, &admin(), "team", false).await;
+    let arm = crate::ui_tags_natural::push_image_for(
+        &s,
+        "team/app",
+        "arm",
+        r#""architecture":"arm","os":"linux","variant":"v7""#,
+    )
+    .await;
+    let win =
+        crate::ui_tags_natural::push_image_for(&s, "team/app", "win", r#""architecture":"amd64","os":"windows""#).await;
+    crate::ui_tags_natural::push_chart(&s, "team/app", "chart-1.0.0").await;
+    crate::ui_tags_natural::push_index_of(&s, "team/app", "multi", &arm).await;
+    let banner = json!({"message": "*Upgrade* at `22:00`: [status](https://status.example.com) [x](javascript:alert(1))",
+        "type": "warning", "closable": false});
+    let r = call(
+        &s,
+        reqwest::Method::PUT,
+        "/api/v2.0/configurations",
+        &admin(),
+        Some(&json!({"banner_message": banner.to_string()})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let short = |d: &str| format!("sha256:{}", &d.trim_start_matches("sha256:")[..12]);
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "kind-sbom-banner-export", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+
+    // The banner: Markdown rendered, the unsafe link made harmless.
+    b.goto(&s.url("/projects")).await;
+    b.find("//div[@role='alert']//a[@href='https://status.example.com' and normalize-space()='status']").await;
+    b.find("//div[@role='alert']//em[normalize-space()='Upgrade']").await;
+    b.find("//div[@role='alert']//code[normalize-space()='22:00']").await;
+    b.find("//div[@role='alert']//a[@href='#' and normalize-space()='x']").await;
+    assert!(b.find_all("//div[@role='alert']//a[contains(@href, 'javascript')]").await.is_empty());
+    b.accessible().await;
+    b.shot("banner-markdown").await;
+
+    // The tags view: each row's kind in words; images' own platforms, an index's.
+    b.goto(&s.url(TAGS)).await;
+    b.find("//th[@scope='col' and normalize-space()='Kind']").await;
+    let cell = |tag: &str, text: &str| {
+        format!("//tr[th[@scope='row' and normalize-space()='{tag}']]/td[normalize-space()='{text}']")
+    };
+    b.find(&cell("arm", "Image")).await;
+    b.find(&cell("arm", "linux/arm/v7")).await;
+    b.find(&cell("win", "windows/amd64")).await;
+    b.find(&cell("chart-1.0.0", "Helm chart")).await;
+    b.find(&cell("multi", "Index (several platforms)")).await;
+    b.accessible().await;
+    b.shot("tags-kind-platform").await;
+
+    // The grid: SBOMs of both generated while the queue is paused, then stopped in bulk.
+    let r = call(
+        &s,
+        reqwest::Method::PUT,
+        "/api/v2.0/jobservice/queues/IMAGE_SCAN",
+        &admin(),
+        Some(&json!({"action": "pause"})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
+    b.tick(&format!("Select {}", short(&arm))).await;
+    b.tick(&format!("Select {}", short(&win))).await;
+    b.press("button", "Generate SBOMs of selected artifacts").await;
+    b.sees("Started 2 SBOM generations.").await;
+    b.tick(&format!("Select {}", short(&arm))).await;
+    b.tick(&format!("Select {}", short(&win))).await;
+    b.press("button", "Stop generating SBOMs of selected artifacts").await;
+    b.sees("Stopped 2 SBOM generations.").await;
+    b.accessible().await;
+    b.shot("artifacts-bulk-stop-sbom").await;
+
+    // The project list: export the project's CVEs from its row.
+    b.goto(&s.url("/projects")).await;
+    b.press("button", "Export CVEs: team").await;
+    b.sees("Export started.").await;
+    assert!(b.url().await.contains("/cve-exports?project=team"));
+    b.accessible().await;
+    b.shot("project-list-cve-export").await;
+
+    zh_dark_pages(
+        &mut b,
+        &s,
+        &[
+            (TAGS.to_string(), "zh-dark-tags-kind-platform"),
+            ("/projects/team/repos/app/-/artifacts".to_string(), "zh-dark-artifacts-stop-sbom"),
+            ("/projects".to_string(), "zh-dark-projects-cve-export"),
+        ],
+    )
+    .await;
+    b.sees("导出 CVE").await;
+    b.goto(&s.url(TAGS)).await;
+    b.sees("制品种类").await;
+    b.sees("<code>linux/arm/v7</code>").await;
+    b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
+    b.sees("停止为所选制品生成 SBOM").await;
+    b.close().await;
+}

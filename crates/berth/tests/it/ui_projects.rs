@@ -284,3 +284,43 @@ async fn ui_member_role_change_as_admin_and_refused_to_guest() {
     let members = ok_json(&s, "/api/v2.0/projects/team/members?entityname=mia", &admin()).await;
     assert_eq!(members[0]["role_id"], 4);
 }
+
+/// The project list's per-row CVE export: the button (a form to the CVE exports page's
+/// own handler) where the API's role table lets the caller export, the export started and
+/// listed by the API; a guest of a project sees no button on its row and is refused.
+#[tokio::test]
+async fn ui_project_list_exports_cves_per_row() {
+    let s = Server::start_harbor();
+    create_user(&s, "dev").await;
+    create_project(&s, &admin(), "alpha", false).await;
+    create_project(&s, &admin(), "beta", false).await;
+    add_member(&s, "alpha", "dev", 2).await;
+    add_member(&s, "beta", "dev", 3).await;
+    let mut w = Web::new(&s);
+    w.sign_in("dev", PW).await;
+    let list = w.page("/projects").await;
+    list.has(r#"aria-label="Export CVEs: alpha""#).lacks(r#"aria-label="Export CVEs: beta""#);
+    list.has(r#"<form class="inline" method="post" action="/cve-exports">"#);
+    list.has(r#"name="project" value="alpha""#);
+    // A developer may not delete either project: the export is the row's only action.
+    list.lacks("/delete\"");
+    let csrf = list.csrf();
+    let r = w.post("/cve-exports", &[("_csrf", &csrf), ("project", "alpha")]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location, "/cve-exports?project=alpha");
+    w.page(&r.location).await.has("Export started.");
+    let ex = ok_json(&s, "/api/v2.0/export/cve/executions", &user("dev")).await;
+    assert_eq!(ex["items"].as_array().map(Vec::len), Some(1), "{ex}");
+    // The guest's row: no button, and the server refuses the export anyway.
+    refused(&mut w, &csrf, "/cve-exports", &[("project", "beta")]).await;
+    let ex = ok_json(&s, "/api/v2.0/export/cve/executions", &user("dev")).await;
+    assert_eq!(ex["items"].as_array().map(Vec::len), Some(1), "{ex}");
+    // An administrator gets both rows' buttons next to delete.
+    let mut a = Web::new(&s);
+    a.sign_in("admin", ADMIN_PASSWORD).await;
+    a.page("/projects")
+        .await
+        .has(r#"aria-label="Export CVEs: alpha""#)
+        .has(r#"aria-label="Export CVEs: beta""#)
+        .has(r#"aria-label="Delete project beta""#);
+}

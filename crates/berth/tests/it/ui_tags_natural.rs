@@ -204,3 +204,92 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     w.cookies.insert("lang".into(), "zh-CN".into());
     w.page(TAGS).await.has("排序").has("名称，按版本顺序").has("其他 OCI 制品").has("新标签");
 }
+
+/// Pushes an OCI artifact of its own type (neither image nor chart) tagged `tag`.
+async fn push_other(s: &Server, repo: &str, tag: &str) -> String {
+    let cd = push_blob_as(s, &admin(), repo, b"{}").await;
+    let m = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.example.thing",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": cd, "size": 2}, "layers": []})
+    .to_string();
+    let r = with_auth(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))), &admin())
+        .header("content-type", OCI_MANIFEST)
+        .body(m.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "push other {repo}:{tag}");
+    sha256(m.as_bytes())
+}
+
+/// Pushes an image whose config names `platform` (its JSON fields) tagged `tag`.
+pub(crate) async fn push_image_for(s: &Server, repo: &str, tag: &str, platform: &str) -> String {
+    let config = format!(r#"{{{platform},"seed":"{tag}"}}"#);
+    let layer = format!("layer {tag}");
+    let cd = push_blob_as(s, &admin(), repo, config.as_bytes()).await;
+    let ld = push_blob_as(s, &admin(), repo, layer.as_bytes()).await;
+    let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    let r = with_auth(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))), &admin())
+        .header("content-type", OCI_MANIFEST)
+        .body(m.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "push image {repo}:{tag}");
+    sha256(m.as_bytes())
+}
+
+/// The cells of the tags view's row of `tag`.
+fn row_of<'a>(body: &'a str, tag: &str) -> &'a str {
+    let at = body.find(&format!(r#"<th scope="row">{tag}<"#)).unwrap_or_else(|| panic!("row {tag}"));
+    &body[at..at + body[at..].find("</tr>").unwrap()]
+}
+
+/// The tags view's kind column (in words) and each image's own platform from its config
+/// (with its variant), next to an index's platforms; the same for a guest (who may read
+/// the repository); a user outside the private project gets no page at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_tags_view_kind_column_and_image_platform() {
+    let s = Server::start_harbor();
+    create_user(&s, "gst").await;
+    create_user(&s, "out").await;
+    create_project(&s, &admin(), "team", false).await;
+    add_member(&s, "team", "gst", 3).await;
+    let arm = push_image_for(&s, "team/app", "arm", r#""architecture":"arm","os":"linux","variant":"v7""#).await;
+    push_image_for(&s, "team/app", "win", r#""architecture":"amd64","os":"windows""#).await;
+    push_image_for(&s, "team/app", "bare", r#""created":"2024-01-01T00:00:00Z""#).await;
+    push_index_of(&s, "team/app", "multi", &arm).await;
+    push_chart(&s, "team/app", "chart-1.0.0").await;
+    push_other(&s, "team/app", "thing").await;
+
+    for who in ["admin", "gst"] {
+        let mut w = Web::new(&s);
+        w.sign_in(who, if who == "admin" { ADMIN_PASSWORD } else { PW }).await;
+        let v = w.page(TAGS).await;
+        v.has(r#"<th scope="col">Kind</th>"#);
+        let arm_row = row_of(&v.body, "arm");
+        assert!(arm_row.contains("<td>Image</td>") && arm_row.contains("<code>linux/arm/v7</code>"), "{arm_row}");
+        let win = row_of(&v.body, "win");
+        assert!(win.contains("<td>Image</td>") && win.contains("<code>windows/amd64</code>"), "{win}");
+        // A config naming no platform shows none.
+        let bare = row_of(&v.body, "bare");
+        assert!(bare.contains("<td>Image</td>") && !bare.contains("<ul class=\"platforms\">"), "{bare}");
+        let multi = row_of(&v.body, "multi");
+        assert!(
+            multi.contains("<td>Index (several platforms)</td>") && multi.contains("<code>linux/amd64</code>"),
+            "{multi}"
+        );
+        let chart = row_of(&v.body, "chart-1.0.0");
+        assert!(chart.contains("<td>Helm chart</td>") && !chart.contains("<ul class=\"platforms\">"), "{chart}");
+        let thing = row_of(&v.body, "thing");
+        assert!(thing.contains("<td>Other OCI artifact</td>"), "{thing}");
+        // The kind filter and the column agree.
+        let only = w.page(&format!("{TAGS}?type=chart")).await;
+        assert_eq!(rows(&only.body), ["chart-1.0.0"]);
+        assert!(row_of(&only.body, "chart-1.0.0").contains("<td>Helm chart</td>"));
+    }
+    let mut o = Web::new(&s);
+    o.sign_in("out", PW).await;
+    let p = o.get(TAGS).await;
+    assert!(p.status == 404 || p.status == 403, "{}", p.status);
+    p.lacks("<code>linux/arm/v7</code>").lacks(">Kind<");
+}
