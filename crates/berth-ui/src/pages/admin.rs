@@ -928,8 +928,8 @@ fn purge_selection<'a>(params: &Value, event_types: &[&'a str]) -> Vec<&'a str> 
         (None, None) => (vec![], vec!["create", "delete", "pull"]),
         (types, ops) => (types.unwrap_or_default(), ops.unwrap_or_default()),
     };
-    let op_of = |e: &str| e.split_once('_').map_or("", |(op, _)| op);
-    event_types.iter().copied().filter(|e| types.contains(e) || ops.contains(&op_of(e))).collect()
+    let by_op = |e: &str| e.split_once('_').is_some_and(|(op, _)| ops.contains(&op));
+    event_types.iter().copied().filter(|e| types.contains(e) || by_op(e)).collect()
 }
 
 /// The purge form: save the schedule (`do=save`), or purge now (`now`) or as a dry run
