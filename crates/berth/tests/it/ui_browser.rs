@@ -2238,7 +2238,7 @@ async fn browser_log_rotation_purges_chosen_event_types() {
     b.shot("log-rotation-event-types").await;
     let runs = ok_json(&s, "/api/v2.0/system/purgeaudit", &admin()).await;
     let params: Value = serde_json::from_str(runs[0]["job_parameters"].as_str().unwrap()).unwrap();
-    assert_eq!(params["include_event_types"], "delete_user,update_project");
+    assert_eq!(params["include_event_types"], "update_project,delete_user", "in the list's order");
     let log = b.find("//a[starts-with(@aria-label, 'Log ')]").await;
     b.click(&log).await;
     b.sees("purged 2 audit log entries").await;
