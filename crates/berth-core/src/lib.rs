@@ -4,6 +4,7 @@
 //! SQLite and PostgreSQL backends implement.
 
 pub mod access;
+pub mod audit;
 pub mod authn;
 pub mod blobstore;
 pub mod bootstrap;

@@ -24,26 +24,55 @@ impl ParamError {
 }
 
 /// Harbor's audit log operations, the values `include_operations` may list.
-pub const AUDIT_OPERATIONS: &[&str] = &["create", "delete", "pull", "push", "update"];
+pub use berth_core::audit::OPERATIONS as AUDIT_OPERATIONS;
 
-/// Harbor's purge parameters (`/system/purgeaudit/schedule`).
+/// The parameters the purge takes.
+const PURGE_PARAMETERS: &[&str] = &["audit_retention_hour", "include_operations", "include_event_types", "dry_run"];
+
+/// Harbor's purge parameters (`/system/purgeaudit/schedule`): its older
+/// `include_operations` and 2.13's `include_event_types`; an entry goes when either
+/// lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurgeAuditParams {
     /// Entries older than this many hours go.
     pub audit_retention_hour: i64,
     /// Comma-separated operations (`create,delete,pull`).
     pub include_operations: String,
+    /// Comma-separated event types (`create_artifact,delete_user`), [`berth_core::audit`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_event_types: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
 }
 
+/// A comma-separated list parameter's items, each checked by `known` (its message names
+/// what is allowed).
+fn list_param(
+    params: &Map<String, Value>,
+    field: &str,
+    known: impl Fn(&str) -> Result<(), String>,
+) -> Result<Option<String>, ParamError> {
+    let list = match params.get(field) {
+        None => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(ParamError::new(field, "must be a comma-separated string")),
+    };
+    for item in split(&list) {
+        known(item).map_err(|m| ParamError::new(field, m))?;
+    }
+    Ok(Some(list))
+}
+
+fn split(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|o| !o.is_empty())
+}
+
 impl PurgeAuditParams {
     /// Validates the `parameters` object of a request: known keys only, Harbor's types
-    /// (numbers may come as strings, as Harbor's portal sends them).
+    /// (numbers may come as strings, as Harbor's portal sends them). With neither list,
+    /// every operation is purged, as before Harbor had event types.
     pub fn from_json(params: &Map<String, Value>) -> Result<PurgeAuditParams, ParamError> {
-        if let Some(k) =
-            params.keys().find(|k| !["audit_retention_hour", "include_operations", "dry_run"].contains(&k.as_str()))
-        {
+        if let Some(k) = params.keys().find(|k| !PURGE_PARAMETERS.contains(&k.as_str())) {
             return Err(ParamError::new(k, "is not a parameter of the audit log purge"));
         }
         let hours = match params.get("audit_retention_hour") {
@@ -59,30 +88,42 @@ impl PurgeAuditParams {
                 format!("{hours} is out of range (1 to 876000 hours)"),
             ));
         }
-        let ops = match params.get("include_operations") {
-            Some(Value::String(s)) => s.clone(),
-            None => AUDIT_OPERATIONS.join(","),
-            _ => return Err(ParamError::new("include_operations", "must be a comma-separated string")),
-        };
-        for op in ops.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-            if !AUDIT_OPERATIONS.contains(&op) {
-                return Err(ParamError::new(
-                    "include_operations",
-                    format!("{op:?} is not one of {}", AUDIT_OPERATIONS.join(", ")),
-                ));
+        let ops = list_param(params, "include_operations", |op| {
+            if AUDIT_OPERATIONS.contains(&op) {
+                Ok(())
+            } else {
+                Err(format!("{op:?} is not one of {}", AUDIT_OPERATIONS.join(", ")))
             }
-        }
+        })?;
+        let types = list_param(params, "include_event_types", |t| match berth_core::audit::parse_event_type(t) {
+            Some(_) => Ok(()),
+            None => Err(format!("{t:?} is not an audit event type (GET /api/v2.0/auditlog-exts/events lists them)")),
+        })?;
+        let ops = match (ops, &types) {
+            (Some(ops), _) => ops,
+            (None, Some(_)) => String::new(),
+            (None, None) => AUDIT_OPERATIONS.join(","),
+        };
         let dry_run = match params.get("dry_run") {
             None => false,
             Some(Value::Bool(b)) => *b,
             Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
             _ => return Err(ParamError::new("dry_run", "must be true or false")),
         };
-        Ok(PurgeAuditParams { audit_retention_hour: hours, include_operations: ops, dry_run })
+        Ok(PurgeAuditParams {
+            audit_retention_hour: hours,
+            include_operations: ops,
+            include_event_types: types,
+            dry_run,
+        })
     }
 
     pub fn operations(&self) -> Vec<String> {
-        self.include_operations.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect()
+        split(&self.include_operations).map(str::to_owned).collect()
+    }
+
+    pub fn event_types(&self) -> Vec<String> {
+        self.include_event_types.as_deref().map(split).into_iter().flatten().map(str::to_owned).collect()
     }
 }
 
@@ -99,23 +140,24 @@ pub struct PurgeAuditLog {
 impl Handler for PurgeAuditLog {
     async fn run(&self, ctx: &JobCtx) -> Result<(), JobError> {
         let p: PurgeAuditParams = ctx.args()?;
-        let ops = p.operations();
+        let (ops, types) = (p.operations(), p.event_types());
         let before = now_ms() / 1000 - p.audit_retention_hour * 3600;
         ctx.info(format!(
-            "purging audit log entries older than {} hours with operations [{}]{}",
+            "purging audit log entries older than {} hours with operations [{}] or event types [{}]{}",
             p.audit_retention_hour,
             ops.join(", "),
+            types.join(", "),
             if p.dry_run { " (dry run)" } else { "" }
         ));
         if p.dry_run {
-            let n = self.identity.purge_audit(before, &ops, PURGE_BATCH, true).await?;
+            let n = self.identity.purge_audit(before, &ops, &types, PURGE_BATCH, true).await?;
             ctx.info(format!("dry run: {n} entries would be purged"));
             return Ok(());
         }
         let mut total = 0u64;
         loop {
             ctx.check()?;
-            let n = self.identity.purge_audit(before, &ops, PURGE_BATCH, false).await?;
+            let n = self.identity.purge_audit(before, &ops, &types, PURGE_BATCH, false).await?;
             total += n;
             if n < PURGE_BATCH {
                 break;
@@ -211,6 +253,23 @@ mod tests {
     }
 
     #[test]
+    fn purge_params_with_event_types() {
+        let p = params(
+            serde_json::json!({"audit_retention_hour": 1, "include_event_types": "create_artifact, delete_user"}),
+        )
+        .unwrap();
+        assert_eq!((p.event_types(), p.operations()), (vec!["create_artifact".into(), "delete_user".into()], vec![]));
+        let p = params(serde_json::json!({"audit_retention_hour": 1, "include_event_types": "pull_artifact",
+            "include_operations": "delete"}))
+        .unwrap();
+        assert_eq!((p.event_types(), p.operations()), (vec!["pull_artifact".into()], vec!["delete".into()]));
+        let stored = serde_json::to_value(&p).unwrap();
+        assert_eq!(PurgeAuditParams::from_json(stored.as_object().unwrap()).unwrap(), p, "stored as sent");
+        let old = params(serde_json::json!({"audit_retention_hour": 1})).unwrap();
+        assert!(serde_json::to_value(&old).unwrap().get("include_event_types").is_none(), "absent as before");
+    }
+
+    #[test]
     fn purge_params_refusals_name_the_field() {
         let field = |v| params(v).unwrap_err().field;
         assert_eq!(field(serde_json::json!({"include_operations": "pull"})), "parameters.audit_retention_hour");
@@ -221,6 +280,16 @@ mod tests {
             "parameters.include_operations"
         );
         assert_eq!(field(serde_json::json!({"audit_retention_hour": 1, "dry_run": 3})), "parameters.dry_run");
+        assert_eq!(
+            field(
+                serde_json::json!({"audit_retention_hour": 1, "include_event_types": "create_artifact,explode_user"})
+            ),
+            "parameters.include_event_types"
+        );
+        assert_eq!(
+            field(serde_json::json!({"audit_retention_hour": 1, "include_event_types": ["create_artifact"]})),
+            "parameters.include_event_types"
+        );
         assert_eq!(field(serde_json::json!({"audit_retention_hour": 1, "color": "red"})), "parameters.color");
     }
 }

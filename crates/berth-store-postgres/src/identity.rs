@@ -801,16 +801,24 @@ impl IdentityStore for PgStore {
 
     // --- audit log ---
 
-    async fn purge_audit(&self, before: i64, operations: &[String], batch: u64, dry_run: bool) -> StoreResult<u64> {
-        let args = (before, operations, i64::try_from(batch).unwrap_or(i64::MAX));
+    async fn purge_audit(
+        &self,
+        before: i64,
+        operations: &[String],
+        event_types: &[String],
+        batch: u64,
+        dry_run: bool,
+    ) -> StoreResult<u64> {
+        let args = (before, operations, event_types, i64::try_from(batch).unwrap_or(i64::MAX));
         if dry_run {
             return self
-                .db(Tx::Read, &args, |c, (before, ops, _)| {
+                .db(Tx::Read, &args, |c, (before, ops, types, _)| {
                     Box::pin(async move {
                         let row = c
                             .one(
-                                "SELECT count(*) FROM audit_log WHERE op_time < $1 AND operation = ANY($2)",
-                                &[before, ops],
+                                "SELECT count(*) FROM audit_log WHERE op_time < $1
+                                   AND (operation = ANY($2) OR operation || '_' || resource_type = ANY($3))",
+                                &[before, ops, types],
                             )
                             .await?;
                         Ok(col::<i64>(&row, 0)?.max(0) as u64)
@@ -818,12 +826,13 @@ impl IdentityStore for PgStore {
                 })
                 .await;
         }
-        self.db(Tx::Write, &args, |c, (before, ops, batch)| {
+        self.db(Tx::Write, &args, |c, (before, ops, types, batch)| {
             Box::pin(async move {
                 Ok(c.exec(
-                    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log
-                       WHERE op_time < $1 AND operation = ANY($2) ORDER BY id LIMIT $3)",
-                    &[before, ops, batch],
+                    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE op_time < $1
+                       AND (operation = ANY($2) OR operation || '_' || resource_type = ANY($3))
+                       ORDER BY id LIMIT $4)",
+                    &[before, ops, types, batch],
                 )
                 .await?)
             })

@@ -855,23 +855,34 @@ impl IdentityStore for SqliteStore {
             .await
     }
 
-    async fn purge_audit(&self, before: i64, operations: &[String], batch: u64, dry_run: bool) -> StoreResult<u64> {
-        let ops = serde_json::to_string(operations).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let matching = "op_time < ?1 AND operation IN (SELECT value FROM json_each(?2))";
+    async fn purge_audit(
+        &self,
+        before: i64,
+        operations: &[String],
+        event_types: &[String],
+        batch: u64,
+        dry_run: bool,
+    ) -> StoreResult<u64> {
+        let json = |v: &[String]| serde_json::to_string(v).map_err(|e| StoreError::Backend(e.to_string()));
+        let (ops, types) = (json(operations)?, json(event_types)?);
+        let matching = "op_time < ?1 AND (operation IN (SELECT value FROM json_each(?2))
+            OR operation || '_' || resource_type IN (SELECT value FROM json_each(?3)))";
         if dry_run {
             let sql = format!("SELECT count(*) FROM audit_log WHERE {matching}");
             return self
                 .readers
                 .run(move |c| {
-                    Ok(c.prepare_cached(&sql)?.query_row(params![before, ops], |r| r.get::<_, i64>(0))? as u64)
+                    Ok(c.prepare_cached(&sql)?.query_row(params![before, ops, types], |r| r.get::<_, i64>(0))? as u64)
                 })
                 .await;
         }
         let sql = format!(
-            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE {matching} ORDER BY id LIMIT ?3)"
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE {matching} ORDER BY id LIMIT ?4)"
         );
         let batch = i64::try_from(batch).unwrap_or(i64::MAX);
-        self.writer.write(move |c| Ok(c.prepare_cached(&sql)?.execute(params![before, ops, batch])? as u64)).await
+        self.writer
+            .write(move |c| Ok(c.prepare_cached(&sql)?.execute(params![before, ops, types, batch])? as u64))
+            .await
     }
 
     async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<(Vec<AuditEntry>, u64)> {

@@ -56,6 +56,7 @@ pub async fn identity_conformance(store: Arc<dyn IdentityStore>, meta: Arc<dyn M
     project_deletion(&cx).await;
     audit_log(&cx).await;
     audit_purge(&cx).await;
+    audit_purge_by_event_type(&cx).await;
 }
 
 struct Cx {
@@ -834,12 +835,65 @@ async fn audit_purge(cx: &Cx) {
     let count = |op: String| async move {
         s.list_audit(&AuditFilter { operation: Some(op.into()), ..Default::default() }, &ALL).await.unwrap().1
     };
-    assert_eq!(s.purge_audit(t - 50, &ops, 1, true).await.unwrap(), 3, "a dry run counts them all");
+    assert_eq!(s.purge_audit(t - 50, &ops, &[], 1, true).await.unwrap(), 3, "a dry run counts them all");
     assert_eq!(count(op_a.clone()).await, 4, "and deletes nothing");
-    assert_eq!(s.purge_audit(t - 50, &ops, 2, false).await.unwrap(), 2);
-    assert_eq!(s.purge_audit(t - 50, &ops, 2, false).await.unwrap(), 1);
-    assert_eq!(s.purge_audit(t - 50, &ops, 2, false).await.unwrap(), 0);
+    assert_eq!(s.purge_audit(t - 50, &ops, &[], 2, false).await.unwrap(), 2);
+    assert_eq!(s.purge_audit(t - 50, &ops, &[], 2, false).await.unwrap(), 1);
+    assert_eq!(s.purge_audit(t - 50, &ops, &[], 2, false).await.unwrap(), 0);
     assert_eq!(count(op_a).await, 1, "the young one stays");
     assert_eq!(count(op_b).await, 1, "operations not listed stay");
-    assert_eq!(s.purge_audit(t, &[], 10, false).await.unwrap(), 0, "no operations, nothing purged");
+    assert_eq!(s.purge_audit(t, &[], &[], 10, false).await.unwrap(), 0, "no operations, nothing purged");
+}
+
+/// Purging by event type (`<operation>_<resource_type>`) takes only the listed pairs of
+/// old entries; listed operations are purged too, whatever their resource type.
+async fn audit_purge_by_event_type(cx: &Cx) {
+    let s = &cx.store;
+    // Operations unique to this run (the purge is database-wide), resource types as Berth's.
+    let (op_a, op_b) = (cx.name("evt-a"), cx.name("evt-b"));
+    let t = now();
+    let entry = |op_time: i64, operation: &str, resource_type: &str| AuditEntry {
+        id: 0,
+        project_id: 0,
+        operation: operation.into(),
+        resource_type: resource_type.into(),
+        resource: format!("{operation}/{resource_type}"),
+        username: "u".into(),
+        op_time,
+    };
+    for e in [
+        entry(t - 100, &op_a, "artifact"),
+        entry(t - 90, &op_a, "artifact"),
+        entry(t - 10, &op_a, "artifact"),
+        entry(t - 100, &op_a, "cve_allowlist"),
+        entry(t - 100, &op_a, "tag"),
+        entry(t - 100, &op_b, "tag"),
+        entry(t - 100, &op_b, "project"),
+    ] {
+        s.append_audit(&e).await.unwrap();
+    }
+    let count = |operation: &str, resource_type: &str| {
+        let f = AuditFilter {
+            operation: Some(operation.into()),
+            resource_type: Some(resource_type.into()),
+            ..Default::default()
+        };
+        async move { s.list_audit(&f, &ALL).await.unwrap().1 }
+    };
+    let types = [format!("{op_a}_artifact"), format!("{op_a}_cve_allowlist")];
+    assert_eq!(s.purge_audit(t - 50, &[], &types, 1, true).await.unwrap(), 3, "a dry run counts the old ones");
+    assert_eq!(count(&op_a, "artifact").await, 3, "and deletes nothing");
+    assert_eq!(s.purge_audit(t - 50, &[], &types, 2, false).await.unwrap(), 2);
+    assert_eq!(s.purge_audit(t - 50, &[], &types, 2, false).await.unwrap(), 1);
+    assert_eq!(s.purge_audit(t - 50, &[], &types, 2, false).await.unwrap(), 0);
+    assert_eq!(count(&op_a, "artifact").await, 1, "the young one stays");
+    assert_eq!(count(&op_a, "cve_allowlist").await, 0, "a resource type with _ matches whole");
+    assert_eq!(count(&op_a, "tag").await, 1, "another resource type of the operation stays");
+    assert_eq!((count(&op_b, "tag").await, count(&op_b, "project").await), (1, 1));
+    // Harbor's older `include_operations` with event types: either selects an entry.
+    let (ops, types) = ([op_b.clone()], [format!("{op_a}_tag")]);
+    assert_eq!(s.purge_audit(t - 50, &ops, &types, 10, true).await.unwrap(), 3);
+    assert_eq!(s.purge_audit(t - 50, &ops, &types, 10, false).await.unwrap(), 3);
+    assert_eq!((count(&op_a, "tag").await, count(&op_b, "tag").await, count(&op_b, "project").await), (0, 0, 0));
+    assert_eq!(count(&op_a, "artifact").await, 1);
 }

@@ -434,7 +434,12 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("purge.unit", "Unit", "单位"),
     ("purge.hours", "hours", "小时"),
     ("purge.days", "days", "天"),
-    ("purge.operations", "Operations to purge", "要清理的操作"),
+    ("purge.event_types", "Event types to purge", "要清理的事件类型"),
+    (
+        "purge.event_types_hint",
+        "Each is an operation and the kind of resource it changed (<operation>_<resource type>, as Harbor names them).",
+        "每一项由操作和它所改动的资源类型组成（<操作>_<资源类型>，与 Harbor 的命名一致）。",
+    ),
     ("purge.save", "Save schedule", "保存定时"),
     ("purge.dry_run", "Dry run", "模拟运行"),
     ("purge.now", "Purge now", "立即清理"),

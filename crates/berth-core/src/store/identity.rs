@@ -278,7 +278,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     }
     async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<(Vec<AuditEntry>, u64)>;
     /// Deletes up to `batch` entries older than `before` (unix seconds) whose operation is
-    /// one of `operations`, oldest first, and returns how many went; with `dry_run` it
-    /// deletes nothing and counts every entry that would go.
-    async fn purge_audit(&self, before: i64, operations: &[String], batch: u64, dry_run: bool) -> StoreResult<u64>;
+    /// one of `operations` or whose event type (`<operation>_<resource_type>`,
+    /// [`crate::audit`]) is one of `event_types`, oldest first, and returns how many went;
+    /// with `dry_run` it deletes nothing and counts every entry that would go.
+    async fn purge_audit(
+        &self,
+        before: i64,
+        operations: &[String],
+        event_types: &[String],
+        batch: u64,
+        dry_run: bool,
+    ) -> StoreResult<u64>;
 }

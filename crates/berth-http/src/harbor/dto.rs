@@ -429,6 +429,41 @@ impl From<&AuditEntry> for AuditLogResp {
     }
 }
 
+/// Harbor 2.13's extended audit log entry. Berth records changes once they have
+/// happened, so every entry is a success; the description is the event in words.
+#[derive(Debug, Serialize)]
+pub struct AuditLogExtResp {
+    pub id: i64,
+    pub username: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub operation: String,
+    pub operation_description: String,
+    pub operation_result: bool,
+    pub op_time: String,
+}
+
+impl From<&AuditEntry> for AuditLogExtResp {
+    fn from(e: &AuditEntry) -> Self {
+        AuditLogExtResp {
+            id: e.id,
+            username: e.username.clone(),
+            resource: e.resource.clone(),
+            resource_type: e.resource_type.clone(),
+            operation: e.operation.clone(),
+            operation_description: format!("{} {} {}", e.operation, e.resource_type, e.resource),
+            operation_result: true,
+            op_time: time(e.op_time),
+        }
+    }
+}
+
+/// Harbor's `AuditLogEventType`.
+#[derive(Debug, Serialize)]
+pub struct EventTypeResp {
+    pub event_type: String,
+}
+
 // --- repositories and artifacts ---
 
 /// Harbor's zero `strfmt.DateTime`: what it shows for a time never set (`pull_time` of an

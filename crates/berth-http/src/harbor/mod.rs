@@ -145,6 +145,9 @@ endpoints! {
     "/robots" => [get robots::list, "List robot accounts"; post robots::create, "Create a robot account"],
     "/robots/{robot_id}" => [get robots::get, "Get a robot account"; put robots::update, "Update a robot account"; patch robots::refresh, "Refresh or set a robot secret"; delete robots::delete, "Delete a robot account"],
     "/audit-logs" => [get audit::list, "The audit log"],
+    "/auditlog-exts" => [get audit::list_ext, "The audit log in Harbor 2.13's extended shape (system administrators)"],
+    "/auditlog-exts/events" => [get audit::event_types, "The audit event types (<operation>_<resource type>) entries can have"],
+    "/projects/{project}/auditlog-exts" => [get audit::project_ext, "A project's audit log in Harbor 2.13's extended shape"],
     "/search" => [get search::search, "Search projects and repositories the caller can see"],
     "/statistics" => [get search::statistics, "Project, repository and storage counts over the caller's projects"],
     "/quotas" => [get quotas::list, "List project quotas"],
@@ -418,6 +421,11 @@ pub fn require_system(caller: &Caller, resource: &str, action: &str) -> Result<(
 /// Records a management change. The change has happened; a failure to record it is logged,
 /// not reported to the caller as if the change had failed.
 pub async fn audit(state: &AppState, caller: &Caller, project_id: i64, operation: &str, kind: &str, resource: &str) {
+    // The event types offered for purging and listing are the ones in this list.
+    debug_assert!(
+        berth_core::audit::is_recorded(operation, kind),
+        "audit entry {operation}_{kind}: add it to berth_core::audit::EVENT_TYPES"
+    );
     let entry = AuditEntry {
         id: 0,
         project_id,

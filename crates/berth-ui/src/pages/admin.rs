@@ -859,12 +859,9 @@ pub async fn gc_run(ctx: Ctx, form: Form) -> Response {
     ctx.submit(&form, Method::POST, path, Some(body), ctx.t("gc.started"), back, back).await
 }
 
-/// The audit log's operations a purge may include (Harbor's Log Rotation).
-const PURGE_OPERATIONS: [&str; 5] = ["create", "delete", "pull", "push", "update"];
-
 /// `/admin/log-rotation`: Harbor's audit log purge ("Log Rotation"): the schedule with
-/// how long to keep entries and which operations to purge, purge now or as a dry run,
-/// and the history with each run's log.
+/// how long to keep entries and which event types to purge (the API's list), purge now
+/// or as a dry run, and the history with each run's log.
 pub async fn log_rotation(ctx: Ctx, uri: Uri) -> Response {
     if let Err(r) = ctx.require_user() {
         return r;
@@ -880,9 +877,9 @@ pub async fn log_rotation(ctx: Ctx, uri: Uri) -> Response {
         sched.json["job_parameters"].as_str().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
     let hours = params["audit_retention_hour"].as_i64().unwrap_or(24 * 30);
     let (amount, unit) = if hours % 24 == 0 { (hours / 24, "days") } else { (hours, "hours") };
-    let ops: Vec<&str> = params["include_operations"]
-        .as_str()
-        .map_or(vec!["create", "delete", "pull"], |o| o.split(',').map(str::trim).collect());
+    let events = ctx.call(Method::GET, "/api/v2.0/auditlog-exts/events", None).await;
+    let event_types: Vec<&str> = events.items().iter().filter_map(|e| e["event_type"].as_str()).collect();
+    let chosen = purge_selection(&params, &event_types);
     page(
         &ctx,
         ctx.t("purge.title"),
@@ -902,10 +899,11 @@ pub async fn log_rotation(ctx: Ctx, uri: Uri) -> Response {
                         option value="days" selected[unit == "days"] { (ctx.t("purge.days")) }
                     }
                 }
-                fieldset {
-                    legend { (ctx.t("purge.operations")) }
-                    @for o in PURGE_OPERATIONS {
-                        label.check { input type="checkbox" name="ops" value=(o) checked[ops.contains(&o)]; " " (o) } " "
+                fieldset.event-types aria-describedby="event-types-hint" {
+                    legend { (ctx.t("purge.event_types")) }
+                    p.hint id="event-types-hint" { (ctx.t("purge.event_types_hint")) }
+                    @for e in &event_types {
+                        label.check { input type="checkbox" name="types" value=(e) checked[chosen.contains(e)]; " " code { (e) } }
                     }
                 }
                 button.primary type="submit" name="do" value="save" { (ctx.t("purge.save")) }
@@ -921,8 +919,21 @@ pub async fn log_rotation(ctx: Ctx, uri: Uri) -> Response {
     )
 }
 
+/// The event types a saved purge selects, as the purge does: those it lists in
+/// `include_event_types` and those of the operations in Harbor's older
+/// `include_operations`. With nothing saved, creations, deletions and pulls.
+fn purge_selection<'a>(params: &Value, event_types: &[&'a str]) -> Vec<&'a str> {
+    let list = |k: &str| params[k].as_str().map(|v| v.split(',').map(str::trim).collect::<Vec<_>>());
+    let (types, ops) = match (list("include_event_types"), list("include_operations")) {
+        (None, None) => (vec![], vec!["create", "delete", "pull"]),
+        (types, ops) => (types.unwrap_or_default(), ops.unwrap_or_default()),
+    };
+    let by_op = |e: &str| e.split_once('_').is_some_and(|(op, _)| ops.contains(&op));
+    event_types.iter().copied().filter(|e| types.contains(e) || by_op(e)).collect()
+}
+
 /// The purge form: save the schedule (`do=save`), or purge now (`now`) or as a dry run
-/// (`dry_run`) with the form's retention and operations.
+/// (`dry_run`) with the form's retention and event types.
 pub async fn log_rotation_save(ctx: Ctx, form: Form) -> Response {
     let raw = form.get("retention").trim();
     // Days to the API's hours; anything else as sent, for the API to refuse by name.
@@ -931,7 +942,7 @@ pub async fn log_rotation_save(ctx: Ctx, form: Form) -> Response {
         (Ok(n), _) => json!(n),
         _ => json!(raw),
     };
-    let mut parameters = json!({ "audit_retention_hour": hours, "include_operations": form.all("ops").join(",") });
+    let mut parameters = json!({ "audit_retention_hour": hours, "include_event_types": form.all("types").join(",") });
     let back = "/admin/log-rotation";
     let (method, schedule, msg) = match form.get("do") {
         "now" | "dry_run" => {
@@ -955,7 +966,7 @@ pub async fn log_rotation_save(ctx: Ctx, form: Form) -> Response {
         let e = a.error();
         let label = match e.split_once(':').map(|(k, _)| k.trim().trim_start_matches("parameters.")) {
             Some("audit_retention_hour") => Some("purge.keep"),
-            Some("include_operations") => Some("purge.operations"),
+            Some("include_event_types") => Some("purge.event_types"),
             Some("schedule.cron") => Some("schedule.cron"),
             _ => None,
         };

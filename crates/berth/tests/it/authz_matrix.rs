@@ -96,6 +96,7 @@ DELETE   /projects/{project}/immutabletagrules/{immutable_rule_id}              
 GET      /projects/{project}/signature-trust                                                   -       401  403    403    403   403 200   200    200    403
 PUT      /projects/{project}/signature-trust                                                   -       401  403    403    403   403 403   200    200    403
 GET      /projects/{project}/logs                                                              -       401  403    403    403   403 403   200    200    403
+GET      /projects/{project}/auditlog-exts                                                     -       401  403    403    403   403 403   200    200    403
 GET      /projects/{project}/webhook/policies                                                  -       401  403    403    403   403 200   200    200    403
 POST     /projects/{project}/webhook/policies                                                  -       401  403    403    403   403 403   201    201    403
 GET      /projects/{project}/webhook/policies/{webhook_policy_id}                              -       401  403    403    403   403 200   200    200    403
@@ -164,6 +165,8 @@ DELETE   /robots/{robot_id}                                                     
 DELETE   /robots/{robot_id}                                                                    project 401  403    403    403   403 403   200    200    403
 
 GET      /audit-logs                                                                           -       401  200    200    200   200 200   200    200    200
+GET      /auditlog-exts                                                                        -       401  403    403    403   403 403   403    200    403
+GET      /auditlog-exts/events                                                                 -       401  403    403    403   403 403   403    200    403
 GET      /search                                                                               -       200  200    200    200   200 200   200    200    200
 GET      /statistics                                                                           -       401  200    200    200   200 200   200    200    200
 GET      /quotas                                                                               all     401  403    403    403   403 403   403    200    403

@@ -1,6 +1,7 @@
 //! Berth's integration tests: the real binary on an ephemeral port with a temp dir,
 //! driven over HTTP and by real clients (skopeo, podman).
 
+mod audit_events;
 mod auth;
 mod authz_matrix;
 mod clients;

@@ -100,7 +100,9 @@ async fn ui_admin_log_rotation_schedule_dry_run_purge_and_log() {
     p.has(r#"aria-current="page">Log rotation"#)
         .has(r#"<label for="retention">"#)
         .has(r#"<label for="sched_type">"#)
-        .has(r#"value="push""#);
+        .has(r#"value="create_artifact" checked"#)
+        .has(r#"value="update_user">"#)
+        .has("Event types to purge");
     // The GC page has the same tabs.
     w.page("/admin/gc").await.has(r#"href="/admin/log-rotation""#);
 
@@ -114,8 +116,8 @@ async fn ui_admin_log_rotation_schedule_dry_run_purge_and_log() {
                 ("cron", "0 0 3 * * *"),
                 ("retention", "2"),
                 ("unit", "days"),
-                ("ops", "create"),
-                ("ops", "delete"),
+                ("types", "create_artifact"),
+                ("types", "delete_user"),
                 ("do", "save"),
             ],
         )
@@ -125,20 +127,22 @@ async fn ui_admin_log_rotation_schedule_dry_run_purge_and_log() {
     assert_eq!(sched["schedule"]["cron"], "0 0 3 * * *");
     let params: Value = serde_json::from_str(sched["job_parameters"].as_str().unwrap()).unwrap();
     assert_eq!(
-        (params["audit_retention_hour"].as_i64(), params["include_operations"].as_str()),
-        (Some(48), Some("create,delete"))
+        (params["audit_retention_hour"].as_i64(), params["include_event_types"].as_str()),
+        (Some(48), Some("create_artifact,delete_user"))
     );
+    w.page("/admin/log-rotation").await.has(r#"value="delete_user" checked"#).has(r#"value="pull_artifact">"#);
 
     // Bad input: a cron that is not one, negative hours; the message names the field.
     let bad = [("type", "Custom"), ("cron", "nope"), ("retention", "1"), ("unit", "hours"), ("do", "save")];
     let p = w.submit("/admin/log-rotation", "/admin/log-rotation", &bad).await;
     p.has(r#"role="alert""#).has("Cron (six fields").has("schedule.cron");
-    let bad = [("type", "None"), ("retention", "-5"), ("unit", "hours"), ("ops", "pull"), ("do", "dry_run")];
+    let bad = [("type", "None"), ("retention", "-5"), ("unit", "hours"), ("types", "pull_artifact"), ("do", "dry_run")];
     let p = w.submit("/admin/log-rotation", "/admin/log-rotation", &bad).await;
     p.has(r#"role="alert""#).has("Keep audit log entries for: parameters.audit_retention_hour");
 
     // A dry run, then its history row and log.
-    let run = [("type", "None"), ("retention", "1"), ("unit", "hours"), ("ops", "create"), ("do", "dry_run")];
+    let run =
+        [("type", "None"), ("retention", "1"), ("unit", "hours"), ("types", "create_artifact"), ("do", "dry_run")];
     w.submit("/admin/log-rotation", "/admin/log-rotation", &run).await.has("Dry run started.");
     let done = wait_for("the dry run", Duration::from_secs(30), async || {
         let v = ok_json(&s, "/api/v2.0/system/purgeaudit", &admin()).await;
@@ -150,7 +154,7 @@ async fn ui_admin_log_rotation_schedule_dry_run_purge_and_log() {
     let p = w.page("/admin/log-rotation").await;
     p.has(&format!(r#"href="/admin/log-rotation/{id}/log""#)).has("✔ Success").has("<td>Yes</td>").has("Manual");
     w.page(&format!("/admin/log-rotation/{id}/log")).await.has("<pre class=\"log\"").has("dry run:");
-    let run = [("type", "None"), ("retention", "1"), ("unit", "hours"), ("ops", "create"), ("do", "now")];
+    let run = [("type", "None"), ("retention", "1"), ("unit", "hours"), ("types", "create_artifact"), ("do", "now")];
     w.submit("/admin/log-rotation", "/admin/log-rotation", &run).await.has("Audit log purge started.");
     // Stopping a finished run is accepted (nothing left to stop).
     let r = post_from(&mut w, "/admin/log-rotation", &format!("/admin/log-rotation/{id}/stop"), &[]).await;

@@ -2294,3 +2294,70 @@ async fn browser_tags_kind_platform_stop_sbom_banner_markdown_and_list_cve_expor
     b.sees("停止为所选制品生成 SBOM").await;
     b.close().await;
 }
+
+/// Log rotation by event type: the API's event types as labelled checkboxes (one ticked
+/// with the keyboard), purge now, the run in the history, and only those entries gone.
+#[tokio::test]
+async fn browser_log_rotation_purges_chosen_event_types() {
+    use berth_core::store::identity::IdentityStore;
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start_harbor();
+    let store = crate::jobs::sqlite_of(&s);
+    let old = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 7200;
+    for (operation, resource_type, resource) in
+        [("delete", "user", "old-gone"), ("update", "project", "old-gone-too"), ("create", "user", "old-kept")]
+    {
+        let e = berth_core::store::identity::AuditEntry {
+            id: 0,
+            project_id: 0,
+            operation: operation.into(),
+            resource_type: resource_type.into(),
+            resource: resource.into(),
+            username: "admin".into(),
+            op_time: old,
+        };
+        store.append_audit(&e).await.unwrap();
+    }
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "admin", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    b.goto(&s.url("/admin/log-rotation")).await;
+    b.sees("Event types to purge").await;
+    b.accessible().await;
+    b.fill("Keep audit log entries for", "1").await;
+    b.choose("Unit", "hours").await;
+    // Only the chosen ones: untick the defaults (creations, deletions, pulls) first.
+    for e in b.find_all("//fieldset[contains(@class,'event-types')]//input[@type='checkbox']").await {
+        if b.cmd(reqwest::Method::GET, &format!("/element/{e}/selected"), None).await == json!(true) {
+            b.click(&e).await;
+        }
+    }
+    b.tick("delete_user").await;
+    // With the keyboard: the space bar ticks the focused checkbox.
+    let update = b.find("//input[@type='checkbox' and @value='update_project']").await;
+    b.cmd(reqwest::Method::POST, &format!("/element/{update}/value"), Some(json!({"text": " "}))).await;
+    assert_eq!(b.cmd(reqwest::Method::GET, &format!("/element/{update}/selected"), None).await, json!(true));
+    b.press("button", "Purge now").await;
+    b.sees("Audit log purge started.").await;
+    let deadline = Instant::now() + WAIT;
+    while !b.source().await.contains("✔ Success") {
+        assert!(Instant::now() < deadline, "the purge did not finish: {}", b.source().await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.goto(&s.url("/admin/log-rotation")).await;
+    }
+    b.accessible().await;
+    b.shot("log-rotation-event-types").await;
+    let runs = ok_json(&s, "/api/v2.0/system/purgeaudit", &admin()).await;
+    let params: Value = serde_json::from_str(runs[0]["job_parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(params["include_event_types"], "update_project,delete_user", "in the list's order");
+    let log = b.find("//a[starts-with(@aria-label, 'Log ')]").await;
+    b.click(&log).await;
+    b.sees("purged 2 audit log entries").await;
+    b.accessible().await;
+    let left = ok_json(&s, "/api/v2.0/audit-logs?page_size=100", &admin()).await;
+    let left: Vec<&str> = left.as_array().unwrap().iter().map(|e| e["resource"].as_str().unwrap()).collect();
+    assert!(left.contains(&"old-kept") && !left.contains(&"old-gone") && !left.contains(&"old-gone-too"), "{left:?}");
+    b.close().await;
+}

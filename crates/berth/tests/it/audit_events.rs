@@ -1,0 +1,189 @@
+//! Harbor 2.13's audit event types through the real binary: `/auditlog-exts/events`, the
+//! extended audit log listings, and the audit log purge's `include_event_types`, as an
+//! administrator and as callers who are refused.
+
+use berth_core::store::identity::{AuditEntry, IdentityStore};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::jobs::{sqlite_of, wait_for};
+use crate::support::*;
+
+const API: &str = "/api/v2.0";
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[tokio::test]
+async fn auditlog_exts_events_and_listings_for_admins_refused_otherwise() {
+    let s = Server::start_harbor();
+    create_user(&s, "owner").await;
+    create_user(&s, "other").await;
+    let pid = create_project(&s, &user("owner"), "evts", false).await;
+
+    // The event types: Berth's list, each `<operation>_<resource type>`.
+    let events = ok_json(&s, &format!("{API}/auditlog-exts/events"), &admin()).await;
+    let got: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(got, berth_core::audit::event_types().collect::<Vec<_>>());
+    for e in
+        ["create_artifact", "delete_artifact", "pull_artifact", "create_project", "delete_repository", "create_user"]
+    {
+        assert!(got.contains(&e), "{e} in {got:?}");
+    }
+    for who in [user("owner"), user("other")] {
+        let r = get(&s, &format!("{API}/auditlog-exts/events"), &who).await;
+        expect_error(r, 403, "FORBIDDEN").await;
+    }
+    let r = client().get(s.url(&format!("{API}/auditlog-exts/events"))).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // The whole log in the extended shape, filtered and paged as `/audit-logs`.
+    let r = get(&s, &format!("{API}/auditlog-exts?q=resource_type%3Duser&page=1&page_size=1"), &admin()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-total-count"), "2", "two users created");
+    assert!(header(&r, "link").contains("rel=\"next\""));
+    let first = &body_json(r).await[0];
+    assert_eq!((first["operation"].as_str(), first["resource"].as_str()), (Some("create"), Some("other")));
+    assert_eq!(first["operation_result"], true);
+    assert_eq!(first["operation_description"], "create user other");
+    assert!(first["op_time"].as_str().unwrap().ends_with('Z') && first["id"].as_i64().is_some());
+    let r = get(&s, &format!("{API}/auditlog-exts?q=colour%3Dred"), &admin()).await;
+    expect_error(r, 400, "BAD_REQUEST").await;
+    for who in [user("owner"), user("other")] {
+        expect_error(get(&s, &format!("{API}/auditlog-exts"), &who).await, 403, "FORBIDDEN").await;
+    }
+
+    // A project's, by name or (Harbor's rule) by id; its admin may list it, others not.
+    for path in [format!("{API}/projects/evts/auditlog-exts"), format!("{API}/projects/{pid}/auditlog-exts")] {
+        for who in [admin(), user("owner")] {
+            let v = ok_json(&s, &path, &who).await;
+            let created = v.as_array().unwrap().iter().find(|e| e["resource_type"] == "project").cloned();
+            let created = created.unwrap_or_else(|| panic!("{path}: {v}"));
+            assert_eq!((created["operation"].as_str(), created["username"].as_str()), (Some("create"), Some("owner")));
+            assert!(v.as_array().unwrap().iter().all(|e| e["resource"] != "other"), "only the project's entries");
+        }
+        expect_error(get(&s, &path, &user("other")).await, 403, "FORBIDDEN").await;
+    }
+}
+
+/// Old entries of several event types, written beside the server.
+async fn seed(s: &Server) {
+    let store = sqlite_of(s);
+    let old = now() - 48 * 3600;
+    let entry = |operation: &str, resource_type: &str, resource: &str| AuditEntry {
+        id: 0,
+        project_id: 0,
+        operation: operation.into(),
+        resource_type: resource_type.into(),
+        resource: resource.into(),
+        username: "admin".into(),
+        op_time: old,
+    };
+    for e in [
+        entry("delete", "artifact", "old/a@1"),
+        entry("delete", "artifact", "old/a@2"),
+        entry("create", "artifact", "old/a:1"),
+        entry("pull", "artifact", "old/a:1"),
+        entry("delete", "user", "gone-user"),
+        entry("create", "user", "old-user"),
+    ] {
+        store.append_audit(&e).await.unwrap();
+    }
+}
+
+async fn resources(s: &Server) -> Vec<String> {
+    let v = ok_json(s, &format!("{API}/audit-logs?page_size=100"), &admin()).await;
+    v.as_array().unwrap().iter().map(|e| e["resource"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn purge(s: &Server, who: &Who, params: Value) -> reqwest::Response {
+    let body = json!({"schedule": {"type": "Manual"}, "parameters": params});
+    call(s, Method::POST, &format!("{API}/system/purgeaudit/schedule"), who, Some(&body)).await
+}
+
+/// Runs a purge as admin to its end; returns its log.
+async fn purge_log(s: &Server, params: Value) -> String {
+    let r = purge(s, &admin(), params).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let id = location_id(&r);
+    let path = format!("{API}/system/purgeaudit/{id}");
+    wait_for(&path, std::time::Duration::from_secs(20), async || {
+        let v = ok_json(s, &path, &admin()).await;
+        (v["job_status"] == "Success").then_some(())
+    })
+    .await;
+    get(s, &format!("{path}/log"), &admin()).await.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn audit_log_purge_by_event_type_takes_only_those_and_dry_run_nothing() {
+    let s = Server::start_harbor();
+    create_user(&s, "bob").await;
+    seed(&s).await;
+    let types = "delete_artifact,create_user";
+
+    // Not an administrator: refused, nothing ran.
+    expect_error(
+        purge(&s, &user("bob"), json!({"audit_retention_hour": 24, "include_event_types": types})).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+
+    let before = resources(&s).await;
+    let log = purge_log(&s, json!({"audit_retention_hour": 24, "include_event_types": types, "dry_run": true})).await;
+    assert!(log.contains("dry run: 3 entries would be purged"), "{log}");
+    assert!(log.contains("event types [delete_artifact, create_user]"), "{log}");
+    let after = resources(&s).await;
+    assert!(before.iter().all(|r| after.contains(r)), "a dry run deletes nothing");
+
+    let log = purge_log(&s, json!({"audit_retention_hour": "24", "include_event_types": types})).await;
+    assert!(log.contains("purged 3 audit log entries"), "{log}");
+    let left = resources(&s).await;
+    for gone in ["old/a@1", "old/a@2", "old-user"] {
+        assert!(!left.contains(&gone.to_owned()), "{gone} purged: {left:?}");
+    }
+    for kept in ["old/a:1", "gone-user"] {
+        assert_eq!(
+            left.iter().filter(|r| *r == kept).count(),
+            if kept == "old/a:1" { 2 } else { 1 },
+            "{kept}: {left:?}"
+        );
+    }
+    // The young entries (the users created, the purges started) stay.
+    assert!(left.contains(&"bob".to_owned()), "{left:?}");
+
+    // Harbor's older parameter still works beside it: pulls by operation.
+    let log = purge_log(&s, json!({"audit_retention_hour": 24, "include_operations": "pull"})).await;
+    assert!(log.contains("purged 1 audit log entries"), "{log}");
+    assert_eq!(resources(&s).await.iter().filter(|r| *r == "old/a:1").count(), 1, "the creation stays");
+}
+
+#[tokio::test]
+async fn unknown_event_types_are_refused_naming_the_field() {
+    let s = Server::start_harbor();
+    let path = format!("{API}/system/purgeaudit/schedule");
+    for params in [
+        json!({"audit_retention_hour": 1, "include_event_types": "create_artifact,explode_artifact"}),
+        json!({"audit_retention_hour": 1, "include_event_types": "create"}),
+        json!({"audit_retention_hour": 1, "include_event_types": ["create_artifact"]}),
+    ] {
+        for (method, schedule) in [(Method::POST, json!({"type": "Manual"})), (Method::PUT, json!({"type": "Daily"}))] {
+            let body = json!({"schedule": schedule, "parameters": params});
+            let msg =
+                expect_error(call(&s, method.clone(), &path, &admin(), Some(&body)).await, 400, "BAD_REQUEST").await;
+            assert!(msg.contains("parameters.include_event_types"), "{method} {params}: {msg}");
+        }
+    }
+    assert!(ok_json(&s, &format!("{API}/system/purgeaudit"), &admin()).await.as_array().unwrap().is_empty());
+    // A schedule with event types keeps them as sent.
+    let body = json!({"schedule": {"type": "Daily"}, "parameters": {"audit_retention_hour": 5, "include_event_types": "pull_artifact"}});
+    assert_eq!(status(&s, Method::PUT, &path, &admin(), Some(&body)).await, 200);
+    let got = ok_json(&s, &path, &admin()).await;
+    let params: Value = serde_json::from_str(got["job_parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (params["include_event_types"].as_str(), params["include_operations"].as_str()),
+        (Some("pull_artifact"), Some(""))
+    );
+}
