@@ -29,8 +29,8 @@ use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, Pull,
-    PageWindow, RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, PageWindow,
+    Pull, RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
     index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
@@ -39,8 +39,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::{
-    Args, Conn, DbErr, Fail, PgStore, Tx, col, contains_pattern, count, limit_offset, now, parse_digest,
-    repo_id, to_u64,
+    Args, Conn, DbErr, Fail, PgStore, Tx, col, contains_pattern, count, limit_offset, now, parse_digest, repo_id,
+    to_u64,
 };
 
 /// How deep `size` follows indexes of indexes. Digests make cycles impossible; this only

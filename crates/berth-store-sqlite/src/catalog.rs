@@ -37,8 +37,8 @@ use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, Pull,
-    PageWindow, RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, PageWindow,
+    Pull, RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
     index_references, prefix_end,
 };
 use berth_core::store::identity::Page;

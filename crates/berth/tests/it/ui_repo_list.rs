@@ -62,7 +62,13 @@ async fn repository_list_pages_from_either_end_in_every_order() {
                 assert_eq!(link.contains("rel=\"next\""), p < pages, "{path}: {link}");
                 assert_eq!(link.contains("rel=\"prev\""), p > 1 && p <= pages, "{path}: {link}");
                 let items = names(&body_json(r).await);
-                let want = if p < pages { size } else if p == pages { 7 - size * (pages - 1) } else { 0 };
+                let want = if p < pages {
+                    size
+                } else if p == pages {
+                    7 - size * (pages - 1)
+                } else {
+                    0
+                };
                 assert_eq!(items.len() as u64, want, "{path}");
                 paged.extend(items);
             }
@@ -81,7 +87,11 @@ async fn repository_list_pages_from_either_end_in_every_order() {
     assert_eq!(by("-name").await, alpha);
     assert_eq!(by("-creation_time").await[0], "alpha/q", "the last pushed");
     let most = by("-artifact_count").await;
-    assert_eq!(&most[..5], ["alpha/q", "alpha/k", "alpha/a", "alpha/team/z", "alpha/m"], "two each, ties by id, newest first");
+    assert_eq!(
+        &most[..5],
+        ["alpha/q", "alpha/k", "alpha/a", "alpha/team/z", "alpha/m"],
+        "two each, ties by id, newest first"
+    );
     // The last page of a listing sorted by a computed field, alone.
     let last = ok_json(&s, &format!("{REPOS}?page=4&page_size=2&sort=-artifact_count"), &gst).await;
     assert_eq!(names(&last), ["alpha/c"]);
