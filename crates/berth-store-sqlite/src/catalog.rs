@@ -37,8 +37,8 @@ use berth_core::natural::{natural_key, natural_key_range};
 use berth_core::store::Referrer;
 use berth_core::store::StoreResult;
 use berth_core::store::catalog::{
-    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, Pull,
-    RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
+    ArtifactInfo, ArtifactReference, CatalogError, CatalogResult, CatalogStore, NameCursor, PageDetails, PageWindow,
+    Pull, RepoOrder, RepoSortKey, RepositoryInfo, TagCursor, TagFilter, TagInfo, TagKind, TagQuery, TagRow, TagSort,
     index_references, prefix_end,
 };
 use berth_core::store::identity::Page;
@@ -58,13 +58,21 @@ const VISIBLE: &str = "(EXISTS (SELECT 1 FROM manifests vm WHERE vm.repository_i
                         OR EXISTS (SELECT 1 FROM repository_blobs vb WHERE vb.repository_id = r.id))";
 
 /// A manifest (`m`) that artifact listings show, as Harbor's artifact DAO decides: tagged,
-/// or not a child of an index in the same repository.
+/// or not a child of an index in the same repository. `CROSS JOIN` keeps SQLite's planner
+/// (which has no statistics here) on the index of child digests: starting from the
+/// repository's manifests instead costs, for each manifest, a walk over all of them, so
+/// the artifact count of a repository of 2,000 images took 345 ms instead of 5 ms.
 const LISTED: &str = "(EXISTS (SELECT 1 FROM tags lt WHERE lt.manifest_id = m.id)
                        OR NOT EXISTS (SELECT 1 FROM manifest_children lc
-                                        JOIN manifests lp ON lp.id = lc.manifest_id
+                                        CROSS JOIN manifests lp ON lp.id = lc.manifest_id
                                        WHERE lc.child_digest = m.digest AND lp.repository_id = m.repository_id))";
 
 // --- helpers ---
+
+/// A count or offset as SQLite's integer (they never reach `i64::MAX`).
+fn sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
 
 fn count(c: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u64, Fail> {
     let n: i64 = c.prepare_cached(sql)?.query_row(args, |r| r.get(0))?;
@@ -165,6 +173,15 @@ fn resolve(c: &Connection, repo_id: i64, reference: &Reference) -> Result<Option
             .query_row(params![repo_id, t.as_str()], |r| r.get(0))
             .optional()?,
     })
+}
+
+/// The repository's id and the manifest `reference` names in it; `None` if either is
+/// missing.
+fn repo_manifest(c: &Connection, repo: &str, reference: &Reference) -> Result<Option<(i64, i64)>, Fail> {
+    let Some(id) = repo_id(c, repo)? else {
+        return Ok(None);
+    };
+    Ok(resolve(c, id, reference)?.map(|manifest| (id, manifest)))
 }
 
 const ARTIFACT_COLUMNS: &str =
@@ -311,7 +328,7 @@ impl CatalogStore for SqliteStore {
             conds.push(format!("r.name LIKE ?{} ESCAPE '\\'", args.len()));
         }
         let filter = conds.join(" AND ");
-        let (limit, offset) = limit_offset(page);
+        let page = page.clone();
         self.readers
             .run(move |c| {
                 let tx = c.transaction()?;
@@ -320,27 +337,60 @@ impl CatalogStore for SqliteStore {
                     &format!("SELECT count(*) FROM repositories r WHERE {filter}"),
                     params_from_iter(&args),
                 )?;
+                let Some(window) = PageWindow::of(&page, total) else {
+                    return Ok((Vec::new(), total));
+                };
                 let n = args.len();
                 let mut all = args;
-                all.push(limit.into());
-                all.push(offset.into());
-                // The page's ids first: SQLite computes every selected column before it
-                // sorts, so selecting the counts and times of the whole project to keep 20
-                // rows would cost what the project's size does.
-                let order = repo_order(order);
+                all.push(sql_int(window.limit).into());
+                all.push(sql_int(window.skip).into());
+                // The page's ids first, from the nearer end: SQLite computes every selected
+                // column before it sorts, so selecting the counts and times of the whole
+                // project to keep 20 rows would cost what the project's size does.
+                let read = repo_order(RepoOrder { desc: order.desc != window.reversed, ..order });
                 let rows = tx
                     .prepare_cached(&format!(
-                        "{} WHERE r.id IN (SELECT r.id FROM {REPO_FROM} WHERE {filter} ORDER BY {order}
+                        "{} WHERE r.id IN (SELECT r.id FROM {REPO_FROM} WHERE {filter} ORDER BY {read}
                                            LIMIT ?{} OFFSET ?{})
-                         ORDER BY {order}",
+                         ORDER BY {}",
                         repository_select(),
                         n + 1,
-                        n + 2
+                        n + 2,
+                        repo_order(order)
                     ))?
                     .query_map(params_from_iter(&all), RepositoryRow::read)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 let repos = rows.into_iter().map(RepositoryRow::into_info).collect::<Result<_, _>>()?;
                 Ok((repos, total))
+            })
+            .await
+    }
+
+    async fn tag_counts(&self, ids: &[i64]) -> StoreResult<HashMap<i64, u64>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids = ids.to_vec();
+        self.readers
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let mut out = HashMap::new();
+                // Well under SQLite's limit on bound parameters; a page is one chunk.
+                for chunk in ids.chunks(500) {
+                    let marks = vec!["?"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "SELECT repository_id, count(*) FROM tags WHERE repository_id IN ({marks})
+                          GROUP BY repository_id"
+                    );
+                    let rows = tx
+                        .prepare(&sql)?
+                        .query_map(params_from_iter(chunk), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    for (id, n) in rows {
+                        out.insert(id, to_u64(n, "tag count")?);
+                    }
+                }
+                Ok(out)
             })
             .await
     }
@@ -521,10 +571,7 @@ impl CatalogStore for SqliteStore {
         self.readers
             .run(move |c| {
                 let tx = c.transaction()?;
-                let Some(id) = repo_id(&tx, &r)? else {
-                    return Ok(None);
-                };
-                let Some(manifest) = resolve(&tx, id, &reference)? else {
+                let Some((id, manifest)) = repo_manifest(&tx, &r, &reference)? else {
                     return Ok(None);
                 };
                 artifact_by_id(&tx, id, &r, manifest)
@@ -581,10 +628,7 @@ impl CatalogStore for SqliteStore {
         // the batch it ran in committed.
         self.writer
             .write(move |c| {
-                let Some(id) = repo_id(c, &r)? else {
-                    return Ok(Err(CatalogError::NotFound));
-                };
-                let Some(manifest) = resolve(c, id, &reference)? else {
+                let Some((id, manifest)) = repo_manifest(c, &r, &reference)? else {
                     return Ok(Err(CatalogError::NotFound));
                 };
                 let inserted = c
@@ -862,10 +906,7 @@ impl CatalogStore for SqliteStore {
         self.readers
             .run(move |c| {
                 let tx = c.transaction()?;
-                let Some(id) = repo_id(&tx, &r)? else {
-                    return Ok(None);
-                };
-                let Some(manifest) = resolve(&tx, id, &reference)? else {
+                let Some((_, manifest)) = repo_manifest(&tx, &r, &reference)? else {
                     return Ok(None);
                 };
                 // The previous page is read backwards from the cursor, then turned round.
@@ -902,10 +943,7 @@ impl CatalogStore for SqliteStore {
         self.readers
             .run(move |c| {
                 let tx = c.transaction()?;
-                let Some(id) = repo_id(&tx, &r)? else {
-                    return Ok(None);
-                };
-                let Some(manifest) = resolve(&tx, id, &reference)? else {
+                let Some((_, manifest)) = repo_manifest(&tx, &r, &reference)? else {
                     return Ok(None);
                 };
                 let total = count(&tx, "SELECT count(*) FROM tags WHERE manifest_id = ?1", [manifest])?;

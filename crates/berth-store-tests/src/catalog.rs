@@ -30,6 +30,7 @@
 //!   backwards, the latest of a batch wins whatever its order, pulls of what does not
 //!   exist are skipped without failing the batch, and a tag moved to another manifest
 //!   loses its pull time (the manifests keep theirs);
+//! - `tag_counts` counts each asked repository's tags, and leaves out those without any;
 //! - `parents_of` names, for each child digest asked, the indexes of the same repository
 //!   that list it, ordered by child then parent.
 
@@ -812,6 +813,18 @@ async fn repositories(cx: &Cx, w: &World, t0: i64) {
     let ids: Vec<i64> = repos.iter().map(|r| r.id).collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "ids follow creation: {ids:?}");
 
+    // Tag counts of a page's repositories, in one call: each its own tags (a tag moved
+    // onto another manifest counts once); none, or no such repository, is absent.
+    let mut asked = ids.clone();
+    asked.push(i64::MAX);
+    let counts = cx.cat.tag_counts(&asked).await.unwrap();
+    let id_of = |name: &RepoName| repos.iter().find(|r| r.name == name.as_str()).unwrap().id;
+    let want = std::collections::HashMap::from([(id_of(&w.app), 3), (id_of(&w.multi), 2), (id_of(&w.signed), 1)]);
+    assert_eq!(counts, want, "v1, v2 and latest; 1.0 and arm-only; v1; blob links only have none");
+    let one = cx.cat.tag_counts(&[id_of(&w.multi)]).await.unwrap();
+    assert_eq!(one, std::collections::HashMap::from([(id_of(&w.multi), 2)]), "only the repositories asked");
+    assert!(cx.cat.tag_counts(&[]).await.unwrap().is_empty());
+
     // Paging keeps the order and the total.
     let mut paged = Vec::new();
     for (p, want) in [(1, 4), (2, 2), (3, 0)] {
@@ -825,15 +838,7 @@ async fn repositories(cx: &Cx, w: &World, t0: i64) {
 
     // Every order Harbor's `sort` offers, both ways, ties by id in the same direction:
     // as Rust sorts the full listing, and pages that put it back together.
-    let keys = [
-        RepoSortKey::Id,
-        RepoSortKey::Name,
-        RepoSortKey::CreationTime,
-        RepoSortKey::UpdateTime,
-        RepoSortKey::ArtifactCount,
-        RepoSortKey::PullCount,
-    ];
-    for key in keys {
+    for key in RepoSortKey::ALL {
         for desc in [false, true] {
             let order = RepoOrder { key, desc };
             let field = |r: &RepositoryInfo| match key {
@@ -851,14 +856,18 @@ async fn repositories(cx: &Cx, w: &World, t0: i64) {
             });
             let (all, total) = cx.cat.list_repositories_sorted(Some(&cx.prefix), None, order, &ALL).await.unwrap();
             assert_eq!((names_of(&all), total), (names_of(&want), 6), "{order:?}");
-            let mut paged = Vec::new();
-            for p in 1..=3 {
-                let (items, total) =
-                    cx.cat.list_repositories_sorted(Some(&cx.prefix), None, order, &page(p, 3)).await.unwrap();
-                assert_eq!(total, 6, "{order:?} page {p}");
-                paged.extend(items);
+            // Pages past the middle may be read from the other end: partial last pages,
+            // a page straddling the middle and one past the end put it back together too.
+            for size in [1, 3, 4, 5] {
+                let mut paged = Vec::new();
+                for p in 1..=6u64.div_ceil(size) + 1 {
+                    let (items, total) =
+                        cx.cat.list_repositories_sorted(Some(&cx.prefix), None, order, &page(p, size)).await.unwrap();
+                    assert_eq!(total, 6, "{order:?} page {p} of {size}");
+                    paged.extend(items);
+                }
+                assert_eq!(names_of(&paged), names_of(&want), "{order:?} paged by {size}");
             }
-            assert_eq!(names_of(&paged), names_of(&want), "{order:?} paged by 3");
         }
     }
 

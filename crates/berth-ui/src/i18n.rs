@@ -143,6 +143,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("col.created", "Created", "创建时间"),
     ("col.updated", "Last modified", "最后修改"),
     ("col.artifacts", "Artifacts", "制品数"),
+    ("col.tags", "Tags", "标签数"),
     ("col.pulls", "Pulls", "下载数"),
     ("col.tag", "Tag", "标签"),
     ("col.digest", "Digest", "摘要"),

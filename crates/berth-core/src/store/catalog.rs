@@ -16,6 +16,8 @@
 //! - a manifest with a `subject` (a signature, an SBOM) is listed like any other, with its
 //!   `subject_digest` set.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -51,17 +53,43 @@ pub enum RepoSortKey {
 }
 
 impl RepoSortKey {
-    /// The key by Harbor's name for it (`creation_time`, …).
+    /// Every key, in the order Harbor's documentation lists them: the one list the API's
+    /// refusal message, [`RepoSortKey::parse`] and the stores' tests go by.
+    pub const ALL: [RepoSortKey; 6] = [
+        RepoSortKey::Id,
+        RepoSortKey::Name,
+        RepoSortKey::CreationTime,
+        RepoSortKey::UpdateTime,
+        RepoSortKey::ArtifactCount,
+        RepoSortKey::PullCount,
+    ];
+
+    /// Harbor's names of [`RepoSortKey::ALL`], for `check_sort`.
+    pub const NAMES: [&'static str; 6] = {
+        let mut names = [""; 6];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = RepoSortKey::ALL[i].name();
+            i += 1;
+        }
+        names
+    };
+
+    /// Harbor's name for the key (`creation_time`, …).
+    pub const fn name(self) -> &'static str {
+        match self {
+            RepoSortKey::Id => "id",
+            RepoSortKey::Name => "name",
+            RepoSortKey::CreationTime => "creation_time",
+            RepoSortKey::UpdateTime => "update_time",
+            RepoSortKey::ArtifactCount => "artifact_count",
+            RepoSortKey::PullCount => "pull_count",
+        }
+    }
+
+    /// The key by Harbor's name for it.
     pub fn parse(s: &str) -> Option<RepoSortKey> {
-        Some(match s {
-            "id" => RepoSortKey::Id,
-            "name" => RepoSortKey::Name,
-            "creation_time" => RepoSortKey::CreationTime,
-            "update_time" => RepoSortKey::UpdateTime,
-            "artifact_count" => RepoSortKey::ArtifactCount,
-            "pull_count" => RepoSortKey::PullCount,
-            _ => return None,
-        })
+        RepoSortKey::ALL.into_iter().find(|k| k.name() == s)
     }
 }
 
@@ -77,6 +105,35 @@ impl Default for RepoOrder {
     /// Newest first: Harbor's default.
     fn default() -> Self {
         RepoOrder { key: RepoSortKey::CreationTime, desc: true }
+    }
+}
+
+/// Where to read an offset page of an ordered listing of `total` rows from. Past the
+/// middle the end is nearer: the same rows, read in the opposite order after skipping
+/// `total - offset - limit` rows and then turned round, so no page skips more than half
+/// the listing (the last page of 10,000 repositories skips no more than the first).
+/// The order must be total (ties broken by a unique key) for both ends to agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageWindow {
+    /// Rows in the page.
+    pub limit: u64,
+    /// Rows skipped before it, in the order it is read in.
+    pub skip: u64,
+    /// Read in the opposite order (the rows come back last first).
+    pub reversed: bool,
+}
+
+impl PageWindow {
+    /// `None` for an empty page (past the end, or of size 0): nothing to read.
+    pub fn of(page: &Page, total: u64) -> Option<PageWindow> {
+        let offset = page.offset();
+        let end = offset.saturating_add(page.page_size).min(total);
+        if offset >= end {
+            return None;
+        }
+        let from_end = total - end;
+        let (skip, reversed) = if from_end < offset { (from_end, true) } else { (offset, false) };
+        Some(PageWindow { limit: end - offset, skip, reversed })
     }
 }
 
@@ -428,6 +485,10 @@ pub trait CatalogStore: Send + Sync + 'static {
         order: RepoOrder,
         page: &Page,
     ) -> StoreResult<(Vec<RepositoryInfo>, u64)>;
+    /// How many tags each of the repositories `ids` has (ids as listed), read in one query
+    /// over the `(repository, name)` index: the tag column of a page of the repository
+    /// list costs its own rows only. An id without tags, or of no repository, is absent.
+    async fn tag_counts(&self, ids: &[i64]) -> StoreResult<HashMap<i64, u64>>;
     /// `None` unless the repository is listed.
     async fn repository(&self, repo: &RepoName) -> StoreResult<Option<RepositoryInfo>>;
     /// Sets the description; `false` unless the repository is listed.
@@ -538,6 +599,24 @@ pub trait CatalogStore: Send + Sync + 'static {
 #[cfg(test)]
 mod glob_tests {
     use super::*;
+
+    #[test]
+    fn page_windows_read_from_the_nearer_end() {
+        let w = |page, page_size, total| PageWindow::of(&Page { page, page_size }, total);
+        let win = |limit, skip, reversed| Some(PageWindow { limit, skip, reversed });
+        assert_eq!(w(1, 20, 10_001), win(20, 0, false));
+        assert_eq!(w(250, 20, 10_001), win(20, 4_980, false), "rows 4980..5000: 5,001 after them");
+        assert_eq!(w(251, 20, 10_001), win(20, 4_981, true), "rows 5000..5020: 4,981 after them");
+        assert_eq!(w(501, 20, 10_001), win(1, 0, true), "the last page, of one row");
+        assert_eq!(w(502, 20, 10_001), None, "past the end");
+        assert_eq!(w(2, 3, 6), win(3, 0, true));
+        assert_eq!(w(2, 4, 6), win(2, 0, true), "a partial last page");
+        assert_eq!(w(1, 4, 6), win(4, 0, false));
+        assert_eq!(w(1, 10, 0), None);
+        assert_eq!(w(1, 0, 5), None);
+        assert_eq!(w(u64::MAX, u64::MAX, 5), None);
+        assert_eq!(w(1, u64::MAX, 5), win(5, 0, false), "everything");
+    }
 
     #[test]
     fn globs_match_whole_names() {

@@ -25,8 +25,6 @@ use super::{Caller, ProjectRef, audit, json, ok, page, require_project, system_a
 use crate::AppState;
 use crate::error::ApiError;
 
-const SORTABLE: &[&str] = &["id", "name", "creation_time", "update_time", "artifact_count", "pull_count"];
-
 /// A project's repository, as a request names it.
 pub struct Target {
     pub project: Project,
@@ -107,14 +105,16 @@ fn name_filter(q: &ListQuery) -> Result<NameFilter, ApiError> {
     }
 }
 
+/// A key's value for the sorts the database does not do (`check_sort` has refused names
+/// outside [`RepoSortKey::NAMES`] before this runs).
 fn sort_key(r: &RepositoryInfo, key: &str) -> SortValue {
-    match key {
-        "id" => SortValue::Int(r.id),
-        "name" => SortValue::Text(r.name.clone()),
-        "update_time" => SortValue::Int(r.update_time),
-        "artifact_count" => SortValue::Int(r.artifact_count as i64),
-        "pull_count" => SortValue::Int(r.pull_count as i64),
-        _ => SortValue::Int(r.creation_time),
+    match RepoSortKey::parse(key).unwrap_or(RepoOrder::default().key) {
+        RepoSortKey::Id => SortValue::Int(r.id),
+        RepoSortKey::Name => SortValue::Text(r.name.clone()),
+        RepoSortKey::CreationTime => SortValue::Int(r.creation_time),
+        RepoSortKey::UpdateTime => SortValue::Int(r.update_time),
+        RepoSortKey::ArtifactCount => SortValue::Int(r.artifact_count as i64),
+        RepoSortKey::PullCount => SortValue::Int(r.pull_count as i64),
     }
 }
 
@@ -156,7 +156,7 @@ async fn fetch(
 /// repositories they may list, public projects included.
 pub async fn list_all(State(state): State<AppState>, caller: Caller, uri: Uri) -> Result<Response, ApiError> {
     let q = ListQuery::parse(uri.query())?;
-    q.check_sort(SORTABLE)?;
+    q.check_sort(&RepoSortKey::NAMES)?;
     let (projects, _) = state.auth.identity.list_projects(&ProjectFilter::default(), &ALL).await.map_err(store)?;
     let everything = caller.0.is_sysadmin() || system_allows(&caller.0, "catalog", "read");
     let mut ids = HashMap::new();
@@ -186,7 +186,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let project = require_project(&state, &caller, &ProjectRef::Name(p), Resource::Repository, Action::List).await?;
     let q = ListQuery::parse(uri.query())?;
-    q.check_sort(SORTABLE)?;
+    q.check_sort(&RepoSortKey::NAMES)?;
     let (repos, total) = fetch(&state, Some(&project.name), None, &q).await?;
     let body: Vec<RepositoryResp> = repos.iter().map(|r| repository_resp(r, project.id)).collect();
     Ok(page(&body, total, q.link(uri.path(), total)))

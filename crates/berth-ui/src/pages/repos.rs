@@ -26,7 +26,7 @@ const PAGE_SIZE: u64 = 20;
 pub const TAGS_PAGE: u64 = 50;
 
 /// A project's repositories: filter by name, sort by a column (the API's `sort`), offset
-/// pages of 20; for those the API lets delete repositories, a checkbox per row and one
+/// pages of 20, each row with its artifact, tag and pull counts; for those the API lets delete repositories, a checkbox per row and one
 /// button that deletes the ticked ones after a confirm page (`super::projects::delete_repos`).
 pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
     let proj = match super::project_page(&ctx, &p).await {
@@ -50,6 +50,13 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
     if !a.ok() {
         return refusal(&ctx, &a);
     }
+    // The tags column: one read for the page's repositories (those the API has just
+    // listed for the caller), not a request per row.
+    let ids: Vec<i64> = a.items().iter().filter_map(|r| r["id"].as_i64()).collect();
+    let tag_counts = match ctx.state.catalog.tag_counts(&ids).await {
+        Ok(c) => c,
+        Err(e) => return error_page(&ctx, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
     let total = a.total().unwrap_or(0);
     let prefix = format!("{p}/");
     let base = format!("/projects/{}/repos", enc(&p));
@@ -85,6 +92,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                             @if can_delete { th scope="col" { span.visually-hidden { (ctx.t("select")) } } }
                             (crate::layout::sort_th(&ctx, "col.name", "name", &sort, sorted_by))
                             (crate::layout::sort_th(&ctx, "col.artifacts", "artifact_count", &sort, sorted_by))
+                            th scope="col" { (ctx.t("col.tags")) }
                             (crate::layout::sort_th(&ctx, "col.pulls", "pull_count", &sort, sorted_by))
                             (crate::layout::sort_th(&ctx, "col.updated", "update_time", &sort, sorted_by))
                         } }
@@ -96,6 +104,7 @@ pub async fn list(ctx: Ctx, Path(p): Path<String>, uri: Uri) -> Response {
                                     @if can_delete { td { input type="checkbox" name="repo" value=(short) aria-label={ (ctx.t("select")) " " (full) }; } }
                                     th scope="row" { a href={ (ui_repo(&p, short)) "/-/tags" } { (full) } }
                                     td.num { (r["artifact_count"].as_u64().unwrap_or(0)) }
+                                    td.num { (r["id"].as_i64().and_then(|id| tag_counts.get(&id)).copied().unwrap_or(0)) }
                                     td.num { (r["pull_count"].as_u64().unwrap_or(0)) }
                                     td { (when(&ctx, &r["update_time"])) }
                                 }

@@ -45,6 +45,7 @@ mod ui_edit;
 mod ui_features;
 mod ui_projects;
 mod ui_repo_actions;
+mod ui_repo_list;
 mod ui_tags;
 mod ui_tags_natural;
 mod webhooks;
