@@ -376,13 +376,10 @@ fn run(c: &Connection, queue: &Queue, counters: &Counters, committed: Option<&mp
         while !batch.is_empty() {
             transaction(c, &mut batch, counters);
         }
-        if unsynced {
-            if let Err(e) = c.execute_batch("PRAGMA synchronous = FULL") {
-                // Requests' commits must not go unsynced: stop writing rather than
-                // acknowledge writes a crash could lose. Callers see the writer gone.
-                let _ = e;
-                return;
-            }
+        // Requests' commits must not go unsynced: if FULL cannot be restored, stop writing
+        // rather than acknowledge writes a crash could lose. Callers see the writer gone.
+        if unsynced && c.execute_batch("PRAGMA synchronous = FULL").is_err() {
+            return;
         }
         if lane == Lane::Request {
             queue.lanes().last_request = Some(std::time::Instant::now());
