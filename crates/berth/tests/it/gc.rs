@@ -119,10 +119,8 @@ where
 async fn gc_on_sqlite_frees_exactly_the_unreferenced_blobs() {
     let tmp = tempfile::tempdir().unwrap();
     let s = harbor_no_window(&tmp.path().join("data"), &[]);
-    let dir = s.blobs_dir();
     frees_exactly_the_unreferenced_blobs(&s, |d| {
-        let hex = d.trim_start_matches("sha256:").to_owned();
-        let path = dir.join("sha256").join(&hex[..2]).join(&hex).join("data");
+        let path = s.blob_path(&d);
         async move { path.exists() }
     })
     .await;
@@ -137,10 +135,8 @@ async fn gc_on_postgres_frees_exactly_the_unreferenced_blobs() {
     let tmp = tempfile::tempdir().unwrap();
     let url = db.url();
     let s = harbor_no_window(&tmp.path().join("data"), &[("BERTH_DATABASE_URL", &url)]);
-    let dir = s.blobs_dir();
     frees_exactly_the_unreferenced_blobs(&s, |d| {
-        let hex = d.trim_start_matches("sha256:").to_owned();
-        let path = dir.join("sha256").join(&hex[..2]).join(&hex).join("data");
+        let path = s.blob_path(&d);
         async move { path.exists() }
     })
     .await;

@@ -633,7 +633,7 @@ async fn hung_storage_file_answers_503_within_the_stall_limit() {
     let c = client();
     let hung = push_blob(&c, &s, "library/hung", b"this file will hang").await;
     let fine = push_blob(&c, &s, "library/hung", b"this one is fine").await;
-    let path = s.blobs_dir().join(format!("sha256/{}/{}/data", &hung[7..9], &hung[7..]));
+    let path = s.blob_path(&hung);
     std::fs::remove_file(&path).unwrap();
     assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
 

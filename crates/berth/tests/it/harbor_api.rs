@@ -534,12 +534,7 @@ async fn members() {
     expect_error(get(&s, base, &user("bob")).await, 403, "FORBIDDEN").await;
 
     let log = body_json(get(&s, "/api/v2.0/audit-logs?q=resource_type=member", &admin()).await).await;
-    let ops: Vec<(&str, &str)> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["operation"].as_str().unwrap(), e["resource"].as_str().unwrap()))
-        .collect();
+    let ops = operations(&log);
     assert_eq!(&ops[..3], [("delete", "bob"), ("update", "bob"), ("create", "carol")]);
 }
 
@@ -691,12 +686,7 @@ async fn robots() {
     assert_eq!(call(&s, Method::DELETE, &format!("/api/v2.0/robots/{sys_id}"), &admin(), None).await.status(), 200);
 
     let log = body_json(get(&s, "/api/v2.0/audit-logs?q=resource_type=robot&page_size=100", &admin()).await).await;
-    let ops: Vec<(&str, &str)> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["operation"].as_str().unwrap(), e["resource"].as_str().unwrap()))
-        .collect();
+    let ops = operations(&log);
     assert_eq!(ops.first(), Some(&("delete", "robot$ops")));
     assert!(ops.contains(&("create", "robot$team+ci")));
     assert!(ops.contains(&("delete", "robot$team+ci")));
@@ -1001,4 +991,13 @@ async fn openapi_document_matches_the_routes() {
     let r = get(&s, "/api/v2.0/not-a-thing", &admin()).await;
     assert_eq!(r.status(), 404);
     assert!(!paths.contains_key("/not-a-thing"));
+}
+
+/// An audit log page as (operation, resource) pairs, newest first.
+fn operations(log: &Value) -> Vec<(&str, &str)> {
+    log.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["operation"].as_str().unwrap(), e["resource"].as_str().unwrap()))
+        .collect()
 }

@@ -11,8 +11,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 // --- pushing over /v2 with Basic credentials ---
@@ -24,16 +22,6 @@ struct Image {
     /// Manifest plus config plus layer, as Harbor counts an image's size.
     size: u64,
     manifest_len: usize,
-}
-
-async fn put_manifest_as(s: &Server, who: &Who, repo: &str, reference: &str, media_type: &str, body: &str) {
-    let r = with_auth(client().put(s.url(&format!("/v2/{repo}/manifests/{reference}"))), who)
-        .header("content-type", media_type)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "push manifest {repo}:{reference}: {:?}", r.text().await);
 }
 
 /// An image (config + one layer) for `arch`; tagged `tag`, or pushed by digest if `None`.

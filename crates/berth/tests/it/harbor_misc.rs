@@ -7,8 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
 /// Asserts the status and Harbor's error envelope; returns the message.
 async fn expect_error(r: reqwest::Response, status: u16) -> String {
     let st = r.status().as_u16();

@@ -6,8 +6,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 #[tokio::test]
@@ -84,8 +82,7 @@ async fn chunked_upload_with_and_without_content_range() {
     let r = c.get(s.url(&loc)).send().await.unwrap();
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
     // Stored in the Distribution layout.
-    let hex = &d["sha256:".len()..];
-    assert!(s.blobs_dir().join(format!("sha256/{}/{hex}/data", &hex[..2])).is_file());
+    assert!(s.blob_path(&d).is_file());
 }
 
 #[tokio::test]

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use crate::scanning::{OSV_FIXTURE, V11, debian_layers, import, push_layers, tar_layer, wait_overview};
 use crate::support::*;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const SBOM_MIME: &str = "application/vnd.security.sbom.report+json; version=1.0";
 const FAKE_KEY: &str = "fake-adapter-key-0123456789";
 

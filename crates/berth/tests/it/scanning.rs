@@ -58,14 +58,7 @@ pub(crate) async fn push_layers(s: &Server, repo: &str, tag: &str, layers: &[Vec
     }
     let refs: Vec<(&str, usize)> = ls.iter().map(|(d, n)| (d.as_str(), *n)).collect();
     let m = image_manifest((&cd, config.len()), &refs);
-    let r = who
-        .apply(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(m.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "push {repo}:{tag}");
+    put_manifest_as(s, &who, repo, tag, OCI_MANIFEST, &m).await;
     sha256(m.as_bytes())
 }
 

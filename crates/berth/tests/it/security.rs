@@ -36,15 +36,7 @@ fn server(tmp: &tempfile::TempDir) -> Server {
 
 /// Polls `path` until `done` holds, for up to 60 s.
 async fn wait_json(s: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = ok_json(s, path, &admin()).await;
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{path} never got there: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll_json(s, path, path, Duration::from_secs(60), done).await
 }
 
 async fn scan(s: &Server, art: &str) {

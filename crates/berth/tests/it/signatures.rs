@@ -48,6 +48,13 @@ pub(crate) async fn push_cosign_tag(
     assert_eq!(r.status(), 201, "push cosign signature");
 }
 
+/// Signs `subject` (in team/app) with cosign under a fresh key: the signature tag of a
+/// signed artifact, when which key signed does not matter.
+pub(crate) async fn push_cosign_signature(s: &Server, subject: &str) {
+    let payload = cosign::payload_for("team/app", subject);
+    push_cosign_tag(s, subject, &payload, &payload, &CosignSigner::generate()).await;
+}
+
 /// The empty config of OCI 1.1 artifacts.
 async fn push_empty_config(s: &Server) -> String {
     push_blob_as(s, &admin(), "team/app", b"{}").await
@@ -77,6 +84,20 @@ pub(crate) async fn push_referrer(
     assert_eq!(r.status(), 201, "push referrer");
     assert_eq!(header(&r, "oci-subject"), subject);
     d
+}
+
+/// Pushes an SPDX document as Harbor's SBOM accessory of `subject` (a referrer); returns
+/// its digest.
+pub(crate) async fn push_harbor_sbom(s: &Server, subject: &str) -> String {
+    push_referrer(
+        s,
+        subject,
+        "application/vnd.goharbor.harbor.sbom.v1",
+        "application/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3"}"#,
+        json!({}),
+    )
+    .await
 }
 
 async fn artifact(s: &Server, reference: &str) -> Value {

@@ -97,6 +97,12 @@ impl Server {
     pub fn blobs_dir(&self) -> PathBuf {
         self.data_dir.join("storage/docker/registry/v2/blobs")
     }
+
+    /// Where the local filesystem store keeps the blob `digest` (`sha256:…`).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.blobs_dir().join(format!("sha256/{}/{hex}/data", &hex[..2]))
+    }
 }
 
 impl Drop for Server {
@@ -466,13 +472,84 @@ pub async fn push_small_image_as(s: &Server, who: &Who, repo: &str, tag: &str, s
     let cd = push_blob_as(s, who, repo, config.as_bytes()).await;
     let ld = push_blob_as(s, who, repo, layer.as_bytes()).await;
     let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
+    put_manifest_as(s, who, repo, tag, OCI_MANIFEST, &m).await;
+    sha256(m.as_bytes())
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// PUTs a manifest of `media_type` under `reference` over /v2 with `who`'s credentials;
+/// the registry must acknowledge it (201).
+pub async fn put_manifest_as(s: &Server, who: &Who, repo: &str, reference: &str, media_type: &str, body: &str) {
     let r = who
-        .apply(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(m.clone())
+        .apply(client().put(s.url(&format!("/v2/{repo}/manifests/{reference}"))))
+        .header("content-type", media_type)
+        .body(body.to_string())
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201, "push manifest {repo}:{tag}: {:?}", r.text().await);
-    sha256(m.as_bytes())
+    assert_eq!(r.status(), 201, "push manifest {repo}:{reference}: {:?}", r.text().await);
+}
+
+/// Pushes, as admin, an OCI index of `children` (digest, architecture; image manifests
+/// already in `repo`) tagged `tag`; returns its digest.
+pub async fn push_platform_index(s: &Server, repo: &str, tag: &str, children: &[(&str, &str)]) -> String {
+    let mut entries = Vec::new();
+    for (d, arch) in children {
+        let r = admin()
+            .apply(client().get(s.url(&format!("/v2/{repo}/manifests/{d}"))))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let len = r.bytes().await.unwrap().len();
+        entries.push(serde_json::json!({"mediaType": OCI_MANIFEST, "digest": d, "size": len,
+                            "platform": {"architecture": arch, "os": "linux"}}));
+    }
+    let body = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).to_string();
+    put_manifest_as(s, &admin(), repo, tag, OCI_INDEX, &body).await;
+    sha256(body.as_bytes())
+}
+
+/// A digest as the UI shows it: `sha256:` and the first 12 hex digits.
+pub fn short(d: &str) -> String {
+    format!("sha256:{}", &d.trim_start_matches("sha256:")[..12])
+}
+
+/// A private project `name` with the user `gst` (created here, password [`PW`]) as its
+/// guest: the setup of every test that checks what a guest may not do.
+pub async fn project_with_guest(s: &Server, name: &str) -> i64 {
+    create_user(s, "gst").await;
+    let id = create_project(s, &admin(), name, false).await;
+    add_member(s, name, "gst", 3).await;
+    id
+}
+
+/// Pauses the job service's queue of `job_type` as admin (jobs of that type then wait).
+pub async fn pause_queue(s: &Server, job_type: &str) {
+    let path = format!("/api/v2.0/jobservice/queues/{job_type}");
+    let r = call(s, reqwest::Method::PUT, &path, &admin(), Some(&serde_json::json!({"action": "pause"}))).await;
+    assert_eq!(r.status(), 200);
+}
+
+/// Polls `GET path` as admin until `done` holds for its JSON, for up to `within`; returns
+/// the answer that satisfied it.
+pub async fn poll_json(
+    s: &Server,
+    path: &str,
+    what: &str,
+    within: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let v = ok_json(s, path, &admin()).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} never happened: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -15,10 +15,6 @@ use crate::ui_features::refused;
 const APP: &str = "/projects/team/repos/app/-/artifacts";
 const API: &str = "/api/v2.0/projects/team/repositories";
 
-fn short(d: &str) -> String {
-    format!("sha256:{}", &d.trim_start_matches("sha256:")[..12])
-}
-
 /// An image with two layers, a config that sets what a Dockerfile sets, and a history with
 /// two metadata-only (`empty_layer`) steps between the layers' steps. Returns the manifest
 /// digest, the two layer digests and the manifest's size.
@@ -43,19 +39,8 @@ pub async fn push_built_image(s: &Server, who: &Who, repo: &str, tag: &str) -> (
     let d1 = push_blob_as(s, who, repo, l1.as_bytes()).await;
     let d2 = push_blob_as(s, who, repo, l2.as_bytes()).await;
     let m = image_manifest((&cd, config.len()), &[(&d1, l1.len()), (&d2, l2.len())]);
-    put_manifest(s, who, repo, tag, "application/vnd.oci.image.manifest.v1+json", &m).await;
+    put_manifest_as(s, who, repo, tag, OCI_MANIFEST, &m).await;
     (sha256(m.as_bytes()), d1, d2, m.len())
-}
-
-async fn put_manifest(s: &Server, who: &Who, repo: &str, tag: &str, media_type: &str, body: &str) {
-    let r = who
-        .apply(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))))
-        .header("content-type", media_type)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "push manifest {repo}:{tag}: {:?}", r.text().await);
 }
 
 /// An OCI index of `child` (an image manifest of `size` bytes already in `repo`), tagged
@@ -69,16 +54,14 @@ pub async fn push_index(s: &Server, who: &Who, repo: &str, tag: &str, child: &st
         }]
     })
     .to_string();
-    put_manifest(s, who, repo, tag, "application/vnd.oci.image.index.v1+json", &index).await;
+    put_manifest_as(s, who, repo, tag, OCI_INDEX, &index).await;
     sha256(index.as_bytes())
 }
 
 #[tokio::test]
 async fn ui_artifact_layers_config_parents_untag_copy_delete() {
     let s = Server::start_harbor();
-    create_user(&s, "gst").await;
-    create_project(&s, &admin(), "team", false).await;
-    add_member(&s, "team", "gst", 3).await;
+    project_with_guest(&s, "team").await;
     let (d, l1, l2, size) = push_built_image(&s, &admin(), "team/app", "v1").await;
     crate::ui::tag_many(&s, &admin(), "team/app", &d, ["old", "keep"].into_iter().map(String::from)).await;
     let index = push_index(&s, &admin(), "team/app", "multi", &d, size).await;
@@ -93,8 +76,7 @@ async fn ui_artifact_layers_config_parents_untag_copy_delete() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("build_history isn't supported"));
 
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let art = format!("{APP}/{d}");
     let page = w.page(&art).await;
     // Layers in order with their sizes and the step that made each (metadata steps skipped).
@@ -164,8 +146,7 @@ async fn ui_artifact_layers_config_parents_untag_copy_delete() {
     assert_eq!(get(&s, &format!("{API}/app/artifacts/{gone}"), &admin()).await.status(), 404);
 
     // The guest sees the page without the controls, and the server refuses anyway.
-    let mut g = Web::new(&s);
-    g.sign_in("gst", PW).await;
+    let mut g = Web::signed_in(&s, "gst", PW).await;
     let gp = g.page(&art).await;
     gp.has(&short(&l2)).has("8080/tcp").has("Part of index");
     gp.lacks("Remove tag").lacks("copy_project").lacks("Copy artifact").lacks("Delete this artifact");
@@ -183,8 +164,7 @@ async fn ui_repository_description_is_sanitized_markdown() {
     let s = Server::start_harbor();
     create_project(&s, &admin(), "team", false).await;
     push_small_image_as(&s, &admin(), "team/app", "v1", "one").await;
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let info = "/projects/team/repos/app/-/info";
     let text = "# Shop API\n\nBuilt **nightly**. See [the docs](https://example.com/docs) or \
                 [x](javascript:alert(1)).\n\n<script>alert(2)</script>\n\n- one\n- two";
@@ -203,29 +183,15 @@ async fn ui_repository_description_is_sanitized_markdown() {
 /// pages but no copy form, and the server refuses the copy anyway.
 #[tokio::test]
 async fn ui_artifact_copy_brings_accessories_and_tags_are_paged() {
-    use berth_signature::cosign;
-    use berth_signature::testing::CosignSigner;
     let s = Server::start_harbor();
-    create_user(&s, "gst").await;
-    create_project(&s, &admin(), "team", false).await;
-    add_member(&s, "team", "gst", 3).await;
+    project_with_guest(&s, "team").await;
     let d = push_small_image_as(&s, &admin(), "team/app", "t000", "paged").await;
-    let payload = cosign::payload_for("team/app", &d);
-    crate::signatures::push_cosign_tag(&s, &d, &payload, &payload, &CosignSigner::generate()).await;
-    let sbom = crate::signatures::push_referrer(
-        &s,
-        &d,
-        "application/vnd.goharbor.harbor.sbom.v1",
-        "application/spdx+json",
-        br#"{"spdxVersion":"SPDX-2.3"}"#,
-        json!({}),
-    )
-    .await;
+    crate::signatures::push_cosign_signature(&s, &d).await;
+    let sbom = crate::signatures::push_harbor_sbom(&s, &d).await;
     // 120 tags: t000 … t119, three pages of 50.
     crate::ui::tag_many(&s, &admin(), "team/app", &d, (1..120).map(|i| format!("t{i:03}"))).await;
 
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let art = format!("{APP}/{d}");
     let names = |body: &str| -> Vec<String> {
         body.split("<li><strong>").skip(1).map(|r| r[..r.find('<').unwrap()].to_string()).collect()
@@ -262,8 +228,7 @@ async fn ui_artifact_copy_brings_accessories_and_tags_are_paged() {
     assert_eq!(acc.as_array().map(Vec::len), Some(2), "{acc}");
 
     // The guest pages through the tags but has no copy form; the server refuses a copy.
-    let mut g = Web::new(&s);
-    g.sign_in("gst", PW).await;
+    let mut g = Web::signed_in(&s, "gst", PW).await;
     let gp = g.page(&format!("{art}?tags_after=t049")).await;
     assert_eq!(names(&gp.body).first().map(String::as_str), Some("t050"));
     gp.lacks("copy_project");
@@ -278,14 +243,11 @@ async fn ui_artifact_copy_brings_accessories_and_tags_are_paged() {
 #[tokio::test]
 async fn ui_artifact_grid_sort_bulk_stop_scan_and_sbom() {
     let s = Server::start_harbor();
-    create_user(&s, "gst").await;
-    create_project(&s, &admin(), "team", false).await;
-    add_member(&s, "team", "gst", 3).await;
+    project_with_guest(&s, "team").await;
     let small = push_small_image_as(&s, &admin(), "team/app", "small", "s").await;
     let (big, ..) = push_built_image(&s, &admin(), "team/app", "big").await;
     let mid = push_small_image_as(&s, &admin(), "team/app", "mid", "a somewhat longer seed for a bigger config").await;
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let order = |body: &str, ds: &[&str]| -> Vec<usize> {
         let mut at: Vec<(usize, usize)> =
             ds.iter().enumerate().map(|(i, d)| (body.find(&format!(r#"title="{d}""#)).unwrap(), i)).collect();
@@ -334,15 +296,7 @@ async fn ui_artifact_grid_sort_bulk_stop_scan_and_sbom() {
         w.page(&r.location).await.has("No artifact was selected.");
     }
     // With the scan queue paused, scans wait: generate SBOMs of two, scan one, stop it.
-    let r = call(
-        &s,
-        reqwest::Method::PUT,
-        "/api/v2.0/jobservice/queues/IMAGE_SCAN",
-        &admin(),
-        Some(&json!({"action": "pause"})),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    pause_queue(&s, "IMAGE_SCAN").await;
     let r = w.post(&format!("{APP}/sbom"), &[("_csrf", &csrf), ("digest", &small), ("digest", &mid)]).await;
     assert_eq!(r.status, 303);
     w.page(&r.location).await.has("Started 2 SBOM generations.");
@@ -359,8 +313,7 @@ async fn ui_artifact_grid_sort_bulk_stop_scan_and_sbom() {
     p.has("Stopped 1 scans.").has("Not stopped:").has(&format!("team/app@{}", short(&small))).has("in progress");
 
     // The guest: no buttons, and the server refuses both.
-    let mut gw = Web::new(&s);
-    gw.sign_in("gst", PW).await;
+    let mut gw = Web::signed_in(&s, "gst", PW).await;
     let gg = gw.page(&format!("{APP}?sort=size")).await;
     gg.has(r#"aria-sort="ascending""#).lacks("Stop scanning selected").lacks("Generate SBOMs of selected");
     refused(&mut gw, &gg.csrf(), &format!("{APP}/scan/stop"), &[("digest", &big)]).await;
@@ -379,13 +332,10 @@ async fn ui_artifact_grid_sort_bulk_stop_scan_and_sbom() {
 #[tokio::test]
 async fn ui_artifact_grid_bulk_stop_sbom_generation() {
     let s = Server::start_harbor();
-    create_user(&s, "gst").await;
-    create_project(&s, &admin(), "team", false).await;
-    add_member(&s, "team", "gst", 3).await;
+    project_with_guest(&s, "team").await;
     let one = push_small_image_as(&s, &admin(), "team/app", "one", "1").await;
     let two = push_small_image_as(&s, &admin(), "team/app", "two", "2").await;
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let g = w.page(APP).await;
     g.has("Stop scanning selected artifacts").has("Stop generating SBOMs of selected artifacts");
     g.has(r#"formaction="/projects/team/repos/app/-/artifacts/sbom/stop""#);
@@ -395,23 +345,14 @@ async fn ui_artifact_grid_bulk_stop_sbom_generation() {
     // A reload of the form's address goes back to the grid.
     assert_eq!(w.get(&format!("{APP}/sbom/stop")).await.status, 303);
 
-    let r = call(
-        &s,
-        reqwest::Method::PUT,
-        "/api/v2.0/jobservice/queues/IMAGE_SCAN",
-        &admin(),
-        Some(&json!({"action": "pause"})),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    pause_queue(&s, "IMAGE_SCAN").await;
     let r = w.post(&format!("{APP}/sbom"), &[("_csrf", &csrf), ("digest", &one)]).await;
     w.page(&r.location).await.has("Started 1 SBOM generations.");
     let r = w.post(&format!("{APP}/scan"), &[("_csrf", &csrf), ("digest", &two)]).await;
     w.page(&r.location).await.has("Started 1 scans.");
 
     // The guest: no button; the UI and the API refuse.
-    let mut gw = Web::new(&s);
-    gw.sign_in("gst", PW).await;
+    let mut gw = Web::signed_in(&s, "gst", PW).await;
     let gg = gw.page(APP).await;
     gg.lacks("Stop generating SBOMs").lacks("sbom/stop");
     refused(&mut gw, &gg.csrf(), &format!("{APP}/sbom/stop"), &[("digest", &one)]).await;

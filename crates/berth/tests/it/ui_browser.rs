@@ -87,6 +87,8 @@ struct Browser {
     name: String,
     shots: u32,
     axe: String,
+    /// The chromedriver of a browser started with [`Browser::start`].
+    _driver: Option<Driver>,
 }
 
 impl Browser {
@@ -126,7 +128,24 @@ impl Browser {
             name: name.to_string(),
             shots: 0,
             axe,
+            _driver: None,
         }
+    }
+
+    /// A browser with a chromedriver of its own, which lives as long as the browser.
+    async fn start(name: &str, javascript: bool) -> Browser {
+        let d = Driver::start().await;
+        let mut b = Browser::open(&d, name, javascript).await;
+        b._driver = Some(d);
+        b
+    }
+
+    /// [`Browser::start`] with JavaScript, signed in as the administrator: how most flows
+    /// begin.
+    async fn admin(s: &Server, name: &str) -> Browser {
+        let b = Browser::start(name, true).await;
+        sign_in(&b, s, "admin", ADMIN_PASSWORD).await;
+        b
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -188,6 +207,11 @@ impl Browser {
         e
     }
 
+    /// Whether the element is shown (WebDriver's answer, `true` or `false`).
+    async fn displayed(&self, e: &str) -> Value {
+        self.cmd(reqwest::Method::GET, &format!("/element/{e}/displayed"), None).await
+    }
+
     async fn click(&self, e: &str) {
         self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), Some(json!({}))).await;
     }
@@ -234,9 +258,14 @@ impl Browser {
         }
     }
 
-    async fn shot(&mut self, what: &str) {
+    /// The visible page as PNG.
+    async fn screenshot(&self) -> Vec<u8> {
         let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+        base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()
+    }
+
+    async fn shot(&mut self, what: &str) {
+        let png = self.screenshot().await;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-shots");
         std::fs::create_dir_all(&dir).unwrap();
         self.shots += 1;
@@ -250,8 +279,7 @@ impl Browser {
         if std::env::var("UPDATE_DOCS_SCREENSHOTS").as_deref() != Ok("1") {
             return;
         }
-        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+        let png = self.screenshot().await;
         let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
         std::fs::write(docs.join(file), png).unwrap();
     }
@@ -270,17 +298,25 @@ impl Browser {
 
     /// axe-core on the current page: no serious or critical WCAG 2 A/AA violation.
     async fn accessible(&self) {
-        let script = format!(
-            "{}\nconst done = arguments[arguments.length - 1];\
-             axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}}})\
-               .then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
-                 .map(v => ({{id: v.id, help: v.help, nodes: v.nodes.map(n => n.html).slice(0, 3)}}))))\
-               .catch(e => done([{{id: 'axe-error', help: String(e)}}]));",
-            self.axe
-        );
-        let v = self.cmd(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": []}))).await;
-        let violations = v.as_array().cloned().unwrap_or_default();
-        assert!(violations.is_empty(), "accessibility violations on {}: {v:#}", self.url().await);
+        let v = Value::from(self.axe_violations().await);
+        assert!(v.as_array().unwrap().is_empty(), "accessibility violations on {}: {v:#}", self.url().await);
+    }
+
+    /// axe-core on the current page ([`Browser::accessible`]), then its screenshot.
+    async fn checked_shot(&mut self, what: &str) {
+        self.accessible().await;
+        self.shot(what).await;
+    }
+
+    /// Reloads `url` until its page shows `text`, for up to [`WAIT`]; `what` is what is
+    /// waited for.
+    async fn reload_until(&self, url: &str, text: &str, what: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.source().await.contains(text) {
+            assert!(Instant::now() < deadline, "{what} did not finish: {}", self.source().await);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.goto(url).await;
+        }
     }
 
     async fn close(self) {
@@ -308,10 +344,34 @@ async fn wd(http: &reqwest::Client, method: reqwest::Method, url: &str, body: Op
 
 async fn sign_in(b: &Browser, s: &Server, user: &str, password: &str) {
     b.goto(&s.url("/login")).await;
+    submit_sign_in(b, user, password).await;
+}
+
+/// Fills in the sign-in form on the page and sends it; the user is then signed in.
+async fn submit_sign_in(b: &Browser, user: &str, password: &str) {
     b.fill("Username", user).await;
     b.fill("Password", password).await;
     b.press("button", "Sign in").await;
     b.sees("Signed in as").await;
+}
+
+/// Visits each page (path, screenshot name) signed in (`marker`: text every signed-in page
+/// shows, in the page's language): it is shown, passes axe, and is screenshotted.
+async fn check_pages(b: &mut Browser, s: &Server, marker: &str, pages: &[(impl AsRef<str>, &str)]) {
+    for (path, shot) in pages {
+        b.goto(&s.url(path.as_ref())).await;
+        b.sees(marker).await;
+        b.checked_shot(shot).await;
+    }
+}
+
+/// Sets the signed-in user's preferences to Simplified Chinese with the dark theme.
+async fn switch_to_zh_dark(b: &Browser, s: &Server) {
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
 }
 
 #[tokio::test]
@@ -320,22 +380,16 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
         return;
     }
     let s = Server::start_harbor();
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "flows", true).await;
+    let mut b = Browser::start("flows", true).await;
 
     // Sign in (redirected there from a page), with the form's labels.
     b.goto(&s.url("/projects")).await;
     b.sees("Sign in").await;
     assert!(b.url().await.contains("/login?next=%2Fprojects"));
-    b.accessible().await;
-    b.shot("sign-in").await;
-    b.fill("Username", "admin").await;
-    b.fill("Password", ADMIN_PASSWORD).await;
-    b.press("button", "Sign in").await;
-    b.sees("Signed in as").await;
+    b.checked_shot("sign-in").await;
+    submit_sign_in(&b, "admin", ADMIN_PASSWORD).await;
     b.sees("library").await;
-    b.accessible().await;
-    b.shot("projects").await;
+    b.checked_shot("projects").await;
 
     // Create a project.
     b.fill("Project name", "web").await;
@@ -362,11 +416,9 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
     assert!(src_now.contains(">v1.2.3<") && !src_now.contains(">v1.3.0<"), "{src_now}");
     // The pull command is there as text, and JavaScript revealed its copy button.
     let copy = b.by_role("button", "Copy: Pull by tag v1.2.3").await;
-    let shown = b.cmd(reqwest::Method::GET, &format!("/element/{copy}/displayed"), None).await;
-    assert_eq!(shown, json!(true));
+    assert_eq!(b.displayed(&copy).await, json!(true));
     b.sees(&format!("docker pull {}/web/shop/api:v1.2.3", s.addr)).await;
-    b.accessible().await;
-    b.shot("tags").await;
+    b.checked_shot("tags").await;
 
     // Delete a tag through the confirm page.
     b.press("link", "Delete tag v1.2.3").await;
@@ -392,14 +444,13 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
     let secret = b.cmd(reqwest::Method::GET, &format!("/element/{secret_field}/text"), None).await;
     let secret = secret.as_str().unwrap().to_string();
     assert!(secret.len() >= 8, "{secret}");
-    b.accessible().await;
-    b.shot("robot-secret").await;
+    b.checked_shot("robot-secret").await;
     b.goto(&s.url("/projects/web/robots")).await;
     b.sees("robot$web+deployer").await;
     assert!(!b.source().await.contains(&secret), "the secret is not shown again");
 
     // Every other page passes axe too (and gets a screenshot).
-    for (path, shot) in [
+    let pages = &[
         ("/projects/web/repos/shop/api/-/artifacts", "artifacts"),
         ("/projects/web/members", "members"),
         ("/projects/web/labels", "labels"),
@@ -414,28 +465,18 @@ async fn browser_sign_in_project_push_find_delete_robot_language_theme() {
         ("/admin/jobs", "jobs"),
         ("/account", "account"),
         ("/prefs", "prefs"),
-    ] {
-        b.goto(&s.url(path)).await;
-        b.sees("Signed in as").await;
-        b.accessible().await;
-        b.shot(shot).await;
-    }
+    ];
+    check_pages(&mut b, &s, "Signed in as", pages).await;
 
     // Language and theme.
-    b.goto(&s.url("/prefs")).await;
-    b.choose("Language", "简体中文").await;
-    b.choose("Theme", "Dark").await;
-    b.press("button", "Save").await;
-    b.sees("偏好设置已保存").await;
+    switch_to_zh_dark(&b, &s).await;
     b.goto(&s.url("/projects")).await;
     b.sees("退出").await;
     let html = b.source().await;
     assert!(html.contains(r#"lang="zh-CN""#) && html.contains(r#"data-theme="dark""#));
-    b.accessible().await;
-    b.shot("projects-zh-dark").await;
+    b.checked_shot("projects-zh-dark").await;
     b.goto(&s.url("/projects/web/repos/shop/api/-/tags")).await;
-    b.accessible().await;
-    b.shot("tags-zh-dark").await;
+    b.checked_shot("tags-zh-dark").await;
 
     // Sign out: back to the sign-in page, and pages ask for it again.
     b.press("button", "退出").await;
@@ -453,15 +494,13 @@ async fn browser_works_without_javascript() {
     let s = Server::start_harbor();
     push_small_image_as(&s, &admin(), "library/nojs", "keep", "a").await;
     push_small_image_as(&s, &admin(), "library/nojs", "drop", "b").await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "nojs", false).await;
+    let mut b = Browser::start("nojs", false).await;
     sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
     b.goto(&s.url("/projects/library/repos/nojs/-/tags")).await;
     b.sees(">keep<").await;
     // No JavaScript: the copy button stays hidden, the command stays as text.
     let copy = b.find("//button[@data-copy]").await;
-    let shown = b.cmd(reqwest::Method::GET, &format!("/element/{copy}/displayed"), None).await;
-    assert_eq!(shown, json!(false));
+    assert_eq!(b.displayed(&copy).await, json!(false));
     b.shot("tags-nojs").await;
     b.press("link", "Delete tag drop").await;
     b.press("button", "Delete").await;
@@ -474,18 +513,9 @@ async fn browser_works_without_javascript() {
 
 /// Switches the preferences to Chinese with the dark theme, then visits each page (path,
 /// screenshot name): it is shown to the signed-in user, passes axe, and is screenshotted.
-async fn zh_dark_pages(b: &mut Browser, s: &Server, pages: &[(String, &str)]) {
-    b.goto(&s.url("/prefs")).await;
-    b.choose("Language", "简体中文").await;
-    b.choose("Theme", "Dark").await;
-    b.press("button", "Save").await;
-    b.sees("偏好设置已保存").await;
-    for (path, shot) in pages {
-        b.goto(&s.url(path)).await;
-        b.sees("退出").await;
-        b.accessible().await;
-        b.shot(shot).await;
-    }
+async fn zh_dark_pages(b: &mut Browser, s: &Server, pages: &[(impl AsRef<str>, &str)]) {
+    switch_to_zh_dark(b, s).await;
+    check_pages(b, s, "退出", pages).await;
 }
 
 /// One flow per feature page: quotas, tag retention (a rule, a dry run, its tasks),
@@ -503,9 +533,7 @@ async fn browser_feature_pages() {
     let d1 = push_small_image_as(&s, &admin(), "library/app", "v1", "one").await;
     push_small_image_as(&s, &admin(), "library/app", "v2", "two").await;
     push_small_image_as(&s, &admin(), "library/app", "v3", "three").await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "features", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "features").await;
 
     // Quotas: set a project's limit.
     b.goto(&s.url("/admin/quotas")).await;
@@ -513,8 +541,7 @@ async fn browser_feature_pages() {
     b.press("button", "Set limit library").await;
     b.sees("Saved.").await;
     b.sees("1.0 GiB").await;
-    b.accessible().await;
-    b.shot("quotas").await;
+    b.checked_shot("quotas").await;
 
     // Retention: a rule, a dry run, the run's tasks.
     b.goto(&s.url("/projects/library/retention")).await;
@@ -524,25 +551,17 @@ async fn browser_feature_pages() {
     b.sees("the 1 most recently pushed artifacts").await;
     b.press("button", "Dry run").await;
     b.sees("Retention run started.").await;
-    b.accessible().await;
-    b.shot("retention").await;
+    b.checked_shot("retention").await;
     let proj = ok_json(&s, "/api/v2.0/projects/library", &admin()).await;
     let pid = proj["metadata"]["retention_id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + WAIT;
-    let eid = loop {
-        let e = ok_json(&s, &format!("/api/v2.0/retentions/{pid}/executions"), &admin()).await;
-        if e[0]["status"] == "Success" {
-            break e[0]["id"].as_i64().unwrap();
-        }
-        assert!(Instant::now() < deadline, "the dry run did not finish: {e}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let execs = format!("/api/v2.0/retentions/{pid}/executions");
+    let e = poll_json(&s, &execs, "the dry run's success", WAIT, |e| e[0]["status"] == "Success").await;
+    let eid = e[0]["id"].as_i64().unwrap();
     b.goto(&s.url("/projects/library/retention")).await;
     b.press("link", &format!("Execution {eid}")).await;
     b.sees("library/app").await;
     b.sees("1 / 3").await;
-    b.accessible().await;
-    b.shot("retention-tasks").await;
+    b.checked_shot("retention-tasks").await;
     b.press("link", "Log library/app").await;
     b.sees("Back").await;
     b.accessible().await;
@@ -552,24 +571,18 @@ async fn browser_feature_pages() {
     b.goto(&s.url(&art)).await;
     b.press("button", "Scan for vulnerabilities").await;
     b.sees("Scan started.").await;
-    b.accessible().await;
-    b.shot("artifact-scan").await;
-    for (path, shot) in [
+    b.checked_shot("artifact-scan").await;
+    let pages = &[
         (format!("{art}/vulnerabilities"), "vulnerabilities"),
         (format!("{art}/sbom"), "sbom"),
         ("/projects/library/repos/app/-/compare?a=v1&b=v2".to_string(), "compare"),
-    ] {
-        b.goto(&s.url(&path)).await;
-        b.sees("Signed in as").await;
-        b.accessible().await;
-        b.shot(shot).await;
-    }
+    ];
+    check_pages(&mut b, &s, "Signed in as", pages).await;
 
     // Signatures: the trust page.
     b.goto(&s.url("/projects/library/signatures")).await;
     b.sees("Trusted cosign public keys").await;
-    b.accessible().await;
-    b.shot("signatures").await;
+    b.checked_shot("signatures").await;
 
     // Registries and replication: add the peer, a push rule, run it.
     b.goto(&s.url("/admin/registries")).await;
@@ -586,8 +599,7 @@ async fn browser_feature_pages() {
     b.fill("Access secret (password)", ADMIN_PASSWORD).await;
     b.press("button", "Create").await;
     b.sees("Saved.").await;
-    b.accessible().await;
-    b.shot("registries").await;
+    b.checked_shot("registries").await;
     b.goto(&s.url("/admin/replications")).await;
     b.fill("Name", "to-peer").await;
     b.fill("Resources matching (name, e.g. library/**)", "library/**").await;
@@ -595,26 +607,22 @@ async fn browser_feature_pages() {
     b.sees("Saved.").await;
     b.press("button", "Replicate to-peer").await;
     b.sees("Replication started.").await;
-    b.accessible().await;
-    b.shot("replications").await;
+    b.checked_shot("replications").await;
 
     // GC: a schedule and the preview.
     b.goto(&s.url("/admin/gc")).await;
     b.choose("Schedule", "Daily").await;
     b.press("button", "Save").await;
     b.sees("Saved.").await;
-    b.accessible().await;
-    b.shot("gc").await;
+    b.checked_shot("gc").await;
     b.press("link", "Preview: storage by project and what a collection would free").await;
     b.sees("Storage by project").await;
-    b.accessible().await;
-    b.shot("gc-preview").await;
+    b.checked_shot("gc-preview").await;
 
     // Health.
     b.goto(&s.url("/admin/health")).await;
     b.sees("Instances").await;
-    b.accessible().await;
-    b.shot("health").await;
+    b.checked_shot("health").await;
 
     // The same pages in Chinese, dark theme.
     zh_dark_pages(
@@ -645,8 +653,7 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
     let project_id = create_project(&s, &admin(), "web", false).await;
     let digest = push_small_image_as(&s, &admin(), "web/app", "v1", "edit").await;
     // A registry and a rule to edit, made through the HTTP forms.
-    let mut w = crate::ui::Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = crate::ui::Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let reg = crate::ui_edit::self_registry(&mut w, &s).await;
     w.submit(
         "/admin/replications",
@@ -654,9 +661,7 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
         &[("name", "out"), ("registry", &reg), ("trigger", "manual")],
     )
     .await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "edit", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "edit").await;
 
     // A webhook: created, then its auth header, certificate check and format changed.
     b.goto(&s.url("/projects/web/webhooks")).await;
@@ -669,8 +674,7 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
     b.fill("Auth header (sent as Authorization)", "Bearer b").await;
     b.tick("Skip certificate verification").await;
     b.choose("Payload format", "CloudEvents").await;
-    b.accessible().await;
-    b.shot("webhook-edit").await;
+    b.checked_shot("webhook-edit").await;
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     let p = ok_json(&s, "/api/v2.0/projects/web/webhook/policies", &admin()).await;
@@ -684,8 +688,7 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
     b.sees("Edit replication rule").await;
     b.choose("Trigger", "Scheduled (cron)").await;
     b.fill("Cron (six fields, seconds first, UTC)", "0 0 4 * * *").await;
-    b.accessible().await;
-    b.shot("replication-edit").await;
+    b.checked_shot("replication-edit").await;
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     let r = ok_json(&s, "/api/v2.0/replication/policies", &admin()).await;
@@ -707,8 +710,7 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
     b.press("button", "Add label").await;
     b.sees("Label added.").await;
     b.by_role("button", "Remove label production").await;
-    b.accessible().await;
-    b.shot("artifact-labels").await;
+    b.checked_shot("artifact-labels").await;
 
     // A robot: permissions from the matrix, edited, then a new secret shown once.
     b.goto(&s.url("/projects/web/robots")).await;
@@ -722,16 +724,14 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
     b.sees("Edit robot account").await;
     let push = b.by_label("repository push").await;
     b.click(&push).await;
-    b.accessible().await;
-    b.shot("robot-edit").await;
+    b.checked_shot("robot-edit").await;
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     let robots = ok_json(&s, &format!("/api/v2.0/robots?q=Level=project,ProjectID={project_id}"), &admin()).await;
     assert_eq!(robots[0]["permissions"][0]["access"].as_array().unwrap().len(), 3, "{robots}");
     b.press("button", "Refresh secret robot$web+bot").await;
     b.sees("New secret").await;
-    b.accessible().await;
-    b.shot("robot-refreshed").await;
+    b.checked_shot("robot-refreshed").await;
     b.press("button", "Disable robot$web+bot").await;
     b.sees("✖ Disabled").await;
 
@@ -742,8 +742,7 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
     b.click(&audit).await;
     b.press("button", "Create").await;
     b.sees("robot$ops").await;
-    b.accessible().await;
-    b.shot("system-robots").await;
+    b.checked_shot("system-robots").await;
     b.close().await;
 }
 
@@ -761,12 +760,9 @@ async fn browser_edit_immutability_webhook_test_and_registry() {
                       "targets": [{"type": "http", "address": recv.url("/hook"), "payload_format": "CloudEvents"}]});
     let r = call(&s, reqwest::Method::POST, "/api/v2.0/projects/web/webhook/policies", &admin(), Some(&hook)).await;
     assert_eq!(r.status(), 201);
-    let mut w = crate::ui::Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = crate::ui::Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     crate::ui_edit::self_registry(&mut w, &s).await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "policies", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "policies").await;
 
     // An immutable-tag rule: created, then its tag pattern changed and disabled.
     b.goto(&s.url("/projects/web/immutability")).await;
@@ -778,8 +774,7 @@ async fn browser_edit_immutability_webhook_test_and_registry() {
     b.sees("Edit immutable-tag rule").await;
     b.fill("Tags (pattern, e.g. v*)", "rel-*").await;
     b.tick("Enabled").await;
-    b.accessible().await;
-    b.shot("immutability-edit").await;
+    b.checked_shot("immutability-edit").await;
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     b.sees("✖ Disabled").await;
@@ -793,8 +788,7 @@ async fn browser_edit_immutability_webhook_test_and_registry() {
     b.press("button", "Send test hook").await;
     b.sees("Answered").await;
     b.sees("200 OK").await;
-    b.accessible().await;
-    b.shot("webhook-test").await;
+    b.checked_shot("webhook-test").await;
     let got = recv.got();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].body["type"], "harbor.webhook.test");
@@ -807,8 +801,7 @@ async fn browser_edit_immutability_webhook_test_and_registry() {
     b.fill("Description", "this server").await;
     b.press("button", "Test connection").await;
     b.sees("The registry answered").await;
-    b.accessible().await;
-    b.shot("registry-edit").await;
+    b.checked_shot("registry-edit").await;
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     let regs = ok_json(&s, "/api/v2.0/registries", &admin()).await;
@@ -837,9 +830,7 @@ async fn browser_security_pages() {
     import(&tmp.path().join("data"), OSV_FIXTURE);
     let s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
     push_layers(&s, "library/app", "v1", &debian_layers()).await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "security", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "security").await;
 
     // Scanners: add the peer's adapter after a connection test, then its details.
     b.goto(&s.url("/admin/scanners")).await;
@@ -856,8 +847,7 @@ async fn browser_security_pages() {
     b.sees("✔ healthy").await;
     b.press("button", "Test connection peer").await;
     b.sees("The scanner adapter answered.").await;
-    b.accessible().await;
-    b.shot("scanner").await;
+    b.checked_shot("scanner").await;
 
     // The project's scanner: choose the peer, then the built-in one again.
     b.goto(&s.url("/projects/library/scanner")).await;
@@ -868,8 +858,7 @@ async fn browser_security_pages() {
     b.choose("Scanner", "Berth").await;
     b.press("button", "Save").await;
     b.sees("internal://berth").await;
-    b.accessible().await;
-    b.shot("project-scanner").await;
+    b.checked_shot("project-scanner").await;
 
     // Scan all: a schedule, then now.
     b.goto(&s.url("/admin/scan-all")).await;
@@ -878,17 +867,11 @@ async fn browser_security_pages() {
     b.sees("Saved.").await;
     b.press("button", "Scan all now").await;
     b.sees("Scan all started.").await;
-    b.accessible().await;
-    b.shot("scan-all").await;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let m = ok_json(&s, "/api/v2.0/scans/all/metrics", &admin()).await;
-        if m["ongoing"] == false && m["completed"] == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the scan all did not finish: {m}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    b.checked_shot("scan-all").await;
+    poll_json(&s, "/api/v2.0/scans/all/metrics", "the scan all's end", WAIT, |m| {
+        m["ongoing"] == false && m["completed"] == 1
+    })
+    .await;
 
     // The security hub: a search by package.
     b.goto(&s.url("/admin/security")).await;
@@ -896,8 +879,7 @@ async fn browser_security_pages() {
     b.press("button", "Filter").await;
     b.sees(r#"value="libssl3""#).await;
     b.sees("CVE-2024-0001").await;
-    b.accessible().await;
-    b.shot("security-hub").await;
+    b.checked_shot("security-hub").await;
 
     // CVE allowlists: the system's, then copied into a project's.
     b.goto(&s.url("/admin/cve-allowlist")).await;
@@ -905,13 +887,11 @@ async fn browser_security_pages() {
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     b.sees("<code>CVE-2024-0001</code>").await;
-    b.accessible().await;
-    b.shot("cve-allowlist").await;
+    b.checked_shot("cve-allowlist").await;
     b.goto(&s.url("/projects/library/settings")).await;
     b.press("button", "Copy the system's allowlist").await;
     b.sees("Saved.").await;
-    b.accessible().await;
-    b.shot("project-allowlist").await;
+    b.checked_shot("project-allowlist").await;
     let proj = ok_json(&s, "/api/v2.0/projects/library", &admin()).await;
     assert_eq!(proj["cve_allowlist"]["items"][0]["cve_id"], "CVE-2024-0001", "{proj}");
 
@@ -921,8 +901,7 @@ async fn browser_security_pages() {
     b.sees(r#"value="library""#).await;
     b.press("button", "Export").await;
     b.sees("Export started.").await;
-    b.accessible().await;
-    b.shot("cve-exports").await;
+    b.checked_shot("cve-exports").await;
 
     // A proxy-cache project of the peer.
     let reg = json!({"name": "peer", "type": "harbor", "url": peer.url(""), "insecure": true,
@@ -935,8 +914,7 @@ async fn browser_security_pages() {
     b.click(&o).await;
     b.press("button", "Create").await;
     b.sees("This project is a proxy cache of").await;
-    b.accessible().await;
-    b.shot("proxy-cache").await;
+    b.checked_shot("proxy-cache").await;
     b.goto(&s.url("/projects")).await;
     b.sees("⇄ Proxy cache").await;
 
@@ -972,8 +950,6 @@ async fn browser_repository_actions_and_readme_screenshots() {
     if !browser_available() {
         return;
     }
-    use berth_signature::cosign;
-    use berth_signature::testing::CosignSigner;
     let s = Server::start_harbor();
     let pid = create_project(&s, &admin(), "team", true).await;
     let d1 = push_small_image_as(&s, &admin(), "team/app", "v1.0.0", "one").await;
@@ -985,10 +961,7 @@ async fn browser_repository_actions_and_readme_screenshots() {
     let lid = ok_json(&s, &format!("/api/v2.0/labels?scope=p&project_id={pid}"), &admin()).await[0]["id"].clone();
     let attach = format!("/api/v2.0/projects/team/repositories/app/artifacts/{d1}/labels");
     assert_eq!(call(&s, reqwest::Method::POST, &attach, &admin(), Some(&json!({"id": lid}))).await.status(), 200);
-    let short = |d: &str| format!("sha256:{}", &d.trim_start_matches("sha256:")[..12]);
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "repo-actions", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "repo-actions").await;
     b.goto(&s.url("/prefs")).await;
     b.choose("Theme", "Light").await;
     b.press("button", "Save").await;
@@ -1001,8 +974,7 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.shot_for_docs("ui-tags.png").await;
 
     // The artifact list by type and label, then with accessories (a cosign signature).
-    let payload = cosign::payload_for("team/app", &d1);
-    crate::signatures::push_cosign_tag(&s, &d1, &payload, &payload, &CosignSigner::generate()).await;
+    crate::signatures::push_cosign_signature(&s, &d1).await;
     b.press("link", "Artifacts").await;
     b.choose("Type", "Image").await;
     b.choose("Label", "prod").await;
@@ -1011,14 +983,12 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.sees(r#"selected="">prod<"#).await;
     let html = b.source().await;
     assert!(html.contains(&short(&d1)) && !html.contains(&short(&d2)), "{html}");
-    b.accessible().await;
-    b.shot("artifacts-filtered").await;
+    b.checked_shot("artifacts-filtered").await;
     b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
     b.tick("Show accessories (signatures, SBOMs)").await;
     b.press("button", "Filter").await;
     b.sees("signature.cosign").await;
-    b.accessible().await;
-    b.shot("artifacts-accessories").await;
+    b.checked_shot("artifacts-accessories").await;
 
     // Bulk delete: two ticked, one confirmation naming them, both gone.
     b.tick(&format!("Select {}", short(&d2))).await;
@@ -1026,8 +996,7 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.press("button", "Delete selected artifacts").await;
     b.sees("Are you sure?").await;
     b.sees(&format!("team/app@{} (v1.1.0)", short(&d2))).await;
-    b.accessible().await;
-    b.shot("bulk-delete-confirm").await;
+    b.checked_shot("bulk-delete-confirm").await;
     b.press("button", "Delete").await;
     b.sees("Deleted 2 artifacts.").await;
     assert!(!b.source().await.contains(&short(&d2)));
@@ -1039,8 +1008,7 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     b.sees("Shop API, built nightly.").await;
-    b.accessible().await;
-    b.shot("description").await;
+    b.checked_shot("description").await;
 
     // A tag added to an artifact.
     b.goto(&s.url(&format!("/projects/team/repos/app/-/artifacts/{d3}"))).await;
@@ -1056,8 +1024,7 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.fill("Label names (comma-separated; empty: any)", "prod").await;
     b.press("button", "Add rule").await;
     b.sees("with all of the labels: prod").await;
-    b.accessible().await;
-    b.shot("retention-labels").await;
+    b.checked_shot("retention-labels").await;
 
     // Dates relative to now, then the README's second picture: Chinese, dark.
     b.goto(&s.url("/prefs")).await;
@@ -1078,8 +1045,7 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.shot_for_docs("ui-projects-zh-dark.png").await;
     b.goto(&s.url("/projects/team/repos/app/-/artifacts?accessories=1")).await;
     b.sees("退出").await;
-    b.accessible().await;
-    b.shot("artifacts-zh-dark").await;
+    b.checked_shot("artifacts-zh-dark").await;
     b.close().await;
 }
 
@@ -1093,9 +1059,7 @@ async fn browser_admin_users_log_rotation_config_banner_and_global_labels() {
     }
     let s = Server::start_harbor();
     create_user(&s, "ann").await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "admin", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "admin").await;
 
     // Set and see administrator; the reset-password page.
     b.goto(&s.url("/admin/users")).await;
@@ -1103,8 +1067,7 @@ async fn browser_admin_users_log_rotation_config_banner_and_global_labels() {
     b.press("button", "Set as administrator: ann").await;
     b.sees("Saved.").await;
     b.by_role("button", "Unset administrator: ann").await;
-    b.accessible().await;
-    b.shot("admin-users").await;
+    b.checked_shot("admin-users").await;
     let ann = ok_json(&s, "/api/v2.0/users?q=username%3Dann", &admin()).await;
     assert_eq!(ann[0]["sysadmin_flag"], true);
     b.press("link", "Reset password: ann").await;
@@ -1118,14 +1081,8 @@ async fn browser_admin_users_log_rotation_config_banner_and_global_labels() {
     b.choose("Unit", "hours").await;
     b.press("button", "Dry run").await;
     b.sees("Dry run started.").await;
-    let deadline = Instant::now() + WAIT;
-    while !b.source().await.contains("✔ Success") {
-        assert!(Instant::now() < deadline, "the dry run did not finish: {}", b.source().await);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        b.goto(&s.url("/admin/log-rotation")).await;
-    }
-    b.accessible().await;
-    b.shot("log-rotation").await;
+    b.reload_until(&s.url("/admin/log-rotation"), "✔ Success", "the dry run").await;
+    b.checked_shot("log-rotation").await;
     let log = b.find("//a[starts-with(@aria-label, 'Log ')]").await;
     b.click(&log).await;
     b.sees("dry run:").await;
@@ -1144,16 +1101,13 @@ async fn browser_admin_users_log_rotation_config_banner_and_global_labels() {
     assert_eq!(ok_json(&s, "/api/v2.0/configurations", &admin()).await["session_timeout"]["value"], 90);
     b.goto(&s.url("/projects")).await;
     let banner = b.find("//div[@role='alert' and contains(normalize-space(), 'Upgrade on Friday')]").await;
-    b.accessible().await;
-    b.shot("banner").await;
+    b.checked_shot("banner").await;
     // JavaScript reveals the close button; closed, the banner stays away this session.
     b.press("button", "Close the announcement").await;
-    let shown = b.cmd(reqwest::Method::GET, &format!("/element/{banner}/displayed"), None).await;
-    assert_eq!(shown, json!(false));
+    assert_eq!(b.displayed(&banner).await, json!(false));
     b.goto(&s.url("/projects")).await;
     let banner = b.find("//div[@role='alert' and contains(normalize-space(), 'Upgrade on Friday')]").await;
-    let shown = b.cmd(reqwest::Method::GET, &format!("/element/{banner}/displayed"), None).await;
-    assert_eq!(shown, json!(false));
+    assert_eq!(b.displayed(&banner).await, json!(false));
 
     // A global label.
     b.goto(&s.url("/admin/labels")).await;
@@ -1163,8 +1117,7 @@ async fn browser_admin_users_log_rotation_config_banner_and_global_labels() {
     b.press("button", "Create").await;
     b.sees("Saved.").await;
     b.find("//th[@scope='row' and normalize-space()='gold']").await;
-    b.accessible().await;
-    b.shot("global-labels").await;
+    b.checked_shot("global-labels").await;
     assert_eq!(ok_json(&s, "/api/v2.0/labels?scope=g", &admin()).await[0]["name"], "gold");
     b.close().await;
 }
@@ -1186,21 +1139,17 @@ async fn browser_project_summary_copy_bulk_delete_and_member_role() {
         push_small_image_as(&s, &admin(), &format!("team/{r}"), "v1", r).await;
     }
     push_small_image_as(&s, &admin(), "team/r3", "v2", "r3b").await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "projects", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "projects").await;
 
     // The list with its totals, then the project's summary.
     b.goto(&s.url("/projects")).await;
     b.sees("All repositories").await;
-    b.accessible().await;
-    b.shot("projects-totals").await;
+    b.checked_shot("projects-totals").await;
     b.press("link", "team").await;
     b.sees("Push commands").await;
     b.sees("Members by role").await;
     assert!(b.url().await.ends_with("/projects/team"));
-    b.accessible().await;
-    b.shot("summary").await;
+    b.checked_shot("summary").await;
 
     // Copy a push command: the button JavaScript revealed puts it on the clipboard.
     for name in ["clipboard-read", "clipboard-write"] {
@@ -1225,8 +1174,7 @@ async fn browser_project_summary_copy_bulk_delete_and_member_role() {
     b.sees(r#"aria-sort="descending""#).await;
     let html = b.source().await;
     assert!(html.find(">team/r3<").unwrap() < html.find(">team/r1<").unwrap(), "{html}");
-    b.accessible().await;
-    b.shot("repos-sorted").await;
+    b.checked_shot("repos-sorted").await;
 
     // Two ticked, one confirmation naming both, both gone.
     b.tick("Select team/r1").await;
@@ -1234,8 +1182,7 @@ async fn browser_project_summary_copy_bulk_delete_and_member_role() {
     b.press("button", "Delete selected repositories").await;
     b.sees("Are you sure?").await;
     b.sees("<strong>team/r2</strong>").await;
-    b.accessible().await;
-    b.shot("repos-bulk-confirm").await;
+    b.checked_shot("repos-bulk-confirm").await;
     b.press("button", "Delete").await;
     b.sees("Deleted 2 repositories.").await;
     let html = b.source().await;
@@ -1248,8 +1195,7 @@ async fn browser_project_summary_copy_bulk_delete_and_member_role() {
     b.sees("Saved.").await;
     let m = ok_json(&s, "/api/v2.0/projects/team/members?entityname=mia", &admin()).await;
     assert_eq!(m[0]["role_id"], 4);
-    b.accessible().await;
-    b.shot("member-role").await;
+    b.checked_shot("member-role").await;
 
     // The project's delete confirm page (the project still holds a repository: the API's
     // reason instead of the button).
@@ -1259,21 +1205,12 @@ async fn browser_project_summary_copy_bulk_delete_and_member_role() {
     b.accessible().await;
 
     // Chinese, dark.
-    b.goto(&s.url("/prefs")).await;
-    b.choose("Language", "简体中文").await;
-    b.choose("Theme", "Dark").await;
-    b.press("button", "Save").await;
-    b.sees("偏好设置已保存").await;
-    for (path, shot) in [
+    let pages = [
         ("/projects", "projects-zh-dark"),
         ("/projects/team", "summary-zh-dark"),
         ("/projects/team/repos", "repos-zh-dark"),
-    ] {
-        b.goto(&s.url(path)).await;
-        b.sees("退出").await;
-        b.accessible().await;
-        b.shot(shot).await;
-    }
+    ];
+    zh_dark_pages(&mut b, &s, &pages).await;
     b.close().await;
 }
 
@@ -1288,17 +1225,14 @@ async fn browser_artifact_page_layers_config_untag_copy_delete() {
     crate::ui::tag_many(&s, &admin(), "team/app", &dg, ["old"].into_iter().map(String::from)).await;
     // Another image, so the repository stays when the first is deleted.
     push_small_image_as(&s, &admin(), "team/app", "other", "other").await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "artifact", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "artifact").await;
 
     // Layers with the step that made each, and the config.
     b.goto(&s.url(&format!("/projects/team/repos/app/-/artifacts/{dg}"))).await;
     b.sees("RUN /bin/sh -c apk add curl # buildkit").await;
     b.sees("8080/tcp").await;
     b.sees("PATH=/usr/bin").await;
-    b.accessible().await;
-    b.shot("artifact-layers-config").await;
+    b.checked_shot("artifact-layers-config").await;
 
     // Remove a tag through its confirm page.
     b.press("link", "Remove tag old").await;
@@ -1314,16 +1248,14 @@ async fn browser_artifact_page_layers_config_untag_copy_delete() {
     b.press("button", "Copy artifact").await;
     b.sees("Copied to team/copy.").await;
     b.sees("<strong>extra</strong>").await;
-    b.accessible().await;
-    b.shot("artifact-copied").await;
+    b.checked_shot("artifact-copied").await;
 
     // Delete the original: the confirm page names its tag, then the artifact list.
     b.goto(&s.url(&format!("/projects/team/repos/app/-/artifacts/{dg}"))).await;
     b.press("link", "Delete this artifact").await;
     b.sees("These tags are deleted with it:").await;
     b.sees("<strong>v1</strong>").await;
-    b.accessible().await;
-    b.shot("artifact-delete-confirm").await;
+    b.checked_shot("artifact-delete-confirm").await;
     b.press("button", "Delete").await;
     b.sees("Artifact deleted.").await;
     assert_eq!(
@@ -1349,10 +1281,7 @@ async fn browser_tags_sort_glob_bulk_delete_and_bulk_scan() {
     push_small_image_as(&s, &admin(), "team/app", "v1.2", "a").await;
     push_small_image_as(&s, &admin(), "team/app", "v1.10", "b").await;
     push_small_image_as(&s, &admin(), "team/app", "v2.0", "c").await;
-    let short = |d: &str| format!("sha256:{}", &d.trim_start_matches("sha256:")[..12]);
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "tags-bulk", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "tags-bulk").await;
 
     // Sorted by push time: the newest tag first, the column marked.
     b.goto(&s.url("/projects/team/repos/app/-/tags")).await;
@@ -1362,8 +1291,7 @@ async fn browser_tags_sort_glob_bulk_delete_and_bulk_scan() {
     b.sees(r#"aria-sort="descending">Pushed<"#).await;
     let html = b.source().await;
     assert!(html.find(">v2.0<").unwrap() < html.find(">latest<").unwrap(), "{html}");
-    b.accessible().await;
-    b.shot("tags-by-push").await;
+    b.checked_shot("tags-by-push").await;
 
     // A glob: only the v1.x tags, still by push time.
     b.fill("Tag name: a prefix or a glob", "v1.*").await;
@@ -1379,8 +1307,7 @@ async fn browser_tags_sort_glob_bulk_delete_and_bulk_scan() {
     b.press("button", "Delete selected tags").await;
     b.sees("Delete these tags?").await;
     b.sees("team/app:v1.10").await;
-    b.accessible().await;
-    b.shot("tags-bulk-confirm").await;
+    b.checked_shot("tags-bulk-confirm").await;
     b.press("button", "Delete").await;
     b.sees("Deleted 2 tags.").await;
     let html = b.source().await;
@@ -1395,8 +1322,7 @@ async fn browser_tags_sort_glob_bulk_delete_and_bulk_scan() {
     b.goto(&s.url("/projects/team/repos/app/-/artifacts?tagged=yes")).await;
     b.sees("‼ Critical").await;
     b.sees("fixable").await;
-    b.accessible().await;
-    b.shot("artifacts-scanned").await;
+    b.checked_shot("artifacts-scanned").await;
     b.close().await;
 }
 
@@ -1410,29 +1336,15 @@ async fn browser_copy_with_accessories_tag_pages_grid_sort_and_bulk_stop_sbom() 
     if !browser_available() {
         return;
     }
-    use berth_signature::cosign;
-    use berth_signature::testing::CosignSigner;
     let s = Server::start_harbor();
     create_project(&s, &admin(), "team", false).await;
     let dg = push_small_image_as(&s, &admin(), "team/app", "t000", "paged").await;
-    let payload = cosign::payload_for("team/app", &dg);
-    crate::signatures::push_cosign_tag(&s, &dg, &payload, &payload, &CosignSigner::generate()).await;
-    crate::signatures::push_referrer(
-        &s,
-        &dg,
-        "application/vnd.goharbor.harbor.sbom.v1",
-        "application/spdx+json",
-        br#"{"spdxVersion":"SPDX-2.3"}"#,
-        json!({}),
-    )
-    .await;
+    crate::signatures::push_cosign_signature(&s, &dg).await;
+    crate::signatures::push_harbor_sbom(&s, &dg).await;
     crate::ui::tag_many(&s, &admin(), "team/app", &dg, (1..60).map(|i| format!("t{i:03}"))).await;
     let (big, ..) = crate::ui_artifact::push_built_image(&s, &admin(), "team/app", "big").await;
-    let short = |d: &str| format!("sha256:{}", &d.trim_start_matches("sha256:")[..12]);
     let art = format!("/projects/team/repos/app/-/artifacts/{dg}");
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "copy-pages-sort", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "copy-pages-sort").await;
 
     // The tags a page at a time: 50, then the rest, then back.
     b.goto(&s.url(&art)).await;
@@ -1442,8 +1354,7 @@ async fn browser_copy_with_accessories_tag_pages_grid_sort_and_bulk_stop_sbom() 
     b.press("link", "Next tags →").await;
     b.sees("<strong>t059</strong>").await;
     assert!(!b.source().await.contains("<strong>t049</strong>"));
-    b.accessible().await;
-    b.shot("artifact-tags-page-2").await;
+    b.checked_shot("artifact-tags-page-2").await;
     b.press("link", "← Previous tags").await;
     b.sees("<strong>t000</strong>").await;
 
@@ -1453,8 +1364,7 @@ async fn browser_copy_with_accessories_tag_pages_grid_sort_and_bulk_stop_sbom() 
     b.sees("Copied to team/copy.").await;
     b.sees("signature.cosign").await;
     b.sees("sbom.harbor").await;
-    b.accessible().await;
-    b.shot("artifact-copied-with-accessories").await;
+    b.checked_shot("artifact-copied-with-accessories").await;
 
     // The grid by size: smallest first, the column marked.
     b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
@@ -1466,19 +1376,10 @@ async fn browser_copy_with_accessories_tag_pages_grid_sort_and_bulk_stop_sbom() 
         html.find(&format!(r#"title="{dg}""#)).unwrap() < html.find(&format!(r#"title="{big}""#)).unwrap(),
         "{html}"
     );
-    b.accessible().await;
-    b.shot("artifacts-by-size").await;
+    b.checked_shot("artifacts-by-size").await;
 
     // Bulk: SBOMs of both, then a scan of one stopped while it waits in the paused queue.
-    let r = call(
-        &s,
-        reqwest::Method::PUT,
-        "/api/v2.0/jobservice/queues/IMAGE_SCAN",
-        &admin(),
-        Some(&json!({"action": "pause"})),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    pause_queue(&s, "IMAGE_SCAN").await;
     b.tick(&format!("Select {}", short(&dg))).await;
     b.tick(&format!("Select {}", short(&big))).await;
     b.press("button", "Generate SBOMs of selected artifacts").await;
@@ -1489,8 +1390,7 @@ async fn browser_copy_with_accessories_tag_pages_grid_sort_and_bulk_stop_sbom() 
     b.tick(&format!("Select {}", short(&big))).await;
     b.press("button", "Stop scanning selected artifacts").await;
     b.sees("Stopped 1 scans.").await;
-    b.accessible().await;
-    b.shot("artifacts-bulk-stop").await;
+    b.checked_shot("artifacts-bulk-stop").await;
 
     zh_dark_pages(
         &mut b,
@@ -1821,17 +1721,9 @@ impl Browser {
     }
 }
 
-/// Polls `GET path` as the administrator until `done` holds; the answer.
+/// Polls `GET path` as the administrator until `done` holds (up to 90 s); the answer.
 async fn api_until(s: &Server, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let v = ok_json(s, path, &admin()).await;
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} never happened: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll_json(s, path, what, Duration::from_secs(90), done).await
 }
 
 /// Every page the UI serves (`tour_pages`, checked against the router by
@@ -1884,8 +1776,7 @@ async fn browser_every_page_in_chinese_and_dark() {
     let webhook_task = tasks[0]["id"].as_i64().unwrap();
 
     // Tag retention: a rule and a dry run (through the UI's forms), its execution and task.
-    let mut w = crate::ui::Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = crate::ui::Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let fields = [
         ("repo_decoration", "repoMatches"),
         ("repos", "**"),
@@ -1973,14 +1864,8 @@ async fn browser_every_page_in_chinese_and_dark() {
         queue: "WEBHOOK".into(),
     };
 
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "every-page", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
-    b.goto(&s.url("/prefs")).await;
-    b.choose("Language", "简体中文").await;
-    b.choose("Theme", "Dark").await;
-    b.press("button", "Save").await;
-    b.sees("偏好设置已保存").await;
+    let mut b = Browser::admin(&s, "every-page").await;
+    switch_to_zh_dark(&b, &s).await;
     let mut problems = Vec::new();
     let pages = tour_pages(&tour);
     for (path, shot) in &pages {
@@ -2014,11 +1899,7 @@ async fn browser_bulk_user_delete_waiting_jobs_and_webhook_target_edit() {
     let ann = create_user(&s, "ann").await;
     let bob = create_user(&s, "bob").await;
     create_user(&s, "cat").await;
-    let pause = json!({"action": "pause"});
-    assert_eq!(
-        status(&s, reqwest::Method::PUT, "/api/v2.0/jobservice/queues/SAMPLE", &admin(), Some(&pause)).await,
-        200
-    );
+    pause_queue(&s, "SAMPLE").await;
     let store = crate::jobs::sqlite_of(&s);
     let (_, first) = crate::jobs::start_sample(store.as_ref(), 1).await;
     let (_, second) = crate::jobs::start_sample(store.as_ref(), 1).await;
@@ -2028,9 +1909,7 @@ async fn browser_bulk_user_delete_waiting_jobs_and_webhook_target_edit() {
         {"type": "http", "address": "http://127.0.0.1:9/second", "payload_format": "Default"}]});
     let r = call(&s, reqwest::Method::POST, "/api/v2.0/projects/web/webhook/policies", &admin(), Some(&hook)).await;
     let hook_id = location_id(&r);
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "admin2", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "admin2").await;
 
     // Users: two ticked, one confirmation naming both, both gone.
     b.goto(&s.url("/admin/users")).await;
@@ -2040,12 +1919,10 @@ async fn browser_bulk_user_delete_waiting_jobs_and_webhook_target_edit() {
     b.press("button", "Delete selected users").await;
     b.sees("Delete these users?").await;
     b.sees("<strong>bob</strong>").await;
-    b.accessible().await;
-    b.shot("users-bulk-confirm").await;
+    b.checked_shot("users-bulk-confirm").await;
     b.press("button", "Delete").await;
     b.sees("Deleted 2 users.").await;
-    b.accessible().await;
-    b.shot("users-bulk-deleted").await;
+    b.checked_shot("users-bulk-deleted").await;
     for id in [ann, bob] {
         assert_eq!(get(&s, &format!("/api/v2.0/users/{id}"), &admin()).await.status(), 404);
     }
@@ -2056,8 +1933,7 @@ async fn browser_bulk_user_delete_waiting_jobs_and_webhook_target_edit() {
     b.press("link", "Waiting jobs: SAMPLE").await;
     b.sees("Next run").await;
     b.by_role("button", &format!("Stop SAMPLE {second}")).await;
-    b.accessible().await;
-    b.shot("jobs-waiting").await;
+    b.checked_shot("jobs-waiting").await;
     b.press("button", &format!("Stop SAMPLE {first}")).await;
     b.sees("Stop requested.").await;
     assert!(b.url().await.ends_with("/admin/jobs/queues/SAMPLE"));
@@ -2072,8 +1948,7 @@ async fn browser_bulk_user_delete_waiting_jobs_and_webhook_target_edit() {
     b.fill("Endpoint URL", "http://127.0.0.1:9/changed").await;
     b.fill("Auth header (sent as Authorization)", "Bearer two").await;
     b.choose("Payload format", "CloudEvents").await;
-    b.accessible().await;
-    b.shot("webhook-target-edit").await;
+    b.checked_shot("webhook-target-edit").await;
     b.press("button", "Save").await;
     b.sees("Saved.").await;
     b.sees("http://127.0.0.1:9/changed").await;
@@ -2106,9 +1981,7 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     push_small_image_as(&s, &admin(), "team/app", "v1.9", "c").await;
     crate::ui_tags_natural::push_chart(&s, "team/app", "chart-0.10.0").await;
     crate::ui_tags_natural::push_index_of(&s, "team/app", "multi", &d12).await;
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "tags-natural", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "tags-natural").await;
     let in_order = |html: &str, names: &[&str]| {
         let at: Vec<usize> = names
             .iter()
@@ -2133,8 +2006,7 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     url_has(&b, "sort=natural").await;
     b.sees(">v1.9<").await;
     in_order(&b.source().await, &["chart-0.10.0", "multi", "v1.2", "v1.9", "v1.10"]);
-    b.accessible().await;
-    b.shot("tags-natural").await;
+    b.checked_shot("tags-natural").await;
 
     // Add a tag to the artifact v1.9 names; a taken tag is refused in the API's words.
     b.fill("Artifact (a tag or digest)", "v1.9").await;
@@ -2146,8 +2018,7 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     b.fill("New tag", "v1.10").await;
     b.press("button", "Add tag").await;
     b.sees("already exists").await;
-    b.accessible().await;
-    b.shot("tags-add-refused").await;
+    b.checked_shot("tags-add-refused").await;
 
     // The type filter: Helm charts, then indexes, the natural order kept.
     b.goto(&s.url(&format!("{TAGS}?sort=natural"))).await;
@@ -2158,8 +2029,7 @@ async fn browser_tags_natural_order_add_tag_and_type_filter() {
     let html = b.source().await;
     assert!(!html.contains(">v1.2<") && !html.contains(">multi<"), "{html}");
     assert!(b.url().await.contains("sort=natural"), "the order kept");
-    b.accessible().await;
-    b.shot("tags-type-chart").await;
+    b.checked_shot("tags-type-chart").await;
     b.choose("Type", "Index (several platforms)").await;
     b.press("button", "Filter").await;
     url_has(&b, "type=index").await;
@@ -2217,10 +2087,7 @@ async fn browser_tags_kind_platform_stop_sbom_banner_markdown_and_list_cve_expor
     )
     .await;
     assert_eq!(r.status(), 200);
-    let short = |d: &str| format!("sha256:{}", &d.trim_start_matches("sha256:")[..12]);
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "kind-sbom-banner-export", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "kind-sbom-banner-export").await;
 
     // The banner: Markdown rendered, the unsafe link made harmless.
     b.goto(&s.url("/projects")).await;
@@ -2229,8 +2096,7 @@ async fn browser_tags_kind_platform_stop_sbom_banner_markdown_and_list_cve_expor
     b.find("//div[@role='alert']//code[normalize-space()='22:00']").await;
     b.find("//div[@role='alert']//a[@href='#' and normalize-space()='x']").await;
     assert!(b.find_all("//div[@role='alert']//a[contains(@href, 'javascript')]").await.is_empty());
-    b.accessible().await;
-    b.shot("banner-markdown").await;
+    b.checked_shot("banner-markdown").await;
 
     // The tags view: each row's kind in words; images' own platforms, an index's.
     b.goto(&s.url(TAGS)).await;
@@ -2243,19 +2109,10 @@ async fn browser_tags_kind_platform_stop_sbom_banner_markdown_and_list_cve_expor
     b.find(&cell("win", "windows/amd64")).await;
     b.find(&cell("chart-1.0.0", "Helm chart")).await;
     b.find(&cell("multi", "Index (several platforms)")).await;
-    b.accessible().await;
-    b.shot("tags-kind-platform").await;
+    b.checked_shot("tags-kind-platform").await;
 
     // The grid: SBOMs of both generated while the queue is paused, then stopped in bulk.
-    let r = call(
-        &s,
-        reqwest::Method::PUT,
-        "/api/v2.0/jobservice/queues/IMAGE_SCAN",
-        &admin(),
-        Some(&json!({"action": "pause"})),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    pause_queue(&s, "IMAGE_SCAN").await;
     b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
     b.tick(&format!("Select {}", short(&arm))).await;
     b.tick(&format!("Select {}", short(&win))).await;
@@ -2265,16 +2122,14 @@ async fn browser_tags_kind_platform_stop_sbom_banner_markdown_and_list_cve_expor
     b.tick(&format!("Select {}", short(&win))).await;
     b.press("button", "Stop generating SBOMs of selected artifacts").await;
     b.sees("Stopped 2 SBOM generations.").await;
-    b.accessible().await;
-    b.shot("artifacts-bulk-stop-sbom").await;
+    b.checked_shot("artifacts-bulk-stop-sbom").await;
 
     // The project list: export the project's CVEs from its row.
     b.goto(&s.url("/projects")).await;
     b.press("button", "Export CVEs: team").await;
     b.sees("Export started.").await;
     assert!(b.url().await.contains("/cve-exports?project=team"));
-    b.accessible().await;
-    b.shot("project-list-cve-export").await;
+    b.checked_shot("project-list-cve-export").await;
 
     zh_dark_pages(
         &mut b,
@@ -2320,9 +2175,7 @@ async fn browser_log_rotation_purges_chosen_event_types() {
         };
         store.append_audit(&e).await.unwrap();
     }
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "admin", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "admin").await;
     b.goto(&s.url("/admin/log-rotation")).await;
     b.sees("Event types to purge").await;
     b.accessible().await;
@@ -2341,14 +2194,8 @@ async fn browser_log_rotation_purges_chosen_event_types() {
     assert_eq!(b.cmd(reqwest::Method::GET, &format!("/element/{update}/selected"), None).await, json!(true));
     b.press("button", "Purge now").await;
     b.sees("Audit log purge started.").await;
-    let deadline = Instant::now() + WAIT;
-    while !b.source().await.contains("✔ Success") {
-        assert!(Instant::now() < deadline, "the purge did not finish: {}", b.source().await);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        b.goto(&s.url("/admin/log-rotation")).await;
-    }
-    b.accessible().await;
-    b.shot("log-rotation-event-types").await;
+    b.reload_until(&s.url("/admin/log-rotation"), "✔ Success", "the purge").await;
+    b.checked_shot("log-rotation-event-types").await;
     let runs = ok_json(&s, "/api/v2.0/system/purgeaudit", &admin()).await;
     let params: Value = serde_json::from_str(runs[0]["job_parameters"].as_str().unwrap()).unwrap();
     assert_eq!(params["include_event_types"], "update_project,delete_user", "in the list's order");

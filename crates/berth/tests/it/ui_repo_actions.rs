@@ -12,18 +12,10 @@ use crate::ui_features::refused;
 
 const ARTS: &str = "/projects/team/repos/app/-/artifacts";
 
-fn short(d: &str) -> String {
-    format!("sha256:{}", &d.trim_start_matches("sha256:")[..12])
-}
-
 #[tokio::test]
 async fn ui_artifact_filters_accessories_bulk_delete_description_and_tags() {
-    use berth_signature::cosign;
-    use berth_signature::testing::CosignSigner;
     let s = Server::start_harbor();
-    create_user(&s, "gst").await;
-    let pid = create_project(&s, &admin(), "team", false).await;
-    add_member(&s, "team", "gst", 3).await;
+    let pid = project_with_guest(&s, "team").await;
     let d1 = push_small_image_as(&s, &admin(), "team/app", "v1", "one").await;
     let d2 = push_small_image_as(&s, &admin(), "team/app", "v2", "two").await;
     let d3 = push_small_image_as(&s, &admin(), "team/app", "v3", "three").await;
@@ -48,10 +40,8 @@ async fn ui_artifact_filters_accessories_bulk_delete_description_and_tags() {
     )
     .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let payload = cosign::payload_for("team/app", &d1);
-    crate::signatures::push_cosign_tag(&s, &d1, &payload, &payload, &CosignSigner::generate()).await;
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    crate::signatures::push_cosign_signature(&s, &d1).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // The list: three artifacts, type in words, accessories hidden; the filters labelled.
     let all = w.page(ARTS).await;
@@ -75,8 +65,7 @@ async fn ui_artifact_filters_accessories_bulk_delete_description_and_tags() {
     acc.has(r#"class="sub""#).has("signature.cosign").has(&format!("Accessory of {}", short(&d1)));
 
     // The guest sees no checkboxes and no delete button; the server refuses anyway.
-    let mut g = Web::new(&s);
-    g.sign_in("gst", PW).await;
+    let mut g = Web::signed_in(&s, "gst", PW).await;
     let gl = g.page(ARTS).await;
     gl.has(&short(&d2)).lacks(r#"name="digest""#).lacks("Delete selected artifacts");
     let csrf = gl.csrf();
@@ -148,12 +137,9 @@ async fn ui_artifact_filters_accessories_bulk_delete_description_and_tags() {
 #[tokio::test]
 async fn ui_retention_label_selectors_and_date_formats() {
     let s = Server::start_harbor();
-    create_user(&s, "gst").await;
-    create_project(&s, &admin(), "team", false).await;
-    add_member(&s, "team", "gst", 3).await;
+    project_with_guest(&s, "team").await;
     push_small_image_as(&s, &admin(), "team/app", "v1", "one").await;
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // A retention rule that keeps only artifacts labelled "prod" and "ga".
     let form = w.page("/projects/team/retention").await;
@@ -200,8 +186,7 @@ async fn ui_retention_label_selectors_and_date_formats() {
     .has(r#"role="alert""#)
     .has("tag_selectors[1].decoration");
     // The guest sees no rule form and is refused.
-    let mut g = Web::new(&s);
-    g.sign_in("gst", PW).await;
+    let mut g = Web::signed_in(&s, "gst", PW).await;
     let gp = g.get("/projects/team/retention").await;
     assert_eq!(gp.status, 403, "{}", gp.body);
     gp.lacks("rt_labels");

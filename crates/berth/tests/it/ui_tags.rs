@@ -13,37 +13,6 @@ use crate::ui::Web;
 use crate::ui_features::refused;
 
 const TAGS: &str = "/projects/team/repos/app/-/tags";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-
-fn short(d: &str) -> String {
-    format!("sha256:{}", &d.trim_start_matches("sha256:")[..12])
-}
-
-/// Pushes an index of `children` (digest, architecture) tagged `tag`; returns its digest.
-async fn push_index(s: &Server, repo: &str, tag: &str, children: &[(&str, &str)]) -> String {
-    let mut entries = Vec::new();
-    for (d, arch) in children {
-        let r = with_auth(client().get(s.url(&format!("/v2/{repo}/manifests/{d}"))), &admin())
-            .header("accept", OCI_MANIFEST)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let len = r.bytes().await.unwrap().len();
-        entries.push(json!({"mediaType": OCI_MANIFEST, "digest": d, "size": len,
-                            "platform": {"architecture": arch, "os": "linux"}}));
-    }
-    let body = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).to_string();
-    let r = with_auth(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))), &admin())
-        .header("content-type", OCI_INDEX)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "push index {repo}:{tag}");
-    sha256(body.as_bytes())
-}
 
 /// The tag names of a tags view page, in their order.
 fn rows(body: &str) -> Vec<String> {
@@ -52,21 +21,15 @@ fn rows(body: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn ui_tags_view_columns_sorts_filters_and_bulk_delete() {
-    use berth_signature::cosign;
-    use berth_signature::testing::CosignSigner;
     let s = Server::start_harbor();
-    create_user(&s, "gst").await;
-    create_project(&s, &admin(), "team", false).await;
-    add_member(&s, "team", "gst", 3).await;
+    project_with_guest(&s, "team").await;
     let da = push_small_image_as(&s, &admin(), "team/app", "v1.2", "a").await;
     let db = push_small_image_as(&s, &admin(), "team/app", "v1.10", "b").await;
     let dc = push_small_image_as(&s, &admin(), "team/app", "latest", "c").await;
     push_small_image_as(&s, &admin(), "team/app", "v2-rc1", "d").await;
-    let dx = push_index(&s, "team/app", "multi", &[(&da, "amd64"), (&db, "arm64")]).await;
-    let payload = cosign::payload_for("team/app", &da);
-    crate::signatures::push_cosign_tag(&s, &da, &payload, &payload, &CosignSigner::generate()).await;
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let dx = push_platform_index(&s, "team/app", "multi", &[(&da, "amd64"), (&db, "arm64")]).await;
+    crate::signatures::push_cosign_signature(&s, &da).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     w.submit("/projects/team/immutability", "/projects/team/immutability", &[("repos", "**"), ("tags", "latest")])
         .await;
 
@@ -138,8 +101,7 @@ async fn ui_tags_view_columns_sorts_filters_and_bulk_delete() {
     p2.has("⇤ First").lacks(r#"rel="next""#);
 
     // The guest: no checkboxes, no bulk delete; the server refuses anyway.
-    let mut gw = Web::new(&s);
-    gw.sign_in("gst", PW).await;
+    let mut gw = Web::signed_in(&s, "gst", PW).await;
     let gv = gw.page(TAGS).await;
     gv.has(">latest<").lacks(r#"name="tag""#).lacks("Delete selected tags");
     refused(&mut gw, &gv.csrf(), &format!("{TAGS}/delete"), &[("confirmed", "1"), ("tag", "v1.10")]).await;
@@ -178,9 +140,7 @@ async fn ui_artifact_grid_columns_tagged_filter_and_bulk_scan() {
     let tmp = tempfile::tempdir().unwrap();
     import(&tmp.path().join("data"), OSV_FIXTURE);
     let s = Server::spawn(&tmp.path().join("data"), &[("BERTH_AUTH_MODE", "harbor")]);
-    create_user(&s, "gst").await;
-    let pid = create_project(&s, &admin(), "scan", false).await;
-    add_member(&s, "scan", "gst", 3).await;
+    let pid = project_with_guest(&s, "scan").await;
     let d1 = push_layers(&s, "scan/app", "v1", &debian_layers()).await;
     let du = push_small_image_as(&s, &admin(), "scan/app", "gone", "u").await;
     let r =
@@ -207,8 +167,7 @@ async fn ui_artifact_grid_columns_tagged_filter_and_bulk_scan() {
     .await;
     assert_eq!(r.status(), 200);
     let arts = "/projects/scan/repos/app/-/artifacts";
-    let mut w = Web::new(&s);
-    w.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // The columns: platforms, vulnerabilities, SBOM, signed, labels; copy digest per row.
     let g = w.page(arts).await;
@@ -225,8 +184,7 @@ async fn ui_artifact_grid_columns_tagged_filter_and_bulk_scan() {
     bad.has("Bad request parameter: tagged ");
 
     // The guest: no checkboxes and no scan button; the server refuses a bulk scan.
-    let mut gw = Web::new(&s);
-    gw.sign_in("gst", PW).await;
+    let mut gw = Web::signed_in(&s, "gst", PW).await;
     let gg = gw.page(arts).await;
     gg.has(&short(&d1)).lacks(r#"name="digest""#).lacks("Scan selected artifacts");
     refused(&mut gw, &gg.csrf(), &format!("{arts}/scan"), &[("digest", &d1)]).await;

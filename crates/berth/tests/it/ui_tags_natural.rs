@@ -11,8 +11,6 @@ use crate::ui::Web;
 use crate::ui_features::refused;
 
 const TAGS: &str = "/projects/team/repos/app/-/tags";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 
 /// The tag names of a tags view page, in their order.
@@ -37,35 +35,13 @@ pub(crate) async fn push_chart(s: &Server, repo: &str, tag: &str) -> String {
         "config": {"mediaType": HELM_CONFIG, "digest": cd, "size": config.len()},
         "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": ld, "size": layer.len()}]})
     .to_string();
-    let r = with_auth(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))), &admin())
-        .header("content-type", OCI_MANIFEST)
-        .body(m.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "push chart {repo}:{tag}");
+    put_manifest_as(s, &admin(), repo, tag, OCI_MANIFEST, &m).await;
     sha256(m.as_bytes())
 }
 
-/// Pushes an index of `child` tagged `tag`.
+/// Pushes an index of `child` (an amd64 image) tagged `tag`.
 pub(crate) async fn push_index_of(s: &Server, repo: &str, tag: &str, child: &str) {
-    let r = with_auth(client().get(s.url(&format!("/v2/{repo}/manifests/{child}"))), &admin())
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap();
-    let len = r.bytes().await.unwrap().len();
-    let body = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": child, "size": len, "platform": {"architecture": "amd64", "os": "linux"}}
-    ]})
-    .to_string();
-    let r = with_auth(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))), &admin())
-        .header("content-type", OCI_INDEX)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "push index {repo}:{tag}");
+    push_platform_index(s, repo, tag, &[(child, "amd64")]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,8 +61,7 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     push_chart(&s, "team/app", "chart-0.10.0").await;
     push_chart(&s, "team/app", "chart-0.9.0").await;
 
-    let mut w = Web::new(&s);
-    w.sign_in("dev", PW).await;
+    let mut w = Web::signed_in(&s, "dev", PW).await;
 
     // Natural order: numbers by value; the order selector says which; the tag column is
     // the sorted one.
@@ -150,8 +125,7 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     w.submit(TAGS, &add, &[("ref", " "), ("tag", "x1")]).await.has("Artifact (a tag or digest) is required.");
     // An immutable tag that is taken: refused as immutable (Harbor's 412), in the page
     // and in the API.
-    let mut aw = Web::new(&s);
-    aw.sign_in("admin", ADMIN_PASSWORD).await;
+    let mut aw = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     aw.submit("/projects/team/immutability", "/projects/team/immutability", &[("repos", "**"), ("tags", "v1.1*")])
         .await;
     w.submit(TAGS, &add, &[("ref", "v1.9"), ("tag", "v1.10")]).await.has("configured as immutable");
@@ -192,8 +166,7 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     assert!(next_link(&p2.body).is_none());
 
     // The guest sees no add form and is refused anyway.
-    let mut gw = Web::new(&s);
-    gw.sign_in("gst", PW).await;
+    let mut gw = Web::signed_in(&s, "gst", PW).await;
     let gv = gw.page(&format!("{TAGS}?sort=natural&name=v1.")).await;
     gv.lacks(&format!(r#"action="{add}""#)).has(">v1.10<");
     refused(&mut gw, &gv.csrf(), &add, &[("ref", "v1.2"), ("tag", "guest-tag")]).await;
@@ -211,13 +184,7 @@ async fn push_other(s: &Server, repo: &str, tag: &str) -> String {
     let m = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/vnd.example.thing",
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": cd, "size": 2}, "layers": []})
     .to_string();
-    let r = with_auth(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))), &admin())
-        .header("content-type", OCI_MANIFEST)
-        .body(m.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "push other {repo}:{tag}");
+    put_manifest_as(s, &admin(), repo, tag, OCI_MANIFEST, &m).await;
     sha256(m.as_bytes())
 }
 
@@ -228,13 +195,7 @@ pub(crate) async fn push_image_for(s: &Server, repo: &str, tag: &str, platform: 
     let cd = push_blob_as(s, &admin(), repo, config.as_bytes()).await;
     let ld = push_blob_as(s, &admin(), repo, layer.as_bytes()).await;
     let m = image_manifest((&cd, config.len()), &[(&ld, layer.len())]);
-    let r = with_auth(client().put(s.url(&format!("/v2/{repo}/manifests/{tag}"))), &admin())
-        .header("content-type", OCI_MANIFEST)
-        .body(m.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "push image {repo}:{tag}");
+    put_manifest_as(s, &admin(), repo, tag, OCI_MANIFEST, &m).await;
     sha256(m.as_bytes())
 }
 
@@ -262,8 +223,7 @@ async fn ui_tags_view_kind_column_and_image_platform() {
     push_other(&s, "team/app", "thing").await;
 
     for who in ["admin", "gst"] {
-        let mut w = Web::new(&s);
-        w.sign_in(who, if who == "admin" { ADMIN_PASSWORD } else { PW }).await;
+        let mut w = Web::signed_in(&s, who, if who == "admin" { ADMIN_PASSWORD } else { PW }).await;
         let v = w.page(TAGS).await;
         v.has(r#"<th scope="col">Kind</th>"#);
         let arm_row = row_of(&v.body, "arm");
@@ -287,8 +247,7 @@ async fn ui_tags_view_kind_column_and_image_platform() {
         assert_eq!(rows(&only.body), ["chart-1.0.0"]);
         assert!(row_of(&only.body, "chart-1.0.0").contains("<td>Helm chart</td>"));
     }
-    let mut o = Web::new(&s);
-    o.sign_in("out", PW).await;
+    let mut o = Web::signed_in(&s, "out", PW).await;
     let p = o.get(TAGS).await;
     assert!(p.status == 404 || p.status == 403, "{}", p.status);
     p.lacks("<code>linux/arm/v7</code>").lacks(">Kind<");
