@@ -40,7 +40,7 @@ async fn ui_tags_view_columns_sorts_filters_and_bulk_delete() {
     v.has("<code>linux/amd64</code>").has("<code>linux/arm64</code>").has(&short(&dx));
     v.has("✔ cosign: signed").has("✖ unsigned").has("🔒 immutable").has("not scanned");
     // Pull by tag and by digest, per row.
-    v.has("team/app:v1.2</code>").has(&format!("team/app@{da}</code>")).has(&format!("Pull by digest v1.2"));
+    v.has("team/app:v1.2</code>").has(&format!("team/app@{da}</code>")).has("Pull by digest v1.2");
     // Name order (bytewise), the sorted column marked, the others links.
     let names = rows(&v.body);
     let pos = |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("{n} in {names:?}"));
