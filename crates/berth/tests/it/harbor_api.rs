@@ -53,13 +53,7 @@ async fn push_as(s: &Server, who: &Who, repo: &str) {
 }
 
 async fn login(s: &Server, user: &str, pw: &str) -> reqwest::Response {
-    client()
-        .post(s.url("/c/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("principal={user}&password={pw}"))
-        .send()
-        .await
-        .unwrap()
+    post_login(&client(), s, user, pw).await
 }
 
 fn sid_of(r: &reqwest::Response) -> String {

@@ -183,13 +183,7 @@ async fn read_only_refuses_every_change_but_settings_and_login() {
         .unwrap();
     assert_eq!(pulled.status(), 200);
     assert_eq!(ok_json(&s, "/api/v2.0/projects/ro/repositories", &admin()).await.as_array().unwrap().len(), 1);
-    let login = c
-        .post(s.url("/c/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
-        .send()
-        .await
-        .unwrap();
+    let login = post_login(&c, &s, "admin", ADMIN_PASSWORD).await;
     assert_eq!(login.status(), 200);
 
     set(&s, json!({"read_only": false})).await;
@@ -259,13 +253,7 @@ async fn creation_sign_up_robots_and_sessions_follow_the_settings() {
 
     // Sessions last session_timeout minutes.
     set(&s, json!({"session_timeout": 5})).await;
-    let r = client()
-        .post(s.url("/c/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("principal=alice&password={PW}"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_login(&client(), &s, "alice", PW).await;
     assert_eq!(r.status(), 200);
     let cookie = header(&r, "set-cookie");
     assert!(cookie.contains("Max-Age=300"), "{cookie}");

@@ -243,15 +243,19 @@ pub async fn try_push_image(
     Ok(sha256(m.as_bytes()))
 }
 
-/// Logs the admin in through `POST /c/login`; returns the `sid=...` cookie to send back.
-pub async fn admin_session(s: &Server) -> String {
-    let r = client()
-        .post(s.url("/c/login"))
+/// `POST /c/login` (the Harbor portal's sign-in) with client `c`; the answer, unchecked.
+pub async fn post_login(c: &reqwest::Client, s: &Server, user: &str, password: &str) -> reqwest::Response {
+    c.post(s.url("/c/login"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("principal=admin&password={ADMIN_PASSWORD}"))
+        .body(format!("principal={user}&password={password}"))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Logs the admin in through `POST /c/login`; returns the `sid=...` cookie to send back.
+pub async fn admin_session(s: &Server) -> String {
+    let r = post_login(&client(), s, "admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status(), 200, "admin login");
     header(&r, "set-cookie").split(';').next().unwrap().to_string()
 }
