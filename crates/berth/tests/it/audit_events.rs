@@ -2,18 +2,13 @@
 //! extended audit log listings, and the audit log purge's `include_event_types`, as an
 //! administrator and as callers who are refused.
 
-use berth_core::store::identity::{AuditEntry, IdentityStore};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::jobs::{sqlite_of, wait_for};
+use crate::jobs::{append_audit, now, wait_for};
 use crate::support::*;
 
 const API: &str = "/api/v2.0";
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
 
 #[tokio::test]
 async fn auditlog_exts_events_and_listings_for_admins_refused_otherwise() {
@@ -69,27 +64,19 @@ async fn auditlog_exts_events_and_listings_for_admins_refused_otherwise() {
 
 /// Old entries of several event types, written beside the server.
 async fn seed(s: &Server) {
-    let store = sqlite_of(s);
     let old = now() - 48 * 3600;
-    let entry = |operation: &str, resource_type: &str, resource: &str| AuditEntry {
-        id: 0,
-        project_id: 0,
-        operation: operation.into(),
-        resource_type: resource_type.into(),
-        resource: resource.into(),
-        username: "admin".into(),
-        op_time: old,
-    };
-    for e in [
-        entry("delete", "artifact", "old/a@1"),
-        entry("delete", "artifact", "old/a@2"),
-        entry("create", "artifact", "old/a:1"),
-        entry("pull", "artifact", "old/a:1"),
-        entry("delete", "user", "gone-user"),
-        entry("create", "user", "old-user"),
-    ] {
-        store.append_audit(&e).await.unwrap();
-    }
+    append_audit(
+        s,
+        &[
+            ("delete", "artifact", "old/a@1", old),
+            ("delete", "artifact", "old/a@2", old),
+            ("create", "artifact", "old/a:1", old),
+            ("pull", "artifact", "old/a:1", old),
+            ("delete", "user", "gone-user", old),
+            ("create", "user", "old-user", old),
+        ],
+    )
+    .await;
 }
 
 async fn resources(s: &Server) -> Vec<String> {

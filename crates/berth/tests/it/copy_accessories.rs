@@ -112,17 +112,7 @@ async fn copy_brings_signatures_sboms_and_their_accessories() {
     assert_eq!(header(&r, "x-total-count"), "1");
 
     // An index: its child's accessories come with it.
-    let size = client()
-        .get(s.url(&format!("/v2/team/app/manifests/{v1}")))
-        .basic_auth("admin", Some(ADMIN_PASSWORD))
-        .header("accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .len();
+    let size = manifest_len(&s, "team/app", &v1).await;
     let index = crate::ui_artifact::push_index(&s, &admin(), "team/app", "multi", &v1, size).await;
     let r = copy(&s, &admin(), "team", "multi", "team/app:multi").await;
     assert_eq!(r.status(), 201, "{:?}", r.text().await);

@@ -18,13 +18,32 @@ use crate::support::*;
 
 const API: &str = "/api/v2.0";
 
-fn now() -> i64 {
+/// Seconds since the Unix epoch, as audit entries count time.
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// The server's own database, opened beside it (SQLite allows a second process).
 pub(crate) fn sqlite_of(s: &Server) -> Arc<berth_store_sqlite::SqliteStore> {
     Arc::new(berth_store_sqlite::SqliteStore::open(&s.data_dir.join("berth.db")).unwrap())
+}
+
+/// Writes audit entries by `admin` — (operation, resource type, resource, time) — straight
+/// into the server's database, in this order.
+pub(crate) async fn append_audit(s: &Server, entries: &[(&str, &str, &str, i64)]) {
+    let store = sqlite_of(s);
+    for (operation, resource_type, resource, op_time) in entries {
+        let e = AuditEntry {
+            id: 0,
+            project_id: 0,
+            operation: operation.to_string(),
+            resource_type: resource_type.to_string(),
+            resource: resource.to_string(),
+            username: "admin".into(),
+            op_time: *op_time,
+        };
+        store.append_audit(&e).await.unwrap();
+    }
 }
 
 pub(crate) async fn wait_for<T>(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
@@ -69,22 +88,12 @@ async fn run_purge(s: &Server, params: Value) -> (i64, Value, String) {
 #[tokio::test]
 async fn audit_log_purge_dry_run_then_real_keeps_what_it_should() {
     let s = Server::start_harbor();
-    let store = sqlite_of(&s);
     let old = now() - 48 * 3600;
-    let entry = |operation: &str, resource: &str, op_time| AuditEntry {
-        id: 0,
-        project_id: 0,
-        operation: operation.into(),
-        resource_type: "artifact".into(),
-        resource: resource.into(),
-        username: "admin".into(),
-        op_time,
-    };
-    for i in 0..3 {
-        store.append_audit(&entry("delete", &format!("old/gone:{i}"), old)).await.unwrap();
-    }
-    store.append_audit(&entry("pull", "old/kept:pull", old)).await.unwrap();
-    store.append_audit(&entry("delete", "young/kept:delete", now())).await.unwrap();
+    let gone: Vec<String> = (0..3).map(|i| format!("old/gone:{i}")).collect();
+    let mut entries: Vec<_> = gone.iter().map(|r| ("delete", "artifact", r.as_str(), old)).collect();
+    entries.push(("pull", "artifact", "old/kept:pull", old));
+    entries.push(("delete", "artifact", "young/kept:delete", now()));
+    append_audit(&s, &entries).await;
     let count = async |q: &str| {
         let r = get(&s, &format!("{API}/audit-logs?q={q}&page_size=100"), &admin()).await;
         header(&r, "x-total-count").parse::<u64>().unwrap()

@@ -364,15 +364,7 @@ async fn a_signed_index_lets_its_platform_manifests_through() {
     create_project(&s, &admin(), "team", false).await;
     let child = push_small_image_as(&s, &admin(), "team/app", "amd64", "child").await;
     let stray = push_small_image_as(&s, &admin(), "team/app", "stray", "stray").await;
-    let child_len = admin()
-        .apply(client().get(s.url(&format!("/v2/team/app/manifests/{child}"))))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .len();
+    let child_len = manifest_len(&s, "team/app", &child).await;
     let index = json!({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": child, "size": child_len,

@@ -496,19 +496,24 @@ pub async fn put_manifest_as(s: &Server, who: &Who, repo: &str, reference: &str,
     assert_eq!(r.status(), 201, "push manifest {repo}:{reference}: {:?}", r.text().await);
 }
 
+/// The size of the OCI image manifest `reference` in `repo`, fetched as admin.
+pub async fn manifest_len(s: &Server, repo: &str, reference: &str) -> usize {
+    let r = admin()
+        .apply(client().get(s.url(&format!("/v2/{repo}/manifests/{reference}"))))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET manifest {repo}:{reference}");
+    r.bytes().await.unwrap().len()
+}
+
 /// Pushes, as admin, an OCI index of `children` (digest, architecture; image manifests
 /// already in `repo`) tagged `tag`; returns its digest.
 pub async fn push_platform_index(s: &Server, repo: &str, tag: &str, children: &[(&str, &str)]) -> String {
     let mut entries = Vec::new();
     for (d, arch) in children {
-        let r = admin()
-            .apply(client().get(s.url(&format!("/v2/{repo}/manifests/{d}"))))
-            .header("accept", OCI_MANIFEST)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let len = r.bytes().await.unwrap().len();
+        let len = manifest_len(s, repo, d).await;
         entries.push(serde_json::json!({"mediaType": OCI_MANIFEST, "digest": d, "size": len,
                             "platform": {"architecture": arch, "os": "linux"}}));
     }

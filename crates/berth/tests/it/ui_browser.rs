@@ -2154,27 +2154,17 @@ async fn browser_tags_kind_platform_stop_sbom_banner_markdown_and_list_cve_expor
 /// with the keyboard), purge now, the run in the history, and only those entries gone.
 #[tokio::test]
 async fn browser_log_rotation_purges_chosen_event_types() {
-    use berth_core::store::identity::IdentityStore;
     if !browser_available() {
         return;
     }
     let s = Server::start_harbor();
-    let store = crate::jobs::sqlite_of(&s);
-    let old = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 7200;
-    for (operation, resource_type, resource) in
-        [("delete", "user", "old-gone"), ("update", "project", "old-gone-too"), ("create", "user", "old-kept")]
-    {
-        let e = berth_core::store::identity::AuditEntry {
-            id: 0,
-            project_id: 0,
-            operation: operation.into(),
-            resource_type: resource_type.into(),
-            resource: resource.into(),
-            username: "admin".into(),
-            op_time: old,
-        };
-        store.append_audit(&e).await.unwrap();
-    }
+    let old = crate::jobs::now() - 7200;
+    let entries = [
+        ("delete", "user", "old-gone", old),
+        ("update", "project", "old-gone-too", old),
+        ("create", "user", "old-kept", old),
+    ];
+    crate::jobs::append_audit(&s, &entries).await;
     let mut b = Browser::admin(&s, "admin").await;
     b.goto(&s.url("/admin/log-rotation")).await;
     b.sees("Event types to purge").await;
