@@ -102,7 +102,7 @@ async fn https_speaks_h2_and_http1_and_challenges_point_at_https() {
     let r = h2.get(s.url("/api/v2.0/systeminfo")).basic_auth("admin", Some(ADMIN_PASSWORD)).send().await.unwrap();
     let info = support::body_json(r).await;
     assert_eq!(info["external_url"], format!("https://{}", s.addr), "{info}");
-    let r = support::post_login(&h1, &s, "admin", ADMIN_PASSWORD).await;
+    let r = support::post_login(&h1, s, "admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status(), 200);
     assert!(support::header(&r, "set-cookie").contains("Secure"), "{}", support::header(&r, "set-cookie"));
 
@@ -411,7 +411,7 @@ async fn https_offers_its_certificate_for_download_beside_the_push_commands() {
     let info = c.get(s.url("/api/v2.0/systeminfo")).basic_auth("admin", Some(ADMIN_PASSWORD)).send().await.unwrap();
     assert_eq!(support::body_json(info).await["has_ca_root"], true);
 
-    let login = support::post_login(&c, &s, "admin", ADMIN_PASSWORD).await;
+    let login = support::post_login(&c, s, "admin", ADMIN_PASSWORD).await;
     assert_eq!(login.status(), 200);
     let sid = support::header(&login, "set-cookie").split(';').next().unwrap().to_string();
     let page = c.get(s.url("/projects/library")).header("cookie", sid).send().await.unwrap().text().await.unwrap();
