@@ -94,13 +94,6 @@ impl<'a> Web<'a> {
         self.page(&r.location.clone()).await
     }
 
-    /// A fresh client, signed in as `user`.
-    pub async fn signed_in(s: &'a Server, user: &str, password: &str) -> Web<'a> {
-        let mut w = Web::new(s);
-        w.sign_in(user, password).await;
-        w
-    }
-
     pub async fn sign_in(&mut self, user: &str, password: &str) {
         let csrf = self.page("/login").await.csrf();
         let r = self
@@ -109,6 +102,13 @@ impl<'a> Web<'a> {
         assert_eq!((r.status, r.location.as_str()), (303, "/projects"), "sign in {user}: {}", r.body);
         assert!(self.cookies.contains_key("sid"), "a session cookie");
     }
+}
+
+/// A fresh client, signed in as `user`.
+pub async fn signed_in<'a>(s: &'a Server, user: &str, password: &str) -> Web<'a> {
+    let mut w = Web::new(s);
+    w.sign_in(user, password).await;
+    w
 }
 
 /// POSTs `fields` with the CSRF token of `page_path`; answers the response itself (a
@@ -202,7 +202,7 @@ async fn ui_projects_repositories_tags_and_delete_as_each_role() {
     let s = Server::start_harbor();
     create_user(&s, "dev").await;
     create_user(&s, "gst").await;
-    let mut admin_w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut admin_w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     // Create a project through the form.
     let p = admin_w.submit("/projects", "/projects", &[("project_name", "shop"), ("public", "true")]).await;
     p.has("Project created.").has(r#"role="status""#).has("Repositories");
@@ -224,7 +224,7 @@ async fn ui_projects_repositories_tags_and_delete_as_each_role() {
     assert_eq!((r.status, r.location.as_str()), (303, "/projects/shop/repos/app/web/-/tags"));
 
     // The tags view as a guest: tags with pull commands, no delete.
-    let mut guest = Web::signed_in(&s, "gst", PW).await;
+    let mut guest = signed_in(&s, "gst", PW).await;
     let tags = guest.page("/projects/shop/repos/app/web/-/tags").await;
     tags.has(">v1<").has(">v2<").has(&format!("docker pull {}/shop/app/web:v1", s.addr)).lacks("/delete");
     tags.has(&format!("/projects/shop/repos/app/web/-/artifacts/{digest}"));
@@ -246,7 +246,7 @@ async fn ui_projects_repositories_tags_and_delete_as_each_role() {
     tags.has(&format!("podman pull {}/shop/app/web:v2", s.addr)).has(r#"data-theme="dark""#);
 
     // A developer may not delete tags either (Harbor: tag delete is for maintainers up).
-    let mut dev = Web::signed_in(&s, "dev", PW).await;
+    let mut dev = signed_in(&s, "dev", PW).await;
     dev.page("/projects/shop/repos/app/web/-/tags").await.lacks("/delete");
 
     // The admin deletes v1 through the confirm page.
@@ -288,7 +288,7 @@ async fn ui_projects_repositories_tags_and_delete_as_each_role() {
 #[tokio::test]
 async fn ui_tags_keyset_paging_and_prefix_filter() {
     let s = Server::start_harbor();
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let d = push_small_image_as(&s, &admin(), "library/many", "t000", "x").await;
     tag_many(&s, &admin(), "library/many", &d, (1..120).map(|i| format!("t{i:03}"))).await;
     let p1 = w.page("/projects/library/repos/many/-/tags").await;
@@ -308,7 +308,7 @@ async fn ui_members_robots_labels_settings_policies() {
     create_user(&s, "gus").await;
     create_project(&s, &admin(), "team", false).await;
     add_member(&s, "team", "gus", 3).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // Members: add, see, remove.
     let m =
@@ -396,7 +396,7 @@ async fn ui_members_robots_labels_settings_policies() {
     w.page("/projects/team/audit").await.has("create");
 
     // A guest sees the pages without the forms that would change anything.
-    let mut g = Web::signed_in(&s, "gus", PW).await;
+    let mut g = signed_in(&s, "gus", PW).await;
     g.page("/projects/team/members").await.lacks("Add member").lacks("Remove").lacks("Change role");
     g.page("/projects/team/robots").await.lacks("New robot account");
     g.page("/projects/team/labels").await.lacks("New label");
@@ -411,7 +411,7 @@ async fn ui_members_robots_labels_settings_policies() {
 async fn ui_admin_pages_language_and_portal_redirects() {
     let s = Server::start_harbor();
     create_user(&s, "ann").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let u = w
         .submit(
             "/admin/users",
@@ -455,7 +455,7 @@ async fn ui_admin_pages_language_and_portal_redirects() {
     )
     .await
     .has("Saved.");
-    let mut ro = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut ro = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let p = ro.submit("/projects", "/projects", &[("project_name", "during-read-only")]).await;
     p.has(r#"role="alert""#).has("read only");
     w.submit(
@@ -467,7 +467,7 @@ async fn ui_admin_pages_language_and_portal_redirects() {
     .has("Saved.");
 
     // A user who is not an administrator: no admin navigation, and the API's refusal.
-    let mut a = Web::signed_in(&s, "ann", PW).await;
+    let mut a = signed_in(&s, "ann", PW).await;
     a.page("/projects").await.lacks("/admin/users");
     for path in ["/admin/users", "/admin/config", "/admin/gc", "/admin/jobs"] {
         assert_eq!(a.get(path).await.status, 403, "{path}");

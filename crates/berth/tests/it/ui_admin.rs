@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::jobs::{sample_env, sqlite_of, start_sample, wait_for};
 use crate::support::*;
-use crate::ui::{Web, post_from};
+use crate::ui::{Web, post_from, signed_in};
 use crate::ui_features::refused;
 
 #[tokio::test]
@@ -19,7 +19,7 @@ async fn ui_admin_users_set_admin_reset_password_delete() {
     let s = Server::start_harbor();
     let ann = create_user(&s, "ann").await;
     create_user(&s, "bob").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let p = w.page("/admin/users").await;
     p.has(r#"aria-label="Set as administrator: ann""#)
         .has(&format!(r#"href="/admin/users/{ann}/password""#))
@@ -47,7 +47,7 @@ async fn ui_admin_users_set_admin_reset_password_delete() {
     p.has(r#"role="alert""#).has("password");
     let p = w.submit(&form, &form, &[("new_password", "Newpassw0rd"), ("confirm_password", "Newpassw0rd")]).await;
     p.has("Password set.");
-    Web::signed_in(&s, "ann", "Newpassw0rd").await;
+    signed_in(&s, "ann", "Newpassw0rd").await;
 
     // Delete through the confirm page; the API refuses deleting the first administrator.
     let confirm = format!("/admin/users/{ann}/delete");
@@ -59,7 +59,7 @@ async fn ui_admin_users_set_admin_reset_password_delete() {
     w.page(&r.location).await.has(r#"role="alert""#).has("cannot be deleted");
 
     // Someone who is not an administrator: every page and action refused by the API.
-    let mut b = Web::signed_in(&s, "bob", PW).await;
+    let mut b = signed_in(&s, "bob", PW).await;
     for path in ["/admin/users", "/admin/users/1/password", "/admin/users/1/delete"] {
         assert_eq!(b.get(path).await.status, 403, "{path}");
     }
@@ -80,7 +80,7 @@ async fn ui_admin_users_set_admin_reset_password_delete() {
 async fn ui_admin_log_rotation_schedule_dry_run_purge_and_log() {
     let s = Server::start_harbor();
     create_user(&s, "bob").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let p = w.page("/admin/log-rotation").await;
     p.has(r#"aria-current="page">Log rotation"#)
         .has(r#"<label for="retention">"#)
@@ -149,7 +149,7 @@ async fn ui_admin_log_rotation_schedule_dry_run_purge_and_log() {
     assert_eq!((r.status, r.location.as_str()), (308, "/admin/log-rotation"));
 
     // Not an administrator: refused.
-    let mut b = Web::signed_in(&s, "bob", PW).await;
+    let mut b = signed_in(&s, "bob", PW).await;
     for path in ["/admin/log-rotation".to_string(), format!("/admin/log-rotation/{id}/log")] {
         assert_eq!(b.get(&path).await.status, 403, "{path}");
     }
@@ -162,7 +162,7 @@ async fn ui_admin_log_rotation_schedule_dry_run_purge_and_log() {
 async fn ui_admin_config_every_setting_banner_and_field_errors() {
     let s = Server::start_harbor();
     create_user(&s, "bob").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let p = w.page("/admin/config").await;
     p.has("Authentication").has("<code>db_auth</code>").has("System settings");
     for id in ["pcr", "rtd", "rp", "spp", "st", "ale", "banner_text", "banner_type", "banner_from", "banner_to"] {
@@ -260,7 +260,7 @@ async fn ui_admin_config_every_setting_banner_and_field_errors() {
     assert_eq!(ok_json(&s, "/api/v2.0/configurations", &admin()).await["robot_token_duration"]["value"], 7);
 
     // Not an administrator: refused.
-    let mut b = Web::signed_in(&s, "bob", PW).await;
+    let mut b = signed_in(&s, "bob", PW).await;
     assert_eq!(b.get("/admin/config").await.status, 403);
     let csrf = b.page("/account").await.csrf();
     refused(&mut b, &csrf, "/admin/config", &[("section", "system"), ("session_timeout", "5")]).await;
@@ -272,7 +272,7 @@ async fn ui_admin_config_every_setting_banner_and_field_errors() {
 async fn ui_admin_global_labels() {
     let s = Server::start_harbor();
     create_user(&s, "bob").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     w.page("/admin/labels")
         .await
         .has("Global labels")
@@ -308,7 +308,7 @@ async fn ui_admin_global_labels() {
     assert_eq!((r.status, r.location.as_str()), (308, "/admin/labels"));
 
     // Anyone may list the global labels; only administrators change them.
-    let mut b = Web::signed_in(&s, "bob", PW).await;
+    let mut b = signed_in(&s, "bob", PW).await;
     let p = b.page("/admin/labels").await;
     p.has(">stable<").lacks("New label").lacks(&edit);
     assert_eq!(b.get(&edit).await.status, 403);
@@ -324,7 +324,7 @@ async fn ui_admin_global_labels() {
 async fn ui_admin_account_profile() {
     let s = Server::start_harbor();
     let ann = create_user(&s, "ann").await;
-    let mut a = Web::signed_in(&s, "ann", PW).await;
+    let mut a = signed_in(&s, "ann", PW).await;
     let p = a.page("/account").await;
     p.has(r#"<label for="email">"#)
         .has(r#"<label for="realname">"#)
@@ -374,7 +374,7 @@ async fn ui_admin_jobs_queues_running_job_stop_and_log() {
         (!w.as_array().unwrap().is_empty()).then_some(())
     })
     .await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let p = w.page("/admin/jobs").await;
     p.has("Running jobs")
         .has(&format!(r#"href="/admin/jobs/{job}/log""#))
@@ -418,7 +418,7 @@ async fn ui_admin_jobs_queues_running_job_stop_and_log() {
     w.submit("/admin/jobs", "/admin/jobs/424242/stop", &[]).await.has(r#"role="alert""#).has("job 424242 not found");
 
     // Not an administrator: refused.
-    let mut b = Web::signed_in(&s, "bob", PW).await;
+    let mut b = signed_in(&s, "bob", PW).await;
     for path in ["/admin/jobs".to_string(), format!("/admin/jobs/{job}/log")] {
         assert_eq!(b.get(&path).await.status, 403, "{path}");
     }
@@ -433,7 +433,7 @@ async fn ui_admin_audit_filters_by_user_operation_resource_and_time() {
     create_user(&s, "bob").await;
     create_project(&s, &admin(), "shop", false).await;
     create_project(&s, &admin(), "depot", false).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let p = w.page("/admin/audit?user=adm&op=create&resource=sho&from=2000-01-01&to=2999-12-31").await;
     p.has(">shop<").lacks(">depot<").has(r#"value="sho""#).has(r#"value="2000-01-01""#);
     for id in ["user", "op", "resource", "from", "to"] {
@@ -453,7 +453,7 @@ async fn ui_admin_audit_filters_by_user_operation_resource_and_time() {
     p.has(">shop<").has(r#"<label for="resource">"#);
     w.page("/projects/shop/audit?resource=nomatch").await.has("Nothing here yet.");
     // Not a member: the API refuses the project's log, and the system log has none of it.
-    let mut b = Web::signed_in(&s, "bob", PW).await;
+    let mut b = signed_in(&s, "bob", PW).await;
     assert!(matches!(b.get("/projects/shop/audit?op=create").await.status, 403 | 404));
     b.page("/admin/audit?resource=shop").await.has("Nothing here yet.");
 }
@@ -463,7 +463,7 @@ async fn ui_admin_audit_filters_by_user_operation_resource_and_time() {
 #[tokio::test]
 async fn ui_banner_message_markdown_rendered_safely() {
     let s = Server::start_harbor();
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let text = concat!(
         "*Maintenance* at `22:00`: see [status](https://status.example.com). ",
         "<script>alert(1)</script> [click](javascript:alert(2)) <img src=x onerror=alert(3)>"

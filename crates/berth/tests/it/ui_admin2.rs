@@ -10,7 +10,7 @@ use berth_core::store::jobs::{JobState, JobStore};
 
 use crate::jobs::{sample_env, sqlite_of, start_sample, wait_for};
 use crate::support::*;
-use crate::ui::{Web, post_from};
+use crate::ui::{Web, post_from, signed_in};
 use crate::ui_features::refused;
 
 #[tokio::test]
@@ -19,7 +19,7 @@ async fn ui_admin_bulk_delete_users() {
     let ann = create_user(&s, "ann").await.to_string();
     let bob = create_user(&s, "bob").await.to_string();
     let cat = create_user(&s, "cat").await.to_string();
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let p = w.page("/admin/users").await;
     p.has(r#"<form id="users-bulk" method="post" action="/admin/users/-/delete">"#)
         .has(&format!(r#"form="users-bulk" name="user" value="{ann}" aria-label="Select ann""#))
@@ -81,7 +81,7 @@ async fn ui_admin_bulk_delete_users() {
     assert_eq!(get(&s, &format!("/api/v2.0/users/{dan}"), &admin()).await.status(), 200);
 
     // Not an administrator: the confirm page and the delete are refused by the API.
-    let mut d = Web::signed_in(&s, "dan", PW).await;
+    let mut d = signed_in(&s, "dan", PW).await;
     let csrf = d.page("/account").await.csrf();
     refused(&mut d, &csrf, "/admin/users/-/delete", &[("user", "1")]).await;
     refused(&mut d, &csrf, "/admin/users/-/delete", &[("confirmed", "1"), ("user", "1")]).await;
@@ -94,7 +94,7 @@ async fn ui_admin_jobs_waiting_in_a_queue() {
     let s = Server::spawn(&tmp.path().join("data"), &sample_env());
     create_user(&s, "bob").await;
     let store = sqlite_of(&s);
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     // The queue paused: 23 jobs wait (more than a page of 20).
     w.submit("/admin/jobs", "/admin/jobs/queues/SAMPLE/pause", &[]).await.has("Queue paused.");
     let mut waiting = Vec::new();
@@ -148,7 +148,7 @@ async fn ui_admin_jobs_waiting_in_a_queue() {
     p.has("not found");
 
     // Not an administrator: the list and the stop refused.
-    let mut b = Web::signed_in(&s, "bob", PW).await;
+    let mut b = signed_in(&s, "bob", PW).await;
     assert_eq!(b.get("/admin/jobs/queues/SAMPLE").await.status, 403);
     assert_eq!(get(&s, "/api/v2.0/jobservice/queues/SAMPLE/jobs", &user("bob")).await.status(), 403);
     let csrf = b.page("/account").await.csrf();
@@ -180,7 +180,7 @@ async fn ui_edit_a_webhooks_second_target_in_place() {
     let api = format!("/api/v2.0/projects/hooks/webhook/policies/{id}");
     let edit = format!("/projects/hooks/webhooks/{id}/edit");
     let target = format!("/projects/hooks/webhooks/{id}/targets/1/edit");
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     w.page(&edit)
         .await
         .has(&format!(r#"href="{target}""#))
@@ -233,7 +233,7 @@ async fn ui_edit_a_webhooks_second_target_in_place() {
     w.page(&r.location).await.has("There is no such target.");
 
     // A maintainer may not update webhook policies: no link, the page and the change refused.
-    let mut m = Web::signed_in(&s, "mnt", PW).await;
+    let mut m = signed_in(&s, "mnt", PW).await;
     assert_eq!(m.get(&target).await.status, 403);
     let csrf = m.page("/projects/hooks/webhooks").await.csrf();
     refused(&mut m, &csrf, &target, &[("notify_type", "http"), ("address", "http://127.0.0.1:9/mine")]).await;

@@ -9,7 +9,7 @@
 use serde_json::json;
 
 use crate::support::*;
-use crate::ui::Web;
+use crate::ui::{Web, signed_in};
 use crate::ui_features::refused;
 
 const APP: &str = "/projects/team/repos/app/-/artifacts";
@@ -76,7 +76,7 @@ async fn ui_artifact_layers_config_parents_untag_copy_delete() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("build_history isn't supported"));
 
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let art = format!("{APP}/{d}");
     let page = w.page(&art).await;
     // Layers in order with their sizes and the step that made each (metadata steps skipped).
@@ -146,7 +146,7 @@ async fn ui_artifact_layers_config_parents_untag_copy_delete() {
     assert_eq!(get(&s, &format!("{API}/app/artifacts/{gone}"), &admin()).await.status(), 404);
 
     // The guest sees the page without the controls, and the server refuses anyway.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let gp = g.page(&art).await;
     gp.has(&short(&l2)).has("8080/tcp").has("Part of index");
     gp.lacks("Remove tag").lacks("copy_project").lacks("Copy artifact").lacks("Delete this artifact");
@@ -164,7 +164,7 @@ async fn ui_repository_description_is_sanitized_markdown() {
     let s = Server::start_harbor();
     create_project(&s, &admin(), "team", false).await;
     push_small_image_as(&s, &admin(), "team/app", "v1", "one").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let info = "/projects/team/repos/app/-/info";
     let text = "# Shop API\n\nBuilt **nightly**. See [the docs](https://example.com/docs) or \
                 [x](javascript:alert(1)).\n\n<script>alert(2)</script>\n\n- one\n- two";
@@ -191,7 +191,7 @@ async fn ui_artifact_copy_brings_accessories_and_tags_are_paged() {
     // 120 tags: t000 … t119, three pages of 50.
     crate::ui::tag_many(&s, &admin(), "team/app", &d, (1..120).map(|i| format!("t{i:03}"))).await;
 
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let art = format!("{APP}/{d}");
     let names = |body: &str| -> Vec<String> {
         body.split("<li><strong>").skip(1).map(|r| r[..r.find('<').unwrap()].to_string()).collect()
@@ -228,7 +228,7 @@ async fn ui_artifact_copy_brings_accessories_and_tags_are_paged() {
     assert_eq!(acc.as_array().map(Vec::len), Some(2), "{acc}");
 
     // The guest pages through the tags but has no copy form; the server refuses a copy.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let gp = g.page(&format!("{art}?tags_after=t049")).await;
     assert_eq!(names(&gp.body).first().map(String::as_str), Some("t050"));
     gp.lacks("copy_project");
@@ -247,7 +247,7 @@ async fn ui_artifact_grid_sort_bulk_stop_scan_and_sbom() {
     let small = push_small_image_as(&s, &admin(), "team/app", "small", "s").await;
     let (big, ..) = push_built_image(&s, &admin(), "team/app", "big").await;
     let mid = push_small_image_as(&s, &admin(), "team/app", "mid", "a somewhat longer seed for a bigger config").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let order = |body: &str, ds: &[&str]| -> Vec<usize> {
         let mut at: Vec<(usize, usize)> =
             ds.iter().enumerate().map(|(i, d)| (body.find(&format!(r#"title="{d}""#)).unwrap(), i)).collect();
@@ -313,7 +313,7 @@ async fn ui_artifact_grid_sort_bulk_stop_scan_and_sbom() {
     p.has("Stopped 1 scans.").has("Not stopped:").has(&format!("team/app@{}", short(&small))).has("in progress");
 
     // The guest: no buttons, and the server refuses both.
-    let mut gw = Web::signed_in(&s, "gst", PW).await;
+    let mut gw = signed_in(&s, "gst", PW).await;
     let gg = gw.page(&format!("{APP}?sort=size")).await;
     gg.has(r#"aria-sort="ascending""#).lacks("Stop scanning selected").lacks("Generate SBOMs of selected");
     refused(&mut gw, &gg.csrf(), &format!("{APP}/scan/stop"), &[("digest", &big)]).await;
@@ -335,7 +335,7 @@ async fn ui_artifact_grid_bulk_stop_sbom_generation() {
     project_with_guest(&s, "team").await;
     let one = push_small_image_as(&s, &admin(), "team/app", "one", "1").await;
     let two = push_small_image_as(&s, &admin(), "team/app", "two", "2").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let g = w.page(APP).await;
     g.has("Stop scanning selected artifacts").has("Stop generating SBOMs of selected artifacts");
     g.has(r#"formaction="/projects/team/repos/app/-/artifacts/sbom/stop""#);
@@ -352,7 +352,7 @@ async fn ui_artifact_grid_bulk_stop_sbom_generation() {
     w.page(&r.location).await.has("Started 1 scans.");
 
     // The guest: no button; the UI and the API refuse.
-    let mut gw = Web::signed_in(&s, "gst", PW).await;
+    let mut gw = signed_in(&s, "gst", PW).await;
     let gg = gw.page(APP).await;
     gg.lacks("Stop generating SBOMs").lacks("sbom/stop");
     refused(&mut gw, &gg.csrf(), &format!("{APP}/sbom/stop"), &[("digest", &one)]).await;

@@ -653,7 +653,7 @@ async fn browser_edit_webhooks_replication_robots_and_labels() {
     let project_id = create_project(&s, &admin(), "web", false).await;
     let digest = push_small_image_as(&s, &admin(), "web/app", "v1", "edit").await;
     // A registry and a rule to edit, made through the HTTP forms.
-    let mut w = crate::ui::Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = crate::ui::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let reg = crate::ui_edit::self_registry(&mut w, &s).await;
     w.submit(
         "/admin/replications",
@@ -760,7 +760,7 @@ async fn browser_edit_immutability_webhook_test_and_registry() {
                       "targets": [{"type": "http", "address": recv.url("/hook"), "payload_format": "CloudEvents"}]});
     let r = call(&s, reqwest::Method::POST, "/api/v2.0/projects/web/webhook/policies", &admin(), Some(&hook)).await;
     assert_eq!(r.status(), 201);
-    let mut w = crate::ui::Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = crate::ui::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     crate::ui_edit::self_registry(&mut w, &s).await;
     let mut b = Browser::admin(&s, "policies").await;
 
@@ -1776,7 +1776,7 @@ async fn browser_every_page_in_chinese_and_dark() {
     let webhook_task = tasks[0]["id"].as_i64().unwrap();
 
     // Tag retention: a rule and a dry run (through the UI's forms), its execution and task.
-    let mut w = crate::ui::Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = crate::ui::signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let fields = [
         ("repo_decoration", "repoMatches"),
         ("repos", "**"),

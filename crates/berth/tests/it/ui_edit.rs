@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::support::*;
-use crate::ui::{Page, Web};
+use crate::ui::{Page, Web, signed_in};
 use crate::ui_features::refused;
 
 /// A registry endpoint for this same server, added through the form; its id.
@@ -46,7 +46,7 @@ async fn ui_edit_webhooks_and_replication_rules() {
     create_user(&s, "mnt").await;
     create_project(&s, &admin(), "hooks", false).await;
     add_member(&s, "hooks", "mnt", 4).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // A webhook with every field of the form, then each field changed on its edit page.
     let list = w.page("/projects/hooks/webhooks").await;
@@ -134,7 +134,7 @@ async fn ui_edit_webhooks_and_replication_rules() {
     bad.has(r#"role="alert""#).has("address").has(r#"value="https://127.0.0.1:9/b""#);
 
     // A maintainer reads the policies but gets no edit link, and the server refuses the edit.
-    let mut m = Web::signed_in(&s, "mnt", PW).await;
+    let mut m = signed_in(&s, "mnt", PW).await;
     m.page("/projects/hooks/webhooks").await.has(">renamed<").lacks(&edit);
     assert_eq!(m.get(&edit).await.status, 403);
     let csrf = m.page("/projects/hooks/webhooks").await.csrf();
@@ -205,7 +205,7 @@ async fn ui_edit_webhooks_and_replication_rules() {
 
     // Not an administrator: no page, and the server refuses the change.
     create_user(&s, "ann").await;
-    let mut a = Web::signed_in(&s, "ann", PW).await;
+    let mut a = signed_in(&s, "ann", PW).await;
     assert_eq!(a.get(&redit).await.status, 403);
     let csrf = a.page("/projects").await.csrf();
     refused(&mut a, &csrf, &redit, &[("name", "x"), ("mode", "push"), ("registry", &reg), ("trigger", "manual")]).await;
@@ -218,7 +218,7 @@ async fn ui_edit_robots_matrix_toggle_refresh_and_system_robots() {
     create_user(&s, "dev").await;
     let project_id = create_project(&s, &admin(), "team", false).await;
     add_member(&s, "team", "dev", 2).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // The create form is a resources × actions matrix, each box labelled.
     let page = w.page("/projects/team/robots").await;
@@ -301,7 +301,7 @@ async fn ui_edit_robots_matrix_toggle_refresh_and_system_robots() {
     w.submit("/projects/team/robots", &toggle, &[]).await.has("✔ Enabled");
 
     // A developer: no change buttons, and the server refuses each change.
-    let mut d = Web::signed_in(&s, "dev", PW).await;
+    let mut d = signed_in(&s, "dev", PW).await;
     let dl = d.get("/projects/team/robots").await;
     dl.lacks(&edit).lacks("/refresh").lacks("/toggle").lacks("New robot account");
     assert_eq!(d.get(&edit).await.status, 403);
@@ -361,7 +361,7 @@ async fn ui_edit_labels_and_attach_them_to_artifacts() {
     let project_id = create_project(&s, &admin(), "lab", false).await;
     add_member(&s, "lab", "gus", 3).await;
     let digest = push_small_image_as(&s, &admin(), "lab/app", "v1", "l").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     w.submit("/projects/lab/labels", "/projects/lab/labels", &[("name", "prod"), ("color", "#0065ab")])
         .await
         .has(">prod<");
@@ -395,7 +395,7 @@ async fn ui_edit_labels_and_attach_them_to_artifacts() {
     assert_eq!(a["labels"][0]["id"].as_i64(), Some(lid), "{a}");
 
     // A guest: no edit link or attach form, and the server refuses both.
-    let mut g = Web::signed_in(&s, "gus", PW).await;
+    let mut g = signed_in(&s, "gus", PW).await;
     g.page("/projects/lab/labels").await.has(">production<").lacks(&edit);
     assert_eq!(g.get(&edit).await.status, 403);
     g.page(&art).await.has("production").lacks("attach_label").lacks("/delete");
@@ -442,7 +442,7 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
         create_user(&s, u).await;
         add_member(&s, "pol", u, role).await;
     }
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // Immutability: a rule created, then edited (both selectors and their decorations,
     // disabled), enabled again from the list, and a bad pattern refused naming the field.
@@ -485,7 +485,7 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
         "dev-*"
     );
     // A developer may not change rules: no page, and the server refuses the change.
-    let mut d = Web::signed_in(&s, "dev", PW).await;
+    let mut d = signed_in(&s, "dev", PW).await;
     assert_eq!(d.get(&edit).await.status, 403);
     let csrf = d.page("/projects").await.csrf();
     refused(&mut d, &csrf, &edit, &[("repos", "**"), ("tags", "x")]).await;
@@ -574,12 +574,12 @@ async fn ui_edit_immutability_webhook_test_registries_and_robot_file() {
     for who in ["mnt", "gst"] {
         assert_eq!(status(&s, reqwest::Method::POST, &api, &user(who), None).await, 403, "{who}");
     }
-    let mut m = Web::signed_in(&s, "mnt", PW).await;
+    let mut m = signed_in(&s, "mnt", PW).await;
     m.page(hooks).await.has(">ci<").lacks(&format!("{hooks}/{hid}/test"));
     let csrf = m.page(hooks).await.csrf();
     refused(&mut m, &csrf, &format!("{hooks}/{hid}/test"), &[]).await;
     refused(&mut m, &csrf, &format!("{hooks}/{hid}/targets/0/delete"), &[]).await;
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let csrf = g.page("/projects").await.csrf();
     refused(&mut g, &csrf, &format!("{hooks}/{hid}/test"), &[]).await;
     assert_eq!(recv.got().len(), before, "a refused test sends nothing");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::*;
-use crate::ui::Web;
+use crate::ui::{Web, signed_in};
 
 /// Polls `path` as admin until `done` holds for its JSON (up to 60 s); returns it.
 async fn until(s: &Server, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -48,7 +48,7 @@ async fn ui_quotas_health_gc_schedule_log_and_preview() {
     // Re-tagging v1 leaves the first artifact untagged: the GC preview lists it.
     let old = push_small_image_as(&s, &admin(), "big/old", "t", "first").await;
     push_small_image_as(&s, &admin(), "big/old", "t", "second").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // Quotas: usage and limit per project, the limit set in GiB.
     let q = w.page("/admin/quotas").await;
@@ -98,7 +98,7 @@ async fn ui_quotas_health_gc_schedule_log_and_preview() {
     w.page("/admin/gc").await.has(&format!("href=\"/admin/gc/{gid}/log\"")).has("✔ Success");
 
     // Not an administrator: no navigation to these pages, and the API's refusal.
-    let mut a = Web::signed_in(&s, "ann", PW).await;
+    let mut a = signed_in(&s, "ann", PW).await;
     a.page("/projects").await.lacks("/admin/quotas").lacks("/admin/health");
     for path in ["/admin/quotas", "/admin/health", "/admin/gc/preview", &format!("/admin/gc/{gid}/log")] {
         assert_eq!(a.get(path).await.status, 403, "{path}");
@@ -118,7 +118,7 @@ async fn ui_tag_retention_rules_runs_tasks_and_logs() {
     for (t, seed) in [("a", "1"), ("b", "2"), ("c", "3")] {
         push_small_image_as(&s, &admin(), "keep/app", t, seed).await;
     }
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     w.page("/projects/keep/retention").await.has("No retention rules").lacks("Run now");
     // Changes that need a policy say there is none, and create nothing.
     w.submit("/projects/keep/retention", "/projects/keep/retention/schedule", &[("cron", "0 0 4 * * *")])
@@ -195,7 +195,7 @@ async fn ui_tag_retention_rules_runs_tasks_and_logs() {
         .has("No retention rules");
 
     // A guest may not see the policy (Harbor: developers and up), nor run it.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     assert_eq!(g.get("/projects/keep/retention").await.status, 403);
     let csrf = g.page("/projects/keep/repos").await.csrf();
     refused(&mut g, &csrf, "/projects/keep/retention/run", &[]).await;
@@ -218,7 +218,7 @@ async fn ui_webhook_executions_tasks_logs_and_toggle() {
     create_project(&s, &admin(), "hooks", false).await;
     add_member(&s, "hooks", "gst", 3).await;
     add_member(&s, "hooks", "mnt", 4).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     w.submit(
         "/projects/hooks/webhooks",
         "/projects/hooks/webhooks",
@@ -251,12 +251,12 @@ async fn ui_webhook_executions_tasks_logs_and_toggle() {
 
     // A maintainer reads policies and executions but has no toggle or delete, and the
     // server refuses a toggle; a guest may not see them at all (Harbor's rules).
-    let mut m = Web::signed_in(&s, "mnt", PW).await;
+    let mut m = signed_in(&s, "mnt", PW).await;
     m.page("/projects/hooks/webhooks").await.has(">down<").lacks("/toggle").lacks("/delete");
     m.page(&format!("/projects/hooks/webhooks/{id}/executions")).await.has("PUSH_ARTIFACT");
     let csrf = m.page("/projects/hooks/repos").await.csrf();
     refused(&mut m, &csrf, &format!("/projects/hooks/webhooks/{id}/toggle"), &[]).await;
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     assert_eq!(g.get("/projects/hooks/webhooks").await.status, 403);
     assert_eq!(g.get(&format!("/projects/hooks/webhooks/{id}/executions")).await.status, 403);
     assert_eq!(
@@ -272,7 +272,7 @@ async fn ui_registries_and_replication_to_another_berth() {
     create_user(&a, "ann").await;
     create_project(&a, &admin(), "team", false).await;
     push_small_image_as(&a, &admin(), "team/app", "v1", "rep").await;
-    let mut w = Web::signed_in(&a, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&a, "admin", ADMIN_PASSWORD).await;
     w.page("/admin/replications").await.has("Add a registry endpoint first");
 
     // A connection test before saving; a bad password is the API's refusal.
@@ -351,7 +351,7 @@ async fn ui_registries_and_replication_to_another_berth() {
     w.submit("/admin/registries", &format!("/admin/registries/{reg}/delete"), &[]).await.has("Deleted.");
 
     // Not an administrator: refused, pages and actions.
-    let mut n = Web::signed_in(&a, "ann", PW).await;
+    let mut n = signed_in(&a, "ann", PW).await;
     for path in ["/admin/registries", "/admin/replications", &format!("/admin/replications/executions/{eid}")] {
         assert_eq!(n.get(path).await.status, 403, "{path}");
     }
@@ -371,7 +371,7 @@ async fn ui_scan_vulnerabilities_sbom_and_compare() {
     let layers = debian_layers();
     let d1 = push_layers(&s, "scan/app", "v1", &layers).await;
     let d2 = push_layers(&s, "scan/app", "v2", &layers[..1]).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let art = format!("/projects/scan/repos/app/-/artifacts/{d1}");
     let page = w.page(&art).await;
     page.has("Not scanned yet.").has("Scan for vulnerabilities").has("No SBOM generated yet.");
@@ -420,7 +420,7 @@ async fn ui_scan_vulnerabilities_sbom_and_compare() {
     assert_eq!(w.get("/projects/scan/repos/app/-/compare?a=v1&b=nope").await.status, 404);
 
     // A guest reads the reports but has no scan buttons, and the server refuses a scan.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let gp = g.page(&art).await;
     gp.has("5 vulnerabilities").lacks("Scan for vulnerabilities").lacks("Generate SBOM");
     refused(&mut g, &gp.csrf(), &format!("{art}/scan"), &[("scan_type", "vulnerability")]).await;
@@ -436,7 +436,7 @@ async fn ui_signature_trust_and_signed_state() {
     let d = push_small_image_as(&s, &admin(), "team/app", "v1", "signed").await;
     let payload = cosign::payload_for("team/app", &d);
     crate::signatures::push_cosign_tag(&s, &d, &payload, &payload, &signer).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let art = format!("/projects/team/repos/app/-/artifacts/{d}");
     // Signed, but no trusted key yet: not verified; the signature is an accessory.
     w.page(&art).await.has("cosign: ✔ signed (no trusted key").has("signature.cosign");
@@ -488,7 +488,7 @@ async fn ui_signature_trust_and_signed_state() {
     w.page("/projects/team/signatures").await.has("Pull only images signed with cosign: ✔ Enabled");
 
     // A guest may not read the trust (Harbor's metadata rule), nor change it.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     assert_eq!(g.get("/projects/team/signatures").await.status, 403);
     let csrf = g.page("/projects/team/repos").await.csrf();
     let pem = signer.public_key_pem.clone();
@@ -517,7 +517,7 @@ async fn ui_health_names_the_database_primary_and_its_standby() {
         until(&s, "/api/v2.0/system/database", "the standby streaming", |v| v["standbys"][0]["state"] == "streaming")
             .await;
     assert_eq!((db["backend"].as_str(), db["role"].as_str()), (Some("postgresql"), Some("primary")), "{db}");
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     let h = w.page("/admin/health").await;
     h.has("postgresql").has("<strong>primary</strong>").has(">standby1<").has("✔ streaming").has("async");
     h.has(&format!("127.0.0.1:{}", pg.primary.port));
@@ -545,7 +545,7 @@ async fn ui_scanners_project_scanner_and_proxy_cache_projects() {
     let b = Server::spawn(&tmp.path().join("b"), &[("BERTH_AUTH_MODE", "harbor"), ("BERTH_SCAN_ADAPTER_API_KEY", key)]);
     let s = harbor_with(&tmp, &[]);
     project_with_guest(&s, "p1").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     w.page("/admin/scanners").await.has(">Berth</a></th>").has("★ Default").has(r#"<label for="sc_url">"#);
     // The harbor portal's URL comes here.
     assert_eq!(w.get("/harbor/interrogation-services/scanners").await.location, "/admin/scanners");
@@ -635,7 +635,7 @@ async fn ui_scanners_project_scanner_and_proxy_cache_projects() {
     w.cookies.remove("lang");
 
     // A project guest: the project's scanner but no choice; no admin pages; refusals.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     g.page("/projects/p1/scanner").await.has("<dd>Berth</dd>").lacks(r#"name="uuid""#);
     g.page("/projects").await.lacks("/admin/scanners").lacks(r#"name="registry_id""#);
     assert_eq!(g.get("/admin/scanners").await.status, 403);
@@ -662,7 +662,7 @@ async fn ui_scan_all_security_hub_allowlists_and_cve_export() {
     let s = harbor_with(&tmp, &[]);
     project_with_guest(&s, "scan").await;
     let d = push_layers(&s, "scan/app", "v1", &debian_layers()).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // Scan all: nothing yet, nothing to stop; a schedule; a bad one; scan now.
     w.page("/admin/scan-all").await.has("None yet.").has("Scan all now").lacks("Stop the scan all");
@@ -753,7 +753,7 @@ async fn ui_scan_all_security_hub_allowlists_and_cve_export() {
     assert_eq!(w.get(&format!("/cve-exports/{eid}/download")).await.status, 404);
 
     // The project guest: no admin pages, the allowlist read-only, refusals.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     for path in ["/admin/scan-all", "/admin/security", "/admin/security/vulnerabilities.csv"] {
         assert_eq!(g.get(path).await.status, 403, "{path}");
     }

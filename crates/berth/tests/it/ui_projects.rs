@@ -6,7 +6,7 @@
 //! the server refuses anyway), plus the bad input each form can get.
 
 use crate::support::*;
-use crate::ui::Web;
+use crate::ui::{Web, signed_in};
 use crate::ui_features::refused;
 
 const GIB: i64 = 1024 * 1024 * 1024;
@@ -25,7 +25,7 @@ async fn ui_project_list_totals_filter_sort_quota_create_and_delete() {
     add_member(&s, "alpha", "gst", 3).await;
     add_member(&s, "beta", "gst", 3).await;
     push_small_image_as(&s, &admin(), "alpha/app", "v1", "one").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // Totals (the API's /statistics), storage per project (one /quotas request), the
     // name column sorted ascending, the visibility filter labelled.
@@ -86,7 +86,7 @@ async fn ui_project_list_totals_filter_sort_quota_create_and_delete() {
 
     // A guest: no storage column (the API lets only administrators list quotas), no quota
     // field, no delete; the confirm page and the delete are refused by the API anyway.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let gl = g.page("/projects").await;
     gl.has("Totals").lacks("Storage used (all projects)").lacks("Storage (used of limit)");
     gl.lacks("storage_gib").lacks("/delete").has(r#"href="/projects/beta""#);
@@ -118,7 +118,7 @@ async fn ui_project_summary_and_push_commands() {
     for i in 1..=6 {
         push_small_image_as(&s, &admin(), &format!("alpha/r{i}"), "v1", &format!("seed{i}")).await;
     }
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // The project's own URL is its summary, the first tab.
     let sum = w.page("/projects/alpha").await;
@@ -155,10 +155,10 @@ async fn ui_project_summary_and_push_commands() {
     w.page("/projects/alpha").await.has("<meter").has("of 1.0 GiB");
 
     // A developer may push: the commands, but no delete.
-    let mut d = Web::signed_in(&s, "dev", PW).await;
+    let mut d = signed_in(&s, "dev", PW).await;
     d.page("/projects/alpha").await.has("Push commands").lacks("/projects/alpha/delete");
     // A guest may not push or delete: neither the commands nor the button.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let gs = g.page("/projects/alpha").await;
     gs.has("Recently updated repositories").lacks("Push commands").lacks("data-copy").lacks("/projects/alpha/delete");
     // Someone else's private project: the API's refusal, as a page.
@@ -175,7 +175,7 @@ async fn ui_repository_list_sort_and_bulk_delete() {
     push_small_image_as(&s, &admin(), "alpha/a2", "v1", "three").await;
     push_small_image_as(&s, &admin(), "alpha/team/a3", "v1", "four").await;
     let base = "/projects/alpha/repos";
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // Sorted by name by default; each sortable header is a link, the sorted one marked.
     let list = w.page(base).await;
@@ -194,7 +194,7 @@ async fn ui_repository_list_sort_and_bulk_delete() {
     w.page(&format!("{base}?sort=--name")).await.has(&format!(r#"aria-sort="ascending"><a href="{base}?sort=-name">"#));
 
     // A guest: no checkboxes, no button; the server refuses the delete anyway.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let gl = g.page(base).await;
     gl.has("alpha/a1").lacks(r#"name="repo""#).lacks("Delete selected repositories");
     let csrf = gl.csrf();
@@ -246,7 +246,7 @@ async fn ui_member_role_change_as_admin_and_refused_to_guest() {
     let mia = add_member(&s, "team", "mia", 2).await;
     add_member(&s, "team", "gus", 3).await;
     let page = "/projects/team/members";
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // Each member's role is a labelled select with its own button.
     let m = w.page(page).await;
@@ -265,7 +265,7 @@ async fn ui_member_role_change_as_admin_and_refused_to_guest() {
     assert_eq!(members[0]["role_id"], 4);
 
     // A guest sees roles as words, no select; the server refuses the change anyway.
-    let mut g = Web::signed_in(&s, "gus", PW).await;
+    let mut g = signed_in(&s, "gus", PW).await;
     let gm = g.page(page).await;
     gm.has("Maintainer").lacks("<select").lacks("Change role");
     let csrf = gm.csrf();
@@ -285,7 +285,7 @@ async fn ui_project_list_exports_cves_per_row() {
     create_project(&s, &admin(), "beta", false).await;
     add_member(&s, "alpha", "dev", 2).await;
     add_member(&s, "beta", "dev", 3).await;
-    let mut w = Web::signed_in(&s, "dev", PW).await;
+    let mut w = signed_in(&s, "dev", PW).await;
     let list = w.page("/projects").await;
     list.has(r#"aria-label="Export CVEs: alpha""#).lacks(r#"aria-label="Export CVEs: beta""#);
     list.has(r#"<form class="inline" method="post" action="/cve-exports">"#);
@@ -304,7 +304,7 @@ async fn ui_project_list_exports_cves_per_row() {
     let ex = ok_json(&s, "/api/v2.0/export/cve/executions", &user("dev")).await;
     assert_eq!(ex["items"].as_array().map(Vec::len), Some(1), "{ex}");
     // An administrator gets both rows' buttons next to delete.
-    let mut a = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut a = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     a.page("/projects")
         .await
         .has(r#"aria-label="Export CVEs: alpha""#)

@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use crate::support::*;
-use crate::ui::Web;
+use crate::ui::{Web, signed_in};
 use crate::ui_features::refused;
 
 const ARTS: &str = "/projects/team/repos/app/-/artifacts";
@@ -41,7 +41,7 @@ async fn ui_artifact_filters_accessories_bulk_delete_description_and_tags() {
     .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     crate::signatures::push_cosign_signature(&s, &d1).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // The list: three artifacts, type in words, accessories hidden; the filters labelled.
     let all = w.page(ARTS).await;
@@ -65,7 +65,7 @@ async fn ui_artifact_filters_accessories_bulk_delete_description_and_tags() {
     acc.has(r#"class="sub""#).has("signature.cosign").has(&format!("Accessory of {}", short(&d1)));
 
     // The guest sees no checkboxes and no delete button; the server refuses anyway.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let gl = g.page(ARTS).await;
     gl.has(&short(&d2)).lacks(r#"name="digest""#).lacks("Delete selected artifacts");
     let csrf = gl.csrf();
@@ -139,7 +139,7 @@ async fn ui_retention_label_selectors_and_date_formats() {
     let s = Server::start_harbor();
     project_with_guest(&s, "team").await;
     push_small_image_as(&s, &admin(), "team/app", "v1", "one").await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // A retention rule that keeps only artifacts labelled "prod" and "ga".
     let form = w.page("/projects/team/retention").await;
@@ -186,7 +186,7 @@ async fn ui_retention_label_selectors_and_date_formats() {
     .has(r#"role="alert""#)
     .has("tag_selectors[1].decoration");
     // The guest sees no rule form and is refused.
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let gp = g.get("/projects/team/retention").await;
     assert_eq!(gp.status, 403, "{}", gp.body);
     gp.lacks("rt_labels");

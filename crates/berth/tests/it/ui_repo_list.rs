@@ -6,7 +6,7 @@
 use reqwest::Method;
 
 use crate::support::*;
-use crate::ui::Web;
+use crate::ui::{Web, signed_in};
 
 const REPOS: &str = "/api/v2.0/projects/alpha/repositories";
 
@@ -121,7 +121,7 @@ async fn ui_repository_list_counts_tags_of_its_rows() {
     .await;
     assert_eq!(r.status(), 201);
     let base = "/projects/alpha/repos";
-    let mut g = Web::signed_in(&s, "gst", PW).await;
+    let mut g = signed_in(&s, "gst", PW).await;
     let list = g.page(&format!("{base}?sort=name")).await;
     list.has(r#"<th scope="col">Tags</th>"#);
     // Name, artifacts, tags, pulls for each row of the page.
@@ -142,7 +142,7 @@ async fn ui_repository_list_counts_tags_of_its_rows() {
     zh.page(base).await.has(r#"<th scope="col">标签数</th>"#);
 
     // Refused: no member of the private project gets the page (nor its counts).
-    let mut o = Web::signed_in(&s, "out", PW).await;
+    let mut o = signed_in(&s, "out", PW).await;
     let refused = o.get(base).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(!refused.body.contains("alpha/a<"), "{}", refused.body);

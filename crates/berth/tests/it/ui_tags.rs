@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::support::*;
-use crate::ui::Web;
+use crate::ui::{Web, signed_in};
 use crate::ui_features::refused;
 
 const TAGS: &str = "/projects/team/repos/app/-/tags";
@@ -29,7 +29,7 @@ async fn ui_tags_view_columns_sorts_filters_and_bulk_delete() {
     push_small_image_as(&s, &admin(), "team/app", "v2-rc1", "d").await;
     let dx = push_platform_index(&s, "team/app", "multi", &[(&da, "amd64"), (&db, "arm64")]).await;
     crate::signatures::push_cosign_signature(&s, &da).await;
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     w.submit("/projects/team/immutability", "/projects/team/immutability", &[("repos", "**"), ("tags", "latest")])
         .await;
 
@@ -101,7 +101,7 @@ async fn ui_tags_view_columns_sorts_filters_and_bulk_delete() {
     p2.has("⇤ First").lacks(r#"rel="next""#);
 
     // The guest: no checkboxes, no bulk delete; the server refuses anyway.
-    let mut gw = Web::signed_in(&s, "gst", PW).await;
+    let mut gw = signed_in(&s, "gst", PW).await;
     let gv = gw.page(TAGS).await;
     gv.has(">latest<").lacks(r#"name="tag""#).lacks("Delete selected tags");
     refused(&mut gw, &gv.csrf(), &format!("{TAGS}/delete"), &[("confirmed", "1"), ("tag", "v1.10")]).await;
@@ -167,7 +167,7 @@ async fn ui_artifact_grid_columns_tagged_filter_and_bulk_scan() {
     .await;
     assert_eq!(r.status(), 200);
     let arts = "/projects/scan/repos/app/-/artifacts";
-    let mut w = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
 
     // The columns: platforms, vulnerabilities, SBOM, signed, labels; copy digest per row.
     let g = w.page(arts).await;
@@ -184,7 +184,7 @@ async fn ui_artifact_grid_columns_tagged_filter_and_bulk_scan() {
     bad.has("Bad request parameter: tagged ");
 
     // The guest: no checkboxes and no scan button; the server refuses a bulk scan.
-    let mut gw = Web::signed_in(&s, "gst", PW).await;
+    let mut gw = signed_in(&s, "gst", PW).await;
     let gg = gw.page(arts).await;
     gg.has(&short(&d1)).lacks(r#"name="digest""#).lacks("Scan selected artifacts");
     refused(&mut gw, &gg.csrf(), &format!("{arts}/scan"), &[("digest", &d1)]).await;

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::support::*;
-use crate::ui::Web;
+use crate::ui::{Web, signed_in};
 use crate::ui_features::refused;
 
 const TAGS: &str = "/projects/team/repos/app/-/tags";
@@ -61,7 +61,7 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     push_chart(&s, "team/app", "chart-0.10.0").await;
     push_chart(&s, "team/app", "chart-0.9.0").await;
 
-    let mut w = Web::signed_in(&s, "dev", PW).await;
+    let mut w = signed_in(&s, "dev", PW).await;
 
     // Natural order: numbers by value; the order selector says which; the tag column is
     // the sorted one.
@@ -125,7 +125,7 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     w.submit(TAGS, &add, &[("ref", " "), ("tag", "x1")]).await.has("Artifact (a tag or digest) is required.");
     // An immutable tag that is taken: refused as immutable (Harbor's 412), in the page
     // and in the API.
-    let mut aw = Web::signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let mut aw = signed_in(&s, "admin", ADMIN_PASSWORD).await;
     aw.submit("/projects/team/immutability", "/projects/team/immutability", &[("repos", "**"), ("tags", "v1.1*")])
         .await;
     w.submit(TAGS, &add, &[("ref", "v1.9"), ("tag", "v1.10")]).await.has("configured as immutable");
@@ -166,7 +166,7 @@ async fn ui_tags_natural_order_type_filter_and_add_tag() {
     assert!(next_link(&p2.body).is_none());
 
     // The guest sees no add form and is refused anyway.
-    let mut gw = Web::signed_in(&s, "gst", PW).await;
+    let mut gw = signed_in(&s, "gst", PW).await;
     let gv = gw.page(&format!("{TAGS}?sort=natural&name=v1.")).await;
     gv.lacks(&format!(r#"action="{add}""#)).has(">v1.10<");
     refused(&mut gw, &gv.csrf(), &add, &[("ref", "v1.2"), ("tag", "guest-tag")]).await;
@@ -223,7 +223,7 @@ async fn ui_tags_view_kind_column_and_image_platform() {
     push_other(&s, "team/app", "thing").await;
 
     for who in ["admin", "gst"] {
-        let mut w = Web::signed_in(&s, who, if who == "admin" { ADMIN_PASSWORD } else { PW }).await;
+        let mut w = signed_in(&s, who, if who == "admin" { ADMIN_PASSWORD } else { PW }).await;
         let v = w.page(TAGS).await;
         v.has(r#"<th scope="col">Kind</th>"#);
         let arm_row = row_of(&v.body, "arm");
@@ -247,7 +247,7 @@ async fn ui_tags_view_kind_column_and_image_platform() {
         assert_eq!(rows(&only.body), ["chart-1.0.0"]);
         assert!(row_of(&only.body, "chart-1.0.0").contains("<td>Helm chart</td>"));
     }
-    let mut o = Web::signed_in(&s, "out", PW).await;
+    let mut o = signed_in(&s, "out", PW).await;
     let p = o.get(TAGS).await;
     assert!(p.status == 404 || p.status == 403, "{}", p.status);
     p.lacks("<code>linux/arm/v7</code>").lacks(">Kind<");
