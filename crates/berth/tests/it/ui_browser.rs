@@ -2405,6 +2405,8 @@ async fn browser_config_audit_event_types_not_recorded() {
     create_project(&s, &admin(), "unheard", false).await;
     assert_eq!(ok_json(&s, "/api/v2.0/audit-logs?q=resource=unheard", &admin()).await, json!([]));
     b.accessible().await;
+    let to_types = json!({"script": "document.querySelector('fieldset.event-types').scrollIntoView()", "args": []});
+    b.cmd(reqwest::Method::POST, "/execute/sync", Some(to_types.clone())).await;
     b.shot("config-audit-event-types").await;
 
     // Simplified Chinese (and dark, as the Chinese tour checks pages).
@@ -2421,6 +2423,7 @@ async fn browser_config_audit_event_types_not_recorded() {
     assert!(selected(&b).await);
     let problems = b.zh_dark_problems().await;
     assert!(problems.is_empty(), "{problems:#?}");
+    b.cmd(reqwest::Method::POST, "/execute/sync", Some(to_types)).await;
     b.shot("config-audit-event-types-zh").await;
     b.close().await;
 }
