@@ -226,7 +226,9 @@ fn audit_table(ctx: &Ctx, items: &[Value]) -> Markup {
                         td { (when(ctx, &e["op_time"])) }
                         td { (e["username"].as_str().unwrap_or("")) }
                         td { (e["operation"].as_str().unwrap_or("")) }
-                        td { (e["resource_type"].as_str().unwrap_or("")) }
+                        // Harbor's identifier, like the event type codes (whose words
+                        // the catalogue has for labels, not for this column).
+                        td { code { (e["resource_type"].as_str().unwrap_or("")) } }
                         td { code { (e["resource"].as_str().unwrap_or("")) } }
                     }
                 } }
