@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::audit::EventTypeSet;
 use crate::store::StoreResult;
 use crate::store::cluster::ClusterStore;
 
@@ -60,6 +61,9 @@ pub struct Settings {
     pub audit_log_forward_endpoint: String,
     /// Keep audit entries out of the database (they are only forwarded).
     pub skip_audit_log_database: bool,
+    /// Audit event types recorded nowhere: neither in the database nor forwarded
+    /// (Harbor 2.13's `audit_log_disable`, a comma-separated list of event types).
+    pub audit_log_disable: EventTypeSet,
     /// Minutes a login session lasts without a request (at most 720: every session ends
     /// 12 h after its login).
     pub session_timeout: i64,
@@ -80,6 +84,7 @@ impl Default for Settings {
             notification_enable: true,
             audit_log_forward_endpoint: String::new(),
             skip_audit_log_database: false,
+            audit_log_disable: EventTypeSet::default(),
             session_timeout: 60,
             banner_message: String::new(),
         }
@@ -88,6 +93,7 @@ impl Default for Settings {
 
 /// Every key, in the order the API lists them.
 pub const KEYS: &[&str] = &[
+    "audit_log_disable",
     "audit_log_forward_endpoint",
     "auth_mode",
     "banner_message",
@@ -223,6 +229,9 @@ impl Settings {
                     s.audit_log_forward_endpoint = e;
                 }
                 "skip_audit_log_database" => s.skip_audit_log_database = boolean(k, v)?,
+                "audit_log_disable" => {
+                    s.audit_log_disable = EventTypeSet::parse(&string(k, v)?).map_err(|e| invalid(k, e.to_string()))?
+                }
                 "session_timeout" => {
                     let minutes = integer(k, v)?;
                     // Berth ends every session 12 h after its login whatever the activity.
@@ -265,6 +274,7 @@ impl Settings {
     /// Every value as the API shows it.
     pub fn values(&self) -> BTreeMap<&'static str, Value> {
         BTreeMap::from([
+            ("audit_log_disable", Value::from(self.audit_log_disable.to_string())),
             ("audit_log_forward_endpoint", Value::from(self.audit_log_forward_endpoint.clone())),
             ("auth_mode", Value::from(self.auth_mode.clone())),
             ("banner_message", Value::from(self.banner_message.clone())),
@@ -394,6 +404,47 @@ mod tests {
         assert_eq!(v["storage_per_project"], json!(-1));
         assert_eq!(v["session_timeout"], json!(60));
         assert_eq!(v["notification_enable"], json!(true));
+        assert_eq!(v["audit_log_disable"], json!(""), "every event type recorded");
+    }
+
+    #[test]
+    fn audit_log_disable_is_stored_canonically() {
+        let (s, changed) = Settings::default()
+            .apply(&change(&[(
+                "audit_log_disable",
+                json!(" delete_artifact,create_artifact , update_configure,create_artifact"),
+            )]))
+            .unwrap();
+        assert_eq!(changed, ["audit_log_disable"]);
+        assert_eq!(s.values()["audit_log_disable"], json!("create_artifact,delete_artifact,update_configuration"));
+        assert!(
+            s.audit_log_disable.contains("update", "configuration")
+                && !s.audit_log_disable.contains("pull", "artifact")
+        );
+        // The same set in another spelling is no change.
+        let (_, none) = s
+            .apply(&change(&[("audit_log_disable", json!("update_configuration,delete_artifact,create_artifact"))]))
+            .unwrap();
+        assert!(none.is_empty());
+        // Through the stored rows and back.
+        let rows: Vec<(String, String)> = s.stored().into_iter().map(|(k, v)| (format!("{PREFIX}{k}"), v)).collect();
+        assert_eq!(Settings::from_rows(&rows), s);
+        let (cleared, changed) = s.apply(&change(&[("audit_log_disable", json!(" "))])).unwrap();
+        assert!(cleared.audit_log_disable.is_empty());
+        assert_eq!(changed, ["audit_log_disable"]);
+        // An unknown type names the key and the type; nothing else of the change applies.
+        for (list, bad) in [("create_artifact,explode_artifact", "explode_artifact"), ("artifact", "artifact")] {
+            match refused(&[("audit_log_disable", json!(list)), ("read_only", json!(true))]) {
+                SettingsError::Invalid { key, reason } => {
+                    assert_eq!(key, "audit_log_disable");
+                    assert!(reason.contains(&format!("{bad:?}")), "{reason}");
+                }
+                e => panic!("{list}: {e}"),
+            }
+        }
+        assert!(
+            matches!(refused(&[("audit_log_disable", json!(["create_artifact"]))]), SettingsError::Invalid { ref key, .. } if key == "audit_log_disable")
+        );
     }
 
     #[test]

@@ -157,17 +157,19 @@ impl Handler for GarbageCollection {
         // storage's overlap. Claimed rows are owned by this run and absent to every API,
         // so a run that stops with a batch claimed and not swept leaves stragglers, which
         // the next run adopts.
-        let claim = |store: Arc<dyn GcStore>, run: String| {
-            tokio::spawn(async move { store.claim_blobs(&run, window, CLAIM_BATCH).await })
+        // One walk through the digests: each claim starts after the last one's last digest.
+        // A blob that becomes unreferenced behind the cursor waits for the next run.
+        let claim = |store: Arc<dyn GcStore>, run: String, after: Option<Digest>| {
+            tokio::spawn(async move { store.claim_blobs(&run, window, after.as_ref(), CLAIM_BATCH).await })
         };
-        let mut next = claim(Arc::clone(&self.store), run.clone());
+        let mut next = claim(Arc::clone(&self.store), run.clone(), None);
         loop {
             let claimed = next.await.map_err(|e| JobError::Retry(format!("a GC claim failed: {e}")))??;
-            if claimed.is_empty() {
+            let Some(last) = claimed.last() else {
                 break;
-            }
+            };
             ctx.check()?;
-            next = claim(Arc::clone(&self.store), run.clone());
+            next = claim(Arc::clone(&self.store), run.clone(), Some(last.digest.clone()));
             self.sweep(ctx, &run, claimed, workers, &mut done).await?;
         }
         let mut links = 0;

@@ -1,13 +1,15 @@
 //! Where audit entries go, as the runtime settings say: the database unless
 //! `skip_audit_log_database`, and a syslog server (TCP) when `audit_log_forward_endpoint`
-//! is set, as Harbor forwards them. Every writer of audit entries (management changes,
-//! artifact events) goes through [`AuditLog::append`].
+//! is set, as Harbor forwards them; nowhere for the event types `audit_log_disable`
+//! lists. Every writer of audit entries (management changes, artifact events) goes
+//! through [`AuditLog::append`], the one place those settings are applied.
 //!
 //! Forwarding is off the caller's path and best effort, like Harbor's: a queue feeds one
 //! connection, each line is written under a deadline, and entries that cannot be sent
 //! (server down, queue full) are dropped with a warning; they are still in the database
 //! unless that was switched off.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,8 +44,14 @@ impl AuditLog {
 
     pub async fn append(&self, entries: &[AuditEntry]) -> StoreResult<()> {
         let s = self.settings.get();
+        // Disabled event types are dropped before both destinations, as Harbor does.
+        let entries: Cow<[AuditEntry]> = if s.audit_log_disable.is_empty() {
+            Cow::Borrowed(entries)
+        } else {
+            entries.iter().filter(|e| !s.audit_log_disable.contains(&e.operation, &e.resource_type)).cloned().collect()
+        };
         if !s.audit_log_forward_endpoint.is_empty() {
-            for e in entries {
+            for e in entries.iter() {
                 if self.forward.try_send((s.audit_log_forward_endpoint.clone(), line(e))).is_err() {
                     tracing::warn!("the audit forwarding queue is full; an entry was not forwarded");
                 }
@@ -52,7 +60,7 @@ impl AuditLog {
         if s.skip_audit_log_database || entries.is_empty() {
             return Ok(());
         }
-        self.identity.append_audit_batch(entries).await
+        self.identity.append_audit_batch(&entries).await
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use berth_core::audit::EventTypeSet;
 use berth_core::store::identity::IdentityStore;
 use berth_core::store::jobs::JobStore;
 use serde::{Deserialize, Serialize};
@@ -45,22 +46,18 @@ pub struct PurgeAuditParams {
     pub dry_run: bool,
 }
 
-/// A comma-separated list parameter's items, each checked by `known` (its message names
-/// what is allowed).
+/// A comma-separated list parameter, checked and put in its stored form by `parse` (its
+/// message names what is allowed).
 fn list_param(
     params: &Map<String, Value>,
     field: &str,
-    known: impl Fn(&str) -> Result<(), String>,
+    parse: impl Fn(&str) -> Result<String, String>,
 ) -> Result<Option<String>, ParamError> {
-    let list = match params.get(field) {
-        None => return Ok(None),
-        Some(Value::String(s)) => s.clone(),
-        _ => return Err(ParamError::new(field, "must be a comma-separated string")),
-    };
-    for item in split(&list) {
-        known(item).map_err(|m| ParamError::new(field, m))?;
+    match params.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) => parse(s).map(Some).map_err(|m| ParamError::new(field, m)),
+        _ => Err(ParamError::new(field, "must be a comma-separated string")),
     }
-    Ok(Some(list))
 }
 
 fn split(list: &str) -> impl Iterator<Item = &str> {
@@ -88,16 +85,16 @@ impl PurgeAuditParams {
                 format!("{hours} is out of range (1 to 876000 hours)"),
             ));
         }
-        let ops = list_param(params, "include_operations", |op| {
-            if AUDIT_OPERATIONS.contains(&op) {
-                Ok(())
-            } else {
-                Err(format!("{op:?} is not one of {}", AUDIT_OPERATIONS.join(", ")))
+        let ops = list_param(params, "include_operations", |list| {
+            match split(list).find(|op| !AUDIT_OPERATIONS.contains(op)) {
+                None => Ok(list.to_owned()),
+                Some(op) => Err(format!("{op:?} is not one of {}", AUDIT_OPERATIONS.join(", "))),
             }
         })?;
-        let types = list_param(params, "include_event_types", |t| match berth_core::audit::parse_event_type(t) {
-            Some(_) => Ok(()),
-            None => Err(format!("{t:?} is not an audit event type (GET /api/v2.0/auditlog-exts/events lists them)")),
+        // Kept in the canonical form (Harbor's `update_configure` as Berth's type), the
+        // names the store matches entries by.
+        let types = list_param(params, "include_event_types", |list| {
+            EventTypeSet::parse(list).map(|t| t.to_string()).map_err(|e| e.to_string())
         })?;
         let ops = match (ops, &types) {
             (Some(ops), _) => ops,
@@ -267,6 +264,11 @@ mod tests {
         assert_eq!(PurgeAuditParams::from_json(stored.as_object().unwrap()).unwrap(), p, "stored as sent");
         let old = params(serde_json::json!({"audit_retention_hour": 1})).unwrap();
         assert!(serde_json::to_value(&old).unwrap().get("include_event_types").is_none(), "absent as before");
+        // Harbor's name of configuration changes, kept as Berth's, each type once.
+        let p = params(serde_json::json!({"audit_retention_hour": 1,
+            "include_event_types": "update_configure, create_artifact,update_configuration"}))
+        .unwrap();
+        assert_eq!(p.include_event_types.as_deref(), Some("create_artifact,update_configuration"));
     }
 
     #[test]

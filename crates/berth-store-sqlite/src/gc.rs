@@ -229,8 +229,15 @@ impl GcStore for SqliteStore {
             .await
     }
 
-    async fn claim_blobs(&self, run: &str, window_secs: i64, limit: usize) -> StoreResult<Vec<GcBlob>> {
+    async fn claim_blobs(
+        &self,
+        run: &str,
+        window_secs: i64,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> StoreResult<Vec<GcBlob>> {
         let run = run.to_owned();
+        let after = after.map(Digest::to_string).unwrap_or_default();
         self.writer
             .write_background(move |c| {
                 let now = now();
@@ -239,14 +246,19 @@ impl GcStore for SqliteStore {
                         "UPDATE blobs SET state = 'deleting', gc_run = ?1, gc_claimed_at = ?2
                           WHERE digest IN (
                                 SELECT b.digest FROM blobs b
-                                 WHERE b.state = 'live' AND coalesce(b.last_ref_at, b.created_at) <= ?3
+                                 WHERE b.digest > ?5 AND b.state = 'live'
+                                   AND coalesce(b.last_ref_at, b.created_at) <= ?3
                                    AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
-                                 LIMIT ?4)
+                                 ORDER BY b.digest LIMIT ?4)
                          RETURNING digest, size",
                     )?
-                    .query_map(params![run, now, now - window_secs, sql_limit(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .query_map(params![run, now, now - window_secs, sql_limit(limit), after], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                blob_rows(rows)
+                let mut claimed = blob_rows(rows)?;
+                claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
+                Ok(claimed)
             })
             .await
     }

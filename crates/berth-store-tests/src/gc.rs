@@ -39,13 +39,17 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     assert_eq!(gc.gc_candidates(0, None, 100).await.unwrap(), want);
     assert_eq!(gc.gc_candidates(0, None, 1).await.unwrap(), want[..1]);
     assert_eq!(gc.gc_candidates(0, Some(&want[0].digest), 100).await.unwrap(), want[1..]);
-    assert!(gc.claim_blobs("r1", LONG, 100).await.unwrap().is_empty(), "the window holds for claims");
+    assert!(gc.claim_blobs("r1", LONG, None, 100).await.unwrap().is_empty(), "the window holds for claims");
 
-    // Phase A: exactly the unreferenced blobs; claimed rows are absent to every API path.
-    let mut claimed = gc.claim_blobs("r1", 0, 100).await.unwrap();
-    claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
+    // Phase A: exactly the unreferenced blobs, in digest order after the cursor; claimed
+    // rows are absent to every API path.
+    let second = gc.claim_blobs("r1", 0, Some(&want[0].digest), 100).await.unwrap();
+    assert_eq!(second, want[1..], "a claim starts after its cursor");
+    let first = gc.claim_blobs("r1", 0, None, 100).await.unwrap();
+    assert_eq!(first, want[..1], "what the cursor passed is claimed by a walk from the start");
+    let claimed = [first, second].concat();
     assert_eq!(claimed, want);
-    assert!(gc.claim_blobs("r1", 0, 100).await.unwrap().is_empty(), "claimed once");
+    assert!(gc.claim_blobs("r1", 0, None, 100).await.unwrap().is_empty(), "claimed once");
     assert_eq!(cx.store.repo_blob(&repo, &free1.digest).await.unwrap(), None, "deleting is absent");
     let other = cx.repo("gc-other");
     assert_eq!(cx.store.mount_blob(&repo, &other, &free1.digest).await.unwrap(), None, "no mount of a deleting blob");
@@ -98,7 +102,7 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     assert_eq!(cx.store.repo_blob(&repo, &gone.digest).await.unwrap(), Some(gone.clone()));
 
     // The digest lock: phase B waits for an upload holding it, and the other way round.
-    let mut claimed = gc.claim_blobs("r3", 0, 100).await.unwrap();
+    let mut claimed = gc.claim_blobs("r3", 0, None, 100).await.unwrap();
     claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
     assert_eq!(claimed, want, "both unreferenced again");
     let lock = cx.store.lock_digest(&claimed[0].digest).await.unwrap();
@@ -177,7 +181,7 @@ async fn claims_race_manifest_puts(cx: &Cx, gc: &Arc<dyn GcStore>) {
         async move {
             let mut claimed = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                claimed += gc.claim_blobs("race", 0, 50).await.unwrap().len();
+                claimed += gc.claim_blobs("race", 0, None, 50).await.unwrap().len();
                 tokio::task::yield_now().await;
             }
             claimed

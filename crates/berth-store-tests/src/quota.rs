@@ -367,7 +367,7 @@ pub async fn usage_conformance(
     let run = format!("{p}run");
     let mut claimed = Vec::new();
     loop {
-        let batch = gc.claim_blobs(&run, 0, 1000).await.expect("claim");
+        let batch = gc.claim_blobs(&run, 0, None, 1000).await.expect("claim");
         if batch.is_empty() {
             break;
         }

@@ -927,7 +927,65 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("retention.label_dec", "Labels: with or without", "标签（Label）：包含或不包含"),
     ("retention.with_labels", "with all of the labels", "包含所有这些标签（Label）"),
     ("retention.without_labels", "without any of the labels", "不包含任何这些标签（Label）"),
+    ("config.audit_disable", "Audit log event types not recorded", "不记录的审计日志事件类型"),
+    (
+        "config.audit_disable_hint",
+        "Entries of a ticked type are neither written to the database nor forwarded. A change that disables configuration changes is itself not recorded.",
+        "勾选类型的条目既不写入数据库，也不转发。禁用“更新配置”的那次更改本身也不会被记录。",
+    ),
+    // The words audit event type labels are built from (`event_type_label`): the
+    // operation, then the resource type.
+    ("event.op.create", "Create", "创建"),
+    ("event.op.delete", "Delete", "删除"),
+    ("event.op.pull", "Pull", "拉取"),
+    ("event.op.stop", "Stop", "停止"),
+    ("event.op.update", "Update", "更新"),
+    ("event.res.artifact", "artifact", "制品"),
+    ("event.res.artifact-label", "artifact label", "制品标签（Label）"),
+    ("event.res.configuration", "configuration", "配置"),
+    ("event.res.cve_allowlist", "CVE allowlist", "CVE 白名单"),
+    ("event.res.export-cve", "CVE export", "CVE 导出"),
+    ("event.res.garbage-collection", "garbage collection", "垃圾清理"),
+    ("event.res.immutable_rule", "tag immutability rule", "不可变标签规则"),
+    ("event.res.job", "job", "任务"),
+    ("event.res.jobservice-queue", "job queue", "任务队列"),
+    ("event.res.label", "label", "标签（Label）"),
+    ("event.res.member", "project member", "项目成员"),
+    ("event.res.notification_policy", "webhook", "Webhook"),
+    ("event.res.project", "project", "项目"),
+    ("event.res.purge-audit", "audit log purge", "审计日志清理"),
+    ("event.res.registry", "registry endpoint", "目标仓库"),
+    ("event.res.replication_execution", "replication execution", "复制执行"),
+    ("event.res.replication_policy", "replication rule", "复制规则"),
+    ("event.res.repository", "repository", "镜像仓库"),
+    ("event.res.retention", "tag retention", "标签保留"),
+    ("event.res.robot", "robot account", "机器人账户"),
+    ("event.res.scan", "scan", "扫描"),
+    ("event.res.scan-all", "scan all", "全部扫描"),
+    ("event.res.scanner", "scanner", "扫描器"),
+    ("event.res.signature-trust", "signature policy", "签名策略"),
+    ("event.res.tag", "tag", "标签（Tag）"),
+    ("event.res.user", "user", "用户"),
 ];
+
+/// The label of an audit event type (`create_artifact`) in `lang`: "Create artifact",
+/// "创建制品". Built from the words of its operation and resource type, so the 58 types
+/// need 31 entries, and a new type usually none. A type without both words (or unknown to
+/// Berth) shows as its code.
+pub fn event_type_label(lang: Lang, event_type: &str) -> String {
+    let Some((op, res)) = berth_core::audit::parse_event_type(event_type) else {
+        return event_type.to_owned();
+    };
+    match (lookup(lang, &format!("event.op.{op}")), lookup(lang, &format!("event.res.{res}"))) {
+        (Some(o), Some(r)) => match lang {
+            Lang::En => format!("{o} {r}"),
+            // Chinese runs the words together, but keeps a space before Latin letters (CVE).
+            Lang::Zh if r.starts_with(|c: char| c.is_ascii_alphanumeric()) => format!("{o} {r}"),
+            Lang::Zh => format!("{o}{r}"),
+        },
+        _ => event_type.to_owned(),
+    }
+}
 
 /// Every message as `(key, English, 简体中文)`: for tests that check a page shows no text
 /// of the other language (a string left out of the catalogue, a key shown as itself).
@@ -971,6 +1029,27 @@ mod tests {
             assert!(keys.insert(*k), "duplicate key {k}");
             assert!(!en.is_empty() && !zh.is_empty(), "{k} needs both texts");
         }
+    }
+
+    #[test]
+    fn every_event_type_has_a_label_in_both_languages() {
+        for code in berth_core::audit::event_types() {
+            let (op, res) = berth_core::audit::parse_event_type(&code).unwrap();
+            for lang in Lang::ALL {
+                assert!(lookup(lang, &format!("event.op.{op}")).is_some(), "event.op.{op}");
+                assert!(lookup(lang, &format!("event.res.{res}")).is_some(), "event.res.{res}");
+                assert_ne!(event_type_label(lang, &code), code, "{code} in {}", lang.code());
+            }
+        }
+        let labels: std::collections::HashSet<String> =
+            berth_core::audit::event_types().map(|c| event_type_label(Lang::Zh, &c)).collect();
+        assert_eq!(labels.len(), berth_core::audit::EVENT_TYPES.len(), "no two types share a label");
+        assert_eq!(event_type_label(Lang::En, "create_artifact"), "Create artifact");
+        assert_eq!(event_type_label(Lang::Zh, "create_artifact"), "创建制品");
+        assert_eq!(event_type_label(Lang::En, "update_cve_allowlist"), "Update CVE allowlist");
+        assert_eq!(event_type_label(Lang::Zh, "update_cve_allowlist"), "更新 CVE 白名单");
+        assert_eq!(event_type_label(Lang::En, "update_configure"), "Update configuration", "Harbor's alias");
+        assert_eq!(event_type_label(Lang::Zh, "explode_artifact"), "explode_artifact");
     }
 
     /// Every key the page code asks for is in the catalogue.

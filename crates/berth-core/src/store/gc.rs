@@ -98,9 +98,20 @@ pub trait GcStore: Send + Sync + 'static {
     /// Live blobs no manifest references, last referenced more than `window_secs` ago,
     /// in digest order after `after`: what a run would free (dry run).
     async fn gc_candidates(&self, window_secs: i64, after: Option<&Digest>, limit: usize) -> StoreResult<Vec<GcBlob>>;
-    /// Phase A: marks up to `limit` candidates `deleting`, owned by `run`; the predicate
-    /// sits on each row and references are checked again once the rows are held.
-    async fn claim_blobs(&self, run: &str, window_secs: i64, limit: usize) -> StoreResult<Vec<GcBlob>>;
+    /// Phase A: marks up to `limit` candidates `deleting`, owned by `run`, the first in
+    /// digest order after `after`, and returns them in digest order; the predicate sits on
+    /// each row and references are checked again once the rows are held. A run walks the
+    /// digests once with the last digest of each batch as `after`: each claim starts where
+    /// the previous one ended instead of re-reading the blobs it skipped (referenced, young,
+    /// or on PostgreSQL dead rows not yet vacuumed), and consecutive deletions share the
+    /// digest-ordered index pages they change.
+    async fn claim_blobs(
+        &self,
+        run: &str,
+        window_secs: i64,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> StoreResult<Vec<GcBlob>>;
     /// Re-owns the `deleting` rows of earlier runs (stopped, killed, failed) for `run`,
     /// up to `limit`; returns them. Only one GC runs at a time across the cluster.
     async fn adopt_stragglers(&self, run: &str, limit: usize) -> StoreResult<Vec<GcBlob>>;

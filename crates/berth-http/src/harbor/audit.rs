@@ -104,6 +104,7 @@ pub async fn project_ext(
 /// exact (`k=v`), fuzzy (`k=~v`) or one-of (`k={a b}`) matches, `op_time=[from~to]` with
 /// either bound a UTC time (`2024-01-31 23:59:59`, `2024-01-31T23:59:59`) or unix seconds.
 /// The store applies every condition. Unknown keys are refused, never silently ignored.
+/// A `resource_type` in Harbor's spelling (`configure`) means Berth's (`configuration`).
 fn filter(q: &ListQuery) -> Result<AuditFilter, ApiError> {
     let mut f = AuditFilter::default();
     for (key, m) in &q.terms {
@@ -129,10 +130,14 @@ fn filter(q: &ListQuery) -> Result<AuditFilter, ApiError> {
                 )));
             }
         };
+        // Harbor's names of resource types (`configure`) find Berth's entries.
+        let value = |v: &String| {
+            if key == "resource_type" { berth_core::audit::resource_type(v).to_owned() } else { v.clone() }
+        };
         *slot = Some(match m {
-            Match::Exact(v) => TextMatch::Exact(v.clone()),
-            Match::Fuzzy(v) => TextMatch::Contains(v.clone()),
-            Match::Or(vs) if !vs.is_empty() => TextMatch::AnyOf(vs.clone()),
+            Match::Exact(v) => TextMatch::Exact(value(v)),
+            Match::Fuzzy(v) => TextMatch::Contains(value(v)),
+            Match::Or(vs) if !vs.is_empty() => TextMatch::AnyOf(vs.iter().map(value).collect()),
             m => {
                 return Err(bad_request(format!(
                     "{key} takes k=v, k=~v or k={{a b}}, not an empty list or a {}",

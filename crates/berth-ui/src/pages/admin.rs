@@ -226,7 +226,9 @@ fn audit_table(ctx: &Ctx, items: &[Value]) -> Markup {
                         td { (when(ctx, &e["op_time"])) }
                         td { (e["username"].as_str().unwrap_or("")) }
                         td { (e["operation"].as_str().unwrap_or("")) }
-                        td { (e["resource_type"].as_str().unwrap_or("")) }
+                        // Harbor's identifier, like the event type codes (whose words
+                        // the catalogue has for labels, not for this column).
+                        td { code { (e["resource_type"].as_str().unwrap_or("")) } }
                         td { code { (e["resource"].as_str().unwrap_or("")) } }
                     }
                 } }
@@ -384,6 +386,7 @@ fn config_label(key: &str) -> Option<&'static str> {
         "notification_enable" => "config.notification_enable",
         "audit_log_forward_endpoint" => "config.audit_endpoint",
         "skip_audit_log_database" => "config.skip_audit_db",
+        "audit_log_disable" => "config.audit_disable",
         "session_timeout" => "config.session_timeout",
         "banner_message" | "banner_text" => "config.banner_text",
         "banner_from" => "config.banner_from",
@@ -486,7 +489,29 @@ pub async fn config(ctx: Ctx) -> Response {
     let vals: Map<String, Value> =
         a.json.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v["value"].clone())).collect();
     let banner = BannerFields::stored(vals.get("banner_message").and_then(Value::as_str).unwrap_or(""));
-    config_page(&ctx, axum::http::StatusCode::OK, &vals, &banner, None)
+    let events = event_types(&ctx).await;
+    config_page(&ctx, axum::http::StatusCode::OK, &vals, &banner, &events, None)
+}
+
+/// The audit event types (the API's list), for the pages that offer them as checkboxes.
+async fn event_types(ctx: &Ctx) -> Vec<String> {
+    let a = ctx.call(Method::GET, "/api/v2.0/auditlog-exts/events", None).await;
+    a.items().iter().filter_map(|e| e["event_type"].as_str().map(str::to_owned)).collect()
+}
+
+/// One checkbox per audit event type, named `name` with the type's code as its value,
+/// labelled in the page's language with the code beneath: the same on every page. The
+/// code is the checkbox's description (`title`) rather than part of its name, so a screen
+/// reader says "Create artifact", not the label and then the code spelt out.
+fn event_type_checks(ctx: &Ctx, name: &str, codes: &[String], ticked: impl Fn(&str) -> bool) -> Markup {
+    html! {
+        @for e in codes {
+            label.check {
+                input type="checkbox" name=(name) title=(e) value=(e) checked[ticked(e)];
+                " " (crate::i18n::event_type_label(ctx.lang, e)) " " code aria-hidden="true" { (e) }
+            }
+        }
+    }
 }
 
 /// The configuration page from `vals` (each setting's value), with `error` (the field it
@@ -496,6 +521,7 @@ fn config_page(
     status: axum::http::StatusCode,
     vals: &Map<String, Value>,
     banner: &BannerFields,
+    events: &[String],
     error: Option<(Option<String>, String)>,
 ) -> Response {
     let v = |k: &str| vals.get(k).cloned().unwrap_or(Value::Null);
@@ -519,6 +545,12 @@ fn config_page(
         _ => "-1".to_string(),
     };
     let auth_mode = text("auth_mode", "db_auth");
+    let disabled = text("audit_log_disable", "");
+    let disabled: Vec<&str> = disabled.split(',').map(str::trim).collect();
+    let disable_described = match described("audit_log_disable") {
+        Some(err) => format!("audit-disable-hint {err}"),
+        None => "audit-disable-hint".to_string(),
+    };
     page_status(
         ctx,
         status,
@@ -599,6 +631,12 @@ fn config_page(
                     }
                     (note("skip_audit_log_database"))
                 }
+                fieldset.event-types aria-describedby=(disable_described) {
+                    legend { (ctx.t("config.audit_disable")) }
+                    p.hint id="audit-disable-hint" { (ctx.t("config.audit_disable_hint")) }
+                    (note("audit_log_disable"))
+                    (event_type_checks(ctx, "audit_log_disable", events, |e| disabled.contains(&e)))
+                }
                 fieldset {
                     legend { (ctx.t("config.banner")) }
                     p {
@@ -654,6 +692,11 @@ pub async fn config_save(ctx: Ctx, form: Form) -> Response {
     let mut body = Map::new();
     for k in if auth { AUTH_BOOLS } else { SYSTEM_BOOLS } {
         body.insert(k.to_string(), json!(form.get(k) == "true"));
+    }
+    // The ticked types as the API takes them (it checks and canonicalises them); only from
+    // the system section's form, the one with the checkboxes.
+    if form.get("section") == "system" {
+        body.insert("audit_log_disable".into(), json!(form.all("audit_log_disable").join(",")));
     }
     if !auth {
         for k in SYSTEM_TEXTS.iter().filter(|k| has(&form, k)) {
@@ -717,7 +760,8 @@ pub async fn config_save(ctx: Ctx, form: Form) -> Response {
     } else {
         BannerFields::stored(vals.get("banner_message").and_then(Value::as_str).unwrap_or(""))
     };
-    config_page(&ctx, axum::http::StatusCode::BAD_REQUEST, &vals, &banner, error)
+    let events = event_types(&ctx).await;
+    config_page(&ctx, axum::http::StatusCode::BAD_REQUEST, &vals, &banner, &events, error)
 }
 
 pub async fn gc(ctx: Ctx) -> Response {
@@ -877,8 +921,7 @@ pub async fn log_rotation(ctx: Ctx, uri: Uri) -> Response {
         sched.json["job_parameters"].as_str().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
     let hours = params["audit_retention_hour"].as_i64().unwrap_or(24 * 30);
     let (amount, unit) = if hours % 24 == 0 { (hours / 24, "days") } else { (hours, "hours") };
-    let events = ctx.call(Method::GET, "/api/v2.0/auditlog-exts/events", None).await;
-    let event_types: Vec<&str> = events.items().iter().filter_map(|e| e["event_type"].as_str()).collect();
+    let event_types = event_types(&ctx).await;
     let chosen = purge_selection(&params, &event_types);
     page(
         &ctx,
@@ -902,9 +945,7 @@ pub async fn log_rotation(ctx: Ctx, uri: Uri) -> Response {
                 fieldset.event-types aria-describedby="event-types-hint" {
                     legend { (ctx.t("purge.event_types")) }
                     p.hint id="event-types-hint" { (ctx.t("purge.event_types_hint")) }
-                    @for e in &event_types {
-                        label.check { input type="checkbox" name="types" value=(e) checked[chosen.contains(e)]; " " code { (e) } }
-                    }
+                    (event_type_checks(&ctx, "types", &event_types, |e| chosen.contains(&e)))
                 }
                 button.primary type="submit" name="do" value="save" { (ctx.t("purge.save")) }
                 " "
@@ -922,14 +963,14 @@ pub async fn log_rotation(ctx: Ctx, uri: Uri) -> Response {
 /// The event types a saved purge selects, as the purge does: those it lists in
 /// `include_event_types` and those of the operations in Harbor's older
 /// `include_operations`. With nothing saved, creations, deletions and pulls.
-fn purge_selection<'a>(params: &Value, event_types: &[&'a str]) -> Vec<&'a str> {
+fn purge_selection<'a>(params: &Value, event_types: &'a [String]) -> Vec<&'a str> {
     let list = |k: &str| params[k].as_str().map(|v| v.split(',').map(str::trim).collect::<Vec<_>>());
     let (types, ops) = match (list("include_event_types"), list("include_operations")) {
         (None, None) => (vec![], vec!["create", "delete", "pull"]),
         (types, ops) => (types.unwrap_or_default(), ops.unwrap_or_default()),
     };
     let by_op = |e: &str| e.split_once('_').is_some_and(|(op, _)| ops.contains(&op));
-    event_types.iter().copied().filter(|e| types.contains(e) || by_op(e)).collect()
+    event_types.iter().map(String::as_str).filter(|e| types.contains(e) || by_op(e)).collect()
 }
 
 /// The purge form: save the schedule (`do=save`), or purge now (`now`) or as a dry run

@@ -1,5 +1,6 @@
 //! Harbor 2.13's audit event types through the real binary: `/auditlog-exts/events`, the
-//! extended audit log listings, and the audit log purge's `include_event_types`, as an
+//! extended audit log listings, the audit log purge's `include_event_types` and the
+//! `audit_log_disable` setting (with Harbor's `update_configure` alias), as an
 //! administrator and as callers who are refused.
 
 use reqwest::Method;
@@ -173,4 +174,96 @@ async fn unknown_event_types_are_refused_naming_the_field() {
         (params["include_event_types"].as_str(), params["include_operations"].as_str()),
         (Some("pull_artifact"), Some(""))
     );
+}
+
+/// Every entry of the system's audit log, in both listings, as `<operation>_<resource
+/// type> <resource>`; the two must agree.
+async fn recorded(s: &Server) -> Vec<String> {
+    let mut both = Vec::new();
+    for path in [format!("{API}/audit-logs?page_size=100"), format!("{API}/auditlog-exts?page_size=100")] {
+        let v = ok_json(s, &path, &admin()).await;
+        let entries: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}_{} {}",
+                    e["operation"].as_str().unwrap(),
+                    e["resource_type"].as_str().unwrap(),
+                    e["resource"].as_str().unwrap()
+                )
+            })
+            .collect();
+        both.push(entries);
+    }
+    assert_eq!(both[0], both[1], "/audit-logs and /auditlog-exts list the same entries");
+    both.remove(0)
+}
+
+/// `audit_log_disable`: the listed event types are recorded nowhere, the others as before;
+/// the list is checked (an unknown type is a 400 naming the setting and the type),
+/// canonical, and takes Harbor's `update_configure`. A change of the settings is itself
+/// skipped while `update_configuration` is disabled, as Harbor skips every disabled type.
+#[tokio::test]
+async fn disabled_event_types_are_recorded_nowhere() {
+    let s = Server::start_harbor();
+    let config = format!("{API}/configurations");
+    let put = async |body: Value| call(&s, Method::PUT, &config, &admin(), Some(&body)).await;
+
+    for (list, bad) in [("create_project,explode_artifact", "explode_artifact"), ("create project", "create project")] {
+        let m = expect_error(put(json!({"audit_log_disable": list})).await, 400, "BAD_REQUEST").await;
+        assert!(m.contains("audit_log_disable") && m.contains(bad), "{list}: {m}");
+    }
+    let m = expect_error(put(json!({"audit_log_disable": ["create_project"]})).await, 400, "BAD_REQUEST").await;
+    assert!(m.contains("audit_log_disable"), "{m}");
+    assert_eq!(ok_json(&s, &config, &admin()).await["audit_log_disable"], json!({"value": "", "editable": true}));
+
+    // Spaces, repetitions and Harbor's alias; stored and shown in the canonical form.
+    let r = put(json!({"audit_log_disable": " update_configure, create_project ,create_project"})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let shown = ok_json(&s, &config, &admin()).await["audit_log_disable"]["value"].clone();
+    assert_eq!(shown, "update_configuration,create_project", "in the events list's order");
+
+    create_project(&s, &admin(), "quiet", false).await;
+    create_user(&s, "loud").await;
+    let r = put(json!({"banner_message": "unrecorded"})).await;
+    assert_eq!(r.status(), 200);
+    // Management changes are recorded before the answer: the listing is complete now.
+    let log = recorded(&s).await;
+    assert!(log.contains(&"create_user loud".to_owned()), "an enabled type is recorded: {log:?}");
+    assert!(!log.iter().any(|e| e.starts_with("create_project ")), "create_project is disabled: {log:?}");
+    assert!(!log.iter().any(|e| e.starts_with("update_configuration ")), "update_configuration too: {log:?}");
+
+    // Enabled again: the change itself is recorded (the settings in force once it is
+    // made decide), and so are new projects.
+    let r = put(json!({"audit_log_disable": "delete_user"})).await;
+    assert_eq!(r.status(), 200);
+    create_project(&s, &admin(), "heard", false).await;
+    let log = recorded(&s).await;
+    assert!(log.contains(&"update_configuration audit_log_disable".to_owned()), "{log:?}");
+    assert!(log.contains(&"create_project heard".to_owned()), "{log:?}");
+    assert!(!log.contains(&"create_project quiet".to_owned()), "what was not recorded stays unrecorded");
+    // Harbor's spelling finds them in a filter too.
+    let v = ok_json(&s, &format!("{API}/auditlog-exts?q=resource_type%3Dconfigure"), &admin()).await;
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["resource_type"], "configuration");
+}
+
+/// The purge takes Harbor's `update_configure` as Berth's `update_configuration`, and
+/// keeps the canonical name in its parameters.
+#[tokio::test]
+async fn purge_takes_harbors_update_configure() {
+    let s = Server::start_harbor();
+    let log =
+        purge_log(&s, json!({"audit_retention_hour": 24, "include_event_types": "update_configure", "dry_run": true}))
+            .await;
+    assert!(log.contains("event types [update_configuration]"), "{log}");
+    let path = format!("{API}/system/purgeaudit/schedule");
+    let body = json!({"schedule": {"type": "Daily"},
+        "parameters": {"audit_retention_hour": 5, "include_event_types": "update_configure, pull_artifact"}});
+    assert_eq!(status(&s, Method::PUT, &path, &admin(), Some(&body)).await, 200);
+    let got = ok_json(&s, &path, &admin()).await;
+    let params: Value = serde_json::from_str(got["job_parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(params["include_event_types"], "pull_artifact,update_configuration");
 }

@@ -1,7 +1,7 @@
 //! Runtime settings (`/configurations`, issue 9 §4) against the real binary: Harbor's
 //! shape, validation that names the field, audit entries, and each setting's effect
 //! where Berth has one (read-only mode, project creation, sign-up, robots, sessions,
-//! audit forwarding, systeminfo); on PostgreSQL, a change made through one instance
+//! audit forwarding and disabled event types, systeminfo); on PostgreSQL, a change made through one instance
 //! reaches another within the stated bound.
 
 use std::io::{BufRead, BufReader};
@@ -35,7 +35,7 @@ async fn configurations_are_validated_audited_and_shown() {
     let s = Server::start_harbor();
     let c = ok_json(&s, CONFIG, &admin()).await;
     let defaults = json!({
-        "audit_log_forward_endpoint": "", "auth_mode": "db_auth", "banner_message": "",
+        "audit_log_disable": "", "audit_log_forward_endpoint": "", "auth_mode": "db_auth", "banner_message": "",
         "notification_enable": true, "project_creation_restriction": "everyone", "read_only": false,
         "robot_name_prefix": "robot$", "robot_token_duration": 30, "self_registration": false,
         "session_timeout": 60, "skip_audit_log_database": false, "storage_per_project": -1,
@@ -68,6 +68,7 @@ async fn configurations_are_validated_audited_and_shown() {
         ("notification_enable", json!(null)),
         ("audit_log_forward_endpoint", json!("no-port")),
         ("skip_audit_log_database", json!(true)),
+        ("audit_log_disable", json!("create_artifact,explode_artifact")),
         ("session_timeout", json!(0)),
         ("session_timeout", json!(721)),
         ("banner_message", json!(7)),
@@ -261,12 +262,20 @@ async fn creation_sign_up_robots_and_sessions_follow_the_settings() {
 
 /// Reads lines from a test syslog server until one contains every `needle`.
 fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needles: &[&str]) -> String {
+    lines_until(lines, needles).pop().unwrap()
+}
+
+/// The lines a test syslog server receives up to the first that contains every `needle`.
+fn lines_until(lines: &std::sync::mpsc::Receiver<String>, needles: &[&str]) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = lines.recv_timeout(left).unwrap_or_else(|_| panic!("no forwarded line with {needles:?}"));
-        if needles.iter().all(|n| line.contains(n)) {
-            return line;
+        let found = needles.iter().all(|n| line.contains(n));
+        seen.push(line);
+        if found {
+            return seen;
         }
     }
 }
@@ -312,9 +321,18 @@ async fn audit_entries_are_forwarded_and_can_skip_the_database() {
     // The endpoint cannot be removed while entries would be kept nowhere.
     let m = refused(&s, json!({"audit_log_forward_endpoint": ""})).await;
     assert!(m.contains("audit_log_forward_endpoint"), "{m}");
+    // A disabled event type is not forwarded either; the others are. Entries are
+    // forwarded in order, so one created before the next enabled one would come first.
+    set(&s, json!({"audit_log_disable": "create_project"})).await;
+    create_project(&s, &admin(), "fwd-quiet", false).await;
+    create_user(&s, "fwduser").await;
+    let seen = lines_until(&lines, &["\"resource\":\"fwduser\""]);
+    assert!(!seen.iter().any(|l| l.contains("fwd-quiet")), "{seen:?}");
+    set(&s, json!({"audit_log_disable": ""})).await;
     set(&s, json!({"skip_audit_log_database": false, "audit_log_forward_endpoint": ""})).await;
     create_project(&s, &admin(), "fwd3", false).await;
     assert_eq!(ok_json(&s, "/api/v2.0/audit-logs?q=resource=fwd3", &admin()).await.as_array().unwrap().len(), 1);
+    assert_eq!(ok_json(&s, "/api/v2.0/audit-logs?q=resource=fwduser", &admin()).await, json!([]), "forward only");
 }
 
 /// Starts uploads at `url` until the answer is `want` (403 in read-only mode, else 202).

@@ -268,6 +268,78 @@ async fn ui_admin_config_every_setting_banner_and_field_errors() {
     assert_eq!(ok_json(&s, "/api/v2.0/configurations", &admin()).await["self_registration"]["value"], true);
 }
 
+/// The configuration page's audit event types not recorded (`audit_log_disable`): one
+/// labelled checkbox per type, saved through the API (its refusal shown by the field), in
+/// effect at once; the log rotation page's types have the same labels, in English and
+/// Chinese. Only administrators.
+#[tokio::test]
+async fn ui_admin_config_audit_event_types_not_recorded() {
+    let s = Server::start_harbor();
+    create_user(&s, "bob").await;
+    let mut w = signed_in(&s, "admin", ADMIN_PASSWORD).await;
+    let p = w.page("/admin/config").await;
+    p.has("<legend>Audit log event types not recorded</legend>")
+        .has(r#"<input type="checkbox" name="audit_log_disable" title="create_project" value="create_project">"#)
+        .has(r#" Create project <code aria-hidden="true">create_project</code>"#)
+        .has(r#" Update configuration <code aria-hidden="true">update_configuration</code>"#);
+    let n = p.body.matches(r#"name="audit_log_disable""#).count();
+    assert_eq!(n, berth_core::audit::EVENT_TYPES.len(), "one checkbox per type");
+
+    let system = |types: &[&'static str]| {
+        let mut f = vec![("section", "system"), ("notification_enable", "true")];
+        f.extend(types.iter().map(|t| ("audit_log_disable", *t)));
+        f
+    };
+    let p = w.submit("/admin/config", "/admin/config", &system(&["delete_user", "create_project"])).await;
+    p.has("Saved.")
+        .has(r#"value="create_project" checked"#)
+        .has(r#"value="delete_user" checked"#)
+        .has(r#"value="create_user">"#);
+    let cfg = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
+    assert_eq!(cfg["audit_log_disable"]["value"], "create_project,delete_user", "the API's canonical form");
+    create_project(&s, &admin(), "unheard", false).await;
+    let log = ok_json(&s, "/api/v2.0/audit-logs?q=resource=unheard", &admin()).await;
+    assert_eq!(log, serde_json::json!([]), "in effect at once");
+
+    // A form that is not the system section's leaves the list alone.
+    w.submit("/admin/config", "/admin/config", &[("section", "auth")]).await.has("Saved.");
+    let cfg = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
+    assert_eq!(cfg["audit_log_disable"]["value"], "create_project,delete_user");
+
+    // A type the API does not know (a tampered form): the API's refusal, by the field.
+    let r = post_from(&mut w, "/admin/config", "/admin/config", &system(&["create_project", "explode_artifact"])).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    r.has(r#"role="alert""#)
+        .has("Audit log event types not recorded: audit_log_disable:")
+        .has("explode_artifact")
+        .has(r#"id="err-audit_log_disable""#)
+        .has(r#"aria-describedby="audit-disable-hint err-audit_log_disable""#);
+    // Unticking every type records everything again.
+    let p = w.submit("/admin/config", "/admin/config", &system(&[])).await;
+    p.has("Saved.").lacks(r#"value="create_project" checked"#).lacks(r#"value="delete_user" checked"#);
+    let cfg = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
+    assert_eq!(cfg["audit_log_disable"]["value"], "");
+
+    // The log rotation page: the same labels, with the code.
+    w.page("/admin/log-rotation").await.has(r#" Create artifact <code aria-hidden="true">create_artifact</code>"#);
+    // In Simplified Chinese, both pages.
+    let csrf = w.page("/prefs").await.csrf();
+    let r = w.post("/prefs", &[("_csrf", &csrf), ("lang", "zh-CN"), ("theme", "light"), ("client", "docker")]).await;
+    assert_eq!(r.status, 303);
+    w.page("/admin/log-rotation").await.has(r#" 创建制品 <code aria-hidden="true">create_artifact</code>"#);
+    w.page("/admin/config")
+        .await
+        .has("<legend>不记录的审计日志事件类型</legend>")
+        .has(r#" 更新配置 <code aria-hidden="true">update_configuration</code>"#);
+
+    // Not an administrator: refused.
+    let mut b = signed_in(&s, "bob", PW).await;
+    assert_eq!(b.get("/admin/config").await.status, 403);
+    let csrf = b.page("/account").await.csrf();
+    refused(&mut b, &csrf, "/admin/config", &system(&["create_user"])).await;
+    assert_eq!(ok_json(&s, "/api/v2.0/configurations", &admin()).await["audit_log_disable"]["value"], "");
+}
+
 #[tokio::test]
 async fn ui_admin_global_labels() {
     let s = Server::start_harbor();

@@ -2177,7 +2177,11 @@ async fn browser_log_rotation_purges_chosen_event_types() {
             b.click(&e).await;
         }
     }
-    b.tick("delete_user").await;
+    // Labelled in words ("Delete user"), the code its value and description.
+    let delete_user = b.find("//input[@type='checkbox' and @value='delete_user']").await;
+    let name = b.cmd(reqwest::Method::GET, &format!("/element/{delete_user}/computedlabel"), None).await;
+    assert_eq!(name, json!("Delete user"));
+    b.click(&delete_user).await;
     // With the keyboard: the space bar ticks the focused checkbox.
     let update = b.find("//input[@type='checkbox' and @value='update_project']").await;
     b.cmd(reqwest::Method::POST, &format!("/element/{update}/value"), Some(json!({"text": " "}))).await;
@@ -2196,5 +2200,67 @@ async fn browser_log_rotation_purges_chosen_event_types() {
     let left = ok_json(&s, "/api/v2.0/audit-logs?page_size=100", &admin()).await;
     let left: Vec<&str> = left.as_array().unwrap().iter().map(|e| e["resource"].as_str().unwrap()).collect();
     assert!(left.contains(&"old-kept") && !left.contains(&"old-gone") && !left.contains(&"old-gone-too"), "{left:?}");
+    b.close().await;
+}
+
+/// The configuration page's audit event types not recorded (`audit_log_disable`): a type
+/// ticked with the keyboard, saved, still ticked after a reload and in effect; in Chinese
+/// the labels are translated (no English left); axe on each.
+#[tokio::test]
+async fn browser_config_audit_event_types_not_recorded() {
+    if !browser_available() {
+        return;
+    }
+    let s = Server::start_harbor();
+    let d = Driver::start().await;
+    let mut b = Browser::open(&d, "audit-disable", true).await;
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    b.goto(&s.url("/admin/config")).await;
+    b.sees("Audit log event types not recorded").await;
+    b.accessible().await;
+    let xpath = "//fieldset[contains(@class,'event-types')]//input[@type='checkbox' and @value='create_project']";
+    let selected = async |b: &Browser| {
+        let e = b.find(xpath).await;
+        b.cmd(reqwest::Method::GET, &format!("/element/{e}/selected"), None).await == json!(true)
+    };
+    let e = b.find(xpath).await;
+    let name = b.cmd(reqwest::Method::GET, &format!("/element/{e}/computedlabel"), None).await;
+    assert_eq!(name, json!("Create project"));
+    assert!(!selected(&b).await);
+    // The space bar ticks the focused checkbox.
+    b.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), Some(json!({"text": " "}))).await;
+    assert!(selected(&b).await);
+    // The system settings form's own Save (the authentication form has one too).
+    let save = b.find("//form[@aria-labelledby='cfg-system']//button[@type='submit']").await;
+    b.click(&save).await;
+    b.sees("Saved.").await;
+    b.goto(&s.url("/admin/config")).await;
+    b.sees("Audit log event types not recorded").await;
+    assert!(selected(&b).await, "still ticked after a reload");
+    let cfg = ok_json(&s, "/api/v2.0/configurations", &admin()).await;
+    assert_eq!(cfg["audit_log_disable"]["value"], "create_project");
+    create_project(&s, &admin(), "unheard", false).await;
+    assert_eq!(ok_json(&s, "/api/v2.0/audit-logs?q=resource=unheard", &admin()).await, json!([]));
+    b.accessible().await;
+    let to_types = json!({"script": "document.querySelector('fieldset.event-types').scrollIntoView()", "args": []});
+    b.cmd(reqwest::Method::POST, "/execute/sync", Some(to_types.clone())).await;
+    b.shot("config-audit-event-types").await;
+
+    // Simplified Chinese (and dark, as the Chinese tour checks pages).
+    b.goto(&s.url("/prefs")).await;
+    b.choose("Language", "简体中文").await;
+    b.choose("Theme", "Dark").await;
+    b.press("button", "Save").await;
+    b.sees("偏好设置已保存").await;
+    b.goto(&s.url("/admin/config")).await;
+    b.sees("不记录的审计日志事件类型").await;
+    let e = b.find(xpath).await;
+    let name = b.cmd(reqwest::Method::GET, &format!("/element/{e}/computedlabel"), None).await;
+    assert_eq!(name, json!("创建项目"));
+    assert!(selected(&b).await);
+    let problems = b.zh_dark_problems().await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    b.cmd(reqwest::Method::POST, "/execute/sync", Some(to_types)).await;
+    b.shot("config-audit-event-types-zh").await;
     b.close().await;
 }
