@@ -10,7 +10,7 @@ use berth_core::store::jobs::{JobState, JobStore};
 
 use crate::jobs::{sample_env, sqlite_of, start_sample, wait_for};
 use crate::support::*;
-use crate::ui::{Web, post_from, signed_in};
+use crate::ui::{post_from, signed_in};
 use crate::ui_features::refused;
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 use serde_json::json;
 
 use crate::support::*;
-use crate::ui::{Web, signed_in};
+use crate::ui::signed_in;
 use crate::ui_features::refused;
 
 const APP: &str = "/projects/team/repos/app/-/artifacts";

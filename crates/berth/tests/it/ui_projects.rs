@@ -6,7 +6,7 @@
 //! the server refuses anyway), plus the bad input each form can get.
 
 use crate::support::*;
-use crate::ui::{Web, signed_in};
+use crate::ui::signed_in;
 use crate::ui_features::refused;
 
 const GIB: i64 = 1024 * 1024 * 1024;

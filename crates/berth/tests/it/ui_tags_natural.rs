@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::support::*;
-use crate::ui::{Web, signed_in};
+use crate::ui::signed_in;
 use crate::ui_features::refused;
 
 const TAGS: &str = "/projects/team/repos/app/-/tags";
