@@ -278,7 +278,15 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     loop {
         let e = jobs.execution(id).await.unwrap().unwrap();
         if !matches!(e.counts.harbor_status(), "Running" | "Pending") {
-            assert_eq!(e.counts.harbor_status(), "Success");
+            if e.counts.harbor_status() != "Success" {
+                for job in jobs.execution_tasks(id).await.unwrap() {
+                    let log = jobs.job_log(job.id).await.unwrap();
+                    for l in &log[log.len().saturating_sub(20)..] {
+                        eprintln!("job {} attempt {}: {:?} {}", job.id, l.attempt, l.level, l.message);
+                    }
+                }
+                panic!("GC ended {}", e.counts.harbor_status());
+            }
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -2212,9 +2212,7 @@ async fn browser_config_audit_event_types_not_recorded() {
         return;
     }
     let s = Server::start_harbor();
-    let d = Driver::start().await;
-    let mut b = Browser::open(&d, "audit-disable", true).await;
-    sign_in(&b, &s, "admin", ADMIN_PASSWORD).await;
+    let mut b = Browser::admin(&s, "audit-disable").await;
     b.goto(&s.url("/admin/config")).await;
     b.sees("Audit log event types not recorded").await;
     b.accessible().await;
@@ -2247,11 +2245,7 @@ async fn browser_config_audit_event_types_not_recorded() {
     b.shot("config-audit-event-types").await;
 
     // Simplified Chinese (and dark, as the Chinese tour checks pages).
-    b.goto(&s.url("/prefs")).await;
-    b.choose("Language", "简体中文").await;
-    b.choose("Theme", "Dark").await;
-    b.press("button", "Save").await;
-    b.sees("偏好设置已保存").await;
+    switch_to_zh_dark(&b, &s).await;
     b.goto(&s.url("/admin/config")).await;
     b.sees("不记录的审计日志事件类型").await;
     let e = b.find(xpath).await;
