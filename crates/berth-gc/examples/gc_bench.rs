@@ -201,7 +201,8 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
         .collect();
     let mut tasks = tokio::task::JoinSet::new();
     const ROW_TASKS: u64 = 128;
-    for w in (0..ROW_TASKS).filter(|_| rows) {
+    let row_tasks = if rows { ROW_TASKS } else { 0 };
+    for w in 0..row_tasks {
         let (store, junk) = (store.clone(), junk.clone());
         tasks.spawn(async move {
             let mut i = w;
