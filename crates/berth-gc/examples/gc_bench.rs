@@ -302,13 +302,16 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
         idle_after.push(push(&reg, &repo, 2_000_000 + i, &retries).await);
     }
     let task = jobs.execution_tasks(id).await.unwrap().remove(0);
-    let summary = jobs.job_log(task.id).await.unwrap().into_iter().rev().find(|l| l.message.contains("blobs deleted"));
+    let log = jobs.job_log(task.id).await.unwrap();
+    let line = |what: &str| log.iter().rev().find(|l| l.message.contains(what)).map(|l| l.message.clone());
+    let summary = line("blobs deleted");
     println!(
         "GC: {n} blobs in {gc_secs:.1} s ({:.0} blobs/s), workers {workers}, pushes {}: {}",
         n as f64 / gc_secs,
         if rate == 0 { "unpaced".to_owned() } else { format!("{rate}/s") },
-        summary.map(|l| l.message).unwrap_or_default()
+        summary.unwrap_or_default()
     );
+    println!("GC's {}", line("time spent").unwrap_or_default());
     let (during99, before99, after99) = (pct(&mut during, 0.99), pct(&mut idle, 0.99), pct(&mut idle_after, 0.99));
     println!(
         "push (2 blobs + manifest) idle before GC: p50 {:.2} ms p99 {before99:.2} ms ({} pushes); \

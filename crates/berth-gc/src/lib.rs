@@ -19,11 +19,12 @@
 //! run changes nothing and reports what a run would free.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use berth_core::Digest;
 use berth_core::blobstore::BlobStore;
 use berth_core::registry::Registry;
-use berth_core::store::gc::{GcBlob, GcStore, GcStoreError};
+use berth_core::store::gc::{DigestRange, GcBlob, GcStore, GcStoreError};
 use berth_jobs::builtin::ParamError;
 use berth_jobs::{Handler, JobCtx, JobError};
 use serde::{Deserialize, Serialize};
@@ -132,6 +133,7 @@ impl Handler for GarbageCollection {
         let job = ctx.job();
         let run = format!("{}:{}", job.id, job.attempt);
         let mut done: GcProgress = ctx.progress().unwrap_or_default();
+        let mut spent = Spent::default();
         ctx.info(format!(
             "start to run gc in job: delete_untagged={}, dry_run={}, workers={workers}, time window {} hours",
             p.delete_untagged, p.dry_run, self.time_window_hours
@@ -142,36 +144,43 @@ impl Handler for GarbageCollection {
         if p.delete_untagged {
             self.delete_untagged(ctx, window, &mut done).await?;
         }
+        let mut sweep = Sweep::new(workers);
         // Stragglers first: their rows are already `deleting` (absent to every API),
         // only their bytes and rows are left to remove.
         loop {
-            ctx.check()?;
+            sweep.check(ctx).await?;
             let adopted = self.store.adopt_stragglers(&run, CLAIM_BATCH).await?;
             if adopted.is_empty() {
                 break;
             }
             ctx.info(format!("resuming the deletion of {} blobs an earlier run had marked", adopted.len()));
-            self.sweep(ctx, &run, adopted, workers, &mut done).await?;
+            sweep.add(self, ctx, &run, adopted, &mut done, &mut spent).await?;
         }
-        // The next batch is claimed while this one is swept: the database's work and the
-        // storage's overlap. Claimed rows are owned by this run and absent to every API,
-        // so a run that stops with a batch claimed and not swept leaves stragglers, which
-        // the next run adopts.
-        // One walk through the digests: each claim starts after the last one's last digest.
-        // A blob that becomes unreferenced behind the cursor waits for the next run.
-        let claim = |store: Arc<dyn GcStore>, run: String, after: Option<Digest>| {
-            tokio::spawn(async move { store.claim_blobs(&run, window, after.as_ref(), CLAIM_BATCH).await })
+        // The next batch is claimed while this one is swept, and a batch's rows are
+        // deleted while the next one's bytes go: the database's work and the storage's
+        // overlap. Claimed rows are owned by this run and absent to every API, so a run
+        // that stops with a batch claimed and not swept leaves stragglers, which the next
+        // run adopts.
+        // One walk through the digests, in `LANES` ranges at once: each claim takes the
+        // next few candidates of every range, after the last one claimed there. A blob
+        // that becomes unreferenced behind a cursor waits for the next run.
+        let claim = |store: Arc<dyn GcStore>, run: String, lanes: Vec<DigestRange>| {
+            tokio::spawn(async move { store.claim_blobs(&run, window, &lanes, PER_LANE).await })
         };
-        let mut next = claim(Arc::clone(&self.store), run.clone(), None);
-        loop {
-            let claimed = next.await.map_err(|e| JobError::Retry(format!("a GC claim failed: {e}")))??;
-            let Some(last) = claimed.last() else {
-                break;
-            };
-            ctx.check()?;
-            next = claim(Arc::clone(&self.store), run.clone(), Some(last.digest.clone()));
-            self.sweep(ctx, &run, claimed, workers, &mut done).await?;
+        let mut lanes = lanes();
+        let mut next = Some(claim(Arc::clone(&self.store), run.clone(), lanes.clone()));
+        while let Some(pending) = next.take() {
+            let waited = Instant::now();
+            let claimed = pending.await.map_err(|e| JobError::Retry(format!("a GC claim failed: {e}")))??;
+            spent.claims += waited.elapsed();
+            advance(&mut lanes, &claimed);
+            sweep.check(ctx).await?;
+            if !lanes.is_empty() {
+                next = Some(claim(Arc::clone(&self.store), run.clone(), lanes.clone()));
+            }
+            sweep.add(self, ctx, &run, claimed, &mut done, &mut spent).await?;
         }
+        sweep.finish(ctx, &mut done, &mut spent).await?;
         let mut links = 0;
         loop {
             ctx.check()?;
@@ -217,6 +226,9 @@ impl Handler for GarbageCollection {
             human(done.bytes),
             done.bytes
         ));
+        if done.blobs > 0 {
+            ctx.info(spent.to_string());
+        }
         if done.failed > 0 {
             ctx.warn(format!("{} blobs could not be removed from storage; the next run retries them", done.failed));
         }
@@ -357,67 +369,197 @@ impl GarbageCollection {
         }
         Ok((files, bytes))
     }
+}
 
-    /// Phase B for claimed rows, `workers` sub-batches at once.
-    async fn sweep(
-        &self,
+/// Ranges of the digest space a run walks at once: one per first hex digit of a sha256
+/// digest (the first and last also take other algorithms). On a file system the blobs of
+/// one range share a few directories, those of different ranges never: a batch drawn
+/// from all of them spreads its removals over 16 directories, whose locks (held by the
+/// file system across each removal, including the discard of its blocks where the mount
+/// discards) no longer make removals wait for each other. Measured on ext4: about twice
+/// the removals per second of one walk in digest order (docs/benchmarks.md).
+const LANES: u32 = 16;
+/// Candidates per range per claim: a claim is up to `LANES × PER_LANE` rows.
+const PER_LANE: usize = CLAIM_BATCH / LANES as usize;
+
+fn lanes() -> Vec<DigestRange> {
+    let bound = |i: u32| (i > 0 && i < LANES).then(|| format!("sha256:{i:x}"));
+    (0..LANES).map(|i| DigestRange { after: bound(i), before: bound(i + 1) }).collect()
+}
+
+/// Moves each range's cursor to the last digest claimed in it; a range that yielded
+/// nothing is done.
+fn advance(lanes: &mut Vec<DigestRange>, claimed: &[GcBlob]) {
+    lanes.retain_mut(|lane| match claimed.iter().rev().find(|b| lane.contains(&b.digest.to_string())) {
+        Some(last) => {
+            lane.after = Some(last.digest.to_string());
+            true
+        }
+        None => false,
+    });
+}
+
+/// Takes the blobs of a batch from its ranges in turn (the first of each, then the
+/// second of each, …), so that the removals in flight at any time are in different
+/// ranges.
+fn interleave(batch: Vec<GcBlob>) -> Vec<GcBlob> {
+    let all = lanes();
+    let mut groups: Vec<Vec<GcBlob>> = vec![Vec::new(); all.len()];
+    for b in batch {
+        let d = b.digest.to_string();
+        let i = all.iter().position(|l| l.contains(&d)).unwrap_or(0);
+        groups[i].push(b);
+    }
+    let mut iters: Vec<_> = groups.into_iter().map(Vec::into_iter).collect();
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        out.extend(iters.iter_mut().filter_map(Iterator::next));
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// Phase B as a pipeline: each batch goes as `workers` sub-batches, and up to twice
+/// that many are in flight, so that while some delete their rows, others remove bytes.
+struct Sweep {
+    workers: usize,
+    inflight: JoinSet<Result<Removed, GcStoreError>>,
+    error: Option<JobError>,
+}
+
+impl Sweep {
+    fn new(workers: usize) -> Sweep {
+        Sweep { workers, inflight: JoinSet::new(), error: None }
+    }
+
+    /// `ctx.check()`, letting the sub-batches in flight end first when it fails: their
+    /// rows are deleted, not left as stragglers.
+    async fn check(&mut self, ctx: &JobCtx) -> Result<(), JobError> {
+        if let Err(e) = ctx.check() {
+            while self.inflight.join_next().await.is_some() {}
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn add(
+        &mut self,
+        gc: &GarbageCollection,
         ctx: &JobCtx,
         run: &str,
-        claimed: Vec<GcBlob>,
-        workers: usize,
+        batch: Vec<GcBlob>,
         done: &mut GcProgress,
+        spent: &mut Spent,
     ) -> Result<(), JobError> {
-        let per = claimed.len().div_ceil(workers).max(1);
-        let mut set = JoinSet::new();
-        for chunk in claimed.chunks(per) {
-            let (store, blobs, run) = (Arc::clone(&self.store), Arc::clone(&self.blobs), run.to_owned());
-            let digests: Vec<Digest> = chunk.iter().map(|b| b.digest.clone()).collect();
-            set.spawn(async move { remove(store, blobs, &run, &digests).await });
-        }
-        let mut error = None;
-        while let Some(r) = set.join_next().await {
-            match r.map_err(|e| JobError::Retry(format!("a GC worker failed: {e}")))? {
-                Ok(outcome) => {
-                    let (mut unlisted, mut unlisted_bytes) = (0u64, 0u64);
-                    for b in &outcome.removed {
-                        if done.blobs < LISTED {
-                            ctx.info(format!("delete blob from storage: {} ({} bytes)", b.digest, b.size));
-                        } else {
-                            unlisted += 1;
-                            unlisted_bytes += b.size;
-                        }
-                        done.blobs += 1;
-                        done.bytes += b.size;
-                    }
-                    if unlisted > 0 {
-                        ctx.info(format!("deleted {unlisted} more blobs from storage ({unlisted_bytes} bytes)"));
-                    }
-                    for (d, e) in &outcome.failed {
-                        ctx.warn(format!("failed to delete blob {d} from storage: {e}"));
-                        done.failed += 1;
-                    }
-                }
-                Err(GcStoreError::Referenced(d)) => {
-                    let msg = format!(
-                        "blob {d} was marked for deletion while a manifest references it; GC stopped before \
-                         removing its bytes (please report this)"
-                    );
-                    ctx.error(msg.clone());
-                    error = Some(JobError::Fatal(msg));
-                }
-                Err(GcStoreError::Store(e)) => error = error.or(Some(JobError::from(e))),
+        let batch = interleave(batch);
+        let per = batch.len().div_ceil(self.workers).max(1);
+        for chunk in batch.chunks(per) {
+            while self.inflight.len() >= 2 * self.workers {
+                let r = self.inflight.join_next().await.expect("in flight");
+                self.collect(ctx, r, done, spent);
             }
+            if let Some(e) = self.error.take() {
+                while self.inflight.join_next().await.is_some() {}
+                return Err(e);
+            }
+            let (store, blobs, run) = (Arc::clone(&gc.store), Arc::clone(&gc.blobs), run.to_owned());
+            let digests: Vec<Digest> = chunk.iter().map(|b| b.digest.clone()).collect();
+            self.inflight.spawn(async move { remove(store, blobs, &run, &digests).await });
         }
-        if let Some(e) = error {
+        ctx.checkpoint(&*done).await
+    }
+
+    /// Waits for every sub-batch in flight.
+    async fn finish(&mut self, ctx: &JobCtx, done: &mut GcProgress, spent: &mut Spent) -> Result<(), JobError> {
+        while let Some(r) = self.inflight.join_next().await {
+            self.collect(ctx, r, done, spent);
+        }
+        if let Some(e) = self.error.take() {
             return Err(e);
         }
         ctx.checkpoint(&*done).await
+    }
+
+    fn collect(
+        &mut self,
+        ctx: &JobCtx,
+        r: Result<Result<Removed, GcStoreError>, tokio::task::JoinError>,
+        done: &mut GcProgress,
+        spent: &mut Spent,
+    ) {
+        match r {
+            Err(e) => self.error = self.error.take().or(Some(JobError::Retry(format!("a GC worker failed: {e}")))),
+            Ok(Ok(outcome)) => {
+                spent.locks += outcome.locks;
+                spent.files += outcome.files;
+                spent.rows += outcome.rows;
+                let (mut unlisted, mut unlisted_bytes) = (0u64, 0u64);
+                for b in &outcome.removed {
+                    if done.blobs < LISTED {
+                        ctx.info(format!("delete blob from storage: {} ({} bytes)", b.digest, b.size));
+                    } else {
+                        unlisted += 1;
+                        unlisted_bytes += b.size;
+                    }
+                    done.blobs += 1;
+                    done.bytes += b.size;
+                }
+                if unlisted > 0 {
+                    ctx.info(format!("deleted {unlisted} more blobs from storage ({unlisted_bytes} bytes)"));
+                }
+                for (d, e) in &outcome.failed {
+                    ctx.warn(format!("failed to delete blob {d} from storage: {e}"));
+                    done.failed += 1;
+                }
+            }
+            Ok(Err(GcStoreError::Referenced(d))) => {
+                let msg = format!(
+                    "blob {d} was marked for deletion while a manifest references it; GC stopped before removing \
+                     its bytes (please report this)"
+                );
+                ctx.error(msg.clone());
+                self.error = Some(JobError::Fatal(msg));
+            }
+            Ok(Err(GcStoreError::Store(e))) => self.error = self.error.take().or(Some(JobError::from(e))),
+        }
     }
 }
 
 struct Removed {
     removed: Vec<GcBlob>,
     failed: Vec<(Digest, String)>,
+    locks: Duration,
+    files: Duration,
+    rows: Duration,
+}
+
+/// Where a run's time went, for its log: whether the database or the storage bounds a
+/// run is what an operator tuning `workers` (or the database) needs to know.
+#[derive(Debug, Default)]
+struct Spent {
+    /// Waiting for the next claim (the database's phase A not keeping up with phase B).
+    claims: Duration,
+    /// Summed over the workers: taking the digest locks and re-reading the rows,
+    /// removing the bytes, deleting the rows.
+    locks: Duration,
+    files: Duration,
+    rows: Duration,
+}
+
+impl std::fmt::Display for Spent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "time spent waiting for claims {:.1} s; in the workers (summed) locking {:.1} s, removing bytes {:.1} s, \
+             deleting rows {:.1} s",
+            self.claims.as_secs_f64(),
+            self.locks.as_secs_f64(),
+            self.files.as_secs_f64(),
+            self.rows.as_secs_f64()
+        )
+    }
 }
 
 /// Phase B for one sub-batch: under the digest locks, the bytes of rows still
@@ -429,31 +571,38 @@ async fn remove(
     run: &str,
     digests: &[Digest],
 ) -> Result<Removed, GcStoreError> {
+    let t = Instant::now();
     let batch = store.begin_delete(run, digests).await?;
-    let held = batch.blobs().to_vec();
+    let locks = t.elapsed();
+    let held = interleave(batch.blobs().to_vec());
     let mut removed = Vec::with_capacity(held.len());
     let mut failed = Vec::new();
-    for group in held.chunks(DELETES_IN_FLIGHT) {
-        let mut set = JoinSet::new();
-        for b in group {
-            let (blobs, b) = (Arc::clone(&blobs), b.clone());
+    // A sliding window rather than groups in lockstep: one slow removal does not hold
+    // back the others.
+    let mut set = JoinSet::new();
+    let mut queue = held.into_iter();
+    loop {
+        while set.len() < DELETES_IN_FLIGHT {
+            let Some(b) = queue.next() else { break };
+            let blobs = Arc::clone(&blobs);
             set.spawn(async move {
                 let r = blobs.delete(&b.digest).await;
                 (b, r)
             });
         }
-        while let Some(r) = set.join_next().await {
-            match r {
-                Ok((b, Ok(()))) => removed.push(b),
-                Ok((b, Err(e))) => failed.push((b.digest, e.to_string())),
-                Err(e) => return Err(GcStoreError::Store(berth_core::store::StoreError::Backend(e.to_string()))),
-            }
+        match set.join_next().await {
+            None => break,
+            Some(Ok((b, Ok(())))) => removed.push(b),
+            Some(Ok((b, Err(e)))) => failed.push((b.digest, e.to_string())),
+            Some(Err(e)) => return Err(GcStoreError::Store(berth_core::store::StoreError::Backend(e.to_string()))),
         }
     }
+    let files = t.elapsed() - locks;
     removed.sort_by(|a, b| a.digest.cmp(&b.digest));
     let gone: Vec<Digest> = removed.iter().map(|b| b.digest.clone()).collect();
     batch.finish(&gone).await?;
-    Ok(Removed { removed, failed })
+    let rows = t.elapsed() - locks - files;
+    Ok(Removed { removed, failed, locks, files, rows })
 }
 
 /// Bytes as Harbor's log shows them.
@@ -493,6 +642,41 @@ mod tests {
         assert_eq!(field(serde_json::json!({"dry_run": 1})), "parameters.dry_run");
         assert_eq!(field(serde_json::json!({"delete_untagged": "yes"})), "parameters.delete_untagged");
         assert_eq!(field(serde_json::json!({"purge": true})), "parameters.purge");
+    }
+
+    fn blob(hex_start: &str) -> GcBlob {
+        let hex = format!("{hex_start}{}", "0".repeat(64 - hex_start.len()));
+        GcBlob { digest: format!("sha256:{hex}").parse().unwrap(), size: 1 }
+    }
+
+    #[test]
+    fn lanes_cover_every_digest_once() {
+        let all = lanes();
+        assert_eq!(all.len(), LANES as usize);
+        let sha512 = format!("sha512:{}", "0".repeat(128));
+        for d in (0..16).map(|i| blob(&format!("{i:x}")).digest.to_string()).chain([sha512]) {
+            assert_eq!(all.iter().filter(|l| l.contains(&d)).count(), 1, "{d}");
+        }
+    }
+
+    #[test]
+    fn cursors_move_per_lane_and_empty_lanes_end() {
+        let mut l = lanes();
+        let claimed = [blob("01"), blob("02"), blob("a1")];
+        advance(&mut l, &claimed);
+        assert_eq!(l.len(), 2, "only the lanes that yielded blobs go on");
+        assert_eq!(l[0].after.as_deref(), Some(claimed[1].digest.to_string().as_str()));
+        assert_eq!(l[1].after.as_deref(), Some(claimed[2].digest.to_string().as_str()));
+        assert_eq!(l[1].before.as_deref(), Some("sha256:b"), "a lane keeps its end");
+    }
+
+    #[test]
+    fn removals_alternate_between_lanes() {
+        let order: Vec<String> = interleave(vec![blob("01"), blob("02"), blob("03"), blob("51"), blob("f1")])
+            .iter()
+            .map(|b| b.digest.hex()[..2].to_owned())
+            .collect();
+        assert_eq!(order, ["01", "51", "f1", "02", "03"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use berth_blob::FsBlobStore;
 use berth_core::blobstore::{BodyError, ByteStream};
 use berth_core::registry::Registry;
 use berth_core::store::MetaStore;
-use berth_core::store::gc::GcStore;
+use berth_core::store::gc::{DigestRange, GcStore};
 use berth_core::store::jobs::{JobStore, NewExecution, NewJob};
 use berth_core::{Digest, Reference, RepoName};
 use berth_gc::GarbageCollection;
@@ -242,7 +242,7 @@ async fn a_stopped_run_is_finished_by_the_next() {
     }
     // Claimed by a run that then died, as a kill between phase A and B leaves them.
     let gc: &dyn GcStore = &*w.store;
-    let claimed = gc.claim_blobs("dead-run", 0, None, 700).await.unwrap();
+    let claimed = gc.claim_blobs("dead-run", 0, &[DigestRange::default()], 700).await.unwrap();
     assert_eq!(claimed.len(), 700);
     assert!(w.reg.blob(&r, &claimed[0].digest).await.is_err(), "claimed rows are absent");
 
@@ -349,7 +349,7 @@ async fn a_reupload_during_removal_keeps_its_bytes() {
     let r = repo("lib/reupload");
     let d = w.blob(&r, b"reuploaded").await;
     let gc: Arc<dyn GcStore> = w.store.clone();
-    let claimed = gc.claim_blobs("run", 0, None, 10).await.unwrap();
+    let claimed = gc.claim_blobs("run", 0, &[DigestRange::default()], 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let batch = gc.begin_delete("run", std::slice::from_ref(&d)).await.unwrap();
     assert_eq!(batch.blobs().len(), 1);

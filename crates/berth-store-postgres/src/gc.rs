@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 use berth_core::Digest;
 use berth_core::store::gc::{
-    DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest, lock_key,
+    DeleteBatch, DigestLock, DigestRange, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest, lock_key,
 };
 use berth_core::store::{StoreError, StoreResult};
 use deadpool_postgres::Object;
@@ -260,13 +260,14 @@ impl GcStore for PgStore {
         &self,
         run: &str,
         window_secs: i64,
-        after: Option<&Digest>,
+        ranges: &[DigestRange],
         n: usize,
     ) -> StoreResult<Vec<GcBlob>> {
         let now = now();
-        let after = after.map(Digest::to_string).unwrap_or_default();
-        let args = (run, now, now - window_secs, limit(n), after);
-        self.db(Tx::Write, &args, |c, (run, now, before, n, after)| {
+        let ranges: Vec<(String, String)> =
+            ranges.iter().map(|r| (r.lower().to_owned(), r.upper().to_owned())).collect();
+        let args = (run, now, now - window_secs, limit(n), ranges);
+        self.db(Tx::Write, &args, |c, (run, now, before, n, ranges)| {
             Box::pin(async move {
                 // The walk must follow the primary key from the cursor and stop after `n`
                 // candidates. On tables not yet analyzed (a bulk load, a fresh import) the
@@ -275,18 +276,23 @@ impl GcStore for PgStore {
                 // but only for this statement: the usage triggers the UPDATE fires sort
                 // what they lock, and without sorting would walk a whole index instead.
                 c.batch("SET LOCAL enable_sort = off").await?;
-                let cand = c
-                    .rows(
-                        "SELECT b.digest FROM blobs b
-                          WHERE b.digest > $1 AND b.state = 'live'
-                            AND coalesce(b.last_ref_at, b.created_at) <= $2
-                            AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
-                          ORDER BY b.digest LIMIT $3 FOR UPDATE SKIP LOCKED",
-                        &[after, before, n],
-                    )
-                    .await?;
+                let mut cand: Vec<String> = Vec::new();
+                for (after, until) in ranges {
+                    let rows = c
+                        .rows(
+                            "SELECT b.digest FROM blobs b
+                              WHERE b.digest > $1 AND b.digest < $2 AND b.state = 'live'
+                                AND coalesce(b.last_ref_at, b.created_at) <= $3
+                                AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
+                              ORDER BY b.digest LIMIT $4 FOR UPDATE SKIP LOCKED",
+                            &[after, until, before, n],
+                        )
+                        .await?;
+                    for r in &rows {
+                        cand.push(col(r, 0)?);
+                    }
+                }
                 c.batch("SET LOCAL enable_sort = on").await?;
-                let cand: Vec<String> = cand.iter().map(|r| col(r, 0)).collect::<Result<_, _>>()?;
                 if cand.is_empty() {
                     return Ok(Vec::new());
                 }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use async_trait::async_trait;
 use berth_core::Digest;
-use berth_core::store::gc::{DeleteBatch, DigestLock, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest};
+use berth_core::store::gc::{
+    DeleteBatch, DigestLock, DigestRange, GcBlob, GcStore, GcStoreError, HeldLock, UntaggedManifest,
+};
 use berth_core::store::{StoreError, StoreResult};
 use rusqlite::{Connection, params};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -233,29 +235,33 @@ impl GcStore for SqliteStore {
         &self,
         run: &str,
         window_secs: i64,
-        after: Option<&Digest>,
+        ranges: &[DigestRange],
         limit: usize,
     ) -> StoreResult<Vec<GcBlob>> {
         let run = run.to_owned();
-        let after = after.map(Digest::to_string).unwrap_or_default();
+        let ranges = ranges.to_vec();
         self.writer
             .write_background(move |c| {
                 let now = now();
-                let rows = c
-                    .prepare_cached(
+                let mut rows = Vec::new();
+                for r in &ranges {
+                    let mut claim = c.prepare_cached(
                         "UPDATE blobs SET state = 'deleting', gc_run = ?1, gc_claimed_at = ?2
                           WHERE digest IN (
                                 SELECT b.digest FROM blobs b
-                                 WHERE b.digest > ?5 AND b.state = 'live'
+                                 WHERE b.digest > ?5 AND b.digest < ?6 AND b.state = 'live'
                                    AND coalesce(b.last_ref_at, b.created_at) <= ?3
                                    AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
                                  ORDER BY b.digest LIMIT ?4)
                          RETURNING digest, size",
-                    )?
-                    .query_map(params![run, now, now - window_secs, sql_limit(limit), after], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                    )?;
+                    let found = claim
+                        .query_map(params![run, now, now - window_secs, sql_limit(limit), r.lower(), r.upper()], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    rows.extend(found);
+                }
                 let mut claimed = blob_rows(rows)?;
                 claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
                 Ok(claimed)

@@ -188,11 +188,11 @@ async fn sorted_tags(cx: &Cx) {
     let list = |filter: TagFilter, sort: TagSort| {
         let repo = repo_ref;
         async move {
-            let one = cx.cat.list_tags_sorted(&repo, &q(filter.clone(), sort, None, 100)).await.unwrap().unwrap();
+            let one = cx.cat.list_tags_sorted(repo, &q(filter.clone(), sort, None, 100)).await.unwrap().unwrap();
             // The same rows, two at a time.
             let (mut paged, mut after) = (Vec::new(), None);
             loop {
-                let page = cx.cat.list_tags_sorted(&repo, &q(filter.clone(), sort, after, 2)).await.unwrap().unwrap();
+                let page = cx.cat.list_tags_sorted(repo, &q(filter.clone(), sort, after, 2)).await.unwrap().unwrap();
                 let Some(last) = page.last() else { break };
                 after = Some(cursor(sort, last));
                 paged.extend(page);

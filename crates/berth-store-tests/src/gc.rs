@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_core::store::gc::{GcBlob, GcStore};
+use berth_core::store::gc::{DigestRange, GcBlob, GcStore};
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome};
 use berth_core::{Digest, Reference};
 
@@ -39,17 +39,20 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     assert_eq!(gc.gc_candidates(0, None, 100).await.unwrap(), want);
     assert_eq!(gc.gc_candidates(0, None, 1).await.unwrap(), want[..1]);
     assert_eq!(gc.gc_candidates(0, Some(&want[0].digest), 100).await.unwrap(), want[1..]);
-    assert!(gc.claim_blobs("r1", LONG, None, 100).await.unwrap().is_empty(), "the window holds for claims");
+    assert!(
+        gc.claim_blobs("r1", LONG, &[DigestRange::default()], 100).await.unwrap().is_empty(),
+        "the window holds for claims"
+    );
 
     // Phase A: exactly the unreferenced blobs, in digest order after the cursor; claimed
     // rows are absent to every API path.
-    let second = gc.claim_blobs("r1", 0, Some(&want[0].digest), 100).await.unwrap();
+    let second = gc.claim_blobs("r1", 0, &[DigestRange::after(Some(&want[0].digest))], 100).await.unwrap();
     assert_eq!(second, want[1..], "a claim starts after its cursor");
-    let first = gc.claim_blobs("r1", 0, None, 100).await.unwrap();
+    let first = gc.claim_blobs("r1", 0, &[DigestRange::default()], 100).await.unwrap();
     assert_eq!(first, want[..1], "what the cursor passed is claimed by a walk from the start");
     let claimed = [first, second].concat();
     assert_eq!(claimed, want);
-    assert!(gc.claim_blobs("r1", 0, None, 100).await.unwrap().is_empty(), "claimed once");
+    assert!(gc.claim_blobs("r1", 0, &[DigestRange::default()], 100).await.unwrap().is_empty(), "claimed once");
     assert_eq!(cx.store.repo_blob(&repo, &free1.digest).await.unwrap(), None, "deleting is absent");
     let other = cx.repo("gc-other");
     assert_eq!(cx.store.mount_blob(&repo, &other, &free1.digest).await.unwrap(), None, "no mount of a deleting blob");
@@ -102,9 +105,14 @@ pub async fn gc_conformance<S: MetaStore + GcStore>(store: Arc<S>) {
     assert_eq!(cx.store.repo_blob(&repo, &gone.digest).await.unwrap(), Some(gone.clone()));
 
     // The digest lock: phase B waits for an upload holding it, and the other way round.
-    let mut claimed = gc.claim_blobs("r3", 0, None, 100).await.unwrap();
-    claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
-    assert_eq!(claimed, want, "both unreferenced again");
+    // Several ranges in one claim, each bounded on both ends, each up to the limit.
+    let range = |after: Option<&GcBlob>, before: Option<&GcBlob>| DigestRange {
+        after: after.map(|b| b.digest.to_string()),
+        before: before.map(|b| b.digest.to_string()),
+    };
+    let ranges = [range(None, Some(&want[0])), range(None, Some(&want[1])), range(Some(&want[0]), None)];
+    let claimed = gc.claim_blobs("r3", 0, &ranges, 1).await.unwrap();
+    assert_eq!(claimed, want, "both unreferenced again, one from each range that holds one, in digest order");
     let lock = cx.store.lock_digest(&claimed[0].digest).await.unwrap();
     let waiting = tokio::spawn({
         let (gc, d) = (Arc::clone(&gc), digests(&claimed));
@@ -181,7 +189,7 @@ async fn claims_race_manifest_puts(cx: &Cx, gc: &Arc<dyn GcStore>) {
         async move {
             let mut claimed = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                claimed += gc.claim_blobs("race", 0, None, 50).await.unwrap().len();
+                claimed += gc.claim_blobs("race", 0, &[DigestRange::default()], 50).await.unwrap().len();
                 tokio::task::yield_now().await;
             }
             claimed

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use berth_core::quota::{QuotaUse, STORAGE_LIMIT};
 use berth_core::store::catalog::CatalogStore;
-use berth_core::store::gc::GcStore;
+use berth_core::store::gc::{DigestRange, GcStore};
 use berth_core::store::identity::{IdentityStore, NewProject, NewUser};
 use berth_core::store::{BlobInfo, MetaStore, NewManifest, PutManifestOutcome, StoreError, Upload};
 use berth_core::{Digest, Reference, RepoName};
@@ -367,7 +367,7 @@ pub async fn usage_conformance(
     let run = format!("{p}run");
     let mut claimed = Vec::new();
     loop {
-        let batch = gc.claim_blobs(&run, 0, None, 1000).await.expect("claim");
+        let batch = gc.claim_blobs(&run, 0, &[DigestRange::default()], 1000).await.expect("claim");
         if batch.is_empty() {
             break;
         }

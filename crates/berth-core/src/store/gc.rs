@@ -34,6 +34,38 @@ pub struct UntaggedManifest {
     pub digest: Digest,
 }
 
+/// A slice of the digest space, compared as text: digests after `after` and before
+/// `before`, both exclusive, `None` unbounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestRange {
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
+impl DigestRange {
+    /// Every digest after `after` (all of them with `None`).
+    pub fn after(after: Option<&Digest>) -> DigestRange {
+        DigestRange { after: after.map(Digest::to_string), before: None }
+    }
+
+    /// `after` as SQL compares it: the empty string precedes every digest.
+    pub fn lower(&self) -> &str {
+        self.after.as_deref().unwrap_or("")
+    }
+
+    /// `before` as SQL compares it: `~` follows every digest (whose characters are
+    /// letters, digits and `:+._-=`, all below it), so one statement serves both cases
+    /// and keeps the index's range bounded on both ends.
+    pub fn upper(&self) -> &str {
+        self.before.as_deref().unwrap_or("~")
+    }
+
+    /// Whether `d` is in the range.
+    pub fn contains(&self, d: &str) -> bool {
+        d > self.lower() && d < self.upper()
+    }
+}
+
 /// A batch of claimed blobs in phase B: the digest locks are held and the rows were
 /// re-read as `deleting`, owned by this run and unreferenced. Dropping it without
 /// [`DeleteBatch::finish`] releases the locks and deletes nothing.
@@ -98,18 +130,22 @@ pub trait GcStore: Send + Sync + 'static {
     /// Live blobs no manifest references, last referenced more than `window_secs` ago,
     /// in digest order after `after`: what a run would free (dry run).
     async fn gc_candidates(&self, window_secs: i64, after: Option<&Digest>, limit: usize) -> StoreResult<Vec<GcBlob>>;
-    /// Phase A: marks up to `limit` candidates `deleting`, owned by `run`, the first in
-    /// digest order after `after`, and returns them in digest order; the predicate sits on
-    /// each row and references are checked again once the rows are held. A run walks the
-    /// digests once with the last digest of each batch as `after`: each claim starts where
-    /// the previous one ended instead of re-reading the blobs it skipped (referenced, young,
-    /// or on PostgreSQL dead rows not yet vacuumed), and consecutive deletions share the
-    /// digest-ordered index pages they change.
+    /// Phase A: in each of `ranges`, marks up to `limit` candidates `deleting`, owned by
+    /// `run`, the first in digest order within the range, and returns them all in digest
+    /// order; the predicate sits on each row and references are checked again once the
+    /// rows are held. One transaction for all ranges.
+    ///
+    /// A run walks the digests once, each range's cursor (`after`) moving to the last
+    /// digest claimed in it: each claim starts where the previous one ended instead of
+    /// re-reading the blobs it skipped (referenced, young, or on PostgreSQL dead rows not
+    /// yet vacuumed). Several ranges at once spread a batch over the storage: on a file
+    /// system, blobs sharing a digest prefix share a directory, whose lock serializes
+    /// their removals.
     async fn claim_blobs(
         &self,
         run: &str,
         window_secs: i64,
-        after: Option<&Digest>,
+        ranges: &[DigestRange],
         limit: usize,
     ) -> StoreResult<Vec<GcBlob>>;
     /// Re-owns the `deleting` rows of earlier runs (stopped, killed, failed) for `run`,
@@ -140,4 +176,23 @@ pub trait GcStore: Send + Sync + 'static {
 /// each other.
 pub fn lock_key(d: &Digest) -> u32 {
     u32::from_str_radix(&d.hex()[..8], 16).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_bound_every_digest() {
+        let all = DigestRange::default();
+        for d in ["sha256:0000", "sha256:ffff", "sha512:ffff", "blake3:00", "sha256+b64u:AZaz09-_="] {
+            assert!(all.contains(d), "{d}");
+        }
+        let d: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        let from = DigestRange::after(Some(&d));
+        assert!(!from.contains(&d.to_string()), "after is exclusive");
+        assert!(from.contains(&format!("sha256:{}b", "a".repeat(63))));
+        let lane = DigestRange { after: None, before: Some("sha256:8".into()) };
+        assert!(lane.contains("sha256:7fff") && !lane.contains("sha256:8000") && !lane.contains("sha512:00"));
+    }
 }
