@@ -148,7 +148,7 @@ impl Handler for GarbageCollection {
         // Stragglers first: their rows are already `deleting` (absent to every API),
         // only their bytes and rows are left to remove.
         loop {
-            sweep.check(ctx).await?;
+            sweep.check(ctx, &mut done, &mut spent).await?;
             let adopted = self.store.adopt_stragglers(&run, CLAIM_BATCH).await?;
             if adopted.is_empty() {
                 break;
@@ -174,7 +174,7 @@ impl Handler for GarbageCollection {
             let claimed = pending.await.map_err(|e| JobError::Retry(format!("a GC claim failed: {e}")))??;
             spent.claims += waited.elapsed();
             advance(&mut lanes, &claimed);
-            sweep.check(ctx).await?;
+            sweep.check(ctx, &mut done, &mut spent).await?;
             if !lanes.is_empty() {
                 next = Some(claim(Arc::clone(&self.store), run.clone(), lanes.clone()));
             }
@@ -435,10 +435,13 @@ impl Sweep {
     }
 
     /// `ctx.check()`, letting the sub-batches in flight end first when it fails: their
-    /// rows are deleted, not left as stragglers.
-    async fn check(&mut self, ctx: &JobCtx) -> Result<(), JobError> {
+    /// rows are deleted, not left as stragglers, and counted in the checkpoint an attempt
+    /// that resumes the run starts from.
+    async fn check(&mut self, ctx: &JobCtx, done: &mut GcProgress, spent: &mut Spent) -> Result<(), JobError> {
         if let Err(e) = ctx.check() {
-            while self.inflight.join_next().await.is_some() {}
+            // The stop's (or the lost lease's) error is the one to report; a checkpoint
+            // refused for a lost lease changes nothing.
+            let _ = self.finish(ctx, done, spent).await;
             return Err(e);
         }
         Ok(())
@@ -460,9 +463,8 @@ impl Sweep {
                 let r = self.inflight.join_next().await.expect("in flight");
                 self.collect(ctx, r, done, spent);
             }
-            if let Some(e) = self.error.take() {
-                while self.inflight.join_next().await.is_some() {}
-                return Err(e);
+            if self.error.is_some() {
+                return self.finish(ctx, done, spent).await;
             }
             let (store, blobs, run) = (Arc::clone(&gc.store), Arc::clone(&gc.blobs), run.to_owned());
             let digests: Vec<Digest> = chunk.iter().map(|b| b.digest.clone()).collect();
@@ -471,7 +473,8 @@ impl Sweep {
         ctx.checkpoint(&*done).await
     }
 
-    /// Waits for every sub-batch in flight.
+    /// Waits for every sub-batch in flight and counts what they did; returns the first
+    /// error any sub-batch met, else checkpoints.
     async fn finish(&mut self, ctx: &JobCtx, done: &mut GcProgress, spent: &mut Spent) -> Result<(), JobError> {
         while let Some(r) = self.inflight.join_next().await {
             self.collect(ctx, r, done, spent);
