@@ -43,6 +43,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // Additive: a nullable column and two indexes. The previous binary's tag inserts
     // leave the key NULL; this binary fills such keys before a natural-order read.
     (14, 13, include_str!("../migrations/0014_tag_natural_key.sql")),
+    // Additive: a row trigger becomes a statement trigger doing the same bookkeeping; the
+    // previous binary's claims fire it too.
+    (15, 14, include_str!("../migrations/0015_usage_release_per_statement.sql")),
 ];
 
 /// The newest schema version this binary knows.

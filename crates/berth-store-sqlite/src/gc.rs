@@ -119,6 +119,14 @@ fn untagged_rows(c: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Resul
 /// transaction of megabytes: pushes waiting for the writer would wait for all of it.
 const FINISH_CHUNK: usize = 50;
 
+/// The filter "rows of this run in these digests", for statements that look up a few
+/// digests. The `+` keeps SQLite off the partial index `blobs_deleting (gc_run)`, which
+/// it otherwise prefers: that walks every row the run has claimed and not yet deleted
+/// (thousands while the pipeline runs ahead) and reads each one's table page, for a
+/// chunk of 50 (a Python replay of phase B at 300,000 blobs, 4,096 rows in flight: 203
+/// µs a deleted row through that index, 73 µs through the digest's).
+const RUN_AND_DIGESTS: &str = "state = 'deleting' AND +gc_run = ?1 AND digest IN";
+
 /// Every GC write goes in the writer's background lane: each in a transaction of its
 /// own, only when no request's write is queued, so pushes' writes go first and no
 /// transaction holds more than one chunk of GC's deletions (`writer.rs`). Phase B's
@@ -149,7 +157,7 @@ impl DeleteBatch for Batch {
                     let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
                     p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));
                     c.prepare(&format!(
-                        "DELETE FROM blobs WHERE state = 'deleting' AND gc_run = ?1 AND digest IN ({list})"
+                        "DELETE FROM blobs WHERE {RUN_AND_DIGESTS} ({list})"
                     ))?
                     .execute(&p[..])?;
                     c.prepare(&format!(
@@ -305,7 +313,7 @@ impl GcStore for SqliteStore {
                 p.extend(list.iter().map(|d| d as &dyn rusqlite::ToSql));
                 let rows = c
                     .prepare(&format!(
-                        "SELECT digest, size FROM blobs WHERE state = 'deleting' AND gc_run = ?1 AND digest IN ({ph})
+                        "SELECT digest, size FROM blobs WHERE {RUN_AND_DIGESTS} ({ph})
                           ORDER BY digest"
                     ))?
                     .query_map(&p[..], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -313,7 +321,7 @@ impl GcStore for SqliteStore {
                 let referenced: Option<String> = c
                     .prepare(&format!(
                         "SELECT b.digest FROM blobs b JOIN manifest_blobs mb ON mb.digest = b.digest
-                          WHERE b.state = 'deleting' AND b.gc_run = ?1 AND b.digest IN ({ph}) LIMIT 1"
+                          WHERE b.state = 'deleting' AND +b.gc_run = ?1 AND b.digest IN ({ph}) LIMIT 1"
                     ))?
                     .query_map(&p[..], |r| r.get(0))?
                     .next()
@@ -381,6 +389,31 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Phase B's lookups by run and digests go through the digest's index, whatever the
+    /// planner would otherwise prefer (see [`RUN_AND_DIGESTS`]).
+    #[test]
+    fn lookups_by_run_and_digests_use_the_digest_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let ph = placeholders(2, 50);
+        for sql in [
+            format!("DELETE FROM blobs WHERE {RUN_AND_DIGESTS} ({ph})"),
+            format!("SELECT digest, size FROM blobs WHERE {RUN_AND_DIGESTS} ({ph}) ORDER BY digest"),
+        ] {
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(std::iter::repeat_n("x", 51)), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(plan.contains("(digest=?)") && !plan.contains("blobs_deleting"), "{sql}: {plan}");
+        }
+    }
 
     #[tokio::test]
     async fn digest_locks_are_per_digest_and_leave_nothing_behind() {

@@ -364,6 +364,16 @@ pub async fn usage_conformance(
     meta.commit_blob(&ga, &loose, None).await.unwrap();
     meta.commit_blob(&gb, &loose, None).await.unwrap();
     assert_eq!(usage(&proj).await, 70);
+    // One claim statement takes blobs of several projects at once, one of them held by
+    // both (on PostgreSQL the bookkeeping runs once per statement, not per row).
+    let proj2 = format!("{p}gc2");
+    project(proj2.clone(), None).await;
+    let gc2 = repo(&format!("{proj2}/c"));
+    meta.commit_blob(&gc2, &loose, None).await.unwrap();
+    for i in 0..5 {
+        meta.commit_blob(&gc2, &blob(&format!("{proj2}own{i}"), 11), None).await.unwrap();
+    }
+    assert_eq!(usage(&proj2).await, 70 + 55);
     let run = format!("{p}run");
     let mut claimed = Vec::new();
     loop {
@@ -375,6 +385,8 @@ pub async fn usage_conformance(
     }
     assert!(claimed.contains(&loose.digest), "an unreferenced blob is claimed");
     assert_eq!(usage(&proj).await, 0, "a claimed blob no longer counts, in any repository");
+    assert_eq!(usage(&proj2).await, 0, "nor in another project claimed in the same statement");
+    assert_eq!(usage(&format!("{p}many")).await, 0, "every blob left linked there was unreferenced");
     meta.commit_blob(&ga, &loose, None).await.unwrap();
     assert_eq!(usage(&proj).await, 70, "resurrected by an upload: counted again, once");
 
