@@ -126,14 +126,19 @@ impl World {
     }
 
     async fn gc(&self, params: serde_json::Value) -> (String, Vec<String>) {
+        let id = self.start_gc(params).await;
+        self.wait(id).await
+    }
+
+    /// Starts a manual GC run; returns its execution's id.
+    async fn start_gc(&self, params: serde_json::Value) -> i64 {
         let exec = NewExecution {
             vendor_type: kinds::GARBAGE_COLLECTION.into(),
             vendor_id: 0,
             trigger: "MANUAL".into(),
             extra_attrs: params.to_string(),
         };
-        let id = self.svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, params.to_string())]).await.unwrap();
-        self.wait(id).await
+        self.svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, params.to_string())]).await.unwrap()
     }
 
     async fn wait(&self, id: i64) -> (String, Vec<String>) {
@@ -246,13 +251,7 @@ async fn a_stopped_run_is_finished_by_the_next() {
     assert_eq!(claimed.len(), 700);
     assert!(w.reg.blob(&r, &claimed[0].digest).await.is_err(), "claimed rows are absent");
 
-    let exec = NewExecution {
-        vendor_type: kinds::GARBAGE_COLLECTION.into(),
-        vendor_id: 0,
-        trigger: "MANUAL".into(),
-        extra_attrs: "{}".into(),
-    };
-    let id = w.svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, "{}")]).await.unwrap();
+    let id = w.start_gc(serde_json::json!({})).await;
     let jobs: &dyn JobStore = &*w.store;
     jobs.stop_execution(id).await.unwrap();
     let (status, _) = w.wait(id).await;
@@ -282,13 +281,7 @@ async fn a_stopped_run_checkpoints_exactly_what_it_deleted() {
     }
     let gc: &dyn GcStore = &*w.store;
     assert_eq!(gc.gc_candidates(0, None, 10 * N).await.unwrap().len(), N);
-    let exec = NewExecution {
-        vendor_type: kinds::GARBAGE_COLLECTION.into(),
-        vendor_id: 0,
-        trigger: "MANUAL".into(),
-        extra_attrs: "{}".into(),
-    };
-    let id = w.svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, "{}")]).await.unwrap();
+    let id = w.start_gc(serde_json::json!({})).await;
     let jobs: &dyn JobStore = &*w.store;
     // Stopped once it runs (or once it ended, if it was that quick).
     for _ in 0..1000 {
