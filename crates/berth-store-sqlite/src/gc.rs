@@ -156,10 +156,7 @@ impl DeleteBatch for Batch {
                     let list = placeholders(2, done.len());
                     let mut p: Vec<&dyn rusqlite::ToSql> = vec![&run];
                     p.extend(done.iter().map(|d| d as &dyn rusqlite::ToSql));
-                    c.prepare(&format!(
-                        "DELETE FROM blobs WHERE {RUN_AND_DIGESTS} ({list})"
-                    ))?
-                    .execute(&p[..])?;
+                    c.prepare(&format!("DELETE FROM blobs WHERE {RUN_AND_DIGESTS} ({list})"))?.execute(&p[..])?;
                     c.prepare(&format!(
                         "DELETE FROM repository_blobs WHERE digest IN ({list})
                            AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = repository_blobs.digest)"
