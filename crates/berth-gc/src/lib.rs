@@ -390,9 +390,10 @@ fn lanes() -> Vec<DigestRange> {
 /// Moves each range's cursor to the last digest claimed in it; a range that yielded
 /// nothing is done.
 fn advance(lanes: &mut Vec<DigestRange>, claimed: &[GcBlob]) {
-    lanes.retain_mut(|lane| match claimed.iter().rev().find(|b| lane.contains(&b.digest.to_string())) {
+    let digests: Vec<String> = claimed.iter().map(|b| b.digest.to_string()).collect();
+    lanes.retain_mut(|lane| match digests.iter().rev().find(|d| lane.contains(d)) {
         Some(last) => {
-            lane.after = Some(last.digest.to_string());
+            lane.after = Some(last.clone());
             true
         }
         None => false,

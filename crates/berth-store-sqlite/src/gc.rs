@@ -317,8 +317,8 @@ impl GcStore for SqliteStore {
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 let referenced: Option<String> = c
                     .prepare(&format!(
-                        "SELECT b.digest FROM blobs b JOIN manifest_blobs mb ON mb.digest = b.digest
-                          WHERE b.state = 'deleting' AND +b.gc_run = ?1 AND b.digest IN ({ph}) LIMIT 1"
+                        "SELECT mb.digest FROM manifest_blobs mb
+                          WHERE mb.digest IN (SELECT digest FROM blobs WHERE {RUN_AND_DIGESTS} ({ph})) LIMIT 1"
                     ))?
                     .query_map(&p[..], |r| r.get(0))?
                     .next()
@@ -387,8 +387,9 @@ mod tests {
 
     use super::*;
 
-    /// Phase B's lookups by run and digests go through the digest's index, whatever the
-    /// planner would otherwise prefer (see [`RUN_AND_DIGESTS`]).
+    /// Phase B's lookups by run and digests (`begin_delete`'s two reads, `finish`'s
+    /// delete) go through the digest's index, whatever the planner would otherwise prefer
+    /// (see [`RUN_AND_DIGESTS`]).
     #[test]
     fn lookups_by_run_and_digests_use_the_digest_index() {
         let dir = tempfile::tempdir().unwrap();
@@ -399,6 +400,10 @@ mod tests {
         for sql in [
             format!("DELETE FROM blobs WHERE {RUN_AND_DIGESTS} ({ph})"),
             format!("SELECT digest, size FROM blobs WHERE {RUN_AND_DIGESTS} ({ph}) ORDER BY digest"),
+            format!(
+                "SELECT mb.digest FROM manifest_blobs mb
+                  WHERE mb.digest IN (SELECT digest FROM blobs WHERE {RUN_AND_DIGESTS} ({ph})) LIMIT 1"
+            ),
         ] {
             let plan: Vec<String> = c
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
