@@ -1030,6 +1030,9 @@ async fn browser_repository_actions_and_readme_screenshots() {
     b.goto(&s.url("/prefs")).await;
     b.choose("Date format", "Relative (5 minutes ago)").await;
     b.press("button", "Save").await;
+    // The POST's navigation must land before the next one starts, or it
+    // replaces it (seen in CI: the "artifacts" page was the prefs page).
+    b.sees("Preferences saved.").await;
     b.goto(&s.url("/projects/team/repos/app/-/artifacts")).await;
     let html = b.source().await;
     assert!(html.contains(" ago</time>") || html.contains("just now</time>"), "{html}");
