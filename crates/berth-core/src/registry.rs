@@ -238,6 +238,7 @@ impl Registry {
         range: Option<ChunkRange>,
         last_chunk: Option<ByteStream>,
     ) -> Result<BlobInfo, CoreError> {
+        self.meta.write_coming();
         let mut upload = self.upload_status(repo, id).await?;
         if let Some(body) = last_chunk {
             upload = match range {
@@ -274,6 +275,7 @@ impl Registry {
         digest: &Digest,
         body: ByteStream,
     ) -> Result<BlobInfo, CoreError> {
+        self.meta.write_coming();
         let id = uuid::Uuid::new_v4().to_string();
         let result = async {
             let part = self.blobs.write_part(repo, &id, Hasher::new(digest.algorithm()), body, None).await?;
@@ -433,6 +435,7 @@ impl Registry {
         content: Bytes,
         username: Option<&str>,
     ) -> Result<PushedManifest, CoreError> {
+        self.meta.write_coming();
         let parsed = manifest::parse(&content, content_type)?;
         let (digest, tag) = match reference {
             Reference::Digest(expected) => {

@@ -168,6 +168,11 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn mount_blob(&self, from: &RepoName, to: &RepoName, digest: &Digest) -> StoreResult<Option<BlobInfo>> {
         Ok(self.mount_blob_with_quota(from, to, digest).await?.map(|(b, _)| b))
     }
+    /// A request has begun that will write shortly (an upload's bytes are being stored):
+    /// a store that interleaves background work with requests' writes (SQLite's single
+    /// writer) starts no new background transaction for a moment, so that the write
+    /// does not queue behind one. Nothing to do for a store without that queue.
+    fn write_coming(&self) {}
     /// Holds the digest lock (see `gc.rs`) for an upload about to make `digest`'s bytes
     /// visible: GC cannot remove them between the write and `commit_blob`.
     async fn lock_digest(&self, digest: &Digest) -> StoreResult<gc::DigestLock>;

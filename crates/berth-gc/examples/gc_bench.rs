@@ -47,21 +47,39 @@ fn body(b: Bytes) -> ByteStream {
 /// between its upload and the manifest that references it (`MANIFEST_BLOB_UNKNOWN`, as
 /// ARCHITECTURE.md says); a client then pushes again. The time includes the retries.
 async fn push(reg: &Registry, repo: &RepoName, n: u64, retries: &std::sync::atomic::AtomicU64) -> Duration {
+    push_steps(reg, repo, n, retries, &mut [Duration::ZERO; 3]).await
+}
+
+/// [`push`], adding each step's time (config, layer, manifest) to `steps`.
+async fn push_steps(
+    reg: &Registry,
+    repo: &RepoName,
+    n: u64,
+    retries: &std::sync::atomic::AtomicU64,
+    steps: &mut [Duration; 3],
+) -> Duration {
     let t = Instant::now();
-    while let Err(e) = try_push(reg, repo, n).await {
+    while let Err(e) = try_push(reg, repo, n, steps).await {
         assert!(matches!(e, berth_core::CoreError::ManifestBlobUnknown { .. }), "push failed: {e:?}");
         retries.fetch_add(1, Ordering::Relaxed);
     }
     t.elapsed()
 }
 
-async fn try_push(reg: &Registry, repo: &RepoName, n: u64) -> Result<(), berth_core::CoreError> {
+async fn try_push(
+    reg: &Registry,
+    repo: &RepoName,
+    n: u64,
+    steps: &mut [Duration; 3],
+) -> Result<(), berth_core::CoreError> {
     let config = format!(r#"{{"bench":{n}}}"#);
     let layer = format!("layer {n}");
     let mut ds = Vec::new();
-    for c in [&config, &layer] {
+    for (i, c) in [&config, &layer].into_iter().enumerate() {
         let d = Digest::sha256(c.as_bytes());
+        let t = Instant::now();
         reg.monolithic_upload(repo, &d, body(Bytes::from(c.clone()))).await?;
+        steps[i] += t.elapsed();
         ds.push(d);
     }
     let m = format!(
@@ -72,7 +90,9 @@ async fn try_push(reg: &Registry, repo: &RepoName, n: u64) -> Result<(), berth_c
         layer.len()
     );
     let tag = Reference::Tag(format!("t{n}").parse().unwrap());
+    let t = Instant::now();
     reg.put_manifest(repo, &tag, Some("application/vnd.oci.image.manifest.v1+json"), Bytes::from(m)).await?;
+    steps[2] += t.elapsed();
     Ok(())
 }
 
@@ -82,6 +102,32 @@ fn load() -> String {
         .ok()
         .and_then(|l| l.split(' ').next().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// Per thread name (digits dropped, so a pool is one line): nanoseconds on a core and
+/// waiting for one, from `/proc/self/task/*/schedstat`.
+fn sched() -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for t in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let name: String = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit() || c == '-').to_owned();
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+        let e = out.entry(name).or_insert((0, 0));
+        e.0 += f.next().unwrap_or(0);
+        e.1 += f.next().unwrap_or(0);
+    }
+    // The database server's processes, summed (single-threaded each).
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim() == "postgres") {
+            let stat = std::fs::read_to_string(p.path().join("schedstat")).unwrap_or_default();
+            let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+            let e = out.entry("postgres server".to_owned()).or_insert((0, 0));
+            e.0 += f.next().unwrap_or(0);
+            e.1 += f.next().unwrap_or(0);
+        }
+    }
+    out
 }
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
@@ -225,8 +271,9 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     let repo: RepoName = "bench/app".parse().unwrap();
     let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut idle = Vec::new();
+    let mut idle_steps = [Duration::ZERO; 3];
     for i in 0..200 {
-        idle.push(push(&reg, &repo, i, &retries).await);
+        idle.push(push_steps(&reg, &repo, i, &retries, &mut idle_steps).await);
     }
 
     let engine = EngineConfig { poll: Duration::from_millis(20), ..EngineConfig::new("bench", "bench") };
@@ -246,6 +293,7 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
         let (reg, repo, done, retries) = (reg.clone(), repo.clone(), done.clone(), retries.clone());
         async move {
             let mut lat = Vec::new();
+            let mut steps = [Duration::ZERO; 3];
             let mut i = 1_000_000;
             // A paced client starts a push every 1/RATE s; a push that runs late delays
             // the next rather than bunching them (what a queue of CI jobs does).
@@ -258,10 +306,10 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
                 if let Some(t) = tick.as_mut() {
                     t.tick().await;
                 }
-                lat.push(push(&reg, &repo, i, &retries).await);
+                lat.push(push_steps(&reg, &repo, i, &retries, &mut steps).await);
                 i += 1;
             }
-            lat
+            (lat, steps)
         }
     });
     let params = serde_json::json!({ "workers": workers }).to_string();
@@ -274,6 +322,22 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     let w0 = store.writer();
     let load0 = load();
     let t = Instant::now();
+    // Where the cores went over 5 s of the run: each thread's time on a core and waiting
+    // for one (a push's threads waiting is what makes it slow).
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let a = sched();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let b = sched();
+        let rows: Vec<String> = b
+            .iter()
+            .map(|(k, v)| {
+                let o = a.get(k).copied().unwrap_or((0, 0));
+                format!("{k} {:.0}/{:.0}", v.0.saturating_sub(o.0) as f64 / 5e7, v.1.saturating_sub(o.1) as f64 / 5e7)
+            })
+            .collect();
+        println!("threads over 5 s, % of a core running / waiting for a core: {}", rows.join(", "));
+    });
     let id = svc.start(&exec, &[NewJob::new(kinds::GARBAGE_COLLECTION, params)]).await.unwrap();
     let jobs: &S = &store;
     loop {
@@ -295,7 +359,7 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     let gc_secs = t.elapsed().as_secs_f64();
     let w1 = store.writer();
     done.store(true, Ordering::SeqCst);
-    let mut during = pusher.await.unwrap();
+    let (mut during, during_steps) = pusher.await.unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
     let mut idle_after = Vec::new();
     for i in 0..200 {
@@ -322,6 +386,14 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
         during.len(),
         pct(&mut idle_after, 0.5),
         idle_after.len()
+    );
+    let mean = |steps: [Duration; 3], n: usize| {
+        steps.map(|d| format!("{:.2}", d.as_secs_f64() * 1000.0 / n.max(1) as f64)).join(" / ")
+    };
+    println!(
+        "push steps' mean (config upload / layer upload / manifest), ms: idle before {}; during GC {}",
+        mean(idle_steps, idle.len()),
+        mean(during_steps, during.len())
     );
     println!("push p99 during GC / idle: {:.2}x before GC, {:.2}x after GC", during99 / before99, during99 / after99);
     if let (Some(w0), Some(w1)) = (w0, w1) {

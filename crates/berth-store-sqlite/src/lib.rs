@@ -385,6 +385,10 @@ impl MetaStore for SqliteStore {
         Ok(mounted.map(|(size, usage)| (BlobInfo { digest: digest.clone(), size }, usage)))
     }
 
+    fn write_coming(&self) {
+        self.writer.write_coming();
+    }
+
     async fn lock_digest(&self, digest: &Digest) -> StoreResult<berth_core::store::gc::DigestLock> {
         gc::lock_digest(self, digest).await
     }

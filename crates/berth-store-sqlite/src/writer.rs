@@ -279,6 +279,18 @@ impl Writer {
         (release, held)
     }
 
+    /// A request's write is on its way (see `MetaStore::write_coming`): background work
+    /// waits [`QUIET`] from now, as after a request's write. A push's first write used
+    /// to find the writer inside a background transaction more often than not, and
+    /// waited for its end (docs/benchmarks.md).
+    pub(crate) fn write_coming(&self) {
+        let now = std::time::Instant::now();
+        let mut l = self.queue.lanes();
+        if l.last_request.is_none_or(|t| t < now) {
+            l.last_request = Some(now);
+        }
+    }
+
     pub(crate) fn stats(&self) -> WriterStats {
         WriterStats {
             commits: self.counters.commits.load(Ordering::Relaxed),
@@ -738,6 +750,23 @@ mod tests {
         let ran = w.write_background(|_| Ok(std::time::Instant::now())).await.unwrap();
         let ended = w.queue.lanes().last_request.expect("the request's end is recorded");
         assert!(ran.duration_since(ended) >= QUIET, "background work ran {:?} after a request", ran - ended);
+    }
+
+    /// A write announced (an upload under way) holds background work back as a
+    /// request's write does, before any write of the request has queued.
+    #[tokio::test]
+    async fn an_announced_write_holds_background_work_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, _side) = writer(&dir);
+        let announced = std::time::Instant::now();
+        w.write_coming();
+        let ran = w.write_background(|_| Ok(std::time::Instant::now())).await.unwrap();
+        assert!(ran.duration_since(announced) >= QUIET, "background work ran {:?} after", ran - announced);
+        // An announcement never moves the quiet period's start back.
+        let later = std::time::Instant::now() + Duration::from_secs(3600);
+        w.queue.lanes().last_request = Some(later);
+        w.write_coming();
+        assert_eq!(w.queue.lanes().last_request, Some(later));
     }
 
     #[tokio::test]
