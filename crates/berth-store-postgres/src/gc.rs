@@ -136,11 +136,7 @@ impl DeleteBatch for Batch {
             // made them `deleting` was a synchronous commit, before any byte was removed.
             // A later synchronous commit (a push of the same digest) flushes this one first.
             c.batch("SET LOCAL synchronous_commit TO OFF").await?;
-            c.exec(
-                "DELETE FROM blobs WHERE digest = ANY($1) AND state = 'deleting' AND gc_run = $2",
-                &[&done, &self.run],
-            )
-            .await?;
+            c.exec(&format!("DELETE FROM blobs WHERE {RUN_AND_DIGESTS}"), &[&done, &self.run]).await?;
             // Not `NOT EXISTS`: without statistics (a freshly loaded table autovacuum has
             // not analyzed yet) the planner guesses thousands of links per digest and
             // hash-anti-joins against every blob row, about 2 s per chunk at a million
@@ -164,6 +160,16 @@ impl DeleteBatch for Batch {
     }
 }
 
+/// Phase B's rows: those of the digests `$1` still `deleting` and owned by run `$2`, found
+/// through the primary key. Written plainly (`state = 'deleting' AND gc_run = $2`) the
+/// filter matches the partial index `blobs_deleting`, which the planner prefers and which
+/// holds every row the run has claimed and not yet deleted, thousands while the pipeline
+/// runs ahead, each then tested against the whole digest list: 5.2 ms a statement of 100
+/// digests with 4,096 rows claimed (the generic plan a prepared statement gets), against
+/// 0.3 ms through the key. `state || ''` tests the same; the index's predicate no longer
+/// matches it.
+pub const RUN_AND_DIGESTS: &str = "digest = ANY($1) AND state || '' = 'deleting' AND gc_run = $2";
+
 impl PgStore {
     async fn open_batch(&self, obj: &Object, run: &str, digests: &[Digest]) -> Result<Batch0, DbErr> {
         let c = Conn::of(obj);
@@ -181,8 +187,7 @@ impl PgStore {
         let list: Vec<String> = digests.iter().map(Digest::to_string).collect();
         let rows = c
             .rows(
-                "SELECT digest, size FROM blobs WHERE digest = ANY($1) AND state = 'deleting' AND gc_run = $2
-                  ORDER BY digest FOR UPDATE",
+                &format!("SELECT digest, size FROM blobs WHERE {RUN_AND_DIGESTS} ORDER BY digest FOR UPDATE"),
                 &[&list, &run],
             )
             .await?;

@@ -43,6 +43,9 @@ use tokio_postgres::types::ToSql;
 /// The shortest wait for a connection of the digest-lock pool.
 const LOCK_POOL_WAIT: Duration = Duration::from_secs(60);
 
+/// Phase B's filter, for the test that checks its plan (`tests/plans.rs`).
+#[doc(hidden)]
+pub use gc::RUN_AND_DIGESTS;
 pub use migrate::SCHEMA_VERSION;
 
 pub(crate) use pool::{Conn, DbErr, Fail, Job, Tx, backend, col, to_store};

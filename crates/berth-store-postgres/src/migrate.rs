@@ -46,6 +46,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     // Additive: a row trigger becomes a statement trigger doing the same bookkeeping; the
     // previous binary's claims fire it too.
     (15, 14, include_str!("../migrations/0015_usage_release_per_statement.sql")),
+    // Additive: a function rewritten to do the same work cheaper.
+    (16, 15, include_str!("../migrations/0016_usage_release_held_last.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -1,0 +1,100 @@
+//! Plans of GC's hot statements on the real schema: the planner's choice, not the SQL's
+//! meaning, is what made them slow, so their plans are what is checked.
+
+mod common;
+
+use berth_store_postgres::RUN_AND_DIGESTS;
+use common::TestDb;
+
+/// Phase B's reads and deletions by run and digests go through the primary key, with
+/// thousands of rows claimed by the run (the pipeline running ahead), in the generic
+/// plan a prepared statement gets after a few runs as in the custom one.
+#[tokio::test]
+async fn phase_b_finds_its_rows_by_digest() {
+    let Some(db) = TestDb::create().await else { return };
+    drop(db.store().await);
+    let c = db.side().await;
+    c.batch_execute(
+        "INSERT INTO blobs (digest, size, state, created_at)
+              SELECT 'sha256:' || encode(sha256(convert_to('b ' || i, 'UTF8')), 'hex'), 1, 'live', 0
+                FROM generate_series(1, 20000) i;
+         UPDATE blobs SET state = 'deleting', gc_run = '1:1', gc_claimed_at = 0
+          WHERE digest IN (SELECT digest FROM blobs ORDER BY digest LIMIT 4096);
+         ANALYZE blobs;",
+    )
+    .await
+    .unwrap();
+    let digests: Vec<String> = c
+        .query("SELECT digest FROM blobs WHERE state = 'deleting' ORDER BY digest OFFSET 2000 LIMIT 100", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let list = format!("{{{}}}", digests.join(","));
+    c.batch_execute(&format!(
+        "PREPARE sel(text[], text) AS SELECT digest, size FROM blobs WHERE {RUN_AND_DIGESTS} ORDER BY digest FOR UPDATE;
+         PREPARE del(text[], text) AS DELETE FROM blobs WHERE {RUN_AND_DIGESTS};"
+    ))
+    .await
+    .unwrap();
+    for mode in ["force_generic_plan", "force_custom_plan"] {
+        c.batch_execute(&format!("SET plan_cache_mode = {mode}")).await.unwrap();
+        for st in ["sel", "del"] {
+            let plan: Vec<String> = c
+                .query(&format!("EXPLAIN (COSTS OFF) EXECUTE {st}('{list}', '1:1')"), &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("blobs_pkey") && !plan.contains("blobs_deleting"), "{st}, {mode}:\n{plan}");
+        }
+    }
+    // And they find the rows they should: the run's `deleting` ones among the digests.
+    let found =
+        c.query(&format!("SELECT digest FROM blobs WHERE {RUN_AND_DIGESTS}"), &[&digests, &"1:1"]).await.unwrap().len();
+    let other_run =
+        c.query(&format!("SELECT digest FROM blobs WHERE {RUN_AND_DIGESTS}"), &[&digests, &"2:1"]).await.unwrap().len();
+    assert_eq!((found, other_run), (100, 0));
+}
+
+/// Releasing holdings asks whether a digest is still held only of the holdings that
+/// exist: GC's phase B releases, for every link it deletes, digests whose holdings its
+/// claim already released (migration 0016).
+#[tokio::test]
+async fn release_asks_about_existing_holdings_only() {
+    let Some(db) = TestDb::create().await else { return };
+    drop(db.store().await);
+    let c = db.side().await;
+    c.batch_execute("SET track_functions = 'all'; INSERT INTO project_digests VALUES ('p', 'sha256:held', 5)")
+        .await
+        .unwrap();
+    let held_calls = |absent: usize| {
+        let c = &c;
+        async move {
+            let mut ds: Vec<String> = (0..absent).map(|i| format!("sha256:absent{i}")).collect();
+            ds.push("sha256:held".into());
+            let ps = vec!["p".to_owned(); ds.len()];
+            // The view also counts the session's calls not yet reported: a difference.
+            let calls = || async {
+                c.query_opt("SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'berth_usage_held'", &[])
+                    .await
+                    .unwrap()
+                    .map_or(0i64, |r| r.get(0))
+            };
+            c.batch_execute("BEGIN").await.unwrap();
+            let before = calls().await;
+            c.execute("SELECT berth_usage_release($1, $2)", &[&ps, &ds]).await.unwrap();
+            let after = calls().await;
+            c.batch_execute("ROLLBACK").await.unwrap();
+            after - before
+        }
+    };
+    assert_eq!(held_calls(0).await, 1, "the one holding is asked about");
+    assert_eq!(held_calls(100).await, 1, "a hundred absent holdings are not");
+    // Released: nothing links the digest, so the holding went.
+    c.execute("SELECT berth_usage_release($1, $2)", &[&vec!["p"], &vec!["sha256:held"]]).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM project_digests").await, 0);
+}
