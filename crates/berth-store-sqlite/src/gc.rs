@@ -243,13 +243,18 @@ impl GcStore for SqliteStore {
         ranges: &[DigestRange],
         limit: usize,
     ) -> StoreResult<Vec<GcBlob>> {
-        let run = run.to_owned();
-        let ranges = ranges.to_vec();
-        self.writer
-            .write_background(move |c| {
-                let now = now();
-                let mut rows = Vec::new();
-                for r in &ranges {
+        // One background transaction per range, one after the other: a request's write
+        // that arrives while the claim runs waits for one range's UPDATE, not for all
+        // sixteen (a push's first upload took 9.2 ms on average during GC, 5.4 ms with
+        // this; docs/benchmarks.md). A claim that fails after some ranges committed leaves
+        // their rows `deleting`, owned by this run: stragglers the next attempt adopts.
+        let now = now();
+        let mut rows = Vec::new();
+        for r in ranges {
+            let (run, lower, upper) = (run.to_owned(), r.lower().to_owned(), r.upper().to_owned());
+            let found = self
+                .writer
+                .write_background(move |c| {
                     let mut claim = c.prepare_cached(
                         "UPDATE blobs SET state = 'deleting', gc_run = ?1, gc_claimed_at = ?2
                           WHERE digest IN (
@@ -261,17 +266,18 @@ impl GcStore for SqliteStore {
                          RETURNING digest, size",
                     )?;
                     let found = claim
-                        .query_map(params![run, now, now - window_secs, sql_limit(limit), r.lower(), r.upper()], |r| {
+                        .query_map(params![run, now, now - window_secs, sql_limit(limit), lower, upper], |r| {
                             Ok((r.get(0)?, r.get(1)?))
                         })?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
-                    rows.extend(found);
-                }
-                let mut claimed = blob_rows(rows)?;
-                claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
-                Ok(claimed)
-            })
-            .await
+                    blob_rows(found)
+                })
+                .await?;
+            rows.extend(found);
+        }
+        let mut claimed = rows;
+        claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(claimed)
     }
 
     async fn adopt_stragglers(&self, run: &str, limit: usize) -> StoreResult<Vec<GcBlob>> {
