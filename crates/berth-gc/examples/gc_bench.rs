@@ -108,23 +108,23 @@ fn load() -> String {
 /// waiting for one, from `/proc/self/task/*/schedstat`.
 fn sched() -> std::collections::BTreeMap<String, (u64, u64)> {
     let mut out = std::collections::BTreeMap::new();
-    for t in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        let name: String = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit() || c == '-').to_owned();
-        let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+    // Adds one schedstat file (time on a core, time waiting for one) to `name`'s line.
+    let mut add = |name: String, stat: &std::path::Path| {
+        let stat = std::fs::read_to_string(stat).unwrap_or_default();
         let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
         let e = out.entry(name).or_insert((0, 0));
         e.0 += f.next().unwrap_or(0);
         e.1 += f.next().unwrap_or(0);
+    };
+    for t in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let name = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit() || c == '-').to_owned();
+        add(name, &t.path().join("schedstat"));
     }
     // The database server's processes, summed (single-threaded each).
     for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         if std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim() == "postgres") {
-            let stat = std::fs::read_to_string(p.path().join("schedstat")).unwrap_or_default();
-            let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
-            let e = out.entry("postgres server".to_owned()).or_insert((0, 0));
-            e.0 += f.next().unwrap_or(0);
-            e.1 += f.next().unwrap_or(0);
+            add("postgres server".to_owned(), &p.path().join("schedstat"));
         }
     }
     out

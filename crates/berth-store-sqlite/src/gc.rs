@@ -275,9 +275,8 @@ impl GcStore for SqliteStore {
                 .await?;
             rows.extend(found);
         }
-        let mut claimed = rows;
-        claimed.sort_by(|a, b| a.digest.cmp(&b.digest));
-        Ok(claimed)
+        rows.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(rows)
     }
 
     async fn adopt_stragglers(&self, run: &str, limit: usize) -> StoreResult<Vec<GcBlob>> {
