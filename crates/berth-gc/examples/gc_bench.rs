@@ -8,7 +8,8 @@
 //! WORKERS (default 5) while one client keeps pushing small images (two blobs and a
 //! manifest each) through `Registry`: RATE pushes a second (a busy site's CI), or with
 //! RATE 0 (the default) one after another without pause, which is a client no site has
-//! but shows the worst case. With PG_URL (`postgres://postgres@127.0.0.1:5432/postgres`)
+//! but shows the worst case. The same client makes 600 pushes before GC and 600 after,
+//! the idle figures. With PG_URL (`postgres://postgres@127.0.0.1:5432/postgres`)
 //! the metadata goes to a scratch database created on that server and dropped at the end;
 //! without it, to SQLite. Not a test: figures go to docs/benchmarks.md.
 
@@ -43,14 +44,10 @@ fn body(b: Bytes) -> ByteStream {
     Box::pin(Once(Some(b)))
 }
 
-/// One push as a client makes it: with a time window of 0, GC may collect a layer
-/// between its upload and the manifest that references it (`MANIFEST_BLOB_UNKNOWN`, as
-/// ARCHITECTURE.md says); a client then pushes again. The time includes the retries.
-async fn push(reg: &Registry, repo: &RepoName, n: u64, retries: &std::sync::atomic::AtomicU64) -> Duration {
-    push_steps(reg, repo, n, retries, &mut [Duration::ZERO; 3]).await
-}
-
-/// [`push`], adding each step's time (config, layer, manifest) to `steps`.
+/// One push as a client makes it, adding each step's time (config, layer, manifest) to
+/// `steps`: with a time window of 0, GC may collect a layer between its upload and the
+/// manifest that references it (`MANIFEST_BLOB_UNKNOWN`, as ARCHITECTURE.md says); a
+/// client then pushes again. The time includes the retries.
 async fn push_steps(
     reg: &Registry,
     repo: &RepoName,
@@ -95,6 +92,40 @@ async fn try_push(
     steps[2] += t.elapsed();
     Ok(())
 }
+
+/// One client's pushes, numbered from `first`, until `enough` says so (given how many
+/// were made): the latencies and the steps' summed times. At RATE pushes a second, as
+/// described at the top (0: one after another).
+async fn pushes(
+    reg: &Registry,
+    repo: &RepoName,
+    first: u64,
+    rate: u32,
+    retries: &std::sync::atomic::AtomicU64,
+    enough: impl Fn(usize) -> bool,
+) -> (Vec<Duration>, [Duration; 3]) {
+    let mut lat = Vec::new();
+    let mut steps = [Duration::ZERO; 3];
+    // A paced client starts a push every 1/RATE s; a push that runs late delays the
+    // next rather than bunching them (what a queue of CI jobs does).
+    let mut tick = (rate > 0).then(|| {
+        let mut t = tokio::time::interval(Duration::from_secs(1) / rate);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    while !enough(lat.len()) {
+        if let Some(t) = tick.as_mut() {
+            t.tick().await;
+        }
+        lat.push(push_steps(reg, repo, first + lat.len() as u64, retries, &mut steps).await);
+    }
+    (lat, steps)
+}
+
+/// Idle pushes measured before and after GC, each time: the same client as during GC,
+/// so that only GC differs. (200 back-to-back pushes made p99 the third-slowest of
+/// 200, which moved by 2x from one run to the next.)
+const IDLE_PUSHES: usize = 600;
 
 /// The 1-minute load average, to say how busy the machine was.
 fn load() -> String {
@@ -270,11 +301,7 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     tokio::time::sleep(Duration::from_secs(20)).await;
     let repo: RepoName = "bench/app".parse().unwrap();
     let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut idle = Vec::new();
-    let mut idle_steps = [Duration::ZERO; 3];
-    for i in 0..200 {
-        idle.push(push_steps(&reg, &repo, i, &retries, &mut idle_steps).await);
-    }
+    let (mut idle, idle_steps) = pushes(&reg, &repo, 0, rate, &retries, |n| n >= IDLE_PUSHES).await;
 
     let engine = EngineConfig { poll: Duration::from_millis(20), ..EngineConfig::new("bench", "bench") };
     let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: 0, uploads: None };
@@ -291,26 +318,7 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     let done = Arc::new(AtomicBool::new(false));
     let pusher = tokio::spawn({
         let (reg, repo, done, retries) = (reg.clone(), repo.clone(), done.clone(), retries.clone());
-        async move {
-            let mut lat = Vec::new();
-            let mut steps = [Duration::ZERO; 3];
-            let mut i = 1_000_000;
-            // A paced client starts a push every 1/RATE s; a push that runs late delays
-            // the next rather than bunching them (what a queue of CI jobs does).
-            let mut tick = (rate > 0).then(|| {
-                let mut t = tokio::time::interval(Duration::from_secs(1) / rate);
-                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                t
-            });
-            while !done.load(Ordering::SeqCst) {
-                if let Some(t) = tick.as_mut() {
-                    t.tick().await;
-                }
-                lat.push(push_steps(&reg, &repo, i, &retries, &mut steps).await);
-                i += 1;
-            }
-            (lat, steps)
-        }
+        async move { pushes(&reg, &repo, 1_000_000, rate, &retries, |_| done.load(Ordering::SeqCst)).await }
     });
     let params = serde_json::json!({ "workers": workers }).to_string();
     let exec = NewExecution {
@@ -361,10 +369,7 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     done.store(true, Ordering::SeqCst);
     let (mut during, during_steps) = pusher.await.unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
-    let mut idle_after = Vec::new();
-    for i in 0..200 {
-        idle_after.push(push(&reg, &repo, 2_000_000 + i, &retries).await);
-    }
+    let (mut idle_after, _) = pushes(&reg, &repo, 2_000_000, rate, &retries, |n| n >= IDLE_PUSHES).await;
     let task = jobs.execution_tasks(id).await.unwrap().remove(0);
     let log = jobs.job_log(task.id).await.unwrap();
     let line = |what: &str| log.iter().rev().find(|l| l.message.contains(what)).map(|l| l.message.clone());

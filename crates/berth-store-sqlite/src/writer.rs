@@ -70,8 +70,10 @@ pub(crate) enum Lane {
 /// Counters of the writer thread, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
-    /// Transactions committed, i.e. fsyncs paid.
+    /// Transactions committed; each paid an fsync but the `unsynced_commits`.
     pub commits: u64,
+    /// Of `commits`, those of the unsynced background lane.
+    pub unsynced_commits: u64,
     /// Write jobs run, whatever their outcome (not counting those turned away because
     /// their transaction could not begin).
     pub jobs: u64,
@@ -87,6 +89,7 @@ pub struct WriterStats {
 #[derive(Default)]
 struct Counters {
     commits: AtomicU64,
+    unsynced_commits: AtomicU64,
     jobs: AtomicU64,
     background_jobs: AtomicU64,
     background_busy_us: AtomicU64,
@@ -294,6 +297,7 @@ impl Writer {
     pub(crate) fn stats(&self) -> WriterStats {
         WriterStats {
             commits: self.counters.commits.load(Ordering::Relaxed),
+            unsynced_commits: self.counters.unsynced_commits.load(Ordering::Relaxed),
             jobs: self.counters.jobs.load(Ordering::Relaxed),
             background_jobs: self.counters.background_jobs.load(Ordering::Relaxed),
             background_busy: std::time::Duration::from_micros(self.counters.background_busy_us.load(Ordering::Relaxed)),
@@ -385,8 +389,13 @@ fn run(c: &Connection, queue: &Queue, counters: &Counters, committed: Option<&mp
         }
         // On failure the commit is synced as usual: slower, never less durable.
         let unsynced = lane == Lane::BackgroundUnsynced && c.execute_batch("PRAGMA synchronous = NORMAL").is_ok();
+        let commits = counters.commits.load(Ordering::Relaxed);
         while !batch.is_empty() {
             transaction(c, &mut batch, counters);
+        }
+        if unsynced {
+            let made = counters.commits.load(Ordering::Relaxed) - commits;
+            counters.unsynced_commits.fetch_add(made, Ordering::Relaxed);
         }
         // Requests' commits must not go unsynced: if FULL cannot be restored, stop writing
         // rather than acknowledge writes a crash could lose. Callers see the writer gone.
@@ -737,7 +746,7 @@ mod tests {
         let after = w.write(move |c| sync(c)).await.unwrap();
         assert_eq!((during, after), (1, 2), "NORMAL for the background job, FULL again for requests");
         assert_eq!(rows(&side), ["gc"]);
-        assert_eq!(w.stats().background_jobs, 1);
+        assert_eq!((w.stats().background_jobs, w.stats().commits, w.stats().unsynced_commits), (1, 2, 1));
     }
 
     /// Background work waits until requests have been quiet for a while, not merely

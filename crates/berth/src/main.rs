@@ -683,9 +683,15 @@ async fn open_stores(cfg: &Config) -> anyhow::Result<Stores> {
                     },
                     Sample {
                         name: "berth_db_commits_total",
-                        help: "Commits (fsyncs) the SQLite writer made since start.",
+                        help: "Commits the SQLite writer made since start, fsynced or not (`berth_db_unsynced_commits_total`).",
                         kind: "counter",
                         value: s.commits as f64,
+                    },
+                    Sample {
+                        name: "berth_db_unsynced_commits_total",
+                        help: "Of the SQLite writer's commits, those made without an fsync (GC's background work).",
+                        kind: "counter",
+                        value: s.unsynced_commits as f64,
                     },
                 ]
             }));
