@@ -295,9 +295,12 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     }
     println!("setup: {n} unreferenced blobs in {:.1} s", t.elapsed().as_secs_f64());
 
-    // The setup's commits leave a large WAL for the checkpoint thread to copy back; idle
-    // pushes measured during that copy would be slow for reasons of their own (and flatter
-    // the ratio), so give it time, and measure idle pushes again once GC has ended.
+    // The setup's commits leave a large WAL for the checkpoint thread to copy back, and
+    // its files are dirty pages the kernel writes back for half a minute; idle pushes
+    // measured meanwhile would be slow for reasons of their own (and flatter the ratio),
+    // so write them out now, give the checkpoint time, and measure idle pushes again once
+    // GC has ended.
+    let _ = std::process::Command::new("sync").status();
     tokio::time::sleep(Duration::from_secs(20)).await;
     let repo: RepoName = "bench/app".parse().unwrap();
     let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
