@@ -127,13 +127,17 @@ impl SqliteStore {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
-        tokio::task::spawn_blocking(move || std::fs::File::open(&wal).and_then(|f| f.sync_data()).map_err(|e| (wal, e)))
-            .await
-            .map_err(|e| StoreError::Backend(format!("syncing the metadata log: {e}")))?
-            .map_err(|(wal, e)| StoreError::Backend(format!("{}: syncing: {e}", wal.display())))
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&wal)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| StoreError::Backend(format!("{}: syncing: {e}", wal.display())))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("syncing the metadata log: {e}")))?
     }
 
-    /// How many write jobs ran and how many commits (fsyncs) they took, since open.
+    /// How many write jobs ran and how many commits they took (and of those, how many
+    /// without an fsync), since open.
     pub fn writer_stats(&self) -> WriterStats {
         self.writer.stats()
     }
