@@ -148,11 +148,16 @@ pub struct Gc {
     /// `GC_TIME_WINDOW_HOURS`): a push in flight has this long between uploading a layer
     /// and its manifest. 0 collects everything unreferenced at once.
     pub time_window_hours: u64,
+    /// After each claim of blobs to delete, a run waits this percentage of the claim's
+    /// time before the next: the database's work for GC then leaves room for requests'.
+    /// 0 (the default) runs at full speed, as Harbor does; 100 gives claims at most half
+    /// of a run's time.
+    pub pause_percent: u32,
 }
 
 impl Default for Gc {
     fn default() -> Self {
-        Gc { time_window_hours: 2 }
+        Gc { time_window_hours: 2, pause_percent: 0 }
     }
 }
 
@@ -708,6 +713,12 @@ impl Config {
             p.push(format!(
                 "gc.time_window_hours: {} is out of range; use 0 to 8760 (2 is the default)",
                 self.gc.time_window_hours
+            ));
+        }
+        if self.gc.pause_percent > 1000 {
+            p.push(format!(
+                "gc.pause_percent: {} is out of range; use 0 (full speed, the default) to 1000",
+                self.gc.pause_percent
             ));
         }
         if self.uploads.max_idle_hours == 0 {

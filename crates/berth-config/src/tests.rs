@@ -89,6 +89,15 @@ fn typos_and_wrong_types_fail_loudly() {
         assert!(e.contains("gc.time_window_hours: 9000 is out of range"), "{e}");
         j.set_env("BERTH_GC_TIME_WINDOW_HOURS", "0");
         assert_eq!(load(None, &Overrides::default()).unwrap().gc.time_window_hours, 0, "0 is allowed");
+        assert_eq!(load(None, &Overrides::default()).unwrap().gc.pause_percent, 0, "full speed by default");
+        j.set_env("BERTH_GC_PAUSE_PERCENT", "1001");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("gc.pause_percent: 1001 is out of range"), "{e}");
+        j.set_env("BERTH_GC_PAUSE_PERCENT", "-1");
+        let e = load(None, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("gc.pause_percent") && e.contains("BERTH_GC_PAUSE_PERCENT"), "{e}");
+        j.set_env("BERTH_GC_PAUSE_PERCENT", "100");
+        assert_eq!(load(None, &Overrides::default()).unwrap().gc.pause_percent, 100);
         Ok(())
     });
 }

@@ -11,19 +11,21 @@
 //! but shows the worst case. The same client makes 600 pushes before GC and 600 after,
 //! the idle figures. With PG_URL (`postgres://postgres@127.0.0.1:5432/postgres`)
 //! the metadata goes to a scratch database created on that server and dropped at the end;
-//! without it, to SQLite. Not a test: figures go to docs/benchmarks.md.
+//! without it, to SQLite. `BERTH_GC_PAUSE_PERCENT` sets `gc.pause_percent` (default 0).
+//! Not a test: figures go to docs/benchmarks.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_blob::FsBlobStore;
-use berth_core::blobstore::{BodyError, ByteStream};
+use berth_core::blobstore::{BlobReader, BlobStore, BodyError, ByteStream, ListedBlob, WriteError, WrittenPart};
+
 use berth_core::registry::Registry;
 use berth_core::store::gc::GcStore;
 use berth_core::store::jobs::{JobStore, NewExecution, NewJob};
 use berth_core::store::{BlobInfo, MetaStore};
-use berth_core::{Digest, Reference, RepoName};
+use berth_core::{Digest, Hasher, Reference, RepoName};
 use berth_gc::GarbageCollection;
 use berth_jobs::{EngineConfig, JobService, KindSpec, kinds};
 use berth_store_postgres::{PgOptions, PgStore};
@@ -54,13 +56,114 @@ async fn push_steps(
     n: u64,
     retries: &std::sync::atomic::AtomicU64,
     steps: &mut [Duration; 3],
-) -> Duration {
+) -> Push {
     let t = Instant::now();
-    while let Err(e) = try_push(reg, repo, n, steps).await {
+    *FILE_TIMES.lock().unwrap() = [Duration::ZERO; 3];
+    let mut own = [Duration::ZERO; 3];
+    while let Err(e) = try_push(reg, repo, n, &mut own).await {
         assert!(matches!(e, berth_core::CoreError::ManifestBlobUnknown { .. }), "push failed: {e:?}");
         retries.fetch_add(1, Ordering::Relaxed);
     }
-    t.elapsed()
+    for (s, o) in steps.iter_mut().zip(own) {
+        *s += o;
+    }
+    Push { total: t.elapsed(), steps: own, files: *FILE_TIMES.lock().unwrap() }
+}
+
+/// One push's time, its steps' (config upload, layer upload, manifest) and, within
+/// the uploads, the blob store's (writing the part, moving it into place, removing the
+/// upload's directory); the rest of an upload is the database's and the digest lock's.
+#[derive(Clone, Copy)]
+struct Push {
+    total: Duration,
+    steps: [Duration; 3],
+    files: [Duration; 3],
+}
+
+/// The blob store's time in the current push: only the one pushing client writes parts.
+static FILE_TIMES: std::sync::Mutex<[Duration; 3]> = std::sync::Mutex::new([Duration::ZERO; 3]);
+
+fn file_time(i: usize, d: Duration) {
+    FILE_TIMES.lock().unwrap()[i] += d;
+}
+
+/// `FsBlobStore`, timing the writes a push makes into [`FILE_TIMES`].
+struct Timed(Arc<FsBlobStore>);
+
+#[async_trait::async_trait]
+impl BlobStore for Timed {
+    async fn stat(&self, d: &Digest) -> std::io::Result<Option<u64>> {
+        self.0.stat(d).await
+    }
+    async fn open(&self, d: &Digest, start: u64, len: u64) -> std::io::Result<BlobReader> {
+        self.0.open(d, start, len).await
+    }
+    async fn write_part(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        hasher: Hasher,
+        body: ByteStream,
+        limit: Option<u64>,
+    ) -> Result<WrittenPart, WriteError> {
+        let t = Instant::now();
+        let r = self.0.write_part(repo, id, hasher, body, limit).await;
+        file_time(0, t.elapsed());
+        r
+    }
+    async fn hash_parts(&self, repo: &RepoName, id: &str, parts: &[String], h: Hasher) -> std::io::Result<Digest> {
+        self.0.hash_parts(repo, id, parts, h).await
+    }
+    async fn commit(&self, repo: &RepoName, id: &str, parts: &[String], d: &Digest) -> std::io::Result<()> {
+        let t = Instant::now();
+        let r = self.0.commit(repo, id, parts, d).await;
+        file_time(1, t.elapsed());
+        r
+    }
+    async fn delete_upload(&self, repo: &RepoName, id: &str) -> std::io::Result<()> {
+        let t = Instant::now();
+        let r = self.0.delete_upload(repo, id).await;
+        file_time(2, t.elapsed());
+        r
+    }
+    async fn delete_part(&self, repo: &RepoName, id: &str, part: &str) -> std::io::Result<()> {
+        self.0.delete_part(repo, id, part).await
+    }
+    async fn upload_dirs_older_than(&self, before: std::time::SystemTime) -> std::io::Result<Vec<(RepoName, String)>> {
+        self.0.upload_dirs_older_than(before).await
+    }
+    async fn delete(&self, d: &Digest) -> std::io::Result<()> {
+        self.0.delete(d).await
+    }
+    async fn check(&self) -> std::io::Result<()> {
+        self.0.check().await
+    }
+    async fn list_blobs(&self, after: Option<&Digest>, limit: usize) -> std::io::Result<Vec<ListedBlob>> {
+        self.0.list_blobs(after, limit).await
+    }
+    async fn owned(&self) -> std::io::Result<bool> {
+        self.0.owned().await
+    }
+    async fn mark_owned(&self) -> std::io::Result<()> {
+        self.0.mark_owned().await
+    }
+}
+
+/// The steps' mean over the slowest 1 % of pushes: which step makes the tail.
+fn tail_steps(pushes: &[Push]) -> String {
+    let mut v = pushes.to_vec();
+    v.sort_by_key(|p| std::cmp::Reverse(p.total));
+    let n = (v.len() / 100).max(1).min(v.len());
+    let ms = |f: &dyn Fn(&Push) -> Duration| v[..n].iter().map(|p| f(p).as_secs_f64() * 1000.0).sum::<f64>() / n as f64;
+    format!(
+        "{:.2} / {:.2} / {:.2}, in the uploads' blob store {:.2} / {:.2} / {:.2} ({n} pushes)",
+        ms(&|p| p.steps[0]),
+        ms(&|p| p.steps[1]),
+        ms(&|p| p.steps[2]),
+        ms(&|p| p.files[0]),
+        ms(&|p| p.files[1]),
+        ms(&|p| p.files[2])
+    )
 }
 
 async fn try_push(
@@ -103,7 +206,7 @@ async fn pushes(
     rate: u32,
     retries: &std::sync::atomic::AtomicU64,
     enough: impl Fn(usize) -> bool,
-) -> (Vec<Duration>, [Duration; 3]) {
+) -> (Vec<Push>, [Duration; 3]) {
     let mut lat = Vec::new();
     let mut steps = [Duration::ZERO; 3];
     // A paced client starts a push every 1/RATE s; a push that runs late delays the
@@ -254,7 +357,7 @@ fn junk_digest(i: u64) -> Digest {
 async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: u8, rate: u32, rows: bool) {
     let root = dir.join("storage");
     let blobs = Arc::new(FsBlobStore::open(&root).unwrap());
-    let reg = Arc::new(Registry::new(store.clone(), blobs.clone()));
+    let reg = Arc::new(Registry::new(store.clone(), Arc::new(Timed(blobs.clone()))));
 
     let t = Instant::now();
     let junk: RepoName = JUNK.parse().unwrap();
@@ -304,10 +407,13 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     tokio::time::sleep(Duration::from_secs(20)).await;
     let repo: RepoName = "bench/app".parse().unwrap();
     let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (mut idle, idle_steps) = pushes(&reg, &repo, 0, rate, &retries, |n| n >= IDLE_PUSHES).await;
+    let (idle_pushes, idle_steps) = pushes(&reg, &repo, 0, rate, &retries, |n| n >= IDLE_PUSHES).await;
 
     let engine = EngineConfig { poll: Duration::from_millis(20), ..EngineConfig::new("bench", "bench") };
-    let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: 0, uploads: None };
+    // As `gc.pause_percent`, from the same variable the server reads.
+    let pause_percent: u32 =
+        std::env::var("BERTH_GC_PAUSE_PERCENT").map_or(0, |v| v.parse().expect("BERTH_GC_PAUSE_PERCENT"));
+    let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: 0, uploads: None, pause_percent };
     let svc = JobService::builder(store.clone(), engine)
         .kind(KindSpec {
             name: kinds::GARBAGE_COLLECTION,
@@ -370,15 +476,17 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     let gc_secs = t.elapsed().as_secs_f64();
     let w1 = store.writer();
     done.store(true, Ordering::SeqCst);
-    let (mut during, during_steps) = pusher.await.unwrap();
+    let (during_pushes, during_steps) = pusher.await.unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
-    let (mut idle_after, _) = pushes(&reg, &repo, 2_000_000, rate, &retries, |n| n >= IDLE_PUSHES).await;
+    let (after_pushes, _) = pushes(&reg, &repo, 2_000_000, rate, &retries, |n| n >= IDLE_PUSHES).await;
+    let times = |v: &[Push]| v.iter().map(|p| p.total).collect::<Vec<_>>();
+    let (mut idle, mut during, mut idle_after) = (times(&idle_pushes), times(&during_pushes), times(&after_pushes));
     let task = jobs.execution_tasks(id).await.unwrap().remove(0);
     let log = jobs.job_log(task.id).await.unwrap();
     let line = |what: &str| log.iter().rev().find(|l| l.message.contains(what)).map(|l| l.message.clone());
     let summary = line("blobs deleted");
     println!(
-        "GC: {n} blobs in {gc_secs:.1} s ({:.0} blobs/s), workers {workers}, pushes {}: {}",
+        "GC: {n} blobs in {gc_secs:.1} s ({:.0} blobs/s), workers {workers}, pause {pause_percent} %, pushes {}: {}",
         n as f64 / gc_secs,
         if rate == 0 { "unpaced".to_owned() } else { format!("{rate}/s") },
         summary.unwrap_or_default()
@@ -402,6 +510,13 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
         "push steps' mean (config upload / layer upload / manifest), ms: idle before {}; during GC {}",
         mean(idle_steps, idle.len()),
         mean(during_steps, during.len())
+    );
+    println!(
+        "steps' mean of the slowest 1 % (config / layer / manifest; write part / move into place / remove \
+         upload), ms: idle before {}; during GC {}; idle after {}",
+        tail_steps(&idle_pushes),
+        tail_steps(&during_pushes),
+        tail_steps(&after_pushes)
     );
     println!("push p99 during GC / idle: {:.2}x before GC, {:.2}x after GC", during99 / before99, during99 / after99);
     if let (Some(w0), Some(w1)) = (w0, w1) {

@@ -122,6 +122,17 @@ pub struct GarbageCollection {
     /// Abandoned uploads to remove at the end of a run: the registry and
     /// `uploads.max_idle_hours`. `None` leaves them to the janitor alone.
     pub uploads: Option<(Arc<Registry>, u64)>,
+    /// `gc.pause_percent`: after each claim, the next one waits this percentage of the
+    /// claim's time. A claim is the database's busiest work in a run; unpaced, a run goes
+    /// as fast as the database can claim and takes the cores requests need (push p50
+    /// during GC 40 ms against 12 idle on a 2-core machine running PostgreSQL beside
+    /// Berth; 13 ms with 100 %, docs/benchmarks.md). 0 runs at full speed.
+    pub pause_percent: u32,
+}
+
+/// The wait before the next claim, after one that took `took`.
+pub fn pause_after(took: Duration, pause_percent: u32) -> Duration {
+    took.saturating_mul(pause_percent) / 100
 }
 
 #[async_trait::async_trait]
@@ -164,19 +175,29 @@ impl Handler for GarbageCollection {
         // One walk through the digests, in `LANES` ranges at once: each claim takes the
         // next few candidates of every range, after the last one claimed there. A blob
         // that becomes unreferenced behind a cursor waits for the next run.
-        let claim = |store: Arc<dyn GcStore>, run: String, lanes: Vec<DigestRange>| {
-            tokio::spawn(async move { store.claim_blobs(&run, window, &lanes, PER_LANE).await })
+        // A claim starts after the pause the one before it earned (see `pause_percent`),
+        // while phase B already works on that one's rows.
+        let claim = |store: Arc<dyn GcStore>, run: String, lanes: Vec<DigestRange>, pause: Duration| {
+            tokio::spawn(async move {
+                tokio::time::sleep(pause).await;
+                let t = Instant::now();
+                let r = store.claim_blobs(&run, window, &lanes, PER_LANE).await;
+                (r, t.elapsed())
+            })
         };
         let mut lanes = lanes();
-        let mut next = Some(claim(Arc::clone(&self.store), run.clone(), lanes.clone()));
+        let mut next = Some(claim(Arc::clone(&self.store), run.clone(), lanes.clone(), Duration::ZERO));
         while let Some(pending) = next.take() {
             let waited = Instant::now();
-            let claimed = pending.await.map_err(|e| JobError::Retry(format!("a GC claim failed: {e}")))??;
+            let (claimed, took) = pending.await.map_err(|e| JobError::Retry(format!("a GC claim failed: {e}")))?;
+            let claimed = claimed?;
             spent.claims += waited.elapsed();
             advance(&mut lanes, &claimed);
             sweep.check(ctx, &mut done, &mut spent).await?;
             if !lanes.is_empty() {
-                next = Some(claim(Arc::clone(&self.store), run.clone(), lanes.clone()));
+                let pause = pause_after(took, self.pause_percent);
+                spent.paused += pause;
+                next = Some(claim(Arc::clone(&self.store), run.clone(), lanes.clone(), pause));
             }
             sweep.add(self, ctx, &run, claimed, &mut done, &mut spent).await?;
         }
@@ -543,8 +564,11 @@ struct Removed {
 /// run is what an operator tuning `workers` (or the database) needs to know.
 #[derive(Debug, Default)]
 struct Spent {
-    /// Waiting for the next claim (the database's phase A not keeping up with phase B).
+    /// Waiting for the next claim (the database's phase A not keeping up with phase B),
+    /// including the pacing pauses.
     claims: Duration,
+    /// The pacing pauses before claims (`pause_percent`).
+    paused: Duration,
     /// Summed over the workers: taking the digest locks and re-reading the rows,
     /// removing the bytes, deleting the rows.
     locks: Duration,
@@ -556,9 +580,10 @@ impl std::fmt::Display for Spent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "time spent waiting for claims {:.1} s; in the workers (summed) locking {:.1} s, removing bytes {:.1} s, \
-             deleting rows {:.1} s",
+            "time spent waiting for claims {:.1} s (pausing between them {:.1} s); in the workers (summed) locking \
+             {:.1} s, removing bytes {:.1} s, deleting rows {:.1} s",
             self.claims.as_secs_f64(),
+            self.paused.as_secs_f64(),
             self.locks.as_secs_f64(),
             self.files.as_secs_f64(),
             self.rows.as_secs_f64()
@@ -681,6 +706,15 @@ mod tests {
             .map(|b| b.digest.hex()[..2].to_owned())
             .collect();
         assert_eq!(order, ["01", "51", "f1", "02", "03"]);
+    }
+
+    #[test]
+    fn pauses_are_a_share_of_the_claim() {
+        let took = Duration::from_millis(40);
+        assert_eq!(pause_after(took, 100), took, "100 %: as long as the claim");
+        assert_eq!(pause_after(took, 50), Duration::from_millis(20));
+        assert_eq!(pause_after(took, 0), Duration::ZERO, "0: full speed");
+        assert_eq!(pause_after(Duration::MAX, 1000), Duration::MAX / 100, "saturates, never panics");
     }
 
     #[test]

@@ -44,7 +44,8 @@ fn world_with(window_hours: u64, upload_idle_hours: Option<u64>) -> World {
         ..EngineConfig::new("gc-test", "test-host")
     };
     let uploads = upload_idle_hours.map(|h| (reg.clone(), h));
-    let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: window_hours, uploads };
+    let handler =
+        GarbageCollection { store: store.clone(), blobs, time_window_hours: window_hours, uploads, pause_percent: 100 };
     let svc = JobService::builder(store.clone(), engine)
         .kind(KindSpec {
             name: kinds::GARBAGE_COLLECTION,
