@@ -188,6 +188,10 @@ async fn frees_exactly_the_unreferenced_blobs_and_reports_bytes() {
     assert!(w.exists(&kept_layer) && w.exists(&Digest::sha256(b"{}")), "referenced bytes stay");
     assert!(w.reg.blob(&r, &gone_layer).await.is_err());
     w.reg.manifest(&r, &Reference::Digest(keep)).await.unwrap();
+    // This world paces claims (`pause_percent` 100): the claim that found the blobs
+    // earned a pause before the next one, and the log says how long GC paused.
+    let spent = log.iter().find(|l| l.starts_with("time spent waiting for claims")).expect("where the time went");
+    assert!(spent.contains(" s (pausing between them "), "{spent}");
 
     // Nothing left: a second run frees nothing.
     let (_, log) = w.gc(serde_json::json!({})).await;
