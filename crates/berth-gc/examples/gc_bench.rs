@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use berth_blob::FsBlobStore;
 use berth_core::blobstore::{BlobReader, BlobStore, BodyError, ByteStream, ListedBlob, WriteError, WrittenPart};
-
 use berth_core::registry::Registry;
 use berth_core::store::gc::GcStore;
 use berth_core::store::jobs::{JobStore, NewExecution, NewJob};
