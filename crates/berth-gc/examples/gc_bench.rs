@@ -49,24 +49,15 @@ fn body(b: Bytes) -> ByteStream {
 /// `steps`: with a time window of 0, GC may collect a layer between its upload and the
 /// manifest that references it (`MANIFEST_BLOB_UNKNOWN`, as ARCHITECTURE.md says); a
 /// client then pushes again. The time includes the retries.
-async fn push_steps(
-    reg: &Registry,
-    repo: &RepoName,
-    n: u64,
-    retries: &std::sync::atomic::AtomicU64,
-    steps: &mut [Duration; 3],
-) -> Push {
+async fn push_steps(reg: &Registry, repo: &RepoName, n: u64, retries: &std::sync::atomic::AtomicU64) -> Push {
     let t = Instant::now();
     *FILE_TIMES.lock().unwrap() = [Duration::ZERO; 3];
-    let mut own = [Duration::ZERO; 3];
-    while let Err(e) = try_push(reg, repo, n, &mut own).await {
+    let mut steps = [Duration::ZERO; 3];
+    while let Err(e) = try_push(reg, repo, n, &mut steps).await {
         assert!(matches!(e, berth_core::CoreError::ManifestBlobUnknown { .. }), "push failed: {e:?}");
         retries.fetch_add(1, Ordering::Relaxed);
     }
-    for (s, o) in steps.iter_mut().zip(own) {
-        *s += o;
-    }
-    Push { total: t.elapsed(), steps: own, files: *FILE_TIMES.lock().unwrap() }
+    Push { total: t.elapsed(), steps, files: *FILE_TIMES.lock().unwrap() }
 }
 
 /// One push's time, its steps' (config upload, layer upload, manifest) and, within
@@ -148,20 +139,25 @@ impl BlobStore for Timed {
     }
 }
 
+/// The mean of `times`, in ms, over `pushes`, as "a / b / c".
+fn mean_ms(pushes: &[Push], times: impl Fn(&Push) -> [Duration; 3]) -> String {
+    let n = pushes.len().max(1) as f64;
+    (0..3)
+        .map(|i| format!("{:.2}", pushes.iter().map(|p| times(p)[i].as_secs_f64() * 1000.0).sum::<f64>() / n))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 /// The steps' mean over the slowest 1 % of pushes: which step makes the tail.
 fn tail_steps(pushes: &[Push]) -> String {
     let mut v = pushes.to_vec();
     v.sort_by_key(|p| std::cmp::Reverse(p.total));
-    let n = (v.len() / 100).max(1).min(v.len());
-    let ms = |f: &dyn Fn(&Push) -> Duration| v[..n].iter().map(|p| f(p).as_secs_f64() * 1000.0).sum::<f64>() / n as f64;
+    let slowest = &v[..(v.len() / 100).max(1).min(v.len())];
     format!(
-        "{:.2} / {:.2} / {:.2}, in the uploads' blob store {:.2} / {:.2} / {:.2} ({n} pushes)",
-        ms(&|p| p.steps[0]),
-        ms(&|p| p.steps[1]),
-        ms(&|p| p.steps[2]),
-        ms(&|p| p.files[0]),
-        ms(&|p| p.files[1]),
-        ms(&|p| p.files[2])
+        "{}, in the uploads' blob store {} ({} pushes)",
+        mean_ms(slowest, |p| p.steps),
+        mean_ms(slowest, |p| p.files),
+        slowest.len()
     )
 }
 
@@ -196,7 +192,7 @@ async fn try_push(
 }
 
 /// One client's pushes, numbered from `first`, until `enough` says so (given how many
-/// were made): the latencies and the steps' summed times. At RATE pushes a second, as
+/// were made). At RATE pushes a second, as
 /// described at the top (0: one after another).
 async fn pushes(
     reg: &Registry,
@@ -205,9 +201,8 @@ async fn pushes(
     rate: u32,
     retries: &std::sync::atomic::AtomicU64,
     enough: impl Fn(usize) -> bool,
-) -> (Vec<Push>, [Duration; 3]) {
+) -> Vec<Push> {
     let mut lat = Vec::new();
-    let mut steps = [Duration::ZERO; 3];
     // A paced client starts a push every 1/RATE s; a push that runs late delays the
     // next rather than bunching them (what a queue of CI jobs does).
     let mut tick = (rate > 0).then(|| {
@@ -219,9 +214,9 @@ async fn pushes(
         if let Some(t) = tick.as_mut() {
             t.tick().await;
         }
-        lat.push(push_steps(reg, repo, first + lat.len() as u64, retries, &mut steps).await);
+        lat.push(push_steps(reg, repo, first + lat.len() as u64, retries).await);
     }
-    (lat, steps)
+    lat
 }
 
 /// Idle pushes measured before and after GC, each time: the same client as during GC,
@@ -406,7 +401,7 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     tokio::time::sleep(Duration::from_secs(20)).await;
     let repo: RepoName = "bench/app".parse().unwrap();
     let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (idle_pushes, idle_steps) = pushes(&reg, &repo, 0, rate, &retries, |n| n >= IDLE_PUSHES).await;
+    let idle_pushes = pushes(&reg, &repo, 0, rate, &retries, |n| n >= IDLE_PUSHES).await;
 
     let engine = EngineConfig { poll: Duration::from_millis(20), ..EngineConfig::new("bench", "bench") };
     // As `gc.pause_percent`, from the same variable the server reads.
@@ -475,9 +470,9 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     let gc_secs = t.elapsed().as_secs_f64();
     let w1 = store.writer();
     done.store(true, Ordering::SeqCst);
-    let (during_pushes, during_steps) = pusher.await.unwrap();
+    let during_pushes = pusher.await.unwrap();
     tokio::time::sleep(Duration::from_secs(20)).await;
-    let (after_pushes, _) = pushes(&reg, &repo, 2_000_000, rate, &retries, |n| n >= IDLE_PUSHES).await;
+    let after_pushes = pushes(&reg, &repo, 2_000_000, rate, &retries, |n| n >= IDLE_PUSHES).await;
     let times = |v: &[Push]| v.iter().map(|p| p.total).collect::<Vec<_>>();
     let (mut idle, mut during, mut idle_after) = (times(&idle_pushes), times(&during_pushes), times(&after_pushes));
     let task = jobs.execution_tasks(id).await.unwrap().remove(0);
@@ -502,13 +497,10 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
         pct(&mut idle_after, 0.5),
         idle_after.len()
     );
-    let mean = |steps: [Duration; 3], n: usize| {
-        steps.map(|d| format!("{:.2}", d.as_secs_f64() * 1000.0 / n.max(1) as f64)).join(" / ")
-    };
     println!(
         "push steps' mean (config upload / layer upload / manifest), ms: idle before {}; during GC {}",
-        mean(idle_steps, idle.len()),
-        mean(during_steps, during.len())
+        mean_ms(&idle_pushes, |p| p.steps),
+        mean_ms(&during_pushes, |p| p.steps)
     );
     println!(
         "steps' mean of the slowest 1 % (config / layer / manifest; write part / move into place / remove \

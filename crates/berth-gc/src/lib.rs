@@ -125,7 +125,7 @@ pub struct GarbageCollection {
     /// `gc.pause_percent`: after each claim, the next one waits this percentage of the
     /// claim's time. A claim is the database's busiest work in a run; unpaced, a run goes
     /// as fast as the database can claim and takes the cores requests need (push p50
-    /// during GC 40 ms against 12 idle on a 2-core machine running PostgreSQL beside
+    /// during GC 40 ms against 10-12 idle on a 2-core machine running PostgreSQL beside
     /// Berth; 13 ms with 100 %, docs/benchmarks.md). 0 runs at full speed.
     pub pause_percent: u32,
 }
