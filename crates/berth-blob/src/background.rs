@@ -2,10 +2,11 @@
 //! lowest CPU priority (nice 19) and the lowest best-effort I/O priority: on a busy
 //! machine requests' file work and the metadata store's writer get the cores and the
 //! disk first, and however many removals GC has in flight, only this many run at once.
+//! A task also waits (briefly) for the requests' file writes in flight to end.
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use crate::watchdog::{Progress, run, stalled};
@@ -45,6 +46,7 @@ fn pool() -> Option<&'static mpsc::Sender<Task>> {
                                 Err(_) => return,
                             };
                             let Ok(task) = task else { return };
+                            wait_for_quiet(YIELD_AT_MOST);
                             progress().tick();
                             // A panicking task loses its answer (its caller sees an
                             // error), not the thread.
@@ -58,6 +60,52 @@ fn pool() -> Option<&'static mpsc::Sender<Task>> {
         (started > 0).then_some(tx)
     })
     .as_ref()
+}
+
+/// How long a background task waits for the foreground's file writes in flight to end
+/// before it starts anyway. A removal that starts while an upload syncs joins the
+/// journal transaction the upload's fsync commits, and makes it wait; one that waits
+/// for the upload does not. Bounded, so that GC still moves on a site that is never
+/// idle: at most one task per thread per this long while writes never stop. Uploads
+/// sync for a few milliseconds; measured on ext4 (docs/benchmarks.md).
+const YIELD_AT_MOST: Duration = Duration::from_millis(20);
+
+/// The foreground's file writes in flight, and a signal for when there are none.
+struct Foreground {
+    writes: Mutex<usize>,
+    quiet: Condvar,
+}
+
+fn foreground() -> &'static Foreground {
+    static FOREGROUND: OnceLock<Foreground> = OnceLock::new();
+    FOREGROUND.get_or_init(|| Foreground { writes: Mutex::new(0), quiet: Condvar::new() })
+}
+
+/// Held by a request's file write (its syncs, above all) while it runs: background
+/// tasks wait for it to end (up to [`YIELD_AT_MOST`]).
+pub(crate) struct Writing(());
+
+pub(crate) fn writing() -> Writing {
+    *foreground().writes.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    Writing(())
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        let fg = foreground();
+        let mut n = fg.writes.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            fg.quiet.notify_all();
+        }
+    }
+}
+
+/// Waits until no foreground write is in flight, or `at_most`.
+fn wait_for_quiet(at_most: Duration) {
+    let fg = foreground();
+    let n = fg.writes.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = fg.quiet.wait_timeout_while(n, at_most, |n| *n > 0);
 }
 
 #[cfg(target_os = "linux")]
@@ -111,6 +159,7 @@ pub(crate) async fn run_background<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
@@ -129,5 +178,35 @@ mod tests {
         for _ in 0..2 * THREADS {
             assert_eq!(run_background(limit, "adding", || Ok(1 + 1)).await.unwrap(), 2);
         }
+    }
+
+    #[tokio::test]
+    async fn work_waits_for_a_foreground_write_to_end() {
+        let write = writing();
+        let queued = Instant::now();
+        let task = tokio::spawn(run_background(Duration::from_secs(30), "timing", || Ok(Instant::now())));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let ended = Instant::now();
+        drop(write);
+        let started = task.await.unwrap().unwrap();
+        assert!(
+            started >= ended || started - queued >= YIELD_AT_MOST,
+            "the task started {:?} after it was queued, while the write was still in flight",
+            started - queued
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_never_ends_only_slows_work_down() {
+        let _write = writing();
+        let t = Instant::now();
+        for _ in 0..3 {
+            let done = tokio::time::timeout(
+                Duration::from_secs(10),
+                run_background(Duration::from_secs(30), "adding", || Ok(2 + 2)),
+            );
+            assert_eq!(done.await.expect("background work went on").unwrap(), 4);
+        }
+        assert!(t.elapsed() >= YIELD_AT_MOST, "each task waited for the write, up to the bound");
     }
 }
