@@ -22,7 +22,7 @@ use berth_blob::FsBlobStore;
 use berth_core::blobstore::{BlobReader, BlobStore, BodyError, ByteStream, ListedBlob, WriteError, WrittenPart};
 use berth_core::registry::Registry;
 use berth_core::store::gc::GcStore;
-use berth_core::store::jobs::{JobStore, NewExecution, NewJob};
+use berth_core::store::jobs::{JobStore, LogLevel, NewExecution, NewJob};
 use berth_core::store::{BlobInfo, MetaStore};
 use berth_core::{Digest, Hasher, Reference, RepoName};
 use berth_gc::GarbageCollection;
@@ -486,6 +486,18 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
         summary.unwrap_or_default()
     );
     println!("GC's {}", line("time spent").unwrap_or_default());
+    // What a run left behind, and any attempt's warnings: a claim that ended a digest
+    // range early, or a retried attempt, shows here.
+    let left = store.gc_candidates(0, None, 1000).await.unwrap();
+    let attempts = log.iter().map(|l| l.attempt).max().unwrap_or(0);
+    let warnings: Vec<&str> =
+        log.iter().filter(|l| l.level != LogLevel::Info).map(|l| l.message.as_str()).take(5).collect();
+    println!(
+        "left unreferenced after GC: {}{} (first {:?}); attempts {attempts}; warnings and errors {warnings:?}",
+        left.len(),
+        if left.len() == 1000 { "+" } else { "" },
+        left.first().map(|b| b.digest.to_string())
+    );
     let (during99, before99, after99) = (pct(&mut during, 0.99), pct(&mut idle, 0.99), pct(&mut idle_after, 0.99));
     println!(
         "push (2 blobs + manifest) idle before GC: p50 {:.2} ms p99 {before99:.2} ms ({} pushes); \

@@ -281,22 +281,23 @@ impl GcStore for PgStore {
                 // but only for this statement: the usage triggers the UPDATE fires sort
                 // what they lock, and without sorting would walk a whole index instead.
                 c.batch("SET LOCAL enable_sort = off").await?;
-                let mut cand: Vec<String> = Vec::new();
-                for (after, until) in ranges {
-                    let rows = c
-                        .rows(
-                            "SELECT b.digest FROM blobs b
-                              WHERE b.digest > $1 AND b.digest < $2 AND b.state = 'live'
-                                AND coalesce(b.last_ref_at, b.created_at) <= $3
-                                AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
-                              ORDER BY b.digest LIMIT $4 FOR UPDATE SKIP LOCKED",
-                            &[after, until, before, n],
-                        )
-                        .await?;
-                    for r in &rows {
-                        cand.push(col(r, 0)?);
-                    }
-                }
+                // All ranges in one statement: a claim is one round trip to the server,
+                // not one per range, each of which waits for a core on a busy machine.
+                let (lower, upper): (Vec<&str>, Vec<&str>) =
+                    ranges.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+                let rows = c
+                    .rows(
+                        "SELECT x.digest FROM unnest($1::text[], $2::text[]) AS r(after, until)
+                          CROSS JOIN LATERAL (
+                            SELECT b.digest FROM blobs b
+                             WHERE b.digest > r.after AND b.digest < r.until AND b.state = 'live'
+                               AND coalesce(b.last_ref_at, b.created_at) <= $3
+                               AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
+                             ORDER BY b.digest LIMIT $4 FOR UPDATE SKIP LOCKED) x",
+                        &[&lower, &upper, before, n],
+                    )
+                    .await?;
+                let cand: Vec<String> = rows.iter().map(|r| col(r, 0)).collect::<Result<_, _>>()?;
                 c.batch("SET LOCAL enable_sort = on").await?;
                 if cand.is_empty() {
                     return Ok(Vec::new());
