@@ -94,13 +94,17 @@ fn blob_dir(root: &Path, digest: &Digest) -> PathBuf {
 /// `remove_dir_all`'s walk takes seven (open, stat, two reads, unlink, close, rmdir) —
 /// GC removes millions. Anything else found there falls back to the walk. Absent is fine.
 fn remove_blob_dir(dir: &Path) -> io::Result<()> {
-    let absent_ok = |r: io::Result<()>| match r {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    };
     absent_ok(fs::remove_file(dir.join("data")))?;
     match fs::remove_dir(dir) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => absent_ok(fs::remove_dir_all(dir)),
+        _ => Ok(()),
+    }
+}
+
+/// A removal (or a sync) of something already gone succeeded.
+fn absent_ok(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
 }
@@ -377,18 +381,12 @@ impl BlobStore for FsBlobStore {
             Err(_) => return Ok(()),
         };
         let _writing = background::writing();
-        match within(self.stall, "removing an upload", tokio::fs::remove_dir_all(&dir)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        absent_ok(within(self.stall, "removing an upload", tokio::fs::remove_dir_all(&dir)).await)
     }
 
     async fn delete_part(&self, repo: &RepoName, upload_id: &str, part: &str) -> io::Result<()> {
         let path = part_path(&self.upload_dir(repo, upload_id)?, part)?;
-        match within(self.stall, "removing an upload part", tokio::fs::remove_file(path)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        absent_ok(within(self.stall, "removing an upload part", tokio::fs::remove_file(path)).await)
     }
 
     async fn upload_dirs_older_than(&self, before: std::time::SystemTime) -> io::Result<Vec<(RepoName, String)>> {
@@ -408,8 +406,8 @@ impl BlobStore for FsBlobStore {
         let sync = self.removals.fetch_add(1, Ordering::Relaxed) % REMOVALS_PER_SYNC == 0;
         crate::background::run_background(self.stall, "deleting a blob", move || {
             remove_blob_dir(&dir)?;
-            match dir.parent().filter(|_| sync).map(fsync_dir) {
-                Some(Err(e)) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            match dir.parent() {
+                Some(parent) if sync => absent_ok(fsync_dir(parent)),
                 _ => Ok(()),
             }
         })

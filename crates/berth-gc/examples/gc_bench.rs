@@ -192,8 +192,7 @@ async fn try_push(
 }
 
 /// One client's pushes, numbered from `first`, until `enough` says so (given how many
-/// were made). At RATE pushes a second, as
-/// described at the top (0: one after another).
+/// were made). At RATE pushes a second, as described at the top (0: one after another).
 async fn pushes(
     reg: &Registry,
     repo: &RepoName,

@@ -269,10 +269,10 @@ impl GcStore for PgStore {
         n: usize,
     ) -> StoreResult<Vec<GcBlob>> {
         let now = now();
-        let ranges: Vec<(String, String)> =
-            ranges.iter().map(|r| (r.lower().to_owned(), r.upper().to_owned())).collect();
-        let args = (run, now, now - window_secs, limit(n), ranges);
-        self.db(Tx::Write, &args, |c, (run, now, before, n, ranges)| {
+        let (lower, upper): (Vec<String>, Vec<String>) =
+            ranges.iter().map(|r| (r.lower().to_owned(), r.upper().to_owned())).unzip();
+        let args = (run, now, now - window_secs, limit(n), lower, upper);
+        self.db(Tx::Write, &args, |c, (run, now, before, n, lower, upper)| {
             Box::pin(async move {
                 // The walk must follow the primary key from the cursor and stop after `n`
                 // candidates. On tables not yet analyzed (a bulk load, a fresh import) the
@@ -283,8 +283,6 @@ impl GcStore for PgStore {
                 c.batch("SET LOCAL enable_sort = off").await?;
                 // All ranges in one statement: a claim is one round trip to the server,
                 // not one per range, each of which waits for a core on a busy machine.
-                let (lower, upper): (Vec<&str>, Vec<&str>) =
-                    ranges.iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
                 let rows = c
                     .rows(
                         "SELECT x.digest FROM unnest($1::text[], $2::text[]) AS r(after, until)
@@ -294,7 +292,7 @@ impl GcStore for PgStore {
                                AND coalesce(b.last_ref_at, b.created_at) <= $3
                                AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest)
                              ORDER BY b.digest LIMIT $4 FOR UPDATE SKIP LOCKED) x",
-                        &[&lower, &upper, before, n],
+                        &[lower, upper, before, n],
                     )
                     .await?;
                 let cand: Vec<String> = rows.iter().map(|r| col(r, 0)).collect::<Result<_, _>>()?;
