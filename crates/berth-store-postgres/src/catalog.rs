@@ -733,7 +733,7 @@ impl CatalogStore for PgStore {
                 Err(id) => {
                     self.db(Tx::Idempotent, &id, |c, id| {
                         Box::pin(async move {
-                            while fill_sort_keys(c.client(), Some(*id)).await? > 0 {}
+                            while fill_sort_keys(c.client().await?, Some(*id)).await? > 0 {}
                             Ok(())
                         })
                     })

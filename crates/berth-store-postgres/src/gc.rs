@@ -71,12 +71,18 @@ pub(crate) struct Held {
 
 #[async_trait]
 impl HeldLock for Held {
+    /// The holder does not wait for the unlock's answer (its work is committed; the lock
+    /// only keeps others out a round trip longer): on a busy machine each round trip
+    /// waits for a core, and an upload took this one while its client waited.
     async fn release(mut self: Box<Self>) {
         if let Some(obj) = self.obj.take() {
-            let ok = Conn::of(&obj).exec("SELECT pg_advisory_unlock($1, $2)", &[&self.class, &self.key]).await.is_ok();
-            if !ok {
-                drop(Object::take(obj));
-            }
+            let (class, key) = (self.class, self.key);
+            tokio::spawn(async move {
+                let ok = Conn::of(&obj).exec("SELECT pg_advisory_unlock($1, $2)", &[&class, &key]).await.is_ok();
+                if !ok {
+                    drop(Object::take(obj));
+                }
+            });
         }
     }
 }

@@ -26,6 +26,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use berth_core::access::project_of;
 use berth_core::natural::natural_key;
 use berth_core::quota::QuotaUse;
 use berth_core::store::identity::Page;
@@ -48,7 +49,7 @@ const LOCK_POOL_WAIT: Duration = Duration::from_secs(60);
 pub use gc::RUN_AND_DIGESTS;
 pub use migrate::SCHEMA_VERSION;
 
-pub(crate) use pool::{Conn, DbErr, Fail, Job, Tx, backend, col, to_store};
+pub(crate) use pool::{Conn, DbErr, Fail, Job, Stmt, Tx, backend, col, params, to_store};
 
 /// How old `blobs.last_ref_at` may get before a read refreshes it (as in SQLite): a
 /// refresh on every read would turn each blob HEAD into a write.
@@ -345,16 +346,18 @@ pub(crate) async fn repo_id(c: Conn<'_>, name: &str) -> Result<Option<i64>, DbEr
 /// foreign key, which rolls back and retries (see `pool.rs`), so a push never lands in
 /// a deleted repository.
 async fn ensure_repo(c: Conn<'_>, name: &str, now: i64) -> Result<i64, DbErr> {
-    let inserted = c
-        .opt(
-            "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id",
-            &[&name, &now],
-        )
-        .await?;
-    match inserted {
-        Some(r) => col(&r, 0),
-        None => repo_id(c, name).await?.ok_or_else(|| backend("repository row vanished inside its own transaction")),
-    }
+    let answers = c.pipeline(&[(INSERT_REPO, params![&name, &now]), (REPO_ID, params![&name])], false).await?;
+    repo_id_of(&answers[1])
+}
+
+/// The repository `$1` created at `$2` unless it exists: [`ensure_repo`] in parts, for a
+/// caller that sends them with other statements. [`REPO_ID`] after it, in the same
+/// transaction, finds the row either way.
+const INSERT_REPO: &str = "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+const REPO_ID: &str = "SELECT id FROM repositories WHERE name = $1";
+
+fn repo_id_of(rows: &[Row]) -> Result<i64, DbErr> {
+    col(rows.first().ok_or_else(|| backend("repository row vanished inside its own transaction"))?, 0)
 }
 
 /// Size and last reference time of a live blob linked to `repo`.
@@ -382,25 +385,45 @@ async fn linked_blob_held(
     digest: &str,
     update: bool,
 ) -> Result<Option<(u64, Option<i64>)>, DbErr> {
-    const SELECT: &str = "SELECT b.size, b.last_ref_at
-               FROM repositories r
-               JOIN repository_blobs rb ON rb.repository_id = r.id
-               JOIN blobs b ON b.digest = rb.digest
-              WHERE r.name = $1 AND rb.digest = $2 AND b.state = 'live'";
-    let sql = format!("{SELECT} {}", if update { "FOR NO KEY UPDATE OF b" } else { "FOR SHARE OF b" });
-    let row = c.opt(&sql, &[&repo, &digest]).await?;
+    let sql = if update { LINKED_BLOB_UPDATE } else { LINKED_BLOB_SHARE };
+    let row = c.opt(sql, &[&repo, &digest]).await?;
     row.map(|r| Ok((to_u64(col(&r, 0)?, "blob size")?, col(&r, 1)?))).transpose()
 }
 
+macro_rules! linked_blob_sql {
+    ($lock:literal) => {
+        concat!(
+            "SELECT b.size, b.last_ref_at
+               FROM repositories r
+               JOIN repository_blobs rb ON rb.repository_id = r.id
+               JOIN blobs b ON b.digest = rb.digest
+              WHERE r.name = $1 AND rb.digest = $2 AND b.state = 'live' ",
+            $lock
+        )
+    };
+}
+
+/// [`linked_blob_held`]'s statements: `$1` the repository, `$2` the digest.
+const LINKED_BLOB_SHARE: &str = linked_blob_sql!("FOR SHARE OF b");
+const LINKED_BLOB_UPDATE: &str = linked_blob_sql!("FOR NO KEY UPDATE OF b");
+
 async fn link_blob(c: Conn<'_>, repo_id: i64, digest: &str, now: i64) -> Result<(), DbErr> {
-    c.exec(
-        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT (repository_id, digest) DO NOTHING",
-        &[&repo_id, &digest, &now],
-    )
-    .await?;
+    c.exec(LINK_BLOB, &[&repo_id, &digest, &now]).await?;
     Ok(())
 }
+
+const LINK_BLOB: &str = "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+     ON CONFLICT (repository_id, digest) DO NOTHING";
+
+/// A blob `$1` of `$2` bytes committed live at `$3`.
+const INSERT_BLOB: &str =
+    "INSERT INTO blobs (digest, size, state, last_ref_at, created_at) VALUES ($1, $2, 'live', $3, $3)
+     ON CONFLICT (digest) DO UPDATE SET
+         state = 'live',
+         gc_run = NULL,
+         gc_claimed_at = NULL,
+         size = excluded.size,
+         last_ref_at = greatest(coalesce(blobs.last_ref_at, 0), excluded.last_ref_at)";
 
 /// Never moves the time backwards, so a clock step cannot shorten GC's grace period.
 async fn touch_blob(c: Conn<'_>, digest: &str, now: i64) -> Result<(), DbErr> {
@@ -453,84 +476,85 @@ fn to_digests(v: Vec<String>) -> Result<Vec<Digest>, DbErr> {
     v.iter().map(|s| parse_digest(s)).collect()
 }
 
-/// Writes of `put_manifest` after its checks passed.
+/// Writes the manifest, its references, the refresh of its blobs and its tag, and
+/// commits: one round trip. `blobs` in digest order.
 async fn store_manifest(
     c: Conn<'_>,
     m: &NewManifest,
     repo_id: i64,
     blobs: &[String],
     children: &[String],
+    event: Option<&OutboxEvent>,
 ) -> Result<(), DbErr> {
     let now = now();
+    let stale = now - LAST_REF_REFRESH_SECS;
     let digest = m.digest.to_string();
     let size = to_i64(m.content.len() as u64, "manifest size")?;
+    let subject = m.subject.as_ref().map(Digest::to_string);
+    let content = &m.content[..];
+    let tag = m.tag.as_ref().map(|t| (t.as_str(), natural_key(t.as_str())));
     // Same digest means same bytes, so a re-push keeps the first row (and its
-    // created_at) and only moves the tag.
-    let inserted = c
-        .opt(
+    // created_at) and only moves the tag; its references are there already, and
+    // inserting them again does nothing.
+    let mut all: Vec<Stmt<'_>> = vec![
+        (
             "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, annotations,
                                     subject_digest, size, content, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (repository_id, digest) DO NOTHING
-             RETURNING id",
-            &[
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+            params![
                 &repo_id,
                 &digest,
                 &m.media_type,
                 &m.artifact_type,
                 &m.annotations,
-                &m.subject.as_ref().map(Digest::to_string),
+                &subject,
                 &size,
-                &&m.content[..],
-                &now,
+                &content,
+                &now
             ],
-        )
-        .await?;
-    let manifest_id: i64 = match &inserted {
-        Some(r) => col(r, 0)?,
-        None => col(
-            &c.one("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2", &[&repo_id, &digest]).await?,
-            0,
-        )?,
-    };
-    if inserted.is_some() {
-        c.exec(
-            "INSERT INTO manifest_blobs (manifest_id, digest) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-            &[&manifest_id, &blobs],
-        )
-        .await?;
-        c.exec(
-            "INSERT INTO manifest_children (manifest_id, child_digest) SELECT $1, unnest($2::text[])
+        ),
+        (
+            "INSERT INTO manifest_blobs (manifest_id, digest)
+             SELECT m.id, unnest($3::text[]) FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2
              ON CONFLICT DO NOTHING",
-            &[&manifest_id, &children],
-        )
-        .await?;
+            params![&repo_id, &digest, &blobs],
+        ),
+    ];
+    if !children.is_empty() {
+        all.push((
+            "INSERT INTO manifest_children (manifest_id, child_digest)
+             SELECT m.id, unnest($3::text[]) FROM manifests m WHERE m.repository_id = $1 AND m.digest = $2
+             ON CONFLICT DO NOTHING",
+            params![&repo_id, &digest, &children],
+        ));
     }
     // Only rows older than the refresh interval: the rows are held `FOR SHARE`, and
     // upgrading a share lock deadlocks with a concurrent push doing the same (detected
     // and retried, but rare this way). In digest order, like the locks.
-    let mut sorted = blobs.to_vec();
-    sorted.sort_unstable();
-    for b in &sorted {
-        c.exec(
+    for b in blobs {
+        all.push((
             "UPDATE blobs SET last_ref_at = $2 WHERE digest = $1 AND (last_ref_at IS NULL OR last_ref_at < $3)",
-            &[b, &now, &(now - LAST_REF_REFRESH_SECS)],
-        )
-        .await?;
+            params![b, &now, &stale],
+        ));
     }
-    if let Some(tag) = &m.tag {
-        c.exec(
-            "INSERT INTO tags (repository_id, name, manifest_id, updated_at, sort_key) VALUES ($1, $2, $3, $4, $5)
+    if let Some((name, key)) = &tag {
+        all.push((
+            "INSERT INTO tags (repository_id, name, manifest_id, updated_at, sort_key)
+             SELECT $1, $2, m.id, $4, $5 FROM manifests m WHERE m.repository_id = $1 AND m.digest = $3
              ON CONFLICT (repository_id, name) DO UPDATE SET
                  manifest_id = excluded.manifest_id, updated_at = excluded.updated_at,
                  -- a tag moved to another manifest was never pulled there
                  pulled_at = CASE WHEN tags.manifest_id = excluded.manifest_id THEN tags.pulled_at END,
                  -- an older binary's row has none yet
                  sort_key = excluded.sort_key",
-            &[&repo_id, &tag.as_str(), &manifest_id, &now, &natural_key(tag.as_str())],
-        )
-        .await?;
+            params![&repo_id, name, &digest, &now, key],
+        ));
     }
+    if let Some(e) = event {
+        all.push((outbox::INSERT_EVENT, params![&e.operation, &e.repo, &e.reference, &e.digest, &e.username, &e.at]));
+    }
+    c.pipeline(&all, true).await?;
     Ok(())
 }
 
@@ -582,28 +606,29 @@ impl MetaStore for PgStore {
         self.db(Tx::Idempotent, &args, |c, (r, d, size, upload)| {
             Box::pin(async move {
                 let now = now();
+                let project = project_of(r);
                 // A 'deleting' row is resurrected: the bytes were just verified durable again.
                 // The blob's row is locked before the quota check locks the project's usage
                 // row (the order GC's claims take them in); a refusal rolls it all back.
-                c.exec(
-                    "INSERT INTO blobs (digest, size, state, last_ref_at, created_at) VALUES ($1, $2, 'live', $3, $3)
-                     ON CONFLICT (digest) DO UPDATE SET
-                         state = 'live',
-                         gc_run = NULL,
-                         gc_claimed_at = NULL,
-                         size = excluded.size,
-                         last_ref_at = greatest(coalesce(blobs.last_ref_at, 0), excluded.last_ref_at)",
-                    &[d, size, &now],
-                )
-                .await?;
-                let id = ensure_repo(c, r, now).await?;
+                // Two round trips: the checks, then the writes with the COMMIT.
+                let mut first: Vec<Stmt<'_>> =
+                    vec![(INSERT_BLOB, params![d, size, &now]), (INSERT_REPO, params![r, &now]), (REPO_ID, params![r])];
                 // As late as possible: from here to the commit, pushes into a limited
                 // project wait for each other.
-                let quota = quota::check(c, r, d, *size as u64).await?;
-                link_blob(c, id, d, now).await?;
-                if let Some(upload) = upload {
-                    c.exec("DELETE FROM uploads WHERE id = $1", &[upload]).await?;
+                if let Some(p) = &project {
+                    first.push((quota::CHECK, params![p, d]));
                 }
+                let answers = c.pipeline(&first, false).await?;
+                let id = repo_id_of(&answers[2])?;
+                let quota = match (&project, answers.get(3).and_then(|rows| rows.first())) {
+                    (Some(p), Some(row)) => quota::judge(p, row, *size as u64)?,
+                    _ => None,
+                };
+                let mut last: Vec<Stmt<'_>> = vec![(LINK_BLOB, params![&id, d, &now])];
+                if let Some(upload) = upload {
+                    last.push(("DELETE FROM uploads WHERE id = $1", params![upload]));
+                }
+                c.pipeline(&last, true).await?;
                 Ok(quota)
             })
         })
@@ -662,51 +687,58 @@ impl MetaStore for PgStore {
         self.db(Tx::Idempotent, m, |c, m| {
             Box::pin(async move {
                 let repo = m.repo.as_str();
-                let existing_repo = repo_id(c, repo).await?;
                 let blobs = distinct_digests(&m.blobs);
-                // Held in digest order, so that two pushes sharing blobs take them alike.
+                // Held in digest order, so that two pushes sharing blobs take them alike;
+                // then the quota check (after the blob rows' locks, like every quota
+                // check). One round trip; a refusal rolls it all back.
                 let mut sorted = blobs.clone();
                 sorted.sort_unstable();
-                let mut absent = std::collections::HashSet::new();
-                for b in &sorted {
-                    if existing_repo.is_none() || linked_blob_held(c, repo, b, false).await?.is_none() {
-                        absent.insert(b.clone());
-                    }
+                let project = project_of(repo);
+                let digest = m.digest.to_string();
+                let mut first: Vec<Stmt<'_>> = vec![(REPO_ID, params![&repo])];
+                first.extend(sorted.iter().map(|b| (LINKED_BLOB_SHARE, params![&repo, b])));
+                if let Some(p) = &project {
+                    first.push((quota::CHECK, params![p, &digest]));
                 }
-                let mut missing: Vec<String> = blobs.iter().filter(|b| absent.contains(*b)).cloned().collect();
+                let answers = c.pipeline(&first, false).await?;
+                let existing_repo = answers[0].first().map(|r| col::<i64>(r, 0)).transpose()?;
+                let absent: std::collections::HashSet<&String> =
+                    sorted.iter().zip(&answers[1..]).filter(|(_, rows)| rows.is_empty()).map(|(b, _)| b).collect();
+                let mut missing: Vec<String> = blobs.iter().filter(|b| absent.contains(b)).cloned().collect();
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingBlobs(to_digests(missing)?));
                 }
                 let children = distinct_digests(&m.children);
-                for ch in &children {
-                    let present = match existing_repo {
-                        None => false,
-                        Some(id) => c
-                            .opt("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2", &[&id, ch])
-                            .await?
-                            .is_some(),
-                    };
-                    if !present {
-                        missing.push(ch.clone());
-                    }
+                if let (Some(id), false) = (existing_repo, children.is_empty()) {
+                    let checks: Vec<Stmt<'_>> = children
+                        .iter()
+                        .map(|ch| {
+                            ("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2", params![&id, ch])
+                        })
+                        .collect();
+                    let found = c.pipeline(&checks, false).await?;
+                    missing.extend(
+                        children.iter().zip(found).filter(|(_, rows)| rows.is_empty()).map(|(ch, _)| ch.clone()),
+                    );
+                } else {
+                    missing.extend(children.iter().cloned());
                 }
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingManifests(to_digests(missing)?));
                 }
                 // A manifest new to a limited project counts against its quota, as in Harbor
                 // (where manifests are blobs); a refusal writes nothing.
-                // After the blob rows' locks, like every quota check.
-                let usage = quota::check(c, repo, &m.digest.to_string(), m.content.len() as u64).await?;
+                let usage = match (&project, answers.last().and_then(|rows| rows.first())) {
+                    (Some(p), Some(row)) => quota::judge(p, row, m.content.len() as u64)?,
+                    _ => None,
+                };
                 let repo_id = match existing_repo {
                     Some(id) => id,
                     None => ensure_repo(c, repo, now()).await?,
                 };
-                store_manifest(c, m, repo_id, &blobs, &children).await?;
                 // A retried transaction whose first commit did land writes the event
                 // twice: delivery is at least once anyway.
-                if let Some(e) = &m.event {
-                    outbox::insert_event(c, e).await?;
-                }
+                store_manifest(c, m, repo_id, &sorted, &children, m.event.as_ref()).await?;
                 Ok(usage.map_or(PutManifestOutcome::Stored, PutManifestOutcome::StoredInQuota))
             })
         })

@@ -11,13 +11,13 @@ use crate::{Conn, DbErr, PgStore, Tx, col};
 /// The database's clock in milliseconds, so instances with skewed clocks agree on leases.
 const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
+/// An event `($1 … $6)`: operation, repository, reference, digest, user, time.
+pub(crate) const INSERT_EVENT: &str =
+    "INSERT INTO event_outbox (operation, repository, reference, digest, username, at)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
 pub(crate) async fn insert_event(c: Conn<'_>, e: &OutboxEvent) -> Result<(), DbErr> {
-    c.exec(
-        "INSERT INTO event_outbox (operation, repository, reference, digest, username, at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&e.operation, &e.repo, &e.reference, &e.digest, &e.username, &e.at],
-    )
-    .await?;
+    c.exec(INSERT_EVENT, &[&e.operation, &e.repo, &e.reference, &e.digest, &e.username, &e.at]).await?;
     Ok(())
 }
 

@@ -51,9 +51,22 @@ pub(crate) async fn check<E: From<StoreError>>(
     size: u64,
 ) -> Result<Option<QuotaUse>, Fail<E>> {
     let Some(project) = project_of(repo) else { return Ok(None) };
-    let row = c.one("SELECT lim, used FROM berth_quota_check($1, $2)", &[&project, &digest]).await?;
-    let limit = quota::limit_of(col::<Option<String>>(&row, 0)?.as_deref());
-    let Some(used) = col::<Option<i64>>(&row, 1)? else { return Ok(None) };
+    let row = c.one(CHECK, &[&project, &digest]).await?;
+    judge(project, &row, size)
+}
+
+/// The check's statement, for a caller that sends it with others ([`Conn::pipeline`]):
+/// `$1` the project ([`project_of`] the repository; none, no check), `$2` the digest.
+pub(crate) const CHECK: &str = "SELECT lim, used FROM berth_quota_check($1, $2)";
+
+/// [`check`]'s answer from the row [`CHECK`] returned.
+pub(crate) fn judge<E: From<StoreError>>(
+    project: &str,
+    row: &tokio_postgres::Row,
+    size: u64,
+) -> Result<Option<QuotaUse>, Fail<E>> {
+    let limit = quota::limit_of(col::<Option<String>>(row, 0)?.as_deref());
+    let Some(used) = col::<Option<i64>>(row, 1)? else { return Ok(None) };
     if limit < 0 {
         return Ok(None);
     }
