@@ -176,6 +176,14 @@ impl DeleteBatch for Batch {
 /// matches it.
 pub const RUN_AND_DIGESTS: &str = "digest = ANY($1) AND state || '' = 'deleting' AND gc_run = $2";
 
+/// One of the digests `$1` that a manifest references, if any: one index probe per
+/// digest. Written `digest = ANY($1)`, the generic plan of the prepared statement scans
+/// all of manifest_blobs against the whole list (5 ms for 512 digests against 468
+/// references, growing with the references).
+pub const REFERENCED: &str = "SELECT x.digest FROM unnest($1::text[]) AS d(digest)
+      CROSS JOIN LATERAL (SELECT mb.digest FROM manifest_blobs mb WHERE mb.digest = d.digest LIMIT 1) x
+     LIMIT 1";
+
 impl PgStore {
     async fn open_batch(&self, obj: &Object, run: &str, digests: &[Digest]) -> Result<Batch0, DbErr> {
         let c = Conn::of(obj);
@@ -199,7 +207,7 @@ impl PgStore {
             .await?;
         let blobs = blob_rows(&rows)?;
         let held: Vec<String> = blobs.iter().map(|b| b.digest.to_string()).collect();
-        let referenced = c.opt("SELECT digest FROM manifest_blobs WHERE digest = ANY($1) LIMIT 1", &[&held]).await?;
+        let referenced = c.opt(REFERENCED, &[&held]).await?;
         let referenced = referenced.map(|r| col::<String>(&r, 0)).transpose()?;
         Ok(Batch0 { blobs, referenced })
     }

@@ -46,7 +46,7 @@ const LOCK_POOL_WAIT: Duration = Duration::from_secs(60);
 
 /// Phase B's filter, for the test that checks its plan (`tests/plans.rs`).
 #[doc(hidden)]
-pub use gc::RUN_AND_DIGESTS;
+pub use gc::{REFERENCED, RUN_AND_DIGESTS};
 pub use migrate::SCHEMA_VERSION;
 
 pub(crate) use pool::{Conn, DbErr, Fail, Job, Stmt, Tx, backend, col, params, to_store};

@@ -48,6 +48,8 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (15, 14, include_str!("../migrations/0015_usage_release_per_statement.sql")),
     // Additive: a function rewritten to do the same work cheaper.
     (16, 15, include_str!("../migrations/0016_usage_release_held_last.sql")),
+    // Additive: an index.
+    (17, 16, include_str!("../migrations/0017_manifests_digest_index.sql")),
 ];
 
 /// The newest schema version this binary knows.

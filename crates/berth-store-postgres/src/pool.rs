@@ -177,7 +177,7 @@ impl<'a> Conn<'a> {
         match self.take_begin() {
             None => request.await,
             Some(begin) => {
-                let (b, r) = tokio::join!(self.0.batch_execute(begin), request);
+                let (b, r) = tokio::join!(biased; self.0.batch_execute(begin), request);
                 self.begun(b)?;
                 r
             }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use berth_store_postgres::RUN_AND_DIGESTS;
+use berth_store_postgres::{REFERENCED, RUN_AND_DIGESTS};
 use common::TestDb;
 
 /// Phase B's reads and deletions by run and digests go through the primary key, with
@@ -97,4 +97,54 @@ async fn release_asks_about_existing_holdings_only() {
     // Released: nothing links the digest, so the holding went.
     c.execute("SELECT berth_usage_release($1, $2)", &[&vec!["p"], &vec!["sha256:held"]]).await.unwrap();
     assert_eq!(db.count("SELECT count(*) FROM project_digests").await, 0);
+}
+
+/// Manifests and their references are found by digest with thousands of them: a GC
+/// claim's release asks, for each holding, whether a manifest of the project has that
+/// digest (`berth_usage_held`, migration 0017's index), and phase B whether any of its
+/// digests is referenced, in the generic plan as in the custom one.
+#[tokio::test]
+async fn manifests_and_references_are_found_by_digest() {
+    let Some(db) = TestDb::create().await else { return };
+    drop(db.store().await);
+    let c = db.side().await;
+    c.batch_execute(
+        "INSERT INTO repositories (name, created_at) SELECT 'p/r' || i, 0 FROM generate_series(1, 50) i;
+         INSERT INTO manifests (repository_id, digest, media_type, size, content, created_at)
+              SELECT r.id, 'sha256:' || encode(sha256(convert_to('m ' || r.id || ' ' || i, 'UTF8')), 'hex'),
+                     'application/vnd.oci.image.manifest.v1+json', 2, '{}', 0
+                FROM repositories r, generate_series(1, 100) i;
+         INSERT INTO manifest_blobs (manifest_id, digest)
+              SELECT m.id, 'sha256:' || encode(sha256(convert_to('l ' || m.id, 'UTF8')), 'hex') FROM manifests m;
+         ANALYZE repositories; ANALYZE manifests; ANALYZE manifest_blobs;
+         PREPARE held_by_manifest(text, text) AS SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                   WHERE m.digest = $2 AND r.name >= $1 || '/' AND r.name < $1 || '0';",
+    )
+    .await
+    .unwrap();
+    c.batch_execute(&format!("PREPARE referenced(text[]) AS {REFERENCED}")).await.unwrap();
+    let list: Vec<String> = (0..512).map(|i| format!("sha256:absent{i}")).collect();
+    let list = format!("{{{}}}", list.join(","));
+    for mode in ["force_generic_plan", "force_custom_plan"] {
+        c.batch_execute(&format!("SET plan_cache_mode = {mode}")).await.unwrap();
+        for (st, args, index) in [
+            ("held_by_manifest", "'p', 'sha256:x'".to_owned(), "manifests_digest"),
+            ("referenced", format!("'{list}'"), "manifest_blobs_digest"),
+        ] {
+            let plan: Vec<String> = c
+                .query(&format!("EXPLAIN (COSTS OFF) EXECUTE {st}({args})"), &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains(index) && !plan.contains("Seq Scan on manifest"), "{st}, {mode}:\n{plan}");
+        }
+    }
+    // And the probe finds a referenced digest among absent ones.
+    let referenced: String = c.query_one("SELECT digest FROM manifest_blobs LIMIT 1", &[]).await.unwrap().get(0);
+    let digests = vec!["sha256:absent".to_owned(), referenced.clone()];
+    let found: Option<String> = c.query_opt(REFERENCED, &[&digests]).await.unwrap().map(|r| r.get(0));
+    assert_eq!(found, Some(referenced));
 }
