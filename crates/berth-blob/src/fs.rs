@@ -403,7 +403,7 @@ impl BlobStore for FsBlobStore {
         // Only GC removes blobs: on the background threads, so that its removals never
         // take the cores from requests (see `background`).
         let dir = blob_dir(&self.root, digest);
-        let sync = self.removals.fetch_add(1, Ordering::Relaxed) % REMOVALS_PER_SYNC == 0;
+        let sync = self.removals.fetch_add(1, Ordering::Relaxed).is_multiple_of(REMOVALS_PER_SYNC);
         crate::background::run_background(self.stall, "deleting a blob", move || {
             remove_blob_dir(&dir)?;
             match dir.parent() {

@@ -89,7 +89,15 @@ fn typos_and_wrong_types_fail_loudly() {
         assert!(e.contains("gc.time_window_hours: 9000 is out of range"), "{e}");
         j.set_env("BERTH_GC_TIME_WINDOW_HOURS", "0");
         assert_eq!(load(None, &Overrides::default()).unwrap().gc.time_window_hours, 0, "0 is allowed");
-        assert_eq!(load(None, &Overrides::default()).unwrap().gc.pause_percent, 0, "full speed by default");
+        assert_eq!(load(None, &Overrides::default()).unwrap().gc_pause_percent(), 0, "full speed on SQLite by default");
+        j.set_env("BERTH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/berth");
+        assert_eq!(
+            load(None, &Overrides::default()).unwrap().gc_pause_percent(),
+            100,
+            "paced on PostgreSQL by default"
+        );
+        j.set_env("BERTH_GC_PAUSE_PERCENT", "0");
+        assert_eq!(load(None, &Overrides::default()).unwrap().gc_pause_percent(), 0, "a set value wins");
         j.set_env("BERTH_GC_PAUSE_PERCENT", "1001");
         let e = load(None, &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("gc.pause_percent: 1001 is out of range"), "{e}");
@@ -97,7 +105,7 @@ fn typos_and_wrong_types_fail_loudly() {
         let e = load(None, &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("gc.pause_percent") && e.contains("BERTH_GC_PAUSE_PERCENT"), "{e}");
         j.set_env("BERTH_GC_PAUSE_PERCENT", "100");
-        assert_eq!(load(None, &Overrides::default()).unwrap().gc.pause_percent, 100);
+        assert_eq!(load(None, &Overrides::default()).unwrap().gc_pause_percent(), 100);
         Ok(())
     });
 }

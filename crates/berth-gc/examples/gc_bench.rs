@@ -11,8 +11,9 @@
 //! but shows the worst case. The same client makes 600 pushes before GC and 600 after,
 //! the idle figures. With PG_URL (`postgres://postgres@127.0.0.1:5432/postgres`)
 //! the metadata goes to a scratch database created on that server and dropped at the end;
-//! without it, to SQLite. `BERTH_GC_PAUSE_PERCENT` sets `gc.pause_percent` (default 0).
-//! Not a test: figures go to docs/benchmarks.md.
+//! without it, to SQLite. `BERTH_GC_PAUSE_PERCENT` sets `gc.pause_percent` (by default
+//! the server's: 100 on PostgreSQL, 0 on SQLite). Not a test: figures go to
+//! docs/benchmarks.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -403,9 +404,11 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     let idle_pushes = pushes(&reg, &repo, 0, rate, &retries, |n| n >= IDLE_PUSHES).await;
 
     let engine = EngineConfig { poll: Duration::from_millis(20), ..EngineConfig::new("bench", "bench") };
-    // As `gc.pause_percent`, from the same variable the server reads.
+    // As `gc.pause_percent`, from the same variable the server reads, with its default
+    // (100 on PostgreSQL, 0 on SQLite).
+    let default_pause = if std::env::args().nth(4).is_some() { 100 } else { 0 };
     let pause_percent: u32 =
-        std::env::var("BERTH_GC_PAUSE_PERCENT").map_or(0, |v| v.parse().expect("BERTH_GC_PAUSE_PERCENT"));
+        std::env::var("BERTH_GC_PAUSE_PERCENT").map_or(default_pause, |v| v.parse().expect("BERTH_GC_PAUSE_PERCENT"));
     let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: 0, uploads: None, pause_percent };
     let svc = JobService::builder(store.clone(), engine)
         .kind(KindSpec {

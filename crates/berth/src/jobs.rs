@@ -83,7 +83,7 @@ pub fn service(cfg: &Config, deps: Deps) -> anyhow::Result<Arc<JobService>> {
                 store: gc,
                 blobs,
                 time_window_hours: cfg.gc.time_window_hours,
-                pause_percent: cfg.gc.pause_percent,
+                pause_percent: cfg.gc_pause_percent(),
                 uploads: Some((registry, cfg.uploads.max_idle_hours)),
             }),
         ))
