@@ -6,6 +6,12 @@ mod common;
 use berth_store_postgres::{REFERENCED, RUN_AND_DIGESTS};
 use common::TestDb;
 
+/// The plan of `EXECUTE {call}`, one line per node.
+async fn plan(c: &tokio_postgres::Client, call: &str) -> String {
+    let rows = c.query(&format!("EXPLAIN (COSTS OFF) EXECUTE {call}"), &[]).await.unwrap();
+    rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("\n")
+}
+
 /// Phase B's reads and deletions by run and digests go through the primary key, with
 /// thousands of rows claimed by the run (the pipeline running ahead), in the generic
 /// plan a prepared statement gets after a few runs as in the custom one.
@@ -41,14 +47,7 @@ async fn phase_b_finds_its_rows_by_digest() {
     for mode in ["force_generic_plan", "force_custom_plan"] {
         c.batch_execute(&format!("SET plan_cache_mode = {mode}")).await.unwrap();
         for st in ["sel", "del"] {
-            let plan: Vec<String> = c
-                .query(&format!("EXPLAIN (COSTS OFF) EXECUTE {st}('{list}', '1:1')"), &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let plan = plan.join("\n");
+            let plan = plan(&c, &format!("{st}('{list}', '1:1')")).await;
             assert!(plan.contains("blobs_pkey") && !plan.contains("blobs_deleting"), "{st}, {mode}:\n{plan}");
         }
     }
@@ -131,14 +130,7 @@ async fn manifests_and_references_are_found_by_digest() {
             ("held_by_manifest", "'p', 'sha256:x'".to_owned(), "manifests_digest"),
             ("referenced", format!("'{list}'"), "manifest_blobs_digest"),
         ] {
-            let plan: Vec<String> = c
-                .query(&format!("EXPLAIN (COSTS OFF) EXECUTE {st}({args})"), &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let plan = plan.join("\n");
+            let plan = plan(&c, &format!("{st}({args})")).await;
             assert!(plan.contains(index) && !plan.contains("Seq Scan on manifest"), "{st}, {mode}:\n{plan}");
         }
     }
