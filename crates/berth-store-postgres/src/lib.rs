@@ -540,8 +540,11 @@ async fn store_manifest(
     }
     if let Some((name, key)) = &tag {
         all.push((
+            // A VALUES row, not a SELECT: should the manifest vanish meanwhile (a delete
+            // racing a re-push), the NULL id fails the push instead of leaving the tag
+            // where it was.
             "INSERT INTO tags (repository_id, name, manifest_id, updated_at, sort_key)
-             SELECT $1, $2, m.id, $4, $5 FROM manifests m WHERE m.repository_id = $1 AND m.digest = $3
+             VALUES ($1, $2, (SELECT m.id FROM manifests m WHERE m.repository_id = $1 AND m.digest = $3), $4, $5)
              ON CONFLICT (repository_id, name) DO UPDATE SET
                  manifest_id = excluded.manifest_id, updated_at = excluded.updated_at,
                  -- a tag moved to another manifest was never pulled there
