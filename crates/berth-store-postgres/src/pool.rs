@@ -519,13 +519,14 @@ impl PgStore {
                 Ok(v)
             }
             // A read's answer is complete before its COMMIT, which cannot change it: the
-            // caller goes on, and the connection returns to the pool once committed.
+            // COMMIT is written to the connection (on the first poll) and not waited for,
+            // and the connection goes back to the pool at once. Its next user's requests
+            // follow the COMMIT on the socket; the driver reads and drops its answer. A
+            // COMMIT that failed means a dead connection, which that user's BEGIN finds
+            // (and retries elsewhere, see `Stage::Stale`).
             Ok(v) if tx == Tx::Read => {
-                tokio::spawn(async move {
-                    if lease.client().batch_execute("COMMIT").await.is_ok() {
-                        lease.release();
-                    }
-                });
+                let _ = futures_util::FutureExt::now_or_never(lease.client().batch_execute("COMMIT"));
+                lease.release();
                 Ok(v)
             }
             Ok(v) => match lease.client().batch_execute("COMMIT").await {
