@@ -338,7 +338,7 @@ pub(crate) async fn count(c: Conn<'_>, sql: &str, params: pool::Params<'_>) -> R
 }
 
 pub(crate) async fn repo_id(c: Conn<'_>, name: &str) -> Result<Option<i64>, DbErr> {
-    c.opt("SELECT id FROM repositories WHERE name = $1", &[&name]).await?.map(|r| col(&r, 0)).transpose()
+    c.opt(REPO_ID, &[&name]).await?.map(|r| col(&r, 0)).transpose()
 }
 
 /// The repository's id, creating its row if needed. A concurrent `delete_repository`
