@@ -8,7 +8,7 @@
 //! WORKERS (default 5) while one client keeps pushing small images (two blobs and a
 //! manifest each) through `Registry`: RATE pushes a second (a busy site's CI), or with
 //! RATE 0 (the default) one after another without pause, which is a client no site has
-//! but shows the worst case. The same client makes 600 pushes before GC and 600 after,
+//! but shows the worst case. The same client makes 2,000 pushes before GC and 2,000 after,
 //! the idle figures. With PG_URL (`postgres://postgres@127.0.0.1:5432/postgres`)
 //! the metadata goes to a scratch database created on that server and dropped at the end;
 //! without it, to SQLite. `BERTH_GC_PAUSE_PERCENT` sets `gc.pause_percent` (by default
@@ -406,11 +406,15 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     let idle_pushes = pushes(&reg, &repo, 0, rate, &retries, |n| n >= IDLE_PUSHES).await;
 
     let engine = EngineConfig { poll: Duration::from_millis(20), ..EngineConfig::new("bench", "bench") };
-    // As `gc.pause_percent`, from the same variable the server reads, with its default
-    // (100 on PostgreSQL, 0 on SQLite).
-    let default_pause = if std::env::args().nth(4).is_some() { 100 } else { 0 };
-    let pause_percent: u32 =
-        std::env::var("BERTH_GC_PAUSE_PERCENT").map_or(default_pause, |v| v.parse().expect("BERTH_GC_PAUSE_PERCENT"));
+    // As `gc.pause_percent`, from the same variable the server reads, and unset resolved
+    // by the server's own rule for this database.
+    let mut cfg = berth_config::Config::default();
+    if let Some(url) = std::env::args().nth(4) {
+        cfg.database.url = url;
+    }
+    cfg.gc.pause_percent =
+        std::env::var("BERTH_GC_PAUSE_PERCENT").ok().map(|v| v.parse().expect("BERTH_GC_PAUSE_PERCENT"));
+    let pause_percent = cfg.gc_pause_percent();
     let handler = GarbageCollection { store: store.clone(), blobs, time_window_hours: 0, uploads: None, pause_percent };
     let svc = JobService::builder(store.clone(), engine)
         .kind(KindSpec {
