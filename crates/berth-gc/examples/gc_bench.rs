@@ -58,7 +58,7 @@ async fn push_steps(reg: &Registry, repo: &RepoName, n: u64, retries: &std::sync
         assert!(matches!(e, berth_core::CoreError::ManifestBlobUnknown { .. }), "push failed: {e:?}");
         retries.fetch_add(1, Ordering::Relaxed);
     }
-    Push { total: t.elapsed(), steps, files: *FILE_TIMES.lock().unwrap() }
+    Push { started: t, total: t.elapsed(), steps, files: *FILE_TIMES.lock().unwrap() }
 }
 
 /// One push's time, its steps' (config upload, layer upload, manifest) and, within
@@ -66,6 +66,7 @@ async fn push_steps(reg: &Registry, repo: &RepoName, n: u64, retries: &std::sync
 /// upload's directory); the rest of an upload is the database's and the digest lock's.
 #[derive(Clone, Copy)]
 struct Push {
+    started: Instant,
     total: Duration,
     steps: [Duration; 3],
     files: [Duration; 3],
@@ -530,6 +531,17 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
         tail_steps(&after_pushes)
     );
     println!("push p99 during GC / idle: {:.2}x before GC, {:.2}x after GC", during99 / before99, during99 / after99);
+    // When the slowest pushes during GC started, to set beside what the server or the
+    // machine was doing then (GC started at the Unix time printed).
+    let mut slow = during_pushes.clone();
+    slow.sort_by_key(|p| std::cmp::Reverse(p.total));
+    let gc_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+        - t.elapsed().as_secs_f64();
+    let slow: Vec<String> = slow[..(slow.len() / 100).max(1).min(slow.len())]
+        .iter()
+        .map(|p| format!("{:.2}s:{:.0}", p.started.duration_since(t).as_secs_f64(), p.total.as_secs_f64() * 1000.0))
+        .collect();
+    println!("slowest 1 % during GC (s after GC's start at Unix {gc_unix:.2}: ms): {}", slow.join(" "));
     if let (Some(w0), Some(w1)) = (w0, w1) {
         println!(
             "SQLite writer during GC (GC and pushes): {} write jobs, {} commits; GC's (background) {} jobs, {:.1} s \

@@ -50,6 +50,9 @@ const MIGRATIONS: &[(i64, i64, &str)] = &[
     (16, 15, include_str!("../migrations/0016_usage_release_held_last.sql")),
     // Additive: an index.
     (17, 16, include_str!("../migrations/0017_manifests_digest_index.sql")),
+    // Additive: a function gains an argument with a default (same work for its old
+    // callers); the trigger of GC's claims passes it.
+    (18, 17, include_str!("../migrations/0018_usage_release_died.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -61,7 +61,8 @@ async fn phase_b_finds_its_rows_by_digest() {
 
 /// Releasing holdings asks whether a digest is still held only of the holdings that
 /// exist: GC's phase B releases, for every link it deletes, digests whose holdings its
-/// claim already released (migration 0016).
+/// claim already released (migration 0016). A claim's release (`died`) asks no
+/// `berth_usage_held` at all, only whether a manifest holds the digest (migration 0018).
 #[tokio::test]
 async fn release_asks_about_existing_holdings_only() {
     let Some(db) = TestDb::create().await else { return };
@@ -70,7 +71,7 @@ async fn release_asks_about_existing_holdings_only() {
     c.batch_execute("SET track_functions = 'all'; INSERT INTO project_digests VALUES ('p', 'sha256:held', 5)")
         .await
         .unwrap();
-    let held_calls = |absent: usize| {
+    let held_calls = |absent: usize, died: bool| {
         let c = &c;
         async move {
             let mut ds: Vec<String> = (0..absent).map(|i| format!("sha256:absent{i}")).collect();
@@ -85,14 +86,15 @@ async fn release_asks_about_existing_holdings_only() {
             };
             c.batch_execute("BEGIN").await.unwrap();
             let before = calls().await;
-            c.execute("SELECT berth_usage_release($1, $2)", &[&ps, &ds]).await.unwrap();
+            c.execute("SELECT berth_usage_release($1, $2, $3)", &[&ps, &ds, &died]).await.unwrap();
             let after = calls().await;
             c.batch_execute("ROLLBACK").await.unwrap();
             after - before
         }
     };
-    assert_eq!(held_calls(0).await, 1, "the one holding is asked about");
-    assert_eq!(held_calls(100).await, 1, "a hundred absent holdings are not");
+    assert_eq!(held_calls(0, false).await, 1, "the one holding is asked about");
+    assert_eq!(held_calls(100, false).await, 1, "a hundred absent holdings are not");
+    assert_eq!(held_calls(100, true).await, 0, "a claim's release asks only about manifests");
     // Released: nothing links the digest, so the holding went.
     c.execute("SELECT berth_usage_release($1, $2)", &[&vec!["p"], &vec!["sha256:held"]]).await.unwrap();
     assert_eq!(db.count("SELECT count(*) FROM project_digests").await, 0);

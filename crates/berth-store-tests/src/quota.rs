@@ -374,6 +374,15 @@ pub async fn usage_conformance(
         meta.commit_blob(&gc2, &blob(&format!("{proj2}own{i}"), 11), None).await.unwrap();
     }
     assert_eq!(usage(&proj2).await, 70 + 55);
+    // A digest held as a manifest and as a blob (a client that uploads a manifest's bytes
+    // as a blob too): the claim takes the blob, the manifest still holds the digest.
+    let proj3 = format!("{p}gc3");
+    project(proj3.clone(), None).await;
+    let gm = repo(&format!("{proj3}/m"));
+    let both = manifest(&gm, &format!("{proj3}both"), 120, &[]);
+    meta.put_manifest(&both).await.expect("manifest");
+    meta.commit_blob(&gm, &BlobInfo { digest: both.digest.clone(), size: 120 }, None).await.unwrap();
+    assert_eq!(usage(&proj3).await, 120, "held twice, counted once");
     let run = format!("{p}run");
     let mut claimed = Vec::new();
     loop {
@@ -386,6 +395,8 @@ pub async fn usage_conformance(
     assert!(claimed.contains(&loose.digest), "an unreferenced blob is claimed");
     assert_eq!(usage(&proj).await, 0, "a claimed blob no longer counts, in any repository");
     assert_eq!(usage(&proj2).await, 0, "nor in another project claimed in the same statement");
+    assert!(claimed.contains(&both.digest), "the blob no manifest references is claimed");
+    assert_eq!(usage(&proj3).await, 120, "the manifest with that digest still counts");
     assert_eq!(usage(&format!("{p}many")).await, 0, "every blob left linked there was unreferenced");
     meta.commit_blob(&ga, &loose, None).await.unwrap();
     assert_eq!(usage(&proj).await, 70, "resurrected by an upload: counted again, once");
