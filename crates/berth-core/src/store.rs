@@ -170,8 +170,8 @@ pub trait MetaStore: Send + Sync + 'static {
     }
     /// A request has begun that will write shortly (an upload's bytes are being stored):
     /// a store that interleaves background work with requests' writes (SQLite's single
-    /// writer) starts no new background transaction for a moment, so that the write
-    /// does not queue behind one. Nothing to do for a store without that queue.
+    /// writer, PostgreSQL's GC claims) starts no new background transaction for a
+    /// moment, so that the write does not queue behind one.
     fn write_coming(&self) {}
     /// Holds the digest lock (see `gc.rs`) for an upload about to make `digest`'s bytes
     /// visible: GC cannot remove them between the write and `commit_blob`.

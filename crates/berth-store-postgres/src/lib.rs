@@ -17,6 +17,7 @@ mod migrate;
 mod outbox;
 mod policies;
 mod pool;
+mod quiet;
 mod quota;
 mod tls;
 mod vulns;
@@ -118,6 +119,8 @@ pub struct PgStore {
     /// Hosts and database, without credentials, for error messages.
     target: String,
     hosts: usize,
+    /// This instance's requests' writes, for GC's claims to start between them.
+    requests: quiet::Requests,
 }
 
 impl fmt::Debug for PgStore {
@@ -166,7 +169,7 @@ impl PgStore {
             opts.acquire_timeout.max(LOCK_POOL_WAIT),
             create_timeout(&opts, hosts),
         )?;
-        let store = PgStore { pool, locks, opts, target, hosts };
+        let store = PgStore { pool, locks, opts, target, hosts, requests: quiet::Requests::new() };
         migrate::run(&config, tls.connector, &store.target, store.create_timeout()).await.map_err(|e| match e {
             StoreError::Unavailable(m) => StoreError::Unavailable(tls::explain(m, &tls.checks)),
             other => other,
@@ -661,6 +664,10 @@ impl MetaStore for PgStore {
             })
             .await?;
         Ok(mounted.map(|(size, usage)| (BlobInfo { digest: digest.clone(), size }, usage)))
+    }
+
+    fn write_coming(&self) {
+        self.requests.announce();
     }
 
     async fn lock_digest(&self, digest: &Digest) -> StoreResult<berth_core::store::gc::DigestLock> {
