@@ -150,11 +150,17 @@ fn mean_ms(pushes: &[Push], times: impl Fn(&Push) -> [Duration; 3]) -> String {
         .join(" / ")
 }
 
-/// The steps' mean over the slowest 1 % of pushes: which step makes the tail.
-fn tail_steps(pushes: &[Push]) -> String {
+/// The slowest 1 % of `pushes` (at least one), slowest first.
+fn slowest(pushes: &[Push]) -> Vec<Push> {
     let mut v = pushes.to_vec();
     v.sort_by_key(|p| std::cmp::Reverse(p.total));
-    let slowest = &v[..(v.len() / 100).max(1).min(v.len())];
+    v.truncate((v.len() / 100).max(1));
+    v
+}
+
+/// The steps' mean over the slowest 1 % of pushes: which step makes the tail.
+fn tail_steps(pushes: &[Push]) -> String {
+    let slowest = &slowest(pushes);
     format!(
         "{}, in the uploads' blob store {} ({} pushes)",
         mean_ms(slowest, |p| p.steps),
@@ -533,11 +539,9 @@ async fn bench<S: Store>(store: Arc<S>, dir: &std::path::Path, n: u64, workers: 
     println!("push p99 during GC / idle: {:.2}x before GC, {:.2}x after GC", during99 / before99, during99 / after99);
     // When the slowest pushes during GC started, to set beside what the server or the
     // machine was doing then (GC started at the Unix time printed).
-    let mut slow = during_pushes.clone();
-    slow.sort_by_key(|p| std::cmp::Reverse(p.total));
     let gc_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
         - t.elapsed().as_secs_f64();
-    let slow: Vec<String> = slow[..(slow.len() / 100).max(1).min(slow.len())]
+    let slow: Vec<String> = slowest(&during_pushes)
         .iter()
         .map(|p| format!("{:.2}s:{:.0}", p.started.duration_since(t).as_secs_f64(), p.total.as_secs_f64() * 1000.0))
         .collect();

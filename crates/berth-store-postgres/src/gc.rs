@@ -19,7 +19,7 @@ use berth_core::store::{StoreError, StoreResult};
 use deadpool_postgres::Object;
 use tokio_postgres::Row;
 
-use crate::{Conn, DbErr, PgStore, Tx, col, now, parse_digest, quiet, to_store, to_u64};
+use crate::{Conn, DbErr, PgStore, Tx, col, now, parse_digest, to_store, to_u64};
 
 /// The first half of every digest lock's key ("gc"), apart from other advisory locks.
 const LOCK_CLASS: i32 = 0x6763;
@@ -283,7 +283,7 @@ impl GcStore for PgStore {
         n: usize,
     ) -> StoreResult<Vec<GcBlob>> {
         // In a gap between this instance's pushes (see `quiet.rs`).
-        self.requests.quiet(quiet::QUIET, quiet::MAX_WAIT).await;
+        self.requests.quiet().await;
         let now = now();
         let (lower, upper): (Vec<String>, Vec<String>) =
             ranges.iter().map(|r| (r.lower().to_owned(), r.upper().to_owned())).unzip();

@@ -16,10 +16,10 @@ use tokio::time::Instant;
 
 /// How long after a request's announced write a claim may start: a push's next step
 /// (layer after config, manifest after layers) is announced within a few milliseconds.
-pub(crate) const QUIET: Duration = Duration::from_millis(10);
+const QUIET: Duration = Duration::from_millis(10);
 
 /// The longest a claim waits for a gap.
-pub(crate) const MAX_WAIT: Duration = Duration::from_millis(100);
+const MAX_WAIT: Duration = Duration::from_millis(100);
 
 pub(crate) struct Requests {
     epoch: Instant,
@@ -37,9 +37,10 @@ impl Requests {
         self.last.fetch_max(at, Ordering::Relaxed);
     }
 
-    /// Returns once no write has been announced for `quiet`, or after `max` at most.
-    pub(crate) async fn quiet(&self, quiet: Duration, max: Duration) {
-        let deadline = Instant::now() + max;
+    /// Returns once no write has been announced for [`QUIET`], or after [`MAX_WAIT`] at
+    /// most.
+    pub(crate) async fn quiet(&self) {
+        let deadline = Instant::now() + MAX_WAIT;
         loop {
             let last = self.last.load(Ordering::Relaxed);
             if last == 0 {
@@ -47,7 +48,7 @@ impl Requests {
             }
             let announced = self.epoch + Duration::from_micros(last - 1);
             let now = Instant::now();
-            let until = (announced + quiet).min(deadline);
+            let until = (announced + QUIET).min(deadline);
             if until <= now {
                 return;
             }
@@ -64,7 +65,7 @@ mod tests {
     async fn nothing_announced_no_wait() {
         let r = Requests::new();
         let t = Instant::now();
-        r.quiet(QUIET, MAX_WAIT).await;
+        r.quiet().await;
         assert_eq!(t.elapsed(), Duration::ZERO);
     }
 
@@ -74,7 +75,7 @@ mod tests {
         r.announce();
         tokio::time::advance(Duration::from_millis(4)).await;
         let t = Instant::now();
-        r.quiet(QUIET, MAX_WAIT).await;
+        r.quiet().await;
         assert_eq!(t.elapsed(), Duration::from_millis(6), "10 ms after the announcement, 4 of them already gone");
         // An announcement while waiting moves the gap's start.
         let r = std::sync::Arc::new(Requests::new());
@@ -87,7 +88,7 @@ mod tests {
             }
         });
         let t = Instant::now();
-        r.quiet(QUIET, MAX_WAIT).await;
+        r.quiet().await;
         again.await.unwrap();
         assert_eq!(t.elapsed(), Duration::from_millis(15));
     }
@@ -106,7 +107,7 @@ mod tests {
             }
         });
         let t = Instant::now();
-        r.quiet(QUIET, MAX_WAIT).await;
+        r.quiet().await;
         busy.abort();
         assert_eq!(t.elapsed(), MAX_WAIT, "requests that never pause hold a claim back for MAX_WAIT only");
     }
